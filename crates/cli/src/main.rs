@@ -1,0 +1,2 @@
+//! The `kairos` command.
+fn main() {}

@@ -1,0 +1,133 @@
+//! JsonLogic rules: parsed from JSON once into a flat, indexed form, then evaluated many times.
+//!
+//! CONTRACT (shared by the rule engine and the model compiler; change only together):
+//! - [`Value`] is the runtime value. [`Rule`] is a compiled rule: a flat arena of nodes, children
+//!   referenced by index, so decoding a hostile snapshot never recurses and [`Rule::validate`] can
+//!   prove indices are in range and depth is bounded.
+//! - [`parse`] turns JSON into a [`Rule`], asking a [`Resolver`] to resolve root-scope variable
+//!   paths to slots and to recognise host operators (`segment`, `score`, `days_since`, ...).
+//!   Constants are folded.
+//! - [`eval`] evaluates a [`Rule`] against an [`Env`] that supplies slot values and host operators.
+//!   It never panics and never recurses deeper than [`MAX_DEPTH`].
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+/// Deepest nesting a rule may have, when parsed or decoded.
+pub const MAX_DEPTH: usize = 64;
+
+/// A JsonLogic value at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// JSON `null`, and a missing value.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number (JsonLogic numbers are IEEE-754 doubles).
+    Number(f64),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, keys in insertion order.
+    Object(Vec<(String, Value)>),
+}
+
+/// A compiled rule: a flat arena of nodes; the root is the last node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    // Fields are the rule engine's to choose. INVARIANT after parse or validate: every child index
+    // is lower than its parent's index, and depth <= MAX_DEPTH.
+}
+
+/// How the parser resolves names. The engine resolves everything statically; generic evaluation
+/// (conformance tests, `kairos eval`) resolves variables dynamically.
+pub trait Resolver {
+    /// Resolves a root-scope variable path such as `features.views_7d` (the string exactly as
+    /// written in `var`, or the `val` path segments joined with `.`).
+    /// `Ok(Some(slot))`: static slot; `Ok(None)`: look it up dynamically at run time with
+    /// [`Env::lookup`]; `Err(message)`: unknown name, the message says what would be valid.
+    fn var(&self, path: &str) -> Result<Option<u32>, String>;
+
+    /// Whether variables whose path is computed at run time are allowed.
+    fn dynamic_vars(&self) -> bool;
+
+    /// Recognises a host operator that core JsonLogic does not define. `args` are the raw JSON
+    /// arguments. Returns `Ok(None)` if `name` is not a host operator, `Ok(Some(call))` if it is
+    /// (arguments that are constants may already be resolved into `call.imm`), or `Err(message)`
+    /// for a misuse (wrong arity, unknown segment name, ...).
+    fn host_op(&self, name: &str, args: &[serde_json::Value]) -> Result<Option<HostCall>, String>;
+}
+
+/// A host operator call as the resolver wants it compiled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostCall {
+    /// Host-defined operator code.
+    pub op: u16,
+    /// Host-defined immediate, e.g. a resolved segment index.
+    pub imm: u32,
+    /// Which of the raw JSON arguments stay as arguments to evaluate at run time, by position.
+    pub args: Vec<u8>,
+}
+
+/// What evaluation reads from the world.
+pub trait Env {
+    /// The value of a statically resolved slot.
+    fn slot(&self, slot: u32) -> Cow<'_, Value>;
+    /// A dynamic root-scope lookup (`None` when missing). Engines that resolve everything
+    /// statically return `None`.
+    fn lookup(&self, path: &[Cow<'_, str>]) -> Option<Cow<'_, Value>>;
+    /// Evaluates a host operator on its evaluated run-time arguments.
+    fn call(&self, op: u16, imm: u32, args: &[Cow<'_, Value>]) -> Result<Value, EvalError>;
+}
+
+/// Why a rule failed to parse. `path` is a JSON-pointer-like location inside the rule, in the
+/// model's dotted form (`and[1].>[0]`), which the compiler prefixes with the rule's own place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ParseError {
+    /// Where inside the rule.
+    pub path: String,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+/// Why evaluation failed (JsonLogic `throw`, NaN, type errors of the strict operators).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("rule error: {kind:?}")]
+pub struct EvalError {
+    /// The error value: for JsonLogic errors an object like `{"type": "NaN"}`.
+    pub kind: Value,
+}
+
+/// Parses a JSON rule.
+pub fn parse(_rule: &serde_json::Value, _resolver: &dyn Resolver) -> Result<Rule, ParseError> {
+    Err(ParseError { path: String::new(), message: "not built yet".into() })
+}
+
+/// Evaluates a rule.
+pub fn eval<'a, E: Env>(_rule: &'a Rule, _env: &'a E) -> Result<Cow<'a, Value>, EvalError> {
+    Ok(Cow::Owned(Value::Null))
+}
+
+impl Rule {
+    /// Checks the invariants of a rule that came from untrusted bytes.
+    pub fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Value {
+    /// JsonLogic truthiness.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Number(n) => *n != 0.0 && !n.is_nan(),
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(_) => true,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Identity normalization and salted hashing (owned by the profile helper).

@@ -1,0 +1,3 @@
+//! The shopper's on-device profile.
+pub mod identity;
+pub mod window;
