@@ -62,6 +62,9 @@ pub enum FrameError {
     /// The SHA-256 of the body does not match the header.
     #[error("body checksum mismatch: the bytes are corrupt or truncated")]
     ChecksumMismatch,
+    /// The reserved header bytes are not zero.
+    #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
+    ReservedNotZero,
     /// The body did not decode.
     #[error("body does not decode: {0}")]
     Body(String),
@@ -114,6 +117,9 @@ pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<H
             expected: printable(&magic),
             what,
         });
+    }
+    if head.get(6..8) != Some(&[0, 0][..]) {
+        return Err(FrameError::ReservedNotZero);
     }
     let u16_at = |i: usize| head.get(i..i + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |i: usize| head.get(i..i + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
