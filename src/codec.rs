@@ -112,11 +112,7 @@ pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<H
     let mut found = [0u8; 4];
     found.copy_from_slice(head.get(0..4).unwrap_or(&[0; 4]));
     if found != magic {
-        return Err(FrameError::BadMagic {
-            found: printable(&found),
-            expected: printable(&magic),
-            what,
-        });
+        return Err(FrameError::BadMagic { found: printable(&found), expected: printable(&magic), what });
     }
     if head.get(6..8) != Some(&[0, 0][..]) {
         return Err(FrameError::ReservedNotZero);

@@ -1,4 +1,19 @@
 //! Kairos: on-device personalization. Pure Rust core: no JavaScript, no clock, no randomness.
 pub mod codec;
+pub mod compile;
+pub mod compiled;
 pub mod logic;
+pub mod model;
 pub mod profile;
+mod suggest;
+pub mod time;
+
+pub use compile::{compile, compile_str, CompileError, CompileErrors, Compiled, Warning};
+pub use compiled::Model;
+pub mod engine;
+pub mod outbox;
+pub mod snapshot;
+
+pub use engine::{Decision, Engine, InputError, Item, Reason, Tracked};
+pub use logic::Value;
+pub use snapshot::SnapshotError;

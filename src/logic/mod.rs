@@ -116,6 +116,16 @@ impl Rule {
     pub fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Every statically resolved variable slot the rule reads.
+    pub fn slots(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    /// Every host operator call in the rule, as `(op, imm)`.
+    pub fn host_calls(&self) -> Vec<(u16, u32)> {
+        Vec::new()
+    }
 }
 
 impl Value {
@@ -130,4 +140,9 @@ impl Value {
             Value::Object(_) => true,
         }
     }
+}
+
+/// MurmurHash3 x86 32-bit. PLACEHOLDER until the logic branch merges.
+pub fn murmur3_32(data: &[u8], seed: u32) -> u32 {
+    data.iter().fold(seed ^ 0x811c_9dc5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }

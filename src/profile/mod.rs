@@ -1,3 +1,382 @@
 //! The shopper's on-device profile.
+//!
+//! Two forms: [`Profile`], the runtime form whose vectors line up with the model's indices, and
+//! [`StoredState`], the versioned byte format that names everything (features, offers, stages)
+//! so that a newer model keeps what still applies. Raw identifiers are never kept: only
+//! salted SHA-256 hashes.
+
 pub mod identity;
 pub mod window;
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::compiled::Model;
+use crate::logic::Value;
+use crate::outbox::{Outbox, OutboxEvent};
+use identity::IdKind;
+use window::{Aggregate, DayCounts, FeatureSpec};
+
+/// Magic of a state frame.
+pub const STATE_MAGIC: [u8; 4] = *b"KST8";
+/// Version of the state format this build reads and writes.
+pub const STATE_FORMAT: u16 = 1;
+/// Exposures remembered for linking conversions.
+pub const RECENT_EXPOSURES: usize = 32;
+/// Longest kept string trait or list element, in bytes.
+pub const MAX_TRAIT_STRING: usize = 256;
+
+/// An offer's assignment: held out, or shown (with a variant when it has some).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Assignment {
+    /// In the control group.
+    Control,
+    /// Shown; the variant index when the offer has variants.
+    Treatment(Option<u16>),
+}
+
+/// Per-offer runtime state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfferState {
+    /// Exposures by day (caps) and the last one (gap).
+    pub exposures: DayCounts,
+    /// Sticky assignment.
+    pub assignment: Option<Assignment>,
+}
+
+/// A recent exposure, for linking a conversion to its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Recent {
+    /// Decision id.
+    pub decision: u64,
+    /// Offer index.
+    pub offer: u32,
+    /// When.
+    pub at_ms: i64,
+}
+
+/// First and last time an event type was tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// First time, ms.
+    pub first_ms: i64,
+    /// Last time, ms.
+    pub last_ms: i64,
+}
+
+/// The runtime profile, aligned with one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Whether the shopper consented to profiling.
+    pub consent: bool,
+    /// Random per-install number given by the host; the default bucketing key.
+    pub install_id: u64,
+    /// Salted hashes of identifiers.
+    pub ids: Vec<(IdKind, [u8; 32])>,
+    /// Decisions made so far (for decision ids).
+    pub seq: u64,
+    /// Current stage index and when it was entered.
+    pub stage: Option<(usize, i64)>,
+    /// Per event type.
+    pub events: Vec<Option<Seen>>,
+    /// Per feature.
+    pub features: Vec<Aggregate>,
+    /// Per trait; `Null` when not supplied.
+    pub traits: Vec<Value>,
+    /// When the supplied traits expire, ms.
+    pub traits_expire_ms: Option<i64>,
+    /// Per offer.
+    pub offers: Vec<OfferState>,
+    /// Exposures of offers that count against the global caps.
+    pub global: DayCounts,
+    /// Recent exposures, oldest first.
+    pub recent: VecDeque<Recent>,
+    /// The bucketing key (`targetingKey`): the first identifier's hash, else the install id.
+    pub key: Value,
+}
+
+impl Profile {
+    /// An empty profile for `model`, without consent.
+    pub fn new(model: &Model, install_id: u64) -> Self {
+        let mut p = Profile {
+            consent: false,
+            install_id,
+            ids: Vec::new(),
+            seq: 0,
+            stage: None,
+            events: vec![None; model.events.len()],
+            features: vec![Aggregate::default(); model.features.len()],
+            traits: vec![Value::Null; model.traits.len()],
+            traits_expire_ms: None,
+            offers: vec![OfferState::default(); model.offers.len()],
+            global: DayCounts::default(),
+            recent: VecDeque::new(),
+            key: Value::Null,
+        };
+        p.refresh_key();
+        p
+    }
+
+    /// Recomputes the bucketing key after ids changed.
+    pub fn refresh_key(&mut self) {
+        let key = match self.ids.first() {
+            Some((_, hash)) => hex(hash.get(..16).unwrap_or(hash)),
+            None => format!("{:016x}", self.install_id),
+        };
+        self.key = Value::String(key);
+    }
+
+    /// The pseudonymous id the backend sees: the bucketing key.
+    pub fn pid(&self) -> &str {
+        match &self.key {
+            Value::String(s) => s,
+            _ => "",
+        }
+    }
+
+    /// Converts to the stored, name-keyed form.
+    pub fn to_stored(&self, model: &Model, outbox: &Outbox) -> StoredState {
+        let name_of_offer = |i: u32| model.offers.get(i as usize).map(|o| o.id.clone()).unwrap_or_default();
+        StoredState {
+            consent: self.consent,
+            install_id: self.install_id,
+            ids: self.ids.clone(),
+            seq: self.seq,
+            stage: self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since))),
+            events: model
+                .events
+                .iter()
+                .zip(&self.events)
+                .filter_map(|(e, s)| s.map(|s| (e.name.clone(), s)))
+                .collect(),
+            features: model
+                .features
+                .iter()
+                .zip(&self.features)
+                .map(|(f, a)| (f.name.clone(), f.spec, a.clone()))
+                .collect(),
+            traits: model
+                .traits
+                .iter()
+                .zip(&self.traits)
+                .filter(|(_, v)| **v != Value::Null)
+                .map(|((n, _), v)| (n.clone(), v.clone()))
+                .collect(),
+            traits_expire_ms: self.traits_expire_ms,
+            offers: model
+                .offers
+                .iter()
+                .zip(&self.offers)
+                .filter(|(_, s)| s.assignment.is_some() || s.exposures != DayCounts::default())
+                .map(|(o, s)| StoredOffer {
+                    id: o.id.clone(),
+                    exposures: s.exposures.clone(),
+                    assignment: s.assignment.map(|a| match a {
+                        Assignment::Control => StoredAssignment::Control,
+                        Assignment::Treatment(v) => StoredAssignment::Treatment(
+                            v.and_then(|v| o.variants.get(v as usize)).map(|v| v.id.clone()),
+                        ),
+                    }),
+                })
+                .collect(),
+            global: self.global.clone(),
+            recent: self.recent.iter().map(|r| (r.decision, name_of_offer(r.offer), r.at_ms)).collect(),
+            outbox: outbox.events(model),
+            outbox_dropped: outbox.dropped,
+        }
+    }
+
+    /// Rebuilds a runtime profile for `model` from stored state, keeping what still applies:
+    /// features by name and kind, offers by id, variants by id, the stage by name.
+    pub fn from_stored(s: StoredState, model: &Model) -> (Profile, Outbox) {
+        let mut p = Profile::new(model, s.install_id);
+        p.consent = s.consent;
+        p.ids = s.ids;
+        p.seq = s.seq;
+        p.stage = s
+            .stage
+            .and_then(|(name, since)| model.stages.iter().position(|x| x.name == name).map(|i| (i, since)));
+        for (name, seen) in s.events {
+            if let Some(slot) = model.event(&name).and_then(|i| p.events.get_mut(i)) {
+                *slot = Some(seen);
+            }
+        }
+        for (name, spec, agg) in s.features {
+            let found = model.features.iter().position(|f| f.name == name && same_kind(&f.spec, &spec));
+            if let Some(slot) = found.and_then(|i| p.features.get_mut(i)) {
+                *slot = agg;
+            }
+        }
+        for (name, value) in s.traits {
+            if let Some(slot) =
+                model.traits.iter().position(|t| t.0 == name).and_then(|i| p.traits.get_mut(i))
+            {
+                *slot = value;
+            }
+        }
+        p.traits_expire_ms = s.traits_expire_ms;
+        for so in s.offers {
+            let Some(i) = model.offer(&so.id) else { continue };
+            let Some(def) = model.offers.get(i) else { continue };
+            let assignment = so.assignment.and_then(|a| match a {
+                StoredAssignment::Control if def.control_bp > 0 => Some(Assignment::Control),
+                StoredAssignment::Control => None,
+                StoredAssignment::Treatment(None) if def.variants.is_empty() => {
+                    Some(Assignment::Treatment(None))
+                }
+                StoredAssignment::Treatment(Some(v)) => {
+                    def.variants.iter().position(|x| x.id == v).map(|k| Assignment::Treatment(Some(k as u16)))
+                }
+                StoredAssignment::Treatment(None) => None,
+            });
+            if let Some(slot) = p.offers.get_mut(i) {
+                *slot = OfferState { exposures: so.exposures, assignment };
+            }
+        }
+        p.global = s.global;
+        p.recent = s
+            .recent
+            .into_iter()
+            .filter_map(|(decision, offer, at_ms)| {
+                model.offer(&offer).map(|o| Recent { decision, offer: o as u32, at_ms })
+            })
+            .collect();
+        p.refresh_key();
+        let mut outbox = Outbox::default();
+        outbox.dropped = s.outbox_dropped;
+        for e in s.outbox {
+            outbox.push(e);
+        }
+        (p, outbox)
+    }
+}
+
+fn same_kind(a: &FeatureSpec, b: &FeatureSpec) -> bool {
+    std::mem::discriminant(&a.agg) == std::mem::discriminant(&b.agg)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An assignment as stored: variants by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredAssignment {
+    /// Control group.
+    Control,
+    /// Shown, with the variant id.
+    Treatment(Option<String>),
+}
+
+/// An offer's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredOffer {
+    /// Offer id.
+    pub id: String,
+    /// Exposures.
+    pub exposures: DayCounts,
+    /// Assignment.
+    pub assignment: Option<StoredAssignment>,
+}
+
+/// The stored state, format version 1 (see `docs/state-format.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredState {
+    /// Consent.
+    pub consent: bool,
+    /// Install id.
+    pub install_id: u64,
+    /// Hashed ids.
+    pub ids: Vec<(IdKind, [u8; 32])>,
+    /// Decision counter.
+    pub seq: u64,
+    /// Stage name and since when.
+    pub stage: Option<(String, i64)>,
+    /// Event types seen.
+    pub events: Vec<(String, Seen)>,
+    /// Features by name with their spec.
+    pub features: Vec<(String, FeatureSpec, Aggregate)>,
+    /// Supplied traits.
+    pub traits: Vec<(String, Value)>,
+    /// Trait expiry.
+    pub traits_expire_ms: Option<i64>,
+    /// Offers with history.
+    pub offers: Vec<StoredOffer>,
+    /// Global exposures.
+    pub global: DayCounts,
+    /// Recent exposures `(decision, offer id, at)`.
+    pub recent: Vec<(u64, String, i64)>,
+    /// Undrained outbox.
+    pub outbox: Vec<OutboxEvent>,
+    /// Outbox events dropped for lack of room.
+    pub outbox_dropped: u32,
+}
+
+/// Why stored state was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The bytes are not a valid state frame (wrong magic, version, length or checksum).
+    #[error("state is invalid: {0}")]
+    Frame(#[from] codec::FrameError),
+    /// The frame is intact but its content breaks an invariant.
+    #[error("state is invalid: {0}")]
+    Content(String),
+}
+
+impl StoredState {
+    /// Encodes as versioned bytes with a checksum.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(STATE_MAGIC, STATE_FORMAT, 0, self)
+    }
+
+    /// Decodes and checks state bytes.
+    pub fn decode(bytes: &[u8]) -> Result<StoredState, StateError> {
+        let (_, s): (_, StoredState) = codec::decode(bytes, STATE_MAGIC, STATE_FORMAT, "Kairos state")?;
+        s.validate().map_err(StateError::Content)?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.ids.len() > 8 {
+            return Err(format!("{} identifiers; at most 8", self.ids.len()));
+        }
+        if self.features.len() > crate::compiled::limits::FEATURES
+            || self.events.len() > crate::compiled::limits::EVENTS
+            || self.traits.len() > crate::compiled::limits::FIELDS
+            || self.offers.len() > crate::compiled::limits::OFFERS
+            || self.recent.len() > RECENT_EXPOSURES
+            || self.outbox.len() > crate::outbox::OUTBOX_CAPACITY
+        {
+            return Err("more entries than any model allows".to_string());
+        }
+        for (name, _, agg) in &self.features {
+            agg.validate().map_err(|e| format!("feature `{name}`: {e}"))?;
+        }
+        for o in &self.offers {
+            o.exposures.validate().map_err(|e| format!("offer `{}`: {e}", o.id))?;
+        }
+        self.global.validate().map_err(|e| format!("global exposures: {e}"))?;
+        for (name, v) in &self.traits {
+            if !trait_value_ok(v) {
+                return Err(format!("trait `{name}` has a value of the wrong shape"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stored trait value has an allowed shape (scalars and short string lists).
+pub fn trait_value_ok(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(_) => true,
+        Value::Number(n) => n.is_finite(),
+        Value::String(s) => s.len() <= MAX_TRAIT_STRING,
+        Value::Array(a) => {
+            a.len() <= 64 && a.iter().all(|x| matches!(x, Value::String(s) if s.len() <= MAX_TRAIT_STRING))
+        }
+        Value::Object(_) => false,
+    }
+}

@@ -1,0 +1,130 @@
+//! Warnings for rules that are legal but likely wrong.
+//!
+//! The main trap: in JsonLogic a missing value (null) compares as 0, so
+//! `{"<": [{"days_since": "purchase"}, 7]}` ("bought within 7 days") is also true for a shopper
+//! who never bought. A comparison with `<` or `<=` against an operand that can be missing, with
+//! no guard in an enclosing `and`, gets a warning that shows the safe form.
+
+use serde_json::Value as Json;
+
+use super::error::Warning;
+use super::resolve::Names;
+use crate::model::AggKind;
+
+/// Walks a rule and returns its warnings.
+pub(crate) fn missing_comparisons(path: &str, rule: &Json, names: &Names) -> Vec<Warning> {
+    let mut out = Vec::new();
+    walk(path, rule, names, &[], &mut out, 0);
+    out
+}
+
+/// What can be missing, described for the warning; `None` when it is always present.
+fn maybe_missing(e: &Json, names: &Names) -> Option<String> {
+    let Json::Object(map) = e else { return None };
+    let (op, args) = map.iter().next()?;
+    let first = match args {
+        Json::Array(a) => a.first(),
+        other => Some(other),
+    };
+    match op.as_str() {
+        "var" => {
+            // A default makes the value present.
+            if matches!(args, Json::Array(a) if a.len() > 1) {
+                return None;
+            }
+            let Json::String(path) = first? else { return None };
+            let (root, name) = path.split_once('.')?;
+            match root {
+                "traits" => Some(format!("trait `{name}` is missing until the server supplies it")),
+                "context" => Some(format!("context field `{name}` is missing when a page does not pass it")),
+                "features" => {
+                    let agg = names.features.iter().find(|f| f.0 == name)?.1;
+                    matches!(agg, AggKind::First | AggKind::Last)
+                        .then(|| format!("feature `{name}` is missing until its event happens"))
+                }
+                _ => None,
+            }
+        }
+        "hours_since" | "days_since" => Some(format!("`{op}` is missing when it never happened")),
+        "days_to_anniversary" => {
+            Some("`days_to_anniversary` is missing when the date is unknown".to_string())
+        }
+        _ => None,
+    }
+}
+
+fn op_args(e: &Json) -> Option<(&str, Vec<&Json>)> {
+    let Json::Object(map) = e else { return None };
+    if map.len() != 1 {
+        return None;
+    }
+    let (op, args) = map.iter().next()?;
+    let args = match args {
+        Json::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    Some((op.as_str(), args))
+}
+
+/// Whether `guard` proves `operand` present: `{"!=": [x, null]}`, `{"!==": [x, null]}`, `{"!!": x}`.
+fn guards(guard: &Json, operand: &Json) -> bool {
+    let Some((op, args)) = op_args(guard) else { return false };
+    match op {
+        "!=" | "!==" => args.len() == 2 && args.contains(&operand) && args.contains(&&Json::Null),
+        "!!" => args.first() == Some(&operand),
+        _ => false,
+    }
+}
+
+fn walk(
+    path: &str,
+    e: &Json,
+    names: &Names,
+    guards_in_scope: &[&Json],
+    out: &mut Vec<Warning>,
+    depth: usize,
+) {
+    if depth > crate::logic::MAX_DEPTH {
+        return;
+    }
+    let Some((op, args)) = op_args(e) else {
+        if let Json::Array(items) = e {
+            for (i, item) in items.iter().enumerate() {
+                walk(&format!("{path}[{i}]"), item, names, guards_in_scope, out, depth + 1);
+            }
+        }
+        return;
+    };
+    // `{"<": [a, b]}`, `{"<": [lo, x, hi]}`, `{">": [b, a]}`: a missing `a` reads as 0 and passes.
+    let checked: Vec<&Json> = match (op, args.len()) {
+        ("<" | "<=", 2) => args.first().copied().into_iter().collect(),
+        // `{"<": [0, x, 7]}` is safe: 0 < 0 fails. With `<=`, or a negative low end, it is not.
+        ("<", 3) if args.first().and_then(|a| a.as_f64()).is_some_and(|lo| lo >= 0.0) => Vec::new(),
+        ("<" | "<=", 3) => args.get(1).copied().into_iter().collect(),
+        (">" | ">=", 2) => args.get(1).copied().into_iter().collect(),
+        _ => Vec::new(),
+    };
+    {
+        for operand in checked {
+            if let Some(why) = maybe_missing(operand, names) {
+                if !guards_in_scope.iter().any(|g| guards(g, operand)) {
+                    let safe = serde_json::json!({"and": [{"!=": [operand, null]}, e]});
+                    out.push(Warning {
+                        path: path.to_string(),
+                        message: format!(
+                            "{why}, and a missing value compares as 0, so this `{op}` is also true for such \
+                             shoppers; if that is not meant, guard it: {safe}"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let mut scope: Vec<&Json> = guards_in_scope.to_vec();
+    if op == "and" {
+        scope.extend(args.iter().copied());
+    }
+    for (i, a) in args.iter().enumerate() {
+        walk(&format!("{path}.{op}[{i}]"), a, names, &scope, out, depth + 1);
+    }
+}

@@ -1,0 +1,797 @@
+//! The model compiler: validates a [`WireModel`] and builds the indexed [`Model`].
+//!
+//! Every problem is reported with the place in the model file; compilation goes on after an
+//! error where it can, so one run shows all of them.
+
+mod error;
+mod lint;
+mod resolve;
+
+use serde_json::Value as Json;
+
+pub use error::{CompileError, CompileErrors, Warning};
+
+use crate::compiled::{
+    limits, CapDef, EventDef, FeatureDef, Model, Named, OfferDef, PlacementDef, ScoreDef, VariantDef,
+};
+use crate::logic::{self, Rule};
+use crate::model::{self as wire, AggKind, WireModel};
+use crate::profile::window::{Agg, FeatureSpec};
+use crate::time;
+use resolve::{unknown, ModelResolver, Names, Uses};
+
+/// A compiled model and the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The model.
+    pub model: Model,
+    /// Rules that are legal but likely wrong.
+    pub warnings: Vec<Warning>,
+}
+
+/// Compiles model JSON text.
+pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let wire: WireModel = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde_json appends " at line L column C"; we report those separately.
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let path = if path == "." { String::new() } else { path };
+        CompileErrors(vec![CompileError::Syntax {
+            path,
+            line: inner.line(),
+            column: inner.column(),
+            message,
+        }])
+    })?;
+    compile(&wire)
+}
+
+/// Compiles a parsed model.
+pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
+    let mut c = Compiler::default();
+    let model = c.model(wire);
+    if c.errors.is_empty() {
+        Ok(Compiled { model, warnings: c.warnings })
+    } else {
+        Err(CompileErrors(c.errors))
+    }
+}
+
+#[derive(Default)]
+struct Compiler {
+    errors: Vec<CompileError>,
+    warnings: Vec<Warning>,
+    names: Names,
+    contents: Vec<String>,
+}
+
+fn check_name(path: &str, kind: &str, name: &str) -> Result<(), CompileError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CompileError::invalid(
+            path,
+            format!(
+                "{kind} name `{name}` must be 1 to 64 letters, digits, `_` or `-`, with no dots or spaces"
+            ),
+        ))
+    }
+}
+
+fn join(base: &str, inner: &str) -> String {
+    if inner.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}.{inner}")
+    }
+}
+
+impl Compiler {
+    fn err(&mut self, e: CompileError) {
+        self.errors.push(e);
+    }
+
+    fn too_many(&mut self, path: &str, n: usize, max: usize) -> bool {
+        if n > max {
+            self.err(CompileError::invalid(path, format!("{n} entries; at most {max} are allowed")));
+            return true;
+        }
+        false
+    }
+
+    fn names_of<T>(&mut self, section: &str, kind: &str, named: &wire::Named<T>) -> Vec<String> {
+        let mut out = Vec::with_capacity(named.len());
+        for (name, _) in named.iter() {
+            if let Err(e) = check_name(&format!("{section}.{name}"), kind, name) {
+                self.err(e);
+            }
+            out.push(name.to_string());
+        }
+        out
+    }
+
+    /// Compiles a rule, returning it and what it uses.
+    fn rule(&mut self, path: &str, json: &Json, event: Option<usize>) -> Option<(Rule, Uses)> {
+        let resolver = ModelResolver::new(&self.names, event);
+        let parsed = logic::parse(json, &resolver);
+        let uses = resolver.uses.into_inner();
+        match parsed {
+            Ok(rule) => {
+                self.warnings.extend(lint::missing_comparisons(path, json, &self.names));
+                Some((rule, uses))
+            }
+            Err(e) => {
+                self.err(CompileError::Rule { path: join(path, &e.path), message: e.message });
+                None
+            }
+        }
+    }
+
+    fn content(&mut self, json: &Json) -> u32 {
+        let text = json.to_string();
+        if let Some(i) = self.contents.iter().position(|c| *c == text) {
+            return i as u32;
+        }
+        self.contents.push(text);
+        (self.contents.len() - 1) as u32
+    }
+
+    fn model(&mut self, w: &WireModel) -> Model {
+        let offset_ms = time::parse_offset(&w.meta.utc_offset).unwrap_or_else(|| {
+            self.err(CompileError::invalid(
+                "meta.utc_offset",
+                format!("`{}` is not a UTC offset; write it like `+08:00`", w.meta.utc_offset),
+            ));
+            0
+        });
+        if w.meta.version == 0 {
+            self.err(CompileError::invalid(
+                "meta.version",
+                "the version must be 1 or more, and grow with every release",
+            ));
+        }
+        self.too_many("events", w.events.len(), limits::EVENTS);
+        self.too_many("context", w.context.len(), limits::FIELDS);
+        self.too_many("traits", w.traits.len(), limits::FIELDS);
+        self.too_many("features", w.features.len(), limits::FEATURES);
+        self.too_many("scores", w.scores.len(), limits::SCORES);
+        self.too_many("lifecycle", w.lifecycle.len(), limits::STAGES);
+        self.too_many("segments", w.segments.len(), limits::SEGMENTS);
+        self.too_many("placements", w.placements.len(), limits::PLACEMENTS);
+        self.too_many("offers", w.offers.len(), limits::OFFERS);
+        self.too_many("calendars", w.calendars.len(), limits::CALENDARS);
+
+        self.names.events = self.names_of("events", "event", &w.events);
+        self.names.event_props = w
+            .events
+            .iter()
+            .map(|(e, props)| {
+                if props.len() > limits::FIELDS {
+                    self.err(CompileError::invalid(format!("events.{e}"), "too many properties"));
+                }
+                props.iter().map(|(p, _)| p.to_string()).collect()
+            })
+            .collect();
+        self.names.context = self.names_of("context", "context field", &w.context);
+        self.names.traits = self.names_of("traits", "trait", &w.traits);
+        self.names.features = w.features.iter().map(|(n, f)| (n.to_string(), f.agg)).collect();
+        let _ = self.names_of("features", "feature", &w.features);
+        self.names.scores = self.names_of("scores", "score", &w.scores);
+        self.names.segments = self.names_of("segments", "segment", &w.segments);
+        self.names.calendars = self.names_of("calendars", "calendar", &w.calendars);
+
+        let mut events: Vec<EventDef> = w
+            .events
+            .iter()
+            .map(|(name, props)| EventDef {
+                name: name.to_string(),
+                props: props.iter().map(|(p, t)| (p.to_string(), *t)).collect(),
+                features: Vec::new(),
+                converts: Vec::new(),
+            })
+            .collect();
+        let features = self.features(w, &mut events);
+        let (scores, score_uses) = self.scores(w);
+        let stages = self.stages(w);
+        let (segments, segment_uses) = self.segments(w);
+        self.cycles(&segment_uses, &score_uses);
+        let calendars = self.calendars(w);
+        let mut placements = self.placements(w);
+        let offers = self.offers(w, &mut placements, &mut events);
+        let caps = self.caps("caps", &w.caps);
+        let quiet = w.quiet_hours.as_ref().and_then(|q| self.quiet("quiet_hours", q));
+
+        Model {
+            name: w.meta.name.clone(),
+            version: w.meta.version,
+            offset_ms,
+            id_salt: w.meta.id_salt.clone(),
+            events,
+            context: w.context.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
+            traits: w.traits.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
+            features,
+            scores,
+            stages,
+            segments,
+            calendars,
+            placements,
+            offers,
+            contents: std::mem::take(&mut self.contents),
+            caps,
+            quiet,
+        }
+    }
+
+    fn features(&mut self, w: &WireModel, events: &mut [EventDef]) -> Vec<FeatureDef> {
+        let mut out = Vec::new();
+        for (i, (name, f)) in w.features.iter().enumerate() {
+            let path = format!("features.{name}");
+            let Some(ev) = self.names.events.iter().position(|e| *e == f.event) else {
+                let hint = unknown("event", &f.event, self.names.events.iter().map(String::as_str));
+                self.err(CompileError::invalid(format!("{path}.event"), hint));
+                continue;
+            };
+            let props = events.get(ev).map(|e| e.props.clone()).unwrap_or_default();
+            let of = match (&f.of, f.agg) {
+                (None, AggKind::Sum | AggKind::Distinct) => {
+                    self.err(CompileError::invalid(
+                        format!("{path}.of"),
+                        format!(
+                            "a `{:?}` feature needs `of`: the property of `{}` to aggregate",
+                            f.agg, f.event
+                        )
+                        .to_lowercase(),
+                    ));
+                    None
+                }
+                (Some(p), AggKind::Sum | AggKind::Distinct) => match props.iter().position(|(n, _)| n == p) {
+                    Some(k) => {
+                        let ty = props.get(k).map(|x| x.1);
+                        if f.agg == AggKind::Sum && ty != Some(wire::ValueType::Number) {
+                            self.err(CompileError::invalid(
+                                format!("{path}.of"),
+                                format!("`sum` needs a number property, and `{p}` is not one"),
+                            ));
+                        }
+                        Some(k as u16)
+                    }
+                    None => {
+                        let names = props.iter().map(|(n, _)| n.as_str());
+                        let m = unknown("event property", p, names);
+                        self.err(CompileError::invalid(
+                            format!("{path}.of"),
+                            format!("{m} (event `{}`)", f.event),
+                        ));
+                        None
+                    }
+                },
+                (Some(_), _) => {
+                    self.err(CompileError::invalid(
+                        format!("{path}.of"),
+                        "`of` only applies to `sum` and `distinct`",
+                    ));
+                    None
+                }
+                (None, _) => None,
+            };
+            if let Some(d) = f.window_days {
+                if !(1..=limits::DAYS).contains(&d) {
+                    self.err(CompileError::invalid(
+                        format!("{path}.window_days"),
+                        format!(
+                            "{d} days; a window is 1 to {} days (leave it out for all time)",
+                            limits::DAYS
+                        ),
+                    ));
+                }
+            }
+            let max = f.max.unwrap_or(32);
+            if f.agg == AggKind::Distinct && !(1..=256).contains(&max) {
+                self.err(CompileError::invalid(format!("{path}.max"), "`max` is 1 to 256 distinct values"));
+            } else if f.agg != AggKind::Distinct && f.max.is_some() {
+                self.err(CompileError::invalid(format!("{path}.max"), "`max` only applies to `distinct`"));
+            }
+            let agg = match f.agg {
+                AggKind::Count => Agg::Count,
+                AggKind::Sum => Agg::Sum,
+                AggKind::First => Agg::First,
+                AggKind::Last => Agg::Last,
+                AggKind::Distinct => Agg::Distinct { max },
+            };
+            let filter = match &f.filter {
+                Some(json) => self.rule(&format!("{path}.where"), json, Some(ev)).map(|r| r.0),
+                None => None,
+            };
+            if let Some(e) = events.get_mut(ev) {
+                e.features.push(i as u16);
+            }
+            out.push(FeatureDef {
+                name: name.to_string(),
+                event: ev as u16,
+                spec: FeatureSpec { agg, window_days: f.window_days },
+                of,
+                filter,
+            });
+        }
+        out
+    }
+
+    fn scores(&mut self, w: &WireModel) -> (Vec<ScoreDef>, Vec<Uses>) {
+        let mut out = Vec::new();
+        let mut all_uses = Vec::new();
+        for (name, s) in w.scores.iter() {
+            let path = format!("scores.{name}");
+            let resolver = ModelResolver::new(&self.names, None);
+            let mut terms = Vec::new();
+            let mut errors = Vec::new();
+            if !s.bias.is_finite() {
+                errors
+                    .push(CompileError::invalid(format!("{path}.bias"), "the bias must be a finite number"));
+            }
+            for (input, weight) in s.weights.iter() {
+                let at = format!("{path}.weights.{input}");
+                if !weight.is_finite() {
+                    errors.push(CompileError::invalid(&at, "weights must be finite numbers"));
+                }
+                if input.starts_with("context.") || input.starts_with("scores.") || !input.contains('.') {
+                    errors.push(CompileError::invalid(
+                        &at,
+                        format!("`{input}`: score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
+                    ));
+                    continue;
+                }
+                match logic::Resolver::var(&resolver, input) {
+                    Ok(Some(slot)) => terms.push((slot, *weight)),
+                    Ok(None) => {}
+                    Err(m) => errors.push(CompileError::Rule { path: at, message: m }),
+                }
+            }
+            all_uses.push(resolver.uses.into_inner());
+            self.errors.extend(errors);
+            out.push(ScoreDef { name: name.to_string(), kind: s.kind, bias: s.bias, terms });
+        }
+        (out, all_uses)
+    }
+
+    fn stages(&mut self, w: &WireModel) -> Vec<Named> {
+        let mut out = Vec::new();
+        for (i, s) in w.lifecycle.iter().enumerate() {
+            let path = format!("lifecycle[{i}]");
+            if let Err(e) = check_name(&format!("{path}.stage"), "stage", &s.stage) {
+                self.err(e);
+            }
+            if w.lifecycle.iter().take(i).any(|o| o.stage == s.stage) {
+                self.err(CompileError::invalid(
+                    format!("{path}.stage"),
+                    format!("stage `{}` is defined twice", s.stage),
+                ));
+            }
+            if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, None) {
+                out.push(Named { name: s.stage.clone(), rule });
+            }
+        }
+        if let Some(last) = w.lifecycle.last() {
+            if last.when != Json::Bool(true) {
+                self.warnings.push(Warning {
+                    path: format!("lifecycle[{}].when", w.lifecycle.len() - 1),
+                    message: "the last stage is not `true`, so a shopper can match no stage at all; \
+                              end with a catch-all such as {\"stage\": \"anonymous\", \"when\": true}"
+                        .into(),
+                });
+            }
+        }
+        out
+    }
+
+    fn segments(&mut self, w: &WireModel) -> (Vec<Named>, Vec<Uses>) {
+        let mut out = Vec::new();
+        let mut uses = Vec::new();
+        for (name, rule) in w.segments.iter() {
+            let path = format!("segments.{name}");
+            match self.rule(&path, rule, None) {
+                Some((rule, u)) => {
+                    out.push(Named { name: name.to_string(), rule });
+                    uses.push(u);
+                }
+                None => uses.push(Uses::default()),
+            }
+        }
+        (out, uses)
+    }
+
+    /// Finds cycles among segments and scores (a score may read a segment and a segment a score).
+    fn cycles(&mut self, segments: &[Uses], scores: &[Uses]) {
+        // Nodes: segments 0..n, then scores n..n+m.
+        let n = segments.len();
+        let edges = |node: usize| -> Vec<usize> {
+            let u = if node < n { segments.get(node) } else { scores.get(node - n) };
+            u.map(|u| u.segments.iter().copied().chain(u.scores.iter().map(|s| s + n)).collect())
+                .unwrap_or_default()
+        };
+        let label = |node: usize| -> String {
+            if node < n {
+                format!("segments.{}", self.names.segments.get(node).map_or("?", String::as_str))
+            } else {
+                format!("scores.{}", self.names.scores.get(node - n).map_or("?", String::as_str))
+            }
+        };
+        let total = n + scores.len();
+        // 0 = unvisited, 1 = on the stack, 2 = done. Iterative DFS: hostile models cannot blow the stack.
+        let mut state = vec![0u8; total];
+        let mut reported = false;
+        for start in 0..total {
+            if state.get(start) != Some(&0) || reported {
+                continue;
+            }
+            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, edges(start))];
+            if let Some(s) = state.get_mut(start) {
+                *s = 1;
+            }
+            while let Some((node, pending)) = stack.last_mut() {
+                let node = *node;
+                match pending.pop() {
+                    Some(next) => match state.get(next) {
+                        Some(0) => {
+                            if let Some(s) = state.get_mut(next) {
+                                *s = 1;
+                            }
+                            stack.push((next, edges(next)));
+                        }
+                        Some(1) => {
+                            let from = stack.iter().position(|(k, _)| *k == next).unwrap_or(0);
+                            let mut names: Vec<String> =
+                                stack.iter().skip(from).map(|(k, _)| label(*k)).collect();
+                            names.push(label(next));
+                            self.errors
+                                .push(CompileError::Cycle { path: label(next), cycle: names.join(" -> ") });
+                            reported = true;
+                            break;
+                        }
+                        _ => {}
+                    },
+                    None => {
+                        if let Some(s) = state.get_mut(node) {
+                            *s = 2;
+                        }
+                        stack.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    fn calendars(&mut self, w: &WireModel) -> Vec<(String, Vec<(i32, i32)>)> {
+        let mut out = Vec::new();
+        for (name, entries) in w.calendars.iter() {
+            let path = format!("calendars.{name}");
+            if self.too_many(&path, entries.len(), limits::CALENDAR_ENTRIES) {
+                continue;
+            }
+            let mut ranges = Vec::new();
+            for (i, e) in entries.iter().enumerate() {
+                let at = format!("{path}[{i}]");
+                let (a, b) = match e {
+                    wire::CalendarEntry::Day(d) => (d.as_str(), d.as_str()),
+                    wire::CalendarEntry::Range(a, b) => (a.as_str(), b.as_str()),
+                };
+                match (time::parse_date(a), time::parse_date(b)) {
+                    (Some(x), Some(y)) if x <= y => ranges.push((x, y)),
+                    (Some(_), Some(_)) => self.err(CompileError::invalid(
+                        at,
+                        format!("range `{a}` to `{b}` ends before it starts"),
+                    )),
+                    _ => self.err(CompileError::invalid(
+                        at,
+                        format!(
+                            "`{a}`{}: dates are `YYYY-MM-DD`",
+                            if a == b { String::new() } else { format!(" to `{b}`") }
+                        ),
+                    )),
+                }
+            }
+            ranges.sort_unstable();
+            let mut merged: Vec<(i32, i32)> = Vec::with_capacity(ranges.len());
+            for r in ranges {
+                match merged.last_mut() {
+                    Some(last) if r.0 <= last.1.saturating_add(1) => last.1 = last.1.max(r.1),
+                    _ => merged.push(r),
+                }
+            }
+            out.push((name.to_string(), merged));
+        }
+        out
+    }
+
+    fn placements(&mut self, w: &WireModel) -> Vec<PlacementDef> {
+        let mut out = Vec::new();
+        for (name, p) in w.placements.iter() {
+            let path = format!("placements.{name}");
+            if let Err(e) = check_name(&path, "placement", name) {
+                self.err(e);
+            }
+            if !(1..=limits::MAX_ITEMS).contains(&p.max_items) {
+                self.err(CompileError::invalid(
+                    format!("{path}.max_items"),
+                    format!("{}; a placement shows 1 to {} items", p.max_items, limits::MAX_ITEMS),
+                ));
+            }
+            let fallback = p.fallback.as_ref().map(|c| self.content(c));
+            out.push(PlacementDef {
+                name: name.to_string(),
+                max_items: p.max_items,
+                fallback,
+                offers: Vec::new(),
+            });
+        }
+        if out.is_empty() {
+            self.err(CompileError::invalid(
+                "placements",
+                "define at least one placement, like {\"home_hero\": {}}",
+            ));
+        }
+        out
+    }
+
+    fn caps(&mut self, path: &str, caps: &[wire::Cap]) -> Vec<CapDef> {
+        if self.too_many(path, caps.len(), limits::CAPS) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, c) in caps.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            if c.max == 0 {
+                self.err(CompileError::invalid(
+                    format!("{at}.max"),
+                    "a cap of 0 means never shown; remove the offer or set `max` to 1 or more",
+                ));
+            } else if !(1..=limits::DAYS).contains(&c.days) {
+                self.err(CompileError::invalid(
+                    format!("{at}.days"),
+                    format!("{} days; a cap covers 1 to {} natural days", c.days, limits::DAYS),
+                ));
+            } else {
+                out.push(CapDef { max: c.max, days: c.days });
+            }
+        }
+        // A longer period allowing no more than a shorter one makes the shorter one dead: not an
+        // error, but caps that contradict (a longer period allowing fewer than a shorter) are fine too.
+        out
+    }
+
+    fn quiet(&mut self, path: &str, q: &wire::QuietHours) -> Option<(u16, u16)> {
+        match (time::parse_hh_mm(&q.from), time::parse_hh_mm(&q.to)) {
+            (Some(a), Some(b)) if a != b => Some((a, b)),
+            (Some(_), Some(_)) => {
+                self.err(CompileError::invalid(path, "quiet hours start and end at the same time"));
+                None
+            }
+            (a, _) => {
+                let (field, v) = if a.is_none() { ("from", &q.from) } else { ("to", &q.to) };
+                self.err(CompileError::invalid(
+                    format!("{path}.{field}"),
+                    format!("`{v}` is not a time; write `HH:MM`, like `22:00`"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn time_bound(&mut self, path: &str, s: &str, end: bool, offset_ms: i64) -> Option<i64> {
+        if let Some(ms) = time::parse_rfc3339(s) {
+            return Some(ms);
+        }
+        if let Some(day) = time::parse_date(s) {
+            return Some(time::day_start_ms(if end { day + 1 } else { day }, offset_ms));
+        }
+        self.err(CompileError::invalid(
+            path,
+            format!("`{s}` is not a time; write a date `2026-11-11` or a time `2026-11-11T20:00:00+08:00`"),
+        ));
+        None
+    }
+
+    fn offers(
+        &mut self,
+        w: &WireModel,
+        placements: &mut [PlacementDef],
+        events: &mut [EventDef],
+    ) -> Vec<OfferDef> {
+        let offset_ms = time::parse_offset(&w.meta.utc_offset).unwrap_or(0);
+        let stage_names: Vec<&str> = w.lifecycle.iter().map(|s| s.stage.as_str()).collect();
+        let placement_names: Vec<String> = placements.iter().map(|p| p.name.clone()).collect();
+        let mut out: Vec<OfferDef> = Vec::new();
+        for (i, o) in w.offers.iter().enumerate() {
+            let path = format!("offers[{i}]");
+            if let Err(e) = check_name(&format!("{path}.id"), "offer", &o.id) {
+                self.err(e);
+            }
+            if w.offers.iter().take(i).any(|p| p.id == o.id) {
+                self.err(CompileError::invalid(
+                    format!("{path}.id"),
+                    format!("offer id `{}` is used twice", o.id),
+                ));
+            }
+            if o.placements.is_empty() {
+                self.err(CompileError::invalid(format!("{path}.placements"), "name at least one placement"));
+            }
+            for (k, p) in o.placements.iter().enumerate() {
+                match placement_names.iter().position(|n| n == p) {
+                    Some(pi) => {
+                        if let Some(pl) = placements.get_mut(pi) {
+                            if !pl.offers.contains(&(i as u32)) {
+                                pl.offers.push(i as u32);
+                            }
+                        }
+                    }
+                    None => self.err(CompileError::UnknownName {
+                        path: format!("{path}.placements[{k}]"),
+                        kind: "placement",
+                        name: p.clone(),
+                        hint: unknown("placement", p, placement_names.iter().map(String::as_str))
+                            .split_once(&format!("`{p}`"))
+                            .map(|x| x.1.to_string())
+                            .unwrap_or_default(),
+                    }),
+                }
+            }
+            let audience = match &o.audience {
+                Some(json) => match self.rule(&format!("{path}.audience"), json, None) {
+                    Some((rule, uses)) => {
+                        if !o.requires_consent && uses.personal {
+                            self.err(CompileError::invalid(
+                                format!("{path}.audience"),
+                                "this offer is shown without consent (`requires_consent: false`), so its audience \
+                                 may read only `context.*`, `now` and `consent`, not the shopper's profile",
+                            ));
+                        }
+                        Some(rule)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let stages = o.stages.as_ref().map(|list| {
+                let mut mask = 0u64;
+                for (k, s) in list.iter().enumerate() {
+                    match stage_names.iter().position(|n| n == s) {
+                        Some(b) => mask |= 1u64 << (b as u32 & 63),
+                        None => self.err(CompileError::UnknownName {
+                            path: format!("{path}.stages[{k}]"),
+                            kind: "stage",
+                            name: s.clone(),
+                            hint: crate::suggest::hint(s, stage_names.iter().copied()),
+                        }),
+                    }
+                }
+                if !o.requires_consent {
+                    self.err(CompileError::invalid(
+                        format!("{path}.stages"),
+                        "an offer shown without consent cannot depend on the lifecycle stage",
+                    ));
+                }
+                mask
+            });
+            let start =
+                o.start.as_ref().and_then(|s| self.time_bound(&format!("{path}.start"), s, false, offset_ms));
+            let end =
+                o.end.as_ref().and_then(|s| self.time_bound(&format!("{path}.end"), s, true, offset_ms));
+            if let (Some(a), Some(b)) = (start, end) {
+                if b <= a {
+                    self.err(CompileError::invalid(format!("{path}.end"), "the offer ends before it starts"));
+                }
+            }
+            let quiet = o.quiet_hours.as_ref().and_then(|q| self.quiet(&format!("{path}.quiet_hours"), q));
+            let rank_by =
+                o.rank_by.as_ref().and_then(|s| match self.names.scores.iter().position(|n| n == s) {
+                    Some(k) => Some(k as u16),
+                    None => {
+                        let m = unknown("score", s, self.names.scores.iter().map(String::as_str));
+                        self.err(CompileError::invalid(format!("{path}.rank_by"), m));
+                        None
+                    }
+                });
+            let caps = self.caps(&format!("{path}.caps"), &o.caps);
+            let min_gap_ms = o.min_gap_hours.and_then(|h| {
+                if h.is_finite() && (0.0..=24.0 * 400.0).contains(&h) {
+                    Some((h * time::HOUR_MS as f64) as i64)
+                } else {
+                    self.err(CompileError::invalid(format!("{path}.min_gap_hours"), "0 to 9600 hours"));
+                    None
+                }
+            });
+            if !(0.0..=0.5).contains(&o.control) {
+                self.err(CompileError::invalid(
+                    format!("{path}.control"),
+                    format!("{}; the control share is 0 to 0.5 (e.g. 0.1 holds out 10%)", o.control),
+                ));
+            }
+            let control_bp = (o.control.clamp(0.0, 0.5) * 10_000.0).round() as u16;
+            if o.variants.len() > limits::VARIANTS {
+                self.err(CompileError::invalid(format!("{path}.variants"), "at most 64 variants"));
+            }
+            let mut variants = Vec::new();
+            for (k, v) in o.variants.iter().enumerate() {
+                let at = format!("{path}.variants[{k}]");
+                if v.weight == 0 {
+                    self.err(CompileError::invalid(
+                        format!("{at}.weight"),
+                        "a variant's weight must be 1 or more",
+                    ));
+                }
+                if o.variants.iter().take(k).any(|x| x.id == v.id) {
+                    self.err(CompileError::invalid(
+                        format!("{at}.id"),
+                        format!("variant id `{}` is used twice", v.id),
+                    ));
+                }
+                if v.content.is_none() && o.content.is_none() {
+                    self.err(CompileError::invalid(
+                        format!("{at}.content"),
+                        "the variant has no content and the offer none to share",
+                    ));
+                }
+                let content = v.content.as_ref().map(|c| self.content(c));
+                variants.push(VariantDef { id: v.id.clone(), weight: v.weight, content });
+            }
+            if o.variants.is_empty() && o.content.is_none() {
+                self.err(CompileError::invalid(
+                    format!("{path}.content"),
+                    "an offer needs `content` (or variants with content)",
+                ));
+            }
+            let content = o.content.as_ref().map(|c| self.content(c));
+            let conversion = o.conversion.as_ref().and_then(|c| {
+                let Some(e) = self.names.events.iter().position(|n| *n == c.event) else {
+                    let m = unknown("event", &c.event, self.names.events.iter().map(String::as_str));
+                    self.err(CompileError::invalid(format!("{path}.conversion.event"), m));
+                    return None;
+                };
+                if !(c.within_hours.is_finite() && c.within_hours > 0.0 && c.within_hours <= 24.0 * 400.0) {
+                    self.err(CompileError::invalid(
+                        format!("{path}.conversion.within_hours"),
+                        "more than 0, at most 9600",
+                    ));
+                    return None;
+                }
+                if let Some(ev) = events.get_mut(e) {
+                    ev.converts.push(i as u32);
+                }
+                Some((e as u16, (c.within_hours * time::HOUR_MS as f64) as i64))
+            });
+            out.push(OfferDef {
+                id: o.id.clone(),
+                audience,
+                stages,
+                start,
+                end,
+                quiet,
+                priority: o.priority,
+                rank_by,
+                caps,
+                min_gap_ms,
+                global_caps: o.global_caps,
+                control_bp,
+                variants,
+                content,
+                requires_consent: o.requires_consent,
+                conversion,
+            });
+        }
+        for p in placements.iter_mut() {
+            // Stable: equal priorities keep model order, the documented tie-break.
+            p.offers
+                .sort_by_key(|&o| std::cmp::Reverse(out.get(o as usize).map_or(i32::MIN, |x| x.priority)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,435 @@
+//! Choosing what a placement shows, and explaining why an offer is or is not eligible.
+//!
+//! Arbitration: the placement's offers are walked best first (priority descending, model order
+//! within a priority, precomputed by the compiler). Within one priority, offers with `rank_by`
+//! are ordered by their score, higher first; ties keep model order. Each offer must pass, in
+//! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
+//! audience. A shopper in an offer's control group takes the slot but gets the fallback.
+
+use super::Engine;
+use crate::compiled::OfferDef;
+use crate::logic::{self, Value};
+use crate::profile::{Assignment, Profile};
+use crate::time;
+
+/// Why a placement shows what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// At least one offer was chosen.
+    Chosen,
+    /// No consent and no offer that may be shown without it: the fallback.
+    NoConsent,
+    /// The placement has no offers.
+    NoOffers,
+    /// No offer's audience, stage or schedule matched.
+    NotEligible,
+    /// Offers matched but every one was held by a cap or a minimum gap.
+    Capped,
+    /// Offers matched but it is quiet hours.
+    QuietHours,
+    /// The only offers chosen were held out for their control group.
+    ControlGroup,
+}
+
+impl Reason {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Chosen => "chosen",
+            Reason::NoConsent => "no_consent",
+            Reason::NoOffers => "no_offers",
+            Reason::NotEligible => "not_eligible",
+            Reason::Capped => "capped",
+            Reason::QuietHours => "quiet_hours",
+            Reason::ControlGroup => "control_group",
+        }
+    }
+}
+
+/// One chosen item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Item {
+    /// Offer index (see [`crate::Model::offers`]).
+    pub offer: usize,
+    /// Variant index, when the offer has variants.
+    pub variant: Option<usize>,
+    /// Content index into [`crate::Model::contents`]: the variant's, the offer's, or for the
+    /// control group the placement's fallback.
+    pub content: Option<u32>,
+    /// Held out: the shopper is in the offer's control group and sees the fallback.
+    pub control: bool,
+    /// The offer's priority.
+    pub priority: i32,
+    /// The ranking score, when the offer ranks by one.
+    pub score: Option<f64>,
+}
+
+/// What a placement shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Decision id, unique per install; exposures and conversions carry it.
+    pub id: u64,
+    /// Placement index.
+    pub placement: usize,
+    /// Chosen items, best first.
+    pub items: Vec<Item>,
+    /// Why.
+    pub reason: Reason,
+    /// The placement's fallback content, for empty or held-out slots.
+    pub fallback: Option<u32>,
+}
+
+impl Decision {
+    /// An empty decision, to reuse with [`Engine::decide_into`].
+    pub fn empty() -> Self {
+        Decision { id: 0, placement: 0, items: Vec::new(), reason: Reason::NoOffers, fallback: None }
+    }
+}
+
+/// One check of an offer's eligibility.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// `consent`, `schedule`, `stage`, `quiet_hours`, `cap`, `min_gap`, `global_cap`, `audience`.
+    pub name: &'static str,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Detail for people.
+    pub detail: String,
+}
+
+/// Why an offer is or is not eligible right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// Offer id.
+    pub offer: String,
+    /// Eligible overall.
+    pub eligible: bool,
+    /// Every check, in arbitration order.
+    pub checks: Vec<Check>,
+}
+
+/// The first failed check, as arbitration sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fail {
+    // Ordered from least to most specific for the decision's reason.
+    Ineligible,
+    Quiet,
+    Capped,
+}
+
+struct Now {
+    now: i64,
+    today: i32,
+    minute: u16,
+    global_open: bool,
+    global_quiet: bool,
+}
+
+fn in_quiet(q: Option<(u16, u16)>, minute: u16) -> bool {
+    match q {
+        Some((from, to)) if from < to => (from..to).contains(&minute),
+        Some((from, to)) => minute >= from || minute < to,
+        None => false,
+    }
+}
+
+fn caps_open(profile: &Profile, o: usize, def: &OfferDef, t: &Now) -> (bool, bool) {
+    let Some(state) = profile.offers.get(o) else { return (false, false) };
+    let caps = def.caps.iter().all(|c| state.exposures.count_in_last(t.today, c.days) < c.max);
+    let gap = def.min_gap_ms.is_none_or(|g| state.exposures.last_ms().is_none_or(|last| t.now - last >= g));
+    (caps, gap)
+}
+
+impl Engine {
+    fn now_for(&self, now: i64) -> Now {
+        let offset = self.model.offset_ms;
+        let today = time::day_of(now, offset);
+        let minute = time::minute_of_day(now, offset);
+        let global_open =
+            self.model.caps.iter().all(|c| self.profile.global.count_in_last(today, c.days) < c.max);
+        Now { now, today, minute, global_open, global_quiet: in_quiet(self.model.quiet, minute) }
+    }
+
+    /// Cheap checks before the audience rule. `Err` carries the failure class.
+    fn precheck(&self, def: &OfferDef, o: usize, t: &Now) -> Result<(), Fail> {
+        if def.requires_consent && !self.profile.consent {
+            return Err(Fail::Ineligible);
+        }
+        if def.start.is_some_and(|s| t.now < s) || def.end.is_some_and(|e| t.now >= e) {
+            return Err(Fail::Ineligible);
+        }
+        if let Some(mask) = def.stages {
+            let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
+            if !in_stage {
+                return Err(Fail::Ineligible);
+            }
+        }
+        if in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet) {
+            return Err(Fail::Quiet);
+        }
+        if self.profile.consent {
+            let (caps, gap) = caps_open(&self.profile, o, def, t);
+            if !caps || !gap || (def.global_caps && !t.global_open) {
+                return Err(Fail::Capped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides what placement `placement` shows for page context `context` (slot values, see
+    /// [`super::input::context`]). Records exposures and updates the stage.
+    pub fn decide(&mut self, placement: usize, context: &[Value], now: i64) -> Decision {
+        let mut d = Decision::empty();
+        self.decide_into(placement, context, now, &mut d);
+        d
+    }
+
+    /// Like [`Engine::decide`], reusing `out`'s allocation.
+    pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
+        let t = self.now_for(now);
+        self.update_stage(context, now, t.today);
+        self.profile.seq = self.profile.seq.wrapping_add(1);
+        out.id = mix(self.profile.install_id, self.profile.seq);
+        out.placement = placement;
+        out.items.clear();
+        out.reason = Reason::NoOffers;
+        out.fallback = None;
+        let Some(p) = self.model.placements.get(placement) else { return };
+        out.fallback = p.fallback;
+        let fallback = p.fallback;
+        let max_items = usize::from(p.max_items);
+        self.memo.reset(&self.model);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut worst: Option<Fail> = None;
+        {
+            let ev = self.eval(context, now, t.today);
+            let offers = &p.offers;
+            let mut i = 0;
+            // Walk priority groups; `scratch` collects the eligible offers chosen so far.
+            'groups: while i < offers.len() && scratch.len() < max_items {
+                let priority_of = |k: usize| {
+                    offers.get(k).and_then(|&o| self.model.offers.get(o as usize)).map(|d| d.priority)
+                };
+                let group_priority = priority_of(i);
+                let ranked = offers
+                    .iter()
+                    .skip(i)
+                    .filter_map(|&o| self.model.offers.get(o as usize))
+                    .take_while(|d| Some(d.priority) == group_priority)
+                    .any(|d| d.rank_by.is_some());
+                let base = scratch.len();
+                while let Some(&o) = offers.get(i) {
+                    let Some(def) = self.model.offers.get(o as usize) else { break 'groups };
+                    if Some(def.priority) != group_priority {
+                        break;
+                    }
+                    if !ranked && scratch.len() >= max_items {
+                        break 'groups;
+                    }
+                    i += 1;
+                    match self.precheck(def, o as usize, &t) {
+                        Err(f) => worst = worst.max(Some(f)),
+                        Ok(()) if def.audience.as_ref().is_none_or(|r| ev.test(r)) => {
+                            let score = def.rank_by.map_or(f64::NEG_INFINITY, |s| ev.score(s as usize));
+                            scratch.push((o, score));
+                        }
+                        Ok(()) => worst = worst.max(Some(Fail::Ineligible)),
+                    }
+                }
+                if let Some(tail) = scratch.get_mut(base..) {
+                    // Stable: equal scores keep model order.
+                    tail.sort_by(|a, b| b.1.total_cmp(&a.1));
+                }
+                scratch.truncate(max_items);
+            }
+        }
+        if !self.profile.consent && scratch.is_empty() {
+            out.reason = Reason::NoConsent;
+        } else if scratch.is_empty() {
+            out.reason = match worst {
+                Some(Fail::Capped) => Reason::Capped,
+                Some(Fail::Quiet) => Reason::QuietHours,
+                Some(Fail::Ineligible) => Reason::NotEligible,
+                None => Reason::NoOffers,
+            };
+        }
+        for &(o, score) in &scratch {
+            let item = self.make_item(o as usize, score, fallback);
+            out.items.push(item);
+        }
+        scratch.clear();
+        self.scratch = scratch;
+        if !out.items.is_empty() {
+            out.reason =
+                if out.items.iter().all(|i| i.control) { Reason::ControlGroup } else { Reason::Chosen };
+        }
+        if self.profile.consent {
+            for item in &out.items {
+                self.record_exposure(out.id, placement, item, now, t.today);
+            }
+        }
+    }
+
+    fn make_item(&mut self, o: usize, score: f64, fallback: Option<u32>) -> Item {
+        let Some(def) = self.model.offers.get(o) else {
+            return Item {
+                offer: o,
+                variant: None,
+                content: fallback,
+                control: false,
+                priority: 0,
+                score: None,
+            };
+        };
+        let assignment = match self.profile.offers.get(o).and_then(|s| s.assignment) {
+            Some(a) => a,
+            None => {
+                let a = assign(def, self.profile.pid());
+                // Only a consenting shopper's assignment is stored; otherwise it is recomputed,
+                // which gives the same answer for the same install.
+                if self.profile.consent {
+                    if let Some(s) = self.profile.offers.get_mut(o) {
+                        s.assignment = Some(a);
+                    }
+                }
+                a
+            }
+        };
+        let score = def.rank_by.map(|_| score);
+        match assignment {
+            Assignment::Control => Item {
+                offer: o,
+                variant: None,
+                content: fallback,
+                control: true,
+                priority: def.priority,
+                score,
+            },
+            Assignment::Treatment(v) => {
+                let variant = v.map(usize::from).filter(|&v| v < def.variants.len());
+                let content =
+                    variant.and_then(|v| def.variants.get(v)).and_then(|v| v.content).or(def.content);
+                Item { offer: o, variant, content, control: false, priority: def.priority, score }
+            }
+        }
+    }
+
+    /// Explains offer `offer`'s eligibility for page context `context`, without recording anything.
+    pub fn explain(&mut self, offer: usize, context: &[Value], now: i64) -> Option<Explanation> {
+        let t = self.now_for(now);
+        self.memo.reset(&self.model);
+        let def = self.model.offers.get(offer)?;
+        let mut checks = Vec::new();
+        let mut add =
+            |name: &'static str, passed: bool, detail: String| checks.push(Check { name, passed, detail });
+        let consent_ok = !def.requires_consent || self.profile.consent;
+        add(
+            "consent",
+            consent_ok,
+            if def.requires_consent { "needs consent".into() } else { "shown without consent".into() },
+        );
+        let started = def.start.is_none_or(|s| t.now >= s);
+        let not_ended = def.end.is_none_or(|e| t.now < e);
+        add(
+            "schedule",
+            started && not_ended,
+            match (started, not_ended) {
+                (false, _) => "not started yet".into(),
+                (_, false) => "ended".into(),
+                _ => "running".into(),
+            },
+        );
+        if let Some(mask) = def.stages {
+            let names: Vec<&str> = self
+                .model
+                .stages
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
+                .map(|(_, s)| s.name.as_str())
+                .collect();
+            let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
+            let current = self.stage().unwrap_or("none").to_string();
+            add("stage", in_stage, format!("stage is `{current}`; offer wants {}", names.join(" or ")));
+        }
+        let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);
+        add("quiet_hours", !quiet, if quiet { "quiet hours now".into() } else { "not quiet hours".into() });
+        let (caps, gap) = caps_open(&self.profile, offer, def, &t);
+        let state = self.profile.offers.get(offer);
+        let counts: Vec<String> = def
+            .caps
+            .iter()
+            .map(|c| {
+                let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
+                format!("{n} of {} in {} days", c.max, c.days)
+            })
+            .collect();
+        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts.join(", ") });
+        add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });
+        add(
+            "global_cap",
+            !def.global_caps || t.global_open,
+            if def.global_caps {
+                "counts against global caps".into()
+            } else {
+                "exempt from global caps".into()
+            },
+        );
+        let ev = self.eval(context, now, t.today);
+        let audience = match &def.audience {
+            None => (true, "everyone".to_string()),
+            Some(rule) => match logic::eval(rule, &ev) {
+                Ok(v) => (v.truthy(), format!("audience rule gave {}", describe(&v))),
+                Err(e) => (false, format!("audience rule failed: {e}")),
+            },
+        };
+        add("audience", audience.0, audience.1);
+        let eligible = checks.iter().all(|c| c.passed);
+        Some(Explanation { offer: def.id.clone(), eligible, checks })
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("\"{}\"", s.chars().take(40).collect::<String>()),
+        Value::Array(a) => format!("an array of {}", a.len()),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat
+/// within an install).
+fn mix(install: u64, seq: u64) -> u64 {
+    let mut z = install ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Sticky assignment of a shopper to an offer's control group or a variant: a bucket in
+/// 0..10,000 from MurmurHash3 of `pid/offer`.
+fn assign(def: &OfferDef, pid: &str) -> Assignment {
+    let key = format!("{pid}/{}", def.id);
+    let bucket = crate::logic::murmur3_32(key.as_bytes(), 0) % 10_000;
+    if bucket < u32::from(def.control_bp) {
+        return Assignment::Control;
+    }
+    if def.variants.is_empty() {
+        return Assignment::Treatment(None);
+    }
+    let total: u64 = def.variants.iter().map(|v| u64::from(v.weight)).sum();
+    let vkey = format!("{pid}/{}/variant", def.id);
+    let point =
+        u64::from(crate::logic::murmur3_32(vkey.as_bytes(), 0)) * total.max(1) / (u64::from(u32::MAX) + 1);
+    let mut acc = 0u64;
+    for (i, v) in def.variants.iter().enumerate() {
+        acc += u64::from(v.weight);
+        if point < acc {
+            return Assignment::Treatment(Some(i as u16));
+        }
+    }
+    Assignment::Treatment(Some(0))
+}

@@ -1,0 +1,270 @@
+//! Untrusted input from the page: events, contexts and traits, checked against the model.
+
+use serde_json::Value as Json;
+
+use crate::compiled::Model;
+use crate::logic::Value;
+use crate::model::{TraitType, ValueType};
+use crate::profile::MAX_TRAIT_STRING;
+use crate::suggest;
+use crate::time;
+
+/// Longest string accepted in an event or context, in bytes.
+pub const MAX_INPUT_STRING: usize = 1024;
+/// Most elements in a string list.
+pub const MAX_INPUT_LIST: usize = 64;
+
+/// Why an event, context or trait set was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The input is not a JSON object.
+    #[error("{what} must be an object, like {example}")]
+    NotAnObject {
+        /// Event, context or traits.
+        what: &'static str,
+        /// A valid example.
+        example: &'static str,
+    },
+    /// An event has no `type`.
+    #[error("event has no `type`; it names an event type of the model, like {{\"type\": \"view\"}}")]
+    MissingType,
+    /// A name the model does not define.
+    #[error("unknown {kind} `{name}`{hint}")]
+    Unknown {
+        /// Event type, placement, offer or trait.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// Suggestion or list.
+        hint: String,
+    },
+    /// A field of the wrong type.
+    #[error("{field}: expected {expected}, got {got}")]
+    WrongType {
+        /// Which field (`event.price`, `context.page`, `traits.birthday`).
+        field: String,
+        /// What the model declares.
+        expected: String,
+        /// What came.
+        got: String,
+    },
+    /// A string or list longer than allowed.
+    #[error("{field}: too long (at most {max})")]
+    TooLong {
+        /// Which field.
+        field: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The operation needs the shopper's consent.
+    #[error("{0} needs the shopper's consent; call set_consent(true) first")]
+    NoConsent(&'static str),
+    /// An identifier that does not normalize.
+    #[error("identifier: {0}")]
+    Identity(String),
+    /// A time that is not a finite number of ms.
+    #[error("`now` must be a finite number of milliseconds since the epoch")]
+    BadTime,
+}
+
+fn kind_of(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(_) => "a boolean".into(),
+        Json::Number(n) => format!("the number {n}"),
+        Json::String(_) => "a string".into(),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
+    }
+}
+
+fn string(field: &str, s: &str, max: usize) -> Result<Value, InputError> {
+    if s.len() > max {
+        return Err(InputError::TooLong { field: field.to_string(), max });
+    }
+    Ok(Value::String(s.to_string()))
+}
+
+/// Converts one typed field. `null` is accepted as missing.
+pub fn field(field: &str, ty: ValueType, v: &Json) -> Result<Value, InputError> {
+    let wrong = |expected: &str| InputError::WrongType {
+        field: field.to_string(),
+        expected: expected.to_string(),
+        got: kind_of(v),
+    };
+    Ok(match (ty, v) {
+        (_, Json::Null) => Value::Null,
+        (ValueType::String, Json::String(s)) => string(field, s, MAX_INPUT_STRING)?,
+        (ValueType::Number, Json::Number(n)) => match n.as_f64() {
+            Some(x) if x.is_finite() => Value::Number(x),
+            _ => return Err(wrong("a finite number")),
+        },
+        (ValueType::Bool, Json::Bool(b)) => Value::Bool(*b),
+        (ValueType::StringList, Json::Array(items)) => {
+            if items.len() > MAX_INPUT_LIST {
+                return Err(InputError::TooLong { field: field.to_string(), max: MAX_INPUT_LIST });
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Json::String(s) => out.push(string(&format!("{field}[{i}]"), s, MAX_INPUT_STRING)?),
+                    _ => return Err(wrong("an array of strings")),
+                }
+            }
+            Value::Array(out)
+        }
+        (ValueType::String, _) => return Err(wrong("a string")),
+        (ValueType::Number, _) => return Err(wrong("a number")),
+        (ValueType::Bool, _) => return Err(wrong("a boolean")),
+        (ValueType::StringList, _) => return Err(wrong("an array of strings")),
+    })
+}
+
+/// Builds the context slot values for `model` from a JSON object. Fields the model does not
+/// declare are ignored (pages may send more than a model reads).
+pub fn context(model: &Model, json: &Json) -> Result<Vec<Value>, InputError> {
+    let mut out = vec![Value::Null; model.context.len()];
+    fill_context(model, json, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`context`], into a reused buffer.
+pub fn fill_context(model: &Model, json: &Json, out: &mut Vec<Value>) -> Result<(), InputError> {
+    out.clear();
+    out.resize(model.context.len(), Value::Null);
+    let obj = match json {
+        Json::Null => return Ok(()),
+        Json::Object(o) => o,
+        _ => return Err(InputError::NotAnObject { what: "context", example: r#"{"page": "home"}"# }),
+    };
+    for ((name, ty), slot) in model.context.iter().zip(out.iter_mut()) {
+        if let Some(v) = obj.get(name) {
+            *slot = field(&format!("context.{name}"), *ty, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves an event JSON object `{"type": "view", "category": "qipao"}` to its type index and
+/// property values.
+pub fn event(model: &Model, json: &Json) -> Result<(usize, Vec<Value>), InputError> {
+    let Json::Object(obj) = json else {
+        return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
+    };
+    let name = match obj.get("type") {
+        Some(Json::String(s)) => s,
+        Some(other) => {
+            return Err(InputError::WrongType {
+                field: "event.type".into(),
+                expected: "a string".into(),
+                got: kind_of(other),
+            })
+        }
+        None => return Err(InputError::MissingType),
+    };
+    let index = event_index(model, name)?;
+    let def = model.events.get(index).ok_or(InputError::MissingType)?;
+    let mut props = vec![Value::Null; def.props.len()];
+    for ((prop, ty), slot) in def.props.iter().zip(props.iter_mut()) {
+        if let Some(v) = obj.get(prop) {
+            *slot = field(&format!("event.{prop}"), *ty, v)?;
+        }
+    }
+    Ok((index, props))
+}
+
+/// The index of an event type by name.
+pub fn event_index(model: &Model, name: &str) -> Result<usize, InputError> {
+    model.event(name).ok_or_else(|| InputError::Unknown {
+        kind: "event type",
+        name: truncate(name),
+        hint: suggest::hint(name, model.events.iter().map(|e| e.name.as_str())),
+    })
+}
+
+/// The index of a placement by name.
+pub fn placement_index(model: &Model, name: &str) -> Result<usize, InputError> {
+    model.placement(name).ok_or_else(|| InputError::Unknown {
+        kind: "placement",
+        name: truncate(name),
+        hint: suggest::hint(name, model.placements.iter().map(|p| p.name.as_str())),
+    })
+}
+
+/// The index of an offer by id.
+pub fn offer_index(model: &Model, id: &str) -> Result<usize, InputError> {
+    model.offer(id).ok_or_else(|| InputError::Unknown {
+        kind: "offer",
+        name: truncate(id),
+        hint: suggest::hint(id, model.offers.iter().map(|o| o.id.as_str())),
+    })
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Converts server-supplied traits `{"tier": "gold", "birthday": "1996-03-14"}` to slot values.
+/// Anniversaries keep only month and day; timestamps become ms.
+pub fn traits(model: &Model, json: &Json) -> Result<Vec<Value>, InputError> {
+    let Json::Object(obj) = json else {
+        return Err(InputError::NotAnObject { what: "traits", example: r#"{"tier": "gold"}"# });
+    };
+    for key in obj.keys() {
+        if !model.traits.iter().any(|t| t.0 == *key) {
+            return Err(InputError::Unknown {
+                kind: "trait",
+                name: truncate(key),
+                hint: suggest::hint(key, model.traits.iter().map(|t| t.0.as_str())),
+            });
+        }
+    }
+    let mut out = vec![Value::Null; model.traits.len()];
+    for ((name, ty), slot) in model.traits.iter().zip(out.iter_mut()) {
+        let Some(v) = obj.get(name) else { continue };
+        let at = format!("traits.{name}");
+        let wrong = |expected: &str| InputError::WrongType {
+            field: at.clone(),
+            expected: expected.to_string(),
+            got: kind_of(v),
+        };
+        *slot = match (ty, v) {
+            (_, Json::Null) => Value::Null,
+            (TraitType::String, _) => field(&at, ValueType::String, v)?,
+            (TraitType::Number, _) => field(&at, ValueType::Number, v)?,
+            (TraitType::Bool, _) => field(&at, ValueType::Bool, v)?,
+            (TraitType::StringList, _) => {
+                let list = field(&at, ValueType::StringList, v)?;
+                if !crate::profile::trait_value_ok(&list) {
+                    return Err(InputError::TooLong { field: at, max: MAX_TRAIT_STRING });
+                }
+                list
+            }
+            (TraitType::Timestamp, Json::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() => Value::Number(x.trunc()),
+                _ => return Err(wrong("a time")),
+            },
+            (TraitType::Timestamp, Json::String(s)) => {
+                Value::Number(time::parse_rfc3339(s).ok_or_else(|| wrong("an RFC 3339 time"))? as f64)
+            }
+            (TraitType::Date, Json::String(s)) if time::parse_date(s).is_some() => Value::String(s.clone()),
+            (TraitType::Anniversary, Json::String(s)) => {
+                let md = if s.len() == 10 {
+                    time::parse_date(s).map(|d| {
+                        let (_, m, dd) = time::civil_from_days(d);
+                        (m, dd)
+                    })
+                } else {
+                    time::parse_month_day(s)
+                };
+                let (m, d) = md.ok_or_else(|| wrong("a date `YYYY-MM-DD` or `MM-DD`"))?;
+                Value::String(format!("{m:02}-{d:02}"))
+            }
+            (TraitType::Date, _) => return Err(wrong("a date `YYYY-MM-DD`")),
+            (TraitType::Timestamp, _) => return Err(wrong("a time")),
+            (TraitType::Anniversary, _) => return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`")),
+        };
+    }
+    Ok(out)
+}

@@ -1,0 +1,381 @@
+//! The engine: one shopper's profile against one model. `track` and `decide` are the hot path:
+//! no string lookups, no JSON, no allocation once warm. Time comes in as `now` (ms).
+
+mod decide;
+mod env;
+pub mod input;
+
+use serde_json::Value as Json;
+
+pub use decide::{Check, Decision, Explanation, Item, Reason};
+pub use input::InputError;
+
+use crate::compiled::Model;
+use crate::logic::Value;
+use crate::outbox::{Compact, Outbox, OutboxEvent};
+use crate::profile::identity::{self, IdKind};
+use crate::profile::window::distinct_key;
+use crate::profile::{Profile, Recent, Seen, StateError, StoredState, RECENT_EXPOSURES};
+use crate::snapshot::{self, SnapshotError};
+use crate::time;
+use env::{Eval, Memo};
+
+/// What `track` did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// Recorded in the profile.
+    Recorded,
+    /// Ignored: no consent, so nothing is profiled.
+    NoConsent,
+}
+
+/// How state was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// From the stored state.
+    Restored,
+    /// The stored state was rejected; the engine kept its current state.
+    Kept,
+}
+
+/// One shopper's engine.
+#[derive(Debug)]
+pub struct Engine {
+    model: Model,
+    profile: Profile,
+    outbox: Outbox,
+    stage_names: Vec<Value>,
+    memo: Memo,
+    scratch: Vec<(u32, f64)>,
+}
+
+impl Engine {
+    /// A fresh engine (no consent yet) for a compiled model. `install_id` is a random number the
+    /// host draws once per install and keeps: the core draws no randomness itself.
+    pub fn new(model: Model, install_id: u64) -> Self {
+        let profile = Profile::new(&model, install_id);
+        let stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        Engine {
+            model,
+            profile,
+            outbox: Outbox::default(),
+            stage_names,
+            memo: Memo::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// A fresh engine from snapshot bytes (an unsigned snapshot; signatures are checked by the
+    /// caller that fetched it).
+    pub fn from_snapshot(bytes: &[u8], install_id: u64) -> Result<Self, SnapshotError> {
+        Ok(Engine::new(snapshot::decode(bytes)?, install_id))
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The profile (read only).
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Replaces the model, keeping the profile where it still applies. A model whose version is
+    /// not newer is refused (rollback) and the current one stays.
+    pub fn apply_model(&mut self, model: Model) -> Result<(), SnapshotError> {
+        if model.version <= self.model.version {
+            return Err(SnapshotError::NotNewer { offered: model.version, running: self.model.version });
+        }
+        self.outbox.render(&self.model);
+        let stored = self.profile.to_stored(&self.model, &self.outbox);
+        let (profile, outbox) = Profile::from_stored(stored, &model);
+        self.stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        self.model = model;
+        self.profile = profile;
+        self.outbox = outbox;
+        Ok(())
+    }
+
+    /// Decodes snapshot bytes and applies them; on any error the current model stays.
+    pub fn apply_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let model = snapshot::decode(bytes)?;
+        self.apply_model(model)
+    }
+
+    /// Grants or withdraws consent. Withdrawing erases the behavioural profile (events, features,
+    /// stage, traits, exposures) but keeps the install id and the undrained outbox.
+    pub fn set_consent(&mut self, consent: bool) {
+        if !consent && self.profile.consent {
+            let mut fresh = Profile::new(&self.model, self.profile.install_id);
+            fresh.seq = self.profile.seq;
+            self.profile = fresh;
+        }
+        self.profile.consent = consent;
+    }
+
+    /// Adds an identifier (phone, email, external id). Only its salted SHA-256 is kept.
+    pub fn identify(&mut self, kind: IdKind, raw: &str) -> Result<(), InputError> {
+        if !self.profile.consent {
+            return Err(InputError::NoConsent("identify"));
+        }
+        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(e.to_string()))?;
+        let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
+        if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
+            if self.profile.ids.len() >= 8 {
+                self.profile.ids.remove(1.min(self.profile.ids.len() - 1));
+            }
+            self.profile.ids.push((kind, hash));
+            self.profile.refresh_key();
+        }
+        Ok(())
+    }
+
+    /// Wipes the profile: ids, history, stage, traits, consent. The outbox keeps a `forgotten`
+    /// event naming the pseudonymous id so the backend can erase what it holds. `install_id` is
+    /// the new random install id from the host.
+    pub fn forget(&mut self, install_id: u64, now: i64) {
+        let pid = self.profile.pid().to_string();
+        self.outbox.render(&self.model);
+        self.outbox = Outbox::default();
+        self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
+        self.profile = Profile::new(&self.model, install_id);
+    }
+
+    /// Sets the server-supplied traits (all at once; absent ones become missing), valid until
+    /// `expires_ms`. Signature checks of trait tokens happen before this call.
+    pub fn set_traits(&mut self, traits: &Json, expires_ms: Option<i64>) -> Result<(), InputError> {
+        if !self.profile.consent {
+            return Err(InputError::NoConsent("set_traits"));
+        }
+        self.profile.traits = input::traits(&self.model, traits)?;
+        self.profile.traits_expire_ms = expires_ms;
+        Ok(())
+    }
+
+    /// Tracks an event given as JSON `{"type": "view", "category": "qipao"}`.
+    pub fn track_json(&mut self, event: &Json, now: i64) -> Result<Tracked, InputError> {
+        let (kind, props) = input::event(&self.model, event)?;
+        Ok(self.track(kind, &props, now))
+    }
+
+    /// Tracks event type `kind` with property values in the model's order (see
+    /// [`input::event`]). The hot path: no lookups by name, no allocation once warm.
+    pub fn track(&mut self, kind: usize, props: &[Value], now: i64) -> Tracked {
+        if !self.profile.consent {
+            return Tracked::NoConsent;
+        }
+        let Some(def) = self.model.events.get(kind) else { return Tracked::NoConsent };
+        let today = time::day_of(now, self.model.offset_ms);
+        if let Some(seen) = self.profile.events.get_mut(kind) {
+            *seen = Some(match *seen {
+                Some(s) => Seen { first_ms: s.first_ms.min(now), last_ms: s.last_ms.max(now) },
+                None => Seen { first_ms: now, last_ms: now },
+            });
+        }
+        self.memo.reset(&self.model);
+        for &f in &def.features {
+            let Some(fdef) = self.model.features.get(f as usize) else { continue };
+            let pass = match &fdef.filter {
+                None => true,
+                Some(rule) => {
+                    let ev = Eval {
+                        model: &self.model,
+                        profile: &self.profile,
+                        stage_names: &self.stage_names,
+                        context: &[],
+                        event: props,
+                        now,
+                        today,
+                        memo: &self.memo,
+                    };
+                    ev.test(rule)
+                }
+            };
+            if !pass {
+                continue;
+            }
+            let of = fdef.of.and_then(|p| props.get(p as usize));
+            let (amount, key) = match of {
+                Some(Value::Number(n)) => (*n, n.to_bits()),
+                Some(Value::String(s)) => (0.0, distinct_key(s)),
+                Some(Value::Bool(b)) => (0.0, u64::from(*b)),
+                _ if fdef.of.is_some() => continue,
+                _ => (0.0, 0),
+            };
+            if let Some(agg) = self.profile.features.get_mut(f as usize) {
+                agg.record(&fdef.spec, today, now, amount, key);
+            }
+        }
+        for &o in &def.converts {
+            let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
+                continue;
+            };
+            let hit = self
+                .profile
+                .recent
+                .iter()
+                .rposition(|r| r.offer == o && now >= r.at_ms && now - r.at_ms <= window);
+            if let Some(r) = hit.and_then(|i| self.profile.recent.remove(i)) {
+                let control = matches!(
+                    self.profile.offers.get(o as usize).and_then(|s| s.assignment),
+                    Some(crate::profile::Assignment::Control)
+                );
+                self.outbox.push_compact(Compact::Conversion {
+                    decision: r.decision,
+                    offer: o,
+                    event: kind as u16,
+                    control,
+                    at: now,
+                });
+            }
+        }
+        self.update_stage(&[], now, today);
+        Tracked::Recorded
+    }
+
+    /// Re-evaluates the lifecycle stage; records a change in the outbox.
+    fn update_stage(&mut self, context: &[Value], now: i64, today: i32) {
+        if !self.profile.consent || self.model.stages.is_empty() {
+            return;
+        }
+        self.memo.reset(&self.model);
+        let ev = Eval {
+            model: &self.model,
+            profile: &self.profile,
+            stage_names: &self.stage_names,
+            context,
+            event: &[],
+            now,
+            today,
+            memo: &self.memo,
+        };
+        let found = self.model.stages.iter().position(|s| ev.test(&s.rule));
+        let current = self.profile.stage.map(|s| s.0);
+        if found != current {
+            if let Some(to) = found {
+                let name = |i: usize| self.model.stages.get(i).map(|s| s.name.clone());
+                self.outbox.push(OutboxEvent::StageChanged {
+                    from: current.and_then(name),
+                    to: name(to).unwrap_or_default(),
+                    at: now,
+                });
+                self.profile.stage = Some((to, now));
+            } else {
+                self.profile.stage = None;
+            }
+        }
+    }
+
+    fn record_exposure(&mut self, decision: u64, placement: usize, item: &Item, now: i64, today: i32) {
+        let o = item.offer;
+        let global = self.model.offers.get(o).is_some_and(|x| x.global_caps);
+        if let Some(state) = self.profile.offers.get_mut(o) {
+            state.exposures.record(today, now);
+        }
+        if global {
+            self.profile.global.record(today, now);
+        }
+        if self.profile.recent.len() >= RECENT_EXPOSURES {
+            self.profile.recent.pop_front();
+        }
+        self.profile.recent.push_back(Recent { decision, offer: o as u32, at_ms: now });
+        self.outbox.push_compact(Compact::Exposure {
+            decision,
+            placement: placement as u16,
+            offer: o as u32,
+            variant: item.variant.map(|v| v as u16),
+            control: item.control,
+            at: now,
+        });
+    }
+
+    /// The current stage's name.
+    pub fn stage(&self) -> Option<&str> {
+        self.profile.stage.and_then(|(i, _)| self.model.stages.get(i)).map(|s| s.name.as_str())
+    }
+
+    /// The segments the shopper is in now, by name.
+    pub fn segments(&mut self, context: &[Value], now: i64) -> Vec<&str> {
+        if !self.profile.consent {
+            return Vec::new();
+        }
+        let today = time::day_of(now, self.model.offset_ms);
+        self.memo.reset(&self.model);
+        let ev = self.eval(context, now, today);
+        (0..self.model.segments.len())
+            .filter(|&i| ev.segment(i))
+            .filter_map(|i| self.model.segments.get(i).map(|s| s.name.as_str()))
+            .collect()
+    }
+
+    /// Every score by name.
+    pub fn scores(&mut self, context: &[Value], now: i64) -> Vec<(&str, f64)> {
+        let today = time::day_of(now, self.model.offset_ms);
+        self.memo.reset(&self.model);
+        let ev = self.eval(context, now, today);
+        let consent = self.profile.consent;
+        self.model
+            .scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), if consent { ev.score(i) } else { 0.0 }))
+            .collect()
+    }
+
+    /// Feature values by name (missing ones as `None`).
+    pub fn features(&self, now: i64) -> Vec<(&str, Option<f64>)> {
+        let today = time::day_of(now, self.model.offset_ms);
+        self.model
+            .features
+            .iter()
+            .zip(&self.profile.features)
+            .map(|(f, a)| (f.name.as_str(), a.read(&f.spec, today)))
+            .collect()
+    }
+
+    fn eval<'a>(&'a self, context: &'a [Value], now: i64, today: i32) -> Eval<'a> {
+        Eval {
+            model: &self.model,
+            profile: &self.profile,
+            stage_names: &self.stage_names,
+            context,
+            event: &[],
+            now,
+            today,
+            memo: &self.memo,
+        }
+    }
+
+    /// The outbox events, oldest first, without removing them.
+    pub fn outbox(&self) -> Vec<OutboxEvent> {
+        self.outbox.events(&self.model)
+    }
+
+    /// Removes and returns the outbox events, oldest first.
+    pub fn drain_outbox(&mut self) -> Vec<OutboxEvent> {
+        self.outbox.drain(&self.model)
+    }
+
+    /// Events dropped from a full outbox since the last drain.
+    pub fn outbox_dropped(&self) -> u32 {
+        self.outbox.dropped
+    }
+
+    /// Exports the profile and outbox as versioned bytes with a checksum.
+    pub fn export_state(&self) -> Vec<u8> {
+        self.profile.to_stored(&self.model, &self.outbox).encode()
+    }
+
+    /// Imports stored state. Corrupt or foreign state is rejected and the current state stays.
+    pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        let stored = StoredState::decode(bytes)?;
+        let (profile, outbox) = Profile::from_stored(stored, &self.model);
+        self.profile = profile;
+        self.outbox = outbox;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

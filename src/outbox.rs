@@ -1,0 +1,202 @@
+//! Events for the brand's backend: stage changes, exposures and conversions. Bounded: when full,
+//! the oldest event is dropped and counted, so a host that never drains cannot grow memory.
+//!
+//! What leaves the device is the minimum: names and ids from the model, times, the decision id
+//! and the pseudonymous id of the batch. No feature values, traits or page context.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compiled::Model;
+
+/// Most events held.
+pub const OUTBOX_CAPACITY: usize = 256;
+
+/// One event for the backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboxEvent {
+    /// The shopper moved between lifecycle stages.
+    StageChanged {
+        /// Previous stage, if any.
+        from: Option<String>,
+        /// New stage.
+        to: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// An offer was shown, or held back for the control group.
+    Exposure {
+        /// Decision id (hex).
+        decision: String,
+        /// Placement name.
+        placement: String,
+        /// Offer id.
+        offer: String,
+        /// Variant id, if the offer has variants.
+        variant: Option<String>,
+        /// Whether the shopper is in the offer's control group (and saw the fallback).
+        control: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// An event converted an earlier exposure.
+    Conversion {
+        /// Decision id of the exposure (hex).
+        decision: String,
+        /// Offer id.
+        offer: String,
+        /// Converting event type.
+        event: String,
+        /// Whether the exposure was to the control group.
+        control: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// The profile was wiped at the shopper's request; the backend should erase `pid`'s data.
+    Forgotten {
+        /// The pseudonymous id used until then.
+        pid: String,
+        /// When, ms.
+        at: i64,
+    },
+}
+
+/// An event recorded on the hot path by index, named when drained, exported or the model changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Compact {
+    /// An exposure.
+    Exposure {
+        /// Decision id.
+        decision: u64,
+        /// Placement index.
+        placement: u16,
+        /// Offer index.
+        offer: u32,
+        /// Variant index.
+        variant: Option<u16>,
+        /// Control group.
+        control: bool,
+        /// When, ms.
+        at: i64,
+    },
+    /// A conversion.
+    Conversion {
+        /// Decision id.
+        decision: u64,
+        /// Offer index.
+        offer: u32,
+        /// Event type index.
+        event: u16,
+        /// Control group.
+        control: bool,
+        /// When, ms.
+        at: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Entry {
+    Compact(Compact),
+    Named(OutboxEvent),
+}
+
+/// A bounded queue of events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outbox {
+    entries: VecDeque<Entry>,
+    /// Events dropped because the queue was full.
+    pub dropped: u32,
+}
+
+impl Outbox {
+    fn push_entry(&mut self, e: Entry) {
+        if self.entries.len() >= OUTBOX_CAPACITY {
+            self.entries.pop_front();
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        self.entries.push_back(e);
+    }
+
+    /// Appends a named event, dropping the oldest when full.
+    pub fn push(&mut self, e: OutboxEvent) {
+        self.push_entry(Entry::Named(e));
+    }
+
+    /// Appends a compact event (no allocation once the queue has grown).
+    pub fn push_compact(&mut self, e: Compact) {
+        self.push_entry(Entry::Compact(e));
+    }
+
+    /// Number of events held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Names every compact event against `model`, the model they were recorded under. Call
+    /// before the model changes.
+    pub fn render(&mut self, model: &Model) {
+        for e in self.entries.iter_mut() {
+            if let Entry::Compact(c) = e {
+                *e = Entry::Named(name(c, model));
+            }
+        }
+    }
+
+    /// The events, named against `model`.
+    pub fn events(&self, model: &Model) -> Vec<OutboxEvent> {
+        self.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Compact(c) => name(c, model),
+                Entry::Named(n) => n.clone(),
+            })
+            .collect()
+    }
+
+    /// Takes every event out, named against `model`.
+    pub fn drain(&mut self, model: &Model) -> Vec<OutboxEvent> {
+        let out = self.events(model);
+        self.entries.clear();
+        self.dropped = 0;
+        out
+    }
+}
+
+fn name(c: &Compact, model: &Model) -> OutboxEvent {
+    let offer_id = |o: u32| model.offers.get(o as usize).map(|x| x.id.clone()).unwrap_or_default();
+    match *c {
+        Compact::Exposure { decision, placement, offer, variant, control, at } => OutboxEvent::Exposure {
+            decision: decision_hex(decision),
+            placement: model.placements.get(placement as usize).map(|p| p.name.clone()).unwrap_or_default(),
+            offer: offer_id(offer),
+            variant: variant.and_then(|v| {
+                model
+                    .offers
+                    .get(offer as usize)
+                    .and_then(|o| o.variants.get(v as usize))
+                    .map(|v| v.id.clone())
+            }),
+            control,
+            at,
+        },
+        Compact::Conversion { decision, offer, event, control, at } => OutboxEvent::Conversion {
+            decision: decision_hex(decision),
+            offer: offer_id(offer),
+            event: model.events.get(event as usize).map(|e| e.name.clone()).unwrap_or_default(),
+            control,
+            at,
+        },
+    }
+}
+
+/// Formats a decision id.
+pub fn decision_hex(id: u64) -> String {
+    format!("{id:016x}")
+}

@@ -1,0 +1,216 @@
+//! Calendar arithmetic in the brand's fixed UTC offset. No clock: every function takes the time.
+//!
+//! Days are counted as natural days in the model's offset: `day = floor((ms + offset) / 86_400_000)`,
+//! day 0 being 1970-01-01 in that offset.
+
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The natural day of `ms` in a zone `offset_ms` east of UTC.
+pub fn day_of(ms: i64, offset_ms: i64) -> i32 {
+    let d = ms.saturating_add(offset_ms).div_euclid(DAY_MS);
+    d.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Minute of the day (0 to 1439) of `ms` in the zone.
+pub fn minute_of_day(ms: i64, offset_ms: i64) -> u16 {
+    (ms.saturating_add(offset_ms).rem_euclid(DAY_MS) / 60_000) as u16
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i32;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `(year, month, day)` of a day number.
+pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_leap(y: i32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses `YYYY-MM-DD` into a day number.
+pub fn parse_date(s: &str) -> Option<i32> {
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d) = (digits(y)? as i32, digits(m)?, digits(d)?);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// Parses `MM-DD` (an anniversary; `02-29` allowed).
+pub fn parse_month_day(s: &str) -> Option<(u32, u32)> {
+    let (m, d) = s.split_once('-')?;
+    if m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (m, d) = (digits(m)?, digits(d)?);
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(2000, m) {
+        return None;
+    }
+    Some((m, d))
+}
+
+/// Parses `HH:MM` into minutes after midnight.
+pub fn parse_hh_mm(s: &str) -> Option<u16> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m) = (digits(h)?, digits(m)?);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some((h * 60 + m) as u16)
+}
+
+/// Parses a UTC offset `+08:00`, `-05:30`, `Z` into milliseconds east of UTC.
+pub fn parse_offset(s: &str) -> Option<i64> {
+    if s == "Z" {
+        return Some(0);
+    }
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let minutes = parse_hh_mm(s.get(1..)?)?;
+    if minutes > 14 * 60 {
+        return None;
+    }
+    Some(sign * i64::from(minutes) * 60_000)
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-11T00:00:00+08:00`, fractional seconds allowed) into ms.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let date = parse_date(s.get(..10)?)?;
+    let rest = s.get(10..)?;
+    let rest =
+        rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
+    let hms = rest.get(..8)?;
+    let (h, m, sec) = (digits(hms.get(0..2)?)?, digits(hms.get(3..5)?)?, digits(hms.get(6..8)?)?);
+    if hms.get(2..3)? != ":" || hms.get(5..6)? != ":" || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut tail = rest.get(8..)?;
+    let mut millis = 0i64;
+    if let Some(frac) = tail.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        let f = frac.get(..n)?;
+        let ms3: String = f.chars().chain("000".chars()).take(3).collect();
+        millis = i64::from(digits(&ms3)?);
+        tail = frac.get(n..)?;
+    }
+    let offset = if tail == "z" { 0 } else { parse_offset(tail)? };
+    let secs = i64::from(date) * 86_400 + i64::from(h * 3600 + m * 60 + sec);
+    Some(secs * 1000 + millis - offset)
+}
+
+/// Start of day `day` in ms since the epoch, in the zone.
+pub fn day_start_ms(day: i32, offset_ms: i64) -> i64 {
+    i64::from(day) * DAY_MS - offset_ms
+}
+
+/// Days from `today` to the next occurrence of month/day (0 when it is today). A 29 February
+/// anniversary falls on 28 February in years without one.
+pub fn days_to_anniversary(today: i32, month: u32, day: u32) -> i32 {
+    let (y, _, _) = civil_from_days(today);
+    for year in [y, y + 1] {
+        let d = if month == 2 && day == 29 && !is_leap(year) { 28 } else { day };
+        let target = days_from_civil(year, month, d);
+        if target >= today {
+            return target - today;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for z in [-800_000, -1, 0, 1, 19_000, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-11"), Some(20_403));
+        assert_eq!(parse_date("2026-02-29"), None);
+        assert_eq!(parse_date("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
+        assert_eq!(parse_date("2026-1-01"), None);
+    }
+
+    #[test]
+    fn timestamps_and_offsets() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T08:00:00+08:00"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00"), None);
+        assert_eq!(parse_offset("+08:00"), Some(8 * HOUR_MS));
+        assert_eq!(parse_offset("-05:30"), Some(-(5 * HOUR_MS + 30 * 60_000)));
+        assert_eq!(parse_offset("+15:00"), None);
+        // 2026-11-10T16:00:00Z is midnight of 11.11 in China.
+        let ms = parse_rfc3339("2026-11-10T16:00:00Z").unwrap();
+        assert_eq!(day_of(ms, 8 * HOUR_MS), parse_date("2026-11-11").unwrap());
+        assert_eq!(day_of(ms - 1, 8 * HOUR_MS), parse_date("2026-11-10").unwrap());
+        assert_eq!(minute_of_day(ms, 8 * HOUR_MS), 0);
+        assert_eq!(day_of(-1, 0), -1);
+    }
+
+    #[test]
+    fn anniversaries() {
+        let today = parse_date("2026-03-10").unwrap();
+        assert_eq!(days_to_anniversary(today, 3, 10), 0);
+        assert_eq!(days_to_anniversary(today, 3, 14), 4);
+        assert_eq!(days_to_anniversary(today, 3, 9), 364);
+        let feb = parse_date("2026-02-27").unwrap();
+        assert_eq!(days_to_anniversary(feb, 2, 29), 1);
+        assert_eq!(parse_month_day("02-29"), Some((2, 29)));
+        assert_eq!(parse_month_day("13-01"), None);
+    }
+}
