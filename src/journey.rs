@@ -1,0 +1,309 @@
+//! Journey fixtures: timed steps (consent, identify, traits, events, decisions) and what is
+//! expected after each. The same JSON files (tests/fixtures/) run against this core and the
+//! JavaScript package; `kairos simulate` prints them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::engine::{input, Engine};
+use crate::outbox::OutboxEvent;
+use crate::profile::identity::IdKind;
+use crate::time;
+
+/// A journey fixture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journey {
+    /// Short name.
+    pub name: String,
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// The model file, relative to the repository root.
+    pub model: String,
+    /// The install id, 16 hex digits (a u64; JSON numbers cannot hold one exactly).
+    pub install_id: String,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// One step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// When, RFC 3339.
+    pub at: String,
+    /// What happens.
+    #[serde(flatten)]
+    pub action: Action,
+    /// What a person would say happens here.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// What is expected afterwards.
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Action {
+    /// Grant or withdraw consent.
+    Consent {
+        /// Granted.
+        value: bool,
+    },
+    /// Add an identifier.
+    Identify {
+        /// `phone`, `email` or `external`.
+        kind: String,
+        /// The raw identifier.
+        value: String,
+    },
+    /// Supply server traits.
+    Traits {
+        /// The traits.
+        traits: Json,
+        /// Expiry, RFC 3339.
+        #[serde(default)]
+        expires: Option<String>,
+    },
+    /// Track an event.
+    Track {
+        /// The event.
+        event: Json,
+    },
+    /// Decide a placement.
+    Decide {
+        /// Placement name.
+        placement: String,
+        /// Page context.
+        #[serde(default)]
+        context: Json,
+    },
+    /// Only check expectations.
+    Check,
+    /// Forget the shopper.
+    Forget,
+}
+
+/// Expectations after a step. Absent fields are not checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The stage (`null` for none).
+    #[serde(default, deserialize_with = "some")]
+    pub stage: Option<Option<String>>,
+    /// Exactly these segments, in model order.
+    #[serde(default)]
+    pub segments: Option<Vec<String>>,
+    /// The decision's items: `offer`, `offer/variant`, or `offer (control)`.
+    #[serde(default)]
+    pub items: Option<Vec<String>>,
+    /// The decision's reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Types of the outbox events this step produced.
+    #[serde(default)]
+    pub outbox: Option<Vec<String>>,
+    /// A substring of the error this step must fail with.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// What happened at one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// Step index.
+    pub step: usize,
+    /// When, as written.
+    pub at: String,
+    /// The action, for people.
+    pub action: String,
+    /// The note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Stage afterwards.
+    pub stage: Option<String>,
+    /// Segments afterwards.
+    pub segments: Vec<String>,
+    /// Items decided, formatted like [`Expect::items`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    /// Reason of the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Titles of the content shown (first item or fallback), for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shows: Option<String>,
+    /// Outbox events produced.
+    pub outbox: Vec<OutboxEvent>,
+    /// The error, if the step failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Expectations not met.
+    pub mismatches: Vec<String>,
+}
+
+/// Why a journey could not run at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JourneyError {
+    /// The install id is not 16 hex digits.
+    #[error("install_id `{0}` is not 16 hex digits")]
+    InstallId(String),
+    /// A step's time does not parse.
+    #[error("steps[{step}].at: `{at}` is not an RFC 3339 time")]
+    Time {
+        /// Step index.
+        step: usize,
+        /// The text.
+        at: String,
+    },
+}
+
+/// The type name of an outbox event.
+pub fn outbox_type(e: &OutboxEvent) -> &'static str {
+    match e {
+        OutboxEvent::StageChanged { .. } => "stage_changed",
+        OutboxEvent::Exposure { .. } => "exposure",
+        OutboxEvent::Conversion { .. } => "conversion",
+        OutboxEvent::Forgotten { .. } => "forgotten",
+    }
+}
+
+fn id_kind(s: &str) -> Option<IdKind> {
+    match s {
+        "phone" => Some(IdKind::Phone),
+        "email" => Some(IdKind::Email),
+        "external" => Some(IdKind::External),
+        _ => None,
+    }
+}
+
+/// Runs a journey on a fresh engine for `model`.
+pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, JourneyError> {
+    let install =
+        u64::from_str_radix(&journey.install_id, 16).map_err(|_| JourneyError::InstallId(journey.install_id.clone()))?;
+    let mut engine = Engine::new(model, install);
+    let mut out = Vec::new();
+    for (i, step) in journey.steps.iter().enumerate() {
+        let now = time::parse_rfc3339(&step.at).ok_or_else(|| JourneyError::Time { step: i, at: step.at.clone() })?;
+        out.push(run_step(&mut engine, i, step, now));
+    }
+    Ok(out)
+}
+
+fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult {
+    let mut items = None;
+    let mut reason = None;
+    let mut shows = None;
+    let mut context = Vec::new();
+    let (action, result): (String, Result<(), String>) = match &step.action {
+        Action::Consent { value } => {
+            engine.set_consent(*value);
+            (format!("consent {value}"), Ok(()))
+        }
+        Action::Identify { kind, value } => {
+            let r = match id_kind(kind) {
+                Some(k) => engine.identify(k, value).map_err(|e| e.to_string()),
+                None => Err(format!("unknown identifier kind `{kind}`")),
+            };
+            (format!("identify {kind}"), r)
+        }
+        Action::Traits { traits, expires } => {
+            let exp = expires.as_deref().and_then(time::parse_rfc3339);
+            (format!("traits {traits}"), engine.set_traits(traits, exp).map_err(|e| e.to_string()))
+        }
+        Action::Track { event } => {
+            let label = event.get("type").and_then(Json::as_str).unwrap_or("?").to_string();
+            (format!("track {label}"), engine.track_json(event, now).map(|_| ()).map_err(|e| e.to_string()))
+        }
+        Action::Decide { placement, context: ctx } => {
+            let r = input::placement_index(engine.model(), placement)
+                .and_then(|p| input::context(engine.model(), ctx).map(|c| (p, c)))
+                .map_err(|e| e.to_string());
+            match r {
+                Ok((p, c)) => {
+                    let d = engine.decide(p, &c, now);
+                    let model = engine.model();
+                    let labels = d
+                        .items
+                        .iter()
+                        .map(|it| {
+                            let offer = model.offers.get(it.offer);
+                            let id = offer.map_or("?", |o| o.id.as_str());
+                            if it.control {
+                                format!("{id} (control)")
+                            } else if let Some(v) = it.variant.and_then(|v| offer.and_then(|o| o.variants.get(v))) {
+                                format!("{id}/{}", v.id)
+                            } else {
+                                id.to_string()
+                            }
+                        })
+                        .collect();
+                    let content = d.items.first().map_or(d.fallback, |it| it.content);
+                    shows = content.and_then(|c| model.contents.get(c as usize)).map(|text| {
+                        serde_json::from_str::<Json>(text)
+                            .ok()
+                            .and_then(|j| j.get("title").and_then(Json::as_str).map(str::to_string))
+                            .unwrap_or_else(|| text.clone())
+                    });
+                    items = Some(labels);
+                    reason = Some(d.reason.as_str().to_string());
+                    context = c;
+                    (format!("decide {placement}"), Ok(()))
+                }
+                Err(e) => (format!("decide {placement}"), Err(e)),
+            }
+        }
+        Action::Check => ("check".to_string(), Ok(())),
+        Action::Forget => {
+            engine.forget(0x5eed, now);
+            ("forget".to_string(), Ok(()))
+        }
+    };
+    let stage = engine.stage().map(str::to_string);
+    let segments: Vec<String> = engine.segments(&context, now).into_iter().map(str::to_string).collect();
+    let outbox = engine.drain_outbox();
+    let error = result.err();
+    let mut mismatches = Vec::new();
+    if let Some(x) = &step.expect {
+        let mut check = |what: &str, want: String, got: String| {
+            if want != got {
+                mismatches.push(format!("{what}: expected {want}, got {got}"));
+            }
+        };
+        if let Some(want) = &x.stage {
+            check("stage", format!("{want:?}"), format!("{stage:?}"));
+        }
+        if let Some(want) = &x.segments {
+            check("segments", format!("{want:?}"), format!("{segments:?}"));
+        }
+        if let Some(want) = &x.items {
+            check("items", format!("{want:?}"), format!("{:?}", items.clone().unwrap_or_default()));
+        }
+        if let Some(want) = &x.reason {
+            check("reason", want.clone(), reason.clone().unwrap_or_default());
+        }
+        if let Some(want) = &x.outbox {
+            let got: Vec<&str> = outbox.iter().map(outbox_type).collect();
+            check("outbox", format!("{want:?}"), format!("{got:?}"));
+        }
+        match (&x.error, &error) {
+            (Some(want), Some(got)) if !got.contains(want.as_str()) => {
+                mismatches.push(format!("error: expected one containing `{want}`, got `{got}`"))
+            }
+            (Some(want), None) => mismatches.push(format!("error: expected one containing `{want}`, got none")),
+            _ => {}
+        }
+    }
+    if let (Some(e), None) = (&error, step.expect.as_ref().and_then(|x| x.error.as_ref())) {
+        mismatches.push(format!("unexpected error: {e}"));
+    }
+    StepResult { step: i, at: step.at.clone(), action, note: step.note.clone(), stage, segments, items, reason, shows, outbox, error, mismatches }
+}
