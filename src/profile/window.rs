@@ -1,65 +1,386 @@
-//! Windowed aggregates over natural days. PLACEHOLDER until the profile branch merges.
+//! Behavioural aggregates over natural days: "views of qipao in the last 7 days", "sum of purchase
+//! amounts, all time", "last purchase time", "distinct products viewed in 30 days".
+//!
+//! A model declares each feature as a [`FeatureSpec`]; the profile keeps one [`Aggregate`] per
+//! feature. [`DayCounts`] is the per-day counter behind exposure caps.
+//!
+//! # Time
+//!
+//! Nothing here reads a clock. Callers pass `now_ms` (milliseconds since the Unix epoch) and `day`,
+//! the natural-day index in the brand's UTC offset: `floor((now_ms + offset_ms) / 86_400_000)`.
+//!
+//! # Which events count
+//!
+//! - A feature with a window of `N` days (1 to [`MAX_WINDOW_DAYS`]; other values are clamped), read
+//!   on `today`, covers the days `today - N + 1 ..= today`.
+//! - The *horizon* is the latest day ever seen: the largest `day` recorded and `today` pruned
+//!   ([`Aggregate::read`] does not move it). A windowed feature keeps only the days
+//!   `horizon - N + 1 ..= horizon`: older days are dropped when recording or pruning, and an event
+//!   dated before them is ignored. So an event counts when its day is in the window **and** no
+//!   older than `horizon - N + 1`.
+//! - Consequences. If the device clock goes back, events dated after `today` are kept but do not
+//!   count until their day comes. A clock that goes back never brings dropped days back. A clock
+//!   that jumps far ahead (a wrong device date) drops the window's data, as if that time had passed.
+//! - An all-time feature (`window_days: None`) drops nothing. Events of the last [`SETTLE_DAYS`] days
+//!   up to the horizon are kept per day, so that after a clock jump back they do not count before
+//!   their day; older events are folded into one total that always counts. So an all-time event
+//!   counts when its day is `<= today` or `<= horizon - SETTLE_DAYS`.
+//!
+//! # Aggregations
+//!
+//! - [`Agg::Count`]: the number of events counted; `Some(0.0)` when none.
+//! - [`Agg::Sum`]: the sum of their `amount`s; `Some(0.0)` when none. A non-finite amount makes
+//!   `record` a no-op. Sums saturate at `±f64::MAX` instead of becoming infinite.
+//! - [`Agg::First`] / [`Agg::Last`]: the smallest / largest `now_ms` among the events counted, or
+//!   `None`. After a clock jump back "last" is the latest time, not the time of the last call.
+//! - [`Agg::Distinct`]: how many distinct `distinct_key`s (see [`distinct_key`]) were seen, each
+//!   counted by the latest day it was seen under the rules above; `Some(0.0)` when none. At most
+//!   `max` values are kept: a new value arriving when `max` are kept evicts the one with the oldest
+//!   latest day (ties: the least recently recorded). Approximation: a value seen both on a counted
+//!   day and on a later day that does not count yet (the clock went back) counts only from that
+//!   later day.
+//!
+//! # Memory
+//!
+//! Bounded whatever the input: a windowed feature keeps at most `N` day cells, an all-time feature
+//! at most [`SETTLE_DAYS`] cells and one total, a distinct feature at most `max` values, and
+//! [`DayCounts`] at most [`MAX_WINDOW_DAYS`] cells.
+//!
+//! # State format (postcard; part of the profile state format)
+//!
+//! An [`Aggregate`] is `Option<(horizon: i32, data)>`, where `data` is an enum, in this order:
+//! `Empty`; `Count(settled: Option<u32>, cells: Vec<(gap: u32, count: u32)>)`;
+//! `Sum(Option<f64>, Vec<(u32, f64)>)`; `First(Option<i64>, Vec<(u32, i64)>)`; `Last` as `First`;
+//! `Distinct(Vec<(key: [u8; 8] little endian, back: u32)>)`. Cells are written newest first, and
+//! `gap` is the distance in days back from the previous cell (the first from the horizon), so a day
+//! costs one byte. First/Last times are written as the difference from the previous cell's time
+//! (the first from 0). Distinct values are written least recently recorded first, `back` being the
+//! distance from the horizon to the latest day the value was seen. [`DayCounts`] is
+//! `Option<(horizon: i32, last_ms: Option<i64>, cells: Vec<(gap: u32, count: u32)>)>`.
+//!
+//! # Untrusted state and model changes
+//!
+//! State read back from storage is untrusted: after decoding, call [`Aggregate::validate`] (or
+//! [`DayCounts::validate`]) and start afresh on error. No method panics on any decoded state, but
+//! results are meaningful only for a state that validates. If a new model changes a feature's
+//! aggregation, `record` and `prune` restart it, `read` treats it as empty and `validate` reports
+//! [`StateError::KindMismatch`]. If it shortens the window (or lowers `max`), call
+//! [`Aggregate::prune`] with the new spec before `validate` to keep what still fits.
+//!
+//! ```
+//! use kairos::profile::window::{distinct_key, Agg, Aggregate, FeatureSpec};
+//! let views_7d = FeatureSpec { agg: Agg::Count, window_days: Some(7) };
+//! let mut a = Aggregate::default();
+//! a.record(&views_7d, 20_000, 1_728_000_000_000, 0.0, distinct_key("qipao-red"));
+//! a.record(&views_7d, 20_003, 1_728_259_200_000, 0.0, distinct_key("qipao-blue"));
+//! assert_eq!(a.read(&views_7d, 20_006), Some(2.0));
+//! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
+//! ```
+
 use serde::{Deserialize, Serialize};
-/// Aggregation spec.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FeatureSpec {
-    /// How.
-    pub agg: Agg,
-    /// Window.
-    pub window_days: Option<u16>,
-}
-/// Aggregation kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+
+mod cells;
+mod counts;
+mod distinct;
+mod wire;
+
+pub use counts::DayCounts;
+
+use cells::{Cells, Rule};
+use distinct::Seen;
+
+/// Longest window a feature may declare, in days.
+pub const MAX_WINDOW_DAYS: u16 = 400;
+
+/// Days before the horizon for which an all-time feature keeps per-day cells, so that events
+/// dated after `today` by a clock jump back do not count before their day.
+pub const SETTLE_DAYS: u16 = 7;
+
+/// How a feature aggregates the events it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Agg {
-    /// Count.
+    /// Number of events.
     Count,
-    /// Sum.
+    /// Sum of event amounts.
     Sum,
-    /// First.
+    /// Earliest event time, in ms since the epoch.
     First,
-    /// Last.
+    /// Latest event time, in ms since the epoch.
     Last,
-    /// Distinct.
+    /// Number of distinct values, keeping at most `max` (least recently seen evicted first).
     Distinct {
-        /// Max.
+        /// Most values kept.
         max: u16,
     },
 }
-/// Placeholder.
+
+/// One behavioural feature: an aggregation over a window of natural days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// The aggregation.
+    pub agg: Agg,
+    /// Window length in days, `1..=MAX_WINDOW_DAYS`; `None` for all time.
+    pub window_days: Option<u16>,
+}
+
+impl FeatureSpec {
+    /// Whether the window is `None` or within `1..=MAX_WINDOW_DAYS` (others are clamped).
+    pub fn is_valid(&self) -> bool {
+        self.window_days.is_none_or(|n| (1..=MAX_WINDOW_DAYS).contains(&n))
+    }
+
+    fn span(&self) -> Span {
+        match self.window_days {
+            Some(n) => Span::Window(i64::from(n.clamp(1, MAX_WINDOW_DAYS))),
+            None => Span::AllTime,
+        }
+    }
+}
+
+/// The days a feature covers: a window of `n` days, or all time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Window(i64),
+    AllTime,
+}
+
+impl Span {
+    /// First day kept per day when the latest day seen is `horizon`.
+    fn keep_from(self, horizon: i32) -> i64 {
+        let kept = match self {
+            Span::Window(n) => n,
+            Span::AllTime => i64::from(SETTLE_DAYS),
+        };
+        i64::from(horizon) - kept + 1
+    }
+}
+
+/// Why a decoded state was rejected by `validate` (or failed to decode).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The state holds a different aggregation than the feature spec asks for.
+    #[error("state holds a `{found}` aggregate but the feature asks for `{expected}`")]
+    KindMismatch {
+        /// Aggregation stored.
+        found: &'static str,
+        /// Aggregation of the spec.
+        expected: &'static str,
+    },
+    /// Day cells are not in strictly increasing day order.
+    #[error("day cells are not in strictly increasing day order")]
+    Unordered,
+    /// A cell or value is dated outside the days the feature keeps.
+    #[error("day {day} is outside the kept days {lo}..={hi}")]
+    OutOfRange {
+        /// The day found.
+        day: i32,
+        /// First day kept.
+        lo: i64,
+        /// Last day kept (the horizon).
+        hi: i64,
+    },
+    /// A day cell counts zero events.
+    #[error("a day cell counts zero events")]
+    EmptyBucket,
+    /// A stored sum is infinite or NaN.
+    #[error("a stored sum is not finite")]
+    NotFinite,
+    /// More distinct values than the feature keeps.
+    #[error("{len} distinct values stored, the feature keeps at most {max}")]
+    TooManyValues {
+        /// Values stored.
+        len: usize,
+        /// Most values kept.
+        max: u16,
+    },
+    /// The same distinct value is stored twice.
+    #[error("a distinct value is stored twice")]
+    DuplicateValue,
+    /// A windowed feature holds an all-time total.
+    #[error("a windowed feature holds an all-time total")]
+    UnexpectedSettled,
+    /// A day decoded from its distance to the horizon does not fit a day index.
+    #[error("a day decoded from the state is out of the `i32` range")]
+    DayOverflow,
+}
+
+/// One feature's data for one shopper. Start from `Aggregate::default()`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Aggregate {}
+#[serde(into = "wire::AggregateWire", try_from = "wire::AggregateWire")]
+pub struct Aggregate {
+    state: Option<State>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct State {
+    /// Latest day ever seen (recorded or pruned).
+    horizon: i32,
+    data: Data,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Data {
+    /// Nothing recorded (only pruned, or reset by a change of aggregation).
+    Empty,
+    Count(Cells<u32>),
+    Sum(Cells<f64>),
+    First(Cells<i64>),
+    Last(Cells<i64>),
+    Distinct(Vec<Seen>),
+}
+
+impl Data {
+    fn new(agg: Agg) -> Data {
+        match agg {
+            Agg::Count => Data::Count(Cells::default()),
+            Agg::Sum => Data::Sum(Cells::default()),
+            Agg::First => Data::First(Cells::default()),
+            Agg::Last => Data::Last(Cells::default()),
+            Agg::Distinct { .. } => Data::Distinct(Vec::new()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Data::Empty => "empty",
+            Data::Count(_) => "count",
+            Data::Sum(_) => "sum",
+            Data::First(_) => "first",
+            Data::Last(_) => "last",
+            Data::Distinct(_) => "distinct",
+        }
+    }
+
+    /// Whether this data is for `agg` (empty data is for any).
+    fn fits(&self, agg: Agg) -> bool {
+        matches!(
+            (self, agg),
+            (Data::Empty, _)
+                | (Data::Count(_), Agg::Count)
+                | (Data::Sum(_), Agg::Sum)
+                | (Data::First(_), Agg::First)
+                | (Data::Last(_), Agg::Last)
+                | (Data::Distinct(_), Agg::Distinct { .. })
+        )
+    }
+}
+
+fn add_count(a: u32, b: u32) -> u32 {
+    a.saturating_add(b)
+}
+
+fn add_sum(a: f64, b: f64) -> f64 {
+    (a + b).clamp(-f64::MAX, f64::MAX)
+}
+
 impl Aggregate {
-    /// Placeholder.
-    pub fn record(&mut self, _spec: &FeatureSpec, _day: i32, _now_ms: i64, _amount: f64, _key: u64) {}
-    /// Placeholder.
-    pub fn read(&self, _spec: &FeatureSpec, _today: i32) -> Option<f64> {
-        None
+    /// Records one event on natural day `day` at `now_ms`.
+    ///
+    /// `amount` is used by [`Agg::Sum`] (a non-finite amount makes this a no-op), `distinct_key` by
+    /// [`Agg::Distinct`]; the others ignore them.
+    pub fn record(&mut self, spec: &FeatureSpec, day: i32, now_ms: i64, amount: f64, distinct_key: u64) {
+        if spec.agg == Agg::Sum && !amount.is_finite() {
+            return;
+        }
+        let st = self.advance(spec.agg, day);
+        if matches!(st.data, Data::Empty) {
+            st.data = Data::new(spec.agg);
+        }
+        let (span, h) = (spec.span(), st.horizon);
+        match (&mut st.data, spec.agg) {
+            (Data::Count(c), _) => c.record(span, h, day, 1, add_count),
+            (Data::Sum(c), _) => c.record(span, h, day, amount, add_sum),
+            (Data::First(c), _) => c.record(span, h, day, now_ms, i64::min),
+            (Data::Last(c), _) => c.record(span, h, day, now_ms, i64::max),
+            (Data::Distinct(seen), Agg::Distinct { max }) => {
+                distinct::record(seen, span, h, day, distinct_key, max);
+            }
+            // Unreachable: `advance` and the line above made the data fit the spec.
+            _ => {}
+        }
     }
-    /// Placeholder.
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
+
+    /// The feature's value on natural day `today` (see the module docs for what counts).
+    ///
+    /// Count, Sum and Distinct give `Some(0.0)` when nothing counts; First and Last give `None`.
+    pub fn read(&self, spec: &FeatureSpec, today: i32) -> Option<f64> {
+        let nothing = match spec.agg {
+            Agg::Count | Agg::Sum | Agg::Distinct { .. } => Some(0.0),
+            Agg::First | Agg::Last => None,
+        };
+        let Some(st) = &self.state else { return nothing };
+        let rule = Rule::new(spec.span(), st.horizon, today);
+        // Times in ms since the epoch are far below 2^53: exact as f64.
+        match (&st.data, spec.agg) {
+            (Data::Count(c), Agg::Count) => Some(c.fold(&rule, add_count).map_or(0.0, f64::from)),
+            (Data::Sum(c), Agg::Sum) => Some(c.fold(&rule, add_sum).unwrap_or(0.0)),
+            (Data::First(c), Agg::First) => c.fold(&rule, i64::min).map(|t| t as f64),
+            (Data::Last(c), Agg::Last) => c.fold(&rule, i64::max).map(|t| t as f64),
+            (Data::Distinct(seen), Agg::Distinct { .. }) => Some(distinct::count(seen, &rule) as f64),
+            _ => nothing,
+        }
+    }
+
+    /// Drops what can never count again, counting `today` as seen (it moves the horizon).
+    pub fn prune(&mut self, spec: &FeatureSpec, today: i32) {
+        let st = self.advance(spec.agg, today);
+        let (span, h) = (spec.span(), st.horizon);
+        match (&mut st.data, spec.agg) {
+            (Data::Count(c), _) => c.roll(span, h, add_count),
+            (Data::Sum(c), _) => c.roll(span, h, add_sum),
+            (Data::First(c), _) => c.roll(span, h, i64::min),
+            (Data::Last(c), _) => c.roll(span, h, i64::max),
+            (Data::Distinct(seen), Agg::Distinct { max }) => distinct::roll(seen, span, h, max),
+            _ => {}
+        }
+    }
+
+    /// Checks a decoded state against the feature it is read with; on error, start afresh.
+    ///
+    /// Accepts every state that `record` and `prune` produce with this spec.
+    pub fn validate(&self, spec: &FeatureSpec) -> Result<(), StateError> {
+        let Some(st) = &self.state else { return Ok(()) };
+        let (span, h) = (spec.span(), st.horizon);
+        match (&st.data, spec.agg) {
+            (Data::Empty, _) => Ok(()),
+            (Data::Count(c), Agg::Count) => {
+                c.check(span, h, |n| if n == 0 { Err(StateError::EmptyBucket) } else { Ok(()) })
+            }
+            (Data::Sum(c), Agg::Sum) => {
+                c.check(span, h, |s| if s.is_finite() { Ok(()) } else { Err(StateError::NotFinite) })
+            }
+            (Data::First(c), Agg::First) | (Data::Last(c), Agg::Last) => c.check(span, h, |_| Ok(())),
+            (Data::Distinct(seen), Agg::Distinct { max }) => distinct::check(seen, span, h, max),
+            (data, agg) => {
+                Err(StateError::KindMismatch { found: data.name(), expected: Data::new(agg).name() })
+            }
+        }
+    }
+
+    /// The state with its horizon moved up to `day`, and data of another aggregation dropped.
+    fn advance(&mut self, agg: Agg, day: i32) -> &mut State {
+        let st = self.state.get_or_insert(State { horizon: day, data: Data::Empty });
+        st.horizon = st.horizon.max(day);
+        if !st.data.fits(agg) {
+            st.data = Data::Empty;
+        }
+        st
     }
 }
-/// Placeholder.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DayCounts {}
-impl DayCounts {
-    /// Placeholder.
-    pub fn record(&mut self, _day: i32, _now_ms: i64) {}
-    /// Placeholder.
-    pub fn count_in_last(&self, _today: i32, _days: u16) -> u32 {
-        0
-    }
-    /// Placeholder.
-    pub fn last_ms(&self) -> Option<i64> {
-        None
-    }
-    /// Placeholder.
-    pub fn validate(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-/// Placeholder.
+
+/// A stable 64-bit hash (FNV-1a) of a distinct value, e.g. a product id.
+///
+/// Part of the state format: stored keys are these hashes, so this function must never change.
+///
+/// ```
+/// assert_eq!(kairos::profile::window::distinct_key(""), 0xcbf2_9ce4_8422_2325);
+/// ```
 pub fn distinct_key(s: &str) -> u64 {
-    s.len() as u64
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    s.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! Sparse day cells, the all-time fold, and the counting rule shared by the aggregations.
+
+use super::{Span, StateError, SETTLE_DAYS};
+
+/// One value per day with activity.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Days<T> {
+    // INVARIANT (checked by `check`): strictly ascending by day.
+    pub(super) cells: Vec<(i32, T)>,
+}
+
+impl<T> Default for Days<T> {
+    fn default() -> Self {
+        Days { cells: Vec::new() }
+    }
+}
+
+impl<T: Copy> Days<T> {
+    /// Merges `value` into the cell of `day`, creating the cell if needed.
+    pub(super) fn add(&mut self, day: i32, value: T, merge: fn(T, T) -> T) {
+        match self.cells.binary_search_by_key(&day, |&(d, _)| d) {
+            Ok(i) => {
+                if let Some(cell) = self.cells.get_mut(i) {
+                    cell.1 = merge(cell.1, value);
+                }
+            }
+            Err(i) => self.cells.insert(i, (day, value)),
+        }
+    }
+
+    /// Removes the cells dated before `lower` and returns their merged value.
+    pub(super) fn take_before(&mut self, lower: i64, merge: fn(T, T) -> T) -> Option<T> {
+        let mut taken: Option<T> = None;
+        // `retain`, not a drain of a prefix: stays correct on an unvalidated, unsorted state.
+        self.cells.retain(|&(d, v)| {
+            let keep = i64::from(d) >= lower;
+            if !keep {
+                taken = Some(taken.map_or(v, |t| merge(t, v)));
+            }
+            keep
+        });
+        taken
+    }
+
+    /// Checks the invariant, that every day is in `lo..=hi`, and every value with `value_ok`.
+    pub(super) fn check(
+        &self,
+        lo: i64,
+        hi: i64,
+        value_ok: fn(T) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let mut prev: Option<i32> = None;
+        for &(d, v) in &self.cells {
+            if prev.is_some_and(|p| p >= d) {
+                return Err(StateError::Unordered);
+            }
+            check_day(d, lo, hi)?;
+            value_ok(v)?;
+            prev = Some(d);
+        }
+        Ok(())
+    }
+
+    /// The wire form: newest first, each day as its distance back from the previous one (the first
+    /// from `horizon`); `enc` sees values in that order.
+    pub(super) fn to_wire<W>(&self, horizon: i32, mut enc: impl FnMut(T) -> W) -> Vec<(u32, W)> {
+        let mut prev = horizon;
+        self.cells
+            .iter()
+            .rev()
+            .map(|&(d, v)| {
+                let g = gap(prev, d);
+                prev = d;
+                (g, enc(v))
+            })
+            .collect()
+    }
+
+    /// Reverses [`Days::to_wire`]; fails only if a day falls outside `i32`.
+    pub(super) fn from_wire<W>(
+        horizon: i32,
+        wire: Vec<(u32, W)>,
+        mut dec: impl FnMut(W) -> T,
+    ) -> Result<Self, StateError> {
+        let mut prev = i64::from(horizon);
+        let mut cells = Vec::with_capacity(wire.len());
+        for (g, w) in wire {
+            prev = prev.saturating_sub(i64::from(g));
+            cells.push((day_from_i64(prev)?, dec(w)));
+        }
+        cells.reverse();
+        Ok(Days { cells })
+    }
+}
+
+/// Distance from `from` back to `to` on the wire. Days after `from` occur only in states that
+/// `validate` rejects; they are written as 0 rather than failing the encoder.
+pub(super) fn gap(from: i32, to: i32) -> u32 {
+    u32::try_from(i64::from(from) - i64::from(to)).unwrap_or(0)
+}
+
+/// A day decoded from the wire, if it fits the `i32` day index.
+pub(super) fn day_from_i64(day: i64) -> Result<i32, StateError> {
+    i32::try_from(day).map_err(|_| StateError::DayOverflow)
+}
+
+/// Fails unless `lo <= day <= hi`.
+pub(super) fn check_day(day: i32, lo: i64, hi: i64) -> Result<(), StateError> {
+    if (lo..=hi).contains(&i64::from(day)) {
+        Ok(())
+    } else {
+        Err(StateError::OutOfRange { day, lo, hi })
+    }
+}
+
+/// Per-day values plus, for all-time features, the fold of the days older than the settle period.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Cells<T> {
+    // INVARIANT: `None` for windowed features.
+    pub(super) settled: Option<T>,
+    pub(super) days: Days<T>,
+}
+
+impl<T> Default for Cells<T> {
+    fn default() -> Self {
+        Cells { settled: None, days: Days::default() }
+    }
+}
+
+impl<T: Copy> Cells<T> {
+    /// Drops (windowed) or folds into `settled` (all time) the days before what `span` keeps.
+    pub(super) fn roll(&mut self, span: Span, horizon: i32, merge: fn(T, T) -> T) {
+        let taken = self.days.take_before(span.keep_from(horizon), merge);
+        if let (Span::AllTime, Some(t)) = (span, taken) {
+            self.settle(t, merge);
+        }
+    }
+
+    /// Records `value` on `day`; `horizon` already includes `day`.
+    pub(super) fn record(&mut self, span: Span, horizon: i32, day: i32, value: T, merge: fn(T, T) -> T) {
+        self.roll(span, horizon, merge);
+        if i64::from(day) >= span.keep_from(horizon) {
+            self.days.add(day, value, merge);
+        } else if span == Span::AllTime {
+            self.settle(value, merge);
+        }
+        // A windowed event older than what is kept can never count: dropped.
+    }
+
+    fn settle(&mut self, value: T, merge: fn(T, T) -> T) {
+        self.settled = Some(self.settled.map_or(value, |s| merge(s, value)));
+    }
+
+    /// Merge of everything `rule` counts, or `None` when nothing counts.
+    pub(super) fn fold(&self, rule: &Rule, merge: fn(T, T) -> T) -> Option<T> {
+        self.days
+            .cells
+            .iter()
+            .filter(|&&(d, _)| rule.counts(d))
+            .map(|&(_, v)| v)
+            .chain(self.settled)
+            .reduce(merge)
+    }
+
+    /// Checks the invariants for `span` at `horizon`.
+    pub(super) fn check(
+        &self,
+        span: Span,
+        horizon: i32,
+        value_ok: fn(T) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        match (span, self.settled) {
+            (Span::Window(_), Some(_)) => return Err(StateError::UnexpectedSettled),
+            (_, Some(s)) => value_ok(s)?,
+            (_, None) => {}
+        }
+        self.days.check(span.keep_from(horizon), i64::from(horizon), value_ok)
+    }
+}
+
+/// Which days count when reading at `today` (see the module docs).
+pub(super) struct Rule {
+    lo: i64,
+    hi: i64,
+    settled_below: i64,
+}
+
+impl Rule {
+    /// The rule for a feature of `span` whose latest day seen is `horizon`, read at `today`.
+    pub(super) fn new(span: Span, horizon: i32, today: i32) -> Rule {
+        let (h, today) = (i64::from(horizon), i64::from(today));
+        match span {
+            Span::Window(n) => {
+                Rule { lo: (today - n + 1).max(h - n + 1), hi: today, settled_below: i64::MIN }
+            }
+            Span::AllTime => Rule { lo: i64::MIN, hi: today, settled_below: h - i64::from(SETTLE_DAYS) + 1 },
+        }
+    }
+
+    /// Whether an event (or a distinct value last seen) on `day` counts.
+    pub(super) fn counts(&self, day: i32) -> bool {
+        let d = i64::from(day);
+        (self.lo..=self.hi).contains(&d) || d < self.settled_below
+    }
+}

@@ -1,0 +1,144 @@
+//! [`DayCounts`]: a sparse per-day counter for exposure caps.
+
+use serde::{Deserialize, Serialize};
+
+use super::cells::Days;
+use super::{StateError, MAX_WINDOW_DAYS};
+
+/// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
+/// "at least 6 hours between exposures".
+///
+/// Keeps at most the [`MAX_WINDOW_DAYS`] days up to the latest day ever seen (the largest `day`
+/// recorded or `today` pruned), so a clock that jumps back never brings dropped days back. Counts
+/// per day saturate at `u32::MAX`.
+///
+/// ```
+/// use kairos::profile::window::DayCounts;
+/// let mut shown = DayCounts::default();
+/// shown.record(20_000, 1_728_000_000_000);
+/// shown.record(20_002, 1_728_172_800_000);
+/// assert_eq!(shown.count_in_last(20_002, 1), 1);
+/// assert_eq!(shown.count_in_last(20_002, 3), 2);
+/// assert_eq!(shown.last_ms(), Some(1_728_172_800_000));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "CountsWire", try_from = "CountsWire")]
+pub struct DayCounts {
+    state: Option<CountsState>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct CountsState {
+    /// Latest day ever seen.
+    horizon: i32,
+    /// Largest time recorded; `None` if only `prune` was called.
+    last_ms: Option<i64>,
+    days: Days<u32>,
+}
+
+fn add(a: u32, b: u32) -> u32 {
+    a.saturating_add(b)
+}
+
+impl DayCounts {
+    /// Counts one event on natural day `day` at `now_ms`.
+    pub fn record(&mut self, day: i32, now_ms: i64) {
+        let st = self.advance(day);
+        st.last_ms = Some(st.last_ms.map_or(now_ms, |t| t.max(now_ms)));
+        let lower = keep_from(st.horizon, MAX_WINDOW_DAYS);
+        // Dropped days are not needed: counts have no all-time total.
+        let _ = st.days.take_before(lower, add);
+        if i64::from(day) >= lower {
+            st.days.add(day, 1, add);
+        }
+    }
+
+    /// Events on the natural days `today - days + 1 ..= today` (today included; 0 if `days` is 0).
+    /// Events dated after `today` (the clock went back) do not count.
+    pub fn count_in_last(&self, today: i32, days: u16) -> u32 {
+        let Some(st) = &self.state else { return 0 };
+        let (hi, lo) = (i64::from(today), i64::from(today) - i64::from(days) + 1);
+        st.days
+            .cells
+            .iter()
+            .filter(|&&(d, _)| (lo..=hi).contains(&i64::from(d)))
+            .fold(0u32, |acc, &(_, n)| acc.saturating_add(n))
+    }
+
+    /// The largest `now_ms` ever recorded (kept when its day is pruned).
+    ///
+    /// If the device clock went back, `now_ms - last_ms` can be negative: a minimum-gap rule should
+    /// treat that as too soon.
+    pub fn last_ms(&self) -> Option<i64> {
+        self.state.as_ref().and_then(|st| st.last_ms)
+    }
+
+    /// Drops the days before the `keep_days` days (clamped to `1..=MAX_WINDOW_DAYS`) that end on the
+    /// latest day ever seen, counting `today` as seen.
+    pub fn prune(&mut self, today: i32, keep_days: u16) {
+        let st = self.advance(today);
+        let _ = st.days.take_before(keep_from(st.horizon, keep_days), add);
+    }
+
+    /// Checks a decoded state: days strictly ascending, within the kept days, counts non-zero.
+    pub fn validate(&self) -> Result<(), StateError> {
+        let Some(st) = &self.state else { return Ok(()) };
+        st.days.check(keep_from(st.horizon, MAX_WINDOW_DAYS), i64::from(st.horizon), |n| {
+            if n == 0 {
+                Err(StateError::EmptyBucket)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// The state with its horizon moved up to `day`.
+    fn advance(&mut self, day: i32) -> &mut CountsState {
+        let st = self.state.get_or_insert_with(|| CountsState {
+            horizon: day,
+            last_ms: None,
+            days: Days::default(),
+        });
+        st.horizon = st.horizon.max(day);
+        st
+    }
+}
+
+/// First day kept when keeping `keep` days (clamped to `1..=MAX_WINDOW_DAYS`) ending on `horizon`.
+fn keep_from(horizon: i32, keep: u16) -> i64 {
+    i64::from(horizon) - i64::from(keep.clamp(1, MAX_WINDOW_DAYS)) + 1
+}
+
+/// Wire form: `None`, or the horizon day, the latest time, and the days newest first as distances
+/// back (the first from the horizon) with their counts.
+#[derive(Serialize, Deserialize)]
+struct CountsWire(Option<CountsBody>);
+
+#[derive(Serialize, Deserialize)]
+struct CountsBody {
+    horizon: i32,
+    last_ms: Option<i64>,
+    cells: Vec<(u32, u32)>,
+}
+
+impl From<DayCounts> for CountsWire {
+    fn from(c: DayCounts) -> Self {
+        CountsWire(c.state.map(|st| CountsBody {
+            horizon: st.horizon,
+            last_ms: st.last_ms,
+            cells: st.days.to_wire(st.horizon, |n| n),
+        }))
+    }
+}
+
+impl TryFrom<CountsWire> for DayCounts {
+    type Error = StateError;
+
+    fn try_from(w: CountsWire) -> Result<Self, StateError> {
+        let Some(CountsBody { horizon, last_ms, cells }) = w.0 else {
+            return Ok(DayCounts::default());
+        };
+        let days = Days::from_wire(horizon, cells, |n| n)?;
+        Ok(DayCounts { state: Some(CountsState { horizon, last_ms, days }) })
+    }
+}

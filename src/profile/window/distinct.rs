@@ -1,0 +1,76 @@
+//! Distinct values: each kept with the latest day it was seen, at most `max` of them.
+
+use super::cells::{check_day, Rule};
+use super::{Span, StateError};
+
+/// A distinct value and the latest day it was seen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Seen {
+    pub(super) key: u64,
+    pub(super) day: i32,
+}
+
+// INVARIANT (checked by `check`): keys are unique, at most `max`, ordered least recently recorded
+// first, and within the days `span` keeps.
+
+/// Records `key` seen on `day`; `horizon` already includes `day`.
+pub(super) fn record(seen: &mut Vec<Seen>, span: Span, horizon: i32, day: i32, key: u64, max: u16) {
+    roll(seen, span, horizon, max);
+    if let Span::Window(_) = span {
+        if i64::from(day) < span.keep_from(horizon) {
+            return;
+        }
+    }
+    if let Some(pos) = seen.iter().position(|s| s.key == key) {
+        let old = seen.remove(pos);
+        seen.push(Seen { key, day: old.day.max(day) });
+    } else if max > 0 {
+        evict_to(seen, usize::from(max) - 1);
+        seen.push(Seen { key, day });
+    }
+}
+
+/// Drops what a windowed feature no longer keeps, and evicts down to `max`.
+pub(super) fn roll(seen: &mut Vec<Seen>, span: Span, horizon: i32, max: u16) {
+    if let Span::Window(_) = span {
+        let lower = span.keep_from(horizon);
+        seen.retain(|s| i64::from(s.day) >= lower);
+    }
+    evict_to(seen, usize::from(max));
+}
+
+/// Evicts the values with the oldest latest day (ties: least recently recorded) down to `len`.
+fn evict_to(seen: &mut Vec<Seen>, len: usize) {
+    while seen.len() > len {
+        // `min_by_key` returns the first of equal minima: the least recently recorded.
+        let Some(pos) = seen.iter().enumerate().min_by_key(|(_, s)| s.day).map(|(i, _)| i) else {
+            return;
+        };
+        seen.remove(pos);
+    }
+}
+
+/// How many values `rule` counts.
+pub(super) fn count(seen: &[Seen], rule: &Rule) -> usize {
+    seen.iter().filter(|s| rule.counts(s.day)).count()
+}
+
+/// Checks the invariants for `span` at `horizon`.
+pub(super) fn check(seen: &[Seen], span: Span, horizon: i32, max: u16) -> Result<(), StateError> {
+    if seen.len() > usize::from(max) {
+        return Err(StateError::TooManyValues { len: seen.len(), max });
+    }
+    let lo = match span {
+        Span::Window(_) => span.keep_from(horizon),
+        Span::AllTime => i64::from(i32::MIN),
+    };
+    for s in seen {
+        check_day(s.day, lo, i64::from(horizon))?;
+    }
+    let mut keys: Vec<u64> = seen.iter().map(|s| s.key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w.first() == w.get(1)) {
+        return Err(StateError::DuplicateValue);
+    }
+    Ok(())
+}

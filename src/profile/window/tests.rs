@@ -1,0 +1,241 @@
+//! Unit tests of `window`: scenarios, validation and state size. Random streams against a naive
+//! reference live in `tests/window_props.rs`.
+
+use super::*;
+
+const DAY_MS: i64 = 86_400_000;
+/// 2024-09-04 00:00 UTC+8, as day index 19_970 in UTC+8.
+const T0: i64 = 19_970 * DAY_MS - 8 * 3_600_000;
+
+fn spec(agg: Agg, window_days: Option<u16>) -> FeatureSpec {
+    FeatureSpec { agg, window_days }
+}
+
+fn at(day: i32) -> (i32, i64) {
+    (day, T0 + i64::from(day - 19_970) * DAY_MS + 3_600_000)
+}
+
+fn size<T: Serialize>(v: &T) -> usize {
+    postcard::to_allocvec(v).unwrap().len()
+}
+
+#[test]
+fn distinct_key_is_fnv1a_64() {
+    // Published FNV-1a 64 test vectors.
+    assert_eq!(distinct_key(""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(distinct_key("a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(distinct_key("foobar"), 0x8594_4171_f739_67e8);
+}
+
+#[test]
+fn window_covers_today_and_the_n_minus_1_days_before() {
+    let s = spec(Agg::Count, Some(7));
+    let mut a = Aggregate::default();
+    for d in [100, 103, 106] {
+        let (day, t) = at(d);
+        a.record(&s, day, t, 0.0, 0);
+    }
+    assert_eq!(a.read(&s, 106), Some(3.0));
+    assert_eq!(a.read(&s, 107), Some(2.0));
+    assert_eq!(a.read(&s, 112), Some(1.0));
+    assert_eq!(a.read(&s, 113), Some(0.0));
+}
+
+#[test]
+fn events_after_today_count_only_from_their_day() {
+    let s = spec(Agg::Last, Some(30));
+    let mut a = Aggregate::default();
+    let (d1, t1) = at(200);
+    let (d2, t2) = at(205);
+    a.record(&s, d2, t2, 0.0, 0);
+    a.record(&s, d1, t1, 0.0, 0); // the clock went back five days
+    assert_eq!(a.read(&s, 200), Some(t1 as f64));
+    assert_eq!(a.read(&s, 204), Some(t1 as f64));
+    assert_eq!(a.read(&s, 205), Some(t2 as f64));
+    assert_eq!(a.read(&s, 199), None);
+}
+
+#[test]
+fn pruned_days_never_come_back_when_the_clock_goes_back() {
+    let s = spec(Agg::Count, Some(7));
+    let mut a = Aggregate::default();
+    a.record(&s, 100, at(100).1, 0.0, 0);
+    a.prune(&s, 110);
+    assert_eq!(a.read(&s, 100), Some(0.0));
+    // An event dated before the kept days is ignored too.
+    a.record(&s, 101, at(101).1, 0.0, 0);
+    assert_eq!(a.read(&s, 101), Some(0.0));
+    a.record(&s, 104, at(104).1, 0.0, 0);
+    assert_eq!(a.read(&s, 104), Some(1.0));
+    a.validate(&s).unwrap();
+}
+
+#[test]
+fn all_time_settles_after_settle_days() {
+    let s = spec(Agg::Sum, None);
+    let mut a = Aggregate::default();
+    a.record(&s, 100, at(100).1, 10.0, 0);
+    a.record(&s, 120, at(120).1, 5.0, 0);
+    a.record(&s, 118, at(118).1, f64::NAN, 0); // ignored
+                                               // Day 100 is settled: counts even when the clock reads day 50.
+    assert_eq!(a.read(&s, 50), Some(10.0));
+    assert_eq!(a.read(&s, 119), Some(10.0));
+    assert_eq!(a.read(&s, 120), Some(15.0));
+    assert_eq!(a.read(&s, 9_999), Some(15.0));
+    a.validate(&s).unwrap();
+}
+
+#[test]
+fn sums_saturate_instead_of_overflowing() {
+    let s = spec(Agg::Sum, Some(1));
+    let mut a = Aggregate::default();
+    a.record(&s, 1, 0, f64::MAX, 0);
+    a.record(&s, 1, 0, f64::MAX, 0);
+    assert_eq!(a.read(&s, 1), Some(f64::MAX));
+    a.validate(&s).unwrap();
+}
+
+#[test]
+fn distinct_evicts_the_least_recently_seen() {
+    let s = spec(Agg::Distinct { max: 2 }, Some(30));
+    let mut a = Aggregate::default();
+    a.record(&s, 10, 0, 0.0, 1);
+    a.record(&s, 11, 0, 0.0, 2);
+    a.record(&s, 12, 0, 0.0, 1); // 1 is now the most recently seen
+    a.record(&s, 13, 0, 0.0, 3); // evicts 2
+    assert_eq!(a.read(&s, 13), Some(2.0));
+    assert_eq!(a.read(&s, 12), Some(1.0)); // only 1 was last seen by day 12
+    a.record(&s, 13, 0, 0.0, 2);
+    assert_eq!(a.read(&s, 13), Some(2.0));
+    a.validate(&s).unwrap();
+    let zero = spec(Agg::Distinct { max: 0 }, None);
+    let mut z = Aggregate::default();
+    z.record(&zero, 1, 0, 0.0, 1);
+    assert_eq!(z.read(&zero, 1), Some(0.0));
+}
+
+#[test]
+fn a_change_of_aggregation_restarts_the_feature() {
+    let count = spec(Agg::Count, Some(7));
+    let first = spec(Agg::First, Some(7));
+    let mut a = Aggregate::default();
+    a.record(&count, 5, 500, 0.0, 0);
+    assert_eq!(a.read(&first, 5), None);
+    assert!(matches!(
+        a.validate(&first),
+        Err(StateError::KindMismatch { found: "count", expected: "first" })
+    ));
+    a.record(&first, 5, 600, 0.0, 0);
+    assert_eq!(a.read(&first, 5), Some(600.0));
+    assert_eq!(a.read(&count, 5), Some(0.0));
+}
+
+#[test]
+fn a_shorter_window_validates_after_prune() {
+    let long = spec(Agg::Count, Some(30));
+    let short = spec(Agg::Count, Some(7));
+    let mut a = Aggregate::default();
+    a.record(&long, 1, 0, 0.0, 0);
+    a.record(&long, 20, 0, 0.0, 0);
+    assert!(matches!(a.validate(&short), Err(StateError::OutOfRange { day: 1, .. })));
+    a.prune(&short, 20);
+    a.validate(&short).unwrap();
+    assert_eq!(a.read(&short, 20), Some(1.0));
+}
+
+#[test]
+fn validate_rejects_broken_states() {
+    let s = spec(Agg::Count, Some(7));
+    let broken = [
+        (
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 1), (8, 1)] } }),
+            "unordered",
+        ),
+        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 0)] } }), "empty"),
+        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, 1)] } }), "out of range"),
+        (Data::Count(Cells { settled: Some(3), days: cells::Days::default() }), "settled"),
+    ];
+    for (data, why) in broken {
+        let a = Aggregate { state: Some(State { horizon: 10, data }) };
+        assert!(a.validate(&s).is_err(), "{why}");
+        let _ = a.read(&s, 10);
+    }
+    let d = spec(Agg::Distinct { max: 2 }, None);
+    let dup = Data::Distinct(vec![Seen { key: 1, day: 3 }, Seen { key: 1, day: 4 }]);
+    let a = Aggregate { state: Some(State { horizon: 10, data: dup }) };
+    assert_eq!(a.validate(&d), Err(StateError::DuplicateValue));
+    let sum = spec(Agg::Sum, None);
+    let inf = Data::Sum(Cells { settled: Some(f64::INFINITY), days: cells::Days::default() });
+    let a = Aggregate { state: Some(State { horizon: 10, data: inf }) };
+    assert_eq!(a.validate(&sum), Err(StateError::NotFinite));
+}
+
+#[test]
+fn day_counts_for_caps() {
+    let mut c = DayCounts::default();
+    assert_eq!(c.last_ms(), None);
+    for (day, t) in [(10, 1_000), (10, 2_000), (12, 5_000), (14, 9_000)] {
+        c.record(day, t);
+    }
+    c.record(13, 7_000); // the clock went back a day
+    assert_eq!(c.count_in_last(14, 1), 1);
+    assert_eq!(c.count_in_last(14, 5), 5);
+    assert_eq!(c.count_in_last(13, 5), 4);
+    assert_eq!(c.count_in_last(14, 0), 0);
+    assert_eq!(c.last_ms(), Some(9_000));
+    c.prune(14, 3);
+    assert_eq!(c.count_in_last(14, 5), 3);
+    c.validate().unwrap();
+    let back: DayCounts = postcard::from_bytes(&postcard::to_allocvec(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+}
+
+#[test]
+fn day_counts_stay_bounded() {
+    let mut c = DayCounts::default();
+    for day in 0..5_000 {
+        c.record(day, i64::from(day) * DAY_MS);
+    }
+    assert_eq!(c.count_in_last(4_999, u16::MAX), u32::from(MAX_WINDOW_DAYS));
+    c.validate().unwrap();
+    let n = size(&c);
+    println!("DayCounts, {MAX_WINDOW_DAYS} days of one exposure a day: {n} bytes");
+    assert!(n <= 820, "{n} bytes");
+}
+
+/// A year of heavy daily use (200 events a day over 1_000 products) on one 90-day feature.
+fn year_of_heavy_use(s: &FeatureSpec) -> Aggregate {
+    let mut a = Aggregate::default();
+    let mut product = 7u64;
+    for d in 0..365 {
+        let (day, t) = at(19_970 + d);
+        for i in 0..200 {
+            product = (product * 31 + 17) % 1_000;
+            a.record(s, day, t + i * 60_000, 99.5 + i as f64, distinct_key(&product.to_string()));
+        }
+    }
+    a
+}
+
+#[test]
+fn state_size_of_a_90_day_feature_after_a_year_of_heavy_use() {
+    let cases = [
+        (Agg::Count, Some(90), 290),
+        (Agg::Sum, Some(90), 830),
+        (Agg::First, Some(90), 470),
+        (Agg::Last, Some(90), 470),
+        (Agg::Distinct { max: 100 }, Some(90), 1_000),
+        (Agg::Count, None, 40),
+        (Agg::Sum, None, 90),
+    ];
+    for (agg, window_days, budget) in cases {
+        let s = spec(agg, window_days);
+        let a = year_of_heavy_use(&s);
+        a.validate(&s).unwrap();
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        println!("{agg:?} over {window_days:?} days: {} bytes", bytes.len());
+        assert!(bytes.len() <= budget, "{agg:?}: {} bytes > {budget}", bytes.len());
+        let back: Aggregate = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+    }
+}

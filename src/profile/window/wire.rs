@@ -1,0 +1,94 @@
+//! The postcard form of [`Aggregate`], documented in the module docs of `window`.
+
+use serde::{Deserialize, Serialize};
+
+use super::cells::{day_from_i64, gap, Cells, Days};
+use super::distinct::Seen;
+use super::{Aggregate, Data, State, StateError};
+
+/// `None` before anything was recorded; otherwise the horizon day and the data.
+#[derive(Serialize, Deserialize)]
+pub(super) struct AggregateWire(Option<(i32, DataWire)>);
+
+/// Variant order is the format: do not reorder.
+#[derive(Serialize, Deserialize)]
+enum DataWire {
+    Empty,
+    Count(Option<u32>, Vec<(u32, u32)>),
+    Sum(Option<f64>, Vec<(u32, f64)>),
+    /// Per-day times as differences from the previous one written (the first from 0).
+    First(Option<i64>, Vec<(u32, i64)>),
+    /// As `First`.
+    Last(Option<i64>, Vec<(u32, i64)>),
+    /// Key bytes (little endian), distance back from the horizon day.
+    Distinct(Vec<([u8; 8], u32)>),
+}
+
+impl From<Aggregate> for AggregateWire {
+    fn from(a: Aggregate) -> Self {
+        AggregateWire(a.state.map(|st| {
+            let h = st.horizon;
+            let data = match st.data {
+                Data::Empty => DataWire::Empty,
+                Data::Count(c) => DataWire::Count(c.settled, c.days.to_wire(h, |v| v)),
+                Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
+                Data::First(c) => DataWire::First(c.settled, c.days.to_wire(h, delta_encoder())),
+                Data::Last(c) => DataWire::Last(c.settled, c.days.to_wire(h, delta_encoder())),
+                Data::Distinct(seen) => {
+                    DataWire::Distinct(seen.iter().map(|s| (s.key.to_le_bytes(), gap(h, s.day))).collect())
+                }
+            };
+            (h, data)
+        }))
+    }
+}
+
+impl TryFrom<AggregateWire> for Aggregate {
+    type Error = StateError;
+
+    fn try_from(w: AggregateWire) -> Result<Self, StateError> {
+        let Some((h, data)) = w.0 else {
+            return Ok(Aggregate::default());
+        };
+        let data = match data {
+            DataWire::Empty => Data::Empty,
+            DataWire::Count(settled, d) => {
+                Data::Count(Cells { settled, days: Days::from_wire(h, d, |v| v)? })
+            }
+            DataWire::Sum(settled, d) => Data::Sum(Cells { settled, days: Days::from_wire(h, d, |v| v)? }),
+            DataWire::First(settled, d) => {
+                Data::First(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
+            }
+            DataWire::Last(settled, d) => {
+                Data::Last(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
+            }
+            DataWire::Distinct(seen) => Data::Distinct(
+                seen.into_iter()
+                    .map(|(k, g)| {
+                        let day = day_from_i64(i64::from(h) - i64::from(g))?;
+                        Ok(Seen { key: u64::from_le_bytes(k), day })
+                    })
+                    .collect::<Result<_, StateError>>()?,
+            ),
+        };
+        Ok(Aggregate { state: Some(State { horizon: h, data }) })
+    }
+}
+
+/// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
+fn delta_encoder() -> impl FnMut(i64) -> i64 {
+    let mut prev = 0i64;
+    move |v| {
+        let d = v.wrapping_sub(prev);
+        prev = v;
+        d
+    }
+}
+
+fn delta_decoder() -> impl FnMut(i64) -> i64 {
+    let mut prev = 0i64;
+    move |d| {
+        prev = prev.wrapping_add(d);
+        prev
+    }
+}
