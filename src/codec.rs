@@ -117,8 +117,8 @@ pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<H
     if head.get(6..8) != Some(&[0, 0][..]) {
         return Err(FrameError::ReservedNotZero);
     }
-    let u16_at = |i: usize| head.get(i..i + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |i: usize| head.get(i..i + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u16_at = |i: usize| head.get(i..i + 2).and_then(|b| b.try_into().ok()).map_or(0, u16::from_le_bytes);
+    let u32_at = |i: usize| head.get(i..i + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes);
     let mut sha = [0u8; 32];
     if let Some(s) = head.get(16..48) {
         sha.copy_from_slice(s);

@@ -352,8 +352,8 @@ impl StoredState {
         {
             return Err("more entries than any model allows".to_string());
         }
-        for (name, _, agg) in &self.features {
-            agg.validate().map_err(|e| format!("feature `{name}`: {e}"))?;
+        for (name, spec, agg) in &self.features {
+            agg.validate(spec).map_err(|e| format!("feature `{name}`: {e}"))?;
         }
         for o in &self.offers {
             o.exposures.validate().map_err(|e| format!("offer `{}`: {e}", o.id))?;
