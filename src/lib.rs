@@ -11,6 +11,7 @@ pub mod time;
 pub use compile::{compile, compile_str, CompileError, CompileErrors, Compiled, Warning};
 pub use compiled::Model;
 pub mod engine;
+pub mod journey;
 pub mod outbox;
 pub mod snapshot;
 

@@ -793,5 +793,3 @@ impl Compiler {
     }
 }
 
-#[cfg(test)]
-mod tests;

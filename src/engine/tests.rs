@@ -1,1 +1,254 @@
+use serde_json::json;
 
+use super::*;
+use crate::outbox::OUTBOX_CAPACITY;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// 2026-11-20T00:00:00+08:00.
+const MIDNIGHT: i64 = 1_795_104_000_000;
+
+fn model(offers: serde_json::Value, extra: serde_json::Value) -> Model {
+    let mut m = json!({
+        "meta": {"name": "t", "version": 1},
+        "events": {"view": {"category": "string"}, "buy": {"amount": "number"}},
+        "context": {"page": "string"},
+        "features": {"views": {"event": "view", "agg": "count"}},
+        "lifecycle": [{"stage": "buyer", "when": {">=": [{"days_since": "buy"}, 0]}}, {"stage": "visitor", "when": true}],
+        "placements": {"hero": {"max_items": 1, "fallback": {"t": "fallback"}}, "grid": {"max_items": 3}},
+        "offers": offers,
+    });
+    if let (Some(m), Some(extra)) = (m.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    crate::compile(&serde_json::from_value(m).unwrap()).unwrap_or_else(|e| panic!("{e}")).model
+}
+
+fn engine(m: Model, install: u64) -> Engine {
+    let mut e = Engine::new(m, install);
+    e.set_consent(true);
+    e
+}
+
+fn shown(e: &mut Engine, placement: usize, now: i64) -> Vec<String> {
+    let d = e.decide(placement, &[Value::String("home".into())], now);
+    d.items.iter().map(|i| e.model().offers[i.offer].id.clone()).collect()
+}
+
+#[test]
+fn priority_then_score_then_model_order() {
+    let m = model(
+        json!([
+            {"id": "low", "placements": ["grid"], "priority": 1, "content": 1},
+            {"id": "a", "placements": ["grid"], "priority": 5, "content": 1},
+            {"id": "b", "placements": ["grid"], "priority": 5, "rank_by": "s", "content": 1},
+            {"id": "c", "placements": ["grid"], "priority": 9, "content": 1}
+        ]),
+        json!({"scores": {"s": {"bias": 2, "weights": {"features.views": 1}}}}),
+    );
+    let mut e = engine(m, 1);
+    // c first (priority 9); then b (ranked by score 2 beats unranked a); a; low does not fit.
+    assert_eq!(shown(&mut e, 1, MIDNIGHT + 12 * HOUR), ["c", "b", "a"]);
+}
+
+#[test]
+fn caps_gaps_and_global_caps_hold_offers_back() {
+    let m = model(
+        json!([
+            {"id": "capped", "placements": ["hero"], "priority": 3, "caps": [{"max": 2, "days": 2}], "content": 1},
+            {"id": "gapped", "placements": ["hero"], "priority": 2, "min_gap_hours": 5, "global_caps": false, "content": 1},
+            {"id": "free", "placements": ["hero"], "priority": 1, "global_caps": false, "content": 1}
+        ]),
+        json!({"caps": [{"max": 3, "days": 1}]}),
+    );
+    let mut e = engine(m, 1);
+    let t = MIDNIGHT + 9 * HOUR;
+    assert_eq!(shown(&mut e, 0, t), ["capped"]);
+    assert_eq!(shown(&mut e, 0, t + 1), ["capped"]);
+    assert_eq!(shown(&mut e, 0, t + 2), ["gapped"], "capped reached 2 in 2 days");
+    assert_eq!(shown(&mut e, 0, t + 3), ["free"], "gapped needs 5 hours");
+    assert_eq!(shown(&mut e, 0, t + 5 * HOUR + 2), ["gapped"]);
+    // Next day: `capped` still has 2 in the last 2 days; the day after, it is back.
+    assert_eq!(shown(&mut e, 0, t + DAY), ["gapped"]);
+    assert_eq!(shown(&mut e, 0, t + 2 * DAY), ["capped"]);
+    let explained = e.explain(0, &[], t + 2 * DAY + 1).unwrap();
+    let cap = explained.checks.iter().find(|c| c.name == "cap").unwrap();
+    assert_eq!(cap.detail, "1 of 2 in 2 days");
+}
+
+#[test]
+fn global_caps_count_across_offers() {
+    let m = model(
+        json!([
+            {"id": "x", "placements": ["hero"], "priority": 2, "content": 1},
+            {"id": "y", "placements": ["hero"], "priority": 1, "content": 1}
+        ]),
+        json!({"caps": [{"max": 2, "days": 1}]}),
+    );
+    let mut e = engine(m, 1);
+    let t = MIDNIGHT + 10 * HOUR;
+    assert_eq!(shown(&mut e, 0, t), ["x"]);
+    assert_eq!(shown(&mut e, 0, t + 1), ["x"]);
+    let d = e.decide(0, &[], t + 2);
+    assert!(d.items.is_empty());
+    assert_eq!(d.reason, Reason::Capped);
+    assert_eq!(d.fallback, Some(0));
+    assert_eq!(shown(&mut e, 0, t + DAY), ["x"], "a new natural day in +08:00");
+}
+
+#[test]
+fn quiet_hours_wrap_past_midnight() {
+    let m = model(
+        json!([{"id": "promo", "placements": ["hero"], "quiet_hours": {"from": "22:00", "to": "08:00"}, "content": 1}]),
+        json!({}),
+    );
+    let mut e = engine(m, 1);
+    for (hour, open) in [(7, false), (8, true), (21, true), (22, false), (23, false), (0, false)] {
+        let d = e.decide(0, &[], MIDNIGHT + hour * HOUR + 60_000);
+        assert_eq!(!d.items.is_empty(), open, "at {hour}:01");
+        if !open {
+            assert_eq!(d.reason, Reason::QuietHours);
+        }
+    }
+}
+
+#[test]
+fn control_groups_and_variants_split_as_weighted_and_stick() {
+    let m = model(
+        json!([{"id": "test", "placements": ["hero"], "control": 0.2,
+            "variants": [{"id": "a", "weight": 3, "content": 1}, {"id": "b", "weight": 1, "content": 2}]}]),
+        json!({}),
+    );
+    let (mut control, mut a, mut b) = (0, 0, 0);
+    for install in 0..4000u64 {
+        let mut e = engine(m.clone(), install.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let first = e.decide(0, &[], MIDNIGHT);
+        let again = e.decide(0, &[], MIDNIGHT + DAY);
+        assert_eq!(first.items, again.items, "sticky");
+        let item = first.items[0];
+        match (item.control, item.variant) {
+            (true, _) => {
+                control += 1;
+                assert_eq!(item.content, first.fallback);
+                assert_eq!(first.reason, Reason::ControlGroup);
+            }
+            (false, Some(0)) => a += 1,
+            (false, Some(1)) => b += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // 20% control, then 3:1 of the rest: 800, 2400, 800 expected.
+    assert!((700..900).contains(&control), "control {control}");
+    assert!((2250..2550).contains(&a), "a {a}");
+    assert!((700..900).contains(&b), "b {b}");
+}
+
+#[test]
+fn assignments_survive_identify_and_export() {
+    let m = model(
+        json!([{"id": "t", "placements": ["hero"], "variants": [{"id": "a", "weight": 1, "content": 1}, {"id": "b", "weight": 1, "content": 2}]}]),
+        json!({}),
+    );
+    for install in 0..50 {
+        let mut e = engine(m.clone(), install);
+        let before = e.decide(0, &[], MIDNIGHT).items[0].variant;
+        e.identify(IdKind::Phone, "+86 139 1234 5678").unwrap();
+        let bytes = e.export_state();
+        let mut other = Engine::new(m.clone(), 999);
+        other.import_state(&bytes).unwrap();
+        assert_eq!(other.decide(0, &[], MIDNIGHT + DAY).items[0].variant, before);
+    }
+}
+
+#[test]
+fn the_outbox_is_bounded_and_counts_what_it_dropped() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m, 1);
+    for k in 0..(OUTBOX_CAPACITY as i64 + 50) {
+        e.decide(0, &[], MIDNIGHT + k);
+    }
+    assert_eq!(e.outbox().len(), OUTBOX_CAPACITY);
+    assert_eq!(e.outbox_dropped(), 51, "50 exposures over, plus the stage change that was first");
+    let drained = e.drain_outbox();
+    assert_eq!(drained.len(), OUTBOX_CAPACITY);
+    assert!(e.outbox().is_empty());
+    assert_eq!(e.outbox_dropped(), 0);
+}
+
+#[test]
+fn decision_ids_are_unique_per_install() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m, 77);
+    let mut ids: Vec<u64> = (0..1000).map(|k| e.decide(0, &[], MIDNIGHT + k).id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+}
+
+#[test]
+fn withdrawing_consent_erases_the_profile() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m, 5);
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT).unwrap();
+    assert_eq!(e.stage(), Some("buyer"));
+    e.set_consent(false);
+    assert_eq!(e.stage(), None);
+    assert_eq!(e.features(MIDNIGHT)[0].1, Some(0.0));
+    assert_eq!(e.track_json(&json!({"type": "view"}), MIDNIGHT).unwrap(), Tracked::NoConsent);
+    assert_eq!(e.features(MIDNIGHT)[0].1, Some(0.0));
+}
+
+#[test]
+fn forget_leaves_only_a_forgotten_event() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m, 5);
+    e.identify(IdKind::Email, "Nancy@Example.com ").unwrap();
+    let pid = e.profile().pid().to_string();
+    e.track_json(&json!({"type": "view", "category": "qipao"}), MIDNIGHT).unwrap();
+    e.forget(6, MIDNIGHT + 1);
+    assert!(e.profile().ids.is_empty());
+    assert!(!e.profile().consent);
+    assert_eq!(e.drain_outbox(), vec![OutboxEvent::Forgotten { pid, at: MIDNIGHT + 1 }]);
+}
+
+#[test]
+fn hostile_calls_do_not_panic() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "audience": {"==": [{"var": "context.page"}, "x"]}, "content": 1}]), json!({}));
+    let mut e = engine(m, 5);
+    // Out-of-range indices and short or long property slices.
+    assert_eq!(e.decide(99, &[], MIDNIGHT).reason, Reason::NoOffers);
+    e.track(99, &[], MIDNIGHT);
+    e.track(0, &[], MIDNIGHT);
+    e.track(0, &vec![Value::Null; 40], i64::MIN);
+    e.track(1, &[Value::Number(f64::NAN)], i64::MAX);
+    e.decide(0, &vec![Value::Array(vec![]); 9], i64::MIN);
+    e.decide(0, &[], i64::MAX);
+    assert!(e.explain(99, &[], 0).is_none());
+    assert!(e.track_json(&json!("view"), 0).is_err());
+    assert!(e.track_json(&json!({"type": 7}), 0).is_err());
+    let err = e.track_json(&json!({"type": "buy", "amount": "a lot"}), 0).unwrap_err();
+    assert_eq!(err.to_string(), "event.amount: expected a number, got a string");
+    let err = e.set_traits(&json!({"tierr": "gold"}), None).unwrap_err();
+    assert!(err.to_string().starts_with("unknown trait `tierr`"), "{err}");
+}
+
+#[test]
+fn explain_names_the_failing_check() {
+    let m = model(
+        json!([{"id": "o", "placements": ["hero"], "stages": ["buyer"], "audience": {">": [{"var": "features.views"}, 2]}, "content": 1}]),
+        json!({}),
+    );
+    let mut e = engine(m, 5);
+    let x = e.explain(0, &[], MIDNIGHT).unwrap();
+    assert!(!x.eligible);
+    let failed: Vec<&str> = x.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+    assert_eq!(failed, ["stage", "audience"]);
+    e.track_json(&json!({"type": "buy", "amount": 1}), MIDNIGHT).unwrap();
+    for k in 0..3 {
+        e.track_json(&json!({"type": "view"}), MIDNIGHT + k).unwrap();
+    }
+    let x = e.explain(0, &[], MIDNIGHT + 10).unwrap();
+    assert!(x.eligible, "{x:?}");
+}

@@ -1,0 +1,145 @@
+//! Every kind of model mistake gets an error that names the place and says what is wrong.
+//! Each case mutates the example model at a JSON pointer and expects an error message.
+
+use serde_json::{json, Value};
+
+fn example() -> Value {
+    let text = include_str!("../examples/taste-of-su/model.json");
+    serde_json::from_str(text).unwrap()
+}
+
+/// Sets `pointer` (parent must exist) to `value`, or removes it when `value` is `None`.
+fn patch(model: &mut Value, pointer: &str, value: Option<Value>) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let parent = model.pointer_mut(parent).unwrap_or_else(|| panic!("no parent for {pointer}"));
+    match (parent, value) {
+        (Value::Object(m), Some(v)) => {
+            m.insert(key.to_string(), v);
+        }
+        (Value::Object(m), None) => {
+            m.remove(key);
+        }
+        (Value::Array(a), Some(v)) => {
+            let i: usize = key.parse().unwrap();
+            if i == a.len() {
+                a.push(v)
+            } else {
+                a[i] = v
+            }
+        }
+        (Value::Array(a), None) => {
+            a.remove(key.parse::<usize>().unwrap());
+        }
+        _ => panic!("cannot patch {pointer}"),
+    }
+}
+
+fn errors_of(model: &Value) -> Vec<String> {
+    match kairos::compile_str(&model.to_string()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn the_example_model_compiles_without_warnings() {
+    let c = kairos::compile_str(&example().to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.model.stages.len(), 7);
+    assert_eq!(c.model.offers.len(), 10);
+}
+
+#[test]
+fn mistakes_are_named_and_explained() {
+    let cases: Vec<(&str, Option<Value>, &str)> = vec![
+        (
+            "/offers/3/audience",
+            Some(json!({"and": [{"segment": "hipo"}, {"segment": "hippo"}]})),
+            "offers[3].audience.and[1].segment: unknown segment `hippo`; did you mean `hipo`?",
+        ),
+        ("/offers/0/placements/0", Some(json!("home_heor")), "offers[0].placements[0]: unknown placement `home_heor`; did you mean `home_hero`?"),
+        ("/offers/0/stages/0", Some(json!("windows")), "offers[0].stages[0]: unknown stage `windows`; did you mean `window`?"),
+        ("/segments/qipao_fan", Some(json!({">=": [{"var": "features.qipao_view_7d"}, 3]})), "unknown feature `qipao_view_7d`; did you mean `qipao_views_7d`?"),
+        ("/segments/qipao_fan", Some(json!({">=": [{"var": "featurs.qipao_views_7d"}, 3]})), "did you mean `features.qipao_views_7d`?"),
+        ("/segments/qipao_fan", Some(json!({"segmnet": "hipo"})), "segments.qipao_fan: unknown operator `segmnet`; did you mean `segment`?"),
+        ("/segments/a", Some(json!({"segment": "b"})), ""),
+        ("/segments/b", Some(json!({"segment": "a"})), "segments.a -> segments.b -> segments.a depend on each other in a cycle"),
+        ("/offers/0/caps/0", Some(json!({"max": 0, "days": 7})), "offers[0].caps[0].max: a cap of 0 means never shown"),
+        ("/offers/0/caps/0", Some(json!({"max": 2, "days": 500})), "offers[0].caps[0].days: 500 days; a cap covers 1 to 400 natural days"),
+        ("/offers/4/start", Some(json!("2026-13-01")), "offers[4].start: `2026-13-01` is not a time"),
+        ("/offers/4/end", Some(json!("2026-10-01")), "offers[4].end: the offer ends before it starts"),
+        ("/offers/1/id", Some(json!("welcome_story")), "offers[1].id: offer id `welcome_story` is used twice"),
+        ("/offers/3/control", Some(json!(0.9)), "offers[3].control: 0.9; the control share is 0 to 0.5"),
+        ("/offers/9/audience", Some(json!({"segment": "hipo"})), "offers[9].audience: this offer is shown without consent"),
+        ("/offers/4/quiet_hours/from", Some(json!("25:00")), "offers[4].quiet_hours.from: `25:00` is not a time; write `HH:MM`"),
+        ("/features/views_7d/window_days", Some(json!(0)), "features.views_7d.window_days: 0 days; a window is 1 to 400 days"),
+        ("/features/spend_365d/of", Some(json!("order")), "features.spend_365d.of: `sum` needs a number property, and `order` is not one"),
+        ("/features/spend_365d/event", Some(json!("purchse")), "features.spend_365d.event: unknown event `purchse`; did you mean `purchase`?"),
+        ("/features/qipao_views_7d/where", Some(json!({"==": [{"var": "event.categry"}, "qipao"]})), "features.qipao_views_7d.where.==[0].var: unknown event property `categry`; did you mean `category`?"),
+        ("/meta/utc_offset", Some(json!("UTC+8")), "meta.utc_offset: `UTC+8` is not a UTC offset; write it like `+08:00`"),
+        ("/offers/0/audiense", Some(json!(true)), "offers[0]: unknown field `audiense`"),
+        ("/offers/0/priority", Some(json!("high")), "offers[0].priority: invalid type: string \"high\", expected i32"),
+        ("/placements/home_hero/max_items", Some(json!(0)), "placements.home_hero.max_items: 0; a placement shows 1 to 16 items"),
+        ("/scores/propensity/weights/context.page", Some(json!(1.0)), "score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
+        ("/offers/7/rank_by", Some(json!("propensty")), "offers[7].rank_by: unknown score `propensty`; did you mean `propensity`?"),
+        ("/calendars/festivals/1", Some(json!(["2026-06-18", "2026-06-01"])), "calendars.festivals[1]: range `2026-06-18` to `2026-06-01` ends before it starts"),
+        ("/segments/recent_buyer", Some(json!({"days_since": "purchases"})), "did you mean `purchase`?"),
+    ];
+    // Cases with an empty expectation are set-up for the next case (cumulative edits).
+    let mut model = example();
+    let mut failures = Vec::new();
+    for (pointer, value, want) in cases {
+        if want.is_empty() {
+            patch(&mut model, pointer, value);
+            continue;
+        }
+        let mut m = model.clone();
+        patch(&mut m, pointer, value);
+        let errors = errors_of(&m);
+        if !errors.iter().any(|e| e.contains(want)) {
+            failures.push(format!("{pointer}: wanted an error containing\n    {want}\n  got\n    {errors:?}"));
+        }
+        model = example();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let err = kairos::compile_str("{\n  \"meta\": {\"name\": \"x\", \"version\": 1},\n  \"placements\": {,}\n}").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("line 3"), "{text}");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let mut m = example();
+    patch(&mut m, "/offers/0/placements/0", Some(json!("nowhere")));
+    patch(&mut m, "/offers/1/caps/0", Some(json!({"max": 0, "days": 1})));
+    let errors = errors_of(&m);
+    assert!(errors.len() >= 2, "{errors:?}");
+    assert!(errors[0].starts_with("offers[0]"), "{errors:?}");
+}
+
+#[test]
+fn missing_values_in_comparisons_warn_with_the_safe_form() {
+    let mut m = example();
+    patch(&mut m, "/segments/recent_buyer", Some(json!({"<": [{"days_since": "purchase"}, 7]})));
+    let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = c.warnings[0].to_string();
+    assert!(w.starts_with("warning: segments.recent_buyer: `days_since` is missing when it never happened"), "{w}");
+    assert!(w.contains(r#"{"and":[{"!=":[{"days_since":"purchase"},null]},{"<":[{"days_since":"purchase"},7]}]}"#), "{w}");
+    // The guarded form does not warn.
+    patch(
+        &mut m,
+        "/segments/recent_buyer",
+        Some(json!({"and": [{"!=": [{"days_since": "purchase"}, null]}, {"<": [{"days_since": "purchase"}, 7]}]})),
+    );
+    assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
+    // A trait compared with `>=` from the right, in an offer audience.
+    patch(&mut m, "/offers/7/audience", Some(json!({"and": [{"segment": "qipao_fan"}, {">=": [30, {"var": "traits.tier"}]}]})));
+    let w = kairos::compile_str(&m.to_string()).unwrap().warnings;
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].path, "offers[7].audience.and[1]");
+}
