@@ -187,12 +187,13 @@ fn id_kind(s: &str) -> Option<IdKind> {
 
 /// Runs a journey on a fresh engine for `model`.
 pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, JourneyError> {
-    let install =
-        u64::from_str_radix(&journey.install_id, 16).map_err(|_| JourneyError::InstallId(journey.install_id.clone()))?;
+    let install = u64::from_str_radix(&journey.install_id, 16)
+        .map_err(|_| JourneyError::InstallId(journey.install_id.clone()))?;
     let mut engine = Engine::new(model, install);
     let mut out = Vec::new();
     for (i, step) in journey.steps.iter().enumerate() {
-        let now = time::parse_rfc3339(&step.at).ok_or_else(|| JourneyError::Time { step: i, at: step.at.clone() })?;
+        let now = time::parse_rfc3339(&step.at)
+            .ok_or_else(|| JourneyError::Time { step: i, at: step.at.clone() })?;
         out.push(run_step(&mut engine, i, step, now));
     }
     Ok(out)
@@ -239,7 +240,9 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
                             let id = offer.map_or("?", |o| o.id.as_str());
                             if it.control {
                                 format!("{id} (control)")
-                            } else if let Some(v) = it.variant.and_then(|v| offer.and_then(|o| o.variants.get(v))) {
+                            } else if let Some(v) =
+                                it.variant.and_then(|v| offer.and_then(|o| o.variants.get(v)))
+                            {
                                 format!("{id}/{}", v.id)
                             } else {
                                 id.to_string()
@@ -298,12 +301,27 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
             (Some(want), Some(got)) if !got.contains(want.as_str()) => {
                 mismatches.push(format!("error: expected one containing `{want}`, got `{got}`"))
             }
-            (Some(want), None) => mismatches.push(format!("error: expected one containing `{want}`, got none")),
+            (Some(want), None) => {
+                mismatches.push(format!("error: expected one containing `{want}`, got none"))
+            }
             _ => {}
         }
     }
     if let (Some(e), None) = (&error, step.expect.as_ref().and_then(|x| x.error.as_ref())) {
         mismatches.push(format!("unexpected error: {e}"));
     }
-    StepResult { step: i, at: step.at.clone(), action, note: step.note.clone(), stage, segments, items, reason, shows, outbox, error, mismatches }
+    StepResult {
+        step: i,
+        at: step.at.clone(),
+        action,
+        note: step.note.clone(),
+        stage,
+        segments,
+        items,
+        reason,
+        shows,
+        outbox,
+        error,
+        mismatches,
+    }
 }

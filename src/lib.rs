@@ -14,6 +14,7 @@ pub mod engine;
 pub mod journey;
 pub mod outbox;
 pub mod snapshot;
+pub mod synth;
 
 pub use engine::{Decision, Engine, InputError, Item, Reason, Tracked};
 pub use logic::Value;

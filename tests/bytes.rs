@@ -181,7 +181,12 @@ fn state_stays_under_8_kb_after_a_year_of_heavy_use() {
     let mut engine = Engine::new(m.clone(), 42);
     engine.set_consent(true);
     engine.identify(kairos::profile::identity::IdKind::Phone, "13800138000").unwrap();
-    engine.set_traits(&json!({"tier": "gold", "hipo": true, "birthday": "03-14", "crm_segments": ["hipo", "vip"]}), None).unwrap();
+    engine
+        .set_traits(
+            &json!({"tier": "gold", "hipo": true, "birthday": "03-14", "crm_segments": ["hipo", "vip"]}),
+            None,
+        )
+        .unwrap();
     let ctx = input::context(&m, &json!({"page": "home"})).unwrap();
     let cats = ["qipao", "cheongsam", "accessories", "shoes"];
     for day in 0..365i64 {
@@ -201,7 +206,12 @@ fn state_stays_under_8_kb_after_a_year_of_heavy_use() {
             }
         }
         if day % 3 == 0 {
-            engine.track_json(&json!({"type": "purchase", "order": format!("SU-{day}"), "amount": 1299.5}), T0 + day * DAY).unwrap();
+            engine
+                .track_json(
+                    &json!({"type": "purchase", "order": format!("SU-{day}"), "amount": 1299.5}),
+                    T0 + day * DAY,
+                )
+                .unwrap();
         }
         if day % 2 == 0 {
             engine.drain_outbox();
@@ -217,7 +227,9 @@ fn a_newer_model_keeps_what_still_applies() {
     let mut engine = Engine::new(model(), 21);
     engine.set_consent(true);
     for k in 0..4 {
-        engine.track_json(&json!({"type": "view", "category": "qipao", "product": format!("p{k}")}), T0 + k).unwrap();
+        engine
+            .track_json(&json!({"type": "view", "category": "qipao", "product": format!("p{k}")}), T0 + k)
+            .unwrap();
     }
     engine.track_json(&json!({"type": "purchase", "order": "A", "amount": 100}), T0 + 10).unwrap();
     let hero = input::placement_index(engine.model(), "home_hero").unwrap();

@@ -97,7 +97,8 @@ fn mistakes_are_named_and_explained() {
         patch(&mut m, pointer, value);
         let errors = errors_of(&m);
         if !errors.iter().any(|e| e.contains(want)) {
-            failures.push(format!("{pointer}: wanted an error containing\n    {want}\n  got\n    {errors:?}"));
+            failures
+                .push(format!("{pointer}: wanted an error containing\n    {want}\n  got\n    {errors:?}"));
         }
         model = example();
     }
@@ -106,7 +107,9 @@ fn mistakes_are_named_and_explained() {
 
 #[test]
 fn syntax_errors_give_line_and_column() {
-    let err = kairos::compile_str("{\n  \"meta\": {\"name\": \"x\", \"version\": 1},\n  \"placements\": {,}\n}").unwrap_err();
+    let err =
+        kairos::compile_str("{\n  \"meta\": {\"name\": \"x\", \"version\": 1},\n  \"placements\": {,}\n}")
+            .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("line 3"), "{text}");
 }
@@ -128,17 +131,31 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
     let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     let w = c.warnings[0].to_string();
-    assert!(w.starts_with("warning: segments.recent_buyer: `days_since` is missing when it never happened"), "{w}");
-    assert!(w.contains(r#"{"and":[{"!=":[{"days_since":"purchase"},null]},{"<":[{"days_since":"purchase"},7]}]}"#), "{w}");
+    assert!(
+        w.starts_with("warning: segments.recent_buyer: `days_since` is missing when it never happened"),
+        "{w}"
+    );
+    assert!(
+        w.contains(
+            r#"{"and":[{"!=":[{"days_since":"purchase"},null]},{"<":[{"days_since":"purchase"},7]}]}"#
+        ),
+        "{w}"
+    );
     // The guarded form does not warn.
     patch(
         &mut m,
         "/segments/recent_buyer",
-        Some(json!({"and": [{"!=": [{"days_since": "purchase"}, null]}, {"<": [{"days_since": "purchase"}, 7]}]})),
+        Some(
+            json!({"and": [{"!=": [{"days_since": "purchase"}, null]}, {"<": [{"days_since": "purchase"}, 7]}]}),
+        ),
     );
     assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
     // A trait compared with `>=` from the right, in an offer audience.
-    patch(&mut m, "/offers/7/audience", Some(json!({"and": [{"segment": "qipao_fan"}, {">=": [30, {"var": "traits.tier"}]}]})));
+    patch(
+        &mut m,
+        "/offers/7/audience",
+        Some(json!({"and": [{"segment": "qipao_fan"}, {">=": [30, {"var": "traits.tier"}]}]})),
+    );
     let w = kairos::compile_str(&m.to_string()).unwrap().warnings;
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].path, "offers[7].audience.and[1]");

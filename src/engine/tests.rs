@@ -215,7 +215,10 @@ fn forget_leaves_only_a_forgotten_event() {
 
 #[test]
 fn hostile_calls_do_not_panic() {
-    let m = model(json!([{"id": "o", "placements": ["hero"], "audience": {"==": [{"var": "context.page"}, "x"]}, "content": 1}]), json!({}));
+    let m = model(
+        json!([{"id": "o", "placements": ["hero"], "audience": {"==": [{"var": "context.page"}, "x"]}, "content": 1}]),
+        json!({}),
+    );
     let mut e = engine(m, 5);
     // Out-of-range indices and short or long property slices.
     assert_eq!(e.decide(99, &[], MIDNIGHT).reason, Reason::NoOffers);

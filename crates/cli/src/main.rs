@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use kairos::journey::{self, Journey, StepResult};
 
 #[derive(Parser)]
-#[command(name = "kairos", version, about = "Compile Kairos models into snapshots and replay shopper journeys")]
+#[command(
+    name = "kairos",
+    version,
+    about = "Compile Kairos models into snapshots and replay shopper journeys"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     serde_json::from_str(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
                 let model_path = model.clone().unwrap_or_else(|| repo_root(&path).join(&j.model));
                 let compiled = compile(&model_path)?;
-                let results = journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;
+                let results =
+                    journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;
                 failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
                 if json {
                     for r in &results {
@@ -130,10 +135,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
 /// The repository root for a fixture: the nearest ancestor holding `Cargo.toml`, else the cwd.
 fn repo_root(fixture: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(fixture).unwrap_or_else(|_| fixture.to_path_buf());
-    abs.ancestors().find(|d| d.join("Cargo.toml").is_file() && d.join("examples").is_dir()).map_or_else(
-        || PathBuf::from("."),
-        Path::to_path_buf,
-    )
+    abs.ancestors()
+        .find(|d| d.join("Cargo.toml").is_file() && d.join("examples").is_dir())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -160,7 +164,11 @@ fn print_journey(j: &Journey, results: &[StepResult]) {
             }
         }
         if r.stage != stage {
-            line.push_str(&format!("  stage: {} -> {}", stage.as_deref().unwrap_or("-"), r.stage.as_deref().unwrap_or("-")));
+            line.push_str(&format!(
+                "  stage: {} -> {}",
+                stage.as_deref().unwrap_or("-"),
+                r.stage.as_deref().unwrap_or("-")
+            ));
             stage = r.stage.clone();
         }
         println!("{line}");
