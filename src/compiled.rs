@@ -32,6 +32,8 @@ pub mod limits {
     pub const VARIANTS: usize = 64;
     /// Items per placement.
     pub const MAX_ITEMS: u8 = 16;
+    /// Inputs of one score.
+    pub const SCORE_TERMS: usize = 1024;
     /// Caps per offer, and global caps.
     pub const CAPS: usize = 8;
     /// Longest window or cap period, in days.
@@ -298,6 +300,8 @@ impl Model {
         check(self.calendars.len() <= l::CALENDARS, "too many calendars")?;
         check(self.caps.len() <= l::CAPS, "too many global caps")?;
         check(self.offset_ms.abs() <= 14 * crate::time::HOUR_MS, "utc offset out of range")?;
+        check(self.caps.iter().all(|c| (1..=l::DAYS).contains(&c.days) && c.max > 0), "global cap")?;
+        check(self.quiet.is_none_or(|q| q.0 < 1440 && q.1 < 1440), "global quiet hours")?;
         let n_contents = self.contents.len();
         let content_ok = |c: Option<u32>| c.is_none_or(|c| (c as usize) < n_contents);
         for e in &self.events {
@@ -314,7 +318,7 @@ impl Model {
             }
         }
         for s in &self.scores {
-            check(s.terms.len() <= 1024, "too many score terms")?;
+            check(s.terms.len() <= l::SCORE_TERMS, "too many score terms")?;
             check(s.bias.is_finite() && s.terms.iter().all(|t| t.1.is_finite()), "score weight")?;
             for (slot_id, _) in &s.terms {
                 self.validate_slot(*slot_id, None)?;
@@ -342,7 +346,7 @@ impl Model {
             }
             check(o.rank_by.is_none_or(|s| (s as usize) < self.scores.len()), "offer rank_by index")?;
             check(o.caps.len() <= l::CAPS, "too many offer caps")?;
-            check(o.caps.iter().chain(&self.caps).all(|c| (1..=l::DAYS).contains(&c.days)), "cap days")?;
+            check(o.caps.iter().all(|c| (1..=l::DAYS).contains(&c.days) && c.max > 0), "offer cap")?;
             check(o.control_bp <= 5_000, "control share")?;
             check(o.variants.len() <= l::VARIANTS, "too many variants")?;
             check(o.variants.iter().all(|v| v.weight > 0 && content_ok(v.content)), "variant")?;
@@ -352,9 +356,7 @@ impl Model {
                 o.conversion.is_none_or(|(e, w)| (e as usize) < self.events.len() && w >= 0),
                 "conversion",
             )?;
-            for q in o.quiet.iter().chain(self.quiet.iter()) {
-                check(q.0 < 1440 && q.1 < 1440, "quiet hours")?;
-            }
+            check(o.quiet.is_none_or(|q| q.0 < 1440 && q.1 < 1440), "quiet hours")?;
         }
         Ok(())
     }

@@ -141,6 +141,7 @@ pub struct StepResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shows: Option<String>,
     /// Outbox events produced.
+    #[serde(serialize_with = "outbox_json")]
     pub outbox: Vec<OutboxEvent>,
     /// The error, if the step failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,14 +167,8 @@ pub enum JourneyError {
     },
 }
 
-/// The type name of an outbox event.
-pub fn outbox_type(e: &OutboxEvent) -> &'static str {
-    match e {
-        OutboxEvent::StageChanged { .. } => "stage_changed",
-        OutboxEvent::Exposure { .. } => "exposure",
-        OutboxEvent::Conversion { .. } => "conversion",
-        OutboxEvent::Forgotten { .. } => "forgotten",
-    }
+fn outbox_json<S: serde::Serializer>(events: &[OutboxEvent], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(events.iter().map(OutboxEvent::to_json))
 }
 
 fn id_kind(s: &str) -> Option<IdKind> {
@@ -294,7 +289,7 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
             check("reason", want.clone(), reason.clone().unwrap_or_default());
         }
         if let Some(want) = &x.outbox {
-            let got: Vec<&str> = outbox.iter().map(outbox_type).collect();
+            let got: Vec<&str> = outbox.iter().map(OutboxEvent::kind).collect();
             check("outbox", format!("{want:?}"), format!("{got:?}"));
         }
         match (&x.error, &error) {

@@ -1,4 +1,4 @@
-//! Kairos: on-device personalization. Pure Rust core: no JavaScript, no clock, no randomness.
+#![doc = include_str!("../README.md")]
 pub mod codec;
 pub mod compile;
 pub mod compiled;

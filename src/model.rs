@@ -241,7 +241,7 @@ pub struct Stage {
 
 /// A calendar entry: a date, or an inclusive range of two dates.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a date `YYYY-MM-DD` or a range `[\"YYYY-MM-DD\", \"YYYY-MM-DD\"]`")]
 pub enum CalendarEntry {
     /// `YYYY-MM-DD`.
     Day(String),
@@ -282,7 +282,7 @@ pub struct Offer {
     /// Not before (RFC 3339, or a date in the model's time zone).
     #[serde(default)]
     pub start: Option<String>,
-    /// Not after (RFC 3339, or a date: the end of that day).
+    /// Ends at (exclusive; RFC 3339, or a date: shown through the end of that day).
     #[serde(default)]
     pub end: Option<String>,
     /// Not shown in these hours.
@@ -309,11 +309,11 @@ pub struct Offer {
     /// Weighted variants, sticky per shopper.
     #[serde(default)]
     pub variants: Vec<Variant>,
-    /// Content handed to the page untouched.
+    /// Content handed to the page as JSON (same values; object keys may be reordered).
     #[serde(default)]
     pub content: Option<Json>,
     /// Whether it needs the shopper's consent (default true). Without consent only offers with
-    /// `false` are shown, and their audience may use only `context` and `now`.
+    /// `false` are shown, and their audience may use only `context`, `now` and `consent`.
     #[serde(default = "yes")]
     pub requires_consent: bool,
     /// Which event counts as this offer's conversion.

@@ -2,7 +2,8 @@
 //! the oldest event is dropped and counted, so a host that never drains cannot grow memory.
 //!
 //! What leaves the device is the minimum: names and ids from the model, times, the decision id
-//! and the pseudonymous id of the batch. No feature values, traits or page context.
+//! and, added by the host when it sends a batch, the pseudonymous id (`Profile::pid`). No
+//! feature values, traits or page context.
 
 use std::collections::VecDeque;
 
@@ -14,8 +15,10 @@ use crate::compiled::Model;
 pub const OUTBOX_CAPACITY: usize = 256;
 
 /// One event for the backend.
+// Externally tagged on purpose: postcard (the state format) cannot decode internally tagged
+// enums. The JSON form for hosts, with a `type` field, is `OutboxEvent::to_json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum OutboxEvent {
     /// The shopper moved between lifecycle stages.
     StageChanged {
@@ -61,6 +64,33 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
+}
+
+impl OutboxEvent {
+    /// The event type: `stage_changed`, `exposure`, `conversion` or `forgotten`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxEvent::StageChanged { .. } => "stage_changed",
+            OutboxEvent::Exposure { .. } => "exposure",
+            OutboxEvent::Conversion { .. } => "conversion",
+            OutboxEvent::Forgotten { .. } => "forgotten",
+        }
+    }
+
+    /// The JSON form hosts send to the backend: the fields plus `"type"`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).ok().and_then(|v| match v {
+            serde_json::Value::Object(mut m) => m.remove(self.kind()),
+            _ => None,
+        });
+        match v.as_mut() {
+            Some(serde_json::Value::Object(m)) => {
+                m.insert("type".into(), self.kind().into());
+            }
+            _ => return serde_json::json!({ "type": self.kind() }),
+        }
+        v.unwrap_or_default()
+    }
 }
 
 /// An event recorded on the hot path by index, named when drained, exported or the model changes.

@@ -7,7 +7,7 @@ use std::fmt;
 #[non_exhaustive]
 pub enum CompileError {
     /// The file is not valid JSON, or a field has the wrong shape.
-    #[error("{path}: {message}{}", at_line(*line, *column))]
+    #[error("{}{message}{}", at_path(path), at_line(*line, *column))]
     Syntax {
         /// Where in the model (`offers[3].caps[0].max`), or empty for the whole file.
         path: String,
@@ -54,6 +54,14 @@ pub enum CompileError {
         /// What is wrong and what would be valid.
         message: String,
     },
+}
+
+fn at_path(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
 }
 
 fn at_line(line: usize, column: usize) -> String {

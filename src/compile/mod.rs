@@ -60,6 +60,17 @@ pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     }
 }
 
+/// What a rule may read besides the shopper's profile.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// The page context too (segments, audiences).
+    Page,
+    /// Nothing else (lifecycle stages).
+    Shopper,
+    /// The tracked event's properties (feature filters).
+    Event(usize),
+}
+
 #[derive(Default)]
 struct Compiler {
     errors: Vec<CompileError>,
@@ -70,7 +81,7 @@ struct Compiler {
 
 fn check_name(path: &str, kind: &str, name: &str) -> Result<(), CompileError> {
     let ok = !name.is_empty()
-        && name.len() <= 64
+        && name.chars().count() <= 64
         && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         && !name.starts_with('-');
     if ok {
@@ -118,8 +129,16 @@ impl Compiler {
     }
 
     /// Compiles a rule, returning it and what it uses.
-    fn rule(&mut self, path: &str, json: &Json, event: Option<usize>) -> Option<(Rule, Uses)> {
-        let resolver = ModelResolver::new(&self.names, event);
+    fn rule(&mut self, path: &str, json: &Json, scope: Scope) -> Option<(Rule, Uses)> {
+        let mut resolver = ModelResolver::new(&self.names, None);
+        match scope {
+            Scope::Page => {}
+            Scope::Shopper => resolver.context = false,
+            Scope::Event(e) => {
+                resolver.event = Some(e);
+                resolver.context = false;
+            }
+        }
         let parsed = logic::parse(json, &resolver);
         let uses = resolver.uses.into_inner();
         match parsed {
@@ -175,6 +194,16 @@ impl Compiler {
             .map(|(e, props)| {
                 if props.len() > limits::FIELDS {
                     self.err(CompileError::invalid(format!("events.{e}"), "too many properties"));
+                }
+                for (p, _) in props.iter() {
+                    if let Err(err) = check_name(&format!("events.{e}.{p}"), "property", p) {
+                        self.err(err);
+                    } else if p == "type" {
+                        self.err(CompileError::invalid(
+                            format!("events.{e}.type"),
+                            "`type` is reserved: it names the event type in every event",
+                        ));
+                    }
                 }
                 props.iter().map(|(p, _)| p.to_string()).collect()
             })
@@ -260,6 +289,12 @@ impl Compiler {
                                 format!("`sum` needs a number property, and `{p}` is not one"),
                             ));
                         }
+                        if f.agg == AggKind::Distinct && ty == Some(wire::ValueType::StringList) {
+                            self.err(CompileError::invalid(
+                                format!("{path}.of"),
+                                format!("`distinct` counts single values; `{p}` is a list"),
+                            ));
+                        }
                         Some(k as u16)
                     }
                     None => {
@@ -306,7 +341,7 @@ impl Compiler {
                 AggKind::Distinct => Agg::Distinct { max },
             };
             let filter = match &f.filter {
-                Some(json) => self.rule(&format!("{path}.where"), json, Some(ev)).map(|r| r.0),
+                Some(json) => self.rule(&format!("{path}.where"), json, Scope::Event(ev)).map(|r| r.0),
                 None => None,
             };
             if let Some(e) = events.get_mut(ev) {
@@ -334,6 +369,12 @@ impl Compiler {
             if !s.bias.is_finite() {
                 errors
                     .push(CompileError::invalid(format!("{path}.bias"), "the bias must be a finite number"));
+            }
+            if s.weights.len() > limits::SCORE_TERMS {
+                errors.push(CompileError::invalid(
+                    format!("{path}.weights"),
+                    format!("{} inputs; at most {}", s.weights.len(), limits::SCORE_TERMS),
+                ));
             }
             for (input, weight) in s.weights.iter() {
                 let at = format!("{path}.weights.{input}");
@@ -373,7 +414,7 @@ impl Compiler {
                     format!("stage `{}` is defined twice", s.stage),
                 ));
             }
-            if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, None) {
+            if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
                 out.push(Named { name: s.stage.clone(), rule });
             }
         }
@@ -395,7 +436,7 @@ impl Compiler {
         let mut uses = Vec::new();
         for (name, rule) in w.segments.iter() {
             let path = format!("segments.{name}");
-            match self.rule(&path, rule, None) {
+            match self.rule(&path, rule, Scope::Page) {
                 Some((rule, u)) => {
                     out.push(Named { name: name.to_string(), rule });
                     uses.push(u);
@@ -546,22 +587,24 @@ impl Compiler {
         let mut out = Vec::new();
         for (i, c) in caps.iter().enumerate() {
             let at = format!("{path}[{i}]");
-            if c.max == 0 {
+            let max_ok = c.max > 0;
+            let days_ok = (1..=limits::DAYS).contains(&c.days);
+            if !max_ok {
                 self.err(CompileError::invalid(
                     format!("{at}.max"),
                     "a cap of 0 means never shown; remove the offer or set `max` to 1 or more",
                 ));
-            } else if !(1..=limits::DAYS).contains(&c.days) {
+            }
+            if !days_ok {
                 self.err(CompileError::invalid(
                     format!("{at}.days"),
                     format!("{} days; a cap covers 1 to {} natural days", c.days, limits::DAYS),
                 ));
-            } else {
+            }
+            if max_ok && days_ok {
                 out.push(CapDef { max: c.max, days: c.days });
             }
         }
-        // A longer period allowing no more than a shorter one makes the shorter one dead: not an
-        // error, but caps that contradict (a longer period allowing fewer than a shorter) are fine too.
         out
     }
 
@@ -642,7 +685,7 @@ impl Compiler {
                 }
             }
             let audience = match &o.audience {
-                Some(json) => match self.rule(&format!("{path}.audience"), json, None) {
+                Some(json) => match self.rule(&format!("{path}.audience"), json, Scope::Page) {
                     Some((rule, uses)) => {
                         if !o.requires_consent && uses.personal {
                             self.err(CompileError::invalid(
@@ -666,7 +709,10 @@ impl Compiler {
                             path: format!("{path}.stages[{k}]"),
                             kind: "stage",
                             name: s.clone(),
-                            hint: crate::suggest::hint(s, stage_names.iter().copied()),
+                            hint: unknown("stage", s, stage_names.iter().copied())
+                                .split_once(&format!("`{s}`"))
+                                .map(|x| x.1.to_string())
+                                .unwrap_or_default(),
                         }),
                     }
                 }
@@ -719,6 +765,9 @@ impl Compiler {
             let mut variants = Vec::new();
             for (k, v) in o.variants.iter().enumerate() {
                 let at = format!("{path}.variants[{k}]");
+                if let Err(e) = check_name(&format!("{at}.id"), "variant", &v.id) {
+                    self.err(e);
+                }
                 if v.weight == 0 {
                     self.err(CompileError::invalid(
                         format!("{at}.weight"),

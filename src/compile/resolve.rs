@@ -8,6 +8,7 @@ use crate::compiled::{op, slot};
 use crate::logic::{HostCall, Resolver};
 use crate::model::AggKind;
 use crate::suggest;
+use crate::time;
 
 /// The names a model defines, in index order.
 #[derive(Debug, Default)]
@@ -38,12 +39,15 @@ pub(crate) struct ModelResolver<'a> {
     pub names: &'a Names,
     /// In a feature filter: the event type whose properties `event.<prop>` reads.
     pub event: Option<usize>,
+    /// Whether `context.*` is readable: not in lifecycle rules and feature filters, which are
+    /// about the shopper, not the page (they are evaluated without a page context).
+    pub context: bool,
     pub uses: RefCell<Uses>,
 }
 
 impl<'a> ModelResolver<'a> {
     pub fn new(names: &'a Names, event: Option<usize>) -> Self {
-        ModelResolver { names, event, uses: RefCell::new(Uses::default()) }
+        ModelResolver { names, event, context: event.is_none(), uses: RefCell::new(Uses::default()) }
     }
 
     fn personal(&self) {
@@ -92,9 +96,16 @@ impl<'a> ModelResolver<'a> {
         if args.len() > 2 {
             return Err(format!("`{opname}` takes at most 2 arguments, got {}", args.len()));
         }
-        let Json::String(name) = first else {
-            let op = if hours { op::HOURS_SINCE_VALUE } else { op::DAYS_SINCE_VALUE };
-            return Ok(HostCall { op, imm: 0, args: vec![0] });
+        let value_op = if hours { op::HOURS_SINCE_VALUE } else { op::DAYS_SINCE_VALUE };
+        let literal_time = |s: &str| time::parse_rfc3339(s).is_some() || time::parse_date(s).is_some();
+        let name = match first {
+            Json::String(s) if !literal_time(s) => s,
+            _ if args.len() > 1 => {
+                return Err(format!(
+                    "`{opname}` of a time takes one argument; `\"{which}\"` applies to event names"
+                ))
+            }
+            _ => return Ok(HostCall { op: value_op, imm: 0, args: vec![0] }),
         };
         self.personal();
         if let Some(e) = self.names.events.iter().position(|n| n == name) {
@@ -107,6 +118,11 @@ impl<'a> ModelResolver<'a> {
             return Ok(HostCall { op, imm: e as u32, args: vec![] });
         }
         if let Some(f) = self.names.features.iter().position(|f| f.0 == *name) {
+            if args.len() > 1 {
+                return Err(format!(
+                    "`\"{which}\"` applies to event names; feature `{name}` already holds one time"
+                ));
+            }
             if !matches!(self.names.features.get(f).map(|f| f.1), Some(AggKind::First | AggKind::Last)) {
                 return Err(format!(
                     "`{opname}` of feature `{name}` needs a `first` or `last` feature, which holds a time"
@@ -170,6 +186,12 @@ impl Resolver for ModelResolver<'_> {
             }
             "scores" => (slot::SCORE, self.score(name)?),
             "segments" => (slot::SEGMENT, self.segment(name)?),
+            "context" if !self.context => {
+                return Err(format!(
+                    "`{path}`: the page context is not available here: lifecycle stages and feature filters \
+                     describe the shopper, not the page being viewed"
+                ))
+            }
             "context" => (slot::CONTEXT, self.lookup("context field", &self.names.context, name)?),
             "event" => {
                 let Some(e) = self.event else {

@@ -17,15 +17,16 @@ use crate::time;
 pub enum Reason {
     /// At least one offer was chosen.
     Chosen,
-    /// No consent and no offer that may be shown without it: the fallback.
+    /// No consent, and no offer that may be shown without consent was chosen: the fallback.
     NoConsent,
     /// The placement has no offers.
     NoOffers,
-    /// No offer's audience, stage or schedule matched.
+    /// No offer passed its schedule, stage and audience.
     NotEligible,
-    /// Offers matched but every one was held by a cap or a minimum gap.
+    /// Some offer passed its schedule and stage but was held by a cap or a minimum gap (its
+    /// audience is not evaluated then), and none was chosen.
     Capped,
-    /// Offers matched but it is quiet hours.
+    /// Some offer passed its schedule and stage but it is quiet hours, and none was chosen.
     QuietHours,
     /// The only offers chosen were held out for their control group.
     ControlGroup,
@@ -121,7 +122,8 @@ struct Now {
     now: i64,
     today: i32,
     minute: u16,
-    global_open: bool,
+    /// Exposures the global caps still allow now.
+    global_left: u32,
     global_quiet: bool,
 }
 
@@ -145,9 +147,14 @@ impl Engine {
         let offset = self.model.offset_ms;
         let today = time::day_of(now, offset);
         let minute = time::minute_of_day(now, offset);
-        let global_open =
-            self.model.caps.iter().all(|c| self.profile.global.count_in_last(today, c.days) < c.max);
-        Now { now, today, minute, global_open, global_quiet: in_quiet(self.model.quiet, minute) }
+        let global_left = self
+            .model
+            .caps
+            .iter()
+            .map(|c| c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)))
+            .min()
+            .unwrap_or(u32::MAX);
+        Now { now, today, minute, global_left, global_quiet: in_quiet(self.model.quiet, minute) }
     }
 
     /// Cheap checks before the audience rule. `Err` carries the failure class.
@@ -169,7 +176,7 @@ impl Engine {
         }
         if self.profile.consent {
             let (caps, gap) = caps_open(&self.profile, o, def, t);
-            if !caps || !gap || (def.global_caps && !t.global_open) {
+            if !caps || !gap || (def.global_caps && t.global_left == 0) {
                 return Err(Fail::Capped);
             }
         }
@@ -187,7 +194,7 @@ impl Engine {
     /// Like [`Engine::decide`], reusing `out`'s allocation.
     pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
         let t = self.now_for(now);
-        self.update_stage(context, now, t.today);
+        self.update_stage(now, t.today);
         self.profile.seq = self.profile.seq.wrapping_add(1);
         out.id = mix(self.profile.install_id, self.profile.seq);
         out.placement = placement;
@@ -240,6 +247,20 @@ impl Engine {
                     // Stable: equal scores keep model order.
                     tail.sort_by(|a, b| b.1.total_cmp(&a.1));
                 }
+                // One decision may not take more than the global caps still allow.
+                let mut left = t.global_left;
+                let model = &self.model;
+                scratch.retain(|&(o, _)| {
+                    if !model.offers.get(o as usize).is_some_and(|d| d.global_caps) {
+                        return true;
+                    }
+                    if left == 0 {
+                        worst = worst.max(Some(Fail::Capped));
+                        return false;
+                    }
+                    left -= 1;
+                    true
+                });
                 scratch.truncate(max_items);
             }
         }
@@ -354,7 +375,9 @@ impl Engine {
         }
         let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);
         add("quiet_hours", !quiet, if quiet { "quiet hours now".into() } else { "not quiet hours".into() });
-        let (caps, gap) = caps_open(&self.profile, offer, def, &t);
+        // Without consent nothing is stored, so caps do not apply (as in `decide`).
+        let consent = self.profile.consent;
+        let (caps, gap) = if consent { caps_open(&self.profile, offer, def, &t) } else { (true, true) };
         let state = self.profile.offers.get(offer);
         let counts: Vec<String> = def
             .caps
@@ -368,7 +391,7 @@ impl Engine {
         add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });
         add(
             "global_cap",
-            !def.global_caps || t.global_open,
+            !consent || !def.global_caps || t.global_left > 0,
             if def.global_caps {
                 "counts against global caps".into()
             } else {

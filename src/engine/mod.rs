@@ -230,12 +230,13 @@ impl Engine {
                 });
             }
         }
-        self.update_stage(&[], now, today);
+        self.update_stage(now, today);
         Tracked::Recorded
     }
 
-    /// Re-evaluates the lifecycle stage; records a change in the outbox.
-    fn update_stage(&mut self, context: &[Value], now: i64, today: i32) {
+    /// Re-evaluates the lifecycle stage (without page context: a stage describes the shopper);
+    /// records a change in the outbox.
+    fn update_stage(&mut self, now: i64, today: i32) {
         if !self.profile.consent || self.model.stages.is_empty() {
             return;
         }
@@ -244,7 +245,7 @@ impl Engine {
             model: &self.model,
             profile: &self.profile,
             stage_names: &self.stage_names,
-            context,
+            context: &[],
             event: &[],
             now,
             today,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::compiled::Model;
 use crate::logic::Value;
+use crate::model::TraitType;
 use crate::outbox::{Outbox, OutboxEvent};
 use identity::IdKind;
 use window::{Aggregate, DayCounts, FeatureSpec};
@@ -203,16 +204,27 @@ impl Profile {
                 *slot = Some(seen);
             }
         }
-        for (name, spec, agg) in s.features {
-            let found = model.features.iter().position(|f| f.name == name && same_kind(&f.spec, &spec));
-            if let Some(slot) = found.and_then(|i| p.features.get_mut(i)) {
-                *slot = agg;
+        for (name, spec, mut agg) in s.features {
+            let Some(i) = model.features.iter().position(|f| f.name == name && same_kind(&f.spec, &spec))
+            else {
+                continue;
+            };
+            let (Some(def), Some(slot)) = (model.features.get(i), p.features.get_mut(i)) else { continue };
+            if def.spec != spec {
+                // A new window or `max`: keep what fits the new spec, or start empty.
+                if let Some(h) = agg.horizon() {
+                    agg.prune(&def.spec, h);
+                }
+                if agg.validate(&def.spec).is_err() {
+                    agg = Aggregate::default();
+                }
             }
+            *slot = agg;
         }
         for (name, value) in s.traits {
-            if let Some(slot) =
-                model.traits.iter().position(|t| t.0 == name).and_then(|i| p.traits.get_mut(i))
-            {
+            let Some(i) = model.traits.iter().position(|t| t.0 == name) else { continue };
+            let fits = model.traits.get(i).is_some_and(|(_, ty)| trait_fits(*ty, &value));
+            if let (true, Some(slot)) = (fits, p.traits.get_mut(i)) {
                 *slot = value;
             }
         }
@@ -366,6 +378,17 @@ impl StoredState {
         }
         Ok(())
     }
+}
+
+/// Whether a stored value still fits a trait's type (a newer model may change it).
+fn trait_fits(ty: TraitType, v: &Value) -> bool {
+    matches!(
+        (ty, v),
+        (TraitType::String | TraitType::Date | TraitType::Anniversary, Value::String(_))
+            | (TraitType::Number | TraitType::Timestamp, Value::Number(_))
+            | (TraitType::Bool, Value::Bool(_))
+            | (TraitType::StringList, Value::Array(_))
+    )
 }
 
 /// Whether a stored trait value has an allowed shape (scalars and short string lists).

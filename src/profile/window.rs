@@ -322,6 +322,11 @@ impl Aggregate {
         }
     }
 
+    /// The latest day ever seen, if anything was recorded.
+    pub fn horizon(&self) -> Option<i32> {
+        self.state.as_ref().map(|st| st.horizon)
+    }
+
     /// Drops what can never count again, counting `today` as seen (it moves the horizon).
     pub fn prune(&mut self, spec: &FeatureSpec, today: i32) {
         let st = self.advance(spec.agg, today);
