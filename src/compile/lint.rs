@@ -2,8 +2,8 @@
 //!
 //! The main trap: in JsonLogic a missing value (null) compares as 0, so
 //! `{"<": [{"days_since": "purchase"}, 7]}` ("bought within 7 days") is also true for a shopper
-//! who never bought. A comparison with `<` or `<=` against an operand that can be missing, with
-//! no guard in an enclosing `and`, gets a warning that shows the safe form.
+//! who never bought. A comparison with an operand that can be missing, that would hold if the
+//! operand were 0, and with no guard in an enclosing `and`, gets a warning showing the safe form.
 
 use serde_json::Value as Json;
 
@@ -33,6 +33,9 @@ fn maybe_missing(e: &Json, names: &Names) -> Option<String> {
                 return None;
             }
             let Json::String(path) = first? else { return None };
+            if path == "hours_in_stage" {
+                return Some("`hours_in_stage` is missing before the shopper has a stage".to_string());
+            }
             let (root, name) = path.split_once('.')?;
             match root {
                 "traits" => Some(format!("trait `{name}` is missing until the server supplies it")),
@@ -51,6 +54,26 @@ fn maybe_missing(e: &Json, names: &Names) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Whether comparison `op` over `args` holds when operand `missing` reads as 0. An operand that
+/// is not a number constant could be anything, so it counts as holding.
+fn passes_when_zero(op: &str, args: &[&Json], missing: usize) -> bool {
+    let values: Vec<Option<f64>> =
+        args.iter().enumerate().map(|(i, a)| if i == missing { Some(0.0) } else { a.as_f64() }).collect();
+    if values.iter().any(Option::is_none) {
+        return true;
+    }
+    let v: Vec<f64> = values.into_iter().flatten().collect();
+    v.windows(2).all(|w| match (w.first(), w.get(1)) {
+        (Some(a), Some(b)) => match op {
+            "<" => a < b,
+            "<=" => a <= b,
+            ">" => a > b,
+            _ => a >= b,
+        },
+        _ => true,
+    })
 }
 
 fn op_args(e: &Json) -> Option<(&str, Vec<&Json>)> {
@@ -95,29 +118,20 @@ fn walk(
         }
         return;
     };
-    // `{"<": [a, b]}`, `{"<": [lo, x, hi]}`, `{">": [b, a]}`: a missing `a` reads as 0 and passes.
-    let checked: Vec<&Json> = match (op, args.len()) {
-        ("<" | "<=", 2) => args.first().copied().into_iter().collect(),
-        // `{"<": [0, x, 7]}` is safe: 0 < 0 fails. With `<=`, or a negative low end, it is not.
-        ("<", 3) if args.first().and_then(|a| a.as_f64()).is_some_and(|lo| lo >= 0.0) => Vec::new(),
-        ("<" | "<=", 3) => args.get(1).copied().into_iter().collect(),
-        (">" | ">=", 2) => args.get(1).copied().into_iter().collect(),
-        _ => Vec::new(),
-    };
-    {
-        for operand in checked {
-            if let Some(why) = maybe_missing(operand, names) {
-                if !guards_in_scope.iter().any(|g| guards(g, operand)) {
-                    let safe = serde_json::json!({"and": [{"!=": [operand, null]}, e]});
-                    out.push(Warning {
-                        path: path.to_string(),
-                        message: format!(
-                            "{why}, and a missing value compares as 0, so this `{op}` is also true for such \
-                             shoppers; if that is not meant, guard it: {safe}"
-                        ),
-                    });
-                }
+    if matches!(op, "<" | "<=" | ">" | ">=") && (args.len() == 2 || (args.len() == 3 && matches!(op, "<" | "<="))) {
+        for (i, operand) in args.iter().enumerate() {
+            let Some(why) = maybe_missing(operand, names) else { continue };
+            if guards_in_scope.iter().any(|g| guards(g, operand)) || !passes_when_zero(op, &args, i) {
+                continue;
             }
+            let safe = serde_json::json!({"and": [{"!=": [operand, null]}, e]});
+            out.push(Warning {
+                path: path.to_string(),
+                message: format!(
+                    "{why}, and a missing value compares as 0, so this `{op}` is also true for such \
+                     shoppers; if that is not meant, guard it: {safe}"
+                ),
+            });
         }
     }
     let mut scope: Vec<&Json> = guards_in_scope.to_vec();
