@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kairos::logic::{eval, parse, DynamicResolver, JsonEnv};
+use kairos::logic::{eval, eval_bool, parse, DynamicResolver, JsonEnv};
 use serde_json::Value as Json;
 
 fn suites_dir() -> PathBuf {
@@ -50,6 +50,10 @@ fn run_case(case: &Json) -> Result<(), String> {
     };
     rule.validate().map_err(|e| format!("parsed rule does not validate: {e}"))?;
     let env = JsonEnv::from_json(data);
+    let truthy = eval(&rule, &env).map(|v| v.truthy()).map_err(|e| e.kind);
+    if eval_bool(&rule, &env).map_err(|e| e.kind) != truthy {
+        return Err(format!("eval_bool disagrees with eval: {truthy:?}"));
+    }
     match (eval(&rule, &env), expected_type) {
         (Ok(got), None) => {
             let got = got.to_json();

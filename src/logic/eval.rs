@@ -11,7 +11,10 @@ use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 /// (one unit per value, one per string byte).
 pub(crate) const MAX_BUILD: usize = 1 << 24;
 
-pub(crate) type Out<'t> = Result<Cow<'t, Value>, EvalError>;
+/// Errors travel boxed inside the evaluator, so results stay small enough to return cheaply.
+pub(crate) type Fail = Box<EvalError>;
+
+pub(crate) type Out<'t> = Result<Cow<'t, Value>, Fail>;
 
 /// What an iterator or `try` handler sees as its current data.
 #[derive(Clone, Copy)]
@@ -51,13 +54,28 @@ pub(crate) fn eval_at<'t, E: Env + ?Sized>(rule: &'t Rule, env: &'t E, idx: u32)
     ev(Cx { rule, env }, None, idx)
 }
 
+/// The truthiness of node `idx` of `rule`.
+pub(crate) fn truth_at<E: Env + ?Sized>(rule: &Rule, env: &E, idx: u32) -> Result<bool, Fail> {
+    truth(Cx { rule, env }, None, idx)
+}
+
 fn bool_out<'t>(b: bool) -> Out<'t> {
     Ok(Cow::Owned(Value::Bool(b)))
 }
 
+/// Evaluates a node; constants and slots, the common leaves, without a call.
+#[inline(always)]
 fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
+    match cx.rule.nodes.get(idx as usize) {
+        Some(Node::Const(c)) => Ok(Cow::Borrowed(cx.rule.consts.get(*c as usize).unwrap_or(&NULL))),
+        Some(Node::Slot(s)) => Ok(cx.env.slot(*s)),
+        _ => ev_node(cx, sc, idx),
+    }
+}
+
+fn ev_node<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     let Some(node) = cx.rule.nodes.get(idx as usize) else {
-        return Err(EvalError::new("Invalid Rule"));
+        return Err(EvalError::new("Invalid Rule").into());
     };
     match *node {
         Node::Const(c) => Ok(Cow::Borrowed(cx.rule.consts.get(c as usize).unwrap_or(&NULL))),
@@ -90,7 +108,7 @@ fn read_opt<'t, E: Env + ?Sized>(
     cx: Cx<'t, E>,
     sc: Scope<'t>,
     idx: u32,
-) -> Result<Option<Cow<'t, Value>>, EvalError> {
+) -> Result<Option<Cow<'t, Value>>, Fail> {
     match cx.rule.nodes.get(idx as usize) {
         Some(&node @ (Node::Slot(_) | Node::Lookup(_) | Node::Scoped { .. })) => Ok(read(cx, sc, node)),
         _ => ev(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
@@ -172,22 +190,33 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
     match op {
         Op::If => if_(cx, sc, kids),
         Op::And | Op::Or => {
-            let mut last = Cow::Owned(Value::Bool(false));
-            for &k in kids {
-                last = ev(cx, sc, k)?;
-                if last.truthy() == (op == Op::Or) {
-                    break;
+            // The value of the first kid that decides, else of the last one.
+            let want = op == Op::Or;
+            let Some((&last, init)) = kids.split_last() else { return bool_out(false) };
+            for &k in init {
+                if boolean(cx, k) {
+                    if truth(cx, sc, k)? == want {
+                        return bool_out(want);
+                    }
+                } else {
+                    let v = ev(cx, sc, k)?;
+                    if v.truthy() == want {
+                        return Ok(v);
+                    }
                 }
             }
-            Ok(last)
+            ev(cx, sc, last)
         }
-        Op::Not | Op::NotNot => {
-            let t = match kids.first() {
-                Some(&k) => ev(cx, sc, k)?.truthy(),
-                None => false,
-            };
-            bool_out(t == (op == Op::NotNot))
-        }
+        Op::Not
+        | Op::NotNot
+        | Op::Eq
+        | Op::Ne
+        | Op::StrictEq
+        | Op::StrictNe
+        | Op::Lt
+        | Op::Le
+        | Op::Gt
+        | Op::Ge => bool_out(bool_op(cx, sc, op, kids)?),
         Op::Coalesce => {
             for &k in kids {
                 let v = ev(cx, sc, k)?;
@@ -197,6 +226,91 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             }
             Ok(Cow::Borrowed(&NULL))
         }
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Max | Op::Min => {
+            arith(cx, sc, op, spread, kids)
+        }
+        _ => cold_op(cx, sc, op, spread, kids),
+    }
+}
+
+/// Whether node `idx` always gives a boolean, so [`truth`] gives its whole value.
+fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
+    matches!(
+        cx.rule.nodes.get(idx as usize),
+        Some(Node::Op {
+            op: Op::Not
+                | Op::NotNot
+                | Op::Eq
+                | Op::Ne
+                | Op::StrictEq
+                | Op::StrictNe
+                | Op::Lt
+                | Op::Le
+                | Op::Gt
+                | Op::Ge,
+            ..
+        })
+    )
+}
+
+/// The truthiness of node `idx`. Logic and comparisons compute it without building values,
+/// and a `bool` result comes back in registers.
+fn truth<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Result<bool, Fail> {
+    match cx.rule.nodes.get(idx as usize) {
+        Some(Node::Const(c)) => Ok(cx.rule.consts.get(*c as usize).is_some_and(Value::truthy)),
+        Some(Node::Slot(s)) => Ok(cx.env.slot(*s).truthy()),
+        Some(&Node::Op { op, start, len, .. }) => {
+            let kids = cx.rule.kids(start, len);
+            match op {
+                Op::And => {
+                    for &k in kids {
+                        if !truth(cx, sc, k)? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(!kids.is_empty())
+                }
+                Op::Or => {
+                    for &k in kids {
+                        if truth(cx, sc, k)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                }
+                Op::If => {
+                    let mut rest = kids;
+                    loop {
+                        match rest {
+                            [] => return Ok(false),
+                            [last] => return truth(cx, sc, *last),
+                            [cond, then, tail @ ..] => {
+                                if truth(cx, sc, *cond)? {
+                                    return truth(cx, sc, *then);
+                                }
+                                rest = tail;
+                            }
+                        }
+                    }
+                }
+                _ if boolean(cx, idx) => bool_op(cx, sc, op, kids),
+                _ => Ok(ev_node(cx, sc, idx)?.truthy()),
+            }
+        }
+        _ => Ok(ev_node(cx, sc, idx)?.truthy()),
+    }
+}
+
+/// `!`, `!!` and the comparisons.
+fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Result<bool, Fail> {
+    match op {
+        Op::Not | Op::NotNot => {
+            let t = match kids.first() {
+                Some(&k) => truth(cx, sc, k)?,
+                None => false,
+            };
+            Ok(t == (op == Op::NotNot))
+        }
         Op::Eq => chain(cx, sc, kids, loose_eq),
         Op::Ne => chain(cx, sc, kids, |a, b| loose_eq(a, b).map(|e| !e)),
         Op::StrictEq => chain(cx, sc, kids, |a, b| Ok(strict_eq(a, b))),
@@ -204,10 +318,14 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::Lt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_lt()))),
         Op::Le => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_le()))),
         Op::Gt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_gt()))),
-        Op::Ge => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_ge()))),
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Max | Op::Min => {
-            arith(cx, sc, op, spread, kids)
-        }
+        _ => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_ge()))),
+    }
+}
+
+/// The operators that are rarely on a hot path, out of line so they do not weigh on `ev`.
+#[inline(never)]
+fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
+    match op {
         Op::Cat => {
             let mut out = String::new();
             for_each_arg(cx, sc, spread, kids, |v| {
@@ -257,11 +375,11 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
                 Some(&k) => ev(cx, sc, k)?.into_owned(),
                 None => Value::Null,
             };
-            Err(match v {
+            Err(Box::new(match v {
                 Value::Object(_) => EvalError { kind: v },
                 Value::String(s) => EvalError::new(&s),
                 other => EvalError { kind: Value::Object(vec![("type".into(), other)]) },
-            })
+            }))
         }
         Op::Try => try_(cx, sc, kids),
         Op::VarDyn | Op::ValDyn => {
@@ -281,7 +399,7 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::SemVer => {
             let mut vals = kids.iter().map(|&k| ev(cx, sc, k));
             let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
-                return Err(EvalError::invalid_args());
+                return Err(EvalError::invalid_args().into());
             };
             let (a, o, b) = (a?, o?, b?);
             let hit = match (&*a, &*o, &*b) {
@@ -291,12 +409,14 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(hit.unwrap_or(false))
         }
         Op::Fractional => fractional_(cx, sc, kids),
+        // INVARIANT: `op_eval` handles every other operator before delegating here.
+        _ => Err(EvalError::new("Invalid Rule").into()),
     }
 }
 
-fn limit(len: usize) -> Result<(), EvalError> {
+fn limit(len: usize) -> Result<(), Fail> {
     if len > MAX_BUILD {
-        Err(EvalError::new("Too Large"))
+        Err(EvalError::new("Too Large").into())
     } else {
         Ok(())
     }
@@ -306,10 +426,10 @@ fn two<'t, E: Env + ?Sized>(
     cx: Cx<'t, E>,
     sc: Scope<'t>,
     kids: &[u32],
-) -> Result<(Cow<'t, Value>, Cow<'t, Value>), EvalError> {
+) -> Result<(Cow<'t, Value>, Cow<'t, Value>), Fail> {
     match kids {
         [a, b, ..] => Ok((ev(cx, sc, *a)?, ev(cx, sc, *b)?)),
-        _ => Err(EvalError::invalid_args()),
+        _ => Err(EvalError::invalid_args().into()),
     }
 }
 
@@ -320,7 +440,7 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
             [] => return Ok(Cow::Borrowed(&NULL)),
             [last] => return ev(cx, sc, *last),
             [cond, then, tail @ ..] => {
-                if ev(cx, sc, *cond)?.truthy() {
+                if truth(cx, sc, *cond)? {
                     return ev(cx, sc, *then);
                 }
                 rest = tail;
@@ -335,20 +455,23 @@ fn chain<'t, E: Env + ?Sized>(
     sc: Scope<'t>,
     kids: &[u32],
     test: impl Fn(&Value, &Value) -> Result<bool, EvalError>,
-) -> Out<'t> {
-    let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args()) };
+) -> Result<bool, Fail> {
+    let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    if let [second] = rest {
+        return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);
+    }
     if rest.is_empty() {
-        return Err(EvalError::invalid_args());
+        return Err(EvalError::invalid_args().into());
     }
     let mut prev = ev(cx, sc, *first)?;
     for &k in rest {
         let cur = ev(cx, sc, k)?;
         if !test(&prev, &cur)? {
-            return bool_out(false);
+            return Ok(false);
         }
         prev = cur;
     }
-    bool_out(true)
+    Ok(true)
 }
 
 /// Calls `f` on each argument: the kids' values, or the elements of the one spread kid.
@@ -357,8 +480,8 @@ fn for_each_arg<'t, E: Env + ?Sized>(
     sc: Scope<'t>,
     spread: bool,
     kids: &[u32],
-    mut f: impl FnMut(&Value) -> Result<(), EvalError>,
-) -> Result<(), EvalError> {
+    mut f: impl FnMut(&Value) -> Result<(), Fail>,
+) -> Result<(), Fail> {
     if spread {
         if let Some(&k) = kids.first() {
             let v = ev(cx, sc, k)?;
@@ -385,7 +508,7 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
             (Op::Mul, _) => acc * n,
             (_, 0) => n,
             (Op::Sub, _) => acc - n,
-            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(EvalError::nan()),
+            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(EvalError::nan().into()),
             (Op::Div, _) => acc / n,
             (Op::Mod, _) => acc % n,
             (Op::Max, _) => acc.max(n),
@@ -395,15 +518,15 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
         Ok(())
     })?;
     let result = match (op, count) {
-        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(EvalError::invalid_args()),
+        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(EvalError::invalid_args().into()),
         (Op::Max | Op::Min, 0) => return Ok(Cow::Borrowed(&NULL)),
         (Op::Sub, 1) => -acc,
-        (Op::Div, 1) if acc == 0.0 => return Err(EvalError::nan()),
+        (Op::Div, 1) if acc == 0.0 => return Err(EvalError::nan().into()),
         (Op::Div, 1) => 1.0 / acc,
         _ => acc,
     };
     if result.is_nan() {
-        return Err(EvalError::nan());
+        return Err(EvalError::nan().into());
     }
     Ok(Cow::Owned(Value::Number(result)))
 }
@@ -411,7 +534,7 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 /// `substr(source, start, length?)` on characters; negative start counts from the end, negative
 /// length stops that many characters before the end.
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [src, start, rest @ ..] = kids else { return Err(EvalError::invalid_args()) };
+    let [src, start, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
     let src = ev(cx, sc, *src)?;
     let s = js_string(&src);
     let n = s.chars().count() as i64;
@@ -436,23 +559,26 @@ fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ..] = kids else { return Err(EvalError::invalid_args()) };
+    let &[list, body, ..] = kids else { return Err(EvalError::invalid_args().into()) };
     let list = ev(cx, sc, list)?;
     let items = match (&*list, op) {
         (Value::Array(items), _) => items.as_slice(),
         (_, Op::Map | Op::Filter) => return Ok(Cow::Owned(Value::Array(Vec::new()))),
-        _ => return Err(EvalError::invalid_args()),
+        _ => return Err(EvalError::invalid_args().into()),
     };
     let mut out = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let frame = Frame { item: Item::Value(item), index, parent: sc };
-        let v = ev(cx, Some(&frame), body)?;
+        if op == Op::Map {
+            out.push(ev(cx, Some(&frame), body)?.into_owned());
+            continue;
+        }
+        let hit = truth(cx, Some(&frame), body)?;
         match op {
-            Op::Map => out.push(v.into_owned()),
-            Op::Filter if v.truthy() => out.push(item.clone()),
-            Op::All if !v.truthy() => return bool_out(false),
-            Op::Some if v.truthy() => return bool_out(true),
-            Op::None if v.truthy() => return bool_out(false),
+            Op::Filter if hit => out.push(item.clone()),
+            Op::All if !hit => return bool_out(false),
+            Op::Some if hit => return bool_out(true),
+            Op::None if hit => return bool_out(false),
             _ => {}
         }
     }
@@ -465,7 +591,7 @@ fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 }
 
 fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ref init @ ..] = kids else { return Err(EvalError::invalid_args()) };
+    let &[list, body, ref init @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
     let list = ev(cx, sc, list)?;
     let mut acc = match init.first() {
         Some(&k) => ev(cx, sc, k)?,
@@ -479,7 +605,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
         // cannot double it until memory or the stack runs out.
         let mut budget = MAX_BUILD;
         if !size_within(&next, &mut budget, 2 * MAX_DEPTH) {
-            return Err(EvalError::new("Too Large"));
+            return Err(EvalError::new("Too Large").into());
         }
         acc = Cow::Owned(next);
     }
@@ -487,7 +613,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 }
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [first, handlers @ ..] = kids else { return Err(EvalError::invalid_args()) };
+    let [first, handlers @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
     let mut err = match ev(cx, sc, *first) {
         Ok(v) => return Ok(v),
         Err(e) => e,
@@ -579,14 +705,14 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
             *slot = ev(cx, sc, k)?;
         }
         let args = buf.get(..kids.len()).unwrap_or(&[]);
-        return cx.env.call(op, imm, args).map(Cow::Owned);
+        return cx.env.call(op, imm, args).map(Cow::Owned).map_err(Box::new);
     }
     let args = kids.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
-    cx.env.call(op, imm, &args).map(Cow::Owned)
+    cx.env.call(op, imm, &args).map(Cow::Owned).map_err(Box::new)
 }
 
 fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [key, buckets @ ..] = kids else { return Err(EvalError::invalid_args()) };
+    let [key, buckets @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
     let key = ev(cx, sc, *key)?;
     let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
     let buckets = buckets.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;

@@ -142,7 +142,14 @@ pub fn parse(rule: &serde_json::Value, resolver: &dyn Resolver) -> Result<Rule, 
 /// Evaluates a rule.
 pub fn eval<'a, E: Env>(rule: &'a Rule, env: &'a E) -> Result<Cow<'a, Value>, EvalError> {
     let root = rule.nodes.len().saturating_sub(1);
-    eval::eval_at(rule, env, u32::try_from(root).unwrap_or(u32::MAX))
+    eval::eval_at(rule, env, u32::try_from(root).unwrap_or(u32::MAX)).map_err(|e| *e)
+}
+
+/// Evaluates a rule for its truthiness, as a condition (`if`, a segment, an audience). Same
+/// result as `eval(rule, env)?.truthy()`, but logic and comparisons build no values on the way.
+pub fn eval_bool<E: Env>(rule: &Rule, env: &E) -> Result<bool, EvalError> {
+    let root = rule.nodes.len().saturating_sub(1);
+    eval::truth_at(rule, env, u32::try_from(root).unwrap_or(u32::MAX)).map_err(|e| *e)
 }
 
 impl Rule {
