@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kairos::logic::{eval, eval_bool, parse, DynamicResolver, JsonEnv};
+use kairos::logic::{eval, eval_bool, murmur3_x86_32, parse, DynamicResolver, JsonEnv};
 use serde_json::Value as Json;
 
 fn suites_dir() -> PathBuf {
@@ -104,4 +104,31 @@ fn jsonlogic_conformance_suites() {
     }
     assert!(total > 0, "no conformance cases ran; are the suites at {}?", dir.display());
     assert!(failures.is_empty(), "{} of {total} conformance cases failed", failures.len());
+}
+
+/// The language-neutral vectors of `tests/vectors/fractional.json`: MurmurHash3 known answers
+/// and whole `fractional` rules, which the JS package checks too.
+#[test]
+fn fractional_vectors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/fractional.json");
+    let doc = read_json(&path);
+    let hashes = doc["murmur3"].as_array().expect("murmur3 vectors");
+    for v in hashes {
+        let key = v["key"].as_str().expect("key");
+        let want = v["hash"].as_u64().expect("hash");
+        assert_eq!(u64::from(murmur3_x86_32(key.as_bytes(), 0)), want, "murmur3 of {key:?}");
+    }
+    let cases = doc["fractional"].as_array().expect("fractional cases");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| run_case(case).err().map(|why| format!("{}: {why}", case["description"])))
+        .collect();
+    println!(
+        "fractional vectors: {} hashes, {}/{} rules",
+        hashes.len(),
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(hashes.len() + cases.len() > 0, "no vectors ran");
+    assert!(failures.is_empty(), "fractional vectors failed:\n{}", failures.join("\n"));
 }

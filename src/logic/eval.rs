@@ -9,7 +9,7 @@ use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
 /// (one unit per value, one per string byte).
-pub(crate) const MAX_BUILD: usize = 1 << 24;
+pub(crate) const MAX_BUILD: usize = 1 << 20;
 
 /// Errors travel boxed inside the evaluator, so results stay small enough to return cheaply.
 pub(crate) type Fail = Box<EvalError>;

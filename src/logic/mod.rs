@@ -20,6 +20,8 @@ mod generic;
 mod parse;
 mod rule;
 mod semver;
+#[cfg(test)]
+mod tests;
 mod value;
 
 pub use fractional::murmur3_x86_32;

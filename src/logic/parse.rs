@@ -77,10 +77,13 @@ struct Parser<'r> {
     path: String,
     /// How many iterator or `try` scopes enclose the current node.
     scope: u32,
+    /// Per node: whether its subtree reads nothing (no variables, no host operators), so its
+    /// value is known at parse time unless it fails.
+    pure: Vec<bool>,
 }
 
 pub(crate) fn parse(json: &Json, res: &dyn Resolver) -> Res<Rule> {
-    let mut p = Parser { res, rule: Rule::empty(), path: String::new(), scope: 0 };
+    let mut p = Parser { res, rule: Rule::empty(), path: String::new(), scope: 0, pure: Vec::new() };
     p.value(json, 1)?;
     Ok(p.rule)
 }
@@ -289,6 +292,7 @@ impl Parser<'_> {
         self.rule.kids.truncate(m.kids);
         self.rule.consts.truncate(m.consts);
         self.rule.paths.truncate(m.paths);
+        self.pure.truncate(m.nodes);
     }
 
     fn index(&self, len: usize) -> Res<u32> {
@@ -297,7 +301,20 @@ impl Parser<'_> {
 
     fn push(&mut self, node: Node) -> Res<u32> {
         let idx = self.index(self.rule.nodes.len())?;
+        let pure = match node {
+            Node::Const(_) => true,
+            Node::Op { op, start, len, .. } => {
+                !op.reads_data()
+                    && self.rule.kids(start, len).iter().all(|&k| self.pure.get(k as usize) == Some(&true))
+            }
+            Node::Slot(_)
+            | Node::Lookup(_)
+            | Node::Scoped { .. }
+            | Node::Missing { .. }
+            | Node::Host { .. } => false,
+        };
         self.rule.nodes.push(node);
+        self.pure.push(pure);
         Ok(idx)
     }
 
@@ -319,15 +336,12 @@ impl Parser<'_> {
         Ok((start, len))
     }
 
-    /// Adds an operator node, folding it into a constant when its arguments are constants and
-    /// it evaluates without error.
+    /// Adds an operator node, folding it into a constant when it reads nothing and evaluates
+    /// without error.
     fn op_node(&mut self, m: Mark, op: Op, spread: bool, kids: &[u32]) -> Res<u32> {
         let (start, len) = self.add_kids(kids)?;
         let idx = self.push(Node::Op { op, spread, start, len })?;
-        let nodes = &self.rule.nodes;
-        let constant =
-            !op.reads_data() && kids.iter().all(|&k| matches!(nodes.get(k as usize), Some(Node::Const(_))));
-        if constant {
+        if self.pure.last() == Some(&true) {
             let folded = match eval_at(&self.rule, &NoEnv, idx) {
                 Ok(v) => Some(v.into_owned()),
                 Err(_) => None,

@@ -230,8 +230,10 @@ pub(crate) fn write_js_number(n: f64, out: &mut String) {
         out.push_str(if n > 0.0 { "Infinity" } else { "-Infinity" });
     } else if n == 0.0 {
         out.push('0');
-    } else if n.fract() == 0.0 && n.abs() < 1e21 {
-        let _ = write!(out, "{}", n as i128);
+    } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        // Below 2^53 a whole number prints exactly; above, JavaScript prints the shortest
+        // digits padded with zeros, which `write_js_float` does.
+        let _ = write!(out, "{}", n as i64);
     } else {
         write_js_float(n, out);
     }
@@ -373,6 +375,8 @@ mod tests {
             (1.5e-7, "1.5e-7"),
             (0.000001, "0.000001"),
             (1e21, "1e+21"),
+            (9007199254740993.0, "9007199254740992"),
+            (-1e20, "-100000000000000000000"),
             (1.2345e22, "1.2345e+22"),
             (123456789012345680000.0, "123456789012345680000"),
             (0.1 + 0.2, "0.30000000000000004"),
