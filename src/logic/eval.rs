@@ -669,7 +669,7 @@ fn finish_missing<'t, E: Env + ?Sized>(
 ) -> Out<'t> {
     if let Some(need) = need {
         let need = num(&*ev(cx, sc, need)?)?;
-        if (total - out.len()) as f64 >= need {
+        if total.saturating_sub(out.len()) as f64 >= need {
             return Ok(Cow::Owned(Value::Array(Vec::new())));
         }
     }
