@@ -14,6 +14,20 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+mod eval;
+mod fractional;
+mod generic;
+mod parse;
+mod rule;
+mod semver;
+#[cfg(test)]
+mod tests;
+mod value;
+
+pub use fractional::murmur3_x86_32;
+pub use generic::{DynamicResolver, JsonEnv};
+pub use value::MAX_DATA_DEPTH;
+
 /// Deepest nesting a rule may have, when parsed or decoded.
 pub const MAX_DEPTH: usize = 64;
 
@@ -35,10 +49,18 @@ pub enum Value {
 }
 
 /// A compiled rule: a flat arena of nodes; the root is the last node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized (with serde, e.g. postcard) in a flat form whose decoding never recurses on the
+/// rule's nesting and validates the result; see docs/rules.md for the layout.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    // Fields are the rule engine's to choose. INVARIANT after parse or validate: every child index
-    // is lower than its parent's index, and depth <= MAX_DEPTH.
+    // INVARIANT after parse or decode (both run the checks of `validate`): every child index is
+    // lower than its parent's index, every node has at most one parent, every constant and path
+    // index is in range, and depth <= MAX_DEPTH for nodes and constants alike.
+    nodes: Vec<rule::Node>,
+    kids: Vec<u32>,
+    consts: Vec<Value>,
+    paths: Vec<Box<[Cow<'static, str>]>>,
 }
 
 /// How the parser resolves names. The engine resolves everything statically; generic evaluation
@@ -58,6 +80,12 @@ pub trait Resolver {
     /// (arguments that are constants may already be resolved into `call.imm`), or `Err(message)`
     /// for a misuse (wrong arity, unknown segment name, ...).
     fn host_op(&self, name: &str, args: &[serde_json::Value]) -> Result<Option<HostCall>, String>;
+
+    /// Names of the host operators, used only to suggest a name when an operator is unknown
+    /// (`segmnet` -> `segment`). Defaults to none.
+    fn host_op_names(&self) -> &[&str] {
+        &[]
+    }
 }
 
 /// A host operator call as the resolver wants it compiled.
@@ -102,19 +130,35 @@ pub struct EvalError {
 }
 
 /// Parses a JSON rule.
-pub fn parse(_rule: &serde_json::Value, _resolver: &dyn Resolver) -> Result<Rule, ParseError> {
-    Err(ParseError { path: String::new(), message: "not built yet".into() })
+///
+/// ```
+/// use kairos::logic::{eval, parse, DynamicResolver, JsonEnv, Value};
+/// let rule = parse(&serde_json::json!({">=": [{"var": "views"}, 3]}), &DynamicResolver).unwrap();
+/// let env = JsonEnv::from_json(&serde_json::json!({"views": 5}));
+/// assert_eq!(*eval(&rule, &env).unwrap(), Value::Bool(true));
+/// ```
+pub fn parse(rule: &serde_json::Value, resolver: &dyn Resolver) -> Result<Rule, ParseError> {
+    parse::parse(rule, resolver)
 }
 
 /// Evaluates a rule.
-pub fn eval<'a, E: Env>(_rule: &'a Rule, _env: &'a E) -> Result<Cow<'a, Value>, EvalError> {
-    Ok(Cow::Owned(Value::Null))
+pub fn eval<'a, E: Env>(rule: &'a Rule, env: &'a E) -> Result<Cow<'a, Value>, EvalError> {
+    let root = rule.nodes.len().saturating_sub(1);
+    eval::eval_at(rule, env, u32::try_from(root).unwrap_or(u32::MAX)).map_err(|e| *e)
+}
+
+/// Evaluates a rule for its truthiness, as a condition (`if`, a segment, an audience). Same
+/// result as `eval(rule, env)?.truthy()`, but logic and comparisons build no values on the way.
+pub fn eval_bool<E: Env>(rule: &Rule, env: &E) -> Result<bool, EvalError> {
+    let root = rule.nodes.len().saturating_sub(1);
+    eval::truth_at(rule, env, u32::try_from(root).unwrap_or(u32::MAX)).map_err(|e| *e)
 }
 
 impl Rule {
-    /// Checks the invariants of a rule that came from untrusted bytes.
+    /// Checks the invariants of a rule that came from untrusted bytes. Decoding a rule with serde
+    /// already runs these checks; a rule that passes them evaluates without panicking.
     pub fn validate(&self) -> Result<(), String> {
-        Ok(())
+        self.check()
     }
 
     /// Every statically resolved variable slot the rule reads.

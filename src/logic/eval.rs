@@ -1,0 +1,721 @@
+//! Evaluation of a compiled [`Rule`]. Results borrow constants, slot values and iterator items
+//! where they can; recursion follows the rule's nodes, so it is bounded by [`super::MAX_DEPTH`].
+
+use std::borrow::Cow;
+
+use super::rule::{Node, Op};
+use super::value::{compare, js_string, loose_eq, num, size_within, strict_eq, write_js_string, NULL};
+use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
+
+/// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
+/// (one unit per value, one per string byte).
+pub(crate) const MAX_BUILD: usize = 1 << 20;
+
+/// Errors travel boxed inside the evaluator, so results stay small enough to return cheaply.
+pub(crate) type Fail = Box<EvalError>;
+
+pub(crate) type Out<'t> = Result<Cow<'t, Value>, Fail>;
+
+/// What an iterator or `try` handler sees as its current data.
+#[derive(Clone, Copy)]
+enum Item<'t> {
+    Value(&'t Value),
+    /// `reduce`'s `{"current": …, "accumulator": …}`, without building the object.
+    Reduce {
+        current: &'t Value,
+        acc: &'t Value,
+    },
+}
+
+/// One scope level pushed by an iterator or a `try` handler.
+struct Frame<'t> {
+    item: Item<'t>,
+    index: usize,
+    parent: Option<&'t Frame<'t>>,
+}
+
+type Scope<'t> = Option<&'t Frame<'t>>;
+
+/// The rule and the environment, passed down by value.
+pub(crate) struct Cx<'t, E: ?Sized> {
+    rule: &'t Rule,
+    env: &'t E,
+}
+
+impl<E: ?Sized> Clone for Cx<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E: ?Sized> Copy for Cx<'_, E> {}
+
+/// Evaluates node `idx` of `rule` (the root when `idx` is the last node).
+pub(crate) fn eval_at<'t, E: Env + ?Sized>(rule: &'t Rule, env: &'t E, idx: u32) -> Out<'t> {
+    ev(Cx { rule, env }, None, idx)
+}
+
+/// The truthiness of node `idx` of `rule`.
+pub(crate) fn truth_at<E: Env + ?Sized>(rule: &Rule, env: &E, idx: u32) -> Result<bool, Fail> {
+    truth(Cx { rule, env }, None, idx)
+}
+
+fn bool_out<'t>(b: bool) -> Out<'t> {
+    Ok(Cow::Owned(Value::Bool(b)))
+}
+
+/// Evaluates a node; constants and slots, the common leaves, without a call.
+#[inline(always)]
+fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
+    match cx.rule.nodes.get(idx as usize) {
+        Some(Node::Const(c)) => Ok(Cow::Borrowed(cx.rule.consts.get(*c as usize).unwrap_or(&NULL))),
+        Some(Node::Slot(s)) => Ok(cx.env.slot(*s)),
+        _ => ev_node(cx, sc, idx),
+    }
+}
+
+fn ev_node<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
+    let Some(node) = cx.rule.nodes.get(idx as usize) else {
+        return Err(EvalError::new("Invalid Rule").into());
+    };
+    match *node {
+        Node::Const(c) => Ok(Cow::Borrowed(cx.rule.consts.get(c as usize).unwrap_or(&NULL))),
+        Node::Slot(s) => Ok(cx.env.slot(s)),
+        Node::Lookup(_) | Node::Scoped { .. } => Ok(read(cx, sc, *node).unwrap_or(Cow::Borrowed(&NULL))),
+        Node::Op { op, spread, start, len } => op_eval(cx, sc, op, spread, cx.rule.kids(start, len)),
+        Node::Missing { some, names, start, len } => {
+            let names = match cx.rule.consts.get(names as usize) {
+                Some(Value::Array(a)) => a.as_slice(),
+                _ => &[],
+            };
+            missing_static(cx, sc, some, names, cx.rule.kids(start, len))
+        }
+        Node::Host { op, imm, start, len } => host(cx, sc, op, imm, cx.rule.kids(start, len)),
+    }
+}
+
+/// Reads a variable node; `None` when missing. Only for read nodes.
+fn read<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, node: Node) -> Option<Cow<'t, Value>> {
+    match node {
+        Node::Slot(s) => Some(cx.env.slot(s)).filter(|v| !matches!(**v, Value::Null)),
+        Node::Lookup(p) => cx.env.lookup(cx.rule.path(p)),
+        Node::Scoped { level, path } => scoped(sc, level, cx.rule.path(path)),
+        _ => None,
+    }
+}
+
+/// Like [`ev`], but tells a missing variable from a present one.
+fn read_opt<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    idx: u32,
+) -> Result<Option<Cow<'t, Value>>, Fail> {
+    match cx.rule.nodes.get(idx as usize) {
+        Some(&node @ (Node::Slot(_) | Node::Lookup(_) | Node::Scoped { .. })) => Ok(read(cx, sc, node)),
+        _ => ev(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
+    }
+}
+
+fn scoped<'t>(sc: Scope<'t>, level: u32, path: &[Cow<'_, str>]) -> Option<Cow<'t, Value>> {
+    let mut frame = sc?;
+    for _ in 0..level / 2 {
+        frame = frame.parent?;
+    }
+    if level % 2 == 1 {
+        return match path {
+            [] => Some(Cow::Owned(Value::Object(vec![("index".into(), index_value(frame.index))]))),
+            [key] if key == "index" => Some(Cow::Owned(index_value(frame.index))),
+            _ => None,
+        };
+    }
+    item_path(frame.item, path)
+}
+
+fn index_value(i: usize) -> Value {
+    Value::Number(i as f64)
+}
+
+fn item_path<'t, S: AsRef<str>>(item: Item<'t>, path: &[S]) -> Option<Cow<'t, Value>> {
+    match item {
+        Item::Value(v) => v.get_path(path).map(Cow::Borrowed),
+        Item::Reduce { current, acc } => match path.split_first() {
+            None => Some(Cow::Owned(Value::Object(vec![
+                ("current".into(), current.clone()),
+                ("accumulator".into(), acc.clone()),
+            ]))),
+            Some((first, rest)) => match first.as_ref() {
+                "current" => current.get_path(rest).map(Cow::Borrowed),
+                "accumulator" => acc.get_path(rest).map(Cow::Borrowed),
+                _ => None,
+            },
+        },
+    }
+}
+
+/// A computed path read: the current item inside a scope, the environment at the root.
+fn read_dyn<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    path: &[Cow<'_, str>],
+) -> Option<Cow<'t, Value>> {
+    match sc {
+        Some(frame) => item_path(frame.item, path),
+        None => cx.env.lookup(path),
+    }
+}
+
+/// Path segments of a computed `var` (`a.b` splits on dots) or `val` (kept whole).
+pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::String(s) if split => {
+            if s.is_empty() {
+                Vec::new()
+            } else {
+                s.split('.').map(Cow::Borrowed).collect()
+            }
+        }
+        Value::Array(items) => items.iter().map(js_string).collect(),
+        other => {
+            let s = js_string(other);
+            if split && s.contains('.') {
+                s.split('.').map(|p| Cow::Owned(p.to_owned())).collect()
+            } else {
+                vec![s]
+            }
+        }
+    }
+}
+
+fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
+    match op {
+        Op::If => if_(cx, sc, kids),
+        Op::And | Op::Or => {
+            // The value of the first kid that decides, else of the last one.
+            let want = op == Op::Or;
+            let Some((&last, init)) = kids.split_last() else { return bool_out(false) };
+            for &k in init {
+                if boolean(cx, k) {
+                    if truth(cx, sc, k)? == want {
+                        return bool_out(want);
+                    }
+                } else {
+                    let v = ev(cx, sc, k)?;
+                    if v.truthy() == want {
+                        return Ok(v);
+                    }
+                }
+            }
+            ev(cx, sc, last)
+        }
+        Op::Not
+        | Op::NotNot
+        | Op::Eq
+        | Op::Ne
+        | Op::StrictEq
+        | Op::StrictNe
+        | Op::Lt
+        | Op::Le
+        | Op::Gt
+        | Op::Ge => bool_out(bool_op(cx, sc, op, kids)?),
+        Op::Coalesce => {
+            for &k in kids {
+                let v = ev(cx, sc, k)?;
+                if !matches!(*v, Value::Null) {
+                    return Ok(v);
+                }
+            }
+            Ok(Cow::Borrowed(&NULL))
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Mod | Op::Max | Op::Min => {
+            arith(cx, sc, op, spread, kids)
+        }
+        _ => cold_op(cx, sc, op, spread, kids),
+    }
+}
+
+/// Whether node `idx` always gives a boolean, so [`truth`] gives its whole value.
+fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
+    matches!(
+        cx.rule.nodes.get(idx as usize),
+        Some(Node::Op {
+            op: Op::Not
+                | Op::NotNot
+                | Op::Eq
+                | Op::Ne
+                | Op::StrictEq
+                | Op::StrictNe
+                | Op::Lt
+                | Op::Le
+                | Op::Gt
+                | Op::Ge,
+            ..
+        })
+    )
+}
+
+/// The truthiness of node `idx`. Logic and comparisons compute it without building values,
+/// and a `bool` result comes back in registers.
+fn truth<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Result<bool, Fail> {
+    match cx.rule.nodes.get(idx as usize) {
+        Some(Node::Const(c)) => Ok(cx.rule.consts.get(*c as usize).is_some_and(Value::truthy)),
+        Some(Node::Slot(s)) => Ok(cx.env.slot(*s).truthy()),
+        Some(&Node::Op { op, start, len, .. }) => {
+            let kids = cx.rule.kids(start, len);
+            match op {
+                Op::And => {
+                    for &k in kids {
+                        if !truth(cx, sc, k)? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(!kids.is_empty())
+                }
+                Op::Or => {
+                    for &k in kids {
+                        if truth(cx, sc, k)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                }
+                Op::If => {
+                    let mut rest = kids;
+                    loop {
+                        match rest {
+                            [] => return Ok(false),
+                            [last] => return truth(cx, sc, *last),
+                            [cond, then, tail @ ..] => {
+                                if truth(cx, sc, *cond)? {
+                                    return truth(cx, sc, *then);
+                                }
+                                rest = tail;
+                            }
+                        }
+                    }
+                }
+                _ if boolean(cx, idx) => bool_op(cx, sc, op, kids),
+                _ => Ok(ev_node(cx, sc, idx)?.truthy()),
+            }
+        }
+        _ => Ok(ev_node(cx, sc, idx)?.truthy()),
+    }
+}
+
+/// `!`, `!!` and the comparisons.
+fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Result<bool, Fail> {
+    match op {
+        Op::Not | Op::NotNot => {
+            let t = match kids.first() {
+                Some(&k) => truth(cx, sc, k)?,
+                None => false,
+            };
+            Ok(t == (op == Op::NotNot))
+        }
+        Op::Eq => chain(cx, sc, kids, loose_eq),
+        Op::Ne => chain(cx, sc, kids, |a, b| loose_eq(a, b).map(|e| !e)),
+        Op::StrictEq => chain(cx, sc, kids, |a, b| Ok(strict_eq(a, b))),
+        Op::StrictNe => chain(cx, sc, kids, |a, b| Ok(!strict_eq(a, b))),
+        Op::Lt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_lt()))),
+        Op::Le => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_le()))),
+        Op::Gt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_gt()))),
+        _ => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_ge()))),
+    }
+}
+
+/// The operators that are rarely on a hot path, out of line so they do not weigh on `ev`.
+#[inline(never)]
+fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
+    match op {
+        Op::Cat => {
+            let mut out = String::new();
+            for_each_arg(cx, sc, spread, kids, |v| {
+                write_js_string(v, &mut out);
+                limit(out.len())
+            })?;
+            Ok(Cow::Owned(Value::String(out)))
+        }
+        Op::Merge => {
+            let mut out = Vec::new();
+            for_each_arg(cx, sc, spread, kids, |v| {
+                match v {
+                    Value::Array(items) => out.extend(items.iter().cloned()),
+                    other => out.push(other.clone()),
+                }
+                limit(out.len())
+            })?;
+            Ok(Cow::Owned(Value::Array(out)))
+        }
+        Op::Array => {
+            let items = kids.iter().map(|&k| ev(cx, sc, k).map(Cow::into_owned));
+            Ok(Cow::Owned(Value::Array(items.collect::<Result<_, _>>()?)))
+        }
+        Op::Substr => substr(cx, sc, kids),
+        Op::In => {
+            let (needle, hay) = two(cx, sc, kids)?;
+            let found = match &*hay {
+                Value::String(s) => s.contains(&*js_string(&needle)),
+                Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
+                _ => false,
+            };
+            bool_out(found)
+        }
+        Op::StartsWith | Op::EndsWith => {
+            let (s, affix) = two(cx, sc, kids)?;
+            let hit = match (&*s, &*affix) {
+                (Value::String(s), Value::String(a)) if op == Op::StartsWith => s.starts_with(a.as_str()),
+                (Value::String(s), Value::String(a)) => s.ends_with(a.as_str()),
+                _ => false,
+            };
+            bool_out(hit)
+        }
+        Op::Map | Op::Filter | Op::All | Op::Some | Op::None => iterate(cx, sc, op, kids),
+        Op::Reduce => reduce(cx, sc, kids),
+        Op::Throw => {
+            let v = match kids.first() {
+                Some(&k) => ev(cx, sc, k)?.into_owned(),
+                None => Value::Null,
+            };
+            Err(Box::new(match v {
+                Value::Object(_) => EvalError { kind: v },
+                Value::String(s) => EvalError::new(&s),
+                other => EvalError { kind: Value::Object(vec![("type".into(), other)]) },
+            }))
+        }
+        Op::Try => try_(cx, sc, kids),
+        Op::VarDyn | Op::ValDyn => {
+            let Some(&k) = kids.first() else { return Ok(Cow::Borrowed(&NULL)) };
+            let path = ev(cx, sc, k)?;
+            let segs = segments(&path, op == Op::VarDyn);
+            Ok(read_dyn(cx, sc, &segs).unwrap_or(Cow::Borrowed(&NULL)))
+        }
+        Op::MissingDyn | Op::MissingSomeDyn => missing_dyn(cx, sc, op == Op::MissingSomeDyn, kids),
+        Op::Exists => {
+            let found = match kids.first() {
+                Some(&k) => read_opt(cx, sc, k)?.is_some(),
+                None => false,
+            };
+            bool_out(found)
+        }
+        Op::SemVer => {
+            let mut vals = kids.iter().map(|&k| ev(cx, sc, k));
+            let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
+                return Err(EvalError::invalid_args().into());
+            };
+            let (a, o, b) = (a?, o?, b?);
+            let hit = match (&*a, &*o, &*b) {
+                (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
+                _ => None,
+            };
+            bool_out(hit.unwrap_or(false))
+        }
+        Op::Fractional => fractional_(cx, sc, kids),
+        // INVARIANT: `op_eval` handles every other operator before delegating here.
+        _ => Err(EvalError::new("Invalid Rule").into()),
+    }
+}
+
+fn limit(len: usize) -> Result<(), Fail> {
+    if len > MAX_BUILD {
+        Err(EvalError::new("Too Large").into())
+    } else {
+        Ok(())
+    }
+}
+
+fn two<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    kids: &[u32],
+) -> Result<(Cow<'t, Value>, Cow<'t, Value>), Fail> {
+    match kids {
+        [a, b, ..] => Ok((ev(cx, sc, *a)?, ev(cx, sc, *b)?)),
+        _ => Err(EvalError::invalid_args().into()),
+    }
+}
+
+fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
+    let mut rest = kids;
+    loop {
+        match rest {
+            [] => return Ok(Cow::Borrowed(&NULL)),
+            [last] => return ev(cx, sc, *last),
+            [cond, then, tail @ ..] => {
+                if truth(cx, sc, *cond)? {
+                    return ev(cx, sc, *then);
+                }
+                rest = tail;
+            }
+        }
+    }
+}
+
+/// A chained comparison `a op b op c …`, evaluated lazily left to right.
+fn chain<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    kids: &[u32],
+    test: impl Fn(&Value, &Value) -> Result<bool, EvalError>,
+) -> Result<bool, Fail> {
+    let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    if let [second] = rest {
+        return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);
+    }
+    if rest.is_empty() {
+        return Err(EvalError::invalid_args().into());
+    }
+    let mut prev = ev(cx, sc, *first)?;
+    for &k in rest {
+        let cur = ev(cx, sc, k)?;
+        if !test(&prev, &cur)? {
+            return Ok(false);
+        }
+        prev = cur;
+    }
+    Ok(true)
+}
+
+/// Calls `f` on each argument: the kids' values, or the elements of the one spread kid.
+fn for_each_arg<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    spread: bool,
+    kids: &[u32],
+    mut f: impl FnMut(&Value) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    if spread {
+        if let Some(&k) = kids.first() {
+            let v = ev(cx, sc, k)?;
+            match &*v {
+                Value::Array(items) => items.iter().try_for_each(&mut f)?,
+                other => f(other)?,
+            }
+        }
+        return Ok(());
+    }
+    kids.iter().try_for_each(|&k| f(&*ev(cx, sc, k)?))
+}
+
+fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
+    let mut acc = match op {
+        Op::Mul => 1.0,
+        _ => 0.0,
+    };
+    let mut count = 0_usize;
+    for_each_arg(cx, sc, spread, kids, |v| {
+        let n = num(v)?;
+        acc = match (op, count) {
+            (Op::Add, _) => acc + n,
+            (Op::Mul, _) => acc * n,
+            (_, 0) => n,
+            (Op::Sub, _) => acc - n,
+            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(EvalError::nan().into()),
+            (Op::Div, _) => acc / n,
+            (Op::Mod, _) => acc % n,
+            (Op::Max, _) => acc.max(n),
+            _ => acc.min(n),
+        };
+        count += 1;
+        Ok(())
+    })?;
+    let result = match (op, count) {
+        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(EvalError::invalid_args().into()),
+        (Op::Max | Op::Min, 0) => return Ok(Cow::Borrowed(&NULL)),
+        (Op::Sub, 1) => -acc,
+        (Op::Div, 1) if acc == 0.0 => return Err(EvalError::nan().into()),
+        (Op::Div, 1) => 1.0 / acc,
+        _ => acc,
+    };
+    if result.is_nan() {
+        return Err(EvalError::nan().into());
+    }
+    Ok(Cow::Owned(Value::Number(result)))
+}
+
+/// `substr(source, start, length?)` on characters; negative start counts from the end, negative
+/// length stops that many characters before the end.
+fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
+    let [src, start, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let src = ev(cx, sc, *src)?;
+    let s = js_string(&src);
+    let n = s.chars().count() as i64;
+    // Clamped first, so wild indices cannot overflow the arithmetic below.
+    let int = |v: &Value| num(v).map(|f| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64);
+    let start = int(&*ev(cx, sc, *start)?)?;
+    let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
+    let left = n - from;
+    let take = match rest.first() {
+        None => left,
+        Some(&k) => {
+            let len = int(&*ev(cx, sc, k)?)?;
+            if len < 0 {
+                (left + len).max(0)
+            } else {
+                len.min(left)
+            }
+        }
+    };
+    let out: String = s.chars().skip(from as usize).take(take as usize).collect();
+    Ok(Cow::Owned(Value::String(out)))
+}
+
+fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
+    let &[list, body, ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let list = ev(cx, sc, list)?;
+    let items = match (&*list, op) {
+        (Value::Array(items), _) => items.as_slice(),
+        (_, Op::Map | Op::Filter) => return Ok(Cow::Owned(Value::Array(Vec::new()))),
+        _ => return Err(EvalError::invalid_args().into()),
+    };
+    let mut out = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let frame = Frame { item: Item::Value(item), index, parent: sc };
+        if op == Op::Map {
+            out.push(ev(cx, Some(&frame), body)?.into_owned());
+            continue;
+        }
+        let hit = truth(cx, Some(&frame), body)?;
+        match op {
+            Op::Filter if hit => out.push(item.clone()),
+            Op::All if !hit => return bool_out(false),
+            Op::Some if hit => return bool_out(true),
+            Op::None if hit => return bool_out(false),
+            _ => {}
+        }
+    }
+    match op {
+        Op::All => bool_out(!items.is_empty()),
+        Op::Some => bool_out(false),
+        Op::None => bool_out(true),
+        _ => Ok(Cow::Owned(Value::Array(out))),
+    }
+}
+
+fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
+    let &[list, body, ref init @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let list = ev(cx, sc, list)?;
+    let mut acc = match init.first() {
+        Some(&k) => ev(cx, sc, k)?,
+        None => Cow::Borrowed(&NULL),
+    };
+    let Value::Array(items) = &*list else { return Ok(acc) };
+    for (index, current) in items.iter().enumerate() {
+        let frame = Frame { item: Item::Reduce { current, acc: &acc }, index, parent: sc };
+        let next = ev(cx, Some(&frame), body)?.into_owned();
+        // INVARIANT: an accumulator stays bounded, so `[acc, acc]` or `merge(acc, acc)` bodies
+        // cannot double it until memory or the stack runs out.
+        let mut budget = MAX_BUILD;
+        if !size_within(&next, &mut budget, 2 * MAX_DEPTH) {
+            return Err(EvalError::new("Too Large").into());
+        }
+        acc = Cow::Owned(next);
+    }
+    Ok(Cow::Owned(acc.into_owned()))
+}
+
+fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
+    let [first, handlers @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let mut err = match ev(cx, sc, *first) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    for &k in handlers {
+        // The handler sees the error as its data, one scope below the `try`.
+        let result = {
+            let frame = Frame { item: Item::Value(&err.kind), index: 0, parent: sc };
+            ev(cx, Some(&frame), k).map(Cow::into_owned)
+        };
+        match result {
+            Ok(v) => return Ok(Cow::Owned(v)),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+fn is_missing(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(_) => false,
+    }
+}
+
+fn missing_static<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    some: bool,
+    names: &[Value],
+    kids: &[u32],
+) -> Out<'t> {
+    let (need, reads) = match (some, kids) {
+        (true, [need, reads @ ..]) => (Some(*need), reads),
+        _ => (None, kids),
+    };
+    let mut out = Vec::new();
+    for (name, &k) in names.iter().zip(reads) {
+        if is_missing(read_opt(cx, sc, k)?.as_deref()) {
+            out.push(name.clone());
+        }
+    }
+    finish_missing(cx, sc, need, names.len(), out)
+}
+
+fn finish_missing<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    need: Option<u32>,
+    total: usize,
+    out: Vec<Value>,
+) -> Out<'t> {
+    if let Some(need) = need {
+        let need = num(&*ev(cx, sc, need)?)?;
+        if total.saturating_sub(out.len()) as f64 >= need {
+            return Ok(Cow::Owned(Value::Array(Vec::new())));
+        }
+    }
+    Ok(Cow::Owned(Value::Array(out)))
+}
+
+fn missing_dyn<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, some: bool, kids: &[u32]) -> Out<'t> {
+    let (need, lists) = match (some, kids) {
+        (true, [need, lists @ ..]) => (Some(*need), lists),
+        _ => (None, kids),
+    };
+    let values = lists.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    // Like `missing` in JsonLogic: an array first argument is the list of names.
+    let names: Vec<&Value> = match values.first().map(|v| &**v) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        _ => values.iter().map(|v| &**v).collect(),
+    };
+    let mut out = Vec::new();
+    for name in &names {
+        let segs = segments(name, true);
+        if is_missing(read_dyn(cx, sc, &segs).as_deref()) {
+            out.push((*name).clone());
+        }
+    }
+    finish_missing(cx, sc, need, names.len(), out)
+}
+
+fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, kids: &[u32]) -> Out<'t> {
+    if kids.len() <= 3 {
+        // Up to three arguments live on the stack.
+        let mut buf = [Cow::Borrowed(&NULL), Cow::Borrowed(&NULL), Cow::Borrowed(&NULL)];
+        for (slot, &k) in buf.iter_mut().zip(kids) {
+            *slot = ev(cx, sc, k)?;
+        }
+        let args = buf.get(..kids.len()).unwrap_or(&[]);
+        return cx.env.call(op, imm, args).map(Cow::Owned).map_err(Box::new);
+    }
+    let args = kids.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    cx.env.call(op, imm, &args).map(Cow::Owned).map_err(Box::new)
+}
+
+fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
+    let [key, buckets @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let key = ev(cx, sc, *key)?;
+    let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
+    let buckets = buckets.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let picked = fractional::pick(key, &buckets);
+    Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
+}

@@ -1,0 +1,299 @@
+//! The compiled form of a rule: a flat arena of nodes, its validation, and its wire form.
+//!
+//! Nodes are stored children first (post-order), the root last. A node with children names a
+//! range of `kids`, and every index there is lower than the node's own, so the arena is a tree
+//! that can be checked in one forward pass and decoded without recursion.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::value::depth_within;
+use super::{Rule, Value, MAX_DEPTH};
+
+/// One node of a compiled rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Node {
+    /// `consts[i]`.
+    Const(u32),
+    /// A statically resolved variable, read with [`super::Env::slot`].
+    Slot(u32),
+    /// A root variable read at run time with [`super::Env::lookup`] of `paths[i]`.
+    Lookup(u32),
+    /// A read inside an iterator or `try` handler. `level` counts scope steps up: even levels
+    /// are the items of enclosing frames (0 is the current item), odd levels their metadata
+    /// (`{"index": i}`).
+    Scoped { level: u32, path: u32 },
+    /// An operator over `kids[start..start + len]`. `spread`: the operator had one expression
+    /// instead of an argument array, and an array result is spread into the arguments.
+    Op { op: Op, spread: bool, start: u32, len: u32 },
+    /// `missing` (or `missing_some` when `some`, whose first kid is the needed count) with
+    /// constant names `consts[names]`, one read node per name among the kids.
+    Missing { some: bool, names: u32, start: u32, len: u32 },
+    /// A host operator with its evaluated run-time arguments.
+    Host { op: u16, imm: u32, start: u32, len: u32 },
+}
+
+/// The built-in operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Op {
+    If,
+    And,
+    Or,
+    Not,
+    NotNot,
+    Coalesce,
+    Eq,
+    Ne,
+    StrictEq,
+    StrictNe,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Max,
+    Min,
+    Cat,
+    Substr,
+    In,
+    Merge,
+    Array,
+    Map,
+    Filter,
+    Reduce,
+    All,
+    Some,
+    None,
+    Throw,
+    Try,
+    /// `var` with a computed path: kid 0 is the path.
+    VarDyn,
+    /// `val` with a computed path: kid 0 is the path.
+    ValDyn,
+    /// `missing` with computed names.
+    MissingDyn,
+    /// `missing_some` with computed names: kids are the count and the names.
+    MissingSomeDyn,
+    /// `exists`: kid 0 is a read node.
+    Exists,
+    StartsWith,
+    EndsWith,
+    SemVer,
+    /// `fractional`: kid 0 is the bucketing key, the others the buckets.
+    Fractional,
+}
+
+impl Op {
+    /// Whether the operator reads data itself, so constant arguments do not make it constant.
+    pub(crate) fn reads_data(self) -> bool {
+        matches!(self, Op::VarDyn | Op::ValDyn | Op::MissingDyn | Op::MissingSomeDyn | Op::Exists)
+    }
+}
+
+impl Rule {
+    pub(crate) fn empty() -> Rule {
+        Rule { nodes: Vec::new(), kids: Vec::new(), consts: Vec::new(), paths: Vec::new() }
+    }
+
+    /// The children listed at `start..start + len`; empty if out of range (never after validate).
+    pub(crate) fn kids(&self, start: u32, len: u32) -> &[u32] {
+        let start = start as usize;
+        self.kids.get(start..start.saturating_add(len as usize)).unwrap_or(&[])
+    }
+
+    /// A stored path; empty if out of range (never after validate).
+    pub(crate) fn path(&self, i: u32) -> &[Cow<'static, str>] {
+        self.paths.get(i as usize).map_or(&[], |p| p)
+    }
+
+    /// The constant value of the rule, when parsing folded it whole.
+    pub fn as_const(&self) -> Option<&Value> {
+        match self.nodes.last() {
+            Some(Node::Const(c)) => self.consts.get(*c as usize),
+            _ => None,
+        }
+    }
+
+    /// How many nodes the rule has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("rule has no nodes".into());
+        }
+        if self.nodes.len() > u32::MAX as usize {
+            return Err("rule has too many nodes".into());
+        }
+        if let Some(i) = self.consts.iter().position(|c| !depth_within(c, MAX_DEPTH)) {
+            return Err(format!("constant {i} is nested deeper than {MAX_DEPTH}"));
+        }
+        let mut depth = vec![0_u8; self.nodes.len()];
+        let mut used = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let d = self.check_node(i, node, &depth, &mut used)?;
+            if d > MAX_DEPTH {
+                return Err(format!("node {i} is nested deeper than {MAX_DEPTH}"));
+            }
+            if let Some(slot) = depth.get_mut(i) {
+                *slot = d as u8;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one node's references and returns its depth.
+    fn check_node(&self, i: usize, node: &Node, depth: &[u8], used: &mut [bool]) -> Result<usize, String> {
+        let in_range = |what: &str, idx: u32, len: usize| {
+            if (idx as usize) < len {
+                Ok(())
+            } else {
+                Err(format!("node {i} refers to {what} {idx} of {len}"))
+            }
+        };
+        let (start, len) = match *node {
+            Node::Const(c) => return in_range("constant", c, self.consts.len()).map(|()| 1),
+            Node::Slot(_) => return Ok(1),
+            Node::Lookup(p) | Node::Scoped { path: p, .. } => {
+                return in_range("path", p, self.paths.len()).map(|()| 1)
+            }
+            Node::Missing { names, start, len, some } => {
+                in_range("constant", names, self.consts.len())?;
+                let names_len = match self.consts.get(names as usize) {
+                    Some(Value::Array(a)) => a.len(),
+                    _ => return Err(format!("node {i}: `missing` names are not an array")),
+                };
+                if names_len + usize::from(some) != len as usize {
+                    return Err(format!("node {i}: `missing` has {len} kids for {names_len} names"));
+                }
+                (start, len)
+            }
+            Node::Op { start, len, .. } | Node::Host { start, len, .. } => (start, len),
+        };
+        let end = (start as usize).checked_add(len as usize).filter(|&e| e <= self.kids.len());
+        let Some(kids) = end.and_then(|e| self.kids.get(start as usize..e)) else {
+            return Err(format!("node {i} has kids out of range"));
+        };
+        let mut d = 0;
+        for &k in kids {
+            let k = k as usize;
+            if k >= i {
+                return Err(format!("node {i} refers to node {k}, which is not before it"));
+            }
+            match used.get_mut(k) {
+                Some(u) if !*u => *u = true,
+                _ => return Err(format!("node {k} has more than one parent")),
+            }
+            d = d.max(depth.get(k).copied().unwrap_or(u8::MAX));
+        }
+        Ok(usize::from(d) + 1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire form. Constants are flattened into a post-order stream so that decoding never recurses
+// on their nesting; decoding then validates the whole rule.
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    nodes: Vec<Node>,
+    kids: Vec<u32>,
+    paths: Vec<Vec<String>>,
+    consts: Vec<Flat>,
+}
+
+/// One value of the constant stream. `Array(n)` and `Object(keys)` take their `n` (or
+/// `keys.len()`) items from the values decoded just before them.
+#[derive(Serialize, Deserialize)]
+enum Flat {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(u32),
+    Object(Vec<String>),
+}
+
+fn flatten(v: &Value, out: &mut Vec<Flat>) {
+    match v {
+        Value::Null => out.push(Flat::Null),
+        Value::Bool(b) => out.push(Flat::Bool(*b)),
+        Value::Number(n) => out.push(Flat::Number(*n)),
+        Value::String(s) => out.push(Flat::String(s.clone())),
+        Value::Array(items) => {
+            items.iter().for_each(|item| flatten(item, out));
+            out.push(Flat::Array(items.len() as u32));
+        }
+        Value::Object(fields) => {
+            fields.iter().for_each(|(_, item)| flatten(item, out));
+            out.push(Flat::Object(fields.iter().map(|(k, _)| k.clone()).collect()));
+        }
+    }
+}
+
+fn unflatten(stream: Vec<Flat>) -> Result<Vec<Value>, String> {
+    let mut stack: Vec<(Value, usize)> = Vec::new();
+    for flat in stream {
+        let (value, depth) = match flat {
+            Flat::Null => (Value::Null, 1),
+            Flat::Bool(b) => (Value::Bool(b), 1),
+            Flat::Number(n) => (Value::Number(n), 1),
+            Flat::String(s) => (Value::String(s), 1),
+            Flat::Array(n) => {
+                let items = pop(&mut stack, n as usize)?;
+                let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                (Value::Array(items.into_iter().map(|(v, _)| v).collect()), depth)
+            }
+            Flat::Object(keys) => {
+                let items = pop(&mut stack, keys.len())?;
+                let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
+                let fields = keys.into_iter().zip(items).map(|(k, (v, _))| (k, v)).collect();
+                (Value::Object(fields), depth)
+            }
+        };
+        if depth > MAX_DEPTH {
+            return Err(format!("constant nested deeper than {MAX_DEPTH}"));
+        }
+        stack.push((value, depth));
+    }
+    Ok(stack.into_iter().map(|(v, _)| v).collect())
+}
+
+fn pop(stack: &mut Vec<(Value, usize)>, n: usize) -> Result<Vec<(Value, usize)>, String> {
+    let at = stack.len().checked_sub(n).ok_or("constant stream is malformed")?;
+    Ok(stack.split_off(at))
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut consts = Vec::new();
+        self.consts.iter().for_each(|c| flatten(c, &mut consts));
+        let wire = Wire {
+            nodes: self.nodes.clone(),
+            kids: self.kids.clone(),
+            paths: self.paths.iter().map(|p| p.iter().map(|s| s.to_string()).collect()).collect(),
+            consts,
+        };
+        wire.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let rule = Rule {
+            nodes: wire.nodes,
+            kids: wire.kids,
+            consts: unflatten(wire.consts).map_err(serde::de::Error::custom)?,
+            paths: wire.paths.into_iter().map(|p| p.into_iter().map(Cow::Owned).collect()).collect(),
+        };
+        rule.check().map_err(serde::de::Error::custom)?;
+        Ok(rule)
+    }
+}

@@ -1,0 +1,424 @@
+//! [`Value`] helpers: JSON conversion, paths, and the JsonLogic coercions (numbers, strings,
+//! equality, ordering) shared by the parser and the evaluator.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use super::{EvalError, Value};
+
+/// Deepest nesting that [`Value::from_json`] and [`Value::to_json`] convert; anything deeper
+/// becomes `null`. serde_json itself refuses text nested deeper than 128.
+pub const MAX_DATA_DEPTH: usize = 128;
+
+/// A `null` to borrow from.
+pub(crate) static NULL: Value = Value::Null;
+
+impl Value {
+    /// Converts a JSON value. Parts nested deeper than [`MAX_DATA_DEPTH`] become `null`.
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        from_json_at(json, 1)
+    }
+
+    /// Converts to JSON. Whole numbers become JSON integers; NaN and infinities become `null`
+    /// (JSON has no such numbers).
+    pub fn to_json(&self) -> serde_json::Value {
+        to_json_at(self, 1)
+    }
+
+    /// The string inside, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number inside, if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// One step of a path: an object's key, or an array's index written in decimal.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Array(items) => parse_index(key).and_then(|i| items.get(i)),
+            _ => None,
+        }
+    }
+
+    /// Follows a path of keys and indices; `None` when a step is missing.
+    pub fn get_path<S: AsRef<str>>(&self, path: &[S]) -> Option<&Value> {
+        path.iter().try_fold(self, |v, seg| v.get(seg.as_ref()))
+    }
+}
+
+fn from_json_at(json: &serde_json::Value, depth: usize) -> Value {
+    use serde_json::Value as J;
+    match json {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Value::String(s.clone()),
+        _ if depth >= MAX_DATA_DEPTH => Value::Null,
+        J::Array(items) => Value::Array(items.iter().map(|v| from_json_at(v, depth + 1)).collect()),
+        J::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), from_json_at(v, depth + 1))).collect())
+        }
+    }
+}
+
+fn to_json_at(value: &Value, depth: usize) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Number(n) => number_to_json(*n),
+        Value::String(s) => J::String(s.clone()),
+        _ if depth >= MAX_DATA_DEPTH => J::Null,
+        Value::Array(items) => J::Array(items.iter().map(|v| to_json_at(v, depth + 1)).collect()),
+        Value::Object(fields) => {
+            J::Object(fields.iter().map(|(k, v)| (k.clone(), to_json_at(v, depth + 1))).collect())
+        }
+    }
+}
+
+fn number_to_json(n: f64) -> serde_json::Value {
+    // 2^53: every whole number below it is exact as both i64 and f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if n.fract() == 0.0 && n.abs() <= EXACT {
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// An array index written the canonical way (`0`, `17`; not `01`, `+1`).
+fn parse_index(s: &str) -> Option<usize> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// How many levels a value nests (a scalar is 1). Stops counting past `limit`.
+pub(crate) fn depth_within(value: &Value, limit: usize) -> bool {
+    if limit == 0 {
+        return false;
+    }
+    match value {
+        Value::Array(items) => items.iter().all(|v| depth_within(v, limit - 1)),
+        Value::Object(fields) => fields.iter().all(|(_, v)| depth_within(v, limit - 1)),
+        _ => true,
+    }
+}
+
+/// Whether a value is within `budget` units of size (one per node, one per string byte) and
+/// `depth` levels. Used to stop a `reduce` accumulator from growing without bound.
+pub(crate) fn size_within(value: &Value, budget: &mut usize, depth: usize) -> bool {
+    let cost = match value {
+        Value::String(s) => s.len(),
+        _ => 0,
+    } + 1;
+    if depth == 0 || *budget < cost {
+        return false;
+    }
+    *budget -= cost;
+    match value {
+        Value::Array(items) => items.iter().all(|v| size_within(v, budget, depth - 1)),
+        Value::Object(fields) => fields.iter().all(|(k, v)| {
+            if *budget < k.len() {
+                return false;
+            }
+            *budget -= k.len();
+            size_within(v, budget, depth - 1)
+        }),
+        _ => true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coercions.
+
+impl EvalError {
+    /// An error whose kind is `{"type": type_name}`, the JsonLogic convention.
+    pub fn new(type_name: &str) -> EvalError {
+        EvalError { kind: Value::Object(vec![("type".into(), Value::String(type_name.into()))]) }
+    }
+
+    /// The `type` of the error kind, when the kind is an object with a string `type`.
+    pub fn type_name(&self) -> Option<&str> {
+        self.kind.get("type").and_then(Value::as_str)
+    }
+
+    /// A non-numeric value where a number was needed, or a division by zero.
+    pub(crate) fn nan() -> EvalError {
+        EvalError::new("NaN")
+    }
+
+    /// Arguments of the wrong shape or count, found at run time.
+    pub(crate) fn invalid_args() -> EvalError {
+        EvalError::new("Invalid Arguments")
+    }
+}
+
+/// JavaScript's `Number(string)`: trimmed, empty is 0, decimal or `0x`/`0o`/`0b`, `Infinity`.
+pub(crate) fn parse_js_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(0.0);
+    }
+    match t {
+        "Infinity" | "+Infinity" => return Some(f64::INFINITY),
+        "-Infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
+        if let Some(digits) = t.strip_prefix(prefix) {
+            return parse_radix(digits, radix);
+        }
+    }
+    // Rust also accepts `inf` and `nan`; JavaScript does not.
+    let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if decimal {
+        t.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn parse_radix(digits: &str, radix: u32) -> Option<f64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits
+        .chars()
+        .try_fold(0.0_f64, |acc, c| c.to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d)))
+}
+
+/// JsonLogic's numeric reading of a value: null is 0, booleans 0 and 1, strings as JavaScript
+/// reads them; arrays and objects are not numbers.
+pub(crate) fn to_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Null => Some(0.0),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Number(n) => Some(*n),
+        Value::String(s) => parse_js_number(s),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// [`to_number`], failing with a `NaN` error.
+pub(crate) fn num(v: &Value) -> Result<f64, EvalError> {
+    match to_number(v) {
+        Some(n) if !n.is_nan() => Ok(n),
+        _ => Err(EvalError::nan()),
+    }
+}
+
+/// Writes a number the way JavaScript's `String(number)` does (`1`, `0.5`, `1e+21`).
+pub(crate) fn write_js_number(n: f64, out: &mut String) {
+    if n.is_nan() {
+        out.push_str("NaN");
+    } else if n.is_infinite() {
+        out.push_str(if n > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if n == 0.0 {
+        out.push('0');
+    } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        // Below 2^53 a whole number prints exactly; above, JavaScript prints the shortest
+        // digits padded with zeros, which `write_js_float` does.
+        let _ = write!(out, "{}", n as i64);
+    } else {
+        write_js_float(n, out);
+    }
+}
+
+fn write_js_float(n: f64, out: &mut String) {
+    // `{:e}` gives the shortest round-trip digits: `d[.ddd]e[-]x`.
+    let sci = format!("{:e}", n.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let k = digits.len() as i64;
+    let point = exp.parse::<i64>().unwrap_or(0) + 1; // digits * 10^(point - k)
+    if n < 0.0 {
+        out.push('-');
+    }
+    if k <= point && point <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (point - k) as usize));
+    } else if 0 < point && point <= 21 {
+        let (int, frac) = digits.split_at(point as usize);
+        let _ = write!(out, "{int}.{frac}");
+    } else if -6 < point && point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let e = point - 1;
+        let _ = write!(out, "e{}{}", if e < 0 { '-' } else { '+' }, e.abs());
+    }
+}
+
+/// Writes a value as JsonLogic's `cat` sees it: null is empty, arrays join with `,`.
+pub(crate) fn write_js_string(v: &Value, out: &mut String) {
+    write_js_string_at(v, out, MAX_DATA_DEPTH);
+}
+
+fn write_js_string_at(v: &Value, out: &mut String, depth: usize) {
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_js_number(*n, out),
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) if depth > 0 => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_js_string_at(item, out, depth - 1);
+            }
+        }
+        Value::Array(_) => {}
+        Value::Object(_) => out.push_str("[object Object]"),
+    }
+}
+
+/// A value as a string, borrowing when it already is one.
+pub(crate) fn js_string(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => {
+            let mut out = String::new();
+            write_js_string(other, &mut out);
+            std::borrow::Cow::Owned(out)
+        }
+    }
+}
+
+/// `===`: same type and equal; arrays and objects compare by content.
+pub(crate) fn strict_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| strict_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| strict_eq(v, w)))
+        }
+        _ => false,
+    }
+}
+
+/// `==`: strings compare as strings; otherwise both sides are read as numbers (null is 0).
+/// Arrays and objects, and non-numeric strings against numbers, are a `NaN` error. A null
+/// against a non-numeric string is simply unequal (a missing value is not an error).
+pub(crate) fn loose_eq(a: &Value, b: &Value) -> Result<bool, EvalError> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => Ok(x == y),
+        (Value::String(x), Value::String(y)) => Ok(x == y),
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+            Err(EvalError::nan())
+        }
+        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => {
+            Ok(parse_js_number(s) == Some(0.0))
+        }
+        _ => Ok(num(a)? == num(b)?),
+    }
+}
+
+/// Ordering for `<`, `<=`, `>`, `>=`: strings by their bytes, everything else as numbers.
+/// `None` when a side is NaN.
+pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, EvalError> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => Ok(x.partial_cmp(y)),
+        (Value::String(x), Value::String(y)) => Ok(Some(x.as_bytes().cmp(y.as_bytes()))),
+        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+            Err(EvalError::nan())
+        }
+        _ => Ok(num(a)?.partial_cmp(&num(b)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn js(n: f64) -> String {
+        let mut s = String::new();
+        write_js_number(n, &mut s);
+        s
+    }
+
+    #[test]
+    fn numbers_print_like_javascript() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1.0, "1"),
+            (-3.0, "-3"),
+            (0.5, "0.5"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (1e21, "1e+21"),
+            (9007199254740993.0, "9007199254740992"),
+            (-1e20, "-100000000000000000000"),
+            (1.2345e22, "1.2345e+22"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NAN, "NaN"),
+            (-1.25, "-1.25"),
+            (5e-324, "5e-324"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(js(n), want, "{n:e}");
+        }
+    }
+
+    #[test]
+    fn strings_read_as_numbers_like_javascript() {
+        let cases = [
+            ("", Some(0.0)),
+            ("  12 ", Some(12.0)),
+            ("1e2", Some(100.0)),
+            ("-1.5", Some(-1.5)),
+            (".5", Some(0.5)),
+            ("0x10", Some(16.0)),
+            ("Infinity", Some(f64::INFINITY)),
+            ("inf", None),
+            ("nan", None),
+            ("abc", None),
+            ("1a", None),
+            ("0x", None),
+            ("--1", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_js_number(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn size_budget_counts_nodes_and_bytes() {
+        let v = Value::Array(vec![Value::String("abcd".into()), Value::Null]);
+        let mut budget = 7;
+        assert!(size_within(&v, &mut budget, 8));
+        let mut budget = 6;
+        assert!(!size_within(&v, &mut budget, 8));
+        assert!(!size_within(&v, &mut 100, 1));
+    }
+}
