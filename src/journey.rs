@@ -27,9 +27,8 @@ pub struct Journey {
     pub steps: Vec<Step>,
 }
 
-/// One step.
+/// One step. (Unknown fields are not rejected here: serde cannot combine that with `flatten`.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Step {
     /// When, RFC 3339.
     pub at: String,

@@ -61,7 +61,7 @@ fn mistakes_are_named_and_explained() {
         ("/offers/0/stages/0", Some(json!("windows")), "offers[0].stages[0]: unknown stage `windows`; did you mean `window`?"),
         ("/segments/qipao_fan", Some(json!({">=": [{"var": "features.qipao_view_7d"}, 3]})), "unknown feature `qipao_view_7d`; did you mean `qipao_views_7d`?"),
         ("/segments/qipao_fan", Some(json!({">=": [{"var": "featurs.qipao_views_7d"}, 3]})), "did you mean `features.qipao_views_7d`?"),
-        ("/segments/qipao_fan", Some(json!({"segmnet": "hipo"})), "segments.qipao_fan: unknown operator `segmnet`; did you mean `segment`?"),
+        ("/segments/qipao_fan", Some(json!({"segmnet": "hipo"})), "segments.qipao_fan.segmnet: unknown operator `segmnet`; did you mean `segment`?"),
         ("/segments/a", Some(json!({"segment": "b"})), ""),
         ("/segments/b", Some(json!({"segment": "a"})), "segments.a -> segments.b -> segments.a depend on each other in a cycle"),
         ("/offers/0/caps/0", Some(json!({"max": 0, "days": 7})), "offers[0].caps[0].max: a cap of 0 means never shown"),
@@ -77,13 +77,22 @@ fn mistakes_are_named_and_explained() {
         ("/features/spend_365d/event", Some(json!("purchse")), "features.spend_365d.event: unknown event `purchse`; did you mean `purchase`?"),
         ("/features/qipao_views_7d/where", Some(json!({"==": [{"var": "event.categry"}, "qipao"]})), "features.qipao_views_7d.where.==[0].var: unknown event property `categry`; did you mean `category`?"),
         ("/meta/utc_offset", Some(json!("UTC+8")), "meta.utc_offset: `UTC+8` is not a UTC offset; write it like `+08:00`"),
-        ("/offers/0/audiense", Some(json!(true)), "offers[0]: unknown field `audiense`"),
+        ("/offers/0/audiense", Some(json!(true)), "offers[0].audiense: unknown field `audiense`, expected one of `id`, `placements`, `audience`"),
         ("/offers/0/priority", Some(json!("high")), "offers[0].priority: invalid type: string \"high\", expected i32"),
         ("/placements/home_hero/max_items", Some(json!(0)), "placements.home_hero.max_items: 0; a placement shows 1 to 16 items"),
         ("/scores/propensity/weights/context.page", Some(json!(1.0)), "score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
         ("/offers/7/rank_by", Some(json!("propensty")), "offers[7].rank_by: unknown score `propensty`; did you mean `propensity`?"),
         ("/calendars/festivals/1", Some(json!(["2026-06-18", "2026-06-01"])), "calendars.festivals[1]: range `2026-06-18` to `2026-06-01` ends before it starts"),
-        ("/segments/recent_buyer", Some(json!({"days_since": "purchases"})), "did you mean `purchase`?"),
+        ("/segments/recent_buyer", Some(json!({"days_since": "purchse"})), "did you mean `purchase`?"),
+        (
+            "/segments/recent_buyer",
+            Some(json!({"days_since": "purchases"})),
+            "`days_since` of feature `purchases` needs a `first` or `last` feature, which holds a time",
+        ),
+        ("/segments/recent_buyer", Some(json!({"<": [{"var": "context.page"}, 1]})), ""),
+        ("/lifecycle/0/when", Some(json!({"==": [{"var": "context.page"}, "home"]})), "lifecycle[0].when.==[0].var: `context.page`: the page context is not available here"),
+        ("/events/view/type", Some(json!("string")), "events.view.type: `type` is reserved"),
+        ("/features/products_viewed_30d/of", Some(json!("tags")), "unknown event property `tags`"),
     ];
     // Cases with an empty expectation are set-up for the next case (cumulative edits).
     let mut model = example();
@@ -137,7 +146,7 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
     );
     assert!(
         w.contains(
-            r#"{"and":[{"!=":[{"days_since":"purchase"},null]},{"<":[{"days_since":"purchase"},7]}]}"#
+            r#"{"and":[{"!==":[{"days_since":"purchase"},null]},{"<":[{"days_since":"purchase"},7]}]}"#
         ),
         "{w}"
     );

@@ -89,7 +89,8 @@ fn op_args(e: &Json) -> Option<(&str, Vec<&Json>)> {
     Some((op.as_str(), args))
 }
 
-/// Whether `guard` proves `operand` present: `{"!=": [x, null]}`, `{"!==": [x, null]}`, `{"!!": x}`.
+/// Whether `guard` proves `operand` present: `{"!==": [x, null]}`, or `{"!=": [x, null]}` and
+/// `{"!!": x}` (which also exclude 0, so they guard too, if more than asked).
 fn guards(guard: &Json, operand: &Json) -> bool {
     let Some((op, args)) = op_args(guard) else { return false };
     match op {
@@ -118,13 +119,15 @@ fn walk(
         }
         return;
     };
-    if matches!(op, "<" | "<=" | ">" | ">=") && (args.len() == 2 || (args.len() == 3 && matches!(op, "<" | "<="))) {
+    if matches!(op, "<" | "<=" | ">" | ">=")
+        && (args.len() == 2 || (args.len() == 3 && matches!(op, "<" | "<=")))
+    {
         for (i, operand) in args.iter().enumerate() {
             let Some(why) = maybe_missing(operand, names) else { continue };
             if guards_in_scope.iter().any(|g| guards(g, operand)) || !passes_when_zero(op, &args, i) {
                 continue;
             }
-            let safe = serde_json::json!({"and": [{"!=": [operand, null]}, e]});
+            let safe = serde_json::json!({"and": [{"!==": [operand, null]}, e]});
             out.push(Warning {
                 path: path.to_string(),
                 message: format!(

@@ -224,6 +224,10 @@ impl Resolver for ModelResolver<'_> {
         false
     }
 
+    fn host_op_names(&self) -> &[&str] {
+        &["segment", "score", "hours_since", "days_since", "days_to_anniversary", "in_calendar"]
+    }
+
     fn host_op(&self, name: &str, args: &[Json]) -> Result<Option<HostCall>, String> {
         let one_name = |what: &str| -> Result<&str, String> {
             match args {

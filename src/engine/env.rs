@@ -57,7 +57,7 @@ fn num(n: f64) -> Cow<'static, Value> {
 impl Eval<'_> {
     /// Evaluates a rule to a boolean; an error counts as false.
     pub fn test(&self, rule: &Rule) -> bool {
-        logic::eval(rule, self).is_ok_and(|v| v.truthy())
+        logic::eval_bool(rule, self).unwrap_or(false)
     }
 
     fn traits_live(&self) -> bool {

@@ -32,8 +32,13 @@ fn engine(m: Model, install: u64) -> Engine {
     e
 }
 
-fn shown(e: &mut Engine, placement: usize, now: i64) -> Vec<String> {
-    let d = e.decide(placement, &[Value::String("home".into())], now);
+fn at(e: &Engine, placement: &str) -> usize {
+    input::placement_index(e.model(), placement).unwrap()
+}
+
+fn shown(e: &mut Engine, placement: &str, now: i64) -> Vec<String> {
+    let p = at(e, placement);
+    let d = e.decide(p, &[Value::String("home".into())], now);
     d.items.iter().map(|i| e.model().offers[i.offer].id.clone()).collect()
 }
 
@@ -50,7 +55,7 @@ fn priority_then_score_then_model_order() {
     );
     let mut e = engine(m, 1);
     // c first (priority 9); then b (ranked by score 2 beats unranked a); a; low does not fit.
-    assert_eq!(shown(&mut e, 1, MIDNIGHT + 12 * HOUR), ["c", "b", "a"]);
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR), ["c", "b", "a"]);
 }
 
 #[test]
@@ -65,14 +70,14 @@ fn caps_gaps_and_global_caps_hold_offers_back() {
     );
     let mut e = engine(m, 1);
     let t = MIDNIGHT + 9 * HOUR;
-    assert_eq!(shown(&mut e, 0, t), ["capped"]);
-    assert_eq!(shown(&mut e, 0, t + 1), ["capped"]);
-    assert_eq!(shown(&mut e, 0, t + 2), ["gapped"], "capped reached 2 in 2 days");
-    assert_eq!(shown(&mut e, 0, t + 3), ["free"], "gapped needs 5 hours");
-    assert_eq!(shown(&mut e, 0, t + 5 * HOUR + 2), ["gapped"]);
+    assert_eq!(shown(&mut e, "hero", t), ["capped"]);
+    assert_eq!(shown(&mut e, "hero", t + 1), ["capped"]);
+    assert_eq!(shown(&mut e, "hero", t + 2), ["gapped"], "capped reached 2 in 2 days");
+    assert_eq!(shown(&mut e, "hero", t + 3), ["free"], "gapped needs 5 hours");
+    assert_eq!(shown(&mut e, "hero", t + 5 * HOUR + 2), ["gapped"]);
     // Next day: `capped` still has 2 in the last 2 days; the day after, it is back.
-    assert_eq!(shown(&mut e, 0, t + DAY), ["gapped"]);
-    assert_eq!(shown(&mut e, 0, t + 2 * DAY), ["capped"]);
+    assert_eq!(shown(&mut e, "hero", t + DAY), ["gapped"]);
+    assert_eq!(shown(&mut e, "hero", t + 2 * DAY), ["capped"]);
     let explained = e.explain(0, &[], t + 2 * DAY + 1).unwrap();
     let cap = explained.checks.iter().find(|c| c.name == "cap").unwrap();
     assert_eq!(cap.detail, "1 of 2 in 2 days");
@@ -89,13 +94,13 @@ fn global_caps_count_across_offers() {
     );
     let mut e = engine(m, 1);
     let t = MIDNIGHT + 10 * HOUR;
-    assert_eq!(shown(&mut e, 0, t), ["x"]);
-    assert_eq!(shown(&mut e, 0, t + 1), ["x"]);
-    let d = e.decide(0, &[], t + 2);
+    assert_eq!(shown(&mut e, "hero", t), ["x"]);
+    assert_eq!(shown(&mut e, "hero", t + 1), ["x"]);
+    let d = e.decide(at(&e, "hero"), &[], t + 2);
     assert!(d.items.is_empty());
     assert_eq!(d.reason, Reason::Capped);
     assert_eq!(d.fallback, Some(0));
-    assert_eq!(shown(&mut e, 0, t + DAY), ["x"], "a new natural day in +08:00");
+    assert_eq!(shown(&mut e, "hero", t + DAY), ["x"], "a new natural day in +08:00");
 }
 
 #[test]
@@ -106,7 +111,7 @@ fn quiet_hours_wrap_past_midnight() {
     );
     let mut e = engine(m, 1);
     for (hour, open) in [(7, false), (8, true), (21, true), (22, false), (23, false), (0, false)] {
-        let d = e.decide(0, &[], MIDNIGHT + hour * HOUR + 60_000);
+        let d = e.decide(at(&e, "hero"), &[], MIDNIGHT + hour * HOUR + 60_000);
         assert_eq!(!d.items.is_empty(), open, "at {hour}:01");
         if !open {
             assert_eq!(d.reason, Reason::QuietHours);
@@ -124,8 +129,8 @@ fn control_groups_and_variants_split_as_weighted_and_stick() {
     let (mut control, mut a, mut b) = (0, 0, 0);
     for install in 0..4000u64 {
         let mut e = engine(m.clone(), install.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let first = e.decide(0, &[], MIDNIGHT);
-        let again = e.decide(0, &[], MIDNIGHT + DAY);
+        let first = e.decide(at(&e, "hero"), &[], MIDNIGHT);
+        let again = e.decide(at(&e, "hero"), &[], MIDNIGHT + DAY);
         assert_eq!(first.items, again.items, "sticky");
         let item = first.items[0];
         match (item.control, item.variant) {
@@ -153,12 +158,12 @@ fn assignments_survive_identify_and_export() {
     );
     for install in 0..50 {
         let mut e = engine(m.clone(), install);
-        let before = e.decide(0, &[], MIDNIGHT).items[0].variant;
+        let before = e.decide(at(&e, "hero"), &[], MIDNIGHT).items[0].variant;
         e.identify(IdKind::Phone, "+86 139 1234 5678").unwrap();
         let bytes = e.export_state();
         let mut other = Engine::new(m.clone(), 999);
         other.import_state(&bytes).unwrap();
-        assert_eq!(other.decide(0, &[], MIDNIGHT + DAY).items[0].variant, before);
+        assert_eq!(other.decide(at(&other, "hero"), &[], MIDNIGHT + DAY).items[0].variant, before);
     }
 }
 
@@ -167,7 +172,7 @@ fn the_outbox_is_bounded_and_counts_what_it_dropped() {
     let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
     let mut e = engine(m, 1);
     for k in 0..(OUTBOX_CAPACITY as i64 + 50) {
-        e.decide(0, &[], MIDNIGHT + k);
+        e.decide(at(&e, "hero"), &[], MIDNIGHT + k);
     }
     assert_eq!(e.outbox().len(), OUTBOX_CAPACITY);
     assert_eq!(e.outbox_dropped(), 51, "50 exposures over, plus the stage change that was first");
@@ -181,7 +186,7 @@ fn the_outbox_is_bounded_and_counts_what_it_dropped() {
 fn decision_ids_are_unique_per_install() {
     let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
     let mut e = engine(m, 77);
-    let mut ids: Vec<u64> = (0..1000).map(|k| e.decide(0, &[], MIDNIGHT + k).id).collect();
+    let mut ids: Vec<u64> = (0..1000).map(|k| e.decide(at(&e, "hero"), &[], MIDNIGHT + k).id).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 1000);
@@ -226,8 +231,8 @@ fn hostile_calls_do_not_panic() {
     e.track(0, &[], MIDNIGHT);
     e.track(0, &vec![Value::Null; 40], i64::MIN);
     e.track(1, &[Value::Number(f64::NAN)], i64::MAX);
-    e.decide(0, &vec![Value::Array(vec![]); 9], i64::MIN);
-    e.decide(0, &[], i64::MAX);
+    e.decide(at(&e, "hero"), &vec![Value::Array(vec![]); 9], i64::MIN);
+    e.decide(at(&e, "hero"), &[], i64::MAX);
     assert!(e.explain(99, &[], 0).is_none());
     assert!(e.track_json(&json!("view"), 0).is_err());
     assert!(e.track_json(&json!({"type": 7}), 0).is_err());

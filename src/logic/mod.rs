@@ -163,12 +163,15 @@ impl Rule {
 
     /// Every statically resolved variable slot the rule reads.
     pub fn slots(&self) -> Vec<u32> {
-        Vec::new()
+        self.nodes.iter().filter_map(|n| if let rule::Node::Slot(s) = n { Some(*s) } else { None }).collect()
     }
 
     /// Every host operator call in the rule, as `(op, imm)`.
     pub fn host_calls(&self) -> Vec<(u16, u32)> {
-        Vec::new()
+        self.nodes
+            .iter()
+            .filter_map(|n| if let rule::Node::Host { op, imm, .. } = n { Some((*op, *imm)) } else { None })
+            .collect()
     }
 }
 
@@ -184,9 +187,4 @@ impl Value {
             Value::Object(_) => true,
         }
     }
-}
-
-/// MurmurHash3 x86 32-bit. PLACEHOLDER until the logic branch merges.
-pub fn murmur3_32(data: &[u8], seed: u32) -> u32 {
-    data.iter().fold(seed ^ 0x811c_9dc5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
