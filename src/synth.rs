@@ -125,10 +125,14 @@ pub fn large_model() -> Json {
             "content": {"title": format!("Offer {o}"), "body": "Synthetic content for the benchmark.", "n": o}
         });
         if rng.below(4) == 0 {
-            offer["rank_by"] = json!(format!("score_{}", rng.below(5)));
+            if let Some(o) = offer.as_object_mut() {
+                o.insert("rank_by".into(), json!(format!("score_{}", rng.below(5))));
+            }
         }
         if rng.below(5) == 0 {
-            offer["stages"] = json!([rng.pick(&stage_names)]);
+            if let Some(o) = offer.as_object_mut() {
+                o.insert("stages".into(), json!([rng.pick(&stage_names)]));
+            }
         }
         offers.push(offer);
     }

@@ -1,6 +1,14 @@
 //! Snapshot and state bytes: round trips, tampering, truncation, arbitrary and mutated input,
 //! migration to a newer model, and the size of a year of heavy use.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
 use kairos::codec::{sha256, HEADER_LEN};
 use kairos::engine::input;
 use kairos::{snapshot, Engine, Model};
@@ -20,7 +28,7 @@ fn model() -> Model {
 }
 
 /// Re-seals a frame after its body was changed, so the change reaches the body decoder.
-fn reseal(bytes: &mut Vec<u8>) {
+fn reseal(bytes: &mut [u8]) {
     let body_len = (bytes.len() - HEADER_LEN) as u32;
     bytes[12..16].copy_from_slice(&body_len.to_le_bytes());
     let sum = sha256(&bytes[HEADER_LEN..]);

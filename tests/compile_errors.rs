@@ -1,6 +1,14 @@
 //! Every kind of model mistake gets an error that names the place and says what is wrong.
 //! Each case mutates the example model at a JSON pointer and expects an error message.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
 use serde_json::{json, Value};
 
 fn example() -> Value {

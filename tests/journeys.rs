@@ -1,6 +1,14 @@
 //! Replays every journey fixture in tests/fixtures/journeys against the core. The same files run
 //! against the JavaScript package.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
 use std::path::Path;
 
 #[test]

@@ -162,8 +162,7 @@ impl Profile {
                 .traits
                 .iter()
                 .zip(&self.traits)
-                .filter(|(_, v)| **v != Value::Null)
-                .map(|((n, _), v)| (n.clone(), v.clone()))
+                .filter_map(|((n, _), v)| StoredTrait::from_value(v).map(|t| (n.clone(), t)))
                 .collect(),
             traits_expire_ms: self.traits_expire_ms,
             offers: model
@@ -222,6 +221,7 @@ impl Profile {
             *slot = agg;
         }
         for (name, value) in s.traits {
+            let value = value.into_value();
             let Some(i) = model.traits.iter().position(|t| t.0 == name) else { continue };
             let fits = model.traits.get(i).is_some_and(|(_, ty)| trait_fits(*ty, &value));
             if let (true, Some(slot)) = (fits, p.traits.get_mut(i)) {
@@ -273,6 +273,45 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A trait value as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredTrait {
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    String(String),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl StoredTrait {
+    fn from_value(v: &Value) -> Option<StoredTrait> {
+        Some(match v {
+            Value::Bool(b) => StoredTrait::Bool(*b),
+            Value::Number(n) => StoredTrait::Number(*n),
+            Value::String(s) => StoredTrait::String(s.clone()),
+            Value::Array(items) => StoredTrait::List(
+                items
+                    .iter()
+                    .filter_map(|x| if let Value::String(s) = x { Some(s.clone()) } else { None })
+                    .collect(),
+            ),
+            Value::Null | Value::Object(_) => return None,
+        })
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            StoredTrait::Bool(b) => Value::Bool(b),
+            StoredTrait::Number(n) => Value::Number(n),
+            StoredTrait::String(s) => Value::String(s),
+            StoredTrait::List(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+        }
+    }
+}
+
 /// An assignment as stored: variants by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoredAssignment {
@@ -310,8 +349,8 @@ pub struct StoredState {
     pub events: Vec<(String, Seen)>,
     /// Features by name with their spec.
     pub features: Vec<(String, FeatureSpec, Aggregate)>,
-    /// Supplied traits.
-    pub traits: Vec<(String, Value)>,
+    /// Supplied traits (a flat type: decoding never recurses on hostile bytes).
+    pub traits: Vec<(String, StoredTrait)>,
     /// Trait expiry.
     pub traits_expire_ms: Option<i64>,
     /// Offers with history.
@@ -372,7 +411,7 @@ impl StoredState {
         }
         self.global.validate().map_err(|e| format!("global exposures: {e}"))?;
         for (name, v) in &self.traits {
-            if !trait_value_ok(v) {
+            if !trait_value_ok(&v.clone().into_value()) {
                 return Err(format!("trait `{name}` has a value of the wrong shape"));
             }
         }

@@ -1,0 +1,74 @@
+//! The `kairos` command, run as a user would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kairos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kairos")).args(args).current_dir(root()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_and_compile_the_example() {
+    let out = kairos(&["check", "examples/taste-of-su/model.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok: `Taste of Su` version 1, 7 stages, 8 segments"));
+    let dir = std::env::temp_dir().join(format!("kairos-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap = dir.join("snap.kairos");
+    let out = kairos(&["compile", "examples/taste-of-su/model.json", "-o", snap.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&snap).unwrap();
+    assert_eq!(kairos::snapshot::decode(&bytes).unwrap().name, "Taste of Su");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_broken_model_names_the_place_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, text_model.replace("\"segment\": \"hipo\"", "\"segment\": \"hippo\"")).unwrap();
+    let out = kairos(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("the model has 1 error"), "{err}");
+    assert!(
+        err.contains("offers[0].audience.and[1].segment: unknown segment `hippo`; did you mean `hipo`?"),
+        "{err}"
+    );
+    let out = kairos(&["check", dir.join("missing.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.json: No such file"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn simulate_prints_the_journey_and_json_lines() {
+    let out = kairos(&["simulate", "--journey", "tests/fixtures/journeys/lizzy.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("decide home_hero         -> welcome_story “The story of the Qipao”"), "{s}");
+    assert!(!s.contains("MISMATCH"));
+    let out = kairos(&["simulate", "--json", "--journey", "tests/fixtures/journeys/nancy.json"]);
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 13);
+    assert_eq!(lines[2]["items"][0], "join_discount");
+    assert_eq!(lines[3]["outbox"][0]["type"], "conversion");
+}
