@@ -56,6 +56,13 @@ fn example(c: &mut Criterion) {
             e.track(black_box(view), black_box(&props), t)
         })
     });
+    c.bench_function("example/page view: track view, then decide home_hero", |b| {
+        b.iter(|| {
+            t += 1;
+            e.track(black_box(view), black_box(&props), t);
+            e.decide_into(black_box(hero), black_box(&ctx), t, &mut d);
+        })
+    });
     let bytes = snapshot::encode(&model);
     c.bench_function("example/snapshot decode", |b| b.iter(|| snapshot::decode(black_box(&bytes)).unwrap()));
     c.bench_function("example/compile", |b| b.iter(|| kairos::compile_str(black_box(EXAMPLE)).unwrap()));

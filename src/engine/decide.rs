@@ -193,6 +193,7 @@ impl Engine {
 
     /// Like [`Engine::decide`], reusing `out`'s allocation.
     pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
+        self.settle_stage();
         let t = self.now_for(now);
         self.update_stage(now, t.today);
         self.profile.seq = self.profile.seq.wrapping_add(1);
@@ -337,6 +338,7 @@ impl Engine {
 
     /// Explains offer `offer`'s eligibility for page context `context`, without recording anything.
     pub fn explain(&mut self, offer: usize, context: &[Value], now: i64) -> Option<Explanation> {
+        self.settle_stage();
         let t = self.now_for(now);
         self.memo.reset(&self.model);
         let def = self.model.offers.get(offer)?;
@@ -370,7 +372,7 @@ impl Engine {
                 .map(|(_, s)| s.name.as_str())
                 .collect();
             let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
-            let current = self.stage().unwrap_or("none").to_string();
+            let current = self.current_stage().unwrap_or("none").to_string();
             add("stage", in_stage, format!("stage is `{current}`; offer wants {}", names.join(" or ")));
         }
         let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);

@@ -13,23 +13,37 @@ use crate::time::{self, HOUR_MS};
 /// this guard keeps a hostile snapshot from exhausting the stack.
 const MAX_NESTING: u32 = 32;
 
-/// Memoized segment and score values for one decision or one track.
+/// Memoized segment, score and feature values for one decision or one track. A value is valid
+/// when its generation is the current one, so `reset` costs nothing per entry.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
-    /// 0 unknown, 1 false, 2 true.
-    segments: Vec<Cell<u8>>,
-    scores: Vec<Cell<Option<f64>>>,
+    generation: u32,
+    /// Segment: `(generation, is member)`.
+    segments: Vec<Cell<(u32, bool)>>,
+    scores: Vec<Cell<(u32, f64)>>,
+    features: Vec<Cell<(u32, Option<f64>)>>,
     nesting: Cell<u32>,
 }
 
 impl Memo {
-    /// Clears for a new evaluation, keeping the allocations.
+    /// Starts a new evaluation, keeping the allocations.
     pub fn reset(&mut self, model: &Model) {
-        self.segments.clear();
-        self.segments.resize(model.segments.len(), Cell::new(0));
-        self.scores.clear();
-        self.scores.resize(model.scores.len(), Cell::new(None));
         self.nesting.set(0);
+        let sizes_ok = self.segments.len() == model.segments.len()
+            && self.scores.len() == model.scores.len()
+            && self.features.len() == model.features.len();
+        if sizes_ok && self.generation < u32::MAX {
+            self.generation += 1;
+            return;
+        }
+        // INVARIANT: generation 0 is never current after a reset, so zeroed cells are stale.
+        self.generation = 1;
+        self.segments.clear();
+        self.segments.resize(model.segments.len(), Cell::new((0, false)));
+        self.scores.clear();
+        self.scores.resize(model.scores.len(), Cell::new((0, 0.0)));
+        self.features.clear();
+        self.features.resize(model.features.len(), Cell::new((0, None)));
     }
 }
 
@@ -65,8 +79,15 @@ impl Eval<'_> {
     }
 
     fn feature(&self, i: usize) -> Option<f64> {
+        let cell = self.memo.features.get(i)?;
+        let (generation, v) = cell.get();
+        if generation == self.memo.generation {
+            return v;
+        }
         let def = self.model.features.get(i)?;
-        self.profile.features.get(i)?.read(&def.spec, self.today)
+        let v = self.profile.features.get(i)?.read(&def.spec, self.today);
+        cell.set((self.memo.generation, v));
+        v
     }
 
     fn nest<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
@@ -83,22 +104,22 @@ impl Eval<'_> {
     /// Whether the shopper is in segment `i`.
     pub fn segment(&self, i: usize) -> bool {
         let Some(cell) = self.memo.segments.get(i) else { return false };
-        match cell.get() {
-            1 => return false,
-            2 => return true,
-            _ => {}
+        let (generation, member) = cell.get();
+        if generation == self.memo.generation {
+            return member;
         }
         let Some(def) = self.model.segments.get(i) else { return false };
         let v = self.nest(|| self.test(&def.rule)).unwrap_or(false);
-        cell.set(if v { 2 } else { 1 });
+        cell.set((self.memo.generation, v));
         v
     }
 
     /// Score `i`.
     pub fn score(&self, i: usize) -> f64 {
         let Some(cell) = self.memo.scores.get(i) else { return 0.0 };
-        if let Some(v) = cell.get() {
-            return v;
+        let (generation, score) = cell.get();
+        if generation == self.memo.generation {
+            return score;
         }
         let Some(def) = self.model.scores.get(i) else { return 0.0 };
         let v = self
@@ -119,7 +140,7 @@ impl Eval<'_> {
             })
             .unwrap_or(0.0);
         let v = if v.is_finite() { v } else { 0.0 };
-        cell.set(Some(v));
+        cell.set((self.memo.generation, v));
         v
     }
 

@@ -47,6 +47,9 @@ pub struct Engine {
     stage_names: Vec<Value>,
     memo: Memo,
     scratch: Vec<(u32, f64)>,
+    /// Time of the latest event tracked since the stage was last evaluated: the stage is
+    /// evaluated lazily, as of that time, when next read.
+    stage_stale_at: Option<i64>,
 }
 
 impl Engine {
@@ -62,6 +65,7 @@ impl Engine {
             stage_names,
             memo: Memo::default(),
             scratch: Vec::new(),
+            stage_stale_at: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl Engine {
         if model.version <= self.model.version {
             return Err(SnapshotError::NotNewer { offered: model.version, running: self.model.version });
         }
+        self.settle_stage();
         self.outbox.render(&self.model);
         let stored = self.profile.to_stored(&self.model, &self.outbox);
         let (profile, outbox) = Profile::from_stored(stored, &model);
@@ -112,6 +117,7 @@ impl Engine {
             self.profile = fresh;
         }
         self.profile.consent = consent;
+        self.stage_stale_at = None;
     }
 
     /// Adds an identifier (phone, email, external id). Only its salted SHA-256 is kept.
@@ -140,6 +146,7 @@ impl Engine {
         self.outbox = Outbox::default();
         self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
         self.profile = Profile::new(&self.model, install_id);
+        self.stage_stale_at = None;
     }
 
     /// Sets the server-supplied traits (all at once; absent ones become missing), valid until
@@ -230,8 +237,16 @@ impl Engine {
                 });
             }
         }
-        self.update_stage(now, today);
+        self.stage_stale_at = Some(self.stage_stale_at.map_or(now, |t| t.max(now)));
         Tracked::Recorded
+    }
+
+    /// Evaluates the stage as of the latest tracked event, if events came since it was last
+    /// evaluated. Every read of the stage (and `decide`) settles it first.
+    fn settle_stage(&mut self) {
+        if let Some(t) = self.stage_stale_at.take() {
+            self.update_stage(t, time::day_of(t, self.model.offset_ms));
+        }
     }
 
     /// Re-evaluates the lifecycle stage (without page context: a stage describes the shopper);
@@ -291,13 +306,20 @@ impl Engine {
         });
     }
 
-    /// The current stage's name.
-    pub fn stage(&self) -> Option<&str> {
+    /// The current stage's name, as of the latest event or decision.
+    pub fn stage(&mut self) -> Option<&str> {
+        self.settle_stage();
+        self.current_stage()
+    }
+
+    /// The stage as last evaluated.
+    fn current_stage(&self) -> Option<&str> {
         self.profile.stage.and_then(|(i, _)| self.model.stages.get(i)).map(|s| s.name.as_str())
     }
 
     /// The segments the shopper is in now, by name.
     pub fn segments(&mut self, context: &[Value], now: i64) -> Vec<&str> {
+        self.settle_stage();
         if !self.profile.consent {
             return Vec::new();
         }
@@ -312,6 +334,7 @@ impl Engine {
 
     /// Every score by name.
     pub fn scores(&mut self, context: &[Value], now: i64) -> Vec<(&str, f64)> {
+        self.settle_stage();
         let today = time::day_of(now, self.model.offset_ms);
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
@@ -349,12 +372,14 @@ impl Engine {
     }
 
     /// The outbox events, oldest first, without removing them.
-    pub fn outbox(&self) -> Vec<OutboxEvent> {
+    pub fn outbox(&mut self) -> Vec<OutboxEvent> {
+        self.settle_stage();
         self.outbox.events(&self.model)
     }
 
     /// Removes and returns the outbox events, oldest first.
     pub fn drain_outbox(&mut self) -> Vec<OutboxEvent> {
+        self.settle_stage();
         self.outbox.drain(&self.model)
     }
 
@@ -364,7 +389,8 @@ impl Engine {
     }
 
     /// Exports the profile and outbox as versioned bytes with a checksum.
-    pub fn export_state(&self) -> Vec<u8> {
+    pub fn export_state(&mut self) -> Vec<u8> {
+        self.settle_stage();
         self.profile.to_stored(&self.model, &self.outbox).encode()
     }
 
@@ -374,6 +400,7 @@ impl Engine {
         let (profile, outbox) = Profile::from_stored(stored, &self.model);
         self.profile = profile;
         self.outbox = outbox;
+        self.stage_stale_at = None;
         Ok(())
     }
 }

@@ -283,18 +283,20 @@ impl Aggregate {
         if spec.agg == Agg::Sum && !amount.is_finite() {
             return;
         }
+        let before = self.horizon();
         let st = self.advance(spec.agg, day);
         if matches!(st.data, Data::Empty) {
             st.data = Data::new(spec.agg);
         }
         let (span, h) = (spec.span(), st.horizon);
+        let moved = before != Some(h);
         match (&mut st.data, spec.agg) {
             (Data::Count(c), _) => c.record(span, h, day, 1, add_count),
             (Data::Sum(c), _) => c.record(span, h, day, amount, add_sum),
             (Data::First(c), _) => c.record(span, h, day, now_ms, i64::min),
             (Data::Last(c), _) => c.record(span, h, day, now_ms, i64::max),
             (Data::Distinct(seen), Agg::Distinct { max }) => {
-                distinct::record(seen, span, h, day, distinct_key, max);
+                distinct::record(seen, span, h, day, distinct_key, max, moved);
             }
             // Unreachable: `advance` and the line above made the data fit the spec.
             _ => {}

@@ -14,14 +14,28 @@ pub(super) struct Seen {
 // first, and within the days `span` keeps.
 
 /// Records `key` seen on `day`; `horizon` already includes `day`.
-pub(super) fn record(seen: &mut Vec<Seen>, span: Span, horizon: i32, day: i32, key: u64, max: u16) {
-    roll(seen, span, horizon, max);
+pub(super) fn record(
+    seen: &mut Vec<Seen>,
+    span: Span,
+    horizon: i32,
+    day: i32,
+    key: u64,
+    max: u16,
+    moved: bool,
+) {
+    // Rolling only drops something when the horizon moved or the list is over `max`.
+    if moved || seen.len() > usize::from(max) {
+        roll(seen, span, horizon, max);
+    }
     if let Span::Window(_) = span {
         if i64::from(day) < span.keep_from(horizon) {
             return;
         }
     }
-    if let Some(pos) = seen.iter().position(|s| s.key == key) {
+    // Most recent last: a value seen again is most often the one seen just before.
+    if let Some(last) = seen.last_mut().filter(|s| s.key == key) {
+        last.day = last.day.max(day);
+    } else if let Some(pos) = seen.iter().rposition(|s| s.key == key) {
         let old = seen.remove(pos);
         seen.push(Seen { key, day: old.day.max(day) });
     } else if max > 0 {
