@@ -107,6 +107,19 @@ pub struct Explanation {
     pub eligible: bool,
     /// Every check, in arbitration order.
     pub checks: Vec<Check>,
+    /// The audience's top-level conditions, each evaluated on its own.
+    pub conditions: Vec<Condition>,
+}
+
+/// One top-level condition of an offer's audience.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// Its place in the model, like `offers[3].audience.and[1]`.
+    pub path: String,
+    /// Whether it holds now.
+    pub passed: bool,
+    /// The segment, when the condition is `{"segment": ...}`.
+    pub segment: Option<String>,
 }
 
 /// The first failed check, as arbitration sees it.
@@ -401,16 +414,46 @@ impl Engine {
             },
         );
         let ev = self.eval(context, now, t.today);
+        let mut conditions = Vec::new();
         let audience = match &def.audience {
             None => (true, "everyone".to_string()),
             Some(rule) => match logic::eval(rule, &ev) {
-                Ok(v) => (v.truthy(), format!("audience rule gave {}", describe(&v))),
                 Err(e) => (false, format!("audience rule failed: {e}")),
+                Ok(v) => {
+                    let (connective, parts) = logic::conditions(rule, &ev);
+                    let base = format!("offers[{offer}].audience");
+                    for c in &parts {
+                        let path =
+                            c.index.map_or_else(|| base.clone(), |i| format!("{base}.{connective}[{i}]"));
+                        let segment = match c.host {
+                            Some((crate::compiled::op::SEGMENT, s)) => {
+                                self.model.segments.get(s as usize).map(|x| x.name.clone())
+                            }
+                            _ => None,
+                        };
+                        conditions.push(Condition { path, passed: c.value, segment });
+                    }
+                    let label = |c: &Condition| match &c.segment {
+                        Some(s) => format!("`{}` (segment `{s}`)", c.path),
+                        None => format!("`{}`", c.path),
+                    };
+                    let failing: Vec<String> = conditions.iter().filter(|c| !c.passed).map(label).collect();
+                    let passing: Vec<String> = conditions.iter().filter(|c| c.passed).map(label).collect();
+                    let detail = match (connective, v.truthy()) {
+                        ("and", true) => format!("all {} conditions hold", conditions.len()),
+                        ("and", false) => format!("fails on {}", failing.join(", ")),
+                        ("or", true) => format!("holds by {}", passing.join(", ")),
+                        ("or", false) => format!("none of {} conditions holds", conditions.len()),
+                        (_, true) => format!("{} holds", passing.join(", ")),
+                        (_, false) => format!("{} gave {}", failing.join(", "), describe(&v)),
+                    };
+                    (v.truthy(), detail)
+                }
             },
         };
         add("audience", audience.0, audience.1);
         let eligible = checks.iter().all(|c| c.passed);
-        Some(Explanation { offer: def.id.clone(), eligible, checks })
+        Some(Explanation { offer: def.id.clone(), eligible, checks, conditions })
     }
 }
 

@@ -7,7 +7,7 @@ pub mod input;
 
 use serde_json::Value as Json;
 
-pub use decide::{Check, Decision, Explanation, Item, Reason};
+pub use decide::{Check, Condition, Decision, Explanation, Item, Reason};
 pub use input::InputError;
 
 use crate::compiled::Model;

@@ -253,10 +253,35 @@ fn explain_names_the_failing_check() {
     assert!(!x.eligible);
     let failed: Vec<&str> = x.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
     assert_eq!(failed, ["stage", "audience"]);
+    let audience = x.checks.iter().find(|c| c.name == "audience").unwrap();
+    assert_eq!(audience.detail, "`offers[0].audience` gave false");
     e.track_json(&json!({"type": "buy", "amount": 1}), MIDNIGHT).unwrap();
     for k in 0..3 {
         e.track_json(&json!({"type": "view"}), MIDNIGHT + k).unwrap();
     }
     let x = e.explain(0, &[], MIDNIGHT + 10).unwrap();
     assert!(x.eligible, "{x:?}");
+}
+
+#[test]
+fn explain_points_at_the_condition_that_fails() {
+    let m = model(
+        json!([{"id": "o", "placements": ["hero"],
+            "audience": {"and": [{"segment": "fan"}, {"==": [{"var": "context.page"}, "home"]}]}, "content": 1}]),
+        json!({"segments": {"fan": {">=": [{"var": "features.views"}, 2]}}}),
+    );
+    let mut e = engine(m, 5);
+    let home = [Value::String("home".into())];
+    let x = e.explain(0, &home, MIDNIGHT).unwrap();
+    let audience = x.checks.iter().find(|c| c.name == "audience").unwrap();
+    assert_eq!(audience.detail, "fails on `offers[0].audience.and[0]` (segment `fan`)");
+    assert_eq!(x.conditions.len(), 2);
+    assert_eq!(x.conditions[0].segment.as_deref(), Some("fan"));
+    assert!(x.conditions[1].passed);
+    for k in 0..2 {
+        e.track_json(&json!({"type": "view"}), MIDNIGHT + k).unwrap();
+    }
+    let x = e.explain(0, &home, MIDNIGHT + 5).unwrap();
+    assert!(x.eligible);
+    assert_eq!(x.checks.last().unwrap().detail, "all 2 conditions hold");
 }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 mod eval;
+mod explain;
 mod fractional;
 mod generic;
 mod parse;
@@ -24,6 +25,7 @@ mod semver;
 mod tests;
 mod value;
 
+pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
 pub use generic::{DynamicResolver, JsonEnv};
 pub use value::MAX_DATA_DEPTH;
