@@ -1,0 +1,120 @@
+// The storefront's use of the Kairos package: start from the stored snapshot and profile (no
+// flicker, works offline), fetch the served snapshot, apply newer ones pushed by the server,
+// and persist the profile after every change.
+import init, { Engine } from '../pkg/index.js';
+
+const KEYS = { snapshot: 'tos.snapshot', state: 'tos.state', install: 'tos.install' };
+const SNAPSHOT_URL = 'snapshots/taste-of-su/latest';
+const EVENTS_URL = 'events';
+
+function toBase64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(text) {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+function load(key) {
+  const text = localStorage.getItem(key);
+  return text ? fromBase64(text) : null;
+}
+
+function store(key, bytes) {
+  try {
+    localStorage.setItem(key, toBase64(bytes));
+  } catch (e) {
+    console.warn(`kairos: could not store ${key}: ${e.message}`);
+  }
+}
+
+async function fetchSnapshot() {
+  const res = await fetch(SNAPSHOT_URL, { cache: 'no-cache' });
+  if (!res.ok) throw new Error(`snapshot: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function installId() {
+  let id = localStorage.getItem(KEYS.install);
+  if (!/^[0-9a-f]{16}$/.test(id || '')) {
+    const b = crypto.getRandomValues(new Uint8Array(8));
+    id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+    localStorage.setItem(KEYS.install, id);
+  }
+  return id;
+}
+
+export async function openClient({ clock, onModel }) {
+  await init();
+  // Start from the stored snapshot when there is one: the first render needs no network.
+  let bytes = load(KEYS.snapshot);
+  let engine = null;
+  if (bytes) {
+    try { engine = new Engine(bytes, installId()); } catch (e) { console.warn(`kairos: stored snapshot rejected: ${e.code}`); }
+  }
+  if (!engine) {
+    bytes = await fetchSnapshot();
+    engine = new Engine(bytes, installId());
+    store(KEYS.snapshot, bytes);
+  }
+  const state = load(KEYS.state);
+  if (state) {
+    try { engine.importState(state); } catch (e) { console.warn(`kairos: stored profile rejected (${e.code}); starting fresh`); }
+  }
+
+  const refresh = async () => {
+    try {
+      const next = await fetchSnapshot();
+      engine.applySnapshot(next);
+      bytes = next;
+      store(KEYS.snapshot, next);
+      onModel();
+    } catch (e) {
+      // Not newer, offline or corrupt: keep the running model.
+      if (e.code && e.code !== 'SNAPSHOT_NOT_NEWER') console.warn(`kairos: ${e.code}: ${e.message}`);
+    }
+  };
+  refresh();
+  if (typeof EventSource !== 'undefined') {
+    const push = new EventSource('snapshots/taste-of-su/events');
+    push.addEventListener('snapshot', refresh);
+  }
+
+  const client = {
+    get version() { return engine.modelVersion; },
+    get stageNames() { return engine.stageNames; },
+    get consent() { return engine.consent; },
+    decide: (placement, context, now) => engine.decide(placement, context, now),
+    track: (event, now) => engine.track(event, now),
+    stage: () => engine.stage(),
+    segments: (context, now) => engine.segments(context, now),
+    scores: (context, now) => Object.entries(engine.scores(context, now)),
+    features: (now) => Object.entries(engine.features(now)),
+    explain: (offer, context, now) => engine.explain(offer, context, now),
+    outbox: () => engine.outbox(),
+    drainOutbox() {
+      const events = engine.drainOutbox();
+      if (events.length) {
+        const body = events.map((e) => JSON.stringify(e)).join('\n');
+        fetch(EVENTS_URL, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body }).catch(() => {});
+      }
+      return events;
+    },
+    setConsent: (yes) => engine.setConsent(yes),
+    identify: (kind, value) => engine.identify(kind, value),
+    setTraits: (traits, expires) => engine.setTraits(traits, expires),
+    forget: (now) => engine.forget(undefined, now),
+    reset() {
+      localStorage.removeItem(KEYS.state);
+      engine = new Engine(bytes, installId());
+    },
+    save: () => store(KEYS.state, engine.exportState()),
+    clock,
+  };
+  return client;
+}
