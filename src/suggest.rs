@@ -16,10 +16,11 @@ pub fn hint<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -> S
     closest(name, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
 }
 
-/// Levenshtein distance over chars, case-insensitive.
+/// Levenshtein distance over chars, ASCII case-insensitive (full Unicode case tables would cost
+/// the Wasm package kilobytes for no gain on model names).
 fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for (i, ca) in a.iter().enumerate() {
