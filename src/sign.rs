@@ -174,8 +174,8 @@ fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u
     let line = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .and_then(|l| l.strip_prefix(prefix))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
     let bytes = URL_SAFE_NO_PAD.decode(line).map_err(|_| KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))
