@@ -459,7 +459,12 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     out.push('\n');
     let written = tokio::fs::OpenOptions::new().create(true).append(true).open(&*path).await;
     let result = match written {
-        Ok(mut f) => tokio::io::AsyncWriteExt::write_all(&mut f, out.as_bytes()).await,
+        // tokio's File writes in the background: flush before answering, so an accepted batch is
+        // in the file.
+        Ok(mut f) => match tokio::io::AsyncWriteExt::write_all(&mut f, out.as_bytes()).await {
+            Ok(()) => tokio::io::AsyncWriteExt::flush(&mut f).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     if let Err(e) = result {
