@@ -278,6 +278,29 @@ mod tests {
     }
 
     #[test]
+    fn flags_and_signature_trailer() {
+        let mut bytes = encode_with_flags(*b"TEST", 1, FLAG_SIGNED, 7, &5u8);
+        // Signed but no trailer yet.
+        let err = split(&bytes, *b"TEST", 1, "test frame").unwrap_err();
+        assert!(
+            matches!(err, FrameError::SignedLengthMismatch { declared: 1, expected: 65, actual: 1 }),
+            "{err}"
+        );
+        bytes.extend_from_slice(&[9; SIGNATURE_LEN]);
+        let frame = split(&bytes, *b"TEST", 1, "test frame").unwrap();
+        assert_eq!(frame.body, &[5]);
+        assert_eq!(frame.signed_bytes.len(), HEADER_LEN + 1);
+        assert_eq!(frame.signature, Some(&[9; SIGNATURE_LEN]));
+        // Frames that are never signed (state) refuse the flag.
+        assert_eq!(decode::<u8>(&bytes, *b"TEST", 1, "test frame").unwrap_err(), FrameError::ReservedNotZero);
+        let unknown = encode_with_flags(*b"TEST", 1, 2, 7, &5u8);
+        assert_eq!(
+            split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
+            "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
+        );
+    }
+
+    #[test]
     fn wrong_magic_names_the_kind() {
         let bytes = encode(*b"KST8", 1, 0, &0u8);
         let err = decode::<u8>(&bytes, *b"KSNP", 1, "Kairos snapshot").unwrap_err();

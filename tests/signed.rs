@@ -14,6 +14,7 @@ use kairos::sign::{SecretKey, Trust};
 use kairos::snapshot::{self, SnapshotError};
 use kairos::token::{self, Claims, TokenError};
 use kairos::{Engine, Model};
+use proptest::prelude::*;
 use serde_json::json;
 
 /// 2026-11-20T12:00:00+08:00.
@@ -201,4 +202,40 @@ fn signed_traits_count_only_when_valid() {
 
     let mut no_consent = engine_v2();
     assert_eq!(no_consent.set_traits_token(&good, T0).unwrap_err(), TokenError::NoConsent);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_and_tokens_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        text in ".{0,200}",
+    ) {
+        let trust = Trust::key(key().public());
+        let _ = snapshot::verify(&bytes, &trust);
+        let _ = snapshot::parts(&bytes);
+        let _ = token::verify(&text, &trust.token_keys, T0);
+        let _ = token::verify(&format!("kt1.{text}"), &trust.token_keys, T0);
+    }
+
+    #[test]
+    fn mutated_signed_snapshots_are_rejected(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let good = signed_v3();
+        let mut bytes = good.clone();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if bytes != good {
+            prop_assert!(apply(&bytes).is_err());
+        }
+    }
+}
+
+fn signed_v3() -> Vec<u8> {
+    static V3: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    V3.get_or_init(|| snapshot::encode_signed(&model(3), &key())).clone()
 }
