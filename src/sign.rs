@@ -141,12 +141,15 @@ pub struct Trust {
     pub token_keys: Vec<PublicKey>,
     /// Accept snapshots without a signature. For development only: a host must set it explicitly.
     pub allow_unsigned: bool,
+    /// The newest model version this device has applied (the host stores it): a cold start
+    /// from an older snapshot is refused, so a rollback does not survive a restart. 0 = none.
+    pub min_version: u32,
 }
 
 impl Trust {
     /// Trusts `key` for both snapshots and trait tokens; unsigned snapshots are refused.
     pub fn key(key: PublicKey) -> Self {
-        Trust { snapshot_keys: vec![key], token_keys: vec![key], allow_unsigned: false }
+        Trust { snapshot_keys: vec![key], token_keys: vec![key], allow_unsigned: false, min_version: 0 }
     }
 
     /// No keys, unsigned snapshots accepted: development and tests.

@@ -42,6 +42,14 @@ pub enum SnapshotError {
         /// How many keys were tried.
         keys: usize,
     },
+    /// A cold start from a snapshot older than the newest one the device applied.
+    #[error("snapshot version {offered} is older than version {floor}, the newest this device has applied")]
+    OlderThanApplied {
+        /// Offered version.
+        offered: u32,
+        /// `Trust::min_version`.
+        floor: u32,
+    },
     /// The snapshot is not newer than the running model (a rollback).
     #[error("snapshot version {offered} is not newer than the running version {running}")]
     NotNewer {

@@ -156,6 +156,15 @@ fn key_rotation_trusts_either_key() {
     assert_eq!(e.model().version, 2);
     assert!(Engine::from_signed_snapshot(&snapshot::encode(&model(1)), Trust::default(), 3).is_err());
     assert!(Engine::from_signed_snapshot(&snapshot::encode(&model(1)), Trust::development(), 3).is_ok());
+    // A cold start cannot go below the newest version the device applied.
+    let floor = Trust { min_version: 2, ..Trust::key(key().public()) };
+    let old = snapshot::encode_signed(&model(1), &key());
+    assert_eq!(
+        Engine::from_signed_snapshot(&old, floor.clone(), 3).unwrap_err().to_string(),
+        "snapshot version 1 is older than version 2, the newest this device has applied"
+    );
+    let same = snapshot::encode_signed(&model(2), &key());
+    assert_eq!(Engine::from_signed_snapshot(&same, floor, 3).unwrap().model().version, 2);
 }
 
 fn claims(e: &Engine, traits: serde_json::Value) -> Claims {

@@ -75,9 +75,16 @@ impl Engine {
     }
 
     /// A fresh engine from snapshot bytes checked against `trust` (signature, or unsigned only
-    /// when `trust.allow_unsigned`). The engine keeps `trust` for later snapshots and tokens.
+    /// when `trust.allow_unsigned`; version at least `trust.min_version`). The engine keeps
+    /// `trust` for later snapshots and tokens.
     pub fn from_signed_snapshot(bytes: &[u8], trust: Trust, install_id: u64) -> Result<Self, SnapshotError> {
         let verified = snapshot::verify(bytes, &trust)?;
+        if verified.model.version < trust.min_version {
+            return Err(SnapshotError::OlderThanApplied {
+                offered: verified.model.version,
+                floor: trust.min_version,
+            });
+        }
         let mut engine = Engine::new(verified.model, install_id);
         engine.trust = trust;
         Ok(engine)
