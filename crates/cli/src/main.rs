@@ -90,8 +90,20 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
         /// The shopper's pseudonymous id (`Profile::pid`).
+        #[arg(long, required_unless_present_any = ["phone", "email", "external"])]
+        user: Option<String>,
+        /// Or: the shopper's phone number; the id is computed with the model's `id_salt`.
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "email", "external"])]
+        phone: Option<String>,
+        /// Or: the shopper's email address (needs --model).
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "phone", "external"])]
+        email: Option<String>,
+        /// Or: the shopper's external id, e.g. a CRM member number (needs --model).
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "phone", "email"])]
+        external: Option<String>,
+        /// The model whose `id_salt` hashes --phone, --email or --external.
         #[arg(long)]
-        user: String,
+        model: Option<PathBuf>,
         /// The traits (a JSON object file).
         #[arg(long)]
         traits: PathBuf,
@@ -225,7 +237,25 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { key, user, traits, ttl, now } => {
+        Command::Token { key, user, phone, email, external, model, traits, ttl, now } => {
+            use kairos::profile::identity::IdKind;
+            let user = match (user, model) {
+                (Some(u), _) => u,
+                (None, Some(m)) => {
+                    let (kind, raw) = match (phone, email, external) {
+                        (Some(p), _, _) => (IdKind::Phone, p),
+                        (_, Some(e), _) => (IdKind::Email, e),
+                        (_, _, Some(x)) => (IdKind::External, x),
+                        _ => return Err(Fail::usage("pass --user, --phone, --email or --external".into())),
+                    };
+                    snap::pid_of(&m, kind, &raw)?
+                }
+                (None, None) => {
+                    return Err(Fail::usage(
+                        "pass --user, or --model with --phone, --email or --external".into(),
+                    ))
+                }
+            };
             snap::token(&key, &user, &traits, &ttl, now)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -331,3 +331,12 @@ pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>)
     println!("{}", kairos::token::sign(&claims, &sk));
     Ok(())
 }
+
+/// The pseudonymous id (`Profile::pid`) of an identified shopper: the hex of the first 16 bytes
+/// of the salted hash of the identifier, with the model's `id_salt`.
+pub fn pid_of(model: &Path, kind: kairos::profile::identity::IdKind, raw: &str) -> Result<String, Fail> {
+    let m = compile(model)?.model;
+    let hash = kairos::profile::identity::pseudonymous_id(m.id_salt.as_bytes(), kind, raw)
+        .map_err(|e| Fail::usage(format!("--{}: {e}", kind.tag())))?;
+    Ok(hex(hash.get(..16).unwrap_or(&hash)))
+}

@@ -284,6 +284,53 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     assert!(engine.segments(&[], now + 1000).contains(&"hipo"));
     assert!(engine.set_traits_token(&token, now + 7 * 86_400_000).is_err(), "expired after the ttl");
 
+    // The backend knows the phone number, not the pid: --phone with the model computes it.
+    engine.identify(kairos::profile::identity::IdKind::Phone, "138 0013 8000").unwrap();
+    let out = kairos(&[
+        "token",
+        "--key",
+        s(&d.join("brand.key")),
+        "--model",
+        MODEL,
+        "--phone",
+        "13800138000",
+        "--traits",
+        s(&traits),
+        "--now",
+        &now.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    engine.set_traits_token(text(&out.stdout).trim(), now + 1000).unwrap();
+    fails(
+        &kairos(&[
+            "token",
+            "--key",
+            s(&d.join("brand.key")),
+            "--model",
+            MODEL,
+            "--phone",
+            "12",
+            "--traits",
+            s(&traits),
+        ]),
+        2,
+        "--phone:",
+    );
+    fails(
+        &kairos(&[
+            "token",
+            "--key",
+            s(&d.join("brand.key")),
+            "--phone",
+            "13800138000",
+            "--traits",
+            s(&traits),
+        ]),
+        2,
+        "--model",
+    );
+    fails(&kairos(&["token", "--key", s(&d.join("brand.key")), "--traits", s(&traits)]), 2, "--user");
+
     let key = d.join("brand.key");
     let base = ["token", "--key", s(&key), "--user", "u", "--traits", s(&traits)];
     let with = |extra: &[&str]| {
