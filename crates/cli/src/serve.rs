@@ -509,7 +509,8 @@ async fn static_file(root: &Path, path: &str) -> Response {
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
 }
 
-/// CORS: answers preflights and adds the allow headers for permitted storefront origins.
+/// CORS: answers preflights and adds the allow headers for permitted storefront origins; logs
+/// each request at debug level.
 async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let allowed = match &origin {
@@ -518,6 +519,8 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
         Some(o) => o.to_str().ok().filter(|o| s.origins.iter().any(|a| a == o)).map(|_| o.clone()),
     };
     let preflight = req.method() == Method::OPTIONS;
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut resp = if preflight {
         if allowed.is_none() {
             return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
@@ -540,5 +543,6 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
     }
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), us = started.elapsed().as_micros() as u64, "request");
     resp
 }
