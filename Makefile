@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli bench
+.PHONY: demo test setup fmt lint unit cli signed bench load
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -25,7 +25,7 @@ demo: $(KAIROS)
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 
 ## Everything CI checks.
-test: setup fmt lint unit cli
+test: setup fmt lint unit cli signed
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -45,6 +45,23 @@ cli: $(KAIROS)
 	$(KAIROS) check examples/taste-of-su/model.json
 	$(KAIROS) simulate --journey $(JOURNEYS)/*.json --json > target/journeys.jsonl
 	@echo "cli: $$(wc -l < target/journeys.jsonl) journey steps replayed"
+
+## Signed snapshots end to end: a key pair, a signed snapshot, checked with the public key; a
+## snapshot signed by another key is reported invalid (exit 1).
+signed: $(KAIROS)
+	@mkdir -p target/signed
+	$(KAIROS) keygen -o target/signed/brand --force
+	$(KAIROS) keygen -o target/signed/other --force
+	$(KAIROS) compile examples/taste-of-su/model.json -o target/signed/taste-of-su.kairos --key target/signed/brand.key
+	$(KAIROS) inspect target/signed/taste-of-su.kairos --key target/signed/brand.pub
+	@if $(KAIROS) inspect target/signed/taste-of-su.kairos --key target/signed/other.pub > /dev/null; then \
+	  echo "a snapshot checked with the wrong key passed"; exit 1; fi
+	@echo "signed: ok"
+
+## Load run of `kairos serve` on loopback (not part of test): conditional GETs and held push
+## connections; prints requests/s and latency percentiles.
+load: $(KAIROS)
+	$(CARGO) run --release -q -p kairos-cli --example load -- --bin $(KAIROS)
 
 ## Benchmarks (not part of test): criterion, figures go to the README.
 bench:

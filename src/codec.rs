@@ -7,7 +7,7 @@
 //! |---:|---:|---|
 //! | 0 | 4 | magic (`KSNP` for snapshots, `KST8` for state) |
 //! | 4 | 2 | format version, little endian |
-//! | 6 | 2 | reserved, zero |
+//! | 6 | 2 | flags, little endian: bit 0 = signed (a 64-byte Ed25519 trailer follows the body) |
 //! | 8 | 4 | model version (snapshots) or zero, little endian |
 //! | 12 | 4 | body length in bytes, little endian |
 //! | 16 | 32 | SHA-256 of the body |
@@ -19,6 +19,12 @@ use sha2::{Digest, Sha256};
 
 /// Length of the frame header in bytes.
 pub const HEADER_LEN: usize = 48;
+
+/// Length of the signature trailer of a signed frame.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Header flag: a 64-byte Ed25519 signature over header and body follows the body.
+pub const FLAG_SIGNED: u16 = 1;
 
 /// Largest body a frame may declare (16 MiB): a guard against absurd lengths in hostile input.
 pub const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
@@ -59,12 +65,27 @@ pub enum FrameError {
         /// Bytes after the header.
         actual: usize,
     },
+    /// The header says signed but the bytes after the body are not a 64-byte signature.
+    #[error(
+        "header declares a signed {declared}-byte body, so {expected} bytes should follow the header, but {actual} do"
+    )]
+    SignedLengthMismatch {
+        /// Body length from the header.
+        declared: usize,
+        /// Body plus signature.
+        expected: usize,
+        /// Bytes after the header.
+        actual: usize,
+    },
     /// The SHA-256 of the body does not match the header.
     #[error("body checksum mismatch: the bytes are corrupt or truncated")]
     ChecksumMismatch,
-    /// The reserved header bytes are not zero.
+    /// The reserved header bytes are not zero (frames that cannot be signed, such as state).
     #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
+    /// The header sets flag bits this build does not know.
+    #[error("header flags {0:#06x} include unknown bits: the header is corrupt or from a newer format")]
+    UnknownFlags(u16),
     /// The body did not decode.
     #[error("body does not decode: {0}")]
     Body(String),
@@ -77,6 +98,8 @@ pub struct Header {
     pub magic: [u8; 4],
     /// Format version.
     pub format: u16,
+    /// Flags (bytes 6..8): [`FLAG_SIGNED`] or zero.
+    pub flags: u16,
     /// Model version (snapshots), or zero.
     pub model_version: u32,
     /// Body length.
@@ -85,20 +108,52 @@ pub struct Header {
     pub sha256: [u8; 32],
 }
 
+impl Header {
+    /// Whether the frame carries a signature trailer.
+    pub fn signed(&self) -> bool {
+        self.flags & FLAG_SIGNED != 0
+    }
+}
+
+/// A checked frame, split into its parts; the body is not decoded yet.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// The header.
+    pub header: Header,
+    /// Header and body: the bytes a signature covers.
+    pub signed_bytes: &'a [u8],
+    /// The body.
+    pub body: &'a [u8],
+    /// The signature trailer, when the header says signed.
+    pub signature: Option<&'a [u8; SIGNATURE_LEN]>,
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Encodes `body` with postcard and frames it.
+/// Encodes `body` with postcard and frames it (flags zero, no trailer).
 pub fn encode<T: Serialize>(magic: [u8; 4], format: u16, model_version: u32, body: &T) -> Vec<u8> {
+    encode_with_flags(magic, format, 0, model_version, body)
+}
+
+/// Encodes `body` with postcard and frames it with the given header flags. A caller that sets
+/// [`FLAG_SIGNED`] appends the signature over the returned bytes.
+pub fn encode_with_flags<T: Serialize>(
+    magic: [u8; 4],
+    format: u16,
+    flags: u16,
+    model_version: u32,
+    body: &T,
+) -> Vec<u8> {
     // postcard to a Vec cannot fail for our types except on allocation failure, which aborts anyway;
     // an error here would be a bug in a Serialize impl, so we encode an empty body rather than panic.
     let body = postcard::to_allocvec(body).unwrap_or_default();
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&magic);
     out.extend_from_slice(&format.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&model_version.to_le_bytes());
     out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(&sha256(&body));
@@ -106,7 +161,7 @@ pub fn encode<T: Serialize>(magic: [u8; 4], format: u16, model_version: u32, bod
     out
 }
 
-/// Reads and checks a frame header without decoding the body.
+/// Reads and checks a frame header without decoding the body; only [`FLAG_SIGNED`] may be set.
 pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<Header, FrameError> {
     let head = bytes.get(..HEADER_LEN).ok_or(FrameError::TooShort { len: bytes.len() })?;
     let mut found = [0u8; 4];
@@ -114,19 +169,59 @@ pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<H
     if found != magic {
         return Err(FrameError::BadMagic { found: printable(&found), expected: printable(&magic), what });
     }
-    if head.get(6..8) != Some(&[0, 0][..]) {
-        return Err(FrameError::ReservedNotZero);
-    }
     let u16_at = |i: usize| head.get(i..i + 2).and_then(|b| b.try_into().ok()).map_or(0, u16::from_le_bytes);
     let u32_at = |i: usize| head.get(i..i + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes);
+    let flags = u16_at(6);
+    if flags & !FLAG_SIGNED != 0 {
+        return Err(FrameError::UnknownFlags(flags));
+    }
     let mut sha = [0u8; 32];
     if let Some(s) = head.get(16..48) {
         sha.copy_from_slice(s);
     }
-    Ok(Header { magic, format: u16_at(4), model_version: u32_at(8), body_len: u32_at(12), sha256: sha })
+    Ok(Header {
+        magic,
+        format: u16_at(4),
+        flags,
+        model_version: u32_at(8),
+        body_len: u32_at(12),
+        sha256: sha,
+    })
 }
 
-/// Checks a frame (magic, version, length, checksum) and decodes its body.
+/// Checks a frame (magic, flags, version, length, checksum) and splits it into header, body and
+/// signature trailer, without decoding the body or checking the signature.
+pub fn split<'a>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    format: u16,
+    what: &'static str,
+) -> Result<Frame<'a>, FrameError> {
+    let header = read_header(bytes, magic, what)?;
+    if header.format != format {
+        return Err(FrameError::UnsupportedVersion { found: header.format, supported: format });
+    }
+    let rest = bytes.get(HEADER_LEN..).unwrap_or(&[]);
+    let declared = header.body_len as usize;
+    let trailer = if header.signed() { SIGNATURE_LEN } else { 0 };
+    if declared > MAX_BODY_LEN || declared.saturating_add(trailer) != rest.len() {
+        return Err(if header.signed() {
+            FrameError::SignedLengthMismatch { declared, expected: declared + trailer, actual: rest.len() }
+        } else {
+            FrameError::LengthMismatch { declared, actual: rest.len() }
+        });
+    }
+    let (body, sig) = rest.split_at_checked(declared).unwrap_or((rest, &[]));
+    if sha256(body) != header.sha256 {
+        return Err(FrameError::ChecksumMismatch);
+    }
+    let signed_bytes = bytes.get(..HEADER_LEN + declared).unwrap_or(&[]);
+    let signature = if header.signed() { sig.try_into().ok() } else { None };
+    Ok(Frame { header, signed_bytes, body, signature })
+}
+
+/// Checks an unsigned frame (magic, version, length, checksum) and decodes its body. Frames that
+/// are never signed (state) use this: any flag is an error.
 pub fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     magic: [u8; 4],
@@ -134,18 +229,11 @@ pub fn decode<T: DeserializeOwned>(
     what: &'static str,
 ) -> Result<(Header, T), FrameError> {
     let header = read_header(bytes, magic, what)?;
-    if header.format != format {
-        return Err(FrameError::UnsupportedVersion { found: header.format, supported: format });
+    if header.flags != 0 {
+        return Err(FrameError::ReservedNotZero);
     }
-    let body = bytes.get(HEADER_LEN..).unwrap_or(&[]);
-    let declared = header.body_len as usize;
-    if declared != body.len() || declared > MAX_BODY_LEN {
-        return Err(FrameError::LengthMismatch { declared, actual: body.len() });
-    }
-    if sha256(body) != header.sha256 {
-        return Err(FrameError::ChecksumMismatch);
-    }
-    let value = decode_body(body)?;
+    let frame = split(bytes, magic, format, what)?;
+    let value = decode_body(frame.body)?;
     Ok((header, value))
 }
 
@@ -187,6 +275,29 @@ mod tests {
             let r: Result<(Header, (u32, String)), _> = decode(&bytes[..n], *b"TEST", 1, "test frame");
             assert!(r.is_err());
         }
+    }
+
+    #[test]
+    fn flags_and_signature_trailer() {
+        let mut bytes = encode_with_flags(*b"TEST", 1, FLAG_SIGNED, 7, &5u8);
+        // Signed but no trailer yet.
+        let err = split(&bytes, *b"TEST", 1, "test frame").unwrap_err();
+        assert!(
+            matches!(err, FrameError::SignedLengthMismatch { declared: 1, expected: 65, actual: 1 }),
+            "{err}"
+        );
+        bytes.extend_from_slice(&[9; SIGNATURE_LEN]);
+        let frame = split(&bytes, *b"TEST", 1, "test frame").unwrap();
+        assert_eq!(frame.body, &[5]);
+        assert_eq!(frame.signed_bytes.len(), HEADER_LEN + 1);
+        assert_eq!(frame.signature, Some(&[9; SIGNATURE_LEN]));
+        // Frames that are never signed (state) refuse the flag.
+        assert_eq!(decode::<u8>(&bytes, *b"TEST", 1, "test frame").unwrap_err(), FrameError::ReservedNotZero);
+        let unknown = encode_with_flags(*b"TEST", 1, 2, 7, &5u8);
+        assert_eq!(
+            split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
+            "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod compiled;
 pub mod logic;
 pub mod model;
 pub mod profile;
+pub mod sign;
 mod suggest;
 pub mod time;
 
@@ -15,6 +16,7 @@ pub mod journey;
 pub mod outbox;
 pub mod snapshot;
 pub mod synth;
+pub mod token;
 
 pub use engine::{Decision, Engine, InputError, Item, Reason, Tracked};
 pub use logic::Value;

@@ -1,9 +1,12 @@
 //! Snapshot bytes: a [`crate::codec`] frame (magic `KSNP`) whose body is the compiled
-//! [`Model`]. Layout in `docs/snapshot-format.md`. Decoding trusts nothing: the frame is checked
-//! (length, SHA-256), then every index and bound of the model.
+//! [`Model`], optionally followed by a 64-byte Ed25519 signature over header and body (header
+//! flag bit 0). Layout in `docs/snapshot-format.md`. Decoding trusts nothing: the frame is
+//! checked (length, SHA-256), then the signature against the trusted keys, then every index and
+//! bound of the model.
 
-use crate::codec::{self, FrameError, Header};
+use crate::codec::{self, FrameError, Header, FLAG_SIGNED};
 use crate::compiled::Model;
+use crate::sign::{SecretKey, Trust};
 
 /// Magic of a snapshot frame.
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"KSNP";
@@ -28,6 +31,25 @@ pub enum SnapshotError {
     /// The body decodes but breaks an invariant (an index out of range, a bad rule).
     #[error("snapshot is corrupt: {0}")]
     Invalid(String),
+    /// The snapshot has no signature and unsigned snapshots are not allowed.
+    #[error("snapshot is unsigned, and this engine accepts only signed snapshots")]
+    Unsigned,
+    /// The signature does not verify against any trusted key.
+    #[error(
+        "snapshot signature does not verify against the {keys} trusted key(s): the bytes were changed or signed with another key"
+    )]
+    BadSignature {
+        /// How many keys were tried.
+        keys: usize,
+    },
+    /// A cold start from a snapshot older than the newest one the device applied.
+    #[error("snapshot version {offered} is older than version {floor}, the newest this device has applied")]
+    OlderThanApplied {
+        /// Offered version.
+        offered: u32,
+        /// `Trust::min_version`.
+        floor: u32,
+    },
     /// The snapshot is not newer than the running model (a rollback).
     #[error("snapshot version {offered} is not newer than the running version {running}")]
     NotNewer {
@@ -38,9 +60,70 @@ pub enum SnapshotError {
     },
 }
 
-/// Encodes a compiled model.
+/// Encodes a compiled model, unsigned.
 pub fn encode(model: &Model) -> Vec<u8> {
     codec::encode(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, model.version, model)
+}
+
+/// Encodes a compiled model and signs it: flag bit 0 set, then the Ed25519 signature of the
+/// header and body appended.
+pub fn encode_signed(model: &Model, key: &SecretKey) -> Vec<u8> {
+    let mut out =
+        codec::encode_with_flags(SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, FLAG_SIGNED, model.version, model);
+    let sig = key.sign(&out);
+    out.extend_from_slice(&sig);
+    out
+}
+
+/// A snapshot that passed every check of [`verify`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// The model.
+    pub model: Model,
+    /// Index in [`Trust::snapshot_keys`] of the key that signed it; `None` for an unsigned
+    /// snapshot that the policy allowed.
+    pub key: Option<usize>,
+}
+
+/// What `inspect` shows of a snapshot's frame, without trusting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// The header.
+    pub header: Header,
+    /// Body bytes.
+    pub body_len: usize,
+    /// Whether a signature trailer is present.
+    pub signed: bool,
+}
+
+/// Checks the frame (magic, flags, format, lengths, checksum) without decoding the body.
+pub fn parts(bytes: &[u8]) -> Result<Parts, SnapshotError> {
+    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
+    Ok(Parts { header: frame.header, body_len: frame.body.len(), signed: frame.signature.is_some() })
+}
+
+/// Checks a snapshot against a trust policy and decodes it: the frame first, then the signature
+/// (before the body is parsed), then the body and its invariants. A signed snapshot must verify
+/// against one of `trust.snapshot_keys`; an unsigned one passes only when `trust.allow_unsigned`.
+pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Verified, SnapshotError> {
+    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
+    let key = match frame.signature {
+        Some(sig) => Some(
+            Trust::find(&trust.snapshot_keys, frame.signed_bytes, sig)
+                .ok_or(SnapshotError::BadSignature { keys: trust.snapshot_keys.len() })?,
+        ),
+        None if trust.allow_unsigned => None,
+        None => return Err(SnapshotError::Unsigned),
+    };
+    let model = decode_checked(frame.header, frame.body)?;
+    Ok(Verified { model, key })
+}
+
+/// Whether the snapshot is signed by one of `keys` (for `inspect`); `None` when unsigned or
+/// not a valid frame.
+pub fn signed_by(bytes: &[u8], keys: &[crate::sign::PublicKey]) -> Option<Option<usize>> {
+    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot").ok()?;
+    frame.signature.map(|sig| Trust::find(keys, frame.signed_bytes, sig))
 }
 
 /// Reads only the header (for `inspect`).
@@ -48,10 +131,15 @@ pub fn header(bytes: &[u8]) -> Result<Header, SnapshotError> {
     Ok(codec::read_header(bytes, SNAPSHOT_MAGIC, "Kairos snapshot")?)
 }
 
-/// Decodes and validates snapshot bytes.
+/// Decodes and validates snapshot bytes, signed or not, WITHOUT checking the signature: for
+/// tools and for hosts that checked the origin themselves. Devices use [`verify`].
 pub fn decode(bytes: &[u8]) -> Result<Model, SnapshotError> {
-    let (header, model): (Header, Model) =
-        codec::decode(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
+    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
+    decode_checked(frame.header, frame.body)
+}
+
+fn decode_checked(header: Header, body: &[u8]) -> Result<Model, SnapshotError> {
+    let model: Model = codec::decode_body(body)?;
     if header.model_version != model.version {
         return Err(SnapshotError::VersionMismatch { header: header.model_version, body: model.version });
     }

@@ -16,8 +16,10 @@ use crate::outbox::{Compact, Outbox, OutboxEvent};
 use crate::profile::identity::{self, IdKind};
 use crate::profile::window::distinct_key;
 use crate::profile::{Profile, Recent, Seen, StateError, StoredState, RECENT_EXPOSURES};
+use crate::sign::Trust;
 use crate::snapshot::{self, SnapshotError};
 use crate::time;
+use crate::token::{self, TokenError};
 use env::{Eval, Memo};
 
 /// What `track` did with an event.
@@ -50,6 +52,8 @@ pub struct Engine {
     /// Time of the latest event tracked since the stage was last evaluated: the stage is
     /// evaluated lazily, as of that time, when next read.
     stage_stale_at: Option<i64>,
+    /// Keys this engine trusts for snapshots and trait tokens; none by default.
+    trust: Trust,
 }
 
 impl Engine {
@@ -66,11 +70,64 @@ impl Engine {
             memo: Memo::default(),
             scratch: Vec::new(),
             stage_stale_at: None,
+            trust: Trust::default(),
         }
     }
 
-    /// A fresh engine from snapshot bytes (an unsigned snapshot; signatures are checked by the
-    /// caller that fetched it).
+    /// A fresh engine from snapshot bytes checked against `trust` (signature, or unsigned only
+    /// when `trust.allow_unsigned`; version at least `trust.min_version`). The engine keeps
+    /// `trust` for later snapshots and tokens.
+    pub fn from_signed_snapshot(bytes: &[u8], trust: Trust, install_id: u64) -> Result<Self, SnapshotError> {
+        let verified = snapshot::verify(bytes, &trust)?;
+        if verified.model.version < trust.min_version {
+            return Err(SnapshotError::OlderThanApplied {
+                offered: verified.model.version,
+                floor: trust.min_version,
+            });
+        }
+        let mut engine = Engine::new(verified.model, install_id);
+        engine.trust = trust;
+        Ok(engine)
+    }
+
+    /// Sets the keys this engine trusts and whether it accepts unsigned snapshots.
+    pub fn set_trust(&mut self, trust: Trust) {
+        self.trust = trust;
+    }
+
+    /// The keys this engine trusts.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Checks snapshot bytes against the engine's trust (a signature from a trusted key, or
+    /// unsigned only when allowed), then applies them if their version is newer. On any error
+    /// (corrupt, bad signature, unsigned, rollback) the current model stays and the error says why.
+    pub fn apply_signed_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let verified = snapshot::verify(bytes, &self.trust)?;
+        self.apply_model(verified.model)
+    }
+
+    /// Sets traits from a signed token (see [`crate::token`]): the signature must verify against
+    /// one of the trusted token keys, the token must not have expired at `now`, and its `sub`
+    /// must be this shopper's pseudonymous id ([`Profile::pid`]). The traits then expire with the
+    /// token. On any error the current traits stay.
+    pub fn set_traits_token(&mut self, token: &str, now: i64) -> Result<(), TokenError> {
+        if !self.profile.consent {
+            return Err(TokenError::NoConsent);
+        }
+        let claims = token::verify(token, &self.trust.token_keys, now)?;
+        if claims.sub != self.profile.pid() {
+            return Err(TokenError::WrongUser {
+                expected: self.profile.pid().to_string(),
+                found: claims.sub,
+            });
+        }
+        self.set_traits(&claims.traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
+    }
+
+    /// A fresh engine from snapshot bytes, WITHOUT checking a signature (the caller checked the
+    /// origin, e.g. a snapshot bundled in the app). Devices use [`Engine::from_signed_snapshot`].
     pub fn from_snapshot(bytes: &[u8], install_id: u64) -> Result<Self, SnapshotError> {
         Ok(Engine::new(snapshot::decode(bytes)?, install_id))
     }
@@ -102,7 +159,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Decodes snapshot bytes and applies them; on any error the current model stays.
+    /// Decodes snapshot bytes and applies them WITHOUT checking a signature (tests, tools, and
+    /// hosts that checked the origin); devices use [`Engine::apply_signed_snapshot`]. On any
+    /// error the current model stays.
     pub fn apply_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let model = snapshot::decode(bytes)?;
         self.apply_model(model)

@@ -1,4 +1,10 @@
-//! The `kairos` command: compile model files into snapshots and replay journeys.
+//! The `kairos` command: compile, sign, inspect, diff and serve model snapshots, make trait
+//! tokens, evaluate rules and replay journeys. Reference: `docs/cli.md`.
+
+mod eval;
+mod locate;
+mod serve;
+mod snap;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +17,7 @@ use kairos::journey::{self, Journey, StepResult};
 #[command(
     name = "kairos",
     version,
-    about = "Compile Kairos models into snapshots and replay shopper journeys"
+    about = "Compile, sign, inspect and serve Kairos model snapshots; make trait tokens; replay journeys"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,14 +31,91 @@ enum Command {
         /// The model (JSON).
         model: PathBuf,
     },
-    /// Compile a model file into a snapshot.
+    /// Compile a model file into a snapshot, signed when --key is given.
     Compile {
         /// The model (JSON).
         model: PathBuf,
         /// Where to write the snapshot.
         #[arg(short, long)]
         out: PathBuf,
+        /// Secret key file (from `kairos keygen`) to sign the snapshot with.
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
+    /// Make an Ed25519 key pair: OUT.key (secret) and OUT.pub (public).
+    Keygen {
+        /// Path of the key files, without extension (e.g. `signing`).
+        #[arg(short, long, default_value = "signing")]
+        out: PathBuf,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show a snapshot: version, hash, signature status, counts and bytes per section.
+    Inspect {
+        /// The snapshot.
+        snapshot: PathBuf,
+        /// Public key file to check the signature with (exit 1 if it does not verify).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which offers, segments, stages and features were added, removed or changed.
+    Diff {
+        /// The older snapshot or model file (`.json`).
+        a: PathBuf,
+        /// The newer snapshot or model file (`.json`).
+        b: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a JsonLogic rule against JSON data, or JSON lines from stdin with --batch.
+    Eval {
+        /// The rule (JSON text).
+        #[arg(required_unless_present = "batch")]
+        rule: Option<String>,
+        /// The data (JSON text); null when absent.
+        data: Option<String>,
+        /// Read `{"rule": ..., "data": ...}` lines from stdin, write `{"result": ...}` or
+        /// `{"error": ...}` lines.
+        #[arg(long, conflicts_with_all = ["rule", "data"])]
+        batch: bool,
+    },
+    /// Make a signed token of server-computed traits for one shopper.
+    Token {
+        /// Secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The shopper's pseudonymous id (`Profile::pid`).
+        #[arg(long, required_unless_present_any = ["phone", "email", "external"])]
+        user: Option<String>,
+        /// Or: the shopper's phone number; the id is computed with the model's `id_salt`.
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "email", "external"])]
+        phone: Option<String>,
+        /// Or: the shopper's email address (needs --model).
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "phone", "external"])]
+        email: Option<String>,
+        /// Or: the shopper's external id, e.g. a CRM member number (needs --model).
+        #[arg(long, requires = "model", conflicts_with_all = ["user", "phone", "email"])]
+        external: Option<String>,
+        /// The model whose `id_salt` hashes --phone, --email or --external.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The traits (a JSON object file).
+        #[arg(long)]
+        traits: PathBuf,
+        /// How long the token is valid: `90s`, `30m`, `12h`, `7d`.
+        #[arg(long, default_value = "7d")]
+        ttl: String,
+        /// Issue time in ms since the epoch (default: now).
+        #[arg(long)]
+        now: Option<i64>,
+    },
+    /// Serve signed snapshots per channel, push new versions, accept outbox uploads.
+    Serve(serve::Args),
     /// Replay a journey fixture against a model and print what the shopper sees.
     Simulate {
         /// The model (JSON); defaults to the one the journey names.
@@ -47,31 +130,68 @@ enum Command {
     },
 }
 
+/// A failure: the message for stderr and the exit code (2 for bad input, 1 for a check that
+/// did not pass).
+pub struct Fail {
+    /// What went wrong.
+    pub message: String,
+    /// Exit code.
+    pub code: u8,
+}
+
+impl Fail {
+    /// Bad input or a file that cannot be read: exit code 2.
+    pub fn usage(message: String) -> Fail {
+        Fail { message, code: 2 }
+    }
+}
+
+impl From<String> for Fail {
+    fn from(message: String) -> Fail {
+        Fail::usage(message)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+        Err(fail) => {
+            eprintln!("error: {}", fail.message);
+            ExitCode::from(fail.code)
         }
     }
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+/// Reads a text file; the error names the path.
+pub fn read(path: &Path) -> Result<String, Fail> {
+    std::fs::read_to_string(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
 }
 
-fn compile(path: &Path) -> Result<kairos::Compiled, String> {
+/// Compiles a model file; each error names the file, the line and the place in the model.
+pub fn compile(path: &Path) -> Result<kairos::Compiled, Fail> {
     let text = read(path)?;
-    kairos::compile_str(&text).map_err(|errors| {
-        let mut s = format!("{}: ", path.display());
-        s.push_str(&errors.to_string());
-        s.trim_end().to_string()
-    })
+    kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))
 }
 
-fn run(command: Command) -> Result<ExitCode, String> {
+/// `path: the model has N errors:` then one `path:line: place: message` line per error.
+pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -> String {
+    let n = errors.0.len();
+    let mut s = format!("{}: the model has {n} error{}:", path.display(), if n == 1 { "" } else { "s" });
+    for e in &errors.0 {
+        let line = match e {
+            kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
+            _ => locate::line_of(text, e.path()),
+        };
+        match line {
+            Some(l) => s.push_str(&format!("\n  {}:{l}: {e}", path.display())),
+            None => s.push_str(&format!("\n  {}: {e}", path.display())),
+        }
+    }
+    s
+}
+
+fn run(command: Command) -> Result<ExitCode, Fail> {
     match command {
         Command::Check { model } => {
             let compiled = compile(&model)?;
@@ -93,20 +213,54 @@ fn run(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compile { model, out } => {
-            let compiled = compile(&model)?;
-            for w in &compiled.warnings {
-                eprintln!("{}: {w}", model.display());
+        Command::Compile { model, out, key } => {
+            snap::compile_cmd(&model, &out, key.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { out, force } => {
+            snap::keygen(&out, force)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { snapshot, key, json } => {
+            let ok = snap::inspect(&snapshot, key.as_deref(), json)?;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Diff { a, b, json } => {
+            snap::diff(&a, &b, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { rule, data, batch } => {
+            if batch {
+                eval::batch(std::io::stdin().lock(), std::io::stdout().lock())?;
+            } else {
+                eval::single(rule.as_deref().unwrap_or("null"), data.as_deref())?;
             }
-            let bytes = kairos::snapshot::encode(&compiled.model);
-            std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-            println!(
-                "{}: version {}, {} bytes, sha256 {}",
-                out.display(),
-                compiled.model.version,
-                bytes.len(),
-                hex(&kairos::codec::sha256(bytes.get(kairos::codec::HEADER_LEN..).unwrap_or_default()))
-            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { key, user, phone, email, external, model, traits, ttl, now } => {
+            use kairos::profile::identity::IdKind;
+            let user = match (user, model) {
+                (Some(u), _) => u,
+                (None, Some(m)) => {
+                    let (kind, raw) = match (phone, email, external) {
+                        (Some(p), _, _) => (IdKind::Phone, p),
+                        (_, Some(e), _) => (IdKind::Email, e),
+                        (_, _, Some(x)) => (IdKind::External, x),
+                        _ => return Err(Fail::usage("pass --user, --phone, --email or --external".into())),
+                    };
+                    snap::pid_of(&m, kind, &raw)?
+                }
+                (None, None) => {
+                    return Err(Fail::usage(
+                        "pass --user, or --model with --phone, --email or --external".into(),
+                    ))
+                }
+            };
+            snap::token(&key, &user, &traits, &ttl, now)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            serve::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate { model, journeys, json } => {

@@ -1,0 +1,202 @@
+//! Load run of `kairos serve` on loopback: many keep-alive clients doing conditional GETs
+//! (`If-None-Match`, answered 304) while other clients hold SSE push connections. Prints
+//! requests/s and latency percentiles. Bounded: fixed client counts, fixed duration.
+//!
+//! `make load`, or `cargo run --release -p kairos-cli --example load -- --bin target/release/kairos`
+//! with `--clients 64 --push 256 --seconds 5`.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Opts {
+    bin: PathBuf,
+    clients: usize,
+    push: usize,
+    seconds: u64,
+}
+
+fn opts() -> Result<Opts, String> {
+    let mut o = Opts { bin: PathBuf::from("target/release/kairos"), clients: 64, push: 256, seconds: 5 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+        let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{a} {v}: {e}"));
+        match a.as_str() {
+            "--bin" => o.bin = PathBuf::from(v),
+            "--clients" => o.clients = num(v)?.clamp(1, 1024),
+            "--push" => o.push = num(v)?.min(4096),
+            "--seconds" => o.seconds = (num(v)? as u64).clamp(1, 60),
+            _ => return Err(format!("unknown option {a}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let o = opts()?;
+    let dir = std::env::temp_dir().join(format!("kairos-load-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("models")).map_err(|e| e.to_string())?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(root.join("examples/taste-of-su/model.json"), dir.join("models/web.json"))
+        .map_err(|e| e.to_string())?;
+    let key = dir.join("brand");
+    let st = Command::new(&o.bin)
+        .args(["keygen", "--force", "-o"])
+        .arg(&key)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !st.status.success() {
+        return Err(format!("keygen failed: {}", String::from_utf8_lossy(&st.stderr)));
+    }
+    let mut child = Command::new(&o.bin)
+        .args(["serve", "--addr", "127.0.0.1:0", "--models"])
+        .arg(dir.join("models"))
+        .arg("--key")
+        .arg(key.with_extension("key"))
+        .arg("--outbox")
+        .arg(dir.join("outbox.ndjson"))
+        .env("KAIROS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", o.bin.display()))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line).map_err(|e| e.to_string())?;
+    }
+    let addr = line.trim().strip_prefix("listening on http://").unwrap_or("").to_string();
+    let result = if addr.is_empty() {
+        Err("the server did not start".to_string())
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(load(&addr, &o)))
+    };
+    child.kill().ok();
+    child.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
+
+async fn load(addr: &str, o: &Opts) -> Result<(), String> {
+    // The ETag to send.
+    let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let req = format!("GET /v1/channels/web/latest HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let (status, head) = exchange(&mut s, req.as_bytes()).await?;
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: ").or_else(|| l.strip_prefix("ETag: ")))
+        .ok_or(format!("no etag (status {status})"))?
+        .to_string();
+
+    // Held push connections.
+    let mut held = Vec::new();
+    for _ in 0..o.push {
+        let mut c = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let r = format!("GET /v1/channels/web/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        c.write_all(r.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if !String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).contains("200 OK") {
+            return Err("a push connection was refused".into());
+        }
+        held.push(c);
+    }
+
+    let end = Instant::now() + Duration::from_secs(o.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..o.clients {
+        let addr = addr.to_string();
+        let req =
+            format!("GET /v1/channels/web/latest HTTP/1.1\r\nHost: {addr}\r\nIf-None-Match: {etag}\r\n\r\n");
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut wrong = 0u64;
+            let Ok(mut s) = TcpStream::connect(&addr).await else { return (lat, 1) };
+            while Instant::now() < end {
+                let t = Instant::now();
+                match exchange(&mut s, req.as_bytes()).await {
+                    Ok((304, _)) => lat.push(t.elapsed()),
+                    Ok(_) => wrong += 1,
+                    Err(_) => return (lat, wrong + 1),
+                }
+            }
+            (lat, wrong)
+        }));
+    }
+    let start = Instant::now();
+    let mut all = Vec::new();
+    let mut wrong = 0;
+    for t in tasks {
+        let (l, w) = t.await.map_err(|e| e.to_string())?;
+        all.extend(l);
+        wrong += w;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
+    println!(
+        "{} conditional GETs (304) in {secs:.1} s from {} keep-alive clients, {} push connections held: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {wrong} failures",
+        all.len(),
+        o.clients,
+        held.len(),
+        all.len() as f64 / secs,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    drop(held);
+    Ok(())
+}
+
+/// Sends one request on a keep-alive connection and reads the response head and body.
+async fn exchange(s: &mut TcpStream, req: &[u8]) -> Result<(u16, String), String> {
+    s.write_all(req).await.map_err(|e| e.to_string())?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(buf.get(..p).unwrap_or(&[])).into_owned();
+            let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut have = buf.len() - p - 4;
+            while have < len {
+                let n = s.read(&mut chunk).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("connection closed".into());
+                }
+                have += n;
+            }
+            return Ok((status, head));
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! `kairos serve`: compiles and signs every `CHANNEL.json` in a folder, serves the latest
+//! snapshot per channel (ETag, 304, immutable content-addressed URLs, CORS), recompiles when a
+//! model file changes (a broken model is logged and the last good snapshot stays), pushes new
+//! versions (Server-Sent Events for browsers, long-poll for mini-programs) and accepts outbox
+//! uploads (NDJSON). Endpoints are listed in `docs/cli.md`.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::stream::Stream;
+use kairos::sign::SecretKey;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use tokio::sync::watch;
+
+use crate::{hex, Fail};
+
+/// Options of `kairos serve`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folder of model files: each `CHANNEL.json` is served as channel `CHANNEL`.
+    #[arg(long)]
+    pub models: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Secret key file to sign snapshots with.
+    #[arg(long, required_unless_present = "unsigned")]
+    pub key: Option<PathBuf>,
+    /// Serve unsigned snapshots (development only: devices must allow them explicitly).
+    #[arg(long, conflicts_with = "key")]
+    pub unsigned: bool,
+    /// File that accepted outbox batches are appended to (NDJSON).
+    #[arg(long, default_value = "outbox.ndjson")]
+    pub outbox: PathBuf,
+    /// Largest outbox upload in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub max_upload: usize,
+    /// Storefront origins allowed by CORS (repeatable); none allows any origin.
+    #[arg(long = "origin")]
+    pub origins: Vec<String>,
+    /// How often to look for changed model files, in ms.
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
+    /// The demo page folder, served under `/www/`.
+    #[arg(long, default_value = "www")]
+    pub www: PathBuf,
+    /// The npm package folder, served under `/pkg/`.
+    #[arg(long, default_value = "pkg")]
+    pub pkg: PathBuf,
+}
+
+/// What devices learn about a channel's latest snapshot.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+struct Meta {
+    channel: String,
+    version: u32,
+    sha256: String,
+    url: String,
+    bytes: usize,
+    signed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Published {
+    meta: Meta,
+    bytes: Bytes,
+    etag: HeaderValue,
+}
+
+/// Content-addressed snapshots kept for their immutable URLs (the latest of each channel is
+/// never evicted).
+const KEEP_SNAPSHOTS: usize = 64;
+/// Longest outbox line, bytes.
+const MAX_LINE: usize = 16 * 1024;
+
+struct Shared {
+    dir: PathBuf,
+    key: Option<SecretKey>,
+    channels: RwLock<HashMap<String, Published>>,
+    by_hash: RwLock<(HashMap<String, Bytes>, VecDeque<String>)>,
+    seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
+    generation: watch::Sender<u64>,
+    outbox: tokio::sync::Mutex<PathBuf>,
+    origins: Vec<String>,
+    www: PathBuf,
+    pkg: PathBuf,
+}
+
+type AppState = Arc<Shared>;
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the server until interrupted.
+pub fn run(args: Args) -> Result<(), Fail> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAIROS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let key = args.key.as_deref().map(crate::snap::secret_key).transpose()?;
+    if !args.models.is_dir() {
+        return Err(Fail::usage(format!("{}: not a folder of model files", args.models.display())));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::usage(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(serve(args, key))
+}
+
+async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
+    let (generation, _) = watch::channel(0u64);
+    let state = Arc::new(Shared {
+        dir: args.models.clone(),
+        key,
+        channels: RwLock::new(HashMap::new()),
+        by_hash: RwLock::new((HashMap::new(), VecDeque::new())),
+        seen: Mutex::new(HashMap::new()),
+        generation,
+        outbox: tokio::sync::Mutex::new(args.outbox.clone()),
+        origins: args.origins.clone(),
+        www: args.www.clone(),
+        pkg: args.pkg.clone(),
+    });
+    reload(&state);
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.addr)))?;
+    let addr = listener.local_addr().map_err(|e| Fail::usage(e.to_string()))?;
+    println!("listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    tracing::info!(%addr, models = %args.models.display(), signed = state.key.is_some(), "serving");
+
+    let watcher = state.clone();
+    let poll = Duration::from_millis(args.poll_ms.max(10));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(poll).await;
+            let s = watcher.clone();
+            if tokio::task::spawn_blocking(move || reload(&s)).await.is_err() {
+                tracing::error!("model reload task failed");
+            }
+        }
+    });
+
+    let app = router(state, args.max_upload);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await
+        .map_err(|e| Fail::usage(format!("server error: {e}")))
+}
+
+fn router(state: AppState, max_upload: usize) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/v1/channels/{channel}/latest", get(latest))
+        .route("/v1/channels/{channel}/meta", get(meta))
+        .route("/v1/channels/{channel}/events", get(events))
+        .route("/v1/channels/{channel}/poll", get(long_poll))
+        .route("/v1/snapshots/{file}", get(by_hash))
+        .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
+        .route("/www/{*path}", get(www))
+        .route("/pkg/{*path}", get(pkg))
+        .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .with_state(state)
+}
+
+/// Compiles every changed `*.json` in the models folder; publishes those that compile with a
+/// higher version. A broken model is logged and the last good snapshot stays.
+fn reload(state: &Shared) {
+    let entries = match std::fs::read_dir(&state.dir) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the models folder");
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let hash = kairos::codec::sha256(text.as_bytes());
+        {
+            let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.get(&path) == Some(&hash) {
+                continue;
+            }
+            seen.insert(path.clone(), hash);
+        }
+        let compiled = match kairos::compile_str(&text) {
+            Ok(c) => c,
+            Err(errors) => {
+                let message = crate::compile_errors(&path, &text, &errors);
+                tracing::error!(%channel, errors = %message, "model does not compile; the last good snapshot stays served");
+                continue;
+            }
+        };
+        let model = compiled.model;
+        let running = read_lock(&state.channels).get(&channel).map(|p| p.meta.version);
+        if let Some(v) = running.filter(|&v| model.version <= v) {
+            tracing::warn!(%channel, version = model.version, served = v,
+                "model changed but its meta.version is not higher than the served one; not published (devices would refuse it)");
+            continue;
+        }
+        let bytes = match &state.key {
+            Some(k) => kairos::snapshot::encode_signed(&model, k),
+            None => kairos::snapshot::encode(&model),
+        };
+        let sha = hex(&kairos::codec::sha256(&bytes));
+        let meta = Meta {
+            channel: channel.clone(),
+            version: model.version,
+            url: format!("/v1/snapshots/{sha}.kairos"),
+            sha256: sha.clone(),
+            bytes: bytes.len(),
+            signed: state.key.is_some(),
+        };
+        let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
+        let bytes = Bytes::from(bytes);
+        {
+            let mut h = write_lock(&state.by_hash);
+            let (map, order) = &mut *h;
+            map.insert(sha.clone(), bytes.clone());
+            order.push_back(sha.clone());
+            let latest: Vec<String> =
+                read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
+            while order.len() > KEEP_SNAPSHOTS {
+                if let Some(old) = order.pop_front() {
+                    if !latest.contains(&old) && old != sha {
+                        map.remove(&old);
+                    }
+                }
+            }
+        }
+        tracing::info!(%channel, version = meta.version, sha256 = %sha, bytes = meta.bytes, warnings = compiled.warnings.len(), "published");
+        write_lock(&state.channels).insert(channel, Published { meta, bytes, etag });
+        state.generation.send_modify(|g| *g += 1);
+    }
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{what} not found\n"),
+    )
+        .into_response()
+}
+
+fn channel(state: &Shared, name: &str) -> Option<Published> {
+    read_lock(&state.channels).get(name).cloned()
+}
+
+fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else { return false };
+    let etag = etag.to_str().unwrap_or("");
+    inm.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+fn snapshot_response(p: &Published, headers: &HeaderMap, cache: &'static str) -> Response {
+    let version = HeaderValue::from(p.meta.version);
+    if matches_etag(headers, &p.etag) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, p.etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+        )
+            .into_response();
+    }
+    let mut r = Response::new(Body::from(p.bytes.clone()));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kairos.snapshot"));
+    h.insert(header::ETAG, p.etag.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert("x-kairos-version", version);
+    r
+}
+
+async fn latest(State(s): State<AppState>, UrlPath(ch): UrlPath<String>, headers: HeaderMap) -> Response {
+    match channel(&s, &ch) {
+        Some(p) => snapshot_response(&p, &headers, "no-cache"),
+        None => not_found(&format!("channel `{ch}`")),
+    }
+}
+
+async fn meta(State(s): State<AppState>, UrlPath(ch): UrlPath<String>) -> Response {
+    match channel(&s, &ch) {
+        Some(p) => json_response(StatusCode::OK, &p.meta),
+        None => not_found(&format!("channel `{ch}`")),
+    }
+}
+
+async fn by_hash(State(s): State<AppState>, UrlPath(file): UrlPath<String>, headers: HeaderMap) -> Response {
+    let Some(sha) = file.strip_suffix(".kairos") else { return not_found("snapshot") };
+    let bytes = read_lock(&s.by_hash).0.get(sha).cloned();
+    match bytes {
+        Some(bytes) => {
+            let etag =
+                HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
+            let p = Published {
+                meta: Meta {
+                    channel: String::new(),
+                    version: kairos::snapshot::header(&bytes).map_or(0, |h| h.model_version),
+                    sha256: sha.to_string(),
+                    url: String::new(),
+                    bytes: bytes.len(),
+                    signed: false,
+                },
+                bytes,
+                etag,
+            };
+            snapshot_response(&p, &headers, "public, max-age=31536000, immutable")
+        }
+        None => not_found(&format!("snapshot `{sha}`")),
+    }
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], text)
+        .into_response()
+}
+
+/// Server-Sent Events: the current meta at once, then one `snapshot` event per new version.
+async fn events(State(s): State<AppState>, UrlPath(ch): UrlPath<String>) -> Response {
+    if channel(&s, &ch).is_none() {
+        return not_found(&format!("channel `{ch}`"));
+    }
+    let rx = s.generation.subscribe();
+    Sse::new(meta_stream(s, ch, rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn meta_stream(
+    s: AppState,
+    ch: String,
+    rx: watch::Receiver<u64>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((s, ch, rx, None::<Meta>), |(s, ch, mut rx, last)| async move {
+        loop {
+            let current = channel(&s, &ch).map(|p| p.meta);
+            if let Some(m) = current.filter(|m| Some(m) != last.as_ref()) {
+                let event = Event::default()
+                    .event("snapshot")
+                    .id(m.version.to_string())
+                    .data(serde_json::to_string(&m).unwrap_or_default());
+                return Some((Ok(event), (s, ch, rx, Some(m))));
+            }
+            rx.changed().await.ok()?;
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    /// The version the client runs; the answer comes when a higher one is published.
+    #[serde(default)]
+    after: u32,
+    /// How long to wait, ms (at most 60 s).
+    #[serde(default = "default_wait")]
+    wait_ms: u64,
+}
+
+fn default_wait() -> u64 {
+    25_000
+}
+
+/// Long-poll: the meta as soon as the channel's version is above `after`, or 204 after `wait_ms`.
+async fn long_poll(
+    State(s): State<AppState>,
+    UrlPath(ch): UrlPath<String>,
+    Query(q): Query<PollQuery>,
+) -> Response {
+    if channel(&s, &ch).is_none() {
+        return not_found(&format!("channel `{ch}`"));
+    }
+    let mut rx = s.generation.subscribe();
+    let deadline = Instant::now() + Duration::from_millis(q.wait_ms.min(60_000));
+    loop {
+        if let Some(p) = channel(&s, &ch).filter(|p| p.meta.version > q.after) {
+            return json_response(StatusCode::OK, &p.meta);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
+}
+
+/// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
+async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ctype.is_empty()
+        && !ctype.starts_with("application/x-ndjson")
+        && !ctype.starts_with("application/json")
+    {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type `{ctype}`: send application/x-ndjson\n"),
+        )
+            .into_response();
+    }
+    let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.len() > MAX_LINE {
+            return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
+        }
+        match serde_json::from_str::<Json>(line) {
+            Ok(Json::Object(o)) if o.get("type").is_some_and(Json::is_string) => {
+                lines.push(serde_json::to_string(&o).unwrap_or_default());
+            }
+            Ok(_) => return bad_request(format!("line {}: expected an object with a string `type`", n + 1)),
+            Err(e) => return bad_request(format!("line {}: not JSON: {e}", n + 1)),
+        }
+    }
+    if lines.is_empty() {
+        return bad_request("the batch is empty".into());
+    }
+    let path = s.outbox.lock().await;
+    let mut out = lines.join("\n");
+    out.push('\n');
+    let written = tokio::fs::OpenOptions::new().create(true).append(true).open(&*path).await;
+    let result = match written {
+        // tokio's File writes in the background: flush before answering, so an accepted batch is
+        // in the file.
+        Ok(mut f) => match tokio::io::AsyncWriteExt::write_all(&mut f, out.as_bytes()).await {
+            Ok(()) => tokio::io::AsyncWriteExt::flush(&mut f).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+    }
+    tracing::info!(events = lines.len(), "outbox batch accepted");
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
+}
+
+async fn index() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/www/index.html")]).into_response()
+}
+
+async fn www(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
+    static_file(&s.www, &path).await
+}
+
+async fn pkg(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
+    static_file(&s.pkg, &path).await
+}
+
+/// Serves a file below `root`; paths with `..` or absolute parts are refused.
+async fn static_file(root: &Path, path: &str) -> Response {
+    let rel = Path::new(path);
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return not_found("file");
+    }
+    let full = root.join(rel);
+    let Ok(bytes) = tokio::fs::read(&full).await else { return not_found("file") };
+    let ctype = match full.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ts" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+}
+
+/// CORS: answers preflights and adds the allow headers for permitted storefront origins; logs
+/// each request at debug level.
+async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = match &origin {
+        None => None,
+        Some(_) if s.origins.is_empty() => Some(HeaderValue::from_static("*")),
+        Some(o) => o.to_str().ok().filter(|o| s.origins.iter().any(|a| a == o)).map(|_| o.clone()),
+    };
+    let preflight = req.method() == Method::OPTIONS;
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let mut resp = if preflight {
+        if allowed.is_none() {
+            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        }
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    if let Some(a) = allowed {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag, X-Kairos-Version"));
+        if preflight {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("If-None-Match, Content-Type"),
+            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+    }
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), us = started.elapsed().as_micros() as u64, "request");
+    resp
+}

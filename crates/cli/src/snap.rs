@@ -1,0 +1,342 @@
+//! `compile`, `keygen`, `inspect`, `diff` and `token`: making, signing and reading snapshots and
+//! trait tokens.
+
+use std::path::Path;
+
+use kairos::codec::HEADER_LEN;
+use kairos::sign::{PublicKey, SecretKey};
+use kairos::{snapshot, Model};
+use serde_json::{json, Value as Json};
+
+use crate::{compile, hex, read, Fail};
+
+/// Reads a secret key file.
+pub fn secret_key(path: &Path) -> Result<SecretKey, Fail> {
+    SecretKey::parse(&read(path)?).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+}
+
+/// Reads a public key file; a secret key file gives its public half.
+pub fn public_key(path: &Path) -> Result<PublicKey, Fail> {
+    let text = read(path)?;
+    PublicKey::parse(&text)
+        .or_else(|e| SecretKey::parse(&text).map(|k| k.public()).map_err(|_| e))
+        .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+}
+
+/// `kairos compile`: model to snapshot, signed when a key is given.
+pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
+    let key = key.map(secret_key).transpose()?;
+    let compiled = compile(model)?;
+    for w in &compiled.warnings {
+        eprintln!("{}: {w}", model.display());
+    }
+    let bytes = match &key {
+        Some(k) => snapshot::encode_signed(&compiled.model, k),
+        None => snapshot::encode(&compiled.model),
+    };
+    write_atomic(out, &bytes)?;
+    let signed = key.map_or_else(|| "unsigned".to_string(), |k| format!("signed by key {}", k.public().id()));
+    println!(
+        "{}: version {}, {} bytes, sha256 {}, {signed}",
+        out.display(),
+        compiled.model.version,
+        bytes.len(),
+        hex(&kairos::codec::sha256(bytes.get(HEADER_LEN..HEADER_LEN + body_len(&bytes)).unwrap_or_default()))
+    );
+    Ok(())
+}
+
+fn body_len(bytes: &[u8]) -> usize {
+    snapshot::header(bytes).map_or(0, |h| h.body_len as usize)
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+}
+
+/// `kairos keygen`: writes `STEM.key` (secret) and `STEM.pub` (public).
+pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
+    let secret_path = out.with_extension("key");
+    let public_path = out.with_extension("pub");
+    for p in [&secret_path, &public_path] {
+        if p.exists() && !force {
+            return Err(Fail::usage(format!(
+                "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
+                p.display()
+            )));
+        }
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Fail::usage(format!("no secure random source: {e}")))?;
+    let sk = SecretKey::from_seed(&seed);
+    let pk = sk.public();
+    let secret = format!(
+        "# Kairos Ed25519 signing key {}: keep it secret, out of version control.\n{}\n",
+        pk.id(),
+        sk.to_text()
+    );
+    let public =
+        format!("# Kairos Ed25519 public key {}: give it to the devices.\n{}\n", pk.id(), pk.to_text());
+    write_private(&secret_path, secret.as_bytes())?;
+    std::fs::write(&public_path, public)
+        .map_err(|e| Fail::usage(format!("{}: {e}", public_path.display())))?;
+    println!("{}: secret key\n{}: public key {}", secret_path.display(), public_path.display(), pk.id());
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
+    let err = |e: std::io::Error| Fail::usage(format!("{}: {e}", path.display()));
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(err)?;
+        f.write_all(bytes).map_err(err)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, bytes).map_err(err)
+    }
+}
+
+/// Reads a snapshot file, or compiles a model file (`.json`).
+fn load(path: &Path) -> Result<(Model, Vec<u8>), Fail> {
+    if path.extension().is_some_and(|e| e == "json") {
+        let m = compile(path)?.model;
+        let bytes = snapshot::encode(&m);
+        return Ok((m, bytes));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    let m = snapshot::decode(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    Ok((m, bytes))
+}
+
+/// `kairos inspect`.
+pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, Fail> {
+    let key = key.map(public_key).transpose()?;
+    let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    let parts = snapshot::parts(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    let m = snapshot::decode(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    let (signature, ok) = match (parts.signed, &key) {
+        (false, _) => ("unsigned".to_string(), true),
+        (true, None) => ("signed, not verified (pass --key signing.pub to check it)".to_string(), true),
+        (true, Some(k)) => match snapshot::signed_by(&bytes, std::slice::from_ref(k)) {
+            Some(Some(_)) => (format!("signed, valid for key {}", k.id()), true),
+            _ => (format!("signed, INVALID for key {}", k.id()), false),
+        },
+    };
+    let sections = sections(&m);
+    let counts = counts(&m);
+    if json_out {
+        let out = json!({
+            "file": path.display().to_string(),
+            "bytes": bytes.len(),
+            "format": parts.header.format,
+            "name": m.name,
+            "version": m.version,
+            "sha256": hex(&parts.header.sha256),
+            "signed": parts.signed,
+            "signature": signature,
+            "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        println!("{out}");
+    } else {
+        println!("{}: Kairos snapshot, format {}", path.display(), parts.header.format);
+        println!("  model      `{}` version {}", m.name, m.version);
+        println!("  sha256     {} (body)", hex(&parts.header.sha256));
+        println!("  signature  {signature}");
+        let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        println!("  counts     {}", c.join(", "));
+        println!("  bytes      {} total", bytes.len());
+        println!("    {:<12} {:>8}", "header", HEADER_LEN);
+        for (name, n) in &sections {
+            println!("    {:<12} {:>8}", name, n);
+        }
+        if parts.signed {
+            println!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
+        }
+    }
+    Ok(ok)
+}
+
+fn counts(m: &Model) -> Vec<(&'static str, usize)> {
+    vec![
+        ("events", m.events.len()),
+        ("traits", m.traits.len()),
+        ("features", m.features.len()),
+        ("scores", m.scores.len()),
+        ("stages", m.stages.len()),
+        ("segments", m.segments.len()),
+        ("placements", m.placements.len()),
+        ("offers", m.offers.len()),
+        ("contents", m.contents.len()),
+    ]
+}
+
+/// Bytes of each body section: postcard writes the fields one after another, so these add up to
+/// the body length.
+fn sections(m: &Model) -> Vec<(&'static str, usize)> {
+    let len = |v: Result<Vec<u8>, postcard::Error>| v.map_or(0, |b| b.len());
+    use postcard::to_allocvec as enc;
+    vec![
+        ("meta", len(enc(&(&m.name, m.version, m.offset_ms, &m.id_salt)))),
+        ("events", len(enc(&m.events))),
+        ("context", len(enc(&m.context))),
+        ("traits", len(enc(&m.traits))),
+        ("features", len(enc(&m.features))),
+        ("scores", len(enc(&m.scores))),
+        ("stages", len(enc(&m.stages))),
+        ("segments", len(enc(&m.segments))),
+        ("calendars", len(enc(&m.calendars))),
+        ("placements", len(enc(&m.placements))),
+        ("offers", len(enc(&m.offers))),
+        ("contents", len(enc(&m.contents))),
+        ("caps", len(enc(&m.caps))),
+        ("quiet", len(enc(&m.quiet))),
+    ]
+}
+
+/// One kind of named item, each with a fingerprint that ignores index shifts where it can.
+fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
+    let event = |i: u16| m.events.get(i as usize).map_or("?", |e| e.name.as_str());
+    let content = |i: Option<u32>| i.and_then(|i| m.contents.get(i as usize)).cloned();
+    match kind {
+        "offers" => m
+            .offers
+            .iter()
+            .map(|o| {
+                let mut plain = o.clone();
+                plain.content = None;
+                let variants: Vec<_> =
+                    o.variants.iter().map(|v| (v.id.clone(), v.weight, content(v.content))).collect();
+                plain.variants.clear();
+                let conv = o.conversion.map(|(e, w)| (event(e), w));
+                plain.conversion = None;
+                (o.id.clone(), format!("{plain:?}{:?}{variants:?}{conv:?}", content(o.content)))
+            })
+            .collect(),
+        "segments" => m.segments.iter().map(|s| (s.name.clone(), format!("{:?}", s.rule))).collect(),
+        "stages" => {
+            m.stages.iter().enumerate().map(|(i, s)| (s.name.clone(), format!("{i}{:?}", s.rule))).collect()
+        }
+        "features" => m
+            .features
+            .iter()
+            .map(|f| (f.name.clone(), format!("{}{:?}{:?}{:?}", event(f.event), f.spec, f.of, f.filter)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `kairos diff`: what was added, removed or changed between two snapshots or model files.
+pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
+    let (ma, _) = load(a)?;
+    let (mb, _) = load(b)?;
+    let mut report = serde_json::Map::new();
+    let mut any = false;
+    if !json_out {
+        println!("version {} -> {}", ma.version, mb.version);
+    }
+    for kind in ["offers", "segments", "stages", "features"] {
+        let ia = items(&ma, kind);
+        let ib = items(&mb, kind);
+        let find = |v: &[(String, String)], n: &str| v.iter().find(|(k, _)| k == n).map(|(_, f)| f.clone());
+        let added: Vec<&str> =
+            ib.iter().filter(|(n, _)| find(&ia, n).is_none()).map(|(n, _)| n.as_str()).collect();
+        let removed: Vec<&str> =
+            ia.iter().filter(|(n, _)| find(&ib, n).is_none()).map(|(n, _)| n.as_str()).collect();
+        let changed: Vec<&str> = ia
+            .iter()
+            .filter(|(n, f)| find(&ib, n).is_some_and(|g| g != *f))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        any |= !(added.is_empty() && removed.is_empty() && changed.is_empty());
+        if json_out {
+            report.insert(kind.into(), json!({"added": added, "removed": removed, "changed": changed}));
+        } else {
+            for (sign, list) in [("+", &added), ("-", &removed), ("~", &changed)] {
+                for n in list.iter() {
+                    println!("{sign} {} {n}", kind.trim_end_matches('s'));
+                }
+            }
+        }
+    }
+    if json_out {
+        report.insert("version".into(), json!([ma.version, mb.version]));
+        println!("{}", Json::Object(report));
+    } else if !any {
+        println!("no offers, segments, stages or features differ");
+    }
+    Ok(any)
+}
+
+/// Parses a duration such as `90s`, `30m`, `12h`, `7d` into ms.
+pub fn parse_ttl(text: &str) -> Result<i64, Fail> {
+    let bad = || {
+        Fail::usage(format!("--ttl `{text}` is not a duration: use a number and s, m, h or d, such as `7d`"))
+    };
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n <= 0 || n > 400 * 86_400 {
+        return Err(bad());
+    }
+    Ok(n * ms)
+}
+
+/// `kairos token`.
+pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>) -> Result<(), Fail> {
+    let sk = secret_key(key)?;
+    let ttl = parse_ttl(ttl)?;
+    if user.is_empty() {
+        return Err(Fail::usage("--user is empty: pass the shopper's pseudonymous id (Profile::pid)".into()));
+    }
+    let traits_json: Json = serde_json::from_str(&read(traits)?)
+        .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
+    if !traits_json.is_object() {
+        return Err(Fail::usage(format!(
+            "{}: traits must be a JSON object such as {{\"tier\": \"gold\"}}",
+            traits.display()
+        )));
+    }
+    let now = match now {
+        Some(n) => n,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    };
+    let claims = kairos::token::Claims {
+        sub: user.to_string(),
+        iat: now,
+        exp: now.saturating_add(ttl),
+        traits: traits_json,
+    };
+    println!("{}", kairos::token::sign(&claims, &sk));
+    Ok(())
+}
+
+/// The pseudonymous id (`Profile::pid`) of an identified shopper: the hex of the first 16 bytes
+/// of the salted hash of the identifier, with the model's `id_salt`.
+pub fn pid_of(model: &Path, kind: kairos::profile::identity::IdKind, raw: &str) -> Result<String, Fail> {
+    let m = compile(model)?.model;
+    let hash = kairos::profile::identity::pseudonymous_id(m.id_salt.as_bytes(), kind, raw)
+        .map_err(|e| Fail::usage(format!("--{}: {e}", kind.tag())))?;
+    Ok(hex(hash.get(..16).unwrap_or(&hash)))
+}

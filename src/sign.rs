@@ -1,0 +1,221 @@
+//! Ed25519 keys and signatures: the backend signs snapshots and trait tokens, the device checks
+//! them (inside Wasm: mini-programs have no WebCrypto). Pure Rust, no randomness: a key pair is
+//! made from a 32-byte seed the caller draws.
+//!
+//! Keys travel as text, one key per file (comment lines starting with `#` and blank lines are
+//! ignored):
+//!
+//! ```text
+//! kairos-ed25519-secret:<base64url of the 32-byte seed, no padding>
+//! kairos-ed25519-public:<base64url of the 32-byte public key, no padding>
+//! ```
+//!
+//! Verification uses `verify_strict` (rejects small-order keys and non-canonical signatures).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+pub use crate::codec::SIGNATURE_LEN;
+
+/// Prefix of a public key in text form.
+pub const PUBLIC_PREFIX: &str = "kairos-ed25519-public:";
+/// Prefix of a secret key in text form.
+pub const SECRET_PREFIX: &str = "kairos-ed25519-secret:";
+
+/// Why a key did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No line starts with the expected prefix.
+    #[error("no line starts with `{expected}`: this is not a Kairos {what} key")]
+    BadPrefix {
+        /// The prefix expected.
+        expected: &'static str,
+        /// `public` or `secret`.
+        what: &'static str,
+    },
+    /// The text after the prefix is not base64url.
+    #[error("the key is not valid base64url (unpadded, `A-Z a-z 0-9 - _`)")]
+    BadEncoding,
+    /// The key has the wrong length.
+    #[error("the key is {0} bytes, expected 32")]
+    BadLength(usize),
+    /// The bytes are not a usable Ed25519 public key.
+    #[error("the key is not a valid Ed25519 public key")]
+    BadPoint,
+}
+
+/// A public (verifying) key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl core::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PublicKey({})", self.to_text())
+    }
+}
+
+impl PublicKey {
+    /// A key from its 32 bytes; rejects bytes that are not a point or a weak (small-order) key.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::BadPoint)?;
+        if key.is_weak() {
+            return Err(KeyError::BadPoint);
+        }
+        Ok(PublicKey(key))
+    }
+
+    /// Parses the text form `kairos-ed25519-public:...`.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let bytes = parse_text(text, PUBLIC_PREFIX, "public")?;
+        PublicKey::from_bytes(&bytes)
+    }
+
+    /// The 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The text form, one line without a newline.
+    pub fn to_text(&self) -> String {
+        format!("{PUBLIC_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.as_bytes()))
+    }
+
+    /// A short id for logs and `inspect`: the first 8 bytes of the SHA-256 of the key, in hex.
+    pub fn id(&self) -> String {
+        let sum = crate::codec::sha256(self.0.as_bytes());
+        sum.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `signature` is this key's signature of `message` (strict verification).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(sig) = <&[u8; SIGNATURE_LEN]>::try_from(signature) else { return false };
+        self.0.verify_strict(message, &Signature::from_bytes(sig)).is_ok()
+    }
+}
+
+/// A secret (signing) key. Its `Debug` shows only the public half.
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+impl core::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SecretKey(public {})", self.public().to_text())
+    }
+}
+
+impl SecretKey {
+    /// The key pair of a 32-byte seed (the caller draws it from a secure random source).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        SecretKey(SigningKey::from_bytes(seed))
+    }
+
+    /// Parses the text form `kairos-ed25519-secret:...`.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        Ok(SecretKey::from_seed(&parse_text(text, SECRET_PREFIX, "secret")?))
+    }
+
+    /// The text form, one line without a newline.
+    pub fn to_text(&self) -> String {
+        format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.to_bytes()))
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// The Ed25519 signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.0.sign(message).to_bytes()
+    }
+}
+
+/// Which keys a device trusts, and whether it accepts unsigned snapshots (development only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// Keys whose snapshot signatures are accepted (several during a key rotation).
+    pub snapshot_keys: Vec<PublicKey>,
+    /// Keys whose trait tokens are accepted.
+    pub token_keys: Vec<PublicKey>,
+    /// Accept snapshots without a signature. For development only: a host must set it explicitly.
+    pub allow_unsigned: bool,
+    /// The newest model version this device has applied (the host stores it): a cold start
+    /// from an older snapshot is refused, so a rollback does not survive a restart. 0 = none.
+    pub min_version: u32,
+}
+
+impl Trust {
+    /// Trusts `key` for both snapshots and trait tokens; unsigned snapshots are refused.
+    pub fn key(key: PublicKey) -> Self {
+        Trust { snapshot_keys: vec![key], token_keys: vec![key], allow_unsigned: false, min_version: 0 }
+    }
+
+    /// No keys, unsigned snapshots accepted: development and tests.
+    pub fn development() -> Self {
+        Trust { allow_unsigned: true, ..Trust::default() }
+    }
+
+    /// Index of the first key in `keys` that verifies `signature` over `message`.
+    pub fn find(keys: &[PublicKey], message: &[u8], signature: &[u8]) -> Option<usize> {
+        keys.iter().position(|k| k.verify(message, signature))
+    }
+}
+
+/// Base64url (unpadded) encoding, for tokens.
+pub fn b64_encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Base64url (unpadded) decoding, for tokens.
+pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u8; 32], KeyError> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(prefix))
+        .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
+    let bytes = URL_SAFE_NO_PAD.decode(line).map_err(|_| KeyError::BadEncoding)?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_as_text_and_sign() {
+        let sk = SecretKey::from_seed(&[7; 32]);
+        let pk = sk.public();
+        let text = format!("# comment\n\n{}\n", sk.to_text());
+        let sk2 = SecretKey::parse(&text).unwrap();
+        assert_eq!(sk2.public(), pk);
+        assert_eq!(PublicKey::parse(&pk.to_text()).unwrap(), pk);
+        let sig = sk.sign(b"hello");
+        assert!(pk.verify(b"hello", &sig));
+        assert!(!pk.verify(b"hellp", &sig));
+        assert!(!pk.verify(b"hello", &sig[..63]));
+        assert!(!format!("{sk:?}").contains(&sk.to_text()));
+    }
+
+    #[test]
+    fn bad_key_text_says_why() {
+        let pk = SecretKey::from_seed(&[1; 32]).public().to_text();
+        assert_eq!(
+            SecretKey::parse(&pk).unwrap_err().to_string(),
+            "no line starts with `kairos-ed25519-secret:`: this is not a Kairos secret key"
+        );
+        assert_eq!(PublicKey::parse("kairos-ed25519-public:!!").unwrap_err(), KeyError::BadEncoding);
+        assert_eq!(PublicKey::parse("kairos-ed25519-public:AAAA").unwrap_err(), KeyError::BadLength(3));
+        // The identity point is a weak key.
+        let mut id = [0u8; 32];
+        id[0] = 1;
+        assert_eq!(PublicKey::from_bytes(&id).unwrap_err(), KeyError::BadPoint);
+    }
+}

@@ -1,0 +1,152 @@
+//! Signed trait tokens: traits the brand's server computed (member tier, birthday, CRM or CDP
+//! segments such as `hipo`) travel to the device as a compact signed token, so a shopper cannot
+//! grant herself VIP offers by editing what the page passes in.
+//!
+//! ```text
+//! kt1.<payload>.<signature>
+//! ```
+//!
+//! `payload` is the base64url (unpadded) of a JSON object
+//! `{"sub": PID, "iat": MS, "exp": MS, "traits": {...}}`; `signature` is the base64url of the
+//! 64-byte Ed25519 signature of the ASCII text `kt1.<payload>`. `sub` is the shopper's
+//! pseudonymous id, [`crate::profile::Profile::pid`]. The format is in `docs/snapshot-format.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
+
+/// Prefix (and version) of a token.
+pub const TOKEN_PREFIX: &str = "kt1";
+
+/// Longest token accepted, in bytes: a guard against absurd input.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    /// The shopper: the pseudonymous id ([`crate::profile::Profile::pid`]).
+    pub sub: String,
+    /// Issued at, ms since the epoch.
+    pub iat: i64,
+    /// Expires at (exclusive), ms since the epoch.
+    pub exp: i64,
+    /// The traits, by name, as [`crate::Engine::set_traits`] takes them.
+    pub traits: Json,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not of the form `kt1.<payload>.<signature>`, or a part does not decode.
+    #[error("trait token is malformed: {0}")]
+    Malformed(String),
+    /// The signature does not verify against any trusted token key.
+    #[error("trait token signature does not verify against the {keys} trusted key(s)")]
+    BadSignature {
+        /// How many keys were tried.
+        keys: usize,
+    },
+    /// The token has expired.
+    #[error("trait token expired at {exp} ms, it is now {now} ms")]
+    Expired {
+        /// Expiry.
+        exp: i64,
+        /// Now.
+        now: i64,
+    },
+    /// The token is for another shopper.
+    #[error("trait token is for user `{found}`, but this shopper is `{expected}`")]
+    WrongUser {
+        /// The shopper's pseudonymous id.
+        expected: String,
+        /// The token's `sub`.
+        found: String,
+    },
+    /// The signed traits do not fit the model.
+    #[error("trait token traits are invalid: {0}")]
+    Traits(String),
+    /// Traits are not stored without consent.
+    #[error("trait token refused: no consent, so nothing is profiled")]
+    NoConsent,
+}
+
+/// Signs `claims` into a token.
+pub fn sign(claims: &Claims, key: &SecretKey) -> String {
+    let json = serde_json::to_vec(claims).unwrap_or_default();
+    let signed = format!("{TOKEN_PREFIX}.{}", b64_encode(&json));
+    let sig = key.sign(signed.as_bytes());
+    format!("{signed}.{}", b64_encode(&sig))
+}
+
+/// Checks the token's form, its signature against `keys` and its expiry at `now`, and returns
+/// its claims. The caller checks the user.
+pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, TokenError> {
+    let malformed = |m: &str| TokenError::Malformed(m.to_string());
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(malformed(&format!("{} bytes, at most {MAX_TOKEN_LEN}", token.len())));
+    }
+    let (signed, sig) =
+        token.rsplit_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
+    let (prefix, payload) =
+        signed.split_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
+    if prefix != TOKEN_PREFIX {
+        return Err(malformed(&format!("starts with `{prefix}`, expected `{TOKEN_PREFIX}`")));
+    }
+    let sig = b64_decode(sig).ok_or_else(|| malformed("the signature is not base64url"))?;
+    if sig.len() != SIGNATURE_LEN {
+        return Err(malformed(&format!("the signature is {} bytes, expected {SIGNATURE_LEN}", sig.len())));
+    }
+    Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
+    let json = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
+    let claims: Claims = serde_json::from_slice(&json)
+        .map_err(|e| malformed(&format!("the payload is not valid claims: {e}")))?;
+    if now >= claims.exp {
+        return Err(TokenError::Expired { exp: claims.exp, now });
+    }
+    if !claims.traits.is_object() {
+        return Err(malformed("`traits` is not an object"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Claims {
+        Claims { sub: "abc".into(), iat: 1_000, exp: 2_000, traits: json!({"tier": "gold"}) }
+    }
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let sk = SecretKey::from_seed(&[3; 32]);
+        let pk = sk.public();
+        let t = sign(&claims(), &sk);
+        assert!(t.starts_with("kt1."));
+        assert_eq!(verify(&t, &[pk], 1_500).unwrap(), claims());
+        assert_eq!(verify(&t, &[pk], 2_000).unwrap_err(), TokenError::Expired { exp: 2_000, now: 2_000 });
+        let other = SecretKey::from_seed(&[4; 32]).public();
+        assert_eq!(verify(&t, &[other], 1_500).unwrap_err(), TokenError::BadSignature { keys: 1 });
+        assert_eq!(verify(&t, &[], 1_500).unwrap_err(), TokenError::BadSignature { keys: 0 });
+        // Every changed character is refused.
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            let bad = String::from_utf8(b).unwrap();
+            if bad != t {
+                assert!(verify(&bad, &[pk], 1_500).is_err(), "change at {i} accepted");
+            }
+        }
+        for n in 0..t.len() {
+            assert!(verify(&t[..n], &[pk], 1_500).is_err());
+        }
+        assert!(matches!(verify("kt2.a.b", &[pk], 0), Err(TokenError::Malformed(_))));
+        assert!(matches!(verify("nonsense", &[pk], 0), Err(TokenError::Malformed(_))));
+    }
+}

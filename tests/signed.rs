@@ -1,0 +1,250 @@
+//! Signed snapshots and signed trait tokens: tampering of every kind is rejected, the running
+//! model keeps serving, and the error says why.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
+use kairos::codec::{HEADER_LEN, SIGNATURE_LEN};
+use kairos::sign::{SecretKey, Trust};
+use kairos::snapshot::{self, SnapshotError};
+use kairos::token::{self, Claims, TokenError};
+use kairos::{Engine, Model};
+use proptest::prelude::*;
+use serde_json::json;
+
+/// 2026-11-20T12:00:00+08:00.
+const T0: i64 = 1_795_147_200_000;
+const DAY: i64 = 86_400_000;
+
+fn model(version: u32) -> Model {
+    static BASE: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    let mut m = BASE.get_or_init(|| compile(1)).clone();
+    m.version = version;
+    m
+}
+
+fn compile(version: u32) -> Model {
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("../examples/taste-of-su/model.json")).unwrap();
+    json["meta"]["version"] = json!(version);
+    kairos::compile_str(&json.to_string()).unwrap().model
+}
+
+fn key() -> SecretKey {
+    SecretKey::from_seed(&[42; 32])
+}
+
+fn engine_v2() -> Engine {
+    let mut e = Engine::new(model(2), 1);
+    e.set_trust(Trust::key(key().public()));
+    e
+}
+
+/// Applies `bytes` to a v2 engine; the engine must keep v2 whatever happens.
+fn apply(bytes: &[u8]) -> Result<(), SnapshotError> {
+    let mut e = engine_v2();
+    let r = e.apply_signed_snapshot(bytes);
+    if r.is_err() {
+        assert_eq!(e.model().version, 2, "a rejected snapshot replaced the model");
+    }
+    r
+}
+
+#[test]
+fn a_signed_newer_snapshot_is_applied() {
+    let bytes = snapshot::encode_signed(&compile(2), &key());
+    let e = Engine::from_signed_snapshot(&bytes, Trust::key(key().public()), 1).unwrap();
+    assert_eq!(e.model(), &model(2));
+    let v3 = snapshot::encode_signed(&model(3), &key());
+    let mut e = engine_v2();
+    e.apply_signed_snapshot(&v3).unwrap();
+    assert_eq!(e.model().version, 3);
+    let v = snapshot::verify(&v3, &Trust::key(key().public())).unwrap();
+    assert_eq!(v.key, Some(0));
+    // Signed snapshots still decode for tools, and their parts are visible.
+    assert_eq!(snapshot::decode(&v3).unwrap().version, 3);
+    let parts = snapshot::parts(&v3).unwrap();
+    assert!(parts.signed);
+    assert_eq!(parts.body_len + HEADER_LEN + SIGNATURE_LEN, v3.len());
+}
+
+#[test]
+fn every_bit_flip_in_header_body_and_signature_is_rejected() {
+    let v3 = snapshot::encode_signed(&model(3), &key());
+    let positions: Vec<usize> = (0..HEADER_LEN)
+        .chain((HEADER_LEN..v3.len() - SIGNATURE_LEN).step_by(13))
+        .chain(v3.len() - SIGNATURE_LEN..v3.len())
+        .collect();
+    for i in positions {
+        for bit in [0, 7] {
+            let mut bad = v3.clone();
+            bad[i] ^= 1 << bit;
+            assert!(apply(&bad).is_err(), "flip of bit {bit} at byte {i} accepted");
+        }
+    }
+}
+
+#[test]
+fn a_resealed_body_change_fails_the_signature() {
+    // An attacker who fixes up the checksum still cannot forge the signature.
+    let v3 = snapshot::encode_signed(&model(3), &key());
+    let mut bad = v3.clone();
+    let body_end = v3.len() - SIGNATURE_LEN;
+    bad[body_end - 3] ^= 0x01;
+    let sum = kairos::codec::sha256(&bad[HEADER_LEN..body_end]);
+    bad[16..48].copy_from_slice(&sum);
+    assert_eq!(apply(&bad).unwrap_err(), SnapshotError::BadSignature { keys: 1 });
+    // Changing the model version in the header is covered by the signature too.
+    let mut bad = v3.clone();
+    bad[8] = 9;
+    assert_eq!(apply(&bad).unwrap_err(), SnapshotError::BadSignature { keys: 1 });
+}
+
+#[test]
+fn every_truncation_and_extension_is_rejected() {
+    let v3 = snapshot::encode_signed(&model(3), &key());
+    for n in (0..v3.len()).step_by(5).chain(v3.len() - SIGNATURE_LEN..v3.len()) {
+        assert!(apply(&v3[..n]).is_err(), "truncation to {n} accepted");
+    }
+    let mut longer = v3.clone();
+    longer.push(0);
+    assert!(apply(&longer).is_err());
+    // Stripping the signature and clearing the flag makes an unsigned snapshot: refused.
+    let mut stripped = v3[..v3.len() - SIGNATURE_LEN].to_vec();
+    stripped[6] = 0;
+    assert_eq!(apply(&stripped).unwrap_err(), SnapshotError::Unsigned);
+}
+
+#[test]
+fn rollback_wrong_key_and_unsigned_are_refused_with_reasons() {
+    let old = snapshot::encode_signed(&model(1), &key());
+    assert_eq!(
+        apply(&old).unwrap_err().to_string(),
+        "snapshot version 1 is not newer than the running version 2"
+    );
+    let same = snapshot::encode_signed(&model(2), &key());
+    assert_eq!(apply(&same).unwrap_err(), SnapshotError::NotNewer { offered: 2, running: 2 });
+    let mallory = SecretKey::from_seed(&[13; 32]);
+    let forged = snapshot::encode_signed(&model(9), &mallory);
+    assert_eq!(
+        apply(&forged).unwrap_err().to_string(),
+        "snapshot signature does not verify against the 1 trusted key(s): the bytes were changed or signed with another key"
+    );
+    let unsigned = snapshot::encode(&model(9));
+    assert_eq!(
+        apply(&unsigned).unwrap_err().to_string(),
+        "snapshot is unsigned, and this engine accepts only signed snapshots"
+    );
+    let mut e = engine_v2();
+    e.set_trust(Trust { allow_unsigned: true, ..Trust::key(key().public()) });
+    e.apply_signed_snapshot(&unsigned).unwrap();
+    assert_eq!(e.model().version, 9);
+}
+
+#[test]
+fn key_rotation_trusts_either_key() {
+    let next = SecretKey::from_seed(&[77; 32]);
+    let mut trust = Trust::key(key().public());
+    trust.snapshot_keys.push(next.public());
+    let mut e = Engine::from_signed_snapshot(&snapshot::encode_signed(&model(1), &key()), trust, 3).unwrap();
+    e.apply_signed_snapshot(&snapshot::encode_signed(&model(2), &next)).unwrap();
+    assert_eq!(e.model().version, 2);
+    assert!(Engine::from_signed_snapshot(&snapshot::encode(&model(1)), Trust::default(), 3).is_err());
+    assert!(Engine::from_signed_snapshot(&snapshot::encode(&model(1)), Trust::development(), 3).is_ok());
+    // A cold start cannot go below the newest version the device applied.
+    let floor = Trust { min_version: 2, ..Trust::key(key().public()) };
+    let old = snapshot::encode_signed(&model(1), &key());
+    assert_eq!(
+        Engine::from_signed_snapshot(&old, floor.clone(), 3).unwrap_err().to_string(),
+        "snapshot version 1 is older than version 2, the newest this device has applied"
+    );
+    let same = snapshot::encode_signed(&model(2), &key());
+    assert_eq!(Engine::from_signed_snapshot(&same, floor, 3).unwrap().model().version, 2);
+}
+
+fn claims(e: &Engine, traits: serde_json::Value) -> Claims {
+    Claims { sub: e.profile().pid().to_string(), iat: T0, exp: T0 + 7 * DAY, traits }
+}
+
+#[test]
+fn signed_traits_count_only_when_valid() {
+    let mut e = engine_v2();
+    e.set_consent(true);
+    let good = token::sign(&claims(&e, json!({"hipo": true, "tier": "gold"})), &key());
+    assert!(!e.segments(&[], T0).contains(&"hipo"));
+    e.set_traits_token(&good, T0 + DAY).unwrap();
+    assert!(e.segments(&[], T0 + DAY).contains(&"hipo"));
+    assert_eq!(e.profile().traits_expire_ms, Some(T0 + 7 * DAY));
+
+    // Refusals keep the current traits.
+    let mut other = claims(&e, json!({"tier": "platinum"}));
+    other.sub = "someone-else".into();
+    let wrong_user = token::sign(&other, &key());
+    let err = e.set_traits_token(&wrong_user, T0).unwrap_err();
+    assert!(matches!(err, TokenError::WrongUser { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("trait token is for user `someone-else`, but this shopper is `{}`", e.profile().pid())
+    );
+    assert_eq!(
+        e.set_traits_token(&good, T0 + 7 * DAY).unwrap_err(),
+        TokenError::Expired { exp: T0 + 7 * DAY, now: T0 + 7 * DAY }
+    );
+    let forged = token::sign(&claims(&e, json!({"tier": "vip"})), &SecretKey::from_seed(&[5; 32]));
+    assert_eq!(e.set_traits_token(&forged, T0).unwrap_err(), TokenError::BadSignature { keys: 1 });
+    let unknown = token::sign(&claims(&e, json!({"no_such_trait": 1})), &key());
+    assert!(matches!(e.set_traits_token(&unknown, T0), Err(TokenError::Traits(_))));
+    // A shopper editing the payload breaks the signature.
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let payload = kairos::sign::b64_encode(
+        serde_json::to_string(&claims(&e, json!({"tier": "vip"}))).unwrap().as_bytes(),
+    );
+    let edited = format!("kt1.{payload}.{sig}");
+    assert_ne!(head, format!("kt1.{payload}"));
+    assert!(matches!(e.set_traits_token(&edited, T0), Err(TokenError::BadSignature { .. })));
+    assert!(e.segments(&[], T0 + DAY).contains(&"hipo"), "the good traits stayed");
+
+    let mut no_consent = engine_v2();
+    assert_eq!(no_consent.set_traits_token(&good, T0).unwrap_err(), TokenError::NoConsent);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_and_tokens_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        text in ".{0,200}",
+    ) {
+        let trust = Trust::key(key().public());
+        let _ = snapshot::verify(&bytes, &trust);
+        let _ = snapshot::parts(&bytes);
+        let _ = token::verify(&text, &trust.token_keys, T0);
+        let _ = token::verify(&format!("kt1.{text}"), &trust.token_keys, T0);
+    }
+
+    #[test]
+    fn mutated_signed_snapshots_are_rejected(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let good = signed_v3();
+        let mut bytes = good.clone();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if bytes != good {
+            prop_assert!(apply(&bytes).is_err());
+        }
+    }
+}
+
+fn signed_v3() -> Vec<u8> {
+    static V3: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    V3.get_or_init(|| snapshot::encode_signed(&model(3), &key())).clone()
+}
