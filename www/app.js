@@ -157,7 +157,7 @@ async function playStep() {
 }
 
 async function startJourney(name) {
-  const res = await fetch(`fixtures/journeys/${name}.json`);
+  const res = await fetch(`/fixtures/journeys/${name}.json`);
   state.journey = await res.json();
   state.step = 0;
   client.reset();

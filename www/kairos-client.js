@@ -4,8 +4,12 @@
 import init, { Engine } from '../pkg/index.js';
 
 const KEYS = { snapshot: 'tos.snapshot', state: 'tos.state', install: 'tos.install' };
-const SNAPSHOT_URL = 'snapshots/taste-of-su/latest';
-const EVENTS_URL = 'events';
+// `kairos serve --models DIR` serves each `CHANNEL.json` as a channel; the demo's model file is
+// examples/taste-of-su/model.json, so its channel is `model`.
+const CHANNEL = new URLSearchParams(location.search).get('channel') || 'model';
+const SNAPSHOT_URL = `/v1/channels/${CHANNEL}/latest`;
+const PUSH_URL = `/v1/channels/${CHANNEL}/events`;
+const EVENTS_URL = '/v1/outbox';
 
 function toBase64(bytes) {
   let s = '';
@@ -81,7 +85,7 @@ export async function openClient({ clock, onModel }) {
   };
   refresh();
   if (typeof EventSource !== 'undefined') {
-    const push = new EventSource('snapshots/taste-of-su/events');
+    const push = new EventSource(PUSH_URL);
     push.addEventListener('snapshot', refresh);
   }
 

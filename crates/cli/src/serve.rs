@@ -60,6 +60,9 @@ pub struct Args {
     /// The npm package folder, served under `/pkg/`.
     #[arg(long, default_value = "pkg")]
     pub pkg: PathBuf,
+    /// The journey fixtures folder, served under `/fixtures/` (the demo plays them).
+    #[arg(long, default_value = "tests/fixtures")]
+    pub fixtures: PathBuf,
 }
 
 /// What devices learn about a channel's latest snapshot.
@@ -97,6 +100,7 @@ struct Shared {
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
+    fixtures: PathBuf,
 }
 
 type AppState = Arc<Shared>;
@@ -143,6 +147,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),
+        fixtures: args.fixtures.clone(),
     });
     reload(&state);
     let listener = tokio::net::TcpListener::bind(&args.addr)
@@ -185,6 +190,7 @@ fn router(state: AppState, max_upload: usize) -> Router {
         .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
         .route("/www/{*path}", get(www))
         .route("/pkg/{*path}", get(pkg))
+        .route("/fixtures/{*path}", get(fixtures))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
 }
@@ -485,6 +491,10 @@ async fn www(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Respo
 
 async fn pkg(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
     static_file(&s.pkg, &path).await
+}
+
+async fn fixtures(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
+    static_file(&s.fixtures, &path).await
 }
 
 /// Serves a file below `root`; paths with `..` or absolute parts are refused.
