@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli bench
+.PHONY: demo test setup fmt lint unit cli bench wasm-setup pkg js types size wasm-test bench-js
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -25,7 +25,7 @@ demo: $(KAIROS)
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 
 ## Everything CI checks.
-test: setup fmt lint unit cli
+test: setup fmt lint unit cli js
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -49,3 +49,41 @@ cli: $(KAIROS)
 ## Benchmarks (not part of test): criterion, figures go to the README.
 bench:
 	$(CARGO) bench --bench engine
+
+## ---- The npm package (pkg/) ----------------------------------------------------------------
+# Tools, installed once and skipped when present: the wasm target, wasm-bindgen-cli of exactly the
+# version in Cargo.lock, wasm-pack, and (npm ci, locked) wasm-opt from npm binaryen 132,
+# TypeScript and the mini-program typings. Never Debian's binaryen: its wasm-opt breaks the output.
+JSTOOLS := tests/js
+NODE_BIN := $(CURDIR)/$(JSTOOLS)/node_modules/.bin
+WBG_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
+SNAPSHOT := target/taste-of-su.kairos
+
+wasm-setup: $(JSTOOLS)/node_modules/.stamp
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WBG_VERSION)" || \
+	  $(CARGO) install wasm-bindgen-cli --version "$(WBG_VERSION)" --locked || \
+	  $(CARGO) install wasm-bindgen-cli --version "$(WBG_VERSION)"
+	@command -v wasm-pack >/dev/null || $(CARGO) install wasm-pack --locked
+
+$(JSTOOLS)/node_modules/.stamp: $(JSTOOLS)/package-lock.json
+	cd $(JSTOOLS) && npm ci --no-audit --no-fund
+	@touch $@
+
+## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz from npm binaryen) into
+## target/wasm-pack, then the generated glue and .wasm go beside pkg/'s hand-written files.
+pkg: wasm-setup
+	export PATH="$(NODE_BIN):$$PATH"; \
+	  test "$$(command -v wasm-opt)" = "$(NODE_BIN)/wasm-opt" || { echo "wasm-opt is not npm binaryen's"; exit 1; }; \
+	  wasm-pack build crates/wasm --release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
+	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
+
+$(SNAPSHOT): $(KAIROS)
+	$(KAIROS) compile examples/taste-of-su/model.json -o $(SNAPSHOT)
+
+## node:test suites against pkg/: journeys (same fixtures and results as the Rust runner),
+## error codes, hostile input, fractional vectors. A run with zero tests fails.
+js: pkg cli $(SNAPSHOT)
+	node --test --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
+	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
+	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
