@@ -75,7 +75,7 @@ $(JSTOOLS)/node_modules/.stamp: $(JSTOOLS)/package-lock.json
 pkg: wasm-setup
 	export PATH="$(NODE_BIN):$$PATH"; \
 	  test "$$(command -v wasm-opt)" = "$(NODE_BIN)/wasm-opt" || { echo "wasm-opt is not npm binaryen's"; exit 1; }; \
-	  wasm-pack build crates/wasm --release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
+	  wasm-pack build crates/wasm --profile wasm-release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
 	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
 
 $(SNAPSHOT): $(KAIROS)
