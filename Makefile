@@ -25,7 +25,7 @@ demo: $(KAIROS)
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 
 ## Everything CI checks.
-test: setup fmt lint unit cli js
+test: setup fmt lint unit cli js types
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -87,3 +87,14 @@ js: pkg cli $(SNAPSHOT)
 	node --test --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
 	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
 	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
+
+## TypeScript: the hand-written typings (no `any`) against a typed usage example, tsc --noEmit.
+types: $(JSTOOLS)/node_modules/.stamp
+	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
+	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
+	@echo "types: ok"
+
+## Size gate: raw, gzip and brotli of the package as a browser loads it; fails over 64 KB gzip.
+## Not yet a prerequisite of `test`: the core alone is ~160 KB gzip (see the branch report).
+size: pkg
+	node $(JSTOOLS)/size.mjs

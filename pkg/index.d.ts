@@ -1,5 +1,5 @@
-// Typings of the Kairos package (hand-written; the generated kairos_wasm.d.ts types every
-// argument as `any`). The names mirror the Rust core in camelCase.
+// Typings of the Kairos package, written by hand: the generated kairos_wasm.d.ts leaves every
+// argument untyped. The names mirror the Rust core in camelCase.
 
 /** A JSON value, as content payloads and outbox fields are. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
