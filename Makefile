@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli bench wasm-setup pkg js types size wasm-test bench-js
+.PHONY: demo test setup fmt lint unit cli bench wasm-setup pkg js types size wasm-test bench-js chromium-setup
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -25,7 +25,7 @@ demo: $(KAIROS)
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 
 ## Everything CI checks.
-test: setup fmt lint unit cli js types
+test: setup fmt lint unit cli js types wasm-test
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -98,3 +98,17 @@ types: $(JSTOOLS)/node_modules/.stamp
 ## Not yet a prerequisite of `test`: the core alone is ~160 KB gzip (see the branch report).
 size: pkg
 	node $(JSTOOLS)/size.mjs
+
+## wasm-bindgen-test in Node and in headless Chromium (chromedriver). Each test binary must report
+## at least one passed test: a skipped or empty binary fails (the runner exits 0 for those).
+chromium-setup:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+wasm-test: wasm-setup chromium-setup
+	unset WASM_BINDGEN_TEST_ONLY_NODE WASM_BINDGEN_TEST_ONLY_WEB; \
+	  WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
+	  $(CARGO) test -p kairos-wasm --target wasm32-unknown-unknown --test node --test browser 2>&1 | tee target/wasm-test-output.txt
+	@test "$$(grep -cE '^test result: ok\. [1-9][0-9]* passed; 0 failed' target/wasm-test-output.txt)" = 2 || \
+	  { echo "wasm-test: expected 2 test binaries (node, browser) each with passing tests"; exit 1; }
+	@! grep -qi 'skipping' target/wasm-test-output.txt || { echo "wasm-test: a test binary was skipped"; exit 1; }
