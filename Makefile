@@ -92,6 +92,7 @@ js: pkg cli $(SNAPSHOT)
 types: $(JSTOOLS)/node_modules/.stamp
 	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
+	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
 	@echo "types: ok"
 
 ## Size gate: raw, gzip and brotli of the package as a browser loads it; fails over 64 KB gzip.

@@ -66,3 +66,13 @@ export function page(): string | null {
   void [bad, badCode];
   return label;
 }
+
+
+// The storage adapter over localStorage.
+import { SafeStore, localStorageBackend } from '../../../pkg/storage.js';
+export function stored(engine: Engine): Engine | null {
+  const web = new SafeStore(localStorageBackend(window.localStorage));
+  web.saveState(engine.exportState());
+  const snap = web.loadSnapshot(Engine.snapshotVersion);
+  return snap ? new Engine(snap) : null;
+}
