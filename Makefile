@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli bench wasm-setup pkg js types size wasm-test bench-js chromium-setup
+.PHONY: demo test setup fmt lint unit cli bench wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -77,6 +77,14 @@ pkg: wasm-setup
 	  test "$$(command -v wasm-opt)" = "$(NODE_BIN)/wasm-opt" || { echo "wasm-opt is not npm binaryen's"; exit 1; }; \
 	  wasm-pack build crates/wasm --profile wasm-release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
 	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
+	node crates/wasm/miniprogram.mjs wasm-bindgen $(NODE_BIN)/wasm-opt
+
+## The example mini-program with the package and the Taste of Su snapshot copied in (open
+## examples/miniprogram in WeChat DevTools).
+miniprogram-example: pkg $(SNAPSHOT)
+	mkdir -p examples/miniprogram/kairos
+	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js examples/miniprogram/kairos/
+	cp $(SNAPSHOT) examples/miniprogram/kairos/model.kairos
 
 $(SNAPSHOT): $(KAIROS)
 	$(KAIROS) compile examples/taste-of-su/model.json -o $(SNAPSHOT)
