@@ -121,3 +121,18 @@ wasm-test: wasm-setup chromium-setup
 	@test "$$(grep -cE '^test result: ok\. [1-9][0-9]* passed; 0 failed' target/wasm-test-output.txt)" = 2 || \
 	  { echo "wasm-test: expected 2 test binaries (node, browser) each with passing tests"; exit 1; }
 	@! grep -qi 'skipping' target/wasm-test-output.txt || { echo "wasm-test: a test binary was skipped"; exit 1; }
+
+## Node benchmarks (not part of test): decide/track median and p99 with the boundary, cold start,
+## example and large model, peers on the same segment rules.
+target/large-model.json:
+	$(CARGO) run -q -p kairos-wasm --example large_model > $@
+
+target/large.kairos: target/large-model.json $(KAIROS)
+	$(KAIROS) compile target/large-model.json -o $@
+
+bench/node_modules/.stamp: bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+	@touch $@
+
+bench-js: pkg $(SNAPSHOT) target/large.kairos bench/node_modules/.stamp
+	node bench/bench.mjs
