@@ -91,7 +91,7 @@ $(SNAPSHOT): $(KAIROS)
 
 ## node:test suites against pkg/: journeys (same fixtures and results as the Rust runner),
 ## error codes, hostile input, fractional vectors. A run with zero tests fails.
-js: pkg cli $(SNAPSHOT)
+js: pkg cli $(SNAPSHOT) chromium-setup
 	node --test --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
 	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
 	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
