@@ -184,6 +184,28 @@ test('hostile input never traps the module', () => {
   assert.equal(e.decide('home_hero', { page: 'home' }, NOW).placement, 'home_hero');
 });
 
+// Regression: a revoked Proxy made Array.isArray throw inside `track`, which left the engine
+// borrowed for good ("recursive use of an object detected"): every later call failed.
+test('revoked and throwing proxies do not poison the engine', () => {
+  const e = fresh();
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const arrayProxy = new Proxy([], { get() { throw new Error('trap'); } });
+  const keysTrap = new Proxy({}, { ownKeys() { throw new Error('trap'); } });
+  const fakeBytes = new Proxy(new Uint8Array(8), { get() { throw new Error('trap'); } });
+  fails(e, 'EVENT_INVALID', () => e.track(proxy, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: proxy }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: arrayProxy }, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', proxy, NOW));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(proxy));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(keysTrap));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits({ crm_segments: arrayProxy }));
+  fails(e, 'STATE_INVALID', () => e.importState(fakeBytes));
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(proxy));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(proxy, null, NOW));
+  fails(e, 'TIME_INVALID', () => e.track({ type: 'view' }, proxy));
+});
+
 test('content crosses the boundary once and is handed out by reference', () => {
   const e = fresh();
   const a = e.decide('home_hero', { page: 'home' }, NOW);

@@ -1,5 +1,11 @@
 //! Conversions between JavaScript values and the core's inputs and outputs. No JSON text: values
 //! are read field by field with cached keys.
+//!
+//! INVARIANT: every call into JavaScript on a value from the caller either cannot throw (typeof
+//! checks, `instanceof` which the glue wraps in try/catch, `ArrayBuffer.isView`) or goes through
+//! `Reflect` (whose errors come back as `Err`). A JavaScript exception thrown through a `&mut self`
+//! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
+//! hostile `Proxy` must not be able to do that.
 
 use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
@@ -32,16 +38,43 @@ pub fn kind(v: &JsValue) -> &'static str {
         "a symbol"
     } else if v.is_function() {
         "a function"
-    } else if Array::is_array(v) {
+    } else if is_array(v) {
         "an array"
     } else {
         "an object"
     }
 }
 
+/// An array (by `instanceof`, which cannot throw here; `Array.isArray` throws on a revoked proxy).
+pub fn is_array(v: &JsValue) -> bool {
+    v.is_instance_of::<Array>()
+}
+
 /// A plain object (not null, not an array).
 pub fn is_record(v: &JsValue) -> bool {
-    v.is_object() && !Array::is_array(v)
+    v.is_object() && !is_array(v)
+}
+
+/// An array's length, read through `Reflect` (a proxy's trap may throw).
+fn length(v: &JsValue) -> Result<u32, ()> {
+    let n = Reflect::get(v, &JsValue::from_str("length")).map_err(|_| ())?.as_f64().ok_or(())?;
+    if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
+        Ok(n as u32)
+    } else {
+        Err(())
+    }
+}
+
+/// `Object.keys(v)`, called through `Reflect.apply` so that a throwing proxy trap is an `Err`.
+fn keys(v: &JsValue) -> Result<Array, JsValue> {
+    let object = Reflect::get(&js_sys::global(), &JsValue::from_str("Object"))?;
+    let f = Reflect::get(&object, &JsValue::from_str("keys"))?.dyn_into::<js_sys::Function>()?;
+    Reflect::apply(&f, &JsValue::UNDEFINED, &Array::of1(v))?.dyn_into::<Array>()
+}
+
+/// Element `i`, read through `Reflect`.
+fn element(v: &JsValue, i: u32) -> JsValue {
+    Reflect::get_u32(v, i).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
@@ -73,12 +106,13 @@ fn scalar(v: &JsValue) -> Raw {
 /// One event property or context field. Lists are read one level deep, at most
 /// [`MAX_INPUT_LIST`] elements (the host length is reported so longer ones are refused).
 pub fn raw(v: &JsValue) -> Raw {
-    if let Some(a) = v.dyn_ref::<Array>() {
-        let len = a.length() as usize;
+    if is_array(v) {
+        let Ok(len) = length(v) else { return Raw::Other("an array that could not be read") };
+        let len = len as usize;
         if len > MAX_INPUT_LIST {
             return Raw::List { len, items: Vec::new() };
         }
-        let items = (0..len as u32).map(|i| scalar(&a.get(i))).collect();
+        let items = (0..len as u32).map(|i| scalar(&element(v, i))).collect();
         return Raw::List { len, items };
     }
     scalar(v)
@@ -109,18 +143,19 @@ pub fn json(v: &JsValue, at: &str, depth: usize) -> Result<Json, String> {
     if let Some(s) = string(v, MAX_TRAIT_CHARS) {
         return s.map(Json::String).map_err(|()| format!("{at}: too long (at most {MAX_TRAIT_CHARS})"));
     }
-    if let Some(a) = v.dyn_ref::<Array>() {
-        if a.length() > MAX_TRAIT_ITEMS {
+    if is_array(v) {
+        let len = length(v).map_err(|()| format!("{at}: could not be read"))?;
+        if len > MAX_TRAIT_ITEMS {
             return Err(format!("{at}: too many elements (at most {MAX_TRAIT_ITEMS})"));
         }
         let mut out = Vec::new();
-        for i in 0..a.length() {
-            out.push(json(&a.get(i), &format!("{at}[{i}]"), depth + 1)?);
+        for i in 0..len {
+            out.push(json(&element(v, i), &format!("{at}[{i}]"), depth + 1)?);
         }
         return Ok(Json::Array(out));
     }
     if is_record(v) && !v.is_function() {
-        let keys = Object::keys(v.unchecked_ref::<Object>());
+        let keys = keys(v).map_err(|_| format!("{at}: could not be read"))?;
         if keys.length() > MAX_TRAIT_ITEMS {
             return Err(format!("{at}: too many keys (at most {MAX_TRAIT_ITEMS})"));
         }
@@ -162,10 +197,11 @@ pub fn set(obj: &Object, key: &JsValue, value: &JsValue) {
     let _ = Reflect::set(obj, key, value);
 }
 
-/// The bytes of a `Uint8Array` (or an `ArrayBuffer`), else `None`.
+/// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,
+/// whose `instanceof` could still pass and whose copy would then throw.)
 pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
-    if let Some(a) = v.dyn_ref::<Uint8Array>() {
-        return Some(a.to_vec());
+    if !js_sys::ArrayBuffer::is_view(v) {
+        return None;
     }
-    v.dyn_ref::<js_sys::ArrayBuffer>().map(|b| Uint8Array::new(b).to_vec())
+    v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
 }
