@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli signed bench load
+.PHONY: demo test setup fmt lint unit cli signed bench load wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -25,7 +25,7 @@ demo: $(KAIROS)
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 
 ## Everything CI checks.
-test: setup fmt lint unit cli signed
+test: setup fmt lint unit cli signed js types wasm-test
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -66,3 +66,90 @@ load: $(KAIROS)
 ## Benchmarks (not part of test): criterion, figures go to the README.
 bench:
 	$(CARGO) bench --bench engine
+
+## ---- The npm package (pkg/) ----------------------------------------------------------------
+# Tools, installed once and skipped when present: the wasm target, wasm-bindgen-cli of exactly the
+# version in Cargo.lock, wasm-pack, and (npm ci, locked) wasm-opt from npm binaryen 132,
+# TypeScript and the mini-program typings. Never Debian's binaryen: its wasm-opt breaks the output.
+JSTOOLS := tests/js
+NODE_BIN := $(CURDIR)/$(JSTOOLS)/node_modules/.bin
+WBG_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/"/,"",$$3); print $$3}' Cargo.lock)
+SNAPSHOT := target/taste-of-su.kairos
+
+wasm-setup: $(JSTOOLS)/node_modules/.stamp
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WBG_VERSION)" || \
+	  $(CARGO) install wasm-bindgen-cli --version "$(WBG_VERSION)" --locked || \
+	  $(CARGO) install wasm-bindgen-cli --version "$(WBG_VERSION)"
+	@command -v wasm-pack >/dev/null || $(CARGO) install wasm-pack --locked
+
+$(JSTOOLS)/node_modules/.stamp: $(JSTOOLS)/package-lock.json
+	cd $(JSTOOLS) && npm ci --no-audit --no-fund
+	@touch $@
+
+## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz from npm binaryen) into
+## target/wasm-pack, then the generated glue and .wasm go beside pkg/'s hand-written files.
+pkg: wasm-setup
+	export PATH="$(NODE_BIN):$$PATH"; \
+	  test "$$(command -v wasm-opt)" = "$(NODE_BIN)/wasm-opt" || { echo "wasm-opt is not npm binaryen's"; exit 1; }; \
+	  wasm-pack build crates/wasm --profile wasm-release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
+	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
+	node crates/wasm/miniprogram.mjs wasm-bindgen $(NODE_BIN)/wasm-opt
+
+## The example mini-program with the package and the Taste of Su snapshot copied in (open
+## examples/miniprogram in WeChat DevTools).
+miniprogram-example: pkg $(SNAPSHOT)
+	mkdir -p examples/miniprogram/kairos
+	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js examples/miniprogram/kairos/
+	cp $(SNAPSHOT) examples/miniprogram/kairos/model.kairos
+
+$(SNAPSHOT): $(KAIROS)
+	$(KAIROS) compile examples/taste-of-su/model.json -o $(SNAPSHOT)
+
+## node:test suites against pkg/: journeys (same fixtures and results as the Rust runner),
+## error codes, hostile input, fractional vectors. A run with zero tests fails.
+js: pkg cli $(SNAPSHOT) chromium-setup
+	node --test --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
+	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
+	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
+
+## TypeScript: the hand-written typings (no `any`) against a typed usage example, tsc --noEmit.
+types: $(JSTOOLS)/node_modules/.stamp
+	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
+	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
+	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
+	@echo "types: ok"
+
+## Size gate: raw, gzip and brotli of the package as a browser loads it; fails over 64 KB gzip.
+## Not yet a prerequisite of `test`: the core alone is ~160 KB gzip (see the branch report).
+size: pkg
+	node $(JSTOOLS)/size.mjs
+
+## wasm-bindgen-test in Node and in headless Chromium (chromedriver). Each test binary must report
+## at least one passed test: a skipped or empty binary fails (the runner exits 0 for those).
+chromium-setup:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+wasm-test: wasm-setup chromium-setup
+	unset WASM_BINDGEN_TEST_ONLY_NODE WASM_BINDGEN_TEST_ONLY_WEB; \
+	  WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
+	  $(CARGO) test -p kairos-wasm --target wasm32-unknown-unknown --test node --test browser 2>&1 | tee target/wasm-test-output.txt
+	@test "$$(grep -cE '^test result: ok\. [1-9][0-9]* passed; 0 failed' target/wasm-test-output.txt)" = 2 || \
+	  { echo "wasm-test: expected 2 test binaries (node, browser) each with passing tests"; exit 1; }
+	@! grep -qi 'skipping' target/wasm-test-output.txt || { echo "wasm-test: a test binary was skipped"; exit 1; }
+
+## Node benchmarks (not part of test): decide/track median and p99 with the boundary, cold start,
+## example and large model, peers on the same segment rules.
+target/large-model.json:
+	$(CARGO) run -q -p kairos-wasm --example large_model > $@
+
+target/large.kairos: target/large-model.json $(KAIROS)
+	$(KAIROS) compile target/large-model.json -o $@
+
+bench/node_modules/.stamp: bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+	@touch $@
+
+bench-js: pkg $(SNAPSHOT) target/large.kairos bench/node_modules/.stamp
+	node bench/bench.mjs

@@ -3,6 +3,7 @@
 
 mod decide;
 mod env;
+pub mod host;
 pub mod input;
 
 use serde_json::Value as Json;

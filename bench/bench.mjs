@@ -1,0 +1,97 @@
+// Node benchmarks of the package in pkg/ (not tests): median and p99 in µs of `decide` and `track`
+// including the JS-Wasm boundary, cold start, on the example model and the large generated model;
+// then json-logic-engine (compiled), json-logic-js and GrowthBook on the same segment rules.
+// Run: make bench-js (builds pkg/ and the snapshots first).
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initSync, Engine } from '../pkg/index.js';
+import jsonLogic from 'json-logic-js';
+import { LogicEngine } from 'json-logic-engine';
+import { evalCondition } from '@growthbook/growthbook';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const wasmBytes = readFileSync(join(root, 'pkg', 'kairos_wasm_bg.wasm'));
+const N = Number(process.env.BENCH_N ?? 20000);
+
+function stats(samples) {
+  const s = Float64Array.from(samples).sort();
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { median: at(0.5), p99: at(0.99) };
+}
+
+/** Times `f` per call (ns resolution), after a warm-up; returns µs. */
+function measure(f, n = N) {
+  for (let i = 0; i < Math.min(n, 2000); i++) f(i);
+  const samples = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    f(i);
+    samples[i] = Number(process.hrtime.bigint() - t) / 1000;
+  }
+  return stats(samples);
+}
+
+const rows = [];
+const row = (name, s) => rows.push({ name, median: s.median.toFixed(2), p99: s.p99.toFixed(2) });
+
+// Cold start: compile + instantiate the module (each time fresh), and an engine from a snapshot.
+const compile = [];
+for (let i = 0; i < 10; i++) {
+  const t = performance.now();
+  new WebAssembly.Module(wasmBytes);
+  compile.push((performance.now() - t) * 1000);
+}
+const t0 = performance.now();
+initSync({ module: wasmBytes });
+const initUs = (performance.now() - t0) * 1000;
+
+const now0 = Date.parse('2026-11-20T14:20:00+08:00');
+for (const [label, file] of [['example', 'taste-of-su.kairos'], ['large', 'large.kairos']]) {
+  const snap = new Uint8Array(readFileSync(join(root, 'target', file)));
+  row(`${label}: new Engine(snapshot) (${snap.length} B)`, measure(() => new Engine(snap, '00000000000000b2').free(), 200));
+  const model = label === 'example'
+    ? JSON.parse(readFileSync(join(root, 'examples', 'taste-of-su', 'model.json'), 'utf8'))
+    : JSON.parse(readFileSync(join(root, 'target', 'large-model.json'), 'utf8'));
+  const placements = Object.keys(model.placements);
+  const e = new Engine(snap, '00000000000000b2');
+  e.setConsent(true);
+  let now = now0;
+  const view = { type: 'view', category: 'qipao', product: 'p1', price: 399 };
+  for (let i = 0; i < 500; i++) e.track({ type: 'view', category: i % 3 ? 'qipao' : 'shoes', product: `p${i % 50}`, price: 100 + i }, now0 - i * 3600_000);
+  row(`${label}: track a view`, measure((i) => e.track(view, now + i)));
+  const ctx = { page: 'home' };
+  row(`${label}: decide ${placements[0]}`, measure((i) => e.decide(placements[0], ctx, now + 1e6 + i * 60_000)));
+  row(`${label}: decide, placements in turn`, measure((i) => e.decide(placements[i % placements.length], ctx, now + 2e9 + i * 60_000)));
+  row(`${label}: segments()`, measure((i) => e.segments(ctx, now + 3e9 + i)));
+  e.drainOutbox();
+}
+
+// Peers on the same segment rules (the plain-JsonLogic segments of the example model, with the
+// data a peer would need precomputed: traits and feature counts).
+const m = JSON.parse(readFileSync(join(root, 'examples', 'taste-of-su', 'model.json'), 'utf8'));
+const rules = { hipo: m.segments.hipo, qipao_fan: m.segments.qipao_fan, referrer: m.segments.referrer };
+const data = { traits: { hipo: false, crm_segments: ['vip', 'hipo'], tier: 'gold' }, features: { qipao_views_7d: 4, referrals: 0 } };
+const gb = {
+  hipo: { $or: [{ 'traits.hipo': true }, { 'traits.crm_segments': { $elemMatch: { $eq: 'hipo' } } }] },
+  qipao_fan: { 'features.qipao_views_7d': { $gte: 3 } },
+  referrer: { 'features.referrals': { $gte: 1 } },
+};
+const engine = new LogicEngine();
+const compiled = Object.values(rules).map((r) => engine.build(r));
+const names = Object.keys(rules);
+const expect = names.map((n) => jsonLogic.apply(rules[n], data));
+if (compiled.map((f) => Boolean(f(data))).join() !== expect.map(Boolean).join()) throw new Error('json-logic-engine disagrees');
+if (names.map((n) => evalCondition(data, gb[n])).join() !== expect.map(Boolean).join()) throw new Error('growthbook disagrees');
+row('json-logic-engine (compiled): 3 segment rules', measure(() => { for (const f of compiled) f(data); }));
+row('json-logic-js: 3 segment rules', measure(() => { for (const n of names) jsonLogic.apply(rules[n], data); }));
+row('@growthbook/growthbook evalCondition: 3 rules', measure(() => { for (const n of names) evalCondition(data, gb[n]); }));
+const seg = new Engine(new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos'))), '00000000000000b2');
+seg.setConsent(true);
+seg.setTraits({ hipo: false, crm_segments: ['vip', 'hipo'], tier: 'gold' });
+row('kairos segments(): all 8 segment rules incl. time-relative', measure((i) => seg.segments(null, now0 + i)));
+
+console.log(`node ${process.version}, N=${N}; µs per call including the JS-Wasm boundary`);
+console.log(`cold start: WebAssembly.Module (V8 compiles lazily) ${stats(compile).median.toFixed(0)} µs (median of 10), initSync ${initUs.toFixed(0)} µs`);
+console.log('| benchmark | median µs | p99 µs |\n|---|---:|---:|');
+for (const r of rows) console.log(`| ${r.name} | ${r.median} | ${r.p99} |`);

@@ -1,0 +1,94 @@
+// Builds pkg/miniprogram/ for WeChat mini-programs from the wasm-release build:
+//   - kairos_wasm.wasm.br: wasm-bindgen output, wasm-opt -Oz (npm binaryen), brotli -11;
+//   - kairos_wasm.js: the glue (wasm-bindgen --omit-default-module-path: no import.meta) turned
+//     into CommonJS, with UTF-8 TextEncoder/TextDecoder fallbacks used only when the globals are
+//     missing, the loaders that use fetch and the WebAssembly global removed, and `initWx(path)`
+//     that loads through WXWebAssembly.instantiate;
+//   - storage.js: pkg/storage.js as CommonJS.
+// Usage: node crates/wasm/miniprogram.mjs <wasm-bindgen> <wasm-opt>
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { brotliCompressSync, constants } from 'node:zlib';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const [wasmBindgen = 'wasm-bindgen', wasmOpt = 'wasm-opt'] = process.argv.slice(2);
+const tmp = join(root, 'target', 'wasm-mp');
+const out = join(root, 'pkg', 'miniprogram');
+mkdirSync(out, { recursive: true });
+
+execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--out-dir', tmp, '--out-name', 'kairos_wasm',
+  join(root, 'target', 'wasm32-unknown-unknown', 'wasm-release', 'kairos_wasm.wasm')], { stdio: 'inherit' });
+execFileSync(wasmOpt, ['-Oz', join(tmp, 'kairos_wasm_bg.wasm'), '-o', join(tmp, 'opt.wasm')], { stdio: 'inherit' });
+const wasm = readFileSync(join(tmp, 'opt.wasm'));
+writeFileSync(join(out, 'kairos_wasm.wasm.br'),
+  brotliCompressSync(wasm, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: wasm.length } }));
+
+const POLYFILL = `// UTF-8 fallbacks, used only where TextEncoder/TextDecoder are missing (some mini-program runtimes).
+var TextEncoder = typeof globalThis !== 'undefined' && globalThis.TextEncoder ? globalThis.TextEncoder : function () {};
+if (!TextEncoder.prototype.encode) {
+  TextEncoder.prototype.encode = function (s) {
+    s = s === undefined ? '' : String(s);
+    var out = [];
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+        var d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; } else { c = 0xfffd; }
+      } else if (c >= 0xd800 && c < 0xe000) { c = 0xfffd; }
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return new Uint8Array(out);
+  };
+}
+var TextDecoder = typeof globalThis !== 'undefined' && globalThis.TextDecoder ? globalThis.TextDecoder : function () {};
+if (!TextDecoder.prototype.decode) {
+  TextDecoder.prototype.decode = function (b) {
+    if (!b) return '';
+    var s = '';
+    for (var i = 0; i < b.length;) {
+      var c = b[i++], n = 0;
+      if (c >= 0xf0) { c &= 7; n = 3; } else if (c >= 0xe0) { c &= 15; n = 2; } else if (c >= 0xc0) { c &= 31; n = 1; }
+      while (n-- > 0) c = (c << 6) | (b[i++] & 63);
+      if (c >= 0x10000) { c -= 0x10000; s += String.fromCharCode(0xd800 + (c >> 10), 0xdc00 + (c & 1023)); }
+      else s += String.fromCharCode(c);
+    }
+    return s;
+  };
+}
+`;
+
+let glue = readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8');
+const cut = glue.indexOf('async function __wbg_load(');
+if (cut < 0) throw new Error('glue layout changed: __wbg_load not found (wasm-bindgen version?)');
+glue = glue.slice(0, cut);
+glue = glue.replace(/^export (class|function) /gm, '$1 ');
+for (const needed of ['function __wbg_get_imports(', 'function __wbg_finalize_init(', 'class Engine', 'function murmur3(']) {
+  if (!glue.includes(needed)) throw new Error(`glue layout changed: ${needed} not found`);
+}
+glue = `${POLYFILL}\n${glue}
+/** Loads the module from a path inside the code package (.wasm or .wasm.br) with WXWebAssembly. */
+function initWx(path) {
+  if (wasm !== undefined) return Promise.resolve(wasm);
+  return WXWebAssembly.instantiate(path, __wbg_get_imports()).then(function (r) {
+    return __wbg_finalize_init(r && r.instance ? r.instance : r, r && r.module);
+  });
+}
+
+module.exports = { Engine: Engine, murmur3: murmur3, initWx: initWx };
+`;
+for (const banned of [/import\.meta/, /\bfetch\b/, /WebAssembly\./, /^\s*(import|export)\b/m]) {
+  const m = glue.replace(/WXWebAssembly\./g, '').match(banned);
+  if (m) throw new Error(`mini-program glue still contains ${banned}: ${m[0]}`);
+}
+writeFileSync(join(out, 'kairos_wasm.js'), glue);
+
+let storage = readFileSync(join(root, 'pkg', 'storage.js'), 'utf8');
+storage = storage.replace(/^export (class|function) /gm, '$1 ');
+storage += '\nmodule.exports = { SafeStore: SafeStore, localStorageBackend: localStorageBackend, wxStorageBackend: wxStorageBackend };\n';
+writeFileSync(join(out, 'storage.js'), storage);
+console.log(`pkg/miniprogram: kairos_wasm.wasm.br ${readFileSync(join(out, 'kairos_wasm.wasm.br')).length} B, glue ${glue.length} B`);

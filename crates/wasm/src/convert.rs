@@ -1,0 +1,207 @@
+//! Conversions between JavaScript values and the core's inputs and outputs. No JSON text: values
+//! are read field by field with cached keys.
+//!
+//! INVARIANT: every call into JavaScript on a value from the caller either cannot throw (typeof
+//! checks, `instanceof` which the glue wraps in try/catch, `ArrayBuffer.isView`) or goes through
+//! `Reflect` (whose errors come back as `Err`). A JavaScript exception thrown through a `&mut self`
+//! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
+//! hostile `Proxy` must not be able to do that.
+
+use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
+use kairos::engine::host::Raw;
+use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
+use serde_json::Value as Json;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Deepest nesting accepted in traits (which are flat objects of scalars and string lists).
+const MAX_DEPTH: usize = 4;
+/// Longest string copied into traits, in UTF-16 units; longer ones are refused unread.
+const MAX_TRAIT_CHARS: u32 = 4096;
+/// Most keys or elements read from one traits object or list.
+const MAX_TRAIT_ITEMS: u32 = 256;
+
+/// What a JavaScript value is, for error messages.
+pub fn kind(v: &JsValue) -> &'static str {
+    if v.is_null() {
+        "null"
+    } else if v.is_undefined() {
+        "undefined"
+    } else if v.is_string() {
+        "a string"
+    } else if v.as_f64().is_some() {
+        "a number"
+    } else if v.as_bool().is_some() {
+        "a boolean"
+    } else if v.is_bigint() {
+        "a big integer"
+    } else if v.is_symbol() {
+        "a symbol"
+    } else if v.is_function() {
+        "a function"
+    } else if is_array(v) {
+        "an array"
+    } else {
+        "an object"
+    }
+}
+
+/// An array (by `instanceof`, which cannot throw here; `Array.isArray` throws on a revoked proxy).
+pub fn is_array(v: &JsValue) -> bool {
+    v.is_instance_of::<Array>()
+}
+
+/// A plain object (not null, not an array).
+pub fn is_record(v: &JsValue) -> bool {
+    v.is_object() && !is_array(v)
+}
+
+/// An array's length, read through `Reflect` (a proxy's trap may throw).
+fn length(v: &JsValue) -> Result<u32, ()> {
+    let n = Reflect::get(v, &JsValue::from_str("length")).map_err(|_| ())?.as_f64().ok_or(())?;
+    if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
+        Ok(n as u32)
+    } else {
+        Err(())
+    }
+}
+
+/// `Object.keys(v)`, called through `Reflect.apply` so that a throwing proxy trap is an `Err`.
+fn keys(v: &JsValue) -> Result<Array, JsValue> {
+    let object = Reflect::get(&js_sys::global(), &JsValue::from_str("Object"))?;
+    let f = Reflect::get(&object, &JsValue::from_str("keys"))?.dyn_into::<js_sys::Function>()?;
+    Reflect::apply(&f, &JsValue::UNDEFINED, &Array::of1(v))?.dyn_into::<Array>()
+}
+
+/// Element `i`, read through `Reflect`.
+fn element(v: &JsValue, i: u32) -> JsValue {
+    Reflect::get_u32(v, i).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
+/// without being copied.
+pub fn string(v: &JsValue, max: u32) -> Option<Result<String, ()>> {
+    let s = v.dyn_ref::<JsString>()?;
+    if s.length() > max {
+        return Some(Err(()));
+    }
+    // Lone surrogates become U+FFFD in the copy (the glue's UTF-8 encoding).
+    Some(v.as_string().ok_or(()))
+}
+
+/// One scalar value (strings bounded).
+fn scalar(v: &JsValue) -> Raw {
+    if v.is_undefined() || v.is_null() {
+        Raw::Null
+    } else if let Some(b) = v.as_bool() {
+        Raw::Bool(b)
+    } else if let Some(n) = v.as_f64() {
+        Raw::Number(n)
+    } else if let Some(s) = string(v, MAX_INPUT_STRING as u32) {
+        s.map_or(Raw::LongString, Raw::String)
+    } else {
+        Raw::Other(kind(v))
+    }
+}
+
+/// One event property or context field. Lists are read one level deep, at most
+/// [`MAX_INPUT_LIST`] elements (the host length is reported so longer ones are refused).
+pub fn raw(v: &JsValue) -> Raw {
+    if is_array(v) {
+        let Ok(len) = length(v) else { return Raw::Other("an array that could not be read") };
+        let len = len as usize;
+        if len > MAX_INPUT_LIST {
+            return Raw::List { len, items: Vec::new() };
+        }
+        let items = (0..len as u32).map(|i| scalar(&element(v, i))).collect();
+        return Raw::List { len, items };
+    }
+    scalar(v)
+}
+
+/// Reads `obj[key]`; a throwing getter or proxy trap becomes `Err`.
+pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
+    Reflect::get(obj, key)
+}
+
+/// Traits as JSON values for the core (not the hot path). Bounded in depth, length and count;
+/// non-finite numbers and other JavaScript-only values are refused with a message.
+pub fn json(v: &JsValue, at: &str, depth: usize) -> Result<Json, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("{at}: nested too deeply (at most {MAX_DEPTH} levels)"));
+    }
+    if v.is_undefined() || v.is_null() {
+        return Ok(Json::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Json::Bool(b));
+    }
+    if let Some(n) = v.as_f64() {
+        return serde_json::Number::from_f64(n)
+            .map(Json::Number)
+            .ok_or_else(|| format!("{at}: expected a finite number, got {n}"));
+    }
+    if let Some(s) = string(v, MAX_TRAIT_CHARS) {
+        return s.map(Json::String).map_err(|()| format!("{at}: too long (at most {MAX_TRAIT_CHARS})"));
+    }
+    if is_array(v) {
+        let len = length(v).map_err(|()| format!("{at}: could not be read"))?;
+        if len > MAX_TRAIT_ITEMS {
+            return Err(format!("{at}: too many elements (at most {MAX_TRAIT_ITEMS})"));
+        }
+        let mut out = Vec::new();
+        for i in 0..len {
+            out.push(json(&element(v, i), &format!("{at}[{i}]"), depth + 1)?);
+        }
+        return Ok(Json::Array(out));
+    }
+    if is_record(v) && !v.is_function() {
+        let keys = keys(v).map_err(|_| format!("{at}: could not be read"))?;
+        if keys.length() > MAX_TRAIT_ITEMS {
+            return Err(format!("{at}: too many keys (at most {MAX_TRAIT_ITEMS})"));
+        }
+        let mut out = serde_json::Map::new();
+        for key in keys.iter() {
+            let name = match string(&key, MAX_TRAIT_CHARS) {
+                Some(Ok(s)) => s,
+                _ => return Err(format!("{at}: a key is too long")),
+            };
+            let value = get(v, &key).map_err(|_| format!("{at}.{name}: could not be read"))?;
+            let value = json(&value, &format!("{at}.{name}"), depth + 1)?;
+            out.insert(name, value);
+        }
+        return Ok(Json::Object(out));
+    }
+    Err(format!("{at}: expected a JSON value, got {}", kind(v)))
+}
+
+/// JSON from the core (outbox events) as a JavaScript value.
+pub fn to_js(v: &Json) -> JsValue {
+    match v {
+        Json::Null => JsValue::NULL,
+        Json::Bool(b) => JsValue::from_bool(*b),
+        Json::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => JsValue::from_str(s),
+        Json::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Json::Object(m) => {
+            let o = Object::new();
+            for (k, v) in m {
+                set(&o, &JsValue::from_str(k), &to_js(v));
+            }
+            o.into()
+        }
+    }
+}
+
+/// `obj[key] = value` on an object this module created (which cannot fail).
+pub fn set(obj: &Object, key: &JsValue, value: &JsValue) {
+    let _ = Reflect::set(obj, key, value);
+}
+
+/// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,
+/// whose `instanceof` could still pass and whose copy would then throw.)
+pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
+    if !js_sys::ArrayBuffer::is_view(v) {
+        return None;
+    }
+    v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+}

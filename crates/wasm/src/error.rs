@@ -1,0 +1,71 @@
+//! Failures as real JavaScript `Error`s with a stable `code` property.
+
+use js_sys::Reflect;
+use kairos::engine::input::InputError;
+use kairos::profile::StateError;
+use kairos::SnapshotError;
+use wasm_bindgen::JsValue;
+
+/// The stable codes (also in `pkg/index.d.ts`).
+pub mod code {
+    /// Snapshot bytes that are not a valid snapshot (frame, checksum, version, content).
+    pub const SNAPSHOT_CORRUPT: &str = "SNAPSHOT_CORRUPT";
+    /// A valid snapshot whose model version is not newer than the running one.
+    pub const SNAPSHOT_NOT_NEWER: &str = "SNAPSHOT_NOT_NEWER";
+    /// State bytes that are corrupt, foreign or of another version.
+    pub const STATE_INVALID: &str = "STATE_INVALID";
+    /// An event that is not an object, has no known `type`, or a property of the wrong type.
+    pub const EVENT_INVALID: &str = "EVENT_INVALID";
+    /// A page context that is not an object or has a field of the wrong type.
+    pub const CONTEXT_INVALID: &str = "CONTEXT_INVALID";
+    /// A placement name the model does not define.
+    pub const PLACEMENT_UNKNOWN: &str = "PLACEMENT_UNKNOWN";
+    /// An offer id the model does not define.
+    pub const OFFER_UNKNOWN: &str = "OFFER_UNKNOWN";
+    /// Traits that are not an object, or a trait unknown or of the wrong type.
+    pub const TRAITS_INVALID: &str = "TRAITS_INVALID";
+    /// An identifier kind or value that does not normalize.
+    pub const IDENTITY_INVALID: &str = "IDENTITY_INVALID";
+    /// The operation needs the shopper's consent.
+    pub const NO_CONSENT: &str = "NO_CONSENT";
+    /// `now` that is not a finite number of ms.
+    pub const TIME_INVALID: &str = "TIME_INVALID";
+    /// An argument of the wrong type (not one of the above).
+    pub const ARGUMENT_INVALID: &str = "ARGUMENT_INVALID";
+}
+
+/// A JavaScript `Error` named `KairosError` with `code`.
+pub fn error(code: &str, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name("KairosError");
+    // Setting a property on a fresh Error cannot fail; ignore the Result rather than unwrap.
+    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    e.into()
+}
+
+/// An input error, with `fallback` as the code for malformed input at this call site.
+pub fn input(e: &InputError, fallback: &str) -> JsValue {
+    let c = match e {
+        InputError::NoConsent(_) => code::NO_CONSENT,
+        InputError::Identity(_) => code::IDENTITY_INVALID,
+        InputError::BadTime => code::TIME_INVALID,
+        InputError::Unknown { kind: "placement", .. } => code::PLACEMENT_UNKNOWN,
+        InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
+        _ => fallback,
+    };
+    error(c, &e.to_string())
+}
+
+/// A rejected snapshot.
+pub fn snapshot(e: &SnapshotError) -> JsValue {
+    let c = match e {
+        SnapshotError::NotNewer { .. } => code::SNAPSHOT_NOT_NEWER,
+        _ => code::SNAPSHOT_CORRUPT,
+    };
+    error(c, &e.to_string())
+}
+
+/// Rejected state.
+pub fn state(e: &StateError) -> JsValue {
+    error(code::STATE_INVALID, &e.to_string())
+}

@@ -1,0 +1,414 @@
+//! Kairos for JavaScript: the class `Engine`, a thin binding over [`kairos::Engine`]. It only
+//! converts values and maps errors to `Error`s with a stable `code`; the logic is in the core.
+//!
+//! Per model, the names JavaScript reads and receives (event property keys, context keys, offer
+//! and variant ids) are made JavaScript strings once, and each content payload is parsed once
+//! with `JSON.parse`; decisions then hand out those same objects by reference.
+
+mod convert;
+mod error;
+
+use js_sys::{Array, JsString, Object};
+use kairos::engine::host::{self, Raw};
+use kairos::engine::input::{self, InputError};
+use kairos::engine::{Decision, Engine as Core, Tracked};
+use kairos::logic::Value;
+use kairos::outbox::decision_hex;
+use kairos::snapshot;
+use kairos::Model;
+use wasm_bindgen::prelude::*;
+
+use convert::{get, is_record, raw, set};
+use error::code;
+
+/// JavaScript strings and objects made once per model.
+struct Names {
+    /// Property keys of each event type.
+    props: Vec<Vec<JsValue>>,
+    /// Context field keys.
+    context: Vec<JsValue>,
+    /// Offer ids.
+    offers: Vec<JsValue>,
+    /// Variant ids per offer.
+    variants: Vec<Vec<JsValue>>,
+    /// Placement names.
+    placements: Vec<JsValue>,
+    /// Content payloads, parsed once (a payload that is not JSON stays a string).
+    contents: Vec<JsValue>,
+}
+
+impl Names {
+    fn new(m: &Model) -> Self {
+        let s = |x: &str| JsValue::from_str(x);
+        Names {
+            props: m.events.iter().map(|e| e.props.iter().map(|(n, _)| s(n)).collect()).collect(),
+            context: m.context.iter().map(|(n, _)| s(n)).collect(),
+            offers: m.offers.iter().map(|o| s(&o.id)).collect(),
+            variants: m.offers.iter().map(|o| o.variants.iter().map(|v| s(&v.id)).collect()).collect(),
+            placements: m.placements.iter().map(|p| s(&p.name)).collect(),
+            contents: m.contents.iter().map(|c| js_sys::JSON::parse(c).unwrap_or_else(|_| s(c))).collect(),
+        }
+    }
+
+    fn content(&self, c: Option<u32>) -> JsValue {
+        c.and_then(|c| self.contents.get(c as usize)).cloned().unwrap_or(JsValue::NULL)
+    }
+}
+
+/// Output keys, made once.
+struct Keys {
+    type_: JsValue,
+    id: JsValue,
+    placement: JsValue,
+    reason: JsValue,
+    items: JsValue,
+    fallback: JsValue,
+    offer: JsValue,
+    variant: JsValue,
+    control: JsValue,
+    content: JsValue,
+    priority: JsValue,
+    score: JsValue,
+}
+
+impl Keys {
+    fn new() -> Self {
+        let s = JsValue::from_str;
+        Keys {
+            type_: s("type"),
+            id: s("id"),
+            placement: s("placement"),
+            reason: s("reason"),
+            items: s("items"),
+            fallback: s("fallback"),
+            offer: s("offer"),
+            variant: s("variant"),
+            control: s("control"),
+            content: s("content"),
+            priority: s("priority"),
+            score: s("score"),
+        }
+    }
+}
+
+/// One shopper's engine on this device.
+#[wasm_bindgen]
+pub struct Engine {
+    core: Core,
+    names: Names,
+    keys: Keys,
+    context: Vec<Value>,
+    props: Vec<Value>,
+    decision: Decision,
+}
+
+/// `now` from an optional JavaScript number; `undefined` means `Date.now()`.
+fn now(v: &JsValue) -> Result<i64, JsValue> {
+    let ms = if v.is_undefined() || v.is_null() {
+        js_sys::Date::now()
+    } else {
+        v.as_f64().ok_or_else(|| error::input(&InputError::BadTime, code::TIME_INVALID))?
+    };
+    host::time_ms(ms).map_err(|e| error::input(&e, code::TIME_INVALID))
+}
+
+/// An install id: 16 hex digits, or a fresh random one for `undefined`.
+fn install_id(v: &JsValue) -> Result<u64, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+        return Ok((half() << 32) | half());
+    }
+    v.as_string()
+        .filter(|s| s.len() == 16)
+        .and_then(|s| u64::from_str_radix(&s, 16).ok())
+        .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "installId must be a string of 16 hex digits"))
+}
+
+fn name_arg(v: &JsValue, what: &str, code: &str) -> Result<String, JsValue> {
+    match convert::string(v, 256) {
+        Some(Ok(s)) => Ok(s),
+        Some(Err(())) => Err(error::error(code, &format!("{what}: too long"))),
+        None => Err(error::error(code, &format!("{what} must be a string, got {}", convert::kind(v)))),
+    }
+}
+
+fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    convert::bytes(v).ok_or_else(|| {
+        error::error(
+            code::SNAPSHOT_CORRUPT,
+            &format!("snapshot must be a Uint8Array, got {}", convert::kind(v)),
+        )
+    })
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// A fresh engine (no consent yet) from snapshot bytes. `installId` is 16 hex digits the
+    /// host keeps per install; without it one is drawn (and kept in exported state).
+    #[wasm_bindgen(constructor)]
+    pub fn new(snapshot: &JsValue, install: &JsValue) -> Result<Engine, JsValue> {
+        let bytes = snapshot_bytes(snapshot)?;
+        let core = Core::from_snapshot(&bytes, install_id(install)?).map_err(|e| error::snapshot(&e))?;
+        let names = Names::new(core.model());
+        Ok(Engine {
+            core,
+            names,
+            keys: Keys::new(),
+            context: Vec::new(),
+            props: Vec::new(),
+            decision: Decision::empty(),
+        })
+    }
+
+    /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
+    pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
+        let now = self::now(now)?;
+        let kind = self.event(event).map_err(|e| error::input(&e, code::EVENT_INVALID))?;
+        Ok(JsString::from(match self.core.track(kind, &self.props, now) {
+            Tracked::Recorded => "recorded",
+            Tracked::NoConsent => "no_consent",
+        }))
+    }
+
+    /// Decides what `placement` shows for page `context`; records the exposure.
+    pub fn decide(
+        &mut self,
+        placement: &JsValue,
+        context: &JsValue,
+        now: &JsValue,
+    ) -> Result<Object, JsValue> {
+        let now = self::now(now)?;
+        let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
+        let p = input::placement_index(self.core.model(), &name)
+            .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
+        self.fill_context(context)?;
+        self.core.decide_into(p, &self.context, now, &mut self.decision);
+        Ok(self.decision_js())
+    }
+
+    /// The current lifecycle stage, or `null`.
+    pub fn stage(&mut self) -> Option<String> {
+        self.core.stage().map(str::to_string)
+    }
+
+    /// The segments the shopper is in now, in model order.
+    pub fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
+        let now = self::now(now)?;
+        self.fill_context(context)?;
+        Ok(self.core.segments(&self.context, now).into_iter().map(JsValue::from_str).collect())
+    }
+
+    /// Every score by name.
+    pub fn scores(&mut self, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
+        let now = self::now(now)?;
+        self.fill_context(context)?;
+        let out = Object::new();
+        for (name, x) in self.core.scores(&self.context, now) {
+            set(&out, &JsValue::from_str(name), &JsValue::from_f64(x));
+        }
+        Ok(out)
+    }
+
+    /// Why offer `offerId` is or is not eligible now, without recording anything.
+    pub fn explain(&mut self, offer: &JsValue, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
+        let now = self::now(now)?;
+        let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
+        let o =
+            input::offer_index(self.core.model(), &id).map_err(|e| error::input(&e, code::OFFER_UNKNOWN))?;
+        self.fill_context(context)?;
+        let x = self
+            .core
+            .explain(o, &self.context, now)
+            .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
+        let out = Object::new();
+        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
+        set(&out, &JsValue::from_str("eligible"), &JsValue::from_bool(x.eligible));
+        let checks: Array = x
+            .checks
+            .iter()
+            .map(|c| {
+                let o = Object::new();
+                set(&o, &JsValue::from_str("name"), &JsValue::from_str(c.name));
+                set(&o, &JsValue::from_str("passed"), &JsValue::from_bool(c.passed));
+                set(&o, &JsValue::from_str("detail"), &JsValue::from_str(&c.detail));
+                JsValue::from(o)
+            })
+            .collect();
+        set(&out, &JsValue::from_str("checks"), &checks);
+        Ok(out)
+    }
+
+    /// Grants or withdraws consent (withdrawing erases the behavioural profile).
+    #[wasm_bindgen(js_name = setConsent)]
+    pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
+        let c = consent
+            .as_bool()
+            .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
+        self.core.set_consent(c);
+        Ok(())
+    }
+
+    /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
+    pub fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
+        let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
+        let k = host::id_kind(&k)
+            .ok_or_else(|| error::error(code::IDENTITY_INVALID, &format!("unknown identifier kind `{k}`")))?;
+        let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
+        self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
+    }
+
+    /// Sets the server-supplied traits (already verified by the caller), valid until
+    /// `expiresMs` when given.
+    #[wasm_bindgen(js_name = setTraits)]
+    pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
+        let json = convert::json(traits, "traits", 0).map_err(|m| error::error(code::TRAITS_INVALID, &m))?;
+        let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
+        self.core.set_traits(&json, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
+    }
+
+    /// Wipes the profile; the outbox keeps a `forgotten` event. A new install id is drawn unless
+    /// given.
+    pub fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
+        let id = install_id(install)?;
+        let now = self::now(now)?;
+        self.core.forget(id, now);
+        Ok(())
+    }
+
+    /// Removes and returns the outbox events, oldest first.
+    #[wasm_bindgen(js_name = drainOutbox)]
+    pub fn drain_outbox(&mut self) -> Array {
+        self.core.drain_outbox().iter().map(|e| convert::to_js(&e.to_json())).collect()
+    }
+
+    /// The profile and outbox as versioned bytes.
+    #[wasm_bindgen(js_name = exportState)]
+    pub fn export_state(&mut self) -> Vec<u8> {
+        self.core.export_state()
+    }
+
+    /// Restores exported state; rejected state leaves the current state in place.
+    #[wasm_bindgen(js_name = importState)]
+    pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        let b = convert::bytes(bytes).ok_or_else(|| {
+            error::error(
+                code::STATE_INVALID,
+                &format!("state must be a Uint8Array, got {}", convert::kind(bytes)),
+            )
+        })?;
+        self.core.import_state(&b).map_err(|e| error::state(&e))
+    }
+
+    /// Replaces the model with a newer snapshot; a rejected one leaves the old model in place.
+    #[wasm_bindgen(js_name = applySnapshot)]
+    pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        let b = snapshot_bytes(bytes)?;
+        self.core.apply_snapshot(&b).map_err(|e| error::snapshot(&e))?;
+        self.names = Names::new(self.core.model());
+        Ok(())
+    }
+
+    /// The running model's version.
+    #[wasm_bindgen(getter, js_name = modelVersion)]
+    pub fn model_version(&self) -> u32 {
+        self.core.model().version
+    }
+
+    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
+    #[wasm_bindgen(js_name = snapshotVersion)]
+    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
+        let b = snapshot_bytes(bytes)?;
+        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
+    }
+}
+
+/// MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes: the hash `fractional` buckets
+/// by, for hosts and tests that must agree with the engine's bucketing.
+#[wasm_bindgen]
+pub fn murmur3(key: &str) -> u32 {
+    kairos::logic::murmur3_x86_32(key.as_bytes(), 0)
+}
+
+impl Engine {
+    fn event(&mut self, event: &JsValue) -> Result<usize, InputError> {
+        if !is_record(event) {
+            return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
+        }
+        let ty = get(event, &self.keys.type_).map_err(|_| InputError::MissingType)?;
+        let name = match convert::string(&ty, 256) {
+            _ if ty.is_undefined() => return Err(InputError::MissingType),
+            Some(Ok(s)) => s,
+            Some(Err(())) => return Err(InputError::TooLong { field: "event.type".into(), max: 256 }),
+            None => {
+                return Err(InputError::WrongType {
+                    field: "event.type".into(),
+                    expected: "a string".into(),
+                    got: convert::kind(&ty).into(),
+                })
+            }
+        };
+        let kind = input::event_index(self.core.model(), &name)?;
+        let defs = self.core.model().events.get(kind).map(|d| d.props.as_slice()).unwrap_or_default();
+        let keys = self.names.props.get(kind).map(Vec::as_slice).unwrap_or_default();
+        self.props.clear();
+        for ((prop, ty), key) in defs.iter().zip(keys) {
+            let v = get(event, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
+            self.props.push(host::value(|| format!("event.{prop}"), *ty, v)?);
+        }
+        Ok(kind)
+    }
+
+    fn fill_context(&mut self, context: &JsValue) -> Result<(), JsValue> {
+        let model = self.core.model();
+        self.context.clear();
+        if context.is_undefined() || context.is_null() {
+            self.context.resize(model.context.len(), Value::Null);
+            return Ok(());
+        }
+        if !is_record(context) {
+            let e = InputError::NotAnObject { what: "context", example: r#"{"page": "home"}"# };
+            return Err(error::input(&e, code::CONTEXT_INVALID));
+        }
+        for ((name, ty), key) in model.context.iter().zip(&self.names.context) {
+            let v =
+                get(context, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
+            let v = host::value(|| format!("context.{name}"), *ty, v);
+            match v {
+                Ok(v) => self.context.push(v),
+                Err(e) => {
+                    self.context.clear();
+                    return Err(error::input(&e, code::CONTEXT_INVALID));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn decision_js(&self) -> Object {
+        let d = &self.decision;
+        let k = &self.keys;
+        let n = &self.names;
+        let out = Object::new();
+        set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
+        set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
+        set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
+        let items: Array = d
+            .items
+            .iter()
+            .map(|it| {
+                let o = Object::new();
+                set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
+                let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
+                set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
+                set(&o, &k.control, &JsValue::from_bool(it.control));
+                set(&o, &k.content, &n.content(it.content));
+                set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
+                set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
+                JsValue::from(o)
+            })
+            .collect();
+        set(&out, &k.items, &items);
+        set(&out, &k.fallback, &n.content(d.fallback));
+        out
+    }
+}

@@ -1,0 +1,176 @@
+// Typings of the Kairos package, written by hand: the generated kairos_wasm.d.ts leaves every
+// argument untyped. The names mirror the Rust core in camelCase.
+
+/** A JSON value, as content payloads and outbox fields are. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A value of an event property or context field, as the model declares it (`null`/absent: missing). */
+export type FieldValue = string | number | boolean | readonly string[] | null | undefined;
+
+/** An event: `type` names an event type of the model; the other fields are its properties. */
+export interface KairosEvent {
+  readonly type: string;
+  readonly [property: string]: FieldValue;
+}
+
+/** The page context of a decision: fields the model declares (others are ignored). */
+export interface Context {
+  readonly [field: string]: FieldValue;
+}
+
+/** A trait value as the server supplies it (dates as `YYYY-MM-DD`, times as ms or RFC 3339). */
+export type TraitValue = string | number | boolean | readonly string[] | null;
+
+/** Server-computed traits, already verified by the caller. */
+export interface Traits {
+  readonly [trait: string]: TraitValue;
+}
+
+/** Why a placement shows what it shows. */
+export type Reason = 'chosen' | 'no_consent' | 'no_offers' | 'not_eligible' | 'capped' | 'quiet_hours' | 'control_group';
+
+/** One chosen item. `content` is the model's payload object, shared between decisions (do not mutate). */
+export interface DecisionItem {
+  readonly offer: string;
+  readonly variant: string | null;
+  /** In the offer's control group: show `Decision.fallback` instead. */
+  readonly control: boolean;
+  readonly content: Json;
+  readonly priority: number;
+  readonly score: number | null;
+}
+
+/** What a placement shows. */
+export interface Decision {
+  /** 16 hex digits, unique per install; exposures and conversions carry it. */
+  readonly id: string;
+  readonly placement: string;
+  readonly reason: Reason;
+  /** Best first; empty when nothing is chosen (show `fallback`). */
+  readonly items: readonly DecisionItem[];
+  readonly fallback: Json;
+}
+
+/** One eligibility check in `explain`. */
+export interface Check {
+  readonly name: 'consent' | 'schedule' | 'stage' | 'quiet_hours' | 'cap' | 'min_gap' | 'global_cap' | 'audience' | (string & {});
+  readonly passed: boolean;
+  readonly detail: string;
+}
+
+/** Why an offer is or is not eligible now. */
+export interface Explanation {
+  readonly offer: string;
+  readonly eligible: boolean;
+  readonly checks: readonly Check[];
+}
+
+/** Events for the brand's backend, drained from the outbox. */
+export type OutboxEvent =
+  | { readonly type: 'stage_changed'; readonly from: string | null; readonly to: string; readonly at: number }
+  | {
+      readonly type: 'exposure';
+      readonly decision: string;
+      readonly placement: string;
+      readonly offer: string;
+      readonly variant: string | null;
+      readonly control: boolean;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'conversion';
+      readonly decision: string;
+      readonly offer: string;
+      readonly event: string;
+      readonly control: boolean;
+      readonly at: number;
+    }
+  | { readonly type: 'forgotten'; readonly pid: string; readonly at: number };
+
+/** The stable codes of `KairosError`. */
+export type ErrorCode =
+  | 'SNAPSHOT_CORRUPT'
+  | 'SNAPSHOT_NOT_NEWER'
+  | 'STATE_INVALID'
+  | 'EVENT_INVALID'
+  | 'CONTEXT_INVALID'
+  | 'PLACEMENT_UNKNOWN'
+  | 'OFFER_UNKNOWN'
+  | 'TRAITS_INVALID'
+  | 'IDENTITY_INVALID'
+  | 'NO_CONSENT'
+  | 'TIME_INVALID'
+  | 'ARGUMENT_INVALID';
+
+/** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable. */
+export interface KairosError extends Error {
+  readonly name: 'KairosError';
+  readonly code: ErrorCode;
+}
+
+/** Whether `e` is a Kairos failure (narrows `unknown` in a `catch`). */
+export declare function isKairosError(e: unknown): e is KairosError;
+
+/** Milliseconds since the epoch; defaults to `Date.now()` when omitted. */
+export type Millis = number;
+
+/** Identifier kinds for `identify`. */
+export type IdKind = 'phone' | 'email' | 'external';
+
+/** One shopper's engine on this device. Call `init`/`initSync` once before constructing. */
+export declare class Engine {
+  /**
+   * A fresh engine (no consent yet) from snapshot bytes. `installId` (16 hex digits) is drawn
+   * once per install and kept; without it one is drawn, and it travels in `exportState()`.
+   * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
+   */
+  constructor(snapshot: Uint8Array, installId?: string);
+  /** Tracks an event. @throws KairosError `EVENT_INVALID`, `TIME_INVALID` */
+  track(event: KairosEvent, now?: Millis): 'recorded' | 'no_consent';
+  /** Decides what a placement shows; records the exposure. @throws KairosError `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
+  decide(placement: string, context?: Context | null, now?: Millis): Decision;
+  /** The current lifecycle stage. */
+  stage(): string | undefined;
+  /** The segments the shopper is in now, in model order. */
+  segments(context?: Context | null, now?: Millis): string[];
+  /** Every score by name. */
+  scores(context?: Context | null, now?: Millis): Record<string, number>;
+  /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN` */
+  explain(offerId: string, context?: Context | null, now?: Millis): Explanation;
+  /** Grants or withdraws consent; withdrawing erases the behavioural profile. */
+  setConsent(consent: boolean): void;
+  /** Adds an identifier; only a salted hash is kept. @throws KairosError `NO_CONSENT`, `IDENTITY_INVALID` */
+  identify(kind: IdKind, value: string): void;
+  /** Sets verified server traits, valid until `expiresMs`. @throws KairosError `NO_CONSENT`, `TRAITS_INVALID` */
+  setTraits(traits: Traits, expiresMs?: Millis): void;
+  /** Wipes the profile; the outbox keeps a `forgotten` event. */
+  forget(installId?: string, now?: Millis): void;
+  /** Removes and returns the outbox events, oldest first. */
+  drainOutbox(): OutboxEvent[];
+  /** The profile and outbox as versioned bytes. */
+  exportState(): Uint8Array;
+  /** Restores exported state; rejected state leaves the current one. @throws KairosError `STATE_INVALID` */
+  importState(state: Uint8Array): void;
+  /** Replaces the model with a newer snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_CORRUPT`, `SNAPSHOT_NOT_NEWER` */
+  applySnapshot(snapshot: Uint8Array): void;
+  /** The running model's version. */
+  readonly modelVersion: number;
+  /** A snapshot's model version, without loading it. @throws KairosError `SNAPSHOT_CORRUPT` */
+  static snapshotVersion(snapshot: Uint8Array): number;
+  /** Frees the Wasm memory held by this engine. */
+  free(): void;
+}
+
+/** MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes, as `fractional` buckets by. */
+export declare function murmur3(key: string): number;
+
+/** What `init` and `initSync` accept: the module's bytes or a compiled module. */
+export type ModuleSource = BufferSource | WebAssembly.Module;
+
+/** Loads the module in a browser (fetches `kairos_wasm_bg.wasm` beside this file unless given). */
+export default function init(
+  moduleOrPath?: { module_or_path: ModuleSource | string | URL | Response | Promise<Response> },
+): Promise<unknown>;
+export { init };
+/** Loads the module synchronously from its bytes (Node, tests, server-side rendering). */
+export declare function initSync(module: { module: ModuleSource }): unknown;

@@ -1,0 +1,37 @@
+// Typings of the storage adapters (storage.js).
+
+/** A string key-value store. */
+export interface Backend {
+  get(key: string): string | null;
+  set(key: string, value: string): void;
+}
+
+/** The part of the browser `Storage` interface the adapter uses. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+/** The part of the WeChat `wx` API the adapter uses (matches miniprogram-api-typings). */
+export interface WxStorageLike {
+  getStorageSync(key: string): unknown;
+  setStorageSync(key: string, data: string): void;
+}
+
+/** A backend over `localStorage` (the global one by default). */
+export declare function localStorageBackend(storage?: StorageLike): Backend;
+/** A backend over WeChat storage (the global `wx` by default). */
+export declare function wxStorageBackend(api?: WxStorageLike): Backend;
+
+/** Torn-write-safe storage: two slots per key, sequence numbers and checksums. */
+export declare class SafeStore {
+  constructor(backend: Backend, prefix?: string);
+  /** The newest good bytes under `key` that `accept` does not throw on, else null. */
+  load(key: string, accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
+  /** Writes into the slot not holding the newest good copy; false when the write failed. */
+  save(key: string, bytes: Uint8Array): boolean;
+  saveState(bytes: Uint8Array): boolean;
+  loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
+  saveSnapshot(bytes: Uint8Array): boolean;
+  loadSnapshot(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
+}

@@ -1,0 +1,135 @@
+// Storage adapters: profile state and the last good snapshot in browser localStorage or WeChat
+// storage (wx.getStorageSync / wx.setStorageSync), safe against torn and failed writes.
+//
+// Each value lives in two slots, `<key>.a` and `<key>.b`. A write goes to the slot that does not
+// hold the newest good copy, as `k1.<seq>.<length>.<fnv1a32 hex>.<base64>`; a read takes the valid
+// record with the highest sequence number. A write that throws (quota) or is cut short leaves the
+// other slot, the previous good copy, untouched and still chosen.
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+function toBase64(bytes) {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out += B64[(n >> 18) & 63] + B64[(n >> 12) & 63];
+    out += i + 1 < bytes.length ? B64[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.length ? B64[n & 63] : '=';
+  }
+  return out;
+}
+
+function fromBase64(s) {
+  if (s.length % 4 !== 0) return null;
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((s.length / 4) * 3 - pad);
+  let o = 0;
+  for (let i = 0; i < s.length; i += 4) {
+    let n = 0;
+    for (let j = 0; j < 4; j++) {
+      const c = s[i + j];
+      const v = c === '=' ? 0 : B64.indexOf(c);
+      if (v < 0) return null;
+      n = (n << 6) | v;
+    }
+    for (let j = 2; j >= 0 && o < out.length; j--) out[o++] = (n >> (8 * j)) & 255;
+  }
+  return out;
+}
+
+function fnv1a(bytes) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/** Parses one slot's record: `{ seq, bytes }`, or null when absent, torn or corrupt. */
+function parse(text) {
+  if (typeof text !== 'string') return null;
+  const parts = text.split('.');
+  if (parts.length !== 5 || parts[0] !== 'k1') return null;
+  const seq = Number(parts[1]);
+  const len = Number(parts[2]);
+  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(len)) return null;
+  const bytes = fromBase64(parts[4]);
+  if (!bytes || bytes.length !== len || fnv1a(bytes) !== parts[3]) return null;
+  return { seq, bytes };
+}
+
+/** A key-value backend over browser `localStorage` (or any `Storage`). */
+export function localStorageBackend(storage = globalThis.localStorage) {
+  return {
+    get: (key) => storage.getItem(key),
+    set: (key, value) => storage.setItem(key, value),
+  };
+}
+
+/** A key-value backend over WeChat mini-program storage (about 1 MB a key). */
+export function wxStorageBackend(api = globalThis.wx) {
+  return {
+    get: (key) => {
+      const v = api.getStorageSync(key);
+      return typeof v === 'string' && v !== '' ? v : null;
+    },
+    set: (key, value) => api.setStorageSync(key, value),
+  };
+}
+
+/** Torn-write-safe storage of byte values in two slots per key. */
+export class SafeStore {
+  constructor(backend, prefix = 'kairos') {
+    this.backend = backend;
+    this.prefix = prefix;
+  }
+
+  /** Both slots' valid records, newest first. */
+  records(key) {
+    const out = [];
+    for (const slot of ['a', 'b']) {
+      let text = null;
+      try { text = this.backend.get(`${this.prefix}.${key}.${slot}`); } catch { text = null; }
+      const r = parse(text);
+      if (r) out.push({ ...r, slot });
+    }
+    return out.sort((x, y) => y.seq - x.seq);
+  }
+
+  /** The newest good bytes under `key` that `accept` (if given) does not throw on, else null. */
+  load(key, accept) {
+    for (const r of this.records(key)) {
+      try {
+        if (accept) accept(r.bytes);
+        return r.bytes;
+      } catch {
+        // Try the older copy.
+      }
+    }
+    return null;
+  }
+
+  /** Writes `bytes` into the slot not holding the newest good copy. Returns false if the write failed. */
+  save(key, bytes) {
+    const newest = this.records(key)[0];
+    const slot = newest?.slot === 'a' ? 'b' : 'a';
+    const seq = (newest?.seq ?? 0) + 1;
+    const record = `k1.${seq}.${bytes.length}.${fnv1a(bytes)}.${toBase64(bytes)}`;
+    try {
+      this.backend.set(`${this.prefix}.${key}.${slot}`, record);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Saves exported profile state. */
+  saveState(bytes) { return this.save('state', bytes); }
+  /** The newest good profile state, or null. */
+  loadState(accept) { return this.load('state', accept); }
+  /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded). */
+  saveSnapshot(bytes) { return this.save('snapshot', bytes); }
+  /** The newest good snapshot, or null; pass `Engine.snapshotVersion` to skip ones that do not load. */
+  loadSnapshot(accept) { return this.load('snapshot', accept); }
+}

@@ -1,0 +1,229 @@
+// Failures are Error objects with a stable code, hostile input never traps the module, and the
+// engine stays usable after every failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine, snapshot } from './load.mjs';
+
+const NOW = Date.parse('2026-11-20T14:20:00+08:00');
+
+function fresh() {
+  const e = new Engine(snapshot(), '00000000000000b2');
+  e.setConsent(true);
+  e.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+  return e;
+}
+
+/** Asserts `f` throws an Error with `code`, then that the engine still decides as before. */
+function fails(engine, code, f) {
+  let caught;
+  try { f(); } catch (e) { caught = e; }
+  assert.ok(caught instanceof Error, `expected an Error with code ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, `code of: ${caught.message}`);
+  assert.equal(caught.name, 'KairosError');
+  assert.equal(typeof caught.message, 'string');
+  if (engine) {
+    const d = engine.decide('home_hero', { page: 'home' }, NOW + 1000);
+    assert.equal(d.reason, 'chosen', 'the engine still works after the failure');
+  }
+}
+
+test('snapshot errors', () => {
+  fails(null, 'SNAPSHOT_CORRUPT', () => new Engine(new Uint8Array([1, 2, 3])));
+  fails(null, 'SNAPSHOT_CORRUPT', () => new Engine(new Uint8Array(0)));
+  fails(null, 'SNAPSHOT_CORRUPT', () => new Engine('not bytes'));
+  fails(null, 'SNAPSHOT_CORRUPT', () => new Engine(undefined));
+  const bytes = snapshot();
+  bytes[bytes.length - 1] ^= 0xff;
+  fails(null, 'SNAPSHOT_CORRUPT', () => new Engine(bytes));
+  fails(null, 'ARGUMENT_INVALID', () => new Engine(snapshot(), 'xyz'));
+  fails(null, 'ARGUMENT_INVALID', () => new Engine(snapshot(), 12));
+});
+
+test('a rejected snapshot leaves the old model in place', () => {
+  const e = fresh();
+  const version = e.modelVersion;
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(new Uint8Array([0x4b, 0x41, 0x49])));
+  fails(e, 'SNAPSHOT_NOT_NEWER', () => e.applySnapshot(snapshot()));
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot({}));
+  assert.equal(e.modelVersion, version);
+  assert.equal(Engine.snapshotVersion(snapshot()), version);
+});
+
+test('state errors and round trip', () => {
+  const e = fresh();
+  const state = e.exportState();
+  assert.ok(state instanceof Uint8Array && state.length > 0);
+  fails(e, 'STATE_INVALID', () => e.importState(new Uint8Array([9, 9, 9])));
+  fails(e, 'STATE_INVALID', () => e.importState('state'));
+  fails(e, 'STATE_INVALID', () => e.importState(null));
+  const torn = state.slice(0, state.length - 3);
+  fails(e, 'STATE_INVALID', () => e.importState(torn));
+  const other = new Engine(snapshot(), '0000000000000001');
+  other.importState(state);
+  assert.equal(other.stage(), 'window');
+  assert.deepEqual(other.segments(null, NOW), e.segments(null, NOW));
+});
+
+test('event errors', () => {
+  const e = fresh();
+  for (const bad of [null, undefined, 'view', 42, [], [{ type: 'view' }], () => 1, Symbol('x'), 10n]) {
+    fails(e, 'EVENT_INVALID', () => e.track(bad, NOW));
+  }
+  fails(e, 'EVENT_INVALID', () => e.track({}, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 5 }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'nope' }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: 'cheap' }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: NaN }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: Infinity }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: -Infinity }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: 1n }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: { nested: true } }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: ['a'] }, NOW));
+  assert.equal(e.track({ type: 'view', category: 'qipao', price: 12.5 }, NOW), 'recorded');
+  assert.equal(e.track({ type: 'view', category: null, extra: { deep: [1, 2] } }, NOW), 'recorded');
+});
+
+test('time errors', () => {
+  const e = fresh();
+  for (const now of [NaN, Infinity, -Infinity, 1e300, 'soon', {}, 10n]) {
+    fails(e, 'TIME_INVALID', () => e.track({ type: 'view' }, now));
+    fails(e, 'TIME_INVALID', () => e.decide('home_hero', null, now));
+  }
+  assert.equal(e.track({ type: 'view' }), 'recorded', 'now defaults to Date.now()');
+  assert.equal(typeof e.decide('home_hero').reason, 'string');
+});
+
+test('decide, explain and context errors', () => {
+  const e = fresh();
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide('nope', null, NOW));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(42, null, NOW));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(undefined, null, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', 'home', NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', [], NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', { page: 5 }, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.segments({ page: NaN }, NOW));
+  fails(e, 'OFFER_UNKNOWN', () => e.explain('nope', null, NOW));
+  fails(e, 'OFFER_UNKNOWN', () => e.explain({}, null, NOW));
+  const x = e.explain('welcome_story', { page: 'home' }, NOW);
+  assert.equal(x.offer, 'welcome_story');
+  assert.equal(typeof x.eligible, 'boolean');
+  assert.ok(x.checks.length > 0 && x.checks.every((c) => typeof c.name === 'string' && typeof c.passed === 'boolean'));
+  const s = e.scores(null, NOW);
+  assert.ok(Object.values(s).every((v) => typeof v === 'number'));
+});
+
+test('consent, identity and traits errors', () => {
+  const e = new Engine(snapshot(), '00000000000000b2');
+  fails(null, 'NO_CONSENT', () => e.identify('phone', '13800138000'));
+  fails(null, 'NO_CONSENT', () => e.setTraits({ hipo: true }));
+  assert.equal(e.track({ type: 'view' }, NOW), 'no_consent');
+  fails(null, 'ARGUMENT_INVALID', () => e.setConsent('yes'));
+  const f = fresh();
+  fails(f, 'IDENTITY_INVALID', () => f.identify('fax', '1'));
+  fails(f, 'IDENTITY_INVALID', () => f.identify('phone', 'not a phone'));
+  fails(f, 'IDENTITY_INVALID', () => f.identify('email', 5));
+  fails(f, 'TRAITS_INVALID', () => f.setTraits('hipo'));
+  fails(f, 'TRAITS_INVALID', () => f.setTraits({ unknown: 1 }));
+  fails(f, 'TRAITS_INVALID', () => f.setTraits({ hipo: 'yes' }));
+  fails(f, 'TRAITS_INVALID', () => f.setTraits({ tier: NaN }));
+  fails(f, 'TRAITS_INVALID', () => f.setTraits({ birthday: 'someday' }));
+  f.setTraits({ hipo: true, tier: 'gold', crm_segments: ['a'], birthday: '1996-03-14' }, NOW + 86400000);
+  assert.ok(f.segments(null, NOW).includes('hipo'));
+});
+
+test('hostile input never traps the module', () => {
+  const e = fresh();
+  const huge = 'x'.repeat(8 * 1024 * 1024);
+  let deep = [];
+  for (let i = 0; i < 100000; i++) deep = [deep];
+  let deepObj = {};
+  for (let i = 0; i < 100000; i++) deepObj = { a: deepObj };
+  const lone = '\uD800\uDC00\uDFFF\uD800';
+  const throwing = new Proxy({}, { get() { throw new Error('trap'); } });
+  const getterType = { get type() { throw new Error('getter'); } };
+  fails(e, 'EVENT_INVALID', () => e.track({ type: huge }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: huge }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: deep }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track(throwing, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track(getterType, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: lone }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: new Array(1e6).fill('a') }, NOW));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(huge, null, NOW));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(lone, null, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', { page: huge }, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', throwing, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', { page: deepObj }, NOW));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(deepObj));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits({ tier: huge }));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits({ crm_segments: deep }));
+  const throwingKeys = new Proxy({ hipo: true }, { get() { throw new Error('trap'); } });
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(throwingKeys));
+  e.setTraits(throwing); // no own keys: no traits
+  fails(e, 'IDENTITY_INVALID', () => e.identify('email', huge));
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(new Uint8Array(1 << 20).fill(0xff)));
+  fails(e, 'STATE_INVALID', () => e.importState(new Uint8Array(1 << 20).fill(0xff)));
+  // Lone surrogates in values that are accepted are replaced, not fatal.
+  assert.equal(e.track({ type: 'view', category: lone, product: '\uDC00' }, NOW), 'recorded');
+  assert.equal(e.decide('home_hero', { page: lone }, NOW).reason.length > 0, true);
+  // Random bytes as snapshots and states.
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+  for (let n = 0; n < 300; n++) {
+    const b = Uint8Array.from({ length: n * 3 }, rnd);
+    fails(null, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(b));
+    fails(null, 'STATE_INVALID', () => e.importState(b));
+  }
+  // Truncations and bit flips of real state never trap.
+  const state = e.exportState();
+  for (let i = 0; i < state.length; i += 7) {
+    const flipped = state.slice();
+    flipped[i] ^= 0x5a;
+    try { e.importState(flipped); } catch (err) { assert.equal(err.code, 'STATE_INVALID'); }
+    try { e.importState(state.slice(0, i)); } catch (err) { assert.equal(err.code, 'STATE_INVALID'); }
+  }
+  assert.equal(e.decide('home_hero', { page: 'home' }, NOW).placement, 'home_hero');
+});
+
+// Regression: a revoked Proxy made Array.isArray throw inside `track`, which left the engine
+// borrowed for good ("recursive use of an object detected"): every later call failed.
+test('revoked and throwing proxies do not poison the engine', () => {
+  const e = fresh();
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const arrayProxy = new Proxy([], { get() { throw new Error('trap'); } });
+  const keysTrap = new Proxy({}, { ownKeys() { throw new Error('trap'); } });
+  const fakeBytes = new Proxy(new Uint8Array(8), { get() { throw new Error('trap'); } });
+  fails(e, 'EVENT_INVALID', () => e.track(proxy, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: proxy }, NOW));
+  fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: arrayProxy }, NOW));
+  fails(e, 'CONTEXT_INVALID', () => e.decide('home_hero', proxy, NOW));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(proxy));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits(keysTrap));
+  fails(e, 'TRAITS_INVALID', () => e.setTraits({ crm_segments: arrayProxy }));
+  fails(e, 'STATE_INVALID', () => e.importState(fakeBytes));
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(proxy));
+  fails(e, 'PLACEMENT_UNKNOWN', () => e.decide(proxy, null, NOW));
+  fails(e, 'TIME_INVALID', () => e.track({ type: 'view' }, proxy));
+});
+
+test('content crosses the boundary once and is handed out by reference', () => {
+  const e = fresh();
+  const a = e.decide('home_hero', { page: 'home' }, NOW);
+  const b = e.decide('home_hero', { page: 'home' }, NOW + 60000);
+  assert.equal(a.items[0].offer, b.items[0].offer);
+  assert.equal(typeof a.items[0].content, 'object');
+  assert.ok(a.items[0].content !== null);
+  assert.equal(a.items[0].content, b.items[0].content, 'the same object, not a copy');
+  assert.match(a.id, /^[0-9a-f]{16}$/);
+  assert.notEqual(a.id, b.id);
+});
+
+test('forget wipes the profile and leaves a forgotten event', () => {
+  const e = fresh();
+  e.drainOutbox();
+  e.forget(undefined, NOW);
+  assert.equal(e.stage(), undefined);
+  const out = e.drainOutbox();
+  assert.deepEqual(out.map((x) => x.type), ['forgotten']);
+  assert.equal(typeof out[0].pid, 'string');
+});

@@ -1,0 +1,91 @@
+// The mini-program build in a sandbox like WeChat's: no TextEncoder, TextDecoder, fetch, URL or
+// WebAssembly global, no import.meta (the glue is CommonJS); a `WXWebAssembly.instantiate(path)`
+// shim that reads a .wasm.br from the "code package", and a `wx` storage shim.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import vm from 'node:vm';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliDecompressSync } from 'node:zlib';
+import { root } from './paths.mjs';
+
+const dir = join(root, 'pkg', 'miniprogram');
+
+function sandbox() {
+  const storage = new Map();
+  const loaded = [];
+  const ctx = vm.createContext({
+    console,
+    WXWebAssembly: {
+      instantiate(path, imports) {
+        loaded.push(path);
+        assert.match(path, /^\/kairos\/kairos_wasm\.wasm\.br$/);
+        const bytes = brotliDecompressSync(readFileSync(join(dir, 'kairos_wasm.wasm.br')));
+        return WebAssembly.instantiate(bytes, imports).then((r) => ({ instance: r.instance }));
+      },
+    },
+    wx: {
+      getStorageSync: (k) => storage.get(k) ?? '',
+      setStorageSync: (k, v) => { assert.equal(typeof v, 'string'); storage.set(k, v); },
+    },
+  });
+  vm.runInContext('delete globalThis.WebAssembly;', ctx);
+  for (const g of ['WebAssembly', 'TextEncoder', 'TextDecoder', 'fetch', 'URL', 'Request', 'Response']) {
+    assert.equal(vm.runInContext(`typeof ${g}`, ctx), 'undefined', `${g} is absent in the sandbox`);
+  }
+  const modules = new Map();
+  const requireIn = (file) => {
+    if (modules.has(file)) return modules.get(file).exports;
+    const module = { exports: {} };
+    modules.set(file, module);
+    const src = readFileSync(join(dir, file), 'utf8');
+    const fn = vm.runInContext(`(function (module, exports, require) {${src}\n})`, ctx, { filename: file });
+    fn(module, module.exports, (p) => requireIn(p.replace(/^\.\//, '')));
+    return module.exports;
+  };
+  return { ctx, storage, loaded, kairos: requireIn('index.js') };
+}
+
+test('the mini-program build loads through WXWebAssembly and decides, without the missing globals', async () => {
+  const { ctx, storage, loaded, kairos } = sandbox();
+  await kairos.init('/kairos/kairos_wasm.wasm.br');
+  assert.deepEqual(loaded, ['/kairos/kairos_wasm.wasm.br']);
+  ctx.kairos = kairos;
+  ctx.snapshotBytes = Array.from(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  const result = vm.runInContext(`
+    const snap = Uint8Array.from(snapshotBytes);
+    const engine = new kairos.Engine(snap, '00000000000000b2');
+    engine.setConsent(true);
+    const now = Date.parse('2026-11-20T14:20:00+08:00');
+    engine.track({ type: 'follow', channel: 'wechat_oa' }, now);
+    engine.track({ type: 'view', category: '旗袍 qipao 🙂', product: '\\uD800' }, now);
+    const d = engine.decide('home_hero', { page: 'home' }, now + 1000);
+    let code = null, message = null;
+    try { engine.track({ type: '未知事件' }, now); } catch (e) { code = e.code; message = e.message; }
+    const store = new kairos.SafeStore(kairos.wxStorageBackend(wx));
+    store.saveSnapshot(snap);
+    store.saveState(engine.exportState());
+    const again = new kairos.Engine(store.loadSnapshot(kairos.Engine.snapshotVersion), '0000000000000001');
+    again.importState(store.loadState());
+    JSON.stringify({ stage: engine.stage(), offer: d.items[0].offer, reason: d.reason, code, message,
+      restored: again.stage(), hash: kairos.murmur3('日本語'), outbox: engine.drainOutbox().map((e) => e.type) });
+  `, ctx);
+  const r = JSON.parse(result);
+  assert.equal(r.stage, 'window');
+  assert.equal(r.offer, 'brand_story');
+  assert.equal(r.reason, 'chosen');
+  assert.equal(r.code, 'EVENT_INVALID');
+  assert.ok(r.message.includes('unknown event type `未知事件`'), r.message);
+  assert.equal(r.restored, 'window');
+  assert.equal(r.hash, 2779017879, 'non-ASCII strings cross the boundary as UTF-8');
+  assert.deepEqual(r.outbox, ['stage_changed', 'exposure']);
+  assert.equal(storage.size, 2);
+});
+
+test('the mini-program glue has no import.meta, fetch or WebAssembly global use', () => {
+  const glue = readFileSync(join(dir, 'kairos_wasm.js'), 'utf8');
+  assert.doesNotMatch(glue, /import\.meta/);
+  assert.doesNotMatch(glue, /\bfetch\(/);
+  assert.doesNotMatch(glue.replace(/WXWebAssembly/g, ''), /WebAssembly/);
+  assert.doesNotMatch(glue, /^\s*(import|export)\s/m);
+});

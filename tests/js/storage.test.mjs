@@ -1,0 +1,88 @@
+// Storage adapters: a torn or failed write never loses the previous good copy; localStorage and
+// wx backends; the engine restores from what was stored.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SafeStore, localStorageBackend, wxStorageBackend } from '../../pkg/storage.js';
+import { Engine, snapshot } from './load.mjs';
+
+const NOW = Date.parse('2026-11-20T14:20:00+08:00');
+
+/** An in-memory backend; `fault` can make the next write throw or be cut short. */
+function memory() {
+  const map = new Map();
+  const b = {
+    map,
+    fault: null,
+    get: (k) => map.get(k) ?? null,
+    set: (k, v) => {
+      const f = b.fault;
+      b.fault = null;
+      if (f === 'throw') throw new Error('quota exceeded');
+      if (f === 'torn') { map.set(k, v.slice(0, Math.floor(v.length / 2))); throw new Error('killed mid-write'); }
+      if (f === 'silent-torn') { map.set(k, v.slice(0, v.length - 5)); return; }
+      map.set(k, v);
+    },
+  };
+  return b;
+}
+
+const bytes = (...xs) => Uint8Array.from(xs);
+
+test('round trip of every length (base64 padding)', () => {
+  const s = new SafeStore(memory());
+  for (let n = 0; n < 40; n++) {
+    const b = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 255);
+    assert.equal(s.save('x', b), true);
+    assert.deepEqual(s.load('x'), b);
+  }
+});
+
+test('a failed or torn write keeps the previous good copy', () => {
+  const m = memory();
+  const s = new SafeStore(m);
+  assert.equal(s.load('state'), null);
+  s.saveState(bytes(1));
+  s.saveState(bytes(2));
+  for (const fault of ['throw', 'torn', 'silent-torn']) {
+    m.fault = fault;
+    const ok = s.saveState(bytes(9, 9, 9));
+    assert.equal(ok, fault === 'silent-torn', fault);
+    assert.deepEqual(s.loadState(), bytes(2), `after a ${fault} write`);
+  }
+  s.saveState(bytes(3));
+  assert.deepEqual(s.loadState(), bytes(3));
+  // Corrupting the newest slot falls back to the older one.
+  const newest = m.map.get('kairos.state.a');
+  assert.ok(newest.startsWith('k1.3.'), 'the write after the faults went to slot a');
+  m.map.set('kairos.state.a', newest.replace(/\.[0-9a-f]{8}\./, '.00000000.'));
+  assert.deepEqual(s.loadState(), bytes(2));
+});
+
+test('a snapshot that does not load falls back to the previous good one', () => {
+  const s = new SafeStore(memory());
+  const good = snapshot();
+  s.saveSnapshot(good);
+  s.saveSnapshot(bytes(1, 2, 3)); // checksummed but not a snapshot
+  assert.deepEqual(s.loadSnapshot(Engine.snapshotVersion), good);
+  assert.deepEqual(s.loadSnapshot(), bytes(1, 2, 3), 'without a check, the newest');
+});
+
+test('localStorage and wx backends, and an engine restored from storage', () => {
+  const ls = new Map();
+  const localStorage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)) };
+  const wxs = new Map();
+  const wx = { getStorageSync: (k) => wxs.get(k) ?? '', setStorageSync: (k, v) => wxs.set(k, v) };
+  for (const backend of [localStorageBackend(localStorage), wxStorageBackend(wx)]) {
+    const store = new SafeStore(backend);
+    const e = new Engine(snapshot(), '00000000000000b2');
+    e.setConsent(true);
+    e.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+    assert.equal(store.saveSnapshot(snapshot()), true);
+    assert.equal(store.saveState(e.exportState()), true);
+    const again = new Engine(store.loadSnapshot(Engine.snapshotVersion), '0000000000000001');
+    again.importState(store.loadState());
+    assert.equal(again.stage(), 'window');
+    assert.deepEqual(again.segments(null, NOW), e.segments(null, NOW));
+  }
+  assert.ok(ls.size === 2 && wxs.size === 2);
+});

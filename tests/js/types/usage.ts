@@ -1,0 +1,78 @@
+// A typed usage example of the package, checked by `tsc --noEmit` (make types). The lines under
+// an expect-error directive must fail to type-check: they pin that the typings are precise.
+import init, { initSync, Engine, isKairosError, murmur3 } from '../../../pkg/index.js';
+import type { Decision, KairosEvent, Context, OutboxEvent, ErrorCode, Reason, Json } from '../../../pkg/index.js';
+
+declare const wasmBytes: Uint8Array;
+declare const snapshot: Uint8Array;
+
+export async function browser(): Promise<void> {
+  await init();
+}
+
+export function page(): string | null {
+  initSync({ module: wasmBytes });
+  const engine = new Engine(snapshot, '00000000000000b2');
+  engine.setConsent(true);
+  const view: KairosEvent = { type: 'view', category: 'qipao', price: 399 };
+  const tracked: 'recorded' | 'no_consent' = engine.track(view);
+  engine.track({ type: 'follow', channel: 'wechat_oa' }, Date.now());
+  const context: Context = { page: 'home' };
+  const d: Decision = engine.decide('home_hero', context);
+  const reason: Reason = d.reason;
+  const first = d.items[0];
+  const content: Json = first ? first.content : d.fallback;
+  const label = first ? `${first.offer}${first.variant ? `/${first.variant}` : ''}` : null;
+  const stage: string | undefined = engine.stage();
+  const segments: string[] = engine.segments(context);
+  const scores: Record<string, number> = engine.scores();
+  const why = engine.explain('welcome_story', context);
+  const failed = why.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+  for (const e of engine.drainOutbox() satisfies OutboxEvent[]) {
+    switch (e.type) {
+      case 'exposure': void e.placement; break;
+      case 'conversion': void e.event; break;
+      case 'stage_changed': void e.to; break;
+      case 'forgotten': void e.pid; break;
+    }
+  }
+  const state: Uint8Array = engine.exportState();
+  engine.importState(state);
+  try {
+    engine.applySnapshot(snapshot);
+  } catch (e) {
+    if (isKairosError(e)) {
+      const code: ErrorCode = e.code;
+      void code;
+    }
+  }
+  engine.identify('phone', '+86 138 0013 8000');
+  engine.setTraits({ hipo: true, crm_segments: ['vip'], birthday: '1996-03-14' }, Date.now() + 86_400_000);
+  const v: number = engine.modelVersion + Engine.snapshotVersion(snapshot) + murmur3('user-1');
+  void [tracked, reason, content, stage, segments, scores, failed, v];
+
+  // @ts-expect-error an event needs a type
+  engine.track({ category: 'qipao' });
+  // @ts-expect-error event properties are scalars or string lists
+  engine.track({ type: 'view', nested: { a: 1 } });
+  // @ts-expect-error the placement is a string
+  engine.decide(3);
+  // @ts-expect-error reasons are a closed set
+  const bad: Reason = 'maybe';
+  // @ts-expect-error identifier kinds are a closed set
+  engine.identify('fax', '1');
+  // @ts-expect-error error codes are a closed set
+  const badCode: ErrorCode = 'OOPS';
+  void [bad, badCode];
+  return label;
+}
+
+
+// The storage adapter over localStorage.
+import { SafeStore, localStorageBackend } from '../../../pkg/storage.js';
+export function stored(engine: Engine): Engine | null {
+  const web = new SafeStore(localStorageBackend(window.localStorage));
+  web.saveState(engine.exportState());
+  const snap = web.loadSnapshot(Engine.snapshotVersion);
+  return snap ? new Engine(snap) : null;
+}
