@@ -147,6 +147,14 @@ export declare class Engine {
   forget(installId?: string, now?: Millis): void;
   /** Removes and returns the outbox events, oldest first. */
   drainOutbox(): OutboxEvent[];
+  /** The outbox events, oldest first, without removing them. */
+  outbox(): OutboxEvent[];
+  /** Feature values by name (`null`: a `first`/`last` time that never happened). @throws KairosError `TIME_INVALID` */
+  features(now?: Millis): Record<string, number | null>;
+  /** The model's lifecycle stages, in order. */
+  readonly stageNames: string[];
+  /** Whether the shopper consented to profiling. */
+  readonly consent: boolean;
   /** The profile and outbox as versioned bytes. */
   exportState(): Uint8Array;
   /** Restores exported state; rejected state leaves the current one. @throws KairosError `STATE_INVALID` */

@@ -281,6 +281,33 @@ impl Engine {
         self.core.drain_outbox().iter().map(|e| convert::to_js(&e.to_json())).collect()
     }
 
+    /// The outbox events, oldest first, without removing them.
+    pub fn outbox(&mut self) -> Array {
+        self.core.outbox().iter().map(|e| convert::to_js(&e.to_json())).collect()
+    }
+
+    /// Feature values by name; `null` for a missing time.
+    pub fn features(&self, now: &JsValue) -> Result<Object, JsValue> {
+        let now = self::now(now)?;
+        let out = Object::new();
+        for (name, v) in self.core.features(now) {
+            set(&out, &JsValue::from_str(name), &v.map_or(JsValue::NULL, JsValue::from_f64));
+        }
+        Ok(out)
+    }
+
+    /// The model's lifecycle stages, in order.
+    #[wasm_bindgen(getter, js_name = stageNames)]
+    pub fn stage_names(&self) -> Array {
+        self.core.model().stages.iter().map(|s| JsValue::from_str(&s.name)).collect()
+    }
+
+    /// Whether the shopper consented to profiling.
+    #[wasm_bindgen(getter)]
+    pub fn consent(&self) -> bool {
+        self.core.profile().consent
+    }
+
     /// The profile and outbox as versioned bytes.
     #[wasm_bindgen(js_name = exportState)]
     pub fn export_state(&mut self) -> Vec<u8> {

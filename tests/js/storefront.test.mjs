@@ -1,0 +1,158 @@
+// The Taste of Su storefront (www/) on the real package and the real `kairos serve`, in headless
+// Chromium: what a shopper sees. Screenshots go to target/artifacts/ (not committed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, normalize, extname } from 'node:path';
+import { chromium } from 'playwright-core';
+import { root } from './paths.mjs';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const KAIROS = join(root, 'target/release/kairos');
+const ARTIFACTS = join(root, 'target/artifacts');
+
+function serve(models, key, addr) {
+  const child = spawn(KAIROS, ['serve', '--models', models, '--key', key, '--addr', addr, '--poll-ms', '100',
+    '--outbox', join(models, 'outbox.ndjson'), '--www', join(root, 'www'), '--pkg', join(root, 'pkg'),
+    '--fixtures', join(root, 'tests/fixtures')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`kairos serve exited with ${code}`)));
+  });
+}
+
+// What is left when the snapshot server is down: the page's own files, and nothing under /v1.
+function staticOnly(port) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const m = path.match(/^\/(www|pkg)\/(.+)$/);
+    if (!m) { res.writeHead(503).end(); return; }
+    const file = normalize(join(root, m[1], m[2]));
+    try {
+      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(await readFile(file));
+    } catch { res.writeHead(404).end(); }
+  });
+  return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));
+}
+
+test('the storefront personalizes on the real package and server', async (t) => {
+  assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM}`);
+  assert.ok(existsSync(KAIROS), 'target/release/kairos (make cli builds it)');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'kairos-www-'));
+  const models = join(dir, 'models');
+  mkdirSync(models);
+  const model = JSON.parse(readFileSync(join(root, 'examples/taste-of-su/model.json'), 'utf8'));
+  writeFileSync(join(models, 'model.json'), JSON.stringify(model));
+  execFileSync(KAIROS, ['keygen', '-o', join(dir, 'brand')]);
+  let server = await serve(models, join(dir, 'brand.key'), '127.0.0.1:0');
+  const port = new URL(server.url).port;
+  const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const errors = [];
+  let offline = false;
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    // With the server down, the browser itself logs the failed snapshot fetch: expected then.
+    if (m.type() === 'error' && !(offline && /Failed to load resource|EventSource/.test(m.text()))) errors.push(m.text());
+  });
+  const hero = () => page.textContent('[data-placement="home_hero"]');
+  const stage = () => page.textContent('#stages .current');
+  const next = async (n) => { for (let i = 0; i < n; i++) await page.click('#journey-next'); };
+  const open = async () => {
+    await page.goto(`${server.url}/www/index.html`);
+    await page.waitForFunction(() => window.kairosReady === true || document.body.dataset.error, null, { timeout: 15000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.error), undefined);
+  };
+  try {
+    await open();
+
+    await t.test('no slot shows default content before its decision', async () => {
+      // Every slot is filled by one pass of `decide`; the first render counter is 1 and every
+      // visible slot has its decision's content.
+      const filled = await page.$$eval('#page-home [data-placement]', (slots) => slots.map((s) => s.children.length > 0));
+      assert.deepEqual(filled, [true, true]);
+    });
+
+    await t.test("Nancy goes from window to first-time shopper and sees the thank-you", async () => {
+      await page.click('[data-journey="nancy"]');
+      await page.waitForFunction(() => !document.querySelector('#journey-next').disabled);
+      await next(4);
+      assert.equal(await stage(), 'window');
+      await next(3);
+      assert.equal(await stage(), 'first time');
+      await next(1);
+      assert.match(await hero(), /Thank you for your first order/);
+      await page.screenshot({ path: join(ARTIFACTS, 'storefront-desktop.png') });
+    });
+
+    await t.test('Lizzy gets the welcome within 24 hours, and not again once its cap is reached', async () => {
+      await page.click('[data-journey="lizzy"]');
+      await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Lizzy'));
+      await next(3);
+      assert.doesNotMatch(await hero(), /story of the Qipao/, 'not yet known to be high-potential');
+      await next(2);
+      assert.match(await hero(), /The story of the Qipao/);
+      await next(1);
+      assert.match(await hero(), /The story of the Qipao/);
+      await next(1);
+      assert.match(await hero(), /Tailored in Suzhou/, 'capped at 2 in 7 days');
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: join(ARTIFACTS, 'storefront-phone.png') });
+      await page.setViewportSize({ width: 1280, height: 900 });
+    });
+
+    await t.test('after a reload the profile is still there', async () => {
+      await page.reload();
+      await page.waitForFunction(() => window.kairosReady === true);
+      assert.equal(await stage(), 'window');
+      const segments = await page.$$eval('#segments span', (s) => s.map((x) => x.textContent));
+      assert.ok(segments.includes('hipo'), segments.join());
+    });
+
+    await t.test('a pushed model shows its new offer without a reload', async () => {
+      const v2 = structuredClone(model);
+      v2.meta.version = 2;
+      v2.offers.unshift({ id: 'flash_sale', placements: ['home_hero'], priority: 1000, requires_consent: false,
+        global_caps: false, content: { title: 'Flash sale: silk week', body: 'Today only.' } });
+      writeFileSync(join(models, 'model.json'), JSON.stringify(v2));
+      await page.waitForFunction(() => document.querySelector('[data-placement="home_hero"]').textContent.includes('Flash sale'),
+        null, { timeout: 5000 });
+      assert.equal(await page.textContent('#snapshot-version'), 'model v2');
+    });
+
+    await t.test('with the server killed, the page still personalizes from the stored snapshot', async () => {
+      server.child.kill();
+      await new Promise((r) => server.child.once('exit', r));
+      offline = true;
+      const files = await staticOnly(Number(port));
+      try {
+        await page.reload();
+        await page.waitForFunction(() => window.kairosReady === true, null, { timeout: 15000 });
+        assert.match(await hero(), /Flash sale/);
+        assert.equal(await stage(), 'window');
+      } finally {
+        await new Promise((r) => files.close(r));
+      }
+    });
+
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await ctx.close();
+    server.child.kill();
+  }
+});
