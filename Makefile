@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli signed bench load wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
+.PHONY: bench-www demo test setup fmt lint unit cli signed bench load wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -18,11 +18,20 @@ $(KAIROS): setup FORCE
 
 FORCE:
 
-## Compile the Taste of Su model and replay Nancy's and Lizzy's journeys.
-demo: $(KAIROS)
+## The demo: check and compile the Taste of Su model, replay Nancy's and Lizzy's journeys in the
+## terminal, then serve the storefront on the real package (Ctrl-C stops it).
+DEMO_ADDR ?= 127.0.0.1:8080
+demo: $(KAIROS) pkg
 	$(KAIROS) check examples/taste-of-su/model.json
 	$(KAIROS) compile examples/taste-of-su/model.json -o target/taste-of-su.kairos
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
+	@mkdir -p target/demo
+	@test -f target/demo/brand.key || $(KAIROS) keygen -o target/demo/brand
+	@echo
+	@echo "Storefront: http://$(DEMO_ADDR)/www/index.html"
+	@echo "Edit examples/taste-of-su/model.json (raise meta.version) and the open page updates; Ctrl-C stops."
+	$(KAIROS) serve --models examples/taste-of-su --key target/demo/brand.key --addr $(DEMO_ADDR) \
+	  --outbox target/demo/outbox.ndjson
 
 ## Everything CI checks.
 test: setup fmt lint unit cli signed js types wasm-test
@@ -138,6 +147,10 @@ wasm-test: wasm-setup chromium-setup
 	@test "$$(grep -cE '^test result: ok\. [1-9][0-9]* passed; 0 failed' target/wasm-test-output.txt)" = 2 || \
 	  { echo "wasm-test: expected 2 test binaries (node, browser) each with passing tests"; exit 1; }
 	@! grep -qi 'skipping' target/wasm-test-output.txt || { echo "wasm-test: a test binary was skipped"; exit 1; }
+
+## First personalized render after DOMContentLoaded, in headless Chromium (not part of test).
+bench-www: pkg cli chromium-setup
+	node bench/first-render.mjs
 
 ## Node benchmarks (not part of test): decide/track median and p99 with the boundary, cold start,
 ## example and large model, peers on the same segment rules.

@@ -60,7 +60,9 @@ function renderSlots() {
     return [slot, nodes];
   });
   for (const [slot, nodes] of filled) slot.replaceChildren(...nodes);
-  document.body.dataset.rendered = String(Number(document.body.dataset.rendered || 0) + 1);
+  const rendered = Number(document.body.dataset.rendered || 0) + 1;
+  document.body.dataset.rendered = String(rendered);
+  if (rendered === 1) performance.mark('kairos-first-render');
 }
 
 function renderGrid() {

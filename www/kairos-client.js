@@ -2,8 +2,9 @@
 // flicker, works offline), fetch the served snapshot, apply newer ones pushed by the server,
 // and persist the profile after every change.
 import init, { Engine } from '../pkg/index.js';
+import { SafeStore, localStorageBackend } from '../pkg/storage.js';
 
-const KEYS = { snapshot: 'tos.snapshot', state: 'tos.state', install: 'tos.install' };
+const INSTALL_KEY = 'tos.install';
 // `kairos serve --models DIR` serves each `CHANNEL.json` as a channel; the demo's model file is
 // examples/taste-of-su/model.json, so its channel is `model`.
 const CHANNEL = new URLSearchParams(location.search).get('channel') || 'model';
@@ -11,31 +12,8 @@ const SNAPSHOT_URL = `/v1/channels/${CHANNEL}/latest`;
 const PUSH_URL = `/v1/channels/${CHANNEL}/events`;
 const EVENTS_URL = '/v1/outbox';
 
-function toBase64(bytes) {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(text) {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-function load(key) {
-  const text = localStorage.getItem(key);
-  return text ? fromBase64(text) : null;
-}
-
-function store(key, bytes) {
-  try {
-    localStorage.setItem(key, toBase64(bytes));
-  } catch (e) {
-    console.warn(`kairos: could not store ${key}: ${e.message}`);
-  }
-}
+// Two checksummed slots per value: a torn or failed write never loses the previous good copy.
+const store = new SafeStore(localStorageBackend(), 'tos');
 
 async function fetchSnapshot() {
   const res = await fetch(SNAPSHOT_URL, { cache: 'no-cache' });
@@ -44,11 +22,11 @@ async function fetchSnapshot() {
 }
 
 function installId() {
-  let id = localStorage.getItem(KEYS.install);
+  let id = localStorage.getItem(INSTALL_KEY);
   if (!/^[0-9a-f]{16}$/.test(id || '')) {
     const b = crypto.getRandomValues(new Uint8Array(8));
     id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-    localStorage.setItem(KEYS.install, id);
+    localStorage.setItem(INSTALL_KEY, id);
   }
   return id;
 }
@@ -56,17 +34,19 @@ function installId() {
 export async function openClient({ clock, onModel }) {
   await init();
   // Start from the stored snapshot when there is one: the first render needs no network.
-  let bytes = load(KEYS.snapshot);
+  let bytes = store.loadSnapshot(Engine.snapshotVersion);
   let engine = null;
-  if (bytes) {
-    try { engine = new Engine(bytes, installId()); } catch (e) { console.warn(`kairos: stored snapshot rejected: ${e.code}`); }
+  try {
+    if (bytes) engine = new Engine(bytes, installId());
+  } catch (e) {
+    console.warn(`kairos: stored snapshot rejected (${e.code}); fetching`);
   }
   if (!engine) {
     bytes = await fetchSnapshot();
     engine = new Engine(bytes, installId());
-    store(KEYS.snapshot, bytes);
+    store.saveSnapshot(bytes);
   }
-  const state = load(KEYS.state);
+  const state = store.loadState();
   if (state) {
     try { engine.importState(state); } catch (e) { console.warn(`kairos: stored profile rejected (${e.code}); starting fresh`); }
   }
@@ -76,7 +56,7 @@ export async function openClient({ clock, onModel }) {
       const next = await fetchSnapshot();
       engine.applySnapshot(next);
       bytes = next;
-      store(KEYS.snapshot, next);
+      store.saveSnapshot(next);
       onModel();
     } catch (e) {
       // Not newer, offline or corrupt: keep the running model.
@@ -114,10 +94,10 @@ export async function openClient({ clock, onModel }) {
     setTraits: (traits, expires) => engine.setTraits(traits, expires),
     forget: (now) => engine.forget(undefined, now),
     reset() {
-      localStorage.removeItem(KEYS.state);
       engine = new Engine(bytes, installId());
+      store.saveState(engine.exportState());
     },
-    save: () => store(KEYS.state, engine.exportState()),
+    save: () => store.saveState(engine.exportState()),
     clock,
   };
   return client;

@@ -1,0 +1,52 @@
+// First personalized render of the storefront, in ms after DOMContentLoaded, from Chromium's own
+// performance timing: `make bench-www`. A first visit fetches the snapshot; a return visit starts
+// from the stored one. Runs `kairos serve` on a free loopback port and stops it at the end.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const KAIROS = join(root, 'target/release/kairos');
+const RUNS = Number(process.env.RUNS || 15);
+const dir = mkdtempSync(join(tmpdir(), 'kairos-bench-www-'));
+execFileSync(KAIROS, ['keygen', '-o', join(dir, 'brand')]);
+const server = spawn(KAIROS, ['serve', '--models', join(root, 'examples/taste-of-su'), '--key', join(dir, 'brand.key'),
+  '--addr', '127.0.0.1:0', '--outbox', join(dir, 'outbox.ndjson'), '--www', join(root, 'www'), '--pkg', join(root, 'pkg')],
+{ stdio: ['ignore', 'pipe', 'ignore'] });
+const url = await new Promise((resolve) => {
+  let out = '';
+  server.stdout.on('data', (d) => { out += d; const m = out.match(/listening on (http:\/\/[0-9.:]+)/); if (m) resolve(m[1]); });
+});
+
+const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.9))]; };
+
+async function measure(page) {
+  await page.waitForFunction(() => performance.getEntriesByName('kairos-first-render').length > 0, null, { timeout: 15000 });
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    return performance.getEntriesByName('kairos-first-render')[0].startTime - nav.domContentLoadedEventStart;
+  });
+}
+
+const first = [];
+const again = [];
+for (let i = 0; i < RUNS; i++) {
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pw-')), { executablePath: '/usr/bin/chromium', headless: true, args });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  await page.goto(`${url}/www/index.html`);
+  first.push(await measure(page));
+  await page.reload();
+  again.push(await measure(page));
+  await ctx.close();
+}
+server.kill();
+const fmt = (x) => x.toFixed(1).padStart(6);
+console.log(`first personalized render after DOMContentLoaded, ms (${RUNS} runs, headless Chromium)`);
+console.log(`first visit (snapshot fetched):      median ${fmt(median(first))}  p90 ${fmt(p90(first))}`);
+console.log(`return visit (stored snapshot):      median ${fmt(median(again))}  p90 ${fmt(p90(again))}`);
