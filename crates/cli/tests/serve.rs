@@ -9,18 +9,16 @@
     reason = "test code"
 )]
 
+mod common;
+use common::root;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn model(version: u32) -> String {
     let text = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
