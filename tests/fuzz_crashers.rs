@@ -1,0 +1,76 @@
+//! Replays every committed fuzz crasher (`fuzz/crashers/<target>/*`) through the same target code
+//! the fuzzer ran (`fuzz/src/lib.rs`, included here), so a fixed crash stays fixed. The folder
+//! must exist and hold files for every target: a missing folder fails rather than passing empty.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    dead_code,
+    reason = "test code: a panic is a test failure; the fuzz library is shared with the fuzzer"
+)]
+
+#[path = "../fuzz/src/lib.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("snapshot_decode", targets::snapshot_decode),
+    ("state_import", targets::state_import),
+    ("compile_bytes", targets::compile_bytes),
+    ("compile_json", targets::compile_json),
+    ("rule_eval", targets::rule_eval),
+    ("model_rule", targets::model_rule),
+];
+
+fn crashers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/crashers")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_committed_crasher_replays_without_panicking() {
+    let root = crashers_dir();
+    assert!(root.is_dir(), "{} is missing: crashers must be committed", root.display());
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let Some((_, target)) = TARGETS.iter().find(|(n, _)| *n == name) else {
+            panic!("{}: no fuzz target named `{name}`", dir.display());
+        };
+        for file in files(&dir) {
+            let bytes = std::fs::read(&file).unwrap();
+            println!("replay {name}/{}", file.file_name().unwrap().to_string_lossy());
+            target(&bytes);
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no crasher under {}", root.display());
+    println!("{replayed} crashers replayed");
+}
+
+/// Every target has a folder with at least one input (a crasher, or a seed that reaches deep).
+#[test]
+fn every_target_has_committed_inputs() {
+    for (name, _) in TARGETS {
+        let dir = crashers_dir().join(name);
+        assert!(dir.is_dir() && !files(&dir).is_empty(), "{} has no committed input", dir.display());
+    }
+}
