@@ -94,24 +94,107 @@ const NUMBERS: &[f64] = &[
 ];
 
 const STRINGS: &[&str] = &[
-    "", "0", "1", "a", "abc", " 7 ", "1e2", "-0", "NaN", "Infinity", "true", "null", "x", "x.y", "a.b", "qipao",
-    "current", "accumulator", "index", "type", "1.0.0", "v2.4", "1.2.3-rc.1", ">=", "^", "~", "=", "😀é", "2026-01-01",
-    "0x10", "  ", ".", "..", "gold", "home",
+    "",
+    "0",
+    "1",
+    "a",
+    "abc",
+    " 7 ",
+    "1e2",
+    "-0",
+    "NaN",
+    "Infinity",
+    "true",
+    "null",
+    "x",
+    "x.y",
+    "a.b",
+    "qipao",
+    "current",
+    "accumulator",
+    "index",
+    "type",
+    "1.0.0",
+    "v2.4",
+    "1.2.3-rc.1",
+    ">=",
+    "^",
+    "~",
+    "=",
+    "😀é",
+    "2026-01-01",
+    "0x10",
+    "  ",
+    ".",
+    "..",
+    "gold",
+    "home",
 ];
 
 const CORE_OPS: &[&str] = &[
-    "var", "val", "exists", "missing", "missing_some", "if", "?:", "??", "==", "===", "!=", "!==", "!", "!!", "or",
-    "and", ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%", "map", "filter", "reduce", "all", "none",
-    "some", "merge", "in", "cat", "substr", "throw", "try", "preserve", "starts_with", "ends_with", "sem_ver",
+    "var",
+    "val",
+    "exists",
+    "missing",
+    "missing_some",
+    "if",
+    "?:",
+    "??",
+    "==",
+    "===",
+    "!=",
+    "!==",
+    "!",
+    "!!",
+    "or",
+    "and",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "max",
+    "min",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "map",
+    "filter",
+    "reduce",
+    "all",
+    "none",
+    "some",
+    "merge",
+    "in",
+    "cat",
+    "substr",
+    "throw",
+    "try",
+    "preserve",
+    "starts_with",
+    "ends_with",
+    "sem_ver",
     "fractional",
 ];
 
 /// Names a rule inside the example model can use: host operators and their arguments, and
 /// variables of the model's namespaces.
-const HOST_OPS: &[&str] = &["segment", "score", "hours_since", "days_since", "days_to_anniversary", "in_calendar"];
+const HOST_OPS: &[&str] =
+    &["segment", "score", "hours_since", "days_since", "days_to_anniversary", "in_calendar"];
 const MODEL_NAMES: &[&str] = &[
-    "new_follower", "hipo", "member", "propensity", "engagement", "view", "purchase", "follow", "birthday",
-    "traits.birthday", "festivals", "qipao_fan",
+    "new_follower",
+    "hipo",
+    "member",
+    "propensity",
+    "engagement",
+    "view",
+    "purchase",
+    "follow",
+    "birthday",
+    "traits.birthday",
+    "festivals",
+    "qipao_fan",
 ];
 const MODEL_VARS: &[&str] = &[
     "features.views_7d",
@@ -185,7 +268,10 @@ pub fn gen_rule(r: &mut Bytes, depth: usize, vocab: Vocab) -> Json {
         3 => {
             let path = match vocab {
                 Vocab::Model => (*r.pick(MODEL_VARS).unwrap_or(&"stage")).to_string(),
-                Vocab::Core => (*r.pick(&["a", "b", "x", "a.b", "x.y", "", "1", "a.1", "type"]).unwrap_or(&"a")).to_string(),
+                Vocab::Core => {
+                    (*r.pick(&["a", "b", "x", "a.b", "x.y", "", "1", "a.1", "type"]).unwrap_or(&"a"))
+                        .to_string()
+                }
             };
             let op = *r.pick(&["var", "val", "exists", "missing"]).unwrap_or(&"var");
             if r.byte() & 1 == 0 {
@@ -487,7 +573,8 @@ pub fn drive(engine: &mut Engine, r: &mut Bytes, steps: usize) {
                 let _ = engine.set_traits(&tier, None);
             }
             9 => {
-                let kind = *r.pick(&[IdKind::Phone, IdKind::Email, IdKind::External]).unwrap_or(&IdKind::External);
+                let kind =
+                    *r.pick(&[IdKind::Phone, IdKind::Email, IdKind::External]).unwrap_or(&IdKind::External);
                 let raw = match gen_scalar(r) {
                     Json::String(s) => s,
                     other => other.to_string(),
