@@ -503,9 +503,11 @@ pub fn frame(magic: [u8; 4], format: u16, version: u32, body: &[u8]) -> Vec<u8> 
     out
 }
 
-/// The example model, compiled.
+/// The example model, compiled (once per process: compiling it on every input would slow the
+/// fuzzer tenfold).
 pub fn example_model() -> Option<Model> {
-    kairos::compile_str(EXAMPLE_MODEL).ok().map(|c| c.model)
+    static MODEL: std::sync::OnceLock<Option<Model>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| kairos::compile_str(EXAMPLE_MODEL).ok().map(|c| c.model)).clone()
 }
 
 /// A hostile time: near the base, going backwards, far past or future, or the extremes.
