@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: demo test setup fmt lint unit cli bench
+.PHONY: demo test setup fmt lint unit cli bench fuzz
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -49,3 +49,11 @@ cli: $(KAIROS)
 ## Benchmarks (not part of test): criterion, figures go to the README.
 bench:
 	$(CARGO) bench --bench engine
+
+## Fuzzing (not part of test: it takes minutes): every cargo-fuzz target for FUZZ_SECONDS each, one
+## at a time, then a long differential run against datalogic-rs with a fresh seed. Committed crashers
+## are replayed by `make test` (tests/fuzz_crashers.rs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+	KAIROS_DIFF_SEED=random KAIROS_DIFF_CASES=100000 $(CARGO) test -q --test differential -- --nocapture
