@@ -263,20 +263,18 @@ fn intended(rule: &Json, data: &Json, k: &Outcome, r: &Outcome) -> Option<&'stat
     }) {
         return Some("var-computed-path");
     }
-    if has(rule, &|op, args| {
-        matches!(op, "missing" | "missing_some" | "exists") && (has_array(data) || !args.is_string())
-            || op == "missing_some"
-                && !args.get(1).is_some_and(Json::is_array)
-                && !args.as_array().is_some_and(|a| {
-                    !has_array(data)
-                        && a.iter().all(|x| {
-                            x.is_string()
-                                || (a.len() == 1
-                                    && matches!(x, Json::Array(n) if n.iter().all(Json::is_string)))
-                        })
-                })
+    let strings = |v: &Json| v.as_array().is_some_and(|a| a.iter().all(Json::is_string));
+    let plain_names = |args: &Json| {
+        args.is_string()
+            || strings(args)
+            || args.as_array().is_some_and(|a| a.len() == 1 && a.first().is_some_and(strings))
+    };
+    if has(rule, &|op, args| match op {
+        "missing" | "exists" => has_array(data) || !plain_names(args),
+        "missing_some" => has_array(data) || !args.get(1).is_some_and(strings),
+        _ => false,
     }) {
-        return Some("missing-non-string-name");
+        return Some("names-as-javascript");
     }
     if has(rule, &|op, _| op == "merge")
         && matches!((k, r), (Outcome::Value(a), Outcome::Value(b)) if same(&strip_nulls(a), b) || same(&strip_top_nulls(a), b) || truthy(a) != truthy(b))
@@ -325,11 +323,22 @@ fn intended(rule: &Json, data: &Json, k: &Outcome, r: &Outcome) -> Option<&'stat
     {
         return Some("non-numbers-read-as-numbers");
     }
-    if has(rule, &|op, _| op == "%")
+    if has(rule, &|op, _| matches!(op, "%" | "/"))
         && matches!((k, r), (Outcome::Value(Json::Number(a)), Outcome::Value(Json::Number(b)))
             if (a.as_f64().unwrap_or(0.0) - b.as_f64().unwrap_or(0.0)).abs() <= 1e-12 * a.as_f64().unwrap_or(0.0).abs())
     {
-        return Some("exact-remainder");
+        return Some("floating-point-as-javascript");
+    }
+    let iterator = |op: &str| matches!(op, "map" | "filter" | "reduce" | "all" | "some" | "none");
+    if has(rule, &|op, args| {
+        iterator(op)
+            && args
+                .get(0)
+                .and_then(Json::as_array)
+                .is_some_and(|a| a.iter().any(|x| !x.is_object() && !x.is_array()))
+            && args.get(1).is_some_and(|body| has(body, &|op, a| matches!(op, "var" | "val") && !whole(a)))
+    }) {
+        return Some("no-keys-on-scalars");
     }
     if has(rule, &|op, _| matches!(op, "==" | "!=")) && matches!(k, Outcome::Value(_)) {
         return Some("loose-equality-as-javascript");
