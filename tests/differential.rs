@@ -504,11 +504,35 @@ fn kairos_agrees_with_datalogic_on_random_rules() {
     }
 }
 
+/// The conformance cases without `preserve` that datalogic-rs 5.4.0 fails, where Kairos follows the
+/// suites (and JavaScript): empty `and`/`or`, `{}` is truthy, iterators over null, `merge` keeps null.
+const REFERENCE_OFF_SUITE: &[&str] = &[
+    r#"{"and":[]}"#,
+    r#"{"if":[{},"apple","banana"]}"#,
+    r#"{"if":[{},"apple",0,"banana",7,"carrot","date"]}"#,
+    r#"{"or":[]}"#,
+    r#"{"!":[{}]}"#,
+    r#"{"!!":[{}]}"#,
+    r#"{"map":[{"var":"integers"},null]}"#,
+    r#"{"map":[null,{"var":""}]}"#,
+    r#"{"filter":[{"var":"numbers"},null]}"#,
+    r#"{"filter":[null,{">":[{"var":""},0]}]}"#,
+    r#"{"merge":[[1,2],null,[3,4]]}"#,
+    r#"{"all":[null,{">":[{"var":""},0]}]}"#,
+    r#"{"all":[{"var":"missing"},{">":[{"var":""},0]}]}"#,
+    r#"{"some":[null,{">":[{"var":""},0]}]}"#,
+    r#"{"some":[{"var":"missing"},{">":[{"var":""},0]}]}"#,
+    r#"{"none":[null,{"<":[{"var":""},0]}]}"#,
+    r#"{"none":[{"var":"missing"},{"<":[{"var":""},0]}]}"#,
+    r#"{"!!":[{}]}"#,
+    r#"{"!!":{"val":"obj"}}"#,
+];
+
 /// The reference itself, on the public conformance suites (../shared/conformance/jsonlogic): how
 /// many cases this build of datalogic-rs passes, printed. A case with `error` passes when the
 /// reference fails. datalogic-rs 5.4.0 (the newest release that builds with this machine's Rust
-/// 1.95; 5.5 to 5.9 need 1.98) passes 1,109 of 1,138: the 29 others all use `preserve`, which it
-/// does not define. The test pins that: every case it fails uses `preserve`.
+/// 1.95; 5.5 to 5.9 need 1.98) passes 1,109 of 1,138: of the 29 others, 10 use `preserve`, which
+/// it does not define, and 19 are [`REFERENCE_OFF_SUITE`]. The test pins that.
 #[test]
 fn reference_on_the_conformance_suites() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/jsonlogic");
@@ -530,7 +554,8 @@ fn reference_on_the_conformance_suites() {
                 _ => false,
             };
             passed += usize::from(ok);
-            if !ok && !has(&case["rule"], &|op, _| op == "preserve") {
+            let known = REFERENCE_OFF_SUITE.contains(&case["rule"].to_string().as_str());
+            if !ok && !known && !has(&case["rule"], &|op, _| op == "preserve") {
                 unexplained.push(format!("{file}: {}", case["rule"]));
             }
         }
