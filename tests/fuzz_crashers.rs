@@ -74,3 +74,36 @@ fn every_target_has_committed_inputs() {
         assert!(dir.is_dir() && !files(&dir).is_empty(), "{} has no committed input", dir.display());
     }
 }
+
+/// The example model's engine, with consent.
+fn example_engine() -> kairos::Engine {
+    let mut engine = kairos::Engine::new(targets::example_model().unwrap(), 1);
+    engine.set_consent(true);
+    engine
+}
+
+/// Regression: times at the ends of `i64` (a broken device clock) must not overflow `now - then`
+/// in `hours_since` or in an offer's minimum gap.
+#[test]
+fn extreme_clock_does_not_overflow() {
+    let mut engine = example_engine();
+    let model = engine.model().clone();
+    let ctx = kairos::engine::input::context(&model, &serde_json::json!({"page": "home"})).unwrap();
+    for (then, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {
+        for kind in 0..model.events.len() {
+            let props = vec![kairos::Value::String("qipao".into()); model.events[kind].props.len()];
+            engine.track(kind, &props, then);
+        }
+        for p in 0..model.placements.len() {
+            engine.decide(p, &ctx, then);
+            engine.decide(p, &ctx, now);
+        }
+        let _ = engine.segments(&ctx, now);
+        let _ = engine.stage();
+        for kind in 0..model.events.len() {
+            let props = vec![kairos::Value::String("qipao".into()); model.events[kind].props.len()];
+            engine.track(kind, &props, now);
+        }
+        let _ = engine.stage();
+    }
+}
