@@ -87,6 +87,8 @@ fn example_engine() -> kairos::Engine {
 #[test]
 fn extreme_clock_does_not_overflow() {
     let mut engine = example_engine();
+    let traits = serde_json::json!({"tier": "gold", "hipo": true, "birthday": "02-29"});
+    engine.set_traits(&traits, None).unwrap();
     let model = engine.model().clone();
     let ctx = kairos::engine::input::context(&model, &serde_json::json!({"page": "home"})).unwrap();
     for (then, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {
@@ -99,6 +101,11 @@ fn extreme_clock_does_not_overflow() {
             engine.decide(p, &ctx, now);
         }
         let _ = engine.segments(&ctx, now);
+        let _ = engine.segments(&ctx, then);
+        let _ = engine.scores(&ctx, now);
+        for o in 0..model.offers.len() {
+            let _ = engine.explain(o, &ctx, now);
+        }
         let _ = engine.stage();
         for kind in 0..model.events.len() {
             let props = vec![kairos::Value::String("qipao".into()); model.events[kind].props.len()];
