@@ -6,6 +6,8 @@
 # Needs nightly and cargo-fuzz (installed if missing). Corpora go to fuzz/corpus/<target> (ignored
 # by git), crashes to fuzz/artifacts/<target>; committed inputs in fuzz/crashers/<target> seed
 # every run. A crash does not stop the other targets; the script exits 1 if any target crashed.
+# Built with -O -a: optimised, but with debug assertions and overflow checks (cargo-fuzz turns
+# them off with -O alone, and then an i64 overflow wraps silently instead of being found).
 set -uo pipefail
 cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${1:-60}"
@@ -16,14 +18,14 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
 fi
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-cargo +nightly fuzz build -O >/dev/null 2>&1 || { echo "fuzz build failed"; exit 2; }
+cargo +nightly fuzz build -O -a >/dev/null 2>&1 || { echo "fuzz build failed"; exit 2; }
 mkdir -p logs
 status=0
 printf '%-16s %12s %8s %s\n' target executions seconds result
 for t in "${TARGETS[@]}"; do
   mkdir -p "corpus/$t" "crashers/$t" "artifacts/$t"
   log="logs/$t.log"
-  cargo +nightly fuzz run -O "$t" "corpus/$t" "crashers/$t" -- \
+  cargo +nightly fuzz run -O -a "$t" "corpus/$t" "crashers/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 -max_len=4096 \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?
