@@ -114,3 +114,16 @@ fn extreme_clock_does_not_overflow() {
         let _ = engine.stage();
     }
 }
+
+/// Regression: the calendar helpers take any day number.
+#[test]
+fn calendar_helpers_take_any_day() {
+    for day in [i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX - 1, i32::MAX] {
+        let (y, m, d) = kairos::time::civil_from_days(day);
+        assert!((1..=12).contains(&m) && (1..=31).contains(&d), "{day}: {y}-{m}-{d}");
+        let _ = kairos::time::days_from_civil(y, m, d);
+        let n = kairos::time::days_to_anniversary(day, 2, 29);
+        assert!((0..=366 * 4).contains(&n), "{day}: {n} days to 29 February");
+    }
+    assert_eq!(kairos::time::civil_from_days(0), (1970, 1, 1));
+}
