@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: bench-www demo test setup fmt lint unit cli signed bench load wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
+.PHONY: bench-www demo test setup fmt lint unit cli signed bench load fuzz wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -166,3 +166,11 @@ bench/node_modules/.stamp: bench/package-lock.json
 
 bench-js: pkg $(SNAPSHOT) target/large.kairos bench/node_modules/.stamp
 	node bench/bench.mjs
+
+## Fuzzing (not part of test: it takes minutes): every cargo-fuzz target for FUZZ_SECONDS each, one
+## at a time, then a long differential run against datalogic-rs with a fresh seed. Committed crashers
+## are replayed by `make test` (tests/fuzz_crashers.rs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+	KAIROS_DIFF_SEED=random KAIROS_DIFF_CASES=100000 $(CARGO) test -q --test differential -- --nocapture

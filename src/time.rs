@@ -19,20 +19,23 @@ pub fn minute_of_day(ms: i64, offset_ms: i64) -> u16 {
     (ms.saturating_add(offset_ms).rem_euclid(DAY_MS) / 60_000) as u16
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm), clamped to
+/// the `i32` range.
+// Computed in i64: in i32 it overflowed for days near the ends of the range, which a broken clock
+// reaches (tests/fuzz_crashers.rs `extreme_clock_does_not_overflow`).
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
+    let (m, d) = (i64::from(m), i64::from(d));
+    let y = if m <= 2 { i64::from(y) - 1 } else { i64::from(y) };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
-    let m = m as i32;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i32 - 1;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    (era * 146_097 + doe - 719_468).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
 /// The date `(year, month, day)` of a day number.
 pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
-    let z = z + 719_468;
+    let z = i64::from(z) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -41,7 +44,8 @@ pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    // |day| < 2^31 gives |year| < 2^23: the year fits an i32.
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
 }
 
 fn is_leap(y: i32) -> bool {
@@ -158,7 +162,7 @@ pub fn day_start_ms(day: i32, offset_ms: i64) -> i64 {
 /// anniversary falls on 28 February in years without one.
 pub fn days_to_anniversary(today: i32, month: u32, day: u32) -> i32 {
     let (y, _, _) = civil_from_days(today);
-    for year in [y, y + 1] {
+    for year in [y, y.saturating_add(1)] {
         let d = if month == 2 && day == 29 && !is_leap(year) { 28 } else { day };
         let target = days_from_civil(year, month, d);
         if target >= today {

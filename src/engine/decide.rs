@@ -151,7 +151,9 @@ fn in_quiet(q: Option<(u16, u16)>, minute: u16) -> bool {
 fn caps_open(profile: &Profile, o: usize, def: &OfferDef, t: &Now) -> (bool, bool) {
     let Some(state) = profile.offers.get(o) else { return (false, false) };
     let caps = def.caps.iter().all(|c| state.exposures.count_in_last(t.today, c.days) < c.max);
-    let gap = def.min_gap_ms.is_none_or(|g| state.exposures.last_ms().is_none_or(|last| t.now - last >= g));
+    let gap = def
+        .min_gap_ms
+        .is_none_or(|g| state.exposures.last_ms().is_none_or(|last| t.now.saturating_sub(last) >= g));
     (caps, gap)
 }
 

@@ -150,7 +150,11 @@ impl Eval<'_> {
     }
 
     fn hours_since(&self, t: Option<i64>) -> Value {
-        t.map_or(Value::Null, |t| Value::Number((self.now - t) as f64 / HOUR_MS as f64))
+        // In i128: `now - t` overflows i64 for times at its ends (a broken clock; found by
+        // tests/fuzz_crashers.rs `extreme_clock_does_not_overflow`).
+        t.map_or(Value::Null, |t| {
+            Value::Number((i128::from(self.now) - i128::from(t)) as f64 / HOUR_MS as f64)
+        })
     }
 
     fn days_since(&self, t: Option<i64>) -> Value {

@@ -282,7 +282,7 @@ impl Engine {
                 .profile
                 .recent
                 .iter()
-                .rposition(|r| r.offer == o && now >= r.at_ms && now - r.at_ms <= window);
+                .rposition(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window);
             if let Some(r) = hit.and_then(|i| self.profile.recent.remove(i)) {
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),

@@ -353,6 +353,9 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::In => {
             let (needle, hay) = two(cx, sc, kids)?;
             let found = match &*hay {
+                // JavaScript's `indexOf` reads a null needle as `"null"` (found by differential
+                // testing: `{"in": [null, "1e2"]}` was true).
+                Value::String(s) if *needle == Value::Null => s.contains("null"),
                 Value::String(s) => s.contains(&*js_string(&needle)),
                 Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
                 _ => false,

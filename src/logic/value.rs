@@ -342,13 +342,18 @@ pub(crate) fn loose_eq(a: &Value, b: &Value) -> Result<bool, EvalError> {
 }
 
 /// Ordering for `<`, `<=`, `>`, `>=`: strings by their bytes, everything else as numbers.
-/// `None` when a side is NaN.
+/// `None` when a side is NaN, and for null against a non-numeric string.
 pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, EvalError> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => Ok(x.partial_cmp(y)),
         (Value::String(x), Value::String(y)) => Ok(Some(x.as_bytes().cmp(y.as_bytes()))),
         (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
             Err(EvalError::nan())
+        }
+        // Like `==`: a missing value against a non-numeric string is no error, just not ordered
+        // (found by differential testing against datalogic-rs; JavaScript also gives `false`).
+        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) if parse_js_number(s).is_none() => {
+            Ok(None)
         }
         _ => Ok(num(a)?.partial_cmp(&num(b)?)),
     }
