@@ -100,7 +100,10 @@ export type ErrorCode =
   | 'IDENTITY_INVALID'
   | 'NO_CONSENT'
   | 'TIME_INVALID'
-  | 'ARGUMENT_INVALID';
+  | 'ARGUMENT_INVALID'
+  | 'SNAPSHOT_SIGNATURE'
+  | 'TOKEN_INVALID'
+  | 'KEY_INVALID';
 
 /** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable. */
 export interface KairosError extends Error {
@@ -163,6 +166,18 @@ export declare class Engine {
   applySnapshot(snapshot: Uint8Array): void;
   /** The running model's version. */
   readonly modelVersion: number;
+  /**
+   * A fresh engine from a snapshot signed with one of `publicKeys` (`kairos-ed25519-public:…`; also
+   * trusted for trait tokens). Unsigned snapshots are refused unless `allowUnsigned` (development).
+   * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`
+   */
+  static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | string[], installId?: string, allowUnsigned?: boolean): Engine;
+  /** Replaces the model with a newer signed snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_NOT_NEWER`, `SNAPSHOT_CORRUPT` */
+  applySignedSnapshot(snapshot: Uint8Array): void;
+  /** Sets the server's traits from a signed token; signature, expiry and user are checked first. @throws KairosError `TOKEN_INVALID`, `NO_CONSENT` */
+  setTraitsToken(token: string, now?: Millis): void;
+  /** The shopper's pseudonymous id: trait tokens are issued for it. */
+  readonly pid: string;
   /** A snapshot's model version, without loading it. @throws KairosError `SNAPSHOT_CORRUPT` */
   static snapshotVersion(snapshot: Uint8Array): number;
   /** Frees the Wasm memory held by this engine. */

@@ -205,3 +205,23 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
     }
     v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
 }
+
+/// Public keys from one key text or an array of them.
+pub fn public_keys(v: &JsValue) -> Result<Vec<kairos::sign::PublicKey>, JsValue> {
+    let bad = |m: &str| crate::error::error(crate::error::code::KEY_INVALID, m);
+    let texts: Vec<JsValue> = match v.dyn_ref::<Array>() {
+        Some(a) if a.length() <= 16 => a.iter().collect(),
+        Some(_) => return Err(bad("at most 16 public keys")),
+        None => vec![v.clone()],
+    };
+    if texts.is_empty() {
+        return Err(bad("give at least one public key"));
+    }
+    texts
+        .iter()
+        .map(|t| match string(t, 256) {
+            Some(Ok(text)) => kairos::sign::PublicKey::parse(&text).map_err(|e| bad(&e.to_string())),
+            _ => Err(bad("a public key is a string like `kairos-ed25519-public:...`")),
+        })
+        .collect()
+}

@@ -32,6 +32,12 @@ pub mod code {
     pub const TIME_INVALID: &str = "TIME_INVALID";
     /// An argument of the wrong type (not one of the above).
     pub const ARGUMENT_INVALID: &str = "ARGUMENT_INVALID";
+    /// A snapshot's signature is missing or not by a trusted key.
+    pub const SNAPSHOT_SIGNATURE: &str = "SNAPSHOT_SIGNATURE";
+    /// A trait token is malformed, forged, expired or for another shopper.
+    pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
+    /// A public key is not in the `kairos-ed25519-public:` text form.
+    pub const KEY_INVALID: &str = "KEY_INVALID";
 }
 
 /// A JavaScript `Error` named `KairosError` with `code`.
@@ -59,7 +65,8 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
 /// A rejected snapshot.
 pub fn snapshot(e: &SnapshotError) -> JsValue {
     let c = match e {
-        SnapshotError::NotNewer { .. } => code::SNAPSHOT_NOT_NEWER,
+        SnapshotError::NotNewer { .. } | SnapshotError::OlderThanApplied { .. } => code::SNAPSHOT_NOT_NEWER,
+        SnapshotError::Unsigned | SnapshotError::BadSignature { .. } => code::SNAPSHOT_SIGNATURE,
         _ => code::SNAPSHOT_CORRUPT,
     };
     error(c, &e.to_string())
@@ -68,4 +75,13 @@ pub fn snapshot(e: &SnapshotError) -> JsValue {
 /// Rejected state.
 pub fn state(e: &StateError) -> JsValue {
     error(code::STATE_INVALID, &e.to_string())
+}
+
+/// A rejected trait token.
+pub fn token(e: &kairos::token::TokenError) -> JsValue {
+    let c = match e {
+        kairos::token::TokenError::NoConsent => code::NO_CONSENT,
+        _ => code::TOKEN_INVALID,
+    };
+    error(c, &e.to_string())
 }

@@ -14,6 +14,7 @@ use kairos::engine::input::{self, InputError};
 use kairos::engine::{Decision, Engine as Core, Tracked};
 use kairos::logic::Value;
 use kairos::outbox::decision_hex;
+use kairos::sign::Trust;
 use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
@@ -141,6 +142,20 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     })
 }
 
+impl Engine {
+    fn wrap(core: Core) -> Engine {
+        let names = Names::new(core.model());
+        Engine {
+            core,
+            names,
+            keys: Keys::new(),
+            context: Vec::new(),
+            props: Vec::new(),
+            decision: Decision::empty(),
+        }
+    }
+}
+
 #[wasm_bindgen]
 impl Engine {
     /// A fresh engine (no consent yet) from snapshot bytes. `installId` is 16 hex digits the
@@ -149,15 +164,58 @@ impl Engine {
     pub fn new(snapshot: &JsValue, install: &JsValue) -> Result<Engine, JsValue> {
         let bytes = snapshot_bytes(snapshot)?;
         let core = Core::from_snapshot(&bytes, install_id(install)?).map_err(|e| error::snapshot(&e))?;
-        let names = Names::new(core.model());
-        Ok(Engine {
-            core,
-            names,
-            keys: Keys::new(),
-            context: Vec::new(),
-            props: Vec::new(),
-            decision: Decision::empty(),
-        })
+        Ok(Engine::wrap(core))
+    }
+
+    /// A fresh engine from a snapshot signed with one of `publicKeys` (the brand's keys in the
+    /// `kairos-ed25519-public:` text form, also trusted for trait tokens). Unsigned snapshots
+    /// are refused unless `allowUnsigned` is true (development only).
+    #[wasm_bindgen(js_name = fromSignedSnapshot)]
+    pub fn from_signed_snapshot(
+        snapshot: &JsValue,
+        public_keys: &JsValue,
+        install: &JsValue,
+        allow_unsigned: &JsValue,
+    ) -> Result<Engine, JsValue> {
+        let bytes = snapshot_bytes(snapshot)?;
+        let keys = convert::public_keys(public_keys)?;
+        let trust = Trust {
+            snapshot_keys: keys.clone(),
+            token_keys: keys,
+            allow_unsigned: allow_unsigned.as_bool().unwrap_or(false),
+            min_version: 0,
+        };
+        let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
+            .map_err(|e| error::snapshot(&e))?;
+        Ok(Engine::wrap(core))
+    }
+
+    /// Replaces the model with a newer snapshot signed by a trusted key; a rejected one (bad or
+    /// missing signature, not newer, corrupt) leaves the running model.
+    #[wasm_bindgen(js_name = applySignedSnapshot)]
+    pub fn apply_signed_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        let bytes = snapshot_bytes(bytes)?;
+        self.core.apply_signed_snapshot(&bytes).map_err(|e| error::snapshot(&e))?;
+        self.names = Names::new(self.core.model());
+        Ok(())
+    }
+
+    /// Sets the server's traits from a signed token (`kt1.…`): its signature, expiry and user
+    /// (this shopper's pseudonymous id) are checked first; a rejected token changes nothing.
+    #[wasm_bindgen(js_name = setTraitsToken)]
+    pub fn set_traits_token(&mut self, token: &JsValue, now: &JsValue) -> Result<(), JsValue> {
+        let now = self::now(now)?;
+        let token = match convert::string(token, 16_384) {
+            Some(Ok(t)) => t,
+            _ => return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB")),
+        };
+        self.core.set_traits_token(&token, now).map_err(|e| error::token(&e))
+    }
+
+    /// The shopper's pseudonymous id (what trait tokens and outbox batches are keyed by).
+    #[wasm_bindgen(getter)]
+    pub fn pid(&self) -> String {
+        self.core.profile().pid().to_string()
     }
 
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).

@@ -1,0 +1,61 @@
+// Signed snapshots and trait tokens verified inside Wasm (mini-programs have no WebCrypto): keys,
+// snapshots and tokens are made by the real `kairos` command.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, root } from './load.mjs';
+
+const KAIROS = join(root, 'target/release/kairos');
+const dir = mkdtempSync(join(tmpdir(), 'kairos-signed-'));
+const run = (...args) => execFileSync(KAIROS, args, { cwd: root }).toString();
+run('keygen', '-o', join(dir, 'brand'));
+run('keygen', '-o', join(dir, 'other'));
+const pub = readFileSync(join(dir, 'brand.pub'), 'utf8').split('\n').find((l) => l.startsWith('kairos-ed25519-public:'));
+const otherPub = readFileSync(join(dir, 'other.pub'), 'utf8').split('\n').find((l) => l.startsWith('kairos-ed25519-public:'));
+const model = JSON.parse(readFileSync(join(root, 'examples/taste-of-su/model.json'), 'utf8'));
+function signed(version, key = 'brand') {
+  const file = join(dir, `v${version}-${key}.json`);
+  writeFileSync(file, JSON.stringify({ ...model, meta: { ...model.meta, version } }));
+  run('compile', file, '-o', `${file}.kairos`, '--key', join(dir, `${key}.key`));
+  return new Uint8Array(readFileSync(`${file}.kairos`));
+}
+const code = (f) => { try { f(); } catch (e) { return e.code; } return 'no error'; };
+
+test('a snapshot signed by the brand loads; others are refused and the old model keeps running', () => {
+  const engine = Engine.fromSignedSnapshot(signed(1), pub, '00000000000000a1');
+  assert.equal(engine.modelVersion, 1);
+  assert.equal(code(() => Engine.fromSignedSnapshot(signed(1, 'other'), pub)), 'SNAPSHOT_SIGNATURE');
+  assert.equal(code(() => engine.applySignedSnapshot(signed(2, 'other'))), 'SNAPSHOT_SIGNATURE');
+  const v2 = signed(2);
+  const tampered = v2.slice();
+  tampered[60] ^= 1;
+  assert.notEqual(code(() => engine.applySignedSnapshot(tampered)), 'no error');
+  assert.equal(code(() => engine.applySignedSnapshot(signed(1))), 'SNAPSHOT_NOT_NEWER');
+  assert.equal(engine.modelVersion, 1, 'every rejection kept the running model');
+  engine.applySignedSnapshot(v2);
+  assert.equal(engine.modelVersion, 2);
+  assert.equal(Engine.fromSignedSnapshot(signed(3), [otherPub, pub]).modelVersion, 3, 'key rotation: any trusted key');
+  assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), 'not a key')), 'KEY_INVALID');
+});
+
+test('trait tokens count only when signed for this shopper and not expired', () => {
+  const engine = Engine.fromSignedSnapshot(signed(1), pub, '00000000000000b2');
+  const traits = join(dir, 'traits.json');
+  writeFileSync(traits, JSON.stringify({ hipo: true }));
+  const now = Date.parse('2026-11-20T14:21:00+08:00');
+  const token = (user, key = 'brand') => run('token', '--key', join(dir, `${key}.key`), '--user', user, '--traits', traits,
+    '--ttl', '7d', '--now', String(now)).trim();
+  assert.equal(code(() => engine.setTraitsToken(token(engine.pid), now)), 'NO_CONSENT');
+  engine.setConsent(true);
+  engine.track({ type: 'follow', channel: 'wechat_oa' }, now);
+  assert.equal(code(() => engine.setTraitsToken(token('someone-else'), now)), 'TOKEN_INVALID');
+  assert.equal(code(() => engine.setTraitsToken(token(engine.pid, 'other'), now)), 'TOKEN_INVALID');
+  assert.equal(code(() => engine.setTraitsToken(token(engine.pid), now + 8 * 86_400_000)), 'TOKEN_INVALID');
+  assert.ok(!engine.segments({}, now).includes('hipo'), 'no rejected token granted anything');
+  engine.setTraitsToken(token(engine.pid), now);
+  assert.ok(engine.segments({}, now).includes('hipo'));
+  assert.equal(engine.decide('home_hero', { page: 'home' }, now + 3_600_000).items[0].offer, 'welcome_story');
+});
