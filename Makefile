@@ -27,6 +27,7 @@ demo: $(KAIROS) pkg
 	$(KAIROS) simulate --journey $(JOURNEYS)/nancy.json --journey $(JOURNEYS)/lizzy.json
 	@mkdir -p target/demo
 	@test -f target/demo/brand.key || $(KAIROS) keygen -o target/demo/brand
+	@cp target/demo/brand.pub www/brand.pub  # the storefront trusts snapshots signed by this key
 	@echo
 	@echo "Storefront: http://$(DEMO_ADDR)/www/index.html"
 	@echo "Edit examples/taste-of-su/model.json (raise meta.version) and the open page updates; Ctrl-C stops."

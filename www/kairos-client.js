@@ -11,6 +11,17 @@ const CHANNEL = new URLSearchParams(location.search).get('channel') || 'model';
 const SNAPSHOT_URL = `/v1/channels/${CHANNEL}/latest`;
 const PUSH_URL = `/v1/channels/${CHANNEL}/events`;
 const EVENTS_URL = '/v1/outbox';
+// The brand's public key ships with the storefront's own files (`make demo` puts it beside the
+// page): snapshots are only trusted when signed by it.
+const PUBLIC_KEY_URL = 'brand.pub';
+
+async function publicKey() {
+  const res = await fetch(PUBLIC_KEY_URL);
+  if (!res.ok) throw new Error(`the brand's public key is missing (${PUBLIC_KEY_URL}: HTTP ${res.status})`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith('kairos-ed25519-public:'));
+  if (!line) throw new Error(`${PUBLIC_KEY_URL} holds no kairos-ed25519-public key`);
+  return line.trim();
+}
 
 // Two checksummed slots per value: a torn or failed write never loses the previous good copy.
 const store = new SafeStore(localStorageBackend(), 'tos');
@@ -33,17 +44,19 @@ function installId() {
 
 export async function openClient({ clock, onModel }) {
   await init();
+  const key = await publicKey();
+  const open = (snapshot) => Engine.fromSignedSnapshot(snapshot, key, installId());
   // Start from the stored snapshot when there is one: the first render needs no network.
   let bytes = store.loadSnapshot(Engine.snapshotVersion);
   let engine = null;
   try {
-    if (bytes) engine = new Engine(bytes, installId());
+    if (bytes) engine = open(bytes);
   } catch (e) {
     console.warn(`kairos: stored snapshot rejected (${e.code}); fetching`);
   }
   if (!engine) {
     bytes = await fetchSnapshot();
-    engine = new Engine(bytes, installId());
+    engine = open(bytes);
     store.saveSnapshot(bytes);
   }
   const state = store.loadState();
@@ -53,17 +66,13 @@ export async function openClient({ clock, onModel }) {
 
   const refresh = async () => {
     try {
-      const next = await fetchSnapshot();
-      engine.applySnapshot(next);
-      bytes = next;
-      store.saveSnapshot(next);
+      client.apply(await fetchSnapshot());
       onModel();
     } catch (e) {
       // Not newer, offline or corrupt: keep the running model.
       if (e.code && e.code !== 'SNAPSHOT_NOT_NEWER') console.warn(`kairos: ${e.code}: ${e.message}`);
     }
   };
-  refresh();
   if (typeof EventSource !== 'undefined') {
     const push = new EventSource(PUSH_URL);
     push.addEventListener('snapshot', refresh);
@@ -94,11 +103,18 @@ export async function openClient({ clock, onModel }) {
     setTraits: (traits, expires) => engine.setTraits(traits, expires),
     forget: (now) => engine.forget(undefined, now),
     reset() {
-      engine = new Engine(bytes, installId());
+      engine = open(bytes);
       store.saveState(engine.exportState());
     },
     save: () => store.saveState(engine.exportState()),
+    /** Applies snapshot bytes if signed by the brand and newer; otherwise throws and keeps the model. */
+    apply(snapshot) {
+      engine.applySignedSnapshot(snapshot);
+      bytes = snapshot;
+      store.saveSnapshot(snapshot);
+    },
     clock,
   };
+  refresh();
   return client;
 }

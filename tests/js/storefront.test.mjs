@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, cpSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize, extname } from 'node:path';
@@ -15,9 +15,9 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const KAIROS = join(root, 'target/release/kairos');
 const ARTIFACTS = join(root, 'target/artifacts');
 
-function serve(models, key, addr) {
+function serve(models, key, addr, www) {
   const child = spawn(KAIROS, ['serve', '--models', models, '--key', key, '--addr', addr, '--poll-ms', '100',
-    '--outbox', join(models, 'outbox.ndjson'), '--www', join(root, 'www'), '--pkg', join(root, 'pkg'),
+    '--outbox', join(models, 'outbox.ndjson'), '--www', www, '--pkg', join(root, 'pkg'),
     '--fixtures', join(root, 'tests/fixtures')], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -31,13 +31,13 @@ function serve(models, key, addr) {
 }
 
 // What is left when the snapshot server is down: the page's own files, and nothing under /v1.
-function staticOnly(port) {
+function staticOnly(port, www) {
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
   const server = createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     const m = path.match(/^\/(www|pkg)\/(.+)$/);
     if (!m) { res.writeHead(503).end(); return; }
-    const file = normalize(join(root, m[1], m[2]));
+    const file = normalize(join(m[1] === 'www' ? www : join(root, 'pkg'), m[2]));
     try {
       res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(await readFile(file));
     } catch { res.writeHead(404).end(); }
@@ -55,7 +55,11 @@ test('the storefront personalizes on the real package and server', async (t) => 
   const model = JSON.parse(readFileSync(join(root, 'examples/taste-of-su/model.json'), 'utf8'));
   writeFileSync(join(models, 'model.json'), JSON.stringify(model));
   execFileSync(KAIROS, ['keygen', '-o', join(dir, 'brand')]);
-  let server = await serve(models, join(dir, 'brand.key'), '127.0.0.1:0');
+  // The storefront's files with the brand's public key beside them, as `make demo` does.
+  const www = join(dir, 'www');
+  cpSync(join(root, 'www'), www, { recursive: true });
+  cpSync(join(dir, 'brand.pub'), join(www, 'brand.pub'));
+  let server = await serve(models, join(dir, 'brand.key'), '127.0.0.1:0', www);
   const port = new URL(server.url).port;
   const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
@@ -135,11 +139,25 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await page.textContent('#snapshot-version'), 'model v2');
     });
 
+    await t.test('a snapshot signed by another key is refused and the running model stays', async () => {
+      execFileSync(KAIROS, ['keygen', '-o', join(dir, 'intruder')]);
+      const forged = join(dir, 'forged.kairos');
+      const v9 = structuredClone(model);
+      v9.meta.version = 9;
+      writeFileSync(join(dir, 'v9.json'), JSON.stringify(v9));
+      execFileSync(KAIROS, ['compile', join(dir, 'v9.json'), '-o', forged, '--key', join(dir, 'intruder.key')]);
+      const code = await page.evaluate(async (bytes) => {
+        try { window.kairosDemo.client.apply(new Uint8Array(bytes)); return 'accepted'; } catch (e) { return e.code; }
+      }, [...readFileSync(forged)]);
+      assert.equal(code, 'SNAPSHOT_SIGNATURE');
+      assert.equal(await page.textContent('#snapshot-version'), 'model v2');
+    });
+
     await t.test('with the server killed, the page still personalizes from the stored snapshot', async () => {
       server.child.kill();
       await new Promise((r) => server.child.once('exit', r));
       offline = true;
-      const files = await staticOnly(Number(port));
+      const files = await staticOnly(Number(port), www);
       try {
         await page.reload();
         await page.waitForFunction(() => window.kairosReady === true, null, { timeout: 15000 });
