@@ -11,55 +11,10 @@ use kairos::logic::{
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 
-/// Operator names, including a few unknown ones and host operators of [`Slots`].
-const OPS: &[&str] = &[
-    "==",
-    "===",
-    "!=",
-    "!==",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "!",
-    "!!",
-    "and",
-    "or",
-    "if",
-    "?:",
-    "??",
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-    "max",
-    "min",
-    "cat",
-    "substr",
-    "in",
-    "merge",
-    "map",
-    "filter",
-    "reduce",
-    "all",
-    "some",
-    "none",
-    "var",
-    "val",
-    "missing",
-    "missing_some",
-    "exists",
-    "throw",
-    "try",
-    "preserve",
-    "starts_with",
-    "ends_with",
-    "sem_ver",
-    "fractional",
-    "host",
-    "nope",
-];
+/// Every operator the parser knows, then a host operator of [`Slots`] and an unknown name.
+fn ops() -> Vec<&'static str> {
+    kairos::logic::OPERATORS.iter().copied().chain(["host", "nope"]).collect()
+}
 
 /// Keys for data objects and variable paths.
 const KEYS: &[&str] = &["a", "b", "x", "a.b", "", "0", "1", "current", "accumulator", "index", "type", "é"];
@@ -107,9 +62,9 @@ fn rule_json() -> impl Strategy<Value = Json> {
     prop_oneof![2 => leaf(), 1 => read()].prop_recursive(6, 64, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
-            (prop::sample::select(OPS), prop::collection::vec(inner.clone(), 0..5))
+            (prop::sample::select(ops()), prop::collection::vec(inner.clone(), 0..5))
                 .prop_map(|(op, args)| json!({ op: args })),
-            (prop::sample::select(OPS), inner.clone()).prop_map(|(op, arg)| json!({ op: arg })),
+            (prop::sample::select(ops()), inner.clone()).prop_map(|(op, arg)| json!({ op: arg })),
             // Well-formed iterators over data, and two-argument operators.
             (
                 prop::sample::select(&["map", "filter", "all", "some", "none", "reduce"][..]),

@@ -131,53 +131,6 @@ const STRINGS: &[&str] = &[
     "home",
 ];
 
-const CORE_OPS: &[&str] = &[
-    "var",
-    "val",
-    "exists",
-    "missing",
-    "missing_some",
-    "if",
-    "?:",
-    "??",
-    "==",
-    "===",
-    "!=",
-    "!==",
-    "!",
-    "!!",
-    "or",
-    "and",
-    ">",
-    ">=",
-    "<",
-    "<=",
-    "max",
-    "min",
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-    "map",
-    "filter",
-    "reduce",
-    "all",
-    "none",
-    "some",
-    "merge",
-    "in",
-    "cat",
-    "substr",
-    "throw",
-    "try",
-    "preserve",
-    "starts_with",
-    "ends_with",
-    "sem_ver",
-    "fractional",
-];
-
 /// Names a rule inside the example model can use: host operators and their arguments, and
 /// variables of the model's namespaces.
 const HOST_OPS: &[&str] =
@@ -289,7 +242,7 @@ pub fn gen_rule(r: &mut Bytes, depth: usize, vocab: Vocab) -> Json {
             json!({ op: args })
         }
         _ => {
-            let op = *r.pick(CORE_OPS).unwrap_or(&"==");
+            let op = *r.pick(kairos::logic::OPERATORS).unwrap_or(&"==");
             let args: Vec<Json> = (0..r.below(4)).map(|_| gen_rule(r, depth + 1, vocab)).collect();
             if args.len() == 1 && r.byte() & 1 == 0 {
                 json!({ op: args.into_iter().next() })

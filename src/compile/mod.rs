@@ -18,7 +18,7 @@ use crate::logic::{self, Rule};
 use crate::model::{self as wire, AggKind, WireModel};
 use crate::profile::window::{Agg, FeatureSpec};
 use crate::time;
-use resolve::{unknown, ModelResolver, Names, Uses};
+use resolve::{unknown, unknown_hint, ModelResolver, Names, Uses};
 
 /// A compiled model and the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -677,10 +677,7 @@ impl Compiler {
                         path: format!("{path}.placements[{k}]"),
                         kind: "placement",
                         name: p.clone(),
-                        hint: unknown("placement", p, placement_names.iter().map(String::as_str))
-                            .split_once(&format!("`{p}`"))
-                            .map(|x| x.1.to_string())
-                            .unwrap_or_default(),
+                        hint: unknown_hint(p, placement_names.iter().map(String::as_str)),
                     }),
                 }
             }
@@ -709,10 +706,7 @@ impl Compiler {
                             path: format!("{path}.stages[{k}]"),
                             kind: "stage",
                             name: s.clone(),
-                            hint: unknown("stage", s, stage_names.iter().copied())
-                                .split_once(&format!("`{s}`"))
-                                .map(|x| x.1.to_string())
-                                .unwrap_or_default(),
+                            hint: unknown_hint(s, stage_names.iter().copied()),
                         }),
                     }
                 }

@@ -144,15 +144,20 @@ pub(crate) fn unknown<'b>(
     name: &str,
     valid: impl IntoIterator<Item = &'b str> + Clone,
 ) -> String {
+    format!("unknown {kind} `{name}`{}", unknown_hint(name, valid))
+}
+
+/// What follows "unknown x `name`": a suggestion, else the names defined, else that there are none.
+pub(crate) fn unknown_hint<'b>(name: &str, valid: impl IntoIterator<Item = &'b str> + Clone) -> String {
     let hint = suggest::hint(name, valid.clone());
     if !hint.is_empty() {
-        return format!("unknown {kind} `{name}`{hint}");
+        return hint;
     }
     let list: Vec<String> = valid.into_iter().take(12).map(|n| format!("`{n}`")).collect();
     if list.is_empty() {
-        format!("unknown {kind} `{name}`: the model defines none")
+        ": the model defines none".to_string()
     } else {
-        format!("unknown {kind} `{name}`; defined: {}", list.join(", "))
+        format!("; defined: {}", list.join(", "))
     }
 }
 

@@ -28,6 +28,7 @@ mod value;
 pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
 pub use generic::{DynamicResolver, JsonEnv};
+pub use parse::OPERATORS;
 pub use value::MAX_DATA_DEPTH;
 
 /// Deepest nesting a rule may have, when parsed or decoded.

@@ -11,8 +11,8 @@ use super::rule::{Node, Op};
 use super::value::{depth_within, write_js_number, NULL};
 use super::{semver, Env, EvalError, ParseError, Resolver, Rule, Value, MAX_DEPTH};
 
-/// The operators the parser knows, for "did you mean" suggestions.
-pub(crate) const OPERATORS: &[&str] = &[
+/// The operators the parser knows (for "did you mean" suggestions, and for generators in tests).
+pub const OPERATORS: &[&str] = &[
     "==",
     "===",
     "!=",
