@@ -2,7 +2,7 @@
 // performance timing: `make bench-www`. A first visit fetches the snapshot; a return visit starts
 // from the stored one. Runs `kairos serve` on a free loopback port and stops it at the end.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,12 @@ const KAIROS = join(root, 'target/release/kairos');
 const RUNS = Number(process.env.RUNS || 15);
 const dir = mkdtempSync(join(tmpdir(), 'kairos-bench-www-'));
 execFileSync(KAIROS, ['keygen', '-o', join(dir, 'brand')]);
+// The storefront's files with the brand's public key beside them, as `make demo` does.
+const www = join(dir, 'www');
+cpSync(join(root, 'www'), www, { recursive: true });
+cpSync(join(dir, 'brand.pub'), join(www, 'brand.pub'));
 const server = spawn(KAIROS, ['serve', '--models', join(root, 'examples/taste-of-su'), '--key', join(dir, 'brand.key'),
-  '--addr', '127.0.0.1:0', '--outbox', join(dir, 'outbox.ndjson'), '--www', join(root, 'www'), '--pkg', join(root, 'pkg')],
+  '--addr', '127.0.0.1:0', '--outbox', join(dir, 'outbox.ndjson'), '--www', www, '--pkg', join(root, 'pkg')],
 { stdio: ['ignore', 'pipe', 'ignore'] });
 const url = await new Promise((resolve) => {
   let out = '';
