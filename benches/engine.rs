@@ -17,7 +17,7 @@ const EXAMPLE: &str = include_str!("../examples/taste-of-su/model.json");
 fn warm(model: Model, days: i64) -> Engine {
     let mut e = Engine::new(model, 0xfeed);
     e.set_consent(true);
-    e.set_traits(&json!({"tier": "silver", "hipo": true}), None).ok();
+    e.set_traits_json(&json!({"tier": "silver", "hipo": true}), None).ok();
     for (ev, t) in synth::shopper_events(7, days, 12, T0 - days * 86_400_000) {
         let _ = e.track_json(&ev, t);
     }

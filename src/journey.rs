@@ -212,7 +212,7 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
         }
         Action::Traits { traits, expires } => {
             let exp = expires.as_deref().and_then(time::parse_rfc3339);
-            (format!("traits {traits}"), engine.set_traits(traits, exp).map_err(|e| e.to_string()))
+            (format!("traits {traits}"), engine.set_traits_json(traits, exp).map_err(|e| e.to_string()))
         }
         Action::Track { event } => {
             let label = event.get("type").and_then(Json::as_str).unwrap_or("?").to_string();

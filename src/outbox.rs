@@ -77,20 +77,64 @@ impl OutboxEvent {
         }
     }
 
-    /// The JSON form hosts send to the backend: the fields plus `"type"`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).ok().and_then(|v| match v {
-            serde_json::Value::Object(mut m) => m.remove(self.kind()),
-            _ => None,
-        });
-        match v.as_mut() {
-            Some(serde_json::Value::Object(m)) => {
-                m.insert("type".into(), self.kind().into());
-            }
-            _ => return serde_json::json!({ "type": self.kind() }),
+    /// The fields hosts send to the backend, `type` first, in a fixed order.
+    pub fn fields(&self) -> Vec<(&'static str, Field<'_>)> {
+        fn opt(s: &Option<String>) -> Field<'_> {
+            s.as_deref().map_or(Field::Null, Field::Str)
         }
-        v.unwrap_or_default()
+        let mut out = vec![("type", Field::Str(self.kind()))];
+        match self {
+            OutboxEvent::StageChanged { from, to, at } => {
+                out.extend([("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Time(*at))]);
+            }
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => out.extend([
+                ("decision", Field::Str(decision)),
+                ("placement", Field::Str(placement)),
+                ("offer", Field::Str(offer)),
+                ("variant", opt(variant)),
+                ("control", Field::Bool(*control)),
+                ("at", Field::Time(*at)),
+            ]),
+            OutboxEvent::Conversion { decision, offer, event, control, at } => out.extend([
+                ("decision", Field::Str(decision)),
+                ("offer", Field::Str(offer)),
+                ("event", Field::Str(event)),
+                ("control", Field::Bool(*control)),
+                ("at", Field::Time(*at)),
+            ]),
+            OutboxEvent::Forgotten { pid, at } => {
+                out.extend([("pid", Field::Str(pid)), ("at", Field::Time(*at))]);
+            }
+        }
+        out
     }
+
+    /// The JSON form hosts send to the backend: [`OutboxEvent::fields`] as an object.
+    pub fn to_json(&self) -> serde_json::Value {
+        let fields = self.fields().into_iter().map(|(k, v)| {
+            let v = match v {
+                Field::Null => serde_json::Value::Null,
+                Field::Str(s) => s.into(),
+                Field::Bool(b) => b.into(),
+                Field::Time(t) => t.into(),
+            };
+            (k.to_string(), v)
+        });
+        serde_json::Value::Object(fields.collect())
+    }
+}
+
+/// A field of an [`OutboxEvent`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// Absent (`null`).
+    Null,
+    /// A name or id.
+    Str(&'a str),
+    /// A flag.
+    Bool(bool),
+    /// A time, ms since the epoch.
+    Time(i64),
 }
 
 /// An event recorded on the hot path by index, named when drained, exported or the model changes.

@@ -6,14 +6,16 @@
 //! kt1.<payload>.<signature>
 //! ```
 //!
-//! `payload` is the base64url (unpadded) of a JSON object
-//! `{"sub": PID, "iat": MS, "exp": MS, "traits": {...}}`; `signature` is the base64url of the
-//! 64-byte Ed25519 signature of the ASCII text `kt1.<payload>`. `sub` is the shopper's
-//! pseudonymous id, [`crate::profile::Profile::pid`]. The format is in `docs/snapshot-format.md`.
+//! `payload` is the base64url (unpadded) of the postcard encoding of [`Claims`] (`sub`, `iat`,
+//! `exp`, then the traits as name and value pairs); `signature` is the base64url of the 64-byte
+//! Ed25519 signature of the ASCII text `kt1.<payload>`. `sub` is the shopper's pseudonymous id,
+//! [`crate::profile::Profile::pid`]. Binary, not JSON: tokens stay short, and devices decode them
+//! without a JSON parser. The format is in `docs/snapshot-format.md`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::profile::StoredTrait;
 use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
 
 /// Prefix (and version) of a token.
@@ -32,8 +34,41 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (exclusive), ms since the epoch.
     pub exp: i64,
-    /// The traits, by name, as [`crate::Engine::set_traits`] takes them.
-    pub traits: Json,
+    /// The traits, by name: booleans, numbers, strings (also times and dates) and string lists.
+    pub traits: Vec<(String, StoredTrait)>,
+}
+
+/// Most traits in a token.
+pub const MAX_TOKEN_TRAITS: usize = 256;
+
+/// Traits for [`Claims`] from a JSON object (what `kairos token --traits` reads). `null` traits
+/// are left out; objects and nested lists are refused, naming the trait.
+pub fn traits_from_json(json: &Json) -> Result<Vec<(String, StoredTrait)>, String> {
+    let Json::Object(obj) = json else {
+        return Err(r#"traits must be a JSON object, like {"tier": "gold"}"#.into());
+    };
+    if obj.len() > MAX_TOKEN_TRAITS {
+        return Err(format!("{} traits, at most {MAX_TOKEN_TRAITS}", obj.len()));
+    }
+    let mut out = Vec::with_capacity(obj.len());
+    for (name, v) in obj {
+        let t = match v {
+            Json::Null => continue,
+            Json::Bool(b) => StoredTrait::Bool(*b),
+            Json::Number(n) => StoredTrait::Number(n.as_f64().unwrap_or(f64::NAN)),
+            Json::String(s) => StoredTrait::String(s.clone()),
+            Json::Array(items) => StoredTrait::List(
+                items
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("traits.{name}: a list holds only strings"))?,
+            ),
+            Json::Object(_) => return Err(format!("traits.{name}: objects are not traits")),
+        };
+        out.push((name.clone(), t));
+    }
+    Ok(out)
 }
 
 /// Why a token was refused.
@@ -75,8 +110,8 @@ pub enum TokenError {
 
 /// Signs `claims` into a token.
 pub fn sign(claims: &Claims, key: &SecretKey) -> String {
-    let json = serde_json::to_vec(claims).unwrap_or_default();
-    let signed = format!("{TOKEN_PREFIX}.{}", b64_encode(&json));
+    let payload = postcard::to_allocvec(claims).unwrap_or_default();
+    let signed = format!("{TOKEN_PREFIX}.{}", b64_encode(&payload));
     let sig = key.sign(signed.as_bytes());
     format!("{signed}.{}", b64_encode(&sig))
 }
@@ -101,14 +136,17 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
         return Err(malformed(&format!("the signature is {} bytes, expected {SIGNATURE_LEN}", sig.len())));
     }
     Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
-    let json = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
-    let claims: Claims = serde_json::from_slice(&json)
-        .map_err(|e| malformed(&format!("the payload is not valid claims: {e}")))?;
+    let payload = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
+    let claims = match postcard::take_from_bytes::<Claims>(&payload) {
+        Ok((c, [])) => c,
+        Ok(_) => return Err(malformed("the payload has bytes after the claims")),
+        Err(_) => return Err(malformed("the payload is not valid claims")),
+    };
+    if claims.traits.len() > MAX_TOKEN_TRAITS {
+        return Err(malformed("too many traits"));
+    }
     if now >= claims.exp {
         return Err(TokenError::Expired { exp: claims.exp, now });
-    }
-    if !claims.traits.is_object() {
-        return Err(malformed("`traits` is not an object"));
     }
     Ok(claims)
 }
@@ -120,7 +158,9 @@ mod tests {
     use serde_json::json;
 
     fn claims() -> Claims {
-        Claims { sub: "abc".into(), iat: 1_000, exp: 2_000, traits: json!({"tier": "gold"}) }
+        let traits =
+            traits_from_json(&json!({"tier": "gold", "hipo": true, "segs": ["a"], "n": 2.5})).unwrap();
+        Claims { sub: "abc".into(), iat: 1_000, exp: 2_000, traits }
     }
 
     #[test]
@@ -148,5 +188,13 @@ mod tests {
         }
         assert!(matches!(verify("kt2.a.b", &[pk], 0), Err(TokenError::Malformed(_))));
         assert!(matches!(verify("nonsense", &[pk], 0), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn json_traits_are_flat() {
+        assert!(traits_from_json(&json!({"a": {"b": 1}})).unwrap_err().contains("traits.a"));
+        assert!(traits_from_json(&json!({"a": [1]})).unwrap_err().contains("only strings"));
+        assert!(traits_from_json(&json!([1])).is_err());
+        assert_eq!(traits_from_json(&json!({"a": null})).unwrap(), vec![]);
     }
 }

@@ -148,8 +148,8 @@ fn memory_stays_bounded_after_a_long_hostile_run() {
             let _ = engine.identify(IdKind::Email, &format!("shopper{i}@example.com"));
             let _ = engine.identify(IdKind::External, &"y".repeat(100_000));
             let huge = json!({"tier": "z".repeat(1 << 20), "crm_segments": vec!["s"; 10_000]});
-            assert!(engine.set_traits(&huge, Some(now)).is_err(), "huge traits must be refused");
-            engine.set_traits(&json!({"tier": "gold", "hipo": true}), Some(now)).unwrap();
+            assert!(engine.set_traits_json(&huge, Some(now)).is_err(), "huge traits must be refused");
+            engine.set_traits_json(&json!({"tier": "gold", "hipo": true}), Some(now)).unwrap();
         }
         if i % 2_000 == 1_999 {
             check_bounds(&mut engine, &format!("after {tracked} events and {decided} decisions"));

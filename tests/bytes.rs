@@ -190,7 +190,7 @@ fn state_stays_under_8_kb_after_a_year_of_heavy_use() {
     engine.set_consent(true);
     engine.identify(kairos::profile::identity::IdKind::Phone, "13800138000").unwrap();
     engine
-        .set_traits(
+        .set_traits_json(
             &json!({"tier": "gold", "hipo": true, "birthday": "03-14", "crm_segments": ["hipo", "vip"]}),
             None,
         )

@@ -88,7 +88,7 @@ fn example_engine() -> kairos::Engine {
 fn extreme_clock_does_not_overflow() {
     let mut engine = example_engine();
     let traits = serde_json::json!({"tier": "gold", "hipo": true, "birthday": "02-29"});
-    engine.set_traits(&traits, None).unwrap();
+    engine.set_traits_json(&traits, None).unwrap();
     let model = engine.model().clone();
     let ctx = kairos::engine::input::context(&model, &serde_json::json!({"page": "home"})).unwrap();
     for (then, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {

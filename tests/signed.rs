@@ -168,6 +168,7 @@ fn key_rotation_trusts_either_key() {
 }
 
 fn claims(e: &Engine, traits: serde_json::Value) -> Claims {
+    let traits = token::traits_from_json(&traits).unwrap();
     Claims { sub: e.profile().pid().to_string(), iat: T0, exp: T0 + 7 * DAY, traits }
 }
 

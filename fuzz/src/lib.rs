@@ -523,9 +523,9 @@ pub fn drive(engine: &mut Engine, r: &mut Bytes, steps: usize) {
             }
             8 => {
                 let traits = gen_data(r, 0);
-                let _ = engine.set_traits(&traits, Some(now));
+                let _ = engine.set_traits_json(&traits, Some(now));
                 let tier = json!({"tier": "gold", "hipo": r.byte() & 1 == 1, "crm_segments": ["hipo"], "birthday": "11-21"});
-                let _ = engine.set_traits(&tier, None);
+                let _ = engine.set_traits_json(&tier, None);
             }
             9 => {
                 let kind =

@@ -260,8 +260,8 @@ impl Engine {
                     }
                 }
                 if let Some(tail) = scratch.get_mut(base..) {
-                    // Stable: equal scores keep model order.
-                    tail.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    // Equal scores keep model order (offer indices are unique).
+                    tail.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 }
                 // One decision may not take more than the global caps still allow.
                 let mut left = t.global_left;
@@ -447,7 +447,7 @@ impl Engine {
                         ("or", true) => format!("holds by {}", passing.join(", ")),
                         ("or", false) => format!("none of {} conditions holds", conditions.len()),
                         (_, true) => format!("{} holds", passing.join(", ")),
-                        (_, false) => format!("{} gave {}", failing.join(", "), describe(&v)),
+                        (_, false) => format!("{} gave {}", failing.join(", "), v.brief()),
                     };
                     (v.truthy(), detail)
                 }
@@ -456,17 +456,6 @@ impl Engine {
         add("audience", audience.0, audience.1);
         let eligible = checks.iter().all(|c| c.passed);
         Some(Explanation { offer: def.id.clone(), eligible, checks, conditions })
-    }
-}
-
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("\"{}\"", s.chars().take(40).collect::<String>()),
-        Value::Array(a) => format!("an array of {}", a.len()),
-        Value::Object(_) => "an object".into(),
     }
 }
 

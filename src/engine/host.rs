@@ -2,10 +2,13 @@
 //! checks as [`super::input`], without building JSON first. Bindings read an event's properties
 //! or a context's fields by the model's names and hand each one over as a [`Raw`].
 
-use super::input::{InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
+use super::input::{truncate, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
+use crate::compiled::Model;
 use crate::logic::Value;
-use crate::model::ValueType;
+use crate::model::{TraitType, ValueType};
 use crate::profile::identity::IdKind;
+use crate::profile::{trait_value_ok, StoredTrait, MAX_TRAIT_STRING};
+use crate::{suggest, time};
 
 /// Largest magnitude accepted for `now`, in ms: the range of a JavaScript `Date`.
 pub const MAX_TIME_MS: f64 = 8.64e15;
@@ -40,7 +43,9 @@ impl Raw {
         match self {
             Raw::Null => "null".into(),
             Raw::Bool(_) => "a boolean".into(),
-            Raw::Number(n) => format!("the number {n}"),
+            Raw::Number(n) if n.is_nan() => "NaN".into(),
+            Raw::Number(n) if n.is_infinite() => if *n > 0.0 { "Infinity" } else { "-Infinity" }.into(),
+            Raw::Number(_) => "a number".into(),
             Raw::String(_) | Raw::LongString => "a string".into(),
             Raw::List { .. } => "an array".into(),
             Raw::Other(what) => (*what).into(),
@@ -96,6 +101,84 @@ pub fn value(field: impl Fn() -> String, ty: ValueType, raw: Raw) -> Result<Valu
         (ValueType::Bool, r) => return Err(wrong("a boolean", &r)),
         (ValueType::StringList, r) => return Err(wrong("an array of strings", &r)),
     })
+}
+
+/// Converts server-supplied traits, by name (`tier: "gold"`, `birthday: "1996-03-14"`), to the
+/// model's trait slots. Unknown names are refused; anniversaries keep only month and day;
+/// timestamps (ms or RFC 3339) become ms.
+pub fn traits(model: &Model, entries: Vec<(String, Raw)>) -> Result<Vec<Value>, InputError> {
+    let mut out = vec![Value::Null; model.traits.len()];
+    for (name, raw) in entries {
+        let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
+            return Err(InputError::Unknown {
+                kind: "trait",
+                name: truncate(&name),
+                hint: suggest::hint(&name, model.traits.iter().map(|t| t.0.as_str())),
+            });
+        };
+        let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { continue };
+        *slot = trait_value(&name, *ty, raw)?;
+    }
+    Ok(out)
+}
+
+fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError> {
+    let at = || format!("traits.{name}");
+    let wrong = |expected: &str, raw: &Raw| InputError::WrongType {
+        field: at(),
+        expected: expected.to_string(),
+        got: raw.kind(),
+    };
+    let date = |s: &str| time::parse_date(s);
+    Ok(match (ty, raw) {
+        (_, Raw::Null) => Value::Null,
+        (TraitType::String, r) => value(at, ValueType::String, r)?,
+        (TraitType::Number, r) => value(at, ValueType::Number, r)?,
+        (TraitType::Bool, r) => value(at, ValueType::Bool, r)?,
+        (TraitType::StringList, r) => {
+            let list = value(at, ValueType::StringList, r)?;
+            if !trait_value_ok(&list) {
+                return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
+            }
+            list
+        }
+        (TraitType::Timestamp, Raw::Number(x)) if x.is_finite() => Value::Number(x.trunc()),
+        (TraitType::Timestamp, Raw::String(s)) => match time::parse_rfc3339(&s) {
+            Some(ms) => Value::Number(ms as f64),
+            None => return Err(wrong("an RFC 3339 time", &Raw::String(s))),
+        },
+        (TraitType::Date, Raw::String(s)) if date(&s).is_some() => Value::String(s),
+        (TraitType::Anniversary, Raw::String(s)) => {
+            let md = if s.len() == 10 {
+                date(&s).map(|d| {
+                    let (_, m, dd) = time::civil_from_days(d);
+                    (m, dd)
+                })
+            } else {
+                time::parse_month_day(&s)
+            };
+            let Some((m, d)) = md else {
+                return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`", &Raw::String(s)));
+            };
+            Value::String(format!("{m:02}-{d:02}"))
+        }
+        (TraitType::Date, r) => return Err(wrong("a date `YYYY-MM-DD`", &r)),
+        (TraitType::Timestamp, r) => return Err(wrong("a time", &r)),
+        (TraitType::Anniversary, r) => return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`", &r)),
+    })
+}
+
+impl From<StoredTrait> for Raw {
+    fn from(t: StoredTrait) -> Raw {
+        match t {
+            StoredTrait::Bool(b) => Raw::Bool(b),
+            StoredTrait::Number(n) => Raw::Number(n),
+            StoredTrait::String(s) => Raw::String(s),
+            StoredTrait::List(items) => {
+                Raw::List { len: items.len(), items: items.into_iter().map(Raw::String).collect() }
+            }
+        }
+    }
 }
 
 /// A host time (ms since the epoch, as a float) as the engine's `now`: finite and within the range

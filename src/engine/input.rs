@@ -2,12 +2,11 @@
 
 use serde_json::Value as Json;
 
+use super::host::Raw;
 use crate::compiled::Model;
 use crate::logic::Value;
-use crate::model::{TraitType, ValueType};
-use crate::profile::MAX_TRAIT_STRING;
+use crate::model::ValueType;
 use crate::suggest;
-use crate::time;
 
 /// Longest string accepted in an event or context, in bytes.
 pub const MAX_INPUT_STRING: usize = 1024;
@@ -201,70 +200,25 @@ pub fn offer_index(model: &Model, id: &str) -> Result<usize, InputError> {
     })
 }
 
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// Converts server-supplied traits `{"tier": "gold", "birthday": "1996-03-14"}` to slot values.
-/// Anniversaries keep only month and day; timestamps become ms.
-pub fn traits(model: &Model, json: &Json) -> Result<Vec<Value>, InputError> {
-    let Json::Object(obj) = json else {
-        return Err(InputError::NotAnObject { what: "traits", example: r#"{"tier": "gold"}"# });
-    };
-    for key in obj.keys() {
-        if !model.traits.iter().any(|t| t.0 == *key) {
-            return Err(InputError::Unknown {
-                kind: "trait",
-                name: truncate(key),
-                hint: suggest::hint(key, model.traits.iter().map(|t| t.0.as_str())),
-            });
-        }
+/// A JSON value as a host value: objects and nested arrays are named, not converted.
+pub fn raw(v: &Json) -> Raw {
+    match v {
+        Json::Null => Raw::Null,
+        Json::Bool(b) => Raw::Bool(*b),
+        Json::Number(n) => Raw::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => Raw::String(s.clone()),
+        Json::Array(items) => Raw::List {
+            len: items.len(),
+            items: items
+                .iter()
+                .take(MAX_INPUT_LIST)
+                .map(|x| if x.is_array() { Raw::Other("an array") } else { raw(x) })
+                .collect(),
+        },
+        Json::Object(_) => Raw::Other("an object"),
     }
-    let mut out = vec![Value::Null; model.traits.len()];
-    for ((name, ty), slot) in model.traits.iter().zip(out.iter_mut()) {
-        let Some(v) = obj.get(name) else { continue };
-        let at = format!("traits.{name}");
-        let wrong = |expected: &str| InputError::WrongType {
-            field: at.clone(),
-            expected: expected.to_string(),
-            got: kind_of(v),
-        };
-        *slot = match (ty, v) {
-            (_, Json::Null) => Value::Null,
-            (TraitType::String, _) => field(&at, ValueType::String, v)?,
-            (TraitType::Number, _) => field(&at, ValueType::Number, v)?,
-            (TraitType::Bool, _) => field(&at, ValueType::Bool, v)?,
-            (TraitType::StringList, _) => {
-                let list = field(&at, ValueType::StringList, v)?;
-                if !crate::profile::trait_value_ok(&list) {
-                    return Err(InputError::TooLong { field: at, max: MAX_TRAIT_STRING });
-                }
-                list
-            }
-            (TraitType::Timestamp, Json::Number(n)) => match n.as_f64() {
-                Some(x) if x.is_finite() => Value::Number(x.trunc()),
-                _ => return Err(wrong("a time")),
-            },
-            (TraitType::Timestamp, Json::String(s)) => {
-                Value::Number(time::parse_rfc3339(s).ok_or_else(|| wrong("an RFC 3339 time"))? as f64)
-            }
-            (TraitType::Date, Json::String(s)) if time::parse_date(s).is_some() => Value::String(s.clone()),
-            (TraitType::Anniversary, Json::String(s)) => {
-                let md = if s.len() == 10 {
-                    time::parse_date(s).map(|d| {
-                        let (_, m, dd) = time::civil_from_days(d);
-                        (m, dd)
-                    })
-                } else {
-                    time::parse_month_day(s)
-                };
-                let (m, d) = md.ok_or_else(|| wrong("a date `YYYY-MM-DD` or `MM-DD`"))?;
-                Value::String(format!("{m:02}-{d:02}"))
-            }
-            (TraitType::Date, _) => return Err(wrong("a date `YYYY-MM-DD`")),
-            (TraitType::Timestamp, _) => return Err(wrong("a time")),
-            (TraitType::Anniversary, _) => return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`")),
-        };
-    }
-    Ok(out)
 }

@@ -22,6 +22,7 @@ use crate::snapshot::{self, SnapshotError};
 use crate::time;
 use crate::token::{self, TokenError};
 use env::{Eval, Memo};
+use host::Raw;
 
 /// What `track` did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +125,8 @@ impl Engine {
                 found: claims.sub,
             });
         }
-        self.set_traits(&claims.traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
+        let traits = claims.traits.into_iter().map(|(name, t)| (name, Raw::from(t))).collect();
+        self.set_traits(traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
     }
 
     /// A fresh engine from snapshot bytes, WITHOUT checking a signature (the caller checked the
@@ -211,13 +213,25 @@ impl Engine {
 
     /// Sets the server-supplied traits (all at once; absent ones become missing), valid until
     /// `expires_ms`. Signature checks of trait tokens happen before this call.
-    pub fn set_traits(&mut self, traits: &Json, expires_ms: Option<i64>) -> Result<(), InputError> {
+    pub fn set_traits(
+        &mut self,
+        traits: Vec<(String, Raw)>,
+        expires_ms: Option<i64>,
+    ) -> Result<(), InputError> {
         if !self.profile.consent {
             return Err(InputError::NoConsent("set_traits"));
         }
-        self.profile.traits = input::traits(&self.model, traits)?;
+        self.profile.traits = host::traits(&self.model, traits)?;
         self.profile.traits_expire_ms = expires_ms;
         Ok(())
+    }
+
+    /// [`Engine::set_traits`] from a JSON object `{"tier": "gold", "birthday": "1996-03-14"}`.
+    pub fn set_traits_json(&mut self, traits: &Json, expires_ms: Option<i64>) -> Result<(), InputError> {
+        let Json::Object(obj) = traits else {
+            return Err(InputError::NotAnObject { what: "traits", example: r#"{"tier": "gold"}"# });
+        };
+        self.set_traits(obj.iter().map(|(k, v)| (k.clone(), input::raw(v))).collect(), expires_ms)
     }
 
     /// Tracks an event given as JSON `{"type": "view", "category": "qipao"}`.

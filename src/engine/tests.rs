@@ -238,7 +238,7 @@ fn hostile_calls_do_not_panic() {
     assert!(e.track_json(&json!({"type": 7}), 0).is_err());
     let err = e.track_json(&json!({"type": "buy", "amount": "a lot"}), 0).unwrap_err();
     assert_eq!(err.to_string(), "event.amount: expected a number, got a string");
-    let err = e.set_traits(&json!({"tierr": "gold"}), None).unwrap_err();
+    let err = e.set_traits_json(&json!({"tierr": "gold"}), None).unwrap_err();
     assert!(err.to_string().starts_with("unknown trait `tierr`"), "{err}");
 }
 

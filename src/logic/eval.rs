@@ -311,15 +311,22 @@ fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
             };
             Ok(t == (op == Op::NotNot))
         }
-        Op::Eq => chain(cx, sc, kids, loose_eq),
-        Op::Ne => chain(cx, sc, kids, |a, b| loose_eq(a, b).map(|e| !e)),
-        Op::StrictEq => chain(cx, sc, kids, |a, b| Ok(strict_eq(a, b))),
-        Op::StrictNe => chain(cx, sc, kids, |a, b| Ok(!strict_eq(a, b))),
-        Op::Lt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_lt()))),
-        Op::Le => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_le()))),
-        Op::Gt => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_gt()))),
-        _ => chain(cx, sc, kids, |a, b| Ok(compare(a, b)?.is_some_and(|o| o.is_ge()))),
+        _ => chain(cx, sc, kids, op),
     }
+}
+
+/// `a op b` for a comparison operator.
+fn test_pair(op: Op, a: &Value, b: &Value) -> Result<bool, EvalError> {
+    Ok(match op {
+        Op::Eq => loose_eq(a, b)?,
+        Op::Ne => !loose_eq(a, b)?,
+        Op::StrictEq => strict_eq(a, b),
+        Op::StrictNe => !strict_eq(a, b),
+        Op::Lt => compare(a, b)?.is_some_and(|o| o.is_lt()),
+        Op::Le => compare(a, b)?.is_some_and(|o| o.is_le()),
+        Op::Gt => compare(a, b)?.is_some_and(|o| o.is_gt()),
+        _ => compare(a, b)?.is_some_and(|o| o.is_ge()),
+    })
 }
 
 /// The operators that are rarely on a hot path, out of line so they do not weigh on `ev`.
@@ -453,12 +460,8 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 }
 
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
-fn chain<'t, E: Env + ?Sized>(
-    cx: Cx<'t, E>,
-    sc: Scope<'t>,
-    kids: &[u32],
-    test: impl Fn(&Value, &Value) -> Result<bool, EvalError>,
-) -> Result<bool, Fail> {
+fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
+    let test = |a: &Value, b: &Value| test_pair(op, a, b);
     let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
     if let [second] = rest {
         return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);

@@ -126,7 +126,7 @@ pub struct ParseError {
 
 /// Why evaluation failed (JsonLogic `throw`, NaN, type errors of the strict operators).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("rule error: {kind:?}")]
+#[error("rule error: {}", kind.brief())]
 pub struct EvalError {
     /// The error value: for JsonLogic errors an object like `{"type": "NaN"}`.
     pub kind: Value,

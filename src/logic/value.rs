@@ -2,7 +2,6 @@
 //! equality, ordering) shared by the parser and the evaluator.
 
 use std::cmp::Ordering;
-use std::fmt::Write as _;
 
 use super::{EvalError, Value};
 
@@ -23,6 +22,28 @@ impl Value {
     /// (JSON has no such numbers).
     pub fn to_json(&self) -> serde_json::Value {
         to_json_at(self, 1)
+    }
+
+    /// A short description for messages: `null`, `true`, `2.5`, `"text"` (40 characters at
+    /// most), `an array of 3`, `an object`; an error object shows its type.
+    pub fn brief(&self) -> String {
+        match self {
+            Value::Null => "null".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => {
+                let mut s = String::new();
+                write_js_number(*n, &mut s);
+                s
+            }
+            Value::String(s) => format!("\"{}\"", s.chars().take(40).collect::<String>()),
+            Value::Array(a) => format!("an array of {}", a.len()),
+            Value::Object(_) => match self.get("type") {
+                Some(Value::String(t)) => {
+                    format!("{{\"type\": \"{}\"}}", t.chars().take(40).collect::<String>())
+                }
+                _ => "an object".into(),
+            },
+        }
     }
 
     /// The string inside, if this is a string.
@@ -233,19 +254,19 @@ pub(crate) fn write_js_number(n: f64, out: &mut String) {
     } else if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
         // Below 2^53 a whole number prints exactly; above, JavaScript prints the shortest
         // digits padded with zeros, which `write_js_float` does.
-        let _ = write!(out, "{}", n as i64);
+        if n < 0.0 {
+            out.push('-');
+        }
+        // INVARIANT: |n| < 2^53 and whole, so the cast is exact.
+        write_uint(n.abs() as u64, out);
     } else {
         write_js_float(n, out);
     }
 }
 
 fn write_js_float(n: f64, out: &mut String) {
-    // `{:e}` gives the shortest round-trip digits: `d[.ddd]e[-]x`.
-    let sci = format!("{:e}", n.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (digits, point) = shortest_digits(n.abs());
     let k = digits.len() as i64;
-    let point = exp.parse::<i64>().unwrap_or(0) + 1; // digits * 10^(point - k)
     if n < 0.0 {
         out.push('-');
     }
@@ -254,7 +275,9 @@ fn write_js_float(n: f64, out: &mut String) {
         out.extend(std::iter::repeat_n('0', (point - k) as usize));
     } else if 0 < point && point <= 21 {
         let (int, frac) = digits.split_at(point as usize);
-        let _ = write!(out, "{int}.{frac}");
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
     } else if -6 < point && point <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', (-point) as usize));
@@ -267,8 +290,41 @@ fn write_js_float(n: f64, out: &mut String) {
             out.push_str(rest);
         }
         let e = point - 1;
-        let _ = write!(out, "e{}{}", if e < 0 { '-' } else { '+' }, e.abs());
+        out.push_str(if e < 0 { "e-" } else { "e+" });
+        write_uint(e.unsigned_abs(), out);
     }
+}
+
+/// The shortest round-trip decimal digits of a positive finite `x` (from ryu, whose small tables
+/// keep the Wasm module small), without leading or trailing zeros, and the decimal point's place:
+/// `x = 0.digits * 10^point`.
+fn shortest_digits(x: f64) -> (String, i64) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(x);
+    let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+    let exp = exp.parse::<i64>().unwrap_or(0);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int.chars().chain(frac.chars()).collect();
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_string();
+    (digits, int.len() as i64 - lead as i64 + exp)
+}
+
+/// Writes an unsigned integer in decimal.
+pub(crate) fn write_uint(mut n: u64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend(buf.get(i..).unwrap_or_default().iter().map(|&b| char::from(b)));
 }
 
 /// Writes a value as JsonLogic's `cat` sees it: null is empty, arrays join with `,`.

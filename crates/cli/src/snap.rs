@@ -310,12 +310,8 @@ pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>)
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
-    if !traits_json.is_object() {
-        return Err(Fail::usage(format!(
-            "{}: traits must be a JSON object such as {{\"tier\": \"gold\"}}",
-            traits.display()
-        )));
-    }
+    let traits_list = kairos::token::traits_from_json(&traits_json)
+        .map_err(|e| Fail::usage(format!("{}: {e}", traits.display())))?;
     let now = match now {
         Some(n) => n,
         None => std::time::SystemTime::now()
@@ -326,7 +322,7 @@ pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>)
         sub: user.to_string(),
         iat: now,
         exp: now.saturating_add(ttl),
-        traits: traits_json,
+        traits: traits_list,
     };
     println!("{}", kairos::token::sign(&claims, &sk));
     Ok(())

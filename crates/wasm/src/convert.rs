@@ -10,15 +10,11 @@
 use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
-use serde_json::Value as Json;
+use kairos::outbox::{Field, OutboxEvent};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Deepest nesting accepted in traits (which are flat objects of scalars and string lists).
-const MAX_DEPTH: usize = 4;
-/// Longest string copied into traits, in UTF-16 units; longer ones are refused unread.
-const MAX_TRAIT_CHARS: u32 = 4096;
-/// Most keys or elements read from one traits object or list.
-const MAX_TRAIT_ITEMS: u32 = 256;
+/// Most keys read from one traits object.
+const MAX_TRAITS: u32 = 256;
 
 /// What a JavaScript value is, for error messages.
 pub fn kind(v: &JsValue) -> &'static str {
@@ -123,73 +119,38 @@ pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
     Reflect::get(obj, key)
 }
 
-/// Traits as JSON values for the core (not the hot path). Bounded in depth, length and count;
-/// non-finite numbers and other JavaScript-only values are refused with a message.
-pub fn json(v: &JsValue, at: &str, depth: usize) -> Result<Json, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("{at}: nested too deeply (at most {MAX_DEPTH} levels)"));
+/// Traits `{tier: "gold", birthday: "1996-03-14"}` by name for the core (not the hot path): at
+/// most [`MAX_TRAITS`] keys, values read like event properties.
+pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, String> {
+    if !is_record(v) || v.is_function() {
+        return Err(format!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v)));
     }
-    if v.is_undefined() || v.is_null() {
-        return Ok(Json::Null);
+    let keys = keys(v).map_err(|_| "traits: could not be read".to_string())?;
+    if keys.length() > MAX_TRAITS {
+        return Err(format!("traits: too many keys (at most {MAX_TRAITS})"));
     }
-    if let Some(b) = v.as_bool() {
-        return Ok(Json::Bool(b));
+    let mut out = Vec::with_capacity(keys.length() as usize);
+    for key in keys.iter() {
+        let Some(Ok(name)) = string(&key, 256) else { return Err("traits: a key is too long".into()) };
+        let value = get(v, &key).map_err(|_| format!("traits.{name}: could not be read"))?;
+        out.push((name, raw(&value)));
     }
-    if let Some(n) = v.as_f64() {
-        return serde_json::Number::from_f64(n)
-            .map(Json::Number)
-            .ok_or_else(|| format!("{at}: expected a finite number, got {n}"));
-    }
-    if let Some(s) = string(v, MAX_TRAIT_CHARS) {
-        return s.map(Json::String).map_err(|()| format!("{at}: too long (at most {MAX_TRAIT_CHARS})"));
-    }
-    if is_array(v) {
-        let len = length(v).map_err(|()| format!("{at}: could not be read"))?;
-        if len > MAX_TRAIT_ITEMS {
-            return Err(format!("{at}: too many elements (at most {MAX_TRAIT_ITEMS})"));
-        }
-        let mut out = Vec::new();
-        for i in 0..len {
-            out.push(json(&element(v, i), &format!("{at}[{i}]"), depth + 1)?);
-        }
-        return Ok(Json::Array(out));
-    }
-    if is_record(v) && !v.is_function() {
-        let keys = keys(v).map_err(|_| format!("{at}: could not be read"))?;
-        if keys.length() > MAX_TRAIT_ITEMS {
-            return Err(format!("{at}: too many keys (at most {MAX_TRAIT_ITEMS})"));
-        }
-        let mut out = serde_json::Map::new();
-        for key in keys.iter() {
-            let name = match string(&key, MAX_TRAIT_CHARS) {
-                Some(Ok(s)) => s,
-                _ => return Err(format!("{at}: a key is too long")),
-            };
-            let value = get(v, &key).map_err(|_| format!("{at}.{name}: could not be read"))?;
-            let value = json(&value, &format!("{at}.{name}"), depth + 1)?;
-            out.insert(name, value);
-        }
-        return Ok(Json::Object(out));
-    }
-    Err(format!("{at}: expected a JSON value, got {}", kind(v)))
+    Ok(out)
 }
 
-/// JSON from the core (outbox events) as a JavaScript value.
-pub fn to_js(v: &Json) -> JsValue {
-    match v {
-        Json::Null => JsValue::NULL,
-        Json::Bool(b) => JsValue::from_bool(*b),
-        Json::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => JsValue::from_str(s),
-        Json::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
-        Json::Object(m) => {
-            let o = Object::new();
-            for (k, v) in m {
-                set(&o, &JsValue::from_str(k), &to_js(v));
-            }
-            o.into()
-        }
+/// An outbox event as a plain object, `type` first.
+pub fn outbox_event(e: &OutboxEvent) -> JsValue {
+    let o = Object::new();
+    for (k, v) in e.fields() {
+        let v = match v {
+            Field::Null => JsValue::NULL,
+            Field::Str(s) => JsValue::from_str(s),
+            Field::Bool(b) => JsValue::from_bool(b),
+            Field::Time(t) => JsValue::from_f64(t as f64),
+        };
+        set(&o, &JsValue::from_str(k), &v);
     }
+    o.into()
 }
 
 /// `obj[key] = value` on an object this module created (which cannot fail).

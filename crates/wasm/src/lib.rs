@@ -319,9 +319,9 @@ impl Engine {
     /// `expiresMs` when given.
     #[wasm_bindgen(js_name = setTraits)]
     pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
-        let json = convert::json(traits, "traits", 0).map_err(|m| error::error(code::TRAITS_INVALID, &m))?;
+        let traits = convert::traits(traits).map_err(|m| error::error(code::TRAITS_INVALID, &m))?;
         let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
-        self.core.set_traits(&json, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
+        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
     }
 
     /// Wipes the profile; the outbox keeps a `forgotten` event. A new install id is drawn unless
@@ -336,12 +336,12 @@ impl Engine {
     /// Removes and returns the outbox events, oldest first.
     #[wasm_bindgen(js_name = drainOutbox)]
     pub fn drain_outbox(&mut self) -> Array {
-        self.core.drain_outbox().iter().map(|e| convert::to_js(&e.to_json())).collect()
+        self.core.drain_outbox().iter().map(convert::outbox_event).collect()
     }
 
     /// The outbox events, oldest first, without removing them.
     pub fn outbox(&mut self) -> Array {
-        self.core.outbox().iter().map(|e| convert::to_js(&e.to_json())).collect()
+        self.core.outbox().iter().map(convert::outbox_event).collect()
     }
 
     /// Feature values by name; `null` for a missing time.
