@@ -179,6 +179,8 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     const o = await s.check();
     assert.deepEqual([o.type, o.code, o.version], ['rejected', 'SNAPSHOT_NOT_NEWER', 1]);
     assert.equal(s.engine.modelVersion, 2);
+    assert.equal(s.status.failures, 1, 'the backoff started over after the success');
+    assert.ok(o.retryInMs >= 1000 && o.retryInMs <= 2000, `${o.retryInMs} ms: a first retry`);
     assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 2);
   });
   await t.test('a restart with the server gone starts from the stored snapshot and profile', async () => {
