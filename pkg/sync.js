@@ -217,6 +217,23 @@ export function sync(options) {
     state.state = outcome;
   }
 
+  // The ETag of the running version is stored as `<version> <etag>`, so that the first check after a
+  // restart can be a 304. It counts only for the version that runs: a snapshot write that failed
+  // while the ETag's succeeded cannot make an older model look current.
+  function storedEtag() {
+    const b = o.store && o.store.load('etag');
+    const m = b && /^(\d+) (\S+)$/.exec(String.fromCharCode(...b));
+    return m && Number(m[1]) === engine.modelVersion ? m[2] : null;
+  }
+
+  function rememberEtag(tag) {
+    if (tag === etag) return;
+    etag = tag;
+    if (o.store && tag && /^[\x21-\x7e]+$/.test(tag)) {
+      o.store.save('etag', Uint8Array.from(`${engine.modelVersion} ${tag}`, (c) => c.charCodeAt(0)));
+    }
+  }
+
   // ---- start: the newest snapshot on hand that verifies ----
   if (o.store) {
     o.store.loadSnapshot((bytes) => {
@@ -247,6 +264,7 @@ export function sync(options) {
     restoreState();
     state.source = source;
     state.version = engine.modelVersion;
+    etag = storedEtag();
     readyResolve(engine);
   }
 
@@ -363,13 +381,13 @@ export function sync(options) {
     } catch (e) {
       const offered = versionOf(bytes);
       if (isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER' && offered !== null && offered === version()) {
-        etag = tag; // the same version we run: up to date
+        rememberEtag(tag); // the same version we run: up to date
         return succeeded({ type: 'current', version: offered });
       }
       const r = rejection('server', e);
       return checkFailed({ reason: 'rejected', code: r.code, message: r.message, version: offered });
     }
-    etag = tag;
+    rememberEtag(tag);
     return succeeded({ type: 'update', version: version() });
   }
 

@@ -40,11 +40,12 @@ function memoryStore() {
 
 /** An HTTP proxy to `upstream` whose `mode` decides what each request gets. */
 async function faultyProxy(upstream) {
-  const proxy = { mode: 'pass', body: null, seen: [], stalled: [], waiting: [] };
+  // `only`: the requests the fault applies to; the others pass.
+  const proxy = { mode: 'pass', only: /^/, body: null, seen: [], stalled: [], waiting: [] };
   const server = createServer((req, res) => {
     proxy.seen.push({ path: req.url, ifNoneMatch: req.headers['if-none-match'] ?? null });
     for (const w of proxy.waiting.splice(0)) w();
-    switch (proxy.mode) {
+    switch (proxy.only.test(req.url) ? proxy.mode : 'pass') {
       case '500': res.writeHead(500).end('internal error'); break;
       case 'reset': req.socket.destroy(); break;
       case 'stall': proxy.stalled.push(res); break;
@@ -106,6 +107,7 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 1, `${what}: the stored snapshot`);
   };
   const delays = [];
+  let last304 = null;
   const failed = (outcome, attempt, what) => {
     const cap = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** attempt);
     assert.ok(outcome.retryInMs >= BACKOFF.baseMs && outcome.retryInMs <= cap, `${what}: ${outcome.retryInMs} ms within [1000, ${cap}]`);
@@ -171,6 +173,7 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     assert.deepEqual(o, { type: 'current', version: 2 });
     const last = proxy.seen.at(-1);
     assert.match(last.ifNoneMatch, /^"[0-9a-f]{64}"$/);
+    last304 = last.ifNoneMatch;
     assert.equal(last.path, '/v1/channels/model/latest');
   });
   await t.test('an older version (rollback) is refused', async () => {
@@ -196,6 +199,11 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     assert.equal(again.engine.modelVersion, 2, 'offline, the stored model keeps running');
     assert.equal(again.status.reachable, false);
     again.stop();
+    proxy.mode = 'pass';
+    const online = sync({ url: proxy.url, publicKey: brand.publicKey, store, push: 'none', timers: manualTimers() });
+    assert.deepEqual(await online.check(), { type: 'current', version: 2 });
+    assert.equal(proxy.seen.at(-1).ifNoneMatch, last304, 'the first check after a restart sends the stored ETag');
+    online.stop();
   });
 });
 
@@ -216,6 +224,84 @@ test('long-poll push: a newly published version arrives without a reload', async
   await third;
   assert.deepEqual(updates, [2, 3]);
   assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 3);
+});
+
+/** Resolves with the next event `pick` accepts. */
+const next = (s, pick) => new Promise((resolve) => { const off = s.on((e) => { if (pick(e)) { off(); resolve(e); } }); });
+
+/** Waits until the server publishes `version` (it looks at its model folder every 50 ms). */
+async function published(server, version) {
+  while ((await (await fetch(`${server.url}/v1/channels/model/meta`)).json()).version !== version) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('SSE push: an announced version is fetched; a stream that closed for good reopens after a backoff', async (t) => {
+  const server = await brand.serve(2);
+  const timers = manualTimers();
+  const streams = [];
+  class FakeEventSource {
+    constructor(url) { Object.assign(this, { url, readyState: 0, listeners: {}, closed: false }); streams.push(this); }
+    addEventListener(type, f) { (this.listeners[type] ??= []).push(f); }
+    close() { this.readyState = 2; this.closed = true; }
+    emit(type, data) { for (const f of this.listeners[type] ?? []) f({ data }); }
+  }
+  const s = sync({ url: server.url, publicKey: brand.publicKey, bundled: v1, store: memoryStore(), EventSource: FakeEventSource,
+    timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
+  t.after(async () => { s.stop(); await server.stop(); });
+  assert.equal(s.status.push, 'sse');
+  assert.deepEqual(await s.check(), { type: 'update', version: 2 });
+  timers.fire(0);
+  assert.deepEqual(streams.map((e) => e.url), [`${server.url}/v1/channels/model/events`]);
+  server.publish(3);
+  await published(server, 3);
+  const updated = next(s, (e) => e.type === 'update');
+  streams[0].emit('snapshot', JSON.stringify({ channel: 'model', version: 3 }));
+  assert.deepEqual(await updated, { type: 'update', version: 3, previous: 2, source: 'server' });
+  streams[0].emit('error');
+  assert.deepEqual(timers.delays(), [60_000], 'while the browser reconnects by itself, nothing more');
+  const failed = next(s, (e) => e.type === 'failure');
+  streams[0].readyState = 2;
+  streams[0].emit('error');
+  const f = await failed;
+  assert.deepEqual([f.during, f.attempt, f.retryInMs], ['push', 1, 1000]);
+  assert.equal(streams[0].closed, true);
+  timers.fire(1000);
+  assert.equal(streams.length, 2, 'reopened');
+  s.stop();
+  assert.equal(streams[1].closed, true);
+});
+
+test('long-poll push backs off on failure, resets on success, and stops polling on stop()', async (t) => {
+  const upstream = await brand.serve(1);
+  const proxy = await faultyProxy(upstream.url);
+  const timers = manualTimers();
+  const s = sync({ url: proxy.url, publicKey: brand.publicKey, bundled: v1, store: null, push: 'poll', pollWaitMs: 1_000,
+    timers, random: () => 0.5, backoff: BACKOFF, intervalMs: 60_000 });
+  t.after(async () => { s.stop(); await proxy.close(); await upstream.stop(); });
+  proxy.only = /\/poll/;
+  proxy.mode = '500';
+  assert.deepEqual(await s.check(), { type: 'current', version: 1 });
+  const pollFailure = () => next(s, (e) => e.type === 'failure' && e.during === 'push');
+  let failed = pollFailure();
+  timers.fire(0);
+  assert.deepEqual(await failed.then((e) => [e.status, e.attempt, e.retryInMs]), [500, 1, 1500]);
+  failed = pollFailure();
+  timers.fire(1500);
+  assert.deepEqual(await failed.then((e) => [e.attempt, e.retryInMs]), [2, 2500], 'the delay grows');
+  proxy.mode = 'pass';
+  upstream.publish(2);
+  await published(upstream, 2);
+  const updated = next(s, (e) => e.type === 'update');
+  timers.fire(2500);
+  assert.equal((await updated).version, 2, 'the poll announced v2 and the check fetched it');
+  assert.match(proxy.seen.find((r) => r.path.includes('/poll') && r.path.includes('after=1')).path, /wait_ms=1000/);
+  proxy.mode = '500';
+  failed = pollFailure();
+  timers.fire(0);
+  assert.equal((await failed).attempt, 1, 'a success reset the push backoff');
+  s.stop();
+  assert.deepEqual(timers.delays(), []);
 });
 
 test('with nothing on hand, the engine comes with the first answer', async (t) => {
