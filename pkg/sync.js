@@ -282,8 +282,12 @@ export function sync(options) {
     state.source = from;
     state.version = engine.modelVersion;
     state.updatedAt = o.now();
-    // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
-    if (o.store) o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
+    if (o.store) {
+      // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
+      o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
+      // The profile as the new model maps it, stored beside it.
+      if (previous !== null) o.store.saveState(engine.exportState());
+    }
     if (previous === null) readyResolve(engine);
     emit({ type: 'update', version: engine.modelVersion, previous, source: from });
   }
@@ -423,13 +427,17 @@ export function sync(options) {
     pushTimer = null;
     if (stopped) return;
     const after = Math.max(seen, engine ? engine.modelVersion : 0);
+    const started = o.now();
     request(`${o.base}/poll?after=${after}&wait_ms=${o.pollWaitMs}`, 'text', {}, o.pollWaitMs + o.timeoutMs).then(
       (res) => {
         if (stopped) return;
         if (res.status === 200 || res.status === 204) {
           pushFailures = 0;
           if (res.status === 200) announced(res.body);
-          pushTimer = o.timers.setTimeout(poll, 0);
+          // A 204 long before `wait_ms` means something between us and the server does not hold
+          // long-polls: poll at the pace of the backoff base rather than in a tight loop.
+          const early = res.status === 204 && o.now() - started < o.pollWaitMs / 2;
+          pushTimer = o.timers.setTimeout(poll, early ? o.baseMs : 0);
         } else {
           pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/poll` }));
         }

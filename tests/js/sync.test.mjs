@@ -158,8 +158,10 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
   });
   await t.test('the server recovers: the new version is applied, stored, and the backoff resets', async () => {
     proxy.mode = 'pass';
+    assert.equal(store.records('state').length, 1);
     const o = await s.check();
     assert.deepEqual(o, { type: 'update', version: 2 });
+    assert.equal(store.records('state').length, 2, 'the profile was stored beside the new model');
     assert.equal(s.engine.modelVersion, 2);
     assert.equal(s.engine.stage(), 'window', 'the profile carried over to the new model');
     assert.deepEqual(timers.delays(), [60_000], 'back to the interval');
@@ -302,6 +304,26 @@ test('long-poll push backs off on failure, resets on success, and stops polling 
   assert.equal((await failed).attempt, 1, 'a success reset the push backoff');
   s.stop();
   assert.deepEqual(timers.delays(), []);
+});
+
+test('an injected transport: a long-poll answered at once with 204 does not turn into a tight loop', async () => {
+  const timers = manualTimers();
+  const asked = [];
+  const transport = {
+    get(req) {
+      asked.push([new URL(req.url).pathname, req.responseType]);
+      return Promise.resolve(req.url.includes('/poll') ? { status: 204, headers: {}, body: '' } : { status: 304, headers: {}, body: '' });
+    },
+  };
+  const s = sync({ url: 'https://kairos.test/', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+    timers, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
+  timers.fire(0);
+  timers.fire(0);
+  await next(s, (e) => e.type === 'current');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(asked, [['/v1/channels/model/latest', 'arraybuffer'], ['/v1/channels/model/poll', 'text']]);
+  assert.deepEqual(timers.delays(), [1_000, 60_000], 'the next poll waits the backoff base; the next check the interval');
+  s.stop();
 });
 
 test('with nothing on hand, the engine comes with the first answer', async (t) => {
