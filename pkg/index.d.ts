@@ -197,3 +197,5 @@ export default function init(
 export { init };
 /** Loads the module synchronously from its bytes (Node, tests, server-side rendering). */
 export declare function initSync(module: { module: ModuleSource }): unknown;
+export { sync, fetchTransport, wxTransport, backoffDelay } from './sync.js';
+export type * from './sync.js';

@@ -6,3 +6,4 @@ export { default, default as init, initSync, Engine, murmur3 } from './kairos_wa
 export function isKairosError(e) {
   return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
 }
+export { sync, fetchTransport, wxTransport, backoffDelay } from './sync.js';

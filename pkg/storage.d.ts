@@ -28,10 +28,13 @@ export declare class SafeStore {
   constructor(backend: Backend, prefix?: string);
   /** The newest good bytes under `key` that `accept` does not throw on, else null. */
   load(key: string, accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
-  /** Writes into the slot not holding the newest good copy; false when the write failed. */
-  save(key: string, bytes: Uint8Array): boolean;
+  /**
+   * Writes into the slot not holding the copy to keep: the newest good one, or the newest that
+   * `keep` accepts. False when the write failed.
+   */
+  save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   saveState(bytes: Uint8Array): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
-  saveSnapshot(bytes: Uint8Array): boolean;
+  saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadSnapshot(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
 }

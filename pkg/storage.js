@@ -110,11 +110,16 @@ export class SafeStore {
     return null;
   }
 
-  /** Writes `bytes` into the slot not holding the newest good copy. Returns false if the write failed. */
-  save(key, bytes) {
-    const newest = this.records(key)[0];
-    const slot = newest?.slot === 'a' ? 'b' : 'a';
-    const seq = (newest?.seq ?? 0) + 1;
+  /**
+   * Writes `bytes` into the slot not holding the copy to keep: the newest good one, or the newest
+   * that `keep` accepts (the copy the engine runs, which may be older than a stored copy that
+   * failed verification). Returns false if the write failed.
+   */
+  save(key, bytes, keep) {
+    const records = this.records(key);
+    const kept = (keep && records.find((r) => { try { return keep(r.bytes); } catch { return false; } })) || records[0];
+    const slot = kept?.slot === 'a' ? 'b' : 'a';
+    const seq = (records[0]?.seq ?? 0) + 1;
     const record = `k1.${seq}.${bytes.length}.${fnv1a(bytes)}.${toBase64(bytes)}`;
     try {
       this.backend.set(`${this.prefix}.${key}.${slot}`, record);
@@ -128,8 +133,8 @@ export class SafeStore {
   saveState(bytes) { return this.save('state', bytes); }
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
-  /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded). */
-  saveSnapshot(bytes) { return this.save('snapshot', bytes); }
+  /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */
+  saveSnapshot(bytes, keep) { return this.save('snapshot', bytes, keep); }
   /** The newest good snapshot, or null; pass `Engine.snapshotVersion` to skip ones that do not load. */
   loadSnapshot(accept) { return this.load('snapshot', accept); }
 }

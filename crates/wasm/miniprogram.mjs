@@ -4,7 +4,8 @@
 //     into CommonJS, with UTF-8 TextEncoder/TextDecoder fallbacks used only when the globals are
 //     missing, the loaders that use fetch and the WebAssembly global removed, and `initWx(path)`
 //     that loads through WXWebAssembly.instantiate;
-//   - storage.js: pkg/storage.js as CommonJS.
+//   - storage.js, sync.js: pkg/storage.js and pkg/sync.js as CommonJS (sync without its fetch
+//     transport: mini-programs use wx.request).
 // Usage: node crates/wasm/miniprogram.mjs <wasm-bindgen> <wasm-opt>
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -87,8 +88,27 @@ for (const banned of [/import\.meta/, /\bfetch\b/, /WebAssembly\./, /^\s*(import
 }
 writeFileSync(join(out, 'kairos_wasm.js'), glue);
 
-let storage = readFileSync(join(root, 'pkg', 'storage.js'), 'utf8');
-storage = storage.replace(/^export (class|function) /gm, '$1 ');
-storage += '\nmodule.exports = { SafeStore: SafeStore, localStorageBackend: localStorageBackend, wxStorageBackend: wxStorageBackend };\n';
-writeFileSync(join(out, 'storage.js'), storage);
+/**
+ * A hand-written ES module of pkg/ as CommonJS: `import { a, b } from './x.js'` becomes a require,
+ * `export` declarations are listed in `module.exports`, and `// web-only:start` … `// web-only:end`
+ * sections (fetch) are left out. Fails on anything the mini-program runtime lacks.
+ */
+function commonJs(file) {
+  let src = readFileSync(join(root, 'pkg', file), 'utf8');
+  src = src.replace(/^\/\/ web-only:start[^]*?^\/\/ web-only:end\n/gm, '');
+  src = src.replace(/^import \{([^}]+)\} from '(\.\/[\w.]+)';$/gm, (_, names, from) => {
+    const mod = `__${from.slice(2).replace(/\W/g, '_')}`;
+    return `var ${mod} = require('${from}');\n${names.split(',').map((n) => `var ${n.trim()} = ${mod}.${n.trim()};`).join('\n')}`;
+  });
+  const exported = [...src.matchAll(/^export (?:class|function) (\w+)/gm)].map((m) => m[1]);
+  src = src.replace(/^export (class|function) /gm, '$1 ');
+  src += `\nmodule.exports = { ${exported.map((n) => `${n}: ${n}`).join(', ')} };\n`;
+  for (const banned of [/import\.meta/, /\bfetch\s*\(/, /globalThis\.fetch/, /\bText(En|De)coder\b/, /\bWebAssembly\./, /^\s*(import|export)\b/m]) {
+    const m = src.match(banned);
+    if (m) throw new Error(`mini-program ${file} still contains ${banned}: ${m[0]}`);
+  }
+  writeFileSync(join(out, file), src);
+}
+commonJs('storage.js');
+commonJs('sync.js');
 console.log(`pkg/miniprogram: kairos_wasm.wasm.br ${readFileSync(join(out, 'kairos_wasm.wasm.br')).length} B, glue ${glue.length} B`);

@@ -4,3 +4,5 @@ export type * from '../index.js';
 export { SafeStore, wxStorageBackend } from '../storage.js';
 /** Loads the module from a `.wasm` or `.wasm.br` path inside the code package, with WXWebAssembly. */
 export declare function init(path: string): Promise<unknown>;
+export { sync, wxTransport } from '../sync.js';
+export type * from '../sync.js';

@@ -2,10 +2,13 @@
 //   const kairos = require('./kairos/index.js');
 //   await kairos.init('/kairos/kairos_wasm.wasm.br');   // a path inside the code package
 //   const engine = new kairos.Engine(snapshotBytes, installId);
+// or keep one on the brand's latest signed snapshot (long-poll over wx.request, wx storage):
+//   const s = kairos.sync({ url: 'https://…', publicKey, bundled: snapshotBytes });
 // The glue needs no TextEncoder, TextDecoder, fetch or WebAssembly global: it loads through
 // WXWebAssembly.instantiate (base library 2.13.0 or later).
 var glue = require('./kairos_wasm.js');
 var storage = require('./storage.js');
+var sync = require('./sync.js');
 
 module.exports = {
   init: glue.initWx,
@@ -13,6 +16,8 @@ module.exports = {
   murmur3: glue.murmur3,
   SafeStore: storage.SafeStore,
   wxStorageBackend: storage.wxStorageBackend,
+  sync: sync.sync,
+  wxTransport: sync.wxTransport,
   isKairosError: function (e) {
     return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
   },

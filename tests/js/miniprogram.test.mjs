@@ -1,21 +1,44 @@
 // The mini-program build in a sandbox like WeChat's: no TextEncoder, TextDecoder, fetch, URL or
 // WebAssembly global, no import.meta (the glue is CommonJS); a `WXWebAssembly.instantiate(path)`
-// shim that reads a .wasm.br from the "code package", and a `wx` storage shim.
+// shim that reads a .wasm.br from the "code package", and `wx` storage and `wx.request` shims.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
+import { get as httpGet } from 'node:http';
 import { root } from './paths.mjs';
+import { makeBrand } from './brand.mjs';
 
 const dir = join(root, 'pkg', 'miniprogram');
+
+/** `wx.request` over node:http, as the mini-program runtime answers (recorded in `requests`). */
+function wxRequest(requests) {
+  return ({ url, header, responseType, dataType, success, fail }) => {
+    requests.push({ path: new URL(url).pathname, responseType, dataType });
+    const req = httpGet(url, { headers: header }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const buf = Buffer.concat(chunks);
+        const data = responseType === 'arraybuffer' ? buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) : buf.toString('utf8');
+        success({ statusCode: res.statusCode, header: res.headers, data });
+      });
+    });
+    req.on('error', (e) => fail({ errMsg: `request:fail ${e.message}` }));
+    return { abort: () => req.destroy() };
+  };
+}
 
 function sandbox() {
   const storage = new Map();
   const loaded = [];
+  const requests = [];
   const ctx = vm.createContext({
     console,
+    setTimeout,
+    clearTimeout,
     WXWebAssembly: {
       instantiate(path, imports) {
         loaded.push(path);
@@ -27,6 +50,7 @@ function sandbox() {
     wx: {
       getStorageSync: (k) => storage.get(k) ?? '',
       setStorageSync: (k, v) => { assert.equal(typeof v, 'string'); storage.set(k, v); },
+      request: wxRequest(requests),
     },
   });
   vm.runInContext('delete globalThis.WebAssembly;', ctx);
@@ -43,7 +67,7 @@ function sandbox() {
     fn(module, module.exports, (p) => requireIn(p.replace(/^\.\//, '')));
     return module.exports;
   };
-  return { ctx, storage, loaded, kairos: requireIn('index.js') };
+  return { ctx, storage, loaded, requests, kairos: requireIn('index.js') };
 }
 
 test('the mini-program build loads through WXWebAssembly and decides, without the missing globals', async () => {
@@ -82,10 +106,39 @@ test('the mini-program build loads through WXWebAssembly and decides, without th
   assert.equal(storage.size, 2);
 });
 
-test('the mini-program glue has no import.meta, fetch or WebAssembly global use', () => {
-  const glue = readFileSync(join(dir, 'kairos_wasm.js'), 'utf8');
-  assert.doesNotMatch(glue, /import\.meta/);
-  assert.doesNotMatch(glue, /\bfetch\(/);
-  assert.doesNotMatch(glue.replace(/WXWebAssembly/g, ''), /WebAssembly/);
-  assert.doesNotMatch(glue, /^\s*(import|export)\s/m);
+test('the mini-program glue and sync have no import.meta, fetch, WebAssembly global or module syntax', () => {
+  for (const file of ['kairos_wasm.js', 'sync.js']) {
+    const src = readFileSync(join(dir, file), 'utf8');
+    assert.doesNotMatch(src, /import\.meta/, file);
+    assert.doesNotMatch(src, /\bfetch\(|globalThis\.fetch/, file);
+    assert.doesNotMatch(src.replace(/WXWebAssembly/g, ''), /WebAssembly/, file);
+    assert.doesNotMatch(src, /^\s*(import|export)\s/m, file);
+  }
+  assert.doesNotMatch(readFileSync(join(dir, 'sync.js'), 'utf8'), /TextDecoder|TextEncoder/, 'sync reads text through wx.request');
+});
+
+test('sync in the mini-program: wx storage and wx.request long-poll by default; a foreign stored snapshot is refused', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(2);
+  t.after(() => server.stop());
+  const { ctx, requests, kairos } = sandbox();
+  await kairos.init('/kairos/kairos_wasm.wasm.br');
+  ctx.kairos = kairos;
+  ctx.input = { url: server.url, publicKey: brand.publicKey, bundled: [...brand.snapshot(1)], forged: [...brand.snapshot(9, 'other')] };
+  const r = JSON.parse(await vm.runInContext(`(async () => {
+    const store = new kairos.SafeStore(kairos.wxStorageBackend(wx));
+    store.saveSnapshot(Uint8Array.from(input.forged));
+    const s = kairos.sync({ url: input.url, publicKey: input.publicKey, bundled: Uint8Array.from(input.bundled), pollWaitMs: 2000 });
+    const start = { version: s.engine.modelVersion, source: s.status.source, rejected: s.status.rejected.map((r) => r.code), push: s.status.push };
+    await new Promise((resolve) => s.on((e) => { if (e.type === 'update') resolve(); }));
+    const after = { version: s.engine.modelVersion, stored: kairos.Engine.snapshotVersion(store.loadSnapshot()) };
+    s.stop();
+    return JSON.stringify({ start, after });
+  })()`, ctx));
+  assert.deepEqual(r.start, { version: 1, source: 'bundled', rejected: ['SNAPSHOT_SIGNATURE'], push: 'poll' });
+  assert.deepEqual(r.after, { version: 2, stored: 2 });
+  const latest = requests.find((q) => q.path === '/v1/channels/model/latest');
+  const poll = requests.find((q) => q.path === '/v1/channels/model/poll');
+  assert.deepEqual([latest.responseType, latest.dataType], ['arraybuffer', 'other']);
+  assert.deepEqual([poll.responseType, poll.dataType], ['text', 'other']);
 });

@@ -1,9 +1,11 @@
 // Storage adapters: a torn or failed write never loses the previous good copy; localStorage and
-// wx backends; the engine restores from what was stored.
+// wx backends; the engine restores from what was stored; storage faults at start-up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SafeStore, localStorageBackend, wxStorageBackend } from '../../pkg/storage.js';
 import { Engine, snapshot } from './load.mjs';
+import { sync } from '../../pkg/sync.js';
+import { makeBrand } from './brand.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
 
@@ -86,3 +88,84 @@ test('localStorage and wx backends, and an engine restored from storage', () => 
   }
   assert.ok(ls.size === 2 && wxs.size === 2);
 });
+
+// Issue #6 §4, storage faults at start-up through `sync`, in both adapters: the engine starts from
+// the newest stored snapshot that verifies, else the bundled one, restores the newest profile
+// that imports, else starts fresh, and says which in `status`.
+const brand = makeBrand();
+const [v1, v2, v3] = [1, 2, 3].map((v) => brand.snapshot(v));
+const forged = brand.snapshot(9, 'other');
+const offline = { get: () => Promise.reject(new Error('offline')) };
+const idle = { setTimeout: () => 0, clearTimeout: () => {} }; // start-up only: no check runs
+const start = (store) => sync({ url: '', publicKey: brand.publicKey, bundled: v1, store, transport: offline, push: 'none', timers: idle });
+
+/** A SafeStore over the browser or the wx adapter, on a shim whose writes can fail like `memory()`'s. */
+function adapter(kind) {
+  const m = memory();
+  const backend = kind === 'localStorage'
+    ? localStorageBackend({ getItem: m.get, setItem: m.set })
+    : wxStorageBackend({ getStorageSync: (k) => m.get(k) ?? '', setStorageSync: m.set });
+  return { m, store: new SafeStore(backend, 'shop') };
+}
+
+function profile() {
+  const e = Engine.fromSignedSnapshot(v1, brand.publicKey, '00000000000000b2');
+  e.setConsent(true);
+  e.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+  return e.exportState();
+}
+
+for (const kind of ['localStorage', 'wx']) {
+  test(`${kind}: a stored snapshot signed by another brand's key is refused; the bundled one starts`, () => {
+    const { store } = adapter(kind);
+    store.saveSnapshot(forged);
+    store.saveState(profile());
+    const s = start(store);
+    assert.equal(s.engine.modelVersion, 1);
+    assert.deepEqual(s.status.rejected.map((r) => [r.from, r.code]), [['stored', 'SNAPSHOT_SIGNATURE']]);
+    assert.deepEqual([s.status.source, s.status.state], ['bundled', 'restored']);
+    assert.equal(s.engine.stage(), 'window');
+    const next = start(store);
+    assert.deepEqual([next.status.source, next.status.rejected], ['stored', []], 'the bundled copy replaced the foreign one');
+  });
+
+  test(`${kind}: behind a foreign snapshot, the previous good one starts and is kept by the next write`, () => {
+    const { store } = adapter(kind);
+    store.saveSnapshot(v2);
+    store.saveSnapshot(forged);
+    const s = start(store);
+    assert.deepEqual([s.engine.modelVersion, s.status.source], [2, 'stored']);
+    assert.deepEqual(s.status.rejected.map((r) => r.code), ['SNAPSHOT_SIGNATURE']);
+    s.apply(v3);
+    const kept = store.records('snapshot').map((r) => Engine.snapshotVersion(r.bytes));
+    assert.deepEqual(kept, [3, 2], 'the write replaced the foreign copy, not the good one');
+  });
+
+  test(`${kind}: a torn or failed snapshot write keeps the previous good snapshot`, () => {
+    for (const fault of ['torn', 'throw', 'silent-torn']) {
+      const { m, store } = adapter(kind);
+      store.saveSnapshot(v2);
+      const s = start(store);
+      m.fault = fault;
+      s.apply(v3);
+      assert.equal(s.engine.modelVersion, 3, 'the engine runs the new model whatever the write did');
+      const again = start(store);
+      assert.deepEqual([again.engine.modelVersion, again.status.source], [2, 'stored'], `after a ${fault} write`);
+    }
+  });
+
+  test(`${kind}: a torn or corrupted stored profile falls back to the older copy, else starts fresh`, () => {
+    const { m, store } = adapter(kind);
+    store.saveState(profile());
+    m.fault = 'torn';
+    store.saveState(profile());
+    store.saveState(bytes(7, 7, 7)); // checksummed, but not profile state
+    const s = start(store);
+    assert.deepEqual([s.status.state, s.engine.stage(), s.engine.consent], ['restored', 'window', true]);
+    const { store: broken } = adapter(kind);
+    broken.saveState(bytes(7, 7, 7));
+    broken.saveState(bytes(8));
+    const fresh = start(broken);
+    assert.deepEqual([fresh.status.state, fresh.engine.consent], ['rejected', false]);
+  });
+}

@@ -76,3 +76,41 @@ export function stored(engine: Engine): Engine | null {
   const snap = web.loadSnapshot(Engine.snapshotVersion);
   return snap ? new Engine(snap) : null;
 }
+
+// Client sync: the browser's fetch and EventSource fit the transport's and push's types.
+import { sync, fetchTransport } from '../../../pkg/index.js';
+import type { Sync, SyncEvent, Transport, TransportRequest, TransportResponse } from '../../../pkg/index.js';
+
+export async function keepCurrent(publicKey: string, bundled: Uint8Array): Promise<Engine> {
+  const s: Sync = sync({
+    url: 'https://kairos.example.com', channel: 'model', publicKey: [publicKey], bundled,
+    store: new SafeStore(localStorageBackend(window.localStorage), 'shop'),
+    transport: fetchTransport(fetch), push: 'auto', EventSource,
+    backoff: { baseMs: 1_000, maxMs: 60_000 }, timers: { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as number) },
+  });
+  const off = s.on((e: SyncEvent) => {
+    switch (e.type) {
+      case 'update': void (e.version > (e.previous ?? 0)); break;
+      case 'rejected': { const code: ErrorCode = e.code; void code; break; }
+      case 'failure': void [e.reason, e.retryInMs, e.status]; break;
+      case 'current': void e.version; break;
+    }
+  });
+  const why: string = s.status.rejected.map((r) => `${r.from}: ${r.code}`).join(', ');
+  const outcome = await s.check();
+  if (outcome.type === 'rejected') void outcome.code;
+  s.saveState();
+  off();
+  void why;
+  // @ts-expect-error push modes are a closed set
+  sync({ url: '', publicKey, push: 'websocket' });
+  return s.engine ?? s.ready;
+}
+
+/** A transport that fails on demand, as a test injects. */
+export const flaky: Transport = {
+  get(request: TransportRequest): Promise<TransportResponse> {
+    if (request.url.endsWith('/latest')) return Promise.reject(new Error('offline'));
+    return Promise.resolve({ status: 204, headers: {}, body: '' });
+  },
+};

@@ -1,0 +1,209 @@
+// Typings of client sync (sync.js).
+import type { Engine, ErrorCode, Millis } from './index.js';
+import type { SafeStore } from './storage.js';
+
+/** Set by sync on every request: `onabort` (set by the transport) is called when sync gives up on it. */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  onabort: (() => void) | null;
+}
+
+/** One GET that sync asks of a transport. */
+export interface TransportRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** `arraybuffer` for snapshots, `text` for the push channel's JSON. */
+  readonly responseType: 'arraybuffer' | 'text';
+  /** Sync enforces it itself too: a transport that never settles is a timeout. */
+  readonly timeoutMs: number;
+  readonly signal: CancelSignal;
+}
+
+/** What a transport resolves with, whatever the HTTP status. */
+export interface TransportResponse {
+  readonly status: number;
+  /** Header names, in whatever case. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array | ArrayBuffer | string;
+}
+
+/** How sync talks HTTP: resolves with every response, rejects when the server cannot be reached. */
+export interface Transport {
+  get(request: TransportRequest): Promise<TransportResponse>;
+}
+
+/** The part of a `fetch` response the transport reads (the global `Response` fits). */
+export interface FetchResponseLike {
+  readonly status: number;
+  readonly headers: { forEach(callback: (value: string, key: string) => void): void };
+  arrayBuffer(): Promise<ArrayBuffer>;
+  text(): Promise<string>;
+}
+
+/** The part of `fetch` the transport uses (the global `fetch` fits; an AbortSignal is passed too). */
+export type FetchLike = (url: string, init: { headers: Record<string, string>; cache: 'no-store' }) => Promise<FetchResponseLike>;
+
+/** The part of WeChat's `wx` that the transport uses (matches miniprogram-api-typings). */
+export interface WxRequestLike {
+  request(options: {
+    url: string;
+    method: 'GET';
+    header: Record<string, string>;
+    timeout: number;
+    responseType: 'arraybuffer' | 'text';
+    dataType: 'other';
+    success: (result: { statusCode: number; header: Record<string, string>; data: string | ArrayBuffer }) => void;
+    fail: (error: { errMsg: string }) => void;
+  }): { abort(): void };
+}
+
+/** A transport over `fetch` (browsers, Node 18+); the global one by default. */
+export declare function fetchTransport(fetchFn?: FetchLike): Transport;
+/** A transport over `wx.request` (mini-programs); the global `wx` by default. */
+export declare function wxTransport(api?: WxRequestLike): Transport;
+
+/** An `event: snapshot` message of the server's event stream. */
+export interface MessageEventLike {
+  readonly data: string;
+}
+
+/** The part of `EventSource` sync uses (the browser's fits). */
+export interface EventSourceLike {
+  readonly readyState: number;
+  addEventListener(type: 'snapshot' | 'error', listener: (event: MessageEventLike) => void): void;
+  close(): void;
+}
+
+/** Timers, injectable for tests (the global `setTimeout`/`clearTimeout` by default). */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface SyncOptions {
+  /** The base URL of `kairos serve` (`''`: this origin). */
+  readonly url: string;
+  /** The brand's public key(s), `kairos-ed25519-public:…`: only snapshots signed by one run. */
+  readonly publicKey: string | readonly string[];
+  /** The channel, `model` by default (`kairos serve` serves `CHANNEL.json` as `CHANNEL`). */
+  readonly channel?: string;
+  /** A snapshot shipped with the app: the start when nothing newer is stored. */
+  readonly bundled?: Uint8Array | null;
+  /** Where the last good snapshot and the profile live; localStorage or wx storage by default, `null` for none. */
+  readonly store?: SafeStore | null;
+  /** `wx.request` in mini-programs, `fetch` elsewhere, by default. */
+  readonly transport?: Transport;
+  /** `auto` (default): `sse` where there is an EventSource, else `poll`; `none`: interval checks only. */
+  readonly push?: 'auto' | 'sse' | 'poll' | 'none';
+  /** The EventSource to use (the global one by default). */
+  readonly EventSource?: new (url: string) => EventSourceLike;
+  /** 16 hex digits, for an engine that starts without stored state. */
+  readonly installId?: string;
+  /** Accept unsigned snapshots (development only). */
+  readonly allowUnsigned?: boolean;
+  /** Between checks when all is well; 5 minutes by default. */
+  readonly intervalMs?: Millis;
+  /** A request with no answer by then fails; 15 s by default (long-polls get `pollWaitMs` more). */
+  readonly timeoutMs?: Millis;
+  /** How long a long-poll waits on the server; 25 s by default. */
+  readonly pollWaitMs?: Millis;
+  /** Retry `n` waits uniformly between `baseMs` (1 s) and min(`maxMs` (5 min), `baseMs`·2^n). */
+  readonly backoff?: { readonly baseMs?: Millis; readonly maxMs?: Millis };
+  readonly timers?: Timers;
+  /** Uniform in [0, 1); `Math.random` by default. */
+  readonly random?: () => number;
+  /** The clock for `status` times; `Date.now` by default. */
+  readonly now?: () => Millis;
+  /** Receives every event (same as `on`). */
+  readonly onEvent?: (event: SyncEvent) => void;
+}
+
+/** Where the running model came from. */
+export type SnapshotSource = 'stored' | 'bundled' | 'server' | 'host';
+
+/** A snapshot refused at start, with why. */
+export interface StartRejection {
+  readonly from: 'stored' | 'bundled';
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** What a failed request was. */
+export interface Failure {
+  readonly reason: 'network' | 'timeout' | 'http' | 'rejected';
+  readonly status?: number | null;
+  readonly code?: ErrorCode;
+  readonly message: string;
+}
+
+export interface SyncStatus {
+  /** `none` until a first snapshot verified (nothing on hand and the server not reached yet). */
+  readonly source: SnapshotSource | 'none';
+  readonly version: number | null;
+  /** Snapshots refused at start (e.g. a stored one signed by another key: `SNAPSHOT_SIGNATURE`). */
+  readonly rejected: readonly StartRejection[];
+  /** The stored profile: restored, none stored, or rejected (the engine started fresh). */
+  readonly state: 'restored' | 'none' | 'rejected';
+  /** Consecutive failed checks. */
+  readonly failures: number;
+  readonly lastError: Failure | null;
+  readonly checkedAt: Millis | null;
+  readonly updatedAt: Millis | null;
+  /** Whether the last request reached the server (`null`: none yet). */
+  readonly reachable: boolean | null;
+  readonly push: 'sse' | 'poll' | 'none';
+  readonly nextCheckInMs: Millis | null;
+}
+
+/** What sync reports. */
+export type SyncEvent =
+  /** A new version runs (and is stored). */
+  | { readonly type: 'update'; readonly version: number; readonly previous: number | null; readonly source: SnapshotSource }
+  /** The server has nothing newer. */
+  | { readonly type: 'current'; readonly version: number | null }
+  /** A snapshot was refused; the running model stays. `retryInMs` is null for `apply`. */
+  | { readonly type: 'rejected'; readonly code: ErrorCode; readonly message: string; readonly version: number | null; readonly retryInMs: Millis | null }
+  /** The server could not be reached, stalled or answered an error status. */
+  | {
+      readonly type: 'failure';
+      readonly during: 'check' | 'push';
+      readonly reason: 'network' | 'timeout' | 'http';
+      readonly status: number | null;
+      readonly message: string;
+      readonly attempt: number;
+      readonly retryInMs: Millis;
+    };
+
+/** What one check came to. */
+export type CheckOutcome =
+  | Extract<SyncEvent, { type: 'update' | 'current' | 'rejected' | 'failure' }>
+  | { readonly type: 'stopped' };
+
+export interface Sync {
+  /** The engine: there at once when a stored or bundled snapshot verified, else after `ready`. */
+  readonly engine: Engine | null;
+  /** Resolves with the engine once there is one. */
+  readonly ready: Promise<Engine>;
+  /** The bytes of the running snapshot. */
+  readonly snapshot: Uint8Array | null;
+  readonly status: SyncStatus;
+  /** Revalidates now. */
+  check(): Promise<CheckOutcome>;
+  /** Verifies, applies and stores a snapshot from elsewhere. @throws KairosError and keeps the model */
+  apply(snapshot: Uint8Array): void;
+  /** Stores the engine's profile state; false when it could not be written. */
+  saveState(): boolean;
+  /** A fresh engine (empty profile) on the running snapshot; the old one is freed. */
+  reset(installId?: string): Engine;
+  /** Adds a listener; returns its removal. */
+  on(listener: (event: SyncEvent) => void): () => void;
+  /** Stops checking and pushing and abandons requests in flight; the engine stays usable. */
+  stop(): void;
+  close(): void;
+}
+
+/** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
+export declare function sync(options: SyncOptions): Sync;
+
+/** The delay before retry `attempt`, as sync computes it. */
+export declare function backoffDelay(attempt: number, random: () => number, baseMs: Millis, maxMs: Millis): Millis;

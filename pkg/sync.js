@@ -1,0 +1,528 @@
+// Client sync: keeps one engine on the brand's latest signed snapshot from `kairos serve`.
+//
+// - Start at once from what is on hand: the newest stored snapshot or the bundled one, whichever
+//   is newer and verifies with the brand's key (no flicker, works offline); the stored profile
+//   state is restored into it. The host can read which through `status`.
+// - Revalidate in the background: a conditional GET of /v1/channels/{ch}/latest (If-None-Match),
+//   at start, every `intervalMs`, and when the push channel announces a newer version: Server-Sent
+//   Events where there is an EventSource, long-poll (/poll) where there is none (mini-programs).
+// - Every snapshot is verified inside Wasm and applied atomically; a rejected one (bad signature,
+//   corrupt, older: rollback) keeps the running model and is reported with its error code.
+// - Failures back off exponentially with jitter, capped; a success resets the backoff.
+// - The last good snapshot is persisted through SafeStore, never over the copy the engine runs.
+// Time, timers and randomness are injectable, so tests replay faults without waiting.
+import { Engine } from './kairos_wasm.js';
+import { SafeStore, localStorageBackend, wxStorageBackend } from './storage.js';
+
+const EVENT_SOURCE_CLOSED = 2;
+
+function kairosError(code, message) {
+  const e = new Error(message);
+  e.name = 'KairosError';
+  e.code = code;
+  return e;
+}
+
+const isKairosError = (e) => e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
+
+/** Copies any byte body (Uint8Array, other views, ArrayBuffer, from any realm) into a Uint8Array of this realm. */
+function toBytes(body) {
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+  if (Object.prototype.toString.call(body) === '[object ArrayBuffer]') return new Uint8Array(body.slice(0));
+  return null;
+}
+
+function sameBytes(a, b) {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function lowerKeys(headers) {
+  const out = {};
+  for (const k of Object.keys(headers || {})) out[k.toLowerCase()] = String(headers[k]);
+  return out;
+}
+
+/** A transport over WeChat `wx.request`: snapshots as arraybuffer, the push channel as text. */
+export function wxTransport(api = globalThis.wx) {
+  return {
+    get(req) {
+      return new Promise((resolve, reject) => {
+        const task = api.request({
+          url: req.url,
+          method: 'GET',
+          header: req.headers,
+          timeout: req.timeoutMs,
+          responseType: req.responseType,
+          dataType: 'other', // do not let wx parse JSON: sync reads the text itself
+          success: (res) => resolve({ status: res.statusCode, headers: lowerKeys(res.header), body: res.data }),
+          fail: (err) => reject(new Error((err && err.errMsg) || 'wx.request failed')),
+        });
+        req.signal.onabort = () => { if (task && typeof task.abort === 'function') task.abort(); };
+      });
+    },
+  };
+}
+
+// web-only:start (the mini-program build leaves this out: it has no fetch)
+/** A transport over `fetch` (browsers, Node 18+). */
+export function fetchTransport(fetchFn = globalThis.fetch) {
+  return {
+    async get(req) {
+      const ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+      req.signal.onabort = () => { if (ctrl) ctrl.abort(); };
+      // no-store: sync does its own revalidation with If-None-Match and wants to see the 304.
+      const init = { headers: req.headers, cache: 'no-store' };
+      if (ctrl) init.signal = ctrl.signal;
+      const res = await fetchFn(req.url, init);
+      const headers = {};
+      res.headers.forEach((value, key) => { headers[key.toLowerCase()] = value; });
+      const body = req.responseType === 'arraybuffer' ? new Uint8Array(await res.arrayBuffer()) : await res.text();
+      return { status: res.status, headers, body };
+    },
+  };
+}
+
+function webTransport() {
+  return typeof globalThis.fetch === 'function' ? fetchTransport() : null;
+}
+// web-only:end
+
+function defaultTransport() {
+  if (typeof wx !== 'undefined' && wx && typeof wx.request === 'function') return wxTransport(wx);
+  const t = typeof webTransport === 'function' ? webTransport() : null;
+  if (t) return t;
+  throw kairosError('ARGUMENT_INVALID', 'sync: no transport here: pass `transport` (fetchTransport() or wxTransport(wx))');
+}
+
+function defaultStore() {
+  try {
+    if (typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function') return new SafeStore(wxStorageBackend(wx));
+    if (typeof localStorage !== 'undefined' && localStorage) return new SafeStore(localStorageBackend(localStorage));
+  } catch {
+    // Storage can be blocked (privacy modes): run without persistence.
+  }
+  return null;
+}
+
+const DEFAULT_TIMERS = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle),
+};
+
+function settle(options) {
+  const o = options || {};
+  const keys = typeof o.publicKey === 'string' ? [o.publicKey] : Array.isArray(o.publicKey) ? [...o.publicKey] : null;
+  if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
+    throw kairosError('ARGUMENT_INVALID', 'sync: `publicKey` must be a `kairos-ed25519-public:…` key or a list of them');
+  }
+  const badKey = keys.find((k) => !k.startsWith('kairos-ed25519-public:'));
+  if (badKey !== undefined) throw kairosError('KEY_INVALID', `sync: \`${badKey.slice(0, 40)}\` is not a \`kairos-ed25519-public:…\` key`);
+  if (typeof o.url !== 'string') throw kairosError('ARGUMENT_INVALID', "sync: `url` must be the server's base URL ('' for this origin)");
+  const channel = o.channel ?? 'model';
+  const push = o.push ?? 'auto';
+  if (!['auto', 'sse', 'poll', 'none'].includes(push)) {
+    throw kairosError('ARGUMENT_INVALID', `sync: \`push\` is \`${push}\`; expected 'auto', 'sse', 'poll' or 'none'`);
+  }
+  const EventSourceCtor = o.EventSource ?? (typeof EventSource === 'function' ? EventSource : null);
+  if (push === 'sse' && !EventSourceCtor) throw kairosError('ARGUMENT_INVALID', "sync: push 'sse' needs an EventSource");
+  const ms = (v, d, name) => {
+    const x = v ?? d;
+    if (typeof x !== 'number' || !(x >= 0) || !Number.isFinite(x)) throw kairosError('ARGUMENT_INVALID', `sync: \`${name}\` must be a number of ms ≥ 0`);
+    return x;
+  };
+  const baseMs = ms(o.backoff && o.backoff.baseMs, 1000, 'backoff.baseMs');
+  return {
+    keys,
+    base: `${o.url.replace(/\/+$/, '')}/v1/channels/${encodeURIComponent(channel)}`,
+    bundled: o.bundled ?? null,
+    store: o.store === undefined ? defaultStore() : o.store,
+    transport: o.transport ?? defaultTransport(),
+    push: push === 'auto' ? (EventSourceCtor ? 'sse' : 'poll') : push,
+    EventSource: EventSourceCtor,
+    installId: o.installId,
+    allowUnsigned: o.allowUnsigned === true,
+    intervalMs: ms(o.intervalMs, 300_000, 'intervalMs'),
+    timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs'),
+    pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs'),
+    baseMs,
+    maxMs: Math.max(baseMs, ms(o.backoff && o.backoff.maxMs, 300_000, 'backoff.maxMs')),
+    timers: o.timers ?? DEFAULT_TIMERS,
+    random: o.random ?? Math.random,
+    now: o.now ?? Date.now,
+    onEvent: o.onEvent ?? null,
+  };
+}
+
+/**
+ * The delay before retry `attempt` (1 after the first failure): drawn uniformly between `baseMs`
+ * and min(`maxMs`, `baseMs`·2^attempt), so clients that failed together do not return together.
+ */
+export function backoffDelay(attempt, random, baseMs, maxMs) {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 40));
+  return Math.round(baseMs + random() * (cap - baseMs));
+}
+
+/** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
+export function sync(options) {
+  const o = settle(options);
+  const listeners = new Set(o.onEvent ? [o.onEvent] : []);
+  const pending = new Set(); // signals of requests in flight, aborted by stop()
+  let engine = null;
+  let running = null; // the bytes the engine runs
+  let etag = null;
+  let stopped = false;
+  let checkTimer = null;
+  let inflight = null;
+  let again = false;
+  let failures = 0;
+  let pushFailures = 0;
+  let pushTimer = null;
+  let source = null;
+  let seen = 0; // the highest version the push channel announced
+  let readyResolve;
+  const ready = new Promise((r) => { readyResolve = r; });
+  const state = {
+    source: 'none', version: null, rejected: [], state: 'none', failures: 0, lastError: null,
+    checkedAt: null, updatedAt: null, reachable: null, push: o.push, nextCheckInMs: null,
+  };
+
+  const emit = (event) => {
+    for (const f of listeners) {
+      try {
+        f(event);
+      } catch (e) {
+        // A listener's failure is the host's bug: report it like an event handler's, and go on.
+        o.timers.setTimeout(() => { throw e; }, 0);
+      }
+    }
+  };
+  const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.allowUnsigned);
+  const versionOf = (bytes) => { try { return Engine.snapshotVersion(bytes); } catch { return null; } };
+  const rejection = (from, e) => ({ from, code: isKairosError(e) ? e.code : 'SNAPSHOT_CORRUPT', message: String(e && e.message) });
+
+  function restoreState() {
+    if (!o.store) return;
+    let outcome = 'none';
+    o.store.loadState((bytes) => {
+      try {
+        engine.importState(bytes);
+        outcome = 'restored';
+      } catch (e) {
+        outcome = 'rejected';
+        throw e; // try the older copy
+      }
+    });
+    state.state = outcome;
+  }
+
+  // The ETag of the running version is stored as `<version> <etag>`, so that the first check after a
+  // restart can be a 304. It counts only for the version that runs: a snapshot write that failed
+  // while the ETag's succeeded cannot make an older model look current.
+  function storedEtag() {
+    const b = o.store && o.store.load('etag');
+    const m = b && /^(\d+) (\S+)$/.exec(String.fromCharCode(...b));
+    return m && Number(m[1]) === engine.modelVersion ? m[2] : null;
+  }
+
+  function rememberEtag(tag) {
+    if (tag === etag) return;
+    etag = tag;
+    if (o.store && tag && /^[\x21-\x7e]+$/.test(tag)) {
+      o.store.save('etag', Uint8Array.from(`${engine.modelVersion} ${tag}`, (c) => c.charCodeAt(0)));
+    }
+  }
+
+  // ---- start: the newest snapshot on hand that verifies ----
+  if (o.store) {
+    o.store.loadSnapshot((bytes) => {
+      try {
+        engine = open(bytes);
+        running = bytes;
+        source = 'stored';
+      } catch (e) {
+        state.rejected.push(rejection('stored', e));
+        throw e;
+      }
+    });
+  }
+  if (o.bundled && (!engine || (versionOf(o.bundled) ?? -1) > engine.modelVersion)) {
+    try {
+      const fresh = open(o.bundled);
+      if (engine) engine.free();
+      engine = fresh;
+      running = o.bundled;
+      source = 'bundled';
+      // Keep it for the next start (a stored copy that failed verification is replaced).
+      if (o.store) o.store.saveSnapshot(o.bundled);
+    } catch (e) {
+      state.rejected.push(rejection('bundled', e));
+    }
+  }
+  if (engine) {
+    restoreState();
+    state.source = source;
+    state.version = engine.modelVersion;
+    etag = storedEtag();
+    readyResolve(engine);
+  }
+
+  /** Verifies and applies `bytes` (or opens the first engine); persists them; throws KairosError if rejected. */
+  function adopt(bytes, from) {
+    const previous = engine ? engine.modelVersion : null;
+    const kept = running;
+    if (engine) {
+      engine.applySignedSnapshot(bytes);
+    } else {
+      engine = open(bytes);
+      restoreState();
+    }
+    running = bytes;
+    state.source = from;
+    state.version = engine.modelVersion;
+    state.updatedAt = o.now();
+    if (o.store) {
+      // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
+      o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
+      // The profile as the new model maps it, stored beside it.
+      if (previous !== null) o.store.saveState(engine.exportState());
+    }
+    if (previous === null) readyResolve(engine);
+    emit({ type: 'update', version: engine.modelVersion, previous, source: from });
+  }
+
+  function schedule(ms) {
+    if (checkTimer !== null) o.timers.clearTimeout(checkTimer);
+    checkTimer = null;
+    state.nextCheckInMs = stopped ? null : ms;
+    if (stopped) return;
+    checkTimer = o.timers.setTimeout(() => { checkTimer = null; check(); }, ms);
+  }
+
+  /** A push failure: the delay before the push channel is tried again. */
+  function pushFailed(f) {
+    state.lastError = f;
+    pushFailures += 1;
+    const retryInMs = backoffDelay(pushFailures, o.random, o.baseMs, o.maxMs);
+    emit({ type: 'failure', during: 'push', reason: f.reason, status: f.status, message: f.message, attempt: pushFailures, retryInMs });
+    return retryInMs;
+  }
+
+  /** A failed check: the next one is scheduled after the backoff delay. */
+  function checkFailed(f) {
+    state.lastError = f;
+    failures += 1;
+    state.failures = failures;
+    const retryInMs = backoffDelay(failures, o.random, o.baseMs, o.maxMs);
+    schedule(retryInMs);
+    const event = f.reason === 'rejected'
+      ? { type: 'rejected', code: f.code, message: f.message, version: f.version, retryInMs }
+      : { type: 'failure', during: 'check', reason: f.reason, status: f.status, message: f.message, attempt: failures, retryInMs };
+    emit(event);
+    return event;
+  }
+
+  function succeeded(event) {
+    failures = 0;
+    state.failures = 0;
+    state.lastError = null;
+    schedule(o.intervalMs);
+    if (event.type === 'current') emit(event);
+    return event;
+  }
+
+  /** One GET through the transport, raced against a timeout: a stalled server is a failure. */
+  function request(url, responseType, headers, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const signal = { aborted: false, onabort: null };
+      const settle = (outcome) => {
+        if (signal.aborted) return false;
+        signal.aborted = true;
+        o.timers.clearTimeout(timer);
+        pending.delete(signal);
+        if (outcome) {
+          // Sync gave up on the request: tell the transport to drop it.
+          try { if (typeof signal.onabort === 'function') signal.onabort(); } catch { /* best effort */ }
+          reject(outcome);
+        }
+        return true;
+      };
+      const timer = o.timers.setTimeout(
+        () => settle({ reason: 'timeout', status: null, message: `no answer from ${url} within ${timeoutMs} ms` }), timeoutMs);
+      signal.stop = () => settle({ reason: 'stopped', status: null, message: 'stopped' });
+      pending.add(signal);
+      let p;
+      try { p = o.transport.get({ url, headers, responseType, timeoutMs, signal }); } catch (e) { p = Promise.reject(e); }
+      Promise.resolve(p).then(
+        (res) => { if (settle(null)) { state.reachable = true; resolve(res); } },
+        (e) => {
+          if (!settle(null)) return;
+          state.reachable = false;
+          reject({ reason: 'network', status: null, message: String((e && e.message) || e) });
+        },
+      );
+    });
+  }
+
+  async function revalidate() {
+    state.checkedAt = o.now();
+    let res;
+    try {
+      res = await request(`${o.base}/latest`, 'arraybuffer', etag ? { 'If-None-Match': etag } : {}, o.timeoutMs);
+    } catch (f) {
+      return f.reason === 'stopped' ? { type: 'stopped' } : checkFailed(f);
+    }
+    if (stopped) return { type: 'stopped' };
+    const version = () => (engine ? engine.modelVersion : null);
+    if (res.status === 304 && engine) return succeeded({ type: 'current', version: version() });
+    if (res.status !== 200) return checkFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/latest` });
+    const bytes = toBytes(res.body);
+    const tag = (res.headers && lowerKeys(res.headers).etag) || null;
+    if (!bytes) return checkFailed({ reason: 'rejected', code: 'SNAPSHOT_CORRUPT', message: 'the response body is not bytes', version: null });
+    try {
+      adopt(bytes, 'server');
+    } catch (e) {
+      const offered = versionOf(bytes);
+      if (isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER' && offered !== null && offered === version()) {
+        rememberEtag(tag); // the same version we run: up to date
+        return succeeded({ type: 'current', version: offered });
+      }
+      const r = rejection('server', e);
+      return checkFailed({ reason: 'rejected', code: r.code, message: r.message, version: offered });
+    }
+    rememberEtag(tag);
+    return succeeded({ type: 'update', version: version() });
+  }
+
+  /** Revalidates now (or joins the check in flight); resolves with what came of it. */
+  function check() {
+    if (stopped) return Promise.resolve({ type: 'stopped' });
+    if (inflight) return inflight;
+    if (checkTimer !== null) o.timers.clearTimeout(checkTimer);
+    checkTimer = null;
+    inflight = revalidate().finally(() => {
+      inflight = null;
+      if (again && !stopped) {
+        again = false;
+        check();
+      }
+    });
+    return inflight;
+  }
+
+  function announced(text) {
+    let meta = null;
+    try { meta = typeof text === 'string' ? JSON.parse(text) : null; } catch { meta = null; }
+    if (!meta || !Number.isSafeInteger(meta.version)) return;
+    if (meta.version > seen) seen = meta.version;
+    if (meta.version <= (engine ? engine.modelVersion : 0)) return;
+    // A check in flight may have fetched the older snapshot: run one more after it.
+    if (inflight) again = true;
+    else check();
+  }
+
+  // ---- push: long-poll ----
+  function poll() {
+    pushTimer = null;
+    if (stopped) return;
+    const after = Math.max(seen, engine ? engine.modelVersion : 0);
+    const started = o.now();
+    request(`${o.base}/poll?after=${after}&wait_ms=${o.pollWaitMs}`, 'text', {}, o.pollWaitMs + o.timeoutMs).then(
+      (res) => {
+        if (stopped) return;
+        if (res.status === 200 || res.status === 204) {
+          pushFailures = 0;
+          if (res.status === 200) announced(res.body);
+          // A 204 long before `wait_ms` means something between us and the server does not hold
+          // long-polls: poll at the pace of the backoff base rather than in a tight loop.
+          const early = res.status === 204 && o.now() - started < o.pollWaitMs / 2;
+          pushTimer = o.timers.setTimeout(poll, early ? o.baseMs : 0);
+        } else {
+          pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/poll` }));
+        }
+      },
+      (f) => {
+        if (f.reason !== 'stopped' && !stopped) pushTimer = o.timers.setTimeout(poll, pushFailed(f));
+      },
+    );
+  }
+
+  // ---- push: Server-Sent Events ----
+  let events = null;
+  function listen() {
+    pushTimer = null;
+    if (stopped) return;
+    const es = new o.EventSource(`${o.base}/events`);
+    events = es;
+    es.addEventListener('snapshot', (ev) => {
+      pushFailures = 0;
+      announced(ev.data);
+    });
+    es.addEventListener('error', () => {
+      // While CONNECTING the EventSource retries by itself; CLOSED means it gave up.
+      if (es.readyState !== EVENT_SOURCE_CLOSED || stopped || events !== es) return;
+      es.close();
+      events = null;
+      pushTimer = o.timers.setTimeout(listen, pushFailed({ reason: 'network', status: null, message: 'the event stream closed' }));
+    });
+  }
+
+  const online = () => check();
+  const win = typeof window !== 'undefined' && window && typeof window.addEventListener === 'function' ? window : null;
+  if (win) win.addEventListener('online', online);
+  // Everything starts from timers: sync() itself returns before any request.
+  schedule(0);
+  if (o.push !== 'none') pushTimer = o.timers.setTimeout(o.push === 'sse' ? listen : poll, 0);
+
+  function stop() {
+    if (stopped) return;
+    stopped = true;
+    if (checkTimer !== null) o.timers.clearTimeout(checkTimer);
+    if (pushTimer !== null) o.timers.clearTimeout(pushTimer);
+    checkTimer = null;
+    pushTimer = null;
+    state.nextCheckInMs = null;
+    for (const s of [...pending]) s.stop();
+    if (events) events.close();
+    events = null;
+    if (win) win.removeEventListener('online', online);
+  }
+
+  return {
+    get engine() { return engine; },
+    get snapshot() { return running; },
+    get status() { return { ...state, rejected: state.rejected.slice() }; },
+    ready,
+    check,
+    apply(bytes) {
+      const b = toBytes(bytes);
+      try {
+        if (!b) throw kairosError('ARGUMENT_INVALID', 'apply: expected the snapshot bytes');
+        adopt(b, 'host');
+      } catch (e) {
+        const r = rejection('host', e);
+        emit({ type: 'rejected', code: r.code, message: r.message, version: b ? versionOf(b) : null, retryInMs: null });
+        throw e;
+      }
+    },
+    saveState() {
+      return Boolean(engine && o.store && o.store.saveState(engine.exportState()));
+    },
+    reset(installId) {
+      if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
+      const fresh = Engine.fromSignedSnapshot(running, o.keys, installId, o.allowUnsigned);
+      if (engine) engine.free();
+      engine = fresh;
+      state.state = 'none';
+      if (o.store) o.store.saveState(engine.exportState());
+      return engine;
+    },
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop,
+    close: stop,
+  };
+}

@@ -1,0 +1,371 @@
+// Client sync against the real `kairos serve`, directly and through a proxy that fails (500,
+// connection reset), stalls, serves garbage, a snapshot signed by another key or an older one,
+// then recovers. Timers and randomness are injected: the tests fire timers themselves and assert
+// what sync does and which delays it chose, never how long anything took.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import { Engine } from './load.mjs';
+import { sync, fetchTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
+import { SafeStore } from '../../pkg/storage.js';
+import { makeBrand } from './brand.mjs';
+
+const NOW = Date.parse('2026-11-20T14:20:00+08:00');
+const brand = makeBrand();
+const v1 = brand.snapshot(1);
+
+/** Timers that only run when the test fires them. */
+export function manualTimers() {
+  const pending = new Map();
+  let id = 0;
+  return {
+    setTimeout(fn, ms) { pending.set(++id, { fn, ms }); return id; },
+    clearTimeout(handle) { pending.delete(handle); },
+    /** The delays of the timers set and not yet fired or cleared. */
+    delays: () => [...pending.values()].map((t) => t.ms).sort((a, b) => a - b),
+    /** Runs the pending timer of `ms`. */
+    fire(ms) {
+      const entry = [...pending].find(([, t]) => t.ms === ms);
+      assert.ok(entry, `a timer of ${ms} ms is pending (pending: ${[...pending.values()].map((t) => t.ms)})`);
+      pending.delete(entry[0]);
+      entry[1].fn();
+    },
+  };
+}
+
+function memoryStore() {
+  const map = new Map();
+  return new SafeStore({ get: (k) => map.get(k) ?? null, set: (k, v) => map.set(k, v) });
+}
+
+/** An HTTP proxy to `upstream` whose `mode` decides what each request gets. */
+async function faultyProxy(upstream) {
+  // `only`: the requests the fault applies to; the others pass.
+  const proxy = { mode: 'pass', only: /^/, body: null, seen: [], stalled: [], waiting: [] };
+  const server = createServer((req, res) => {
+    proxy.seen.push({ path: req.url, ifNoneMatch: req.headers['if-none-match'] ?? null });
+    for (const w of proxy.waiting.splice(0)) w();
+    switch (proxy.only.test(req.url) ? proxy.mode : 'pass') {
+      case '500': res.writeHead(500).end('internal error'); break;
+      case 'reset': req.socket.destroy(); break;
+      case 'stall': proxy.stalled.push(res); break;
+      case 'bytes': res.writeHead(200, { 'content-type': 'application/vnd.kairos.snapshot', etag: '"bad"' }).end(proxy.body); break;
+      default: {
+        const headers = req.headers['if-none-match'] ? { 'if-none-match': req.headers['if-none-match'] } : {};
+        httpRequest(`${upstream}${req.url}`, { headers }, (up) => {
+          res.writeHead(up.statusCode, up.headers);
+          up.pipe(res);
+        }).on('error', () => req.socket.destroy()).end();
+      }
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  proxy.url = `http://127.0.0.1:${server.address().port}`;
+  proxy.nextRequest = () => new Promise((r) => proxy.waiting.push(r));
+  proxy.close = () => new Promise((r) => { server.closeAllConnections(); server.close(r); });
+  return proxy;
+}
+
+/** A URL where nothing listens. */
+async function deadUrl() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${s.address().port}`;
+  await new Promise((r) => s.close(r));
+  return url;
+}
+
+const BACKOFF = { baseMs: 1000, maxMs: 8000 };
+
+test('through failures, stalls, garbage, forgeries and rollbacks the last good model keeps running; then it updates', async (t) => {
+  const upstream = await brand.serve(2);
+  const proxy = await faultyProxy(upstream.url);
+  const timers = manualTimers();
+  const draws = [0.5, 0.5, 0.9, 0.1, 0.999, 0.3];
+  const random = () => draws.shift();
+  const store = memoryStore();
+  const events = [];
+  proxy.mode = '500';
+  const s = sync({
+    url: proxy.url, publicKey: brand.publicKey, bundled: v1, store, transport: fetchTransport(), push: 'none',
+    timers, random, now: () => NOW, intervalMs: 60_000, timeoutMs: 5_000, backoff: BACKOFF, installId: '00000000000000b2',
+    onEvent: (e) => events.push(e),
+  });
+  t.after(async () => { s.stop(); await proxy.close(); await upstream.stop(); });
+
+  // Usable at once, before any network answer.
+  assert.equal(s.engine.modelVersion, 1);
+  assert.deepEqual({ source: s.status.source, state: s.status.state, rejected: s.status.rejected }, { source: 'bundled', state: 'none', rejected: [] });
+  s.engine.setConsent(true);
+  s.engine.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+  assert.equal(s.saveState(), true);
+  assert.deepEqual(timers.delays(), [0], 'the first revalidation is queued, not run inside sync()');
+
+  const keepsV1 = (what) => {
+    assert.equal(s.engine.modelVersion, 1, what);
+    assert.equal(s.engine.decide('home_hero', { page: 'home' }, NOW + 1000).reason, 'chosen', what);
+    assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 1, `${what}: the stored snapshot`);
+  };
+  const delays = [];
+  let last304 = null;
+  const failed = (outcome, attempt, what) => {
+    const cap = Math.min(BACKOFF.maxMs, BACKOFF.baseMs * 2 ** attempt);
+    assert.ok(outcome.retryInMs >= BACKOFF.baseMs && outcome.retryInMs <= cap, `${what}: ${outcome.retryInMs} ms within [1000, ${cap}]`);
+    assert.deepEqual(timers.delays(), [outcome.retryInMs], `${what}: the next check waits the backoff delay`);
+    assert.equal(s.status.failures, attempt);
+    delays.push(outcome.retryInMs);
+    keepsV1(what);
+  };
+
+  await t.test('HTTP 500', async () => {
+    const o = await s.check();
+    assert.deepEqual([o.type, o.reason, o.status, o.attempt], ['failure', 'http', 500, 1]);
+    failed(o, 1, '500');
+  });
+  await t.test('connection reset', async () => {
+    proxy.mode = 'reset';
+    const o = await s.check();
+    assert.deepEqual([o.type, o.reason, o.attempt], ['failure', 'network', 2]);
+    failed(o, 2, 'reset');
+  });
+  await t.test('a server that never answers times out', async () => {
+    proxy.mode = 'stall';
+    const arrived = proxy.nextRequest();
+    const pending = s.check();
+    await arrived;
+    assert.deepEqual(timers.delays(), [5_000], 'only the request timeout is pending');
+    timers.fire(5_000);
+    const o = await pending;
+    assert.deepEqual([o.type, o.reason, o.attempt], ['failure', 'timeout', 3]);
+    failed(o, 3, 'stall');
+  });
+  await t.test('garbage bytes are refused as corrupt', async () => {
+    proxy.mode = 'bytes';
+    proxy.body = Buffer.from('<html>502 Bad Gateway</html>');
+    const o = await s.check();
+    assert.deepEqual([o.type, o.code], ['rejected', 'SNAPSHOT_CORRUPT']);
+    failed(o, 4, 'garbage');
+  });
+  await t.test("a snapshot signed by another key is refused", async () => {
+    proxy.body = brand.snapshot(9, 'other');
+    const o = await s.check();
+    assert.deepEqual([o.type, o.code, o.version], ['rejected', 'SNAPSHOT_SIGNATURE', 9]);
+    failed(o, 5, 'forged');
+  });
+  await t.test('backoff grows with jitter, capped', () => {
+    assert.deepEqual(delays, [1500, 2500, 7300, 1700, 7993], 'base + random·(min(max, base·2^n) − base)');
+    assert.deepEqual(delays, [1, 2, 3, 4, 5].map((n, i) => backoffDelay(n, () => [0.5, 0.5, 0.9, 0.1, 0.999][i], 1000, 8000)));
+  });
+  await t.test('the server recovers: the new version is applied, stored, and the backoff resets', async () => {
+    proxy.mode = 'pass';
+    assert.equal(store.records('state').length, 1);
+    const o = await s.check();
+    assert.deepEqual(o, { type: 'update', version: 2 });
+    assert.equal(store.records('state').length, 2, 'the profile was stored beside the new model');
+    assert.equal(s.engine.modelVersion, 2);
+    assert.equal(s.engine.stage(), 'window', 'the profile carried over to the new model');
+    assert.deepEqual(timers.delays(), [60_000], 'back to the interval');
+    assert.deepEqual({ failures: s.status.failures, lastError: s.status.lastError, source: s.status.source, updatedAt: s.status.updatedAt },
+      { failures: 0, lastError: null, source: 'server', updatedAt: NOW });
+    assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 2);
+    assert.deepEqual(events.filter((e) => e.type === 'update'), [{ type: 'update', version: 2, previous: 1, source: 'server' }]);
+  });
+  await t.test('revalidation is conditional: 304 when nothing changed', async () => {
+    const o = await s.check();
+    assert.deepEqual(o, { type: 'current', version: 2 });
+    const last = proxy.seen.at(-1);
+    assert.match(last.ifNoneMatch, /^"[0-9a-f]{64}"$/);
+    last304 = last.ifNoneMatch;
+    assert.equal(last.path, '/v1/channels/model/latest');
+  });
+  await t.test('an older version (rollback) is refused', async () => {
+    proxy.mode = 'bytes';
+    proxy.body = v1;
+    const o = await s.check();
+    assert.deepEqual([o.type, o.code, o.version], ['rejected', 'SNAPSHOT_NOT_NEWER', 1]);
+    assert.equal(s.engine.modelVersion, 2);
+    assert.equal(s.status.failures, 1, 'the backoff started over after the success');
+    assert.ok(o.retryInMs >= 1000 && o.retryInMs <= 2000, `${o.retryInMs} ms: a first retry`);
+    assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 2);
+  });
+  await t.test('a restart with the server gone starts from the stored snapshot and profile', async () => {
+    s.saveState();
+    s.stop();
+    assert.deepEqual(timers.delays(), [], 'stop() cleared every timer');
+    const again = sync({ url: await deadUrl(), publicKey: brand.publicKey, bundled: v1, store, push: 'none',
+      timers: manualTimers(), random: () => 0.5, backoff: BACKOFF });
+    assert.deepEqual([again.engine.modelVersion, again.status.source, again.status.state], [2, 'stored', 'restored']);
+    assert.equal(again.engine.stage(), 'window');
+    const o = await again.check();
+    assert.deepEqual([o.type, o.reason], ['failure', 'network']);
+    assert.equal(again.engine.modelVersion, 2, 'offline, the stored model keeps running');
+    assert.equal(again.status.reachable, false);
+    again.stop();
+    proxy.mode = 'pass';
+    const online = sync({ url: proxy.url, publicKey: brand.publicKey, store, push: 'none', timers: manualTimers() });
+    assert.deepEqual(await online.check(), { type: 'current', version: 2 });
+    assert.equal(proxy.seen.at(-1).ifNoneMatch, last304, 'the first check after a restart sends the stored ETag');
+    online.stop();
+  });
+});
+
+test('long-poll push: a newly published version arrives without a reload', async (t) => {
+  const server = await brand.serve(2);
+  const store = memoryStore();
+  const updates = [];
+  let announced;
+  const third = new Promise((r) => { announced = r; });
+  const s = sync({ url: server.url, publicKey: brand.publicKey, bundled: v1, store, push: 'poll', pollWaitMs: 2_000,
+    onEvent: (e) => { if (e.type === 'update') { updates.push(e.version); if (e.version === 3) announced(); } } });
+  t.after(async () => { s.stop(); await server.stop(); });
+  assert.equal(s.status.push, 'poll');
+  assert.equal(s.engine.modelVersion, 1);
+  assert.equal((await s.ready).modelVersion, 1);
+  while (s.engine.modelVersion < 2) await new Promise((r) => s.on((e) => e.type === 'update' && r()));
+  server.publish(3);
+  await third;
+  assert.deepEqual(updates, [2, 3]);
+  assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 3);
+});
+
+/** Resolves with the next event `pick` accepts. */
+const next = (s, pick) => new Promise((resolve) => { const off = s.on((e) => { if (pick(e)) { off(); resolve(e); } }); });
+
+/** Waits until the server publishes `version` (it looks at its model folder every 50 ms). */
+async function published(server, version) {
+  while ((await (await fetch(`${server.url}/v1/channels/model/meta`)).json()).version !== version) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('SSE push: an announced version is fetched; a stream that closed for good reopens after a backoff', async (t) => {
+  const server = await brand.serve(2);
+  const timers = manualTimers();
+  const streams = [];
+  class FakeEventSource {
+    constructor(url) { Object.assign(this, { url, readyState: 0, listeners: {}, closed: false }); streams.push(this); }
+    addEventListener(type, f) { (this.listeners[type] ??= []).push(f); }
+    close() { this.readyState = 2; this.closed = true; }
+    emit(type, data) { for (const f of this.listeners[type] ?? []) f({ data }); }
+  }
+  const s = sync({ url: server.url, publicKey: brand.publicKey, bundled: v1, store: memoryStore(), EventSource: FakeEventSource,
+    timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
+  t.after(async () => { s.stop(); await server.stop(); });
+  assert.equal(s.status.push, 'sse');
+  assert.deepEqual(await s.check(), { type: 'update', version: 2 });
+  timers.fire(0);
+  assert.deepEqual(streams.map((e) => e.url), [`${server.url}/v1/channels/model/events`]);
+  server.publish(3);
+  await published(server, 3);
+  const updated = next(s, (e) => e.type === 'update');
+  streams[0].emit('snapshot', JSON.stringify({ channel: 'model', version: 3 }));
+  assert.deepEqual(await updated, { type: 'update', version: 3, previous: 2, source: 'server' });
+  streams[0].emit('error');
+  assert.deepEqual(timers.delays(), [60_000], 'while the browser reconnects by itself, nothing more');
+  const failed = next(s, (e) => e.type === 'failure');
+  streams[0].readyState = 2;
+  streams[0].emit('error');
+  const f = await failed;
+  assert.deepEqual([f.during, f.attempt, f.retryInMs], ['push', 1, 1000]);
+  assert.equal(streams[0].closed, true);
+  timers.fire(1000);
+  assert.equal(streams.length, 2, 'reopened');
+  s.stop();
+  assert.equal(streams[1].closed, true);
+});
+
+test('long-poll push backs off on failure, resets on success, and stops polling on stop()', async (t) => {
+  const upstream = await brand.serve(1);
+  const proxy = await faultyProxy(upstream.url);
+  const timers = manualTimers();
+  const s = sync({ url: proxy.url, publicKey: brand.publicKey, bundled: v1, store: null, push: 'poll', pollWaitMs: 1_000,
+    timers, random: () => 0.5, backoff: BACKOFF, intervalMs: 60_000 });
+  t.after(async () => { s.stop(); await proxy.close(); await upstream.stop(); });
+  proxy.only = /\/poll/;
+  proxy.mode = '500';
+  assert.deepEqual(await s.check(), { type: 'current', version: 1 });
+  const pollFailure = () => next(s, (e) => e.type === 'failure' && e.during === 'push');
+  let failed = pollFailure();
+  timers.fire(0);
+  assert.deepEqual(await failed.then((e) => [e.status, e.attempt, e.retryInMs]), [500, 1, 1500]);
+  failed = pollFailure();
+  timers.fire(1500);
+  assert.deepEqual(await failed.then((e) => [e.attempt, e.retryInMs]), [2, 2500], 'the delay grows');
+  proxy.mode = 'pass';
+  upstream.publish(2);
+  await published(upstream, 2);
+  const updated = next(s, (e) => e.type === 'update');
+  timers.fire(2500);
+  assert.equal((await updated).version, 2, 'the poll announced v2 and the check fetched it');
+  assert.match(proxy.seen.find((r) => r.path.includes('/poll') && r.path.includes('after=1')).path, /wait_ms=1000/);
+  proxy.mode = '500';
+  failed = pollFailure();
+  timers.fire(0);
+  assert.equal((await failed).attempt, 1, 'a success reset the push backoff');
+  s.stop();
+  assert.deepEqual(timers.delays(), []);
+});
+
+test('an injected transport: a long-poll answered at once with 204 does not turn into a tight loop', async () => {
+  const timers = manualTimers();
+  const asked = [];
+  const transport = {
+    get(req) {
+      asked.push([new URL(req.url).pathname, req.responseType]);
+      return Promise.resolve(req.url.includes('/poll') ? { status: 204, headers: {}, body: '' } : { status: 304, headers: {}, body: '' });
+    },
+  };
+  const s = sync({ url: 'https://kairos.test/', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+    timers, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
+  timers.fire(0);
+  timers.fire(0);
+  await next(s, (e) => e.type === 'current');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(asked, [['/v1/channels/model/latest', 'arraybuffer'], ['/v1/channels/model/poll', 'text']]);
+  assert.deepEqual(timers.delays(), [1_000, 60_000], 'the next poll waits the backoff base; the next check the interval');
+  s.stop();
+});
+
+test('with nothing on hand, the engine comes with the first answer', async (t) => {
+  const server = await brand.serve(4);
+  const s = sync({ url: server.url, publicKey: brand.publicKey, store: null, push: 'none', timers: manualTimers() });
+  t.after(async () => { s.stop(); await server.stop(); });
+  assert.equal(s.engine, null);
+  assert.equal(s.status.source, 'none');
+  const o = await s.check();
+  assert.deepEqual(o, { type: 'update', version: 4 });
+  assert.equal((await s.ready).modelVersion, 4);
+  assert.equal(s.status.source, 'server');
+  assert.throws(() => s.apply(v1), (e) => isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER');
+  assert.equal(s.engine.modelVersion, 4);
+});
+
+test('stop() abandons a request in flight', async (t) => {
+  const proxy = await faultyProxy('http://127.0.0.1:9');
+  proxy.mode = 'stall';
+  t.after(() => proxy.close());
+  const timers = manualTimers();
+  const s = sync({ url: proxy.url, publicKey: brand.publicKey, bundled: v1, store: null, push: 'none', timers });
+  const arrived = proxy.nextRequest();
+  const pending = s.check();
+  await arrived;
+  s.stop();
+  assert.deepEqual(await pending, { type: 'stopped' });
+  assert.deepEqual(timers.delays(), []);
+  assert.equal(s.engine.modelVersion, 1);
+});
+
+test('bad options are KairosErrors with a stable code', () => {
+  const transport = fetchTransport();
+  for (const [options, code] of [
+    [{ url: '', publicKey: 'not a key' }, 'KEY_INVALID'],
+    [{ url: '', publicKey: [] }, 'ARGUMENT_INVALID'],
+    [{ url: 3, publicKey: brand.publicKey }, 'ARGUMENT_INVALID'],
+    [{ url: '', publicKey: brand.publicKey, push: 'websocket' }, 'ARGUMENT_INVALID'],
+    [{ url: '', publicKey: brand.publicKey, intervalMs: -1 }, 'ARGUMENT_INVALID'],
+    [{ url: '', publicKey: brand.publicKey, push: 'sse' }, 'ARGUMENT_INVALID'], // Node 20 has no EventSource
+  ]) {
+    assert.throws(() => sync({ transport, store: null, ...options }).stop(),
+      (e) => isKairosError(e) && e.code === code, JSON.stringify(options));
+  }
+});
