@@ -111,7 +111,7 @@ pkg: wasm-setup
 ## examples/miniprogram in WeChat DevTools).
 miniprogram-example: pkg $(SNAPSHOT)
 	mkdir -p examples/miniprogram/kairos
-	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js examples/miniprogram/kairos/
+	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js pkg/miniprogram/fast.js examples/miniprogram/kairos/
 	cp $(SNAPSHOT) examples/miniprogram/kairos/model.kairos
 
 $(SNAPSHOT): $(KAIROS)

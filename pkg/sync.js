@@ -12,7 +12,10 @@
 // - The last good snapshot is persisted through SafeStore, never over the copy the engine runs.
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
+import { install } from './fast.js';
 import { SafeStore, localStorageBackend, wxStorageBackend } from './storage.js';
+
+install(Engine); // the fast `decide`, also when only this module is imported
 
 const EVENT_SOURCE_CLOSED = 2;
 

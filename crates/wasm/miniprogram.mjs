@@ -109,6 +109,7 @@ function commonJs(file) {
   }
   writeFileSync(join(out, file), src);
 }
+commonJs('fast.js');
 commonJs('storage.js');
 commonJs('sync.js');
 console.log(`pkg/miniprogram: kairos_wasm.wasm.br ${readFileSync(join(out, 'kairos_wasm.wasm.br')).length} B, glue ${glue.length} B`);

@@ -7,6 +7,7 @@
 // The glue needs no TextEncoder, TextDecoder, fetch or WebAssembly global: it loads through
 // WXWebAssembly.instantiate (base library 2.13.0 or later).
 var glue = require('./kairos_wasm.js');
+require('./fast.js').install(glue.Engine);
 var storage = require('./storage.js');
 var sync = require('./sync.js');
 

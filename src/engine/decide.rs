@@ -33,6 +33,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (hosts index names by it).
+    pub const ALL: [Reason; 7] = [
+        Reason::Chosen,
+        Reason::NoConsent,
+        Reason::NoOffers,
+        Reason::NotEligible,
+        Reason::Capped,
+        Reason::QuietHours,
+        Reason::ControlGroup,
+    ];
+
     /// A stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,8 +11,9 @@ mod error;
 use js_sys::{Array, JsString, Object};
 use kairos::engine::host::{self, Raw};
 use kairos::engine::input::{self, InputError};
-use kairos::engine::{Decision, Engine as Core, Tracked};
+use kairos::engine::{Decision, Engine as Core, Reason, Tracked};
 use kairos::logic::Value;
+use kairos::model::ValueType;
 use kairos::outbox::decision_hex;
 use kairos::sign::Trust;
 use kairos::snapshot;
@@ -101,7 +102,14 @@ pub struct Engine {
     context: Vec<Value>,
     props: Vec<Value>,
     decision: Decision,
+    /// Strings the package's JavaScript sent once and now names by index (see `intern`).
+    interned: Vec<Value>,
+    /// Per context slot, the interned string it holds from the last fast decide, if any.
+    context_ids: Vec<Option<u32>>,
 }
+
+/// Most strings kept by `intern`; the JavaScript side starts over when full.
+const MAX_INTERNED: usize = 4096;
 
 /// `now` from an optional JavaScript number; `undefined` means `Date.now()`.
 fn now(v: &JsValue) -> Result<i64, JsValue> {
@@ -152,6 +160,8 @@ impl Engine {
             context: Vec::new(),
             props: Vec::new(),
             decision: Decision::empty(),
+            interned: Vec::new(),
+            context_ids: Vec::new(),
         }
     }
 }
@@ -197,6 +207,7 @@ impl Engine {
         let bytes = snapshot_bytes(bytes)?;
         self.core.apply_signed_snapshot(&bytes).map_err(|e| error::snapshot(&e))?;
         self.names = Names::new(self.core.model());
+        self.context_ids.clear();
         Ok(())
     }
 
@@ -390,6 +401,7 @@ impl Engine {
         let b = snapshot_bytes(bytes)?;
         self.core.apply_snapshot(&b).map_err(|e| error::snapshot(&e))?;
         self.names = Names::new(self.core.model());
+        self.context_ids.clear();
         Ok(())
     }
 
@@ -399,12 +411,126 @@ impl Engine {
         self.core.model().version
     }
 
+    /// For the package's JavaScript (pkg/fast.js): `[placements, offers, variants, contents,
+    /// reasons, context]`, the model's names and parsed content payloads, fetched once per model.
+    #[wasm_bindgen(js_name = __names)]
+    pub fn names_js(&self) -> Array {
+        let n = &self.names;
+        let list = |v: &[JsValue]| v.iter().collect::<Array>();
+        let variants: Array = n.variants.iter().map(|v| JsValue::from(list(v))).collect();
+        let reasons: Array = Reason::ALL.iter().map(|r| JsValue::from_str(r.as_str())).collect();
+        [list(&n.placements), list(&n.offers), variants, list(&n.contents), reasons, list(&n.context)]
+            .into_iter()
+            .map(JsValue::from)
+            .collect()
+    }
+
+    /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
+    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long (the
+    /// caller then clears the table or takes the slow path).
+    #[wasm_bindgen(js_name = __intern)]
+    pub fn intern(&mut self, s: &str) -> i32 {
+        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
+            return -1;
+        }
+        self.interned.push(Value::String(s.to_string()));
+        self.interned.len() as i32 - 1
+    }
+
+    /// For the package's JavaScript: forgets interned strings.
+    #[wasm_bindgen(js_name = __internClear)]
+    pub fn intern_clear(&mut self) {
+        self.interned.clear();
+        self.context_ids.clear();
+    }
+
+    /// For the package's JavaScript: `decide` with the placement by index and the context as
+    /// `(kind, value)` pairs per context slot (kind 0 missing, 1 boolean, 2 finite number,
+    /// 3 interned string). Returns the decision as numbers, `[reason, placement, id high, id
+    /// low, fallback, items…]` with six numbers per item (`offer, variant, control, content,
+    /// priority, score`; -1 or NaN for none), or nothing when the input needs the checked path
+    /// (which gives the error).
+    #[wasm_bindgen(js_name = __decide)]
+    pub fn decide_fast(&mut self, placement: u32, context: &[f64], now: f64) -> Vec<f64> {
+        let Ok(now) = host::time_ms(now) else { return Vec::new() };
+        let model = self.core.model();
+        let p = placement as usize;
+        if p >= model.placements.len() || context.len() != 2 * model.context.len() {
+            return Vec::new();
+        }
+        if self.context.len() != model.context.len() {
+            self.context.clear();
+            self.context.resize(model.context.len(), Value::Null);
+        }
+        self.context_ids.resize(model.context.len(), None);
+        let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
+        for ((((_, ty), slot), id), pair) in slots.zip(context.chunks_exact(2)) {
+            let [kind, x] = *pair_of(pair);
+            let fits = match (kind as u8, ty) {
+                (0, _) => {
+                    *slot = Value::Null;
+                    true
+                }
+                (1, ValueType::Bool) => {
+                    *slot = Value::Bool(x != 0.0);
+                    true
+                }
+                (2, ValueType::Number) if x.is_finite() => {
+                    *slot = Value::Number(x);
+                    true
+                }
+                (3, ValueType::String) => {
+                    let i = x as u32;
+                    if *id != Some(i) {
+                        let Some(s) = self.interned.get(i as usize) else { return Vec::new() };
+                        slot.clone_from(s);
+                    }
+                    *id = Some(i);
+                    continue;
+                }
+                _ => false,
+            };
+            if !fits {
+                return Vec::new();
+            }
+            *id = None;
+        }
+        self.core.decide_into(p, &self.context, now, &mut self.decision);
+        let d = &self.decision;
+        let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
+        let reason = Reason::ALL.iter().position(|r| *r == d.reason).unwrap_or(0);
+        let mut out = Vec::with_capacity(5 + 6 * d.items.len());
+        out.extend([
+            reason as f64,
+            d.placement as f64,
+            (d.id >> 32) as f64,
+            (d.id & 0xffff_ffff) as f64,
+            none(d.fallback),
+        ]);
+        for it in &d.items {
+            out.extend([
+                it.offer as f64,
+                it.variant.map_or(-1.0, |v| v as f64),
+                f64::from(u8::from(it.control)),
+                none(it.content),
+                f64::from(it.priority),
+                it.score.unwrap_or(f64::NAN),
+            ]);
+        }
+        out
+    }
+
     /// The version of a snapshot's model without loading it (for storage adapters), or an error.
     #[wasm_bindgen(js_name = snapshotVersion)]
     pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
         let b = snapshot_bytes(bytes)?;
         snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
+}
+
+/// The pair in a two-element chunk.
+fn pair_of(c: &[f64]) -> &[f64; 2] {
+    c.try_into().unwrap_or(&[f64::NAN, f64::NAN])
 }
 
 /// MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes: the hash `fractional` buckets
@@ -446,6 +572,7 @@ impl Engine {
     fn fill_context(&mut self, context: &JsValue) -> Result<(), JsValue> {
         let model = self.core.model();
         self.context.clear();
+        self.context_ids.clear();
         if context.is_undefined() || context.is_null() {
             self.context.resize(model.context.len(), Value::Null);
             return Ok(());

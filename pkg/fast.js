@@ -1,0 +1,133 @@
+// The fast path of `Engine.prototype.decide`: the model's names are fetched once per model, the
+// context is read here (plain property reads, no call into Wasm per field) and handed over as
+// numbers, strings once each by index, and the decision comes back as numbers that become the
+// same object the checked path builds. Anything unusual (an unknown placement, a value of the
+// wrong type, a long string, NaN, a throwing getter) takes the checked path, which gives the
+// error: both paths run the same engine and return the same decision.
+
+const MISSING = 0;
+const BOOLEAN = 1;
+const NUMBER = 2;
+const STRING = 3;
+/** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
+const MAX_CHARS = 256;
+
+/** Installs the fast `decide` on the generated `Engine` class (once). */
+export function install(Engine) {
+  const proto = Engine.prototype;
+  if (proto.__fast) return;
+  proto.__fast = true;
+  const checked = proto.decide;
+  proto.__decideChecked = checked; // for tests: the same decision without the fast path
+  for (const name of ['applySnapshot', 'applySignedSnapshot']) {
+    const apply = proto[name];
+    proto[name] = function (bytes) {
+      this.__model = undefined;
+      return apply.call(this, bytes);
+    };
+  }
+  proto.decide = function decide(placement, context, now) {
+    const m = this.__model || (this.__model = model(this));
+    const p = m.placement.get(placement);
+    if (p === undefined || (now != null && typeof now !== 'number') || !read(this, m, context)) {
+      return checked.call(this, placement, context, now);
+    }
+    const out = this.__decide(p, m.input, now == null ? Date.now() : now);
+    return out.length === 0 ? checked.call(this, placement, context, now) : decision(m, out);
+  };
+}
+
+function model(engine) {
+  const [placements, offers, variants, contents, reasons, context] = engine.__names();
+  return {
+    placements, offers, variants, contents, reasons, context,
+    placement: new Map(placements.map((name, i) => [name, i])),
+    input: new Float64Array(2 * context.length),
+  };
+}
+
+/** Fills `m.input` from `context`; false when the checked path must read it. */
+function read(engine, m, context) {
+  const input = m.input;
+  if (context == null) {
+    input.fill(0);
+    return true;
+  }
+  if (typeof context !== 'object') return false;
+  try {
+    if (Array.isArray(context)) return false; // throws for a revoked proxy
+    for (let i = 0; i < m.context.length; i++) {
+      const v = context[m.context[i]];
+      let kind = MISSING;
+      let x = 0;
+      if (v == null) {
+        // missing
+      } else if (typeof v === 'string') {
+        if (v.length > MAX_CHARS) return false;
+        kind = STRING;
+        x = intern(engine, v);
+      } else if (typeof v === 'number') {
+        if (!Number.isFinite(v)) return false;
+        kind = NUMBER;
+        x = v;
+      } else if (typeof v === 'boolean') {
+        kind = BOOLEAN;
+        x = v ? 1 : 0;
+      } else {
+        return false;
+      }
+      input[2 * i] = kind;
+      input[2 * i + 1] = x;
+    }
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+/** The index of `s` in the engine's string table, adding it (and starting over when full). */
+function intern(engine, s) {
+  const ids = engine.__strings || (engine.__strings = new Map());
+  let id = ids.get(s);
+  if (id === undefined) {
+    id = engine.__intern(s);
+    if (id < 0) {
+      engine.__internClear();
+      ids.clear();
+      id = engine.__intern(s);
+    }
+    ids.set(s, id);
+  }
+  return id;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Eight hex digits of a 32-bit unsigned integer (a table: `toString(16)` is slow on doubles). */
+const hex8 = (x) => HEX[x >>> 24] + HEX[(x >>> 16) & 255] + HEX[(x >>> 8) & 255] + HEX[x & 255];
+
+/** The decision object from `[reason, placement, id high, id low, fallback, items…]`. */
+function decision(m, o) {
+  const n = (o.length - 5) / 6;
+  const items = new Array(n);
+  for (let i = 0, j = 5; i < n; i++, j += 6) {
+    const offer = o[j];
+    const variant = o[j + 1];
+    const content = o[j + 3];
+    const score = o[j + 5];
+    items[i] = {
+      offer: m.offers[offer],
+      variant: variant < 0 ? null : m.variants[offer][variant],
+      control: o[j + 2] === 1,
+      content: content < 0 ? null : m.contents[content],
+      priority: o[j + 4],
+      score: Number.isNaN(score) ? null : score,
+    };
+  }
+  return {
+    id: hex8(o[2]) + hex8(o[3]),
+    placement: m.placements[o[1]],
+    reason: m.reasons[o[0]],
+    items,
+    fallback: o[4] < 0 ? null : m.contents[o[4]],
+  };
+}

@@ -1,0 +1,121 @@
+// The fast `decide` (pkg/fast.js: context read in JavaScript, strings by index, the decision as
+// numbers) against the checked path it falls back to: two engines with the same install id and
+// the same history must give identical decisions, or identical errors, call after call, for
+// contexts of every shape, across a full string table and a model update.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { snapshot, Engine } from './load.mjs';
+import { KAIROS, modelAt } from './brand.mjs';
+
+const T0 = Date.parse('2026-11-20T14:20:00+08:00');
+const PLACEMENTS = ['home_hero', 'home_offers', 'pdp_offer', 'cart_banner'];
+
+function pair() {
+  const make = () => {
+    const e = new Engine(snapshot(), '00000000000000c7');
+    e.setConsent(true);
+    for (let i = 0; i < 40; i++) {
+      e.track({ type: 'view', category: i % 3 ? 'qipao' : 'shoes', product: `p${i % 7}`, price: 100 + i }, T0 - i * 3_600_000);
+    }
+    e.track({ type: 'cart', product: 'p1', price: 399 }, T0 - 1000);
+    return e;
+  };
+  return [make(), make()];
+}
+
+/** Calls both paths; both give the same decision or throw the same code. */
+function same(fast, checked, placement, context, now) {
+  let a, b, ea, eb;
+  try { a = fast.decide(placement, context, now); } catch (e) { ea = e; }
+  try { b = checked.__decideChecked(placement, context, now); } catch (e) { eb = e; }
+  if (ea || eb) {
+    assert.ok(ea && eb, `one path threw: ${ea?.message ?? eb?.message}`);
+    assert.equal(ea.code, eb.code);
+    assert.equal(ea.message, eb.message);
+    return undefined;
+  }
+  assert.deepEqual(a, b);
+  return a;
+}
+
+test('fast and checked decide agree on every kind of context', () => {
+  const [fast, checked] = pair();
+  const long = 'x'.repeat(300); // over the fast path's string limit, within the engine's
+  const contexts = [
+    undefined, null, {}, { page: 'home' }, { page: 'pdp', product: 'p1', category: 'qipao' },
+    { page: 'home', channel: 'wechat', extra: [1, 2] }, { page: '首页' }, { page: long },
+    { page: 'x'.repeat(2000) }, { page: 42 }, { page: true }, { page: ['a'] }, { page: NaN },
+    { page: 'home', category: null }, { page: '\ud800' }, 'home', [1], 42,
+    { get page() { throw new Error('getter'); } },
+    new Proxy({}, { get: () => 'home' }), revoked(),
+  ];
+  let t = T0;
+  for (let round = 0; round < 3; round++) {
+    for (const context of contexts) {
+      for (const placement of PLACEMENTS) {
+        t += 61_000;
+        same(fast, checked, placement, context, t);
+      }
+    }
+  }
+  // Unknown placements and bad times fail the same way.
+  same(fast, checked, 'nowhere', {}, t + 1);
+  same(fast, checked, 42, {}, t + 2);
+  same(fast, checked, 'home_hero', {}, NaN);
+  same(fast, checked, 'home_hero', {}, '2026');
+  same(fast, checked, 'home_hero', {}, 9e15);
+  // Decisions were really made on both (caps, exposures): the outboxes match too.
+  assert.deepEqual(fast.drainOutbox(), checked.drainOutbox());
+});
+
+test('the string table starts over when full, and decisions stay the same', () => {
+  const [fast, checked] = pair();
+  let t = T0;
+  for (let i = 0; i < 5000; i++) {
+    t += 60_000;
+    const context = { page: i % 10 === 0 ? 'home' : `page-${i}`, product: `p${i % 7}` };
+    const d = same(fast, checked, PLACEMENTS[i % 4], context, t);
+    assert.ok(d, 'a decision');
+  }
+});
+
+test('the fast path reads the new model after applySnapshot', () => {
+  const [fast, checked] = pair();
+  same(fast, checked, 'home_hero', { page: 'home' }, T0 + 60_000);
+  // A rejected snapshot (not newer) keeps the model; both paths still agree.
+  assert.throws(() => fast.applySnapshot(snapshot()), (e) => e.code === 'SNAPSHOT_NOT_NEWER');
+  assert.throws(() => checked.applySnapshot(snapshot()), (e) => e.code === 'SNAPSHOT_NOT_NEWER');
+  same(fast, checked, 'home_hero', { page: 'home' }, T0 + 120_000);
+  // Version 2 adds a placement first and a context field first: indices and names all move.
+  const v2 = compiled(modelAt(2, (m) => ({
+    ...m,
+    context: { tier: 'string', ...m.context },
+    placements: { splash: { max_items: 1, fallback: { title: 'Splash' } }, ...m.placements },
+    offers: m.offers.map((o) => (o.id === 'brand_story' ? { ...o, placements: ['splash', 'home_hero'] } : o)),
+  })));
+  fast.applySnapshot(v2);
+  checked.applySnapshot(v2);
+  for (const placement of ['splash', ...PLACEMENTS]) {
+    const d = same(fast, checked, placement, { page: 'home', tier: 'gold' }, T0 + 180_000);
+    assert.equal(d.placement, placement);
+  }
+  assert.equal(fast.decide('splash', { page: 'home' }, T0 + 240_000).items[0].offer, 'brand_story');
+});
+
+/** A model compiled by the kairos command (unsigned). */
+function compiled(model) {
+  const dir = mkdtempSync(join(tmpdir(), 'kairos-fast-'));
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(model));
+  execFileSync(KAIROS, ['compile', join(dir, 'model.json'), '-o', join(dir, 'model.kairos')]);
+  return new Uint8Array(readFileSync(join(dir, 'model.kairos')));
+}
+
+function revoked() {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
