@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("compile_json", targets::compile_json),
     ("rule_eval", targets::rule_eval),
     ("model_rule", targets::model_rule),
+    ("token", targets::token),
 ];
 
 fn crashers_dir() -> PathBuf {
@@ -72,6 +73,23 @@ fn every_target_has_committed_inputs() {
     for (name, _) in TARGETS {
         let dir = crashers_dir().join(name);
         assert!(dir.is_dir() && !files(&dir).is_empty(), "{} has no committed input", dir.display());
+    }
+}
+
+/// The committed `seed-valid-*` token inputs get past the signature and set the traits (one per
+/// mode: generated claims, a payload text, a whole token text), so the fuzzer starts beyond the
+/// signature check rather than at it.
+#[test]
+fn token_seeds_reach_the_engine() {
+    let dir = crashers_dir().join("token");
+    let seeds: Vec<PathBuf> = files(&dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-valid")))
+        .collect();
+    assert!(seeds.len() >= 3, "expected seed-valid-* inputs in {}", dir.display());
+    for seed in seeds {
+        let reach = targets::token_case(&std::fs::read(&seed).unwrap());
+        assert_eq!(reach, targets::TokenReach::TraitsSet, "{}", seed.display());
     }
 }
 
