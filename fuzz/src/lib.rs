@@ -684,6 +684,9 @@ pub fn token_case(data: &[u8]) -> TokenReach {
                 after.1,
                 claims.exp
             );
+            let mut other = Engine::new(engine.model().clone(), 0x00c0_ffee);
+            let back = other.import_state(&engine.export_state());
+            assert!(back.is_ok(), "state with the token's traits is refused: {back:?}");
         }
         _ => panic!("verify gives {verified:?}, the engine {result:?}"),
     }
