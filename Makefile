@@ -117,9 +117,16 @@ miniprogram-example: pkg $(SNAPSHOT)
 $(SNAPSHOT): $(KAIROS)
 	$(KAIROS) compile examples/taste-of-su/model.json -o $(SNAPSHOT)
 
+## Raw rule evaluation for tests/js/differential.test.mjs: the bindings with the cargo feature
+## `evaluate` (never in pkg/), a debug build (overflow checks on), glue for Node.
+.PHONY: pkg-evaluate
+pkg-evaluate: wasm-setup
+	$(CARGO) build -q -p kairos-wasm --features evaluate --target wasm32-unknown-unknown
+	wasm-bindgen --target nodejs --out-dir target/wasm-evaluate target/wasm32-unknown-unknown/debug/kairos_wasm.wasm
+
 ## node:test suites against pkg/: journeys (same fixtures and results as the Rust runner),
 ## error codes, hostile input, fractional vectors. A run with zero tests fails.
-js: pkg cli $(SNAPSHOT) chromium-setup
+js: pkg pkg-evaluate cli $(SNAPSHOT) chromium-setup
 	node --test --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
 	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
 	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }

@@ -15,7 +15,7 @@ SECONDS_PER_TARGET="${1:-60}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(snapshot_decode state_import compile_bytes compile_json rule_eval model_rule)
+  TARGETS=(snapshot_decode state_import compile_bytes compile_json rule_eval model_rule token)
 fi
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

