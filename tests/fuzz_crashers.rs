@@ -146,18 +146,16 @@ fn calendar_helpers_take_any_day() {
     assert_eq!(kairos::time::civil_from_days(0), (1970, 1, 1));
 }
 
-/// Known bug, reported, not fixed on this branch (the code is not in its files): `set_traits`
-/// (src/engine/input.rs) accepts a string trait of up to `MAX_INPUT_STRING` (1,024) bytes, but the
-/// state check (`kairos::profile::trait_value_ok`) allows `MAX_TRAIT_STRING` (256): the engine's
-/// own export is then refused by `import_state`, so the stored profile is lost. Signed trait tokens
-/// reach the same path. Found by tests/js/hostile.test.mjs. Run with `--ignored`; un-ignore once fixed.
+/// Found by tests/js/hostile.test.mjs: `set_traits` accepted string traits of up to 1,024 bytes
+/// while stored state allows 256, so the engine's own export was refused by `import_state` and
+/// the stored profile lost. Trait strings over 256 bytes are now refused when set.
 #[test]
-#[ignore = "known bug in src/engine/input.rs: trait strings of 257 to 1,024 bytes break state import"]
 fn accepted_traits_survive_state_import() {
     for len in [256, 257, 1024] {
         let mut engine = example_engine();
         let tier = "g".repeat(len);
-        if engine.set_traits(&serde_json::json!({ "tier": tier }), None).is_err() {
+        if engine.set_traits_json(&serde_json::json!({ "tier": tier }), None).is_err() {
+            assert!(len > 256, "a {len}-byte trait was refused");
             continue;
         }
         let mut other = example_engine();

@@ -132,15 +132,17 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
     let date = |s: &str| time::parse_date(s);
     Ok(match (ty, raw) {
         (_, Raw::Null) => Value::Null,
-        (TraitType::String, r) => value(at, ValueType::String, r)?,
         (TraitType::Number, r) => value(at, ValueType::Number, r)?,
         (TraitType::Bool, r) => value(at, ValueType::Bool, r)?,
-        (TraitType::StringList, r) => {
-            let list = value(at, ValueType::StringList, r)?;
-            if !trait_value_ok(&list) {
+        (TraitType::String | TraitType::StringList, r) => {
+            let ty = if ty == TraitType::String { ValueType::String } else { ValueType::StringList };
+            // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
+            // are refused here, not accepted and then lost at the next import.
+            let v = value(at, ty, r)?;
+            if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
             }
-            list
+            v
         }
         (TraitType::Timestamp, Raw::Number(x)) if x.is_finite() => Value::Number(x.trunc()),
         (TraitType::Timestamp, Raw::String(s)) => match time::parse_rfc3339(&s) {

@@ -161,9 +161,7 @@ test('a long hostile run keeps state and outbox bounded, and the engine deciding
     }
     if (i % 97 === 0) {
       try { e.identify(pick(['email', 'external', 'phone']), `${hostileString()}@x.cn`); } catch (err) { assert.equal(err.code, 'IDENTITY_INVALID'); }
-      // Trait strings of 257 to 1,024 bytes are left to the `todo` test below (a known bug).
-      const tier = hostileString();
-      const traits = { tier: typeof tier === 'string' && tier.length > 256 ? tier.slice(0, 64) : tier, crm_segments: [hostileString()] };
+      const traits = { tier: hostileString(), crm_segments: [hostileString()] };
       try { e.setTraits(traits, now + DAY); } catch (err) { assert.equal(err.code, 'TRAITS_INVALID'); }
     }
     if (i % 2000 === 0 || i === EVENTS) {
@@ -184,18 +182,15 @@ test('a long hostile run keeps state and outbox bounded, and the engine deciding
   console.log(`hostile run: ${EVENTS} events (${refused} refused), ${decisions} decisions, state ${e.exportState().length} bytes`);
 });
 
-// Known bug, reported (not in this branch's files): `setTraits` (src/engine/input.rs) accepts a
-// string trait of up to MAX_INPUT_STRING (1,024 bytes), but the state check (src/profile/mod.rs
-// `trait_value_ok`) allows MAX_TRAIT_STRING (256 bytes): the exported state is then refused by
-// `importState`, and a host that stores and reloads it loses the whole profile. Trait tokens reach
-// the same path. Remove `todo` once fixed.
-test('a trait accepted by setTraits survives exportState/importState', {
-  todo: 'trait strings of 257 to 1,024 bytes are accepted, then refused at import',
-}, () => {
-  for (const tier of ['g'.repeat(256), 'g'.repeat(257), 'g'.repeat(1024), '😀'.repeat(65)]) {
+// Found by the hostile run: string traits of 257 to 1,024 bytes were accepted, then the exported
+// state was refused by `importState` (stored state holds trait strings of at most 256 bytes), and a
+// host that stores and reloads it lost the whole profile. They are now refused when set.
+test('a trait accepted by setTraits survives exportState/importState', () => {
+  for (const tier of ['g'.repeat(256), 'g'.repeat(257), 'g'.repeat(1024), '😀'.repeat(64), '😀'.repeat(65)]) {
     const e = fresh();
     let accepted = true;
     try { e.setTraits({ tier }, NOW + DAY); } catch (err) { assert.equal(err.code, 'TRAITS_INVALID'); accepted = false; }
+    assert.equal(accepted, new TextEncoder().encode(tier).length <= 256, `${tier.length} UTF-16 units`);
     if (!accepted) continue;
     const copy = new Engine(snapshot(), '00000000000000c1');
     copy.importState(e.exportState());
