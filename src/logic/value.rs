@@ -208,9 +208,137 @@ pub(crate) fn parse_js_number(s: &str) -> Option<f64> {
     // Rust also accepts `inf` and `nan`; JavaScript does not.
     let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if decimal {
-        t.parse().ok()
+        parse_decimal(t)
     } else {
         None
+    }
+}
+
+/// Decimal text (`-12.5e3`) to the nearest `f64`, with the standard library's parser.
+#[cfg(feature = "std-float")]
+fn parse_decimal(t: &str) -> Option<f64> {
+    t.parse().ok()
+}
+
+/// Decimal text to the nearest `f64` without the standard library's parser and its 10 KB of
+/// tables (the Wasm package): exact cases here, the rest by the host's parser.
+#[cfg(not(feature = "std-float"))]
+fn parse_decimal(t: &str) -> Option<f64> {
+    match exact_decimal(t) {
+        Decimal::Exact(n) => Some(n),
+        Decimal::Invalid => None,
+        Decimal::Inexact => HOST_PARSER.get().map(|parse| parse(t)).filter(|n| !n.is_nan()),
+    }
+}
+
+/// The host's decimal parser, for builds without the `std-float` feature.
+#[cfg(not(feature = "std-float"))]
+static HOST_PARSER: std::sync::OnceLock<fn(&str) -> f64> = std::sync::OnceLock::new();
+
+/// Gives the engine the host's parser for decimal text that [`exact_decimal`] cannot read
+/// exactly (more than 15 significant digits, or large exponents), such as JavaScript's `Number`.
+/// It gets text that is already known to be decimal syntax and returns NaN for text it refuses.
+/// Builds with the `std-float` feature (the default) use the standard library and ignore it; in
+/// builds without, such text reads as not a number until a parser is set. The first parser set
+/// stays.
+pub fn set_decimal_parser(parse: fn(&str) -> f64) {
+    #[cfg(not(feature = "std-float"))]
+    let _ = HOST_PARSER.set(parse);
+    #[cfg(feature = "std-float")]
+    let _ = parse;
+}
+
+/// What [`exact_decimal`] made of some text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "std-float", allow(dead_code))]
+enum Decimal {
+    /// The text's exact nearest `f64`.
+    Exact(f64),
+    /// Not decimal syntax.
+    Invalid,
+    /// Decimal syntax, but not exactly computable here.
+    Inexact,
+}
+
+/// Reads `[+-]digits[.digits][(e|E)[+-]digits]` (at least one digit before the exponent). The
+/// result is exact when the significant digits fit 2^53 and the power of ten is at most 22, as
+/// then both the digits and the power are exact `f64`s and one multiplication or division rounds
+/// correctly (Clinger's fast path); otherwise it says [`Decimal::Inexact`].
+#[cfg_attr(feature = "std-float", allow(dead_code))]
+fn exact_decimal(t: &str) -> Decimal {
+    const LIMIT: u64 = 1 << 53;
+    let mut bytes = t.as_bytes();
+    let negative = bytes.first() == Some(&b'-');
+    if matches!(bytes.first(), Some(b'-' | b'+')) {
+        bytes = bytes.get(1..).unwrap_or_default();
+    }
+    let (mut mantissa, mut exponent, mut digits, mut seen_point, mut inexact) =
+        (0u64, 0i64, 0usize, false, false);
+    let mut rest = bytes;
+    while let Some((&b, tail)) = rest.split_first() {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                match mantissa.checked_mul(10).map(|m| m + u64::from(b - b'0')).filter(|&m| m <= LIMIT) {
+                    Some(m) => {
+                        mantissa = m;
+                        exponent -= i64::from(seen_point);
+                    }
+                    // A digit past the precision: exact only if it and all later ones are zero.
+                    None => {
+                        inexact |= b != b'0';
+                        exponent += i64::from(!seen_point);
+                    }
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => break,
+        }
+        rest = tail;
+    }
+    if digits == 0 {
+        return Decimal::Invalid;
+    }
+    if let Some((&(b'e' | b'E'), tail)) = rest.split_first() {
+        let (sign, tail) = match tail.split_first() {
+            Some((b'-', t)) => (-1, t),
+            Some((b'+', t)) => (1, t),
+            _ => (1, tail),
+        };
+        if tail.is_empty() || !tail.iter().all(u8::is_ascii_digit) {
+            return Decimal::Invalid;
+        }
+        let written = tail.iter().try_fold(0i64, |e, &d| e.checked_mul(10).map(|e| e + i64::from(d - b'0')));
+        match written {
+            Some(e) if e <= 400 => exponent += sign * e,
+            _ => return Decimal::Inexact,
+        }
+        rest = &[];
+    }
+    if !rest.is_empty() {
+        return Decimal::Invalid;
+    }
+    if inexact || exponent.abs() > 22 {
+        return if mantissa == 0 && !inexact {
+            Decimal::Exact(signed(0.0, negative))
+        } else {
+            Decimal::Inexact
+        };
+    }
+    // 10^k for k <= 22 is exact: every step multiplies an exact integer below 2^53 * 2^22 by 10.
+    let power = (0..exponent.abs()).fold(1.0_f64, |p, _| p * 10.0);
+    // The mantissa is at most 2^53, so the conversion is exact.
+    #[allow(clippy::cast_precision_loss)]
+    let m = mantissa as f64;
+    Decimal::Exact(signed(if exponent < 0 { m / power } else { m * power }, negative))
+}
+
+#[cfg_attr(feature = "std-float", allow(dead_code))]
+fn signed(n: f64, negative: bool) -> f64 {
+    if negative {
+        -n
+    } else {
+        n
     }
 }
 
@@ -481,5 +609,90 @@ mod tests {
         let mut budget = 6;
         assert!(!size_within(&v, &mut budget, 8));
         assert!(!size_within(&v, &mut 100, 1));
+    }
+
+    fn agrees_with_std(t: &str) {
+        let std: Option<f64> = t.parse().ok();
+        match exact_decimal(t) {
+            Decimal::Exact(n) => {
+                let std = std.unwrap_or_else(|| panic!("{t}: exact {n} but std refuses"));
+                assert_eq!(n.to_bits(), std.to_bits(), "{t}");
+            }
+            Decimal::Invalid => assert_eq!(std, None, "{t}: refused but std reads it"),
+            Decimal::Inexact => assert!(std.is_some(), "{t}: inexact but std refuses"),
+        }
+    }
+
+    #[test]
+    fn exact_decimals_match_the_standard_parser() {
+        for t in [
+            "0",
+            "-0",
+            "+0",
+            "1",
+            "-1",
+            "+1",
+            ".5",
+            "+.5",
+            "-.5",
+            "5.",
+            "0.1",
+            "1e5",
+            "1E5",
+            "1e+5",
+            "1e-5",
+            "2.5e-3",
+            "123456789012345",
+            "9007199254740992",
+            "9007199254740993",
+            "90071992547409920",
+            "9007199254740992000e-3",
+            "1e22",
+            "1e23",
+            "1e-22",
+            "1e-23",
+            "0.000000000000000000000000",
+            "0.0000000000000000000000001",
+            "0e999999",
+            "1e999999",
+            "1e400",
+            "1e-400",
+            "179769313486231570e291",
+            "",
+            ".",
+            "-",
+            "+",
+            "e5",
+            ".e5",
+            "1e",
+            "1e+",
+            "1-2",
+            "1.2.3",
+            "--1",
+            "+-1",
+            "1e5.5",
+            "1ee5",
+            "00012",
+            "0.30000000000000004",
+            "4.35",
+            "0.1e1",
+            "100000000000000000000000000000e-10",
+        ] {
+            agrees_with_std(t);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_syntax_agrees_with_the_standard_parser(t in "[-+]?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?") {
+            agrees_with_std(&t);
+        }
+
+        #[test]
+        fn short_decimals_are_exact(int in 0u64..1_000_000_000, frac in 0u32..1_000_000, e in -15i32..15) {
+            let t = format!("{int}.{frac:06}e{e}");
+            proptest::prop_assert!(matches!(exact_decimal(&t), Decimal::Exact(_)), "{}", t);
+            agrees_with_std(&t);
+        }
     }
 }

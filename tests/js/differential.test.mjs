@@ -395,11 +395,21 @@ test('kairos (Wasm) agrees with json-logic-engine on random rules', () => {
     `${failures.length} comparisons disagree (seed ${seed}):\n${failures.slice(0, 30).join('\n')}`);
 });
 
+/** A failure's `[code, value]`, or null when `f` does not throw. */
+function codeOf(f) {
+  try {
+    f();
+  } catch (e) {
+    assert.equal(e.name, 'KairosError');
+    return [e.code, e.value];
+  }
+  return null;
+}
+
 test('evaluate reports failures as KairosError with a code', () => {
   assert.equal(evaluate({ '+': [1, 2] }, null), 3);
   assert.deepEqual(evaluate({ var: 'a.b' }, { a: { b: [1, 'x'] } }), [1, 'x']);
   assert.equal(evaluate({ var: 'a' }), null, 'data undefined reads as null');
-  const codeOf = (f) => { try { f(); } catch (e) { assert.equal(e.name, 'KairosError'); return [e.code, e.value]; } return null; };
   assert.deepEqual(codeOf(() => evaluate({ '/': [1, 0] }, null)), ['RULE_ERROR', { type: 'NaN' }]);
   assert.deepEqual(codeOf(() => evaluate({ throw: 'boom' }, null)), ['RULE_ERROR', { type: 'boom' }]);
   assert.deepEqual(codeOf(() => evaluate({ nope: [1] }, null)), ['RULE_INVALID', undefined]);
@@ -411,4 +421,26 @@ test('evaluate reports failures as KairosError with a code', () => {
   for (let i = 0; i < 200; i++) deep = { '+': [deep] };
   assert.equal(codeOf(() => evaluate(deep, null))[0], 'ARGUMENT_INVALID', 'nesting beyond serde_json\'s limit');
   assert.equal(evaluate({ '+': [1, 2] }, null), 3, 'still usable');
+});
+
+test('decimal text reads as JavaScript reads it, exact or not', () => {
+  // The package's core has no float parser of its own: it computes short decimals exactly and
+  // asks JavaScript's Number for the rest (more than 15 digits, large exponents).
+  const texts = [
+    '42', '-0.5', '.5', '5.', '1e21', '2.5e-3', '9007199254740993', '12345678901234567890.5',
+    '0.30000000000000004', '1e23', '1e-400', '1e400', '-1e400', '4.9e-324', '0e99999',
+    '123456789012345678901234567890e-30', ' 7 ', '1e', '1-2', '1.2.3', '--1', '.',
+  ];
+  for (const t of texts) {
+    const expected = Number(t);
+    const name = JSON.stringify(t);
+    if (Number.isNaN(expected)) {
+      assert.deepEqual(codeOf(() => evaluate({ '+': [t] }, null)), ['RULE_ERROR', { type: 'NaN' }], `${name} is not a number`);
+    } else if (Number.isFinite(expected)) {
+      assert.equal(evaluate({ '+': [t] }, null), expected, name);
+    } else {
+      // Infinity crosses as JSON null, so compare instead.
+      assert.equal(evaluate({ '>': [t, 1e308] }, null), expected > 0, `${name} overflows`);
+    }
+  }
 });

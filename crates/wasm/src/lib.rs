@@ -109,6 +109,20 @@ pub struct Engine {
     context_ids: Vec<Option<u32>>,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// JavaScript's `Number(text)`: the engine's reading of decimal text it cannot compute
+    /// exactly itself (the core is built without the standard library's float parser here).
+    #[wasm_bindgen(js_name = Number)]
+    fn js_number(text: &str) -> f64;
+}
+
+/// Runs once when the module is instantiated.
+#[wasm_bindgen(start)]
+fn start() {
+    kairos::logic::set_decimal_parser(js_number);
+}
+
 /// Most strings kept by `intern`; the JavaScript side starts over when full.
 const MAX_INTERNED: usize = 4096;
 
