@@ -227,25 +227,35 @@ fn parse_decimal(t: &str) -> Option<f64> {
     match exact_decimal(t) {
         Decimal::Exact(n) => Some(n),
         Decimal::Invalid => None,
-        Decimal::Inexact => HOST_PARSER.get().map(|parse| parse(t)).filter(|n| !n.is_nan()),
+        Decimal::Inexact => HOST_NUMBERS.get().map(|host| (host.parse)(t)).filter(|n| !n.is_nan()),
     }
 }
 
-/// The host's decimal parser, for builds without the `std-float` feature.
-#[cfg(not(feature = "std-float"))]
-static HOST_PARSER: std::sync::OnceLock<fn(&str) -> f64> = std::sync::OnceLock::new();
+/// The host's number text conversions, for builds without the `std-float` feature.
+#[derive(Debug, Clone, Copy)]
+pub struct HostNumbers {
+    /// Reads decimal text that [`exact_decimal`] cannot read exactly (more than 15 significant
+    /// digits, or large exponents). It gets text already known to be decimal syntax and returns
+    /// NaN for text it refuses. JavaScript's `Number(text)`.
+    pub parse: fn(&str) -> f64,
+    /// Writes a finite number that is not a whole number below 2^53 (those the engine writes
+    /// itself). JavaScript's `String(number)`.
+    pub format: fn(f64) -> String,
+}
 
-/// Gives the engine the host's parser for decimal text that [`exact_decimal`] cannot read
-/// exactly (more than 15 significant digits, or large exponents), such as JavaScript's `Number`.
-/// It gets text that is already known to be decimal syntax and returns NaN for text it refuses.
-/// Builds with the `std-float` feature (the default) use the standard library and ignore it; in
-/// builds without, such text reads as not a number until a parser is set. The first parser set
-/// stays.
-pub fn set_decimal_parser(parse: fn(&str) -> f64) {
+#[cfg(not(feature = "std-float"))]
+static HOST_NUMBERS: std::sync::OnceLock<HostNumbers> = std::sync::OnceLock::new();
+
+/// Gives the engine the host's number text conversions. Builds with the `std-float` feature (the
+/// default) convert in Rust, with the standard library's parser and ryu's shortest digits, and
+/// ignore this. Builds without it (the Wasm package, which saves 17 KB of gzipped code and tables
+/// so) need it: until it is set, such decimal text reads as not a number and such numbers write
+/// as `NaN`. The first conversions set stay.
+pub fn set_host_numbers(host: HostNumbers) {
     #[cfg(not(feature = "std-float"))]
-    let _ = HOST_PARSER.set(parse);
+    let _ = HOST_NUMBERS.set(host);
     #[cfg(feature = "std-float")]
-    let _ = parse;
+    let _ = host;
 }
 
 /// What [`exact_decimal`] made of some text.
@@ -392,6 +402,16 @@ pub(crate) fn write_js_number(n: f64, out: &mut String) {
     }
 }
 
+/// Writes a finite number as JavaScript's `String(number)` does, with the host's conversion.
+#[cfg(not(feature = "std-float"))]
+fn write_js_float(n: f64, out: &mut String) {
+    match HOST_NUMBERS.get() {
+        Some(host) => out.push_str(&(host.format)(n)),
+        None => out.push_str("NaN"),
+    }
+}
+
+#[cfg(feature = "std-float")]
 fn write_js_float(n: f64, out: &mut String) {
     let (digits, point) = shortest_digits(n.abs());
     let k = digits.len() as i64;
@@ -426,6 +446,7 @@ fn write_js_float(n: f64, out: &mut String) {
 /// The shortest round-trip decimal digits of a positive finite `x` (from ryu, whose small tables
 /// keep the Wasm module small), without leading or trailing zeros, and the decimal point's place:
 /// `x = 0.digits * 10^point`.
+#[cfg(feature = "std-float")]
 fn shortest_digits(x: f64) -> (String, i64) {
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(x);

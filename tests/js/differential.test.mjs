@@ -444,3 +444,10 @@ test('decimal text reads as JavaScript reads it, exact or not', () => {
     }
   }
 });
+
+test('numbers become text as JavaScript writes them', () => {
+  // Whole numbers below 2^53 are written by the core; the rest by JavaScript's String.
+  const numbers = [0, -0, 7, -42, 0.1, 0.5, -2.5, 1 / 3, 1e21, 1e-7, 1.5e-7, 123456789.125, 2 ** 53, 2 ** 53 + 2, 1e300, -1e-300, 5e-324];
+  for (const n of numbers) assert.equal(evaluate({ cat: [n] }, null), String(n), `String(${n})`);
+  assert.equal(evaluate({ cat: [{ var: 'x' }, '|'] }, { x: [0.25, 3, 1e22] }), '0.25,3,1e+22|');
+});

@@ -111,16 +111,20 @@ pub struct Engine {
 
 #[wasm_bindgen]
 extern "C" {
-    /// JavaScript's `Number(text)`: the engine's reading of decimal text it cannot compute
-    /// exactly itself (the core is built without the standard library's float parser here).
+    /// JavaScript's `Number(text)`.
     #[wasm_bindgen(js_name = Number)]
     fn js_number(text: &str) -> f64;
+    /// JavaScript's `String(number)`.
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(n: f64) -> String;
 }
 
-/// Runs once when the module is instantiated.
+/// Runs once when the module is instantiated: the core is built without its own number text
+/// conversions here (they are 17 KB gzip), so it uses JavaScript's, which are the semantics it
+/// follows anyway.
 #[wasm_bindgen(start)]
 fn start() {
-    kairos::logic::set_decimal_parser(js_number);
+    kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
 }
 
 /// Most strings kept by `intern`; the JavaScript side starts over when full.

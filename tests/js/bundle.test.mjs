@@ -1,0 +1,39 @@
+// pkg/kairos.min.js, the minified single-file build the size gate measures, is the same package:
+// it exports what the main entry and `kairos-engine/storage` export, and its engine decides
+// exactly as the readable modules do.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root, snapshot, Engine } from './load.mjs';
+import * as main from '../../pkg/index.js';
+import * as storage from '../../pkg/storage.js';
+import * as min from '../../pkg/kairos.min.js';
+
+test('the minified build exports the API of the main entry and storage', () => {
+  const expected = [...new Set([...Object.keys(main), ...Object.keys(storage)])].sort();
+  assert.deepEqual(Object.keys(min).sort(), expected);
+});
+
+test('the minified build decides as the readable modules do', () => {
+  min.initSync({ module: readFileSync(join(root, 'pkg', 'kairos_wasm_bg.wasm')) });
+  const now = Date.parse('2026-11-20T14:20:00+08:00');
+  const engines = [new Engine(snapshot(), '00000000000000b1'), new min.Engine(snapshot(), '00000000000000b1')];
+  const runs = engines.map((e) => {
+    e.setConsent(true, now);
+    for (let i = 0; i < 12; i++) e.track({ type: 'view', category: 'qipao', product: `p${i % 4}`, price: 199 + i }, now + i);
+    return ['home_hero', 'home_offers', 'pdp_offer'].map((p) => e.decide(p, { page: 'home', channel: 'miniprogram' }, now + 100));
+  });
+  assert.deepEqual(runs[1], runs[0]);
+  assert.ok(runs[0].some((d) => d.items.length > 0), 'some placement chose an offer');
+  assert.equal(min.isKairosError(catchError(() => engines[1].track({ type: 'nope' }, now))), true);
+});
+
+function catchError(f) {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
