@@ -112,12 +112,16 @@ pkg: wasm-setup
 	  --log-level=warning --outfile=pkg/kairos.min.js
 	node crates/wasm/miniprogram.mjs wasm-bindgen $(NODE_BIN)/wasm-opt
 
-## The example mini-program with the package and the Taste of Su snapshot copied in (open
-## examples/miniprogram in WeChat DevTools).
-miniprogram-example: pkg $(SNAPSHOT)
-	mkdir -p examples/miniprogram/kairos
-	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js pkg/miniprogram/fast.js examples/miniprogram/kairos/
-	cp $(SNAPSHOT) examples/miniprogram/kairos/model.kairos
+## The example mini-program with the package, the Taste of Su snapshot signed by the demo key and
+## kairos/config.js (the demo server's address and public key) written in; open
+## examples/miniprogram in WeChat DevTools beside `make demo`.
+MP := examples/miniprogram/kairos
+miniprogram-example: pkg $(KAIROS)
+	mkdir -p $(MP) target/demo
+	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js pkg/miniprogram/fast.js $(MP)/
+	test -f target/demo/brand.key || $(KAIROS) keygen -o target/demo/brand
+	$(KAIROS) compile examples/taste-of-su/model.json -o $(MP)/model.kairos --key target/demo/brand.key
+	printf "module.exports = { url: 'http://%s', publicKey: '%s' };\n" "$(DEMO_ADDR)" "$$(grep -v "^#" target/demo/brand.pub)" > $(MP)/config.js
 
 $(SNAPSHOT): $(KAIROS)
 	$(KAIROS) compile examples/taste-of-su/model.json -o $(SNAPSHOT)

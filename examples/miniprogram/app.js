@@ -1,5 +1,9 @@
-// Loads Kairos once for the whole mini-program; pages await `getApp().kairos`.
+// Loads Kairos once for the whole mini-program and keeps it on the brand's latest signed snapshot:
+// it starts at once from the last good snapshot in wx storage (or the one bundled in the code
+// package), then long-polls `kairos serve` over wx.request for new versions. Pages call
+// `getApp().engine()`, which resolves with the engine once it is there.
 const kairos = require('./kairos/index.js');
+const config = require('./kairos/config.js'); // url and publicKey, written by make miniprogram-example
 const KEY_INSTALL = 'kairos.install';
 
 function installId() {
@@ -14,21 +18,34 @@ function installId() {
 
 App({
   onLaunch() {
-    this.store = new kairos.SafeStore(kairos.wxStorageBackend(wx));
-    this.kairos = kairos.init('/kairos/kairos_wasm.wasm.br').then(() => {
-      // The last good snapshot from storage, else the one bundled in the code package.
+    this.ready = kairos.init('/kairos/kairos_wasm.wasm.br').then(() => {
       const bundled = new Uint8Array(wx.getFileSystemManager().readFileSync('/kairos/model.kairos'));
-      const snapshot = this.store.loadSnapshot(kairos.Engine.snapshotVersion) || bundled;
-      const engine = new kairos.Engine(snapshot, installId());
-      const state = this.store.loadState();
-      if (state) {
-        try { engine.importState(state); } catch (e) { console.warn('kairos: stored state rejected', e.code); }
-      }
-      this.engine = engine;
-      return engine;
+      this.sync = kairos.sync({ url: config.url, publicKey: config.publicKey, bundled, installId: installId() });
+      this.sync.on((e) => {
+        if (e.type === 'rejected' || e.type === 'failure') console.warn('kairos sync', e.type, e.message);
+      });
+      return this.sync.ready;
+    });
+  },
+  /** The engine on the running snapshot (the same object across model updates). */
+  engine() {
+    return this.ready.then(() => this.sync.engine);
+  },
+  /** Sends what the engine recorded (exposures, stage changes) to the brand's pipeline. */
+  flushOutbox() {
+    const events = this.sync && this.sync.engine ? this.sync.engine.drainOutbox() : [];
+    if (events.length === 0) return;
+    wx.request({
+      url: `${config.url}/v1/outbox`,
+      method: 'POST',
+      header: { 'content-type': 'application/x-ndjson' },
+      data: events.map((e) => JSON.stringify(e)).join('\n'),
+      // Lost events are not retried here; a real app may keep them for the next flush.
+      fail: (e) => console.warn('kairos outbox', e.errMsg),
     });
   },
   onHide() {
-    if (this.engine) this.store.saveState(this.engine.exportState());
+    if (this.sync) this.sync.saveState();
+    this.flushOutbox();
   },
 });

@@ -207,16 +207,7 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             }
             ev(cx, sc, last)
         }
-        Op::Not
-        | Op::NotNot
-        | Op::Eq
-        | Op::Ne
-        | Op::StrictEq
-        | Op::StrictNe
-        | Op::Lt
-        | Op::Le
-        | Op::Gt
-        | Op::Ge => bool_out(bool_op(cx, sc, op, kids)?),
+        _ if op.is_boolean() => bool_out(bool_op(cx, sc, op, kids)?),
         Op::Coalesce => {
             for &k in kids {
                 let v = ev(cx, sc, k)?;
@@ -235,10 +226,15 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
 
 /// Whether node `idx` always gives a boolean, so [`truth`] gives its whole value.
 fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
-    matches!(
-        cx.rule.nodes.get(idx as usize),
-        Some(Node::Op {
-            op: Op::Not
+    matches!(cx.rule.nodes.get(idx as usize), Some(Node::Op { op, .. }) if op.is_boolean())
+}
+
+impl Op {
+    /// Whether the operator always gives a boolean: negations and comparisons.
+    fn is_boolean(self) -> bool {
+        matches!(
+            self,
+            Op::Not
                 | Op::NotNot
                 | Op::Eq
                 | Op::Ne
@@ -247,10 +243,9 @@ fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
                 | Op::Lt
                 | Op::Le
                 | Op::Gt
-                | Op::Ge,
-            ..
-        })
-    )
+                | Op::Ge
+        )
+    }
 }
 
 /// The truthiness of node `idx`. Logic and comparisons compute it without building values,

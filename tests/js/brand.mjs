@@ -34,14 +34,17 @@ export function makeBrand() {
       kairos('compile', file, '-o', `${file}.kairos`, '--key', join(dir, `${signer}.key`));
       return new Uint8Array(readFileSync(`${file}.kairos`));
     },
-    /** `kairos serve` of the model at `version` as channel `model`, signed by the brand; `publish(v)` raises it. */
+    /**
+     * `kairos serve` of the model at `version` as channel `model`, signed by the brand; `publish(v)`
+     * raises it; `outbox` is the file accepted outbox batches go to.
+     */
     async serve(version) {
       const models = mkdtempSync(join(dir, 'models-'));
       const publish = (v) => writeFileSync(join(models, 'model.json'), JSON.stringify(modelAt(v)));
       publish(version);
       const server = await serve(['--models', models, '--key', join(dir, 'brand.key'), '--poll-ms', '50',
         '--outbox', join(models, 'outbox.ndjson')]);
-      return { ...server, publish };
+      return { ...server, publish, outbox: join(models, 'outbox.ndjson') };
     },
   };
 }

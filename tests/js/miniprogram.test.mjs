@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
-import { get as httpGet } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { root } from './paths.mjs';
 import { makeBrand } from './brand.mjs';
 
@@ -15,9 +15,9 @@ const dir = join(root, 'pkg', 'miniprogram');
 
 /** `wx.request` over node:http, as the mini-program runtime answers (recorded in `requests`). */
 function wxRequest(requests) {
-  return ({ url, header, responseType, dataType, success, fail }) => {
-    requests.push({ path: new URL(url).pathname, responseType, dataType });
-    const req = httpGet(url, { headers: header }, (res) => {
+  return ({ url, method = 'GET', header, data, responseType, dataType, success = () => {}, fail = () => {} }) => {
+    requests.push({ path: new URL(url).pathname, method, responseType, dataType });
+    const req = httpRequest(url, { method, headers: header }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -27,11 +27,12 @@ function wxRequest(requests) {
       });
     });
     req.on('error', (e) => fail({ errMsg: `request:fail ${e.message}` }));
+    req.end(data);
     return { abort: () => req.destroy() };
   };
 }
 
-function sandbox() {
+function sandbox(files = {}) {
   const storage = new Map();
   const loaded = [];
   const requests = [];
@@ -51,6 +52,13 @@ function sandbox() {
       getStorageSync: (k) => storage.get(k) ?? '',
       setStorageSync: (k, v) => { assert.equal(typeof v, 'string'); storage.set(k, v); },
       request: wxRequest(requests),
+      getFileSystemManager: () => ({
+        readFileSync(path) {
+          const b = files[path];
+          if (!b) throw new Error(`readFileSync:fail no such file ${path}`);
+          return b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+        },
+      }),
     },
   });
   vm.runInContext('delete globalThis.WebAssembly;', ctx);
@@ -67,7 +75,7 @@ function sandbox() {
     fn(module, module.exports, (p) => requireIn(p.replace(/^\.\//, '')));
     return module.exports;
   };
-  return { ctx, storage, loaded, requests, kairos: requireIn('index.js') };
+  return { ctx, storage, loaded, requests, requireIn, kairos: requireIn('index.js') };
 }
 
 test('the mini-program build loads through WXWebAssembly and decides, without the missing globals', async () => {
@@ -141,4 +149,60 @@ test('sync in the mini-program: wx storage and wx.request long-poll by default; 
   const poll = requests.find((q) => q.path === '/v1/channels/model/poll');
   assert.deepEqual([latest.responseType, latest.dataType], ['arraybuffer', 'other']);
   assert.deepEqual([poll.responseType, poll.dataType], ['text', 'other']);
+});
+
+test('the example mini-program: app.js syncs, the page decides on each view and flushes the outbox', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(2);
+  t.after(() => server.stop());
+  const { ctx, requests, requireIn } = sandbox({ '/kairos/model.kairos': brand.snapshot(1) });
+  // The example's own files, with `kairos/` as `make miniprogram-example` fills it.
+  const example = join(root, 'examples', 'miniprogram');
+  const config = { url: server.url, publicKey: brand.publicKey };
+  const run = (file) => {
+    const src = readFileSync(join(example, file), 'utf8');
+    const fn = vm.runInContext(`(function (module, exports, require) {${src}\n})`, ctx, { filename: file });
+    const module = { exports: {} };
+    fn(module, module.exports, (p) => {
+      if (p === './kairos/index.js') return requireIn('index.js');
+      if (p === './kairos/config.js') return config;
+      throw new Error(`unexpected require ${p}`);
+    });
+  };
+  let app;
+  let pageDef;
+  ctx.App = (def) => { app = def; };
+  ctx.Page = (def) => { pageDef = def; };
+  ctx.getApp = () => app;
+  run('app.js');
+  run('pages/index/index.js');
+  app.onLaunch();
+  const engine = await app.engine();
+  assert.equal(engine.modelVersion, 1, 'starts at once on the bundled snapshot');
+
+  const page = { ...pageDef, data: { ...pageDef.data }, setData(d) { Object.assign(this.data, d); } };
+  const shown = new Promise((resolve) => { page.setData = function (d) { Object.assign(this.data, d); resolve(); }; });
+  page.onShow();
+  await shown;
+  assert.equal(page.data.reason, 'chosen');
+  assert.ok(page.data.title.length > 0, 'the hero has a title');
+
+  // The long-poll brings version 2; the engine object stays the same.
+  await new Promise((resolve) => app.sync.on((e) => { if (e.type === 'update') resolve(); }));
+  assert.equal((await app.engine()).modelVersion, 2);
+  assert.equal(await app.engine(), engine);
+
+  // Hiding the app stores the profile and sends the outbox as NDJSON.
+  app.onHide();
+  app.sync.stop();
+  const deadline = Date.now() + 5000;
+  let lines = [];
+  while (Date.now() < deadline) {
+    lines = existsSync(server.outbox) ? readFileSync(server.outbox, 'utf8').split('\n').filter(Boolean) : [];
+    if (lines.some((l) => JSON.parse(l).type === 'exposure')) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(lines.some((l) => JSON.parse(l).type === 'exposure'), `outbox received: ${lines.join(' | ')}`);
+  assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/v1/outbox'));
+  assert.ok(ctx.wx.getStorageSync('kairos.install').match(/^[0-9a-f]{16}$/));
 });

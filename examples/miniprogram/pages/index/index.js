@@ -2,7 +2,8 @@
 Page({
   data: { title: '', body: '', reason: '' },
   onShow() {
-    getApp().kairos.then((engine) => {
+    const app = getApp();
+    app.engine().then((engine) => {
       engine.setConsent(true); // in a real store, after the shopper agreed (PIPL)
       engine.track({ type: 'view', category: 'home' });
       const d = engine.decide('home_hero', { page: 'home' });
@@ -13,7 +14,7 @@ Page({
         body: (content && content.body) || '',
         reason: d.reason,
       });
-      // engine.drainOutbox() would be sent with wx.request here.
+      app.flushOutbox();
     }).catch((e) => console.error('kairos', e.code, e.message));
   },
 });
