@@ -3,25 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, root } from './load.mjs';
+import { KAIROS, makeBrand } from './brand.mjs';
 
-const KAIROS = join(root, 'target/release/kairos');
-const dir = mkdtempSync(join(tmpdir(), 'kairos-signed-'));
+const brand = makeBrand();
+const { dir, publicKey: pub, otherPublicKey: otherPub } = brand;
 const run = (...args) => execFileSync(KAIROS, args, { cwd: root }).toString();
-run('keygen', '-o', join(dir, 'brand'));
-run('keygen', '-o', join(dir, 'other'));
-const pub = readFileSync(join(dir, 'brand.pub'), 'utf8').split('\n').find((l) => l.startsWith('kairos-ed25519-public:'));
-const otherPub = readFileSync(join(dir, 'other.pub'), 'utf8').split('\n').find((l) => l.startsWith('kairos-ed25519-public:'));
-const model = JSON.parse(readFileSync(join(root, 'examples/taste-of-su/model.json'), 'utf8'));
-function signed(version, key = 'brand') {
-  const file = join(dir, `v${version}-${key}.json`);
-  writeFileSync(file, JSON.stringify({ ...model, meta: { ...model.meta, version } }));
-  run('compile', file, '-o', `${file}.kairos`, '--key', join(dir, `${key}.key`));
-  return new Uint8Array(readFileSync(`${file}.kairos`));
-}
+const signed = (version, key = 'brand') => brand.snapshot(version, key);
 const code = (f) => { try { f(); } catch (e) { return e.code; } return 'no error'; };
 
 test('a snapshot signed by the brand loads; others are refused and the old model keeps running', () => {
