@@ -127,6 +127,12 @@ fn start() {
     kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
 }
 
+/// The module's allocator: rlsf's TLSF (constant-time allocation and free, no locking on
+/// single-threaded Wasm) in its small-code configuration, 7 KB smaller than the default dlmalloc.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
+
 /// Most strings kept by `intern`; the JavaScript side starts over when full.
 const MAX_INTERNED: usize = 4096;
 
