@@ -141,6 +141,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The first error; otherwise fails if bytes are left over.
+    #[inline(never)]
     pub fn finish(self) -> Result<(), WireError> {
         match (self.error, self.bytes.len().saturating_sub(self.pos)) {
             (Some(e), _) => Err(e),
