@@ -1,7 +1,7 @@
 //! Framing and encoding of every byte format Kairos writes (snapshots and profile state).
 //!
-//! All binary encoding goes through this module so the serializer can be swapped in one place.
-//! A frame is a fixed 48-byte header followed by a postcard body:
+//! All binary encoding goes through this module. A frame is a fixed 48-byte header followed by a
+//! body in postcard's wire format, written and read by [`wire`] (the [`Wire`] trait):
 //!
 //! | offset | size | field |
 //! |---:|---:|---|
@@ -14,8 +14,14 @@
 //!
 //! The layout is written down in `docs/snapshot-format.md`.
 
-use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
+
+mod wire;
+#[cfg(test)]
+mod wire_tests;
+
+pub(crate) use wire::{wire_enum, wire_struct, wire_via};
+pub use wire::{Reader, Wire, WireError, WireErrorKind, Writer};
 
 /// Length of the frame header in bytes.
 pub const HEADER_LEN: usize = 48;
@@ -133,23 +139,35 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Encodes `body` with postcard and frames it (flags zero, no trailer).
-pub fn encode<T: Serialize>(magic: [u8; 4], format: u16, model_version: u32, body: &T) -> Vec<u8> {
+/// Encodes a value in the wire format.
+pub fn to_bytes<T: Wire>(value: &T) -> Vec<u8> {
+    let mut w = Writer::new();
+    value.put(&mut w);
+    w.into_bytes()
+}
+
+/// Decodes a value from the wire format, requiring that every byte is used.
+pub fn from_bytes<T: Wire>(bytes: &[u8]) -> Result<T, WireError> {
+    let mut r = Reader::new(bytes);
+    let value = T::take(&mut r);
+    r.finish().map(|()| value)
+}
+
+/// Encodes `body` and frames it (flags zero, no trailer).
+pub fn encode<T: Wire>(magic: [u8; 4], format: u16, model_version: u32, body: &T) -> Vec<u8> {
     encode_with_flags(magic, format, 0, model_version, body)
 }
 
-/// Encodes `body` with postcard and frames it with the given header flags. A caller that sets
+/// Encodes `body` and frames it with the given header flags. A caller that sets
 /// [`FLAG_SIGNED`] appends the signature over the returned bytes.
-pub fn encode_with_flags<T: Serialize>(
+pub fn encode_with_flags<T: Wire>(
     magic: [u8; 4],
     format: u16,
     flags: u16,
     model_version: u32,
     body: &T,
 ) -> Vec<u8> {
-    // postcard to a Vec cannot fail for our types except on allocation failure, which aborts anyway;
-    // an error here would be a bug in a Serialize impl, so we encode an empty body rather than panic.
-    let body = postcard::to_allocvec(body).unwrap_or_default();
+    let body = to_bytes(body);
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&magic);
     out.extend_from_slice(&format.to_le_bytes());
@@ -222,7 +240,7 @@ pub fn split<'a>(
 
 /// Checks an unsigned frame (magic, version, length, checksum) and decodes its body. Frames that
 /// are never signed (state) use this: any flag is an error.
-pub fn decode<T: DeserializeOwned>(
+pub fn decode<T: Wire>(
     bytes: &[u8],
     magic: [u8; 4],
     format: u16,
@@ -237,13 +255,16 @@ pub fn decode<T: DeserializeOwned>(
     Ok((header, value))
 }
 
-/// Decodes a postcard body, requiring that every byte is used.
-pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    let (value, rest) = postcard::take_from_bytes::<T>(body).map_err(|e| FrameError::Body(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(FrameError::Body(format!("{} trailing bytes after the body", rest.len())));
-    }
-    Ok(value)
+/// Decodes a body, requiring that every byte is used.
+pub fn decode_body<T: Wire>(body: &[u8]) -> Result<T, FrameError> {
+    from_bytes(body).map_err(body_error)
+}
+
+fn body_error(e: WireError) -> FrameError {
+    FrameError::Body(match e.kind {
+        WireErrorKind::Trailing(n) => format!("{n} trailing bytes after the body"),
+        _ => e.to_string(),
+    })
 }
 
 fn printable(bytes: &[u8]) -> String {

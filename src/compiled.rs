@@ -4,8 +4,7 @@
 //! Everything here may come from untrusted bytes: [`Model::validate`] checks every index and
 //! bound that evaluation relies on, so the engine can index without panicking.
 
-use serde::{Deserialize, Serialize};
-
+use crate::codec::{wire_enum, wire_struct};
 use crate::logic::Rule;
 use crate::model::{ScoreKind, TraitType, ValueType};
 use crate::profile::window::FeatureSpec;
@@ -112,7 +111,8 @@ pub mod op {
 }
 
 /// A compiled model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct Model {
     /// Human name.
     pub name: String,
@@ -151,7 +151,8 @@ pub struct Model {
 }
 
 /// An event type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct EventDef {
     /// Name.
     pub name: String,
@@ -164,7 +165,8 @@ pub struct EventDef {
 }
 
 /// A feature.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct FeatureDef {
     /// Name.
     pub name: String,
@@ -179,7 +181,8 @@ pub struct FeatureDef {
 }
 
 /// A score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct ScoreDef {
     /// Name.
     pub name: String,
@@ -192,7 +195,8 @@ pub struct ScoreDef {
 }
 
 /// A named rule (stage or segment).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct Named {
     /// Name.
     pub name: String,
@@ -201,7 +205,8 @@ pub struct Named {
 }
 
 /// A placement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct PlacementDef {
     /// Name.
     pub name: String,
@@ -214,7 +219,8 @@ pub struct PlacementDef {
 }
 
 /// A cap: at most `max` in `days` natural days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct CapDef {
     /// Most exposures.
     pub max: u32,
@@ -223,7 +229,8 @@ pub struct CapDef {
 }
 
 /// An offer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct OfferDef {
     /// Id.
     pub id: String,
@@ -260,7 +267,8 @@ pub struct OfferDef {
 }
 
 /// A variant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct VariantDef {
     /// Id.
     pub id: String,
@@ -269,6 +277,26 @@ pub struct VariantDef {
     /// Content.
     pub content: Option<u32>,
 }
+
+// The snapshot body (docs/snapshot-format.md): every struct is its fields in declaration order.
+wire_struct!(Model[
+    name, version, offset_ms, id_salt, events, context, traits, features, scores, stages, segments,
+    calendars, placements, offers, contents, caps, quiet,
+]);
+wire_struct!(EventDef[name, props, features, converts]);
+wire_struct!(FeatureDef[name, event, spec, of, filter]);
+wire_struct!(ScoreDef[name, kind, bias, terms]);
+wire_struct!(Named[name, rule]);
+wire_struct!(PlacementDef[name, max_items, fallback, offers]);
+wire_struct!(CapDef[max, days]);
+wire_struct!(OfferDef[
+    id, audience, stages, start, end, quiet, priority, rank_by, caps, min_gap_ms, global_caps, control_bp,
+    variants, content, requires_consent, conversion,
+]);
+wire_struct!(VariantDef[id, weight, content]);
+wire_enum!(ValueType[String, Number, Bool, StringList]);
+wire_enum!(TraitType[String, Number, Bool, StringList, Timestamp, Date, Anniversary]);
+wire_enum!(ScoreKind[Linear, Logistic]);
 
 impl Model {
     /// Index of a placement by name.

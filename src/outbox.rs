@@ -7,17 +7,20 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::codec::{Reader, Wire, Writer};
 use crate::compiled::Model;
 
 /// Most events held.
 pub const OUTBOX_CAPACITY: usize = 256;
 
 /// One event for the backend.
-// Externally tagged on purpose: postcard (the state format) cannot decode internally tagged
-// enums. The JSON form for hosts, with a `type` field, is `OutboxEvent::to_json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// In the state it is a variant index, then the fields in order (`Wire` below). serde's JSON form
+// (externally tagged) is for `kairos simulate --json`; the form for hosts, with a `type` field,
+// is `OutboxEvent::to_json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxEvent {
     /// The shopper moved between lifecycle stages.
@@ -64,6 +67,58 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
+}
+
+impl Wire for OutboxEvent {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            OutboxEvent::StageChanged { from, to, at } => {
+                w.varint(0);
+                from.put(w);
+                w.str(to);
+                at.put(w);
+            }
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => {
+                w.varint(1);
+                [decision, placement, offer].iter().for_each(|s| w.str(s));
+                variant.put(w);
+                control.put(w);
+                at.put(w);
+            }
+            OutboxEvent::Conversion { decision, offer, event, control, at } => {
+                w.varint(2);
+                [decision, offer, event].iter().for_each(|s| w.str(s));
+                control.put(w);
+                at.put(w);
+            }
+            OutboxEvent::Forgotten { pid, at } => {
+                w.varint(3);
+                w.str(pid);
+                at.put(w);
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("OutboxEvent", 4) {
+            0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
+            1 => OutboxEvent::Exposure {
+                decision: r.string(),
+                placement: r.string(),
+                offer: r.string(),
+                variant: Wire::take(r),
+                control: r.bool(),
+                at: r.i64(),
+            },
+            2 => OutboxEvent::Conversion {
+                decision: r.string(),
+                offer: r.string(),
+                event: r.string(),
+                control: r.bool(),
+                at: r.i64(),
+            },
+            _ => OutboxEvent::Forgotten { pid: r.string(), at: r.i64() },
+        }
+    }
 }
 
 impl OutboxEvent {

@@ -6,15 +6,16 @@
 //! kt1.<payload>.<signature>
 //! ```
 //!
-//! `payload` is the base64url (unpadded) of the postcard encoding of [`Claims`] (`sub`, `iat`,
+//! `payload` is the base64url (unpadded) of the postcard encoding ([`crate::codec::Wire`]) of
+//! [`Claims`] (`sub`, `iat`,
 //! `exp`, then the traits as name and value pairs); `signature` is the base64url of the 64-byte
 //! Ed25519 signature of the ASCII text `kt1.<payload>`. `sub` is the shopper's pseudonymous id,
 //! [`crate::profile::Profile::pid`]. Binary, not JSON: tokens stay short, and devices decode them
 //! without a JSON parser. The format is in `docs/snapshot-format.md`.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::codec::{self, wire_struct, Reader, Wire, WireError, WireErrorKind};
 use crate::profile::StoredTrait;
 use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
 
@@ -25,8 +26,8 @@ pub const TOKEN_PREFIX: &str = "kt1";
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// What a token says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct Claims {
     /// The shopper: the pseudonymous id ([`crate::profile::Profile::pid`]).
     pub sub: String,
@@ -37,6 +38,8 @@ pub struct Claims {
     /// The traits, by name: booleans, numbers, strings (also times and dates) and string lists.
     pub traits: Vec<(String, StoredTrait)>,
 }
+
+wire_struct!(Claims[sub, iat, exp, traits]);
 
 /// Most traits in a token.
 pub const MAX_TOKEN_TRAITS: usize = 256;
@@ -110,7 +113,7 @@ pub enum TokenError {
 
 /// Signs `claims` into a token.
 pub fn sign(claims: &Claims, key: &SecretKey) -> String {
-    let payload = postcard::to_allocvec(claims).unwrap_or_default();
+    let payload = codec::to_bytes(claims);
     let signed = format!("{TOKEN_PREFIX}.{}", b64_encode(&payload));
     let sig = key.sign(signed.as_bytes());
     format!("{signed}.{}", b64_encode(&sig))
@@ -137,11 +140,15 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
     }
     Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
     let payload = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
-    let claims = match postcard::take_from_bytes::<Claims>(&payload) {
-        Ok((c, [])) => c,
-        Ok(_) => return Err(malformed("the payload has bytes after the claims")),
-        Err(_) => return Err(malformed("the payload is not valid claims")),
-    };
+    let mut r = Reader::new(&payload);
+    let claims = Claims::take(&mut r);
+    match r.finish() {
+        Ok(()) => {}
+        Err(WireError { kind: WireErrorKind::Trailing(_), .. }) => {
+            return Err(malformed("the payload has bytes after the claims"))
+        }
+        Err(e) => return Err(malformed(&format!("the payload is not valid claims: {e}"))),
+    }
     if claims.traits.len() > MAX_TOKEN_TRAITS {
         return Err(malformed("too many traits"));
     }

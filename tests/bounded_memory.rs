@@ -10,6 +10,7 @@
     reason = "test code: a panic is a test failure"
 )]
 
+use kairos::codec::to_bytes;
 use kairos::engine::input;
 use kairos::outbox::OUTBOX_CAPACITY;
 use kairos::profile::identity::IdKind;
@@ -94,7 +95,7 @@ fn check_bounds(engine: &mut Engine, when: &str) {
             (_, Some(days)) => usize::from(days.min(MAX_WINDOW_DAYS)),
             (_, None) => usize::from(SETTLE_DAYS) + 1,
         };
-        let size = postcard::to_allocvec(agg).unwrap().len();
+        let size = to_bytes(agg).len();
         assert!(
             size <= 16 + cells * CELL_BYTES,
             "{when}: feature `{name}` takes {size} bytes for {cells} cells"
@@ -102,7 +103,7 @@ fn check_bounds(engine: &mut Engine, when: &str) {
     }
     let day_counts = std::iter::once(&state.global).chain(state.offers.iter().map(|o| &o.exposures));
     for counts in day_counts {
-        let size = postcard::to_allocvec(counts).unwrap().len();
+        let size = to_bytes(counts).len();
         assert!(
             size <= 32 + usize::from(MAX_WINDOW_DAYS) * CELL_BYTES,
             "{when}: day counts take {size} bytes"

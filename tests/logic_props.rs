@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use kairos::codec::{from_bytes, to_bytes};
 use kairos::logic::{
     eval, eval_bool, parse, DynamicResolver, Env, EvalError, HostCall, JsonEnv, Resolver, Rule, Value,
 };
@@ -199,8 +200,8 @@ proptest! {
     fn postcard_round_trip_evaluates_identically(rule in rule_json(), data in data_json()) {
         for resolver in [&DynamicResolver as &dyn Resolver, &Static] {
             let Ok(r) = parse(&rule, resolver) else { continue };
-            let bytes = postcard::to_allocvec(&r).expect("encode");
-            let back: Rule = postcard::from_bytes(&bytes).expect("decode what we encoded");
+            let bytes = to_bytes(&r);
+            let back: Rule = from_bytes(&bytes).expect("decode what we encoded");
             let env = slots_env(&data);
             prop_assert!(same(&run(&r, &env), &run(&back, &env)), "{}", rule);
         }
@@ -208,7 +209,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_fail_or_evaluate(bytes in prop::collection::vec(any::<u8>(), 0..200), data in data_json()) {
-        if let Ok(r) = postcard::from_bytes::<Rule>(&bytes) {
+        if let Ok(r) = from_bytes::<Rule>(&bytes) {
             prop_assert_eq!(r.validate(), Ok(()));
             let _ = run(&r, &slots_env(&data));
         }
@@ -221,8 +222,8 @@ proptest! {
         data in data_json(),
     ) {
         let Ok(r) = parse(&rule, &Static).or_else(|_| parse(&rule, &DynamicResolver)) else { return Ok(()) };
-        let bytes = mutate(postcard::to_allocvec(&r).expect("encode"), &edits);
-        if let Ok(back) = postcard::from_bytes::<Rule>(&bytes) {
+        let bytes = mutate(to_bytes(&r), &edits);
+        if let Ok(back) = from_bytes::<Rule>(&bytes) {
             prop_assert_eq!(back.validate(), Ok(()));
             let _ = run(&back, &slots_env(&data));
         }

@@ -202,9 +202,7 @@ fn signed_traits_count_only_when_valid() {
     assert!(matches!(e.set_traits_token(&unknown, T0), Err(TokenError::Traits(_))));
     // A shopper editing the payload breaks the signature.
     let (head, sig) = good.rsplit_once('.').unwrap();
-    let payload = kairos::sign::b64_encode(
-        serde_json::to_string(&claims(&e, json!({"tier": "vip"}))).unwrap().as_bytes(),
-    );
+    let payload = kairos::sign::b64_encode(&kairos::codec::to_bytes(&claims(&e, json!({"tier": "vip"}))));
     let edited = format!("kt1.{payload}.{sig}");
     assert_ne!(head, format!("kt1.{payload}"));
     assert!(matches!(e.set_traits_token(&edited, T0), Err(TokenError::BadSignature { .. })));

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use kairos::codec::{from_bytes, to_bytes};
 use kairos::profile::window::{
     Agg, Aggregate, DayCounts, FeatureSpec, StateError, MAX_WINDOW_DAYS, SETTLE_DAYS,
 };
@@ -181,7 +182,7 @@ fn check_reads(real: &Aggregate, reference: &Reference, day: i32) -> Result<(), 
 }
 
 fn round_trip(a: &Aggregate) -> Aggregate {
-    postcard::from_bytes(&postcard::to_allocvec(a).unwrap()).unwrap()
+    from_bytes(&to_bytes(a)).unwrap()
 }
 
 proptest! {
@@ -243,9 +244,9 @@ proptest! {
             a.record(&all_time, day, i64::from(day), 0.0, key);
         }
         // Worst cases: 20 values of 8 + 2 bytes; 30 day cells of 2 + 3 bytes; 7 cells and a total.
-        prop_assert!(postcard::to_allocvec(&d).unwrap().len() <= 10 + 20 * 10);
-        prop_assert!(postcard::to_allocvec(&c).unwrap().len() <= 10 + 30 * 5);
-        prop_assert!(postcard::to_allocvec(&a).unwrap().len() <= 20 + usize::from(SETTLE_DAYS) * 13);
+        prop_assert!(to_bytes(&d).len() <= 10 + 20 * 10);
+        prop_assert!(to_bytes(&c).len() <= 10 + 30 * 5);
+        prop_assert!(to_bytes(&a).len() <= 20 + usize::from(SETTLE_DAYS) * 13);
     }
 
     #[test]
@@ -291,7 +292,7 @@ proptest! {
                 }
             }
         }
-        let back: DayCounts = postcard::from_bytes(&postcard::to_allocvec(&real).unwrap()).unwrap();
+        let back: DayCounts = from_bytes(&to_bytes(&real)).unwrap();
         prop_assert_eq!(back, real);
     }
 
@@ -319,7 +320,7 @@ proptest! {
                 a.record(&spec, day_of(now, offset), now, amount, key);
             }
         }
-        let mut bytes = postcard::to_allocvec(&a).unwrap();
+        let mut bytes = to_bytes(&a);
         for (at, byte) in edits {
             let i = at.index(bytes.len());
             bytes[i] = byte;
@@ -331,7 +332,7 @@ proptest! {
 /// Decodes `bytes` as state; whatever decodes must validate or not, and then be used without
 /// panicking (validated or not: a caller might skip validation).
 fn exercise_decoded(bytes: &[u8]) {
-    if let Ok(mut a) = postcard::from_bytes::<Aggregate>(bytes) {
+    if let Ok(mut a) = from_bytes::<Aggregate>(bytes) {
         for agg in AGGS {
             for window_days in WINDOWS {
                 let spec = FeatureSpec { agg, window_days };
@@ -351,15 +352,15 @@ fn exercise_decoded(bytes: &[u8]) {
             a.clone().record(&spec, 20_000, 0, 1.0, 0);
         }
         a.prune(&FeatureSpec { agg: Agg::Count, window_days: Some(7) }, i32::MAX);
-        let _ = postcard::to_allocvec(&a);
+        let _ = to_bytes(&a);
     }
-    if let Ok(mut c) = postcard::from_bytes::<DayCounts>(bytes) {
+    if let Ok(mut c) = from_bytes::<DayCounts>(bytes) {
         let _ = c.validate();
         for today in [i32::MIN, 0, i32::MAX] {
             let _ = c.count_in_last(today, u16::MAX);
         }
         c.record(i32::MIN, 0);
         c.prune(i32::MAX, 0);
-        let _ = postcard::to_allocvec(&c);
+        let _ = to_bytes(&c);
     }
 }

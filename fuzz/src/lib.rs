@@ -1,4 +1,4 @@
-//! Bodies of the fuzz targets. Plain Rust over `kairos`, `serde_json` and `postcard` only, so that
+//! Bodies of the fuzz targets. Plain Rust over `kairos` and `serde_json` only, so that
 //! `tests/fuzz_crashers.rs` includes this same file (`#[path]`) and replays committed crashers
 //! through exactly the code the fuzzer ran. A target fails by panicking: a panic inside the core,
 //! or a broken invariant checked here (`assert!`).
@@ -254,7 +254,7 @@ pub fn gen_rule(r: &mut Bytes, depth: usize, vocab: Vocab) -> Json {
 }
 
 /// Rule evaluation on arbitrary data: parse with the dynamic resolver; a parsed rule validates,
-/// survives a postcard round trip, and `eval_bool` agrees with the truthiness of `eval`.
+/// survives an encoding round trip, and `eval_bool` agrees with the truthiness of `eval`.
 /// Input: first byte even = generated rule and data; odd = `rule JSON \0 data JSON` as text.
 pub fn rule_eval(data: &[u8]) {
     let mut r = Bytes::new(data);
@@ -277,9 +277,9 @@ pub fn rule_eval(data: &[u8]) {
 pub fn check_rule(rule_json: &Json, data_json: &Json) {
     let Ok(rule) = parse(rule_json, &DynamicResolver) else { return };
     assert!(rule.validate().is_ok(), "parsed rule does not validate: {rule_json}");
-    let bytes = postcard::to_allocvec(&rule).unwrap_or_default();
-    let back: Result<kairos::logic::Rule, _> = postcard::from_bytes(&bytes);
-    assert!(back.as_ref().ok() == Some(&rule), "postcard round trip changed {rule_json}");
+    let bytes = kairos::codec::to_bytes(&rule);
+    let back = kairos::codec::from_bytes::<kairos::logic::Rule>(&bytes);
+    assert!(back.as_ref().ok() == Some(&rule), "encoding round trip changed {rule_json}");
     let env = JsonEnv::from_json(data_json);
     let full = eval(&rule, &env).map(|v| v.truthy()).map_err(|e| e.kind);
     let fast = eval_bool(&rule, &env).map_err(|e| e.kind);

@@ -12,8 +12,6 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
-
 mod eval;
 mod explain;
 mod fractional;
@@ -35,7 +33,7 @@ pub use value::{set_host_numbers, HostNumbers, MAX_DATA_DEPTH};
 pub const MAX_DEPTH: usize = 64;
 
 /// A JsonLogic value at run time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// JSON `null`, and a missing value.
     Null,
@@ -53,8 +51,8 @@ pub enum Value {
 
 /// A compiled rule: a flat arena of nodes; the root is the last node.
 ///
-/// Serialized (with serde, e.g. postcard) in a flat form whose decoding never recurses on the
-/// rule's nesting and validates the result; see docs/rules.md for the layout.
+/// Encoded (with [`crate::codec::Wire`], in postcard's wire format) in a flat form whose decoding
+/// never recurses on the rule's nesting and validates the result; see docs/rules.md for the layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     // INVARIANT after parse or decode (both run the checks of `validate`): every child index is
@@ -92,7 +90,7 @@ pub trait Resolver {
 }
 
 /// A host operator call as the resolver wants it compiled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostCall {
     /// Host-defined operator code.
     pub op: u16,
@@ -158,8 +156,8 @@ pub fn eval_bool<E: Env>(rule: &Rule, env: &E) -> Result<bool, EvalError> {
 }
 
 impl Rule {
-    /// Checks the invariants of a rule that came from untrusted bytes. Decoding a rule with serde
-    /// already runs these checks; a rule that passes them evaluates without panicking.
+    /// Checks the invariants of a rule that came from untrusted bytes. Decoding a rule already
+    /// runs these checks; a rule that passes them evaluates without panicking.
     pub fn validate(&self) -> Result<(), String> {
         self.check()
     }

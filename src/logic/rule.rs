@@ -1,4 +1,5 @@
-//! The compiled form of a rule: a flat arena of nodes, its validation, and its wire form.
+//! The compiled form of a rule: a flat arena of nodes, its validation, and its wire form
+//! (docs/rules.md).
 //!
 //! Nodes are stored children first (post-order), the root last. A node with children names a
 //! range of `kids`, and every index there is lower than the node's own, so the arena is a tree
@@ -6,13 +7,13 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use super::value::depth_within;
 use super::{Rule, Value, MAX_DEPTH};
+use crate::codec::{wire_enum, Reader, Wire, Writer};
 
 /// One node of a compiled rule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) enum Node {
     /// `consts[i]`.
     Const(u32),
@@ -35,7 +36,8 @@ pub(crate) enum Node {
 }
 
 /// The built-in operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(crate) enum Op {
     If,
     And,
@@ -198,19 +200,43 @@ impl Rule {
 
 // ---------------------------------------------------------------------------------------------
 // Wire form. Constants are flattened into a post-order stream so that decoding never recurses
-// on their nesting; decoding then validates the whole rule.
+// on their nesting; decoding then validates the whole rule. On the wire a rule is the struct
+// `{ nodes: Vec<Node>, kids: Vec<u32>, paths: Vec<Vec<String>>, consts: Vec<Flat> }`.
 
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    nodes: Vec<Node>,
-    kids: Vec<u32>,
-    paths: Vec<Vec<String>>,
-    consts: Vec<Flat>,
+wire_enum!(Op[
+    If, And, Or, Not, NotNot, Coalesce, Eq, Ne, StrictEq, StrictNe, Lt, Le, Gt, Ge, Add, Sub, Mul, Div, Mod,
+    Max, Min, Cat, Substr, In, Merge, Array, Map, Filter, Reduce, All, Some, None, Throw, Try, VarDyn, ValDyn,
+    MissingDyn, MissingSomeDyn, Exists, StartsWith, EndsWith, SemVer, Fractional,
+]);
+
+impl Wire for Node {
+    fn put(&self, w: &mut Writer) {
+        match *self {
+            Node::Const(i) => (0u32, i).put(w),
+            Node::Slot(i) => (1u32, i).put(w),
+            Node::Lookup(i) => (2u32, i).put(w),
+            Node::Scoped { level, path } => (3u32, level, path).put(w),
+            Node::Op { op, spread, start, len } => ((4u32, op), (spread, start, len)).put(w),
+            Node::Missing { some, names, start, len } => ((5u32, some), (names, start, len)).put(w),
+            Node::Host { op, imm, start, len } => ((6u32, op), (imm, start, len)).put(w),
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("Node", 7) {
+            0 => Node::Const(r.u32()),
+            1 => Node::Slot(r.u32()),
+            2 => Node::Lookup(r.u32()),
+            3 => Node::Scoped { level: r.u32(), path: r.u32() },
+            4 => Node::Op { op: Op::take(r), spread: r.bool(), start: r.u32(), len: r.u32() },
+            5 => Node::Missing { some: r.bool(), names: r.u32(), start: r.u32(), len: r.u32() },
+            _ => Node::Host { op: r.u16(), imm: r.u32(), start: r.u32(), len: r.u32() },
+        }
+    }
 }
 
 /// One value of the constant stream. `Array(n)` and `Object(keys)` take their `n` (or
 /// `keys.len()`) items from the values decoded just before them.
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 enum Flat {
     Null,
     Bool(bool),
@@ -218,6 +244,71 @@ enum Flat {
     String(String),
     Array(u32),
     Object(Vec<String>),
+}
+
+impl Wire for Flat {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            Flat::Null => w.varint(0),
+            Flat::Bool(b) => (1u32, *b).put(w),
+            Flat::Number(n) => (2u32, *n).put(w),
+            Flat::String(s) => {
+                w.varint(3);
+                w.str(s);
+            }
+            Flat::Array(n) => (4u32, *n).put(w),
+            Flat::Object(keys) => {
+                w.varint(5);
+                keys.put(w);
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("constant", 6) {
+            0 => Flat::Null,
+            1 => Flat::Bool(r.bool()),
+            2 => Flat::Number(r.f64()),
+            3 => Flat::String(r.string()),
+            4 => Flat::Array(r.u32()),
+            _ => Flat::Object(Wire::take(r)),
+        }
+    }
+}
+
+impl Wire for Rule {
+    fn put(&self, w: &mut Writer) {
+        self.nodes.put(w);
+        self.kids.put(w);
+        self.paths.put(w);
+        flat_consts(&self.consts).put(w);
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        let at = r.position();
+        let nodes = Wire::take(r);
+        let kids = Wire::take(r);
+        let paths = Wire::take(r);
+        // The constant stream is rebuilt as it is read, without a vector of `Flat` in between.
+        let mut consts = Unflatten::default();
+        for _ in 0..r.len("a sequence") {
+            if r.failed() {
+                break;
+            }
+            if let Err(e) = consts.push(Flat::take(r)) {
+                r.reject(at, format!("invalid rule: {e}"));
+            }
+        }
+        let rule = Rule { nodes, kids, consts: consts.finish(), paths };
+        if let Err(e) = rule.check() {
+            r.reject(at, format!("invalid rule: {e}"));
+        }
+        rule
+    }
+}
+
+fn flat_consts(consts: &[Value]) -> Vec<Flat> {
+    let mut out = Vec::new();
+    consts.iter().for_each(|c| flatten(c, &mut out));
+    out
 }
 
 fn flatten(v: &Value, out: &mut Vec<Flat>) {
@@ -237,21 +328,27 @@ fn flatten(v: &Value, out: &mut Vec<Flat>) {
     }
 }
 
-fn unflatten(stream: Vec<Flat>) -> Result<Vec<Value>, String> {
-    let mut stack: Vec<(Value, usize)> = Vec::new();
-    for flat in stream {
+/// Rebuilds constants from the flat stream: values with their depths, the last ones the items
+/// of the next `Array` or `Object`.
+#[derive(Default)]
+struct Unflatten {
+    stack: Vec<(Value, usize)>,
+}
+
+impl Unflatten {
+    fn push(&mut self, flat: Flat) -> Result<(), String> {
         let (value, depth) = match flat {
             Flat::Null => (Value::Null, 1),
             Flat::Bool(b) => (Value::Bool(b), 1),
             Flat::Number(n) => (Value::Number(n), 1),
             Flat::String(s) => (Value::String(s), 1),
             Flat::Array(n) => {
-                let items = pop(&mut stack, n as usize)?;
+                let items = self.pop(n as usize)?;
                 let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
                 (Value::Array(items.into_iter().map(|(v, _)| v).collect()), depth)
             }
             Flat::Object(keys) => {
-                let items = pop(&mut stack, keys.len())?;
+                let items = self.pop(keys.len())?;
                 let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
                 let fields = keys.into_iter().zip(items).map(|(k, (v, _))| (k, v)).collect();
                 (Value::Object(fields), depth)
@@ -260,40 +357,59 @@ fn unflatten(stream: Vec<Flat>) -> Result<Vec<Value>, String> {
         if depth > MAX_DEPTH {
             return Err(format!("constant nested deeper than {MAX_DEPTH}"));
         }
-        stack.push((value, depth));
+        self.stack.push((value, depth));
+        Ok(())
     }
-    Ok(stack.into_iter().map(|(v, _)| v).collect())
-}
 
-fn pop(stack: &mut Vec<(Value, usize)>, n: usize) -> Result<Vec<(Value, usize)>, String> {
-    let at = stack.len().checked_sub(n).ok_or("constant stream is malformed")?;
-    Ok(stack.split_off(at))
-}
+    fn pop(&mut self, n: usize) -> Result<Vec<(Value, usize)>, String> {
+        let at = self.stack.len().checked_sub(n).ok_or("constant stream is malformed")?;
+        Ok(self.stack.split_off(at))
+    }
 
-impl Serialize for Rule {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut consts = Vec::new();
-        self.consts.iter().for_each(|c| flatten(c, &mut consts));
-        let wire = Wire {
-            nodes: self.nodes.clone(),
-            kids: self.kids.clone(),
-            paths: self.paths.iter().map(|p| p.iter().map(|s| s.to_string()).collect()).collect(),
-            consts,
-        };
-        wire.serialize(serializer)
+    fn finish(self) -> Vec<Value> {
+        self.stack.into_iter().map(|(v, _)| v).collect()
     }
 }
 
-impl<'de> Deserialize<'de> for Rule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
-        let wire = Wire::deserialize(deserializer)?;
-        let rule = Rule {
-            nodes: wire.nodes,
-            kids: wire.kids,
-            consts: unflatten(wire.consts).map_err(serde::de::Error::custom)?,
-            paths: wire.paths.into_iter().map(|p| p.into_iter().map(Cow::Owned).collect()).collect(),
-        };
-        rule.check().map_err(serde::de::Error::custom)?;
-        Ok(rule)
+/// The same wire form through serde, to cross-check [`Wire`] against postcard in tests.
+#[cfg(test)]
+mod serde_form {
+    use std::borrow::Cow;
+
+    use super::{flat_consts, Flat, Node, Rule, Unflatten};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct RuleWire {
+        nodes: Vec<Node>,
+        kids: Vec<u32>,
+        paths: Vec<Vec<String>>,
+        consts: Vec<Flat>,
+    }
+
+    impl Serialize for Rule {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let wire = RuleWire {
+                nodes: self.nodes.clone(),
+                kids: self.kids.clone(),
+                paths: self.paths.iter().map(|p| p.iter().map(|s| s.to_string()).collect()).collect(),
+                consts: flat_consts(&self.consts),
+            };
+            wire.serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Rule {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+            let w = RuleWire::deserialize(deserializer)?;
+            let mut consts = Unflatten::default();
+            for flat in w.consts {
+                consts.push(flat).map_err(serde::de::Error::custom)?;
+            }
+            let paths = w.paths.into_iter().map(|p| p.into_iter().map(Cow::Owned).collect()).collect();
+            let rule = Rule { nodes: w.nodes, kids: w.kids, consts: consts.finish(), paths };
+            rule.check().map_err(serde::de::Error::custom)?;
+            Ok(rule)
+        }
     }
 }

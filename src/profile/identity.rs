@@ -22,7 +22,6 @@
 //! [`IdError`] messages never contain the input: at most one offending character and counts. This
 //! crate logs nothing; callers should not log raw ids either.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Longest external id accepted, in bytes after trimming.
@@ -39,8 +38,9 @@ const MIN_E164_DIGITS: usize = 8;
 
 /// What kind of identifier a raw id is.
 ///
-/// The postcard encoding (variant index 0, 1, 2) is part of the state format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The wire encoding (variant index 0, 1, 2) is part of the state format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub enum IdKind {
     /// A phone number: the cross-platform matching key in China. Normalized to E.164.
     Phone,
@@ -49,6 +49,8 @@ pub enum IdKind {
     /// An opaque id from another system (a CRM member number, a platform user id). Trimmed only.
     External,
 }
+
+crate::codec::wire_enum!(IdKind[Phone, Email, External]);
 
 impl IdKind {
     /// The ASCII tag hashed with the id (see the module docs).

@@ -10,9 +10,7 @@ pub mod window;
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
-use crate::codec;
+use crate::codec::{self, wire_struct, Reader, Wire, Writer};
 use crate::compiled::Model;
 use crate::logic::Value;
 use crate::model::TraitType;
@@ -30,7 +28,7 @@ pub const RECENT_EXPOSURES: usize = 32;
 pub const MAX_TRAIT_STRING: usize = 256;
 
 /// An offer's assignment: held out, or shown (with a variant when it has some).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assignment {
     /// In the control group.
     Control,
@@ -48,7 +46,7 @@ pub struct OfferState {
 }
 
 /// A recent exposure, for linking a conversion to its decision.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recent {
     /// Decision id.
     pub decision: u64,
@@ -59,7 +57,8 @@ pub struct Recent {
 }
 
 /// First and last time an event type was tracked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct Seen {
     /// First time, ms.
     pub first_ms: i64,
@@ -274,7 +273,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A trait value as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub enum StoredTrait {
     /// A boolean.
     Bool(bool),
@@ -313,7 +313,8 @@ impl StoredTrait {
 }
 
 /// An assignment as stored: variants by id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub enum StoredAssignment {
     /// Control group.
     Control,
@@ -322,7 +323,8 @@ pub enum StoredAssignment {
 }
 
 /// An offer's stored state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredOffer {
     /// Offer id.
     pub id: String,
@@ -333,7 +335,8 @@ pub struct StoredOffer {
 }
 
 /// The stored state, format version 1 (see `docs/state-format.md`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredState {
     /// Consent.
     pub consent: bool,
@@ -363,6 +366,57 @@ pub struct StoredState {
     pub outbox: Vec<OutboxEvent>,
     /// Outbox events dropped for lack of room.
     pub outbox_dropped: u32,
+}
+
+// The state body (docs/state-format.md): every struct is its fields in declaration order.
+wire_struct!(StoredState[
+    consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, offers, global,
+    recent, outbox, outbox_dropped,
+]);
+wire_struct!(StoredOffer[id, exposures, assignment]);
+wire_struct!(Seen[first_ms, last_ms]);
+
+impl Wire for StoredTrait {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            StoredTrait::Bool(b) => (0u32, *b).put(w),
+            StoredTrait::Number(n) => (1u32, *n).put(w),
+            StoredTrait::String(s) => {
+                w.varint(2);
+                w.str(s);
+            }
+            StoredTrait::List(items) => {
+                w.varint(3);
+                items.put(w);
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("StoredTrait", 4) {
+            0 => StoredTrait::Bool(r.bool()),
+            1 => StoredTrait::Number(r.f64()),
+            2 => StoredTrait::String(r.string()),
+            _ => StoredTrait::List(Wire::take(r)),
+        }
+    }
+}
+
+impl Wire for StoredAssignment {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            StoredAssignment::Control => w.varint(0),
+            StoredAssignment::Treatment(variant) => {
+                w.varint(1);
+                variant.put(w);
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("StoredAssignment", 2) {
+            0 => StoredAssignment::Control,
+            _ => StoredAssignment::Treatment(Wire::take(r)),
+        }
+    }
 }
 
 /// Why stored state was rejected.

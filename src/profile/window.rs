@@ -46,7 +46,7 @@
 //! at most [`SETTLE_DAYS`] cells and one total, a distinct feature at most `max` values, and
 //! [`DayCounts`] at most [`MAX_WINDOW_DAYS`] cells.
 //!
-//! # State format (postcard; part of the profile state format)
+//! # State format (postcard's wire format, [`crate::codec::Wire`]; part of the profile state format)
 //!
 //! An [`Aggregate`] is `Option<(horizon: i32, data)>`, where `data` is an enum, in this order:
 //! `Empty`; `Count(settled: Option<u32>, cells: Vec<(gap: u32, count: u32)>)`;
@@ -77,7 +77,7 @@
 //! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
 //! ```
 
-use serde::{Deserialize, Serialize};
+use crate::codec::{wire_struct, Reader, Wire, Writer};
 
 mod cells;
 mod counts;
@@ -97,7 +97,8 @@ pub const MAX_WINDOW_DAYS: u16 = 400;
 pub const SETTLE_DAYS: u16 = 7;
 
 /// How a feature aggregates the events it counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub enum Agg {
     /// Number of events.
     Count,
@@ -115,12 +116,39 @@ pub enum Agg {
 }
 
 /// One behavioural feature: an aggregation over a window of natural days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct FeatureSpec {
     /// The aggregation.
     pub agg: Agg,
     /// Window length in days, `1..=MAX_WINDOW_DAYS`; `None` for all time.
     pub window_days: Option<u16>,
+}
+
+wire_struct!(FeatureSpec[agg, window_days]);
+
+impl Wire for Agg {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            Agg::Count => w.varint(0),
+            Agg::Sum => w.varint(1),
+            Agg::First => w.varint(2),
+            Agg::Last => w.varint(3),
+            Agg::Distinct { max } => {
+                w.varint(4);
+                w.varint(u64::from(*max));
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("Agg", 5) {
+            0 => Agg::Count,
+            1 => Agg::Sum,
+            2 => Agg::First,
+            3 => Agg::Last,
+            _ => Agg::Distinct { max: r.u16() },
+        }
+    }
 }
 
 impl FeatureSpec {
@@ -206,8 +234,9 @@ pub enum StateError {
 }
 
 /// One feature's data for one shopper. Start from `Aggregate::default()`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(into = "wire::AggregateWire", try_from = "wire::AggregateWire")]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(test, serde(into = "wire::AggregateWire", try_from = "wire::AggregateWire"))]
 pub struct Aggregate {
     state: Option<State>,
 }

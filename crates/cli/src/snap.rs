@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use kairos::codec::HEADER_LEN;
+use kairos::codec::{Wire, Writer, HEADER_LEN};
 use kairos::sign::{PublicKey, SecretKey};
 use kairos::{snapshot, Model};
 use serde_json::{json, Value as Json};
@@ -184,26 +184,29 @@ fn counts(m: &Model) -> Vec<(&'static str, usize)> {
     ]
 }
 
-/// Bytes of each body section: postcard writes the fields one after another, so these add up to
-/// the body length.
+/// Bytes of each body section: the body is the fields one after another, so these add up to the
+/// body length.
 fn sections(m: &Model) -> Vec<(&'static str, usize)> {
-    let len = |v: Result<Vec<u8>, postcard::Error>| v.map_or(0, |b| b.len());
-    use postcard::to_allocvec as enc;
+    fn len<T: Wire>(v: &T) -> usize {
+        let mut w = Writer::new();
+        v.put(&mut w);
+        w.len()
+    }
     vec![
-        ("meta", len(enc(&(&m.name, m.version, m.offset_ms, &m.id_salt)))),
-        ("events", len(enc(&m.events))),
-        ("context", len(enc(&m.context))),
-        ("traits", len(enc(&m.traits))),
-        ("features", len(enc(&m.features))),
-        ("scores", len(enc(&m.scores))),
-        ("stages", len(enc(&m.stages))),
-        ("segments", len(enc(&m.segments))),
-        ("calendars", len(enc(&m.calendars))),
-        ("placements", len(enc(&m.placements))),
-        ("offers", len(enc(&m.offers))),
-        ("contents", len(enc(&m.contents))),
-        ("caps", len(enc(&m.caps))),
-        ("quiet", len(enc(&m.quiet))),
+        ("meta", len(&m.name) + len(&m.version) + len(&m.offset_ms) + len(&m.id_salt)),
+        ("events", len(&m.events)),
+        ("context", len(&m.context)),
+        ("traits", len(&m.traits)),
+        ("features", len(&m.features)),
+        ("scores", len(&m.scores)),
+        ("stages", len(&m.stages)),
+        ("segments", len(&m.segments)),
+        ("calendars", len(&m.calendars)),
+        ("placements", len(&m.placements)),
+        ("offers", len(&m.offers)),
+        ("contents", len(&m.contents)),
+        ("caps", len(&m.caps)),
+        ("quiet", len(&m.quiet)),
     ]
 }
 

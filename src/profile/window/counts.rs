@@ -1,9 +1,8 @@
 //! [`DayCounts`]: a sparse per-day counter for exposure caps.
 
-use serde::{Deserialize, Serialize};
-
 use super::cells::Days;
 use super::{StateError, MAX_WINDOW_DAYS};
+use crate::codec::{wire_struct, wire_via};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
 /// "at least 6 hours between exposures".
@@ -21,8 +20,9 @@ use super::{StateError, MAX_WINDOW_DAYS};
 /// assert_eq!(shown.count_in_last(20_002, 3), 2);
 /// assert_eq!(shown.last_ms(), Some(1_728_172_800_000));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(into = "CountsWire", try_from = "CountsWire")]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(test, serde(into = "CountsWire", try_from = "CountsWire"))]
 pub struct DayCounts {
     state: Option<CountsState>,
 }
@@ -111,23 +111,32 @@ fn keep_from(horizon: i32, keep: u16) -> i64 {
 
 /// Wire form: `None`, or the horizon day, the latest time, and the days newest first as distances
 /// back (the first from the horizon) with their counts.
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 struct CountsWire(Option<CountsBody>);
 
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 struct CountsBody {
     horizon: i32,
     last_ms: Option<i64>,
     cells: Vec<(u32, u32)>,
 }
 
-impl From<DayCounts> for CountsWire {
-    fn from(c: DayCounts) -> Self {
-        CountsWire(c.state.map(|st| CountsBody {
+wire_struct!(CountsBody[horizon, last_ms, cells]);
+
+impl From<&DayCounts> for CountsWire {
+    fn from(c: &DayCounts) -> Self {
+        CountsWire(c.state.as_ref().map(|st| CountsBody {
             horizon: st.horizon,
             last_ms: st.last_ms,
             cells: st.days.to_wire(st.horizon, |n| n),
         }))
+    }
+}
+
+#[cfg(test)]
+impl From<DayCounts> for CountsWire {
+    fn from(c: DayCounts) -> Self {
+        CountsWire::from(&c)
     }
 }
 
@@ -142,3 +151,5 @@ impl TryFrom<CountsWire> for DayCounts {
         Ok(DayCounts { state: Some(CountsState { horizon, last_ms, days }) })
     }
 }
+
+wire_via!(DayCounts, CountsWire);

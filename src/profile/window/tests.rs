@@ -2,6 +2,7 @@
 //! reference live in `tests/window_props.rs`.
 
 use super::*;
+use crate::codec::{from_bytes, to_bytes, Wire};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2024-09-04 00:00 UTC+8, as day index 19_970 in UTC+8.
@@ -15,8 +16,8 @@ fn at(day: i32) -> (i32, i64) {
     (day, T0 + i64::from(day - 19_970) * DAY_MS + 3_600_000)
 }
 
-fn size<T: Serialize>(v: &T) -> usize {
-    postcard::to_allocvec(v).unwrap().len()
+fn size<T: Wire>(v: &T) -> usize {
+    to_bytes(v).len()
 }
 
 #[test]
@@ -186,7 +187,7 @@ fn day_counts_for_caps() {
     c.prune(14, 3);
     assert_eq!(c.count_in_last(14, 5), 3);
     c.validate().unwrap();
-    let back: DayCounts = postcard::from_bytes(&postcard::to_allocvec(&c).unwrap()).unwrap();
+    let back: DayCounts = from_bytes(&to_bytes(&c)).unwrap();
     assert_eq!(back, c);
 }
 
@@ -232,10 +233,10 @@ fn state_size_of_a_90_day_feature_after_a_year_of_heavy_use() {
         let s = spec(agg, window_days);
         let a = year_of_heavy_use(&s);
         a.validate(&s).unwrap();
-        let bytes = postcard::to_allocvec(&a).unwrap();
+        let bytes = to_bytes(&a);
         println!("{agg:?} over {window_days:?} days: {} bytes", bytes.len());
         assert!(bytes.len() <= budget, "{agg:?}: {} bytes > {budget}", bytes.len());
-        let back: Aggregate = postcard::from_bytes(&bytes).unwrap();
+        let back: Aggregate = from_bytes(&bytes).unwrap();
         assert_eq!(back, a);
     }
 }

@@ -1,17 +1,16 @@
-//! The postcard form of [`Aggregate`], documented in the module docs of `window`.
-
-use serde::{Deserialize, Serialize};
+//! The wire form of [`Aggregate`], documented in the module docs of `window`.
 
 use super::cells::{day_from_i64, gap, Cells, Days};
 use super::distinct::Seen;
 use super::{Aggregate, Data, State, StateError};
+use crate::codec::{wire_via, Reader, Wire, Writer};
 
 /// `None` before anything was recorded; otherwise the horizon day and the data.
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub(super) struct AggregateWire(Option<(i32, DataWire)>);
 
 /// Variant order is the format: do not reorder.
-#[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 enum DataWire {
     Empty,
     Count(Option<u32>, Vec<(u32, u32)>),
@@ -24,11 +23,11 @@ enum DataWire {
     Distinct(Vec<([u8; 8], u32)>),
 }
 
-impl From<Aggregate> for AggregateWire {
-    fn from(a: Aggregate) -> Self {
-        AggregateWire(a.state.map(|st| {
+impl From<&Aggregate> for AggregateWire {
+    fn from(a: &Aggregate) -> Self {
+        AggregateWire(a.state.as_ref().map(|st| {
             let h = st.horizon;
-            let data = match st.data {
+            let data = match &st.data {
                 Data::Empty => DataWire::Empty,
                 Data::Count(c) => DataWire::Count(c.settled, c.days.to_wire(h, |v| v)),
                 Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
@@ -40,6 +39,13 @@ impl From<Aggregate> for AggregateWire {
             };
             (h, data)
         }))
+    }
+}
+
+#[cfg(test)]
+impl From<Aggregate> for AggregateWire {
+    fn from(a: Aggregate) -> Self {
+        AggregateWire::from(&a)
     }
 }
 
@@ -74,6 +80,45 @@ impl TryFrom<AggregateWire> for Aggregate {
         Ok(Aggregate { state: Some(State { horizon: h, data }) })
     }
 }
+
+impl Wire for DataWire {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            DataWire::Empty => w.varint(0),
+            DataWire::Count(settled, days) => {
+                w.varint(1);
+                settled.put(w);
+                days.put(w);
+            }
+            DataWire::Sum(settled, days) => {
+                w.varint(2);
+                settled.put(w);
+                days.put(w);
+            }
+            DataWire::First(settled, days) | DataWire::Last(settled, days) => {
+                w.varint(if matches!(self, DataWire::First(..)) { 3 } else { 4 });
+                settled.put(w);
+                days.put(w);
+            }
+            DataWire::Distinct(seen) => {
+                w.varint(5);
+                seen.put(w);
+            }
+        }
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        match r.variant("aggregate data", 6) {
+            0 => DataWire::Empty,
+            1 => DataWire::Count(Wire::take(r), Wire::take(r)),
+            2 => DataWire::Sum(Wire::take(r), Wire::take(r)),
+            3 => DataWire::First(Wire::take(r), Wire::take(r)),
+            4 => DataWire::Last(Wire::take(r), Wire::take(r)),
+            _ => DataWire::Distinct(Wire::take(r)),
+        }
+    }
+}
+
+wire_via!(Aggregate, AggregateWire);
 
 /// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
 fn delta_encoder() -> impl FnMut(i64) -> i64 {
