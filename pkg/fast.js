@@ -3,7 +3,8 @@
 // numbers, strings once each by index, and the decision comes back as numbers that become the
 // same object the checked path builds. Anything unusual (an unknown placement, a value of the
 // wrong type, a long string, NaN, a throwing getter) takes the checked path, which gives the
-// error: both paths run the same engine and return the same decision.
+// error: both paths run the same engine and return the same decision. The checked path then gets
+// the values already read, so each getter or proxy trap of the context runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -29,11 +30,12 @@ export function install(Engine) {
   proto.decide = function decide(placement, context, now) {
     const m = this.__model || (this.__model = model(this));
     const p = m.placement.get(placement);
-    if (p === undefined || (now != null && typeof now !== 'number') || !read(this, m, context)) {
+    if (p === undefined || (now != null && typeof now !== 'number')) {
       return checked.call(this, placement, context, now);
     }
+    if (!read(this, m, context)) return checked.call(this, placement, replay(m, context), now);
     const out = this.__decide(p, m.input, now == null ? Date.now() : now);
-    return out.length === 0 ? checked.call(this, placement, context, now) : decision(m, out);
+    return out.length === 0 ? checked.call(this, placement, replay(m, context), now) : decision(m, out);
   };
 }
 
@@ -43,12 +45,45 @@ function model(engine) {
     placements, offers, variants, contents, reasons, context,
     placement: new Map(placements.map((name, i) => [name, i])),
     input: new Float64Array(2 * context.length),
+    // What `read` got from the context: values[i] for fields before `stop`, then `last` (the
+    // field it stopped at: `{ value }` or `{ error }`); `stop` is -1 when nothing was read.
+    values: new Array(context.length),
+    stop: -1,
+    last: null,
   };
+}
+
+/**
+ * The context for the checked path after `read`: the values already read (the same ones, so the
+ * two paths cannot disagree and no getter runs twice), and the fields not reached yet read
+ * from `context` when the checked path asks for them.
+ */
+function replay(m, context) {
+  if (m.stop < 0) return context;
+  const out = {};
+  for (let i = 0; i < m.context.length; i++) {
+    const name = m.context[i];
+    let field;
+    if (i < m.stop) {
+      field = { value: m.values[i] };
+    } else if (i === m.stop && 'error' in m.last) {
+      const { error } = m.last;
+      field = { get() { throw error; } };
+    } else if (i === m.stop) {
+      field = { value: m.last.value };
+    } else {
+      field = { get: () => context[name] };
+    }
+    Object.defineProperty(out, name, { ...field, enumerable: true });
+  }
+  return out;
 }
 
 /** Fills `m.input` from `context`; false when the checked path must read it. */
 function read(engine, m, context) {
   const input = m.input;
+  const values = m.values;
+  m.stop = -1;
   if (context == null) {
     input.fill(0);
     return true;
@@ -56,33 +91,47 @@ function read(engine, m, context) {
   if (typeof context !== 'object') return false;
   try {
     if (Array.isArray(context)) return false; // throws for a revoked proxy
-    for (let i = 0; i < m.context.length; i++) {
-      const v = context[m.context[i]];
-      let kind = MISSING;
-      let x = 0;
-      if (v == null) {
-        // missing
-      } else if (typeof v === 'string') {
-        if (v.length > MAX_CHARS) return false;
-        kind = STRING;
-        x = intern(engine, v);
-      } else if (typeof v === 'number') {
-        if (!Number.isFinite(v)) return false;
-        kind = NUMBER;
-        x = v;
-      } else if (typeof v === 'boolean') {
-        kind = BOOLEAN;
-        x = v ? 1 : 0;
-      } else {
-        return false;
-      }
-      input[2 * i] = kind;
-      input[2 * i + 1] = x;
-    }
   } catch {
     return false;
   }
+  for (let i = 0; i < m.context.length; i++) {
+    let v;
+    try {
+      v = context[m.context[i]];
+    } catch (error) {
+      return stopAt(m, i, { error });
+    }
+    let kind = MISSING;
+    let x = 0;
+    if (v == null) {
+      // missing
+    } else if (typeof v === 'string') {
+      if (v.length > MAX_CHARS) return stopAt(m, i, { value: v });
+      kind = STRING;
+      x = intern(engine, v);
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return stopAt(m, i, { value: v });
+      kind = NUMBER;
+      x = v;
+    } else if (typeof v === 'boolean') {
+      kind = BOOLEAN;
+      x = v ? 1 : 0;
+    } else {
+      return stopAt(m, i, { value: v });
+    }
+    values[i] = v;
+    input[2 * i] = kind;
+    input[2 * i + 1] = x;
+  }
+  m.stop = m.context.length;
   return true;
+}
+
+/** `read` stopped at field `i` with `last`; the checked path takes over. */
+function stopAt(m, i, last) {
+  m.stop = i;
+  m.last = last;
+  return false;
 }
 
 /** The index of `s` in the engine's string table, adding it (and starting over when full). */

@@ -72,6 +72,39 @@ test('fast and checked decide agree on every kind of context', () => {
   assert.deepEqual(fast.drainOutbox(), checked.drainOutbox());
 });
 
+test('each getter of the context runs once, also when decide falls back to the checked path', () => {
+  const [fast, checked] = pair();
+  const long = 'x'.repeat(300);
+  let t = T0;
+  // Fields of the example model's context: page, then the others; the odd value stops the fast path.
+  for (const odd of [long, NaN, ['a'], { nested: 1 }, 'throws', undefined]) {
+    const counts = {};
+    const make = () => {
+      const ctx = {};
+      for (const [name, value] of [['page', 'home'], ['category', odd], ['product', 'p1'], ['channel', 'wechat']]) {
+        Object.defineProperty(ctx, name, {
+          enumerable: true,
+          get() {
+            counts[name] = (counts[name] ?? 0) + 1;
+            if (value === 'throws') throw new Error('getter');
+            return value;
+          },
+        });
+      }
+      return ctx;
+    };
+    t += 61_000;
+    same(fast, checked, 'home_hero', make(), t);
+    // `same` read one context per path; reset and count the fast engine's reads alone.
+    for (const k of Object.keys(counts)) delete counts[k];
+    try { fast.decide('home_hero', make(), t + 1); } catch { /* the same error as the checked path */ }
+    for (const [name, n] of Object.entries(counts)) assert.equal(n, 1, `${name} read ${n} times with ${String(odd)}`);
+    assert.equal(counts.page, 1);
+    // Keep the two engines' histories equal for the next round.
+    try { checked.__decideChecked('home_hero', make(), t + 1); } catch { /* as above */ }
+  }
+});
+
 test('the string table starts over when full, and decisions stay the same', () => {
   const [fast, checked] = pair();
   let t = T0;
