@@ -2,6 +2,8 @@
 // an expect-error directive must fail to type-check: they pin that the typings are precise.
 import init, { initSync, Engine, isKairosError, murmur3 } from '../../../pkg/index.js';
 import type { Decision, KairosEvent, Context, OutboxEvent, ErrorCode, Reason, Json } from '../../../pkg/index.js';
+// `kairos-engine/min`: the same API from the one minified file.
+import initMin, { Engine as MinEngine, SafeStore as MinStore, localStorageBackend as minBackend, sync as minSync } from '../../../pkg/kairos.min.js';
 
 declare const wasmBytes: Uint8Array;
 declare const snapshot: Uint8Array;
@@ -114,3 +116,11 @@ export const flaky: Transport = {
     return Promise.resolve({ status: 204, headers: {}, body: '' });
   },
 };
+
+export async function minified(): Promise<string> {
+  await initMin();
+  const store = new MinStore(minBackend());
+  const s = minSync({ url: '', publicKey: 'kairos-ed25519-public:x', store });
+  const engine: MinEngine = s.engine ?? (await s.ready);
+  return engine.decide('home_hero', { page: 'home' }).reason;
+}
