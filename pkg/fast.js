@@ -109,6 +109,8 @@ function read(engine, m, context) {
       if (v.length > MAX_CHARS) return stopAt(m, i, { value: v });
       kind = STRING;
       x = intern(engine, v);
+      // The table was full and starts over: the indices of the fields before are stale.
+      if (x < 0) return stopAt(m, i, { value: v });
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) return stopAt(m, i, { value: v });
       kind = NUMBER;
@@ -134,7 +136,10 @@ function stopAt(m, i, last) {
   return false;
 }
 
-/** The index of `s` in the engine's string table, adding it (and starting over when full). */
+/**
+ * The index of `s` in the engine's string table, adding it; -1 when the table was full, in which
+ * case it is emptied (the call takes the checked path, the next ones fill it again).
+ */
 function intern(engine, s) {
   const ids = engine.__strings || (engine.__strings = new Map());
   let id = ids.get(s);
@@ -143,7 +148,7 @@ function intern(engine, s) {
     if (id < 0) {
       engine.__internClear();
       ids.clear();
-      id = engine.__intern(s);
+      return -1;
     }
     ids.set(s, id);
   }

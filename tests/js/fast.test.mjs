@@ -116,6 +116,18 @@ test('the string table starts over when full, and decisions stay the same', () =
   }
 });
 
+test('a string table that fills up in the middle of a context keeps the fields read before', () => {
+  // `page` is interned first and keeps its index; the table fills up on a later `category`.
+  // Starting over there must not leave `page` pointing at an index of the old table.
+  const [fast, checked] = pair();
+  let t = T0;
+  for (let i = 0; i < 4200; i++) {
+    t += 60_000;
+    const d = same(fast, checked, 'home_hero', { page: 'home', category: `c${i}` }, t);
+    assert.equal(d.items[0]?.offer, 'brand_story', `call ${i}: page is still 'home'`);
+  }
+});
+
 test('the fast path reads the new model after applySnapshot', () => {
   const [fast, checked] = pair();
   same(fast, checked, 'home_hero', { page: 'home' }, T0 + 60_000);
