@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: bench-www demo test setup fmt lint unit cli signed bench load fuzz wasm-setup pkg js types size wasm-test bench-js chromium-setup miniprogram-example
+.PHONY: bench-www demo test setup fmt lint unit cli signed bench load fuzz wasm-setup pkg js types size size-report wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -151,6 +151,17 @@ types: $(JSTOOLS)/node_modules/.stamp
 ## kairos.min.js); fails over its ceiling (see tests/js/size.mjs).
 size: pkg
 	node $(JSTOOLS)/size.mjs
+
+## Where the .wasm's bytes go (not part of test): the release module with its function names kept
+## (wasm-bindgen --keep-debug, wasm-opt -Oz -g), code size grouped by part and the largest functions.
+SIZE_REPORT := target/size-report
+size-report: wasm-setup
+	$(CARGO) build -q -p kairos-wasm --target wasm32-unknown-unknown --profile wasm-release
+	wasm-bindgen --keep-debug --target web --out-dir $(SIZE_REPORT) \
+	  target/wasm32-unknown-unknown/wasm-release/kairos_wasm.wasm
+	$(NODE_BIN)/wasm-opt -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	  --enable-mutable-globals $(SIZE_REPORT)/kairos_wasm_bg.wasm -o $(SIZE_REPORT)/named.wasm
+	node bench/wasm-breakdown.mjs $(SIZE_REPORT)/named.wasm --top 40
 
 ## wasm-bindgen-test in Node and in headless Chromium (chromedriver). Each test binary must report
 ## at least one passed test: a skipped or empty binary fails (the runner exits 0 for those).
