@@ -6,7 +6,7 @@ CARGO ?= cargo
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
-.PHONY: bench-www demo test setup fmt lint unit cli signed bench load fuzz wasm-setup pkg js types size size-report wasm-test bench-js chromium-setup miniprogram-example
+.PHONY: bench-www demo test setup fmt lint lint-wasm unit cli signed bench load fuzz wasm-setup pkg js types size size-report wasm-test bench-js chromium-setup miniprogram-example
 
 ## Tools: the Rust components the checks use.
 setup:
@@ -35,13 +35,18 @@ demo: $(KAIROS) pkg
 	  --outbox target/demo/outbox.ndjson
 
 ## Everything CI checks.
-test: setup fmt lint unit cli signed js types size wasm-test
+test: setup fmt lint lint-wasm unit cli signed js types size wasm-test
 
 fmt:
 	$(CARGO) fmt --all -- --check
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -q -- -D warnings
+
+## The bindings as they are built: for wasm32, with their wasm-bindgen tests and the `evaluate` feature.
+lint-wasm: wasm-setup
+	$(CARGO) clippy -p kairos-wasm --target wasm32-unknown-unknown --all-targets -q -- -D warnings
+	$(CARGO) clippy -p kairos-wasm --target wasm32-unknown-unknown --features evaluate -q -- -D warnings
 
 unit:
 	@mkdir -p target

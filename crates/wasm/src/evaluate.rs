@@ -24,6 +24,7 @@ const RULE_ERROR: &str = "RULE_ERROR";
 /// `RULE_ERROR` (and `value`), or `ARGUMENT_INVALID` for values that are not JSON.
 #[wasm_bindgen]
 pub fn evaluate(rule: JsValue, data: JsValue) -> Result<JsValue, JsValue> {
+    crate::use_javascript_numbers();
     let rule = json(&rule, "rule")?;
     let data = if data.is_undefined() { Json::Null } else { json(&data, "data")? };
     let parsed = parse(&rule, &DynamicResolver).map_err(|e| error::error(RULE_INVALID, &e.to_string()))?;

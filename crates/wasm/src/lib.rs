@@ -119,12 +119,18 @@ extern "C" {
     fn js_string(n: f64) -> String;
 }
 
-/// Runs once when the module is instantiated: the core is built without its own number text
-/// conversions here (they are 17 KB gzip), so it uses JavaScript's, which are the semantics it
-/// follows anyway.
+/// Gives the core JavaScript's number text conversions: it is built without its own here (they
+/// are 17 KB gzip), and JavaScript's are the semantics it follows anyway. The first call counts;
+/// later ones do nothing.
+pub(crate) fn use_javascript_numbers() {
+    kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
+}
+
+/// Runs when the module is instantiated. Every engine calls [`use_javascript_numbers`] too:
+/// where this crate is linked as a library (wasm-bindgen-test), no start function runs.
 #[wasm_bindgen(start)]
 fn start() {
-    kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
+    use_javascript_numbers();
 }
 
 /// The module's allocator: rlsf's TLSF (constant-time allocation and free, no locking on
@@ -177,6 +183,7 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 
 impl Engine {
     fn wrap(core: Core) -> Engine {
+        use_javascript_numbers();
         let names = Names::new(core.model());
         Engine {
             core,

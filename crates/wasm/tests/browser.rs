@@ -19,3 +19,8 @@ fn failures_are_errors_with_codes() {
 fn state_round_trips() {
     common::state_round_trips();
 }
+
+#[wasm_bindgen_test]
+fn numbers_read_and_write_as_javascript() {
+    common::numbers_read_and_write_as_javascript();
+}

@@ -85,3 +85,26 @@ pub fn state_round_trips() {
     assert!(other.as_mut().is_some_and(|o| o.import_state(&state).is_ok()));
     assert_eq!(other.and_then(|mut o| o.stage()).as_deref(), Some("window"));
 }
+
+/// The core has no number text conversions of its own in this build: short decimals it reads
+/// exactly, the rest JavaScript's `Number` reads, and numbers that are not whole JavaScript's
+/// `String` writes. The package installs them when the module starts; linked as a library, as
+/// here, the first engine does.
+pub fn numbers_read_and_write_as_javascript() {
+    use kairos::logic::{self, DynamicResolver, JsonEnv, Value};
+    let _ = engine();
+    let eval = |rule: &str| {
+        let rule = serde_json::from_str(rule).map_err(|e| e.to_string());
+        let rule = rule.and_then(|r| logic::parse(&r, &DynamicResolver).map_err(|e| e.to_string()));
+        let env = JsonEnv::new(Value::Null);
+        rule.and_then(|r| logic::eval(&r, &env).map(|v| v.into_owned()).map_err(|e| e.to_string()))
+    };
+    for text in ["42", "2.5e-3", "12345678901234567890.5", "1e23", "0.30000000000000004", "4.9e-324"] {
+        // For these well-formed decimals parseFloat and Number agree.
+        let js = js_sys::parse_float(text);
+        let got = eval(&format!(r#"{{"+": ["{text}"]}}"#));
+        assert_eq!(got, Ok(Value::Number(js)), "{text}");
+    }
+    let cat = eval(r#"{"cat": [0.1, "|", 1e21, "|", 1.5e-7, "|", 7, "|", -0.5]}"#);
+    assert_eq!(cat, Ok(Value::String("0.1|1e+21|1.5e-7|7|-0.5".into())));
+}
