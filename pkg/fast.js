@@ -1,7 +1,8 @@
 // The fast path of `Engine.prototype.decide`: the model's names are fetched once per model, the
-// context is read here (plain property reads, no call into Wasm per field) and handed over as
-// numbers, strings once each by index, and the decision comes back as numbers that become the
-// same object the checked path builds. Anything unusual (an unknown placement, a value of the
+// context is read here (plain property reads, no call into Wasm per field) and written as numbers
+// straight into a buffer in the module's memory (strings once each, then by index); the decision
+// comes back as numbers in another buffer there, and becomes the same object the checked path
+// builds. No allocation or copy by the glue on the way. Anything unusual (an unknown placement, a value of the
 // wrong type, a long string, NaN, a throwing getter) takes the checked path, which gives the
 // error: both paths run the same engine and return the same decision. The checked path then gets
 // the values already read, so each getter or proxy trap of the context runs once per call.
@@ -34,17 +35,31 @@ export function install(Engine) {
       return checked.call(this, placement, context, now);
     }
     if (!read(this, m, context)) return checked.call(this, placement, replay(m, context), now);
-    const out = this.__decide(p, m.input, now == null ? Date.now() : now);
-    return out.length === 0 ? checked.call(this, placement, replay(m, context), now) : decision(m, out);
+    heap(m).set(m.input, m.inAt);
+    const n = this.__decide(p, now == null ? Date.now() : now);
+    return n === 0 ? checked.call(this, placement, replay(m, context), now) : decision(m, heap(m), m.outAt, n);
   };
+}
+
+/** A view of the module's memory (made again after the memory grows, which detaches the old one). */
+function heap(m) {
+  if (m.heap.buffer !== m.memory.buffer) m.heap = new Float64Array(m.memory.buffer);
+  return m.heap;
 }
 
 function model(engine) {
   const [placements, offers, variants, contents, reasons, context] = engine.__names();
+  // The engine's input and output buffers, as byte offsets in its memory (8-byte aligned).
+  const [inAt, outAt] = engine.__buffers();
+  const memory = engine.constructor.__memory();
   return {
     placements, offers, variants, contents, reasons, context,
     placement: new Map(placements.map((name, i) => [name, i])),
     input: new Float64Array(2 * context.length),
+    memory,
+    heap: new Float64Array(memory.buffer),
+    inAt: inAt / 8,
+    outAt: outAt / 8,
     // What `read` got from the context: values[i] for fields before `stop`, then `last` (the
     // field it stopped at: `{ value }` or `{ error }`); `stop` is -1 when nothing was read.
     values: new Array(context.length),
@@ -159,9 +174,10 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 /** Eight hex digits of a 32-bit unsigned integer (a table: `toString(16)` is slow on doubles). */
 const hex8 = (x) => HEX[x >>> 24] + HEX[(x >>> 16) & 255] + HEX[(x >>> 8) & 255] + HEX[x & 255];
 
-/** The decision object from `[reason, placement, id high, id low, fallback, items…]`. */
-function decision(m, o) {
-  const n = (o.length - 5) / 6;
+/** The decision object from `[reason, placement, id high, id low, fallback, items…]`: `len` numbers of `heap` from `at`. */
+function decision(m, heap, at, len) {
+  const o = heap.subarray(at, at + len);
+  const n = (len - 5) / 6;
   const items = new Array(n);
   for (let i = 0, j = 5; i < n; i++, j += 6) {
     const offer = o[j];

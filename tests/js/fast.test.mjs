@@ -128,6 +128,21 @@ test('a string table that fills up in the middle of a context keeps the fields r
   }
 });
 
+test('decisions stay right when the module memory grows between and during calls', () => {
+  // The fast path writes its input into the module's memory and reads the decision from it; a
+  // grown memory detaches the old views, which must be made again.
+  const [fast, checked] = pair();
+  const memory = Engine.__memory();
+  const start = memory.buffer.byteLength;
+  let t = T0;
+  for (let i = 0; i < 3000; i++) {
+    t += 60_000;
+    const long = `${i}-`.padEnd(250, 'x'); // new strings of 250 characters: the table grows the memory
+    same(fast, checked, PLACEMENTS[i % 4], { page: i % 2 ? 'home' : long, category: long }, t);
+  }
+  assert.ok(memory.buffer.byteLength > start, `memory grew (${start} -> ${memory.buffer.byteLength} bytes)`);
+});
+
 test('the fast path reads the new model after applySnapshot', () => {
   const [fast, checked] = pair();
   same(fast, checked, 'home_hero', { page: 'home' }, T0 + 60_000);

@@ -107,6 +107,11 @@ pub struct Engine {
     interned: Vec<Value>,
     /// Per context slot, the interned string it holds from the last fast decide, if any.
     context_ids: Vec<Option<u32>>,
+    /// The fast decide's input, written by the package's JavaScript straight into this memory.
+    fast_in: Vec<f64>,
+    /// The fast decide's output, read by the package's JavaScript straight from this memory;
+    /// its capacity is fixed when [`Engine::buffers`] makes it, so it never moves.
+    fast_out: Vec<f64>,
 }
 
 #[wasm_bindgen]
@@ -138,6 +143,10 @@ fn start() {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
+
+/// Numbers at the head of a fast decision, and per item (see [`Engine::decide_fast`]).
+const DECISION_HEAD: usize = 5;
+const DECISION_ITEM: usize = 6;
 
 /// Most strings kept by `intern`; the JavaScript side starts over when full.
 const MAX_INTERNED: usize = 4096;
@@ -194,6 +203,8 @@ impl Engine {
             decision: Decision::empty(),
             interned: Vec::new(),
             context_ids: Vec::new(),
+            fast_in: Vec::new(),
+            fast_out: Vec::new(),
         }
     }
 }
@@ -476,19 +487,38 @@ impl Engine {
         self.context_ids.clear();
     }
 
-    /// For the package's JavaScript: `decide` with the placement by index and the context as
-    /// `(kind, value)` pairs per context slot (kind 0 missing, 1 boolean, 2 finite number,
-    /// 3 interned string). Returns the decision as numbers, `[reason, placement, id high, id
-    /// low, fallback, items…]` with six numbers per item (`offer, variant, control, content,
-    /// priority, score`; -1 or NaN for none), or nothing when the input needs the checked path
-    /// (which gives the error).
+    /// For the package's JavaScript: makes the fast decide's buffers in this module's memory for
+    /// the running model and returns where they are, `[input, output]` as byte offsets. The input
+    /// holds `(kind, value)` per context slot (kind 0 missing, 1 boolean, 2 finite number,
+    /// 3 interned string); the output room for the longest decision. Neither moves until the
+    /// next call.
+    #[wasm_bindgen(js_name = __buffers)]
+    pub fn buffers(&mut self) -> Vec<u32> {
+        let model = self.core.model();
+        let items = model.placements.iter().map(|p| usize::from(p.max_items)).max().unwrap_or(0);
+        self.fast_in = vec![0.0; 2 * model.context.len()];
+        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
+        vec![self.fast_in.as_ptr() as u32, self.fast_out.as_ptr() as u32]
+    }
+
+    /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
+    #[wasm_bindgen(js_name = __memory)]
+    pub fn memory() -> JsValue {
+        wasm_bindgen::memory()
+    }
+
+    /// For the package's JavaScript: `decide` with the placement by index and the context in the
+    /// input buffer (see [`Engine::buffers`]). Writes the decision to the output buffer as
+    /// numbers, `[reason, placement, id high, id low, fallback, items…]` with six numbers per
+    /// item (`offer, variant, control, content, priority, score`; -1 or NaN for none), and
+    /// returns how many; 0 when the input needs the checked path (which gives the error).
     #[wasm_bindgen(js_name = __decide)]
-    pub fn decide_fast(&mut self, placement: u32, context: &[f64], now: f64) -> Vec<f64> {
-        let Ok(now) = host::time_ms(now) else { return Vec::new() };
+    pub fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
+        let Ok(now) = host::time_ms(now) else { return 0 };
         let model = self.core.model();
         let p = placement as usize;
-        if p >= model.placements.len() || context.len() != 2 * model.context.len() {
-            return Vec::new();
+        if p >= model.placements.len() || self.fast_in.len() != 2 * model.context.len() {
+            return 0;
         }
         if self.context.len() != model.context.len() {
             self.context.clear();
@@ -496,7 +526,7 @@ impl Engine {
         }
         self.context_ids.resize(model.context.len(), None);
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
-        for ((((_, ty), slot), id), pair) in slots.zip(context.chunks_exact(2)) {
+        for ((((_, ty), slot), id), pair) in slots.zip(self.fast_in.chunks_exact(2)) {
             let [kind, x] = *pair_of(pair);
             let fits = match (kind as u8, ty) {
                 (0, _) => {
@@ -514,7 +544,7 @@ impl Engine {
                 (3, ValueType::String) => {
                     let i = x as u32;
                     if *id != Some(i) {
-                        let Some(s) = self.interned.get(i as usize) else { return Vec::new() };
+                        let Some(s) = self.interned.get(i as usize) else { return 0 };
                         slot.clone_from(s);
                     }
                     *id = Some(i);
@@ -523,15 +553,19 @@ impl Engine {
                 _ => false,
             };
             if !fits {
-                return Vec::new();
+                return 0;
             }
             *id = None;
         }
         self.core.decide_into(p, &self.context, now, &mut self.decision);
         let d = &self.decision;
+        let out = &mut self.fast_out;
+        out.clear();
+        if out.capacity() < DECISION_HEAD + DECISION_ITEM * d.items.len() {
+            return 0; // never here: `buffers` made room for the longest decision
+        }
         let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
         let reason = Reason::ALL.iter().position(|r| *r == d.reason).unwrap_or(0);
-        let mut out = Vec::with_capacity(5 + 6 * d.items.len());
         out.extend([
             reason as f64,
             d.placement as f64,
@@ -549,7 +583,7 @@ impl Engine {
                 it.score.unwrap_or(f64::NAN),
             ]);
         }
-        out
+        out.len() as u32
     }
 
     /// The version of a snapshot's model without loading it (for storage adapters), or an error.
