@@ -1,11 +1,12 @@
-// The fast path of `Engine.prototype.decide`: the model's names are fetched once per model, the
-// context is read here (plain property reads, no call into Wasm per field) and written as numbers
-// straight into a buffer in the module's memory (strings once each, then by index); the decision
-// comes back as numbers in another buffer there, and becomes the same object the checked path
-// builds. No allocation or copy by the glue on the way. Anything unusual (an unknown placement, a value of the
-// wrong type, a long string, NaN, a throwing getter) takes the checked path, which gives the
-// error: both paths run the same engine and return the same decision. The checked path then gets
-// the values already read, so each getter or proxy trap of the context runs once per call.
+// The fast paths of `Engine.prototype.decide` and `track`. The model's names are fetched once per
+// model. The context (or the event's properties) is read here, with plain property reads and no
+// call into Wasm per field, and written as numbers straight into a buffer in the module's memory
+// (strings once each, then by index). The decision comes back as numbers in another buffer there
+// and becomes the same object the checked path builds; no allocation or copy by the glue on the
+// way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
+// string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both
+// paths run the same engine and give the same result. The checked path then gets the values
+// already read, so each getter or proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -13,14 +14,18 @@ const NUMBER = 2;
 const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
+const TRACKED = ['', 'recorded', 'no_consent'];
 
-/** Installs the fast `decide` on the generated `Engine` class (once). */
+/** Installs the fast `decide` and `track` on the generated `Engine` class (once). */
 export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__fast) return;
   proto.__fast = true;
   const checked = proto.decide;
-  proto.__decideChecked = checked; // for tests: the same decision without the fast path
+  const checkedTrack = proto.track;
+  // For tests: the same results without the fast paths.
+  proto.__decideChecked = checked;
+  proto.__trackChecked = checkedTrack;
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
     proto[name] = function (bytes) {
@@ -34,11 +39,65 @@ export function install(Engine) {
     if (p === undefined || (now != null && typeof now !== 'number')) {
       return checked.call(this, placement, context, now);
     }
-    if (!read(this, m, context)) return checked.call(this, placement, replay(m, context), now);
-    heap(m).set(m.input, m.inAt);
+    const f = m.context;
+    if (!read(this, f, context)) return checked.call(this, placement, replay(f, context), now);
+    heap(m).set(f.input, m.inAt);
     const n = this.__decide(p, now == null ? Date.now() : now);
-    return n === 0 ? checked.call(this, placement, replay(m, context), now) : decision(m, heap(m), m.outAt, n);
+    return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
   };
+  proto.track = function track(event, now) {
+    const m = this.__model || (this.__model = model(this));
+    if ((now != null && typeof now !== 'number') || event === null || typeof event !== 'object') {
+      return checkedTrack.call(this, event, now);
+    }
+    try {
+      if (Array.isArray(event)) return checkedTrack.call(this, event, now);
+    } catch {
+      return checkedTrack.call(this, event, now); // a revoked proxy
+    }
+    let type;
+    try {
+      type = event.type;
+    } catch (error) {
+      return checkedTrack.call(this, { get type() { throw error; } }, now);
+    }
+    const k = typeof type === 'string' ? m.event.get(type) : undefined;
+    if (k === undefined) return checkedTrack.call(this, withType(type, event), now);
+    const f = m.props[k];
+    if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type), now);
+    heap(m).set(f.input, m.propsAt);
+    const r = this.__track(k, now == null ? Date.now() : now);
+    return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
+  };
+}
+
+function model(engine) {
+  const [placements, offers, variants, contents, reasons, context, events, props] = engine.__names();
+  // The engine's buffers, as byte offsets in its memory (8-byte aligned).
+  const [inAt, outAt, propsAt] = engine.__buffers();
+  const memory = engine.constructor.__memory();
+  return {
+    placements, offers, variants, contents, reasons,
+    placement: new Map(placements.map((name, i) => [name, i])),
+    context: fields(context),
+    // Event types by name; one with a property named `type` always takes the checked path.
+    event: new Map(events.map((name, i) => [name, i]).filter(([, i]) => !props[i].includes('type'))),
+    props: props.map(fields),
+    memory,
+    heap: new Float64Array(memory.buffer),
+    inAt: inAt / 8,
+    outAt: outAt / 8,
+    propsAt: propsAt / 8,
+  };
+}
+
+/**
+ * What `read` fills for one list of field names: `(kind, value)` pairs in `input`, and what it
+ * got: `values[i]` for fields before `stop`, then `last` (the field it stopped at: `{ value }`
+ * or `{ error }`); `stop` is -1 when nothing was read.
+ */
+function fields(names) {
+  return { names, input: new Float64Array(2 * names.length), values: new Array(names.length), stop: -1, last: null };
 }
 
 /** A view of the module's memory (made again after the memory grows, which detaches the old one). */
@@ -47,107 +106,92 @@ function heap(m) {
   return m.heap;
 }
 
-function model(engine) {
-  const [placements, offers, variants, contents, reasons, context] = engine.__names();
-  // The engine's input and output buffers, as byte offsets in its memory (8-byte aligned).
-  const [inAt, outAt] = engine.__buffers();
-  const memory = engine.constructor.__memory();
-  return {
-    placements, offers, variants, contents, reasons, context,
-    placement: new Map(placements.map((name, i) => [name, i])),
-    input: new Float64Array(2 * context.length),
-    memory,
-    heap: new Float64Array(memory.buffer),
-    inAt: inAt / 8,
-    outAt: outAt / 8,
-    // What `read` got from the context: values[i] for fields before `stop`, then `last` (the
-    // field it stopped at: `{ value }` or `{ error }`); `stop` is -1 when nothing was read.
-    values: new Array(context.length),
-    stop: -1,
-    last: null,
-  };
-}
-
 /**
- * The context for the checked path after `read`: the values already read (the same ones, so the
- * two paths cannot disagree and no getter runs twice), and the fields not reached yet read
- * from `context` when the checked path asks for them.
+ * The object for the checked path after `read`: the values already read (the same ones, so the
+ * two paths cannot disagree and no getter runs twice), and the fields not reached yet read from
+ * `obj` when the checked path asks for them; an event's `type` as read.
  */
-function replay(m, context) {
-  if (m.stop < 0) return context;
-  const out = {};
-  for (let i = 0; i < m.context.length; i++) {
-    const name = m.context[i];
+function replay(f, obj, type) {
+  if (f.stop < 0 && type === undefined) return obj;
+  const out = type === undefined ? {} : withType(type, null);
+  for (let i = 0; i < f.names.length; i++) {
+    const name = f.names[i];
     let field;
-    if (i < m.stop) {
-      field = { value: m.values[i] };
-    } else if (i === m.stop && 'error' in m.last) {
-      const { error } = m.last;
+    if (i < f.stop) {
+      field = { value: f.values[i] };
+    } else if (i === f.stop && 'error' in f.last) {
+      const { error } = f.last;
       field = { get() { throw error; } };
-    } else if (i === m.stop) {
-      field = { value: m.last.value };
+    } else if (i === f.stop) {
+      field = { value: f.last.value };
     } else {
-      field = { get: () => context[name] };
+      field = { get: () => obj[name] };
     }
     Object.defineProperty(out, name, { ...field, enumerable: true });
   }
   return out;
 }
 
-/** Fills `m.input` from `context`; false when the checked path must read it. */
-function read(engine, m, context) {
-  const input = m.input;
-  const values = m.values;
-  m.stop = -1;
-  if (context == null) {
+/** An event for the checked path with `type` as already read; with `event`, its other fields as they are. */
+function withType(type, event) {
+  const out = event === null ? {} : Object.create(event);
+  Object.defineProperty(out, 'type', { value: type, enumerable: true });
+  return out;
+}
+
+/** Fills `f.input` from `obj`; false when the checked path must read it. */
+function read(engine, f, obj) {
+  const { input, values, names } = f;
+  f.stop = -1;
+  if (obj == null) {
     input.fill(0);
     return true;
   }
-  if (typeof context !== 'object') return false;
+  if (typeof obj !== 'object') return false;
   try {
-    if (Array.isArray(context)) return false; // throws for a revoked proxy
+    if (Array.isArray(obj)) return false; // throws for a revoked proxy
   } catch {
     return false;
   }
-  for (let i = 0; i < m.context.length; i++) {
+  for (let i = 0; i < names.length; i++) {
     let v;
     try {
-      v = context[m.context[i]];
+      v = obj[names[i]];
     } catch (error) {
-      return stopAt(m, i, { error });
+      return stopAt(f, i, { error });
     }
     let kind = MISSING;
     let x = 0;
     if (v == null) {
       // missing
     } else if (typeof v === 'string') {
-      if (v.length > MAX_CHARS) return stopAt(m, i, { value: v });
+      if (v.length > MAX_CHARS) return stopAt(f, i, { value: v });
       kind = STRING;
       x = intern(engine, v);
       // The table was full and starts over: the indices of the fields before are stale.
-      if (x < 0) return stopAt(m, i, { value: v });
+      if (x < 0) return stopAt(f, i, { value: v });
     } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return stopAt(m, i, { value: v });
+      if (!Number.isFinite(v)) return stopAt(f, i, { value: v });
       kind = NUMBER;
       x = v;
     } else if (typeof v === 'boolean') {
       kind = BOOLEAN;
       x = v ? 1 : 0;
     } else {
-      return stopAt(m, i, { value: v });
+      return stopAt(f, i, { value: v });
     }
     values[i] = v;
     input[2 * i] = kind;
     input[2 * i + 1] = x;
   }
-  m.stop = m.context.length;
+  f.stop = names.length;
   return true;
 }
 
 /** `read` stopped at field `i` with `last`; the checked path takes over. */
-function stopAt(m, i, last) {
-  m.stop = i;
-  m.last = last;
+function stopAt(f, i, last) {
+  f.stop = i;
+  f.last = last;
   return false;
 }
 

@@ -27,11 +27,11 @@ function pair() {
   return [make(), make()];
 }
 
-/** Calls both paths; both give the same decision or throw the same code. */
-function same(fast, checked, placement, context, now) {
+/** Runs the fast and the checked call: both give the same result, or throw the same code and message. */
+function agree(fastCall, checkedCall) {
   let a, b, ea, eb;
-  try { a = fast.decide(placement, context, now); } catch (e) { ea = e; }
-  try { b = checked.__decideChecked(placement, context, now); } catch (e) { eb = e; }
+  try { a = fastCall(); } catch (e) { ea = e; }
+  try { b = checkedCall(); } catch (e) { eb = e; }
   if (ea || eb) {
     assert.ok(ea && eb, `one path threw: ${ea?.message ?? eb?.message}`);
     assert.equal(ea.code, eb.code);
@@ -40,6 +40,32 @@ function same(fast, checked, placement, context, now) {
   }
   assert.deepEqual(a, b);
   return a;
+}
+
+/** An object whose fields are getters counting their reads in `counts`; a value `'throws'` throws. */
+function counting(fields, counts) {
+  const obj = {};
+  for (const [name, value] of fields) {
+    Object.defineProperty(obj, name, {
+      enumerable: true,
+      get() {
+        counts[name] = (counts[name] ?? 0) + 1;
+        if (value === 'throws') throw new Error('getter');
+        return value;
+      },
+    });
+  }
+  return obj;
+}
+
+/** `decide` on both paths (see `agree`). */
+function same(fast, checked, placement, context, now) {
+  return agree(() => fast.decide(placement, context, now), () => checked.__decideChecked(placement, context, now));
+}
+
+/** `track` on both paths (see `agree`). */
+function sameTrack(fast, checked, event, now) {
+  return agree(() => fast.track(event, now), () => checked.__trackChecked(event, now));
 }
 
 test('fast and checked decide agree on every kind of context', () => {
@@ -79,20 +105,7 @@ test('each getter of the context runs once, also when decide falls back to the c
   // Fields of the example model's context: page, then the others; the odd value stops the fast path.
   for (const odd of [long, NaN, ['a'], { nested: 1 }, 'throws', undefined]) {
     const counts = {};
-    const make = () => {
-      const ctx = {};
-      for (const [name, value] of [['page', 'home'], ['category', odd], ['product', 'p1'], ['channel', 'wechat']]) {
-        Object.defineProperty(ctx, name, {
-          enumerable: true,
-          get() {
-            counts[name] = (counts[name] ?? 0) + 1;
-            if (value === 'throws') throw new Error('getter');
-            return value;
-          },
-        });
-      }
-      return ctx;
-    };
+    const make = () => counting([['page', 'home'], ['category', odd], ['product', 'p1'], ['channel', 'wechat']], counts);
     t += 61_000;
     same(fast, checked, 'home_hero', make(), t);
     // `same` read one context per path; reset and count the fast engine's reads alone.
@@ -141,6 +154,50 @@ test('decisions stay right when the module memory grows between and during calls
     same(fast, checked, PLACEMENTS[i % 4], { page: i % 2 ? 'home' : long, category: long }, t);
   }
   assert.ok(memory.buffer.byteLength > start, `memory grew (${start} -> ${memory.buffer.byteLength} bytes)`);
+});
+
+test('fast and checked track agree on every kind of event, and so do the profiles they build', () => {
+  const [fast, checked] = pair();
+  const long = 'x'.repeat(300);
+  const events = [
+    { type: 'view', category: 'qipao', product: 'p1', price: 399 }, { type: 'view' }, { type: 'cart', product: 'p2', price: 0 },
+    { type: 'purchase', order: 'o-1', amount: 1299.5 }, { type: 'follow', channel: 'wechat_oa' },
+    { type: 'view', category: long }, { type: 'view', category: 'x'.repeat(2000) }, { type: 'view', price: NaN },
+    { type: 'view', price: '399' }, { type: 'view', category: ['a'] }, { type: 'view', category: null, price: undefined },
+    { type: 'view', extra: { deep: 1 } }, { type: '未知事件' }, { type: 42 }, {}, { type: 'view', category: '\ud800' },
+    { get type() { throw new Error('getter'); } }, { type: 'view', get price() { throw new Error('getter'); } },
+    new Proxy({}, { get: (_, k) => (k === 'type' ? 'view' : 'qipao') }), revoked(), 'view', [1], 42, null, undefined,
+    Object.create({ type: 'view', category: 'inherited' }),
+  ];
+  let t = T0;
+  for (let round = 0; round < 3; round++) {
+    for (const event of events) {
+      t += 61_000;
+      sameTrack(fast, checked, event, t);
+    }
+  }
+  sameTrack(fast, checked, { type: 'view' }, NaN);
+  sameTrack(fast, checked, { type: 'view' }, '2026');
+  // Same history on both: same features, stage, decisions and exported state.
+  assert.deepEqual(fast.features(t), checked.features(t));
+  assert.equal(fast.stage(), checked.stage());
+  same(fast, checked, 'home_hero', { page: 'home' }, t + 1);
+  assert.deepEqual(fast.exportState(), checked.exportState());
+  // Without consent both keep nothing.
+  fast.setConsent(false);
+  checked.setConsent(false);
+  assert.equal(sameTrack(fast, checked, { type: 'view', category: 'qipao' }, t + 2), 'no_consent');
+});
+
+test('each getter of an event runs once, also when track falls back to the checked path', () => {
+  const [fast] = pair();
+  for (const odd of ['x'.repeat(300), NaN, ['a'], 'throws', undefined, 'qipao']) {
+    const counts = {};
+    const event = counting([['type', 'view'], ['category', odd], ['product', 'p1'], ['price', 399]], counts);
+    try { fast.track(event, T0 + 1); } catch { /* the checked path's error */ }
+    for (const [name, n] of Object.entries(counts)) assert.equal(n, 1, `${name} read ${n} times with ${String(odd)}`);
+    assert.equal(counts.type, 1);
+  }
 });
 
 test('the fast path reads the new model after applySnapshot', () => {

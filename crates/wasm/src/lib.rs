@@ -109,6 +109,8 @@ pub struct Engine {
     context_ids: Vec<Option<u32>>,
     /// The fast decide's input, written by the package's JavaScript straight into this memory.
     fast_in: Vec<f64>,
+    /// The fast track's input: `(kind, value)` per property of the event type, as for contexts.
+    fast_props: Vec<f64>,
     /// The fast decide's output, read by the package's JavaScript straight from this memory;
     /// its capacity is fixed when [`Engine::buffers`] makes it, so it never moves.
     fast_out: Vec<f64>,
@@ -204,6 +206,7 @@ impl Engine {
             interned: Vec::new(),
             context_ids: Vec::new(),
             fast_in: Vec::new(),
+            fast_props: Vec::new(),
             fast_out: Vec::new(),
         }
     }
@@ -455,17 +458,29 @@ impl Engine {
     }
 
     /// For the package's JavaScript (pkg/fast.js): `[placements, offers, variants, contents,
-    /// reasons, context]`, the model's names and parsed content payloads, fetched once per model.
+    /// reasons, context, events, props]`, the model's names and parsed content payloads, fetched
+    /// once per model (`props`: per event type, its property names).
     #[wasm_bindgen(js_name = __names)]
     pub fn names_js(&self) -> Array {
         let n = &self.names;
         let list = |v: &[JsValue]| v.iter().collect::<Array>();
         let variants: Array = n.variants.iter().map(|v| JsValue::from(list(v))).collect();
         let reasons: Array = Reason::ALL.iter().map(|r| JsValue::from_str(r.as_str())).collect();
-        [list(&n.placements), list(&n.offers), variants, list(&n.contents), reasons, list(&n.context)]
-            .into_iter()
-            .map(JsValue::from)
-            .collect()
+        let events: Array = self.core.model().events.iter().map(|e| JsValue::from_str(&e.name)).collect();
+        let props: Array = n.props.iter().map(|p| JsValue::from(list(p))).collect();
+        [
+            list(&n.placements),
+            list(&n.offers),
+            variants,
+            list(&n.contents),
+            reasons,
+            list(&n.context),
+            events,
+            props,
+        ]
+        .into_iter()
+        .map(JsValue::from)
+        .collect()
     }
 
     /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
@@ -488,23 +503,56 @@ impl Engine {
     }
 
     /// For the package's JavaScript: makes the fast decide's buffers in this module's memory for
-    /// the running model and returns where they are, `[input, output]` as byte offsets. The input
-    /// holds `(kind, value)` per context slot (kind 0 missing, 1 boolean, 2 finite number,
-    /// 3 interned string); the output room for the longest decision. Neither moves until the
-    /// next call.
+    /// the running model and returns where they are, `[input, output, props]` as byte offsets.
+    /// The input holds `(kind, value)` per context slot (kind 0 missing, 1 boolean, 2 finite
+    /// number, 3 interned string); the output room for the longest decision; props the same
+    /// pairs for the fast track, room for the event type with the most properties. None moves
+    /// until the next call.
     #[wasm_bindgen(js_name = __buffers)]
     pub fn buffers(&mut self) -> Vec<u32> {
         let model = self.core.model();
         let items = model.placements.iter().map(|p| usize::from(p.max_items)).max().unwrap_or(0);
+        let props = model.events.iter().map(|e| e.props.len()).max().unwrap_or(0);
         self.fast_in = vec![0.0; 2 * model.context.len()];
+        self.fast_props = vec![0.0; 2 * props];
         self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        vec![self.fast_in.as_ptr() as u32, self.fast_out.as_ptr() as u32]
+        vec![self.fast_in.as_ptr() as u32, self.fast_out.as_ptr() as u32, self.fast_props.as_ptr() as u32]
     }
 
     /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
     #[wasm_bindgen(js_name = __memory)]
     pub fn memory() -> JsValue {
         wasm_bindgen::memory()
+    }
+
+    /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties
+    /// in the props buffer (see [`Engine::buffers`]). 1: recorded, 2: no consent (nothing kept),
+    /// 0: the input needs the checked path (which gives the error).
+    #[wasm_bindgen(js_name = __track)]
+    pub fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
+        let Ok(now) = host::time_ms(now) else { return 0 };
+        let model = self.core.model();
+        let Some(def) = model.events.get(kind as usize) else { return 0 };
+        let Some(pairs) = self.fast_props.get(..2 * def.props.len()) else { return 0 };
+        self.props.clear();
+        for ((_, ty), pair) in def.props.iter().zip(pairs.chunks_exact(2)) {
+            let [k, x] = *pair_of(pair);
+            let value = match (k as u8, ty) {
+                (0, _) => Value::Null,
+                (1, ValueType::Bool) => Value::Bool(x != 0.0),
+                (2, ValueType::Number) if x.is_finite() => Value::Number(x),
+                (3, ValueType::String) => match self.interned.get(x as usize) {
+                    Some(s) => s.clone(),
+                    None => return 0,
+                },
+                _ => return 0,
+            };
+            self.props.push(value);
+        }
+        match self.core.track(kind as usize, &self.props, now) {
+            Tracked::Recorded => 1,
+            Tracked::NoConsent => 2,
+        }
     }
 
     /// For the package's JavaScript: `decide` with the placement by index and the context in the
