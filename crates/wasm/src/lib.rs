@@ -193,6 +193,13 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 impl Engine {
+    /// After a new model: its names, and no context slot holding an interned string of the old
+    /// one. (The package's JavaScript fetches new fast buffers for it, see `buffers`.)
+    fn model_changed(&mut self) {
+        self.names = Names::new(self.core.model());
+        self.context_ids.clear();
+    }
+
     fn wrap(core: Core) -> Engine {
         use_javascript_numbers();
         let names = Names::new(core.model());
@@ -252,8 +259,7 @@ impl Engine {
     pub fn apply_signed_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
         let bytes = snapshot_bytes(bytes)?;
         self.core.apply_signed_snapshot(&bytes).map_err(|e| error::snapshot(&e))?;
-        self.names = Names::new(self.core.model());
-        self.context_ids.clear();
+        self.model_changed();
         Ok(())
     }
 
@@ -446,8 +452,7 @@ impl Engine {
     pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
         let b = snapshot_bytes(bytes)?;
         self.core.apply_snapshot(&b).map_err(|e| error::snapshot(&e))?;
-        self.names = Names::new(self.core.model());
-        self.context_ids.clear();
+        self.model_changed();
         Ok(())
     }
 
@@ -536,17 +541,11 @@ impl Engine {
         let Some(pairs) = self.fast_props.get(..2 * def.props.len()) else { return 0 };
         self.props.clear();
         for ((_, ty), pair) in def.props.iter().zip(pairs.chunks_exact(2)) {
-            let [k, x] = *pair_of(pair);
-            let value = match (k as u8, ty) {
-                (0, _) => Value::Null,
-                (1, ValueType::Bool) => Value::Bool(x != 0.0),
-                (2, ValueType::Number) if x.is_finite() => Value::Number(x),
-                (3, ValueType::String) => match self.interned.get(x as usize) {
-                    Some(s) => s.clone(),
-                    None => return 0,
-                },
-                _ => return 0,
-            };
+            let [kind, x] = *pair_of(pair);
+            let mut value = Value::Null;
+            if !fast_slot(&mut value, kind, x, *ty, &self.interned) {
+                return 0;
+            }
             self.props.push(value);
         }
         match self.core.track(kind as usize, &self.props, now) {
@@ -576,34 +575,15 @@ impl Engine {
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
         for ((((_, ty), slot), id), pair) in slots.zip(self.fast_in.chunks_exact(2)) {
             let [kind, x] = *pair_of(pair);
-            let fits = match (kind as u8, ty) {
-                (0, _) => {
-                    *slot = Value::Null;
-                    true
-                }
-                (1, ValueType::Bool) => {
-                    *slot = Value::Bool(x != 0.0);
-                    true
-                }
-                (2, ValueType::Number) if x.is_finite() => {
-                    *slot = Value::Number(x);
-                    true
-                }
-                (3, ValueType::String) => {
-                    let i = x as u32;
-                    if *id != Some(i) {
-                        let Some(s) = self.interned.get(i as usize) else { return 0 };
-                        slot.clone_from(s);
-                    }
-                    *id = Some(i);
-                    continue;
-                }
-                _ => false,
-            };
-            if !fits {
+            // The slot may already hold this interned string from the last call.
+            let string = (kind as u8 == STRING).then_some(x as u32);
+            if string.is_some() && *id == string {
+                continue;
+            }
+            if !fast_slot(slot, kind, x, *ty, &self.interned) {
                 return 0;
             }
-            *id = None;
+            *id = string;
         }
         self.core.decide_into(p, &self.context, now, &mut self.decision);
         let d = &self.decision;
@@ -643,6 +623,26 @@ impl Engine {
 }
 
 /// The pair in a two-element chunk.
+/// Kind of a fast buffer's `(kind, value)` pair whose value is an interned string's index (the
+/// others: 0 missing, 1 boolean, 2 finite number).
+const STRING: u8 = 3;
+
+/// Sets `slot`, of type `ty`, from a fast buffer's `(kind, x)` pair; false when the pair does not
+/// fit the type (the checked path then reads the input and gives the error).
+fn fast_slot(slot: &mut Value, kind: f64, x: f64, ty: ValueType, interned: &[Value]) -> bool {
+    match (kind as u8, ty) {
+        (0, _) => *slot = Value::Null,
+        (1, ValueType::Bool) => *slot = Value::Bool(x != 0.0),
+        (2, ValueType::Number) if x.is_finite() => *slot = Value::Number(x),
+        (STRING, ValueType::String) => match interned.get(x as usize) {
+            Some(s) => slot.clone_from(s),
+            None => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
 fn pair_of(c: &[f64]) -> &[f64; 2] {
     c.try_into().unwrap_or(&[f64::NAN, f64::NAN])
 }
