@@ -36,9 +36,10 @@ function installId() {
 }
 
 export async function openClient({ clock, onModel }) {
-  await init();
+  // The module and the key in parallel (index.html preloads both while the page parses).
+  const [, key] = await Promise.all([init(), publicKey()]);
   const keeper = sync({
-    url: '', channel: CHANNEL, publicKey: await publicKey(), store, installId: installId(),
+    url: '', channel: CHANNEL, publicKey: key, store, installId: installId(),
     onEvent(e) {
       if (e.type === 'update' && e.previous !== null) onModel();
       // Offline is normal (the stored model keeps running); a refused snapshot is worth a line.

@@ -59,9 +59,13 @@ test('the storefront personalizes on the real package and server', async (t) => 
   const page = ctx.pages()[0] ?? await ctx.newPage();
   const errors = [];
   let offline = false;
+  const requested = [];
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname));
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     // With the server down, the browser itself logs the failed snapshot fetch: expected then.
+    // Chromium warns about a preload the page did not use (a mismatched request fetches twice).
+    if (m.type() === 'warning' && /preload/i.test(m.text())) errors.push(m.text());
     if (m.type() === 'error' && !(offline && /Failed to load resource|EventSource/.test(m.text()))) errors.push(m.text());
   });
   const hero = () => page.textContent('[data-placement="home_hero"]');
@@ -74,6 +78,13 @@ test('the storefront personalizes on the real package and server', async (t) => 
   };
   try {
     await open();
+
+    await t.test('the page preloads the module and the key, and fetches each once', () => {
+      const count = (path) => requested.filter((p) => p === path).length;
+      assert.equal(count('/pkg/kairos_wasm_bg.wasm'), 1, requested.join(' '));
+      assert.equal(count('/www/brand.pub'), 1, requested.join(' '));
+      assert.ok(requested.indexOf('/pkg/kairos_wasm_bg.wasm') < requested.indexOf('/www/app.js'), requested.join(' '));
+    });
 
     await t.test('no slot shows default content before its decision', async () => {
       // Every slot is filled by one pass of `decide`; the first render counter is 1 and every
