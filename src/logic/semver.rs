@@ -49,7 +49,8 @@ pub(crate) fn parse(text: &str) -> Option<Version<'_>> {
 /// A decimal number without leading zeros, and what follows it.
 fn number(s: &str) -> Option<(&str, &str)> {
     let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, rest) = s.split_at(end);
+    // Checked, so no panic path (and its formatting) is compiled in; `end` is always a boundary.
+    let (digits, rest) = s.split_at_checked(end)?;
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
         return None;
     }
