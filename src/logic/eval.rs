@@ -75,7 +75,7 @@ fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
 
 fn ev_node<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     let Some(node) = cx.rule.nodes.get(idx as usize) else {
-        return Err(EvalError::new("Invalid Rule").into());
+        return Err(fail("Invalid Rule"));
     };
     match *node {
         Node::Const(c) => Ok(Cow::Borrowed(cx.rule.consts.get(c as usize).unwrap_or(&NULL))),
@@ -330,7 +330,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
     match op {
         Op::Cat => {
             let mut out = String::new();
-            for_each_arg(cx, sc, spread, kids, |v| {
+            for_each_arg(cx, sc, spread, kids, &mut |v| {
                 write_js_string(v, &mut out);
                 limit(out.len())
             })?;
@@ -338,7 +338,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         }
         Op::Merge => {
             let mut out = Vec::new();
-            for_each_arg(cx, sc, spread, kids, |v| {
+            for_each_arg(cx, sc, spread, kids, &mut |v| {
                 match v {
                     Value::Array(items) => out.extend(items.iter().cloned()),
                     other => out.push(other.clone()),
@@ -357,7 +357,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             let found = match &*hay {
                 // JavaScript's `indexOf` reads a null needle as `"null"` (found by differential
                 // testing: `{"in": [null, "1e2"]}` was true).
-                Value::String(s) if *needle == Value::Null => has_substring(s, "null"),
+                Value::String(s) if matches!(*needle, Value::Null) => has_substring(s, "null"),
                 Value::String(s) => has_substring(s, &js_string(&needle)),
                 Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
                 _ => false,
@@ -404,7 +404,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::SemVer => {
             let mut vals = kids.iter().map(|&k| ev(cx, sc, k));
             let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
-                return Err(EvalError::invalid_args().into());
+                return Err(invalid_args());
             };
             let (a, o, b) = (a?, o?, b?);
             let hit = match (&*a, &*o, &*b) {
@@ -415,7 +415,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         }
         Op::Fractional => fractional_(cx, sc, kids),
         // INVARIANT: `op_eval` handles every other operator before delegating here.
-        _ => Err(EvalError::new("Invalid Rule").into()),
+        _ => Err(fail("Invalid Rule")),
     }
 }
 
@@ -427,9 +427,27 @@ fn has_substring(hay: &str, needle: &str) -> bool {
     needle.is_empty() || hay.as_bytes().windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// A boxed error of JsonLogic type `type_name`, built out of line: errors are rare, and the
+/// places that raise them are many.
+#[cold]
+#[inline(never)]
+fn fail(type_name: &str) -> Fail {
+    Box::new(EvalError::new(type_name))
+}
+
+/// Arguments of the wrong shape or count, found at run time.
+fn invalid_args() -> Fail {
+    fail("Invalid Arguments")
+}
+
+/// A non-numeric value where a number was needed, or a division by zero.
+fn nan() -> Fail {
+    fail("NaN")
+}
+
 fn limit(len: usize) -> Result<(), Fail> {
     if len > MAX_BUILD {
-        Err(EvalError::new("Too Large").into())
+        Err(fail("Too Large"))
     } else {
         Ok(())
     }
@@ -442,7 +460,7 @@ fn two<'t, E: Env + ?Sized>(
 ) -> Result<(Cow<'t, Value>, Cow<'t, Value>), Fail> {
     match kids {
         [a, b, ..] => Ok((ev(cx, sc, *a)?, ev(cx, sc, *b)?)),
-        _ => Err(EvalError::invalid_args().into()),
+        _ => Err(invalid_args()),
     }
 }
 
@@ -465,12 +483,12 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
 fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
     let test = |a: &Value, b: &Value| test_pair(op, a, b);
-    let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let [first, rest @ ..] = kids else { return Err(invalid_args()) };
     if let [second] = rest {
         return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);
     }
     if rest.is_empty() {
-        return Err(EvalError::invalid_args().into());
+        return Err(invalid_args());
     }
     let mut prev = ev(cx, sc, *first)?;
     for &k in rest {
@@ -489,13 +507,13 @@ fn for_each_arg<'t, E: Env + ?Sized>(
     sc: Scope<'t>,
     spread: bool,
     kids: &[u32],
-    mut f: impl FnMut(&Value) -> Result<(), Fail>,
+    f: &mut dyn FnMut(&Value) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     if spread {
         if let Some(&k) = kids.first() {
             let v = ev(cx, sc, k)?;
             match &*v {
-                Value::Array(items) => items.iter().try_for_each(&mut f)?,
+                Value::Array(items) => items.iter().try_for_each(f)?,
                 other => f(other)?,
             }
         }
@@ -510,14 +528,14 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
         _ => 0.0,
     };
     let mut count = 0_usize;
-    for_each_arg(cx, sc, spread, kids, |v| {
+    for_each_arg(cx, sc, spread, kids, &mut |v| {
         let n = num(v)?;
         acc = match (op, count) {
             (Op::Add, _) => acc + n,
             (Op::Mul, _) => acc * n,
             (_, 0) => n,
             (Op::Sub, _) => acc - n,
-            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(EvalError::nan().into()),
+            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(nan()),
             (Op::Div, _) => acc / n,
             (Op::Mod, _) => acc % n,
             (Op::Max, _) => acc.max(n),
@@ -527,15 +545,15 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
         Ok(())
     })?;
     let result = match (op, count) {
-        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(EvalError::invalid_args().into()),
+        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(invalid_args()),
         (Op::Max | Op::Min, 0) => return Ok(Cow::Borrowed(&NULL)),
         (Op::Sub, 1) => -acc,
-        (Op::Div, 1) if acc == 0.0 => return Err(EvalError::nan().into()),
+        (Op::Div, 1) if acc == 0.0 => return Err(nan()),
         (Op::Div, 1) => 1.0 / acc,
         _ => acc,
     };
     if result.is_nan() {
-        return Err(EvalError::nan().into());
+        return Err(nan());
     }
     Ok(Cow::Owned(Value::Number(result)))
 }
@@ -543,7 +561,7 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 /// `substr(source, start, length?)` on characters; negative start counts from the end, negative
 /// length stops that many characters before the end.
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [src, start, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let [src, start, rest @ ..] = kids else { return Err(invalid_args()) };
     let src = ev(cx, sc, *src)?;
     let s = js_string(&src);
     let n = s.chars().count() as i64;
@@ -568,12 +586,12 @@ fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let &[list, body, ..] = kids else { return Err(invalid_args()) };
     let list = ev(cx, sc, list)?;
     let items = match (&*list, op) {
         (Value::Array(items), _) => items.as_slice(),
         (_, Op::Map | Op::Filter) => return Ok(Cow::Owned(Value::Array(Vec::new()))),
-        _ => return Err(EvalError::invalid_args().into()),
+        _ => return Err(invalid_args()),
     };
     let mut out = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -600,7 +618,7 @@ fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 }
 
 fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ref init @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let &[list, body, ref init @ ..] = kids else { return Err(invalid_args()) };
     let list = ev(cx, sc, list)?;
     let mut acc = match init.first() {
         Some(&k) => ev(cx, sc, k)?,
@@ -614,7 +632,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
         // cannot double it until memory or the stack runs out.
         let mut budget = MAX_BUILD;
         if !size_within(&next, &mut budget, 2 * MAX_DEPTH) {
-            return Err(EvalError::new("Too Large").into());
+            return Err(fail("Too Large"));
         }
         acc = Cow::Owned(next);
     }
@@ -622,7 +640,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 }
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [first, handlers @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let [first, handlers @ ..] = kids else { return Err(invalid_args()) };
     let mut err = match ev(cx, sc, *first) {
         Ok(v) => return Ok(v),
         Err(e) => e,
@@ -721,7 +739,7 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
 }
 
 fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [key, buckets @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
+    let [key, buckets @ ..] = kids else { return Err(invalid_args()) };
     let key = ev(cx, sc, *key)?;
     let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
     let buckets = buckets.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;

@@ -182,11 +182,6 @@ impl EvalError {
     pub(crate) fn nan() -> EvalError {
         EvalError::new("NaN")
     }
-
-    /// Arguments of the wrong shape or count, found at run time.
-    pub(crate) fn invalid_args() -> EvalError {
-        EvalError::new("Invalid Arguments")
-    }
 }
 
 /// JavaScript's `Number(string)`: trimmed, empty is 0, decimal or `0x`/`0o`/`0b`, `Infinity`.
