@@ -63,7 +63,9 @@ fn bool_out<'t>(b: bool) -> Out<'t> {
     Ok(Cow::Owned(Value::Bool(b)))
 }
 
-/// Evaluates a node; constants and slots, the common leaves, without a call.
+/// Evaluates a node; constants and slots, the common leaves, without a call. Inlined, so only
+/// the hot operators (logic, comparisons, arithmetic, host calls) use it; the rare ones call
+/// [`ev_node`], which evaluates any node, and stay small.
 #[inline(always)]
 fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     match cx.rule.nodes.get(idx as usize) {
@@ -73,6 +75,7 @@ fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     }
 }
 
+/// Evaluates any node.
 fn ev_node<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     let Some(node) = cx.rule.nodes.get(idx as usize) else {
         return Err(fail("Invalid Rule"));
@@ -348,7 +351,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             Ok(Cow::Owned(Value::Array(out)))
         }
         Op::Array => {
-            let items = kids.iter().map(|&k| ev(cx, sc, k).map(Cow::into_owned));
+            let items = kids.iter().map(|&k| ev_node(cx, sc, k).map(Cow::into_owned));
             Ok(Cow::Owned(Value::Array(items.collect::<Result<_, _>>()?)))
         }
         Op::Substr => substr(cx, sc, kids),
@@ -377,7 +380,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::Reduce => reduce(cx, sc, kids),
         Op::Throw => {
             let v = match kids.first() {
-                Some(&k) => ev(cx, sc, k)?.into_owned(),
+                Some(&k) => ev_node(cx, sc, k)?.into_owned(),
                 None => Value::Null,
             };
             Err(Box::new(match v {
@@ -389,7 +392,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::Try => try_(cx, sc, kids),
         Op::VarDyn | Op::ValDyn => {
             let Some(&k) = kids.first() else { return Ok(Cow::Borrowed(&NULL)) };
-            let path = ev(cx, sc, k)?;
+            let path = ev_node(cx, sc, k)?;
             let segs = segments(&path, op == Op::VarDyn);
             Ok(read_dyn(cx, sc, &segs).unwrap_or(Cow::Borrowed(&NULL)))
         }
@@ -402,7 +405,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(found)
         }
         Op::SemVer => {
-            let mut vals = kids.iter().map(|&k| ev(cx, sc, k));
+            let mut vals = kids.iter().map(|&k| ev_node(cx, sc, k));
             let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
                 return Err(invalid_args());
             };
@@ -459,7 +462,7 @@ fn two<'t, E: Env + ?Sized>(
     kids: &[u32],
 ) -> Result<(Cow<'t, Value>, Cow<'t, Value>), Fail> {
     match kids {
-        [a, b, ..] => Ok((ev(cx, sc, *a)?, ev(cx, sc, *b)?)),
+        [a, b, ..] => Ok((ev_node(cx, sc, *a)?, ev_node(cx, sc, *b)?)),
         _ => Err(invalid_args()),
     }
 }
@@ -562,18 +565,18 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 /// length stops that many characters before the end.
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let [src, start, rest @ ..] = kids else { return Err(invalid_args()) };
-    let src = ev(cx, sc, *src)?;
+    let src = ev_node(cx, sc, *src)?;
     let s = js_string(&src);
     let n = s.chars().count() as i64;
     // Clamped first, so wild indices cannot overflow the arithmetic below.
     let int = |v: &Value| num(v).map(|f| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64);
-    let start = int(&*ev(cx, sc, *start)?)?;
+    let start = int(&*ev_node(cx, sc, *start)?)?;
     let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
     let left = n - from;
     let take = match rest.first() {
         None => left,
         Some(&k) => {
-            let len = int(&*ev(cx, sc, k)?)?;
+            let len = int(&*ev_node(cx, sc, k)?)?;
             if len < 0 {
                 (left + len).max(0)
             } else {
@@ -587,7 +590,7 @@ fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
     let &[list, body, ..] = kids else { return Err(invalid_args()) };
-    let list = ev(cx, sc, list)?;
+    let list = ev_node(cx, sc, list)?;
     let items = match (&*list, op) {
         (Value::Array(items), _) => items.as_slice(),
         (_, Op::Map | Op::Filter) => return Ok(Cow::Owned(Value::Array(Vec::new()))),
@@ -597,7 +600,7 @@ fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
     for (index, item) in items.iter().enumerate() {
         let frame = Frame { item: Item::Value(item), index, parent: sc };
         if op == Op::Map {
-            out.push(ev(cx, Some(&frame), body)?.into_owned());
+            out.push(ev_node(cx, Some(&frame), body)?.into_owned());
             continue;
         }
         let hit = truth(cx, Some(&frame), body)?;
@@ -619,15 +622,15 @@ fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 
 fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let &[list, body, ref init @ ..] = kids else { return Err(invalid_args()) };
-    let list = ev(cx, sc, list)?;
+    let list = ev_node(cx, sc, list)?;
     let mut acc = match init.first() {
-        Some(&k) => ev(cx, sc, k)?,
+        Some(&k) => ev_node(cx, sc, k)?,
         None => Cow::Borrowed(&NULL),
     };
     let Value::Array(items) = &*list else { return Ok(acc) };
     for (index, current) in items.iter().enumerate() {
         let frame = Frame { item: Item::Reduce { current, acc: &acc }, index, parent: sc };
-        let next = ev(cx, Some(&frame), body)?.into_owned();
+        let next = ev_node(cx, Some(&frame), body)?.into_owned();
         // INVARIANT: an accumulator stays bounded, so `[acc, acc]` or `merge(acc, acc)` bodies
         // cannot double it until memory or the stack runs out.
         let mut budget = MAX_BUILD;
@@ -641,7 +644,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let [first, handlers @ ..] = kids else { return Err(invalid_args()) };
-    let mut err = match ev(cx, sc, *first) {
+    let mut err = match ev_node(cx, sc, *first) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
@@ -649,7 +652,7 @@ fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<
         // The handler sees the error as its data, one scope below the `try`.
         let result = {
             let frame = Frame { item: Item::Value(&err.kind), index: 0, parent: sc };
-            ev(cx, Some(&frame), k).map(Cow::into_owned)
+            ev_node(cx, Some(&frame), k).map(Cow::into_owned)
         };
         match result {
             Ok(v) => return Ok(Cow::Owned(v)),
@@ -695,7 +698,7 @@ fn finish_missing<'t, E: Env + ?Sized>(
     out: Vec<Value>,
 ) -> Out<'t> {
     if let Some(need) = need {
-        let need = num(&*ev(cx, sc, need)?)?;
+        let need = num(&*ev_node(cx, sc, need)?)?;
         if total.saturating_sub(out.len()) as f64 >= need {
             return Ok(Cow::Owned(Value::Array(Vec::new())));
         }
@@ -708,7 +711,7 @@ fn missing_dyn<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, some: bool, ki
         (true, [need, lists @ ..]) => (Some(*need), lists),
         _ => (None, kids),
     };
-    let values = lists.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let values = lists.iter().map(|&k| ev_node(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
     // Like `missing` in JsonLogic: an array first argument is the list of names.
     let names: Vec<&Value> = match values.first().map(|v| &**v) {
         Some(Value::Array(items)) => items.iter().collect(),
@@ -740,9 +743,9 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
 
 fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let [key, buckets @ ..] = kids else { return Err(invalid_args()) };
-    let key = ev(cx, sc, *key)?;
+    let key = ev_node(cx, sc, *key)?;
     let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
-    let buckets = buckets.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let buckets = buckets.iter().map(|&k| ev_node(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
     let picked = fractional::pick(key, &buckets);
     Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
 }
