@@ -170,22 +170,13 @@ fn read_dyn<'t, E: Env + ?Sized>(
 pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
     match v {
         Value::Null => Vec::new(),
-        Value::String(s) if split => {
-            if s.is_empty() {
-                Vec::new()
-            } else {
-                s.split('.').map(Cow::Borrowed).collect()
-            }
-        }
         Value::Array(items) => items.iter().map(js_string).collect(),
-        other => {
-            let s = js_string(other);
-            if split && s.contains('.') {
-                s.split('.').map(|p| Cow::Owned(p.to_owned())).collect()
-            } else {
-                vec![s]
-            }
-        }
+        // Only a string can be empty here: numbers, booleans and objects always write something.
+        _ => match js_string(v) {
+            s if !split => vec![s],
+            s if s.is_empty() => Vec::new(),
+            s => s.split('.').map(|p| Cow::Owned(p.to_owned())).collect(),
+        },
     }
 }
 
@@ -351,8 +342,11 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             Ok(Cow::Owned(Value::Array(out)))
         }
         Op::Array => {
-            let items = kids.iter().map(|&k| ev_node(cx, sc, k).map(Cow::into_owned));
-            Ok(Cow::Owned(Value::Array(items.collect::<Result<_, _>>()?)))
+            let mut items = Vec::with_capacity(kids.len());
+            for &k in kids {
+                items.push(ev_node(cx, sc, k)?.into_owned());
+            }
+            Ok(Cow::Owned(Value::Array(items)))
         }
         Op::Substr => substr(cx, sc, kids),
         Op::In => {
@@ -405,11 +399,8 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(found)
         }
         Op::SemVer => {
-            let mut vals = kids.iter().map(|&k| ev_node(cx, sc, k));
-            let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
-                return Err(invalid_args());
-            };
-            let (a, o, b) = (a?, o?, b?);
+            let &[a, o, b, ..] = kids else { return Err(invalid_args()) };
+            let (a, o, b) = (ev_node(cx, sc, a)?, ev_node(cx, sc, o)?, ev_node(cx, sc, b)?);
             let hit = match (&*a, &*o, &*b) {
                 (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
                 _ => None,
@@ -465,6 +456,19 @@ fn two<'t, E: Env + ?Sized>(
         [a, b, ..] => Ok((ev_node(cx, sc, *a)?, ev_node(cx, sc, *b)?)),
         _ => Err(invalid_args()),
     }
+}
+
+/// Evaluates the kids in order, up to the first error.
+fn ev_all<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    kids: &[u32],
+) -> Result<Vec<Cow<'t, Value>>, Fail> {
+    let mut out = Vec::with_capacity(kids.len());
+    for &k in kids {
+        out.push(ev_node(cx, sc, k)?);
+    }
+    Ok(out)
 }
 
 fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
@@ -711,7 +715,7 @@ fn missing_dyn<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, some: bool, ki
         (true, [need, lists @ ..]) => (Some(*need), lists),
         _ => (None, kids),
     };
-    let values = lists.iter().map(|&k| ev_node(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let values = ev_all(cx, sc, lists)?;
     // Like `missing` in JsonLogic: an array first argument is the list of names.
     let names: Vec<&Value> = match values.first().map(|v| &**v) {
         Some(Value::Array(items)) => items.iter().collect(),
@@ -737,7 +741,7 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
         let args = buf.get(..kids.len()).unwrap_or(&[]);
         return cx.env.call(op, imm, args).map(Cow::Owned).map_err(Box::new);
     }
-    let args = kids.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let args = ev_all(cx, sc, kids)?;
     cx.env.call(op, imm, &args).map(Cow::Owned).map_err(Box::new)
 }
 
@@ -745,7 +749,7 @@ fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) 
     let [key, buckets @ ..] = kids else { return Err(invalid_args()) };
     let key = ev_node(cx, sc, *key)?;
     let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
-    let buckets = buckets.iter().map(|&k| ev_node(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let buckets = ev_all(cx, sc, buckets)?;
     let picked = fractional::pick(key, &buckets);
     Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
 }
