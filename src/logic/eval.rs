@@ -307,14 +307,14 @@ fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 /// `a op b` for a comparison operator.
 fn test_pair(op: Op, a: &Value, b: &Value) -> Result<bool, EvalError> {
     Ok(match op {
-        Op::Eq => loose_eq(a, b)?,
-        Op::Ne => !loose_eq(a, b)?,
-        Op::StrictEq => strict_eq(a, b),
-        Op::StrictNe => !strict_eq(a, b),
-        Op::Lt => compare(a, b)?.is_some_and(|o| o.is_lt()),
-        Op::Le => compare(a, b)?.is_some_and(|o| o.is_le()),
-        Op::Gt => compare(a, b)?.is_some_and(|o| o.is_gt()),
-        _ => compare(a, b)?.is_some_and(|o| o.is_ge()),
+        Op::Eq | Op::Ne => loose_eq(a, b)? == (op == Op::Eq),
+        Op::StrictEq | Op::StrictNe => strict_eq(a, b) == (op == Op::StrictEq),
+        _ => compare(a, b)?.is_some_and(|o| match op {
+            Op::Lt => o.is_lt(),
+            Op::Le => o.is_le(),
+            Op::Gt => o.is_gt(),
+            _ => o.is_ge(),
+        }),
     })
 }
 
@@ -489,18 +489,14 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
 fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
-    let test = |a: &Value, b: &Value| test_pair(op, a, b);
     let [first, rest @ ..] = kids else { return Err(invalid_args()) };
-    if let [second] = rest {
-        return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);
-    }
     if rest.is_empty() {
         return Err(invalid_args());
     }
     let mut prev = ev(cx, sc, *first)?;
     for &k in rest {
         let cur = ev(cx, sc, k)?;
-        if !test(&prev, &cur)? {
+        if !test_pair(op, &prev, &cur).map_err(Box::new)? {
             return Ok(false);
         }
         prev = cur;
