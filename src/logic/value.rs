@@ -195,8 +195,14 @@ pub(crate) fn parse_js_number(s: &str) -> Option<f64> {
         "-Infinity" => return Some(f64::NEG_INFINITY),
         _ => {}
     }
-    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
-        if let Some(digits) = t.strip_prefix(prefix) {
+    if let [b'0', prefix, digits @ ..] = t.as_bytes() {
+        let radix = match prefix.to_ascii_lowercase() {
+            b'x' => 16,
+            b'o' => 8,
+            b'b' => 2,
+            _ => 0,
+        };
+        if radix != 0 {
             return parse_radix(digits, radix);
         }
     }
@@ -347,13 +353,13 @@ fn signed(n: f64, negative: bool) -> f64 {
     }
 }
 
-fn parse_radix(digits: &str, radix: u32) -> Option<f64> {
+fn parse_radix(digits: &[u8], radix: u32) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    digits
-        .chars()
-        .try_fold(0.0_f64, |acc, c| c.to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d)))
+    digits.iter().try_fold(0.0_f64, |acc, &b| {
+        char::from(b).to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d))
+    })
 }
 
 /// JsonLogic's numeric reading of a value: null is 0, booleans 0 and 1, strings as JavaScript
@@ -610,6 +616,12 @@ mod tests {
             ("abc", None),
             ("1a", None),
             ("0x", None),
+            ("0XfF", Some(255.0)),
+            ("0O17", Some(15.0)),
+            ("0b101", Some(5.0)),
+            ("0b102", None),
+            ("0xé", None),
+            ("0", Some(0.0)),
             ("--1", None),
         ];
         for (s, want) in cases {
