@@ -584,8 +584,10 @@ fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
             }
         }
     };
-    let out: String = s.chars().skip(from as usize).take(take as usize).collect();
-    Ok(Cow::Owned(Value::String(out)))
+    // Character positions to byte offsets (`n` is the end).
+    let byte = |c: i64| s.char_indices().nth(c as usize).map_or(s.len(), |(b, _)| b);
+    let out = s.get(byte(from)..byte(from + take)).unwrap_or_default();
+    Ok(Cow::Owned(Value::String(out.to_owned())))
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {

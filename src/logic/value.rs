@@ -119,13 +119,13 @@ fn number_to_json(n: f64) -> serde_json::Value {
 
 /// An array index written the canonical way (`0`, `17`; not `01`, `+1`).
 fn parse_index(s: &str) -> Option<usize> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'));
-    if canonical {
-        s.parse().ok()
-    } else {
-        None
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) {
+        return None;
     }
+    s.bytes().try_fold(0_usize, |n, b| {
+        let digit = char::from(b).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(digit as usize)
+    })
 }
 
 /// How many levels a value nests (a scalar is 1). Stops counting past `limit`.
@@ -626,6 +626,16 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(parse_js_number(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn array_indices_are_canonical_decimals() {
+        let v = Value::Array(vec![Value::Bool(false), Value::Bool(true)]);
+        assert_eq!(v.get("1"), Some(&Value::Bool(true)));
+        assert_eq!(v.get("0"), Some(&Value::Bool(false)));
+        for bad in ["", "01", "+1", "-0", "1.0", " 1", "2", "18446744073709551617", "١"] {
+            assert_eq!(v.get(bad), None, "{bad}");
         }
     }
 
