@@ -532,19 +532,10 @@ pub(crate) fn strict_eq(a: &Value, b: &Value) -> bool {
 
 /// `==`: strings compare as strings; otherwise both sides are read as numbers (null is 0).
 /// Arrays and objects, and non-numeric strings against numbers, are a `NaN` error. A null
-/// against a non-numeric string is simply unequal (a missing value is not an error).
+/// against a non-numeric string is simply unequal (a missing value is not an error). That is
+/// exactly "neither less nor greater" under [`compare`].
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> Result<bool, EvalError> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => Ok(x == y),
-        (Value::String(x), Value::String(y)) => Ok(x == y),
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
-            Err(EvalError::nan())
-        }
-        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => {
-            Ok(parse_js_number(s) == Some(0.0))
-        }
-        _ => Ok(num(a)? == num(b)?),
-    }
+    Ok(compare(a, b)? == Some(Ordering::Equal))
 }
 
 /// Ordering for `<`, `<=`, `>`, `>=`: strings by their bytes, everything else as numbers.
@@ -626,6 +617,49 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(parse_js_number(s), want, "{s:?}");
+        }
+    }
+
+    /// `==` as it was written before it became "equal under `compare`", case by case.
+    fn loose_eq_by_cases(a: &Value, b: &Value) -> Result<bool, EvalError> {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => Ok(x == y),
+            (Value::String(x), Value::String(y)) => Ok(x == y),
+            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+                Err(EvalError::nan())
+            }
+            (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => {
+                Ok(parse_js_number(s) == Some(0.0))
+            }
+            _ => Ok(num(a)? == num(b)?),
+        }
+    }
+
+    #[test]
+    fn loose_eq_agrees_with_its_case_by_case_definition() {
+        let values = [
+            Value::Null,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Number(0.0),
+            Value::Number(-0.0),
+            Value::Number(1.0),
+            Value::Number(f64::NAN),
+            Value::Number(f64::INFINITY),
+            Value::String(String::new()),
+            Value::String(" 0 ".into()),
+            Value::String("-0".into()),
+            Value::String("1".into()),
+            Value::String("0x1".into()),
+            Value::String("Infinity".into()),
+            Value::String("abc".into()),
+            Value::Array(Vec::new()),
+            Value::Object(Vec::new()),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(loose_eq(a, b), loose_eq_by_cases(a, b), "{a:?} == {b:?}");
+            }
         }
     }
 
