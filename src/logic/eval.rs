@@ -64,8 +64,8 @@ fn bool_out<'t>(b: bool) -> Out<'t> {
 }
 
 /// Evaluates a node; constants and slots, the common leaves, without a call. Inlined, so only
-/// the hot operators (logic, comparisons, arithmetic, host calls) use it; the rare ones call
-/// [`ev_node`], which evaluates any node, and stay small.
+/// the operands of comparisons and arithmetic, the hottest leaves, use it; everything else calls
+/// [`ev_node`], which evaluates any node, and stays small.
 #[inline(always)]
 fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     match cx.rule.nodes.get(idx as usize) {
@@ -114,7 +114,7 @@ fn read_opt<'t, E: Env + ?Sized>(
 ) -> Result<Option<Cow<'t, Value>>, Fail> {
     match cx.rule.nodes.get(idx as usize) {
         Some(&node @ (Node::Slot(_) | Node::Lookup(_) | Node::Scoped { .. })) => Ok(read(cx, sc, node)),
-        _ => ev(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
+        _ => ev_node(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
     }
 }
 
@@ -193,18 +193,18 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
                         return bool_out(want);
                     }
                 } else {
-                    let v = ev(cx, sc, k)?;
+                    let v = ev_node(cx, sc, k)?;
                     if v.truthy() == want {
                         return Ok(v);
                     }
                 }
             }
-            ev(cx, sc, last)
+            ev_node(cx, sc, last)
         }
         _ if op.is_boolean() => bool_out(bool_op(cx, sc, op, kids)?),
         Op::Coalesce => {
             for &k in kids {
-                let v = ev(cx, sc, k)?;
+                let v = ev_node(cx, sc, k)?;
                 if !matches!(*v, Value::Null) {
                     return Ok(v);
                 }
@@ -476,10 +476,10 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
     loop {
         match rest {
             [] => return Ok(Cow::Borrowed(&NULL)),
-            [last] => return ev(cx, sc, *last),
+            [last] => return ev_node(cx, sc, *last),
             [cond, then, tail @ ..] => {
                 if truth(cx, sc, *cond)? {
-                    return ev(cx, sc, *then);
+                    return ev_node(cx, sc, *then);
                 }
                 rest = tail;
             }
@@ -514,7 +514,7 @@ fn for_each_arg<'t, E: Env + ?Sized>(
 ) -> Result<(), Fail> {
     if spread {
         if let Some(&k) = kids.first() {
-            let v = ev(cx, sc, k)?;
+            let v = ev_node(cx, sc, k)?;
             match &*v {
                 Value::Array(items) => items.iter().try_for_each(f)?,
                 other => f(other)?,
@@ -734,7 +734,7 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
         // Up to three arguments live on the stack.
         let mut buf = [Cow::Borrowed(&NULL), Cow::Borrowed(&NULL), Cow::Borrowed(&NULL)];
         for (slot, &k) in buf.iter_mut().zip(kids) {
-            *slot = ev(cx, sc, k)?;
+            *slot = ev_node(cx, sc, k)?;
         }
         let args = buf.get(..kids.len()).unwrap_or(&[]);
         return cx.env.call(op, imm, args).map(Cow::Owned).map_err(Box::new);
