@@ -61,7 +61,7 @@ pub struct Rule {
     nodes: Vec<rule::Node>,
     kids: Vec<u32>,
     consts: Vec<Value>,
-    paths: Vec<Box<[Cow<'static, str>]>>,
+    paths: Vec<Vec<Cow<'static, str>>>,
 }
 
 /// How the parser resolves names. The engine resolves everything statically; generic evaluation
