@@ -474,7 +474,7 @@ pub(crate) fn write_uint(mut n: u64, out: &mut String) {
             break;
         }
     }
-    out.extend(buf.get(i..).unwrap_or_default().iter().map(|&b| char::from(b)));
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Writes a value as JsonLogic's `cat` sees it: null is empty, arrays join with `,`.
