@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::rule::{Node, Op};
-use super::value::{compare, js_string, loose_eq, num, size_within, strict_eq, write_js_string, NULL};
+use super::value::{compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL};
 use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
@@ -540,7 +540,7 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
             (Op::Sub, _) => acc - n,
             (Op::Div | Op::Mod, _) if n == 0.0 => return Err(nan()),
             (Op::Div, _) => acc / n,
-            (Op::Mod, _) => acc % n,
+            (Op::Mod, _) => rem(acc, n),
             (Op::Max, _) => acc.max(n),
             _ => acc.min(n),
         };

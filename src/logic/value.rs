@@ -382,6 +382,37 @@ pub(crate) fn num(v: &Value) -> Result<f64, EvalError> {
     }
 }
 
+/// `x % y` as IEEE `fmod` and JavaScript's `%` compute it: exact, with the sign of `x`.
+///
+/// Written out because std's `%` on `f64` brings a software `fmod` with 128-bit division (2 KB)
+/// into the Wasm module. Every step is exact: `t` is `|y|` times a power of two, and `r - t` with
+/// `t <= r < 2t` is exact (Sterbenz's lemma). At most about 2,100 doublings and as many halvings.
+pub(crate) fn rem(x: f64, y: f64) -> f64 {
+    let y = y.abs();
+    if !x.is_finite() || y.is_nan() || y == 0.0 {
+        return f64::NAN;
+    }
+    let mut r = x.abs();
+    if r < y {
+        return x;
+    }
+    let mut t = y;
+    // Doubling is exact; an overflow to infinity ends the loop.
+    while t * 2.0 <= r {
+        t *= 2.0;
+    }
+    // INVARIANT: r < 2t, and t is y times a power of two, so halving t is exact down to y.
+    loop {
+        if r >= t {
+            r -= t;
+        }
+        if t == y {
+            return r.copysign(x);
+        }
+        t /= 2.0;
+    }
+}
+
 /// Writes a number the way JavaScript's `String(number)` does (`1`, `0.5`, `1e+21`).
 pub(crate) fn write_js_number(n: f64, out: &mut String) {
     if n.is_nan() {
@@ -670,6 +701,57 @@ mod tests {
         assert_eq!(v.get("0"), Some(&Value::Bool(false)));
         for bad in ["", "01", "+1", "-0", "1.0", " 1", "2", "18446744073709551617", "١"] {
             assert_eq!(v.get(bad), None, "{bad}");
+        }
+    }
+
+    fn same_rem(x: f64, y: f64) {
+        let (got, want) = (rem(x, y), x % y);
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{x:e} % {y:e}: {got:e}, not {want:e}"
+        );
+    }
+
+    #[test]
+    fn rem_is_exactly_fmod() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            3.0,
+            -7.5,
+            5e-324,
+            -5e-324,
+            2.2250738585072014e-308,
+            1e-300,
+            1e300,
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            9007199254740993.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for x in special {
+            for y in special {
+                same_rem(x, y);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rem_agrees_with_std_on_any_bits(x in proptest::num::u64::ANY, y in proptest::num::u64::ANY) {
+            same_rem(f64::from_bits(x), f64::from_bits(y));
+        }
+
+        #[test]
+        fn rem_agrees_with_std_on_ordinary_numbers(x in -1e6_f64..1e6, y in -1e3_f64..1e3) {
+            same_rem(x, y);
+            same_rem(x.trunc(), y.trunc());
         }
     }
 
