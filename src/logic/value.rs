@@ -290,7 +290,9 @@ fn exact_decimal(t: &str) -> Decimal {
         match b {
             b'0'..=b'9' => {
                 digits += 1;
-                match mantissa.checked_mul(10).map(|m| m + u64::from(b - b'0')).filter(|&m| m <= LIMIT) {
+                // INVARIANT: mantissa <= LIMIT = 2^53, so this cannot overflow (and needs no
+                // 128-bit multiplication to check).
+                match Some(mantissa * 10 + u64::from(b - b'0')).filter(|&m| m <= LIMIT) {
                     Some(m) => {
                         mantissa = m;
                         exponent -= i64::from(seen_point);
