@@ -206,23 +206,24 @@ pub(crate) fn parse_js_number(s: &str) -> Option<f64> {
             return parse_radix(digits, radix);
         }
     }
-    // Rust also accepts `inf` and `nan`; JavaScript does not.
-    let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if decimal {
-        parse_decimal(t)
-    } else {
-        None
-    }
+    parse_decimal(t)
 }
 
 /// Decimal text (`-12.5e3`) to the nearest `f64`, with the standard library's parser.
 #[cfg(feature = "std-float")]
 fn parse_decimal(t: &str) -> Option<f64> {
-    t.parse().ok()
+    // Rust also accepts `inf` and `nan`; JavaScript does not.
+    let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if decimal {
+        t.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Decimal text to the nearest `f64` without the standard library's parser and its 10 KB of
-/// tables (the Wasm package): exact cases here, the rest by the host's parser.
+/// tables (the Wasm package): exact cases here, the rest by the host's parser. [`exact_decimal`]
+/// refuses anything but decimal syntax, so the host only ever sees decimal text.
 #[cfg(not(feature = "std-float"))]
 fn parse_decimal(t: &str) -> Option<f64> {
     match exact_decimal(t) {
