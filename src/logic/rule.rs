@@ -350,7 +350,11 @@ impl Unflatten {
             }
             Flat::Object(keys) => {
                 let (items, depth) = self.pop(keys.len())?;
-                (Value::Object(keys.into_iter().zip(items).collect()), depth)
+                let mut fields = Vec::with_capacity(items.len());
+                for field in keys.into_iter().zip(items) {
+                    fields.push(field);
+                }
+                (Value::Object(fields), depth)
             }
         };
         if usize::from(depth) > MAX_DEPTH {
