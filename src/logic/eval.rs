@@ -168,16 +168,26 @@ fn read_dyn<'t, E: Env + ?Sized>(
 
 /// Path segments of a computed `var` (`a.b` splits on dots) or `val` (kept whole).
 pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
     match v {
-        Value::Null => Vec::new(),
-        Value::Array(items) => items.iter().map(js_string).collect(),
+        Value::Null => {}
+        Value::Array(items) => {
+            for item in items {
+                out.push(js_string(item));
+            }
+        }
         // Only a string can be empty here: numbers, booleans and objects always write something.
         _ => match js_string(v) {
-            s if !split => vec![s],
-            s if s.is_empty() => Vec::new(),
-            s => s.split('.').map(|p| Cow::Owned(p.to_owned())).collect(),
+            s if !split => out.push(s),
+            s if s.is_empty() => {}
+            s => {
+                for part in s.split('.') {
+                    out.push(Cow::Owned(part.to_owned()));
+                }
+            }
         },
     }
+    out
 }
 
 fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
