@@ -725,10 +725,19 @@ fn missing_dyn<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, some: bool, ki
     };
     let values = ev_all(cx, sc, lists)?;
     // Like `missing` in JsonLogic: an array first argument is the list of names.
-    let names: Vec<&Value> = match values.first().map(|v| &**v) {
-        Some(Value::Array(items)) => items.iter().collect(),
-        _ => values.iter().map(|v| &**v).collect(),
-    };
+    let mut names: Vec<&Value> = Vec::new();
+    match values.first().map(|v| &**v) {
+        Some(Value::Array(items)) => {
+            for item in items {
+                names.push(item);
+            }
+        }
+        _ => {
+            for v in &values {
+                names.push(v);
+            }
+        }
+    }
     let mut out = Vec::new();
     for name in &names {
         let segs = segments(name, true);
