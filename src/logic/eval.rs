@@ -526,13 +526,20 @@ fn for_each_arg<'t, E: Env + ?Sized>(
         if let Some(&k) = kids.first() {
             let v = ev_node(cx, sc, k)?;
             match &*v {
-                Value::Array(items) => items.iter().try_for_each(f)?,
+                Value::Array(items) => {
+                    for item in items {
+                        f(item)?;
+                    }
+                }
                 other => f(other)?,
             }
         }
         return Ok(());
     }
-    kids.iter().try_for_each(|&k| f(&*ev(cx, sc, k)?))
+    for &k in kids {
+        f(&*ev(cx, sc, k)?)?;
+    }
+    Ok(())
 }
 
 fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
