@@ -499,17 +499,18 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
 fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
-    let [first, rest @ ..] = kids else { return Err(invalid_args()) };
-    if rest.is_empty() {
+    if kids.len() < 2 {
         return Err(invalid_args());
     }
-    let mut prev = ev(cx, sc, *first)?;
-    for &k in rest {
+    let mut prev: Option<Cow<'t, Value>> = None;
+    for &k in kids {
         let cur = ev(cx, sc, k)?;
-        if !test_pair(op, &prev, &cur).map_err(Box::new)? {
-            return Ok(false);
+        if let Some(prev) = &prev {
+            if !test_pair(op, prev, &cur).map_err(Box::new)? {
+                return Ok(false);
+            }
         }
-        prev = cur;
+        prev = Some(cur);
     }
     Ok(true)
 }
