@@ -265,14 +265,16 @@ impl Engine {
                         Err(f) => worst = worst.max(Some(f)),
                         Ok(()) if def.audience.as_ref().is_none_or(|r| ev.test(r)) => {
                             let score = def.rank_by.map_or(f64::NEG_INFINITY, |s| ev.score(s as usize));
-                            scratch.push((o, score));
+                            // Groups are short, so inserting in rank order is cheaper than a sort
+                            // (and less code). Higher scores first; equal scores keep model order
+                            // (offer indices are unique).
+                            let at = scratch.get(base..).map_or(0, |tail| {
+                                tail.partition_point(|&(p, s)| score.total_cmp(&s).then(p.cmp(&o)).is_le())
+                            });
+                            scratch.insert(base + at, (o, score));
                         }
                         Ok(()) => worst = worst.max(Some(Fail::Ineligible)),
                     }
-                }
-                if let Some(tail) = scratch.get_mut(base..) {
-                    // Equal scores keep model order (offer indices are unique).
-                    tail.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 }
                 // One decision may not take more than the global caps still allow.
                 let mut left = t.global_left;

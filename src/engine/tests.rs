@@ -59,6 +59,22 @@ fn priority_then_score_then_model_order() {
 }
 
 #[test]
+fn ranked_offers_by_score_ties_in_model_order() {
+    let m = model(
+        json!([
+            {"id": "a", "placements": ["grid"], "priority": 5, "content": 1},
+            {"id": "b", "placements": ["grid"], "priority": 5, "rank_by": "lo", "content": 1},
+            {"id": "c", "placements": ["grid"], "priority": 5, "rank_by": "hi", "content": 1},
+            {"id": "d", "placements": ["grid"], "priority": 5, "rank_by": "lo", "content": 1}
+        ]),
+        json!({"scores": {"lo": {"bias": 1, "weights": {}}, "hi": {"bias": 3, "weights": {}}}}),
+    );
+    let mut e = engine(m, 1);
+    // c scores 3; b and d tie at 1 and keep model order; unranked a comes last and does not fit.
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR), ["c", "b", "d"]);
+}
+
+#[test]
 fn caps_gaps_and_global_caps_hold_offers_back() {
     let m = model(
         json!([
