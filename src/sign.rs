@@ -12,8 +12,7 @@
 //!
 //! Verification uses `verify_strict` (rejects small-order keys and non-canonical signatures).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 pub use crate::codec::SIGNATURE_LEN;
@@ -79,7 +78,7 @@ impl PublicKey {
 
     /// The text form, one line without a newline.
     pub fn to_text(&self) -> String {
-        format!("{PUBLIC_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.as_bytes()))
+        format!("{PUBLIC_PREFIX}{}", Base64UrlUnpadded::encode_string(self.0.as_bytes()))
     }
 
     /// A short id for logs and `inspect`: the first 8 bytes of the SHA-256 of the key, in hex.
@@ -118,7 +117,7 @@ impl SecretKey {
 
     /// The text form, one line without a newline.
     pub fn to_text(&self) -> String {
-        format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.to_bytes()))
+        format!("{SECRET_PREFIX}{}", Base64UrlUnpadded::encode_string(&self.0.to_bytes()))
     }
 
     /// The public half.
@@ -165,12 +164,12 @@ impl Trust {
 
 /// Base64url (unpadded) encoding, for tokens.
 pub fn b64_encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    Base64UrlUnpadded::encode_string(bytes)
 }
 
 /// Base64url (unpadded) decoding, for tokens.
 pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
+    Base64UrlUnpadded::decode_vec(text).ok()
 }
 
 fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u8; 32], KeyError> {
@@ -180,7 +179,7 @@ fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
-    let bytes = URL_SAFE_NO_PAD.decode(line).map_err(|_| KeyError::BadEncoding)?;
+    let bytes = b64_decode(line).ok_or(KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))
 }
 
@@ -202,6 +201,18 @@ mod tests {
         assert!(!pk.verify(b"hellp", &sig));
         assert!(!pk.verify(b"hello", &sig[..63]));
         assert!(!format!("{sk:?}").contains(&sk.to_text()));
+    }
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(b64_decode(""), Some(vec![]));
+        assert_eq!(b64_decode("AA"), Some(vec![0]));
+        assert_eq!(b64_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(b64_encode(&[0xfb, 0xff]), "-_8");
+        // Non-canonical trailing bits, padding, a lone last character, the standard alphabet.
+        for bad in ["AB", "AAB", "AA==", "AAA=", "A", "AAAAA", "+/8", "A A", "AA\n"] {
+            assert_eq!(b64_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]
