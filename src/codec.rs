@@ -20,7 +20,7 @@ mod wire;
 #[cfg(test)]
 mod wire_tests;
 
-pub(crate) use wire::{wire_enum, wire_struct, wire_via};
+pub(crate) use wire::{wire_enum, wire_struct};
 pub use wire::{Reader, Wire, WireError, WireErrorKind, Writer};
 
 /// Length of the frame header in bytes.
