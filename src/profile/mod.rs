@@ -26,6 +26,8 @@ pub const STATE_FORMAT: u16 = 1;
 pub const RECENT_EXPOSURES: usize = 32;
 /// Longest kept string trait or list element, in bytes.
 pub const MAX_TRAIT_STRING: usize = 256;
+/// Most elements of a kept string-list trait.
+const MAX_TRAIT_LIST: usize = 64;
 
 /// An offer's assignment: held out, or shown (with a variant when it has some).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +304,19 @@ impl StoredTrait {
         })
     }
 
+    /// Whether the value has an allowed shape: [`trait_value_ok`] of its value, without building
+    /// it.
+    fn is_ok(&self) -> bool {
+        match self {
+            StoredTrait::Bool(_) => true,
+            StoredTrait::Number(n) => n.is_finite(),
+            StoredTrait::String(s) => s.len() <= MAX_TRAIT_STRING,
+            StoredTrait::List(items) => {
+                items.len() <= MAX_TRAIT_LIST && items.iter().all(|s| s.len() <= MAX_TRAIT_STRING)
+            }
+        }
+    }
+
     fn into_value(self) -> Value {
         match self {
             StoredTrait::Bool(b) => Value::Bool(b),
@@ -465,7 +480,7 @@ impl StoredState {
         }
         self.global.validate().map_err(|e| format!("global exposures: {e}"))?;
         for (name, v) in &self.traits {
-            if !trait_value_ok(&v.clone().into_value()) {
+            if !v.is_ok() {
                 return Err(format!("trait `{name}` has a value of the wrong shape"));
             }
         }
@@ -491,7 +506,8 @@ pub fn trait_value_ok(v: &Value) -> bool {
         Value::Number(n) => n.is_finite(),
         Value::String(s) => s.len() <= MAX_TRAIT_STRING,
         Value::Array(a) => {
-            a.len() <= 64 && a.iter().all(|x| matches!(x, Value::String(s) if s.len() <= MAX_TRAIT_STRING))
+            a.len() <= MAX_TRAIT_LIST
+                && a.iter().all(|x| matches!(x, Value::String(s) if s.len() <= MAX_TRAIT_STRING))
         }
         Value::Object(_) => false,
     }
