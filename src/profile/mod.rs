@@ -140,50 +140,55 @@ impl Profile {
 
     /// Converts to the stored, name-keyed form.
     pub fn to_stored(&self, model: &Model, outbox: &Outbox) -> StoredState {
-        let name_of_offer = |i: u32| model.offers.get(i as usize).map(|o| o.id.clone()).unwrap_or_default();
+        // Plain loops: each iterator chain here was its own copy of the adapters in the Wasm module.
+        let mut events = Vec::new();
+        for (e, s) in model.events.iter().zip(&self.events) {
+            if let Some(s) = s {
+                events.push((e.name.clone(), *s));
+            }
+        }
+        let mut traits = Vec::new();
+        for ((name, _), v) in model.traits.iter().zip(&self.traits) {
+            if let Some(t) = StoredTrait::from_value(v) {
+                traits.push((name.clone(), t));
+            }
+        }
+        let mut offers = Vec::new();
+        for (o, s) in model.offers.iter().zip(&self.offers) {
+            if s.assignment.is_none() && s.exposures == DayCounts::default() {
+                continue;
+            }
+            let assignment = s.assignment.map(|a| match a {
+                Assignment::Control => StoredAssignment::Control,
+                Assignment::Treatment(v) => StoredAssignment::Treatment(
+                    v.and_then(|v| o.variants.get(v as usize)).map(|v| v.id.clone()),
+                ),
+            });
+            offers.push(StoredOffer { id: o.id.clone(), exposures: s.exposures.clone(), assignment });
+        }
+        let mut recent = Vec::with_capacity(self.recent.len());
+        for r in &self.recent {
+            let offer = model.offers.get(r.offer as usize).map(|o| o.id.clone()).unwrap_or_default();
+            recent.push((r.decision, offer, r.at_ms));
+        }
         StoredState {
             consent: self.consent,
             install_id: self.install_id,
             ids: self.ids.clone(),
             seq: self.seq,
             stage: self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since))),
-            events: model
-                .events
-                .iter()
-                .zip(&self.events)
-                .filter_map(|(e, s)| s.map(|s| (e.name.clone(), s)))
-                .collect(),
+            events,
             features: model
                 .features
                 .iter()
                 .zip(&self.features)
                 .map(|(f, a)| (f.name.clone(), f.spec, a.clone()))
                 .collect(),
-            traits: model
-                .traits
-                .iter()
-                .zip(&self.traits)
-                .filter_map(|((n, _), v)| StoredTrait::from_value(v).map(|t| (n.clone(), t)))
-                .collect(),
+            traits,
             traits_expire_ms: self.traits_expire_ms,
-            offers: model
-                .offers
-                .iter()
-                .zip(&self.offers)
-                .filter(|(_, s)| s.assignment.is_some() || s.exposures != DayCounts::default())
-                .map(|(o, s)| StoredOffer {
-                    id: o.id.clone(),
-                    exposures: s.exposures.clone(),
-                    assignment: s.assignment.map(|a| match a {
-                        Assignment::Control => StoredAssignment::Control,
-                        Assignment::Treatment(v) => StoredAssignment::Treatment(
-                            v.and_then(|v| o.variants.get(v as usize)).map(|v| v.id.clone()),
-                        ),
-                    }),
-                })
-                .collect(),
+            offers,
             global: self.global.clone(),
-            recent: self.recent.iter().map(|r| (r.decision, name_of_offer(r.offer), r.at_ms)).collect(),
+            recent,
             outbox: outbox.events(model),
             outbox_dropped: outbox.dropped,
         }
