@@ -280,13 +280,14 @@ impl Outbox {
 
     /// The events, named against `model`.
     pub fn events(&self, model: &Model) -> Vec<OutboxEvent> {
-        self.entries
-            .iter()
-            .map(|e| match e {
+        let mut out = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            out.push(match e {
                 Entry::Compact(c) => name(c, model),
                 Entry::Named(n) => n.clone(),
-            })
-            .collect()
+            });
+        }
+        out
     }
 
     /// Takes every event out, named against `model`.

@@ -182,7 +182,12 @@ impl From<StoredTrait> for Raw {
             StoredTrait::Number(n) => Raw::Number(n),
             StoredTrait::String(s) => Raw::String(s),
             StoredTrait::List(items) => {
-                Raw::List { len: items.len(), items: items.into_iter().map(Raw::String).collect() }
+                let len = items.len();
+                let mut raw = Vec::with_capacity(len);
+                for s in items {
+                    raw.push(Raw::String(s));
+                }
+                Raw::List { len, items: raw }
             }
         }
     }

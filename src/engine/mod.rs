@@ -63,7 +63,7 @@ impl Engine {
     /// host draws once per install and keeps: the core draws no randomness itself.
     pub fn new(model: Model, install_id: u64) -> Self {
         let profile = Profile::new(&model, install_id);
-        let stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        let stage_names = stage_names(&model);
         Engine {
             model,
             profile,
@@ -125,7 +125,10 @@ impl Engine {
                 found: claims.sub,
             });
         }
-        let traits = claims.traits.into_iter().map(|(name, t)| (name, Raw::from(t))).collect();
+        let mut traits = Vec::with_capacity(claims.traits.len());
+        for (name, t) in claims.traits {
+            traits.push((name, Raw::from(t)));
+        }
         self.set_traits(traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
     }
 
@@ -155,7 +158,7 @@ impl Engine {
         self.outbox.render(&self.model);
         let stored = self.profile.to_stored(&self.model, &self.outbox);
         let (profile, outbox) = Profile::from_stored(stored, &model);
-        self.stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        self.stage_names = stage_names(&model);
         self.model = model;
         self.profile = profile;
         self.outbox = outbox;
@@ -400,10 +403,13 @@ impl Engine {
         let today = time::day_of(now, self.model.offset_ms);
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
-        (0..self.model.segments.len())
-            .filter(|&i| ev.segment(i))
-            .filter_map(|i| self.model.segments.get(i).map(|s| s.name.as_str()))
-            .collect()
+        let mut out = Vec::new();
+        for (i, s) in self.model.segments.iter().enumerate() {
+            if ev.segment(i) {
+                out.push(s.name.as_str());
+            }
+        }
+        out
     }
 
     /// Every score by name.
@@ -477,6 +483,15 @@ impl Engine {
         self.stage_stale_at = None;
         Ok(())
     }
+}
+
+/// The stages' names as values, for the `stage` variable.
+fn stage_names(model: &Model) -> Vec<Value> {
+    let mut out = Vec::with_capacity(model.stages.len());
+    for s in &model.stages {
+        out.push(Value::String(s.name.clone()));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -254,13 +254,11 @@ impl Profile {
             }
         }
         p.global = s.global;
-        p.recent = s
-            .recent
-            .into_iter()
-            .filter_map(|(decision, offer, at_ms)| {
-                model.offer(&offer).map(|o| Recent { decision, offer: o as u32, at_ms })
-            })
-            .collect();
+        for (decision, offer, at_ms) in s.recent {
+            if let Some(o) = model.offer(&offer) {
+                p.recent.push_back(Recent { decision, offer: o as u32, at_ms });
+            }
+        }
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
@@ -299,12 +297,15 @@ impl StoredTrait {
             Value::Bool(b) => StoredTrait::Bool(*b),
             Value::Number(n) => StoredTrait::Number(*n),
             Value::String(s) => StoredTrait::String(s.clone()),
-            Value::Array(items) => StoredTrait::List(
-                items
-                    .iter()
-                    .filter_map(|x| if let Value::String(s) = x { Some(s.clone()) } else { None })
-                    .collect(),
-            ),
+            Value::Array(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for x in items {
+                    if let Value::String(s) = x {
+                        list.push(s.clone());
+                    }
+                }
+                StoredTrait::List(list)
+            }
             Value::Null | Value::Object(_) => return None,
         })
     }
@@ -327,7 +328,13 @@ impl StoredTrait {
             StoredTrait::Bool(b) => Value::Bool(b),
             StoredTrait::Number(n) => Value::Number(n),
             StoredTrait::String(s) => Value::String(s),
-            StoredTrait::List(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+            StoredTrait::List(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for s in items {
+                    list.push(Value::String(s));
+                }
+                Value::Array(list)
+            }
         }
     }
 }
