@@ -6,6 +6,8 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
+use std::fmt::Write as _;
+
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
@@ -391,17 +393,18 @@ impl Engine {
             },
         );
         if let Some(mask) = def.stages {
-            let names: Vec<&str> = self
-                .model
-                .stages
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
-                .map(|(_, s)| s.name.as_str())
-                .collect();
             let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
-            let current = self.current_stage().unwrap_or("none").to_string();
-            add("stage", in_stage, format!("stage is `{current}`; offer wants {}", names.join(" or ")));
+            let current = self.current_stage().unwrap_or("none");
+            let mut detail = format!("stage is `{current}`; offer wants ");
+            let mut sep = "";
+            for (i, s) in self.model.stages.iter().enumerate() {
+                if i < 64 && mask & (1u64 << i) != 0 {
+                    detail.push_str(sep);
+                    detail.push_str(&s.name);
+                    sep = " or ";
+                }
+            }
+            add("stage", in_stage, detail);
         }
         let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);
         add("quiet_hours", !quiet, if quiet { "quiet hours now".into() } else { "not quiet hours".into() });
@@ -409,15 +412,13 @@ impl Engine {
         let consent = self.profile.consent;
         let (caps, gap) = if consent { caps_open(&self.profile, offer, def, &t) } else { (true, true) };
         let state = self.profile.offers.get(offer);
-        let counts: Vec<String> = def
-            .caps
-            .iter()
-            .map(|c| {
-                let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
-                format!("{n} of {} in {} days", c.max, c.days)
-            })
-            .collect();
-        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts.join(", ") });
+        let mut counts = String::new();
+        for (i, c) in def.caps.iter().enumerate() {
+            let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(counts, "{sep}{n} of {} in {} days", c.max, c.days);
+        }
+        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts });
         add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });
         add(
             "global_cap",
@@ -448,19 +449,23 @@ impl Engine {
                         };
                         conditions.push(Condition { path, passed: c.value, segment });
                     }
-                    let label = |c: &Condition| match &c.segment {
-                        Some(s) => format!("`{}` (segment `{s}`)", c.path),
-                        None => format!("`{}`", c.path),
-                    };
-                    let failing: Vec<String> = conditions.iter().filter(|c| !c.passed).map(label).collect();
-                    let passing: Vec<String> = conditions.iter().filter(|c| c.passed).map(label).collect();
+                    // The failing and the passing conditions, each list joined by ", ".
+                    let (mut failing, mut passing) = (String::new(), String::new());
+                    for c in &conditions {
+                        let list = if c.passed { &mut passing } else { &mut failing };
+                        let sep = if list.is_empty() { "" } else { ", " };
+                        let _ = match &c.segment {
+                            Some(s) => write!(list, "{sep}`{}` (segment `{s}`)", c.path),
+                            None => write!(list, "{sep}`{}`", c.path),
+                        };
+                    }
                     let detail = match (connective, v.truthy()) {
                         ("and", true) => format!("all {} conditions hold", conditions.len()),
-                        ("and", false) => format!("fails on {}", failing.join(", ")),
-                        ("or", true) => format!("holds by {}", passing.join(", ")),
+                        ("and", false) => format!("fails on {failing}"),
+                        ("or", true) => format!("holds by {passing}"),
                         ("or", false) => format!("none of {} conditions holds", conditions.len()),
-                        (_, true) => format!("{} holds", passing.join(", ")),
-                        (_, false) => format!("{} gave {}", failing.join(", "), v.brief()),
+                        (_, true) => format!("{passing} holds"),
+                        (_, false) => format!("{failing} gave {}", v.brief()),
                     };
                     (v.truthy(), detail)
                 }

@@ -301,3 +301,22 @@ fn explain_points_at_the_condition_that_fails() {
     assert!(x.eligible);
     assert_eq!(x.checks.last().unwrap().detail, "all 2 conditions hold");
 }
+
+#[test]
+fn explain_joins_stages_caps_and_conditions() {
+    let m = model(
+        json!([{"id": "o", "placements": ["hero"], "stages": ["buyer", "visitor"],
+            "caps": [{"max": 2, "days": 1}, {"max": 5, "days": 7}],
+            "audience": {"or": [{"==": [{"var": "context.page"}, "home"]}, {"segment": "all"}]}, "content": 1}]),
+        json!({"segments": {"all": true}}),
+    );
+    let mut e = engine(m, 5);
+    let x = e.explain(0, &[Value::String("home".into())], MIDNIGHT).unwrap();
+    let detail = |name: &str| x.checks.iter().find(|c| c.name == name).unwrap().detail.clone();
+    assert_eq!(detail("stage"), "stage is `none`; offer wants buyer or visitor");
+    assert_eq!(detail("cap"), "0 of 2 in 1 days, 0 of 5 in 7 days");
+    assert_eq!(
+        detail("audience"),
+        "holds by `offers[0].audience.or[0]`, `offers[0].audience.or[1]` (segment `all`)"
+    );
+}
