@@ -419,23 +419,21 @@ impl Engine {
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
         let consent = self.profile.consent;
-        self.model
-            .scores
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), if consent { ev.score(i) } else { 0.0 }))
-            .collect()
+        let mut out = Vec::with_capacity(self.model.scores.len());
+        for (i, s) in self.model.scores.iter().enumerate() {
+            out.push((s.name.as_str(), if consent { ev.score(i) } else { 0.0 }));
+        }
+        out
     }
 
     /// Feature values by name (missing ones as `None`).
     pub fn features(&self, now: i64) -> Vec<(&str, Option<f64>)> {
         let today = time::day_of(now, self.model.offset_ms);
-        self.model
-            .features
-            .iter()
-            .zip(&self.profile.features)
-            .map(|(f, a)| (f.name.as_str(), a.read(&f.spec, today)))
-            .collect()
+        let mut out = Vec::with_capacity(self.model.features.len());
+        for (f, a) in self.model.features.iter().zip(&self.profile.features) {
+            out.push((f.name.as_str(), a.read(&f.spec, today)));
+        }
+        out
     }
 
     fn eval<'a>(&'a self, context: &'a [Value], now: i64, today: i32) -> Eval<'a> {

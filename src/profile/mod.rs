@@ -166,6 +166,10 @@ impl Profile {
             });
             offers.push(StoredOffer { id: o.id.clone(), exposures: s.exposures.clone(), assignment });
         }
+        let mut features = Vec::with_capacity(self.features.len());
+        for (f, a) in model.features.iter().zip(&self.features) {
+            features.push((f.name.clone(), f.spec, a.clone()));
+        }
         let mut recent = Vec::with_capacity(self.recent.len());
         for r in &self.recent {
             let offer = model.offers.get(r.offer as usize).map(|o| o.id.clone()).unwrap_or_default();
@@ -178,12 +182,7 @@ impl Profile {
             seq: self.seq,
             stage: self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since))),
             events,
-            features: model
-                .features
-                .iter()
-                .zip(&self.features)
-                .map(|(f, a)| (f.name.clone(), f.spec, a.clone()))
-                .collect(),
+            features,
             traits,
             traits_expire_ms: self.traits_expire_ms,
             offers,
