@@ -90,7 +90,7 @@ pub enum FrameError {
     #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
     /// The header sets flag bits this build does not know.
-    #[error("header flags {0:#06x} include unknown bits: the header is corrupt or from a newer format")]
+    #[error("header flags 0x{} include unknown bits: the header is corrupt or from a newer format", hex(&.0.to_be_bytes()))]
     UnknownFlags(u16),
     /// The body did not decode.
     #[error("body does not decode: {0}")]
@@ -132,6 +132,18 @@ pub struct Frame<'a> {
     pub body: &'a [u8],
     /// The signature trailer, when the header says signed.
     pub signature: Option<&'a [u8; SIGNATURE_LEN]>,
+}
+
+/// Lowercase hex of `bytes`, two digits a byte (ids and keys; also `{:016x}` of a `u64`'s
+/// big-endian bytes), without the formatting machinery.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 /// SHA-256 of `bytes`.
@@ -319,6 +331,14 @@ mod tests {
             split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
             "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
         );
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0x0a, 0xff, 0]), "0aff00");
+        for v in [0, 1, 0xdead_beef, u64::MAX] {
+            assert_eq!(hex(&v.to_be_bytes()), format!("{v:016x}"));
+        }
     }
 
     #[test]

@@ -328,5 +328,5 @@ fn name(c: &Compact, model: &Model) -> OutboxEvent {
 
 /// Formats a decision id.
 pub fn decision_hex(id: u64) -> String {
-    format!("{id:016x}")
+    crate::codec::hex(&id.to_be_bytes())
 }

@@ -124,8 +124,8 @@ impl Profile {
     /// Recomputes the bucketing key after ids changed.
     pub fn refresh_key(&mut self) {
         let key = match self.ids.first() {
-            Some((_, hash)) => hex(hash.get(..16).unwrap_or(hash)),
-            None => format!("{:016x}", self.install_id),
+            Some((_, hash)) => codec::hex(hash.get(..16).unwrap_or(hash)),
+            None => codec::hex(&self.install_id.to_be_bytes()),
         };
         self.key = Value::String(key);
     }
@@ -270,10 +270,6 @@ impl Profile {
 
 fn same_kind(a: &FeatureSpec, b: &FeatureSpec) -> bool {
     std::mem::discriminant(&a.agg) == std::mem::discriminant(&b.agg)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A trait value as stored.
