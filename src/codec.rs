@@ -280,7 +280,11 @@ fn body_error(e: WireError) -> FrameError {
 }
 
 fn printable(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect()
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        out.push(if b.is_ascii_graphic() { char::from(b) } else { '.' });
+    }
+    out
 }
 
 #[cfg(test)]
