@@ -194,6 +194,15 @@ mod tests {
         assert_eq!(parse_date("2026-02-29"), None);
         assert_eq!(parse_date("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
         assert_eq!(parse_date("2026-1-01"), None);
+        for bad in
+            ["2026-11-1", "2026-11-011", "2026/11/11", "20261-1-11", "2026-11--1", "-026-11-11", "2026-é-11"]
+        {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_hh_mm("08:30"), Some(510));
+        for bad in ["8:30", "08:3", "08-30", "0830", "08:30:00", "24:00"] {
+            assert_eq!(parse_hh_mm(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -227,5 +236,8 @@ mod tests {
         assert_eq!(days_to_anniversary(feb, 2, 29), 1);
         assert_eq!(parse_month_day("02-29"), Some((2, 29)));
         assert_eq!(parse_month_day("13-01"), None);
+        for bad in ["3-14", "03-4", "03/14", "03-140", "-3-14"] {
+            assert_eq!(parse_month_day(bad), None, "{bad}");
+        }
     }
 }
