@@ -260,4 +260,5 @@ fn a_day_before_i32_min_is_refused_where_its_value_starts() {
     let counts = [1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 1, 1, 1];
     let err = from_bytes::<DayCounts>(&counts).unwrap_err();
     assert_eq!(err.to_string(), "byte 0: a day decoded from the state is out of the `i32` range");
+    assert_eq!(StateError::DayOverflow.to_string(), "a day decoded from the state is out of the `i32` range");
 }

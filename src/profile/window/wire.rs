@@ -7,7 +7,9 @@
 use super::cells::day_from_i64;
 use super::cells::{day_or_flag, gap, Cells, Days};
 use super::distinct::Seen;
-use super::{Aggregate, Data, State, StateError};
+#[cfg(test)]
+use super::StateError;
+use super::{Aggregate, Data, State, DAY_OVERFLOW};
 use crate::codec::{Reader, Wire, Writer};
 
 impl Wire for Aggregate {
@@ -86,7 +88,7 @@ impl Wire for Aggregate {
 /// Rejects the value read from `at` if a day in it overflowed; whether it did.
 pub(super) fn reject_overflow(r: &mut Reader<'_>, at: usize, overflow: bool) -> bool {
     if overflow {
-        r.reject(at, StateError::DayOverflow.to_string());
+        r.reject(at, DAY_OVERFLOW.to_string());
     }
     overflow
 }
