@@ -56,7 +56,11 @@ pub enum FrameError {
         what: &'static str,
     },
     /// The format version is not one this build reads.
-    #[error("format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "format version {} is not supported (this build reads version {})",
+        u32::from(*.found),
+        u32::from(*.supported)
+    )]
     UnsupportedVersion {
         /// Version in the header.
         found: u16,
@@ -335,6 +339,14 @@ mod tests {
             split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
             "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
         );
+    }
+
+    #[test]
+    fn messages_with_small_integers() {
+        let e = FrameError::UnsupportedVersion { found: 65_535, supported: 1 };
+        assert_eq!(e.to_string(), "format version 65535 is not supported (this build reads version 1)");
+        let e = crate::profile::window::StateError::TooManyValues { len: 300, max: 256 };
+        assert_eq!(e.to_string(), "300 distinct values stored, the feature keeps at most 256");
     }
 
     #[test]

@@ -416,6 +416,8 @@ impl Model {
                 _ => false,
             };
             if !ok {
+                // Widened: one integer formatter (u32's) serves every message.
+                let op = u32::from(op);
                 return Err(format!("host operator {op} with operand {imm} is out of range"));
             }
         }

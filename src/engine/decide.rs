@@ -416,7 +416,7 @@ impl Engine {
         for (i, c) in def.caps.iter().enumerate() {
             let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
             let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(counts, "{sep}{n} of {} in {} days", c.max, c.days);
+            let _ = write!(counts, "{sep}{n} of {} in {} days", c.max, u32::from(c.days));
         }
         add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts });
         add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });

@@ -218,7 +218,7 @@ pub enum StateError {
     #[error("a stored sum is not finite")]
     NotFinite,
     /// More distinct values than the feature keeps.
-    #[error("{len} distinct values stored, the feature keeps at most {max}")]
+    #[error("{len} distinct values stored, the feature keeps at most {}", u32::from(*.max))]
     TooManyValues {
         /// Values stored.
         len: usize,
