@@ -209,11 +209,10 @@ impl Profile {
             }
         }
         for (name, spec, mut agg) in s.features {
-            let Some(i) = model.features.iter().position(|f| f.name == name && same_kind(&f.spec, &spec))
-            else {
+            let mut slots = model.features.iter().zip(&mut p.features);
+            let Some((def, slot)) = slots.find(|(f, _)| f.name == name && same_kind(&f.spec, &spec)) else {
                 continue;
             };
-            let (Some(def), Some(slot)) = (model.features.get(i), p.features.get_mut(i)) else { continue };
             if def.spec != spec {
                 // A new window or `max`: keep what fits the new spec, or start empty.
                 if let Some(h) = agg.horizon() {
@@ -227,10 +226,11 @@ impl Profile {
         }
         for (name, value) in s.traits {
             let value = value.into_value();
-            let Some(i) = model.traits.iter().position(|t| t.0 == name) else { continue };
-            let fits = model.traits.get(i).is_some_and(|(_, ty)| trait_fits(*ty, &value));
-            if let (true, Some(slot)) = (fits, p.traits.get_mut(i)) {
-                *slot = value;
+            let mut slots = model.traits.iter().zip(&mut p.traits);
+            if let Some(((_, ty), slot)) = slots.find(|((n, _), _)| *n == name) {
+                if trait_fits(*ty, &value) {
+                    *slot = value;
+                }
             }
         }
         p.traits_expire_ms = s.traits_expire_ms;
