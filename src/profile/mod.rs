@@ -235,8 +235,8 @@ impl Profile {
         }
         p.traits_expire_ms = s.traits_expire_ms;
         for so in s.offers {
-            let Some(i) = model.offer(&so.id) else { continue };
-            let Some(def) = model.offers.get(i) else { continue };
+            let mut slots = model.offers.iter().zip(&mut p.offers);
+            let Some((def, slot)) = slots.find(|(o, _)| o.id == so.id) else { continue };
             let assignment = so.assignment.and_then(|a| match a {
                 StoredAssignment::Control if def.control_bp > 0 => Some(Assignment::Control),
                 StoredAssignment::Control => None,
@@ -248,9 +248,7 @@ impl Profile {
                 }
                 StoredAssignment::Treatment(None) => None,
             });
-            if let Some(slot) = p.offers.get_mut(i) {
-                *slot = OfferState { exposures: so.exposures, assignment };
-            }
+            *slot = OfferState { exposures: so.exposures, assignment };
         }
         p.global = s.global;
         for (decision, offer, at_ms) in s.recent {
