@@ -489,7 +489,7 @@ fn mix(install: u64, seq: u64) -> u64 {
 /// Sticky assignment of a shopper to an offer's control group or a variant: a bucket in
 /// 0..10,000 from MurmurHash3 of `pid/offer`.
 fn assign(def: &OfferDef, pid: &str) -> Assignment {
-    let key = format!("{pid}/{}", def.id);
+    let mut key = format!("{pid}/{}", def.id);
     let bucket = crate::logic::murmur3_x86_32(key.as_bytes(), 0) % 10_000;
     if bucket < u32::from(def.control_bp) {
         return Assignment::Control;
@@ -498,9 +498,9 @@ fn assign(def: &OfferDef, pid: &str) -> Assignment {
         return Assignment::Treatment(None);
     }
     let total: u64 = def.variants.iter().map(|v| u64::from(v.weight)).sum();
-    let vkey = format!("{pid}/{}/variant", def.id);
-    let point = u64::from(crate::logic::murmur3_x86_32(vkey.as_bytes(), 0)) * total.max(1)
-        / (u64::from(u32::MAX) + 1);
+    key.push_str("/variant");
+    let point =
+        u64::from(crate::logic::murmur3_x86_32(key.as_bytes(), 0)) * total.max(1) / (u64::from(u32::MAX) + 1);
     let mut acc = 0u64;
     for (i, v) in def.variants.iter().enumerate() {
         acc += u64::from(v.weight);
