@@ -11,7 +11,8 @@ use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
 use kairos::outbox::{Field, OutboxEvent};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// Most keys read from one traits object.
 const MAX_TRAITS: u32 = 256;
@@ -61,11 +62,11 @@ fn length(v: &JsValue) -> Result<u32, ()> {
     }
 }
 
-/// `Object.keys(v)`, called through `Reflect.apply` so that a throwing proxy trap is an `Err`.
-fn keys(v: &JsValue) -> Result<Array, JsValue> {
-    let object = Reflect::get(&js_sys::global(), &JsValue::from_str("Object"))?;
-    let f = Reflect::get(&object, &JsValue::from_str("keys"))?.dyn_into::<js_sys::Function>()?;
-    Reflect::apply(&f, &JsValue::UNDEFINED, &Array::of1(v))?.dyn_into::<Array>()
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.keys(v)`; a throwing proxy trap is an `Err` (`catch`), not an exception.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    fn keys(v: &JsValue) -> Result<Array, JsValue>;
 }
 
 /// Element `i`, read through `Reflect`.
