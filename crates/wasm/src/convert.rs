@@ -139,8 +139,27 @@ pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, String> {
     Ok(out)
 }
 
+/// A JavaScript array of `values` (a plain loop: `collect` into an `Array` is a copy of js-sys's
+/// generic code per iterator type).
+pub fn array(values: &[JsValue]) -> Array {
+    let out = Array::new();
+    for v in values {
+        out.push(v);
+    }
+    out
+}
+
+/// Outbox events as an array of plain objects.
+pub fn outbox_events(events: &[OutboxEvent]) -> Array {
+    let out = Array::new();
+    for e in events {
+        out.push(&outbox_event(e));
+    }
+    out
+}
+
 /// An outbox event as a plain object, `type` first.
-pub fn outbox_event(e: &OutboxEvent) -> JsValue {
+fn outbox_event(e: &OutboxEvent) -> JsValue {
     let o = Object::new();
     for (k, v) in e.fields() {
         let v = match v {

@@ -21,7 +21,7 @@ use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
-use convert::{get, is_record, raw, set};
+use convert::{array, get, is_record, raw, set};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
@@ -316,7 +316,11 @@ impl Engine {
     pub fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
         let now = self::now(now)?;
         self.fill_context(context)?;
-        Ok(self.core.segments(&self.context, now).into_iter().map(JsValue::from_str).collect())
+        let out = Array::new();
+        for name in self.core.segments(&self.context, now) {
+            out.push(&JsValue::from_str(name));
+        }
+        Ok(out)
     }
 
     /// Every score by name.
@@ -344,17 +348,14 @@ impl Engine {
         let out = Object::new();
         set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
         set(&out, &JsValue::from_str("eligible"), &JsValue::from_bool(x.eligible));
-        let checks: Array = x
-            .checks
-            .iter()
-            .map(|c| {
-                let o = Object::new();
-                set(&o, &JsValue::from_str("name"), &JsValue::from_str(c.name));
-                set(&o, &JsValue::from_str("passed"), &JsValue::from_bool(c.passed));
-                set(&o, &JsValue::from_str("detail"), &JsValue::from_str(&c.detail));
-                JsValue::from(o)
-            })
-            .collect();
+        let checks = Array::new();
+        for c in &x.checks {
+            let o = Object::new();
+            set(&o, &JsValue::from_str("name"), &JsValue::from_str(c.name));
+            set(&o, &JsValue::from_str("passed"), &JsValue::from_bool(c.passed));
+            set(&o, &JsValue::from_str("detail"), &JsValue::from_str(&c.detail));
+            checks.push(&o);
+        }
         set(&out, &JsValue::from_str("checks"), &checks);
         Ok(out)
     }
@@ -399,12 +400,12 @@ impl Engine {
     /// Removes and returns the outbox events, oldest first.
     #[wasm_bindgen(js_name = drainOutbox)]
     pub fn drain_outbox(&mut self) -> Array {
-        self.core.drain_outbox().iter().map(convert::outbox_event).collect()
+        convert::outbox_events(&self.core.drain_outbox())
     }
 
     /// The outbox events, oldest first, without removing them.
     pub fn outbox(&mut self) -> Array {
-        self.core.outbox().iter().map(convert::outbox_event).collect()
+        convert::outbox_events(&self.core.outbox())
     }
 
     /// Feature values by name; `null` for a missing time.
@@ -420,7 +421,11 @@ impl Engine {
     /// The model's lifecycle stages, in order.
     #[wasm_bindgen(getter, js_name = stageNames)]
     pub fn stage_names(&self) -> Array {
-        self.core.model().stages.iter().map(|s| JsValue::from_str(&s.name)).collect()
+        let out = Array::new();
+        for s in &self.core.model().stages {
+            out.push(&JsValue::from_str(&s.name));
+        }
+        out
     }
 
     /// Whether the shopper consented to profiling.
@@ -468,24 +473,36 @@ impl Engine {
     #[wasm_bindgen(js_name = __names)]
     pub fn names_js(&self) -> Array {
         let n = &self.names;
-        let list = |v: &[JsValue]| v.iter().collect::<Array>();
-        let variants: Array = n.variants.iter().map(|v| JsValue::from(list(v))).collect();
-        let reasons: Array = Reason::ALL.iter().map(|r| JsValue::from_str(r.as_str())).collect();
-        let events: Array = self.core.model().events.iter().map(|e| JsValue::from_str(&e.name)).collect();
-        let props: Array = n.props.iter().map(|p| JsValue::from(list(p))).collect();
-        [
-            list(&n.placements),
-            list(&n.offers),
+        let variants = Array::new();
+        for v in &n.variants {
+            variants.push(&array(v));
+        }
+        let reasons = Array::new();
+        for r in Reason::ALL {
+            reasons.push(&JsValue::from_str(r.as_str()));
+        }
+        let events = Array::new();
+        for e in &self.core.model().events {
+            events.push(&JsValue::from_str(&e.name));
+        }
+        let props = Array::new();
+        for p in &n.props {
+            props.push(&array(p));
+        }
+        let out = Array::new();
+        for part in [
+            array(&n.placements),
+            array(&n.offers),
             variants,
-            list(&n.contents),
+            array(&n.contents),
             reasons,
-            list(&n.context),
+            array(&n.context),
             events,
             props,
-        ]
-        .into_iter()
-        .map(JsValue::from)
-        .collect()
+        ] {
+            out.push(&part);
+        }
+        out
     }
 
     /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
