@@ -671,6 +671,13 @@ pub fn murmur3(key: &str) -> u32 {
     kairos::logic::murmur3_x86_32(key.as_bytes(), 0)
 }
 
+/// Field `key` of `obj` as a value of type `ty`, named `what.name` in errors. (One function for
+/// events and contexts: `host::value` is generic over the closure that names the field.)
+fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) -> Result<Value, InputError> {
+    let v = get(obj, key).map_or(Raw::Other("a value that could not be read"), |v| raw(&v));
+    host::value(|| format!("{what}.{name}"), ty, v)
+}
+
 impl Engine {
     fn event(&mut self, event: &JsValue) -> Result<usize, InputError> {
         if !is_record(event) {
@@ -694,8 +701,7 @@ impl Engine {
         let keys = self.names.props.get(kind).map(Vec::as_slice).unwrap_or_default();
         self.props.clear();
         for ((prop, ty), key) in defs.iter().zip(keys) {
-            let v = get(event, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
-            self.props.push(host::value(|| format!("event.{prop}"), *ty, v)?);
+            self.props.push(field(event, key, "event", prop, *ty)?);
         }
         Ok(kind)
     }
@@ -713,10 +719,7 @@ impl Engine {
             return Err(error::input(&e, code::CONTEXT_INVALID));
         }
         for ((name, ty), key) in model.context.iter().zip(&self.names.context) {
-            let v =
-                get(context, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
-            let v = host::value(|| format!("context.{name}"), *ty, v);
-            match v {
+            match field(context, key, "context", name, *ty) {
                 Ok(v) => self.context.push(v),
                 Err(e) => {
                     self.context.clear();
