@@ -738,21 +738,18 @@ impl Engine {
         set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
         set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
         set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
-        let items: Array = d
-            .items
-            .iter()
-            .map(|it| {
-                let o = Object::new();
-                set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
-                let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
-                set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
-                set(&o, &k.control, &JsValue::from_bool(it.control));
-                set(&o, &k.content, &n.content(it.content));
-                set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
-                set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
-                JsValue::from(o)
-            })
-            .collect();
+        let items = Array::new();
+        for it in &d.items {
+            let o = Object::new();
+            set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
+            let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
+            set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
+            set(&o, &k.control, &JsValue::from_bool(it.control));
+            set(&o, &k.content, &n.content(it.content));
+            set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
+            set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
+            items.push(&o);
+        }
         set(&out, &k.items, &items);
         set(&out, &k.fallback, &n.content(d.fallback));
         out
