@@ -25,6 +25,7 @@ use convert::{array, get, is_record, raw, set};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
+#[derive(Default)]
 struct Names {
     /// Property keys of each event type.
     props: Vec<Vec<JsValue>>,
@@ -41,16 +42,35 @@ struct Names {
 }
 
 impl Names {
+    // Plain loops: a `map(..).collect()` per list is a copy of the collecting code per closure.
     fn new(m: &Model) -> Self {
-        let s = |x: &str| JsValue::from_str(x);
-        Names {
-            props: m.events.iter().map(|e| e.props.iter().map(|(n, _)| s(n)).collect()).collect(),
-            context: m.context.iter().map(|(n, _)| s(n)).collect(),
-            offers: m.offers.iter().map(|o| s(&o.id)).collect(),
-            variants: m.offers.iter().map(|o| o.variants.iter().map(|v| s(&v.id)).collect()).collect(),
-            placements: m.placements.iter().map(|p| s(&p.name)).collect(),
-            contents: m.contents.iter().map(|c| js_sys::JSON::parse(c).unwrap_or_else(|_| s(c))).collect(),
+        let s = JsValue::from_str;
+        let mut n = Names::default();
+        for e in &m.events {
+            let mut props = Vec::new();
+            for (name, _) in &e.props {
+                props.push(s(name));
+            }
+            n.props.push(props);
         }
+        for (name, _) in &m.context {
+            n.context.push(s(name));
+        }
+        for o in &m.offers {
+            n.offers.push(s(&o.id));
+            let mut variants = Vec::new();
+            for v in &o.variants {
+                variants.push(s(&v.id));
+            }
+            n.variants.push(variants);
+        }
+        for p in &m.placements {
+            n.placements.push(s(&p.name));
+        }
+        for c in &m.contents {
+            n.contents.push(js_sys::JSON::parse(c).unwrap_or_else(|_| s(c)));
+        }
+        n
     }
 
     fn content(&self, c: Option<u32>) -> JsValue {
