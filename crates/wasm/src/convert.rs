@@ -201,7 +201,8 @@ pub fn public_keys(v: &JsValue) -> Result<Vec<kairos::sign::PublicKey>, JsValue>
     texts
         .iter()
         .map(|t| match string(t, 256) {
-            Some(Ok(text)) => kairos::sign::PublicKey::parse(&text).map_err(|e| bad(&e.to_string())),
+            Some(Ok(text)) => kairos::sign::PublicKey::parse(&text)
+                .map_err(|e| crate::error::displayed(crate::error::code::KEY_INVALID, &e)),
             _ => Err(bad("a public key is a string like `kairos-ed25519-public:...`")),
         })
         .collect()

@@ -1,5 +1,7 @@
 //! Failures as real JavaScript `Error`s with a stable `code` property.
 
+use std::fmt::Display;
+
 use js_sys::Reflect;
 use kairos::engine::input::InputError;
 use kairos::profile::StateError;
@@ -49,6 +51,12 @@ pub fn error(code: &str, message: &str) -> JsValue {
     e.into()
 }
 
+/// An error with the message `e` displays. (Through `dyn Display`: one formatting call for every
+/// error type instead of a `to_string` per type.)
+pub fn displayed(code: &str, e: &dyn Display) -> JsValue {
+    error(code, &e.to_string())
+}
+
 /// An input error, with `fallback` as the code for malformed input at this call site.
 pub fn input(e: &InputError, fallback: &str) -> JsValue {
     let c = match e {
@@ -59,7 +67,7 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
         InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
         _ => fallback,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }
 
 /// A rejected snapshot.
@@ -69,12 +77,12 @@ pub fn snapshot(e: &SnapshotError) -> JsValue {
         SnapshotError::Unsigned | SnapshotError::BadSignature { .. } => code::SNAPSHOT_SIGNATURE,
         _ => code::SNAPSHOT_CORRUPT,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }
 
 /// Rejected state.
 pub fn state(e: &StateError) -> JsValue {
-    error(code::STATE_INVALID, &e.to_string())
+    displayed(code::STATE_INVALID, e)
 }
 
 /// A rejected trait token.
@@ -83,5 +91,5 @@ pub fn token(e: &kairos::token::TokenError) -> JsValue {
         kairos::token::TokenError::NoConsent => code::NO_CONSENT,
         _ => code::TOKEN_INVALID,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }
