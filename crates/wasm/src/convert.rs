@@ -7,12 +7,16 @@
 //! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
 //! hostile `Proxy` must not be able to do that.
 
+use std::fmt::Display;
+
 use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
 use kairos::outbox::{Field, OutboxEvent};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+use crate::error;
 
 /// Most keys read from one traits object.
 const MAX_TRAITS: u32 = 256;
@@ -122,18 +126,19 @@ pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
 
 /// Traits `{tier: "gold", birthday: "1996-03-14"}` by name for the core (not the hot path): at
 /// most [`MAX_TRAITS`] keys, values read like event properties.
-pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, String> {
+pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
+    let bad = |m: &dyn Display| error::displayed(error::code::TRAITS_INVALID, m);
     if !is_record(v) || v.is_function() {
-        return Err(format!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v)));
+        return Err(bad(&format_args!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v))));
     }
-    let keys = keys(v).map_err(|_| "traits: could not be read".to_string())?;
+    let keys = keys(v).map_err(|_| bad(&"traits: could not be read"))?;
     if keys.length() > MAX_TRAITS {
-        return Err(format!("traits: too many keys (at most {MAX_TRAITS})"));
+        return Err(bad(&format_args!("traits: too many keys (at most {MAX_TRAITS})")));
     }
     let mut out = Vec::with_capacity(keys.length() as usize);
     for key in keys.iter() {
-        let Some(Ok(name)) = string(&key, 256) else { return Err("traits: a key is too long".into()) };
-        let value = get(v, &key).map_err(|_| format!("traits.{name}: could not be read"))?;
+        let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
+        let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
         out.push((name, raw(&value)));
     }
     Ok(out)

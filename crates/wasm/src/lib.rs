@@ -198,18 +198,22 @@ fn install_id(v: &JsValue) -> Result<u64, JsValue> {
 fn name_arg(v: &JsValue, what: &str, code: &str) -> Result<String, JsValue> {
     match convert::string(v, 256) {
         Some(Ok(s)) => Ok(s),
-        Some(Err(())) => Err(error::error(code, &format!("{what}: too long"))),
-        None => Err(error::error(code, &format!("{what} must be a string, got {}", convert::kind(v)))),
+        Some(Err(())) => Err(error::displayed(code, &format_args!("{what}: too long"))),
+        None => {
+            Err(error::displayed(code, &format_args!("{what} must be a string, got {}", convert::kind(v))))
+        }
     }
 }
 
-fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+/// The bytes of `v`, a `Uint8Array` named `what` in the error with `code` otherwise.
+fn bytes_arg(v: &JsValue, what: &str, code: &str) -> Result<Vec<u8>, JsValue> {
     convert::bytes(v).ok_or_else(|| {
-        error::error(
-            code::SNAPSHOT_CORRUPT,
-            &format!("snapshot must be a Uint8Array, got {}", convert::kind(v)),
-        )
+        error::displayed(code, &format_args!("{what} must be a Uint8Array, got {}", convert::kind(v)))
     })
+}
+
+fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    bytes_arg(v, "snapshot", code::SNAPSHOT_CORRUPT)
 }
 
 impl Engine {
@@ -393,8 +397,9 @@ impl Engine {
     /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
     pub fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
         let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
-        let k = host::id_kind(&k)
-            .ok_or_else(|| error::error(code::IDENTITY_INVALID, &format!("unknown identifier kind `{k}`")))?;
+        let k = host::id_kind(&k).ok_or_else(|| {
+            error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
+        })?;
         let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
         self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
     }
@@ -403,7 +408,7 @@ impl Engine {
     /// `expiresMs` when given.
     #[wasm_bindgen(js_name = setTraits)]
     pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
-        let traits = convert::traits(traits).map_err(|m| error::error(code::TRAITS_INVALID, &m))?;
+        let traits = convert::traits(traits)?;
         let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
         self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
     }
@@ -463,12 +468,7 @@ impl Engine {
     /// Restores exported state; rejected state leaves the current state in place.
     #[wasm_bindgen(js_name = importState)]
     pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let b = convert::bytes(bytes).ok_or_else(|| {
-            error::error(
-                code::STATE_INVALID,
-                &format!("state must be a Uint8Array, got {}", convert::kind(bytes)),
-            )
-        })?;
+        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
         self.core.import_state(&b).map_err(|e| error::state(&e))
     }
 
