@@ -13,6 +13,7 @@ use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
 use kairos::outbox::{Field, OutboxEvent};
+use kairos::sign::PublicKey;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -192,23 +193,29 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
     v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
 }
 
-/// Public keys from one key text or an array of them.
-pub fn public_keys(v: &JsValue) -> Result<Vec<kairos::sign::PublicKey>, JsValue> {
-    let bad = |m: &str| crate::error::error(crate::error::code::KEY_INVALID, m);
-    let texts: Vec<JsValue> = match v.dyn_ref::<Array>() {
-        Some(a) if a.length() <= 16 => a.iter().collect(),
+/// Public keys from one key text or an array of them. (Plain loops: collecting into a
+/// `Result<Vec<_>, _>` is a copy of std's generic shunting code.)
+pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
+    let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
+    let mut texts = Vec::new();
+    match v.dyn_ref::<Array>() {
+        Some(a) if a.length() <= 16 => {
+            for t in a.iter() {
+                texts.push(t);
+            }
+        }
         Some(_) => return Err(bad("at most 16 public keys")),
-        None => vec![v.clone()],
-    };
+        None => texts.push(v.clone()),
+    }
     if texts.is_empty() {
         return Err(bad("give at least one public key"));
     }
-    texts
-        .iter()
-        .map(|t| match string(t, 256) {
-            Some(Ok(text)) => kairos::sign::PublicKey::parse(&text)
-                .map_err(|e| crate::error::displayed(crate::error::code::KEY_INVALID, &e)),
-            _ => Err(bad("a public key is a string like `kairos-ed25519-public:...`")),
-        })
-        .collect()
+    let mut keys = Vec::with_capacity(texts.len());
+    for t in &texts {
+        let Some(Ok(text)) = string(t, 256) else {
+            return Err(bad("a public key is a string like `kairos-ed25519-public:...`"));
+        };
+        keys.push(PublicKey::parse(&text).map_err(|e| error::displayed(error::code::KEY_INVALID, &e))?);
+    }
+    Ok(keys)
 }
