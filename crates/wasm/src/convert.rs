@@ -114,7 +114,10 @@ pub fn raw(v: &JsValue) -> Raw {
         if len > MAX_INPUT_LIST {
             return Raw::List { len, items: Vec::new() };
         }
-        let items = (0..len as u32).map(|i| scalar(&element(v, i))).collect();
+        let mut items = Vec::with_capacity(len);
+        for i in 0..len as u32 {
+            items.push(scalar(&element(v, i)));
+        }
         return Raw::List { len, items };
     }
     scalar(v)

@@ -553,8 +553,13 @@ impl Engine {
     #[wasm_bindgen(js_name = __buffers)]
     pub fn buffers(&mut self) -> Vec<u32> {
         let model = self.core.model();
-        let items = model.placements.iter().map(|p| usize::from(p.max_items)).max().unwrap_or(0);
-        let props = model.events.iter().map(|e| e.props.len()).max().unwrap_or(0);
+        let (mut items, mut props) = (0, 0);
+        for p in &model.placements {
+            items = items.max(usize::from(p.max_items));
+        }
+        for e in &model.events {
+            props = props.max(e.props.len());
+        }
         self.fast_in = vec![0.0; 2 * model.context.len()];
         self.fast_props = vec![0.0; 2 * props];
         self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
