@@ -177,7 +177,7 @@ fn outbox_event(e: &OutboxEvent) -> JsValue {
             Field::Bool(b) => JsValue::from_bool(b),
             Field::Time(t) => JsValue::from_f64(t as f64),
         };
-        set(&o, &JsValue::from_str(k), &v);
+        set_str(&o, k, &v);
     }
     o.into()
 }
@@ -185,6 +185,12 @@ fn outbox_event(e: &OutboxEvent) -> JsValue {
 /// `obj[key] = value` on an object this module created (which cannot fail).
 pub fn set(obj: &Object, key: &JsValue, value: &JsValue) {
     let _ = Reflect::set(obj, key, value);
+}
+
+/// [`set`] with a key made here (one call per field instead of three at each).
+#[inline(never)]
+pub fn set_str(obj: &Object, key: &str, value: &JsValue) {
+    set(obj, &JsValue::from_str(key), value);
 }
 
 /// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,

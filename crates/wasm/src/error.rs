@@ -2,7 +2,6 @@
 
 use std::fmt::Display;
 
-use js_sys::Reflect;
 use kairos::engine::input::InputError;
 use kairos::profile::StateError;
 use kairos::SnapshotError;
@@ -46,8 +45,7 @@ pub mod code {
 pub fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
     e.set_name("KairosError");
-    // Setting a property on a fresh Error cannot fail; ignore the Result rather than unwrap.
-    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    crate::convert::set_str(&e, "code", &JsValue::from_str(code));
     e.into()
 }
 

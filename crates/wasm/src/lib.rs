@@ -21,7 +21,7 @@ use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
-use convert::{array, get, is_record, raw, set};
+use convert::{array, get, is_record, raw, set, set_str};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
@@ -353,7 +353,7 @@ impl Engine {
         self.fill_context(context)?;
         let out = Object::new();
         for (name, x) in self.core.scores(&self.context, now) {
-            set(&out, &JsValue::from_str(name), &JsValue::from_f64(x));
+            set_str(&out, name, &JsValue::from_f64(x));
         }
         Ok(out)
     }
@@ -371,16 +371,16 @@ impl Engine {
             .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
         let out = Object::new();
         set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
-        set(&out, &JsValue::from_str("eligible"), &JsValue::from_bool(x.eligible));
+        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
         let checks = Array::new();
         for c in &x.checks {
             let o = Object::new();
-            set(&o, &JsValue::from_str("name"), &JsValue::from_str(c.name));
-            set(&o, &JsValue::from_str("passed"), &JsValue::from_bool(c.passed));
-            set(&o, &JsValue::from_str("detail"), &JsValue::from_str(&c.detail));
+            set_str(&o, "name", &JsValue::from_str(c.name));
+            set_str(&o, "passed", &JsValue::from_bool(c.passed));
+            set_str(&o, "detail", &JsValue::from_str(&c.detail));
             checks.push(&o);
         }
-        set(&out, &JsValue::from_str("checks"), &checks);
+        set_str(&out, "checks", &checks);
         Ok(out)
     }
 
@@ -438,7 +438,7 @@ impl Engine {
         let now = self::now(now)?;
         let out = Object::new();
         for (name, v) in self.core.features(now) {
-            set(&out, &JsValue::from_str(name), &v.map_or(JsValue::NULL, JsValue::from_f64));
+            set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
         }
         Ok(out)
     }
