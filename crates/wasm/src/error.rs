@@ -7,6 +7,8 @@ use kairos::profile::StateError;
 use kairos::SnapshotError;
 use wasm_bindgen::JsValue;
 
+use crate::convert::set_str;
+
 /// The stable codes (also in `pkg/index.d.ts`).
 pub mod code {
     /// Snapshot bytes that are not a valid snapshot (frame, checksum, version, content).
@@ -44,8 +46,9 @@ pub mod code {
 /// A JavaScript `Error` named `KairosError` with `code`.
 pub fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
-    e.set_name("KairosError");
-    crate::convert::set_str(&e, "code", &JsValue::from_str(code));
+    // Through `Reflect.set` like every property: `Error::set_name` would be one more import.
+    set_str(&e, "name", &JsValue::from_str("KairosError"));
+    set_str(&e, "code", &JsValue::from_str(code));
     e.into()
 }
 
