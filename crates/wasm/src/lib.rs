@@ -178,7 +178,8 @@ fn now(v: &JsValue) -> Result<i64, JsValue> {
     let ms = if v.is_undefined() || v.is_null() {
         js_sys::Date::now()
     } else {
-        v.as_f64().ok_or_else(|| error::input(&InputError::BadTime, code::TIME_INVALID))?
+        // Not a number: NaN, which `time_ms` refuses like any other bad time.
+        v.as_f64().unwrap_or(f64::NAN)
     };
     host::time_ms(ms).map_err(|e| error::input(&e, code::TIME_INVALID))
 }
