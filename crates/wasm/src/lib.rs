@@ -302,8 +302,8 @@ impl Engine {
 
     /// The shopper's pseudonymous id (what trait tokens and outbox batches are keyed by).
     #[wasm_bindgen(getter)]
-    pub fn pid(&self) -> String {
-        self.core.profile().pid().to_string()
+    pub fn pid(&self) -> JsString {
+        JsString::from(self.core.profile().pid())
     }
 
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
@@ -333,8 +333,8 @@ impl Engine {
     }
 
     /// The current lifecycle stage, or `null`.
-    pub fn stage(&mut self) -> Option<String> {
-        self.core.stage().map(str::to_string)
+    pub fn stage(&mut self) -> Option<JsString> {
+        self.core.stage().map(JsString::from)
     }
 
     /// The segments the shopper is in now, in model order.
