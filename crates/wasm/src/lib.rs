@@ -552,7 +552,7 @@ impl Engine {
     /// pairs for the fast track, room for the event type with the most properties. None moves
     /// until the next call.
     #[wasm_bindgen(js_name = __buffers)]
-    pub fn buffers(&mut self) -> Vec<u32> {
+    pub fn buffers(&mut self) -> Array {
         let model = self.core.model();
         let (mut items, mut props) = (0, 0);
         for p in &model.placements {
@@ -564,7 +564,12 @@ impl Engine {
         self.fast_in = vec![0.0; 2 * model.context.len()];
         self.fast_props = vec![0.0; 2 * props];
         self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        vec![self.fast_in.as_ptr() as u32, self.fast_out.as_ptr() as u32, self.fast_props.as_ptr() as u32]
+        // An array, not a `Vec<u32>`: that would need its own glue to copy out.
+        let out = Array::new();
+        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
+            out.push(&JsValue::from(at as u32));
+        }
+        out
     }
 
     /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
