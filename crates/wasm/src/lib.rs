@@ -333,8 +333,8 @@ impl Engine {
     }
 
     /// The current lifecycle stage, or `null`.
-    pub fn stage(&mut self) -> Option<JsString> {
-        self.core.stage().map(JsString::from)
+    pub fn stage(&mut self) -> Option<String> {
+        self.core.stage().map(str::to_string)
     }
 
     /// The segments the shopper is in now, in model order.
