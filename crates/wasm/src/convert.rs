@@ -76,7 +76,8 @@ extern "C" {
 
 /// Element `i`, read through `Reflect`.
 fn element(v: &JsValue, i: u32) -> JsValue {
-    Reflect::get_u32(v, i).unwrap_or(JsValue::UNDEFINED)
+    // `Reflect::get` with a number key: `get_u32` would be one more import.
+    Reflect::get(v, &JsValue::from(i)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
