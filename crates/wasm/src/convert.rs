@@ -58,7 +58,7 @@ pub fn is_record(v: &JsValue) -> bool {
 }
 
 /// An array's length, read through `Reflect` (a proxy's trap may throw).
-fn length(v: &JsValue) -> Result<u32, ()> {
+fn checked_length(v: &JsValue) -> Result<u32, ()> {
     let n = Reflect::get(v, &JsValue::from_str("length")).map_err(|_| ())?.as_f64().ok_or(())?;
     if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
         Ok(n as u32)
@@ -72,6 +72,17 @@ extern "C" {
     /// `Object.keys(v)`; a throwing proxy trap is an `Err` (`catch`), not an exception.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
     fn keys(v: &JsValue) -> Result<Array, JsValue>;
+    /// A string or an array.
+    type HasLength;
+    /// Its `length`: one import for both (js-sys has one per type).
+    #[wasm_bindgen(method, getter)]
+    fn length(this: &HasLength) -> u32;
+}
+
+/// The `length` of a string or an array, read as js-sys reads it (unchecked: not for a value
+/// whose trap could throw inside a `&mut self` method, see the INVARIANT above).
+fn len(v: &JsValue) -> u32 {
+    v.unchecked_ref::<HasLength>().length()
 }
 
 /// Element `i`, read through `Reflect`.
@@ -83,8 +94,8 @@ fn element(v: &JsValue, i: u32) -> JsValue {
 /// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
 /// without being copied.
 pub fn string(v: &JsValue, max: u32) -> Option<Result<String, ()>> {
-    let s = v.dyn_ref::<JsString>()?;
-    if s.length() > max {
+    v.dyn_ref::<JsString>()?;
+    if len(v) > max {
         return Some(Err(()));
     }
     // Lone surrogates become U+FFFD in the copy (the glue's UTF-8 encoding).
@@ -110,7 +121,7 @@ fn scalar(v: &JsValue) -> Raw {
 /// [`MAX_INPUT_LIST`] elements (the host length is reported so longer ones are refused).
 pub fn raw(v: &JsValue) -> Raw {
     if is_array(v) {
-        let Ok(len) = length(v) else { return Raw::Other("an array that could not be read") };
+        let Ok(len) = checked_length(v) else { return Raw::Other("an array that could not be read") };
         let len = len as usize;
         if len > MAX_INPUT_LIST {
             return Raw::List { len, items: Vec::new() };
@@ -137,11 +148,13 @@ pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
         return Err(bad(&format_args!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v))));
     }
     let keys = keys(v).map_err(|_| bad(&"traits: could not be read"))?;
-    if keys.length() > MAX_TRAITS {
+    let n = len(&keys);
+    if n > MAX_TRAITS {
         return Err(bad(&format_args!("traits: too many keys (at most {MAX_TRAITS})")));
     }
-    let mut out = Vec::with_capacity(keys.length() as usize);
-    for key in keys.iter() {
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let key = keys.get_unchecked(i);
         let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
         let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
         out.push((name, raw(&value)));
@@ -209,9 +222,9 @@ pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
     let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
     let mut texts = Vec::new();
     match v.dyn_ref::<Array>() {
-        Some(a) if a.length() <= 16 => {
-            for t in a.iter() {
-                texts.push(t);
+        Some(a) if len(a) <= 16 => {
+            for i in 0..len(a) {
+                texts.push(a.get_unchecked(i));
             }
         }
         Some(_) => return Err(bad("at most 16 public keys")),
