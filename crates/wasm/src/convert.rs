@@ -9,13 +9,12 @@
 
 use std::fmt::Display;
 
-use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
 use kairos::outbox::{Field, OutboxEvent};
 use kairos::sign::PublicKey;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::error;
 
@@ -94,7 +93,9 @@ fn element(v: &JsValue, i: u32) -> JsValue {
 /// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
 /// without being copied.
 pub fn string(v: &JsValue, max: u32) -> Option<Result<String, ()>> {
-    v.dyn_ref::<JsString>()?;
+    if !v.is_string() {
+        return None;
+    }
     if len(v) > max {
         return Some(Err(()));
     }
@@ -154,7 +155,7 @@ pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let key = keys.get_unchecked(i);
+        let key = keys.get_unchecked(i); // `keys[i]`: a real array, no proxy
         let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
         let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
         out.push((name, raw(&value)));
@@ -224,7 +225,7 @@ pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
     match v.dyn_ref::<Array>() {
         Some(a) if len(a) <= 16 => {
             for i in 0..len(a) {
-                texts.push(a.get_unchecked(i));
+                texts.push(a.get_unchecked(i)); // `a[i]`, as `Array::iter` reads it
             }
         }
         Some(_) => return Err(bad("at most 16 public keys")),
