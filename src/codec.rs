@@ -20,7 +20,7 @@ mod wire;
 #[cfg(test)]
 mod wire_tests;
 
-pub(crate) use wire::{wire_enum, wire_struct, wire_via};
+pub(crate) use wire::{wire_enum, wire_struct};
 pub use wire::{Reader, Wire, WireError, WireErrorKind, Writer};
 
 /// Length of the frame header in bytes.
@@ -56,7 +56,11 @@ pub enum FrameError {
         what: &'static str,
     },
     /// The format version is not one this build reads.
-    #[error("format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "format version {} is not supported (this build reads version {})",
+        u32::from(*.found),
+        u32::from(*.supported)
+    )]
     UnsupportedVersion {
         /// Version in the header.
         found: u16,
@@ -90,7 +94,7 @@ pub enum FrameError {
     #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
     /// The header sets flag bits this build does not know.
-    #[error("header flags {0:#06x} include unknown bits: the header is corrupt or from a newer format")]
+    #[error("header flags 0x{} include unknown bits: the header is corrupt or from a newer format", hex(&.0.to_be_bytes()))]
     UnknownFlags(u16),
     /// The body did not decode.
     #[error("body does not decode: {0}")]
@@ -132,6 +136,18 @@ pub struct Frame<'a> {
     pub body: &'a [u8],
     /// The signature trailer, when the header says signed.
     pub signature: Option<&'a [u8; SIGNATURE_LEN]>,
+}
+
+/// Lowercase hex of `bytes`, two digits a byte (ids and keys; also `{:016x}` of a `u64`'s
+/// big-endian bytes), without the formatting machinery.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 /// SHA-256 of `bytes`.
@@ -268,7 +284,11 @@ fn body_error(e: WireError) -> FrameError {
 }
 
 fn printable(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect()
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        out.push(if b.is_ascii_graphic() { char::from(b) } else { '.' });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -319,6 +339,22 @@ mod tests {
             split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
             "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
         );
+    }
+
+    #[test]
+    fn messages_with_small_integers() {
+        let e = FrameError::UnsupportedVersion { found: 65_535, supported: 1 };
+        assert_eq!(e.to_string(), "format version 65535 is not supported (this build reads version 1)");
+        let e = crate::profile::window::StateError::TooManyValues { len: 300, max: 256 };
+        assert_eq!(e.to_string(), "300 distinct values stored, the feature keeps at most 256");
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0x0a, 0xff, 0]), "0aff00");
+        for v in [0, 1, 0xdead_beef, u64::MAX] {
+            assert_eq!(hex(&v.to_be_bytes()), format!("{v:016x}"));
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Everything here may come from untrusted bytes: [`Model::validate`] checks every index and
 //! bound that evaluation relies on, so the engine can index without panicking.
 
+use std::borrow::Cow;
+
 use crate::codec::{wire_enum, wire_struct};
 use crate::logic::Rule;
 use crate::model::{ScoreKind, TraitType, ValueType};
@@ -314,8 +316,14 @@ impl Model {
 
     /// Checks every index, bound and rule of a model that came from untrusted bytes.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_all().map_err(Cow::into_owned)
+    }
+
+    // Most failures are static messages: borrowed until the end, so that each of the many checks
+    // does not carry its own allocation.
+    fn check_all(&self) -> Result<(), Cow<'static, str>> {
         use limits as l;
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
+        let check = |ok: bool, what: &'static str| if ok { Ok(()) } else { Err(Cow::Borrowed(what)) };
         check(self.events.len() <= l::EVENTS, "too many event types")?;
         check(self.context.len() <= l::FIELDS, "too many context fields")?;
         check(self.traits.len() <= l::FIELDS, "too many traits")?;
@@ -408,6 +416,8 @@ impl Model {
                 _ => false,
             };
             if !ok {
+                // Widened: one integer formatter (u32's) serves every message.
+                let op = u32::from(op);
                 return Err(format!("host operator {op} with operand {imm} is out of range"));
             }
         }

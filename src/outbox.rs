@@ -280,13 +280,14 @@ impl Outbox {
 
     /// The events, named against `model`.
     pub fn events(&self, model: &Model) -> Vec<OutboxEvent> {
-        self.entries
-            .iter()
-            .map(|e| match e {
+        let mut out = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            out.push(match e {
                 Entry::Compact(c) => name(c, model),
                 Entry::Named(n) => n.clone(),
-            })
-            .collect()
+            });
+        }
+        out
     }
 
     /// Takes every event out, named against `model`.
@@ -327,5 +328,5 @@ fn name(c: &Compact, model: &Model) -> OutboxEvent {
 
 /// Formats a decision id.
 pub fn decision_hex(id: u64) -> String {
-    format!("{id:016x}")
+    crate::codec::hex(&id.to_be_bytes())
 }

@@ -12,8 +12,7 @@
 //!
 //! Verification uses `verify_strict` (rejects small-order keys and non-canonical signatures).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 pub use crate::codec::SIGNATURE_LEN;
@@ -79,7 +78,7 @@ impl PublicKey {
 
     /// The text form, one line without a newline.
     pub fn to_text(&self) -> String {
-        format!("{PUBLIC_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.as_bytes()))
+        format!("{PUBLIC_PREFIX}{}", Base64UrlUnpadded::encode_string(self.0.as_bytes()))
     }
 
     /// A short id for logs and `inspect`: the first 8 bytes of the SHA-256 of the key, in hex.
@@ -118,7 +117,7 @@ impl SecretKey {
 
     /// The text form, one line without a newline.
     pub fn to_text(&self) -> String {
-        format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(self.0.to_bytes()))
+        format!("{SECRET_PREFIX}{}", Base64UrlUnpadded::encode_string(&self.0.to_bytes()))
     }
 
     /// The public half.
@@ -165,12 +164,35 @@ impl Trust {
 
 /// Base64url (unpadded) encoding, for tokens.
 pub fn b64_encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    Base64UrlUnpadded::encode_string(bytes)
 }
 
-/// Base64url (unpadded) decoding, for tokens.
+/// Base64url (unpadded) decoding, for tokens: canonical text only, as `base64ct` decodes it
+/// (no padding, no whitespace, zero trailing bits).
+// Written out: the library's decoder is 2.8 KB of Wasm (constant-time, which public tokens and
+// keys do not need); a proptest holds this one to it.
 pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // A lone last character (6 bits) holds no byte; the bits left over must be zero.
+    (bits < 6 && acc == 0).then_some(out)
 }
 
 fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u8; 32], KeyError> {
@@ -180,7 +202,7 @@ fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
-    let bytes = URL_SAFE_NO_PAD.decode(line).map_err(|_| KeyError::BadEncoding)?;
+    let bytes = b64_decode(line).ok_or(KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))
 }
 
@@ -202,6 +224,26 @@ mod tests {
         assert!(!pk.verify(b"hellp", &sig));
         assert!(!pk.verify(b"hello", &sig[..63]));
         assert!(!format!("{sk:?}").contains(&sk.to_text()));
+    }
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(b64_decode(""), Some(vec![]));
+        assert_eq!(b64_decode("AA"), Some(vec![0]));
+        assert_eq!(b64_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(b64_encode(&[0xfb, 0xff]), "-_8");
+        // Non-canonical trailing bits, padding, a lone last character, the standard alphabet.
+        for bad in ["AB", "AAB", "AA==", "AAA=", "A", "AAAAA", "+/8", "A A", "AA\n"] {
+            assert_eq!(b64_decode(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn base64url_decodes_as_base64ct(text in "[A-Za-z0-9_-]{0,11}[A-Za-z0-9_=+/ -]?", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            proptest::prop_assert_eq!(b64_decode(&text), Base64UrlUnpadded::decode_vec(&text).ok());
+            proptest::prop_assert_eq!(b64_decode(&b64_encode(&bytes)), Some(bytes));
+        }
     }
 
     #[test]

@@ -61,11 +61,18 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
+/// A non-empty run of ASCII digits as a number; `None` for anything else or on overflow.
 fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    s.bytes().try_fold(0u32, |n, b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+        } else {
+            None
+        }
+    })
 }
 
 /// Parses `YYYY-MM-DD` into a day number.
@@ -143,9 +150,9 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         if n == 0 {
             return None;
         }
-        let f = frac.get(..n)?;
-        let ms3: String = f.chars().chain("000".chars()).take(3).collect();
-        millis = i64::from(digits(&ms3)?);
+        // The first three digits, padded with zeros: `.5` is 500 ms; digits past ms are dropped.
+        let f = frac.as_bytes().get(..n)?;
+        millis = f.iter().chain(b"000").take(3).fold(0, |ms, b| ms * 10 + i64::from(b - b'0'));
         tail = frac.get(n..)?;
     }
     let offset = if tail == "z" { 0 } else { parse_offset(tail)? };
@@ -187,6 +194,15 @@ mod tests {
         assert_eq!(parse_date("2026-02-29"), None);
         assert_eq!(parse_date("2024-02-29"), Some(days_from_civil(2024, 2, 29)));
         assert_eq!(parse_date("2026-1-01"), None);
+        for bad in
+            ["2026-11-1", "2026-11-011", "2026/11/11", "20261-1-11", "2026-11--1", "-026-11-11", "2026-é-11"]
+        {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_hh_mm("08:30"), Some(510));
+        for bad in ["8:30", "08:3", "08-30", "0830", "08:30:00", "24:00"] {
+            assert_eq!(parse_hh_mm(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -194,6 +210,10 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T08:00:00+08:00"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.0429Z"), Some(1042));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.Z"), None);
+        assert_eq!(parse_rfc3339("1970-01-01T00:0a:01Z"), None);
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01+08:0x"), None);
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00"), None);
         assert_eq!(parse_offset("+08:00"), Some(8 * HOUR_MS));
         assert_eq!(parse_offset("-05:30"), Some(-(5 * HOUR_MS + 30 * 60_000)));
@@ -216,5 +236,8 @@ mod tests {
         assert_eq!(days_to_anniversary(feb, 2, 29), 1);
         assert_eq!(parse_month_day("02-29"), Some((2, 29)));
         assert_eq!(parse_month_day("13-01"), None);
+        for bad in ["3-14", "03-4", "03/14", "03-140", "-3-14"] {
+            assert_eq!(parse_month_day(bad), None, "{bad}");
+        }
     }
 }

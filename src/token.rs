@@ -125,18 +125,21 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
     let malformed = |m: &str| TokenError::Malformed(m.to_string());
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
-        return Err(malformed(&format!("{} bytes, at most {MAX_TOKEN_LEN}", token.len())));
+        return Err(TokenError::Malformed(format!("{} bytes, at most {MAX_TOKEN_LEN}", token.len())));
     }
     let (signed, sig) =
         token.rsplit_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
     let (prefix, payload) =
         signed.split_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
     if prefix != TOKEN_PREFIX {
-        return Err(malformed(&format!("starts with `{prefix}`, expected `{TOKEN_PREFIX}`")));
+        return Err(TokenError::Malformed(format!("starts with `{prefix}`, expected `{TOKEN_PREFIX}`")));
     }
     let sig = b64_decode(sig).ok_or_else(|| malformed("the signature is not base64url"))?;
     if sig.len() != SIGNATURE_LEN {
-        return Err(malformed(&format!("the signature is {} bytes, expected {SIGNATURE_LEN}", sig.len())));
+        return Err(TokenError::Malformed(format!(
+            "the signature is {} bytes, expected {SIGNATURE_LEN}",
+            sig.len()
+        )));
     }
     Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
     let payload = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
@@ -147,7 +150,7 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
         Err(WireError { kind: WireErrorKind::Trailing(_), .. }) => {
             return Err(malformed("the payload has bytes after the claims"))
         }
-        Err(e) => return Err(malformed(&format!("the payload is not valid claims: {e}"))),
+        Err(e) => return Err(TokenError::Malformed(format!("the payload is not valid claims: {e}"))),
     }
     if claims.traits.len() > MAX_TOKEN_TRAITS {
         return Err(malformed("too many traits"));

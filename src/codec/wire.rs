@@ -304,6 +304,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A sequence: its length, then as many items, each read by `item` (which must read at
+    /// least one byte or fail); empty after an error, and cut short by one.
+    pub fn seq<T>(&mut self, mut item: impl FnMut(&mut Self) -> T) -> Vec<T> {
+        let n = self.len("a sequence");
+        // Reserving ahead decodes large snapshots about 10% faster than growing; `n` is at most
+        // the bytes left, and the reservation at most 1 MiB whatever the element size.
+        let mut out = Vec::with_capacity(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
+        // INVARIANT: `n` is at most the bytes left, and each item reads at least one byte or
+        // fails, so this loop is bounded by the input.
+        for _ in 0..n {
+            if self.failed() {
+                break;
+            }
+            out.push(item(self));
+        }
+        out
+    }
+
     /// An enum variant index below `count`; 0 after an error.
     #[inline(never)]
     pub fn variant(&mut self, ty: &'static str, count: usize) -> usize {
@@ -502,19 +520,7 @@ impl<T: Wire> Wire for Vec<T> {
         self.iter().for_each(|v| v.put(w));
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        let n = r.len("a sequence");
-        // Reserving ahead decodes large snapshots about 10% faster than growing; `n` is at most
-        // the bytes left, and the reservation at most 1 MiB whatever the element size.
-        let mut out = Vec::with_capacity(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
-        // INVARIANT: `n` is at most the bytes left, and each element reads at least one byte or
-        // fails, so this loop is bounded by the input.
-        for _ in 0..n {
-            if r.failed() {
-                break;
-            }
-            out.push(T::take(r));
-        }
-        out
+        r.seq(T::take)
     }
 }
 
@@ -551,28 +557,6 @@ macro_rules! wire_struct {
     };
 }
 pub(crate) use wire_struct;
-
-/// Implements [`Wire`] for a type through its wire form, a newtype `$wire(inner)`:
-/// `$wire: From<&$ty>` to write, `$ty: TryFrom<$wire> + Default` to read, a failed conversion
-/// being an invalid value.
-macro_rules! wire_via {
-    ($ty:ident, $wire:ident) => {
-        impl $crate::codec::Wire for $ty {
-            fn put(&self, w: &mut $crate::codec::Writer) {
-                $crate::codec::Wire::put(&$wire::from(self).0, w);
-            }
-            fn take(r: &mut $crate::codec::Reader<'_>) -> Self {
-                let at = r.position();
-                let wire = $wire($crate::codec::Wire::take(r));
-                $ty::try_from(wire).unwrap_or_else(|e| {
-                    r.reject(at, e.to_string());
-                    $ty::default()
-                })
-            }
-        }
-    };
-}
-pub(crate) use wire_via;
 
 /// Implements [`Wire`] for a fieldless enum: its variant index. List every variant, in
 /// declaration order.

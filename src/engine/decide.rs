@@ -6,6 +6,8 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
+use std::fmt::Write as _;
+
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
@@ -265,14 +267,16 @@ impl Engine {
                         Err(f) => worst = worst.max(Some(f)),
                         Ok(()) if def.audience.as_ref().is_none_or(|r| ev.test(r)) => {
                             let score = def.rank_by.map_or(f64::NEG_INFINITY, |s| ev.score(s as usize));
-                            scratch.push((o, score));
+                            // Groups are short, so inserting in rank order is cheaper than a sort
+                            // (and less code). Higher scores first; equal scores keep model order
+                            // (offer indices are unique).
+                            let at = scratch.get(base..).map_or(0, |tail| {
+                                tail.partition_point(|&(p, s)| score.total_cmp(&s).then(p.cmp(&o)).is_le())
+                            });
+                            scratch.insert(base + at, (o, score));
                         }
                         Ok(()) => worst = worst.max(Some(Fail::Ineligible)),
                     }
-                }
-                if let Some(tail) = scratch.get_mut(base..) {
-                    // Equal scores keep model order (offer indices are unique).
-                    tail.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 }
                 // One decision may not take more than the global caps still allow.
                 let mut left = t.global_left;
@@ -389,17 +393,18 @@ impl Engine {
             },
         );
         if let Some(mask) = def.stages {
-            let names: Vec<&str> = self
-                .model
-                .stages
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < 64 && mask & (1u64 << i) != 0)
-                .map(|(_, s)| s.name.as_str())
-                .collect();
             let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
-            let current = self.current_stage().unwrap_or("none").to_string();
-            add("stage", in_stage, format!("stage is `{current}`; offer wants {}", names.join(" or ")));
+            let current = self.current_stage().unwrap_or("none");
+            let mut detail = format!("stage is `{current}`; offer wants ");
+            let mut sep = "";
+            for (i, s) in self.model.stages.iter().enumerate() {
+                if i < 64 && mask & (1u64 << i) != 0 {
+                    detail.push_str(sep);
+                    detail.push_str(&s.name);
+                    sep = " or ";
+                }
+            }
+            add("stage", in_stage, detail);
         }
         let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);
         add("quiet_hours", !quiet, if quiet { "quiet hours now".into() } else { "not quiet hours".into() });
@@ -407,15 +412,13 @@ impl Engine {
         let consent = self.profile.consent;
         let (caps, gap) = if consent { caps_open(&self.profile, offer, def, &t) } else { (true, true) };
         let state = self.profile.offers.get(offer);
-        let counts: Vec<String> = def
-            .caps
-            .iter()
-            .map(|c| {
-                let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
-                format!("{n} of {} in {} days", c.max, c.days)
-            })
-            .collect();
-        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts.join(", ") });
+        let mut counts = String::new();
+        for (i, c) in def.caps.iter().enumerate() {
+            let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(counts, "{sep}{n} of {} in {} days", c.max, u32::from(c.days));
+        }
+        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts });
         add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });
         add(
             "global_cap",
@@ -446,19 +449,23 @@ impl Engine {
                         };
                         conditions.push(Condition { path, passed: c.value, segment });
                     }
-                    let label = |c: &Condition| match &c.segment {
-                        Some(s) => format!("`{}` (segment `{s}`)", c.path),
-                        None => format!("`{}`", c.path),
-                    };
-                    let failing: Vec<String> = conditions.iter().filter(|c| !c.passed).map(label).collect();
-                    let passing: Vec<String> = conditions.iter().filter(|c| c.passed).map(label).collect();
+                    // The failing and the passing conditions, each list joined by ", ".
+                    let (mut failing, mut passing) = (String::new(), String::new());
+                    for c in &conditions {
+                        let list = if c.passed { &mut passing } else { &mut failing };
+                        let sep = if list.is_empty() { "" } else { ", " };
+                        let _ = match &c.segment {
+                            Some(s) => write!(list, "{sep}`{}` (segment `{s}`)", c.path),
+                            None => write!(list, "{sep}`{}`", c.path),
+                        };
+                    }
                     let detail = match (connective, v.truthy()) {
                         ("and", true) => format!("all {} conditions hold", conditions.len()),
-                        ("and", false) => format!("fails on {}", failing.join(", ")),
-                        ("or", true) => format!("holds by {}", passing.join(", ")),
+                        ("and", false) => format!("fails on {failing}"),
+                        ("or", true) => format!("holds by {passing}"),
                         ("or", false) => format!("none of {} conditions holds", conditions.len()),
-                        (_, true) => format!("{} holds", passing.join(", ")),
-                        (_, false) => format!("{} gave {}", failing.join(", "), v.brief()),
+                        (_, true) => format!("{passing} holds"),
+                        (_, false) => format!("{failing} gave {}", v.brief()),
                     };
                     (v.truthy(), detail)
                 }
@@ -482,7 +489,7 @@ fn mix(install: u64, seq: u64) -> u64 {
 /// Sticky assignment of a shopper to an offer's control group or a variant: a bucket in
 /// 0..10,000 from MurmurHash3 of `pid/offer`.
 fn assign(def: &OfferDef, pid: &str) -> Assignment {
-    let key = format!("{pid}/{}", def.id);
+    let mut key = format!("{pid}/{}", def.id);
     let bucket = crate::logic::murmur3_x86_32(key.as_bytes(), 0) % 10_000;
     if bucket < u32::from(def.control_bp) {
         return Assignment::Control;
@@ -491,9 +498,9 @@ fn assign(def: &OfferDef, pid: &str) -> Assignment {
         return Assignment::Treatment(None);
     }
     let total: u64 = def.variants.iter().map(|v| u64::from(v.weight)).sum();
-    let vkey = format!("{pid}/{}/variant", def.id);
-    let point = u64::from(crate::logic::murmur3_x86_32(vkey.as_bytes(), 0)) * total.max(1)
-        / (u64::from(u32::MAX) + 1);
+    key.push_str("/variant");
+    let point =
+        u64::from(crate::logic::murmur3_x86_32(key.as_bytes(), 0)) * total.max(1) / (u64::from(u32::MAX) + 1);
     let mut acc = 0u64;
     for (i, v) in def.variants.iter().enumerate() {
         acc += u64::from(v.weight);

@@ -56,6 +56,11 @@ impl Raw {
 /// Converts one typed field (`field` names it in errors, like `event.price`), with the checks of
 /// [`super::input::field`]: finite numbers, bounded strings and lists.
 pub fn value(field: impl Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value, InputError> {
+    checked(&field, ty, raw)
+}
+
+// One copy of the checks for every caller's `field` closure.
+fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value, InputError> {
     let wrong = |expected: &str, raw: &Raw| InputError::WrongType {
         field: field(),
         expected: expected.to_string(),
@@ -132,13 +137,13 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
     let date = |s: &str| time::parse_date(s);
     Ok(match (ty, raw) {
         (_, Raw::Null) => Value::Null,
-        (TraitType::Number, r) => value(at, ValueType::Number, r)?,
-        (TraitType::Bool, r) => value(at, ValueType::Bool, r)?,
+        (TraitType::Number, r) => checked(&at, ValueType::Number, r)?,
+        (TraitType::Bool, r) => checked(&at, ValueType::Bool, r)?,
         (TraitType::String | TraitType::StringList, r) => {
             let ty = if ty == TraitType::String { ValueType::String } else { ValueType::StringList };
             // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
             // are refused here, not accepted and then lost at the next import.
-            let v = value(at, ty, r)?;
+            let v = checked(&at, ty, r)?;
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
             }
@@ -177,7 +182,12 @@ impl From<StoredTrait> for Raw {
             StoredTrait::Number(n) => Raw::Number(n),
             StoredTrait::String(s) => Raw::String(s),
             StoredTrait::List(items) => {
-                Raw::List { len: items.len(), items: items.into_iter().map(Raw::String).collect() }
+                let len = items.len();
+                let mut raw = Vec::with_capacity(len);
+                for s in items {
+                    raw.push(Raw::String(s));
+                }
+                Raw::List { len, items: raw }
             }
         }
     }

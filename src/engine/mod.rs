@@ -63,7 +63,7 @@ impl Engine {
     /// host draws once per install and keeps: the core draws no randomness itself.
     pub fn new(model: Model, install_id: u64) -> Self {
         let profile = Profile::new(&model, install_id);
-        let stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        let stage_names = stage_names(&model);
         Engine {
             model,
             profile,
@@ -125,7 +125,10 @@ impl Engine {
                 found: claims.sub,
             });
         }
-        let traits = claims.traits.into_iter().map(|(name, t)| (name, Raw::from(t))).collect();
+        let mut traits = Vec::with_capacity(claims.traits.len());
+        for (name, t) in claims.traits {
+            traits.push((name, Raw::from(t)));
+        }
         self.set_traits(traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
     }
 
@@ -155,7 +158,7 @@ impl Engine {
         self.outbox.render(&self.model);
         let stored = self.profile.to_stored(&self.model, &self.outbox);
         let (profile, outbox) = Profile::from_stored(stored, &model);
-        self.stage_names = model.stages.iter().map(|s| Value::String(s.name.clone())).collect();
+        self.stage_names = stage_names(&model);
         self.model = model;
         self.profile = profile;
         self.outbox = outbox;
@@ -400,10 +403,13 @@ impl Engine {
         let today = time::day_of(now, self.model.offset_ms);
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
-        (0..self.model.segments.len())
-            .filter(|&i| ev.segment(i))
-            .filter_map(|i| self.model.segments.get(i).map(|s| s.name.as_str()))
-            .collect()
+        let mut out = Vec::new();
+        for (i, s) in self.model.segments.iter().enumerate() {
+            if ev.segment(i) {
+                out.push(s.name.as_str());
+            }
+        }
+        out
     }
 
     /// Every score by name.
@@ -413,23 +419,21 @@ impl Engine {
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
         let consent = self.profile.consent;
-        self.model
-            .scores
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), if consent { ev.score(i) } else { 0.0 }))
-            .collect()
+        let mut out = Vec::with_capacity(self.model.scores.len());
+        for (i, s) in self.model.scores.iter().enumerate() {
+            out.push((s.name.as_str(), if consent { ev.score(i) } else { 0.0 }));
+        }
+        out
     }
 
     /// Feature values by name (missing ones as `None`).
     pub fn features(&self, now: i64) -> Vec<(&str, Option<f64>)> {
         let today = time::day_of(now, self.model.offset_ms);
-        self.model
-            .features
-            .iter()
-            .zip(&self.profile.features)
-            .map(|(f, a)| (f.name.as_str(), a.read(&f.spec, today)))
-            .collect()
+        let mut out = Vec::with_capacity(self.model.features.len());
+        for (f, a) in self.model.features.iter().zip(&self.profile.features) {
+            out.push((f.name.as_str(), a.read(&f.spec, today)));
+        }
+        out
     }
 
     fn eval<'a>(&'a self, context: &'a [Value], now: i64, today: i32) -> Eval<'a> {
@@ -477,6 +481,15 @@ impl Engine {
         self.stage_stale_at = None;
         Ok(())
     }
+}
+
+/// The stages' names as values, for the `stage` variable.
+fn stage_names(model: &Model) -> Vec<Value> {
+    let mut out = Vec::with_capacity(model.stages.len());
+    for s in &model.stages {
+        out.push(Value::String(s.name.clone()));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -59,6 +59,22 @@ fn priority_then_score_then_model_order() {
 }
 
 #[test]
+fn ranked_offers_by_score_ties_in_model_order() {
+    let m = model(
+        json!([
+            {"id": "a", "placements": ["grid"], "priority": 5, "content": 1},
+            {"id": "b", "placements": ["grid"], "priority": 5, "rank_by": "lo", "content": 1},
+            {"id": "c", "placements": ["grid"], "priority": 5, "rank_by": "hi", "content": 1},
+            {"id": "d", "placements": ["grid"], "priority": 5, "rank_by": "lo", "content": 1}
+        ]),
+        json!({"scores": {"lo": {"bias": 1, "weights": {}}, "hi": {"bias": 3, "weights": {}}}}),
+    );
+    let mut e = engine(m, 1);
+    // c scores 3; b and d tie at 1 and keep model order; unranked a comes last and does not fit.
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR), ["c", "b", "d"]);
+}
+
+#[test]
 fn caps_gaps_and_global_caps_hold_offers_back() {
     let m = model(
         json!([
@@ -284,4 +300,23 @@ fn explain_points_at_the_condition_that_fails() {
     let x = e.explain(0, &home, MIDNIGHT + 5).unwrap();
     assert!(x.eligible);
     assert_eq!(x.checks.last().unwrap().detail, "all 2 conditions hold");
+}
+
+#[test]
+fn explain_joins_stages_caps_and_conditions() {
+    let m = model(
+        json!([{"id": "o", "placements": ["hero"], "stages": ["buyer", "visitor"],
+            "caps": [{"max": 2, "days": 1}, {"max": 5, "days": 7}],
+            "audience": {"or": [{"==": [{"var": "context.page"}, "home"]}, {"segment": "all"}]}, "content": 1}]),
+        json!({"segments": {"all": true}}),
+    );
+    let mut e = engine(m, 5);
+    let x = e.explain(0, &[Value::String("home".into())], MIDNIGHT).unwrap();
+    let detail = |name: &str| x.checks.iter().find(|c| c.name == name).unwrap().detail.clone();
+    assert_eq!(detail("stage"), "stage is `none`; offer wants buyer or visitor");
+    assert_eq!(detail("cap"), "0 of 2 in 1 days, 0 of 5 in 7 days");
+    assert_eq!(
+        detail("audience"),
+        "holds by `offers[0].audience.or[0]`, `offers[0].audience.or[1]` (segment `all`)"
+    );
 }

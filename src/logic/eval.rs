@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::rule::{Node, Op};
-use super::value::{compare, js_string, loose_eq, num, size_within, strict_eq, write_js_string, NULL};
+use super::value::{compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL};
 use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
@@ -63,7 +63,9 @@ fn bool_out<'t>(b: bool) -> Out<'t> {
     Ok(Cow::Owned(Value::Bool(b)))
 }
 
-/// Evaluates a node; constants and slots, the common leaves, without a call.
+/// Evaluates a node; constants and slots, the common leaves, without a call. Inlined, so only
+/// the operands of comparisons and arithmetic, the hottest leaves, use it; everything else calls
+/// [`ev_node`], which evaluates any node, and stays small.
 #[inline(always)]
 fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     match cx.rule.nodes.get(idx as usize) {
@@ -73,9 +75,10 @@ fn ev<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     }
 }
 
+/// Evaluates any node.
 fn ev_node<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Out<'t> {
     let Some(node) = cx.rule.nodes.get(idx as usize) else {
-        return Err(EvalError::new("Invalid Rule").into());
+        return Err(fail("Invalid Rule"));
     };
     match *node {
         Node::Const(c) => Ok(Cow::Borrowed(cx.rule.consts.get(c as usize).unwrap_or(&NULL))),
@@ -111,7 +114,7 @@ fn read_opt<'t, E: Env + ?Sized>(
 ) -> Result<Option<Cow<'t, Value>>, Fail> {
     match cx.rule.nodes.get(idx as usize) {
         Some(&node @ (Node::Slot(_) | Node::Lookup(_) | Node::Scoped { .. })) => Ok(read(cx, sc, node)),
-        _ => ev(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
+        _ => ev_node(cx, sc, idx).map(|v| Some(v).filter(|v| !matches!(**v, Value::Null))),
     }
 }
 
@@ -165,25 +168,26 @@ fn read_dyn<'t, E: Env + ?Sized>(
 
 /// Path segments of a computed `var` (`a.b` splits on dots) or `val` (kept whole).
 pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
     match v {
-        Value::Null => Vec::new(),
-        Value::String(s) if split => {
-            if s.is_empty() {
-                Vec::new()
-            } else {
-                s.split('.').map(Cow::Borrowed).collect()
+        Value::Null => {}
+        Value::Array(items) => {
+            for item in items {
+                out.push(js_string(item));
             }
         }
-        Value::Array(items) => items.iter().map(js_string).collect(),
-        other => {
-            let s = js_string(other);
-            if split && s.contains('.') {
-                s.split('.').map(|p| Cow::Owned(p.to_owned())).collect()
-            } else {
-                vec![s]
+        // Only a string can be empty here: numbers, booleans and objects always write something.
+        _ => match js_string(v) {
+            s if !split => out.push(s),
+            s if s.is_empty() => {}
+            s => {
+                for part in s.split('.') {
+                    out.push(Cow::Owned(part.to_owned()));
+                }
             }
-        }
+        },
     }
+    out
 }
 
 fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
@@ -199,18 +203,18 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
                         return bool_out(want);
                     }
                 } else {
-                    let v = ev(cx, sc, k)?;
+                    let v = ev_node(cx, sc, k)?;
                     if v.truthy() == want {
                         return Ok(v);
                     }
                 }
             }
-            ev(cx, sc, last)
+            ev_node(cx, sc, last)
         }
         _ if op.is_boolean() => bool_out(bool_op(cx, sc, op, kids)?),
         Op::Coalesce => {
             for &k in kids {
-                let v = ev(cx, sc, k)?;
+                let v = ev_node(cx, sc, k)?;
                 if !matches!(*v, Value::Null) {
                     return Ok(v);
                 }
@@ -313,14 +317,14 @@ fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 /// `a op b` for a comparison operator.
 fn test_pair(op: Op, a: &Value, b: &Value) -> Result<bool, EvalError> {
     Ok(match op {
-        Op::Eq => loose_eq(a, b)?,
-        Op::Ne => !loose_eq(a, b)?,
-        Op::StrictEq => strict_eq(a, b),
-        Op::StrictNe => !strict_eq(a, b),
-        Op::Lt => compare(a, b)?.is_some_and(|o| o.is_lt()),
-        Op::Le => compare(a, b)?.is_some_and(|o| o.is_le()),
-        Op::Gt => compare(a, b)?.is_some_and(|o| o.is_gt()),
-        _ => compare(a, b)?.is_some_and(|o| o.is_ge()),
+        Op::Eq | Op::Ne => loose_eq(a, b)? == (op == Op::Eq),
+        Op::StrictEq | Op::StrictNe => strict_eq(a, b) == (op == Op::StrictEq),
+        _ => compare(a, b)?.is_some_and(|o| match op {
+            Op::Lt => o.is_lt(),
+            Op::Le => o.is_le(),
+            Op::Gt => o.is_gt(),
+            _ => o.is_ge(),
+        }),
     })
 }
 
@@ -330,7 +334,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
     match op {
         Op::Cat => {
             let mut out = String::new();
-            for_each_arg(cx, sc, spread, kids, |v| {
+            for_each_arg(cx, sc, spread, kids, &mut |v| {
                 write_js_string(v, &mut out);
                 limit(out.len())
             })?;
@@ -338,7 +342,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         }
         Op::Merge => {
             let mut out = Vec::new();
-            for_each_arg(cx, sc, spread, kids, |v| {
+            for_each_arg(cx, sc, spread, kids, &mut |v| {
                 match v {
                     Value::Array(items) => out.extend(items.iter().cloned()),
                     other => out.push(other.clone()),
@@ -348,8 +352,11 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             Ok(Cow::Owned(Value::Array(out)))
         }
         Op::Array => {
-            let items = kids.iter().map(|&k| ev(cx, sc, k).map(Cow::into_owned));
-            Ok(Cow::Owned(Value::Array(items.collect::<Result<_, _>>()?)))
+            let mut items = Vec::with_capacity(kids.len());
+            for &k in kids {
+                items.push(ev_node(cx, sc, k)?.into_owned());
+            }
+            Ok(Cow::Owned(Value::Array(items)))
         }
         Op::Substr => substr(cx, sc, kids),
         Op::In => {
@@ -357,8 +364,8 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             let found = match &*hay {
                 // JavaScript's `indexOf` reads a null needle as `"null"` (found by differential
                 // testing: `{"in": [null, "1e2"]}` was true).
-                Value::String(s) if *needle == Value::Null => s.contains("null"),
-                Value::String(s) => s.contains(&*js_string(&needle)),
+                Value::String(s) if matches!(*needle, Value::Null) => has_substring(s, "null"),
+                Value::String(s) => has_substring(s, &js_string(&needle)),
                 Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
                 _ => false,
             };
@@ -377,7 +384,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::Reduce => reduce(cx, sc, kids),
         Op::Throw => {
             let v = match kids.first() {
-                Some(&k) => ev(cx, sc, k)?.into_owned(),
+                Some(&k) => ev_node(cx, sc, k)?.into_owned(),
                 None => Value::Null,
             };
             Err(Box::new(match v {
@@ -389,7 +396,7 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         Op::Try => try_(cx, sc, kids),
         Op::VarDyn | Op::ValDyn => {
             let Some(&k) = kids.first() else { return Ok(Cow::Borrowed(&NULL)) };
-            let path = ev(cx, sc, k)?;
+            let path = ev_node(cx, sc, k)?;
             let segs = segments(&path, op == Op::VarDyn);
             Ok(read_dyn(cx, sc, &segs).unwrap_or(Cow::Borrowed(&NULL)))
         }
@@ -402,11 +409,8 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(found)
         }
         Op::SemVer => {
-            let mut vals = kids.iter().map(|&k| ev(cx, sc, k));
-            let (Some(a), Some(o), Some(b)) = (vals.next(), vals.next(), vals.next()) else {
-                return Err(EvalError::invalid_args().into());
-            };
-            let (a, o, b) = (a?, o?, b?);
+            let &[a, o, b, ..] = kids else { return Err(invalid_args()) };
+            let (a, o, b) = (ev_node(cx, sc, a)?, ev_node(cx, sc, o)?, ev_node(cx, sc, b)?);
             let hit = match (&*a, &*o, &*b) {
                 (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
                 _ => None,
@@ -415,13 +419,39 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
         }
         Op::Fractional => fractional_(cx, sc, kids),
         // INVARIANT: `op_eval` handles every other operator before delegating here.
-        _ => Err(EvalError::new("Invalid Rule").into()),
+        _ => Err(fail("Invalid Rule")),
     }
+}
+
+/// Whether `needle` occurs in `hay`: `str::contains` by a plain scan. UTF-8 is self-synchronizing,
+/// so a byte match is a character match. The scan is O(len(hay) * len(needle)) at worst, which
+/// the engine's inputs keep small (input strings are at most 1 KB); std's two-way searcher would
+/// bring 5 KB gzip of code and panic formatting into the Wasm module.
+fn has_substring(hay: &str, needle: &str) -> bool {
+    needle.is_empty() || hay.as_bytes().windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A boxed error of JsonLogic type `type_name`, built out of line: errors are rare, and the
+/// places that raise them are many.
+#[cold]
+#[inline(never)]
+fn fail(type_name: &str) -> Fail {
+    Box::new(EvalError::new(type_name))
+}
+
+/// Arguments of the wrong shape or count, found at run time.
+fn invalid_args() -> Fail {
+    fail("Invalid Arguments")
+}
+
+/// A non-numeric value where a number was needed, or a division by zero.
+fn nan() -> Fail {
+    fail("NaN")
 }
 
 fn limit(len: usize) -> Result<(), Fail> {
     if len > MAX_BUILD {
-        Err(EvalError::new("Too Large").into())
+        Err(fail("Too Large"))
     } else {
         Ok(())
     }
@@ -433,9 +463,22 @@ fn two<'t, E: Env + ?Sized>(
     kids: &[u32],
 ) -> Result<(Cow<'t, Value>, Cow<'t, Value>), Fail> {
     match kids {
-        [a, b, ..] => Ok((ev(cx, sc, *a)?, ev(cx, sc, *b)?)),
-        _ => Err(EvalError::invalid_args().into()),
+        [a, b, ..] => Ok((ev_node(cx, sc, *a)?, ev_node(cx, sc, *b)?)),
+        _ => Err(invalid_args()),
     }
+}
+
+/// Evaluates the kids in order, up to the first error.
+fn ev_all<'t, E: Env + ?Sized>(
+    cx: Cx<'t, E>,
+    sc: Scope<'t>,
+    kids: &[u32],
+) -> Result<Vec<Cow<'t, Value>>, Fail> {
+    let mut out = Vec::with_capacity(kids.len());
+    for &k in kids {
+        out.push(ev_node(cx, sc, k)?);
+    }
+    Ok(out)
 }
 
 fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
@@ -443,10 +486,10 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
     loop {
         match rest {
             [] => return Ok(Cow::Borrowed(&NULL)),
-            [last] => return ev(cx, sc, *last),
+            [last] => return ev_node(cx, sc, *last),
             [cond, then, tail @ ..] => {
                 if truth(cx, sc, *cond)? {
-                    return ev(cx, sc, *then);
+                    return ev_node(cx, sc, *then);
                 }
                 rest = tail;
             }
@@ -456,21 +499,18 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
 fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
-    let test = |a: &Value, b: &Value| test_pair(op, a, b);
-    let [first, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    if let [second] = rest {
-        return Ok(test(&*ev(cx, sc, *first)?, &*ev(cx, sc, *second)?)?);
+    if kids.len() < 2 {
+        return Err(invalid_args());
     }
-    if rest.is_empty() {
-        return Err(EvalError::invalid_args().into());
-    }
-    let mut prev = ev(cx, sc, *first)?;
-    for &k in rest {
+    let mut prev: Option<Cow<'t, Value>> = None;
+    for &k in kids {
         let cur = ev(cx, sc, k)?;
-        if !test(&prev, &cur)? {
-            return Ok(false);
+        if let Some(prev) = &prev {
+            if !test_pair(op, prev, &cur).map_err(Box::new)? {
+                return Ok(false);
+            }
         }
-        prev = cur;
+        prev = Some(cur);
     }
     Ok(true)
 }
@@ -481,19 +521,26 @@ fn for_each_arg<'t, E: Env + ?Sized>(
     sc: Scope<'t>,
     spread: bool,
     kids: &[u32],
-    mut f: impl FnMut(&Value) -> Result<(), Fail>,
+    f: &mut dyn FnMut(&Value) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     if spread {
         if let Some(&k) = kids.first() {
-            let v = ev(cx, sc, k)?;
+            let v = ev_node(cx, sc, k)?;
             match &*v {
-                Value::Array(items) => items.iter().try_for_each(&mut f)?,
+                Value::Array(items) => {
+                    for item in items {
+                        f(item)?;
+                    }
+                }
                 other => f(other)?,
             }
         }
         return Ok(());
     }
-    kids.iter().try_for_each(|&k| f(&*ev(cx, sc, k)?))
+    for &k in kids {
+        f(&*ev(cx, sc, k)?)?;
+    }
+    Ok(())
 }
 
 fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool, kids: &[u32]) -> Out<'t> {
@@ -502,16 +549,16 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
         _ => 0.0,
     };
     let mut count = 0_usize;
-    for_each_arg(cx, sc, spread, kids, |v| {
+    for_each_arg(cx, sc, spread, kids, &mut |v| {
         let n = num(v)?;
         acc = match (op, count) {
             (Op::Add, _) => acc + n,
             (Op::Mul, _) => acc * n,
             (_, 0) => n,
             (Op::Sub, _) => acc - n,
-            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(EvalError::nan().into()),
+            (Op::Div | Op::Mod, _) if n == 0.0 => return Err(nan()),
             (Op::Div, _) => acc / n,
-            (Op::Mod, _) => acc % n,
+            (Op::Mod, _) => rem(acc, n),
             (Op::Max, _) => acc.max(n),
             _ => acc.min(n),
         };
@@ -519,15 +566,15 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
         Ok(())
     })?;
     let result = match (op, count) {
-        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(EvalError::invalid_args().into()),
+        (Op::Sub | Op::Div, 0) | (Op::Mod, 0 | 1) => return Err(invalid_args()),
         (Op::Max | Op::Min, 0) => return Ok(Cow::Borrowed(&NULL)),
         (Op::Sub, 1) => -acc,
-        (Op::Div, 1) if acc == 0.0 => return Err(EvalError::nan().into()),
+        (Op::Div, 1) if acc == 0.0 => return Err(nan()),
         (Op::Div, 1) => 1.0 / acc,
         _ => acc,
     };
     if result.is_nan() {
-        return Err(EvalError::nan().into());
+        return Err(nan());
     }
     Ok(Cow::Owned(Value::Number(result)))
 }
@@ -535,19 +582,19 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 /// `substr(source, start, length?)` on characters; negative start counts from the end, negative
 /// length stops that many characters before the end.
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [src, start, rest @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    let src = ev(cx, sc, *src)?;
+    let [src, start, rest @ ..] = kids else { return Err(invalid_args()) };
+    let src = ev_node(cx, sc, *src)?;
     let s = js_string(&src);
     let n = s.chars().count() as i64;
     // Clamped first, so wild indices cannot overflow the arithmetic below.
     let int = |v: &Value| num(v).map(|f| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64);
-    let start = int(&*ev(cx, sc, *start)?)?;
+    let start = int(&*ev_node(cx, sc, *start)?)?;
     let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
     let left = n - from;
     let take = match rest.first() {
         None => left,
         Some(&k) => {
-            let len = int(&*ev(cx, sc, k)?)?;
+            let len = int(&*ev_node(cx, sc, k)?)?;
             if len < 0 {
                 (left + len).max(0)
             } else {
@@ -555,23 +602,25 @@ fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
             }
         }
     };
-    let out: String = s.chars().skip(from as usize).take(take as usize).collect();
-    Ok(Cow::Owned(Value::String(out)))
+    // Character positions to byte offsets (`n` is the end).
+    let byte = |c: i64| s.char_indices().nth(c as usize).map_or(s.len(), |(b, _)| b);
+    let out = s.get(byte(from)..byte(from + take)).unwrap_or_default();
+    Ok(Cow::Owned(Value::String(out.to_owned())))
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    let list = ev(cx, sc, list)?;
+    let &[list, body, ..] = kids else { return Err(invalid_args()) };
+    let list = ev_node(cx, sc, list)?;
     let items = match (&*list, op) {
         (Value::Array(items), _) => items.as_slice(),
         (_, Op::Map | Op::Filter) => return Ok(Cow::Owned(Value::Array(Vec::new()))),
-        _ => return Err(EvalError::invalid_args().into()),
+        _ => return Err(invalid_args()),
     };
     let mut out = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let frame = Frame { item: Item::Value(item), index, parent: sc };
         if op == Op::Map {
-            out.push(ev(cx, Some(&frame), body)?.into_owned());
+            out.push(ev_node(cx, Some(&frame), body)?.into_owned());
             continue;
         }
         let hit = truth(cx, Some(&frame), body)?;
@@ -592,21 +641,21 @@ fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 }
 
 fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let &[list, body, ref init @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    let list = ev(cx, sc, list)?;
+    let &[list, body, ref init @ ..] = kids else { return Err(invalid_args()) };
+    let list = ev_node(cx, sc, list)?;
     let mut acc = match init.first() {
-        Some(&k) => ev(cx, sc, k)?,
+        Some(&k) => ev_node(cx, sc, k)?,
         None => Cow::Borrowed(&NULL),
     };
     let Value::Array(items) = &*list else { return Ok(acc) };
     for (index, current) in items.iter().enumerate() {
         let frame = Frame { item: Item::Reduce { current, acc: &acc }, index, parent: sc };
-        let next = ev(cx, Some(&frame), body)?.into_owned();
+        let next = ev_node(cx, Some(&frame), body)?.into_owned();
         // INVARIANT: an accumulator stays bounded, so `[acc, acc]` or `merge(acc, acc)` bodies
         // cannot double it until memory or the stack runs out.
         let mut budget = MAX_BUILD;
         if !size_within(&next, &mut budget, 2 * MAX_DEPTH) {
-            return Err(EvalError::new("Too Large").into());
+            return Err(fail("Too Large"));
         }
         acc = Cow::Owned(next);
     }
@@ -614,8 +663,8 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
 }
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [first, handlers @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    let mut err = match ev(cx, sc, *first) {
+    let [first, handlers @ ..] = kids else { return Err(invalid_args()) };
+    let mut err = match ev_node(cx, sc, *first) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
@@ -623,7 +672,7 @@ fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<
         // The handler sees the error as its data, one scope below the `try`.
         let result = {
             let frame = Frame { item: Item::Value(&err.kind), index: 0, parent: sc };
-            ev(cx, Some(&frame), k).map(Cow::into_owned)
+            ev_node(cx, Some(&frame), k).map(Cow::into_owned)
         };
         match result {
             Ok(v) => return Ok(Cow::Owned(v)),
@@ -669,7 +718,7 @@ fn finish_missing<'t, E: Env + ?Sized>(
     out: Vec<Value>,
 ) -> Out<'t> {
     if let Some(need) = need {
-        let need = num(&*ev(cx, sc, need)?)?;
+        let need = num(&*ev_node(cx, sc, need)?)?;
         if total.saturating_sub(out.len()) as f64 >= need {
             return Ok(Cow::Owned(Value::Array(Vec::new())));
         }
@@ -682,12 +731,21 @@ fn missing_dyn<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, some: bool, ki
         (true, [need, lists @ ..]) => (Some(*need), lists),
         _ => (None, kids),
     };
-    let values = lists.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let values = ev_all(cx, sc, lists)?;
     // Like `missing` in JsonLogic: an array first argument is the list of names.
-    let names: Vec<&Value> = match values.first().map(|v| &**v) {
-        Some(Value::Array(items)) => items.iter().collect(),
-        _ => values.iter().map(|v| &**v).collect(),
-    };
+    let mut names: Vec<&Value> = Vec::new();
+    match values.first().map(|v| &**v) {
+        Some(Value::Array(items)) => {
+            for item in items {
+                names.push(item);
+            }
+        }
+        _ => {
+            for v in &values {
+                names.push(v);
+            }
+        }
+    }
     let mut out = Vec::new();
     for name in &names {
         let segs = segments(name, true);
@@ -703,20 +761,20 @@ fn host<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: u16, imm: u32, ki
         // Up to three arguments live on the stack.
         let mut buf = [Cow::Borrowed(&NULL), Cow::Borrowed(&NULL), Cow::Borrowed(&NULL)];
         for (slot, &k) in buf.iter_mut().zip(kids) {
-            *slot = ev(cx, sc, k)?;
+            *slot = ev_node(cx, sc, k)?;
         }
         let args = buf.get(..kids.len()).unwrap_or(&[]);
         return cx.env.call(op, imm, args).map(Cow::Owned).map_err(Box::new);
     }
-    let args = kids.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let args = ev_all(cx, sc, kids)?;
     cx.env.call(op, imm, &args).map(Cow::Owned).map_err(Box::new)
 }
 
 fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
-    let [key, buckets @ ..] = kids else { return Err(EvalError::invalid_args().into()) };
-    let key = ev(cx, sc, *key)?;
+    let [key, buckets @ ..] = kids else { return Err(invalid_args()) };
+    let key = ev_node(cx, sc, *key)?;
     let Value::String(key) = &*key else { return Ok(Cow::Borrowed(&NULL)) };
-    let buckets = buckets.iter().map(|&k| ev(cx, sc, k)).collect::<Result<Vec<_>, _>>()?;
+    let buckets = ev_all(cx, sc, buckets)?;
     let picked = fractional::pick(key, &buckets);
     Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
 }

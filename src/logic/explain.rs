@@ -27,15 +27,10 @@ pub fn conditions<E: Env>(rule: &Rule, env: &E) -> (&'static str, Vec<Condition>
         let (start, len) = (*start as usize, *len as usize);
         if let Some(kids) = rule.kids.get(start..start.saturating_add(len)) {
             let name = if *op == Op::And { "and" } else { "or" };
-            let list = kids
-                .iter()
-                .enumerate()
-                .map(|(i, &k)| Condition {
-                    index: Some(i),
-                    value: truth(k as usize),
-                    host: host_of(k as usize),
-                })
-                .collect();
+            let mut list = Vec::with_capacity(kids.len());
+            for (i, &k) in kids.iter().enumerate() {
+                list.push(Condition { index: Some(i), value: truth(k as usize), host: host_of(k as usize) });
+            }
             return (name, list);
         }
     }

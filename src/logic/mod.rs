@@ -61,7 +61,7 @@ pub struct Rule {
     nodes: Vec<rule::Node>,
     kids: Vec<u32>,
     consts: Vec<Value>,
-    paths: Vec<Box<[Cow<'static, str>]>>,
+    paths: Vec<Vec<Cow<'static, str>>>,
 }
 
 /// How the parser resolves names. The engine resolves everything statically; generic evaluation
@@ -164,15 +164,24 @@ impl Rule {
 
     /// Every statically resolved variable slot the rule reads.
     pub fn slots(&self) -> Vec<u32> {
-        self.nodes.iter().filter_map(|n| if let rule::Node::Slot(s) = n { Some(*s) } else { None }).collect()
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            if let rule::Node::Slot(s) = node {
+                out.push(*s);
+            }
+        }
+        out
     }
 
     /// Every host operator call in the rule, as `(op, imm)`.
     pub fn host_calls(&self) -> Vec<(u16, u32)> {
-        self.nodes
-            .iter()
-            .filter_map(|n| if let rule::Node::Host { op, imm, .. } = n { Some((*op, *imm)) } else { None })
-            .collect()
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            if let rule::Node::Host { op, imm, .. } = node {
+                out.push((*op, *imm));
+            }
+        }
+        out
     }
 }
 

@@ -503,14 +503,14 @@ impl Parser<'_> {
     fn read(&mut self, name: &str, segs: Vec<Cow<'static, str>>, level: u32, depth: usize) -> Res<u32> {
         self.check_depth(depth)?;
         if level < self.scope.saturating_mul(2) {
-            self.rule.paths.push(segs.into_boxed_slice());
+            self.rule.paths.push(segs);
             let path = self.index(self.rule.paths.len() - 1)?;
             return self.push(Node::Scoped { level, path });
         }
         match self.res.var(name) {
             Ok(Some(slot)) => self.push(Node::Slot(slot)),
             Ok(None) => {
-                self.rule.paths.push(segs.into_boxed_slice());
+                self.rule.paths.push(segs);
                 let path = self.index(self.rule.paths.len() - 1)?;
                 self.push(Node::Lookup(path))
             }

@@ -328,11 +328,13 @@ fn flatten(v: &Value, out: &mut Vec<Flat>) {
     }
 }
 
-/// Rebuilds constants from the flat stream: values with their depths, the last ones the items
-/// of the next `Array` or `Object`.
+/// Rebuilds constants from the flat stream: the last values are the items of the next `Array`
+/// or `Object`.
 #[derive(Default)]
 struct Unflatten {
-    stack: Vec<(Value, usize)>,
+    values: Vec<Value>,
+    // INVARIANT: the nesting depth of each of `values`, at most MAX_DEPTH.
+    depths: Vec<u8>,
 }
 
 impl Unflatten {
@@ -343,31 +345,36 @@ impl Unflatten {
             Flat::Number(n) => (Value::Number(n), 1),
             Flat::String(s) => (Value::String(s), 1),
             Flat::Array(n) => {
-                let items = self.pop(n as usize)?;
-                let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
-                (Value::Array(items.into_iter().map(|(v, _)| v).collect()), depth)
+                let (items, depth) = self.pop(n as usize)?;
+                (Value::Array(items), depth)
             }
             Flat::Object(keys) => {
-                let items = self.pop(keys.len())?;
-                let depth = 1 + items.iter().map(|(_, d)| *d).max().unwrap_or(0);
-                let fields = keys.into_iter().zip(items).map(|(k, (v, _))| (k, v)).collect();
+                let (items, depth) = self.pop(keys.len())?;
+                let mut fields = Vec::with_capacity(items.len());
+                for field in keys.into_iter().zip(items) {
+                    fields.push(field);
+                }
                 (Value::Object(fields), depth)
             }
         };
-        if depth > MAX_DEPTH {
+        if usize::from(depth) > MAX_DEPTH {
             return Err(format!("constant nested deeper than {MAX_DEPTH}"));
         }
-        self.stack.push((value, depth));
+        self.values.push(value);
+        self.depths.push(depth);
         Ok(())
     }
 
-    fn pop(&mut self, n: usize) -> Result<Vec<(Value, usize)>, String> {
-        let at = self.stack.len().checked_sub(n).ok_or("constant stream is malformed")?;
-        Ok(self.stack.split_off(at))
+    /// The last `n` values, and the depth of an array or object of them.
+    fn pop(&mut self, n: usize) -> Result<(Vec<Value>, u8), String> {
+        let at = self.values.len().checked_sub(n).ok_or("constant stream is malformed")?;
+        let deepest = self.depths.get(at..).and_then(|d| d.iter().max()).copied().unwrap_or(0);
+        self.depths.truncate(at);
+        Ok((self.values.split_off(at), deepest + 1))
     }
 
     fn finish(self) -> Vec<Value> {
-        self.stack.into_iter().map(|(v, _)| v).collect()
+        self.values
     }
 }
 

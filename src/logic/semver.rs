@@ -48,8 +48,8 @@ pub(crate) fn parse(text: &str) -> Option<Version<'_>> {
 
 /// A decimal number without leading zeros, and what follows it.
 fn number(s: &str) -> Option<(&str, &str)> {
-    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, rest) = s.split_at(end);
+    let rest = s.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = s.strip_suffix(rest)?;
     if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
         return None;
     }

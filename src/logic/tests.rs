@@ -270,6 +270,10 @@ fn awkward_numbers_and_strings() {
         (json!({"+": [" 12 ", "0x10", "1e2"]}), json!(128)),
         (json!({"%": [-7, 3]}), json!(-1)),
         (json!({"in": ["ö", "föo"]}), json!(true)),
+        (json!({"in": ["", "abc"]}), json!(true)),
+        (json!({"in": ["abcd", "abc"]}), json!(false)),
+        (json!({"in": ["bcb", "abcbcbd"]}), json!(true)),
+        (json!({"in": ["🙃", "🙂🙃"]}), json!(true)),
         (json!({"==": [null, "abc"]}), json!(false)),
         (json!({"max": []}), json!(null)),
     ];

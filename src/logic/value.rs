@@ -119,13 +119,13 @@ fn number_to_json(n: f64) -> serde_json::Value {
 
 /// An array index written the canonical way (`0`, `17`; not `01`, `+1`).
 fn parse_index(s: &str) -> Option<usize> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s.len() == 1 || !s.starts_with('0'));
-    if canonical {
-        s.parse().ok()
-    } else {
-        None
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) {
+        return None;
     }
+    s.bytes().try_fold(0_usize, |n, b| {
+        let digit = char::from(b).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(digit as usize)
+    })
 }
 
 /// How many levels a value nests (a scalar is 1). Stops counting past `limit`.
@@ -182,11 +182,6 @@ impl EvalError {
     pub(crate) fn nan() -> EvalError {
         EvalError::new("NaN")
     }
-
-    /// Arguments of the wrong shape or count, found at run time.
-    pub(crate) fn invalid_args() -> EvalError {
-        EvalError::new("Invalid Arguments")
-    }
 }
 
 /// JavaScript's `Number(string)`: trimmed, empty is 0, decimal or `0x`/`0o`/`0b`, `Infinity`.
@@ -200,28 +195,35 @@ pub(crate) fn parse_js_number(s: &str) -> Option<f64> {
         "-Infinity" => return Some(f64::NEG_INFINITY),
         _ => {}
     }
-    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
-        if let Some(digits) = t.strip_prefix(prefix) {
+    if let [b'0', prefix, digits @ ..] = t.as_bytes() {
+        let radix = match prefix.to_ascii_lowercase() {
+            b'x' => 16,
+            b'o' => 8,
+            b'b' => 2,
+            _ => 0,
+        };
+        if radix != 0 {
             return parse_radix(digits, radix);
         }
     }
-    // Rust also accepts `inf` and `nan`; JavaScript does not.
-    let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if decimal {
-        parse_decimal(t)
-    } else {
-        None
-    }
+    parse_decimal(t)
 }
 
 /// Decimal text (`-12.5e3`) to the nearest `f64`, with the standard library's parser.
 #[cfg(feature = "std-float")]
 fn parse_decimal(t: &str) -> Option<f64> {
-    t.parse().ok()
+    // Rust also accepts `inf` and `nan`; JavaScript does not.
+    let decimal = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if decimal {
+        t.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Decimal text to the nearest `f64` without the standard library's parser and its 10 KB of
-/// tables (the Wasm package): exact cases here, the rest by the host's parser.
+/// tables (the Wasm package): exact cases here, the rest by the host's parser. [`exact_decimal`]
+/// refuses anything but decimal syntax, so the host only ever sees decimal text.
 #[cfg(not(feature = "std-float"))]
 fn parse_decimal(t: &str) -> Option<f64> {
     match exact_decimal(t) {
@@ -289,7 +291,9 @@ fn exact_decimal(t: &str) -> Decimal {
         match b {
             b'0'..=b'9' => {
                 digits += 1;
-                match mantissa.checked_mul(10).map(|m| m + u64::from(b - b'0')).filter(|&m| m <= LIMIT) {
+                // INVARIANT: mantissa <= LIMIT = 2^53, so this cannot overflow (and needs no
+                // 128-bit multiplication to check).
+                match Some(mantissa * 10 + u64::from(b - b'0')).filter(|&m| m <= LIMIT) {
                     Some(m) => {
                         mantissa = m;
                         exponent -= i64::from(seen_point);
@@ -352,13 +356,13 @@ fn signed(n: f64, negative: bool) -> f64 {
     }
 }
 
-fn parse_radix(digits: &str, radix: u32) -> Option<f64> {
+fn parse_radix(digits: &[u8], radix: u32) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
-    digits
-        .chars()
-        .try_fold(0.0_f64, |acc, c| c.to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d)))
+    digits.iter().try_fold(0.0_f64, |acc, &b| {
+        char::from(b).to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d))
+    })
 }
 
 /// JsonLogic's numeric reading of a value: null is 0, booleans 0 and 1, strings as JavaScript
@@ -378,6 +382,37 @@ pub(crate) fn num(v: &Value) -> Result<f64, EvalError> {
     match to_number(v) {
         Some(n) if !n.is_nan() => Ok(n),
         _ => Err(EvalError::nan()),
+    }
+}
+
+/// `x % y` as IEEE `fmod` and JavaScript's `%` compute it: exact, with the sign of `x`.
+///
+/// Written out because std's `%` on `f64` brings a software `fmod` with 128-bit division (2 KB)
+/// into the Wasm module. Every step is exact: `t` is `|y|` times a power of two, and `r - t` with
+/// `t <= r < 2t` is exact (Sterbenz's lemma). At most about 2,100 doublings and as many halvings.
+pub(crate) fn rem(x: f64, y: f64) -> f64 {
+    let y = y.abs();
+    if !x.is_finite() || y.is_nan() || y == 0.0 {
+        return f64::NAN;
+    }
+    let mut r = x.abs();
+    if r < y {
+        return x;
+    }
+    let mut t = y;
+    // Doubling is exact; an overflow to infinity ends the loop.
+    while t * 2.0 <= r {
+        t *= 2.0;
+    }
+    // INVARIANT: r < 2t, and t is y times a power of two, so halving t is exact down to y.
+    loop {
+        if r >= t {
+            r -= t;
+        }
+        if t == y {
+            return r.copysign(x);
+        }
+        t /= 2.0;
     }
 }
 
@@ -473,7 +508,7 @@ pub(crate) fn write_uint(mut n: u64, out: &mut String) {
             break;
         }
     }
-    out.extend(buf.get(i..).unwrap_or_default().iter().map(|&b| char::from(b)));
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Writes a value as JsonLogic's `cat` sees it: null is empty, arrays join with `,`.
@@ -531,19 +566,10 @@ pub(crate) fn strict_eq(a: &Value, b: &Value) -> bool {
 
 /// `==`: strings compare as strings; otherwise both sides are read as numbers (null is 0).
 /// Arrays and objects, and non-numeric strings against numbers, are a `NaN` error. A null
-/// against a non-numeric string is simply unequal (a missing value is not an error).
+/// against a non-numeric string is simply unequal (a missing value is not an error). That is
+/// exactly "neither less nor greater" under [`compare`].
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> Result<bool, EvalError> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => Ok(x == y),
-        (Value::String(x), Value::String(y)) => Ok(x == y),
-        (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
-            Err(EvalError::nan())
-        }
-        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => {
-            Ok(parse_js_number(s) == Some(0.0))
-        }
-        _ => Ok(num(a)? == num(b)?),
-    }
+    Ok(compare(a, b)? == Some(Ordering::Equal))
 }
 
 /// Ordering for `<`, `<=`, `>`, `>=`: strings by their bytes, everything else as numbers.
@@ -615,10 +641,120 @@ mod tests {
             ("abc", None),
             ("1a", None),
             ("0x", None),
+            ("0XfF", Some(255.0)),
+            ("0O17", Some(15.0)),
+            ("0b101", Some(5.0)),
+            ("0b102", None),
+            ("0xé", None),
+            ("0", Some(0.0)),
             ("--1", None),
         ];
         for (s, want) in cases {
             assert_eq!(parse_js_number(s), want, "{s:?}");
+        }
+    }
+
+    /// `==` as it was written before it became "equal under `compare`", case by case.
+    fn loose_eq_by_cases(a: &Value, b: &Value) -> Result<bool, EvalError> {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => Ok(x == y),
+            (Value::String(x), Value::String(y)) => Ok(x == y),
+            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+                Err(EvalError::nan())
+            }
+            (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => {
+                Ok(parse_js_number(s) == Some(0.0))
+            }
+            _ => Ok(num(a)? == num(b)?),
+        }
+    }
+
+    #[test]
+    fn loose_eq_agrees_with_its_case_by_case_definition() {
+        let values = [
+            Value::Null,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Number(0.0),
+            Value::Number(-0.0),
+            Value::Number(1.0),
+            Value::Number(f64::NAN),
+            Value::Number(f64::INFINITY),
+            Value::String(String::new()),
+            Value::String(" 0 ".into()),
+            Value::String("-0".into()),
+            Value::String("1".into()),
+            Value::String("0x1".into()),
+            Value::String("Infinity".into()),
+            Value::String("abc".into()),
+            Value::Array(Vec::new()),
+            Value::Object(Vec::new()),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(loose_eq(a, b), loose_eq_by_cases(a, b), "{a:?} == {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn array_indices_are_canonical_decimals() {
+        let v = Value::Array(vec![Value::Bool(false), Value::Bool(true)]);
+        assert_eq!(v.get("1"), Some(&Value::Bool(true)));
+        assert_eq!(v.get("0"), Some(&Value::Bool(false)));
+        for bad in ["", "01", "+1", "-0", "1.0", " 1", "2", "18446744073709551617", "١"] {
+            assert_eq!(v.get(bad), None, "{bad}");
+        }
+    }
+
+    fn same_rem(x: f64, y: f64) {
+        let (got, want) = (rem(x, y), x % y);
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{x:e} % {y:e}: {got:e}, not {want:e}"
+        );
+    }
+
+    #[test]
+    fn rem_is_exactly_fmod() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            3.0,
+            -7.5,
+            5e-324,
+            -5e-324,
+            2.2250738585072014e-308,
+            1e-300,
+            1e300,
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            9007199254740993.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for x in special {
+            for y in special {
+                same_rem(x, y);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rem_agrees_with_std_on_any_bits(x in proptest::num::u64::ANY, y in proptest::num::u64::ANY) {
+            same_rem(f64::from_bits(x), f64::from_bits(y));
+        }
+
+        #[test]
+        fn rem_agrees_with_std_on_ordinary_numbers(x in -1e6_f64..1e6, y in -1e3_f64..1e3) {
+            same_rem(x, y);
+            same_rem(x.trunc(), y.trunc());
         }
     }
 

@@ -26,6 +26,8 @@ pub const STATE_FORMAT: u16 = 1;
 pub const RECENT_EXPOSURES: usize = 32;
 /// Longest kept string trait or list element, in bytes.
 pub const MAX_TRAIT_STRING: usize = 256;
+/// Most elements of a kept string-list trait.
+const MAX_TRAIT_LIST: usize = 64;
 
 /// An offer's assignment: held out, or shown (with a variant when it has some).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +124,8 @@ impl Profile {
     /// Recomputes the bucketing key after ids changed.
     pub fn refresh_key(&mut self) {
         let key = match self.ids.first() {
-            Some((_, hash)) => hex(hash.get(..16).unwrap_or(hash)),
-            None => format!("{:016x}", self.install_id),
+            Some((_, hash)) => codec::hex(hash.get(..16).unwrap_or(hash)),
+            None => codec::hex(&self.install_id.to_be_bytes()),
         };
         self.key = Value::String(key);
     }
@@ -138,50 +140,54 @@ impl Profile {
 
     /// Converts to the stored, name-keyed form.
     pub fn to_stored(&self, model: &Model, outbox: &Outbox) -> StoredState {
-        let name_of_offer = |i: u32| model.offers.get(i as usize).map(|o| o.id.clone()).unwrap_or_default();
+        // Plain loops: each iterator chain here was its own copy of the adapters in the Wasm module.
+        let mut events = Vec::new();
+        for (e, s) in model.events.iter().zip(&self.events) {
+            if let Some(s) = s {
+                events.push((e.name.clone(), *s));
+            }
+        }
+        let mut traits = Vec::new();
+        for ((name, _), v) in model.traits.iter().zip(&self.traits) {
+            if let Some(t) = StoredTrait::from_value(v) {
+                traits.push((name.clone(), t));
+            }
+        }
+        let mut offers = Vec::new();
+        for (o, s) in model.offers.iter().zip(&self.offers) {
+            if s.assignment.is_none() && s.exposures == DayCounts::default() {
+                continue;
+            }
+            let assignment = s.assignment.map(|a| match a {
+                Assignment::Control => StoredAssignment::Control,
+                Assignment::Treatment(v) => StoredAssignment::Treatment(
+                    v.and_then(|v| o.variants.get(v as usize)).map(|v| v.id.clone()),
+                ),
+            });
+            offers.push(StoredOffer { id: o.id.clone(), exposures: s.exposures.clone(), assignment });
+        }
+        let mut features = Vec::with_capacity(self.features.len());
+        for (f, a) in model.features.iter().zip(&self.features) {
+            features.push((f.name.clone(), f.spec, a.clone()));
+        }
+        let mut recent = Vec::with_capacity(self.recent.len());
+        for r in &self.recent {
+            let offer = model.offers.get(r.offer as usize).map(|o| o.id.clone()).unwrap_or_default();
+            recent.push((r.decision, offer, r.at_ms));
+        }
         StoredState {
             consent: self.consent,
             install_id: self.install_id,
             ids: self.ids.clone(),
             seq: self.seq,
             stage: self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since))),
-            events: model
-                .events
-                .iter()
-                .zip(&self.events)
-                .filter_map(|(e, s)| s.map(|s| (e.name.clone(), s)))
-                .collect(),
-            features: model
-                .features
-                .iter()
-                .zip(&self.features)
-                .map(|(f, a)| (f.name.clone(), f.spec, a.clone()))
-                .collect(),
-            traits: model
-                .traits
-                .iter()
-                .zip(&self.traits)
-                .filter_map(|((n, _), v)| StoredTrait::from_value(v).map(|t| (n.clone(), t)))
-                .collect(),
+            events,
+            features,
+            traits,
             traits_expire_ms: self.traits_expire_ms,
-            offers: model
-                .offers
-                .iter()
-                .zip(&self.offers)
-                .filter(|(_, s)| s.assignment.is_some() || s.exposures != DayCounts::default())
-                .map(|(o, s)| StoredOffer {
-                    id: o.id.clone(),
-                    exposures: s.exposures.clone(),
-                    assignment: s.assignment.map(|a| match a {
-                        Assignment::Control => StoredAssignment::Control,
-                        Assignment::Treatment(v) => StoredAssignment::Treatment(
-                            v.and_then(|v| o.variants.get(v as usize)).map(|v| v.id.clone()),
-                        ),
-                    }),
-                })
-                .collect(),
+            offers,
             global: self.global.clone(),
-            recent: self.recent.iter().map(|r| (r.decision, name_of_offer(r.offer), r.at_ms)).collect(),
+            recent,
             outbox: outbox.events(model),
             outbox_dropped: outbox.dropped,
         }
@@ -203,11 +209,10 @@ impl Profile {
             }
         }
         for (name, spec, mut agg) in s.features {
-            let Some(i) = model.features.iter().position(|f| f.name == name && same_kind(&f.spec, &spec))
-            else {
+            let mut slots = model.features.iter().zip(&mut p.features);
+            let Some((def, slot)) = slots.find(|(f, _)| f.name == name && same_kind(&f.spec, &spec)) else {
                 continue;
             };
-            let (Some(def), Some(slot)) = (model.features.get(i), p.features.get_mut(i)) else { continue };
             if def.spec != spec {
                 // A new window or `max`: keep what fits the new spec, or start empty.
                 if let Some(h) = agg.horizon() {
@@ -221,16 +226,17 @@ impl Profile {
         }
         for (name, value) in s.traits {
             let value = value.into_value();
-            let Some(i) = model.traits.iter().position(|t| t.0 == name) else { continue };
-            let fits = model.traits.get(i).is_some_and(|(_, ty)| trait_fits(*ty, &value));
-            if let (true, Some(slot)) = (fits, p.traits.get_mut(i)) {
-                *slot = value;
+            let mut slots = model.traits.iter().zip(&mut p.traits);
+            if let Some(((_, ty), slot)) = slots.find(|((n, _), _)| *n == name) {
+                if trait_fits(*ty, &value) {
+                    *slot = value;
+                }
             }
         }
         p.traits_expire_ms = s.traits_expire_ms;
         for so in s.offers {
-            let Some(i) = model.offer(&so.id) else { continue };
-            let Some(def) = model.offers.get(i) else { continue };
+            let mut slots = model.offers.iter().zip(&mut p.offers);
+            let Some((def, slot)) = slots.find(|(o, _)| o.id == so.id) else { continue };
             let assignment = so.assignment.and_then(|a| match a {
                 StoredAssignment::Control if def.control_bp > 0 => Some(Assignment::Control),
                 StoredAssignment::Control => None,
@@ -242,18 +248,14 @@ impl Profile {
                 }
                 StoredAssignment::Treatment(None) => None,
             });
-            if let Some(slot) = p.offers.get_mut(i) {
-                *slot = OfferState { exposures: so.exposures, assignment };
-            }
+            *slot = OfferState { exposures: so.exposures, assignment };
         }
         p.global = s.global;
-        p.recent = s
-            .recent
-            .into_iter()
-            .filter_map(|(decision, offer, at_ms)| {
-                model.offer(&offer).map(|o| Recent { decision, offer: o as u32, at_ms })
-            })
-            .collect();
+        for (decision, offer, at_ms) in s.recent {
+            if let Some(o) = model.offer(&offer) {
+                p.recent.push_back(Recent { decision, offer: o as u32, at_ms });
+            }
+        }
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
@@ -266,10 +268,6 @@ impl Profile {
 
 fn same_kind(a: &FeatureSpec, b: &FeatureSpec) -> bool {
     std::mem::discriminant(&a.agg) == std::mem::discriminant(&b.agg)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A trait value as stored.
@@ -292,14 +290,30 @@ impl StoredTrait {
             Value::Bool(b) => StoredTrait::Bool(*b),
             Value::Number(n) => StoredTrait::Number(*n),
             Value::String(s) => StoredTrait::String(s.clone()),
-            Value::Array(items) => StoredTrait::List(
-                items
-                    .iter()
-                    .filter_map(|x| if let Value::String(s) = x { Some(s.clone()) } else { None })
-                    .collect(),
-            ),
+            Value::Array(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for x in items {
+                    if let Value::String(s) = x {
+                        list.push(s.clone());
+                    }
+                }
+                StoredTrait::List(list)
+            }
             Value::Null | Value::Object(_) => return None,
         })
+    }
+
+    /// Whether the value has an allowed shape: [`trait_value_ok`] of its value, without building
+    /// it.
+    fn is_ok(&self) -> bool {
+        match self {
+            StoredTrait::Bool(_) => true,
+            StoredTrait::Number(n) => n.is_finite(),
+            StoredTrait::String(s) => s.len() <= MAX_TRAIT_STRING,
+            StoredTrait::List(items) => {
+                items.len() <= MAX_TRAIT_LIST && items.iter().all(|s| s.len() <= MAX_TRAIT_STRING)
+            }
+        }
     }
 
     fn into_value(self) -> Value {
@@ -307,7 +321,13 @@ impl StoredTrait {
             StoredTrait::Bool(b) => Value::Bool(b),
             StoredTrait::Number(n) => Value::Number(n),
             StoredTrait::String(s) => Value::String(s),
-            StoredTrait::List(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+            StoredTrait::List(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for s in items {
+                    list.push(Value::String(s));
+                }
+                Value::Array(list)
+            }
         }
     }
 }
@@ -465,7 +485,7 @@ impl StoredState {
         }
         self.global.validate().map_err(|e| format!("global exposures: {e}"))?;
         for (name, v) in &self.traits {
-            if !trait_value_ok(&v.clone().into_value()) {
+            if !v.is_ok() {
                 return Err(format!("trait `{name}` has a value of the wrong shape"));
             }
         }
@@ -491,7 +511,8 @@ pub fn trait_value_ok(v: &Value) -> bool {
         Value::Number(n) => n.is_finite(),
         Value::String(s) => s.len() <= MAX_TRAIT_STRING,
         Value::Array(a) => {
-            a.len() <= 64 && a.iter().all(|x| matches!(x, Value::String(s) if s.len() <= MAX_TRAIT_STRING))
+            a.len() <= MAX_TRAIT_LIST
+                && a.iter().all(|x| matches!(x, Value::String(s) if s.len() <= MAX_TRAIT_STRING))
         }
         Value::Object(_) => false,
     }

@@ -183,6 +183,9 @@ impl Span {
     }
 }
 
+/// The message of [`StateError::DayOverflow`], also given while decoding.
+const DAY_OVERFLOW: &str = "a day decoded from the state is out of the `i32` range";
+
 /// Why a decoded state was rejected by `validate` (or failed to decode).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -215,7 +218,7 @@ pub enum StateError {
     #[error("a stored sum is not finite")]
     NotFinite,
     /// More distinct values than the feature keeps.
-    #[error("{len} distinct values stored, the feature keeps at most {max}")]
+    #[error("{len} distinct values stored, the feature keeps at most {}", u32::from(*.max))]
     TooManyValues {
         /// Values stored.
         len: usize,
@@ -229,7 +232,7 @@ pub enum StateError {
     #[error("a windowed feature holds an all-time total")]
     UnexpectedSettled,
     /// A day decoded from its distance to the horizon does not fit a day index.
-    #[error("a day decoded from the state is out of the `i32` range")]
+    #[error("{DAY_OVERFLOW}")]
     DayOverflow,
 }
 

@@ -7,11 +7,16 @@
 //! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
 //! hostile `Proxy` must not be able to do that.
 
-use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
+use std::fmt::Display;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
 use kairos::outbox::{Field, OutboxEvent};
-use wasm_bindgen::{JsCast, JsValue};
+use kairos::sign::PublicKey;
+use wasm_bindgen::prelude::*;
+
+use crate::error;
 
 /// Most keys read from one traits object.
 const MAX_TRAITS: u32 = 256;
@@ -52,7 +57,7 @@ pub fn is_record(v: &JsValue) -> bool {
 }
 
 /// An array's length, read through `Reflect` (a proxy's trap may throw).
-fn length(v: &JsValue) -> Result<u32, ()> {
+fn checked_length(v: &JsValue) -> Result<u32, ()> {
     let n = Reflect::get(v, &JsValue::from_str("length")).map_err(|_| ())?.as_f64().ok_or(())?;
     if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
         Ok(n as u32)
@@ -61,23 +66,37 @@ fn length(v: &JsValue) -> Result<u32, ()> {
     }
 }
 
-/// `Object.keys(v)`, called through `Reflect.apply` so that a throwing proxy trap is an `Err`.
-fn keys(v: &JsValue) -> Result<Array, JsValue> {
-    let object = Reflect::get(&js_sys::global(), &JsValue::from_str("Object"))?;
-    let f = Reflect::get(&object, &JsValue::from_str("keys"))?.dyn_into::<js_sys::Function>()?;
-    Reflect::apply(&f, &JsValue::UNDEFINED, &Array::of1(v))?.dyn_into::<Array>()
+#[wasm_bindgen]
+extern "C" {
+    /// `Object.keys(v)`; a throwing proxy trap is an `Err` (`catch`), not an exception.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    fn keys(v: &JsValue) -> Result<Array, JsValue>;
+    /// A string or an array.
+    type HasLength;
+    /// Its `length`: one import for both (js-sys has one per type).
+    #[wasm_bindgen(method, getter)]
+    fn length(this: &HasLength) -> u32;
+}
+
+/// The `length` of a string or an array, read as js-sys reads it (unchecked: not for a value
+/// whose trap could throw inside a `&mut self` method, see the INVARIANT above).
+fn len(v: &JsValue) -> u32 {
+    v.unchecked_ref::<HasLength>().length()
 }
 
 /// Element `i`, read through `Reflect`.
 fn element(v: &JsValue, i: u32) -> JsValue {
-    Reflect::get_u32(v, i).unwrap_or(JsValue::UNDEFINED)
+    // `Reflect::get` with a number key: `get_u32` would be one more import.
+    Reflect::get(v, &JsValue::from(i)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A string, or `None` when `v` is not one. Strings longer than `max` UTF-16 units are refused
 /// without being copied.
 pub fn string(v: &JsValue, max: u32) -> Option<Result<String, ()>> {
-    let s = v.dyn_ref::<JsString>()?;
-    if s.length() > max {
+    if !v.is_string() {
+        return None;
+    }
+    if len(v) > max {
         return Some(Err(()));
     }
     // Lone surrogates become U+FFFD in the copy (the glue's UTF-8 encoding).
@@ -103,12 +122,15 @@ fn scalar(v: &JsValue) -> Raw {
 /// [`MAX_INPUT_LIST`] elements (the host length is reported so longer ones are refused).
 pub fn raw(v: &JsValue) -> Raw {
     if is_array(v) {
-        let Ok(len) = length(v) else { return Raw::Other("an array that could not be read") };
+        let Ok(len) = checked_length(v) else { return Raw::Other("an array that could not be read") };
         let len = len as usize;
         if len > MAX_INPUT_LIST {
             return Raw::List { len, items: Vec::new() };
         }
-        let items = (0..len as u32).map(|i| scalar(&element(v, i))).collect();
+        let mut items = Vec::with_capacity(len);
+        for i in 0..len as u32 {
+            items.push(scalar(&element(v, i)));
+        }
         return Raw::List { len, items };
     }
     scalar(v)
@@ -121,25 +143,47 @@ pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
 
 /// Traits `{tier: "gold", birthday: "1996-03-14"}` by name for the core (not the hot path): at
 /// most [`MAX_TRAITS`] keys, values read like event properties.
-pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, String> {
+pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
+    let bad = |m: &dyn Display| error::displayed(error::code::TRAITS_INVALID, m);
     if !is_record(v) || v.is_function() {
-        return Err(format!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v)));
+        return Err(bad(&format_args!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v))));
     }
-    let keys = keys(v).map_err(|_| "traits: could not be read".to_string())?;
-    if keys.length() > MAX_TRAITS {
-        return Err(format!("traits: too many keys (at most {MAX_TRAITS})"));
+    let keys = keys(v).map_err(|_| bad(&"traits: could not be read"))?;
+    let n = len(&keys);
+    if n > MAX_TRAITS {
+        return Err(bad(&format_args!("traits: too many keys (at most {MAX_TRAITS})")));
     }
-    let mut out = Vec::with_capacity(keys.length() as usize);
-    for key in keys.iter() {
-        let Some(Ok(name)) = string(&key, 256) else { return Err("traits: a key is too long".into()) };
-        let value = get(v, &key).map_err(|_| format!("traits.{name}: could not be read"))?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let key = keys.get_unchecked(i); // `keys[i]`: a real array, no proxy
+        let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
+        let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
         out.push((name, raw(&value)));
     }
     Ok(out)
 }
 
+/// A JavaScript array of `values` (a plain loop: `collect` into an `Array` is a copy of js-sys's
+/// generic code per iterator type).
+pub fn array(values: &[JsValue]) -> Array {
+    let out = Array::new();
+    for v in values {
+        out.push(v);
+    }
+    out
+}
+
+/// Outbox events as an array of plain objects.
+pub fn outbox_events(events: &[OutboxEvent]) -> Array {
+    let out = Array::new();
+    for e in events {
+        out.push(&outbox_event(e));
+    }
+    out
+}
+
 /// An outbox event as a plain object, `type` first.
-pub fn outbox_event(e: &OutboxEvent) -> JsValue {
+fn outbox_event(e: &OutboxEvent) -> JsValue {
     let o = Object::new();
     for (k, v) in e.fields() {
         let v = match v {
@@ -148,7 +192,7 @@ pub fn outbox_event(e: &OutboxEvent) -> JsValue {
             Field::Bool(b) => JsValue::from_bool(b),
             Field::Time(t) => JsValue::from_f64(t as f64),
         };
-        set(&o, &JsValue::from_str(k), &v);
+        set_str(&o, k, &v);
     }
     o.into()
 }
@@ -156,6 +200,12 @@ pub fn outbox_event(e: &OutboxEvent) -> JsValue {
 /// `obj[key] = value` on an object this module created (which cannot fail).
 pub fn set(obj: &Object, key: &JsValue, value: &JsValue) {
     let _ = Reflect::set(obj, key, value);
+}
+
+/// [`set`] with a key made here (one call per field instead of three at each).
+#[inline(never)]
+pub fn set_str(obj: &Object, key: &str, value: &JsValue) {
+    set(obj, &JsValue::from_str(key), value);
 }
 
 /// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,
@@ -167,22 +217,29 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
     v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
 }
 
-/// Public keys from one key text or an array of them.
-pub fn public_keys(v: &JsValue) -> Result<Vec<kairos::sign::PublicKey>, JsValue> {
-    let bad = |m: &str| crate::error::error(crate::error::code::KEY_INVALID, m);
-    let texts: Vec<JsValue> = match v.dyn_ref::<Array>() {
-        Some(a) if a.length() <= 16 => a.iter().collect(),
+/// Public keys from one key text or an array of them. (Plain loops: collecting into a
+/// `Result<Vec<_>, _>` is a copy of std's generic shunting code.)
+pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
+    let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
+    let mut texts = Vec::new();
+    match v.dyn_ref::<Array>() {
+        Some(a) if len(a) <= 16 => {
+            for i in 0..len(a) {
+                texts.push(a.get_unchecked(i)); // `a[i]`, as `Array::iter` reads it
+            }
+        }
         Some(_) => return Err(bad("at most 16 public keys")),
-        None => vec![v.clone()],
-    };
+        None => texts.push(v.clone()),
+    }
     if texts.is_empty() {
         return Err(bad("give at least one public key"));
     }
-    texts
-        .iter()
-        .map(|t| match string(t, 256) {
-            Some(Ok(text)) => kairos::sign::PublicKey::parse(&text).map_err(|e| bad(&e.to_string())),
-            _ => Err(bad("a public key is a string like `kairos-ed25519-public:...`")),
-        })
-        .collect()
+    let mut keys = Vec::with_capacity(texts.len());
+    for t in &texts {
+        let Some(Ok(text)) = string(t, 256) else {
+            return Err(bad("a public key is a string like `kairos-ed25519-public:...`"));
+        };
+        keys.push(PublicKey::parse(&text).map_err(|e| error::displayed(error::code::KEY_INVALID, &e))?);
+    }
+    Ok(keys)
 }

@@ -1,10 +1,13 @@
 //! Failures as real JavaScript `Error`s with a stable `code` property.
 
-use js_sys::Reflect;
+use std::fmt::Display;
+
 use kairos::engine::input::InputError;
 use kairos::profile::StateError;
 use kairos::SnapshotError;
 use wasm_bindgen::JsValue;
+
+use crate::convert::set_str;
 
 /// The stable codes (also in `pkg/index.d.ts`).
 pub mod code {
@@ -43,10 +46,16 @@ pub mod code {
 /// A JavaScript `Error` named `KairosError` with `code`.
 pub fn error(code: &str, message: &str) -> JsValue {
     let e = js_sys::Error::new(message);
-    e.set_name("KairosError");
-    // Setting a property on a fresh Error cannot fail; ignore the Result rather than unwrap.
-    let _ = Reflect::set(&e, &JsValue::from_str("code"), &JsValue::from_str(code));
+    // Through `Reflect.set` like every property: `Error::set_name` would be one more import.
+    set_str(&e, "name", &JsValue::from_str("KairosError"));
+    set_str(&e, "code", &JsValue::from_str(code));
     e.into()
+}
+
+/// An error with the message `e` displays. (Through `dyn Display`: one formatting call for every
+/// error type instead of a `to_string` per type.)
+pub fn displayed(code: &str, e: &dyn Display) -> JsValue {
+    error(code, &e.to_string())
 }
 
 /// An input error, with `fallback` as the code for malformed input at this call site.
@@ -59,7 +68,7 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
         InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
         _ => fallback,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }
 
 /// A rejected snapshot.
@@ -69,12 +78,12 @@ pub fn snapshot(e: &SnapshotError) -> JsValue {
         SnapshotError::Unsigned | SnapshotError::BadSignature { .. } => code::SNAPSHOT_SIGNATURE,
         _ => code::SNAPSHOT_CORRUPT,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }
 
 /// Rejected state.
 pub fn state(e: &StateError) -> JsValue {
-    error(code::STATE_INVALID, &e.to_string())
+    displayed(code::STATE_INVALID, e)
 }
 
 /// A rejected trait token.
@@ -83,5 +92,5 @@ pub fn token(e: &kairos::token::TokenError) -> JsValue {
         kairos::token::TokenError::NoConsent => code::NO_CONSENT,
         _ => code::TOKEN_INVALID,
     };
-    error(c, &e.to_string())
+    displayed(c, e)
 }

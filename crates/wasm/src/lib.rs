@@ -21,10 +21,11 @@ use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
-use convert::{get, is_record, raw, set};
+use convert::{array, get, is_record, raw, set, set_str};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
+#[derive(Default)]
 struct Names {
     /// Property keys of each event type.
     props: Vec<Vec<JsValue>>,
@@ -41,16 +42,35 @@ struct Names {
 }
 
 impl Names {
+    // Plain loops: a `map(..).collect()` per list is a copy of the collecting code per closure.
     fn new(m: &Model) -> Self {
-        let s = |x: &str| JsValue::from_str(x);
-        Names {
-            props: m.events.iter().map(|e| e.props.iter().map(|(n, _)| s(n)).collect()).collect(),
-            context: m.context.iter().map(|(n, _)| s(n)).collect(),
-            offers: m.offers.iter().map(|o| s(&o.id)).collect(),
-            variants: m.offers.iter().map(|o| o.variants.iter().map(|v| s(&v.id)).collect()).collect(),
-            placements: m.placements.iter().map(|p| s(&p.name)).collect(),
-            contents: m.contents.iter().map(|c| js_sys::JSON::parse(c).unwrap_or_else(|_| s(c))).collect(),
+        let s = JsValue::from_str;
+        let mut n = Names::default();
+        for e in &m.events {
+            let mut props = Vec::new();
+            for (name, _) in &e.props {
+                props.push(s(name));
+            }
+            n.props.push(props);
         }
+        for (name, _) in &m.context {
+            n.context.push(s(name));
+        }
+        for o in &m.offers {
+            n.offers.push(s(&o.id));
+            let mut variants = Vec::new();
+            for v in &o.variants {
+                variants.push(s(&v.id));
+            }
+            n.variants.push(variants);
+        }
+        for p in &m.placements {
+            n.placements.push(s(&p.name));
+        }
+        for c in &m.contents {
+            n.contents.push(js_sys::JSON::parse(c).unwrap_or_else(|_| s(c)));
+        }
+        n
     }
 
     fn content(&self, c: Option<u32>) -> JsValue {
@@ -158,7 +178,8 @@ fn now(v: &JsValue) -> Result<i64, JsValue> {
     let ms = if v.is_undefined() || v.is_null() {
         js_sys::Date::now()
     } else {
-        v.as_f64().ok_or_else(|| error::input(&InputError::BadTime, code::TIME_INVALID))?
+        // Not a number: NaN, which `time_ms` refuses like any other bad time.
+        v.as_f64().unwrap_or(f64::NAN)
     };
     host::time_ms(ms).map_err(|e| error::input(&e, code::TIME_INVALID))
 }
@@ -178,18 +199,22 @@ fn install_id(v: &JsValue) -> Result<u64, JsValue> {
 fn name_arg(v: &JsValue, what: &str, code: &str) -> Result<String, JsValue> {
     match convert::string(v, 256) {
         Some(Ok(s)) => Ok(s),
-        Some(Err(())) => Err(error::error(code, &format!("{what}: too long"))),
-        None => Err(error::error(code, &format!("{what} must be a string, got {}", convert::kind(v)))),
+        Some(Err(())) => Err(error::displayed(code, &format_args!("{what}: too long"))),
+        None => {
+            Err(error::displayed(code, &format_args!("{what} must be a string, got {}", convert::kind(v))))
+        }
     }
 }
 
-fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+/// The bytes of `v`, a `Uint8Array` named `what` in the error with `code` otherwise.
+fn bytes_arg(v: &JsValue, what: &str, code: &str) -> Result<Vec<u8>, JsValue> {
     convert::bytes(v).ok_or_else(|| {
-        error::error(
-            code::SNAPSHOT_CORRUPT,
-            &format!("snapshot must be a Uint8Array, got {}", convert::kind(v)),
-        )
+        error::displayed(code, &format_args!("{what} must be a Uint8Array, got {}", convert::kind(v)))
     })
+}
+
+fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
+    bytes_arg(v, "snapshot", code::SNAPSHOT_CORRUPT)
 }
 
 impl Engine {
@@ -277,8 +302,8 @@ impl Engine {
 
     /// The shopper's pseudonymous id (what trait tokens and outbox batches are keyed by).
     #[wasm_bindgen(getter)]
-    pub fn pid(&self) -> String {
-        self.core.profile().pid().to_string()
+    pub fn pid(&self) -> JsString {
+        JsString::from(self.core.profile().pid())
     }
 
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
@@ -316,7 +341,11 @@ impl Engine {
     pub fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
         let now = self::now(now)?;
         self.fill_context(context)?;
-        Ok(self.core.segments(&self.context, now).into_iter().map(JsValue::from_str).collect())
+        let out = Array::new();
+        for name in self.core.segments(&self.context, now) {
+            out.push(&JsValue::from_str(name));
+        }
+        Ok(out)
     }
 
     /// Every score by name.
@@ -325,7 +354,7 @@ impl Engine {
         self.fill_context(context)?;
         let out = Object::new();
         for (name, x) in self.core.scores(&self.context, now) {
-            set(&out, &JsValue::from_str(name), &JsValue::from_f64(x));
+            set_str(&out, name, &JsValue::from_f64(x));
         }
         Ok(out)
     }
@@ -343,19 +372,16 @@ impl Engine {
             .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
         let out = Object::new();
         set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
-        set(&out, &JsValue::from_str("eligible"), &JsValue::from_bool(x.eligible));
-        let checks: Array = x
-            .checks
-            .iter()
-            .map(|c| {
-                let o = Object::new();
-                set(&o, &JsValue::from_str("name"), &JsValue::from_str(c.name));
-                set(&o, &JsValue::from_str("passed"), &JsValue::from_bool(c.passed));
-                set(&o, &JsValue::from_str("detail"), &JsValue::from_str(&c.detail));
-                JsValue::from(o)
-            })
-            .collect();
-        set(&out, &JsValue::from_str("checks"), &checks);
+        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
+        let checks = Array::new();
+        for c in &x.checks {
+            let o = Object::new();
+            set_str(&o, "name", &JsValue::from_str(c.name));
+            set_str(&o, "passed", &JsValue::from_bool(c.passed));
+            set_str(&o, "detail", &JsValue::from_str(&c.detail));
+            checks.push(&o);
+        }
+        set_str(&out, "checks", &checks);
         Ok(out)
     }
 
@@ -372,8 +398,9 @@ impl Engine {
     /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
     pub fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
         let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
-        let k = host::id_kind(&k)
-            .ok_or_else(|| error::error(code::IDENTITY_INVALID, &format!("unknown identifier kind `{k}`")))?;
+        let k = host::id_kind(&k).ok_or_else(|| {
+            error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
+        })?;
         let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
         self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
     }
@@ -382,7 +409,7 @@ impl Engine {
     /// `expiresMs` when given.
     #[wasm_bindgen(js_name = setTraits)]
     pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
-        let traits = convert::traits(traits).map_err(|m| error::error(code::TRAITS_INVALID, &m))?;
+        let traits = convert::traits(traits)?;
         let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
         self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
     }
@@ -399,12 +426,12 @@ impl Engine {
     /// Removes and returns the outbox events, oldest first.
     #[wasm_bindgen(js_name = drainOutbox)]
     pub fn drain_outbox(&mut self) -> Array {
-        self.core.drain_outbox().iter().map(convert::outbox_event).collect()
+        convert::outbox_events(&self.core.drain_outbox())
     }
 
     /// The outbox events, oldest first, without removing them.
     pub fn outbox(&mut self) -> Array {
-        self.core.outbox().iter().map(convert::outbox_event).collect()
+        convert::outbox_events(&self.core.outbox())
     }
 
     /// Feature values by name; `null` for a missing time.
@@ -412,7 +439,7 @@ impl Engine {
         let now = self::now(now)?;
         let out = Object::new();
         for (name, v) in self.core.features(now) {
-            set(&out, &JsValue::from_str(name), &v.map_or(JsValue::NULL, JsValue::from_f64));
+            set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
         }
         Ok(out)
     }
@@ -420,7 +447,11 @@ impl Engine {
     /// The model's lifecycle stages, in order.
     #[wasm_bindgen(getter, js_name = stageNames)]
     pub fn stage_names(&self) -> Array {
-        self.core.model().stages.iter().map(|s| JsValue::from_str(&s.name)).collect()
+        let out = Array::new();
+        for s in &self.core.model().stages {
+            out.push(&JsValue::from_str(&s.name));
+        }
+        out
     }
 
     /// Whether the shopper consented to profiling.
@@ -438,12 +469,7 @@ impl Engine {
     /// Restores exported state; rejected state leaves the current state in place.
     #[wasm_bindgen(js_name = importState)]
     pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let b = convert::bytes(bytes).ok_or_else(|| {
-            error::error(
-                code::STATE_INVALID,
-                &format!("state must be a Uint8Array, got {}", convert::kind(bytes)),
-            )
-        })?;
+        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
         self.core.import_state(&b).map_err(|e| error::state(&e))
     }
 
@@ -468,24 +494,36 @@ impl Engine {
     #[wasm_bindgen(js_name = __names)]
     pub fn names_js(&self) -> Array {
         let n = &self.names;
-        let list = |v: &[JsValue]| v.iter().collect::<Array>();
-        let variants: Array = n.variants.iter().map(|v| JsValue::from(list(v))).collect();
-        let reasons: Array = Reason::ALL.iter().map(|r| JsValue::from_str(r.as_str())).collect();
-        let events: Array = self.core.model().events.iter().map(|e| JsValue::from_str(&e.name)).collect();
-        let props: Array = n.props.iter().map(|p| JsValue::from(list(p))).collect();
-        [
-            list(&n.placements),
-            list(&n.offers),
+        let variants = Array::new();
+        for v in &n.variants {
+            variants.push(&array(v));
+        }
+        let reasons = Array::new();
+        for r in Reason::ALL {
+            reasons.push(&JsValue::from_str(r.as_str()));
+        }
+        let events = Array::new();
+        for e in &self.core.model().events {
+            events.push(&JsValue::from_str(&e.name));
+        }
+        let props = Array::new();
+        for p in &n.props {
+            props.push(&array(p));
+        }
+        let out = Array::new();
+        for part in [
+            array(&n.placements),
+            array(&n.offers),
             variants,
-            list(&n.contents),
+            array(&n.contents),
             reasons,
-            list(&n.context),
+            array(&n.context),
             events,
             props,
-        ]
-        .into_iter()
-        .map(JsValue::from)
-        .collect()
+        ] {
+            out.push(&part);
+        }
+        out
     }
 
     /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
@@ -514,14 +552,24 @@ impl Engine {
     /// pairs for the fast track, room for the event type with the most properties. None moves
     /// until the next call.
     #[wasm_bindgen(js_name = __buffers)]
-    pub fn buffers(&mut self) -> Vec<u32> {
+    pub fn buffers(&mut self) -> Array {
         let model = self.core.model();
-        let items = model.placements.iter().map(|p| usize::from(p.max_items)).max().unwrap_or(0);
-        let props = model.events.iter().map(|e| e.props.len()).max().unwrap_or(0);
+        let (mut items, mut props) = (0, 0);
+        for p in &model.placements {
+            items = items.max(usize::from(p.max_items));
+        }
+        for e in &model.events {
+            props = props.max(e.props.len());
+        }
         self.fast_in = vec![0.0; 2 * model.context.len()];
         self.fast_props = vec![0.0; 2 * props];
         self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        vec![self.fast_in.as_ptr() as u32, self.fast_out.as_ptr() as u32, self.fast_props.as_ptr() as u32]
+        // An array, not a `Vec<u32>`: that would need its own glue to copy out.
+        let out = Array::new();
+        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
+            out.push(&JsValue::from(at as u32));
+        }
+        out
     }
 
     /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
@@ -654,6 +702,13 @@ pub fn murmur3(key: &str) -> u32 {
     kairos::logic::murmur3_x86_32(key.as_bytes(), 0)
 }
 
+/// Field `key` of `obj` as a value of type `ty`, named `what.name` in errors. (One function for
+/// events and contexts: `host::value` is generic over the closure that names the field.)
+fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) -> Result<Value, InputError> {
+    let v = get(obj, key).map_or(Raw::Other("a value that could not be read"), |v| raw(&v));
+    host::value(|| format!("{what}.{name}"), ty, v)
+}
+
 impl Engine {
     fn event(&mut self, event: &JsValue) -> Result<usize, InputError> {
         if !is_record(event) {
@@ -677,8 +732,7 @@ impl Engine {
         let keys = self.names.props.get(kind).map(Vec::as_slice).unwrap_or_default();
         self.props.clear();
         for ((prop, ty), key) in defs.iter().zip(keys) {
-            let v = get(event, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
-            self.props.push(host::value(|| format!("event.{prop}"), *ty, v)?);
+            self.props.push(field(event, key, "event", prop, *ty)?);
         }
         Ok(kind)
     }
@@ -696,10 +750,7 @@ impl Engine {
             return Err(error::input(&e, code::CONTEXT_INVALID));
         }
         for ((name, ty), key) in model.context.iter().zip(&self.names.context) {
-            let v =
-                get(context, key).map(|v| raw(&v)).unwrap_or(Raw::Other("a value that could not be read"));
-            let v = host::value(|| format!("context.{name}"), *ty, v);
-            match v {
+            match field(context, key, "context", name, *ty) {
                 Ok(v) => self.context.push(v),
                 Err(e) => {
                     self.context.clear();
@@ -718,21 +769,18 @@ impl Engine {
         set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
         set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
         set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
-        let items: Array = d
-            .items
-            .iter()
-            .map(|it| {
-                let o = Object::new();
-                set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
-                let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
-                set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
-                set(&o, &k.control, &JsValue::from_bool(it.control));
-                set(&o, &k.content, &n.content(it.content));
-                set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
-                set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
-                JsValue::from(o)
-            })
-            .collect();
+        let items = Array::new();
+        for it in &d.items {
+            let o = Object::new();
+            set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
+            let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
+            set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
+            set(&o, &k.control, &JsValue::from_bool(it.control));
+            set(&o, &k.content, &n.content(it.content));
+            set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
+            set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
+            items.push(&o);
+        }
         set(&out, &k.items, &items);
         set(&out, &k.fallback, &n.content(d.fallback));
         out

@@ -1,6 +1,7 @@
 //! Sparse day cells, the all-time fold, and the counting rule shared by the aggregations.
 
 use super::{Span, StateError, SETTLE_DAYS};
+use crate::codec::{Reader, Wire, Writer};
 
 /// One value per day with activity.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,8 +62,38 @@ impl<T: Copy> Days<T> {
         Ok(())
     }
 
-    /// The wire form: newest first, each day as its distance back from the previous one (the first
-    /// from `horizon`); `enc` sees values in that order.
+    /// Writes the wire form: the number of cells, then newest first each day as its distance back
+    /// from the previous one (the first from `horizon`) and its value; `enc` sees values in that
+    /// order.
+    pub(super) fn put_wire<W: Wire>(&self, w: &mut Writer, horizon: i32, mut enc: impl FnMut(T) -> W) {
+        w.varint(self.cells.len() as u64);
+        let mut prev = horizon;
+        for &(d, v) in self.cells.iter().rev() {
+            w.varint(u64::from(gap(prev, d)));
+            enc(v).put(w);
+            prev = d;
+        }
+    }
+
+    /// Reads what [`Days::put_wire`] writes. A day that falls outside `i32` sets `overflow` (the
+    /// caller rejects the value once it is read whole, as a decoding error would come first).
+    pub(super) fn take_wire<W: Wire>(
+        r: &mut Reader<'_>,
+        horizon: i32,
+        overflow: &mut bool,
+        mut dec: impl FnMut(W) -> T,
+    ) -> Self {
+        let mut prev = i64::from(horizon);
+        let mut cells = r.seq(|r| {
+            prev = prev.saturating_sub(i64::from(r.u32()));
+            (day_or_flag(prev, overflow), dec(W::take(r)))
+        });
+        cells.reverse();
+        Days { cells }
+    }
+
+    /// The wire form as values (the reference encoding in tests): as [`Days::put_wire`] writes it.
+    #[cfg(test)]
     pub(super) fn to_wire<W>(&self, horizon: i32, mut enc: impl FnMut(T) -> W) -> Vec<(u32, W)> {
         let mut prev = horizon;
         self.cells
@@ -77,6 +108,7 @@ impl<T: Copy> Days<T> {
     }
 
     /// Reverses [`Days::to_wire`]; fails only if a day falls outside `i32`.
+    #[cfg(test)]
     pub(super) fn from_wire<W>(
         horizon: i32,
         wire: Vec<(u32, W)>,
@@ -100,8 +132,17 @@ pub(super) fn gap(from: i32, to: i32) -> u32 {
 }
 
 /// A day decoded from the wire, if it fits the `i32` day index.
+#[cfg(test)]
 pub(super) fn day_from_i64(day: i64) -> Result<i32, StateError> {
     i32::try_from(day).map_err(|_| StateError::DayOverflow)
+}
+
+/// A day decoded from the wire; 0 with `overflow` set if it does not fit the `i32` day index.
+pub(super) fn day_or_flag(day: i64, overflow: &mut bool) -> i32 {
+    i32::try_from(day).unwrap_or_else(|_| {
+        *overflow = true;
+        0
+    })
 }
 
 /// Fails unless `lo <= day <= hi`.

@@ -1,8 +1,9 @@
 //! [`DayCounts`]: a sparse per-day counter for exposure caps.
 
 use super::cells::Days;
+use super::wire::reject_overflow;
 use super::{StateError, MAX_WINDOW_DAYS};
-use crate::codec::{wire_struct, wire_via};
+use crate::codec::{Reader, Wire, Writer};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
 /// "at least 6 hours between exposures".
@@ -111,18 +112,45 @@ fn keep_from(horizon: i32, keep: u16) -> i64 {
 
 /// Wire form: `None`, or the horizon day, the latest time, and the days newest first as distances
 /// back (the first from the horizon) with their counts.
-#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+impl Wire for DayCounts {
+    fn put(&self, w: &mut Writer) {
+        let Some(st) = &self.state else { return w.u8(0) };
+        w.u8(1);
+        st.horizon.put(w);
+        st.last_ms.put(w);
+        st.days.put_wire(w, st.horizon, |n| n);
+    }
+
+    fn take(r: &mut Reader<'_>) -> Self {
+        let at = r.position();
+        if !r.option() {
+            return DayCounts::default();
+        }
+        let horizon = r.i32();
+        let last_ms = Wire::take(r);
+        let mut overflow = false;
+        let days = Days::take_wire(r, horizon, &mut overflow, |n: u32| n);
+        if reject_overflow(r, at, overflow) {
+            return DayCounts::default();
+        }
+        DayCounts { state: Some(CountsState { horizon, last_ms, days }) }
+    }
+}
+
+/// The wire form as values, for postcard's serde encoding in tests (the reference).
+#[cfg(test)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct CountsWire(Option<CountsBody>);
 
-#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg(test)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct CountsBody {
     horizon: i32,
     last_ms: Option<i64>,
     cells: Vec<(u32, u32)>,
 }
 
-wire_struct!(CountsBody[horizon, last_ms, cells]);
-
+#[cfg(test)]
 impl From<&DayCounts> for CountsWire {
     fn from(c: &DayCounts) -> Self {
         CountsWire(c.state.as_ref().map(|st| CountsBody {
@@ -140,6 +168,7 @@ impl From<DayCounts> for CountsWire {
     }
 }
 
+#[cfg(test)]
 impl TryFrom<CountsWire> for DayCounts {
     type Error = StateError;
 
@@ -151,5 +180,3 @@ impl TryFrom<CountsWire> for DayCounts {
         Ok(DayCounts { state: Some(CountsState { horizon, last_ms, days }) })
     }
 }
-
-wire_via!(DayCounts, CountsWire);

@@ -240,3 +240,25 @@ fn state_size_of_a_90_day_feature_after_a_year_of_heavy_use() {
         assert_eq!(back, a);
     }
 }
+
+#[test]
+fn a_day_before_i32_min_is_refused_where_its_value_starts() {
+    // Some, horizon i32::MIN (zigzag), Count, no total, one cell one day further back, count 1.
+    let count = [1, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 0, 1, 1, 1];
+    let err = from_bytes::<Aggregate>(&count).unwrap_err();
+    assert_eq!(err.to_string(), "byte 0: a day decoded from the state is out of the `i32` range");
+    // A decoding error later in the same value comes first.
+    let err = from_bytes::<Aggregate>(&count[..10]).unwrap_err();
+    assert_eq!(err.to_string(), "byte 10: expected a varint, but the input ends");
+    // Distinct: key bytes, then the distance back.
+    let mut distinct = vec![0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 5, 1];
+    distinct.extend([7; 8]);
+    distinct.push(1);
+    let err = from_bytes::<(u8, Aggregate)>(&distinct).unwrap_err();
+    assert_eq!(err.to_string(), "byte 1: a day decoded from the state is out of the `i32` range");
+    // Exposure counts: horizon, no last time, one cell.
+    let counts = [1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 1, 1, 1];
+    let err = from_bytes::<DayCounts>(&counts).unwrap_err();
+    assert_eq!(err.to_string(), "byte 0: a day decoded from the state is out of the `i32` range");
+    assert_eq!(StateError::DayOverflow.to_string(), "a day decoded from the state is out of the `i32` range");
+}

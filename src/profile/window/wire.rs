@@ -1,16 +1,106 @@
 //! The wire form of [`Aggregate`], documented in the module docs of `window`.
+//!
+//! Written and read directly; the same form as values ([`AggregateWire`]) exists in tests only,
+//! where postcard's serde encoding of it is the reference the direct one is checked against.
 
-use super::cells::{day_from_i64, gap, Cells, Days};
+#[cfg(test)]
+use super::cells::day_from_i64;
+use super::cells::{day_or_flag, gap, Cells, Days};
 use super::distinct::Seen;
-use super::{Aggregate, Data, State, StateError};
-use crate::codec::{wire_via, Reader, Wire, Writer};
+#[cfg(test)]
+use super::StateError;
+use super::{Aggregate, Data, State, DAY_OVERFLOW};
+use crate::codec::{Reader, Wire, Writer};
+
+impl Wire for Aggregate {
+    fn put(&self, w: &mut Writer) {
+        let Some(st) = &self.state else { return w.u8(0) };
+        w.u8(1);
+        let h = st.horizon;
+        h.put(w);
+        match &st.data {
+            Data::Empty => w.varint(0),
+            Data::Count(c) => {
+                w.varint(1);
+                c.settled.put(w);
+                c.days.put_wire(w, h, |v| v);
+            }
+            Data::Sum(c) => {
+                w.varint(2);
+                c.settled.put(w);
+                c.days.put_wire(w, h, |v| v);
+            }
+            Data::First(c) | Data::Last(c) => {
+                w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
+                c.settled.put(w);
+                c.days.put_wire(w, h, delta_encoder());
+            }
+            Data::Distinct(seen) => {
+                w.varint(5);
+                w.varint(seen.len() as u64);
+                for s in seen {
+                    w.bytes(&s.key.to_le_bytes());
+                    w.varint(u64::from(gap(h, s.day)));
+                }
+            }
+        }
+    }
+
+    fn take(r: &mut Reader<'_>) -> Self {
+        let at = r.position();
+        if !r.option() {
+            return Aggregate::default();
+        }
+        let h = r.i32();
+        let mut overflow = false;
+        let data = match r.variant("aggregate data", 6) {
+            0 => Data::Empty,
+            1 => Data::Count(Cells {
+                settled: Wire::take(r),
+                days: Days::take_wire(r, h, &mut overflow, |v| v),
+            }),
+            2 => {
+                Data::Sum(Cells { settled: Wire::take(r), days: Days::take_wire(r, h, &mut overflow, |v| v) })
+            }
+            v @ (3 | 4) => {
+                let c = Cells {
+                    settled: Wire::take(r),
+                    days: Days::take_wire(r, h, &mut overflow, delta_decoder()),
+                };
+                if v == 3 {
+                    Data::First(c)
+                } else {
+                    Data::Last(c)
+                }
+            }
+            _ => Data::Distinct(r.seq(|r| {
+                let key = u64::from_le_bytes(Wire::take(r));
+                Seen { key, day: day_or_flag(i64::from(h) - i64::from(r.u32()), &mut overflow) }
+            })),
+        };
+        if reject_overflow(r, at, overflow) {
+            return Aggregate::default();
+        }
+        Aggregate { state: Some(State { horizon: h, data }) }
+    }
+}
+
+/// Rejects the value read from `at` if a day in it overflowed; whether it did.
+pub(super) fn reject_overflow(r: &mut Reader<'_>, at: usize, overflow: bool) -> bool {
+    if overflow {
+        r.reject(at, DAY_OVERFLOW.to_string());
+    }
+    overflow
+}
 
 /// `None` before anything was recorded; otherwise the horizon day and the data.
-#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg(test)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct AggregateWire(Option<(i32, DataWire)>);
 
 /// Variant order is the format: do not reorder.
-#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg(test)]
+#[derive(serde::Serialize, serde::Deserialize)]
 enum DataWire {
     Empty,
     Count(Option<u32>, Vec<(u32, u32)>),
@@ -23,6 +113,7 @@ enum DataWire {
     Distinct(Vec<([u8; 8], u32)>),
 }
 
+#[cfg(test)]
 impl From<&Aggregate> for AggregateWire {
     fn from(a: &Aggregate) -> Self {
         AggregateWire(a.state.as_ref().map(|st| {
@@ -49,6 +140,7 @@ impl From<Aggregate> for AggregateWire {
     }
 }
 
+#[cfg(test)]
 impl TryFrom<AggregateWire> for Aggregate {
     type Error = StateError;
 
@@ -80,45 +172,6 @@ impl TryFrom<AggregateWire> for Aggregate {
         Ok(Aggregate { state: Some(State { horizon: h, data }) })
     }
 }
-
-impl Wire for DataWire {
-    fn put(&self, w: &mut Writer) {
-        match self {
-            DataWire::Empty => w.varint(0),
-            DataWire::Count(settled, days) => {
-                w.varint(1);
-                settled.put(w);
-                days.put(w);
-            }
-            DataWire::Sum(settled, days) => {
-                w.varint(2);
-                settled.put(w);
-                days.put(w);
-            }
-            DataWire::First(settled, days) | DataWire::Last(settled, days) => {
-                w.varint(if matches!(self, DataWire::First(..)) { 3 } else { 4 });
-                settled.put(w);
-                days.put(w);
-            }
-            DataWire::Distinct(seen) => {
-                w.varint(5);
-                seen.put(w);
-            }
-        }
-    }
-    fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("aggregate data", 6) {
-            0 => DataWire::Empty,
-            1 => DataWire::Count(Wire::take(r), Wire::take(r)),
-            2 => DataWire::Sum(Wire::take(r), Wire::take(r)),
-            3 => DataWire::First(Wire::take(r), Wire::take(r)),
-            4 => DataWire::Last(Wire::take(r), Wire::take(r)),
-            _ => DataWire::Distinct(Wire::take(r)),
-        }
-    }
-}
-
-wire_via!(Aggregate, AggregateWire);
 
 /// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
 fn delta_encoder() -> impl FnMut(i64) -> i64 {
