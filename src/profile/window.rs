@@ -151,6 +151,19 @@ impl Wire for Agg {
     }
 }
 
+impl Agg {
+    /// The name of its data, as [`StateError::KindMismatch`] gives it.
+    fn name(self) -> &'static str {
+        match self {
+            Agg::Count => "count",
+            Agg::Sum => "sum",
+            Agg::First => "first",
+            Agg::Last => "last",
+            Agg::Distinct { .. } => "distinct",
+        }
+    }
+}
+
 impl FeatureSpec {
     /// Whether the window is `None` or within `1..=MAX_WINDOW_DAYS` (others are clamped).
     pub fn is_valid(&self) -> bool {
@@ -391,9 +404,7 @@ impl Aggregate {
             }
             (Data::First(c), Agg::First) | (Data::Last(c), Agg::Last) => c.check(span, h, |_| Ok(())),
             (Data::Distinct(seen), Agg::Distinct { max }) => distinct::check(seen, span, h, max),
-            (data, agg) => {
-                Err(StateError::KindMismatch { found: data.name(), expected: Data::new(agg).name() })
-            }
+            (data, agg) => Err(StateError::KindMismatch { found: data.name(), expected: agg.name() }),
         }
     }
 
