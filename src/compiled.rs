@@ -43,6 +43,8 @@ pub mod limits {
     pub const CALENDARS: usize = 256;
     /// Entries in one calendar.
     pub const CALENDAR_ENTRIES: usize = 4096;
+    /// Values a `distinct` feature keeps (also what bounds checking stored state for duplicates).
+    pub const DISTINCT: u16 = 256;
 }
 
 /// Namespaces of rule variable slots: `slot = namespace << 24 | index`.
@@ -349,6 +351,11 @@ impl Model {
             let ev = self.events.get(f.event as usize).ok_or("feature event index")?;
             check(f.of.is_none_or(|p| (p as usize) < ev.props.len()), "feature property index")?;
             check(f.spec.window_days.is_none_or(|d| (1..=l::DAYS).contains(&d)), "feature window")?;
+            let distinct_ok = match f.spec.agg {
+                crate::profile::window::Agg::Distinct { max } => (1..=l::DISTINCT).contains(&max),
+                _ => true,
+            };
+            check(distinct_ok, "feature distinct max")?;
             if let Some(r) = &f.filter {
                 self.validate_rule(r, Some(ev.props.len()))?;
             }

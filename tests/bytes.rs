@@ -265,3 +265,19 @@ fn a_newer_model_keeps_what_still_applies() {
     assert!(!features.contains_key("views_7d"));
     assert_eq!(engine.stage(), Some("first_time"), "stage kept by name");
 }
+
+#[test]
+fn a_distinct_feature_over_the_limit_does_not_load() {
+    // The compiler refuses `max` over 256; a snapshot made elsewhere is refused when decoded,
+    // since checking stored values for duplicates is bounded by it.
+    use kairos::profile::window::Agg;
+    let with_max = |max: u16| {
+        let mut m = model();
+        let f = m.features.iter_mut().find(|f| matches!(f.spec.agg, Agg::Distinct { .. }));
+        f.expect("the example model has a distinct feature").spec.agg = Agg::Distinct { max };
+        snapshot::decode(&snapshot::encode(&m))
+    };
+    assert!(with_max(256).is_ok());
+    let err = with_max(257).unwrap_err();
+    assert!(err.to_string().contains("feature distinct max"), "{err}");
+}

@@ -328,8 +328,9 @@ impl Compiler {
                 }
             }
             let max = f.max.unwrap_or(32);
-            if f.agg == AggKind::Distinct && !(1..=256).contains(&max) {
-                self.err(CompileError::invalid(format!("{path}.max"), "`max` is 1 to 256 distinct values"));
+            if f.agg == AggKind::Distinct && !(1..=limits::DISTINCT).contains(&max) {
+                let why = format!("`max` is 1 to {} distinct values", limits::DISTINCT);
+                self.err(CompileError::invalid(format!("{path}.max"), why));
             } else if f.agg != AggKind::Distinct && f.max.is_some() {
                 self.err(CompileError::invalid(format!("{path}.max"), "`max` only applies to `distinct`"));
             }

@@ -81,8 +81,8 @@ pub(super) fn check(seen: &[Seen], span: Span, horizon: i32, max: u16) -> Result
     for s in seen {
         check_day(s.day, lo, i64::from(horizon))?;
     }
-    // Quadratic, without a sort (nor its code): the compiler allows at most 256 values (`max` is
-    // a u16, so a snapshot not made by it still bounds the work).
+    // Quadratic, without a sort (nor its code): `max` is at most `limits::DISTINCT` (256) in any
+    // snapshot that loads (checked by the compiler and again when a snapshot is decoded).
     let mut before = seen.iter();
     while let Some(s) = before.next_back() {
         if before.as_slice().iter().any(|t| t.key == s.key) {
