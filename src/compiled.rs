@@ -316,7 +316,8 @@ impl Model {
         self.events.iter().position(|e| e.name == name)
     }
 
-    /// Checks every index, bound and rule of a model that came from untrusted bytes.
+    /// Checks every index and bound of a model that came from untrusted bytes, and that its
+    /// rules refer only to what the model has (each rule checked itself when decoded).
     pub fn validate(&self) -> Result<(), String> {
         self.check_all().map_err(Cow::into_owned)
     }
@@ -404,31 +405,32 @@ impl Model {
         Ok(())
     }
 
+    // The rule's own invariants were checked when it was parsed or decoded; what is left is
+    // whether its slots and host operands point into this model.
     fn validate_rule(&self, rule: &Rule, event_props: Option<usize>) -> Result<(), String> {
-        rule.validate()?;
-        for s in rule.slots() {
-            self.validate_slot(s, event_props)?;
+        rule.check_refs(|s| self.validate_slot(s, event_props), |op, imm| self.validate_host(op, imm))
+    }
+
+    fn validate_host(&self, op: u16, imm: u32) -> Result<(), String> {
+        let ok = match op {
+            op::SEGMENT => (imm as usize) < self.segments.len(),
+            op::SCORE => (imm as usize) < self.scores.len(),
+            op::HOURS_SINCE_EVENT_LAST
+            | op::HOURS_SINCE_EVENT_FIRST
+            | op::DAYS_SINCE_EVENT_LAST
+            | op::DAYS_SINCE_EVENT_FIRST => (imm as usize) < self.events.len(),
+            op::HOURS_SINCE_FEATURE | op::DAYS_SINCE_FEATURE => (imm as usize) < self.features.len(),
+            op::IN_CALENDAR_TODAY | op::IN_CALENDAR_VALUE => (imm as usize) < self.calendars.len(),
+            op::HOURS_SINCE_VALUE | op::DAYS_SINCE_VALUE | op::DAYS_TO_ANNIVERSARY => true,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            // Widened: one integer formatter (u32's) serves every message.
+            let op = u32::from(op);
+            Err(format!("host operator {op} with operand {imm} is out of range"))
         }
-        for (op, imm) in rule.host_calls() {
-            let ok = match op {
-                op::SEGMENT => (imm as usize) < self.segments.len(),
-                op::SCORE => (imm as usize) < self.scores.len(),
-                op::HOURS_SINCE_EVENT_LAST
-                | op::HOURS_SINCE_EVENT_FIRST
-                | op::DAYS_SINCE_EVENT_LAST
-                | op::DAYS_SINCE_EVENT_FIRST => (imm as usize) < self.events.len(),
-                op::HOURS_SINCE_FEATURE | op::DAYS_SINCE_FEATURE => (imm as usize) < self.features.len(),
-                op::IN_CALENDAR_TODAY | op::IN_CALENDAR_VALUE => (imm as usize) < self.calendars.len(),
-                op::HOURS_SINCE_VALUE | op::DAYS_SINCE_VALUE | op::DAYS_TO_ANNIVERSARY => true,
-                _ => false,
-            };
-            if !ok {
-                // Widened: one integer formatter (u32's) serves every message.
-                let op = u32::from(op);
-                return Err(format!("host operator {op} with operand {imm} is out of range"));
-            }
-        }
-        Ok(())
     }
 
     fn validate_slot(&self, s: u32, event_props: Option<usize>) -> Result<(), String> {

@@ -97,6 +97,9 @@ impl Op {
     }
 }
 
+/// In `Rule::check`'s byte per node, beside the depth: a later node lists it as a kid.
+const HAS_PARENT: u8 = 0x80;
+
 impl Rule {
     pub(crate) fn empty() -> Rule {
         Rule { nodes: Vec::new(), kids: Vec::new(), consts: Vec::new(), paths: Vec::new() }
@@ -136,14 +139,15 @@ impl Rule {
         if let Some(i) = self.consts.iter().position(|c| !depth_within(c, MAX_DEPTH)) {
             return Err(format!("constant {i} is nested deeper than {MAX_DEPTH}"));
         }
-        let mut depth = vec![0_u8; self.nodes.len()];
-        let mut used = vec![false; self.nodes.len()];
+        // Per node: its depth, and HAS_PARENT once a later node lists it as a kid.
+        let mut seen = vec![0_u8; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
-            let d = self.check_node(i, node, &depth, &mut used)?;
+            let d = self.check_node(i, node, &mut seen)?;
             if d > MAX_DEPTH {
                 return Err(format!("node {i} is nested deeper than {MAX_DEPTH}"));
             }
-            if let Some(slot) = depth.get_mut(i) {
+            if let Some(slot) = seen.get_mut(i) {
+                // INVARIANT: d <= MAX_DEPTH < HAS_PARENT, so the flag bit stays clear.
                 *slot = d as u8;
             }
         }
@@ -151,7 +155,7 @@ impl Rule {
     }
 
     /// Checks one node's references and returns its depth.
-    fn check_node(&self, i: usize, node: &Node, depth: &[u8], used: &mut [bool]) -> Result<usize, String> {
+    fn check_node(&self, i: usize, node: &Node, seen: &mut [u8]) -> Result<usize, String> {
         let in_range = |what: &str, idx: u32, len: usize| {
             if (idx as usize) < len {
                 Ok(())
@@ -188,13 +192,35 @@ impl Rule {
             if k >= i {
                 return Err(format!("node {i} refers to node {k}, which is not before it"));
             }
-            match used.get_mut(k) {
-                Some(u) if !*u => *u = true,
+            match seen.get_mut(k) {
+                Some(s) if *s & HAS_PARENT == 0 => {
+                    *s |= HAS_PARENT;
+                    d = d.max(*s & !HAS_PARENT);
+                }
                 _ => return Err(format!("node {k} has more than one parent")),
             }
-            d = d.max(depth.get(k).copied().unwrap_or(u8::MAX));
         }
         Ok(usize::from(d) + 1)
+    }
+
+    /// Checks the rule's references into its model: every variable slot with `slot`, then
+    /// every host operator call `(op, imm)` with `host`.
+    pub(crate) fn check_refs(
+        &self,
+        slot: impl Fn(u32) -> Result<(), String>,
+        host: impl Fn(u16, u32) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for node in &self.nodes {
+            if let Node::Slot(s) = *node {
+                slot(s)?;
+            }
+        }
+        for node in &self.nodes {
+            if let Node::Host { op, imm, .. } = *node {
+                host(op, imm)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -289,16 +315,18 @@ impl Wire for Rule {
         let paths = Wire::take(r);
         // The constant stream is rebuilt as it is read, without a vector of `Flat` in between.
         let mut consts = Unflatten::default();
+        let mut valid = Ok(());
         for _ in 0..r.len("a sequence") {
             if r.failed() {
                 break;
             }
-            if let Err(e) = consts.push(Flat::take(r)) {
-                r.reject(at, format!("invalid rule: {e}"));
+            valid = consts.push(Flat::take(r));
+            if valid.is_err() {
+                break;
             }
         }
         let rule = Rule { nodes, kids, consts: consts.finish(), paths };
-        if let Err(e) = rule.check() {
+        if let Err(e) = valid.and_then(|()| rule.check()) {
             r.reject(at, format!("invalid rule: {e}"));
         }
         rule
