@@ -306,20 +306,28 @@ impl<'a> Reader<'a> {
 
     /// A sequence: its length, then as many items, each read by `item` (which must read at
     /// least one byte or fail); empty after an error, and cut short by one.
-    pub fn seq<T>(&mut self, mut item: impl FnMut(&mut Self) -> T) -> Vec<T> {
+    pub fn seq<T>(&mut self, item: impl FnMut(&mut Self) -> T) -> Vec<T> {
         let n = self.len("a sequence");
         // Reserving ahead decodes large snapshots about 10% faster than growing; `n` is at most
         // the bytes left, and the reservation at most 1 MiB whatever the element size.
-        let mut out = Vec::with_capacity(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
+        let out = Vec::with_capacity(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
+        let mut push = Push { out, item };
+        self.repeat(n, &mut push);
+        push.out
+    }
+
+    /// Reads `n` items into `seq`, or until a read fails: the loop of every sequence, in one
+    /// copy for all element types.
+    #[inline(never)]
+    fn repeat(&mut self, n: usize, seq: &mut dyn ReadItem<'a>) {
         // INVARIANT: `n` is at most the bytes left, and each item reads at least one byte or
         // fails, so this loop is bounded by the input.
         for _ in 0..n {
             if self.failed() {
                 break;
             }
-            out.push(item(self));
+            seq.read_item(self);
         }
-        out
     }
 
     /// An enum variant index below `count`; 0 after an error.
@@ -334,6 +342,24 @@ impl<'a> Reader<'a> {
                 0
             }
         }
+    }
+}
+
+/// A sequence being read, behind [`Reader::repeat`]. A one-method trait rather than
+/// `dyn FnMut`, whose vtable would carry a `call_once` copy of every element reader.
+trait ReadItem<'a> {
+    fn read_item(&mut self, r: &mut Reader<'a>);
+}
+
+/// The items read so far, and how to read the next one.
+struct Push<T, F> {
+    out: Vec<T>,
+    item: F,
+}
+
+impl<'a, T, F: FnMut(&mut Reader<'a>) -> T> ReadItem<'a> for Push<T, F> {
+    fn read_item(&mut self, r: &mut Reader<'a>) {
+        self.out.push((self.item)(r));
     }
 }
 
