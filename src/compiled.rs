@@ -339,7 +339,7 @@ impl Model {
         check(self.calendars.len() <= l::CALENDARS, "too many calendars")?;
         check(self.caps.len() <= l::CAPS, "too many global caps")?;
         check(self.offset_ms.abs() <= 14 * crate::time::HOUR_MS, "utc offset out of range")?;
-        check(self.caps.iter().all(|c| (1..=l::DAYS).contains(&c.days) && c.max > 0), "global cap")?;
+        check(self.caps.iter().all(|c| matches!(c.days, 1..=l::DAYS) && c.max > 0), "global cap")?;
         check(self.quiet.is_none_or(|q| q.0 < 1440 && q.1 < 1440), "global quiet hours")?;
         let n_contents = self.contents.len();
         let content_ok = |c: Option<u32>| c.is_none_or(|c| (c as usize) < n_contents);
@@ -351,9 +351,9 @@ impl Model {
         for f in &self.features {
             let ev = self.events.get(f.event as usize).ok_or("feature event index")?;
             check(f.of.is_none_or(|p| (p as usize) < ev.props.len()), "feature property index")?;
-            check(f.spec.window_days.is_none_or(|d| (1..=l::DAYS).contains(&d)), "feature window")?;
+            check(f.spec.window_days.is_none_or(|d| matches!(d, 1..=l::DAYS)), "feature window")?;
             let distinct_ok = match f.spec.agg {
-                crate::profile::window::Agg::Distinct { max } => (1..=l::DISTINCT).contains(&max),
+                crate::profile::window::Agg::Distinct { max } => matches!(max, 1..=l::DISTINCT),
                 _ => true,
             };
             check(distinct_ok, "feature distinct max")?;
@@ -380,7 +380,7 @@ impl Model {
             )?;
         }
         for p in &self.placements {
-            check((1..=l::MAX_ITEMS).contains(&p.max_items), "placement items")?;
+            check(matches!(p.max_items, 1..=l::MAX_ITEMS), "placement items")?;
             check(content_ok(p.fallback), "placement fallback index")?;
             check(p.offers.iter().all(|&o| (o as usize) < self.offers.len()), "placement offer index")?;
         }
@@ -390,7 +390,7 @@ impl Model {
             }
             check(o.rank_by.is_none_or(|s| (s as usize) < self.scores.len()), "offer rank_by index")?;
             check(o.caps.len() <= l::CAPS, "too many offer caps")?;
-            check(o.caps.iter().all(|c| (1..=l::DAYS).contains(&c.days) && c.max > 0), "offer cap")?;
+            check(o.caps.iter().all(|c| matches!(c.days, 1..=l::DAYS) && c.max > 0), "offer cap")?;
             check(o.control_bp <= 5_000, "control share")?;
             check(o.variants.len() <= l::VARIANTS, "too many variants")?;
             check(o.variants.iter().all(|v| v.weight > 0 && content_ok(v.content)), "variant")?;
