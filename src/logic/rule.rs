@@ -272,7 +272,8 @@ enum Flat {
     Object(Vec<String>),
 }
 
-impl Wire for Flat {
+impl Flat {
+    /// Appends the wire form; decoding reads it straight into values (`Unflatten::take`).
     fn put(&self, w: &mut Writer) {
         match self {
             Flat::Null => w.varint(0),
@@ -289,16 +290,6 @@ impl Wire for Flat {
             }
         }
     }
-    fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("constant", 6) {
-            0 => Flat::Null,
-            1 => Flat::Bool(r.bool()),
-            2 => Flat::Number(r.f64()),
-            3 => Flat::String(r.string()),
-            4 => Flat::Array(r.u32()),
-            _ => Flat::Object(Wire::take(r)),
-        }
-    }
 }
 
 impl Wire for Rule {
@@ -306,21 +297,23 @@ impl Wire for Rule {
         self.nodes.put(w);
         self.kids.put(w);
         self.paths.put(w);
-        flat_consts(&self.consts).put(w);
+        let consts = flat_consts(&self.consts);
+        w.varint(consts.len() as u64);
+        consts.iter().for_each(|c| c.put(w));
     }
     fn take(r: &mut Reader<'_>) -> Self {
         let at = r.position();
         let nodes = Wire::take(r);
         let kids = Wire::take(r);
         let paths = Wire::take(r);
-        // The constant stream is rebuilt as it is read, without a vector of `Flat` in between.
+        // The constant stream is rebuilt as it is read, without building `Flat`s in between.
         let mut consts = Unflatten::default();
         let mut valid = Ok(());
         for _ in 0..r.len("a sequence") {
             if r.failed() {
                 break;
             }
-            valid = consts.push(Flat::take(r));
+            valid = consts.take(r);
             if valid.is_err() {
                 break;
             }
@@ -366,25 +359,45 @@ struct Unflatten {
 }
 
 impl Unflatten {
+    /// Reads the next value of the stream (a `Flat` on the wire) and adds it.
+    fn take(&mut self, r: &mut Reader<'_>) -> Result<(), String> {
+        match r.variant("constant", 6) {
+            0 => self.add(Value::Null, 1),
+            1 => self.add(Value::Bool(r.bool()), 1),
+            2 => self.add(Value::Number(r.f64()), 1),
+            3 => self.add(Value::String(r.string()), 1),
+            4 => self.array(r.u32()),
+            _ => self.object(Wire::take(r)),
+        }
+    }
+
+    #[cfg(test)]
     fn push(&mut self, flat: Flat) -> Result<(), String> {
-        let (value, depth) = match flat {
-            Flat::Null => (Value::Null, 1),
-            Flat::Bool(b) => (Value::Bool(b), 1),
-            Flat::Number(n) => (Value::Number(n), 1),
-            Flat::String(s) => (Value::String(s), 1),
-            Flat::Array(n) => {
-                let (items, depth) = self.pop(n as usize)?;
-                (Value::Array(items), depth)
-            }
-            Flat::Object(keys) => {
-                let (items, depth) = self.pop(keys.len())?;
-                let mut fields = Vec::with_capacity(items.len());
-                for field in keys.into_iter().zip(items) {
-                    fields.push(field);
-                }
-                (Value::Object(fields), depth)
-            }
-        };
+        match flat {
+            Flat::Null => self.add(Value::Null, 1),
+            Flat::Bool(b) => self.add(Value::Bool(b), 1),
+            Flat::Number(n) => self.add(Value::Number(n), 1),
+            Flat::String(s) => self.add(Value::String(s), 1),
+            Flat::Array(n) => self.array(n),
+            Flat::Object(keys) => self.object(keys),
+        }
+    }
+
+    fn array(&mut self, n: u32) -> Result<(), String> {
+        let (items, depth) = self.pop(n as usize)?;
+        self.add(Value::Array(items), depth)
+    }
+
+    fn object(&mut self, keys: Vec<String>) -> Result<(), String> {
+        let (items, depth) = self.pop(keys.len())?;
+        let mut fields = Vec::with_capacity(items.len());
+        for field in keys.into_iter().zip(items) {
+            fields.push(field);
+        }
+        self.add(Value::Object(fields), depth)
+    }
+
+    fn add(&mut self, value: Value, depth: u8) -> Result<(), String> {
         if usize::from(depth) > MAX_DEPTH {
             return Err(format!("constant nested deeper than {MAX_DEPTH}"));
         }
