@@ -130,15 +130,25 @@ impl Rule {
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {
+        self.check_size()?;
+        if let Some(i) = self.consts.iter().position(|c| !depth_within(c, MAX_DEPTH)) {
+            return Err(format!("constant {i} is nested deeper than {MAX_DEPTH}"));
+        }
+        self.check_nodes()
+    }
+
+    fn check_size(&self) -> Result<(), String> {
         if self.nodes.is_empty() {
             return Err("rule has no nodes".into());
         }
         if self.nodes.len() > u32::MAX as usize {
             return Err("rule has too many nodes".into());
         }
-        if let Some(i) = self.consts.iter().position(|c| !depth_within(c, MAX_DEPTH)) {
-            return Err(format!("constant {i} is nested deeper than {MAX_DEPTH}"));
-        }
+        Ok(())
+    }
+
+    /// Checks every node's references and depth, in one forward pass.
+    fn check_nodes(&self) -> Result<(), String> {
         // Per node: its depth, and HAS_PARENT once a later node lists it as a kid.
         let mut seen = vec![0_u8; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
@@ -319,7 +329,9 @@ impl Wire for Rule {
             }
         }
         let rule = Rule { nodes, kids, consts: consts.finish(), paths };
-        if let Err(e) = valid.and_then(|()| rule.check()) {
+        // `Unflatten` bounded the constants' depth as it built them: what is left to check is
+        // the arena.
+        if let Err(e) = valid.and_then(|()| rule.check_size()).and_then(|()| rule.check_nodes()) {
             r.reject(at, format!("invalid rule: {e}"));
         }
         rule
