@@ -197,29 +197,27 @@ pub fn encode_with_flags<T: Wire>(
 
 /// Reads and checks a frame header without decoding the body; only [`FLAG_SIGNED`] may be set.
 pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<Header, FrameError> {
-    let head = bytes.get(..HEADER_LEN).ok_or(FrameError::TooShort { len: bytes.len() })?;
-    let mut found = [0u8; 4];
-    found.copy_from_slice(head.get(0..4).unwrap_or(&[0; 4]));
+    // The fields of the table above: magic m, format f, flags g, model version v, length l.
+    let Some(&[m0, m1, m2, m3, f0, f1, g0, g1, v0, v1, v2, v3, l0, l1, l2, l3, sha256 @ ..]) =
+        bytes.first_chunk::<HEADER_LEN>()
+    else {
+        return Err(FrameError::TooShort { len: bytes.len() });
+    };
+    let found = [m0, m1, m2, m3];
     if found != magic {
         return Err(FrameError::BadMagic { found: printable(&found), expected: printable(&magic), what });
     }
-    let u16_at = |i: usize| head.get(i..i + 2).and_then(|b| b.try_into().ok()).map_or(0, u16::from_le_bytes);
-    let u32_at = |i: usize| head.get(i..i + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes);
-    let flags = u16_at(6);
+    let flags = u16::from_le_bytes([g0, g1]);
     if flags & !FLAG_SIGNED != 0 {
         return Err(FrameError::UnknownFlags(flags));
     }
-    let mut sha = [0u8; 32];
-    if let Some(s) = head.get(16..48) {
-        sha.copy_from_slice(s);
-    }
     Ok(Header {
         magic,
-        format: u16_at(4),
+        format: u16::from_le_bytes([f0, f1]),
         flags,
-        model_version: u32_at(8),
-        body_len: u32_at(12),
-        sha256: sha,
+        model_version: u32::from_le_bytes([v0, v1, v2, v3]),
+        body_len: u32::from_le_bytes([l0, l1, l2, l3]),
+        sha256,
     })
 }
 
