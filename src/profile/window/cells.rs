@@ -194,13 +194,18 @@ impl<T: Copy> Cells<T> {
 
     /// Merge of everything `rule` counts, or `None` when nothing counts.
     pub(super) fn fold(&self, rule: &Rule, merge: fn(T, T) -> T) -> Option<T> {
-        self.days
-            .cells
-            .iter()
-            .filter(|&&(d, _)| rule.counts(d))
-            .map(|&(_, v)| v)
-            .chain(self.settled)
-            .reduce(merge)
+        // A plain loop: the filter-map-chain-reduce was a larger copy per value type. The order
+        // is the days', then the settled total: sums are not associative.
+        let mut out = None;
+        for &(d, v) in &self.days.cells {
+            if rule.counts(d) {
+                out = Some(out.map_or(v, |o| merge(o, v)));
+            }
+        }
+        match (out, self.settled) {
+            (Some(o), Some(s)) => Some(merge(o, s)),
+            (o, s) => o.or(s),
+        }
     }
 
     /// Checks the invariants for `span` at `horizon`.
