@@ -264,8 +264,8 @@ impl Profile {
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
-        for e in s.outbox {
-            outbox.push(e);
+        for e in &s.outbox {
+            outbox.push(e.clone());
         }
         (p, outbox)
     }
