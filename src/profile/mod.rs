@@ -112,11 +112,13 @@ impl Profile {
             features: vec![Aggregate::default(); model.features.len()],
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
-            offers: vec![OfferState::default(); model.offers.len()],
+            offers: Vec::new(),
             global: DayCounts::default(),
             recent: VecDeque::new(),
             key: Value::Null,
         };
+        // Not `vec![x; n]`, which would clone `x` with `OfferState`'s own clone code.
+        p.offers.resize_with(model.offers.len(), OfferState::default);
         p.refresh_key();
         p
     }
