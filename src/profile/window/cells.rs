@@ -19,13 +19,13 @@ impl<T> Default for Days<T> {
 impl<T: Copy> Days<T> {
     /// Merges `value` into the cell of `day`, creating the cell if needed.
     pub(super) fn add(&mut self, day: i32, value: T, merge: fn(T, T) -> T) {
-        match self.cells.binary_search_by_key(&day, |&(d, _)| d) {
-            Ok(i) => {
-                if let Some(cell) = self.cells.get_mut(i) {
-                    cell.1 = merge(cell.1, value);
-                }
-            }
-            Err(i) => self.cells.insert(i, (day, value)),
+        // From the end, not a binary search (less code per value type): days ascend, and most
+        // events fall on the latest.
+        let at = self.cells.iter().rposition(|&(d, _)| d <= day);
+        if let Some(cell) = at.and_then(|i| self.cells.get_mut(i)).filter(|c| c.0 == day) {
+            cell.1 = merge(cell.1, value);
+        } else {
+            self.cells.insert(at.map_or(0, |i| i + 1), (day, value));
         }
     }
 
