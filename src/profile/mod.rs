@@ -240,8 +240,8 @@ impl Profile {
         }
         p.traits_expire_ms = s.traits_expire_ms;
         for so in &s.offers {
-            let mut slots = model.offers.iter().zip(&mut p.offers);
-            let Some((def, slot)) = slots.find(|(o, _)| o.id == so.id) else { continue };
+            let Some(i) = model.offer(&so.id) else { continue };
+            let (Some(def), Some(slot)) = (model.offers.get(i), p.offers.get_mut(i)) else { continue };
             let assignment = so.assignment.as_ref().and_then(|a| match a {
                 StoredAssignment::Control if def.control_bp > 0 => Some(Assignment::Control),
                 StoredAssignment::Control => None,
