@@ -230,11 +230,10 @@ impl Profile {
             *slot = agg;
         }
         for (name, value) in &s.traits {
-            let value = value.to_value();
             let mut slots = model.traits.iter().zip(&mut p.traits);
             if let Some(((_, ty), slot)) = slots.find(|((n, _), _)| n == name) {
-                if trait_fits(*ty, &value) {
-                    *slot = value;
+                if value.fits(*ty) {
+                    *slot = value.to_value();
                 }
             }
         }
@@ -321,6 +320,17 @@ impl StoredTrait {
                 items.len() <= MAX_TRAIT_LIST && items.iter().all(|s| s.len() <= MAX_TRAIT_STRING)
             }
         }
+    }
+
+    /// Whether the value still fits a trait's type (a newer model may change it).
+    fn fits(&self, ty: TraitType) -> bool {
+        matches!(
+            (ty, self),
+            (TraitType::String | TraitType::Date | TraitType::Anniversary, StoredTrait::String(_))
+                | (TraitType::Number | TraitType::Timestamp, StoredTrait::Number(_))
+                | (TraitType::Bool, StoredTrait::Bool(_))
+                | (TraitType::StringList, StoredTrait::List(_))
+        )
     }
 
     fn to_value(&self) -> Value {
@@ -498,17 +508,6 @@ impl StoredState {
         }
         Ok(())
     }
-}
-
-/// Whether a stored value still fits a trait's type (a newer model may change it).
-fn trait_fits(ty: TraitType, v: &Value) -> bool {
-    matches!(
-        (ty, v),
-        (TraitType::String | TraitType::Date | TraitType::Anniversary, Value::String(_))
-            | (TraitType::Number | TraitType::Timestamp, Value::Number(_))
-            | (TraitType::Bool, Value::Bool(_))
-            | (TraitType::StringList, Value::Array(_))
-    )
 }
 
 /// Whether a stored trait value has an allowed shape (scalars and short string lists).
