@@ -160,6 +160,18 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + millis - offset)
 }
 
+/// `now - t` in ms as a float, exact before rounding: `now - t` overflows i64 for times at its
+/// ends (a broken clock; found by tests/fuzz_crashers.rs `extreme_clock_does_not_overflow`), but
+/// its magnitude always fits a u64. Rounds as the i128 difference would, without i128's software
+/// conversion to f64.
+pub fn elapsed_ms(now: i64, t: i64) -> f64 {
+    match now.checked_sub(t) {
+        Some(d) => d as f64,
+        None if now > t => now.wrapping_sub(t) as u64 as f64,
+        None => -(t.wrapping_sub(now) as u64 as f64),
+    }
+}
+
 /// Start of day `day` in ms since the epoch, in the zone.
 pub fn day_start_ms(day: i32, offset_ms: i64) -> i64 {
     i64::from(day) * DAY_MS - offset_ms
@@ -224,6 +236,23 @@ mod tests {
         assert_eq!(day_of(ms - 1, 8 * HOUR_MS), parse_date("2026-11-10").unwrap());
         assert_eq!(minute_of_day(ms, 8 * HOUR_MS), 0);
         assert_eq!(day_of(-1, 0), -1);
+    }
+
+    #[test]
+    fn elapsed_is_the_exact_difference_rounded_once() {
+        let ends = [i64::MIN, i64::MIN + 1, -(1 << 53) - 1, -1, 0, 1, (1 << 53) + 1, i64::MAX - 1, i64::MAX];
+        for &a in &ends {
+            for &b in &ends {
+                assert_eq!(elapsed_ms(a, b), (i128::from(a) - i128::from(b)) as f64, "{a} - {b}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn elapsed_matches_i128(a in proptest::prelude::any::<i64>(), b in proptest::prelude::any::<i64>()) {
+            proptest::prop_assert_eq!(elapsed_ms(a, b), (i128::from(a) - i128::from(b)) as f64);
+        }
     }
 
     #[test]
