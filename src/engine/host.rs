@@ -241,6 +241,15 @@ mod tests {
     }
 
     #[test]
+    fn anniversaries_keep_month_and_day() {
+        for (given, kept) in [("1996-03-04", "03-04"), ("2000-12-31", "12-31"), ("02-29", "02-29")] {
+            let v = trait_value("b", TraitType::Anniversary, Raw::String(given.into()));
+            assert_eq!(v, Ok(Value::String(kept.into())), "{given}");
+        }
+        assert!(trait_value("b", TraitType::Anniversary, Raw::String("13-01".into())).is_err());
+    }
+
+    #[test]
     fn times_are_finite_and_bounded() {
         assert_eq!(time_ms(1.5), Ok(1));
         assert!(time_ms(f64::NAN).is_err());
