@@ -133,31 +133,51 @@ pub fn parse_offset(s: &str) -> Option<i64> {
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-11T00:00:00+08:00`, fractional seconds allowed) into ms.
+// Read by byte position: the fixed-width fields are ASCII, so no char boundaries to check.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let date = parse_date(s.get(..10)?)?;
-    let rest = s.get(10..)?;
-    let rest =
-        rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
-    let hms = rest.get(..8)?;
-    let (h, m, sec) = (digits(hms.get(0..2)?)?, digits(hms.get(3..5)?)?, digits(hms.get(6..8)?)?);
-    if hms.get(2..3)? != ":" || hms.get(5..6)? != ":" || h > 23 || m > 59 || sec > 60 {
+    let b = s.as_bytes();
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':')
+    {
         return None;
     }
-    let mut tail = rest.get(8..)?;
+    let (h, m, sec) = (two_digits(b, 11)?, two_digits(b, 14)?, two_digits(b, 17)?);
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut end = 19;
     let mut millis = 0i64;
-    if let Some(frac) = tail.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
+    if b.get(end) == Some(&b'.') {
+        end += 1;
+        let start = end;
+        while let Some(&d) = b.get(end).filter(|d| d.is_ascii_digit()) {
+            // The first three digits, padded with zeros: `.5` is 500 ms; digits past ms are dropped.
+            if end - start < 3 {
+                millis = millis * 10 + i64::from(d - b'0');
+            }
+            end += 1;
+        }
+        if end == start {
             return None;
         }
-        // The first three digits, padded with zeros: `.5` is 500 ms; digits past ms are dropped.
-        let f = frac.as_bytes().get(..n)?;
-        millis = f.iter().chain(b"000").take(3).fold(0, |ms, b| ms * 10 + i64::from(b - b'0'));
-        tail = frac.get(n..)?;
+        for _ in end - start..3 {
+            millis *= 10;
+        }
     }
+    let tail = s.get(end..)?;
     let offset = if tail == "z" { 0 } else { parse_offset(tail)? };
     let secs = i64::from(date) * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     Some(secs * 1000 + millis - offset)
+}
+
+/// The two ASCII digits at `at` as a number.
+fn two_digits(b: &[u8], at: usize) -> Option<u32> {
+    match (b.get(at), b.get(at + 1)) {
+        (Some(&x), Some(&y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+            Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
+        }
+        _ => None,
+    }
 }
 
 /// `now - t` in ms as a float, exact before rounding: `now - t` overflows i64 for times at its
@@ -248,7 +268,50 @@ mod tests {
         }
     }
 
+    /// The parser as it was before it read by byte position, to hold the new one to.
+    fn reference_rfc3339(s: &str) -> Option<i64> {
+        let date = parse_date(s.get(..10)?)?;
+        let rest = s.get(10..)?;
+        let rest =
+            rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
+        let hms = rest.get(..8)?;
+        let (h, m, sec) = (digits(hms.get(0..2)?)?, digits(hms.get(3..5)?)?, digits(hms.get(6..8)?)?);
+        if hms.get(2..3)? != ":" || hms.get(5..6)? != ":" || h > 23 || m > 59 || sec > 60 {
+            return None;
+        }
+        let mut tail = rest.get(8..)?;
+        let mut millis = 0i64;
+        if let Some(frac) = tail.strip_prefix('.') {
+            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 {
+                return None;
+            }
+            // The first three digits, padded with zeros: `.5` is 500 ms; digits past ms are dropped.
+            let f = frac.as_bytes().get(..n)?;
+            millis = f.iter().chain(b"000").take(3).fold(0, |ms, b| ms * 10 + i64::from(b - b'0'));
+            tail = frac.get(n..)?;
+        }
+        let offset = if tail == "z" { 0 } else { parse_offset(tail)? };
+        let secs = i64::from(date) * 86_400 + i64::from(h * 3600 + m * 60 + sec);
+        Some(secs * 1000 + millis - offset)
+    }
+
     proptest::proptest! {
+        #[test]
+        fn rfc3339_parses_as_before(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]?[0-9:.]{0,14}[-+Zz]?[0-9:]{0,6}é?") {
+            proptest::prop_assert_eq!(parse_rfc3339(&s), reference_rfc3339(&s));
+        }
+
+        #[test]
+        fn rfc3339_parses_valid_times_as_before(
+            y in 1000u32..3000, mo in 1u32..13, d in 1u32..29, h in 0u32..24, mi in 0u32..60, se in 0u32..61,
+            frac in "(\\.[0-9]{0,5})?", off in "(Z|z|[-+]0[0-9]:[0-5][0-9])",
+        ) {
+            let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{frac}{off}");
+            proptest::prop_assert_eq!(parse_rfc3339(&s).is_some(), frac != ".");
+            proptest::prop_assert_eq!(parse_rfc3339(&s), reference_rfc3339(&s));
+        }
+
         #[test]
         fn elapsed_matches_i128(a in proptest::prelude::any::<i64>(), b in proptest::prelude::any::<i64>()) {
             proptest::prop_assert_eq!(elapsed_ms(a, b), (i128::from(a) - i128::from(b)) as f64);
