@@ -61,41 +61,33 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
-/// A non-empty run of ASCII digits as a number; `None` for anything else or on overflow.
-fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() {
-        return None;
-    }
-    s.bytes().try_fold(0u32, |n, b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
 /// Parses `YYYY-MM-DD` into a day number.
+// Fields read by byte position (as the other parsers here): ASCII digits and separators only.
 pub fn parse_date(s: &str) -> Option<i32> {
-    let mut it = s.splitn(3, '-');
-    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
     }
-    let (y, m, d) = (digits(y)? as i32, digits(m)?, digits(d)?);
+    let y = two_digits(b, 0)? * 100 + two_digits(b, 2)?;
+    let (y, m, d) = (y as i32, two_digits(b, 5)?, two_digits(b, 8)?);
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
     }
     Some(days_from_civil(y, m, d))
 }
 
-/// Parses `MM-DD` (an anniversary; `02-29` allowed).
-pub fn parse_month_day(s: &str) -> Option<(u32, u32)> {
-    let (m, d) = s.split_once('-')?;
-    if m.len() != 2 || d.len() != 2 {
+/// Two two-digit numbers separated by `sep` (`MM-DD`, `HH:MM`).
+fn two_pairs(s: &str, sep: u8) -> Option<(u32, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 5 || b.get(2) != Some(&sep) {
         return None;
     }
-    let (m, d) = (digits(m)?, digits(d)?);
+    Some((two_digits(b, 0)?, two_digits(b, 3)?))
+}
+
+/// Parses `MM-DD` (an anniversary; `02-29` allowed).
+pub fn parse_month_day(s: &str) -> Option<(u32, u32)> {
+    let (m, d) = two_pairs(s, b'-')?;
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(2000, m) {
         return None;
     }
@@ -104,11 +96,7 @@ pub fn parse_month_day(s: &str) -> Option<(u32, u32)> {
 
 /// Parses `HH:MM` into minutes after midnight.
 pub fn parse_hh_mm(s: &str) -> Option<u16> {
-    let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m) = (digits(h)?, digits(m)?);
+    let (h, m) = two_pairs(s, b':')?;
     if h > 23 || m > 59 {
         return None;
     }
@@ -268,9 +256,63 @@ mod tests {
         }
     }
 
+    /// A non-empty run of ASCII digits as a number; `None` for anything else or on overflow.
+    fn digits(s: &str) -> Option<u32> {
+        if s.is_empty() {
+            return None;
+        }
+        s.bytes().try_fold(0u32, |n, b| {
+            if b.is_ascii_digit() {
+                n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// As before, parses `YYYY-MM-DD` into a day number.
+    fn reference_date(s: &str) -> Option<i32> {
+        let mut it = s.splitn(3, '-');
+        let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let (y, m, d) = (digits(y)? as i32, digits(m)?, digits(d)?);
+        if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+            return None;
+        }
+        Some(days_from_civil(y, m, d))
+    }
+
+    /// As before, parses `MM-DD` (an anniversary; `02-29` allowed).
+    fn reference_month_day(s: &str) -> Option<(u32, u32)> {
+        let (m, d) = s.split_once('-')?;
+        if m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let (m, d) = (digits(m)?, digits(d)?);
+        if !(1..=12).contains(&m) || d == 0 || d > days_in_month(2000, m) {
+            return None;
+        }
+        Some((m, d))
+    }
+
+    /// As before, parses `HH:MM` into minutes after midnight.
+    fn reference_hh_mm(s: &str) -> Option<u16> {
+        let (h, m) = s.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m) = (digits(h)?, digits(m)?);
+        if h > 23 || m > 59 {
+            return None;
+        }
+        Some((h * 60 + m) as u16)
+    }
+
     /// The parser as it was before it read by byte position, to hold the new one to.
     fn reference_rfc3339(s: &str) -> Option<i64> {
-        let date = parse_date(s.get(..10)?)?;
+        let date = reference_date(s.get(..10)?)?;
         let rest = s.get(10..)?;
         let rest =
             rest.strip_prefix('T').or_else(|| rest.strip_prefix('t')).or_else(|| rest.strip_prefix(' '))?;
@@ -297,6 +339,21 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn dates_and_times_parse_as_before(s in "[-0-9:/é]{0,11}") {
+            proptest::prop_assert_eq!(parse_date(&s), reference_date(&s));
+            proptest::prop_assert_eq!(parse_month_day(&s), reference_month_day(&s));
+            proptest::prop_assert_eq!(parse_hh_mm(&s), reference_hh_mm(&s));
+        }
+
+        #[test]
+        fn valid_dates_parse_as_before(y in 0u32..10_000, m in 0u32..14, d in 0u32..33) {
+            let (date, md, hm) = (format!("{y:04}-{m:02}-{d:02}"), format!("{m:02}-{d:02}"), format!("{m:02}:{d:02}"));
+            proptest::prop_assert_eq!(parse_date(&date), reference_date(&date));
+            proptest::prop_assert_eq!(parse_month_day(&md), reference_month_day(&md));
+            proptest::prop_assert_eq!(parse_hh_mm(&hm), reference_hh_mm(&hm));
+        }
+
         #[test]
         fn rfc3339_parses_as_before(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]?[0-9:.]{0,14}[-+Zz]?[0-9:]{0,6}é?") {
             proptest::prop_assert_eq!(parse_rfc3339(&s), reference_rfc3339(&s));
