@@ -137,12 +137,16 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
     let date = |s: &str| time::parse_date(s);
     Ok(match (ty, raw) {
         (_, Raw::Null) => Value::Null,
-        (TraitType::Number, r) => checked(&at, ValueType::Number, r)?,
-        (TraitType::Bool, r) => checked(&at, ValueType::Bool, r)?,
-        (TraitType::String | TraitType::StringList, r) => {
-            let ty = if ty == TraitType::String { ValueType::String } else { ValueType::StringList };
+        (TraitType::Number | TraitType::Bool | TraitType::String | TraitType::StringList, r) => {
+            let ty = match ty {
+                TraitType::Number => ValueType::Number,
+                TraitType::Bool => ValueType::Bool,
+                TraitType::String => ValueType::String,
+                _ => ValueType::StringList,
+            };
             // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
-            // are refused here, not accepted and then lost at the next import.
+            // are refused here, not accepted and then lost at the next import. (Checked numbers
+            // and booleans always pass.)
             let v = checked(&at, ty, r)?;
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
