@@ -175,13 +175,11 @@ impl Engine {
         let offset = self.model.offset_ms;
         let today = time::day_of(now, offset);
         let minute = time::minute_of_day(now, offset);
-        let global_left = self
-            .model
-            .caps
-            .iter()
-            .map(|c| c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)))
-            .min()
-            .unwrap_or(u32::MAX);
+        let mut global_left = u32::MAX;
+        for c in &self.model.caps {
+            global_left =
+                global_left.min(c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)));
+        }
         Now { now, today, minute, global_left, global_quiet: in_quiet(self.model.quiet, minute) }
     }
 
@@ -247,12 +245,17 @@ impl Engine {
                     offers.get(k).and_then(|&o| self.model.offers.get(o as usize)).map(|d| d.priority)
                 };
                 let group_priority = priority_of(i);
-                let ranked = offers
-                    .iter()
-                    .skip(i)
-                    .filter_map(|&o| self.model.offers.get(o as usize))
-                    .take_while(|d| Some(d.priority) == group_priority)
-                    .any(|d| d.rank_by.is_some());
+                let mut ranked = false;
+                for &o in offers.get(i..).unwrap_or_default() {
+                    let Some(d) = self.model.offers.get(o as usize) else { continue };
+                    if Some(d.priority) != group_priority {
+                        break;
+                    }
+                    if d.rank_by.is_some() {
+                        ranked = true;
+                        break;
+                    }
+                }
                 let base = scratch.len();
                 while let Some(&o) = offers.get(i) {
                     let Some(def) = self.model.offers.get(o as usize) else { break 'groups };
