@@ -7,9 +7,18 @@ pub fn closest<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -
 
 /// `; did you mean `x`?` or nothing.
 pub fn hint<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -> String {
-    closest_of(name, &mut candidates.into_iter())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
+    hint_of(name, &mut candidates.into_iter())
+}
+
+/// The body of [`hint`], like [`closest_of`] one non-generic copy for every caller.
+fn hint_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    if let Some(c) = closest_of(name, candidates) {
+        out.push_str("; did you mean `");
+        out.push_str(c);
+        out.push_str("`?");
+    }
+    out
 }
 
 /// The one copy of the search behind the generic entry points (each caller's iterator type
