@@ -11,7 +11,7 @@ pub fn hint<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -> S
 }
 
 /// The body of [`hint`], like [`closest_of`] one non-generic copy for every caller.
-fn hint_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> String {
+fn hint_of(name: &str, candidates: &mut dyn Iterator<Item = &str>) -> String {
     let mut out = String::new();
     if let Some(c) = closest_of(name, candidates) {
         out.push_str("; did you mean `");

@@ -2,13 +2,13 @@
 //! checks as [`super::input`], without building JSON first. Bindings read an event's properties
 //! or a context's fields by the model's names and hand each one over as a [`Raw`].
 
-use super::input::{truncate, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
+use super::input::{unknown, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
 use crate::compiled::Model;
 use crate::logic::Value;
 use crate::model::{TraitType, ValueType};
 use crate::profile::identity::IdKind;
 use crate::profile::{trait_value_ok, StoredTrait, MAX_TRAIT_STRING};
-use crate::{suggest, time};
+use crate::time;
 
 /// Largest magnitude accepted for `now`, in ms: the range of a JavaScript `Date`.
 pub const MAX_TIME_MS: f64 = 8.64e15;
@@ -115,11 +115,7 @@ pub fn traits(model: &Model, entries: Vec<(String, Raw)>) -> Result<Vec<Value>, 
     let mut out = vec![Value::Null; model.traits.len()];
     for (name, raw) in entries {
         let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
-            return Err(InputError::Unknown {
-                kind: "trait",
-                name: truncate(&name),
-                hint: suggest::hint(&name, model.traits.iter().map(|t| t.0.as_str())),
-            });
+            return Err(unknown("trait", &name, &mut model.traits.iter().map(|t| t.0.as_str())));
         };
         let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { continue };
         *slot = trait_value(&name, *ty, raw)?;
