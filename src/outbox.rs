@@ -140,17 +140,22 @@ impl OutboxEvent {
         let mut out = vec![("type", Field::Str(self.kind()))];
         match self {
             OutboxEvent::StageChanged { from, to, at } => {
-                out.extend([("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Time(*at))]);
+                out.extend_from_slice(&[
+                    ("from", opt(from)),
+                    ("to", Field::Str(to)),
+                    ("at", Field::Time(*at)),
+                ]);
             }
-            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => out.extend([
-                ("decision", Field::Str(decision)),
-                ("placement", Field::Str(placement)),
-                ("offer", Field::Str(offer)),
-                ("variant", opt(variant)),
-                ("control", Field::Bool(*control)),
-                ("at", Field::Time(*at)),
-            ]),
-            OutboxEvent::Conversion { decision, offer, event, control, at } => out.extend([
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => out
+                .extend_from_slice(&[
+                    ("decision", Field::Str(decision)),
+                    ("placement", Field::Str(placement)),
+                    ("offer", Field::Str(offer)),
+                    ("variant", opt(variant)),
+                    ("control", Field::Bool(*control)),
+                    ("at", Field::Time(*at)),
+                ]),
+            OutboxEvent::Conversion { decision, offer, event, control, at } => out.extend_from_slice(&[
                 ("decision", Field::Str(decision)),
                 ("offer", Field::Str(offer)),
                 ("event", Field::Str(event)),
@@ -158,7 +163,7 @@ impl OutboxEvent {
                 ("at", Field::Time(*at)),
             ]),
             OutboxEvent::Forgotten { pid, at } => {
-                out.extend([("pid", Field::Str(pid)), ("at", Field::Time(*at))]);
+                out.extend_from_slice(&[("pid", Field::Str(pid)), ("at", Field::Time(*at))]);
             }
         }
         out

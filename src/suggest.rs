@@ -7,18 +7,28 @@ pub fn closest<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -
 
 /// `; did you mean `x`?` or nothing.
 pub fn hint<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -> String {
-    closest_of(name, &mut candidates.into_iter())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
+    hint_of(name, &mut candidates.into_iter())
+}
+
+/// The body of [`hint`], like [`closest_of`] one non-generic copy for every caller.
+fn hint_of(name: &str, candidates: &mut dyn Iterator<Item = &str>) -> String {
+    let mut out = String::new();
+    if let Some(c) = closest_of(name, candidates) {
+        out.push_str("; did you mean `");
+        out.push_str(c);
+        out.push_str("`?");
+    }
+    out
 }
 
 /// The one copy of the search behind the generic entry points (each caller's iterator type
 /// would otherwise get its own copy in the Wasm module).
 fn closest_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let name = lower_chars(name);
+    let limit = (name.len() / 3).clamp(1, 3);
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
-        let d = distance(name, c);
+        let d = distance(&name, &lower_chars(c));
         if d <= limit && best.is_none_or(|(b, _)| d < b) {
             best = Some((d, c));
         }
@@ -26,11 +36,18 @@ fn closest_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> 
     best.map(|(_, c)| c)
 }
 
-/// Levenshtein distance over chars, ASCII case-insensitive (full Unicode case tables would cost
-/// the Wasm package kilobytes for no gain on model names).
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+/// The chars of `s`, ASCII-lowercased (full Unicode case tables would cost the Wasm package
+/// kilobytes for no gain on model names).
+fn lower_chars(s: &str) -> Vec<char> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Levenshtein distance over chars.
+fn distance(a: &[char], b: &[char]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
     for (i, ca) in a.iter().enumerate() {

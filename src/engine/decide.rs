@@ -175,13 +175,11 @@ impl Engine {
         let offset = self.model.offset_ms;
         let today = time::day_of(now, offset);
         let minute = time::minute_of_day(now, offset);
-        let global_left = self
-            .model
-            .caps
-            .iter()
-            .map(|c| c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)))
-            .min()
-            .unwrap_or(u32::MAX);
+        let mut global_left = u32::MAX;
+        for c in &self.model.caps {
+            global_left =
+                global_left.min(c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)));
+        }
         Now { now, today, minute, global_left, global_quiet: in_quiet(self.model.quiet, minute) }
     }
 
@@ -247,12 +245,17 @@ impl Engine {
                     offers.get(k).and_then(|&o| self.model.offers.get(o as usize)).map(|d| d.priority)
                 };
                 let group_priority = priority_of(i);
-                let ranked = offers
-                    .iter()
-                    .skip(i)
-                    .filter_map(|&o| self.model.offers.get(o as usize))
-                    .take_while(|d| Some(d.priority) == group_priority)
-                    .any(|d| d.rank_by.is_some());
+                let mut ranked = false;
+                for &o in offers.get(i..).unwrap_or_default() {
+                    let Some(d) = self.model.offers.get(o as usize) else { continue };
+                    if Some(d.priority) != group_priority {
+                        break;
+                    }
+                    if d.rank_by.is_some() {
+                        ranked = true;
+                        break;
+                    }
+                }
                 let base = scratch.len();
                 while let Some(&o) = offers.get(i) {
                     let Some(def) = self.model.offers.get(o as usize) else { break 'groups };
@@ -367,19 +370,22 @@ impl Engine {
     }
 
     /// Explains offer `offer`'s eligibility for page context `context`, without recording anything.
+    // Details are built by pushing pieces, not by `format!`: every formatting call site is code
+    // in the Wasm module, and this is the largest function the package exports.
     pub fn explain(&mut self, offer: usize, context: &[Value], now: i64) -> Option<Explanation> {
         self.settle_stage();
         let t = self.now_for(now);
         self.memo.reset(&self.model);
         let def = self.model.offers.get(offer)?;
         let mut checks = Vec::new();
-        let mut add =
-            |name: &'static str, passed: bool, detail: String| checks.push(Check { name, passed, detail });
+        let mut add = |name: &'static str, passed: bool, detail: &str| {
+            checks.push(Check { name, passed, detail: detail.to_string() });
+        };
         let consent_ok = !def.requires_consent || self.profile.consent;
         add(
             "consent",
             consent_ok,
-            if def.requires_consent { "needs consent".into() } else { "shown without consent".into() },
+            if def.requires_consent { "needs consent" } else { "shown without consent" },
         );
         let started = def.start.is_none_or(|s| t.now >= s);
         let not_ended = def.end.is_none_or(|e| t.now < e);
@@ -387,15 +393,16 @@ impl Engine {
             "schedule",
             started && not_ended,
             match (started, not_ended) {
-                (false, _) => "not started yet".into(),
-                (_, false) => "ended".into(),
-                _ => "running".into(),
+                (false, _) => "not started yet",
+                (_, false) => "ended",
+                _ => "running",
             },
         );
         if let Some(mask) = def.stages {
             let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
-            let current = self.current_stage().unwrap_or("none");
-            let mut detail = format!("stage is `{current}`; offer wants ");
+            let mut detail = String::from("stage is `");
+            detail.push_str(self.current_stage().unwrap_or("none"));
+            detail.push_str("`; offer wants ");
             let mut sep = "";
             for (i, s) in self.model.stages.iter().enumerate() {
                 if i < 64 && mask & (1u64 << i) != 0 {
@@ -404,43 +411,53 @@ impl Engine {
                     sep = " or ";
                 }
             }
-            add("stage", in_stage, detail);
+            add("stage", in_stage, &detail);
         }
         let quiet = in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet);
-        add("quiet_hours", !quiet, if quiet { "quiet hours now".into() } else { "not quiet hours".into() });
+        add("quiet_hours", !quiet, if quiet { "quiet hours now" } else { "not quiet hours" });
         // Without consent nothing is stored, so caps do not apply (as in `decide`).
         let consent = self.profile.consent;
         let (caps, gap) = if consent { caps_open(&self.profile, offer, def, &t) } else { (true, true) };
         let state = self.profile.offers.get(offer);
         let mut counts = String::new();
-        for (i, c) in def.caps.iter().enumerate() {
-            let n = state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days));
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(counts, "{sep}{n} of {} in {} days", c.max, u32::from(c.days));
+        for c in &def.caps {
+            if !counts.is_empty() {
+                counts.push_str(", ");
+            }
+            push_uint(&mut counts, state.map_or(0, |s| s.exposures.count_in_last(t.today, c.days)) as usize);
+            counts.push_str(" of ");
+            push_uint(&mut counts, c.max as usize);
+            counts.push_str(" in ");
+            push_uint(&mut counts, usize::from(c.days));
+            counts.push_str(" days");
         }
-        add("cap", caps, if counts.is_empty() { "no offer caps".into() } else { counts });
-        add("min_gap", gap, if gap { "gap respected".into() } else { "shown too recently".into() });
+        add("cap", caps, if counts.is_empty() { "no offer caps" } else { &counts });
+        add("min_gap", gap, if gap { "gap respected" } else { "shown too recently" });
         add(
             "global_cap",
             !consent || !def.global_caps || t.global_left > 0,
-            if def.global_caps {
-                "counts against global caps".into()
-            } else {
-                "exempt from global caps".into()
-            },
+            if def.global_caps { "counts against global caps" } else { "exempt from global caps" },
         );
         let ev = self.eval(context, now, t.today);
         let mut conditions = Vec::new();
-        let audience = match &def.audience {
+        let (passed, detail) = match &def.audience {
             None => (true, "everyone".to_string()),
             Some(rule) => match logic::eval(rule, &ev) {
                 Err(e) => (false, format!("audience rule failed: {e}")),
                 Ok(v) => {
                     let (connective, parts) = logic::conditions(rule, &ev);
-                    let base = format!("offers[{offer}].audience");
+                    let mut base = String::from("offers[");
+                    push_uint(&mut base, offer);
+                    base.push_str("].audience");
                     for c in &parts {
-                        let path =
-                            c.index.map_or_else(|| base.clone(), |i| format!("{base}.{connective}[{i}]"));
+                        let mut path = base.clone();
+                        if let Some(i) = c.index {
+                            path.push('.');
+                            path.push_str(connective);
+                            path.push('[');
+                            push_uint(&mut path, i);
+                            path.push(']');
+                        }
                         let segment = match c.host {
                             Some((crate::compiled::op::SEGMENT, s)) => {
                                 self.model.segments.get(s as usize).map(|x| x.name.clone())
@@ -453,28 +470,47 @@ impl Engine {
                     let (mut failing, mut passing) = (String::new(), String::new());
                     for c in &conditions {
                         let list = if c.passed { &mut passing } else { &mut failing };
-                        let sep = if list.is_empty() { "" } else { ", " };
-                        let _ = match &c.segment {
-                            Some(s) => write!(list, "{sep}`{}` (segment `{s}`)", c.path),
-                            None => write!(list, "{sep}`{}`", c.path),
-                        };
+                        if !list.is_empty() {
+                            list.push_str(", ");
+                        }
+                        list.push('`');
+                        list.push_str(&c.path);
+                        list.push('`');
+                        if let Some(s) = &c.segment {
+                            list.push_str(" (segment `");
+                            list.push_str(s);
+                            list.push_str("`)");
+                        }
                     }
-                    let detail = match (connective, v.truthy()) {
-                        ("and", true) => format!("all {} conditions hold", conditions.len()),
-                        ("and", false) => format!("fails on {failing}"),
-                        ("or", true) => format!("holds by {passing}"),
-                        ("or", false) => format!("none of {} conditions holds", conditions.len()),
-                        (_, true) => format!("{passing} holds"),
-                        (_, false) => format!("{failing} gave {}", v.brief()),
+                    let count = |before: &str, after: &str| {
+                        let mut s = String::from(before);
+                        push_uint(&mut s, conditions.len());
+                        s.push_str(after);
+                        s
                     };
-                    (v.truthy(), detail)
+                    let truthy = v.truthy();
+                    let detail = match (connective, truthy) {
+                        ("and", true) => count("all ", " conditions hold"),
+                        ("and", false) => "fails on ".to_string() + &failing,
+                        ("or", true) => "holds by ".to_string() + &passing,
+                        ("or", false) => count("none of ", " conditions holds"),
+                        (_, true) => passing + " holds",
+                        (_, false) => failing + " gave " + &v.brief(),
+                    };
+                    (truthy, detail)
                 }
             },
         };
-        add("audience", audience.0, audience.1);
+        add("audience", passed, &detail);
         let eligible = checks.iter().all(|c| c.passed);
         Some(Explanation { offer: def.id.clone(), eligible, checks, conditions })
     }
+}
+
+/// Appends `n` in decimal: one formatting call site for every number in `explain`'s details.
+#[inline(never)]
+fn push_uint(out: &mut String, n: usize) {
+    let _ = write!(out, "{n}");
 }
 
 /// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat

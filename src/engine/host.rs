@@ -2,13 +2,13 @@
 //! checks as [`super::input`], without building JSON first. Bindings read an event's properties
 //! or a context's fields by the model's names and hand each one over as a [`Raw`].
 
-use super::input::{truncate, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
+use super::input::{unknown, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
 use crate::compiled::Model;
 use crate::logic::Value;
 use crate::model::{TraitType, ValueType};
 use crate::profile::identity::IdKind;
 use crate::profile::{trait_value_ok, StoredTrait, MAX_TRAIT_STRING};
-use crate::{suggest, time};
+use crate::time;
 
 /// Largest magnitude accepted for `now`, in ms: the range of a JavaScript `Date`.
 pub const MAX_TIME_MS: f64 = 8.64e15;
@@ -115,11 +115,7 @@ pub fn traits(model: &Model, entries: Vec<(String, Raw)>) -> Result<Vec<Value>, 
     let mut out = vec![Value::Null; model.traits.len()];
     for (name, raw) in entries {
         let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
-            return Err(InputError::Unknown {
-                kind: "trait",
-                name: truncate(&name),
-                hint: suggest::hint(&name, model.traits.iter().map(|t| t.0.as_str())),
-            });
+            return Err(unknown("trait", &name, &mut model.traits.iter().map(|t| t.0.as_str())));
         };
         let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { continue };
         *slot = trait_value(&name, *ty, raw)?;
@@ -137,12 +133,16 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
     let date = |s: &str| time::parse_date(s);
     Ok(match (ty, raw) {
         (_, Raw::Null) => Value::Null,
-        (TraitType::Number, r) => checked(&at, ValueType::Number, r)?,
-        (TraitType::Bool, r) => checked(&at, ValueType::Bool, r)?,
-        (TraitType::String | TraitType::StringList, r) => {
-            let ty = if ty == TraitType::String { ValueType::String } else { ValueType::StringList };
+        (TraitType::Number | TraitType::Bool | TraitType::String | TraitType::StringList, r) => {
+            let ty = match ty {
+                TraitType::Number => ValueType::Number,
+                TraitType::Bool => ValueType::Bool,
+                TraitType::String => ValueType::String,
+                _ => ValueType::StringList,
+            };
             // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
-            // are refused here, not accepted and then lost at the next import.
+            // are refused here, not accepted and then lost at the next import. (Checked numbers
+            // and booleans always pass.)
             let v = checked(&at, ty, r)?;
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
@@ -238,6 +238,15 @@ mod tests {
         let mixed = Raw::List { len: 1, items: vec![Raw::Number(1.0)] };
         assert!(value(f, ValueType::StringList, mixed).is_err());
         assert!(value(f, ValueType::String, Raw::Other("an object")).is_err());
+    }
+
+    #[test]
+    fn anniversaries_keep_month_and_day() {
+        for (given, kept) in [("1996-03-04", "03-04"), ("2000-12-31", "12-31"), ("02-29", "02-29")] {
+            let v = trait_value("b", TraitType::Anniversary, Raw::String(given.into()));
+            assert_eq!(v, Ok(Value::String(kept.into())), "{given}");
+        }
+        assert!(trait_value("b", TraitType::Anniversary, Raw::String("13-01".into())).is_err());
     }
 
     #[test]

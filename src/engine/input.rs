@@ -175,29 +175,26 @@ pub fn event(model: &Model, json: &Json) -> Result<(usize, Vec<Value>), InputErr
 
 /// The index of an event type by name.
 pub fn event_index(model: &Model, name: &str) -> Result<usize, InputError> {
-    model.event(name).ok_or_else(|| InputError::Unknown {
-        kind: "event type",
-        name: truncate(name),
-        hint: suggest::hint(name, model.events.iter().map(|e| e.name.as_str())),
-    })
+    model
+        .event(name)
+        .ok_or_else(|| unknown("event type", name, &mut model.events.iter().map(|e| e.name.as_str())))
 }
 
 /// The index of a placement by name.
 pub fn placement_index(model: &Model, name: &str) -> Result<usize, InputError> {
-    model.placement(name).ok_or_else(|| InputError::Unknown {
-        kind: "placement",
-        name: truncate(name),
-        hint: suggest::hint(name, model.placements.iter().map(|p| p.name.as_str())),
-    })
+    model
+        .placement(name)
+        .ok_or_else(|| unknown("placement", name, &mut model.placements.iter().map(|p| p.name.as_str())))
 }
 
 /// The index of an offer by id.
 pub fn offer_index(model: &Model, id: &str) -> Result<usize, InputError> {
-    model.offer(id).ok_or_else(|| InputError::Unknown {
-        kind: "offer",
-        name: truncate(id),
-        hint: suggest::hint(id, model.offers.iter().map(|o| o.id.as_str())),
-    })
+    model.offer(id).ok_or_else(|| unknown("offer", id, &mut model.offers.iter().map(|o| o.id.as_str())))
+}
+
+/// An unknown name, with a suggestion from `known` (one copy for every kind of name).
+pub(crate) fn unknown(kind: &'static str, name: &str, known: &mut dyn Iterator<Item = &str>) -> InputError {
+    InputError::Unknown { kind, name: truncate(name), hint: suggest::hint(name, known) }
 }
 
 pub(crate) fn truncate(s: &str) -> String {

@@ -198,12 +198,10 @@ fn normalize_email(s: &str) -> Result<String, IdError> {
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(IdError::EmailCharacter);
     }
-    let mut parts = s.split('@');
-    let ok = matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(local), Some(domain), None) if !local.is_empty() && !domain.is_empty()
-    );
-    if !ok {
+    // Bytes, not `split('@')` (whose searcher was inlined here): `@` is ASCII.
+    let b = s.as_bytes();
+    let ats = b.iter().filter(|&&c| c == b'@').count();
+    if ats != 1 || b.first() == Some(&b'@') || b.last() == Some(&b'@') {
         return Err(IdError::EmailShape);
     }
     // ASCII only, so a backend in any language lowercases the same way.
@@ -298,7 +296,8 @@ fn international(digits: &str, count: usize, china_form: &'static str) -> Result
     if digits.starts_with('0') {
         return Err(IdError::PhoneCountryCode { form: "international" });
     }
-    Ok(format!("+{digits}"))
+    // Concatenated, not formatted: no formatting machinery for a prefix.
+    Ok("+".to_owned() + digits)
 }
 
 /// `national` has exactly 11 ASCII digits.
@@ -308,7 +307,7 @@ fn china_mobile(national: &str, form: &'static str) -> Result<String, IdError> {
     if !mobile || b.len() != 11 {
         return Err(IdError::NotChinaMobile { form });
     }
-    Ok(format!("+86{national}"))
+    Ok("+86".to_owned() + national)
 }
 
 #[cfg(test)]

@@ -112,11 +112,13 @@ impl Profile {
             features: vec![Aggregate::default(); model.features.len()],
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
-            offers: vec![OfferState::default(); model.offers.len()],
+            offers: Vec::new(),
             global: DayCounts::default(),
             recent: VecDeque::new(),
             key: Value::Null,
         };
+        // Not `vec![x; n]`, which would clone `x` with `OfferState`'s own clone code.
+        p.offers.resize_with(model.offers.len(), OfferState::default);
         p.refresh_key();
         p
     }
@@ -200,20 +202,23 @@ impl Profile {
         p.consent = s.consent;
         p.ids = s.ids;
         p.seq = s.seq;
+        // By reference where nothing is moved: each consumed vector had its own drop code here.
         p.stage = s
             .stage
-            .and_then(|(name, since)| model.stages.iter().position(|x| x.name == name).map(|i| (i, since)));
-        for (name, seen) in s.events {
-            if let Some(slot) = model.event(&name).and_then(|i| p.events.get_mut(i)) {
-                *slot = Some(seen);
+            .as_ref()
+            .and_then(|(name, since)| model.stages.iter().position(|x| x.name == *name).map(|i| (i, *since)));
+        for (name, seen) in &s.events {
+            if let Some(slot) = model.event(name).and_then(|i| p.events.get_mut(i)) {
+                *slot = Some(*seen);
             }
         }
-        for (name, spec, mut agg) in s.features {
+        for (name, spec, agg) in &s.features {
             let mut slots = model.features.iter().zip(&mut p.features);
-            let Some((def, slot)) = slots.find(|(f, _)| f.name == name && same_kind(&f.spec, &spec)) else {
+            let Some((def, slot)) = slots.find(|(f, _)| f.name == *name && same_kind(&f.spec, spec)) else {
                 continue;
             };
-            if def.spec != spec {
+            let mut agg = agg.clone();
+            if def.spec != *spec {
                 // A new window or `max`: keep what fits the new spec, or start empty.
                 if let Some(h) = agg.horizon() {
                     agg.prune(&def.spec, h);
@@ -224,43 +229,44 @@ impl Profile {
             }
             *slot = agg;
         }
-        for (name, value) in s.traits {
-            let value = value.into_value();
+        for (name, value) in &s.traits {
             let mut slots = model.traits.iter().zip(&mut p.traits);
-            if let Some(((_, ty), slot)) = slots.find(|((n, _), _)| *n == name) {
-                if trait_fits(*ty, &value) {
-                    *slot = value;
+            if let Some(((_, ty), slot)) = slots.find(|((n, _), _)| n == name) {
+                if value.fits(*ty) {
+                    *slot = value.to_value();
                 }
             }
         }
         p.traits_expire_ms = s.traits_expire_ms;
-        for so in s.offers {
-            let mut slots = model.offers.iter().zip(&mut p.offers);
-            let Some((def, slot)) = slots.find(|(o, _)| o.id == so.id) else { continue };
-            let assignment = so.assignment.and_then(|a| match a {
+        for so in &s.offers {
+            let Some(i) = model.offer(&so.id) else { continue };
+            let (Some(def), Some(slot)) = (model.offers.get(i), p.offers.get_mut(i)) else { continue };
+            let assignment = so.assignment.as_ref().and_then(|a| match a {
                 StoredAssignment::Control if def.control_bp > 0 => Some(Assignment::Control),
                 StoredAssignment::Control => None,
                 StoredAssignment::Treatment(None) if def.variants.is_empty() => {
                     Some(Assignment::Treatment(None))
                 }
-                StoredAssignment::Treatment(Some(v)) => {
-                    def.variants.iter().position(|x| x.id == v).map(|k| Assignment::Treatment(Some(k as u16)))
-                }
+                StoredAssignment::Treatment(Some(v)) => def
+                    .variants
+                    .iter()
+                    .position(|x| x.id == *v)
+                    .map(|k| Assignment::Treatment(Some(k as u16))),
                 StoredAssignment::Treatment(None) => None,
             });
-            *slot = OfferState { exposures: so.exposures, assignment };
+            *slot = OfferState { exposures: so.exposures.clone(), assignment };
         }
         p.global = s.global;
-        for (decision, offer, at_ms) in s.recent {
-            if let Some(o) = model.offer(&offer) {
+        for &(decision, ref offer, at_ms) in &s.recent {
+            if let Some(o) = model.offer(offer) {
                 p.recent.push_back(Recent { decision, offer: o as u32, at_ms });
             }
         }
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
-        for e in s.outbox {
-            outbox.push(e);
+        for e in &s.outbox {
+            outbox.push(e.clone());
         }
         (p, outbox)
     }
@@ -316,15 +322,26 @@ impl StoredTrait {
         }
     }
 
-    fn into_value(self) -> Value {
+    /// Whether the value still fits a trait's type (a newer model may change it).
+    fn fits(&self, ty: TraitType) -> bool {
+        matches!(
+            (ty, self),
+            (TraitType::String | TraitType::Date | TraitType::Anniversary, StoredTrait::String(_))
+                | (TraitType::Number | TraitType::Timestamp, StoredTrait::Number(_))
+                | (TraitType::Bool, StoredTrait::Bool(_))
+                | (TraitType::StringList, StoredTrait::List(_))
+        )
+    }
+
+    fn to_value(&self) -> Value {
         match self {
-            StoredTrait::Bool(b) => Value::Bool(b),
-            StoredTrait::Number(n) => Value::Number(n),
-            StoredTrait::String(s) => Value::String(s),
+            StoredTrait::Bool(b) => Value::Bool(*b),
+            StoredTrait::Number(n) => Value::Number(*n),
+            StoredTrait::String(s) => Value::String(s.clone()),
             StoredTrait::List(items) => {
                 let mut list = Vec::with_capacity(items.len());
                 for s in items {
-                    list.push(Value::String(s));
+                    list.push(Value::String(s.clone()));
                 }
                 Value::Array(list)
             }
@@ -491,17 +508,6 @@ impl StoredState {
         }
         Ok(())
     }
-}
-
-/// Whether a stored value still fits a trait's type (a newer model may change it).
-fn trait_fits(ty: TraitType, v: &Value) -> bool {
-    matches!(
-        (ty, v),
-        (TraitType::String | TraitType::Date | TraitType::Anniversary, Value::String(_))
-            | (TraitType::Number | TraitType::Timestamp, Value::Number(_))
-            | (TraitType::Bool, Value::Bool(_))
-            | (TraitType::StringList, Value::Array(_))
-    )
 }
 
 /// Whether a stored trait value has an allowed shape (scalars and short string lists).

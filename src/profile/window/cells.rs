@@ -19,13 +19,13 @@ impl<T> Default for Days<T> {
 impl<T: Copy> Days<T> {
     /// Merges `value` into the cell of `day`, creating the cell if needed.
     pub(super) fn add(&mut self, day: i32, value: T, merge: fn(T, T) -> T) {
-        match self.cells.binary_search_by_key(&day, |&(d, _)| d) {
-            Ok(i) => {
-                if let Some(cell) = self.cells.get_mut(i) {
-                    cell.1 = merge(cell.1, value);
-                }
-            }
-            Err(i) => self.cells.insert(i, (day, value)),
+        // From the end, not a binary search (less code per value type): days ascend, and most
+        // events fall on the latest.
+        let at = self.cells.iter().rposition(|&(d, _)| d <= day);
+        if let Some(cell) = at.and_then(|i| self.cells.get_mut(i)).filter(|c| c.0 == day) {
+            cell.1 = merge(cell.1, value);
+        } else {
+            self.cells.insert(at.map_or(0, |i| i + 1), (day, value));
         }
     }
 
@@ -194,13 +194,18 @@ impl<T: Copy> Cells<T> {
 
     /// Merge of everything `rule` counts, or `None` when nothing counts.
     pub(super) fn fold(&self, rule: &Rule, merge: fn(T, T) -> T) -> Option<T> {
-        self.days
-            .cells
-            .iter()
-            .filter(|&&(d, _)| rule.counts(d))
-            .map(|&(_, v)| v)
-            .chain(self.settled)
-            .reduce(merge)
+        // A plain loop: the filter-map-chain-reduce was a larger copy per value type. The order
+        // is the days', then the settled total: sums are not associative.
+        let mut out = None;
+        for &(d, v) in &self.days.cells {
+            if rule.counts(d) {
+                out = Some(out.map_or(v, |o| merge(o, v)));
+            }
+        }
+        match (out, self.settled) {
+            (Some(o), Some(s)) => Some(merge(o, s)),
+            (o, s) => o.or(s),
+        }
     }
 
     /// Checks the invariants for `span` at `horizon`.

@@ -56,10 +56,15 @@ pub(super) fn roll(seen: &mut Vec<Seen>, span: Span, horizon: i32, max: u16) {
 /// Evicts the values with the oldest latest day (ties: least recently recorded) down to `len`.
 fn evict_to(seen: &mut Vec<Seen>, len: usize) {
     while seen.len() > len {
-        // `min_by_key` returns the first of equal minima: the least recently recorded.
-        let Some(pos) = seen.iter().enumerate().min_by_key(|(_, s)| s.day).map(|(i, _)| i) else {
-            return;
-        };
+        let Some(first) = seen.first() else { return };
+        // A plain loop instead of `min_by_key`; strictly older only, so the first of equal days
+        // (the least recently recorded) is evicted.
+        let (mut pos, mut day) = (0, first.day);
+        for (i, s) in seen.iter().enumerate() {
+            if s.day < day {
+                (pos, day) = (i, s.day);
+            }
+        }
         seen.remove(pos);
     }
 }
