@@ -499,18 +499,17 @@ fn if_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'
 
 /// A chained comparison `a op b op c …`, evaluated lazily left to right.
 fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op) -> Result<bool, Fail> {
-    if kids.len() < 2 {
+    let [first, rest @ ..] = kids else { return Err(invalid_args()) };
+    if rest.is_empty() {
         return Err(invalid_args());
     }
-    let mut prev: Option<Cow<'t, Value>> = None;
-    for &k in kids {
+    let mut prev = ev(cx, sc, *first)?;
+    for &k in rest {
         let cur = ev(cx, sc, k)?;
-        if let Some(prev) = &prev {
-            if !test_pair(op, prev, &cur).map_err(Box::new)? {
-                return Ok(false);
-            }
+        if !test_pair(op, &prev, &cur).map_err(Box::new)? {
+            return Ok(false);
         }
-        prev = Some(cur);
+        prev = cur;
     }
     Ok(true)
 }
