@@ -161,28 +161,6 @@ impl Rule {
     pub fn validate(&self) -> Result<(), String> {
         self.check()
     }
-
-    /// Every statically resolved variable slot the rule reads.
-    pub fn slots(&self) -> Vec<u32> {
-        let mut out = Vec::new();
-        for node in &self.nodes {
-            if let rule::Node::Slot(s) = node {
-                out.push(*s);
-            }
-        }
-        out
-    }
-
-    /// Every host operator call in the rule, as `(op, imm)`.
-    pub fn host_calls(&self) -> Vec<(u16, u32)> {
-        let mut out = Vec::new();
-        for node in &self.nodes {
-            if let rule::Node::Host { op, imm, .. } = node {
-                out.push((*op, *imm));
-            }
-        }
-        out
-    }
 }
 
 impl Value {
