@@ -97,6 +97,7 @@ export type ErrorCode =
   | 'PLACEMENT_UNKNOWN'
   | 'OFFER_UNKNOWN'
   | 'TRAITS_INVALID'
+  | 'TRAITS_UNSIGNED'
   | 'IDENTITY_INVALID'
   | 'NO_CONSENT'
   | 'TIME_INVALID'
@@ -116,6 +117,14 @@ export declare function isKairosError(e: unknown): e is KairosError;
 
 /** Milliseconds since the epoch; defaults to `Date.now()` when omitted. */
 export type Millis = number;
+
+/** What an engine made by `fromSignedSnapshot` accepts beyond signed input: development only. */
+export interface TrustOptions {
+  /** Accept snapshots without a signature. */
+  readonly allowUnsigned?: boolean;
+  /** Accept `setTraits` (traits without a token), and unsigned traits in imported state. */
+  readonly allowUnsignedTraits?: boolean;
+}
 
 /** Identifier kinds for `identify`. */
 export type IdKind = 'phone' | 'email' | 'external';
@@ -144,7 +153,12 @@ export declare class Engine {
   setConsent(consent: boolean): void;
   /** Adds an identifier; only a salted hash is kept. @throws KairosError `NO_CONSENT`, `IDENTITY_INVALID` */
   identify(kind: IdKind, value: string): void;
-  /** Sets verified server traits, valid until `expiresMs`. @throws KairosError `NO_CONSENT`, `TRAITS_INVALID` */
+  /**
+   * Sets traits the host supplies unsigned, valid until `expiresMs`. An engine that trusts keys
+   * for trait tokens (`fromSignedSnapshot`, `sync`) refuses them unless `allowUnsignedTraits`:
+   * traits then come through `setTraitsToken`.
+   * @throws KairosError `NO_CONSENT`, `TRAITS_INVALID`, `TRAITS_UNSIGNED`
+   */
   setTraits(traits: Traits, expiresMs?: Millis): void;
   /** Wipes the profile; the outbox keeps a `forgotten` event. */
   forget(installId?: string, now?: Millis): void;
@@ -160,7 +174,13 @@ export declare class Engine {
   readonly consent: boolean;
   /** The profile and outbox as versioned bytes. */
   exportState(): Uint8Array;
-  /** Restores exported state; rejected state leaves the current one. @throws KairosError `STATE_INVALID` */
+  /**
+   * Restores exported state; rejected state leaves the current one. Signed traits are stored as
+   * their token and count again only if it still verifies for this shopper (an edited copy, a
+   * rotated key or another shopper's token drops them, and nothing else); unsigned traits only
+   * where `setTraits` would accept them.
+   * @throws KairosError `STATE_INVALID`
+   */
   importState(state: Uint8Array): void;
   /** Replaces the model with a newer snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_CORRUPT`, `SNAPSHOT_NOT_NEWER` */
   applySnapshot(snapshot: Uint8Array): void;
@@ -168,13 +188,18 @@ export declare class Engine {
   readonly modelVersion: number;
   /**
    * A fresh engine from a snapshot signed with one of `publicKeys` (`kairos-ed25519-public:…`; also
-   * trusted for trait tokens). Unsigned snapshots are refused unless `allowUnsigned` (development).
-   * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`
+   * trusted for trait tokens). Unsigned snapshots and traits are refused unless `options` allow
+   * them (development).
+   * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`, `ARGUMENT_INVALID`
    */
-  static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | string[], installId?: string, allowUnsigned?: boolean): Engine;
+  static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | string[], installId?: string, options?: TrustOptions): Engine;
   /** Replaces the model with a newer signed snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_NOT_NEWER`, `SNAPSHOT_CORRUPT` */
   applySignedSnapshot(snapshot: Uint8Array): void;
-  /** Sets the server's traits from a signed token; signature, expiry and user are checked first. @throws KairosError `TOKEN_INVALID`, `NO_CONSENT` */
+  /**
+   * Sets the server's traits from a signed token; signature, expiry and user are checked first.
+   * Exported state keeps the token. The traits leave when the pid changes (the first `identify`).
+   * @throws KairosError `TOKEN_INVALID`, `NO_CONSENT`
+   */
   setTraitsToken(token: string, now?: Millis): void;
   /** The shopper's pseudonymous id: trait tokens are issued for it. */
   readonly pid: string;

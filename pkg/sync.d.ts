@@ -101,6 +101,11 @@ export interface SyncOptions {
   readonly installId?: string;
   /** Accept unsigned snapshots (development only). */
   readonly allowUnsigned?: boolean;
+  /**
+   * Accept `setTraits` (traits without a token) although `publicKey` is trusted for trait tokens
+   * (development only: otherwise a shopper could grant herself any trait).
+   */
+  readonly allowUnsignedTraits?: boolean;
   /** Between checks when all is well; 5 minutes by default. */
   readonly intervalMs?: Millis;
   /** A request with no answer by then fails; 15 s by default (long-polls get `pollWaitMs` more). */

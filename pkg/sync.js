@@ -145,7 +145,7 @@ function settle(options) {
     push: push === 'auto' ? (EventSourceCtor ? 'sse' : 'poll') : push,
     EventSource: EventSourceCtor,
     installId: o.installId,
-    allowUnsigned: o.allowUnsigned === true,
+    trust: { allowUnsigned: o.allowUnsigned === true, allowUnsignedTraits: o.allowUnsignedTraits === true },
     intervalMs: ms(o.intervalMs, 300_000, 'intervalMs'),
     timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs'),
     pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs'),
@@ -201,7 +201,7 @@ export function sync(options) {
       }
     }
   };
-  const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.allowUnsigned);
+  const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.trust);
   const versionOf = (bytes) => { try { return Engine.snapshotVersion(bytes); } catch { return null; } };
   const rejection = (from, e) => ({ from, code: isKairosError(e) ? e.code : 'SNAPSHOT_CORRUPT', message: String(e && e.message) });
 
@@ -514,7 +514,7 @@ export function sync(options) {
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
-      const fresh = Engine.fromSignedSnapshot(running, o.keys, installId, o.allowUnsigned);
+      const fresh = Engine.fromSignedSnapshot(running, o.keys, installId, o.trust);
       if (engine) engine.free();
       engine = fresh;
       state.state = 'none';

@@ -131,7 +131,8 @@ impl SecretKey {
     }
 }
 
-/// Which keys a device trusts, and whether it accepts unsigned snapshots (development only).
+/// Which keys a device trusts, and whether it accepts unsigned snapshots or traits (development
+/// only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trust {
     /// Keys whose snapshot signatures are accepted (several during a key rotation).
@@ -140,6 +141,10 @@ pub struct Trust {
     pub token_keys: Vec<PublicKey>,
     /// Accept snapshots without a signature. For development only: a host must set it explicitly.
     pub allow_unsigned: bool,
+    /// Accept traits without a token (`set_traits`, and unsigned traits in stored state) although
+    /// token keys are set. For development only: once a brand signs traits, unsigned ones would
+    /// let a shopper grant herself any trait.
+    pub allow_unsigned_traits: bool,
     /// The newest model version this device has applied (the host stores it): a cold start
     /// from an older snapshot is refused, so a rollback does not survive a restart. 0 = none.
     pub min_version: u32,
@@ -148,12 +153,18 @@ pub struct Trust {
 impl Trust {
     /// Trusts `key` for both snapshots and trait tokens; unsigned snapshots are refused.
     pub fn key(key: PublicKey) -> Self {
-        Trust { snapshot_keys: vec![key], token_keys: vec![key], allow_unsigned: false, min_version: 0 }
+        Trust { snapshot_keys: vec![key], token_keys: vec![key], ..Trust::default() }
     }
 
     /// No keys, unsigned snapshots accepted: development and tests.
     pub fn development() -> Self {
         Trust { allow_unsigned: true, ..Trust::default() }
+    }
+
+    /// Whether traits count without a token: when no token keys are set (the brand does not sign
+    /// traits, so they come from the host) or when the host allows it explicitly.
+    pub fn unsigned_traits_ok(&self) -> bool {
+        self.token_keys.is_empty() || self.allow_unsigned_traits
     }
 
     /// Index of the first key in `keys` that verifies `signature` over `message`.

@@ -10,6 +10,7 @@
 )]
 
 use kairos::codec::{HEADER_LEN, SIGNATURE_LEN};
+use kairos::profile::{StoredState, StoredTrait};
 use kairos::sign::{SecretKey, Trust};
 use kairos::snapshot::{self, SnapshotError};
 use kairos::token::{self, Claims, TokenError};
@@ -246,4 +247,147 @@ proptest! {
 fn signed_v3() -> Vec<u8> {
     static V3: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     V3.get_or_init(|| snapshot::encode_signed(&model(3), &key())).clone()
+}
+
+/// Exported state of a consenting v2 engine whose traits came from a good token.
+fn state_with_signed_traits() -> (Engine, Vec<u8>) {
+    let mut e = engine_v2();
+    e.set_consent(true);
+    e.track_json(&json!({"type": "view", "category": "qipao"}), T0).unwrap();
+    let good = token::sign(&claims(&e, json!({"hipo": true, "tier": "gold"})), &key());
+    e.set_traits_token(&good, T0).unwrap();
+    let state = e.export_state();
+    (e, state)
+}
+
+fn edited(state: &[u8], edit: impl FnOnce(&mut StoredState)) -> Vec<u8> {
+    let mut s = StoredState::decode(state).unwrap();
+    edit(&mut s);
+    s.encode()
+}
+
+fn has_hipo(e: &mut Engine) -> bool {
+    e.segments(&[], T0 + DAY).contains(&"hipo")
+}
+
+#[test]
+fn stored_signed_traits_are_proved_again_on_import() {
+    let (e, state) = state_with_signed_traits();
+    let stored = StoredState::decode(&state).unwrap();
+    assert!(stored.traits.is_empty(), "signed traits are stored as their token only");
+    assert!(stored.traits_token.as_deref().is_some_and(|t| t.starts_with("kt1.")));
+
+    let mut copy = engine_v2();
+    copy.import_state(&state).unwrap();
+    assert!(has_hipo(&mut copy));
+    assert_eq!(copy.profile(), e.profile(), "a good token restores the traits as they were");
+    assert_eq!(copy.export_state(), state);
+}
+
+#[test]
+fn edited_stored_traits_grant_nothing() {
+    let (_, state) = state_with_signed_traits();
+    let vip = |s: &mut StoredState| {
+        s.traits = vec![
+            ("tier".into(), StoredTrait::String("vip".into())),
+            ("hipo".into(), StoredTrait::Bool(true)),
+        ];
+    };
+    let other_key = SecretKey::from_seed(&[5; 32]);
+    let forgeries = [
+        // Plain traits instead of the token, as an edit of the device's storage would write them.
+        edited(&state, |s| {
+            s.traits_token = None;
+            vip(s);
+        }),
+        // A token signed by another key.
+        edited(&state, |s| {
+            let c = Claims {
+                sub: engine_v2().profile().pid().into(),
+                iat: T0,
+                exp: T0 + 7 * DAY,
+                traits: token::traits_from_json(&json!({"hipo": true})).unwrap(),
+            };
+            s.traits_token = Some(token::sign(&c, &other_key));
+        }),
+        // Another shopper's genuine token: her pid, not this install's.
+        edited(&state, |s| s.install_id = 7),
+        // The token cut short.
+        edited(&state, |s| {
+            let t = s.traits_token.take().unwrap();
+            s.traits_token = Some(t[..t.len() - 4].to_string());
+        }),
+    ];
+    for (i, bytes) in forgeries.iter().enumerate() {
+        let mut e = engine_v2();
+        e.import_state(bytes).unwrap_or_else(|err| panic!("forgery {i}: {err}"));
+        assert!(!has_hipo(&mut e), "forgery {i} granted a signed trait");
+        assert!(e.profile().traits.iter().all(|t| *t == kairos::logic::Value::Null), "forgery {i}");
+        assert_eq!(e.profile().traits_token, None, "forgery {i}");
+        assert!(
+            e.profile().consent && e.profile().events.iter().any(Option::is_some),
+            "forgery {i}: the rest stays"
+        );
+    }
+
+    // A rotated token key: the old token no longer counts, the behavioural profile stays.
+    let mut rotated = Engine::new(model(2), 1);
+    rotated.set_trust(Trust::key(other_key.public()));
+    rotated.import_state(&state).unwrap();
+    assert!(!has_hipo(&mut rotated) && rotated.profile().consent);
+}
+
+#[test]
+fn unsigned_traits_need_a_host_that_allows_them_once_tokens_are_trusted() {
+    let traits = json!({"hipo": true});
+    let mut signed = engine_v2();
+    signed.set_consent(true);
+    let err = signed.set_traits_json(&traits, None).unwrap_err();
+    assert_eq!(err, kairos::engine::InputError::UnsignedTraits);
+    assert!(err.to_string().contains("signed token"), "{err}");
+    assert!(!has_hipo(&mut signed));
+
+    // A brand that does not sign traits: the host supplies them.
+    let mut plain = Engine::new(model(2), 1);
+    plain.set_consent(true);
+    plain.set_traits_json(&traits, None).unwrap();
+    assert!(has_hipo(&mut plain));
+    let plain_state = plain.export_state();
+    // Stored unsigned traits count where unsigned traits are accepted, and nowhere else.
+    let mut e = Engine::new(model(2), 1);
+    e.import_state(&plain_state).unwrap();
+    assert!(has_hipo(&mut e));
+    let mut e = engine_v2();
+    e.import_state(&plain_state).unwrap();
+    assert!(!has_hipo(&mut e), "unsigned stored traits counted on an engine that trusts token keys");
+
+    // Development: allowed explicitly.
+    let mut dev = Engine::new(model(2), 1);
+    dev.set_trust(Trust { allow_unsigned_traits: true, ..Trust::key(key().public()) });
+    dev.set_consent(true);
+    dev.set_traits_json(&traits, None).unwrap();
+    assert!(has_hipo(&mut dev));
+    dev.import_state(&plain_state).unwrap();
+    assert!(has_hipo(&mut dev));
+    // ... until the host withdraws it.
+    dev.set_trust(Trust::key(key().public()));
+    assert!(!has_hipo(&mut dev));
+}
+
+#[test]
+fn signed_traits_follow_a_new_model_and_leave_with_the_pid() {
+    let (mut e, _) = state_with_signed_traits();
+    e.apply_signed_snapshot(&signed_v3()).unwrap();
+    assert!(has_hipo(&mut e), "a new model keeps signed traits");
+    assert!(e.profile().traits_token.is_some());
+
+    // The first identifier becomes the pid: the token named the old one.
+    e.identify(kairos::profile::identity::IdKind::Phone, "13800138000").unwrap();
+    assert!(!has_hipo(&mut e));
+    let fresh = token::sign(&claims(&e, json!({"hipo": true})), &key());
+    e.set_traits_token(&fresh, T0).unwrap();
+    assert!(has_hipo(&mut e));
+    // A second identifier keeps the pid, and the traits.
+    e.identify(kairos::profile::identity::IdKind::Email, "su@example.com").unwrap();
+    assert!(has_hipo(&mut e));
 }

@@ -112,6 +112,7 @@ fn every_variant_state() -> StoredState {
             (s("l"), StoredTrait::List(vec![s("a"), String::new()])),
         ],
         traits_expire_ms: Some(T0),
+        traits_token: Some(s("kt1.payload.signature")),
         offers: vec![
             offer("o1", None),
             offer("o2", Some(StoredAssignment::Control)),

@@ -112,13 +112,30 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value,
 /// model's trait slots. Unknown names are refused; anniversaries keep only month and day;
 /// timestamps (ms or RFC 3339) become ms.
 pub fn traits(model: &Model, entries: Vec<(String, Raw)>) -> Result<Vec<Value>, InputError> {
+    slot_traits(model, entries, true)
+}
+
+/// Like [`traits`], for a token restored with stored state or kept across a new model: what the
+/// model does not know, or types differently, is left out instead of refused.
+pub fn known_traits(model: &Model, entries: Vec<(String, Raw)>) -> Vec<Value> {
+    slot_traits(model, entries, false).unwrap_or_default()
+}
+
+fn slot_traits(model: &Model, entries: Vec<(String, Raw)>, strict: bool) -> Result<Vec<Value>, InputError> {
     let mut out = vec![Value::Null; model.traits.len()];
     for (name, raw) in entries {
         let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
-            return Err(unknown("trait", &name, &mut model.traits.iter().map(|t| t.0.as_str())));
+            if strict {
+                return Err(unknown("trait", &name, &mut model.traits.iter().map(|t| t.0.as_str())));
+            }
+            continue;
         };
         let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { continue };
-        *slot = trait_value(&name, *ty, raw)?;
+        *slot = match trait_value(&name, *ty, raw) {
+            Ok(v) => v,
+            Err(e) if strict => return Err(e),
+            Err(_) => Value::Null,
+        };
     }
     Ok(out)
 }

@@ -65,6 +65,13 @@ pub enum InputError {
     /// A time that is not a finite number of ms.
     #[error("`now` must be a finite number of milliseconds since the epoch")]
     BadTime,
+    /// Traits without a token while the engine trusts token keys (see
+    /// [`crate::sign::Trust::allow_unsigned_traits`]).
+    #[error(
+        "traits must come as a signed token (set_traits_token): this engine trusts token keys, \
+         and unsigned traits are accepted only when the host allows them (development)"
+    )]
+    UnsignedTraits,
 }
 
 fn kind_of(v: &Json) -> String {

@@ -92,9 +92,11 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Sets the keys this engine trusts and whether it accepts unsigned snapshots.
+    /// Sets the keys this engine trusts and whether it accepts unsigned snapshots and traits.
+    /// The current traits stay only if they would be accepted under the new trust.
     pub fn set_trust(&mut self, trust: Trust) {
         self.trust = trust;
+        self.restore_traits();
     }
 
     /// The keys this engine trusts.
@@ -113,23 +115,56 @@ impl Engine {
     /// Sets traits from a signed token (see [`crate::token`]): the signature must verify against
     /// one of the trusted token keys, the token must not have expired at `now`, and its `sub`
     /// must be this shopper's pseudonymous id ([`Profile::pid`]). The traits then expire with the
-    /// token. On any error the current traits stay.
+    /// token, and exported state keeps the token, not the values. On any error the current
+    /// traits stay.
     pub fn set_traits_token(&mut self, token: &str, now: i64) -> Result<(), TokenError> {
         if !self.profile.consent {
             return Err(TokenError::NoConsent);
         }
+        let token = token.trim();
         let claims = token::verify(token, &self.trust.token_keys, now)?;
-        if claims.sub != self.profile.pid() {
-            return Err(TokenError::WrongUser {
-                expected: self.profile.pid().to_string(),
-                found: claims.sub,
-            });
+        self.check_user(&claims)?;
+        self.profile.traits = host::traits(&self.model, raw_traits(claims.traits))
+            .map_err(|e| TokenError::Traits(e.to_string()))?;
+        self.profile.traits_expire_ms = Some(claims.exp);
+        self.profile.traits_token = Some(token.to_string());
+        Ok(())
+    }
+
+    fn check_user(&self, claims: &token::Claims) -> Result<(), TokenError> {
+        if claims.sub == self.profile.pid() {
+            return Ok(());
         }
-        let mut traits = Vec::with_capacity(claims.traits.len());
-        for (name, t) in claims.traits {
-            traits.push((name, Raw::from(t)));
+        Err(TokenError::WrongUser { expected: self.profile.pid().to_string(), found: claims.sub.clone() })
+    }
+
+    /// After the profile was rebuilt from stored state (an import, or a new model): traits kept
+    /// as a token count again only if the token still verifies against the trusted token keys
+    /// and is this shopper's (an edited copy, a rotated key or another shopper's token drops
+    /// them: the host fetches a fresh token); plain traits only if unsigned traits are
+    /// accepted ([`Trust::unsigned_traits_ok`]). Everything else in the profile stays.
+    fn restore_traits(&mut self) {
+        let restored = match self.profile.traits_token.take() {
+            Some(t) => match token::open(&t, &self.trust.token_keys) {
+                Ok(claims) if self.check_user(&claims).is_ok() => {
+                    self.profile.traits = host::known_traits(&self.model, raw_traits(claims.traits));
+                    self.profile.traits_expire_ms = Some(claims.exp);
+                    self.profile.traits_token = Some(t);
+                    true
+                }
+                _ => false,
+            },
+            None => self.trust.unsigned_traits_ok(),
+        };
+        if !restored {
+            self.drop_traits();
         }
-        self.set_traits(traits, Some(claims.exp)).map_err(|e| TokenError::Traits(e.to_string()))
+    }
+
+    fn drop_traits(&mut self) {
+        self.profile.traits.fill(Value::Null);
+        self.profile.traits_expire_ms = None;
+        self.profile.traits_token = None;
     }
 
     /// A fresh engine from snapshot bytes, WITHOUT checking a signature (the caller checked the
@@ -162,6 +197,7 @@ impl Engine {
         self.model = model;
         self.profile = profile;
         self.outbox = outbox;
+        self.restore_traits();
         Ok(())
     }
 
@@ -198,6 +234,11 @@ impl Engine {
             }
             self.profile.ids.push((kind, hash));
             self.profile.refresh_key();
+            // A token names the shopper by pid: signed traits of the old pid are not hers to
+            // keep once it changed (the first identifier becomes the pid).
+            if self.profile.traits_token.is_some() && self.profile.ids.len() == 1 {
+                self.drop_traits();
+            }
         }
         Ok(())
     }
@@ -214,8 +255,10 @@ impl Engine {
         self.stage_stale_at = None;
     }
 
-    /// Sets the server-supplied traits (all at once; absent ones become missing), valid until
-    /// `expires_ms`. Signature checks of trait tokens happen before this call.
+    /// Sets traits the host supplies unsigned (all at once; absent ones become missing), valid
+    /// until `expires_ms`. Refused when the engine trusts token keys, unless the host allows
+    /// unsigned traits ([`Trust::unsigned_traits_ok`]): then traits come only as tokens
+    /// ([`Engine::set_traits_token`]).
     pub fn set_traits(
         &mut self,
         traits: Vec<(String, Raw)>,
@@ -224,8 +267,12 @@ impl Engine {
         if !self.profile.consent {
             return Err(InputError::NoConsent("set_traits"));
         }
+        if !self.trust.unsigned_traits_ok() {
+            return Err(InputError::UnsignedTraits);
+        }
         self.profile.traits = host::traits(&self.model, traits)?;
         self.profile.traits_expire_ms = expires_ms;
+        self.profile.traits_token = None;
         Ok(())
     }
 
@@ -473,14 +520,28 @@ impl Engine {
     }
 
     /// Imports stored state. Corrupt or foreign state is rejected and the current state stays.
+    /// Stored state is untrusted (anyone can edit a device's storage): signed traits are kept as
+    /// their token and count again only if it still verifies for this shopper, and unsigned
+    /// traits only where they would be accepted now (see [`Engine::set_traits`]); otherwise the
+    /// traits are dropped and the rest of the state is restored.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let stored = StoredState::decode(bytes)?;
         let (profile, outbox) = Profile::from_stored(stored, &self.model);
         self.profile = profile;
         self.outbox = outbox;
         self.stage_stale_at = None;
+        self.restore_traits();
         Ok(())
     }
+}
+
+/// A token's traits as the host's raw values.
+fn raw_traits(traits: Vec<(String, crate::profile::StoredTrait)>) -> Vec<(String, Raw)> {
+    let mut out = Vec::with_capacity(traits.len());
+    for (name, t) in traits {
+        out.push((name, Raw::from(t)));
+    }
+    out
 }
 
 /// The stages' names as values, for the `stage` variable.

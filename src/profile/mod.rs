@@ -21,7 +21,7 @@ use window::{Aggregate, DayCounts, FeatureSpec};
 /// Magic of a state frame.
 pub const STATE_MAGIC: [u8; 4] = *b"KST8";
 /// Version of the state format this build reads and writes.
-pub const STATE_FORMAT: u16 = 1;
+pub const STATE_FORMAT: u16 = 2;
 /// Exposures remembered for linking conversions.
 pub const RECENT_EXPOSURES: usize = 32;
 /// Longest kept string trait or list element, in bytes.
@@ -89,6 +89,9 @@ pub struct Profile {
     pub traits: Vec<Value>,
     /// When the supplied traits expire, ms.
     pub traits_expire_ms: Option<i64>,
+    /// The signed token the traits came from, if they came from one: stored state keeps the
+    /// token, not the values, so that a stored copy proves them again when it is imported.
+    pub traits_token: Option<String>,
     /// Per offer.
     pub offers: Vec<OfferState>,
     /// Exposures of offers that count against the global caps.
@@ -112,6 +115,7 @@ impl Profile {
             features: vec![Aggregate::default(); model.features.len()],
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
+            traits_token: None,
             offers: Vec::new(),
             global: DayCounts::default(),
             recent: VecDeque::new(),
@@ -149,10 +153,13 @@ impl Profile {
                 events.push((e.name.clone(), *s));
             }
         }
+        // Signed traits are stored as their token only (see `traits_token`).
         let mut traits = Vec::new();
-        for ((name, _), v) in model.traits.iter().zip(&self.traits) {
-            if let Some(t) = StoredTrait::from_value(v) {
-                traits.push((name.clone(), t));
+        if self.traits_token.is_none() {
+            for ((name, _), v) in model.traits.iter().zip(&self.traits) {
+                if let Some(t) = StoredTrait::from_value(v) {
+                    traits.push((name.clone(), t));
+                }
             }
         }
         let mut offers = Vec::new();
@@ -187,6 +194,7 @@ impl Profile {
             features,
             traits,
             traits_expire_ms: self.traits_expire_ms,
+            traits_token: self.traits_token.clone(),
             offers,
             global: self.global.clone(),
             recent,
@@ -196,7 +204,9 @@ impl Profile {
     }
 
     /// Rebuilds a runtime profile for `model` from stored state, keeping what still applies:
-    /// features by name and kind, offers by id, variants by id, the stage by name.
+    /// features by name and kind, offers by id, variants by id, the stage by name. Traits stored
+    /// as a token are not restored here: the engine verifies the token first
+    /// ([`crate::engine::Engine::import_state`]).
     pub fn from_stored(s: StoredState, model: &Model) -> (Profile, Outbox) {
         let mut p = Profile::new(model, s.install_id);
         p.consent = s.consent;
@@ -238,6 +248,7 @@ impl Profile {
             }
         }
         p.traits_expire_ms = s.traits_expire_ms;
+        p.traits_token = s.traits_token;
         for so in &s.offers {
             let Some(i) = model.offer(&so.id) else { continue };
             let (Some(def), Some(slot)) = (model.offers.get(i), p.offers.get_mut(i)) else { continue };
@@ -371,7 +382,7 @@ pub struct StoredOffer {
     pub assignment: Option<StoredAssignment>,
 }
 
-/// The stored state, format version 1 (see `docs/state-format.md`).
+/// The stored state, format version 2 (see `docs/state-format.md`).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredState {
@@ -393,6 +404,8 @@ pub struct StoredState {
     pub traits: Vec<(String, StoredTrait)>,
     /// Trait expiry.
     pub traits_expire_ms: Option<i64>,
+    /// The token the traits came from; `traits` is then empty.
+    pub traits_token: Option<String>,
     /// Offers with history.
     pub offers: Vec<StoredOffer>,
     /// Global exposures.
@@ -407,8 +420,8 @@ pub struct StoredState {
 
 // The state body (docs/state-format.md): every struct is its fields in declaration order.
 wire_struct!(StoredState[
-    consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, offers, global,
-    recent, outbox, outbox_dropped,
+    consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, traits_token,
+    offers, global, recent, outbox, outbox_dropped,
 ]);
 wire_struct!(StoredOffer[id, exposures, assignment]);
 wire_struct!(Seen[first_ms, last_ms]);
@@ -504,6 +517,11 @@ impl StoredState {
         for (name, v) in &self.traits {
             if !v.is_ok() {
                 return Err(format!("trait `{name}` has a value of the wrong shape"));
+            }
+        }
+        if let Some(token) = &self.traits_token {
+            if token.len() > crate::token::MAX_TOKEN_LEN || !self.traits.is_empty() {
+                return Err("a trait token too long, or beside plain traits".to_string());
             }
         }
         Ok(())

@@ -49,3 +49,48 @@ test('trait tokens count only when signed for this shopper and not expired', () 
   assert.ok(engine.segments({}, now).includes('hipo'));
   assert.equal(engine.decide('home_hero', { page: 'home' }, now + 3_600_000).items[0].offer, 'welcome_story');
 });
+
+test('an engine that trusts token keys takes traits only as tokens, also from stored state', () => {
+  const now = Date.parse('2026-11-20T14:21:00+08:00');
+  const traitsFile = join(dir, 'hipo.json');
+  writeFileSync(traitsFile, JSON.stringify({ hipo: true }));
+  const token = (user) => run('token', '--key', join(dir, 'brand.key'), '--user', user, '--traits', traitsFile,
+    '--ttl', '7d', '--now', String(now)).trim();
+  const hipo = (e) => e.segments({}, now).includes('hipo');
+  const install = '00000000000000c3';
+
+  const engine = Engine.fromSignedSnapshot(signed(1), pub, install);
+  engine.setConsent(true);
+  assert.equal(code(() => engine.setTraits({ hipo: true })), 'TRAITS_UNSIGNED');
+  assert.ok(!hipo(engine));
+  engine.setTraitsToken(token(engine.pid), now);
+  const state = engine.exportState();
+  const copy = Engine.fromSignedSnapshot(signed(1), pub);
+  copy.importState(state);
+  assert.ok(hipo(copy), 'a stored token proves the traits again');
+
+  // What an edit of the device's storage can write: plain traits, here from an engine without keys.
+  const plain = new Engine(signed(1), install);
+  plain.setConsent(true);
+  plain.setTraits({ hipo: true });
+  const forged = plain.exportState();
+  const target = Engine.fromSignedSnapshot(signed(1), pub, install);
+  target.importState(forged);
+  assert.ok(target.consent, 'the rest of the state is restored');
+  assert.ok(!hipo(target), 'stored unsigned traits granted nothing');
+  // A rotated key: the stored token no longer counts.
+  const rotated = Engine.fromSignedSnapshot(signed(1, 'other'), otherPub);
+  rotated.importState(state);
+  assert.ok(rotated.consent && !hipo(rotated));
+
+  // Development, explicitly.
+  const dev = Engine.fromSignedSnapshot(signed(1), pub, install, { allowUnsignedTraits: true });
+  dev.setConsent(true);
+  dev.setTraits({ hipo: true });
+  assert.ok(hipo(dev));
+  dev.importState(forged);
+  assert.ok(hipo(dev));
+  assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, install, true)), 'ARGUMENT_INVALID');
+  assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, install, { allowUnsignedTraits: 'yes' })), 'ARGUMENT_INVALID');
+  assert.equal(Engine.fromSignedSnapshot(signed(1), pub, install, {}).modelVersion, 1);
+});

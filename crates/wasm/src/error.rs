@@ -27,6 +27,9 @@ pub mod code {
     pub const OFFER_UNKNOWN: &str = "OFFER_UNKNOWN";
     /// Traits that are not an object, or a trait unknown or of the wrong type.
     pub const TRAITS_INVALID: &str = "TRAITS_INVALID";
+    /// Unsigned traits (`setTraits`) on an engine that trusts token keys: traits must come as a
+    /// signed token, unless the host allows unsigned traits (development).
+    pub const TRAITS_UNSIGNED: &str = "TRAITS_UNSIGNED";
     /// An identifier kind or value that does not normalize.
     pub const IDENTITY_INVALID: &str = "IDENTITY_INVALID";
     /// The operation needs the shopper's consent.
@@ -64,6 +67,7 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
         InputError::NoConsent(_) => code::NO_CONSENT,
         InputError::Identity(_) => code::IDENTITY_INVALID,
         InputError::BadTime => code::TIME_INVALID,
+        InputError::UnsignedTraits => code::TRAITS_UNSIGNED,
         InputError::Unknown { kind: "placement", .. } => code::PLACEMENT_UNKNOWN,
         InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
         _ => fallback,

@@ -213,6 +213,35 @@ fn bytes_arg(v: &JsValue, what: &str, code: &str) -> Result<Vec<u8>, JsValue> {
     })
 }
 
+/// `options[name]`: `true`, or `false` when absent; anything else is refused (a typo'd value
+/// must not switch a check off, or on, silently).
+fn option_flag(options: &JsValue, name: &str) -> Result<bool, JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(false);
+    }
+    let bad = || {
+        error::displayed(
+            code::ARGUMENT_INVALID,
+            &format_args!(
+                "options must be an object like {{ {name}: true }}, got {}",
+                convert::kind(options)
+            ),
+        )
+    };
+    if !options.is_object() {
+        return Err(bad());
+    }
+    let v = convert::get(options, &JsValue::from_str(name)).map_err(|_| bad())?;
+    match v.as_bool() {
+        Some(b) => Ok(b),
+        None if v.is_undefined() => Ok(false),
+        None => Err(error::displayed(
+            code::ARGUMENT_INVALID,
+            &format_args!("options.{name} must be a boolean, got {}", convert::kind(&v)),
+        )),
+    }
+}
+
 fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_arg(v, "snapshot", code::SNAPSHOT_CORRUPT)
 }
@@ -256,21 +285,23 @@ impl Engine {
     }
 
     /// A fresh engine from a snapshot signed with one of `publicKeys` (the brand's keys in the
-    /// `kairos-ed25519-public:` text form, also trusted for trait tokens). Unsigned snapshots
-    /// are refused unless `allowUnsigned` is true (development only).
+    /// `kairos-ed25519-public:` text form, also trusted for trait tokens). Development only,
+    /// in `options`: `allowUnsigned` accepts unsigned snapshots, `allowUnsignedTraits` traits
+    /// without a token (`setTraits`).
     #[wasm_bindgen(js_name = fromSignedSnapshot)]
     pub fn from_signed_snapshot(
         snapshot: &JsValue,
         public_keys: &JsValue,
         install: &JsValue,
-        allow_unsigned: &JsValue,
+        options: &JsValue,
     ) -> Result<Engine, JsValue> {
         let bytes = snapshot_bytes(snapshot)?;
         let keys = convert::public_keys(public_keys)?;
         let trust = Trust {
             snapshot_keys: keys.clone(),
             token_keys: keys,
-            allow_unsigned: allow_unsigned.as_bool().unwrap_or(false),
+            allow_unsigned: option_flag(options, "allowUnsigned")?,
+            allow_unsigned_traits: option_flag(options, "allowUnsignedTraits")?,
             min_version: 0,
         };
         let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
@@ -405,8 +436,9 @@ impl Engine {
         self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
     }
 
-    /// Sets the server-supplied traits (already verified by the caller), valid until
-    /// `expiresMs` when given.
+    /// Sets traits the host supplies unsigned, valid until `expiresMs` when given. Refused
+    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits:
+    /// traits then come only through `setTraitsToken`.
     #[wasm_bindgen(js_name = setTraits)]
     pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
         let traits = convert::traits(traits)?;

@@ -65,7 +65,12 @@ export function page(): string | null {
   engine.identify('fax', '1');
   // @ts-expect-error error codes are a closed set
   const badCode: ErrorCode = 'OOPS';
-  void [bad, badCode];
+  const unsigned: ErrorCode = 'TRAITS_UNSIGNED';
+  const dev = Engine.fromSignedSnapshot(snapshot, ['kairos-ed25519-public:x'], undefined, { allowUnsignedTraits: true });
+  dev.setTraitsToken('kt1.payload.signature');
+  // @ts-expect-error trust options are an object, not a positional flag
+  Engine.fromSignedSnapshot(snapshot, 'kairos-ed25519-public:x', undefined, true);
+  void [bad, badCode, unsigned];
   return label;
 }
 
