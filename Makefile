@@ -19,7 +19,9 @@ $(KAIROS): setup FORCE
 FORCE:
 
 ## The demo: check and compile the Taste of Su model, replay Nancy's and Lizzy's journeys in the
-## terminal, then serve the storefront on the real package (Ctrl-C stops it).
+## terminal, then serve the storefront on the real package (Ctrl-C stops it). --demo-tokens lets
+## the storefront's journeys get their traits as tokens signed by the brand key (demo only: anyone
+## who reaches the server can mint any traits).
 DEMO_ADDR ?= 127.0.0.1:8080
 demo: $(KAIROS) pkg
 	$(KAIROS) check examples/taste-of-su/model.json
@@ -32,7 +34,7 @@ demo: $(KAIROS) pkg
 	@echo "Storefront: http://$(DEMO_ADDR)/www/index.html"
 	@echo "Edit examples/taste-of-su/model.json (raise meta.version) and the open page updates; Ctrl-C stops."
 	$(KAIROS) serve --models examples/taste-of-su --key target/demo/brand.key --addr $(DEMO_ADDR) \
-	  --outbox target/demo/outbox.ndjson
+	  --outbox target/demo/outbox.ndjson --demo-tokens
 
 ## Everything CI checks.
 test: setup fmt lint lint-wasm unit cli signed js types size wasm-test

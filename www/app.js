@@ -134,15 +134,31 @@ function renderPanel() {
   client.save();
 }
 
+// The brand's server sends the step's traits as a token signed for this shopper, issued at the
+// step's time; a refused or failed token leaves the traits as they were, and the note says why.
+async function signedTraits(step) {
+  const expires = step.expires ? Date.parse(step.expires) : undefined;
+  try {
+    await client.setSignedTraits(step.traits, { issued: Date.parse(step.at), expires }, clock.now());
+    return '';
+  } catch (e) {
+    console.warn(`kairos: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+    return ` · traits not set: ${e.message}`;
+  }
+}
+
 async function playStep() {
   const j = state.journey;
   if (!j || state.step >= j.steps.length) return;
   const step = j.steps[state.step++];
+  // A traits step waits for its token: no second step starts meanwhile.
+  $('#journey-next').disabled = true;
   clock.set(Date.parse(step.at));
+  let problem = '';
   switch (step.do) {
     case 'consent': client.setConsent(step.value); break;
     case 'identify': try { client.identify(step.kind, step.value); } catch (e) { console.warn(e.message); } break;
-    case 'traits': client.setTraits(step.traits, step.expires ? Date.parse(step.expires) : undefined); break;
+    case 'traits': problem = await signedTraits(step); break;
     case 'track': track(step.event); break;
     case 'forget': client.forget(clock.now()); break;
     case 'decide': break;
@@ -154,7 +170,7 @@ async function playStep() {
   } else {
     renderPanel();
   }
-  $('#journey-note').textContent = `${state.step}/${j.steps.length} · ${step.do}${step.note ? ` · ${step.note}` : ''}`;
+  $('#journey-note').textContent = `${state.step}/${j.steps.length} · ${step.do}${step.note ? ` · ${step.note}` : ''}${problem}`;
   $('#journey-next').disabled = state.step >= j.steps.length;
 }
 

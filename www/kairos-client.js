@@ -1,7 +1,8 @@
 // The storefront's use of the Kairos package: the package's `sync` starts the engine from the
 // stored snapshot and profile (no flicker, works offline), revalidates against `kairos serve`,
 // applies newer versions it pushes (only when signed by the brand) and stores them; the page
-// persists the profile after every change.
+// persists the profile after every change. The brand's traits arrive as tokens signed by the
+// brand key, which the engine checks like snapshots.
 import init, { sync } from '../pkg/index.js';
 import { SafeStore, localStorageBackend } from '../pkg/storage.js';
 
@@ -10,6 +11,10 @@ const INSTALL_KEY = 'tos.install';
 // examples/taste-of-su/model.json, so its channel is `model`.
 const CHANNEL = new URLSearchParams(location.search).get('channel') || 'model';
 const EVENTS_URL = '/v1/outbox';
+// The demo's stand-in for the brand's backend: `kairos serve --demo-tokens` (as `make demo` runs
+// it) signs trait tokens for anyone. A real brand signs them in its own backend after login
+// (`kairos token` or the library) and never offers an open endpoint like this.
+const TOKEN_URL = '/demo/token';
 // The brand's public key ships with the storefront's own files (`make demo` puts it beside the
 // page): snapshots are only trusted when signed by it.
 const PUBLIC_KEY_URL = 'brand.pub';
@@ -33,6 +38,25 @@ function installId() {
     localStorage.setItem(INSTALL_KEY, id);
   }
   return id;
+}
+
+/**
+ * A trait token for shopper `user` from the demo server, issued at `issued` (ms; the journey's
+ * simulated time) and expiring at `expires` (ms), or after the server's default TTL.
+ */
+async function demoToken(user, traits, issued, expires) {
+  const request = { user, traits, now: issued };
+  if (expires !== undefined) request.ttl = `${Math.max(1, Math.ceil((expires - issued) / 1000))}s`;
+  let res;
+  try {
+    res = await fetch(TOKEN_URL, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+  } catch (e) {
+    throw new Error(`trait token: the demo server cannot be reached (${e.message})`);
+  }
+  if (res.status === 404) throw new Error(`trait token: ${TOKEN_URL} is off (start \`kairos serve\` with --demo-tokens, as \`make demo\` does)`);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok || typeof body.token !== 'string') throw new Error(`trait token: HTTP ${res.status}${body.error ? `: ${body.error}` : ''}`);
+  return body.token;
 }
 
 export async function openClient({ clock, onModel }) {
@@ -80,7 +104,17 @@ export async function openClient({ clock, onModel }) {
     },
     setConsent: (yes) => engine().setConsent(yes),
     identify: (kind, value) => engine().identify(kind, value),
-    setTraits: (traits, expires) => engine().setTraits(traits, expires),
+    /** The shopper's pseudonymous id: trait tokens are signed for it. */
+    get pid() { return engine().pid; },
+    /**
+     * Sets the brand's traits through a signed token, as a real storefront does: the demo server
+     * signs one for this shopper, issued at `issued` and valid until `expires` (ms, optional);
+     * the engine checks its signature, user and expiry at `now`. Throws if either refuses.
+     */
+    async setSignedTraits(traits, { issued, expires }, now) {
+      const token = await demoToken(engine().pid, traits, issued, expires);
+      engine().setTraitsToken(token, now);
+    },
     forget: (now) => engine().forget(undefined, now),
     reset: () => keeper.reset(installId()),
     save: () => keeper.saveState(),

@@ -1,5 +1,6 @@
 // The Taste of Su storefront (www/) on the real package and the real `kairos serve`, in headless
-// Chromium: what a shopper sees. Screenshots go to target/artifacts/ (not committed).
+// Chromium: what a shopper sees. Screenshots go to target/artifacts/ (not committed). The server
+// runs with --demo-tokens, as `make demo` does: journeys get their traits as signed tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +18,7 @@ const ARTIFACTS = join(root, 'target/artifacts');
 
 function serveShop(models, key, www) {
   return serve(['--models', models, '--key', key, '--poll-ms', '100', '--outbox', join(models, 'outbox.ndjson'),
-    '--www', www, '--pkg', join(root, 'pkg'), '--fixtures', join(root, 'tests/fixtures')]);
+    '--www', www, '--pkg', join(root, 'pkg'), '--fixtures', join(root, 'tests/fixtures'), '--demo-tokens']);
 }
 
 // What is left when the snapshot server is down: the page's own files, and nothing under /v1.
@@ -61,16 +62,35 @@ test('the storefront personalizes on the real package and server', async (t) => 
   let offline = false;
   const requested = [];
   page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+  // Every trait token the page asked for: what it sent and what it got.
+  const tokens = [];
+  let tokenOff = false;
+  page.on('response', (r) => {
+    if (new URL(r.url()).pathname === '/demo/token') tokens.push({ request: r.request().postDataJSON(), status: r.status(),
+      body: r.text().catch((e) => `(no body: ${e.message})`) });
+  });
+  const journey = (name) => JSON.parse(readFileSync(join(root, `tests/fixtures/journeys/${name}.json`), 'utf8'));
+  const traitsStep = (name) => journey(name).steps.find((s) => s.do === 'traits');
+  const pid = () => page.evaluate(() => window.kairosDemo.client.pid);
+  const segments = () => page.$$eval('#segments span', (s) => s.map((x) => x.textContent));
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     // With the server down, the browser itself logs the failed snapshot fetch: expected then.
     // Chromium warns about a preload the page did not use (a mismatched request fetches twice).
     if (m.type() === 'warning' && /preload/i.test(m.text())) errors.push(m.text());
-    if (m.type() === 'error' && !(offline && /Failed to load resource|EventSource/.test(m.text()))) errors.push(m.text());
+    // A token request refused on purpose (below) is logged by the browser too.
+    const expected = (offline && /Failed to load resource|EventSource/.test(m.text())) || (tokenOff && /Failed to load resource/.test(m.text()));
+    if (m.type() === 'error' && !expected) errors.push(m.text());
   });
   const hero = () => page.textContent('[data-placement="home_hero"]');
   const stage = () => page.textContent('#stages .current');
-  const next = async (n) => { for (let i = 0; i < n; i++) await page.click('#journey-next'); };
+  // One step at a time, each finished (a traits step waits for its token) before the next.
+  const next = async (n) => {
+    for (let i = 0; i < n; i++) {
+      await page.click('#journey-next');
+      await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith(`${window.kairosDemo.state.step}/`));
+    }
+  };
   const open = async () => {
     await page.goto(`${server.url}/www/index.html`);
     await page.waitForFunction(() => window.kairosReady === true || document.body.dataset.error, null, { timeout: 15000 });
@@ -98,7 +118,16 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await page.waitForFunction(() => !document.querySelector('#journey-next').disabled);
       await next(4);
       assert.equal(await stage(), 'window');
-      await next(3);
+      await next(2);
+      // The identified shopper's traits came as a token signed for her pid, issued at the step's time.
+      const step = traitsStep('nancy');
+      assert.equal(tokens.length, 1);
+      assert.deepEqual(tokens[0].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at) });
+      const answer = await tokens[0].body;
+      assert.equal(tokens[0].status, 200, answer);
+      assert.match(JSON.parse(answer).token, /^kt1\./);
+      assert.deepEqual(await segments(), ['member', 'hipo']);
+      await next(1);
       assert.equal(await stage(), 'first time');
       await next(1);
       assert.match(await hero(), /Thank you for your first order/);
@@ -110,7 +139,17 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Lizzy'));
       await next(3);
       assert.doesNotMatch(await hero(), /story of the Qipao/, 'not yet known to be high-potential');
-      await next(2);
+      await next(1);
+      // A token valid until the step's `expires`: the welcome depends on its `hipo`.
+      const step = traitsStep('lizzy');
+      assert.equal(tokens.length, 2);
+      assert.deepEqual(tokens[1].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at),
+        ttl: `${(Date.parse(step.expires) - Date.parse(step.at)) / 1000}s` });
+      const answer = await tokens[1].body;
+      assert.equal(tokens[1].status, 200, answer);
+      assert.equal(JSON.parse(answer).exp, Date.parse(step.expires));
+      assert.deepEqual(await segments(), step.expect.segments);
+      await next(1);
       assert.match(await hero(), /The story of the Qipao/);
       await next(1);
       assert.match(await hero(), /The story of the Qipao/);
@@ -125,10 +164,27 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await page.reload();
       await page.waitForFunction(() => window.kairosReady === true);
       assert.equal(await stage(), 'window');
-      const segments = await page.$$eval('#segments span', (s) => s.map((x) => x.textContent));
-      assert.ok(segments.includes('hipo'), segments.join());
+      const shown = await segments();
+      assert.ok(shown.includes('hipo'), shown.join());
       const status = await page.evaluate(() => window.kairosDemo.client.sync.status);
       assert.deepEqual([status.source, status.state, status.push], ['stored', 'restored', 'sse'], 'started from storage; push over SSE');
+    });
+
+    await t.test('a traits step without a token leaves the traits unset and says why', async () => {
+      // As if the server ran without --demo-tokens.
+      tokenOff = true;
+      await page.route('**/demo/token', (r) => r.fulfill({ status: 404, body: '' }));
+      try {
+        await page.click('[data-journey="lizzy"]');
+        await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Lizzy'));
+        await next(4);
+        assert.match(await page.textContent('#journey-note'), /^4\/\d+ · traits · .* · traits not set: trait token: \/demo\/token is off \(start `kairos serve` with --demo-tokens/);
+        assert.deepEqual(await segments(), ['follower', 'new_follower']);
+        assert.equal(await page.isDisabled('#journey-next'), false, 'the journey goes on');
+      } finally {
+        await page.unroute('**/demo/token');
+        tokenOff = false;
+      }
     });
 
     await t.test('a pushed model shows its new offer without a reload', async () => {

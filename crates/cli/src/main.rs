@@ -108,7 +108,7 @@ enum Command {
         #[arg(long)]
         traits: PathBuf,
         /// How long the token is valid: `90s`, `30m`, `12h`, `7d`.
-        #[arg(long, default_value = "7d")]
+        #[arg(long, default_value = snap::DEFAULT_TTL)]
         ttl: String,
         /// Issue time in ms since the epoch (default: now).
         #[arg(long)]

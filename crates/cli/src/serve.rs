@@ -2,7 +2,8 @@
 //! snapshot per channel (ETag, 304, immutable content-addressed URLs, CORS), recompiles when a
 //! model file changes (a broken model is logged and the last good snapshot stays), pushes new
 //! versions (Server-Sent Events for browsers, long-poll for mini-programs) and accepts outbox
-//! uploads (NDJSON). Endpoints are listed in `docs/cli.md`.
+//! uploads (NDJSON). With `--demo-tokens` it also signs trait tokens for the demo storefront.
+//! Endpoints are listed in `docs/cli.md`.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
-use crate::{hex, Fail};
+use crate::{hex, snap, Fail};
 
 /// Options of `kairos serve`.
 #[derive(clap::Args, Debug)]
@@ -63,6 +64,10 @@ pub struct Args {
     /// The journey fixtures folder, served under `/fixtures/` (the demo plays them).
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
+    /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
+    /// sent. Anyone who can reach the server can then grant themselves any traits.
+    #[arg(long, conflicts_with = "unsigned")]
+    pub demo_tokens: bool,
 }
 
 /// What devices learn about a channel's latest snapshot.
@@ -88,6 +93,8 @@ struct Published {
 const KEEP_SNAPSHOTS: usize = 64;
 /// Longest outbox line, bytes.
 const MAX_LINE: usize = 16 * 1024;
+/// Largest `/demo/token` request, bytes: as long as the longest token devices accept.
+const MAX_TOKEN_REQUEST: usize = kairos::token::MAX_TOKEN_LEN;
 
 struct Shared {
     dir: PathBuf,
@@ -150,6 +157,13 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         fixtures: args.fixtures.clone(),
     });
     reload(&state);
+    if args.demo_tokens {
+        tracing::warn!(
+            "--demo-tokens: POST /demo/token signs any traits for any user with the brand key; anyone who \
+             can reach this server can grant themselves any offer. For demos only: a brand's backend mints \
+             tokens after login (`kairos token` or the library)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -170,7 +184,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         }
     });
 
-    let app = router(state, args.max_upload);
+    let app = router(state, args.max_upload, args.demo_tokens);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             tokio::signal::ctrl_c().await.ok();
@@ -179,8 +193,8 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         .map_err(|e| Fail::usage(format!("server error: {e}")))
 }
 
-fn router(state: AppState, max_upload: usize) -> Router {
-    Router::new()
+fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
+    let mut app = Router::new()
         .route("/", get(index))
         .route("/v1/channels/{channel}/latest", get(latest))
         .route("/v1/channels/{channel}/meta", get(meta))
@@ -190,9 +204,11 @@ fn router(state: AppState, max_upload: usize) -> Router {
         .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
         .route("/www/{*path}", get(www))
         .route("/pkg/{*path}", get(pkg))
-        .route("/fixtures/{*path}", get(fixtures))
-        .layer(middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+        .route("/fixtures/{*path}", get(fixtures));
+    if demo_tokens {
+        app = app.route("/demo/token", post(demo_token).layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST)));
+    }
+    app.layer(middleware::from_fn_with_state(state.clone(), cors)).with_state(state)
 }
 
 /// Compiles every changed `*.json` in the models folder; publishes those that compile with a
@@ -426,18 +442,24 @@ fn bad_request(message: String) -> Response {
     json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
 }
 
+/// A `415` answer unless the request has no content type or one of `accepted` (the first is
+/// the one to send).
+fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ctype.is_empty() || accepted.iter().any(|a| ctype.starts_with(a)) {
+        return None;
+    }
+    let send = accepted.first().copied().unwrap_or_default();
+    Some(
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type `{ctype}`: send {send}\n"))
+            .into_response(),
+    )
+}
+
 /// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
 async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ctype.is_empty()
-        && !ctype.starts_with("application/x-ndjson")
-        && !ctype.starts_with("application/json")
-    {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type `{ctype}`: send application/x-ndjson\n"),
-        )
-            .into_response();
+    if let Some(refused) = refuse_content_type(&headers, &["application/x-ndjson", "application/json"]) {
+        return refused;
     }
     let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
     let mut lines = Vec::new();
@@ -479,6 +501,73 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     }
     tracing::info!(events = lines.len(), "outbox batch accepted");
     json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
+}
+
+/// What a `/demo/token` request looks like.
+const TOKEN_REQUEST: &str =
+    r#"a JSON object like {"user": "<pid>", "traits": {"tier": "gold"}, "ttl": "7d"}"#;
+
+/// A `/demo/token` request: the options of `kairos token`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// The shopper's pseudonymous id (`engine.pid`).
+    user: String,
+    /// The traits: a JSON object.
+    traits: Json,
+    /// How long the token is valid: `90s`, `30m`, `12h`, `7d`.
+    ttl: Option<String>,
+    /// Issue time, ms since the epoch (default: the server's clock). The demo's journey replay
+    /// runs on a simulated clock and passes it.
+    now: Option<i64>,
+}
+
+/// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
+/// first 16 bytes of an identifier's hash.
+fn is_pid(user: &str) -> bool {
+    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Demo only (`--demo-tokens`): a trait token signed with the brand key for the user and traits
+/// in the request, `{"token": "kt1.…", "exp": MS}`.
+async fn demo_token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refuse_content_type(&headers, &["application/json"]) {
+        return refused;
+    }
+    // INVARIANT: --demo-tokens conflicts with --unsigned, and without it --key is required.
+    let Some(key) = &s.key else { return not_found("demo token") };
+    // serde would also read the struct from a JSON array.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return bad_request(format!("the request must be {TOKEN_REQUEST}"));
+    }
+    let request: TokenRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("the request: {e}")),
+    };
+    if !is_pid(&request.user) {
+        return bad_request(
+            "`user` must be the shopper's pseudonymous id (`engine.pid`): 16 or 32 lowercase hex digits"
+                .into(),
+        );
+    }
+    let ttl = match snap::parse_ttl(request.ttl.as_deref().unwrap_or(snap::DEFAULT_TTL)) {
+        Ok(ms) => ms,
+        Err(e) => return bad_request(format!("`ttl` {e}")),
+    };
+    let now = request.now.unwrap_or_else(snap::now_ms);
+    let token = match snap::mint(key, &request.user, &request.traits, now, ttl) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    if token.len() > kairos::token::MAX_TOKEN_LEN {
+        return bad_request(format!(
+            "the token would be {} bytes and devices accept at most {}: send fewer or shorter traits",
+            token.len(),
+            kairos::token::MAX_TOKEN_LEN
+        ));
+    }
+    tracing::info!(user = %request.user, "demo trait token signed");
+    json_response(StatusCode::OK, &serde_json::json!({ "token": token, "exp": now.saturating_add(ttl) }))
 }
 
 async fn index() -> Response {

@@ -284,11 +284,13 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
     Ok(any)
 }
 
-/// Parses a duration such as `90s`, `30m`, `12h`, `7d` into ms.
-pub fn parse_ttl(text: &str) -> Result<i64, Fail> {
-    let bad = || {
-        Fail::usage(format!("--ttl `{text}` is not a duration: use a number and s, m, h or d, such as `7d`"))
-    };
+/// How long a token is valid when no TTL is given.
+pub const DEFAULT_TTL: &str = "7d";
+
+/// Parses a duration such as `90s`, `30m`, `12h`, `7d` into ms; the error quotes `text` (the
+/// caller names the place).
+pub fn parse_ttl(text: &str) -> Result<i64, String> {
+    let bad = || format!("`{text}` is not a duration: use a number and s, m, h or d, such as `7d`");
     let (num, unit) = text.split_at(text.len().saturating_sub(1));
     let n: i64 = num.parse().map_err(|_| bad())?;
     let ms = match unit {
@@ -304,30 +306,37 @@ pub fn parse_ttl(text: &str) -> Result<i64, Fail> {
     Ok(n * ms)
 }
 
+/// The system clock in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A trait token for `user` with the traits of a JSON object, issued at `now` and valid for
+/// `ttl_ms`, signed by `key`. The error says what is wrong with the traits.
+pub fn mint(key: &SecretKey, user: &str, traits: &Json, now: i64, ttl_ms: i64) -> Result<String, String> {
+    let claims = kairos::token::Claims {
+        sub: user.to_string(),
+        iat: now,
+        exp: now.saturating_add(ttl_ms),
+        traits: kairos::token::traits_from_json(traits)?,
+    };
+    Ok(kairos::token::sign(&claims, key))
+}
+
 /// `kairos token`.
 pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>) -> Result<(), Fail> {
     let sk = secret_key(key)?;
-    let ttl = parse_ttl(ttl)?;
+    let ttl = parse_ttl(ttl).map_err(|e| Fail::usage(format!("--ttl {e}")))?;
     if user.is_empty() {
         return Err(Fail::usage("--user is empty: pass the shopper's pseudonymous id (Profile::pid)".into()));
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
-    let traits_list = kairos::token::traits_from_json(&traits_json)
+    let token = mint(&sk, user, &traits_json, now.unwrap_or_else(now_ms), ttl)
         .map_err(|e| Fail::usage(format!("{}: {e}", traits.display())))?;
-    let now = match now {
-        Some(n) => n,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-    };
-    let claims = kairos::token::Claims {
-        sub: user.to_string(),
-        iat: now,
-        exp: now.saturating_add(ttl),
-        traits: traits_list,
-    };
-    println!("{}", kairos::token::sign(&claims, &sk));
+    println!("{token}");
     Ok(())
 }
 

@@ -320,6 +320,85 @@ fn outbox_uploads_are_validated_and_appended() {
 }
 
 #[test]
+fn demo_tokens_are_off_by_default() {
+    let srv = Server::start("notokens", &[]);
+    let body = br#"{"user": "00000000000000b2", "traits": {"hipo": true}}"#;
+    assert_eq!(request(&srv.addr, "POST", "/demo/token", &[], body).status, 404);
+    assert!(!srv.log().contains("demo-tokens"), "{}", srv.log());
+}
+
+#[test]
+fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
+    let srv = Server::start("tokens", &["--demo-tokens"]);
+    assert!(
+        srv.log().contains("WARN") && srv.log().contains("anyone who can reach this server"),
+        "{}",
+        srv.log()
+    );
+    let json = [("Content-Type", "application/json")];
+    let post = |body: &[u8]| request(&srv.addr, "POST", "/demo/token", &json, body);
+    let error =
+        |r: &Resp| serde_json::from_slice::<Value>(&r.body).unwrap()["error"].as_str().unwrap().to_string();
+
+    let now = 1_795_147_200_000i64;
+    let user = "0123456789abcdef0123456789abcdef";
+    let ok = post(
+        json!({"user": user, "traits": {"tier": "gold", "hipo": true, "segs": ["a"]}, "ttl": "2h", "now": now})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(ok.headers["cache-control"], "no-store");
+    let answer: Value = serde_json::from_slice(&ok.body).unwrap();
+    let exp = now + 2 * 3_600_000;
+    assert_eq!(answer["exp"], exp);
+    let token = answer["token"].as_str().unwrap();
+    let claims = kairos::token::verify(token, &[srv.public_key()], now + 1).unwrap();
+    let expected =
+        kairos::token::traits_from_json(&json!({"tier": "gold", "hipo": true, "segs": ["a"]})).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.iat, claims.exp), (user, now, exp));
+    assert_eq!(claims.traits, expected);
+    assert!(kairos::token::verify(token, &[srv.public_key()], exp).is_err(), "expired after the ttl");
+
+    // Without `now` and `ttl`: the server's clock and the default of `kairos token`, 7 days.
+    let ok = post(br#"{"user": "00000000000000b2", "traits": {}}"#);
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let token = serde_json::from_slice::<Value>(&ok.body).unwrap()["token"].as_str().unwrap().to_string();
+    let claims = kairos::token::verify(&token, &[srv.public_key()], 0).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.exp - claims.iat), ("00000000000000b2", 7 * 86_400_000));
+    assert!(claims.traits.is_empty());
+
+    let refused: [(&[u8], &str); 12] = [
+        (br#"{"user": "00000000000000b2", "traits": {}, "role": "admin"}"#, "unknown field `role`"),
+        (br#"[1]"#, "the request must be a JSON object like"),
+        (b"not json", "the request must be a JSON object"),
+        (br#"{"user": "00000000000000b2", "traits": {}"#, "EOF while parsing an object at line 1 column"),
+        (br#"{"traits": {}}"#, "missing field `user`"),
+        (br#"{"user": "00000000000000b2"}"#, "missing field `traits`"),
+        (br#"{"user": "Nancy", "traits": {}}"#, "`user` must be the shopper's pseudonymous id"),
+        (br#"{"user": "", "traits": {}}"#, "16 or 32 lowercase hex digits"),
+        (br#"{"user": "00000000000000b2", "traits": [1]}"#, "traits must be a JSON object"),
+        (br#"{"user": "00000000000000b2", "traits": {"a": {"b": 1}}}"#, "traits.a: objects are not traits"),
+        (br#"{"user": "00000000000000b2", "traits": {}, "ttl": "7x"}"#, "`ttl` `7x` is not a duration"),
+        (br#"{"user": "00000000000000b2", "traits": {}, "now": "today"}"#, "expected i64 at line 1 column"),
+    ];
+    for (body, message) in refused {
+        let r = post(body);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
+        assert!(error(&r).contains(message), "{}: {}", String::from_utf8_lossy(body), error(&r));
+    }
+    // Too large: refused before it is read (see the outbox test for why it is retried).
+    let big = format!(r#"{{"user": "00000000000000b2", "traits": {{"note": "{}"}}}}"#, "x".repeat(20_000));
+    let status = (0..5)
+        .find_map(|_| std::panic::catch_unwind(|| post(big.as_bytes()).status).ok())
+        .expect("no answer to an oversized request");
+    assert_eq!(status, 413);
+    let plain = request(&srv.addr, "POST", "/demo/token", &[("Content-Type", "text/plain")], b"{}");
+    assert_eq!(plain.status, 415);
+    assert_eq!(request(&srv.addr, "GET", "/demo/token", &[], b"").status, 405);
+}
+
+#[test]
 fn serve_refuses_bad_setup() {
     let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
         .args(["serve", "--models", "/nonexistent-kairos"])
@@ -337,4 +416,15 @@ fn serve_refuses_bad_setup() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a folder of model files"));
+    // Demo tokens are signed with the brand key: there is none to sign with when unsigned.
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--models", "/nonexistent-kairos", "--unsigned", "--demo-tokens"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with '--demo-tokens'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
