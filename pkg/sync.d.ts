@@ -103,7 +103,7 @@ export interface SyncOptions {
   readonly allowUnsigned?: boolean;
   /**
    * Accept `setTraits` (traits without a token) although `publicKey` is trusted for trait tokens
-   * (development only: otherwise a shopper could grant herself any trait).
+   * (development only: otherwise a shopper could grant herself whatever trait she likes).
    */
   readonly allowUnsignedTraits?: boolean;
   /** Between checks when all is well; 5 minutes by default. */
