@@ -3,6 +3,9 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+# Every step (and the JS tests and benches) reads build outputs from ./target: a CARGO_TARGET_DIR
+# set in the environment for other projects must not move them.
+export CARGO_TARGET_DIR := $(CURDIR)/target
 KAIROS := target/release/kairos
 JOURNEYS := tests/fixtures/journeys
 
@@ -208,5 +211,5 @@ bench-js: pkg $(SNAPSHOT) target/large.kairos bench/node_modules/.stamp
 ## are replayed by `make test` (tests/fuzz_crashers.rs).
 FUZZ_SECONDS ?= 60
 fuzz:
-	fuzz/run.sh $(FUZZ_SECONDS)
+	env -u CARGO_TARGET_DIR fuzz/run.sh $(FUZZ_SECONDS)  # cargo-fuzz keeps its builds in fuzz/target
 	KAIROS_DIFF_SEED=random KAIROS_DIFF_CASES=100000 $(CARGO) test -q --test differential -- --nocapture
