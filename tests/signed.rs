@@ -229,6 +229,31 @@ proptest! {
     }
 
     #[test]
+    fn a_stored_token_grants_nothing_unless_it_verifies(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        text in ".{0,300}",
+    ) {
+        let (_, state) = state_with_signed_traits();
+        let good = StoredState::decode(&state).unwrap().traits_token.unwrap();
+        let mut bytes = good.clone().into_bytes();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let edited_token = String::from_utf8_lossy(&bytes).into_owned();
+        for token in [edited_token, text.clone(), format!("kt1.{text}")] {
+            if token.trim() == good {
+                continue;
+            }
+            let forged = edited(&state, |s| s.traits_token = Some(token.clone()));
+            let mut e = engine_v2();
+            prop_assert!(e.import_state(&forged).is_ok());
+            prop_assert!(!has_hipo(&mut e), "token {token:?} granted a trait");
+            prop_assert!(e.profile().consent, "the rest of the state stays");
+        }
+    }
+
+    #[test]
     fn mutated_signed_snapshots_are_rejected(
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
