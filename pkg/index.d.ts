@@ -182,7 +182,11 @@ export declare class Engine {
    * @throws KairosError `STATE_INVALID`
    */
   importState(state: Uint8Array): void;
-  /** Replaces the model with a newer snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_CORRUPT`, `SNAPSHOT_NOT_NEWER` */
+  /**
+   * Replaces the model with a newer snapshot; a rejected one leaves the old model. An engine that
+   * trusts keys (`fromSignedSnapshot`) checks the signature as `applySignedSnapshot` does.
+   * @throws KairosError `SNAPSHOT_CORRUPT`, `SNAPSHOT_NOT_NEWER`, `SNAPSHOT_SIGNATURE`
+   */
   applySnapshot(snapshot: Uint8Array): void;
   /** The running model's version. */
   readonly modelVersion: number;

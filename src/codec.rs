@@ -229,8 +229,19 @@ pub fn split<'a>(
     format: u16,
     what: &'static str,
 ) -> Result<Frame<'a>, FrameError> {
+    split_since(bytes, magic, format, format, what)
+}
+
+/// [`split`] for a reader of every format version from `oldest` to `format`.
+pub fn split_since<'a>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    oldest: u16,
+    format: u16,
+    what: &'static str,
+) -> Result<Frame<'a>, FrameError> {
     let header = read_header(bytes, magic, what)?;
-    if header.format != format {
+    if header.format < oldest || header.format > format {
         return Err(FrameError::UnsupportedVersion { found: header.format, supported: format });
     }
     let rest = bytes.get(HEADER_LEN..).unwrap_or(&[]);
@@ -260,13 +271,25 @@ pub fn decode<T: Wire>(
     format: u16,
     what: &'static str,
 ) -> Result<(Header, T), FrameError> {
+    let (header, body) = unsigned_since(bytes, magic, format, format, what)?;
+    Ok((header, decode_body(body)?))
+}
+
+/// Checks an unsigned frame of any format version from `oldest` to `format` and returns its
+/// header and body, for the caller to decode by version.
+pub fn unsigned_since<'a>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    oldest: u16,
+    format: u16,
+    what: &'static str,
+) -> Result<(Header, &'a [u8]), FrameError> {
     let header = read_header(bytes, magic, what)?;
     if header.flags != 0 {
         return Err(FrameError::ReservedNotZero);
     }
-    let frame = split(bytes, magic, format, what)?;
-    let value = decode_body(frame.body)?;
-    Ok((header, value))
+    let frame = split_since(bytes, magic, oldest, format, what)?;
+    Ok((frame.header, frame.body))
 }
 
 /// Decodes a body, requiring that every byte is used.

@@ -416,3 +416,73 @@ fn signed_traits_follow_a_new_model_and_leave_with_the_pid() {
     e.identify(kairos::profile::identity::IdKind::Email, "su@example.com").unwrap();
     assert!(has_hipo(&mut e));
 }
+
+#[test]
+fn an_engine_that_trusts_keys_takes_no_unsigned_model_by_any_call() {
+    let mut e = engine_v2();
+    let unsigned = snapshot::encode(&model(99));
+    assert_eq!(e.apply_snapshot(&unsigned).unwrap_err(), SnapshotError::Unsigned);
+    let other = snapshot::encode_signed(&model(99), &SecretKey::from_seed(&[5; 32]));
+    assert!(matches!(e.apply_snapshot(&other), Err(SnapshotError::BadSignature { .. })));
+    assert_eq!(e.model().version, 2);
+    e.apply_snapshot(&signed_v3()).unwrap();
+    assert_eq!(e.model().version, 3);
+    // Tools and hosts without keys apply what they are given.
+    let mut tool = Engine::new(model(2), 1);
+    tool.apply_snapshot(&unsigned).unwrap();
+    assert_eq!(tool.model().version, 99);
+}
+
+#[test]
+fn anniversaries_in_tokens_carry_no_year() {
+    let mut e = engine_v2();
+    e.set_consent(true);
+    let with_year = token::sign(&claims(&e, json!({"hipo": true, "birthday": "1996-03-14"})), &key());
+    let err = e.set_traits_token(&with_year, T0).unwrap_err();
+    assert!(
+        matches!(&err, TokenError::Traits(m) if m.starts_with("traits.birthday: ") && m.contains("`MM-DD`")),
+        "{err}"
+    );
+    assert!(!has_hipo(&mut e), "a refused token sets nothing");
+    let month_day = token::sign(&claims(&e, json!({"hipo": true, "birthday": "03-14"})), &key());
+    e.set_traits_token(&month_day, T0).unwrap();
+    assert!(has_hipo(&mut e));
+}
+
+#[test]
+fn stored_signed_traits_keep_what_a_new_model_still_types_alike() {
+    let (mut e, state) = state_with_signed_traits();
+    // The token holds hipo: true and tier: "gold"; a newer model makes `tier` a number.
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("../examples/taste-of-su/model.json")).unwrap();
+    json["meta"]["version"] = json!(3);
+    json["traits"]["tier"] = json!("number");
+    let retyped = kairos::compile_str(&json.to_string()).unwrap().model;
+    let tier = |e: &Engine| {
+        let i = e.model().traits.iter().position(|(n, _)| n == "tier").unwrap();
+        e.profile().traits[i].clone()
+    };
+    assert_eq!(tier(&e), kairos::logic::Value::String("gold".into()));
+    e.apply_signed_snapshot(&snapshot::encode_signed(&retyped, &key())).unwrap();
+    assert!(has_hipo(&mut e), "hipo still fits");
+    assert_eq!(tier(&e), kairos::logic::Value::Null, "tier no longer fits");
+    assert!(e.profile().traits_token.is_some(), "the token stays for the traits that fit");
+
+    // The expiry is the token's: an edited one neither extends nor shortens it.
+    for forged in [T0 + 365 * DAY, T0] {
+        let mut copy = engine_v2();
+        copy.import_state(&edited(&state, |s| s.traits_expire_ms = Some(forged))).unwrap();
+        assert_eq!(copy.profile().traits_expire_ms, Some(T0 + 7 * DAY));
+    }
+}
+
+#[test]
+fn a_stored_token_beside_plain_traits_or_too_long_is_invalid_state() {
+    let (_, state) = state_with_signed_traits();
+    let both = edited(&state, |s| s.traits = vec![("tier".into(), StoredTrait::String("vip".into()))]);
+    let err = engine_v2().import_state(&both).unwrap_err().to_string();
+    assert!(err.contains("plain traits beside a trait token"), "{err}");
+    let long = edited(&state, |s| s.traits_token = Some("k".repeat(token::MAX_TOKEN_LEN + 1)));
+    let err = engine_v2().import_state(&long).unwrap_err().to_string();
+    assert!(err.contains("trait token is 16385 bytes, at most 16384"), "{err}");
+}

@@ -69,7 +69,8 @@ pub enum InputError {
     /// [`crate::sign::Trust::allow_unsigned_traits`]).
     #[error(
         "traits must come as a signed token (set_traits_token): this engine trusts token keys, \
-         and unsigned traits are accepted only when the host allows them (development)"
+         so unsigned traits are refused unless the host sets Trust::allow_unsigned_traits \
+         (development only)"
     )]
     UnsignedTraits,
 }

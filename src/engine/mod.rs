@@ -13,6 +13,7 @@ pub use input::InputError;
 
 use crate::compiled::Model;
 use crate::logic::Value;
+use crate::model::TraitType;
 use crate::outbox::{Compact, Outbox, OutboxEvent};
 use crate::profile::identity::{self, IdKind};
 use crate::profile::window::distinct_key;
@@ -124,6 +125,18 @@ impl Engine {
         let token = token.trim();
         let claims = token::verify(token, &self.trust.token_keys, now)?;
         self.check_user(&claims)?;
+        // Stored state keeps the token as signed: a year in an anniversary would be kept with it,
+        // where `set_traits` keeps only month and day.
+        for (name, t) in &claims.traits {
+            let anniversary =
+                self.model.traits.iter().any(|(n, ty)| n == name && *ty == TraitType::Anniversary);
+            if anniversary && matches!(t, crate::profile::StoredTrait::String(s) if s.len() != 5) {
+                return Err(TokenError::Traits(format!(
+                    "traits.{name}: an anniversary in a token must be `MM-DD`, without the year \
+                     (stored state keeps the token as signed, and the year is personal data Kairos does not keep)"
+                )));
+            }
+        }
         self.profile.traits = host::traits(&self.model, raw_traits(claims.traits))
             .map_err(|e| TokenError::Traits(e.to_string()))?;
         self.profile.traits_expire_ms = Some(claims.exp);
@@ -202,9 +215,14 @@ impl Engine {
     }
 
     /// Decodes snapshot bytes and applies them WITHOUT checking a signature (tests, tools, and
-    /// hosts that checked the origin); devices use [`Engine::apply_signed_snapshot`]. On any
-    /// error the current model stays.
+    /// hosts that checked the origin); devices use [`Engine::apply_signed_snapshot`]. An engine
+    /// that trusts snapshot keys checks them all the same: once a device takes signed models
+    /// only, no call gives it an unsigned one (unless [`Trust::allow_unsigned`]). On any error
+    /// the current model stays.
     pub fn apply_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        if !self.trust.snapshot_keys.is_empty() {
+            return self.apply_signed_snapshot(bytes);
+        }
         let model = snapshot::decode(bytes)?;
         self.apply_model(model)
     }

@@ -404,8 +404,6 @@ pub struct StoredState {
     pub traits: Vec<(String, StoredTrait)>,
     /// Trait expiry.
     pub traits_expire_ms: Option<i64>,
-    /// The token the traits came from; `traits` is then empty.
-    pub traits_token: Option<String>,
     /// Offers with history.
     pub offers: Vec<StoredOffer>,
     /// Global exposures.
@@ -416,12 +414,15 @@ pub struct StoredState {
     pub outbox: Vec<OutboxEvent>,
     /// Outbox events dropped for lack of room.
     pub outbox_dropped: u32,
+    /// The token the traits came from; `traits` is then empty. (Last: format 1 is format 2
+    /// without it.)
+    pub traits_token: Option<String>,
 }
 
 // The state body (docs/state-format.md): every struct is its fields in declaration order.
 wire_struct!(StoredState[
-    consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, traits_token,
-    offers, global, recent, outbox, outbox_dropped,
+    consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, offers, global,
+    recent, outbox, outbox_dropped, traits_token,
 ]);
 wire_struct!(StoredOffer[id, exposures, assignment]);
 wire_struct!(Seen[first_ms, last_ms]);
@@ -487,9 +488,19 @@ impl StoredState {
         codec::encode(STATE_MAGIC, STATE_FORMAT, 0, self)
     }
 
-    /// Decodes and checks state bytes.
+    /// Decodes and checks state bytes, of this format or of format 1 (devices keep their
+    /// profiles across the upgrade).
     pub fn decode(bytes: &[u8]) -> Result<StoredState, StateError> {
-        let (_, s): (_, StoredState) = codec::decode(bytes, STATE_MAGIC, STATE_FORMAT, "Kairos state")?;
+        let (header, body) = codec::unsigned_since(bytes, STATE_MAGIC, 1, STATE_FORMAT, "Kairos state")?;
+        let s: StoredState = if header.format == 1 {
+            // Format 1 is format 2 without its last field, `traits_token`: `None` is one 0 byte.
+            let mut upgraded = Vec::with_capacity(body.len() + 1);
+            upgraded.extend_from_slice(body);
+            upgraded.push(0);
+            codec::decode_body(&upgraded)?
+        } else {
+            codec::decode_body(body)?
+        };
         s.validate().map_err(StateError::Content)?;
         Ok(s)
     }
@@ -520,8 +531,16 @@ impl StoredState {
             }
         }
         if let Some(token) = &self.traits_token {
-            if token.len() > crate::token::MAX_TOKEN_LEN || !self.traits.is_empty() {
-                return Err("a trait token too long, or beside plain traits".to_string());
+            if token.len() > crate::token::MAX_TOKEN_LEN {
+                return Err(format!(
+                    "the trait token is {} bytes, at most {}",
+                    token.len(),
+                    crate::token::MAX_TOKEN_LEN
+                ));
+            }
+            if !self.traits.is_empty() {
+                return Err("plain traits beside a trait token: signed traits are stored as the token only"
+                    .to_string());
             }
         }
         Ok(())

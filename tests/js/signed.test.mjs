@@ -3,16 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, root } from './load.mjs';
-import { KAIROS, makeBrand } from './brand.mjs';
+import { KAIROS, makeBrand, modelAt } from './brand.mjs';
 
 const brand = makeBrand();
 const { dir, publicKey: pub, otherPublicKey: otherPub } = brand;
 const run = (...args) => execFileSync(KAIROS, args, { cwd: root }).toString();
 const signed = (version, key = 'brand') => brand.snapshot(version, key);
 const code = (f) => { try { f(); } catch (e) { return e.code; } return 'no error'; };
+const message = (f) => { try { f(); } catch (e) { return e.message; } return 'no error'; };
 
 test('a snapshot signed by the brand loads; others are refused and the old model keeps running', () => {
   const engine = Engine.fromSignedSnapshot(signed(1), pub, '00000000000000a1');
@@ -62,6 +63,7 @@ test('an engine that trusts token keys takes traits only as tokens, also from st
   const engine = Engine.fromSignedSnapshot(signed(1), pub, install);
   engine.setConsent(true);
   assert.equal(code(() => engine.setTraits({ hipo: true })), 'TRAITS_UNSIGNED');
+  assert.match(message(() => engine.setTraits({ hipo: true })), /setTraitsToken.*allowUnsignedTraits/);
   assert.ok(!hipo(engine));
   engine.setTraitsToken(token(engine.pid), now);
   const state = engine.exportState();
@@ -93,4 +95,23 @@ test('an engine that trusts token keys takes traits only as tokens, also from st
   assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, install, true)), 'ARGUMENT_INVALID');
   assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, install, { allowUnsignedTraits: 'yes' })), 'ARGUMENT_INVALID');
   assert.equal(Engine.fromSignedSnapshot(signed(1), pub, install, {}).modelVersion, 1);
+});
+
+test('applySnapshot on an engine that trusts keys checks the signature too', () => {
+  const file = join(dir, 'v99-unsigned.json');
+  writeFileSync(file, JSON.stringify(modelAt(99)));
+  run('compile', file, '-o', `${file}.kairos`);
+  const unsigned = new Uint8Array(readFileSync(`${file}.kairos`));
+  const engine = Engine.fromSignedSnapshot(signed(1), pub);
+  assert.equal(code(() => engine.applySnapshot(unsigned)), 'SNAPSHOT_SIGNATURE');
+  assert.equal(code(() => engine.applySnapshot(signed(99, 'other'))), 'SNAPSHOT_SIGNATURE');
+  assert.equal(engine.modelVersion, 1, 'the signed model keeps running');
+  engine.applySnapshot(signed(2));
+  assert.equal(engine.modelVersion, 2);
+  const dev = Engine.fromSignedSnapshot(signed(1), pub, undefined, { allowUnsigned: true });
+  dev.applySnapshot(unsigned);
+  assert.equal(dev.modelVersion, 99, 'development: allowed explicitly');
+  const plain = new Engine(signed(1));
+  plain.applySnapshot(unsigned);
+  assert.equal(plain.modelVersion, 99, 'an engine without keys applies what its host gives it');
 });

@@ -168,6 +168,12 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         .await
         .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.addr)))?;
     let addr = listener.local_addr().map_err(|e| Fail::usage(e.to_string()))?;
+    if args.demo_tokens && !addr.ip().is_loopback() {
+        return Err(Fail::usage(format!(
+            "--demo-tokens serves only on a loopback address (127.0.0.1 or [::1]), not {addr}: anyone who \
+             can reach /demo/token can grant themselves any offer"
+        )));
+    }
     println!("listening on http://{addr}");
     std::io::stdout().flush().ok();
     tracing::info!(%addr, models = %args.models.display(), signed = state.key.is_some(), "serving");
@@ -554,6 +560,8 @@ async fn demo_token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(ms) => ms,
         Err(e) => return bad_request(format!("`ttl` {e}")),
     };
+    // `now` is taken as sent, unbounded: the storefront replays journeys on their own clock, and
+    // whoever can reach this endpoint can mint any traits anyway (hence loopback only).
     let now = request.now.unwrap_or_else(snap::now_ms);
     let token = match snap::mint(key, &request.user, &request.traits, now, ttl) {
         Ok(t) => t,

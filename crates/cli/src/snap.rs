@@ -291,20 +291,20 @@ pub const DEFAULT_TTL: &str = "7d";
 /// caller names the place).
 pub fn parse_ttl(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not a duration: use a number and s, m, h or d, such as `7d`");
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad()),
-    };
-    if n <= 0 || n > 400 * 86_400 {
+    let units = [("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
+    let Some((num, ms)) = units.iter().find_map(|&(u, ms)| text.strip_suffix(u).map(|n| (n, ms))) else {
         return Err(bad());
+    };
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    let ttl = n.checked_mul(ms).ok_or_else(bad)?;
+    if ttl <= 0 || ttl > MAX_TTL_MS {
+        return Err(format!("`{text}` is out of range: a token lives more than 0 s and at most 400 days"));
     }
-    Ok(n * ms)
+    Ok(ttl)
 }
+
+/// The longest trait token lifetime, ms: 400 days.
+pub const MAX_TTL_MS: i64 = 400 * 86_400_000;
 
 /// The system clock in ms since the epoch.
 pub fn now_ms() -> i64 {
@@ -347,4 +347,28 @@ pub fn pid_of(model: &Path, kind: kairos::profile::identity::IdKind, raw: &str) 
     let hash = kairos::profile::identity::pseudonymous_id(m.id_salt.as_bytes(), kind, raw)
         .map_err(|e| Fail::usage(format!("--{}: {e}", kind.tag())))?;
     Ok(hex(hash.get(..16).unwrap_or(&hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    #[test]
+    fn durations_are_a_number_and_a_unit_within_400_days() {
+        assert_eq!(parse_ttl("90s").unwrap(), 90_000);
+        assert_eq!(parse_ttl("30m").unwrap(), 1_800_000);
+        assert_eq!(parse_ttl("12h").unwrap(), 43_200_000);
+        assert_eq!(parse_ttl("400d").unwrap(), MAX_TTL_MS);
+        for bad in ["7", "d", "7x", "7日", "日", "-1d", "0s", "1.5h", " 7d", ""] {
+            assert!(
+                parse_ttl(bad).unwrap_err().contains("is not a duration") || bad == "-1d" || bad == "0s",
+                "{bad}"
+            );
+        }
+        for out in ["401d", "34560000d", "9223372036854775807s", "-1d", "0s"] {
+            assert!(parse_ttl(out).is_err(), "{out}");
+        }
+        assert!(parse_ttl("401d").unwrap_err().contains("at most 400 days"));
+    }
 }

@@ -368,7 +368,7 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
     assert_eq!((claims.sub.as_str(), claims.exp - claims.iat), ("00000000000000b2", 7 * 86_400_000));
     assert!(claims.traits.is_empty());
 
-    let refused: [(&[u8], &str); 12] = [
+    let refused: [(&[u8], &str); 14] = [
         (br#"{"user": "00000000000000b2", "traits": {}, "role": "admin"}"#, "unknown field `role`"),
         (br#"[1]"#, "the request must be a JSON object like"),
         (b"not json", "the request must be a JSON object"),
@@ -381,6 +381,11 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
         (br#"{"user": "00000000000000b2", "traits": {"a": {"b": 1}}}"#, "traits.a: objects are not traits"),
         (br#"{"user": "00000000000000b2", "traits": {}, "ttl": "7x"}"#, "`ttl` `7x` is not a duration"),
         (br#"{"user": "00000000000000b2", "traits": {}, "now": "today"}"#, "expected i64 at line 1 column"),
+        (
+            "{\"user\": \"00000000000000b2\", \"traits\": {}, \"ttl\": \"7日\"}".as_bytes(),
+            "`ttl` `7日` is not a duration",
+        ),
+        (br#"{"user": "00000000000000b2", "traits": {}, "ttl": "34560000d"}"#, "out of range"),
     ];
     for (body, message) in refused {
         let r = post(body);
@@ -427,4 +432,31 @@ fn serve_refuses_bad_setup() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn demo_tokens_listen_on_loopback_only() {
+    let dir = std::env::temp_dir().join(format!("kairos-serve-open-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::write(dir.join("models/web.json"), model(1)).unwrap();
+    let key = dir.join("brand");
+    let kairos = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kairos")).args(args).output().unwrap();
+    assert!(kairos(&["keygen", "-o", key.to_str().unwrap()]).status.success());
+    let models = dir.join("models");
+    let key_file = dir.join("brand.key");
+    let out = kairos(&[
+        "serve",
+        "--models",
+        models.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--addr",
+        "0.0.0.0:0",
+        "--demo-tokens",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--demo-tokens serves only on a loopback address"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -329,8 +329,14 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
         kairos(&a)
     };
     fails(&with(&["--ttl", "7x"]), 2, "--ttl `7x` is not a duration");
-    fails(&with(&["--ttl", "0d"]), 2, "is not a duration");
+    fails(
+        &with(&["--ttl", "0d"]),
+        2,
+        "--ttl `0d` is out of range: a token lives more than 0 s and at most 400 days",
+    );
+    fails(&with(&["--ttl", "34560000d"]), 2, "is out of range");
     fails(&with(&["--ttl", "d"]), 2, "is not a duration");
+    fails(&with(&["--ttl", "7日"]), 2, "--ttl `7日` is not a duration");
     std::fs::write(d.join("list.json"), "[1]").unwrap();
     fails(
         &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("list.json"))]),

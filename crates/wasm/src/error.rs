@@ -67,7 +67,13 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
         InputError::NoConsent(_) => code::NO_CONSENT,
         InputError::Identity(_) => code::IDENTITY_INVALID,
         InputError::BadTime => code::TIME_INVALID,
-        InputError::UnsignedTraits => code::TRAITS_UNSIGNED,
+        InputError::UnsignedTraits => {
+            return error(
+                code::TRAITS_UNSIGNED,
+                "setTraits: this engine trusts token keys, so traits come only through setTraitsToken \
+                 (for development, pass { allowUnsignedTraits: true } to fromSignedSnapshot or sync)",
+            )
+        }
         InputError::Unknown { kind: "placement", .. } => code::PLACEMENT_UNKNOWN,
         InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
         _ => fallback,
