@@ -369,3 +369,28 @@ test('bad options are KairosErrors with a stable code', () => {
       (e) => isKairosError(e) && e.code === code, JSON.stringify(options));
   }
 });
+
+test('sync engines take traits only as tokens unless allowUnsignedTraits, also after reset()', async () => {
+  const dead = await deadUrl();
+  const hipo = (e) => e.segments({}, NOW).includes('hipo');
+  const strict = sync({ url: dead, publicKey: brand.publicKey, bundled: v1, store: null, push: 'none', timers: manualTimers() });
+  const engine = await strict.ready;
+  engine.setConsent(true);
+  assert.throws(() => engine.setTraits({ hipo: true }), (e) => isKairosError(e) && e.code === 'TRAITS_UNSIGNED');
+  const fresh = strict.reset();
+  fresh.setConsent(true);
+  assert.throws(() => fresh.setTraits({ hipo: true }), (e) => e.code === 'TRAITS_UNSIGNED', 'reset keeps the trust');
+  strict.stop();
+
+  const dev = sync({ url: dead, publicKey: brand.publicKey, bundled: v1, store: null, push: 'none', timers: manualTimers(),
+    allowUnsignedTraits: true });
+  const devEngine = await dev.ready;
+  devEngine.setConsent(true);
+  devEngine.setTraits({ hipo: true });
+  assert.ok(hipo(devEngine));
+  const again = dev.reset();
+  again.setConsent(true);
+  again.setTraits({ hipo: true });
+  assert.ok(hipo(again), 'reset keeps the development option');
+  dev.stop();
+});
