@@ -76,6 +76,11 @@ extern "C" {
     /// Its `length`: one import for both (js-sys has one per type).
     #[wasm_bindgen(method, getter)]
     fn length(this: &HasLength) -> u32;
+    /// `Uint8Array.prototype.slice.call(v)`: a copy of the bytes, which the glue moves into the
+    /// module. (js-sys's `to_vec` reads the length twice and asserts that both agree, which
+    /// brings `assert_eq!`'s formatting into the module.)
+    #[wasm_bindgen(catch, js_namespace = Uint8Array, js_name = "prototype.slice.call")]
+    fn copy_bytes(v: &Uint8Array) -> Result<Vec<u8>, JsValue>;
 }
 
 /// The `length` of a string or an array, read as js-sys reads it (unchecked: not for a value
@@ -214,7 +219,7 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
     if !js_sys::ArrayBuffer::is_view(v) {
         return None;
     }
-    v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+    v.dyn_ref::<Uint8Array>().and_then(|a| copy_bytes(a).ok())
 }
 
 /// Public keys from one key text or an array of them. (Plain loops: collecting into a
