@@ -63,7 +63,7 @@ pub enum WireErrorKind {
         /// How many variants it has.
         count: usize,
         /// The index found.
-        found: u64,
+        found: u32,
     },
     /// Bytes left over after the value.
     Trailing(usize),
@@ -79,7 +79,10 @@ impl fmt::Display for WireError {
             WireErrorKind::TooLong { what, len, left } => {
                 write!(f, "{what} of length {len} cannot fit in the {left} bytes left")
             }
-            WireErrorKind::NotZeroOrOne(what, b) => write!(f, "expected {what} (0 or 1), found {b}"),
+            // Widened: one integer formatter (u32's) serves every message.
+            WireErrorKind::NotZeroOrOne(what, b) => {
+                write!(f, "expected {what} (0 or 1), found {}", u32::from(*b))
+            }
             WireErrorKind::Varint(ty) => write!(f, "a varint is too long or too large for a `{ty}`"),
             WireErrorKind::Utf8 => f.write_str("a string is not valid UTF-8"),
             WireErrorKind::Variant { ty, count, found } => {
@@ -318,7 +321,8 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     pub fn variant(&mut self, ty: &'static str, count: usize) -> usize {
         let at = self.pos;
-        let found = self.varint(32, "u32");
+        // INVARIANT: a 32-bit varint, so the cast is exact.
+        let found = self.varint(32, "u32") as u32;
         match usize::try_from(found) {
             Ok(i) if i < count => i,
             _ => {
