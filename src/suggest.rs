@@ -49,7 +49,11 @@ fn lower_chars(s: &str) -> Vec<char> {
 /// Levenshtein distance over chars, in one row: `row[j]` is the distance between the part of
 /// `a` read so far and `b[..j]`.
 fn distance(a: &[char], b: &[char]) -> usize {
-    let mut row: Vec<usize> = (0..=b.len()).collect();
+    // Filled by a loop: collecting the range brings std's `spec_from_iter` panic path along.
+    let mut row = vec![0; b.len() + 1];
+    for (j, cell) in row.iter_mut().enumerate() {
+        *cell = j;
+    }
     for (i, ca) in a.iter().enumerate() {
         // The cells up-left and left of the one computed: the previous row's and this row's.
         let (mut diag, mut left) = (i, i + 1);
