@@ -260,10 +260,25 @@ pub struct HostNumbers {
 // poisoning and recursion panics in the module.
 static HOST_NUMBERS: std::sync::Mutex<Option<HostNumbers>> = std::sync::Mutex::new(None);
 
+/// Runs `f` on the conversions under the lock. Through `try_lock`, retried while another
+/// thread holds it (only ever for a copy): `lock` brings its recursion panic into the module.
+/// Poisoning cannot leave the value half-written, so a poisoned lock is used as is.
+#[cfg(not(feature = "std-float"))]
+fn with_host_numbers<R>(f: impl FnOnce(&mut Option<HostNumbers>) -> R) -> R {
+    use std::sync::TryLockError;
+    loop {
+        match HOST_NUMBERS.try_lock() {
+            Ok(mut held) => return f(&mut held),
+            Err(TryLockError::Poisoned(e)) => return f(&mut e.into_inner()),
+            Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
+        }
+    }
+}
+
 /// The conversions set, if any.
 #[cfg(not(feature = "std-float"))]
 fn host_numbers() -> Option<HostNumbers> {
-    *HOST_NUMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    with_host_numbers(|host| *host)
 }
 
 /// Gives the engine the host's number text conversions. Builds with the `std-float` feature (the
@@ -273,7 +288,9 @@ fn host_numbers() -> Option<HostNumbers> {
 /// as `NaN`. The first conversions set stay.
 pub fn set_host_numbers(host: HostNumbers) {
     #[cfg(not(feature = "std-float"))]
-    HOST_NUMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(host);
+    with_host_numbers(|held| {
+        held.get_or_insert(host);
+    });
     #[cfg(feature = "std-float")]
     let _ = host;
 }
