@@ -2,10 +2,10 @@
 //! are read field by field with cached keys.
 //!
 //! INVARIANT: every call into JavaScript on a value from the caller either cannot throw (typeof
-//! checks, `instanceof` which the glue wraps in try/catch, `ArrayBuffer.isView`) or goes through
-//! `Reflect` (whose errors come back as `Err`). A JavaScript exception thrown through a `&mut self`
-//! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
-//! hostile `Proxy` must not be able to do that.
+//! checks, `instanceof` which the glue wraps in try/catch) or goes through `Reflect` or an import
+//! marked `catch` (whose errors come back as `Err`). A JavaScript exception thrown through a
+//! `&mut self` method would leave the engine borrowed for good ("recursive use of an object"): a
+//! revoked or hostile `Proxy` must not be able to do that.
 
 use std::fmt::Display;
 
@@ -213,12 +213,9 @@ pub fn set_str(obj: &Object, key: &str, value: &JsValue) {
     set(obj, &JsValue::from_str(key), value);
 }
 
-/// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,
-/// whose `instanceof` could still pass and whose copy would then throw.)
+/// The bytes of a genuine `Uint8Array`, else `None`. (A proxy of one passes `instanceof`, but
+/// `slice` refuses it, as anything without a typed array inside: the copy's error is caught.)
 pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
-    if !js_sys::ArrayBuffer::is_view(v) {
-        return None;
-    }
     v.dyn_ref::<Uint8Array>().and_then(|a| copy_bytes(a).ok())
 }
 
