@@ -137,36 +137,32 @@ impl OutboxEvent {
         fn opt(s: &Option<String>) -> Field<'_> {
             s.as_deref().map_or(Field::Null, Field::Str)
         }
-        let mut out = vec![("type", Field::Str(self.kind()))];
+        let kind = ("type", Field::Str(self.kind()));
         match self {
             OutboxEvent::StageChanged { from, to, at } => {
-                out.extend_from_slice(&[
-                    ("from", opt(from)),
-                    ("to", Field::Str(to)),
-                    ("at", Field::Time(*at)),
-                ]);
+                vec![kind, ("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Time(*at))]
             }
-            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => out
-                .extend_from_slice(&[
-                    ("decision", Field::Str(decision)),
-                    ("placement", Field::Str(placement)),
-                    ("offer", Field::Str(offer)),
-                    ("variant", opt(variant)),
-                    ("control", Field::Bool(*control)),
-                    ("at", Field::Time(*at)),
-                ]),
-            OutboxEvent::Conversion { decision, offer, event, control, at } => out.extend_from_slice(&[
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => vec![
+                kind,
+                ("decision", Field::Str(decision)),
+                ("placement", Field::Str(placement)),
+                ("offer", Field::Str(offer)),
+                ("variant", opt(variant)),
+                ("control", Field::Bool(*control)),
+                ("at", Field::Time(*at)),
+            ],
+            OutboxEvent::Conversion { decision, offer, event, control, at } => vec![
+                kind,
                 ("decision", Field::Str(decision)),
                 ("offer", Field::Str(offer)),
                 ("event", Field::Str(event)),
                 ("control", Field::Bool(*control)),
                 ("at", Field::Time(*at)),
-            ]),
+            ],
             OutboxEvent::Forgotten { pid, at } => {
-                out.extend_from_slice(&[("pid", Field::Str(pid)), ("at", Field::Time(*at))]);
+                vec![kind, ("pid", Field::Str(pid)), ("at", Field::Time(*at))]
             }
         }
-        out
     }
 
     /// The JSON form hosts send to the backend: [`OutboxEvent::fields`] as an object.

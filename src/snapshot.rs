@@ -4,6 +4,8 @@
 //! checked (length, SHA-256), then the signature against the trusted keys, then every index and
 //! bound of the model.
 
+use std::fmt;
+
 use crate::codec::{self, FrameError, Header, FLAG_SIGNED};
 use crate::compiled::Model;
 use crate::sign::{SecretKey, Trust};
@@ -14,14 +16,12 @@ pub const SNAPSHOT_MAGIC: [u8; 4] = *b"KSNP";
 pub const SNAPSHOT_FORMAT: u16 = 1;
 
 /// Why a snapshot was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SnapshotError {
     /// Not a valid frame: wrong magic, version, length or checksum.
-    #[error("snapshot is corrupt: {0}")]
-    Frame(#[from] FrameError),
+    Frame(FrameError),
     /// The header's model version differs from the body's.
-    #[error("snapshot is corrupt: header says model version {header}, body says {body}")]
     VersionMismatch {
         /// From the header.
         header: u32,
@@ -29,21 +29,15 @@ pub enum SnapshotError {
         body: u32,
     },
     /// The body decodes but breaks an invariant (an index out of range, a bad rule).
-    #[error("snapshot is corrupt: {0}")]
     Invalid(String),
     /// The snapshot has no signature and unsigned snapshots are not allowed.
-    #[error("snapshot is unsigned, and this engine accepts only signed snapshots")]
     Unsigned,
     /// The signature does not verify against any trusted key.
-    #[error(
-        "snapshot signature does not verify against the {keys} trusted key(s): the bytes were changed or signed with another key"
-    )]
     BadSignature {
         /// How many keys were tried.
         keys: usize,
     },
     /// A cold start from a snapshot older than the newest one the device applied.
-    #[error("snapshot version {offered} is older than version {floor}, the newest this device has applied")]
     OlderThanApplied {
         /// Offered version.
         offered: u32,
@@ -51,13 +45,55 @@ pub enum SnapshotError {
         floor: u32,
     },
     /// The snapshot is not newer than the running model (a rollback).
-    #[error("snapshot version {offered} is not newer than the running version {running}")]
     NotNewer {
         /// Offered version.
         offered: u32,
         /// Running version.
         running: u32,
     },
+}
+
+// Written by hand rather than derived: the three corrupt cases share their prefix, one
+// formatting call fewer each in the Wasm module.
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SnapshotError as E;
+        if matches!(self, E::Frame(_) | E::VersionMismatch { .. } | E::Invalid(_)) {
+            f.write_str("snapshot is corrupt: ")?;
+        }
+        match self {
+            E::Frame(e) => e.fmt(f),
+            E::VersionMismatch { header, body } => write!(f, "header says model version {header}, body says {body}"),
+            E::Invalid(message) => f.write_str(message),
+            E::Unsigned => f.write_str("snapshot is unsigned, and this engine accepts only signed snapshots"),
+            E::BadSignature { keys } => write!(
+                f,
+                "snapshot signature does not verify against the {keys} trusted key(s): the bytes were changed or signed with another key"
+            ),
+            E::OlderThanApplied { offered, floor } => write!(
+                f,
+                "snapshot version {offered} is older than version {floor}, the newest this device has applied"
+            ),
+            E::NotNewer { offered, running } => {
+                write!(f, "snapshot version {offered} is not newer than the running version {running}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Frame(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<FrameError> for SnapshotError {
+    fn from(e: FrameError) -> Self {
+        SnapshotError::Frame(e)
+    }
 }
 
 /// Encodes a compiled model, unsigned.

@@ -46,25 +46,28 @@ fn lower_chars(s: &str) -> Vec<char> {
     out
 }
 
-/// Levenshtein distance over chars.
+/// Levenshtein distance over chars, in one row: `row[j]` is the distance between the part of
+/// `a` read so far and `b[..j]`.
 fn distance(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        if let Some(c0) = cur.first_mut() {
-            *c0 = i + 1;
-        }
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            if let Some(c) = cur.get_mut(j + 1) {
-                *c = sub.min(del).min(ins);
-            }
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    // Filled by a loop: collecting the range brings std's `spec_from_iter` panic path along.
+    let mut row = vec![0; b.len() + 1];
+    for (j, cell) in row.iter_mut().enumerate() {
+        *cell = j;
     }
-    prev.last().copied().unwrap_or(0)
+    for (i, ca) in a.iter().enumerate() {
+        // The cells up-left and left of the one computed: the previous row's and this row's.
+        let (mut diag, mut left) = (i, i + 1);
+        for (cb, cell) in b.iter().zip(row.iter_mut().skip(1)) {
+            let d = (diag + usize::from(ca != cb)).min(*cell + 1).min(left + 1);
+            diag = *cell;
+            *cell = d;
+            left = d;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -78,5 +81,25 @@ mod tests {
         assert_eq!(closest("pdp_ofer", names), Some("pdp_offer"));
         assert_eq!(closest("checkout", names), None);
         assert_eq!(hint("hipo", ["hippo"]), "; did you mean `hippo`?");
+    }
+
+    /// The textbook full-table Levenshtein distance.
+    fn reference(a: &[char], b: &[char]) -> usize {
+        let mut d: Vec<Vec<usize>> = (0..=a.len()).map(|i| (i..=i + b.len()).collect()).collect();
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let sub = d[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+                d[i][j] = sub.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn distance_is_levenshtein(a in "[abcé]{0,8}", b in "[abcé]{0,8}") {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            proptest::prop_assert_eq!(distance(&a, &b), reference(&a, &b));
+        }
     }
 }

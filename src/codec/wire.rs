@@ -63,7 +63,7 @@ pub enum WireErrorKind {
         /// How many variants it has.
         count: usize,
         /// The index found.
-        found: u64,
+        found: u32,
     },
     /// Bytes left over after the value.
     Trailing(usize),
@@ -73,41 +73,28 @@ pub enum WireErrorKind {
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "byte {}: ", Grouped(self.at))?;
+        write!(f, "byte {}: ", self.at)?;
         match &self.kind {
             WireErrorKind::End(what) => write!(f, "expected {what}, but the input ends"),
-            WireErrorKind::TooLong { what, len, left } => write!(
-                f,
-                "{what} of length {} cannot fit in the {} bytes left",
-                Grouped(*len),
-                Grouped(*left)
-            ),
-            WireErrorKind::NotZeroOrOne(what, b) => write!(f, "expected {what} (0 or 1), found {b}"),
+            WireErrorKind::TooLong { what, len, left } => {
+                write!(f, "{what} of length {len} cannot fit in the {left} bytes left")
+            }
+            // Widened: one integer formatter (u32's) serves every message.
+            WireErrorKind::NotZeroOrOne(what, b) => {
+                write!(f, "expected {what} (0 or 1), found {}", u32::from(*b))
+            }
             WireErrorKind::Varint(ty) => write!(f, "a varint is too long or too large for a `{ty}`"),
             WireErrorKind::Utf8 => f.write_str("a string is not valid UTF-8"),
             WireErrorKind::Variant { ty, count, found } => {
                 write!(f, "`{ty}` has variants 0 to {}, found {found}", count.saturating_sub(1))
             }
-            WireErrorKind::Trailing(n) => write!(f, "{} trailing bytes after the value", Grouped(*n)),
+            WireErrorKind::Trailing(n) => write!(f, "{n} trailing bytes after the value"),
             WireErrorKind::Invalid(message) => f.write_str(message),
         }
     }
 }
 
 impl std::error::Error for WireError {}
-
-/// A number with thousands separators: `1,234`.
-struct Grouped(usize);
-
-impl fmt::Display for Grouped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 < 1000 {
-            write!(f, "{}", self.0)
-        } else {
-            write!(f, "{},{:03}", Grouped(self.0 / 1000), self.0 % 1000)
-        }
-    }
-}
 
 /// Reads values from a byte slice, front to back.
 ///
@@ -334,7 +321,8 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     pub fn variant(&mut self, ty: &'static str, count: usize) -> usize {
         let at = self.pos;
-        let found = self.varint(32, "u32");
+        // INVARIANT: a 32-bit varint, so the cast is exact.
+        let found = self.varint(32, "u32") as u32;
         match usize::try_from(found) {
             Ok(i) if i < count => i,
             _ => {

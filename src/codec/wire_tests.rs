@@ -291,11 +291,12 @@ fn errors_say_what_and_where() {
     long.extend([0; 1_234]);
     assert_eq!(
         err(from_bytes::<Vec<u64>>(&long).map(drop)),
-        "byte 0: a sequence of length 2,000,000,000 cannot fit in the 1,234 bytes left"
+        "byte 0: a sequence of length 2000000000 cannot fit in the 1234 bytes left"
     );
     let mut state = to_bytes(&every_variant_state());
     state.truncate(3_000);
-    assert!(err(from_bytes::<StoredState>(&state).map(drop)).starts_with("byte 2,"), "{state:?}");
+    let at = from_bytes::<StoredState>(&state).err().map(|e| e.at);
+    assert!(at.is_some_and(|at| (2_000..3_000).contains(&at)), "{at:?}");
 }
 
 /// The 109-byte example of docs/snapshot-format.md, byte for byte.

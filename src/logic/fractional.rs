@@ -15,14 +15,12 @@ pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
     const C2: u32 = 0x1b87_3593;
     let mix = |k: u32| k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
     let mut h = seed;
-    let mut blocks = data.chunks_exact(4);
-    for block in &mut blocks {
-        let mut word = [0_u8; 4];
-        word.copy_from_slice(block);
-        h ^= mix(u32::from_le_bytes(word));
+    let mut tail = data;
+    while let Some((block, rest)) = tail.split_first_chunk::<4>() {
+        h ^= mix(u32::from_le_bytes(*block));
         h = h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+        tail = rest;
     }
-    let tail = blocks.remainder();
     if !tail.is_empty() {
         let k = tail.iter().rev().fold(0_u32, |k, &b| (k << 8) | u32::from(b));
         h ^= mix(k);

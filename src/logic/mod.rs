@@ -159,7 +159,7 @@ impl Rule {
     /// Checks the invariants of a rule that came from untrusted bytes. Decoding a rule already
     /// runs these checks; a rule that passes them evaluates without panicking.
     pub fn validate(&self) -> Result<(), String> {
-        self.check()
+        self.check().map_err(|e| e.to_string())
     }
 }
 

@@ -100,6 +100,29 @@ impl Op {
 /// In `Rule::check`'s byte per node, beside the depth: a later node lists it as a kid.
 const HAS_PARENT: u8 = 0x80;
 
+/// What is wrong with a constant or node nested too deeply.
+const TOO_DEEP: &str = "is nested deeper than 64 levels";
+const _: () = assert!(MAX_DEPTH == 64, "TOO_DEEP names MAX_DEPTH");
+
+/// Why a rule's arena is invalid: the rule as a whole, or which node or constant and what is
+/// wrong with it. The parts are static, so the message is formatted only when shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleError {
+    /// The rule as a whole: no nodes, too many, a malformed constant stream.
+    Whole(&'static str),
+    /// A part (`node` or `constant`), its index, and what is wrong with it.
+    At(&'static str, usize, &'static str),
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleError::Whole(problem) => f.write_str(problem),
+            RuleError::At(part, i, problem) => write!(f, "{part} {i} {problem}"),
+        }
+    }
+}
+
 impl Rule {
     pub(crate) fn empty() -> Rule {
         Rule { nodes: Vec::new(), kids: Vec::new(), consts: Vec::new(), paths: Vec::new() }
@@ -129,32 +152,32 @@ impl Rule {
         self.nodes.len()
     }
 
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), RuleError> {
         self.check_size()?;
         if let Some(i) = self.consts.iter().position(|c| !depth_within(c, MAX_DEPTH)) {
-            return Err(format!("constant {i} is nested deeper than {MAX_DEPTH}"));
+            return Err(RuleError::At("constant", i, TOO_DEEP));
         }
         self.check_nodes()
     }
 
-    fn check_size(&self) -> Result<(), String> {
+    fn check_size(&self) -> Result<(), RuleError> {
         if self.nodes.is_empty() {
-            return Err("rule has no nodes".into());
+            return Err(RuleError::Whole("rule has no nodes"));
         }
         if self.nodes.len() > u32::MAX as usize {
-            return Err("rule has too many nodes".into());
+            return Err(RuleError::Whole("rule has too many nodes"));
         }
         Ok(())
     }
 
     /// Checks every node's references and depth, in one forward pass.
-    fn check_nodes(&self) -> Result<(), String> {
+    fn check_nodes(&self) -> Result<(), RuleError> {
         // Per node: its depth, and HAS_PARENT once a later node lists it as a kid.
         let mut seen = vec![0_u8; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
             let d = self.check_node(i, node, &mut seen)?;
             if d > MAX_DEPTH {
-                return Err(format!("node {i} is nested deeper than {MAX_DEPTH}"));
+                return Err(RuleError::At("node", i, TOO_DEEP));
             }
             if let Some(slot) = seen.get_mut(i) {
                 // INVARIANT: d <= MAX_DEPTH < HAS_PARENT, so the flag bit stays clear.
@@ -164,29 +187,24 @@ impl Rule {
         Ok(())
     }
 
-    /// Checks one node's references and returns its depth.
-    fn check_node(&self, i: usize, node: &Node, seen: &mut [u8]) -> Result<usize, String> {
-        let in_range = |what: &str, idx: u32, len: usize| {
-            if (idx as usize) < len {
-                Ok(())
-            } else {
-                Err(format!("node {i} refers to {what} {idx} of {len}"))
-            }
-        };
+    /// Checks node `i`'s references and returns its depth.
+    fn check_node(&self, i: usize, node: &Node, seen: &mut [u8]) -> Result<usize, RuleError> {
+        let fail = |problem| Err(RuleError::At("node", i, problem));
         let (start, len) = match *node {
-            Node::Const(c) => return in_range("constant", c, self.consts.len()).map(|()| 1),
-            Node::Slot(_) => return Ok(1),
-            Node::Lookup(p) | Node::Scoped { path: p, .. } => {
-                return in_range("path", p, self.paths.len()).map(|()| 1)
+            Node::Const(c) if c as usize >= self.consts.len() => {
+                return fail("refers to a constant out of range")
             }
+            Node::Lookup(p) | Node::Scoped { path: p, .. } if p as usize >= self.paths.len() => {
+                return fail("refers to a path out of range")
+            }
+            Node::Const(_) | Node::Slot(_) | Node::Lookup(_) | Node::Scoped { .. } => return Ok(1),
             Node::Missing { names, start, len, some } => {
-                in_range("constant", names, self.consts.len())?;
                 let names_len = match self.consts.get(names as usize) {
                     Some(Value::Array(a)) => a.len(),
-                    _ => return Err(format!("node {i}: `missing` names are not an array")),
+                    _ => return fail("has `missing` names that are not an array constant"),
                 };
                 if names_len + usize::from(some) != len as usize {
-                    return Err(format!("node {i}: `missing` has {len} kids for {names_len} names"));
+                    return fail("does not have one `missing` kid per name");
                 }
                 (start, len)
             }
@@ -194,20 +212,20 @@ impl Rule {
         };
         let end = (start as usize).checked_add(len as usize).filter(|&e| e <= self.kids.len());
         let Some(kids) = end.and_then(|e| self.kids.get(start as usize..e)) else {
-            return Err(format!("node {i} has kids out of range"));
+            return fail("has kids out of range");
         };
         let mut d = 0;
         for &k in kids {
             let k = k as usize;
             if k >= i {
-                return Err(format!("node {i} refers to node {k}, which is not before it"));
+                return fail("refers to a node that is not before it");
             }
             match seen.get_mut(k) {
                 Some(s) if *s & HAS_PARENT == 0 => {
                     *s |= HAS_PARENT;
                     d = d.max(*s & !HAS_PARENT);
                 }
-                _ => return Err(format!("node {k} has more than one parent")),
+                _ => return Err(RuleError::At("node", k, "has more than one parent")),
             }
         }
         Ok(usize::from(d) + 1)
@@ -372,7 +390,7 @@ struct Unflatten {
 
 impl Unflatten {
     /// Reads the next value of the stream (a `Flat` on the wire) and adds it.
-    fn take(&mut self, r: &mut Reader<'_>) -> Result<(), String> {
+    fn take(&mut self, r: &mut Reader<'_>) -> Result<(), RuleError> {
         match r.variant("constant", 6) {
             0 => self.add(Value::Null, 1),
             1 => self.add(Value::Bool(r.bool()), 1),
@@ -384,7 +402,7 @@ impl Unflatten {
     }
 
     #[cfg(test)]
-    fn push(&mut self, flat: Flat) -> Result<(), String> {
+    fn push(&mut self, flat: Flat) -> Result<(), RuleError> {
         match flat {
             Flat::Null => self.add(Value::Null, 1),
             Flat::Bool(b) => self.add(Value::Bool(b), 1),
@@ -395,12 +413,12 @@ impl Unflatten {
         }
     }
 
-    fn array(&mut self, n: u32) -> Result<(), String> {
+    fn array(&mut self, n: u32) -> Result<(), RuleError> {
         let (items, depth) = self.pop(n as usize)?;
         self.add(Value::Array(items), depth)
     }
 
-    fn object(&mut self, keys: Vec<String>) -> Result<(), String> {
+    fn object(&mut self, keys: Vec<String>) -> Result<(), RuleError> {
         let (items, depth) = self.pop(keys.len())?;
         let mut fields = Vec::with_capacity(items.len());
         for field in keys.into_iter().zip(items) {
@@ -409,9 +427,9 @@ impl Unflatten {
         self.add(Value::Object(fields), depth)
     }
 
-    fn add(&mut self, value: Value, depth: u8) -> Result<(), String> {
+    fn add(&mut self, value: Value, depth: u8) -> Result<(), RuleError> {
         if usize::from(depth) > MAX_DEPTH {
-            return Err(format!("constant nested deeper than {MAX_DEPTH}"));
+            return Err(RuleError::At("constant", self.values.len(), TOO_DEEP));
         }
         self.values.push(value);
         self.depths.push(depth);
@@ -419,8 +437,8 @@ impl Unflatten {
     }
 
     /// The last `n` values, and the depth of an array or object of them.
-    fn pop(&mut self, n: usize) -> Result<(Vec<Value>, u8), String> {
-        let at = self.values.len().checked_sub(n).ok_or("constant stream is malformed")?;
+    fn pop(&mut self, n: usize) -> Result<(Vec<Value>, u8), RuleError> {
+        let at = self.values.len().checked_sub(n).ok_or(RuleError::Whole("constant stream is malformed"))?;
         let deepest = self.depths.get(at..).and_then(|d| d.iter().max()).copied().unwrap_or(0);
         self.depths.truncate(at);
         Ok((self.values.split_off(at), deepest + 1))

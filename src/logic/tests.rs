@@ -343,20 +343,28 @@ fn rule_with(nodes: Vec<Node>, kids: Vec<u32>) -> Rule {
 #[test]
 fn validate_rejects_broken_arenas() {
     let and = |start, len| Node::Op { op: Op::And, spread: false, start, len };
+    let missing = |names, len| Node::Missing { some: false, names, start: 0, len };
     let broken = [
-        rule_with(vec![], vec![]),
-        rule_with(vec![and(0, 1)], vec![0]), // self reference
-        rule_with(vec![Node::Const(0), and(0, 1)], vec![5]), // kid out of range
-        rule_with(vec![Node::Const(0), and(0, 2)], vec![0]), // range past kids
-        rule_with(vec![Node::Const(0), and(0, 2)], vec![0, 0]), // shared kid
-        rule_with(vec![Node::Const(0), and(u32::MAX, 2)], vec![0]), // overflowing range
-        rule_with(vec![Node::Const(3)], vec![]), // constant out of range
-        rule_with(vec![Node::Lookup(0)], vec![]), // path out of range
-        rule_with(vec![Node::Missing { some: false, names: 0, start: 0, len: 0 }], vec![]), // names not an array
+        (rule_with(vec![], vec![]), "rule has no nodes"),
+        (rule_with(vec![and(0, 1)], vec![0]), "node 0 refers to a node that is not before it"),
+        (
+            rule_with(vec![Node::Const(0), and(0, 1)], vec![5]),
+            "node 1 refers to a node that is not before it",
+        ),
+        (rule_with(vec![Node::Const(0), and(0, 2)], vec![0]), "node 1 has kids out of range"),
+        (rule_with(vec![Node::Const(0), and(0, 2)], vec![0, 0]), "node 0 has more than one parent"),
+        (rule_with(vec![Node::Const(0), and(u32::MAX, 2)], vec![0]), "node 1 has kids out of range"),
+        (rule_with(vec![Node::Const(3)], vec![]), "node 0 refers to a constant out of range"),
+        (rule_with(vec![Node::Lookup(0)], vec![]), "node 0 refers to a path out of range"),
+        (rule_with(vec![missing(0, 0)], vec![]), "node 0 has `missing` names that are not an array constant"),
+        (rule_with(vec![missing(7, 0)], vec![]), "node 0 has `missing` names that are not an array constant"),
     ];
-    for rule in broken {
-        assert!(rule.validate().is_err(), "{rule:?}");
+    for (rule, message) in broken {
+        assert_eq!(rule.validate().err().as_deref(), Some(message), "{rule:?}");
     }
+    let mut names = rule_with(vec![missing(0, 1)], vec![]);
+    names.consts = vec![Value::Array(vec![])];
+    assert_eq!(names.validate().err().as_deref(), Some("node 0 does not have one `missing` kid per name"));
     // A chain deeper than MAX_DEPTH.
     let mut nodes = vec![Node::Const(0)];
     let mut kids = Vec::new();
@@ -365,7 +373,7 @@ fn validate_rejects_broken_arenas() {
         nodes.push(and(i, 1));
     }
     let deep = rule_with(nodes, kids);
-    assert!(deep.validate().is_err_and(|e| e.contains("deeper")));
+    assert_eq!(deep.validate().err().as_deref(), Some("node 64 is nested deeper than 64 levels"));
 }
 
 #[test]

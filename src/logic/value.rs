@@ -27,20 +27,30 @@ impl Value {
     /// A short description for messages: `null`, `true`, `2.5`, `"text"` (40 characters at
     /// most), `an array of 3`, `an object`; an error object shows its type.
     pub fn brief(&self) -> String {
+        // Pushed piece by piece rather than through `format!`: this is the only message text
+        // the evaluator writes in the Wasm module.
+        let quoted = |open: &str, s: &str, close: &str| {
+            let mut out = String::from(open);
+            out.extend(s.chars().take(40));
+            out.push_str(close);
+            out
+        };
         match self {
             Value::Null => "null".into(),
-            Value::Bool(b) => b.to_string(),
+            Value::Bool(b) => (if *b { "true" } else { "false" }).into(),
             Value::Number(n) => {
                 let mut s = String::new();
                 write_js_number(*n, &mut s);
                 s
             }
-            Value::String(s) => format!("\"{}\"", s.chars().take(40).collect::<String>()),
-            Value::Array(a) => format!("an array of {}", a.len()),
+            Value::String(s) => quoted("\"", s, "\""),
+            Value::Array(a) => {
+                let mut s = String::from("an array of ");
+                write_uint(a.len() as u64, &mut s);
+                s
+            }
             Value::Object(_) => match self.get("type") {
-                Some(Value::String(t)) => {
-                    format!("{{\"type\": \"{}\"}}", t.chars().take(40).collect::<String>())
-                }
+                Some(Value::String(t)) => quoted("{\"type\": \"", t, "\"}"),
                 _ => "an object".into(),
             },
         }
@@ -229,7 +239,7 @@ fn parse_decimal(t: &str) -> Option<f64> {
     match exact_decimal(t) {
         Decimal::Exact(n) => Some(n),
         Decimal::Invalid => None,
-        Decimal::Inexact => HOST_NUMBERS.get().map(|host| (host.parse)(t)).filter(|n| !n.is_nan()),
+        Decimal::Inexact => host_numbers().map(|host| (host.parse)(t)).filter(|n| !n.is_nan()),
     }
 }
 
@@ -246,7 +256,30 @@ pub struct HostNumbers {
 }
 
 #[cfg(not(feature = "std-float"))]
-static HOST_NUMBERS: std::sync::OnceLock<HostNumbers> = std::sync::OnceLock::new();
+// A mutex rather than a `OnceLock`: the same global, first-set-stays behaviour without `Once`'s
+// poisoning and recursion panics in the module.
+static HOST_NUMBERS: std::sync::Mutex<Option<HostNumbers>> = std::sync::Mutex::new(None);
+
+/// Runs `f` on the conversions under the lock. Through `try_lock`, retried while another
+/// thread holds it (only ever for a copy): `lock` brings its recursion panic into the module.
+/// Poisoning cannot leave the value half-written, so a poisoned lock is used as is.
+#[cfg(not(feature = "std-float"))]
+fn with_host_numbers<R>(f: impl FnOnce(&mut Option<HostNumbers>) -> R) -> R {
+    use std::sync::TryLockError;
+    loop {
+        match HOST_NUMBERS.try_lock() {
+            Ok(mut held) => return f(&mut held),
+            Err(TryLockError::Poisoned(e)) => return f(&mut e.into_inner()),
+            Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// The conversions set, if any.
+#[cfg(not(feature = "std-float"))]
+fn host_numbers() -> Option<HostNumbers> {
+    with_host_numbers(|host| *host)
+}
 
 /// Gives the engine the host's number text conversions. Builds with the `std-float` feature (the
 /// default) convert in Rust, with the standard library's parser and ryu's shortest digits, and
@@ -255,7 +288,9 @@ static HOST_NUMBERS: std::sync::OnceLock<HostNumbers> = std::sync::OnceLock::new
 /// as `NaN`. The first conversions set stay.
 pub fn set_host_numbers(host: HostNumbers) {
     #[cfg(not(feature = "std-float"))]
-    let _ = HOST_NUMBERS.set(host);
+    with_host_numbers(|held| {
+        held.get_or_insert(host);
+    });
     #[cfg(feature = "std-float")]
     let _ = host;
 }
@@ -361,7 +396,15 @@ fn parse_radix(digits: &[u8], radix: u32) -> Option<f64> {
         return None;
     }
     digits.iter().try_fold(0.0_f64, |acc, &b| {
-        char::from(b).to_digit(radix).map(|d| acc * f64::from(radix) + f64::from(d))
+        // By hand: `char::to_digit` with a radix not known at compile time brings its
+        // invalid-radix panic into the module.
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'z' => b - b'a' + 10,
+            b'A'..=b'Z' => b - b'A' + 10,
+            _ => return None,
+        };
+        (u32::from(d) < radix).then(|| acc * f64::from(radix) + f64::from(d))
     })
 }
 
@@ -440,7 +483,7 @@ pub(crate) fn write_js_number(n: f64, out: &mut String) {
 /// Writes a finite number as JavaScript's `String(number)` does, with the host's conversion.
 #[cfg(not(feature = "std-float"))]
 fn write_js_float(n: f64, out: &mut String) {
-    match HOST_NUMBERS.get() {
+    match host_numbers() {
         Some(host) => out.push_str(&(host.format)(n)),
         None => out.push_str("NaN"),
     }

@@ -2,10 +2,10 @@
 //! are read field by field with cached keys.
 //!
 //! INVARIANT: every call into JavaScript on a value from the caller either cannot throw (typeof
-//! checks, `instanceof` which the glue wraps in try/catch, `ArrayBuffer.isView`) or goes through
-//! `Reflect` (whose errors come back as `Err`). A JavaScript exception thrown through a `&mut self`
-//! method would leave the engine borrowed for good ("recursive use of an object"): a revoked or
-//! hostile `Proxy` must not be able to do that.
+//! checks, `instanceof` which the glue wraps in try/catch) or goes through `Reflect` or an import
+//! marked `catch` (whose errors come back as `Err`). A JavaScript exception thrown through a
+//! `&mut self` method would leave the engine borrowed for good ("recursive use of an object"): a
+//! revoked or hostile `Proxy` must not be able to do that.
 
 use std::fmt::Display;
 
@@ -76,6 +76,11 @@ extern "C" {
     /// Its `length`: one import for both (js-sys has one per type).
     #[wasm_bindgen(method, getter)]
     fn length(this: &HasLength) -> u32;
+    /// `Uint8Array.prototype.slice.call(v)`: a copy of the bytes, which the glue moves into the
+    /// module. (js-sys's `to_vec` reads the length twice and asserts that both agree, which
+    /// brings `assert_eq!`'s formatting into the module.)
+    #[wasm_bindgen(catch, js_namespace = Uint8Array, js_name = "prototype.slice.call")]
+    fn copy_bytes(v: &Uint8Array) -> Result<Vec<u8>, JsValue>;
 }
 
 /// The `length` of a string or an array, read as js-sys reads it (unchecked: not for a value
@@ -208,13 +213,10 @@ pub fn set_str(obj: &Object, key: &str, value: &JsValue) {
     set(obj, &JsValue::from_str(key), value);
 }
 
-/// The bytes of a genuine `Uint8Array`, else `None`. (`ArrayBuffer.isView` is false for a proxy,
-/// whose `instanceof` could still pass and whose copy would then throw.)
+/// The bytes of a genuine `Uint8Array`, else `None`. (A proxy of one passes `instanceof`, but
+/// `slice` refuses it, as anything without a typed array inside: the copy's error is caught.)
 pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
-    if !js_sys::ArrayBuffer::is_view(v) {
-        return None;
-    }
-    v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+    v.dyn_ref::<Uint8Array>().and_then(|a| copy_bytes(a).ok())
 }
 
 /// Public keys from one key text or an array of them. (Plain loops: collecting into a
