@@ -336,16 +336,43 @@ pub fn snapshot_decode(data: &[u8]) {
 }
 
 /// State import into an engine running the example model. First byte as in
-/// [`snapshot_decode`], the third mode editing the state of a generated session. Accepted state
-/// must run, and re-export to state that imports again.
+/// [`snapshot_decode`], the third mode editing the state of a generated session, the fourth the
+/// same with signed traits into an engine that trusts token keys (traits count only with a token
+/// that verifies for the shopper). Accepted state must run, and re-export to state that imports
+/// again.
 pub fn state_import(data: &[u8]) {
+    use kairos::sign::{SecretKey, Trust};
     let Some(model) = example_model() else { return };
     let mut r = Bytes::new(data);
-    let bytes = match r.byte() % 3 {
+    let sk = SecretKey::from_seed(&TOKEN_KEY_SEED);
+    let keyed = Trust::key(sk.public());
+    let mode = r.byte() % 4;
+    let bytes = match mode {
         0 => r.rest().to_vec(),
         1 => frame(kairos::profile::STATE_MAGIC, kairos::profile::STATE_FORMAT, 0, r.rest()),
-        _ => {
+        2 => {
             let mut source = Engine::new(model.clone(), 3);
+            drive(&mut source, &mut r, 12);
+            let state = source.export_state();
+            let mut body = state.get(HEADER_LEN..).unwrap_or_default().to_vec();
+            mutate(&mut body, &mut r);
+            frame(kairos::profile::STATE_MAGIC, kairos::profile::STATE_FORMAT, 0, &body)
+        }
+        _ => {
+            // Signed traits in the state: the token's bytes, the traits and the pid are all
+            // open to the mutations.
+            let mut source = Engine::new(model.clone(), 3);
+            source.set_trust(keyed.clone());
+            source.set_consent(true);
+            let traits =
+                kairos::token::traits_from_json(&json!({"hipo": true, "tier": "gold"})).unwrap_or_default();
+            let claims = kairos::token::Claims {
+                sub: source.profile().pid().to_string(),
+                iat: T0,
+                exp: i64::MAX,
+                traits,
+            };
+            let _ = source.set_traits_token(&kairos::token::sign(&claims, &sk), T0);
             drive(&mut source, &mut r, 12);
             let state = source.export_state();
             let mut body = state.get(HEADER_LEN..).unwrap_or_default().to_vec();
@@ -354,8 +381,23 @@ pub fn state_import(data: &[u8]) {
         }
     };
     let mut engine = Engine::new(model, 2);
+    if mode == 3 {
+        engine.set_trust(keyed.clone());
+    }
     if engine.import_state(&bytes).is_err() {
         return;
+    }
+    if mode == 3 {
+        // On an engine that trusts token keys, traits count only with a token that verifies
+        // for this shopper.
+        let p = engine.profile();
+        if p.traits.iter().any(|t| *t != kairos::logic::Value::Null) {
+            let claims = p.traits_token.as_deref().map(|t| kairos::token::open(t, &keyed.token_keys));
+            assert!(
+                matches!(&claims, Some(Ok(c)) if c.sub == p.pid()),
+                "traits count without a token that verifies for this shopper: {claims:?}"
+            );
+        }
     }
     drive(&mut engine, &mut Bytes::new(data), 12);
     let again = engine.export_state();
@@ -599,7 +641,9 @@ pub fn token_case(data: &[u8]) -> TokenReach {
     let mut r = Bytes::new(data);
     let mode = r.byte();
     let mut engine = Engine::new(model, 0x00c0_ffee);
-    engine.set_trust(Trust::key(sk.public()));
+    // Unsigned traits allowed, so the engine starts with some for a refused token to keep.
+    let trust = Trust { allow_unsigned_traits: true, ..Trust::key(sk.public()) };
+    engine.set_trust(trust.clone());
     let consent = r.byte() % 8 != 7;
     engine.set_consent(consent);
     let _ = engine.set_traits_json(&json!({"tier": "silver"}), None);
@@ -672,8 +716,13 @@ pub fn token_case(data: &[u8]) -> TokenReach {
                 claims.exp
             );
             let mut other = Engine::new(engine.model().clone(), 0x00c0_ffee);
+            other.set_trust(trust.clone());
             let back = other.import_state(&engine.export_state());
             assert!(back.is_ok(), "state with the token's traits is refused: {back:?}");
+            assert!(
+                other.profile().traits == engine.profile().traits,
+                "the stored token did not restore the traits"
+            );
         }
         _ => panic!("verify gives {verified:?}, the engine {result:?}"),
     }
