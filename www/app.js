@@ -14,7 +14,7 @@ const clock = {
   save() { localStorage.setItem('tos.clockOffset', String(this.offset)); },
 };
 
-const state = { page: 'home', product: null, cart: JSON.parse(localStorage.getItem('tos.cart') || '[]'), decisions: {}, journey: null, step: 0 };
+const state = { page: 'home', product: null, cart: JSON.parse(localStorage.getItem('tos.cart') || '[]'), decisions: {}, journey: null, step: 0, run: 0 };
 let client;
 
 function context() {
@@ -151,6 +151,7 @@ async function playStep() {
   const j = state.journey;
   if (!j || state.step >= j.steps.length) return;
   const step = j.steps[state.step++];
+  const run = state.run;
   // A traits step waits for its token: no second step starts meanwhile.
   $('#journey-next').disabled = true;
   clock.set(Date.parse(step.at));
@@ -158,7 +159,10 @@ async function playStep() {
   switch (step.do) {
     case 'consent': client.setConsent(step.value); break;
     case 'identify': try { client.identify(step.kind, step.value); } catch (e) { console.warn(e.message); } break;
-    case 'traits': problem = await signedTraits(step); break;
+    case 'traits':
+      problem = await signedTraits(step);
+      if (run !== state.run) return; // another journey started meanwhile: it owns the page now
+      break;
     case 'track': track(step.event); break;
     case 'forget': client.forget(clock.now()); break;
     case 'decide': break;
@@ -177,6 +181,7 @@ async function playStep() {
 async function startJourney(name) {
   const res = await fetch(`/fixtures/journeys/${name}.json`);
   state.journey = await res.json();
+  state.run += 1;
   state.step = 0;
   client.reset();
   state.decisions = {};

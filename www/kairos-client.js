@@ -112,8 +112,11 @@ export async function openClient({ clock, onModel }) {
      * the engine checks its signature, user and expiry at `now`. Throws if either refuses.
      */
     async setSignedTraits(traits, { issued, expires }, now) {
-      const token = await demoToken(engine().pid, traits, issued, expires);
-      engine().setTraitsToken(token, now);
+      const shopper = engine();
+      const token = await demoToken(shopper.pid, traits, issued, expires);
+      // A reset while the token was on its way: it names the old shopper, whose engine is gone.
+      if (engine() !== shopper) throw new Error('the shopper changed while the token was fetched');
+      shopper.setTraitsToken(token, now);
     },
     forget: (now) => engine().forget(undefined, now),
     reset: () => keeper.reset(installId()),

@@ -170,6 +170,31 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.deepEqual([status.source, status.state, status.push], ['stored', 'restored', 'sse'], 'started from storage; push over SSE');
     });
 
+    await t.test('a journey started while a token is on its way owns the page', async () => {
+      let release;
+      const held = new Promise((r) => { release = r; });
+      await page.route('**/demo/token', async (r) => { await held; await r.continue(); });
+      try {
+        await page.click('[data-journey="lizzy"]');
+        await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Lizzy'));
+        await next(3);
+        await page.click('#journey-next'); // the traits step: its token is held
+        await page.waitForFunction(() => document.querySelector('#journey-next').disabled);
+        await page.click('[data-journey="nancy"]');
+        await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Nancy'));
+        const dropped = page.waitForEvent('console', (m) => m.text().includes('the shopper changed while the token was fetched'));
+        release();
+        await dropped;
+        assert.match(await page.textContent('#journey-note'), /^Nancy/, "the old step did not write over Nancy's journey");
+        assert.ok(!(await segments()).includes('hipo'), "Lizzy's token did not reach Nancy");
+        assert.equal(await page.isDisabled('#journey-next'), false);
+        await next(1);
+        assert.match(await page.textContent('#journey-note'), /^1\//, "Nancy's journey starts at its first step");
+      } finally {
+        await page.unroute('**/demo/token');
+      }
+    });
+
     await t.test('a traits step without a token leaves the traits unset and says why', async () => {
       // As if the server ran without --demo-tokens.
       tokenOff = true;
