@@ -150,6 +150,27 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// An `i64` in decimal for messages (times in ms, days), written digit by digit: a message that
+/// shows one then needs no 64-bit integer formatter from `core` in the Wasm module.
+pub(crate) struct Decimal(pub(crate) i64);
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        fn digits(n: u64, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if n >= 10 {
+                digits(n / 10, f)?;
+            }
+            // `n % 10` is below 10: the cast cannot truncate.
+            f.write_char(char::from(b'0' + (n % 10) as u8))
+        }
+        if self.0 < 0 {
+            f.write_char('-')?;
+        }
+        digits(self.0.unsigned_abs(), f)
+    }
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -368,6 +389,17 @@ mod tests {
         assert_eq!(e.to_string(), "format version 65535 is not supported (this build reads version 1)");
         let e = crate::profile::window::StateError::TooManyValues { len: 300, max: 256 };
         assert_eq!(e.to_string(), "300 distinct values stored, the feature keeps at most 256");
+        let e = crate::profile::window::StateError::OutOfRange { day: -3, lo: -2_147_483_655, hi: 4 };
+        assert_eq!(e.to_string(), "day -3 is outside the kept days -2147483655..=4");
+        let e = crate::token::TokenError::Expired { exp: 1_728_000_000_000, now: 1_728_000_000_001 };
+        assert_eq!(e.to_string(), "trait token expired at 1728000000000 ms, it is now 1728000000001 ms");
+    }
+
+    #[test]
+    fn decimal_writes_every_i64() {
+        for v in [0, 7, -7, 10, -10, 1_728_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(Decimal(v).to_string(), v.to_string());
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use serde_json::Value as Json;
 
-use crate::codec::{self, wire_struct, Reader, Wire, WireError, WireErrorKind};
+use crate::codec::{self, wire_struct, Decimal, Reader, Wire, WireError, WireErrorKind};
 use crate::profile::StoredTrait;
 use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
 
@@ -88,7 +88,7 @@ pub enum TokenError {
         keys: usize,
     },
     /// The token has expired.
-    #[error("trait token expired at {exp} ms, it is now {now} ms")]
+    #[error("trait token expired at {} ms, it is now {} ms", Decimal(*.exp), Decimal(*.now))]
     Expired {
         /// Expiry.
         exp: i64,

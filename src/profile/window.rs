@@ -77,7 +77,7 @@
 //! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
 //! ```
 
-use crate::codec::{wire_struct, Reader, Wire, Writer};
+use crate::codec::{wire_struct, Decimal, Reader, Wire, Writer};
 
 mod cells;
 mod counts;
@@ -215,7 +215,7 @@ pub enum StateError {
     #[error("day cells are not in strictly increasing day order")]
     Unordered,
     /// A cell or value is dated outside the days the feature keeps.
-    #[error("day {day} is outside the kept days {lo}..={hi}")]
+    #[error("day {} is outside the kept days {}..={}", Decimal(i64::from(*.day)), Decimal(*.lo), Decimal(*.hi))]
     OutOfRange {
         /// The day found.
         day: i32,
