@@ -1,5 +1,7 @@
 //! [`DayCounts`]: a sparse per-day counter for exposure caps.
 
+use std::convert::identity;
+
 use super::cells::Days;
 use super::wire::reject_overflow;
 use super::{StateError, MAX_WINDOW_DAYS};
@@ -118,7 +120,7 @@ impl Wire for DayCounts {
         w.u8(1);
         st.horizon.put(w);
         st.last_ms.put(w);
-        st.days.put_wire(w, st.horizon, |n| n);
+        st.days.put_wire(w, st.horizon, identity);
     }
 
     fn take(r: &mut Reader<'_>) -> Self {
@@ -129,7 +131,7 @@ impl Wire for DayCounts {
         let horizon = r.i32();
         let last_ms = Wire::take(r);
         let mut overflow = false;
-        let days = Days::take_wire(r, horizon, &mut overflow, |n: u32| n);
+        let days = Days::take_wire(r, horizon, &mut overflow, identity::<u32>);
         if reject_overflow(r, at, overflow) {
             return DayCounts::default();
         }

@@ -3,6 +3,8 @@
 //! Written and read directly; the same form as values ([`AggregateWire`]) exists in tests only,
 //! where postcard's serde encoding of it is the reference the direct one is checked against.
 
+use std::convert::identity;
+
 #[cfg(test)]
 use super::cells::day_from_i64;
 use super::cells::{day_or_flag, gap, Cells, Days};
@@ -23,12 +25,12 @@ impl Wire for Aggregate {
             Data::Count(c) => {
                 w.varint(1);
                 c.settled.put(w);
-                c.days.put_wire(w, h, |v| v);
+                c.days.put_wire(w, h, identity);
             }
             Data::Sum(c) => {
                 w.varint(2);
                 c.settled.put(w);
-                c.days.put_wire(w, h, |v| v);
+                c.days.put_wire(w, h, identity);
             }
             Data::First(c) | Data::Last(c) => {
                 w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
@@ -57,11 +59,12 @@ impl Wire for Aggregate {
             0 => Data::Empty,
             1 => Data::Count(Cells {
                 settled: Wire::take(r),
-                days: Days::take_wire(r, h, &mut overflow, |v| v),
+                days: Days::take_wire(r, h, &mut overflow, identity),
             }),
-            2 => {
-                Data::Sum(Cells { settled: Wire::take(r), days: Days::take_wire(r, h, &mut overflow, |v| v) })
-            }
+            2 => Data::Sum(Cells {
+                settled: Wire::take(r),
+                days: Days::take_wire(r, h, &mut overflow, identity),
+            }),
             v @ (3 | 4) => {
                 let c = Cells {
                     settled: Wire::take(r),
