@@ -204,15 +204,19 @@ pub fn encode_with_flags<T: Wire>(
     model_version: u32,
     body: &T,
 ) -> Vec<u8> {
-    let body = to_bytes(body);
+    frame(magic, format, flags, model_version, &to_bytes(body))
+}
+
+/// Frames an encoded `body` (see [`encode_with_flags`]).
+pub fn frame(magic: [u8; 4], format: u16, flags: u16, model_version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&magic);
     out.extend_from_slice(&format.to_le_bytes());
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&model_version.to_le_bytes());
     out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&sha256(&body));
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&sha256(body));
+    out.extend_from_slice(body);
     out
 }
 
