@@ -119,7 +119,7 @@ impl Profile {
             seq: 0,
             stage: None,
             events: vec![None; model.events.len()],
-            features: vec![Aggregate::default(); model.features.len()],
+            features: Vec::new(),
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
             traits_token: None,
@@ -128,7 +128,8 @@ impl Profile {
             recent: VecDeque::new(),
             key: Value::Null,
         };
-        // Not `vec![x; n]`, which would clone `x` with `OfferState`'s own clone code.
+        // Not `vec![x; n]`, which would clone `x` with the type's own clone code.
+        p.features.resize_with(model.features.len(), Aggregate::default);
         p.offers.resize_with(model.offers.len(), OfferState::default);
         p.refresh_key();
         p
