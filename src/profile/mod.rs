@@ -628,15 +628,17 @@ impl StoredState {
     /// profiles across the upgrade).
     pub fn decode(bytes: &[u8]) -> Result<StoredState, StateError> {
         let (header, body) = codec::unsigned_since(bytes, STATE_MAGIC, 1, STATE_FORMAT, "Kairos state")?;
-        let s: StoredState = if header.format == 1 {
+        let mut upgraded = Vec::new();
+        let body = if header.format == 1 {
             // Format 1 is format 2 without its last field, `traits_token`: `None` is one 0 byte.
-            let mut upgraded = Vec::with_capacity(body.len() + 1);
+            upgraded.reserve_exact(body.len() + 1);
             upgraded.extend_from_slice(body);
             upgraded.push(0);
-            codec::decode_body(&upgraded)?
+            &upgraded
         } else {
-            codec::decode_body(body)?
+            body
         };
+        let s: StoredState = codec::decode_body(body)?;
         s.validate().map_err(StateError::Content)?;
         Ok(s)
     }
