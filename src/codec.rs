@@ -265,7 +265,23 @@ pub fn split_since<'a>(
     format: u16,
     what: &'static str,
 ) -> Result<Frame<'a>, FrameError> {
+    split_frame(bytes, magic, oldest, format, what, true)
+}
+
+/// [`split_since`]; a frame that may not be `signable` refuses every flag, before any other check
+/// of the body.
+fn split_frame<'a>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    oldest: u16,
+    format: u16,
+    what: &'static str,
+    signable: bool,
+) -> Result<Frame<'a>, FrameError> {
     let header = read_header(bytes, magic, what)?;
+    if !signable && header.flags != 0 {
+        return Err(FrameError::ReservedNotZero);
+    }
     if header.format < oldest || header.format > format {
         return Err(FrameError::UnsupportedVersion { found: header.format, supported: format });
     }
@@ -309,11 +325,7 @@ pub fn unsigned_since<'a>(
     format: u16,
     what: &'static str,
 ) -> Result<(Header, &'a [u8]), FrameError> {
-    let header = read_header(bytes, magic, what)?;
-    if header.flags != 0 {
-        return Err(FrameError::ReservedNotZero);
-    }
-    let frame = split_since(bytes, magic, oldest, format, what)?;
+    let frame = split_frame(bytes, magic, oldest, format, what, false)?;
     Ok((frame.header, frame.body))
 }
 
