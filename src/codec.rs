@@ -144,7 +144,7 @@ pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 * bytes.len());
     for &b in bytes {
         for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+            out.push(char::from(if nibble < 10 { b'0' + nibble } else { b'a' - 10 + nibble }));
         }
     }
     out
