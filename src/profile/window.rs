@@ -268,7 +268,9 @@ struct State {
 enum Data {
     /// Nothing recorded (only pruned, or reset by a change of aggregation).
     Empty,
-    Count(Cells<u32>),
+    /// Counts as `f64` (whole numbers up to `u32::MAX`, exact), so that counts and sums share
+    /// the cell code; `u32` on the wire.
+    Count(Cells<f64>),
     Sum(Cells<f64>),
     First(Cells<i64>),
     Last(Cells<i64>),
@@ -311,8 +313,9 @@ impl Data {
     }
 }
 
-fn add_count(a: u32, b: u32) -> u32 {
-    a.saturating_add(b)
+/// `u32`'s saturating addition, on counts held as `f64` (exact: both are at most `u32::MAX`).
+fn add_count(a: f64, b: f64) -> f64 {
+    (a + b).min(f64::from(u32::MAX))
 }
 
 fn add_sum(a: f64, b: f64) -> f64 {
@@ -336,7 +339,7 @@ impl Aggregate {
         let (span, h) = (spec.span(), st.horizon);
         let moved = before != Some(h);
         match (&mut st.data, spec.agg) {
-            (Data::Count(c), _) => c.record(span, h, day, 1, add_count),
+            (Data::Count(c), _) => c.record(span, h, day, 1.0, add_count),
             (Data::Sum(c), _) => c.record(span, h, day, amount, add_sum),
             (Data::First(c), _) => c.record(span, h, day, now_ms, i64::min),
             (Data::Last(c), _) => c.record(span, h, day, now_ms, i64::max),
@@ -360,7 +363,7 @@ impl Aggregate {
         let rule = Rule::new(spec.span(), st.horizon, today);
         // Times in ms since the epoch are far below 2^53: exact as f64.
         match (&st.data, spec.agg) {
-            (Data::Count(c), Agg::Count) => Some(c.fold(&rule, add_count).map_or(0.0, f64::from)),
+            (Data::Count(c), Agg::Count) => Some(c.fold(&rule, add_count).unwrap_or(0.0)),
             (Data::Sum(c), Agg::Sum) => Some(c.fold(&rule, add_sum).unwrap_or(0.0)),
             (Data::First(c), Agg::First) => c.fold(&rule, i64::min).map(|t| t as f64),
             (Data::Last(c), Agg::Last) => c.fold(&rule, i64::max).map(|t| t as f64),
@@ -397,7 +400,7 @@ impl Aggregate {
         match (&st.data, spec.agg) {
             (Data::Empty, _) => Ok(()),
             (Data::Count(c), Agg::Count) => {
-                c.check(span, h, |n| if n == 0 { Err(StateError::EmptyBucket) } else { Ok(()) })
+                c.check(span, h, |n| if n == 0.0 { Err(StateError::EmptyBucket) } else { Ok(()) })
             }
             (Data::Sum(c), Agg::Sum) => {
                 c.check(span, h, |s| if s.is_finite() { Ok(()) } else { Err(StateError::NotFinite) })

@@ -149,12 +149,12 @@ fn validate_rejects_broken_states() {
     let s = spec(Agg::Count, Some(7));
     let broken = [
         (
-            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 1), (8, 1)] } }),
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 1.0), (8, 1.0)] } }),
             "unordered",
         ),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 0)] } }), "empty"),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, 1)] } }), "out of range"),
-        (Data::Count(Cells { settled: Some(3), days: cells::Days::default() }), "settled"),
+        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 0.0)] } }), "empty"),
+        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, 1.0)] } }), "out of range"),
+        (Data::Count(Cells { settled: Some(3.0), days: cells::Days::default() }), "settled"),
     ];
     for (data, why) in broken {
         let a = Aggregate { state: Some(State { horizon: 10, data }) };
@@ -261,4 +261,18 @@ fn a_day_before_i32_min_is_refused_where_its_value_starts() {
     let err = from_bytes::<DayCounts>(&counts).unwrap_err();
     assert_eq!(err.to_string(), "byte 0: a day decoded from the state is out of the `i32` range");
     assert_eq!(StateError::DayOverflow.to_string(), "a day decoded from the state is out of the `i32` range");
+}
+
+#[test]
+fn counts_saturate_at_u32_max_and_keep_their_wire_form() {
+    let all_time = spec(Agg::Count, None);
+    // Some, horizon 0, Count, a total of u32::MAX - 1, one cell on the horizon day counting
+    // u32::MAX.
+    let bytes = [1, 0, 1, 1, 0xfe, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    let mut a = from_bytes::<Aggregate>(&bytes).unwrap();
+    a.validate(&all_time).unwrap();
+    assert_eq!(a.read(&all_time, 0), Some(f64::from(u32::MAX)));
+    a.record(&all_time, 0, 0, 0.0, 0);
+    assert_eq!(a.read(&all_time, 0), Some(f64::from(u32::MAX)));
+    assert_eq!(to_bytes(&a), bytes);
 }

@@ -24,8 +24,8 @@ impl Wire for Aggregate {
             Data::Empty => w.varint(0),
             Data::Count(c) => {
                 w.varint(1);
-                c.settled.put(w);
-                c.days.put_wire(w, h, identity);
+                c.settled.map(count_to_wire).put(w);
+                c.days.put_wire(w, h, count_to_wire);
             }
             Data::Sum(c) => {
                 w.varint(2);
@@ -58,8 +58,8 @@ impl Wire for Aggregate {
         let data = match r.variant("aggregate data", 6) {
             0 => Data::Empty,
             1 => Data::Count(Cells {
-                settled: Wire::take(r),
-                days: Days::take_wire(r, h, &mut overflow, identity),
+                settled: <Option<u32> as Wire>::take(r).map(f64::from),
+                days: Days::take_wire(r, h, &mut overflow, <f64 as From<u32>>::from),
             }),
             2 => Data::Sum(Cells {
                 settled: Wire::take(r),
@@ -123,7 +123,9 @@ impl From<&Aggregate> for AggregateWire {
             let h = st.horizon;
             let data = match &st.data {
                 Data::Empty => DataWire::Empty,
-                Data::Count(c) => DataWire::Count(c.settled, c.days.to_wire(h, |v| v)),
+                Data::Count(c) => {
+                    DataWire::Count(c.settled.map(count_to_wire), c.days.to_wire(h, count_to_wire))
+                }
                 Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
                 Data::First(c) => DataWire::First(c.settled, c.days.to_wire(h, delta_encoder())),
                 Data::Last(c) => DataWire::Last(c.settled, c.days.to_wire(h, delta_encoder())),
@@ -153,9 +155,10 @@ impl TryFrom<AggregateWire> for Aggregate {
         };
         let data = match data {
             DataWire::Empty => Data::Empty,
-            DataWire::Count(settled, d) => {
-                Data::Count(Cells { settled, days: Days::from_wire(h, d, |v| v)? })
-            }
+            DataWire::Count(settled, d) => Data::Count(Cells {
+                settled: settled.map(f64::from),
+                days: Days::from_wire(h, d, f64::from)?,
+            }),
             DataWire::Sum(settled, d) => Data::Sum(Cells { settled, days: Days::from_wire(h, d, |v| v)? }),
             DataWire::First(settled, d) => {
                 Data::First(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
@@ -174,6 +177,11 @@ impl TryFrom<AggregateWire> for Aggregate {
         };
         Ok(Aggregate { state: Some(State { horizon: h, data }) })
     }
+}
+
+/// A count as written: a whole number in `0..=u32::MAX`, as every count held is.
+fn count_to_wire(n: f64) -> u32 {
+    n as u32
 }
 
 /// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
