@@ -268,8 +268,8 @@ struct State {
 enum Data {
     /// Nothing recorded (only pruned, or reset by a change of aggregation).
     Empty,
-    /// Counts as `f64` (whole numbers up to `u32::MAX`, exact), so that counts and sums share
-    /// the cell code; `u32` on the wire.
+    /// Counts as `f64` (whole numbers up to `u32::MAX`, exact), so that counts, sums and
+    /// [`DayCounts`] share the cell code; `u32` on the wire.
     Count(Cells<f64>),
     Sum(Cells<f64>),
     First(Cells<i64>),
@@ -316,6 +316,12 @@ impl Data {
 /// `u32`'s saturating addition, on counts held as `f64` (exact: both are at most `u32::MAX`).
 fn add_count(a: f64, b: f64) -> f64 {
     (a + b).min(f64::from(u32::MAX))
+}
+
+/// A count held as `f64` as the `u32` it is: always a whole number in `0..=u32::MAX` (counts
+/// start at 0 or 1, or are read as `u32`, and only `add_count` adds to them).
+fn to_count(n: f64) -> u32 {
+    n as u32
 }
 
 fn add_sum(a: f64, b: f64) -> f64 {

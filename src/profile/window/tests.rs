@@ -275,4 +275,15 @@ fn counts_saturate_at_u32_max_and_keep_their_wire_form() {
     a.record(&all_time, 0, 0, 0.0, 0);
     assert_eq!(a.read(&all_time, 0), Some(f64::from(u32::MAX)));
     assert_eq!(to_bytes(&a), bytes);
+    // Exposures: horizon 0, no last time, u32::MAX on day 0 and 5 on day -1.
+    let bytes = [1, 0, 0, 2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 5];
+    let mut c = from_bytes::<DayCounts>(&bytes).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.count_in_last(0, 1), u32::MAX);
+    assert_eq!(c.count_in_last(0, 2), u32::MAX);
+    assert_eq!(c.count_in_last(-1, 1), 5);
+    assert_eq!(to_bytes(&c), bytes);
+    c.record(0, 7);
+    assert_eq!(c.count_in_last(0, 1), u32::MAX);
+    assert_eq!(c.last_ms(), Some(7));
 }

@@ -11,7 +11,7 @@ use super::cells::{day_or_flag, gap, Cells, Days};
 use super::distinct::Seen;
 #[cfg(test)]
 use super::StateError;
-use super::{Aggregate, Data, State, DAY_OVERFLOW};
+use super::{to_count, Aggregate, Data, State, DAY_OVERFLOW};
 use crate::codec::{Reader, Wire, Writer};
 
 impl Wire for Aggregate {
@@ -24,8 +24,8 @@ impl Wire for Aggregate {
             Data::Empty => w.varint(0),
             Data::Count(c) => {
                 w.varint(1);
-                c.settled.map(count_to_wire).put(w);
-                c.days.put_wire(w, h, count_to_wire);
+                c.settled.map(to_count).put(w);
+                c.days.put_wire(w, h, to_count);
             }
             Data::Sum(c) => {
                 w.varint(2);
@@ -123,9 +123,7 @@ impl From<&Aggregate> for AggregateWire {
             let h = st.horizon;
             let data = match &st.data {
                 Data::Empty => DataWire::Empty,
-                Data::Count(c) => {
-                    DataWire::Count(c.settled.map(count_to_wire), c.days.to_wire(h, count_to_wire))
-                }
+                Data::Count(c) => DataWire::Count(c.settled.map(to_count), c.days.to_wire(h, to_count)),
                 Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
                 Data::First(c) => DataWire::First(c.settled, c.days.to_wire(h, delta_encoder())),
                 Data::Last(c) => DataWire::Last(c.settled, c.days.to_wire(h, delta_encoder())),
@@ -177,11 +175,6 @@ impl TryFrom<AggregateWire> for Aggregate {
         };
         Ok(Aggregate { state: Some(State { horizon: h, data }) })
     }
-}
-
-/// A count as written: a whole number in `0..=u32::MAX`, as every count held is.
-fn count_to_wire(n: f64) -> u32 {
-    n as u32
 }
 
 /// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
