@@ -2,7 +2,7 @@
 
 use super::cells::Days;
 use super::wire::reject_overflow;
-use super::{add_count, to_count, StateError, MAX_WINDOW_DAYS};
+use super::{add_count, Bits, StateError, MAX_WINDOW_DAYS};
 use crate::codec::{Reader, Wire, Writer};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
@@ -34,8 +34,8 @@ struct CountsState {
     horizon: i32,
     /// Largest time recorded; `None` if only `prune` was called.
     last_ms: Option<i64>,
-    /// Counts as `f64`, as count features hold them (see `Data::Count`): one copy of the cell code.
-    days: Days<f64>,
+    /// Counts as count features hold them (see [`Bits`]): one copy of the cell code.
+    days: Days<Bits>,
 }
 
 impl DayCounts {
@@ -47,7 +47,7 @@ impl DayCounts {
         // Dropped days are not needed: counts have no all-time total.
         let _ = st.days.take_before(lower, add_count);
         if i64::from(day) >= lower {
-            st.days.add(day, 1.0, add_count);
+            st.days.add(day, Bits::count(1), add_count);
         }
     }
 
@@ -61,8 +61,8 @@ impl DayCounts {
             .cells
             .iter()
             .filter(|&&(d, _)| (lo..=hi).contains(&i64::from(d)))
-            .fold(0.0, |acc, &(_, n)| add_count(acc, n));
-        to_count(n)
+            .fold(Bits::count(0), |acc, &(_, n)| add_count(acc, n));
+        n.as_count()
     }
 
     /// The largest `now_ms` ever recorded (kept when its day is pruned).
@@ -84,7 +84,7 @@ impl DayCounts {
     pub fn validate(&self) -> Result<(), StateError> {
         let Some(st) = &self.state else { return Ok(()) };
         st.days.check(keep_from(st.horizon, MAX_WINDOW_DAYS), i64::from(st.horizon), |n| {
-            if n == 0.0 {
+            if n.as_num() == 0.0 {
                 Err(StateError::EmptyBucket)
             } else {
                 Ok(())
@@ -117,7 +117,7 @@ impl Wire for DayCounts {
         w.u8(1);
         st.horizon.put(w);
         st.last_ms.put(w);
-        st.days.put_wire(w, st.horizon, to_count);
+        st.days.put_wire(w, st.horizon, Bits::as_count);
     }
 
     fn take(r: &mut Reader<'_>) -> Self {
@@ -128,7 +128,7 @@ impl Wire for DayCounts {
         let horizon = r.i32();
         let last_ms = Wire::take(r);
         let mut overflow = false;
-        let days = Days::take_wire(r, horizon, &mut overflow, <f64 as From<u32>>::from);
+        let days = Days::take_wire(r, horizon, &mut overflow, Bits::count);
         if reject_overflow(r, at, overflow) {
             return DayCounts::default();
         }
@@ -155,7 +155,7 @@ impl From<&DayCounts> for CountsWire {
         CountsWire(c.state.as_ref().map(|st| CountsBody {
             horizon: st.horizon,
             last_ms: st.last_ms,
-            cells: st.days.to_wire(st.horizon, to_count),
+            cells: st.days.to_wire(st.horizon, Bits::as_count),
         }))
     }
 }
@@ -175,7 +175,7 @@ impl TryFrom<CountsWire> for DayCounts {
         let Some(CountsBody { horizon, last_ms, cells }) = w.0 else {
             return Ok(DayCounts::default());
         };
-        let days = Days::from_wire(horizon, cells, f64::from)?;
+        let days = Days::from_wire(horizon, cells, Bits::count)?;
         Ok(DayCounts { state: Some(CountsState { horizon, last_ms, days }) })
     }
 }

@@ -149,12 +149,21 @@ fn validate_rejects_broken_states() {
     let s = spec(Agg::Count, Some(7));
     let broken = [
         (
-            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 1.0), (8, 1.0)] } }),
+            Data::Count(Cells {
+                settled: None,
+                days: cells::Days { cells: vec![(9, Bits::count(1)), (8, Bits::count(1))] },
+            }),
             "unordered",
         ),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 0.0)] } }), "empty"),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, 1.0)] } }), "out of range"),
-        (Data::Count(Cells { settled: Some(3.0), days: cells::Days::default() }), "settled"),
+        (
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, Bits::count(0))] } }),
+            "empty",
+        ),
+        (
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, Bits::count(1))] } }),
+            "out of range",
+        ),
+        (Data::Count(Cells { settled: Some(Bits::count(3)), days: cells::Days::default() }), "settled"),
     ];
     for (data, why) in broken {
         let a = Aggregate { state: Some(State { horizon: 10, data }) };
@@ -166,7 +175,7 @@ fn validate_rejects_broken_states() {
     let a = Aggregate { state: Some(State { horizon: 10, data: dup }) };
     assert_eq!(a.validate(&d), Err(StateError::DuplicateValue));
     let sum = spec(Agg::Sum, None);
-    let inf = Data::Sum(Cells { settled: Some(f64::INFINITY), days: cells::Days::default() });
+    let inf = Data::Sum(Cells { settled: Some(Bits::num(f64::INFINITY)), days: cells::Days::default() });
     let a = Aggregate { state: Some(State { horizon: 10, data: inf }) };
     assert_eq!(a.validate(&sum), Err(StateError::NotFinite));
 }
@@ -286,4 +295,22 @@ fn counts_saturate_at_u32_max_and_keep_their_wire_form() {
     c.record(0, 7);
     assert_eq!(c.count_in_last(0, 1), u32::MAX);
     assert_eq!(c.last_ms(), Some(7));
+}
+
+#[test]
+fn times_are_held_exactly_whatever_their_size() {
+    for agg in [Agg::First, Agg::Last] {
+        let s = spec(agg, None);
+        let mut a = Aggregate::default();
+        // Times f64 cannot hold exactly, and the i64 bounds, over more days than are settled.
+        for (day, t) in [(0, i64::MIN + 1), (0, (1 << 53) + 1), (20, i64::MAX), (20, -1), (30, i64::MIN)] {
+            a.record(&s, day, t, 0.0, 0);
+        }
+        let bytes = to_bytes(&a);
+        let back: Aggregate = from_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(to_bytes(&back), bytes);
+        let want = if agg == Agg::First { i64::MIN } else { i64::MAX };
+        assert_eq!(a.read(&s, 30), Some(want as f64));
+    }
 }

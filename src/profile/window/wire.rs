@@ -3,15 +3,13 @@
 //! Written and read directly; the same form as values ([`AggregateWire`]) exists in tests only,
 //! where postcard's serde encoding of it is the reference the direct one is checked against.
 
-use std::convert::identity;
-
 #[cfg(test)]
 use super::cells::day_from_i64;
 use super::cells::{day_or_flag, gap, Cells, Days};
 use super::distinct::Seen;
 #[cfg(test)]
 use super::StateError;
-use super::{to_count, Aggregate, Data, State, DAY_OVERFLOW};
+use super::{Aggregate, Bits, Data, State, DAY_OVERFLOW};
 use crate::codec::{Reader, Wire, Writer};
 
 impl Wire for Aggregate {
@@ -24,17 +22,17 @@ impl Wire for Aggregate {
             Data::Empty => w.varint(0),
             Data::Count(c) => {
                 w.varint(1);
-                c.settled.map(to_count).put(w);
-                c.days.put_wire(w, h, to_count);
+                c.settled.map(Bits::as_count).put(w);
+                c.days.put_wire(w, h, Bits::as_count);
             }
             Data::Sum(c) => {
                 w.varint(2);
-                c.settled.put(w);
-                c.days.put_wire(w, h, identity);
+                c.settled.map(Bits::as_num).put(w);
+                c.days.put_wire(w, h, Bits::as_num);
             }
             Data::First(c) | Data::Last(c) => {
                 w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
-                c.settled.put(w);
+                c.settled.map(Bits::as_time).put(w);
                 c.days.put_wire(w, h, delta_encoder());
             }
             Data::Distinct(seen) => {
@@ -58,16 +56,16 @@ impl Wire for Aggregate {
         let data = match r.variant("aggregate data", 6) {
             0 => Data::Empty,
             1 => Data::Count(Cells {
-                settled: <Option<u32> as Wire>::take(r).map(f64::from),
-                days: Days::take_wire(r, h, &mut overflow, <f64 as From<u32>>::from),
+                settled: <Option<u32> as Wire>::take(r).map(Bits::count),
+                days: Days::take_wire(r, h, &mut overflow, Bits::count),
             }),
             2 => Data::Sum(Cells {
-                settled: Wire::take(r),
-                days: Days::take_wire(r, h, &mut overflow, identity),
+                settled: <Option<f64> as Wire>::take(r).map(Bits::num),
+                days: Days::take_wire(r, h, &mut overflow, Bits::num),
             }),
             v @ (3 | 4) => {
                 let c = Cells {
-                    settled: Wire::take(r),
+                    settled: <Option<i64> as Wire>::take(r).map(Bits::time),
                     days: Days::take_wire(r, h, &mut overflow, delta_decoder()),
                 };
                 if v == 3 {
@@ -123,10 +121,16 @@ impl From<&Aggregate> for AggregateWire {
             let h = st.horizon;
             let data = match &st.data {
                 Data::Empty => DataWire::Empty,
-                Data::Count(c) => DataWire::Count(c.settled.map(to_count), c.days.to_wire(h, to_count)),
-                Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
-                Data::First(c) => DataWire::First(c.settled, c.days.to_wire(h, delta_encoder())),
-                Data::Last(c) => DataWire::Last(c.settled, c.days.to_wire(h, delta_encoder())),
+                Data::Count(c) => {
+                    DataWire::Count(c.settled.map(Bits::as_count), c.days.to_wire(h, Bits::as_count))
+                }
+                Data::Sum(c) => DataWire::Sum(c.settled.map(Bits::as_num), c.days.to_wire(h, Bits::as_num)),
+                Data::First(c) => {
+                    DataWire::First(c.settled.map(Bits::as_time), c.days.to_wire(h, delta_encoder()))
+                }
+                Data::Last(c) => {
+                    DataWire::Last(c.settled.map(Bits::as_time), c.days.to_wire(h, delta_encoder()))
+                }
                 Data::Distinct(seen) => {
                     DataWire::Distinct(seen.iter().map(|s| (s.key.to_le_bytes(), gap(h, s.day))).collect())
                 }
@@ -154,16 +158,20 @@ impl TryFrom<AggregateWire> for Aggregate {
         let data = match data {
             DataWire::Empty => Data::Empty,
             DataWire::Count(settled, d) => Data::Count(Cells {
-                settled: settled.map(f64::from),
-                days: Days::from_wire(h, d, f64::from)?,
+                settled: settled.map(Bits::count),
+                days: Days::from_wire(h, d, Bits::count)?,
             }),
-            DataWire::Sum(settled, d) => Data::Sum(Cells { settled, days: Days::from_wire(h, d, |v| v)? }),
-            DataWire::First(settled, d) => {
-                Data::First(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
+            DataWire::Sum(settled, d) => {
+                Data::Sum(Cells { settled: settled.map(Bits::num), days: Days::from_wire(h, d, Bits::num)? })
             }
-            DataWire::Last(settled, d) => {
-                Data::Last(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
-            }
+            DataWire::First(settled, d) => Data::First(Cells {
+                settled: settled.map(Bits::time),
+                days: Days::from_wire(h, d, delta_decoder())?,
+            }),
+            DataWire::Last(settled, d) => Data::Last(Cells {
+                settled: settled.map(Bits::time),
+                days: Days::from_wire(h, d, delta_decoder())?,
+            }),
             DataWire::Distinct(seen) => Data::Distinct(
                 seen.into_iter()
                     .map(|(k, g)| {
@@ -178,19 +186,20 @@ impl TryFrom<AggregateWire> for Aggregate {
 }
 
 /// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
-fn delta_encoder() -> impl FnMut(i64) -> i64 {
+fn delta_encoder() -> impl FnMut(Bits) -> i64 {
     let mut prev = 0i64;
     move |v| {
+        let v = v.as_time();
         let d = v.wrapping_sub(prev);
         prev = v;
         d
     }
 }
 
-fn delta_decoder() -> impl FnMut(i64) -> i64 {
+fn delta_decoder() -> impl FnMut(i64) -> Bits {
     let mut prev = 0i64;
     move |d| {
         prev = prev.wrapping_add(d);
-        prev
+        Bits::time(prev)
     }
 }
