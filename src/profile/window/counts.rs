@@ -1,7 +1,7 @@
 //! [`DayCounts`]: a sparse per-day counter for exposure caps.
 
 use super::cells::Days;
-use super::wire::reject_overflow;
+use super::wire::{reject_overflow, Form};
 use super::{add_count, Bits, StateError, MAX_WINDOW_DAYS};
 use crate::codec::{Reader, Wire, Writer};
 
@@ -117,7 +117,7 @@ impl Wire for DayCounts {
         w.u8(1);
         st.horizon.put(w);
         st.last_ms.put(w);
-        st.days.put_wire(w, st.horizon, Bits::as_count);
+        st.days.put_wire(w, st.horizon, Form::Count);
     }
 
     fn take(r: &mut Reader<'_>) -> Self {
@@ -128,7 +128,7 @@ impl Wire for DayCounts {
         let horizon = r.i32();
         let last_ms = Wire::take(r);
         let mut overflow = false;
-        let days = Days::take_wire(r, horizon, &mut overflow, Bits::count);
+        let days = Days::take_wire(r, horizon, &mut overflow, Form::Count);
         if reject_overflow(r, at, overflow) {
             return DayCounts::default();
         }

@@ -5,7 +5,9 @@
 
 #[cfg(test)]
 use super::cells::day_from_i64;
-use super::cells::{day_or_flag, gap, Cells, Days};
+#[cfg(test)]
+use super::cells::Days;
+use super::cells::{day_or_flag, gap, Cells};
 use super::distinct::Seen;
 #[cfg(test)]
 use super::StateError;
@@ -22,18 +24,15 @@ impl Wire for Aggregate {
             Data::Empty => w.varint(0),
             Data::Count(c) => {
                 w.varint(1);
-                c.settled.map(Bits::as_count).put(w);
-                c.days.put_wire(w, h, Bits::as_count);
+                c.put_wire(w, h, Form::Count);
             }
             Data::Sum(c) => {
                 w.varint(2);
-                c.settled.map(Bits::as_num).put(w);
-                c.days.put_wire(w, h, Bits::as_num);
+                c.put_wire(w, h, Form::Sum);
             }
             Data::First(c) | Data::Last(c) => {
                 w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
-                c.settled.map(Bits::as_time).put(w);
-                c.days.put_wire(w, h, delta_encoder());
+                c.put_wire(w, h, Form::Time);
             }
             Data::Distinct(seen) => {
                 w.varint(5);
@@ -55,19 +54,10 @@ impl Wire for Aggregate {
         let mut overflow = false;
         let data = match r.variant("aggregate data", 6) {
             0 => Data::Empty,
-            1 => Data::Count(Cells {
-                settled: <Option<u32> as Wire>::take(r).map(Bits::count),
-                days: Days::take_wire(r, h, &mut overflow, Bits::count),
-            }),
-            2 => Data::Sum(Cells {
-                settled: <Option<f64> as Wire>::take(r).map(Bits::num),
-                days: Days::take_wire(r, h, &mut overflow, Bits::num),
-            }),
+            1 => Data::Count(Cells::take_wire(r, h, &mut overflow, Form::Count)),
+            2 => Data::Sum(Cells::take_wire(r, h, &mut overflow, Form::Sum)),
             v @ (3 | 4) => {
-                let c = Cells {
-                    settled: <Option<i64> as Wire>::take(r).map(Bits::time),
-                    days: Days::take_wire(r, h, &mut overflow, delta_decoder()),
-                };
+                let c = Cells::take_wire(r, h, &mut overflow, Form::Time);
                 if v == 3 {
                     Data::First(c)
                 } else {
@@ -83,6 +73,52 @@ impl Wire for Aggregate {
             return Aggregate::default();
         }
         Aggregate { state: Some(State { horizon: h, data }) }
+    }
+}
+
+/// How cell values are written: counts as `u32`, sums as `f64`, times as `i64` differences from
+/// the previous time written in the same list (the first from 0; times of consecutive days differ
+/// by about a day: a 4-byte varint instead of 6).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Form {
+    Count,
+    Sum,
+    Time,
+}
+
+/// Writes or reads the values of one list in a [`Form`], keeping the last time for the
+/// differences. One non-generic coder for every form: one copy of the list code.
+pub(super) struct Coder {
+    form: Form,
+    prev: i64,
+}
+
+impl Coder {
+    pub(super) fn new(form: Form) -> Coder {
+        Coder { form, prev: 0 }
+    }
+
+    pub(super) fn put(&mut self, v: Bits, w: &mut Writer) {
+        match self.form {
+            Form::Count => v.as_count().put(w),
+            Form::Sum => v.as_num().put(w),
+            Form::Time => {
+                let t = v.as_time();
+                t.wrapping_sub(self.prev).put(w);
+                self.prev = t;
+            }
+        }
+    }
+
+    pub(super) fn take(&mut self, r: &mut Reader<'_>) -> Bits {
+        match self.form {
+            Form::Count => Bits::count(r.u32()),
+            Form::Sum => Bits::num(r.f64()),
+            Form::Time => {
+                self.prev = self.prev.wrapping_add(r.i64());
+                Bits::time(self.prev)
+            }
+        }
     }
 }
 
@@ -185,7 +221,8 @@ impl TryFrom<AggregateWire> for Aggregate {
     }
 }
 
-/// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
+/// Times as differences (see [`Form::Time`]), for the reference form in tests.
+#[cfg(test)]
 fn delta_encoder() -> impl FnMut(Bits) -> i64 {
     let mut prev = 0i64;
     move |v| {
@@ -196,6 +233,7 @@ fn delta_encoder() -> impl FnMut(Bits) -> i64 {
     }
 }
 
+#[cfg(test)]
 fn delta_decoder() -> impl FnMut(i64) -> Bits {
     let mut prev = 0i64;
     move |d| {
