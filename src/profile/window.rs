@@ -317,7 +317,8 @@ impl Data {
 
 /// A cell's value: the 64 bits of an `f64` (counts and sums) or of an `i64` (times), exactly.
 /// One type for every aggregation and for [`DayCounts`], so that the cell code exists once in the
-/// Wasm module instead of once per value type.
+/// Wasm module instead of once per value type. Equality is of the bits (a sum of `-0.0` is not
+/// one of `0.0`): only tests compare aggregates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Bits(u64);
 
