@@ -22,17 +22,15 @@ impl Wire for Aggregate {
         h.put(w);
         match &st.data {
             Data::Empty => w.varint(0),
-            Data::Count(c) => {
-                w.varint(1);
-                c.put_wire(w, h, Form::Count);
-            }
-            Data::Sum(c) => {
-                w.varint(2);
-                c.put_wire(w, h, Form::Sum);
-            }
-            Data::First(c) | Data::Last(c) => {
-                w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
-                c.put_wire(w, h, Form::Time);
+            Data::Count(c) | Data::Sum(c) | Data::First(c) | Data::Last(c) => {
+                let (index, form) = match st.data {
+                    Data::Count(_) => (1, Form::Count),
+                    Data::Sum(_) => (2, Form::Sum),
+                    Data::First(_) => (3, Form::Time),
+                    _ => (4, Form::Time),
+                };
+                w.varint(index);
+                c.put_wire(w, h, form);
             }
             Data::Distinct(seen) => {
                 w.varint(5);
@@ -54,14 +52,18 @@ impl Wire for Aggregate {
         let mut overflow = false;
         let data = match r.variant("aggregate data", 6) {
             0 => Data::Empty,
-            1 => Data::Count(Cells::take_wire(r, h, &mut overflow, Form::Count)),
-            2 => Data::Sum(Cells::take_wire(r, h, &mut overflow, Form::Sum)),
-            v @ (3 | 4) => {
-                let c = Cells::take_wire(r, h, &mut overflow, Form::Time);
-                if v == 3 {
-                    Data::First(c)
-                } else {
-                    Data::Last(c)
+            v @ 1..=4 => {
+                let form = match v {
+                    1 => Form::Count,
+                    2 => Form::Sum,
+                    _ => Form::Time,
+                };
+                let c = Cells::take_wire(r, h, &mut overflow, form);
+                match v {
+                    1 => Data::Count(c),
+                    2 => Data::Sum(c),
+                    3 => Data::First(c),
+                    _ => Data::Last(c),
                 }
             }
             _ => Data::Distinct(r.seq(|r| {
