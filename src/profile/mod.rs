@@ -118,7 +118,7 @@ impl Profile {
             ids: Vec::new(),
             seq: 0,
             stage: None,
-            events: vec![None; model.events.len()],
+            events: Vec::new(),
             features: Vec::new(),
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
@@ -129,6 +129,7 @@ impl Profile {
             key: Value::Null,
         };
         // Not `vec![x; n]`, which would clone `x` with the type's own clone code.
+        p.events.resize(model.events.len(), None);
         p.features.resize_with(model.features.len(), Aggregate::default);
         p.offers.resize_with(model.offers.len(), OfferState::default);
         p.refresh_key();
