@@ -144,10 +144,31 @@ pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 * bytes.len());
     for &b in bytes {
         for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+            out.push(char::from(if nibble < 10 { b'0' + nibble } else { b'a' - 10 + nibble }));
         }
     }
     out
+}
+
+/// An `i64` in decimal for messages (times in ms, days), written digit by digit: a message that
+/// shows one then needs no 64-bit integer formatter from `core` in the Wasm module.
+pub(crate) struct Decimal(pub(crate) i64);
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        fn digits(n: u64, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if n >= 10 {
+                digits(n / 10, f)?;
+            }
+            // `n % 10` is below 10: the cast cannot truncate.
+            f.write_char(char::from(b'0' + (n % 10) as u8))
+        }
+        if self.0 < 0 {
+            f.write_char('-')?;
+        }
+        digits(self.0.unsigned_abs(), f)
+    }
 }
 
 /// SHA-256 of `bytes`.
@@ -183,15 +204,19 @@ pub fn encode_with_flags<T: Wire>(
     model_version: u32,
     body: &T,
 ) -> Vec<u8> {
-    let body = to_bytes(body);
+    frame(magic, format, flags, model_version, &to_bytes(body))
+}
+
+/// Frames an encoded `body` (see [`encode_with_flags`]).
+pub fn frame(magic: [u8; 4], format: u16, flags: u16, model_version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&magic);
     out.extend_from_slice(&format.to_le_bytes());
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&model_version.to_le_bytes());
     out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&sha256(&body));
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&sha256(body));
+    out.extend_from_slice(body);
     out
 }
 
@@ -240,7 +265,23 @@ pub fn split_since<'a>(
     format: u16,
     what: &'static str,
 ) -> Result<Frame<'a>, FrameError> {
+    split_frame(bytes, magic, oldest, format, what, true)
+}
+
+/// [`split_since`]; a frame that may not be `signable` refuses every flag, before any other check
+/// of the body.
+fn split_frame<'a>(
+    bytes: &'a [u8],
+    magic: [u8; 4],
+    oldest: u16,
+    format: u16,
+    what: &'static str,
+    signable: bool,
+) -> Result<Frame<'a>, FrameError> {
     let header = read_header(bytes, magic, what)?;
+    if !signable && header.flags != 0 {
+        return Err(FrameError::ReservedNotZero);
+    }
     if header.format < oldest || header.format > format {
         return Err(FrameError::UnsupportedVersion { found: header.format, supported: format });
     }
@@ -284,11 +325,7 @@ pub fn unsigned_since<'a>(
     format: u16,
     what: &'static str,
 ) -> Result<(Header, &'a [u8]), FrameError> {
-    let header = read_header(bytes, magic, what)?;
-    if header.flags != 0 {
-        return Err(FrameError::ReservedNotZero);
-    }
-    let frame = split_since(bytes, magic, oldest, format, what)?;
+    let frame = split_frame(bytes, magic, oldest, format, what, false)?;
     Ok((frame.header, frame.body))
 }
 
@@ -368,6 +405,17 @@ mod tests {
         assert_eq!(e.to_string(), "format version 65535 is not supported (this build reads version 1)");
         let e = crate::profile::window::StateError::TooManyValues { len: 300, max: 256 };
         assert_eq!(e.to_string(), "300 distinct values stored, the feature keeps at most 256");
+        let e = crate::profile::window::StateError::OutOfRange { day: -3, lo: -2_147_483_655, hi: 4 };
+        assert_eq!(e.to_string(), "day -3 is outside the kept days -2147483655..=4");
+        let e = crate::token::TokenError::Expired { exp: 1_728_000_000_000, now: 1_728_000_000_001 };
+        assert_eq!(e.to_string(), "trait token expired at 1728000000000 ms, it is now 1728000000001 ms");
+    }
+
+    #[test]
+    fn decimal_writes_every_i64() {
+        for v in [0, 7, -7, 10, -10, 1_728_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(Decimal(v).to_string(), v.to_string());
+        }
     }
 
     #[test]

@@ -207,11 +207,11 @@ pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u8; 32], KeyError> {
+    // Comment and blank lines never start with a prefix: no need to skip them first. Split at
+    // `\n` only: `trim` removes the `\r` of a `\r\n`, as `lines` would.
     let line = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(prefix))
+        .split('\n')
+        .find_map(|l| l.trim().strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
     let bytes = b64_decode(line).ok_or(KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))
@@ -230,6 +230,8 @@ mod tests {
         let sk2 = SecretKey::parse(&text).unwrap();
         assert_eq!(sk2.public(), pk);
         assert_eq!(PublicKey::parse(&pk.to_text()).unwrap(), pk);
+        let crlf = format!("# kairos-ed25519-public:AAAA\r\n\r\n  {}  \r\n", pk.to_text());
+        assert_eq!(PublicKey::parse(&crlf).unwrap(), pk);
         let sig = sk.sign(b"hello");
         assert!(pk.verify(b"hello", &sig));
         assert!(!pk.verify(b"hellp", &sig));

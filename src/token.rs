@@ -15,7 +15,7 @@
 
 use serde_json::Value as Json;
 
-use crate::codec::{self, wire_struct, Reader, Wire, WireError, WireErrorKind};
+use crate::codec::{self, wire_struct, Decimal, Reader, Wire, WireError, WireErrorKind};
 use crate::profile::StoredTrait;
 use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
 
@@ -88,7 +88,7 @@ pub enum TokenError {
         keys: usize,
     },
     /// The token has expired.
-    #[error("trait token expired at {exp} ms, it is now {now} ms")]
+    #[error("trait token expired at {} ms, it is now {} ms", Decimal(*.exp), Decimal(*.now))]
     Expired {
         /// Expiry.
         exp: i64,
@@ -137,10 +137,8 @@ pub fn open(token: &str, keys: &[PublicKey]) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed(format!("{} bytes, at most {MAX_TOKEN_LEN}", token.len())));
     }
-    let (signed, sig) =
-        token.rsplit_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
-    let (prefix, payload) =
-        signed.split_once('.').ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
+    let (prefix, signed, payload, sig) =
+        parts(token).ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
     if prefix != TOKEN_PREFIX {
         return Err(TokenError::Malformed(format!("starts with `{prefix}`, expected `{TOKEN_PREFIX}`")));
     }
@@ -166,6 +164,18 @@ pub fn open(token: &str, keys: &[PublicKey]) -> Result<Claims, TokenError> {
         return Err(malformed("too many traits"));
     }
     Ok(claims)
+}
+
+/// A token split at its first and last dot: the prefix, the signed text (`kt1.<payload>`), the
+/// payload and the signature; `None` without two dots. By byte position, not by `split_once`
+/// and `rsplit_once`, whose searchers were larger: a dot is ASCII, so every cut is at a char
+/// boundary.
+fn parts(token: &str) -> Option<(&str, &str, &str, &str)> {
+    let first = token.bytes().position(|b| b == b'.')?;
+    let last = token.bytes().rposition(|b| b == b'.')?;
+    let (signed, sig) = token.split_at_checked(last)?;
+    let (prefix, payload) = signed.split_at_checked(first)?;
+    Some((prefix, signed, payload.get(1..)?, sig.get(1..)?))
 }
 
 #[cfg(test)]
@@ -206,6 +216,16 @@ mod tests {
         }
         assert!(matches!(verify("kt2.a.b", &[pk], 0), Err(TokenError::Malformed(_))));
         assert!(matches!(verify("nonsense", &[pk], 0), Err(TokenError::Malformed(_))));
+    }
+
+    #[test]
+    fn parts_split_at_the_first_and_last_dot() {
+        for t in ["kt1.a.b", "kt1.a.b.c", "..", "kt1..", "a", "a.b", "", ".", "é.ü.ö", "kt1.a.", "k.é"] {
+            let old = t.rsplit_once('.').and_then(|(signed, sig)| {
+                signed.split_once('.').map(|(prefix, payload)| (prefix, signed, payload, sig))
+            });
+            assert_eq!(parts(t), old, "{t}");
+        }
     }
 
     #[test]

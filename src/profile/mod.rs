@@ -47,6 +47,13 @@ pub struct OfferState {
     pub assignment: Option<Assignment>,
 }
 
+impl OfferState {
+    /// Whether the offer was assigned or shown: what stored state keeps.
+    fn has_history(&self) -> bool {
+        self.assignment.is_some() || self.exposures != DayCounts::default()
+    }
+}
+
 /// A recent exposure, for linking a conversion to its decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recent {
@@ -111,8 +118,8 @@ impl Profile {
             ids: Vec::new(),
             seq: 0,
             stage: None,
-            events: vec![None; model.events.len()],
-            features: vec![Aggregate::default(); model.features.len()],
+            events: Vec::new(),
+            features: Vec::new(),
             traits: vec![Value::Null; model.traits.len()],
             traits_expire_ms: None,
             traits_token: None,
@@ -121,7 +128,9 @@ impl Profile {
             recent: VecDeque::new(),
             key: Value::Null,
         };
-        // Not `vec![x; n]`, which would clone `x` with `OfferState`'s own clone code.
+        // Not `vec![x; n]`, which would clone `x` with the type's own clone code.
+        p.events.resize(model.events.len(), None);
+        p.features.resize_with(model.features.len(), Aggregate::default);
         p.offers.resize_with(model.offers.len(), OfferState::default);
         p.refresh_key();
         p
@@ -164,7 +173,7 @@ impl Profile {
         }
         let mut offers = Vec::new();
         for (o, s) in model.offers.iter().zip(&self.offers) {
-            if s.assignment.is_none() && s.exposures == DayCounts::default() {
+            if !s.has_history() {
                 continue;
             }
             let assignment = s.assignment.map(|a| match a {
@@ -201,6 +210,103 @@ impl Profile {
             outbox: outbox.events(model),
             outbox_dropped: outbox.dropped,
         }
+    }
+
+    /// The profile and outbox as state bytes: the same bytes as `to_stored(model, outbox).encode()`,
+    /// written straight from the profile, without building (and cloning into) a [`StoredState`].
+    pub fn export(&self, model: &Model, outbox: &Outbox) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.put_state(model, outbox, &mut w);
+        codec::frame(STATE_MAGIC, STATE_FORMAT, 0, 0, &w.into_bytes())
+    }
+
+    /// The profile and outbox moved to model `new`: `from_stored(to_stored(old, outbox), new)`,
+    /// through the state bytes.
+    pub fn remodel(&self, old: &Model, outbox: &Outbox, new: &Model) -> (Profile, Outbox) {
+        let mut w = Writer::new();
+        self.put_state(old, outbox, &mut w);
+        match codec::decode_body::<StoredState>(&w.into_bytes()) {
+            Ok(s) => Profile::from_stored(s, new),
+            // Unreachable: the bytes were just written. Were it reached (a bug), the shopper
+            // would start afresh rather than the model update fail.
+            Err(_) => (Profile::new(new, self.install_id), Outbox::default()),
+        }
+    }
+
+    /// Writes the body of [`Profile::export`]: [`StoredState`]'s fields in their order, each as
+    /// [`Profile::to_stored`] would fill it.
+    fn put_state(&self, model: &Model, outbox: &Outbox, w: &mut Writer) {
+        self.consent.put(w);
+        self.install_id.put(w);
+        self.ids.put(w);
+        self.seq.put(w);
+        match self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (&s.name, since))) {
+            Some((name, since)) => {
+                w.u8(1);
+                w.str(name);
+                since.put(w);
+            }
+            None => w.u8(0),
+        }
+        let events = model.events.iter().zip(&self.events);
+        w.varint(events.clone().filter(|(_, s)| s.is_some()).count() as u64);
+        for (e, s) in events {
+            if let Some(s) = s {
+                w.str(&e.name);
+                s.put(w);
+            }
+        }
+        w.varint(model.features.len().min(self.features.len()) as u64);
+        for (f, a) in model.features.iter().zip(&self.features) {
+            w.str(&f.name);
+            f.spec.put(w);
+            a.put(w);
+        }
+        // Signed traits are stored as their token only (see `traits_token`).
+        let values: &[Value] = if self.traits_token.is_none() { &self.traits } else { &[] };
+        let traits = model.traits.iter().zip(values);
+        w.varint(traits.clone().filter(|(_, v)| StoredTrait::stores(v)).count() as u64);
+        for ((name, _), v) in traits {
+            if StoredTrait::stores(v) {
+                w.str(name);
+                StoredTrait::put_value(v, w);
+            }
+        }
+        self.traits_expire_ms.put(w);
+        let offers = model.offers.iter().zip(&self.offers);
+        w.varint(offers.clone().filter(|(_, s)| s.has_history()).count() as u64);
+        for (o, s) in offers {
+            if !s.has_history() {
+                continue;
+            }
+            w.str(&o.id);
+            s.exposures.put(w);
+            // `Option<StoredAssignment>`: `Some` is 1, then the variant index.
+            match s.assignment {
+                None => w.u8(0),
+                Some(Assignment::Control) => w.bytes(&[1, 0]),
+                Some(Assignment::Treatment(v)) => {
+                    w.bytes(&[1, 1]);
+                    match v.and_then(|v| o.variants.get(v as usize)) {
+                        Some(v) => {
+                            w.u8(1);
+                            w.str(&v.id);
+                        }
+                        None => w.u8(0),
+                    }
+                }
+            }
+        }
+        self.global.put(w);
+        w.varint(self.recent.len() as u64);
+        for r in &self.recent {
+            r.decision.put(w);
+            w.str(model.offers.get(r.offer as usize).map_or("", |o| &o.id));
+            r.at_ms.put(w);
+        }
+        outbox.events(model).put(w);
+        outbox.dropped.put(w);
+        self.traits_token.put(w);
     }
 
     /// Rebuilds a runtime profile for `model` from stored state, keeping what still applies:
@@ -318,6 +424,37 @@ impl StoredTrait {
             }
             Value::Null | Value::Object(_) => return None,
         })
+    }
+
+    /// Whether a value is stored: whether [`StoredTrait::from_value`] gives one.
+    fn stores(v: &Value) -> bool {
+        !matches!(v, Value::Null | Value::Object(_))
+    }
+
+    /// Writes a stored value as `StoredTrait::from_value(v)` is written (nothing if not stored):
+    /// the variant index of [`StoredTrait`]'s `put`, then the value.
+    fn put_value(v: &Value, w: &mut Writer) {
+        match v {
+            Value::Bool(b) => w.bytes(&[0, u8::from(*b)]),
+            Value::Number(n) => {
+                w.u8(1);
+                n.put(w);
+            }
+            Value::String(s) => {
+                w.u8(2);
+                w.str(s);
+            }
+            Value::Array(items) => {
+                w.u8(3);
+                let strings =
+                    || items.iter().filter_map(|x| if let Value::String(s) = x { Some(s) } else { None });
+                w.varint(strings().count() as u64);
+                for s in strings() {
+                    w.str(s);
+                }
+            }
+            Value::Null | Value::Object(_) => {}
+        }
     }
 
     /// Whether the value has an allowed shape: [`trait_value_ok`] of its value, without building
@@ -492,15 +629,17 @@ impl StoredState {
     /// profiles across the upgrade).
     pub fn decode(bytes: &[u8]) -> Result<StoredState, StateError> {
         let (header, body) = codec::unsigned_since(bytes, STATE_MAGIC, 1, STATE_FORMAT, "Kairos state")?;
-        let s: StoredState = if header.format == 1 {
+        let mut upgraded = Vec::new();
+        let body = if header.format == 1 {
             // Format 1 is format 2 without its last field, `traits_token`: `None` is one 0 byte.
-            let mut upgraded = Vec::with_capacity(body.len() + 1);
+            upgraded.reserve_exact(body.len() + 1);
             upgraded.extend_from_slice(body);
             upgraded.push(0);
-            codec::decode_body(&upgraded)?
+            &upgraded
         } else {
-            codec::decode_body(body)?
+            body
         };
+        let s: StoredState = codec::decode_body(body)?;
         s.validate().map_err(StateError::Content)?;
         Ok(s)
     }
@@ -560,3 +699,6 @@ pub fn trait_value_ok(v: &Value) -> bool {
         Value::Object(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests;

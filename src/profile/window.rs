@@ -77,7 +77,7 @@
 //! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
 //! ```
 
-use crate::codec::{wire_struct, Reader, Wire, Writer};
+use crate::codec::{wire_struct, Decimal, Reader, Wire, Writer};
 
 mod cells;
 mod counts;
@@ -215,7 +215,7 @@ pub enum StateError {
     #[error("day cells are not in strictly increasing day order")]
     Unordered,
     /// A cell or value is dated outside the days the feature keeps.
-    #[error("day {day} is outside the kept days {lo}..={hi}")]
+    #[error("day {} is outside the kept days {}..={}", Decimal(i64::from(*.day)), Decimal(*.lo), Decimal(*.hi))]
     OutOfRange {
         /// The day found.
         day: i32,
@@ -268,10 +268,14 @@ struct State {
 enum Data {
     /// Nothing recorded (only pruned, or reset by a change of aggregation).
     Empty,
-    Count(Cells<u32>),
-    Sum(Cells<f64>),
-    First(Cells<i64>),
-    Last(Cells<i64>),
+    /// Counts as `f64` (whole numbers up to `u32::MAX`, exact); `u32` on the wire.
+    Count(Cells<Bits>),
+    /// Sums as `f64`.
+    Sum(Cells<Bits>),
+    /// Times as `i64`.
+    First(Cells<Bits>),
+    /// As `First`.
+    Last(Cells<Bits>),
     Distinct(Vec<Seen>),
 }
 
@@ -311,12 +315,57 @@ impl Data {
     }
 }
 
-fn add_count(a: u32, b: u32) -> u32 {
-    a.saturating_add(b)
+/// A cell's value: the 64 bits of an `f64` (counts and sums) or of an `i64` (times), exactly.
+/// One type for every aggregation and for [`DayCounts`], so that the cell code exists once in the
+/// Wasm module instead of once per value type. Equality is of the bits (a sum of `-0.0` is not
+/// one of `0.0`): only tests compare aggregates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Bits(u64);
+
+impl Bits {
+    pub(super) fn num(n: f64) -> Bits {
+        Bits(n.to_bits())
+    }
+
+    pub(super) fn time(t: i64) -> Bits {
+        Bits(t as u64)
+    }
+
+    pub(super) fn as_num(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+
+    pub(super) fn as_time(self) -> i64 {
+        self.0 as i64
+    }
+
+    /// A count from the wire.
+    pub(super) fn count(n: u32) -> Bits {
+        Bits::num(f64::from(n))
+    }
+
+    /// A count as the `u32` it is: counts start at 0 or 1 or are read as `u32`, and only
+    /// [`add_count`] adds to them, so they are whole numbers in `0..=u32::MAX`.
+    pub(super) fn as_count(self) -> u32 {
+        self.as_num() as u32
+    }
 }
 
-fn add_sum(a: f64, b: f64) -> f64 {
-    (a + b).clamp(-f64::MAX, f64::MAX)
+/// `u32`'s saturating addition, on counts held as `f64` (exact: both are at most `u32::MAX`).
+fn add_count(a: Bits, b: Bits) -> Bits {
+    Bits::num((a.as_num() + b.as_num()).min(f64::from(u32::MAX)))
+}
+
+fn add_sum(a: Bits, b: Bits) -> Bits {
+    Bits::num((a.as_num() + b.as_num()).clamp(-f64::MAX, f64::MAX))
+}
+
+fn first(a: Bits, b: Bits) -> Bits {
+    Bits::time(a.as_time().min(b.as_time()))
+}
+
+fn last(a: Bits, b: Bits) -> Bits {
+    Bits::time(a.as_time().max(b.as_time()))
 }
 
 impl Aggregate {
@@ -336,10 +385,10 @@ impl Aggregate {
         let (span, h) = (spec.span(), st.horizon);
         let moved = before != Some(h);
         match (&mut st.data, spec.agg) {
-            (Data::Count(c), _) => c.record(span, h, day, 1, add_count),
-            (Data::Sum(c), _) => c.record(span, h, day, amount, add_sum),
-            (Data::First(c), _) => c.record(span, h, day, now_ms, i64::min),
-            (Data::Last(c), _) => c.record(span, h, day, now_ms, i64::max),
+            (Data::Count(c), _) => c.record(span, h, day, Bits::count(1), add_count),
+            (Data::Sum(c), _) => c.record(span, h, day, Bits::num(amount), add_sum),
+            (Data::First(c), _) => c.record(span, h, day, Bits::time(now_ms), first),
+            (Data::Last(c), _) => c.record(span, h, day, Bits::time(now_ms), last),
             (Data::Distinct(seen), Agg::Distinct { max }) => {
                 distinct::record(seen, span, h, day, distinct_key, max, moved);
             }
@@ -360,10 +409,10 @@ impl Aggregate {
         let rule = Rule::new(spec.span(), st.horizon, today);
         // Times in ms since the epoch are far below 2^53: exact as f64.
         match (&st.data, spec.agg) {
-            (Data::Count(c), Agg::Count) => Some(c.fold(&rule, add_count).map_or(0.0, f64::from)),
-            (Data::Sum(c), Agg::Sum) => Some(c.fold(&rule, add_sum).unwrap_or(0.0)),
-            (Data::First(c), Agg::First) => c.fold(&rule, i64::min).map(|t| t as f64),
-            (Data::Last(c), Agg::Last) => c.fold(&rule, i64::max).map(|t| t as f64),
+            (Data::Count(c), Agg::Count) => Some(c.fold(&rule, add_count).map_or(0.0, Bits::as_num)),
+            (Data::Sum(c), Agg::Sum) => Some(c.fold(&rule, add_sum).map_or(0.0, Bits::as_num)),
+            (Data::First(c), Agg::First) => c.fold(&rule, first).map(|t| t.as_time() as f64),
+            (Data::Last(c), Agg::Last) => c.fold(&rule, last).map(|t| t.as_time() as f64),
             (Data::Distinct(seen), Agg::Distinct { .. }) => Some(distinct::count(seen, &rule) as f64),
             _ => nothing,
         }
@@ -381,8 +430,8 @@ impl Aggregate {
         match (&mut st.data, spec.agg) {
             (Data::Count(c), _) => c.roll(span, h, add_count),
             (Data::Sum(c), _) => c.roll(span, h, add_sum),
-            (Data::First(c), _) => c.roll(span, h, i64::min),
-            (Data::Last(c), _) => c.roll(span, h, i64::max),
+            (Data::First(c), _) => c.roll(span, h, first),
+            (Data::Last(c), _) => c.roll(span, h, last),
             (Data::Distinct(seen), Agg::Distinct { max }) => distinct::roll(seen, span, h, max),
             _ => {}
         }
@@ -397,10 +446,10 @@ impl Aggregate {
         match (&st.data, spec.agg) {
             (Data::Empty, _) => Ok(()),
             (Data::Count(c), Agg::Count) => {
-                c.check(span, h, |n| if n == 0 { Err(StateError::EmptyBucket) } else { Ok(()) })
+                c.check(span, h, |n| if n.as_num() == 0.0 { Err(StateError::EmptyBucket) } else { Ok(()) })
             }
             (Data::Sum(c), Agg::Sum) => {
-                c.check(span, h, |s| if s.is_finite() { Ok(()) } else { Err(StateError::NotFinite) })
+                c.check(span, h, |s| if s.as_num().is_finite() { Ok(()) } else { Err(StateError::NotFinite) })
             }
             (Data::First(c), Agg::First) | (Data::Last(c), Agg::Last) => c.check(span, h, |_| Ok(())),
             (Data::Distinct(seen), Agg::Distinct { max }) => distinct::check(seen, span, h, max),

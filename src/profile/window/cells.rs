@@ -1,7 +1,8 @@
 //! Sparse day cells, the all-time fold, and the counting rule shared by the aggregations.
 
-use super::{Span, StateError, SETTLE_DAYS};
-use crate::codec::{Reader, Wire, Writer};
+use super::wire::{Coder, Form};
+use super::{Bits, Span, StateError, SETTLE_DAYS};
+use crate::codec::{Reader, Writer};
 
 /// One value per day with activity.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,36 +63,6 @@ impl<T: Copy> Days<T> {
         Ok(())
     }
 
-    /// Writes the wire form: the number of cells, then newest first each day as its distance back
-    /// from the previous one (the first from `horizon`) and its value; `enc` sees values in that
-    /// order.
-    pub(super) fn put_wire<W: Wire>(&self, w: &mut Writer, horizon: i32, mut enc: impl FnMut(T) -> W) {
-        w.varint(self.cells.len() as u64);
-        let mut prev = horizon;
-        for &(d, v) in self.cells.iter().rev() {
-            w.varint(u64::from(gap(prev, d)));
-            enc(v).put(w);
-            prev = d;
-        }
-    }
-
-    /// Reads what [`Days::put_wire`] writes. A day that falls outside `i32` sets `overflow` (the
-    /// caller rejects the value once it is read whole, as a decoding error would come first).
-    pub(super) fn take_wire<W: Wire>(
-        r: &mut Reader<'_>,
-        horizon: i32,
-        overflow: &mut bool,
-        mut dec: impl FnMut(W) -> T,
-    ) -> Self {
-        let mut prev = i64::from(horizon);
-        let mut cells = r.seq(|r| {
-            prev = prev.saturating_sub(i64::from(r.u32()));
-            (day_or_flag(prev, overflow), dec(W::take(r)))
-        });
-        cells.reverse();
-        Days { cells }
-    }
-
     /// The wire form as values (the reference encoding in tests): as [`Days::put_wire`] writes it.
     #[cfg(test)]
     pub(super) fn to_wire<W>(&self, horizon: i32, mut enc: impl FnMut(T) -> W) -> Vec<(u32, W)> {
@@ -122,6 +93,32 @@ impl<T: Copy> Days<T> {
         }
         cells.reverse();
         Ok(Days { cells })
+    }
+}
+
+impl Days<Bits> {
+    /// Writes the wire form: the number of cells, then newest first each day as its distance back
+    /// from the previous one (the first from `horizon`) and its value in `form`.
+    pub(super) fn put_wire(&self, w: &mut Writer, horizon: i32, form: Form) {
+        w.varint(self.cells.len() as u64);
+        let (mut prev, mut coder) = (horizon, Coder::new(form));
+        for &(d, v) in self.cells.iter().rev() {
+            w.varint(u64::from(gap(prev, d)));
+            coder.put(v, w);
+            prev = d;
+        }
+    }
+
+    /// Reads what [`Days::put_wire`] writes. A day that falls outside `i32` sets `overflow` (the
+    /// caller rejects the value once it is read whole, as a decoding error would come first).
+    pub(super) fn take_wire(r: &mut Reader<'_>, horizon: i32, overflow: &mut bool, form: Form) -> Self {
+        let (mut prev, mut coder) = (i64::from(horizon), Coder::new(form));
+        let mut cells = r.seq(|r| {
+            prev = prev.saturating_sub(i64::from(r.u32()));
+            (day_or_flag(prev, overflow), coder.take(r))
+        });
+        cells.reverse();
+        Days { cells }
     }
 }
 
@@ -221,6 +218,26 @@ impl<T: Copy> Cells<T> {
             (_, None) => {}
         }
         self.days.check(span.keep_from(horizon), i64::from(horizon), value_ok)
+    }
+}
+
+impl Cells<Bits> {
+    /// Writes the wire form: the all-time total (an option of a value in `form`), then the days.
+    pub(super) fn put_wire(&self, w: &mut Writer, horizon: i32, form: Form) {
+        match self.settled {
+            None => w.u8(0),
+            Some(v) => {
+                w.u8(1);
+                Coder::new(form).put(v, w);
+            }
+        }
+        self.days.put_wire(w, horizon, form);
+    }
+
+    /// Reads what [`Cells::put_wire`] writes (see [`Days::take_wire`] for `overflow`).
+    pub(super) fn take_wire(r: &mut Reader<'_>, horizon: i32, overflow: &mut bool, form: Form) -> Self {
+        let settled = if r.option() { Some(Coder::new(form).take(r)) } else { None };
+        Cells { settled, days: Days::take_wire(r, horizon, overflow, form) }
     }
 }
 

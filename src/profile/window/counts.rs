@@ -1,8 +1,8 @@
 //! [`DayCounts`]: a sparse per-day counter for exposure caps.
 
 use super::cells::Days;
-use super::wire::reject_overflow;
-use super::{StateError, MAX_WINDOW_DAYS};
+use super::wire::{reject_overflow, Form};
+use super::{add_count, Bits, StateError, MAX_WINDOW_DAYS};
 use crate::codec::{Reader, Wire, Writer};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
@@ -34,11 +34,8 @@ struct CountsState {
     horizon: i32,
     /// Largest time recorded; `None` if only `prune` was called.
     last_ms: Option<i64>,
-    days: Days<u32>,
-}
-
-fn add(a: u32, b: u32) -> u32 {
-    a.saturating_add(b)
+    /// Counts as count features hold them (see [`Bits`]): one copy of the cell code.
+    days: Days<Bits>,
 }
 
 impl DayCounts {
@@ -48,9 +45,9 @@ impl DayCounts {
         st.last_ms = Some(st.last_ms.map_or(now_ms, |t| t.max(now_ms)));
         let lower = keep_from(st.horizon, MAX_WINDOW_DAYS);
         // Dropped days are not needed: counts have no all-time total.
-        let _ = st.days.take_before(lower, add);
+        let _ = st.days.take_before(lower, add_count);
         if i64::from(day) >= lower {
-            st.days.add(day, 1, add);
+            st.days.add(day, Bits::count(1), add_count);
         }
     }
 
@@ -59,11 +56,13 @@ impl DayCounts {
     pub fn count_in_last(&self, today: i32, days: u16) -> u32 {
         let Some(st) = &self.state else { return 0 };
         let (hi, lo) = (i64::from(today), i64::from(today) - i64::from(days) + 1);
-        st.days
+        let n = st
+            .days
             .cells
             .iter()
             .filter(|&&(d, _)| (lo..=hi).contains(&i64::from(d)))
-            .fold(0u32, |acc, &(_, n)| acc.saturating_add(n))
+            .fold(Bits::count(0), |acc, &(_, n)| add_count(acc, n));
+        n.as_count()
     }
 
     /// The largest `now_ms` ever recorded (kept when its day is pruned).
@@ -78,14 +77,14 @@ impl DayCounts {
     /// latest day ever seen, counting `today` as seen.
     pub fn prune(&mut self, today: i32, keep_days: u16) {
         let st = self.advance(today);
-        let _ = st.days.take_before(keep_from(st.horizon, keep_days), add);
+        let _ = st.days.take_before(keep_from(st.horizon, keep_days), add_count);
     }
 
     /// Checks a decoded state: days strictly ascending, within the kept days, counts non-zero.
     pub fn validate(&self) -> Result<(), StateError> {
         let Some(st) = &self.state else { return Ok(()) };
         st.days.check(keep_from(st.horizon, MAX_WINDOW_DAYS), i64::from(st.horizon), |n| {
-            if n == 0 {
+            if n.as_num() == 0.0 {
                 Err(StateError::EmptyBucket)
             } else {
                 Ok(())
@@ -118,7 +117,7 @@ impl Wire for DayCounts {
         w.u8(1);
         st.horizon.put(w);
         st.last_ms.put(w);
-        st.days.put_wire(w, st.horizon, |n| n);
+        st.days.put_wire(w, st.horizon, Form::Count);
     }
 
     fn take(r: &mut Reader<'_>) -> Self {
@@ -129,7 +128,7 @@ impl Wire for DayCounts {
         let horizon = r.i32();
         let last_ms = Wire::take(r);
         let mut overflow = false;
-        let days = Days::take_wire(r, horizon, &mut overflow, |n: u32| n);
+        let days = Days::take_wire(r, horizon, &mut overflow, Form::Count);
         if reject_overflow(r, at, overflow) {
             return DayCounts::default();
         }
@@ -156,7 +155,7 @@ impl From<&DayCounts> for CountsWire {
         CountsWire(c.state.as_ref().map(|st| CountsBody {
             horizon: st.horizon,
             last_ms: st.last_ms,
-            cells: st.days.to_wire(st.horizon, |n| n),
+            cells: st.days.to_wire(st.horizon, Bits::as_count),
         }))
     }
 }
@@ -176,7 +175,7 @@ impl TryFrom<CountsWire> for DayCounts {
         let Some(CountsBody { horizon, last_ms, cells }) = w.0 else {
             return Ok(DayCounts::default());
         };
-        let days = Days::from_wire(horizon, cells, |n| n)?;
+        let days = Days::from_wire(horizon, cells, Bits::count)?;
         Ok(DayCounts { state: Some(CountsState { horizon, last_ms, days }) })
     }
 }

@@ -149,12 +149,21 @@ fn validate_rejects_broken_states() {
     let s = spec(Agg::Count, Some(7));
     let broken = [
         (
-            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 1), (8, 1)] } }),
+            Data::Count(Cells {
+                settled: None,
+                days: cells::Days { cells: vec![(9, Bits::count(1)), (8, Bits::count(1))] },
+            }),
             "unordered",
         ),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, 0)] } }), "empty"),
-        (Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, 1)] } }), "out of range"),
-        (Data::Count(Cells { settled: Some(3), days: cells::Days::default() }), "settled"),
+        (
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(9, Bits::count(0))] } }),
+            "empty",
+        ),
+        (
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, Bits::count(1))] } }),
+            "out of range",
+        ),
+        (Data::Count(Cells { settled: Some(Bits::count(3)), days: cells::Days::default() }), "settled"),
     ];
     for (data, why) in broken {
         let a = Aggregate { state: Some(State { horizon: 10, data }) };
@@ -166,7 +175,7 @@ fn validate_rejects_broken_states() {
     let a = Aggregate { state: Some(State { horizon: 10, data: dup }) };
     assert_eq!(a.validate(&d), Err(StateError::DuplicateValue));
     let sum = spec(Agg::Sum, None);
-    let inf = Data::Sum(Cells { settled: Some(f64::INFINITY), days: cells::Days::default() });
+    let inf = Data::Sum(Cells { settled: Some(Bits::num(f64::INFINITY)), days: cells::Days::default() });
     let a = Aggregate { state: Some(State { horizon: 10, data: inf }) };
     assert_eq!(a.validate(&sum), Err(StateError::NotFinite));
 }
@@ -261,4 +270,47 @@ fn a_day_before_i32_min_is_refused_where_its_value_starts() {
     let err = from_bytes::<DayCounts>(&counts).unwrap_err();
     assert_eq!(err.to_string(), "byte 0: a day decoded from the state is out of the `i32` range");
     assert_eq!(StateError::DayOverflow.to_string(), "a day decoded from the state is out of the `i32` range");
+}
+
+#[test]
+fn counts_saturate_at_u32_max_and_keep_their_wire_form() {
+    let all_time = spec(Agg::Count, None);
+    // Some, horizon 0, Count, a total of u32::MAX - 1, one cell on the horizon day counting
+    // u32::MAX.
+    let bytes = [1, 0, 1, 1, 0xfe, 0xff, 0xff, 0xff, 0x0f, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    let mut a = from_bytes::<Aggregate>(&bytes).unwrap();
+    a.validate(&all_time).unwrap();
+    assert_eq!(a.read(&all_time, 0), Some(f64::from(u32::MAX)));
+    a.record(&all_time, 0, 0, 0.0, 0);
+    assert_eq!(a.read(&all_time, 0), Some(f64::from(u32::MAX)));
+    assert_eq!(to_bytes(&a), bytes);
+    // Exposures: horizon 0, no last time, u32::MAX on day 0 and 5 on day -1.
+    let bytes = [1, 0, 0, 2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 5];
+    let mut c = from_bytes::<DayCounts>(&bytes).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.count_in_last(0, 1), u32::MAX);
+    assert_eq!(c.count_in_last(0, 2), u32::MAX);
+    assert_eq!(c.count_in_last(-1, 1), 5);
+    assert_eq!(to_bytes(&c), bytes);
+    c.record(0, 7);
+    assert_eq!(c.count_in_last(0, 1), u32::MAX);
+    assert_eq!(c.last_ms(), Some(7));
+}
+
+#[test]
+fn times_are_held_exactly_whatever_their_size() {
+    for agg in [Agg::First, Agg::Last] {
+        let s = spec(agg, None);
+        let mut a = Aggregate::default();
+        // Times f64 cannot hold exactly, and the i64 bounds, over more days than are settled.
+        for (day, t) in [(0, i64::MIN + 1), (0, (1 << 53) + 1), (20, i64::MAX), (20, -1), (30, i64::MIN)] {
+            a.record(&s, day, t, 0.0, 0);
+        }
+        let bytes = to_bytes(&a);
+        let back: Aggregate = from_bytes(&bytes).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(to_bytes(&back), bytes);
+        let want = if agg == Agg::First { i64::MIN } else { i64::MAX };
+        assert_eq!(a.read(&s, 30), Some(want as f64));
+    }
 }

@@ -5,11 +5,13 @@
 
 #[cfg(test)]
 use super::cells::day_from_i64;
-use super::cells::{day_or_flag, gap, Cells, Days};
+#[cfg(test)]
+use super::cells::Days;
+use super::cells::{day_or_flag, gap, Cells};
 use super::distinct::Seen;
 #[cfg(test)]
 use super::StateError;
-use super::{Aggregate, Data, State, DAY_OVERFLOW};
+use super::{Aggregate, Bits, Data, State, DAY_OVERFLOW};
 use crate::codec::{Reader, Wire, Writer};
 
 impl Wire for Aggregate {
@@ -20,20 +22,15 @@ impl Wire for Aggregate {
         h.put(w);
         match &st.data {
             Data::Empty => w.varint(0),
-            Data::Count(c) => {
-                w.varint(1);
-                c.settled.put(w);
-                c.days.put_wire(w, h, |v| v);
-            }
-            Data::Sum(c) => {
-                w.varint(2);
-                c.settled.put(w);
-                c.days.put_wire(w, h, |v| v);
-            }
-            Data::First(c) | Data::Last(c) => {
-                w.varint(if matches!(st.data, Data::First(_)) { 3 } else { 4 });
-                c.settled.put(w);
-                c.days.put_wire(w, h, delta_encoder());
+            Data::Count(c) | Data::Sum(c) | Data::First(c) | Data::Last(c) => {
+                let (index, form) = match st.data {
+                    Data::Count(_) => (1, Form::Count),
+                    Data::Sum(_) => (2, Form::Sum),
+                    Data::First(_) => (3, Form::Time),
+                    _ => (4, Form::Time),
+                };
+                w.varint(index);
+                c.put_wire(w, h, form);
             }
             Data::Distinct(seen) => {
                 w.varint(5);
@@ -55,22 +52,18 @@ impl Wire for Aggregate {
         let mut overflow = false;
         let data = match r.variant("aggregate data", 6) {
             0 => Data::Empty,
-            1 => Data::Count(Cells {
-                settled: Wire::take(r),
-                days: Days::take_wire(r, h, &mut overflow, |v| v),
-            }),
-            2 => {
-                Data::Sum(Cells { settled: Wire::take(r), days: Days::take_wire(r, h, &mut overflow, |v| v) })
-            }
-            v @ (3 | 4) => {
-                let c = Cells {
-                    settled: Wire::take(r),
-                    days: Days::take_wire(r, h, &mut overflow, delta_decoder()),
+            v @ 1..=4 => {
+                let form = match v {
+                    1 => Form::Count,
+                    2 => Form::Sum,
+                    _ => Form::Time,
                 };
-                if v == 3 {
-                    Data::First(c)
-                } else {
-                    Data::Last(c)
+                let c = Cells::take_wire(r, h, &mut overflow, form);
+                match v {
+                    1 => Data::Count(c),
+                    2 => Data::Sum(c),
+                    3 => Data::First(c),
+                    _ => Data::Last(c),
                 }
             }
             _ => Data::Distinct(r.seq(|r| {
@@ -82,6 +75,52 @@ impl Wire for Aggregate {
             return Aggregate::default();
         }
         Aggregate { state: Some(State { horizon: h, data }) }
+    }
+}
+
+/// How cell values are written: counts as `u32`, sums as `f64`, times as `i64` differences from
+/// the previous time written in the same list (the first from 0; times of consecutive days differ
+/// by about a day: a 4-byte varint instead of 6).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Form {
+    Count,
+    Sum,
+    Time,
+}
+
+/// Writes or reads the values of one list in a [`Form`], keeping the last time for the
+/// differences. One non-generic coder for every form: one copy of the list code.
+pub(super) struct Coder {
+    form: Form,
+    prev: i64,
+}
+
+impl Coder {
+    pub(super) fn new(form: Form) -> Coder {
+        Coder { form, prev: 0 }
+    }
+
+    pub(super) fn put(&mut self, v: Bits, w: &mut Writer) {
+        match self.form {
+            Form::Count => v.as_count().put(w),
+            Form::Sum => v.as_num().put(w),
+            Form::Time => {
+                let t = v.as_time();
+                t.wrapping_sub(self.prev).put(w);
+                self.prev = t;
+            }
+        }
+    }
+
+    pub(super) fn take(&mut self, r: &mut Reader<'_>) -> Bits {
+        match self.form {
+            Form::Count => Bits::count(r.u32()),
+            Form::Sum => Bits::num(r.f64()),
+            Form::Time => {
+                self.prev = self.prev.wrapping_add(r.i64());
+                Bits::time(self.prev)
+            }
+        }
     }
 }
 
@@ -120,10 +159,16 @@ impl From<&Aggregate> for AggregateWire {
             let h = st.horizon;
             let data = match &st.data {
                 Data::Empty => DataWire::Empty,
-                Data::Count(c) => DataWire::Count(c.settled, c.days.to_wire(h, |v| v)),
-                Data::Sum(c) => DataWire::Sum(c.settled, c.days.to_wire(h, |v| v)),
-                Data::First(c) => DataWire::First(c.settled, c.days.to_wire(h, delta_encoder())),
-                Data::Last(c) => DataWire::Last(c.settled, c.days.to_wire(h, delta_encoder())),
+                Data::Count(c) => {
+                    DataWire::Count(c.settled.map(Bits::as_count), c.days.to_wire(h, Bits::as_count))
+                }
+                Data::Sum(c) => DataWire::Sum(c.settled.map(Bits::as_num), c.days.to_wire(h, Bits::as_num)),
+                Data::First(c) => {
+                    DataWire::First(c.settled.map(Bits::as_time), c.days.to_wire(h, delta_encoder()))
+                }
+                Data::Last(c) => {
+                    DataWire::Last(c.settled.map(Bits::as_time), c.days.to_wire(h, delta_encoder()))
+                }
                 Data::Distinct(seen) => {
                     DataWire::Distinct(seen.iter().map(|s| (s.key.to_le_bytes(), gap(h, s.day))).collect())
                 }
@@ -150,16 +195,21 @@ impl TryFrom<AggregateWire> for Aggregate {
         };
         let data = match data {
             DataWire::Empty => Data::Empty,
-            DataWire::Count(settled, d) => {
-                Data::Count(Cells { settled, days: Days::from_wire(h, d, |v| v)? })
+            DataWire::Count(settled, d) => Data::Count(Cells {
+                settled: settled.map(Bits::count),
+                days: Days::from_wire(h, d, Bits::count)?,
+            }),
+            DataWire::Sum(settled, d) => {
+                Data::Sum(Cells { settled: settled.map(Bits::num), days: Days::from_wire(h, d, Bits::num)? })
             }
-            DataWire::Sum(settled, d) => Data::Sum(Cells { settled, days: Days::from_wire(h, d, |v| v)? }),
-            DataWire::First(settled, d) => {
-                Data::First(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
-            }
-            DataWire::Last(settled, d) => {
-                Data::Last(Cells { settled, days: Days::from_wire(h, d, delta_decoder())? })
-            }
+            DataWire::First(settled, d) => Data::First(Cells {
+                settled: settled.map(Bits::time),
+                days: Days::from_wire(h, d, delta_decoder())?,
+            }),
+            DataWire::Last(settled, d) => Data::Last(Cells {
+                settled: settled.map(Bits::time),
+                days: Days::from_wire(h, d, delta_decoder())?,
+            }),
             DataWire::Distinct(seen) => Data::Distinct(
                 seen.into_iter()
                     .map(|(k, g)| {
@@ -173,20 +223,23 @@ impl TryFrom<AggregateWire> for Aggregate {
     }
 }
 
-/// Times of consecutive days differ by about a day: a 4-byte varint instead of 6.
-fn delta_encoder() -> impl FnMut(i64) -> i64 {
+/// Times as differences (see [`Form::Time`]), for the reference form in tests.
+#[cfg(test)]
+fn delta_encoder() -> impl FnMut(Bits) -> i64 {
     let mut prev = 0i64;
     move |v| {
+        let v = v.as_time();
         let d = v.wrapping_sub(prev);
         prev = v;
         d
     }
 }
 
-fn delta_decoder() -> impl FnMut(i64) -> i64 {
+#[cfg(test)]
+fn delta_decoder() -> impl FnMut(i64) -> Bits {
     let mut prev = 0i64;
     move |d| {
         prev = prev.wrapping_add(d);
-        prev
+        Bits::time(prev)
     }
 }
