@@ -137,7 +137,7 @@ impl Engine {
                 )));
             }
         }
-        self.profile.traits = host::traits(&self.model, raw_traits(claims.traits))
+        self.profile.traits = host::token_traits(&self.model, claims.traits, true)
             .map_err(|e| TokenError::Traits(e.to_string()))?;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
@@ -160,7 +160,8 @@ impl Engine {
         let restored = match self.profile.traits_token.take() {
             Some(t) => match token::open(&t, &self.trust.token_keys) {
                 Ok(claims) if self.check_user(&claims).is_ok() => {
-                    self.profile.traits = host::known_traits(&self.model, raw_traits(claims.traits));
+                    self.profile.traits =
+                        host::token_traits(&self.model, claims.traits, false).unwrap_or_default();
                     self.profile.traits_expire_ms = Some(claims.exp);
                     self.profile.traits_token = Some(t);
                     true
@@ -551,15 +552,6 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
-}
-
-/// A token's traits as the host's raw values.
-fn raw_traits(traits: Vec<(String, crate::profile::StoredTrait)>) -> Vec<(String, Raw)> {
-    let mut out = Vec::with_capacity(traits.len());
-    for (name, t) in traits {
-        out.push((name, Raw::from(t)));
-    }
-    out
 }
 
 /// The stages' names as values, for the `stage` variable.
