@@ -46,6 +46,11 @@ impl Reason {
         Reason::ControlGroup,
     ];
 
+    /// Its position in [`Reason::ALL`] (declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// A stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

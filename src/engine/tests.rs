@@ -320,3 +320,10 @@ fn explain_joins_stages_caps_and_conditions() {
         "holds by `offers[0].audience.or[0]`, `offers[0].audience.or[1]` (segment `all`)"
     );
 }
+
+#[test]
+fn reason_index_is_its_place_in_all() {
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i, "{}", r.as_str());
+    }
+}

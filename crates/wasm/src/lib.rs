@@ -673,16 +673,15 @@ impl Engine {
             return 0; // never here: `buffers` made room for the longest decision
         }
         let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
-        let reason = Reason::ALL.iter().position(|r| *r == d.reason).unwrap_or(0);
-        out.extend([
-            reason as f64,
+        out.extend_from_slice(&[
+            d.reason.index() as f64,
             d.placement as f64,
             (d.id >> 32) as f64,
             (d.id & 0xffff_ffff) as f64,
             none(d.fallback),
         ]);
         for it in &d.items {
-            out.extend([
+            out.extend_from_slice(&[
                 it.offer as f64,
                 it.variant.map_or(-1.0, |v| v as f64),
                 f64::from(u8::from(it.control)),
