@@ -61,8 +61,8 @@ impl Raw {
 
 /// A field of the wrong type: `field` names it, `expected` what the model declares, `got` what
 /// came (one construction for every mismatch).
-fn wrong_type(field: String, expected: &str, got: &str) -> InputError {
-    InputError::WrongType { field, expected: expected.to_string(), got: got.to_string() }
+fn wrong_type(field: String, expected: &'static str, got: &str) -> InputError {
+    InputError::WrongType { field, expected, got: got.to_string() }
 }
 
 /// Converts one typed field (`field` names it in errors, like `event.price`), with the checks of

@@ -753,7 +753,7 @@ impl Engine {
             None => {
                 return Err(InputError::WrongType {
                     field: "event.type".into(),
-                    expected: "a string".into(),
+                    expected: "a string",
                     got: convert::kind(&ty).into(),
                 })
             }
