@@ -361,11 +361,14 @@ impl Engine {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;
             };
-            let hit = self
-                .profile
-                .recent
-                .iter()
-                .rposition(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window);
+            // The latest matching exposure, by index from the end (less code than `rposition`
+            // on the deque's iterator).
+            let recent = &self.profile.recent;
+            let hit = (0..recent.len()).rev().find(|&i| {
+                recent
+                    .get(i)
+                    .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
+            });
             if let Some(r) = hit.and_then(|i| self.profile.recent.remove(i)) {
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
