@@ -369,7 +369,18 @@ impl Engine {
                     .get(i)
                     .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
             });
-            if let Some(r) = hit.and_then(|i| self.profile.recent.remove(i)) {
+            if let Some((i, r)) = hit.and_then(|i| Some((i, *recent.get(i)?))) {
+                // Removed by moving the later ones down and dropping the last: `VecDeque::remove`
+                // brings its own 0.6 KB wrapping copy.
+                let recent = &mut self.profile.recent;
+                for j in i..recent.len().saturating_sub(1) {
+                    if let Some(&next) = recent.get(j + 1) {
+                        if let Some(slot) = recent.get_mut(j) {
+                            *slot = next;
+                        }
+                    }
+                }
+                recent.pop_back();
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
                     Some(crate::profile::Assignment::Control)
