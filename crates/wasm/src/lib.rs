@@ -648,8 +648,9 @@ impl Engine {
             return 0;
         }
         if self.context.len() != model.context.len() {
-            self.context.clear();
-            self.context.resize(model.context.len(), Value::Null);
+            // Rare (a new model, or after the checked path): a new vector, by the same code as
+            // every `vec![Value::Null; n]`.
+            self.context = vec![Value::Null; model.context.len()];
         }
         self.context_ids.resize(model.context.len(), None);
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
@@ -773,7 +774,7 @@ impl Engine {
         self.context.clear();
         self.context_ids.clear();
         if context.is_undefined() || context.is_null() {
-            self.context.resize(model.context.len(), Value::Null);
+            self.context = vec![Value::Null; model.context.len()];
             return Ok(());
         }
         if !is_record(context) {
