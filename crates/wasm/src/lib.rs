@@ -763,7 +763,9 @@ impl Engine {
         let defs = self.core.model().events.get(kind).map(|d| d.props.as_slice()).unwrap_or_default();
         let keys = self.names.props.get(kind).map(Vec::as_slice).unwrap_or_default();
         self.props.clear();
-        for ((prop, ty), key) in defs.iter().zip(keys) {
+        // By index, not `zip`: its constructor is one more generic instance in the module.
+        for (i, (prop, ty)) in defs.iter().enumerate() {
+            let Some(key) = keys.get(i) else { break };
             self.props.push(field(event, key, "event", prop, *ty)?);
         }
         Ok(kind)
@@ -781,7 +783,8 @@ impl Engine {
             let e = InputError::NotAnObject { what: "context", example: r#"{"page": "home"}"# };
             return Err(error::input(&e, code::CONTEXT_INVALID));
         }
-        for ((name, ty), key) in model.context.iter().zip(&self.names.context) {
+        for (i, (name, ty)) in model.context.iter().enumerate() {
+            let Some(key) = self.names.context.get(i) else { break };
             match field(context, key, "context", name, *ty) {
                 Ok(v) => self.context.push(v),
                 Err(e) => {
