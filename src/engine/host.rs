@@ -83,14 +83,18 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value,
         (ValueType::Number, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(x)),
         (ValueType::Number, r @ Raw::Number(_)) => ("a finite number", r.kind()),
         (ValueType::Bool, Raw::Bool(b)) => return Ok(Value::Bool(b)),
-        (ValueType::StringList, Raw::List { len, items }) => 'list: {
+        (ValueType::StringList, Raw::List { len, mut items }) => 'list: {
             if len > MAX_INPUT_LIST || items.len() > MAX_INPUT_LIST {
                 return too_long(MAX_INPUT_LIST);
             }
             let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
+            // Strings taken out in place (`items` is dropped once at the end): an early return
+            // from a consuming loop would need a drop of its iterator's remainder.
+            for (i, item) in items.iter_mut().enumerate() {
                 match item {
-                    Raw::String(s) if s.len() <= MAX_INPUT_STRING => out.push(Value::String(s)),
+                    Raw::String(s) if s.len() <= MAX_INPUT_STRING => {
+                        out.push(Value::String(std::mem::take(s)))
+                    }
                     Raw::String(_) | Raw::LongString => {
                         return Err(InputError::TooLong {
                             field: format!("{}[{i}]", field()),
@@ -127,20 +131,27 @@ pub fn known_traits(model: &Model, entries: Vec<(String, Raw)>) -> Vec<Value> {
 /// converted as it is read, without a vector of [`Raw`]s in between.
 pub(crate) fn token_traits(
     model: &Model,
-    traits: Vec<(String, StoredTrait)>,
+    mut traits: Vec<(String, StoredTrait)>,
     strict: bool,
 ) -> Result<Vec<Value>, InputError> {
     let mut out = vec![Value::Null; model.traits.len()];
-    for (name, t) in traits {
-        slot_trait(model, &mut out, &name, Raw::from(t), strict)?;
+    // Values taken out in place, as in `checked` (a boolean left behind).
+    for (name, t) in &mut traits {
+        let t = std::mem::replace(t, StoredTrait::Bool(false));
+        slot_trait(model, &mut out, name, Raw::from(t), strict)?;
     }
     Ok(out)
 }
 
-fn slot_traits(model: &Model, entries: Vec<(String, Raw)>, strict: bool) -> Result<Vec<Value>, InputError> {
+fn slot_traits(
+    model: &Model,
+    mut entries: Vec<(String, Raw)>,
+    strict: bool,
+) -> Result<Vec<Value>, InputError> {
     let mut out = vec![Value::Null; model.traits.len()];
-    for (name, raw) in entries {
-        slot_trait(model, &mut out, &name, raw, strict)?;
+    // Values taken out in place, as in `checked`.
+    for (name, raw) in &mut entries {
+        slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), strict)?;
     }
     Ok(out)
 }
