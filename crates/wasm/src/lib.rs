@@ -373,7 +373,7 @@ impl Engine {
         let now = self::now(now)?;
         self.fill_context(context)?;
         let out = Array::new();
-        for name in self.core.segments(&self.context, now) {
+        for name in &self.core.segments(&self.context, now) {
             out.push(&JsValue::from_str(name));
         }
         Ok(out)
@@ -384,7 +384,7 @@ impl Engine {
         let now = self::now(now)?;
         self.fill_context(context)?;
         let out = Object::new();
-        for (name, x) in self.core.scores(&self.context, now) {
+        for &(name, x) in &self.core.scores(&self.context, now) {
             set_str(&out, name, &JsValue::from_f64(x));
         }
         Ok(out)
@@ -470,7 +470,7 @@ impl Engine {
     pub fn features(&self, now: &JsValue) -> Result<Object, JsValue> {
         let now = self::now(now)?;
         let out = Object::new();
-        for (name, v) in self.core.features(now) {
+        for &(name, v) in &self.core.features(now) {
             set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
         }
         Ok(out)
@@ -543,7 +543,7 @@ impl Engine {
             props.push(&array(p));
         }
         let out = Array::new();
-        for part in [
+        for part in &[
             array(&n.placements),
             array(&n.offers),
             variants,
@@ -553,7 +553,7 @@ impl Engine {
             events,
             props,
         ] {
-            out.push(&part);
+            out.push(part);
         }
         out
     }
