@@ -562,11 +562,12 @@ impl Engine {
     /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long (the
     /// caller then clears the table or takes the slow path).
     #[wasm_bindgen(js_name = __intern)]
-    pub fn intern(&mut self, s: &str) -> i32 {
+    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
+    pub fn intern(&mut self, s: String) -> i32 {
         if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
             return -1;
         }
-        self.interned.push(Value::String(s.to_string()));
+        self.interned.push(Value::String(s));
         self.interned.len() as i32 - 1
     }
 
