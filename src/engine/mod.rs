@@ -176,7 +176,9 @@ impl Engine {
     }
 
     fn drop_traits(&mut self) {
-        self.profile.traits.fill(Value::Null);
+        for t in &mut self.profile.traits {
+            *t = Value::Null;
+        }
         self.profile.traits_expire_ms = None;
         self.profile.traits_token = None;
     }
