@@ -471,37 +471,40 @@ impl Engine {
                         };
                         conditions.push(Condition { path, passed: c.value, segment });
                     }
-                    // The failing and the passing conditions, each list joined by ", ".
-                    let (mut failing, mut passing) = (String::new(), String::new());
-                    for c in &conditions {
-                        let list = if c.passed { &mut passing } else { &mut failing };
-                        if !list.is_empty() {
-                            list.push_str(", ");
-                        }
-                        list.push('`');
-                        list.push_str(&c.path);
-                        list.push('`');
-                        if let Some(s) = &c.segment {
-                            list.push_str(" (segment `");
-                            list.push_str(s);
-                            list.push_str("`)");
+                    // By connective and outcome: a count of the conditions, or those that
+                    // decided it (the passing ones when it holds, else the failing ones).
+                    let truthy = v.truthy();
+                    let (before, counted, after) = match (connective, truthy) {
+                        ("and", true) => ("all ", true, " conditions hold"),
+                        ("or", false) => ("none of ", true, " conditions holds"),
+                        ("and", false) => ("fails on ", false, ""),
+                        ("or", true) => ("holds by ", false, ""),
+                        (_, true) => ("", false, " holds"),
+                        (_, false) => ("", false, " gave "),
+                    };
+                    let mut detail = String::from(before);
+                    if counted {
+                        push_uint(&mut detail, conditions.len());
+                    } else {
+                        let mut sep = "";
+                        for c in conditions.iter().filter(|c| c.passed == truthy) {
+                            detail.push_str(sep);
+                            sep = ", ";
+                            detail.push('`');
+                            detail.push_str(&c.path);
+                            detail.push('`');
+                            if let Some(s) = &c.segment {
+                                detail.push_str(" (segment `");
+                                detail.push_str(s);
+                                detail.push_str("`)");
+                            }
                         }
                     }
-                    let count = |before: &str, after: &str| {
-                        let mut s = String::from(before);
-                        push_uint(&mut s, conditions.len());
-                        s.push_str(after);
-                        s
-                    };
-                    let truthy = v.truthy();
-                    let detail = match (connective, truthy) {
-                        ("and", true) => count("all ", " conditions hold"),
-                        ("and", false) => "fails on ".to_string() + &failing,
-                        ("or", true) => "holds by ".to_string() + &passing,
-                        ("or", false) => count("none of ", " conditions holds"),
-                        (_, true) => passing + " holds",
-                        (_, false) => failing + " gave " + &v.brief(),
-                    };
+                    detail.push_str(after);
+                    // The whole rule as one condition, not holding: what it gave.
+                    if before.is_empty() && !truthy {
+                        detail.push_str(&v.brief());
+                    }
                     (truthy, detail)
                 }
             },
