@@ -383,9 +383,8 @@ impl Engine {
         self.memo.reset(&self.model);
         let def = self.model.offers.get(offer)?;
         let mut checks = Vec::new();
-        let mut add = |name: &'static str, passed: bool, detail: &str| {
-            checks.push(Check { name, passed, detail: detail.to_string() });
-        };
+        let mut add =
+            |name: &'static str, passed: bool, detail: &str| add_check(&mut checks, name, passed, detail);
         let consent_ok = !def.requires_consent || self.profile.consent;
         add(
             "consent",
@@ -513,6 +512,12 @@ impl Engine {
         let eligible = checks.iter().all(|c| c.passed);
         Some(Explanation { offer: def.id.clone(), eligible, checks, conditions })
     }
+}
+
+/// Appends a check: one copy of the push for every check `explain` makes.
+#[inline(never)]
+fn add_check(checks: &mut Vec<Check>, name: &'static str, passed: bool, detail: &str) {
+    checks.push(Check { name, passed, detail: detail.to_string() });
 }
 
 /// Appends `n` in decimal: one formatting call site for every number in `explain`'s details.
