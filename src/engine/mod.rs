@@ -138,7 +138,8 @@ impl Engine {
             }
         }
         self.profile.traits = host::token_traits(&self.model, claims.traits, true)
-            .map_err(|e| TokenError::Traits(e.to_string()))?;
+            // `format!`, not `to_string`: the latter inlines a formatter of its own here.
+            .map_err(|e| TokenError::Traits(format!("{e}")))?;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
         Ok(())
@@ -247,7 +248,7 @@ impl Engine {
         if !self.profile.consent {
             return Err(InputError::NoConsent("identify"));
         }
-        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(e.to_string()))?;
+        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(format!("{e}")))?;
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
             if self.profile.ids.len() >= 8 {
