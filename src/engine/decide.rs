@@ -46,6 +46,11 @@ impl Reason {
         Reason::ControlGroup,
     ];
 
+    /// Its position in [`Reason::ALL`] (declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// A stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -378,9 +383,8 @@ impl Engine {
         self.memo.reset(&self.model);
         let def = self.model.offers.get(offer)?;
         let mut checks = Vec::new();
-        let mut add = |name: &'static str, passed: bool, detail: &str| {
-            checks.push(Check { name, passed, detail: detail.to_string() });
-        };
+        let mut add =
+            |name: &'static str, passed: bool, detail: &str| add_check(&mut checks, name, passed, detail);
         let consent_ok = !def.requires_consent || self.profile.consent;
         add(
             "consent",
@@ -466,37 +470,40 @@ impl Engine {
                         };
                         conditions.push(Condition { path, passed: c.value, segment });
                     }
-                    // The failing and the passing conditions, each list joined by ", ".
-                    let (mut failing, mut passing) = (String::new(), String::new());
-                    for c in &conditions {
-                        let list = if c.passed { &mut passing } else { &mut failing };
-                        if !list.is_empty() {
-                            list.push_str(", ");
-                        }
-                        list.push('`');
-                        list.push_str(&c.path);
-                        list.push('`');
-                        if let Some(s) = &c.segment {
-                            list.push_str(" (segment `");
-                            list.push_str(s);
-                            list.push_str("`)");
+                    // By connective and outcome: a count of the conditions, or those that
+                    // decided it (the passing ones when it holds, else the failing ones).
+                    let truthy = v.truthy();
+                    let (before, counted, after) = match (connective, truthy) {
+                        ("and", true) => ("all ", true, " conditions hold"),
+                        ("or", false) => ("none of ", true, " conditions holds"),
+                        ("and", false) => ("fails on ", false, ""),
+                        ("or", true) => ("holds by ", false, ""),
+                        (_, true) => ("", false, " holds"),
+                        (_, false) => ("", false, " gave "),
+                    };
+                    let mut detail = String::from(before);
+                    if counted {
+                        push_uint(&mut detail, conditions.len());
+                    } else {
+                        let mut sep = "";
+                        for c in conditions.iter().filter(|c| c.passed == truthy) {
+                            detail.push_str(sep);
+                            sep = ", ";
+                            detail.push('`');
+                            detail.push_str(&c.path);
+                            detail.push('`');
+                            if let Some(s) = &c.segment {
+                                detail.push_str(" (segment `");
+                                detail.push_str(s);
+                                detail.push_str("`)");
+                            }
                         }
                     }
-                    let count = |before: &str, after: &str| {
-                        let mut s = String::from(before);
-                        push_uint(&mut s, conditions.len());
-                        s.push_str(after);
-                        s
-                    };
-                    let truthy = v.truthy();
-                    let detail = match (connective, truthy) {
-                        ("and", true) => count("all ", " conditions hold"),
-                        ("and", false) => "fails on ".to_string() + &failing,
-                        ("or", true) => "holds by ".to_string() + &passing,
-                        ("or", false) => count("none of ", " conditions holds"),
-                        (_, true) => passing + " holds",
-                        (_, false) => failing + " gave " + &v.brief(),
-                    };
+                    detail.push_str(after);
+                    // The whole rule as one condition, not holding: what it gave.
+                    if before.is_empty() && !truthy {
+                        detail.push_str(&v.brief());
+                    }
                     (truthy, detail)
                 }
             },
@@ -505,6 +512,12 @@ impl Engine {
         let eligible = checks.iter().all(|c| c.passed);
         Some(Explanation { offer: def.id.clone(), eligible, checks, conditions })
     }
+}
+
+/// Appends a check: one copy of the push for every check `explain` makes.
+#[inline(never)]
+fn add_check(checks: &mut Vec<Check>, name: &'static str, passed: bool, detail: &str) {
+    checks.push(Check { name, passed, detail: detail.to_string() });
 }
 
 /// Appends `n` in decimal: one formatting call site for every number in `explain`'s details.
@@ -525,7 +538,11 @@ fn mix(install: u64, seq: u64) -> u64 {
 /// Sticky assignment of a shopper to an offer's control group or a variant: a bucket in
 /// 0..10,000 from MurmurHash3 of `pid/offer`.
 fn assign(def: &OfferDef, pid: &str) -> Assignment {
-    let mut key = format!("{pid}/{}", def.id);
+    // Pushed, not formatted: no formatting machinery on the decide path.
+    let mut key = String::with_capacity(pid.len() + def.id.len() + 8);
+    key.push_str(pid);
+    key.push('/');
+    key.push_str(&def.id);
     let bucket = crate::logic::murmur3_x86_32(key.as_bytes(), 0) % 10_000;
     if bucket < u32::from(def.control_bp) {
         return Assignment::Control;

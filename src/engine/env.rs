@@ -18,10 +18,13 @@ const MAX_NESTING: u32 = 32;
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     generation: u32,
-    /// Segment: `(generation, is member)`.
-    segments: Vec<Cell<(u32, bool)>>,
-    scores: Vec<Cell<(u32, f64)>>,
-    features: Vec<Cell<(u32, Option<f64>)>>,
+    /// `(generation, value)` per segment (1 for a member, 0 not), then per score, then per
+    /// feature (`None`: missing). One vector of one cell type: one copy of the code that sizes it.
+    cells: Vec<Cell<(u32, Option<f64>)>>,
+    /// Where the scores' cells start.
+    scores_at: usize,
+    /// Where the features' cells start.
+    features_at: usize,
     nesting: Cell<u32>,
 }
 
@@ -29,21 +32,41 @@ impl Memo {
     /// Starts a new evaluation, keeping the allocations.
     pub fn reset(&mut self, model: &Model) {
         self.nesting.set(0);
-        let sizes_ok = self.segments.len() == model.segments.len()
-            && self.scores.len() == model.scores.len()
-            && self.features.len() == model.features.len();
+        let scores_at = model.segments.len();
+        let features_at = scores_at + model.scores.len();
+        let len = features_at + model.features.len();
+        let sizes_ok =
+            self.scores_at == scores_at && self.features_at == features_at && self.cells.len() == len;
         if sizes_ok && self.generation < u32::MAX {
             self.generation += 1;
             return;
         }
         // INVARIANT: generation 0 is never current after a reset, so zeroed cells are stale.
         self.generation = 1;
-        self.segments.clear();
-        self.segments.resize(model.segments.len(), Cell::new((0, false)));
-        self.scores.clear();
-        self.scores.resize(model.scores.len(), Cell::new((0, 0.0)));
-        self.features.clear();
-        self.features.resize(model.features.len(), Cell::new((0, None)));
+        self.scores_at = scores_at;
+        self.features_at = features_at;
+        self.cells.clear();
+        self.cells.resize(len, Cell::new((0, None)));
+    }
+
+    fn segment(&self, i: usize) -> Option<&Cell<(u32, Option<f64>)>> {
+        if i < self.scores_at {
+            self.cells.get(i)
+        } else {
+            None
+        }
+    }
+
+    fn score(&self, i: usize) -> Option<&Cell<(u32, Option<f64>)>> {
+        if i < self.features_at.saturating_sub(self.scores_at) {
+            self.cells.get(self.scores_at + i)
+        } else {
+            None
+        }
+    }
+
+    fn feature(&self, i: usize) -> Option<&Cell<(u32, Option<f64>)>> {
+        self.cells.get(self.features_at..)?.get(i)
     }
 }
 
@@ -79,7 +102,7 @@ impl Eval<'_> {
     }
 
     fn feature(&self, i: usize) -> Option<f64> {
-        let cell = self.memo.features.get(i)?;
+        let cell = self.memo.feature(i)?;
         let (generation, v) = cell.get();
         if generation == self.memo.generation {
             return v;
@@ -103,23 +126,23 @@ impl Eval<'_> {
 
     /// Whether the shopper is in segment `i`.
     pub fn segment(&self, i: usize) -> bool {
-        let Some(cell) = self.memo.segments.get(i) else { return false };
+        let Some(cell) = self.memo.segment(i) else { return false };
         let (generation, member) = cell.get();
         if generation == self.memo.generation {
-            return member;
+            return member == Some(1.0);
         }
         let Some(def) = self.model.segments.get(i) else { return false };
         let v = self.nest(|| self.test(&def.rule)).unwrap_or(false);
-        cell.set((self.memo.generation, v));
+        cell.set((self.memo.generation, Some(f64::from(u8::from(v)))));
         v
     }
 
     /// Score `i`.
     pub fn score(&self, i: usize) -> f64 {
-        let Some(cell) = self.memo.scores.get(i) else { return 0.0 };
+        let Some(cell) = self.memo.score(i) else { return 0.0 };
         let (generation, score) = cell.get();
         if generation == self.memo.generation {
-            return score;
+            return score.unwrap_or(0.0);
         }
         let Some(def) = self.model.scores.get(i) else { return 0.0 };
         let v = self
@@ -140,7 +163,7 @@ impl Eval<'_> {
             })
             .unwrap_or(0.0);
         let v = if v.is_finite() { v } else { 0.0 };
-        cell.set((self.memo.generation, v));
+        cell.set((self.memo.generation, Some(v)));
         v
     }
 

@@ -39,18 +39,30 @@ pub enum Raw {
 }
 
 impl Raw {
-    fn kind(&self) -> String {
+    fn kind(&self) -> &'static str {
         match self {
-            Raw::Null => "null".into(),
-            Raw::Bool(_) => "a boolean".into(),
-            Raw::Number(n) if n.is_nan() => "NaN".into(),
-            Raw::Number(n) if n.is_infinite() => if *n > 0.0 { "Infinity" } else { "-Infinity" }.into(),
-            Raw::Number(_) => "a number".into(),
-            Raw::String(_) | Raw::LongString => "a string".into(),
-            Raw::List { .. } => "an array".into(),
-            Raw::Other(what) => (*what).into(),
+            Raw::Null => "null",
+            Raw::Bool(_) => "a boolean",
+            Raw::Number(n) if n.is_nan() => "NaN",
+            Raw::Number(n) if n.is_infinite() => {
+                if *n > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                }
+            }
+            Raw::Number(_) => "a number",
+            Raw::String(_) | Raw::LongString => "a string",
+            Raw::List { .. } => "an array",
+            Raw::Other(what) => what,
         }
     }
+}
+
+/// A field of the wrong type: `field` names it, `expected` what the model declares, `got` what
+/// came (one construction for every mismatch).
+fn wrong_type(field: String, expected: &'static str, got: &str) -> InputError {
+    InputError::WrongType { field, expected, got: got.to_string() }
 }
 
 /// Converts one typed field (`field` names it in errors, like `event.price`), with the checks of
@@ -59,53 +71,47 @@ pub fn value(field: impl Fn() -> String, ty: ValueType, raw: Raw) -> Result<Valu
     checked(&field, ty, raw)
 }
 
-// One copy of the checks for every caller's `field` closure.
+// One copy of the checks for every caller's `field` closure. Every mismatch leaves the match as
+// `(expected, got)` and is reported once at the end.
 fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value, InputError> {
-    let wrong = |expected: &str, raw: &Raw| InputError::WrongType {
-        field: field(),
-        expected: expected.to_string(),
-        got: raw.kind(),
-    };
-    let string = |s: String| {
-        if s.len() > MAX_INPUT_STRING {
-            Err(InputError::TooLong { field: field(), max: MAX_INPUT_STRING })
-        } else {
-            Ok(Value::String(s))
-        }
-    };
-    Ok(match (ty, raw) {
-        (_, Raw::Null) => Value::Null,
-        (ValueType::String, Raw::String(s)) => string(s)?,
-        (ValueType::String | ValueType::StringList, Raw::LongString) => {
-            return Err(InputError::TooLong { field: field(), max: MAX_INPUT_STRING })
-        }
-        (ValueType::Number, Raw::Number(x)) if x.is_finite() => Value::Number(x),
-        (ValueType::Number, r @ Raw::Number(_)) => return Err(wrong("a finite number", &r)),
-        (ValueType::Bool, Raw::Bool(b)) => Value::Bool(b),
-        (ValueType::StringList, Raw::List { len, items }) => {
+    let too_long = |max| Err(InputError::TooLong { field: field(), max });
+    let (expected, got) = match (ty, raw) {
+        (_, Raw::Null) => return Ok(Value::Null),
+        (ValueType::String, Raw::String(s)) if s.len() <= MAX_INPUT_STRING => return Ok(Value::String(s)),
+        (ValueType::String, Raw::String(_))
+        | (ValueType::String | ValueType::StringList, Raw::LongString) => return too_long(MAX_INPUT_STRING),
+        (ValueType::Number, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(x)),
+        (ValueType::Number, r @ Raw::Number(_)) => ("a finite number", r.kind()),
+        (ValueType::Bool, Raw::Bool(b)) => return Ok(Value::Bool(b)),
+        (ValueType::StringList, Raw::List { len, mut items }) => 'list: {
             if len > MAX_INPUT_LIST || items.len() > MAX_INPUT_LIST {
-                return Err(InputError::TooLong { field: field(), max: MAX_INPUT_LIST });
+                return too_long(MAX_INPUT_LIST);
             }
             let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
+            // Strings taken out in place (`items` is dropped once at the end): an early return
+            // from a consuming loop would need a drop of its iterator's remainder.
+            for (i, item) in items.iter_mut().enumerate() {
                 match item {
-                    Raw::String(s) if s.len() <= MAX_INPUT_STRING => out.push(Value::String(s)),
+                    Raw::String(s) if s.len() <= MAX_INPUT_STRING => {
+                        out.push(Value::String(std::mem::take(s)))
+                    }
                     Raw::String(_) | Raw::LongString => {
                         return Err(InputError::TooLong {
                             field: format!("{}[{i}]", field()),
                             max: MAX_INPUT_STRING,
                         })
                     }
-                    other => return Err(wrong("an array of strings", &other)),
+                    other => break 'list ("an array of strings", other.kind()),
                 }
             }
-            Value::Array(out)
+            return Ok(Value::Array(out));
         }
-        (ValueType::String, r) => return Err(wrong("a string", &r)),
-        (ValueType::Number, r) => return Err(wrong("a number", &r)),
-        (ValueType::Bool, r) => return Err(wrong("a boolean", &r)),
-        (ValueType::StringList, r) => return Err(wrong("an array of strings", &r)),
-    })
+        (ValueType::String, r) => ("a string", r.kind()),
+        (ValueType::Number, r) => ("a number", r.kind()),
+        (ValueType::Bool, r) => ("a boolean", r.kind()),
+        (ValueType::StringList, r) => ("an array of strings", r.kind()),
+    };
+    Err(wrong_type(field(), expected, got))
 }
 
 /// Converts server-supplied traits, by name (`tier: "gold"`, `birthday: "1996-03-14"`), to the
@@ -121,35 +127,64 @@ pub fn known_traits(model: &Model, entries: Vec<(String, Raw)>) -> Vec<Value> {
     slot_traits(model, entries, false).unwrap_or_default()
 }
 
-fn slot_traits(model: &Model, entries: Vec<(String, Raw)>, strict: bool) -> Result<Vec<Value>, InputError> {
+/// A token's traits: like [`traits`] when `strict`, else like [`known_traits`]. Each value is
+/// converted as it is read, without a vector of [`Raw`]s in between.
+pub(crate) fn token_traits(
+    model: &Model,
+    mut traits: Vec<(String, StoredTrait)>,
+    strict: bool,
+) -> Result<Vec<Value>, InputError> {
     let mut out = vec![Value::Null; model.traits.len()];
-    for (name, raw) in entries {
-        let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
-            if strict {
-                return Err(unknown("trait", &name, &mut model.traits.iter().map(|t| t.0.as_str())));
-            }
-            continue;
-        };
-        let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { continue };
-        *slot = match trait_value(&name, *ty, raw) {
-            Ok(v) => v,
-            Err(e) if strict => return Err(e),
-            Err(_) => Value::Null,
-        };
+    // Values taken out in place, as in `checked` (a boolean left behind).
+    for (name, t) in &mut traits {
+        let t = std::mem::replace(t, StoredTrait::Bool(false));
+        slot_trait(model, &mut out, name, Raw::from(t), strict)?;
     }
     Ok(out)
 }
 
+fn slot_traits(
+    model: &Model,
+    mut entries: Vec<(String, Raw)>,
+    strict: bool,
+) -> Result<Vec<Value>, InputError> {
+    let mut out = vec![Value::Null; model.traits.len()];
+    // Values taken out in place, as in `checked`.
+    for (name, raw) in &mut entries {
+        slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), strict)?;
+    }
+    Ok(out)
+}
+
+/// Sets trait `name`'s slot in `out`. Unknown names and bad values are refused when `strict`,
+/// else left out.
+fn slot_trait(
+    model: &Model,
+    out: &mut [Value],
+    name: &str,
+    raw: Raw,
+    strict: bool,
+) -> Result<(), InputError> {
+    let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
+        if strict {
+            return Err(unknown("trait", name, &mut model.traits.iter().map(|t| t.0.as_str())));
+        }
+        return Ok(());
+    };
+    let (Some((_, ty)), Some(slot)) = (model.traits.get(i), out.get_mut(i)) else { return Ok(()) };
+    *slot = match trait_value(name, *ty, raw) {
+        Ok(v) => v,
+        Err(e) if strict => return Err(e),
+        Err(_) => Value::Null,
+    };
+    Ok(())
+}
+
 fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError> {
     let at = || format!("traits.{name}");
-    let wrong = |expected: &str, raw: &Raw| InputError::WrongType {
-        field: at(),
-        expected: expected.to_string(),
-        got: raw.kind(),
-    };
     let date = |s: &str| time::parse_date(s);
-    Ok(match (ty, raw) {
-        (_, Raw::Null) => Value::Null,
+    let (expected, got) = match (ty, raw) {
+        (_, Raw::Null) => return Ok(Value::Null),
         (TraitType::Number | TraitType::Bool | TraitType::String | TraitType::StringList, r) => {
             let ty = match ty {
                 TraitType::Number => ValueType::Number,
@@ -164,14 +199,14 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
             }
-            v
+            return Ok(v);
         }
-        (TraitType::Timestamp, Raw::Number(x)) if x.is_finite() => Value::Number(x.trunc()),
+        (TraitType::Timestamp, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(x.trunc())),
         (TraitType::Timestamp, Raw::String(s)) => match time::parse_rfc3339(&s) {
-            Some(ms) => Value::Number(ms as f64),
-            None => return Err(wrong("an RFC 3339 time", &Raw::String(s))),
+            Some(ms) => return Ok(Value::Number(ms as f64)),
+            None => ("an RFC 3339 time", "a string"),
         },
-        (TraitType::Date, Raw::String(s)) if date(&s).is_some() => Value::String(s),
+        (TraitType::Date, Raw::String(s)) if date(&s).is_some() => return Ok(Value::String(s)),
         (TraitType::Anniversary, Raw::String(s)) => {
             let md = if s.len() == 10 {
                 date(&s).map(|d| {
@@ -181,15 +216,16 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
             } else {
                 time::parse_month_day(&s)
             };
-            let Some((m, d)) = md else {
-                return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`", &Raw::String(s)));
-            };
-            Value::String(format!("{m:02}-{d:02}"))
+            match md {
+                Some((m, d)) => return Ok(Value::String(format!("{m:02}-{d:02}"))),
+                None => ("a date `YYYY-MM-DD` or `MM-DD`", "a string"),
+            }
         }
-        (TraitType::Date, r) => return Err(wrong("a date `YYYY-MM-DD`", &r)),
-        (TraitType::Timestamp, r) => return Err(wrong("a time", &r)),
-        (TraitType::Anniversary, r) => return Err(wrong("a date `YYYY-MM-DD` or `MM-DD`", &r)),
-    })
+        (TraitType::Date, r) => ("a date `YYYY-MM-DD`", r.kind()),
+        (TraitType::Timestamp, r) => ("a time", r.kind()),
+        (TraitType::Anniversary, r) => ("a date `YYYY-MM-DD` or `MM-DD`", r.kind()),
+    };
+    Err(wrong_type(at(), expected, got))
 }
 
 impl From<StoredTrait> for Raw {

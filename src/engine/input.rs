@@ -44,7 +44,7 @@ pub enum InputError {
         /// Which field (`event.price`, `context.page`, `traits.birthday`).
         field: String,
         /// What the model declares.
-        expected: String,
+        expected: &'static str,
         /// What came.
         got: String,
     },
@@ -95,11 +95,7 @@ fn string(field: &str, s: &str, max: usize) -> Result<Value, InputError> {
 
 /// Converts one typed field. `null` is accepted as missing.
 pub fn field(field: &str, ty: ValueType, v: &Json) -> Result<Value, InputError> {
-    let wrong = |expected: &str| InputError::WrongType {
-        field: field.to_string(),
-        expected: expected.to_string(),
-        got: kind_of(v),
-    };
+    let wrong = |expected| InputError::WrongType { field: field.to_string(), expected, got: kind_of(v) };
     Ok(match (ty, v) {
         (_, Json::Null) => Value::Null,
         (ValueType::String, Json::String(s)) => string(field, s, MAX_INPUT_STRING)?,
@@ -164,7 +160,7 @@ pub fn event(model: &Model, json: &Json) -> Result<(usize, Vec<Value>), InputErr
         Some(other) => {
             return Err(InputError::WrongType {
                 field: "event.type".into(),
-                expected: "a string".into(),
+                expected: "a string",
                 got: kind_of(other),
             })
         }

@@ -137,8 +137,9 @@ impl Engine {
                 )));
             }
         }
-        self.profile.traits = host::traits(&self.model, raw_traits(claims.traits))
-            .map_err(|e| TokenError::Traits(e.to_string()))?;
+        self.profile.traits = host::token_traits(&self.model, claims.traits, true)
+            // `format!`, not `to_string`: the latter inlines a formatter of its own here.
+            .map_err(|e| TokenError::Traits(format!("{e}")))?;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
         Ok(())
@@ -160,7 +161,8 @@ impl Engine {
         let restored = match self.profile.traits_token.take() {
             Some(t) => match token::open(&t, &self.trust.token_keys) {
                 Ok(claims) if self.check_user(&claims).is_ok() => {
-                    self.profile.traits = host::known_traits(&self.model, raw_traits(claims.traits));
+                    self.profile.traits =
+                        host::token_traits(&self.model, claims.traits, false).unwrap_or_default();
                     self.profile.traits_expire_ms = Some(claims.exp);
                     self.profile.traits_token = Some(t);
                     true
@@ -175,7 +177,9 @@ impl Engine {
     }
 
     fn drop_traits(&mut self) {
-        self.profile.traits.fill(Value::Null);
+        for t in &mut self.profile.traits {
+            *t = Value::Null;
+        }
         self.profile.traits_expire_ms = None;
         self.profile.traits_token = None;
     }
@@ -244,7 +248,7 @@ impl Engine {
         if !self.profile.consent {
             return Err(InputError::NoConsent("identify"));
         }
-        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(e.to_string()))?;
+        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(format!("{e}")))?;
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
             if self.profile.ids.len() >= 8 {
@@ -360,12 +364,26 @@ impl Engine {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;
             };
-            let hit = self
-                .profile
-                .recent
-                .iter()
-                .rposition(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window);
-            if let Some(r) = hit.and_then(|i| self.profile.recent.remove(i)) {
+            // The latest matching exposure, by index from the end (less code than `rposition`
+            // on the deque's iterator).
+            let recent = &self.profile.recent;
+            let hit = (0..recent.len()).rev().find(|&i| {
+                recent
+                    .get(i)
+                    .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
+            });
+            if let Some((i, r)) = hit.and_then(|i| Some((i, *recent.get(i)?))) {
+                // Removed by moving the later ones down and dropping the last: `VecDeque::remove`
+                // brings its own 0.6 KB wrapping copy.
+                let recent = &mut self.profile.recent;
+                for j in i..recent.len().saturating_sub(1) {
+                    if let Some(&next) = recent.get(j + 1) {
+                        if let Some(slot) = recent.get_mut(j) {
+                            *slot = next;
+                        }
+                    }
+                }
+                recent.pop_back();
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
                     Some(crate::profile::Assignment::Control)
@@ -551,15 +569,6 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
-}
-
-/// A token's traits as the host's raw values.
-fn raw_traits(traits: Vec<(String, crate::profile::StoredTrait)>) -> Vec<(String, Raw)> {
-    let mut out = Vec::with_capacity(traits.len());
-    for (name, t) in traits {
-        out.push((name, Raw::from(t)));
-    }
-    out
 }
 
 /// The stages' names as values, for the `stage` variable.

@@ -320,3 +320,32 @@ fn explain_joins_stages_caps_and_conditions() {
         "holds by `offers[0].audience.or[0]`, `offers[0].audience.or[1]` (segment `all`)"
     );
 }
+
+#[test]
+fn reason_index_is_its_place_in_all() {
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i, "{}", r.as_str());
+    }
+}
+
+#[test]
+fn a_conversion_takes_its_latest_exposure_and_keeps_the_others_in_order() {
+    let m = model(
+        json!([
+            {"id": "a", "placements": ["hero"], "content": 1, "conversion": {"event": "buy"}},
+            {"id": "b", "placements": ["grid"], "content": 1}
+        ]),
+        json!({}),
+    );
+    let mut e = engine(m, 1);
+    let t = MIDNIGHT + 12 * HOUR;
+    shown(&mut e, "grid", t);
+    shown(&mut e, "hero", t + 1);
+    shown(&mut e, "grid", t + 2);
+    shown(&mut e, "hero", t + 3);
+    shown(&mut e, "grid", t + 4);
+    let buy = e.model().event("buy").unwrap();
+    e.track(buy, &[Value::Number(1.0)], t + 5);
+    let left: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
+    assert_eq!(left, [(1, t), (0, t + 1), (1, t + 2), (1, t + 4)]);
+}

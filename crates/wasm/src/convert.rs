@@ -190,7 +190,7 @@ pub fn outbox_events(events: &[OutboxEvent]) -> Array {
 /// An outbox event as a plain object, `type` first.
 fn outbox_event(e: &OutboxEvent) -> JsValue {
     let o = Object::new();
-    for (k, v) in e.fields() {
+    for &(k, v) in &e.fields() {
         let v = match v {
             Field::Null => JsValue::NULL,
             Field::Str(s) => JsValue::from_str(s),

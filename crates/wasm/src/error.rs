@@ -56,9 +56,10 @@ pub fn error(code: &str, message: &str) -> JsValue {
 }
 
 /// An error with the message `e` displays. (Through `dyn Display`: one formatting call for every
-/// error type instead of a `to_string` per type.)
+/// error type instead of a `to_string` per type; and by `format!`, whose formatting is shared
+/// code, where `to_string` inlines a formatter of its own.)
 pub fn displayed(code: &str, e: &dyn Display) -> JsValue {
-    error(code, &e.to_string())
+    error(code, &format!("{e}"))
 }
 
 /// An input error, with `fallback` as the code for malformed input at this call site.

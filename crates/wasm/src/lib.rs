@@ -373,7 +373,7 @@ impl Engine {
         let now = self::now(now)?;
         self.fill_context(context)?;
         let out = Array::new();
-        for name in self.core.segments(&self.context, now) {
+        for name in &self.core.segments(&self.context, now) {
             out.push(&JsValue::from_str(name));
         }
         Ok(out)
@@ -384,7 +384,7 @@ impl Engine {
         let now = self::now(now)?;
         self.fill_context(context)?;
         let out = Object::new();
-        for (name, x) in self.core.scores(&self.context, now) {
+        for &(name, x) in &self.core.scores(&self.context, now) {
             set_str(&out, name, &JsValue::from_f64(x));
         }
         Ok(out)
@@ -470,7 +470,7 @@ impl Engine {
     pub fn features(&self, now: &JsValue) -> Result<Object, JsValue> {
         let now = self::now(now)?;
         let out = Object::new();
-        for (name, v) in self.core.features(now) {
+        for &(name, v) in &self.core.features(now) {
             set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
         }
         Ok(out)
@@ -543,7 +543,7 @@ impl Engine {
             props.push(&array(p));
         }
         let out = Array::new();
-        for part in [
+        for part in &[
             array(&n.placements),
             array(&n.offers),
             variants,
@@ -553,7 +553,7 @@ impl Engine {
             events,
             props,
         ] {
-            out.push(&part);
+            out.push(part);
         }
         out
     }
@@ -562,11 +562,12 @@ impl Engine {
     /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long (the
     /// caller then clears the table or takes the slow path).
     #[wasm_bindgen(js_name = __intern)]
-    pub fn intern(&mut self, s: &str) -> i32 {
+    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
+    pub fn intern(&mut self, s: String) -> i32 {
         if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
             return -1;
         }
-        self.interned.push(Value::String(s.to_string()));
+        self.interned.push(Value::String(s));
         self.interned.len() as i32 - 1
     }
 
@@ -648,8 +649,9 @@ impl Engine {
             return 0;
         }
         if self.context.len() != model.context.len() {
-            self.context.clear();
-            self.context.resize(model.context.len(), Value::Null);
+            // Rare (a new model, or after the checked path): a new vector, by the same code as
+            // every `vec![Value::Null; n]`.
+            self.context = vec![Value::Null; model.context.len()];
         }
         self.context_ids.resize(model.context.len(), None);
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
@@ -673,16 +675,15 @@ impl Engine {
             return 0; // never here: `buffers` made room for the longest decision
         }
         let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
-        let reason = Reason::ALL.iter().position(|r| *r == d.reason).unwrap_or(0);
-        out.extend([
-            reason as f64,
+        out.extend_from_slice(&[
+            d.reason.index() as f64,
             d.placement as f64,
             (d.id >> 32) as f64,
             (d.id & 0xffff_ffff) as f64,
             none(d.fallback),
         ]);
         for it in &d.items {
-            out.extend([
+            out.extend_from_slice(&[
                 it.offer as f64,
                 it.variant.map_or(-1.0, |v| v as f64),
                 f64::from(u8::from(it.control)),
@@ -754,7 +755,7 @@ impl Engine {
             None => {
                 return Err(InputError::WrongType {
                     field: "event.type".into(),
-                    expected: "a string".into(),
+                    expected: "a string",
                     got: convert::kind(&ty).into(),
                 })
             }
@@ -763,7 +764,9 @@ impl Engine {
         let defs = self.core.model().events.get(kind).map(|d| d.props.as_slice()).unwrap_or_default();
         let keys = self.names.props.get(kind).map(Vec::as_slice).unwrap_or_default();
         self.props.clear();
-        for ((prop, ty), key) in defs.iter().zip(keys) {
+        // By index, not `zip`: its constructor is one more generic instance in the module.
+        for (i, (prop, ty)) in defs.iter().enumerate() {
+            let Some(key) = keys.get(i) else { break };
             self.props.push(field(event, key, "event", prop, *ty)?);
         }
         Ok(kind)
@@ -774,14 +777,15 @@ impl Engine {
         self.context.clear();
         self.context_ids.clear();
         if context.is_undefined() || context.is_null() {
-            self.context.resize(model.context.len(), Value::Null);
+            self.context = vec![Value::Null; model.context.len()];
             return Ok(());
         }
         if !is_record(context) {
             let e = InputError::NotAnObject { what: "context", example: r#"{"page": "home"}"# };
             return Err(error::input(&e, code::CONTEXT_INVALID));
         }
-        for ((name, ty), key) in model.context.iter().zip(&self.names.context) {
+        for (i, (name, ty)) in model.context.iter().enumerate() {
+            let Some(key) = self.names.context.get(i) else { break };
             match field(context, key, "context", name, *ty) {
                 Ok(v) => self.context.push(v),
                 Err(e) => {
