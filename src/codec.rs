@@ -337,7 +337,7 @@ pub fn decode_body<T: Wire>(body: &[u8]) -> Result<T, FrameError> {
 fn body_error(e: WireError) -> FrameError {
     FrameError::Body(match e.kind {
         WireErrorKind::Trailing(n) => format!("{n} trailing bytes after the body"),
-        _ => e.to_string(),
+        _ => format!("{e}"), // not to_string(), which inlines a whole formatter here
     })
 }
 

@@ -208,8 +208,7 @@ impl Engine {
         }
         self.settle_stage();
         self.outbox.render(&self.model);
-        let stored = self.profile.to_stored(&self.model, &self.outbox);
-        let (profile, outbox) = Profile::from_stored(stored, &model);
+        let (profile, outbox) = self.profile.remodel(&self.model, &self.outbox, &model);
         self.stage_names = stage_names(&model);
         self.model = model;
         self.profile = profile;
@@ -552,7 +551,7 @@ impl Engine {
     /// Exports the profile and outbox as versioned bytes with a checksum.
     pub fn export_state(&mut self) -> Vec<u8> {
         self.settle_stage();
-        self.profile.to_stored(&self.model, &self.outbox).encode()
+        self.profile.export(&self.model, &self.outbox)
     }
 
     /// Imports stored state. Corrupt or foreign state is rejected and the current state stays.
