@@ -207,6 +207,12 @@ export declare class Engine {
   setTraitsToken(token: string, now?: Millis): void;
   /** The shopper's pseudonymous id: trait tokens are issued for it. */
   readonly pid: string;
+  /**
+   * When the traits set by a token expire (ms), or `null` when no token's traits are held: none set
+   * yet, or dropped (a stored token that no longer verifies, a rotated key, a new pid after the first
+   * `identify`). Fetch a fresh token then, or before this time.
+   */
+  readonly traitsTokenExpiresMs: Millis | null;
   /** A snapshot's model version, without loading it. @throws KairosError `SNAPSHOT_CORRUPT` */
   static snapshotVersion(snapshot: Uint8Array): number;
   /** Frees the Wasm memory held by this engine. */

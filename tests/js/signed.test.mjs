@@ -65,11 +65,14 @@ test('an engine that trusts token keys takes traits only as tokens, also from st
   assert.equal(code(() => engine.setTraits({ hipo: true })), 'TRAITS_UNSIGNED');
   assert.match(message(() => engine.setTraits({ hipo: true })), /setTraitsToken.*allowUnsignedTraits/);
   assert.ok(!hipo(engine));
+  assert.equal(engine.traitsTokenExpiresMs, null, 'no token yet');
   engine.setTraitsToken(token(engine.pid), now);
+  assert.equal(engine.traitsTokenExpiresMs, now + 7 * 86_400_000);
   const state = engine.exportState();
   const copy = Engine.fromSignedSnapshot(signed(1), pub);
   copy.importState(state);
   assert.ok(hipo(copy), 'a stored token proves the traits again');
+  assert.equal(copy.traitsTokenExpiresMs, now + 7 * 86_400_000);
 
   // What an edit of the device's storage can write: plain traits, here from an engine without keys.
   const plain = new Engine(signed(1), install);
@@ -80,10 +83,15 @@ test('an engine that trusts token keys takes traits only as tokens, also from st
   target.importState(forged);
   assert.ok(target.consent, 'the rest of the state is restored');
   assert.ok(!hipo(target), 'stored unsigned traits granted nothing');
-  // A rotated key: the stored token no longer counts.
+  assert.equal(target.traitsTokenExpiresMs, null);
+  // A rotated key: the stored token no longer counts, and the host can tell.
   const rotated = Engine.fromSignedSnapshot(signed(1, 'other'), otherPub);
   rotated.importState(state);
   assert.ok(rotated.consent && !hipo(rotated));
+  assert.equal(rotated.traitsTokenExpiresMs, null, 'time to fetch a fresh token');
+  // The first identifier makes a new pid: the token named the old one.
+  copy.identify('phone', '13800138000');
+  assert.equal(copy.traitsTokenExpiresMs, null);
 
   // Development, explicitly.
   const dev = Engine.fromSignedSnapshot(signed(1), pub, install, { allowUnsignedTraits: true });

@@ -337,6 +337,18 @@ impl Engine {
         JsString::from(self.core.profile().pid())
     }
 
+    /// When the traits set by a token expire (ms), or `null` when no token's traits are held:
+    /// none set yet, or dropped (a stored token that no longer verifies, a new pid). The host
+    /// fetches a fresh token then, or before this time.
+    #[wasm_bindgen(getter, js_name = traitsTokenExpiresMs)]
+    pub fn traits_token_expires_ms(&self) -> JsValue {
+        let p = self.core.profile();
+        match (&p.traits_token, p.traits_expire_ms) {
+            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
+            _ => JsValue::NULL,
+        }
+    }
+
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
     pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
         let now = self::now(now)?;

@@ -68,9 +68,12 @@ export function page(): string | null {
   const unsigned: ErrorCode = 'TRAITS_UNSIGNED';
   const dev = Engine.fromSignedSnapshot(snapshot, ['kairos-ed25519-public:x'], undefined, { allowUnsignedTraits: true });
   dev.setTraitsToken('kt1.payload.signature');
+  const refreshBy: number | null = dev.traitsTokenExpiresMs;
+  // @ts-expect-error read only
+  dev.traitsTokenExpiresMs = 0;
   // @ts-expect-error trust options are an object, not a positional flag
   Engine.fromSignedSnapshot(snapshot, 'kairos-ed25519-public:x', undefined, true);
-  void [bad, badCode, unsigned];
+  void [bad, badCode, unsigned, refreshBy];
   return label;
 }
 
