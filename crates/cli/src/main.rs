@@ -101,7 +101,8 @@ enum Command {
         /// Or: the shopper's external id, e.g. a CRM member number (needs --model).
         #[arg(long, requires = "model", conflicts_with_all = ["user", "phone", "email"])]
         external: Option<String>,
-        /// The model whose `id_salt` hashes --phone, --email or --external.
+        /// The model whose `id_salt` hashes --phone, --email or --external; with it, the traits
+        /// are checked as a device running it checks them before the token is printed.
         #[arg(long)]
         model: Option<PathBuf>,
         /// The traits (a JSON object file).
@@ -239,7 +240,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         }
         Command::Token { key, user, phone, email, external, model, traits, ttl, now } => {
             use kairos::profile::identity::IdKind;
-            let user = match (user, model) {
+            let user = match (user, &model) {
                 (Some(u), _) => u,
                 (None, Some(m)) => {
                     let (kind, raw) = match (phone, email, external) {
@@ -248,7 +249,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                         (_, _, Some(x)) => (IdKind::External, x),
                         _ => return Err(Fail::usage("pass --user, --phone, --email or --external".into())),
                     };
-                    snap::pid_of(&m, kind, &raw)?
+                    snap::pid_of(m, kind, &raw)?
                 }
                 (None, None) => {
                     return Err(Fail::usage(
@@ -256,7 +257,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                     ))
                 }
             };
-            snap::token(&key, &user, &traits, &ttl, now)?;
+            snap::token(&key, &user, &traits, &ttl, now, model.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {

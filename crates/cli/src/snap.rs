@@ -325,8 +325,17 @@ pub fn mint(key: &SecretKey, user: &str, traits: &Json, now: i64, ttl_ms: i64) -
     Ok(kairos::token::sign(&claims, key))
 }
 
-/// `kairos token`.
-pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>) -> Result<(), Fail> {
+/// `kairos token`. With `model`, the traits are first checked as a device running that model
+/// checks them (names, types, an anniversary without its year), so a token it would refuse is
+/// never printed.
+pub fn token(
+    key: &Path,
+    user: &str,
+    traits: &Path,
+    ttl: &str,
+    now: Option<i64>,
+    model: Option<&Path>,
+) -> Result<(), Fail> {
     let sk = secret_key(key)?;
     let ttl = parse_ttl(ttl).map_err(|e| Fail::usage(format!("--ttl {e}")))?;
     if user.is_empty() {
@@ -334,10 +343,30 @@ pub fn token(key: &Path, user: &str, traits: &Path, ttl: &str, now: Option<i64>)
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
-    let token = mint(&sk, user, &traits_json, now.unwrap_or_else(now_ms), ttl)
+    let now = now.unwrap_or_else(now_ms);
+    let token = mint(&sk, user, &traits_json, now, ttl)
         .map_err(|e| Fail::usage(format!("{}: {e}", traits.display())))?;
+    if let Some(model) = model {
+        check_on_device(&sk, &compile(model)?.model, &traits_json, now, ttl).map_err(|e| {
+            Fail::usage(format!(
+                "{}: a device running {} would refuse it: {e}",
+                traits.display(),
+                model.display()
+            ))
+        })?;
+    }
     println!("{token}");
     Ok(())
+}
+
+/// Applies the same traits, in a token signed for its own shopper, to a consenting engine that
+/// trusts `key`: what the device does with the real token, apart from the user check.
+fn check_on_device(key: &SecretKey, model: &Model, traits: &Json, now: i64, ttl: i64) -> Result<(), String> {
+    let mut engine = kairos::Engine::new(model.clone(), 1);
+    engine.set_trust(kairos::sign::Trust::key(key.public()));
+    engine.set_consent(true);
+    let probe = mint(key, engine.profile().pid(), traits, now, ttl)?;
+    engine.set_traits_token(&probe, now).map_err(|e| e.to_string())
 }
 
 /// The pseudonymous id (`Profile::pid`) of an identified shopper: the hex of the first 16 bytes

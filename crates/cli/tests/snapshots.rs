@@ -321,6 +321,43 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     );
     fails(&kairos(&["token", "--key", s(&d.join("brand.key")), "--traits", s(&traits)]), 2, "--user");
 
+    // With the model, traits a device would refuse are refused before a token is printed.
+    for (bad, message) in [
+        (r#"{"birthday": "1996-03-14"}"#, "traits.birthday: an anniversary in a token must be `MM-DD`"),
+        (r#"{"vip_level": 3}"#, "unknown trait `vip_level`"),
+        (r#"{"hipo": "yes"}"#, "traits.hipo: expected a boolean"),
+    ] {
+        let file = d.join("bad-traits.json");
+        std::fs::write(&file, bad).unwrap();
+        let out = kairos(&[
+            "token",
+            "--key",
+            s(&d.join("brand.key")),
+            "--model",
+            MODEL,
+            "--phone",
+            "13800138000",
+            "--traits",
+            s(&file),
+        ]);
+        fails(&out, 2, "a device running");
+        fails(&out, 2, message);
+        assert!(out.stdout.is_empty(), "no token printed for {bad}");
+    }
+    std::fs::write(d.join("month-day.json"), r#"{"birthday": "03-14", "hipo": true}"#).unwrap();
+    let out = kairos(&[
+        "token",
+        "--key",
+        s(&d.join("brand.key")),
+        "--model",
+        MODEL,
+        "--user",
+        &pid,
+        "--traits",
+        s(&d.join("month-day.json")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     let key = d.join("brand.key");
     let base = ["token", "--key", s(&key), "--user", "u", "--traits", s(&traits)];
     let with = |extra: &[&str]| {
