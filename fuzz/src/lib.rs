@@ -350,29 +350,19 @@ pub fn state_import(data: &[u8]) {
     let bytes = match mode {
         0 => r.rest().to_vec(),
         1 => frame(kairos::profile::STATE_MAGIC, kairos::profile::STATE_FORMAT, 0, r.rest()),
-        2 => {
-            let mut source = Engine::new(model.clone(), 3);
-            drive(&mut source, &mut r, 12);
-            let state = source.export_state();
-            let mut body = state.get(HEADER_LEN..).unwrap_or_default().to_vec();
-            mutate(&mut body, &mut r);
-            frame(kairos::profile::STATE_MAGIC, kairos::profile::STATE_FORMAT, 0, &body)
-        }
         _ => {
-            // Signed traits in the state: the token's bytes, the traits and the pid are all
-            // open to the mutations.
             let mut source = Engine::new(model.clone(), 3);
-            source.set_trust(keyed.clone());
-            source.set_consent(true);
-            let traits =
-                kairos::token::traits_from_json(&json!({"hipo": true, "tier": "gold"})).unwrap_or_default();
-            let claims = kairos::token::Claims {
-                sub: source.profile().pid().to_string(),
-                iat: T0,
-                exp: i64::MAX,
-                traits,
-            };
-            let _ = source.set_traits_token(&kairos::token::sign(&claims, &sk), T0);
+            if mode == 3 {
+                // Signed traits in the state: the token's bytes, the traits and the pid are all
+                // open to the mutations.
+                source.set_trust(keyed.clone());
+                source.set_consent(true);
+                let traits = kairos::token::traits_from_json(&json!({"hipo": true, "tier": "gold"}))
+                    .unwrap_or_default();
+                let sub = source.profile().pid().to_string();
+                let claims = kairos::token::Claims { sub, iat: T0, exp: i64::MAX, traits };
+                let _ = source.set_traits_token(&kairos::token::sign(&claims, &sk), T0);
+            }
             drive(&mut source, &mut r, 12);
             let state = source.export_state();
             let mut body = state.get(HEADER_LEN..).unwrap_or_default().to_vec();

@@ -117,18 +117,19 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value,
 /// Converts server-supplied traits, by name (`tier: "gold"`, `birthday: "1996-03-14"`), to the
 /// model's trait slots. Unknown names are refused; anniversaries keep only month and day;
 /// timestamps (ms or RFC 3339) become ms.
-pub fn traits(model: &Model, entries: Vec<(String, Raw)>) -> Result<Vec<Value>, InputError> {
-    slot_traits(model, entries, true)
+pub fn traits(model: &Model, mut entries: Vec<(String, Raw)>) -> Result<Vec<Value>, InputError> {
+    let mut out = vec![Value::Null; model.traits.len()];
+    // Values taken out in place, as in `checked`.
+    for (name, raw) in &mut entries {
+        slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), true)?;
+    }
+    Ok(out)
 }
 
-/// Like [`traits`], for a token restored with stored state or kept across a new model: what the
-/// model does not know, or types differently, is left out instead of refused.
-pub fn known_traits(model: &Model, entries: Vec<(String, Raw)>) -> Vec<Value> {
-    slot_traits(model, entries, false).unwrap_or_default()
-}
-
-/// A token's traits: like [`traits`] when `strict`, else like [`known_traits`]. Each value is
-/// converted as it is read, without a vector of [`Raw`]s in between.
+/// A token's traits: like [`traits`] when `strict`; else (a token restored with stored state or
+/// kept across a new model) what the model does not know, or types differently, is left out
+/// instead of refused. Each value is converted as it is read, without a vector of [`Raw`]s in
+/// between.
 pub(crate) fn token_traits(
     model: &Model,
     mut traits: Vec<(String, StoredTrait)>,
@@ -138,20 +139,12 @@ pub(crate) fn token_traits(
     // Values taken out in place, as in `checked` (a boolean left behind).
     for (name, t) in &mut traits {
         let t = std::mem::replace(t, StoredTrait::Bool(false));
+        let year = matches!(&t, StoredTrait::String(s) if s.len() != 5)
+            && model.traits.iter().any(|(n, ty)| n == name && *ty == TraitType::Anniversary);
+        if strict && year {
+            return Err(InputError::YearInToken { field: format!("traits.{name}") });
+        }
         slot_trait(model, &mut out, name, Raw::from(t), strict)?;
-    }
-    Ok(out)
-}
-
-fn slot_traits(
-    model: &Model,
-    mut entries: Vec<(String, Raw)>,
-    strict: bool,
-) -> Result<Vec<Value>, InputError> {
-    let mut out = vec![Value::Null; model.traits.len()];
-    // Values taken out in place, as in `checked`.
-    for (name, raw) in &mut entries {
-        slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), strict)?;
     }
     Ok(out)
 }

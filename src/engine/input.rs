@@ -73,6 +73,16 @@ pub enum InputError {
          (development only)"
     )]
     UnsignedTraits,
+    /// An anniversary with its year in a trait token: stored state keeps a token as signed, so
+    /// the year would be kept, where `set_traits` keeps only month and day.
+    #[error(
+        "{field}: an anniversary in a token must be `MM-DD`, without the year (stored state keeps \
+         the token as signed, and the year is personal data Kairos does not keep)"
+    )]
+    YearInToken {
+        /// Which trait (`traits.birthday`).
+        field: String,
+    },
 }
 
 fn kind_of(v: &Json) -> String {

@@ -13,7 +13,6 @@ pub use input::InputError;
 
 use crate::compiled::Model;
 use crate::logic::Value;
-use crate::model::TraitType;
 use crate::outbox::{Compact, Outbox, OutboxEvent};
 use crate::profile::identity::{self, IdKind};
 use crate::profile::window::distinct_key;
@@ -125,18 +124,6 @@ impl Engine {
         let token = token.trim();
         let claims = token::verify(token, &self.trust.token_keys, now)?;
         self.check_user(&claims)?;
-        // Stored state keeps the token as signed: a year in an anniversary would be kept with it,
-        // where `set_traits` keeps only month and day.
-        for (name, t) in &claims.traits {
-            let anniversary =
-                self.model.traits.iter().any(|(n, ty)| n == name && *ty == TraitType::Anniversary);
-            if anniversary && matches!(t, crate::profile::StoredTrait::String(s) if s.len() != 5) {
-                return Err(TokenError::Traits(format!(
-                    "traits.{name}: an anniversary in a token must be `MM-DD`, without the year \
-                     (stored state keeps the token as signed, and the year is personal data Kairos does not keep)"
-                )));
-            }
-        }
         self.profile.traits = host::token_traits(&self.model, claims.traits, true)
             // `format!`, not `to_string`: the latter inlines a formatter of its own here.
             .map_err(|e| TokenError::Traits(format!("{e}")))?;

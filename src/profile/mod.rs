@@ -153,7 +153,10 @@ impl Profile {
         }
     }
 
-    /// Converts to the stored, name-keyed form.
+    /// Converts to the stored, name-keyed form: the reference that tests hold
+    /// [`Profile::export`] and [`Profile::remodel`] to (the engine writes state bytes straight
+    /// from the profile).
+    #[cfg(test)]
     pub fn to_stored(&self, model: &Model, outbox: &Outbox) -> StoredState {
         // Plain loops: each iterator chain here was its own copy of the adapters in the Wasm module.
         let mut events = Vec::new();
@@ -234,7 +237,7 @@ impl Profile {
     }
 
     /// Writes the body of [`Profile::export`]: [`StoredState`]'s fields in their order, each as
-    /// [`Profile::to_stored`] would fill it.
+    /// `Profile::to_stored` (the test reference) would fill it.
     fn put_state(&self, model: &Model, outbox: &Outbox, w: &mut Writer) {
         self.consent.put(w);
         self.install_id.put(w);
@@ -408,6 +411,7 @@ pub enum StoredTrait {
 }
 
 impl StoredTrait {
+    #[cfg(test)]
     fn from_value(v: &Value) -> Option<StoredTrait> {
         Some(match v {
             Value::Bool(b) => StoredTrait::Bool(*b),
