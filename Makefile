@@ -203,7 +203,10 @@ bench/node_modules/.stamp: bench/package-lock.json
 	cd bench && npm ci --no-audit --no-fund
 	@touch $@
 
-bench-js: pkg $(SNAPSHOT) target/large.kairos bench/node_modules/.stamp
+target/segments3.kairos: bench/segments-model.json $(KAIROS)
+	$(KAIROS) compile $< -o $@
+
+bench-js: pkg $(SNAPSHOT) target/large.kairos target/segments3.kairos bench/node_modules/.stamp
 	node bench/bench.mjs
 
 ## Fuzzing (not part of test: it takes minutes): every cargo-fuzz target for FUZZ_SECONDS each, one

@@ -90,6 +90,15 @@ const seg = new Engine(new Uint8Array(readFileSync(join(root, 'target', 'taste-o
 seg.setConsent(true);
 seg.setTraits({ hipo: false, crm_segments: ['vip', 'hipo'], tier: 'gold' });
 row('kairos segments(): all 8 segment rules incl. time-relative', measure((i) => seg.segments(null, now0 + i)));
+// The same 3 rules alone (bench/segments-model.json), over a profile holding the same data: the
+// traits, and 4 qipao views in the last 7 days from which the engine computes the feature.
+const three = new Engine(new Uint8Array(readFileSync(join(root, 'target', 'segments3.kairos'))), '00000000000000b2');
+three.setConsent(true);
+three.setTraits(data.traits);
+for (let i = 0; i < data.features.qipao_views_7d; i++) three.track({ type: 'view', category: 'qipao' }, now0 - (i + 1) * 3600_000);
+const want = names.filter((n, i) => expect[i]).join();
+if (three.segments(null, now0).join() !== want) throw new Error(`kairos disagrees: ${three.segments(null, now0)} vs ${want}`);
+row('kairos segments(): the same 3 segment rules', measure((i) => three.segments(null, now0 + i)));
 
 console.log(`node ${process.version}, N=${N}; µs per call including the JS-Wasm boundary`);
 console.log(`cold start: WebAssembly.Module (V8 compiles lazily) ${stats(compile).median.toFixed(0)} µs (median of 10), initSync ${initUs.toFixed(0)} µs`);
