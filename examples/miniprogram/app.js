@@ -25,6 +25,10 @@ App({
         if (e.type === 'rejected' || e.type === 'failure') console.warn('kairos sync', e.type, e.message);
       });
       return this.sync.ready;
+    }).then(() => {
+      // Here the shopper has agreed; a real store asks first (PIPL) and keeps her answer: the
+      // engine stores consent in its state, and nothing is profiled before it.
+      this.sync.engine.setConsent(true);
     });
   },
   /** The engine on the running snapshot (the same object across model updates). */

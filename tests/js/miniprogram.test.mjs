@@ -1,15 +1,29 @@
 // The mini-program build in a sandbox like WeChat's: no TextEncoder, TextDecoder, fetch, URL or
 // WebAssembly global, no import.meta (the glue is CommonJS); a `WXWebAssembly.instantiate(path)`
 // shim that reads a .wasm.br from the "code package", and `wx` storage and `wx.request` shims.
+// The example's placement component is rendered by miniprogram-simulate in jsdom's DOM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
+import { createRequire } from 'node:module';
 import { request as httpRequest } from 'node:http';
 import { root } from './paths.mjs';
 import { makeBrand } from './brand.mjs';
+
+// miniprogram-simulate (CommonJS) renders into `window` and `document` when it loads: jsdom's.
+const require = createRequire(import.meta.url);
+const { window } = new (require('jsdom').JSDOM)('<!doctype html><body></body>');
+globalThis.window = window;
+globalThis.document = window.document;
+const simulate = require('miniprogram-simulate');
+
+/** Waits (up to a second) until `done()` holds. */
+async function until(done) {
+  for (let i = 0; i < 200 && !done(); i++) await simulate.sleep(5);
+}
 
 const dir = join(root, 'pkg', 'miniprogram');
 
@@ -151,7 +165,7 @@ test('sync in the mini-program: wx storage and wx.request long-poll by default; 
   assert.deepEqual([poll.responseType, poll.dataType], ['text', 'other']);
 });
 
-test('the example mini-program: app.js syncs, the page decides on each view and flushes the outbox', async (t) => {
+test('the example mini-program: app.js syncs, the page tracks each view, the placement component decides and the outbox is flushed', async (t) => {
   const brand = makeBrand();
   const server = await brand.serve(2);
   t.after(() => server.stop());
@@ -179,16 +193,46 @@ test('the example mini-program: app.js syncs, the page decides on each view and 
   app.onLaunch();
   const engine = await app.engine();
   assert.equal(engine.modelVersion, 1, 'starts at once on the bundled snapshot');
+  const updated = new Promise((resolve) => app.sync.on((e) => { if (e.type === 'update') resolve(); }));
 
-  const page = { ...pageDef, data: { ...pageDef.data }, setData(d) { Object.assign(this.data, d); } };
-  const shown = new Promise((resolve) => { page.setData = function (d) { Object.assign(this.data, d); resolve(); }; });
-  page.onShow();
-  await shown;
-  assert.equal(page.data.reason, 'chosen');
-  assert.ok(page.data.title.length > 0, 'the hero has a title');
+  // The page tracks each view; consent was given in app.js.
+  assert.equal(engine.consent, true);
+  const views = () => engine.features().views_7d;
+  const before = views();
+  pageDef.onShow();
+  await until(() => views() > before);
+  assert.equal(views(), before + 1, 'onShow tracked a view');
+
+  // The hero is the <kairos-placement> component, rendered from its WXML by miniprogram-simulate
+  // (WeChat's own template compiler) in a DOM: it decides when it enters the page, and again when
+  // the page is shown after being hidden, never twice for one view.
+  const decided = () => engine.outbox().filter((e) => e.type === 'exposure').length;
+  const exposures = decided();
+  ctx.getApp = globalThis.getApp = () => app;
+  const id = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
+  const hero = simulate.render(id, { placement: 'home_hero', page: 'home' });
+  hero.attach(document.createElement('parent-wrapper'));
+  await until(() => hero.data.reason !== '');
+  await simulate.sleep(0);
+  const view = hero.querySelector('.placement');
+  assert.ok(view, `the placement rendered: ${hero.dom.innerHTML}`);
+  assert.equal(hero.data.reason, 'chosen');
+  assert.equal(view.dom.getAttribute('data-reason'), 'chosen');
+  assert.ok(hero.data.offer.length > 0, 'an offer was chosen');
+  assert.equal(view.dom.getAttribute('data-offer'), hero.data.offer);
+  assert.ok(hero.data.title.length > 0, 'the hero shows a title');
+  assert.equal(hero.querySelector('.title').dom.textContent, hero.data.title);
+  assert.equal(decided(), exposures + 1, 'one exposure for the first view');
+  hero.triggerPageLifeTime('show');
+  await simulate.sleep(10);
+  assert.equal(decided(), exposures + 1, 'a show without a hide is the same view');
+  hero.triggerPageLifeTime('hide');
+  hero.triggerPageLifeTime('show');
+  await until(() => decided() > exposures + 1);
+  assert.equal(decided(), exposures + 2, 'shown again: decided again');
 
   // The long-poll brings version 2; the engine object stays the same.
-  await new Promise((resolve) => app.sync.on((e) => { if (e.type === 'update') resolve(); }));
+  await updated;
   assert.equal((await app.engine()).modelVersion, 2);
   assert.equal(await app.engine(), engine);
 
