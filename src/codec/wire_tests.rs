@@ -332,7 +332,7 @@ fn a_frame_names_the_body_error() {
     );
     assert_eq!(
         decode::<u8>(&bytes, *b"TEST", 1, "test frame").unwrap_err().to_string(),
-        "body does not decode: 1 trailing bytes after the body"
+        "body does not decode: byte 1: 1 trailing bytes after the value"
     );
 }
 
