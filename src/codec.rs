@@ -94,7 +94,7 @@ pub enum FrameError {
     #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
     /// The header sets flag bits this build does not know.
-    #[error("header flags 0x{} include unknown bits: the header is corrupt or from a newer format", hex(&.0.to_be_bytes()))]
+    #[error("header flags {} include unknown bits: the header is corrupt or from a newer format", u32::from(*.0))]
     UnknownFlags(u16),
     /// The body did not decode.
     #[error("body does not decode: {0}")]
@@ -390,7 +390,7 @@ mod tests {
         let unknown = encode_with_flags(*b"TEST", 1, 2, 7, &5u8);
         assert_eq!(
             split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
-            "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
+            "header flags 2 include unknown bits: the header is corrupt or from a newer format"
         );
     }
 
