@@ -77,7 +77,7 @@ pub enum FrameError {
     },
     /// The header says signed but the bytes after the body are not a 64-byte signature.
     #[error(
-        "header declares a signed {declared}-byte body, so {expected} bytes should follow the header, but {actual} do"
+        "header declares a signed {declared}-byte body (and a 64-byte signature after it), but {actual} bytes follow the header"
     )]
     SignedLengthMismatch {
         /// Body length from the header.

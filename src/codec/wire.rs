@@ -76,8 +76,9 @@ impl fmt::Display for WireError {
         write!(f, "byte {}: ", self.at)?;
         match &self.kind {
             WireErrorKind::End(what) => write!(f, "expected {what}, but the input ends"),
-            WireErrorKind::TooLong { what, len, left } => {
-                write!(f, "{what} of length {len} cannot fit in the {left} bytes left")
+            // The byte offset and the length say enough: fewer values to format.
+            WireErrorKind::TooLong { what, len, .. } => {
+                write!(f, "{what} of length {len} is longer than the rest of the input")
             }
             // Widened: one integer formatter (u32's) serves every message.
             WireErrorKind::NotZeroOrOne(what, b) => {
@@ -85,8 +86,8 @@ impl fmt::Display for WireError {
             }
             WireErrorKind::Varint(ty) => write!(f, "a varint is too long or too large for a `{ty}`"),
             WireErrorKind::Utf8 => f.write_str("a string is not valid UTF-8"),
-            WireErrorKind::Variant { ty, count, found } => {
-                write!(f, "`{ty}` has variants 0 to {}, found {found}", count.saturating_sub(1))
+            WireErrorKind::Variant { ty, found, .. } => {
+                write!(f, "`{ty}` has no variant {found}")
             }
             WireErrorKind::Trailing(n) => write!(f, "{n} trailing bytes after the value"),
             WireErrorKind::Invalid(message) => f.write_str(message),
