@@ -143,11 +143,10 @@ pub fn parts(bytes: &[u8]) -> Result<Parts, SnapshotError> {
 /// against one of `trust.snapshot_keys`; an unsigned one passes only when `trust.allow_unsigned`.
 pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Verified, SnapshotError> {
     let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
-    let key = match frame.signature {
-        Some(sig) => Some(
-            Trust::find(&trust.snapshot_keys, frame.signed_bytes, sig)
-                .ok_or(SnapshotError::BadSignature { keys: trust.snapshot_keys.len() })?,
-        ),
+    // Not `ok_or(SnapshotError::..)`, which would build (and drop) the error on success.
+    let key = match frame.signature.map(|sig| Trust::find(&trust.snapshot_keys, frame.signed_bytes, sig)) {
+        Some(Some(key)) => Some(key),
+        Some(None) => return Err(SnapshotError::BadSignature { keys: trust.snapshot_keys.len() }),
         None if trust.allow_unsigned => None,
         None => return Err(SnapshotError::Unsigned),
     };

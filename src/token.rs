@@ -135,24 +135,17 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
 
 /// Checks the token's form and its signature against `keys`, and returns its claims, whatever
 /// their expiry. For a token kept in stored state: its traits expire with `exp` anyway.
-// Every refusal of the token's form is a static message: none allocates or formats here.
+// Every refusal of the token's form is a static message: none allocates or formats here. No
+// `ok_or(TokenError::..)` either: it would build, and drop, the error on success.
 pub fn open(token: &str, keys: &[PublicKey]) -> Result<Claims, TokenError> {
     use TokenError::Malformed;
-    let token = token.trim();
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(Malformed("longer than 16384 bytes"));
+    let (signed, payload, sig) = form(token.trim()).map_err(Malformed)?;
+    if Trust::find(keys, signed.as_bytes(), &sig).is_none() {
+        return Err(TokenError::BadSignature { keys: keys.len() });
     }
-    let (prefix, signed, payload, sig) =
-        parts(token).ok_or(Malformed("expected `kt1.<payload>.<signature>`"))?;
-    if prefix != TOKEN_PREFIX {
-        return Err(Malformed("does not start with `kt1.`, the only version this build reads"));
-    }
-    let sig = b64_decode(sig).ok_or(Malformed("the signature is not base64url"))?;
-    if sig.len() != SIGNATURE_LEN {
-        return Err(Malformed("the signature is not 64 bytes long"));
-    }
-    Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
-    let payload = b64_decode(payload).ok_or(Malformed("the payload is not base64url"))?;
+    let Some(payload) = b64_decode(payload) else {
+        return Err(Malformed("the payload is not base64url"));
+    };
     let mut r = Reader::new(&payload);
     let claims = Claims::take(&mut r);
     match r.finish() {
@@ -166,6 +159,23 @@ pub fn open(token: &str, keys: &[PublicKey]) -> Result<Claims, TokenError> {
         return Err(Malformed("too many traits"));
     }
     Ok(claims)
+}
+
+/// The token's signed text (`kt1.<payload>`), its payload (base64url) and its decoded
+/// signature; or what is wrong with its form.
+fn form(token: &str) -> Result<(&str, &str, Vec<u8>), &'static str> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err("longer than 16384 bytes");
+    }
+    let (prefix, signed, payload, sig) = parts(token).ok_or("expected `kt1.<payload>.<signature>`")?;
+    if prefix != TOKEN_PREFIX {
+        return Err("does not start with `kt1.`, the only version this build reads");
+    }
+    let sig = b64_decode(sig).ok_or("the signature is not base64url")?;
+    if sig.len() != SIGNATURE_LEN {
+        return Err("the signature is not 64 bytes long");
+    }
+    Ok((signed, payload, sig))
 }
 
 /// A token split at its first and last dot: the prefix, the signed text (`kt1.<payload>`), the
