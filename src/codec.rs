@@ -46,12 +46,12 @@ pub enum FrameError {
         len: usize,
     },
     /// The magic bytes are not the expected ones.
-    #[error("magic is `{found}`, expected `{expected}`: this is not a {what}")]
+    #[error("magic is `{}`, expected `{}`: this is not a {what}", Printable(*.found), Printable(*.expected))]
     BadMagic {
-        /// Magic found, printable form.
-        found: String,
+        /// Magic found.
+        found: [u8; 4],
         /// Magic expected.
-        expected: String,
+        expected: [u8; 4],
         /// What kind of frame was expected.
         what: &'static str,
     },
@@ -77,7 +77,7 @@ pub enum FrameError {
     },
     /// The header says signed but the bytes after the body are not a 64-byte signature.
     #[error(
-        "header declares a signed {declared}-byte body, so {expected} bytes should follow the header, but {actual} do"
+        "header declares a signed {declared}-byte body (and a 64-byte signature after it), but {actual} bytes follow the header"
     )]
     SignedLengthMismatch {
         /// Body length from the header.
@@ -94,11 +94,11 @@ pub enum FrameError {
     #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
     /// The header sets flag bits this build does not know.
-    #[error("header flags 0x{} include unknown bits: the header is corrupt or from a newer format", hex(&.0.to_be_bytes()))]
+    #[error("header flags {} include unknown bits: the header is corrupt or from a newer format", u32::from(*.0))]
     UnknownFlags(u16),
     /// The body did not decode.
     #[error("body does not decode: {0}")]
-    Body(String),
+    Body(WireError),
 }
 
 /// A decoded frame header.
@@ -230,7 +230,7 @@ pub fn read_header(bytes: &[u8], magic: [u8; 4], what: &'static str) -> Result<H
     };
     let found = [m0, m1, m2, m3];
     if found != magic {
-        return Err(FrameError::BadMagic { found: printable(&found), expected: printable(&magic), what });
+        return Err(FrameError::BadMagic { found, expected: magic, what });
     }
     let flags = u16::from_le_bytes([g0, g1]);
     if flags & !FLAG_SIGNED != 0 {
@@ -331,22 +331,17 @@ pub fn unsigned_since<'a>(
 
 /// Decodes a body, requiring that every byte is used.
 pub fn decode_body<T: Wire>(body: &[u8]) -> Result<T, FrameError> {
-    from_bytes(body).map_err(body_error)
+    from_bytes(body).map_err(FrameError::Body)
 }
 
-fn body_error(e: WireError) -> FrameError {
-    FrameError::Body(match e.kind {
-        WireErrorKind::Trailing(n) => format!("{n} trailing bytes after the body"),
-        _ => format!("{e}"), // not to_string(), which inlines a whole formatter here
-    })
-}
+/// Magic bytes as text for messages: a byte that is not printable ASCII shows as `.`.
+struct Printable([u8; 4]);
 
-fn printable(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        out.push(if b.is_ascii_graphic() { char::from(b) } else { '.' });
+impl std::fmt::Display for Printable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        self.0.iter().try_for_each(|&b| f.write_char(if b.is_ascii_graphic() { char::from(b) } else { '.' }))
     }
-    out
 }
 
 #[cfg(test)]
@@ -395,7 +390,7 @@ mod tests {
         let unknown = encode_with_flags(*b"TEST", 1, 2, 7, &5u8);
         assert_eq!(
             split(&unknown, *b"TEST", 1, "test frame").unwrap_err().to_string(),
-            "header flags 0x0002 include unknown bits: the header is corrupt or from a newer format"
+            "header flags 2 include unknown bits: the header is corrupt or from a newer format"
         );
     }
 

@@ -142,17 +142,7 @@ pub fn parts(bytes: &[u8]) -> Result<Parts, SnapshotError> {
 /// (before the body is parsed), then the body and its invariants. A signed snapshot must verify
 /// against one of `trust.snapshot_keys`; an unsigned one passes only when `trust.allow_unsigned`.
 pub fn verify(bytes: &[u8], trust: &Trust) -> Result<Verified, SnapshotError> {
-    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
-    let key = match frame.signature {
-        Some(sig) => Some(
-            Trust::find(&trust.snapshot_keys, frame.signed_bytes, sig)
-                .ok_or(SnapshotError::BadSignature { keys: trust.snapshot_keys.len() })?,
-        ),
-        None if trust.allow_unsigned => None,
-        None => return Err(SnapshotError::Unsigned),
-    };
-    let model = decode_checked(frame.header, frame.body)?;
-    Ok(Verified { model, key })
+    checked(bytes, Some(trust))
 }
 
 /// Whether the snapshot is signed by one of `keys` (for `inspect`); `None` when unsigned or
@@ -170,15 +160,27 @@ pub fn header(bytes: &[u8]) -> Result<Header, SnapshotError> {
 /// Decodes and validates snapshot bytes, signed or not, WITHOUT checking the signature: for
 /// tools and for hosts that checked the origin themselves. Devices use [`verify`].
 pub fn decode(bytes: &[u8]) -> Result<Model, SnapshotError> {
-    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
-    decode_checked(frame.header, frame.body)
+    checked(bytes, None).map(|v| v.model)
 }
 
-fn decode_checked(header: Header, body: &[u8]) -> Result<Model, SnapshotError> {
-    let model: Model = codec::decode_body(body)?;
+/// [`verify`] against `trust`, or with no trust policy [`decode`]: both in one copy.
+fn checked(bytes: &[u8], trust: Option<&Trust>) -> Result<Verified, SnapshotError> {
+    let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
+    // Not `ok_or(SnapshotError::..)`, which would build (and drop) the error on success.
+    let key = match (trust, frame.signature) {
+        (None, _) => None,
+        (Some(trust), Some(sig)) => match Trust::find(&trust.snapshot_keys, frame.signed_bytes, sig) {
+            Some(key) => Some(key),
+            None => return Err(SnapshotError::BadSignature { keys: trust.snapshot_keys.len() }),
+        },
+        (Some(trust), None) if trust.allow_unsigned => None,
+        (Some(_), None) => return Err(SnapshotError::Unsigned),
+    };
+    let model: Model = codec::decode_body(frame.body)?;
+    let header = frame.header;
     if header.model_version != model.version {
         return Err(SnapshotError::VersionMismatch { header: header.model_version, body: model.version });
     }
     model.validate().map_err(SnapshotError::Invalid)?;
-    Ok(model)
+    Ok(Verified { model, key })
 }

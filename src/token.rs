@@ -24,6 +24,7 @@ pub const TOKEN_PREFIX: &str = "kt1";
 
 /// Longest token accepted, in bytes: a guard against absurd input.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+const _: () = assert!(MAX_TOKEN_LEN == 16384 && SIGNATURE_LEN == 64, "`open`'s messages name both");
 
 /// What a token says.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +79,12 @@ pub fn traits_from_json(json: &Json) -> Result<Vec<(String, StoredTrait)>, Strin
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// Not of the form `kt1.<payload>.<signature>`, or a part does not decode.
+    /// Not of the form `kt1.<payload>.<signature>`, or a part does not decode: what is wrong.
     #[error("trait token is malformed: {0}")]
-    Malformed(String),
+    Malformed(&'static str),
+    /// The payload decodes from base64url but not as claims.
+    #[error("trait token is malformed: the payload is not valid claims: {0}")]
+    Payload(WireError),
     /// The signature does not verify against any trusted token key.
     #[error("trait token signature does not verify against the {keys} trusted key(s)")]
     BadSignature {
@@ -131,39 +135,47 @@ pub fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Claims, Token
 
 /// Checks the token's form and its signature against `keys`, and returns its claims, whatever
 /// their expiry. For a token kept in stored state: its traits expire with `exp` anyway.
+// Every refusal of the token's form is a static message: none allocates or formats here. No
+// `ok_or(TokenError::..)` either: it would build, and drop, the error on success.
 pub fn open(token: &str, keys: &[PublicKey]) -> Result<Claims, TokenError> {
-    let malformed = |m: &str| TokenError::Malformed(m.to_string());
-    let token = token.trim();
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(TokenError::Malformed(format!("{} bytes, at most {MAX_TOKEN_LEN}", token.len())));
+    use TokenError::Malformed;
+    let (signed, payload, sig) = form(token.trim()).map_err(Malformed)?;
+    if Trust::find(keys, signed.as_bytes(), &sig).is_none() {
+        return Err(TokenError::BadSignature { keys: keys.len() });
     }
-    let (prefix, signed, payload, sig) =
-        parts(token).ok_or_else(|| malformed("expected `kt1.<payload>.<signature>`"))?;
-    if prefix != TOKEN_PREFIX {
-        return Err(TokenError::Malformed(format!("starts with `{prefix}`, expected `{TOKEN_PREFIX}`")));
-    }
-    let sig = b64_decode(sig).ok_or_else(|| malformed("the signature is not base64url"))?;
-    if sig.len() != SIGNATURE_LEN {
-        return Err(TokenError::Malformed(format!(
-            "the signature is {} bytes, expected {SIGNATURE_LEN}",
-            sig.len()
-        )));
-    }
-    Trust::find(keys, signed.as_bytes(), &sig).ok_or(TokenError::BadSignature { keys: keys.len() })?;
-    let payload = b64_decode(payload).ok_or_else(|| malformed("the payload is not base64url"))?;
+    let Some(payload) = b64_decode(payload) else {
+        return Err(Malformed("the payload is not base64url"));
+    };
     let mut r = Reader::new(&payload);
     let claims = Claims::take(&mut r);
     match r.finish() {
         Ok(()) => {}
         Err(WireError { kind: WireErrorKind::Trailing(_), .. }) => {
-            return Err(malformed("the payload has bytes after the claims"))
+            return Err(Malformed("the payload has bytes after the claims"))
         }
-        Err(e) => return Err(TokenError::Malformed(format!("the payload is not valid claims: {e}"))),
+        Err(e) => return Err(TokenError::Payload(e)),
     }
     if claims.traits.len() > MAX_TOKEN_TRAITS {
-        return Err(malformed("too many traits"));
+        return Err(Malformed("too many traits"));
     }
     Ok(claims)
+}
+
+/// The token's signed text (`kt1.<payload>`), its payload (base64url) and its decoded
+/// signature; or what is wrong with its form.
+fn form(token: &str) -> Result<(&str, &str, Vec<u8>), &'static str> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err("longer than 16384 bytes");
+    }
+    let (prefix, signed, payload, sig) = parts(token).ok_or("expected `kt1.<payload>.<signature>`")?;
+    if prefix != TOKEN_PREFIX {
+        return Err("does not start with `kt1.`, the only version this build reads");
+    }
+    let sig = b64_decode(sig).ok_or("the signature is not base64url")?;
+    if sig.len() != SIGNATURE_LEN {
+        return Err("the signature is not 64 bytes long");
+    }
+    Ok((signed, payload, sig))
 }
 
 /// A token split at its first and last dot: the prefix, the signed text (`kt1.<payload>`), the
@@ -214,8 +226,25 @@ mod tests {
         for n in 0..t.len() {
             assert!(verify(&t[..n], &[pk], 1_500).is_err());
         }
-        assert!(matches!(verify("kt2.a.b", &[pk], 0), Err(TokenError::Malformed(_))));
+        assert_eq!(
+            verify("kt2.a.b", &[pk], 0).unwrap_err().to_string(),
+            "trait token is malformed: does not start with `kt1.`, the only version this build reads"
+        );
         assert!(matches!(verify("nonsense", &[pk], 0), Err(TokenError::Malformed(_))));
+        let long = format!("kt1.{}.b", "A".repeat(MAX_TOKEN_LEN));
+        assert_eq!(verify(&long, &[pk], 0).unwrap_err(), TokenError::Malformed("longer than 16384 bytes"));
+        let garbage = format!("kt1.{}", b64_encode(&[0xff]));
+        let garbage = format!("{garbage}.{}", b64_encode(&sk.sign(garbage.as_bytes())));
+        assert_eq!(
+            verify(&garbage, &[pk], 0).unwrap_err().to_string(),
+            "trait token is malformed: the payload is not valid claims: byte 1: expected a varint, but the input ends"
+        );
+        let (signed, _) = t.rsplit_once('.').unwrap();
+        let short_sig = format!("{signed}.AAAA");
+        assert_eq!(
+            verify(&short_sig, &[pk], 0).unwrap_err().to_string(),
+            "trait token is malformed: the signature is not 64 bytes long"
+        );
     }
 
     #[test]

@@ -76,8 +76,9 @@ impl fmt::Display for WireError {
         write!(f, "byte {}: ", self.at)?;
         match &self.kind {
             WireErrorKind::End(what) => write!(f, "expected {what}, but the input ends"),
-            WireErrorKind::TooLong { what, len, left } => {
-                write!(f, "{what} of length {len} cannot fit in the {left} bytes left")
+            // The byte offset and the length say enough: fewer values to format.
+            WireErrorKind::TooLong { what, len, .. } => {
+                write!(f, "{what} of length {len} is longer than the rest of the input")
             }
             // Widened: one integer formatter (u32's) serves every message.
             WireErrorKind::NotZeroOrOne(what, b) => {
@@ -85,8 +86,8 @@ impl fmt::Display for WireError {
             }
             WireErrorKind::Varint(ty) => write!(f, "a varint is too long or too large for a `{ty}`"),
             WireErrorKind::Utf8 => f.write_str("a string is not valid UTF-8"),
-            WireErrorKind::Variant { ty, count, found } => {
-                write!(f, "`{ty}` has variants 0 to {}, found {found}", count.saturating_sub(1))
+            WireErrorKind::Variant { ty, found, .. } => {
+                write!(f, "`{ty}` has no variant {found}")
             }
             WireErrorKind::Trailing(n) => write!(f, "{n} trailing bytes after the value"),
             WireErrorKind::Invalid(message) => f.write_str(message),
@@ -294,19 +295,17 @@ impl<'a> Reader<'a> {
     /// A sequence: its length, then as many items, each read by `item` (which must read at
     /// least one byte or fail); empty after an error, and cut short by one.
     pub fn seq<T>(&mut self, item: impl FnMut(&mut Self) -> T) -> Vec<T> {
-        let n = self.len("a sequence");
-        // Reserving ahead decodes large snapshots about 10% faster than growing; `n` is at most
-        // the bytes left, and the reservation at most 1 MiB whatever the element size.
-        let out = Vec::with_capacity(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
-        let mut push = Push { out, item };
-        self.repeat(n, &mut push);
+        let mut push = Push { out: Vec::new(), item };
+        self.repeat(&mut push);
         push.out
     }
 
-    /// Reads `n` items into `seq`, or until a read fails: the loop of every sequence, in one
-    /// copy for all element types.
+    /// Reads a sequence's length, then as many items into `seq`, or until a read fails: the
+    /// loop of every sequence, in one copy for all element types.
     #[inline(never)]
-    fn repeat(&mut self, n: usize, seq: &mut dyn ReadItem<'a>) {
+    fn repeat(&mut self, seq: &mut dyn ReadItem<'a>) {
+        let n = self.len("a sequence");
+        seq.reserve(n);
         // INVARIANT: `n` is at most the bytes left, and each item reads at least one byte or
         // fails, so this loop is bounded by the input.
         for _ in 0..n {
@@ -333,9 +332,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A sequence being read, behind [`Reader::repeat`]. A one-method trait rather than
+/// A sequence being read, behind [`Reader::repeat`]. A trait of its own rather than
 /// `dyn FnMut`, whose vtable would carry a `call_once` copy of every element reader.
 trait ReadItem<'a> {
+    /// Reserves room for `n` items (fewer if they would take more than 1 MiB).
+    fn reserve(&mut self, n: usize);
+    /// Reads the next item.
     fn read_item(&mut self, r: &mut Reader<'a>);
 }
 
@@ -346,6 +348,13 @@ struct Push<T, F> {
 }
 
 impl<'a, T, F: FnMut(&mut Reader<'a>) -> T> ReadItem<'a> for Push<T, F> {
+    // Reserving ahead decodes large snapshots about 10% faster than growing; `n` is at most the
+    // bytes left, and the reservation at most 1 MiB whatever the element size. Behind the trait,
+    // so that the length is read and the room made in `repeat`'s one copy, not at every call of
+    // `seq`.
+    fn reserve(&mut self, n: usize) {
+        self.out.reserve_exact(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
+    }
     fn read_item(&mut self, r: &mut Reader<'a>) {
         self.out.push((self.item)(r));
     }

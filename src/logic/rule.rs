@@ -231,21 +231,18 @@ impl Rule {
         Ok(usize::from(d) + 1)
     }
 
-    /// Checks the rule's references into its model: every variable slot with `slot`, then
-    /// every host operator call `(op, imm)` with `host`.
+    /// Checks the rule's references into its model: every variable slot with `slot`, and every
+    /// host operator call `(op, imm)` with `host`.
     pub(crate) fn check_refs(
         &self,
         slot: impl Fn(u32) -> Result<(), String>,
         host: impl Fn(u16, u32) -> Result<(), String>,
     ) -> Result<(), String> {
         for node in &self.nodes {
-            if let Node::Slot(s) = *node {
-                slot(s)?;
-            }
-        }
-        for node in &self.nodes {
-            if let Node::Host { op, imm, .. } = *node {
-                host(op, imm)?;
+            match *node {
+                Node::Slot(s) => slot(s)?,
+                Node::Host { op, imm, .. } => host(op, imm)?,
+                _ => {}
             }
         }
         Ok(())
@@ -397,7 +394,8 @@ impl Unflatten {
             2 => self.add(Value::Number(r.f64()), 1),
             3 => self.add(Value::String(r.string()), 1),
             4 => self.array(r.u32()),
-            _ => self.object(Wire::take(r)),
+            // The keys follow on the wire: read each straight into its field.
+            _ => self.object(r.len("a sequence"), || r.string()),
         }
     }
 
@@ -409,7 +407,10 @@ impl Unflatten {
             Flat::Number(n) => self.add(Value::Number(n), 1),
             Flat::String(s) => self.add(Value::String(s), 1),
             Flat::Array(n) => self.array(n),
-            Flat::Object(keys) => self.object(keys),
+            Flat::Object(keys) => {
+                let mut keys = keys.into_iter();
+                self.object(keys.len(), || keys.next().unwrap_or_default())
+            }
         }
     }
 
@@ -418,11 +419,12 @@ impl Unflatten {
         self.add(Value::Array(items), depth)
     }
 
-    fn object(&mut self, keys: Vec<String>) -> Result<(), RuleError> {
-        let (items, depth) = self.pop(keys.len())?;
-        let mut fields = Vec::with_capacity(items.len());
-        for field in keys.into_iter().zip(items) {
-            fields.push(field);
+    /// An object of the last `n` values, its keys read in order by `key`.
+    fn object(&mut self, n: usize, mut key: impl FnMut() -> String) -> Result<(), RuleError> {
+        let (items, depth) = self.pop(n)?;
+        let mut fields = Vec::with_capacity(n);
+        for item in items {
+            fields.push((key(), item));
         }
         self.add(Value::Object(fields), depth)
     }
