@@ -583,28 +583,46 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let [src, start, rest @ ..] = kids else { return Err(invalid_args()) };
     let src = ev_node(cx, sc, *src)?;
-    let s = js_string(&src);
-    let n = s.chars().count() as i64;
+    let start = num(&*ev_node(cx, sc, *start)?)?;
+    let len = match rest.first() {
+        Some(&k) => Some(num(&*ev_node(cx, sc, k)?)?),
+        None => None,
+    };
+    Ok(Cow::Owned(Value::String(cut(&js_string(&src), start, len))))
+}
+
+/// The characters of `s` that `substr` keeps, from the evaluated arguments: out of line from the
+/// evaluation, so no value is live here to be dropped on an early return.
+fn cut(s: &str, start: f64, len: Option<f64>) -> String {
+    let n = s.bytes().filter(|&b| b & 0xc0 != 0x80).count() as i64;
     // Clamped first, so wild indices cannot overflow the arithmetic below.
-    let int = |v: &Value| num(v).map(|f| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64);
-    let start = int(&*ev_node(cx, sc, *start)?)?;
+    let int = |f: f64| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64;
+    let start = int(start);
     let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
     let left = n - from;
-    let take = match rest.first() {
+    let take = match len.map(int) {
         None => left,
-        Some(&k) => {
-            let len = int(&*ev_node(cx, sc, k)?)?;
-            if len < 0 {
-                (left + len).max(0)
-            } else {
-                len.min(left)
-            }
-        }
+        Some(len) if len < 0 => (left + len).max(0),
+        Some(len) => len.min(left),
     };
     // Character positions to byte offsets (`n` is the end).
-    let byte = |c: i64| s.char_indices().nth(c as usize).map_or(s.len(), |(b, _)| b);
-    let out = s.get(byte(from)..byte(from + take)).unwrap_or_default();
-    Ok(Cow::Owned(Value::String(out.to_owned())))
+    let byte = |c: i64| char_offset(s, c as usize);
+    s.get(byte(from)..byte(from + take)).unwrap_or_default().to_owned()
+}
+
+/// The byte offset of character `c` of `s` (its length past the end), by a byte scan: UTF-8
+/// continuation bytes are `0b10xx_xxxx`.
+fn char_offset(s: &str, c: usize) -> usize {
+    let mut left = c;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xc0 != 0x80 {
+            if left == 0 {
+                return i;
+            }
+            left -= 1;
+        }
+    }
+    s.len()
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
@@ -776,4 +794,30 @@ fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) 
     let buckets = ev_all(cx, sc, buckets)?;
     let picked = fractional::pick(key, &buckets);
     Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `substr`'s cut by a vector of chars, as JavaScript's `substr` reads it.
+    fn reference(s: &str, start: i64, len: Option<i64>) -> String {
+        let chars: Vec<char> = s.chars().collect();
+        let n = chars.len() as i64;
+        let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
+        let take = match len {
+            None => n - from,
+            Some(l) if l < 0 => (n - from + l).max(0),
+            Some(l) => l.min(n - from),
+        };
+        chars.iter().skip(from as usize).take(take as usize).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cut_counts_characters(s in "[aé€😀]{0,8}", start in -10i64..10, len in proptest::option::of(-10i64..10)) {
+            let got = cut(&s, start as f64, len.map(|l| l as f64));
+            proptest::prop_assert_eq!(got, reference(&s, start, len));
+        }
+    }
 }
