@@ -387,11 +387,12 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
                 Some(&k) => ev_node(cx, sc, k)?.into_owned(),
                 None => Value::Null,
             };
-            Err(Box::new(match v {
-                Value::Object(_) => EvalError { kind: v },
-                Value::String(s) => EvalError::new(&s),
-                other => EvalError { kind: Value::Object(vec![("type".into(), other)]) },
-            }))
+            // An object is the error; anything else (a string names the type) is its `type`.
+            let kind = match v {
+                Value::Object(_) => v,
+                other => Value::Object(vec![("type".into(), other)]),
+            };
+            Err(Box::new(EvalError { kind }))
         }
         Op::Try => try_(cx, sc, kids),
         Op::VarDyn | Op::ValDyn => {
@@ -409,10 +410,14 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(found)
         }
         Op::SemVer => {
-            let &[a, o, b, ..] = kids else { return Err(invalid_args()) };
-            let (a, o, b) = (ev_node(cx, sc, a)?, ev_node(cx, sc, o)?, ev_node(cx, sc, b)?);
-            let hit = match (&*a, &*o, &*b) {
-                (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
+            // In one vector: three values held apart would each need their drop on every early
+            // return.
+            let args = ev_all(cx, sc, kids.get(..3).ok_or_else(invalid_args)?)?;
+            let hit = match args.as_slice() {
+                [a, o, b] => match (&**a, &**o, &**b) {
+                    (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
+                    _ => None,
+                },
                 _ => None,
             };
             bool_out(hit.unwrap_or(false))
