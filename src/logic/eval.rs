@@ -344,7 +344,11 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             let mut out = Vec::new();
             for_each_arg(cx, sc, spread, kids, &mut |v| {
                 match v {
-                    Value::Array(items) => out.extend(items.iter().cloned()),
+                    Value::Array(items) => {
+                        for item in items {
+                            out.push(item.clone());
+                        }
+                    }
                     other => out.push(other.clone()),
                 }
                 limit(out.len())
