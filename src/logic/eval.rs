@@ -685,7 +685,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
         }
         acc = Cow::Owned(next);
     }
-    Ok(Cow::Owned(acc.into_owned()))
+    Ok(acc)
 }
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
