@@ -128,10 +128,17 @@ impl Profile {
             recent: VecDeque::new(),
             key: Value::Null,
         };
-        // Not `vec![x; n]`, which would clone `x` with the type's own clone code.
-        p.events.resize(model.events.len(), None);
-        p.features.resize_with(model.features.len(), Aggregate::default);
-        p.offers.resize_with(model.offers.len(), OfferState::default);
+        // Pushed: `vec![x; n]` would clone `x` with the type's own clone code, and `resize`
+        // brings the truncating half that an empty vector never needs.
+        for _ in &model.events {
+            p.events.push(None);
+        }
+        for _ in &model.features {
+            p.features.push(Aggregate::default());
+        }
+        for _ in &model.offers {
+            p.offers.push(OfferState::default());
+        }
         p.refresh_key();
         p
     }
