@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use super::rule::{Node, Op};
-use super::value::{compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL};
+use super::value::{
+    char_offset, compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL,
+};
 use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
@@ -617,21 +619,6 @@ fn cut(s: &str, start: f64, len: Option<f64>) -> String {
     // Character positions to byte offsets (`n` is the end).
     let byte = |c: i64| char_offset(s, c as usize);
     s.get(byte(from)..byte(from + take)).unwrap_or_default().to_owned()
-}
-
-/// The byte offset of character `c` of `s` (its length past the end), by a byte scan: UTF-8
-/// continuation bytes are `0b10xx_xxxx`.
-fn char_offset(s: &str, c: usize) -> usize {
-    let mut left = c;
-    for (i, b) in s.bytes().enumerate() {
-        if b & 0xc0 != 0x80 {
-            if left == 0 {
-                return i;
-            }
-            left -= 1;
-        }
-    }
-    s.len()
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {

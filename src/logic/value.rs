@@ -8,8 +8,23 @@ use super::{EvalError, Value};
 /// The first `n` characters of `s` (all of it when shorter), cut at a char boundary without
 /// collecting chars (`String: Extend<char>` would be one more loop in the Wasm module).
 pub(crate) fn head(s: &str, n: usize) -> &str {
-    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
-    s.get(..end).unwrap_or(s)
+    s.get(..char_offset(s, n)).unwrap_or(s)
+}
+
+/// The byte offset of character `c` of `s` (its length past the end), by a byte scan: UTF-8
+/// continuation bytes are `0b10xx_xxxx`. (`char_indices().nth()` brings a chunked fast path of
+/// its own into the Wasm module.)
+pub(crate) fn char_offset(s: &str, c: usize) -> usize {
+    let mut left = c;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xc0 != 0x80 {
+            if left == 0 {
+                return i;
+            }
+            left -= 1;
+        }
+    }
+    s.len()
 }
 
 /// Deepest nesting that [`Value::from_json`] and [`Value::to_json`] convert; anything deeper
