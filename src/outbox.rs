@@ -301,30 +301,32 @@ impl Outbox {
 }
 
 fn name(c: &Compact, model: &Model) -> OutboxEvent {
-    let offer_id = |o: u32| model.offers.get(o as usize).map(|x| x.id.clone()).unwrap_or_default();
+    // Names copied by one function: each `.map(clone).unwrap_or_default()` was its own copy.
+    let offer = |o: u32| model.offers.get(o as usize);
     match *c {
-        Compact::Exposure { decision, placement, offer, variant, control, at } => OutboxEvent::Exposure {
+        Compact::Exposure { decision, placement, offer: o, variant, control, at } => OutboxEvent::Exposure {
             decision: decision_hex(decision),
-            placement: model.placements.get(placement as usize).map(|p| p.name.clone()).unwrap_or_default(),
-            offer: offer_id(offer),
-            variant: variant.and_then(|v| {
-                model
-                    .offers
-                    .get(offer as usize)
-                    .and_then(|o| o.variants.get(v as usize))
-                    .map(|v| v.id.clone())
-            }),
+            placement: owned(model.placements.get(placement as usize).map(|p| p.name.as_str())),
+            offer: owned(offer(o).map(|x| x.id.as_str())),
+            variant: variant
+                .and_then(|v| offer(o).and_then(|x| x.variants.get(v as usize)))
+                .map(|v| v.id.clone()),
             control,
             at,
         },
-        Compact::Conversion { decision, offer, event, control, at } => OutboxEvent::Conversion {
+        Compact::Conversion { decision, offer: o, event, control, at } => OutboxEvent::Conversion {
             decision: decision_hex(decision),
-            offer: offer_id(offer),
-            event: model.events.get(event as usize).map(|e| e.name.clone()).unwrap_or_default(),
+            offer: owned(offer(o).map(|x| x.id.as_str())),
+            event: owned(model.events.get(event as usize).map(|e| e.name.as_str())),
             control,
             at,
         },
     }
+}
+
+/// A name from the model, or empty when the index is out of range.
+fn owned(name: Option<&str>) -> String {
+    name.unwrap_or_default().to_owned()
 }
 
 /// Formats a decision id.

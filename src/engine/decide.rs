@@ -287,20 +287,24 @@ impl Engine {
                     }
                 }
                 // One decision may not take more than the global caps still allow.
+                // Kept entries are moved down in place (less code than `retain`).
                 let mut left = t.global_left;
-                let model = &self.model;
-                scratch.retain(|&(o, _)| {
-                    if !model.offers.get(o as usize).is_some_and(|d| d.global_caps) {
-                        return true;
+                let mut kept = 0;
+                for k in 0..scratch.len() {
+                    let Some(&(o, score)) = scratch.get(k) else { break };
+                    if self.model.offers.get(o as usize).is_some_and(|d| d.global_caps) {
+                        if left == 0 {
+                            worst = worst.max(Some(Fail::Capped));
+                            continue;
+                        }
+                        left -= 1;
                     }
-                    if left == 0 {
-                        worst = worst.max(Some(Fail::Capped));
-                        return false;
+                    if let Some(slot) = scratch.get_mut(kept) {
+                        *slot = (o, score);
                     }
-                    left -= 1;
-                    true
-                });
-                scratch.truncate(max_items);
+                    kept += 1;
+                }
+                scratch.truncate(kept.min(max_items));
             }
         }
         if !self.profile.consent && scratch.is_empty() {

@@ -46,7 +46,10 @@ impl Memo {
         self.scores_at = scores_at;
         self.features_at = features_at;
         self.cells.clear();
-        self.cells.resize(len, Cell::new((0, None)));
+        // Pushed: `resize` brings its truncating half, which a cleared vector never needs.
+        for _ in 0..len {
+            self.cells.push(Cell::new((0, None)));
+        }
     }
 
     fn segment(&self, i: usize) -> Option<&Cell<(u32, Option<f64>)>> {

@@ -71,25 +71,26 @@ pub fn value(field: impl Fn() -> String, ty: ValueType, raw: Raw) -> Result<Valu
     checked(&field, ty, raw)
 }
 
-// One copy of the checks for every caller's `field` closure. Every mismatch leaves the match as
-// `(expected, got)` and is reported once at the end.
-fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value, InputError> {
+// One copy of the checks for every caller's `field` closure. Matched by reference, strings
+// taken out in place: every mismatch leaves the match with what was expected, and `raw` is
+// described once at the end.
+fn checked(field: &dyn Fn() -> String, ty: ValueType, mut raw: Raw) -> Result<Value, InputError> {
     let too_long = |max| Err(InputError::TooLong { field: field(), max });
-    let (expected, got) = match (ty, raw) {
+    let expected = match (ty, &mut raw) {
         (_, Raw::Null) => return Ok(Value::Null),
-        (ValueType::String, Raw::String(s)) if s.len() <= MAX_INPUT_STRING => return Ok(Value::String(s)),
+        (ValueType::String, Raw::String(s)) if s.len() <= MAX_INPUT_STRING => {
+            return Ok(Value::String(std::mem::take(s)))
+        }
         (ValueType::String, Raw::String(_))
         | (ValueType::String | ValueType::StringList, Raw::LongString) => return too_long(MAX_INPUT_STRING),
-        (ValueType::Number, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(x)),
-        (ValueType::Number, r @ Raw::Number(_)) => ("a finite number", r.kind()),
-        (ValueType::Bool, Raw::Bool(b)) => return Ok(Value::Bool(b)),
-        (ValueType::StringList, Raw::List { len, mut items }) => 'list: {
-            if len > MAX_INPUT_LIST || items.len() > MAX_INPUT_LIST {
+        (ValueType::Number, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(*x)),
+        (ValueType::Number, Raw::Number(_)) => "a finite number",
+        (ValueType::Bool, Raw::Bool(b)) => return Ok(Value::Bool(*b)),
+        (ValueType::StringList, Raw::List { len, items }) => {
+            if *len > MAX_INPUT_LIST || items.len() > MAX_INPUT_LIST {
                 return too_long(MAX_INPUT_LIST);
             }
             let mut out = Vec::with_capacity(items.len());
-            // Strings taken out in place (`items` is dropped once at the end): an early return
-            // from a consuming loop would need a drop of its iterator's remainder.
             for (i, item) in items.iter_mut().enumerate() {
                 match item {
                     Raw::String(s) if s.len() <= MAX_INPUT_STRING => {
@@ -101,17 +102,17 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, raw: Raw) -> Result<Value,
                             max: MAX_INPUT_STRING,
                         })
                     }
-                    other => break 'list ("an array of strings", other.kind()),
+                    other => return Err(wrong_type(field(), "an array of strings", other.kind())),
                 }
             }
             return Ok(Value::Array(out));
         }
-        (ValueType::String, r) => ("a string", r.kind()),
-        (ValueType::Number, r) => ("a number", r.kind()),
-        (ValueType::Bool, r) => ("a boolean", r.kind()),
-        (ValueType::StringList, r) => ("an array of strings", r.kind()),
+        (ValueType::String, _) => "a string",
+        (ValueType::Number, _) => "a number",
+        (ValueType::Bool, _) => "a boolean",
+        (ValueType::StringList, _) => "an array of strings",
     };
-    Err(wrong_type(field(), expected, got))
+    Err(wrong_type(field(), expected, raw.kind()))
 }
 
 /// Converts server-supplied traits, by name (`tier: "gold"`, `birthday: "1996-03-14"`), to the
@@ -173,10 +174,11 @@ fn slot_trait(
     Ok(())
 }
 
-fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError> {
+// Matched by reference, as `checked` is.
+fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputError> {
     let at = || format!("traits.{name}");
     let date = |s: &str| time::parse_date(s);
-    let (expected, got) = match (ty, raw) {
+    let expected = match (ty, &mut raw) {
         (_, Raw::Null) => return Ok(Value::Null),
         (TraitType::Number | TraitType::Bool | TraitType::String | TraitType::StringList, r) => {
             let ty = match ty {
@@ -188,37 +190,39 @@ fn trait_value(name: &str, ty: TraitType, raw: Raw) -> Result<Value, InputError>
             // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
             // are refused here, not accepted and then lost at the next import. (Checked numbers
             // and booleans always pass.)
-            let v = checked(&at, ty, r)?;
+            let v = checked(&at, ty, std::mem::replace(r, Raw::Null))?;
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
             }
             return Ok(v);
         }
         (TraitType::Timestamp, Raw::Number(x)) if x.is_finite() => return Ok(Value::Number(x.trunc())),
-        (TraitType::Timestamp, Raw::String(s)) => match time::parse_rfc3339(&s) {
+        (TraitType::Timestamp, Raw::String(s)) => match time::parse_rfc3339(s) {
             Some(ms) => return Ok(Value::Number(ms as f64)),
-            None => ("an RFC 3339 time", "a string"),
+            None => "an RFC 3339 time",
         },
-        (TraitType::Date, Raw::String(s)) if date(&s).is_some() => return Ok(Value::String(s)),
+        (TraitType::Date, Raw::String(s)) if date(s).is_some() => {
+            return Ok(Value::String(std::mem::take(s)))
+        }
         (TraitType::Anniversary, Raw::String(s)) => {
             let md = if s.len() == 10 {
-                date(&s).map(|d| {
+                date(s).map(|d| {
                     let (_, m, dd) = time::civil_from_days(d);
                     (m, dd)
                 })
             } else {
-                time::parse_month_day(&s)
+                time::parse_month_day(s)
             };
             match md {
                 Some((m, d)) => return Ok(Value::String(format!("{m:02}-{d:02}"))),
-                None => ("a date `YYYY-MM-DD` or `MM-DD`", "a string"),
+                None => "a date `YYYY-MM-DD` or `MM-DD`",
             }
         }
-        (TraitType::Date, r) => ("a date `YYYY-MM-DD`", r.kind()),
-        (TraitType::Timestamp, r) => ("a time", r.kind()),
-        (TraitType::Anniversary, r) => ("a date `YYYY-MM-DD` or `MM-DD`", r.kind()),
+        (TraitType::Date, _) => "a date `YYYY-MM-DD`",
+        (TraitType::Timestamp, _) => "a time",
+        (TraitType::Anniversary, _) => "a date `YYYY-MM-DD` or `MM-DD`",
     };
-    Err(wrong_type(at(), expected, got))
+    Err(wrong_type(at(), expected, raw.kind()))
 }
 
 impl From<StoredTrait> for Raw {

@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 
 use super::host::Raw;
 use crate::compiled::Model;
-use crate::logic::Value;
+use crate::logic::{head, Value};
 use crate::model::ValueType;
 use crate::suggest;
 
@@ -208,11 +208,7 @@ pub fn offer_index(model: &Model, id: &str) -> Result<usize, InputError> {
 
 /// An unknown name, with a suggestion from `known` (one copy for every kind of name).
 pub(crate) fn unknown(kind: &'static str, name: &str, known: &mut dyn Iterator<Item = &str>) -> InputError {
-    InputError::Unknown { kind, name: truncate(name), hint: suggest::hint(name, known) }
-}
-
-pub(crate) fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+    InputError::Unknown { kind, name: head(name, 64).to_owned(), hint: suggest::hint(name, known) }
 }
 
 /// A JSON value as a host value: objects and nested arrays are named, not converted.

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use super::rule::{Node, Op};
-use super::value::{compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL};
+use super::value::{
+    char_offset, compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL,
+};
 use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
@@ -344,7 +346,11 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             let mut out = Vec::new();
             for_each_arg(cx, sc, spread, kids, &mut |v| {
                 match v {
-                    Value::Array(items) => out.extend(items.iter().cloned()),
+                    Value::Array(items) => {
+                        for item in items {
+                            out.push(item.clone());
+                        }
+                    }
                     other => out.push(other.clone()),
                 }
                 limit(out.len())
@@ -387,11 +393,12 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
                 Some(&k) => ev_node(cx, sc, k)?.into_owned(),
                 None => Value::Null,
             };
-            Err(Box::new(match v {
-                Value::Object(_) => EvalError { kind: v },
-                Value::String(s) => EvalError::new(&s),
-                other => EvalError { kind: Value::Object(vec![("type".into(), other)]) },
-            }))
+            // An object is the error; anything else (a string names the type) is its `type`.
+            let kind = match v {
+                Value::Object(_) => v,
+                other => Value::Object(vec![("type".into(), other)]),
+            };
+            Err(Box::new(EvalError { kind }))
         }
         Op::Try => try_(cx, sc, kids),
         Op::VarDyn | Op::ValDyn => {
@@ -409,10 +416,14 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             bool_out(found)
         }
         Op::SemVer => {
-            let &[a, o, b, ..] = kids else { return Err(invalid_args()) };
-            let (a, o, b) = (ev_node(cx, sc, a)?, ev_node(cx, sc, o)?, ev_node(cx, sc, b)?);
-            let hit = match (&*a, &*o, &*b) {
-                (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
+            // In one vector: three values held apart would each need their drop on every early
+            // return.
+            let args = ev_all(cx, sc, kids.get(..3).ok_or_else(invalid_args)?)?;
+            let hit = match args.as_slice() {
+                [a, o, b] => match (&**a, &**o, &**b) {
+                    (Value::String(a), Value::String(o), Value::String(b)) => semver::matches(a, o, b),
+                    _ => None,
+                },
                 _ => None,
             };
             bool_out(hit.unwrap_or(false))
@@ -583,28 +594,31 @@ fn arith<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bool
 fn substr<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
     let [src, start, rest @ ..] = kids else { return Err(invalid_args()) };
     let src = ev_node(cx, sc, *src)?;
-    let s = js_string(&src);
-    let n = s.chars().count() as i64;
+    let start = num(&*ev_node(cx, sc, *start)?)?;
+    let len = match rest.first() {
+        Some(&k) => Some(num(&*ev_node(cx, sc, k)?)?),
+        None => None,
+    };
+    Ok(Cow::Owned(Value::String(cut(&js_string(&src), start, len))))
+}
+
+/// The characters of `s` that `substr` keeps, from the evaluated arguments: out of line from the
+/// evaluation, so no value is live here to be dropped on an early return.
+fn cut(s: &str, start: f64, len: Option<f64>) -> String {
+    let n = s.bytes().filter(|&b| b & 0xc0 != 0x80).count() as i64;
     // Clamped first, so wild indices cannot overflow the arithmetic below.
-    let int = |v: &Value| num(v).map(|f| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64);
-    let start = int(&*ev_node(cx, sc, *start)?)?;
+    let int = |f: f64| f.trunc().max(-(n as f64) - 1.0).min(n as f64 + 1.0) as i64;
+    let start = int(start);
     let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
     let left = n - from;
-    let take = match rest.first() {
+    let take = match len.map(int) {
         None => left,
-        Some(&k) => {
-            let len = int(&*ev_node(cx, sc, k)?)?;
-            if len < 0 {
-                (left + len).max(0)
-            } else {
-                len.min(left)
-            }
-        }
+        Some(len) if len < 0 => (left + len).max(0),
+        Some(len) => len.min(left),
     };
     // Character positions to byte offsets (`n` is the end).
-    let byte = |c: i64| s.char_indices().nth(c as usize).map_or(s.len(), |(b, _)| b);
-    let out = s.get(byte(from)..byte(from + take)).unwrap_or_default();
-    Ok(Cow::Owned(Value::String(out.to_owned())))
+    let byte = |c: i64| char_offset(s, c as usize);
+    s.get(byte(from)..byte(from + take)).unwrap_or_default().to_owned()
 }
 
 fn iterate<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Out<'t> {
@@ -658,7 +672,7 @@ fn reduce<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Ou
         }
         acc = Cow::Owned(next);
     }
-    Ok(Cow::Owned(acc.into_owned()))
+    Ok(acc)
 }
 
 fn try_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) -> Out<'t> {
@@ -776,4 +790,30 @@ fn fractional_<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32]) 
     let buckets = ev_all(cx, sc, buckets)?;
     let picked = fractional::pick(key, &buckets);
     Ok(picked.map_or(Cow::Borrowed(&NULL), |v| Cow::Owned(v.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `substr`'s cut by a vector of chars, as JavaScript's `substr` reads it.
+    fn reference(s: &str, start: i64, len: Option<i64>) -> String {
+        let chars: Vec<char> = s.chars().collect();
+        let n = chars.len() as i64;
+        let from = if start < 0 { (n + start).max(0) } else { start.min(n) };
+        let take = match len {
+            None => n - from,
+            Some(l) if l < 0 => (n - from + l).max(0),
+            Some(l) => l.min(n - from),
+        };
+        chars.iter().skip(from as usize).take(take as usize).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cut_counts_characters(s in "[aé€😀]{0,8}", start in -10i64..10, len in proptest::option::of(-10i64..10)) {
+            let got = cut(&s, start as f64, len.map(|l| l as f64));
+            proptest::prop_assert_eq!(got, reference(&s, start, len));
+        }
+    }
 }

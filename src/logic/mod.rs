@@ -27,6 +27,7 @@ pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
 pub use generic::{DynamicResolver, JsonEnv};
 pub use parse::OPERATORS;
+pub(crate) use value::head;
 pub use value::{set_host_numbers, HostNumbers, MAX_DATA_DEPTH};
 
 /// Deepest nesting a rule may have, when parsed or decoded.

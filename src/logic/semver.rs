@@ -8,36 +8,39 @@ use std::cmp::Ordering;
 /// The comparison operators `sem_ver` accepts.
 pub(crate) const OPERATORS: [&str; 8] = ["=", "!=", "<", "<=", ">", ">=", "^", "~"];
 
-/// A parsed version; the numbers stay decimal strings so any size compares correctly.
+/// A parsed version; the numbers stay decimal digits so any size compares correctly. Bytes
+/// rather than `str`: the splits below are on ASCII bytes, and std's char searcher would come
+/// along with `str::split`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Version<'a> {
-    major: &'a str,
-    minor: &'a str,
-    patch: &'a str,
-    pre: &'a str,
+    major: &'a [u8],
+    minor: &'a [u8],
+    patch: &'a [u8],
+    pre: &'a [u8],
 }
 
 /// Parses a version, with or without a leading `v`.
 pub(crate) fn parse(text: &str) -> Option<Version<'_>> {
-    let v = text.strip_prefix('v').unwrap_or(text);
+    let v = text.as_bytes();
+    let v = v.strip_prefix(b"v").unwrap_or(v);
     let (major, rest) = number(v)?;
-    let (minor, rest) = match rest.strip_prefix('.') {
-        None if rest.is_empty() => return Some(Version { major, minor: "0", patch: "0", pre: "" }),
-        None => return None,
-        Some(r) => number(r)?,
+    let (minor, rest) = match rest.split_first() {
+        None => return Some(Version { major, minor: b"0", patch: b"0", pre: b"" }),
+        Some((b'.', r)) => number(r)?,
+        Some(_) => return None,
     };
-    let (patch, rest) = match rest.strip_prefix('.') {
-        None if rest.is_empty() => return Some(Version { major, minor, patch: "0", pre: "" }),
-        None => return None,
-        Some(r) => number(r)?,
+    let (patch, rest) = match rest.split_first() {
+        None => return Some(Version { major, minor, patch: b"0", pre: b"" }),
+        Some((b'.', r)) => number(r)?,
+        Some(_) => return None,
     };
-    let (main, build) = match rest.split_once('+') {
-        Some((main, build)) => (main, Some(build)),
+    let (main, build) = match rest.iter().position(|&b| b == b'+') {
+        Some(i) => (rest.get(..i)?, rest.get(i + 1..)),
         None => (rest, None),
     };
-    let pre = match main.strip_prefix('-') {
-        Some(pre) if identifiers(pre, true) => pre,
-        None if main.is_empty() => "",
+    let pre = match main.split_first() {
+        Some((b'-', pre)) if identifiers(pre, true) => pre,
+        None => b"",
         _ => return None,
     };
     if build.is_some_and(|b| !identifiers(b, false)) {
@@ -47,46 +50,50 @@ pub(crate) fn parse(text: &str) -> Option<Version<'_>> {
 }
 
 /// A decimal number without leading zeros, and what follows it.
-fn number(s: &str) -> Option<(&str, &str)> {
-    let rest = s.trim_start_matches(|c: char| c.is_ascii_digit());
-    let digits = s.strip_suffix(rest)?;
-    if digits.is_empty() || (digits.len() > 1 && digits.starts_with('0')) {
-        return None;
+fn number(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (digits, rest) = s.split_at_checked(s.iter().take_while(|b| b.is_ascii_digit()).count())?;
+    match digits {
+        [] | [b'0', _, ..] => None,
+        _ => Some((digits, rest)),
     }
-    Some((digits, rest))
+}
+
+/// The dot-separated parts of `s`.
+fn parts(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|&b| b == b'.')
 }
 
 /// Dot-separated, non-empty `[0-9A-Za-z-]` identifiers; numeric ones without leading zeros
 /// when `strict` (pre-release).
-fn identifiers(s: &str, strict: bool) -> bool {
-    s.split('.').all(|id| {
-        let charset = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        let numeric = id.bytes().all(|b| b.is_ascii_digit());
-        charset && !(strict && numeric && id.len() > 1 && id.starts_with('0'))
+fn identifiers(s: &[u8], strict: bool) -> bool {
+    parts(s).all(|id| {
+        let charset = !id.is_empty() && id.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+        let numeric = id.iter().all(u8::is_ascii_digit);
+        charset && !(strict && numeric && id.len() > 1 && id.first() == Some(&b'0'))
     })
 }
 
-fn cmp_num(a: &str, b: &str) -> Ordering {
+fn cmp_num(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-fn cmp_pre(a: &str, b: &str) -> Ordering {
+fn cmp_pre(a: &[u8], b: &[u8]) -> Ordering {
     match (a.is_empty(), b.is_empty()) {
         (true, true) => return Ordering::Equal,
         (true, false) => return Ordering::Greater,
         (false, true) => return Ordering::Less,
         _ => {}
     }
-    let mut xs = a.split('.');
-    let mut ys = b.split('.');
+    let mut xs = parts(a);
+    let mut ys = parts(b);
     loop {
         let ord = match (xs.next(), ys.next()) {
             (None, None) => return Ordering::Equal,
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some(x), Some(y)) => {
-                let nx = x.bytes().all(|c| c.is_ascii_digit());
-                let ny = y.bytes().all(|c| c.is_ascii_digit());
+                let nx = x.iter().all(u8::is_ascii_digit);
+                let ny = y.iter().all(u8::is_ascii_digit);
                 match (nx, ny) {
                     (true, true) => cmp_num(x, y),
                     (true, false) => Ordering::Less,

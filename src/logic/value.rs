@@ -5,6 +5,28 @@ use std::cmp::Ordering;
 
 use super::{EvalError, Value};
 
+/// The first `n` characters of `s` (all of it when shorter), cut at a char boundary without
+/// collecting chars (`String: Extend<char>` would be one more loop in the Wasm module).
+pub(crate) fn head(s: &str, n: usize) -> &str {
+    s.get(..char_offset(s, n)).unwrap_or(s)
+}
+
+/// The byte offset of character `c` of `s` (its length past the end), by a byte scan: UTF-8
+/// continuation bytes are `0b10xx_xxxx`. (`char_indices().nth()` brings a chunked fast path of
+/// its own into the Wasm module.)
+pub(crate) fn char_offset(s: &str, c: usize) -> usize {
+    let mut left = c;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xc0 != 0x80 {
+            if left == 0 {
+                return i;
+            }
+            left -= 1;
+        }
+    }
+    s.len()
+}
+
 /// Deepest nesting that [`Value::from_json`] and [`Value::to_json`] convert; anything deeper
 /// becomes `null`. serde_json itself refuses text nested deeper than 128.
 pub const MAX_DATA_DEPTH: usize = 128;
@@ -31,7 +53,7 @@ impl Value {
         // the evaluator writes in the Wasm module.
         let quoted = |open: &str, s: &str, close: &str| {
             let mut out = String::from(open);
-            out.extend(s.chars().take(40));
+            out.push_str(head(s, 40));
             out.push_str(close);
             out
         };
@@ -742,6 +764,14 @@ mod tests {
                 assert_eq!(loose_eq(a, b), loose_eq_by_cases(a, b), "{a:?} == {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn head_cuts_at_characters() {
+        assert_eq!(head("héllo", 2), "hé");
+        assert_eq!(head("héllo", 5), "héllo");
+        assert_eq!(head("hé", 9), "hé");
+        assert_eq!(head("", 3), "");
     }
 
     #[test]

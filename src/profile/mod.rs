@@ -128,10 +128,17 @@ impl Profile {
             recent: VecDeque::new(),
             key: Value::Null,
         };
-        // Not `vec![x; n]`, which would clone `x` with the type's own clone code.
-        p.events.resize(model.events.len(), None);
-        p.features.resize_with(model.features.len(), Aggregate::default);
-        p.offers.resize_with(model.offers.len(), OfferState::default);
+        // Pushed: `vec![x; n]` would clone `x` with the type's own clone code, and `resize`
+        // brings the truncating half that an empty vector never needs.
+        for _ in &model.events {
+            p.events.push(None);
+        }
+        for _ in &model.features {
+            p.features.push(Aggregate::default());
+        }
+        for _ in &model.offers {
+            p.offers.push(OfferState::default());
+        }
         p.refresh_key();
         p
     }
@@ -316,7 +323,7 @@ impl Profile {
     /// features by name and kind, offers by id, variants by id, the stage by name. Traits stored
     /// as a token are not restored here: the engine verifies the token first
     /// ([`crate::engine::Engine::import_state`]).
-    pub fn from_stored(s: StoredState, model: &Model) -> (Profile, Outbox) {
+    pub fn from_stored(mut s: StoredState, model: &Model) -> (Profile, Outbox) {
         let mut p = Profile::new(model, s.install_id);
         p.consent = s.consent;
         p.ids = s.ids;
@@ -331,12 +338,13 @@ impl Profile {
                 *slot = Some(*seen);
             }
         }
-        for (name, spec, agg) in &s.features {
+        for (name, spec, agg) in &mut s.features {
             let mut slots = model.features.iter().zip(&mut p.features);
             let Some((def, slot)) = slots.find(|(f, _)| f.name == *name && same_kind(&f.spec, spec)) else {
                 continue;
             };
-            let mut agg = agg.clone();
+            // Taken out in place: no clone, and no consumed vector with its own drop code.
+            let mut agg = std::mem::take(agg);
             if def.spec != *spec {
                 // A new window or `max`: keep what fits the new spec, or start empty.
                 if let Some(h) = agg.horizon() {
@@ -358,7 +366,7 @@ impl Profile {
         }
         p.traits_expire_ms = s.traits_expire_ms;
         p.traits_token = s.traits_token;
-        for so in &s.offers {
+        for so in &mut s.offers {
             let Some(i) = model.offer(&so.id) else { continue };
             let (Some(def), Some(slot)) = (model.offers.get(i), p.offers.get_mut(i)) else { continue };
             let assignment = so.assignment.as_ref().and_then(|a| match a {
@@ -374,7 +382,7 @@ impl Profile {
                     .map(|k| Assignment::Treatment(Some(k as u16))),
                 StoredAssignment::Treatment(None) => None,
             });
-            *slot = OfferState { exposures: so.exposures.clone(), assignment };
+            *slot = OfferState { exposures: std::mem::take(&mut so.exposures), assignment };
         }
         p.global = s.global;
         for &(decision, ref offer, at_ms) in &s.recent {
