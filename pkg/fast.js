@@ -1,8 +1,9 @@
-// The fast paths of `Engine.prototype.decide` and `track`. The model's names are fetched once per
-// model. The context (or the event's properties) is read here, with plain property reads and no
-// call into Wasm per field, and written as numbers straight into a buffer in the module's memory
-// (strings once each, then by index). The decision comes back as numbers in another buffer there
-// and becomes the same object the checked path builds; no allocation or copy by the glue on the
+// The fast paths of `Engine.prototype.decide` and `track`, and the engine's getters (one call
+// into the module, `__info`, serves them all). The model's names are fetched once per model. The
+// context (or the event's properties) is read here, with plain property reads and no call into
+// Wasm per field, and written as numbers straight into a buffer in the module's memory (strings
+// once each, then by index). The decision comes back as numbers in another buffer there and
+// becomes the same object the checked path builds; no allocation or copy by the glue on the
 // way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
 // string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both
 // paths run the same engine and give the same result. The checked path then gets the values
@@ -16,7 +17,7 @@ const STRING = 3;
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
 
-/** Installs the fast `decide` and `track` on the generated `Engine` class (once). */
+/** Installs the fast `decide` and `track`, and the getters, on the generated `Engine` class (once). */
 export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__fast) return;
@@ -26,6 +27,10 @@ export function install(Engine) {
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
+  // The getters, of one call into the module each.
+  ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'].forEach((name, i) => {
+    Object.defineProperty(proto, name, { get() { return this.__info()[i]; }, configurable: true });
+  });
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
     proto[name] = function (bytes) {
@@ -72,10 +77,9 @@ export function install(Engine) {
 }
 
 function model(engine) {
-  const [placements, offers, variants, contents, reasons, context, events, props] = engine.__names();
-  // The engine's buffers, as byte offsets in its memory (8-byte aligned).
-  const [inAt, outAt, propsAt] = engine.__buffers();
-  const memory = engine.constructor.__memory();
+  // The model's names; the engine's buffers, as byte offsets in its memory (8-byte aligned).
+  const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory] =
+    engine.__prepare();
   return {
     placements, offers, variants, contents, reasons,
     placement: new Map(placements.map((name, i) => [name, i])),
@@ -197,19 +201,15 @@ function stopAt(f, i, last) {
 
 /**
  * The index of `s` in the engine's string table, adding it; -1 when the table was full, in which
- * case it is emptied (the call takes the checked path, the next ones fill it again).
+ * case the engine emptied it (the call takes the checked path, the next ones fill it again).
  */
 function intern(engine, s) {
   const ids = engine.__strings || (engine.__strings = new Map());
   let id = ids.get(s);
   if (id === undefined) {
     id = engine.__intern(s);
-    if (id < 0) {
-      engine.__internClear();
-      ids.clear();
-      return -1;
-    }
-    ids.set(s, id);
+    if (id < 0) ids.clear();
+    else ids.set(s, id);
   }
   return id;
 }

@@ -190,9 +190,11 @@ fn install_id(v: &JsValue) -> Result<u64, JsValue> {
         let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
         return Ok((half() << 32) | half());
     }
-    v.as_string()
-        .filter(|s| s.len() == 16)
-        .and_then(|s| u64::from_str_radix(&s, 16).ok())
+    // Digit by digit: `u64::from_str_radix` would be one more parser in the module (and would take
+    // a leading `+` as one of the sixteen).
+    let digits = v.as_string().filter(|s| s.len() == 16);
+    digits
+        .and_then(|s| s.bytes().try_fold(0, |id, b| Some(id << 4 | u64::from(char::from(b).to_digit(16)?))))
         .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "installId must be a string of 16 hex digits"))
 }
 
@@ -329,24 +331,6 @@ impl Engine {
             _ => return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB")),
         };
         self.core.set_traits_token(&token, now).map_err(|e| error::token(&e))
-    }
-
-    /// The shopper's pseudonymous id (what trait tokens and outbox batches are keyed by).
-    #[wasm_bindgen(getter)]
-    pub fn pid(&self) -> JsString {
-        JsString::from(self.core.profile().pid())
-    }
-
-    /// When the traits set by a token expire (ms), or `null` when no token's traits are held:
-    /// none set yet, or dropped (a stored token that no longer verifies, a new pid). The host
-    /// fetches a fresh token then, or before this time.
-    #[wasm_bindgen(getter, js_name = traitsTokenExpiresMs)]
-    pub fn traits_token_expires_ms(&self) -> JsValue {
-        let p = self.core.profile();
-        match (&p.traits_token, p.traits_expire_ms) {
-            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
-            _ => JsValue::NULL,
-        }
     }
 
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
@@ -488,22 +472,6 @@ impl Engine {
         Ok(out)
     }
 
-    /// The model's lifecycle stages, in order.
-    #[wasm_bindgen(getter, js_name = stageNames)]
-    pub fn stage_names(&self) -> Array {
-        let out = Array::new();
-        for s in &self.core.model().stages {
-            out.push(&JsValue::from_str(&s.name));
-        }
-        out
-    }
-
-    /// Whether the shopper consented to profiling.
-    #[wasm_bindgen(getter)]
-    pub fn consent(&self) -> bool {
-        self.core.profile().consent
-    }
-
     /// The profile and outbox as versioned bytes.
     #[wasm_bindgen(js_name = exportState)]
     pub fn export_state(&mut self) -> Vec<u8> {
@@ -526,17 +494,43 @@ impl Engine {
         Ok(())
     }
 
-    /// The running model's version.
-    #[wasm_bindgen(getter, js_name = modelVersion)]
-    pub fn model_version(&self) -> u32 {
-        self.core.model().version
+    /// For the package's JavaScript (pkg/fast.js), which makes the getters of it: `[consent,
+    /// modelVersion, pid, traitsTokenExpiresMs, stageNames]`. Whether the shopper consented to
+    /// profiling; the running model's version; the shopper's pseudonymous id (what trait tokens
+    /// and outbox batches are keyed by); when the traits set by a token expire (ms), or `null`
+    /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
+    /// verifies, a new pid), so the host fetches a fresh token then or before; the model's
+    /// lifecycle stages, in order.
+    #[wasm_bindgen(js_name = __info)]
+    pub fn info(&self) -> Array {
+        let p = self.core.profile();
+        let model = self.core.model();
+        let expires = match (&p.traits_token, p.traits_expire_ms) {
+            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
+            _ => JsValue::NULL,
+        };
+        let stages = Array::new();
+        for s in &model.stages {
+            stages.push(&JsValue::from_str(&s.name));
+        }
+        let out = Array::new();
+        for v in [p.consent.into(), model.version.into(), p.pid().into(), expires, stages.into()] {
+            out.push(&v);
+        }
+        out
     }
 
-    /// For the package's JavaScript (pkg/fast.js): `[placements, offers, variants, contents,
-    /// reasons, context, events, props]`, the model's names and parsed content payloads, fetched
-    /// once per model (`props`: per event type, its property names).
-    #[wasm_bindgen(js_name = __names)]
-    pub fn names_js(&self) -> Array {
+    /// For the package's JavaScript (pkg/fast.js), once per model: `[placements, offers,
+    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
+    /// First the model's names and parsed content payloads (`props`: per event type, its
+    /// property names). Then the fast paths' buffers, made here in this module's memory for the
+    /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
+    /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
+    /// decision; props the same pairs for the fast track, room for the event type with the most
+    /// properties. None moves until the next call. Last the module's memory, where they are.
+    #[wasm_bindgen(js_name = __prepare)]
+    pub fn prepare(&mut self) -> Array {
+        let model = self.core.model();
         let n = &self.names;
         let variants = Array::new();
         for v in &n.variants {
@@ -547,7 +541,7 @@ impl Engine {
             reasons.push(&JsValue::from_str(r.as_str()));
         }
         let events = Array::new();
-        for e in &self.core.model().events {
+        for e in &model.events {
             events.push(&JsValue::from_str(&e.name));
         }
         let props = Array::new();
@@ -567,38 +561,6 @@ impl Engine {
         ] {
             out.push(part);
         }
-        out
-    }
-
-    /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
-    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long (the
-    /// caller then clears the table or takes the slow path).
-    #[wasm_bindgen(js_name = __intern)]
-    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
-    pub fn intern(&mut self, s: String) -> i32 {
-        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
-            return -1;
-        }
-        self.interned.push(Value::String(s));
-        self.interned.len() as i32 - 1
-    }
-
-    /// For the package's JavaScript: forgets interned strings.
-    #[wasm_bindgen(js_name = __internClear)]
-    pub fn intern_clear(&mut self) {
-        self.interned.clear();
-        self.context_ids.clear();
-    }
-
-    /// For the package's JavaScript: makes the fast decide's buffers in this module's memory for
-    /// the running model and returns where they are, `[input, output, props]` as byte offsets.
-    /// The input holds `(kind, value)` per context slot (kind 0 missing, 1 boolean, 2 finite
-    /// number, 3 interned string); the output room for the longest decision; props the same
-    /// pairs for the fast track, room for the event type with the most properties. None moves
-    /// until the next call.
-    #[wasm_bindgen(js_name = __buffers)]
-    pub fn buffers(&mut self) -> Array {
-        let model = self.core.model();
         let (mut items, mut props) = (0, 0);
         for p in &model.placements {
             items = items.max(usize::from(p.max_items));
@@ -609,18 +571,26 @@ impl Engine {
         self.fast_in = vec![0.0; 2 * model.context.len()];
         self.fast_props = vec![0.0; 2 * props];
         self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        // An array, not a `Vec<u32>`: that would need its own glue to copy out.
-        let out = Array::new();
         for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
             out.push(&JsValue::from(at as u32));
         }
+        out.push(&wasm_bindgen::memory());
         out
     }
 
-    /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
-    #[wasm_bindgen(js_name = __memory)]
-    pub fn memory() -> JsValue {
-        wasm_bindgen::memory()
+    /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
+    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long: the
+    /// table is then emptied (the caller forgets its indices and takes the checked path).
+    #[wasm_bindgen(js_name = __intern)]
+    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
+    pub fn intern(&mut self, s: String) -> i32 {
+        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
+            self.interned.clear();
+            self.context_ids.clear();
+            return -1;
+        }
+        self.interned.push(Value::String(s));
+        self.interned.len() as i32 - 1
     }
 
     /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties
