@@ -147,17 +147,11 @@ extern "C" {
 }
 
 /// Gives the core JavaScript's number text conversions: it is built without its own here (they
-/// are 17 KB gzip), and JavaScript's are the semantics it follows anyway. The first call counts;
-/// later ones do nothing.
+/// are 17 KB gzip), and JavaScript's are the semantics it follows anyway. Every engine calls it
+/// when it is made (rules are evaluated only by an engine); the first call counts, later ones do
+/// nothing.
 pub(crate) fn use_javascript_numbers() {
     kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
-}
-
-/// Runs when the module is instantiated. Every engine calls [`use_javascript_numbers`] too:
-/// where this crate is linked as a library (wasm-bindgen-test), no start function runs.
-#[wasm_bindgen(start)]
-fn start() {
-    use_javascript_numbers();
 }
 
 /// The module's allocator: rlsf's TLSF (constant-time allocation and free, no locking on
