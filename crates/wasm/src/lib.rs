@@ -132,7 +132,7 @@ pub struct Engine {
     /// The fast track's input: `(kind, value)` per property of the event type, as for contexts.
     fast_props: Vec<f64>,
     /// The fast decide's output, read by the package's JavaScript straight from this memory;
-    /// its capacity is fixed when [`Engine::buffers`] makes it, so it never moves.
+    /// its capacity is fixed when [`Engine::prepare`] makes it, so it never moves.
     fast_out: Vec<f64>,
 }
 
@@ -244,7 +244,7 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 
 impl Engine {
     /// After a new model: its names, and no context slot holding an interned string of the old
-    /// one. (The package's JavaScript fetches new fast buffers for it, see `buffers`.)
+    /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
     fn model_changed(&mut self) {
         self.names = Names::new(self.core.model());
         self.context_ids.clear();
@@ -588,7 +588,7 @@ impl Engine {
     }
 
     /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties
-    /// in the props buffer (see [`Engine::buffers`]). 1: recorded, 2: no consent (nothing kept),
+    /// in the props buffer (see [`Engine::prepare`]). 1: recorded, 2: no consent (nothing kept),
     /// 0: the input needs the checked path (which gives the error).
     #[wasm_bindgen(js_name = __track)]
     pub fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
@@ -612,7 +612,7 @@ impl Engine {
     }
 
     /// For the package's JavaScript: `decide` with the placement by index and the context in the
-    /// input buffer (see [`Engine::buffers`]). Writes the decision to the output buffer as
+    /// input buffer (see [`Engine::prepare`]). Writes the decision to the output buffer as
     /// numbers, `[reason, placement, id high, id low, fallback, items…]` with six numbers per
     /// item (`offer, variant, control, content, priority, score`; -1 or NaN for none), and
     /// returns how many; 0 when the input needs the checked path (which gives the error).
@@ -648,7 +648,7 @@ impl Engine {
         let out = &mut self.fast_out;
         out.clear();
         if out.capacity() < DECISION_HEAD + DECISION_ITEM * d.items.len() {
-            return 0; // never here: `buffers` made room for the longest decision
+            return 0; // never here: `prepare` made room for the longest decision
         }
         let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
         out.extend_from_slice(&[
