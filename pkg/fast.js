@@ -1,5 +1,7 @@
-// The fast paths of `Engine.prototype.decide` and `track`, and the engine's getters (one call
-// into the module, `__info`, serves them all). The model's names are fetched once per model. The
+// The rest of the `Engine` class over the generated glue: methods that share one export of the
+// module (`__query`, `__apply`, `__traits`, `__outbox`; fewer exports make a smaller module and
+// glue), the getters (one export, `__info`, serves them all), and the fast paths of `decide`
+// and `track`. For the fast paths, the model's names are fetched once per model. The
 // context (or the event's properties) is read here, with plain property reads and no call into
 // Wasm per field, and written as numbers straight into a buffer in the module's memory (strings
 // once each, then by index). The decision comes back as numbers in another buffer there and
@@ -17,7 +19,7 @@ const STRING = 3;
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
 
-/** Installs the fast `decide` and `track`, and the getters, on the generated `Engine` class (once). */
+/** Completes the generated `Engine` class (once): its shared-export methods, getters and fast paths. */
 export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__fast) return;
@@ -27,17 +29,26 @@ export function install(Engine) {
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
-  // The getters, of one call into the module each.
+  // The getters, of one call into the module each; the methods that share an export.
   ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'].forEach((name, i) => {
     Object.defineProperty(proto, name, { get() { return this.__info()[i]; }, configurable: true });
   });
-  for (const name of ['applySnapshot', 'applySignedSnapshot']) {
-    const apply = proto[name];
-    proto[name] = function (bytes) {
-      this.__model = undefined;
-      return apply.call(this, bytes);
-    };
-  }
+  proto.segments = function segments(context, now) { return this.__query(0, context, now); };
+  proto.scores = function scores(context, now) { return this.__query(1, context, now); };
+  proto.features = function features(now) { return this.__query(2, undefined, now); };
+  proto.explain = function explain(offer, context, now) { return this.__query(3, context, now, offer); };
+  proto.applySnapshot = function applySnapshot(bytes) {
+    this.__model = undefined;
+    return this.__apply(false, bytes);
+  };
+  proto.applySignedSnapshot = function applySignedSnapshot(bytes) {
+    this.__model = undefined;
+    return this.__apply(true, bytes);
+  };
+  proto.setTraits = function setTraits(traits, expiresMs) { return this.__traits(false, traits, expiresMs); };
+  proto.setTraitsToken = function setTraitsToken(token, now) { return this.__traits(true, token, now); };
+  proto.drainOutbox = function drainOutbox() { return this.__outbox(true); };
+  proto.outbox = function outbox() { return this.__outbox(false); };
   proto.decide = function decide(placement, context, now) {
     const m = this.__model || (this.__model = model(this));
     const p = m.placement.get(placement);

@@ -242,6 +242,20 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_arg(v, "snapshot", code::SNAPSHOT_CORRUPT)
 }
 
+/// For Rust callers (the wasm-bindgen tests): what JavaScript reaches through the package's
+/// wrappers in pkg/fast.js.
+impl Engine {
+    /// `applySnapshot`: see [`Engine::apply`].
+    pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        self.apply(false, bytes)
+    }
+
+    /// `drainOutbox`: see [`Engine::outbox_js`].
+    pub fn drain_outbox(&mut self) -> Array {
+        self.outbox_js(true)
+    }
+}
+
 impl Engine {
     /// After a new model: its names, and no context slot holding an interned string of the old
     /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
@@ -305,28 +319,6 @@ impl Engine {
         Ok(Engine::wrap(core))
     }
 
-    /// Replaces the model with a newer snapshot signed by a trusted key; a rejected one (bad or
-    /// missing signature, not newer, corrupt) leaves the running model.
-    #[wasm_bindgen(js_name = applySignedSnapshot)]
-    pub fn apply_signed_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let bytes = snapshot_bytes(bytes)?;
-        self.core.apply_signed_snapshot(&bytes).map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
-    }
-
-    /// Sets the server's traits from a signed token (`kt1.…`): its signature, expiry and user
-    /// (this shopper's pseudonymous id) are checked first; a rejected token changes nothing.
-    #[wasm_bindgen(js_name = setTraitsToken)]
-    pub fn set_traits_token(&mut self, token: &JsValue, now: &JsValue) -> Result<(), JsValue> {
-        let now = self::now(now)?;
-        let token = match convert::string(token, 16_384) {
-            Some(Ok(t)) => t,
-            _ => return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB")),
-        };
-        self.core.set_traits_token(&token, now).map_err(|e| error::token(&e))
-    }
-
     /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
     pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
         let now = self::now(now)?;
@@ -358,52 +350,43 @@ impl Engine {
         self.core.stage().map(str::to_string)
     }
 
-    /// The segments the shopper is in now, in model order.
-    pub fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
+    /// For the package's JavaScript (pkg/fast.js), which makes four methods of it, the questions
+    /// about the shopper now that record nothing: `segments(context, now)` (`what` 0: the
+    /// segments the shopper is in, in model order), `scores(context, now)` (1: every score by
+    /// name), `features(now)` (2: feature values by name, `null` for a missing time) and
+    /// `explain(offer, context, now)` (3: why `offer` is or is not eligible).
+    #[wasm_bindgen(js_name = __query)]
+    pub fn query(
+        &mut self,
+        what: u32,
+        context: &JsValue,
+        now: &JsValue,
+        offer: &JsValue,
+    ) -> Result<JsValue, JsValue> {
         let now = self::now(now)?;
-        self.fill_context(context)?;
-        let out = Array::new();
-        for name in &self.core.segments(&self.context, now) {
-            out.push(&JsValue::from_str(name));
+        if what == 3 {
+            return self.explain(offer, context, now).map(JsValue::from);
         }
-        Ok(out)
-    }
-
-    /// Every score by name.
-    pub fn scores(&mut self, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
+        if what == 2 {
+            let out = Object::new();
+            for &(name, v) in &self.core.features(now) {
+                set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
+            }
+            return Ok(out.into());
+        }
         self.fill_context(context)?;
+        if what == 0 {
+            let out = Array::new();
+            for name in &self.core.segments(&self.context, now) {
+                out.push(&JsValue::from_str(name));
+            }
+            return Ok(out.into());
+        }
         let out = Object::new();
         for &(name, x) in &self.core.scores(&self.context, now) {
             set_str(&out, name, &JsValue::from_f64(x));
         }
-        Ok(out)
-    }
-
-    /// Why offer `offerId` is or is not eligible now, without recording anything.
-    pub fn explain(&mut self, offer: &JsValue, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
-        let o =
-            input::offer_index(self.core.model(), &id).map_err(|e| error::input(&e, code::OFFER_UNKNOWN))?;
-        self.fill_context(context)?;
-        let x = self
-            .core
-            .explain(o, &self.context, now)
-            .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
-        let out = Object::new();
-        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
-        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
-        let checks = Array::new();
-        for c in &x.checks {
-            let o = Object::new();
-            set_str(&o, "name", &JsValue::from_str(c.name));
-            set_str(&o, "passed", &JsValue::from_bool(c.passed));
-            set_str(&o, "detail", &JsValue::from_str(&c.detail));
-            checks.push(&o);
-        }
-        set_str(&out, "checks", &checks);
-        Ok(out)
+        Ok(out.into())
     }
 
     /// Grants or withdraws consent (withdrawing erases the behavioural profile).
@@ -426,16 +409,6 @@ impl Engine {
         self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
     }
 
-    /// Sets traits the host supplies unsigned, valid until `expiresMs` when given. Refused
-    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits:
-    /// traits then come only through `setTraitsToken`.
-    #[wasm_bindgen(js_name = setTraits)]
-    pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
-        let traits = convert::traits(traits)?;
-        let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
-        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
-    }
-
     /// Wipes the profile; the outbox keeps a `forgotten` event. A new install id is drawn unless
     /// given.
     pub fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
@@ -445,25 +418,49 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes and returns the outbox events, oldest first.
-    #[wasm_bindgen(js_name = drainOutbox)]
-    pub fn drain_outbox(&mut self) -> Array {
-        convert::outbox_events(&self.core.drain_outbox())
+    /// For the package's JavaScript (pkg/fast.js), which makes `applySnapshot(bytes)` (`signed`
+    /// false) and `applySignedSnapshot(bytes)` (true) of it: replaces the model with a newer
+    /// snapshot; a rejected one leaves the running model. Signed: the snapshot must be signed by a
+    /// trusted key. Unsigned: an engine that trusts keys checks the signature all the same.
+    #[wasm_bindgen(js_name = __apply)]
+    pub fn apply(&mut self, signed: bool, bytes: &JsValue) -> Result<(), JsValue> {
+        let bytes = snapshot_bytes(bytes)?;
+        let applied =
+            if signed { self.core.apply_signed_snapshot(&bytes) } else { self.core.apply_snapshot(&bytes) };
+        applied.map_err(|e| error::snapshot(&e))?;
+        self.model_changed();
+        Ok(())
     }
 
-    /// The outbox events, oldest first, without removing them.
-    pub fn outbox(&mut self) -> Array {
-        convert::outbox_events(&self.core.outbox())
-    }
-
-    /// Feature values by name; `null` for a missing time.
-    pub fn features(&self, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        let out = Object::new();
-        for &(name, v) in &self.core.features(now) {
-            set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
+    /// For the package's JavaScript (pkg/fast.js), which makes `setTraitsToken(token, now)`
+    /// (`signed` true) and `setTraits(traits, expiresMs)` (false) of it. Signed: sets the
+    /// server's traits from a signed token (`kt1.…`): its signature, expiry and user (this
+    /// shopper's pseudonymous id) are checked first; a rejected token changes nothing. Unsigned:
+    /// sets traits the host supplies, valid until `expiresMs` when given; refused
+    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits.
+    #[wasm_bindgen(js_name = __traits)]
+    pub fn traits(&mut self, signed: bool, traits: &JsValue, time: &JsValue) -> Result<(), JsValue> {
+        if signed {
+            let now = now(time)?;
+            let token = match convert::string(traits, 16_384) {
+                Some(Ok(t)) => t,
+                _ => {
+                    return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB"))
+                }
+            };
+            return self.core.set_traits_token(&token, now).map_err(|e| error::token(&e));
         }
-        Ok(out)
+        let traits = convert::traits(traits)?;
+        let exp = if time.is_undefined() || time.is_null() { None } else { Some(now(time)?) };
+        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
+    }
+
+    /// For the package's JavaScript (pkg/fast.js), which makes `drainOutbox()` (`drain` true:
+    /// removes and returns the outbox events, oldest first) and `outbox()` (false: the same
+    /// without removing them) of it.
+    #[wasm_bindgen(js_name = __outbox)]
+    pub fn outbox_js(&mut self, drain: bool) -> Array {
+        convert::outbox_events(&if drain { self.core.drain_outbox() } else { self.core.outbox() })
     }
 
     /// The profile and outbox as versioned bytes.
@@ -477,15 +474,6 @@ impl Engine {
     pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
         let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
         self.core.import_state(&b).map_err(|e| error::state(&e))
-    }
-
-    /// Replaces the model with a newer snapshot; a rejected one leaves the old model in place.
-    #[wasm_bindgen(js_name = applySnapshot)]
-    pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let b = snapshot_bytes(bytes)?;
-        self.core.apply_snapshot(&b).map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
     }
 
     /// For the package's JavaScript (pkg/fast.js), which makes the getters of it: `[consent,
@@ -719,6 +707,31 @@ fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) ->
 }
 
 impl Engine {
+    /// Why `offer` is or is not eligible now, without recording anything.
+    fn explain(&mut self, offer: &JsValue, context: &JsValue, now: i64) -> Result<Object, JsValue> {
+        let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
+        let o =
+            input::offer_index(self.core.model(), &id).map_err(|e| error::input(&e, code::OFFER_UNKNOWN))?;
+        self.fill_context(context)?;
+        let x = self
+            .core
+            .explain(o, &self.context, now)
+            .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
+        let out = Object::new();
+        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
+        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
+        let checks = Array::new();
+        for c in &x.checks {
+            let o = Object::new();
+            set_str(&o, "name", &JsValue::from_str(c.name));
+            set_str(&o, "passed", &JsValue::from_bool(c.passed));
+            set_str(&o, "detail", &JsValue::from_str(&c.detail));
+            checks.push(&o);
+        }
+        set_str(&out, "checks", &checks);
+        Ok(out)
+    }
+
     fn event(&mut self, event: &JsValue) -> Result<usize, InputError> {
         if !is_record(event) {
             return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
