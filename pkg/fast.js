@@ -1,15 +1,15 @@
 // The rest of the `Engine` class over the generated glue: methods that share one export of the
-// module (`__query`, `__apply`, `__traits`, `__outbox`; fewer exports make a smaller module and
-// glue), the getters (one export, `__info`, serves them all), and the fast paths of `decide`
-// and `track`. For the fast paths, the model's names are fetched once per model. The
+// module (`__query`, `__profile`, `__apply`, `__traits`, `__outbox`; fewer exports make a smaller
+// module and glue), the getters (one export, `__info`, serves them all), and the fast paths of
+// `decide` and `track`. For the fast paths, the model's names are fetched once per model. The
 // context (or the event's properties) is read here, with plain property reads and no call into
 // Wasm per field, and written as numbers straight into a buffer in the module's memory (strings
 // once each, then by index). The decision comes back as numbers in another buffer there and
-// becomes the same object the checked path builds; no allocation or copy by the glue on the
-// way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
-// string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both
-// paths run the same engine and give the same result. The checked path then gets the values
-// already read, so each getter or proxy trap runs once per call.
+// becomes the same object the checked path builds; no allocation or copy by the glue on the way.
+// Anything unusual (an unknown placement or event type, a value of the wrong type, a long string,
+// a list, NaN, a throwing getter) takes the checked path, which gives the error: both paths run
+// the same engine and give the same result. The checked path then gets the values already read, so
+// each getter or proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -37,6 +37,10 @@ export function install(Engine) {
   proto.scores = function scores(context, now) { return this.__query(1, context, now); };
   proto.features = function features(now) { return this.__query(2, undefined, now); };
   proto.explain = function explain(offer, context, now) { return this.__query(3, context, now, offer); };
+  proto.stage = function stage() { return this.__query(4); };
+  proto.setConsent = function setConsent(consent) { return this.__profile(0, consent); };
+  proto.identify = function identify(kind, value) { return this.__profile(1, kind, value); };
+  proto.forget = function forget(installId, now) { return this.__profile(2, installId, now); };
   proto.applySnapshot = function applySnapshot(bytes) {
     this.__model = undefined;
     return this.__apply(false, bytes);

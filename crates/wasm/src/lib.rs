@@ -245,6 +245,17 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 /// For Rust callers (the wasm-bindgen tests): what JavaScript reaches through the package's
 /// wrappers in pkg/fast.js.
 impl Engine {
+    /// `stage`: see [`Engine::query`].
+    pub fn stage(&mut self) -> Option<String> {
+        let none = &JsValue::UNDEFINED;
+        self.query(4, none, none, none).ok().and_then(|s| s.as_string())
+    }
+
+    /// `setConsent`: see [`Engine::profile`].
+    pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
+        self.profile(0, consent, &JsValue::UNDEFINED)
+    }
+
     /// `applySnapshot`: see [`Engine::apply`].
     pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
         self.apply(false, bytes)
@@ -345,16 +356,12 @@ impl Engine {
         Ok(self.decision_js())
     }
 
-    /// The current lifecycle stage, or `null`.
-    pub fn stage(&mut self) -> Option<String> {
-        self.core.stage().map(str::to_string)
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes four methods of it, the questions
+    /// For the package's JavaScript (pkg/fast.js), which makes five methods of it, the questions
     /// about the shopper now that record nothing: `segments(context, now)` (`what` 0: the
     /// segments the shopper is in, in model order), `scores(context, now)` (1: every score by
-    /// name), `features(now)` (2: feature values by name, `null` for a missing time) and
-    /// `explain(offer, context, now)` (3: why `offer` is or is not eligible).
+    /// name), `features(now)` (2: feature values by name, `null` for a missing time),
+    /// `explain(offer, context, now)` (3: why `offer` is or is not eligible) and `stage()` (4:
+    /// the current lifecycle stage, or `undefined`).
     #[wasm_bindgen(js_name = __query)]
     pub fn query(
         &mut self,
@@ -363,6 +370,9 @@ impl Engine {
         now: &JsValue,
         offer: &JsValue,
     ) -> Result<JsValue, JsValue> {
+        if what == 4 {
+            return Ok(self.core.stage().map_or(JsValue::UNDEFINED, JsValue::from_str));
+        }
         let now = self::now(now)?;
         if what == 3 {
             return self.explain(offer, context, now).map(JsValue::from);
@@ -389,32 +399,31 @@ impl Engine {
         Ok(out.into())
     }
 
-    /// Grants or withdraws consent (withdrawing erases the behavioural profile).
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
-        let c = consent
-            .as_bool()
-            .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-        self.core.set_consent(c);
-        Ok(())
-    }
-
-    /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
-    pub fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
-        let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
-        let k = host::id_kind(&k).ok_or_else(|| {
-            error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
-        })?;
-        let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
-        self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
-    }
-
-    /// Wipes the profile; the outbox keeps a `forgotten` event. A new install id is drawn unless
-    /// given.
-    pub fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
-        let id = install_id(install)?;
-        let now = self::now(now)?;
-        self.core.forget(id, now);
+    /// For the package's JavaScript (pkg/fast.js), which makes three methods of it, what the
+    /// shopper decides about their profile: `setConsent(consent)` (`what` 0: grants or withdraws
+    /// consent; withdrawing erases the behavioural profile), `identify(kind, value)` (1: adds an
+    /// identifier of kind `phone`, `email` or `external`; only a salted hash is kept) and
+    /// `forget(installId, now)` (2: wipes the profile; the outbox keeps a `forgotten` event; a
+    /// new install id is drawn unless given).
+    #[wasm_bindgen(js_name = __profile)]
+    pub fn profile(&mut self, what: u32, a: &JsValue, b: &JsValue) -> Result<(), JsValue> {
+        if what == 0 {
+            let c = a
+                .as_bool()
+                .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
+            self.core.set_consent(c);
+        } else if what == 1 {
+            let k = name_arg(a, "identifier kind", code::IDENTITY_INVALID)?;
+            let k = host::id_kind(&k).ok_or_else(|| {
+                error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
+            })?;
+            let v = name_arg(b, "identifier", code::IDENTITY_INVALID)?;
+            self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))?;
+        } else {
+            let id = install_id(a)?;
+            let now = self::now(b)?;
+            self.core.forget(id, now);
+        }
         Ok(())
     }
 
