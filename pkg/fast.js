@@ -24,8 +24,8 @@ export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__fast) return;
   proto.__fast = true;
-  const checked = proto.decide;
-  const checkedTrack = proto.track;
+  const checked = function decide(placement, context, now) { return this.__checked(1, placement, context, now); };
+  const checkedTrack = function track(event, now) { return this.__checked(0, event, undefined, now); };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
@@ -52,6 +52,8 @@ export function install(Engine) {
   proto.setTraits = function setTraits(traits, expiresMs) { return this.__traits(false, traits, expiresMs); };
   proto.setTraitsToken = function setTraitsToken(token, now) { return this.__traits(true, token, now); };
   proto.drainOutbox = function drainOutbox() { return this.__outbox(true); };
+  proto.exportState = function exportState() { return this.__state(false); };
+  proto.importState = function importState(state) { this.__state(true, state); };
   proto.outbox = function outbox() { return this.__outbox(false); };
   proto.decide = function decide(placement, context, now) {
     const m = this.__model || (this.__model = model(this));

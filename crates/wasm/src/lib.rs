@@ -245,6 +245,31 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 /// For Rust callers (the wasm-bindgen tests): what JavaScript reaches through the package's
 /// wrappers in pkg/fast.js.
 impl Engine {
+    /// `track`: see [`Engine::checked`].
+    pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
+        self.checked(0, event, &JsValue::UNDEFINED, now).map(JsCast::unchecked_into)
+    }
+
+    /// `decide`: see [`Engine::checked`].
+    pub fn decide(
+        &mut self,
+        placement: &JsValue,
+        context: &JsValue,
+        now: &JsValue,
+    ) -> Result<Object, JsValue> {
+        self.checked(1, placement, context, now).map(JsCast::unchecked_into)
+    }
+
+    /// `exportState`: see [`Engine::state`].
+    pub fn export_state(&mut self) -> Vec<u8> {
+        self.state(false, &JsValue::UNDEFINED).unwrap_or_default()
+    }
+
+    /// `importState`: see [`Engine::state`].
+    pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        self.state(true, bytes).map(drop)
+    }
+
     /// `stage`: see [`Engine::query`].
     pub fn stage(&mut self) -> Option<String> {
         let none = &JsValue::UNDEFINED;
@@ -330,30 +355,33 @@ impl Engine {
         Ok(Engine::wrap(core))
     }
 
-    /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
-    pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
-        let now = self::now(now)?;
-        let kind = self.event(event).map_err(|e| error::input(&e, code::EVENT_INVALID))?;
-        Ok(JsString::from(match self.core.track(kind, &self.props, now) {
-            Tracked::Recorded => "recorded",
-            Tracked::NoConsent => "no_consent",
-        }))
-    }
-
-    /// Decides what `placement` shows for page `context`; records the exposure.
-    pub fn decide(
+    /// For the package's JavaScript (pkg/fast.js), whose `track` and `decide` take this
+    /// checked path when theirs cannot: `track(event, now)` (`what` 0: tracks an event
+    /// `{type: "view", ...}`; `"recorded"`, or `"no_consent"` when nothing is kept) and
+    /// `decide(placement, context, now)` (1: what `placement` shows for page `context`; records
+    /// the exposure).
+    #[wasm_bindgen(js_name = __checked)]
+    pub fn checked(
         &mut self,
-        placement: &JsValue,
+        what: u32,
+        a: &JsValue,
         context: &JsValue,
         now: &JsValue,
-    ) -> Result<Object, JsValue> {
+    ) -> Result<JsValue, JsValue> {
         let now = self::now(now)?;
-        let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
+        if what == 0 {
+            let kind = self.event(a).map_err(|e| error::input(&e, code::EVENT_INVALID))?;
+            return Ok(JsValue::from_str(match self.core.track(kind, &self.props, now) {
+                Tracked::Recorded => "recorded",
+                Tracked::NoConsent => "no_consent",
+            }));
+        }
+        let name = name_arg(a, "placement", code::PLACEMENT_UNKNOWN)?;
         let p = input::placement_index(self.core.model(), &name)
             .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
         self.fill_context(context)?;
         self.core.decide_into(p, &self.context, now, &mut self.decision);
-        Ok(self.decision_js())
+        Ok(self.decision_js().into())
     }
 
     /// For the package's JavaScript (pkg/fast.js), which makes five methods of it, the questions
@@ -472,17 +500,18 @@ impl Engine {
         convert::outbox_events(&if drain { self.core.drain_outbox() } else { self.core.outbox() })
     }
 
-    /// The profile and outbox as versioned bytes.
-    #[wasm_bindgen(js_name = exportState)]
-    pub fn export_state(&mut self) -> Vec<u8> {
-        self.core.export_state()
-    }
-
-    /// Restores exported state; rejected state leaves the current state in place.
-    #[wasm_bindgen(js_name = importState)]
-    pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+    /// For the package's JavaScript (pkg/fast.js), which makes `exportState()` (`restore`
+    /// false: the profile and outbox as versioned bytes) and `importState(bytes)` (true: restores
+    /// exported state, and gives no bytes; rejected state leaves the current state in place) of
+    /// it.
+    #[wasm_bindgen(js_name = __state)]
+    pub fn state(&mut self, restore: bool, bytes: &JsValue) -> Result<Vec<u8>, JsValue> {
+        if !restore {
+            return Ok(self.core.export_state());
+        }
         let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
-        self.core.import_state(&b).map_err(|e| error::state(&e))
+        self.core.import_state(&b).map_err(|e| error::state(&e))?;
+        Ok(Vec::new())
     }
 
     /// For the package's JavaScript (pkg/fast.js), which makes the getters of it: `[consent,
