@@ -1,5 +1,5 @@
 // The rest of the `Engine` class over the generated glue: methods that share one export of the
-// module (`__query`, `__profile`, `__apply`, `__traits`, `__outbox`; fewer exports make a smaller
+// module (`__query`, `__change`, `__checked`, `__state`, `__outbox`; fewer exports make a smaller
 // module and glue), the getters (one export, `__info`, serves them all), and the fast paths of
 // `decide` and `track`. For the fast paths, the model's names are fetched once per model. The
 // context (or the event's properties) is read here, with plain property reads and no call into
@@ -38,19 +38,19 @@ export function install(Engine) {
   proto.features = function features(now) { return this.__query(2, undefined, now); };
   proto.explain = function explain(offer, context, now) { return this.__query(3, context, now, offer); };
   proto.stage = function stage() { return this.__query(4); };
-  proto.setConsent = function setConsent(consent) { return this.__profile(0, consent); };
-  proto.identify = function identify(kind, value) { return this.__profile(1, kind, value); };
-  proto.forget = function forget(installId, now) { return this.__profile(2, installId, now); };
+  proto.setConsent = function setConsent(consent) { return this.__change(0, consent); };
+  proto.identify = function identify(kind, value) { return this.__change(1, kind, value); };
+  proto.forget = function forget(installId, now) { return this.__change(2, installId, now); };
   proto.applySnapshot = function applySnapshot(bytes) {
     this.__model = undefined;
-    return this.__apply(false, bytes);
+    return this.__change(5, bytes);
   };
   proto.applySignedSnapshot = function applySignedSnapshot(bytes) {
     this.__model = undefined;
-    return this.__apply(true, bytes);
+    return this.__change(6, bytes);
   };
-  proto.setTraits = function setTraits(traits, expiresMs) { return this.__traits(false, traits, expiresMs); };
-  proto.setTraitsToken = function setTraitsToken(token, now) { return this.__traits(true, token, now); };
+  proto.setTraits = function setTraits(traits, expiresMs) { return this.__change(3, traits, expiresMs); };
+  proto.setTraitsToken = function setTraitsToken(token, now) { return this.__change(4, token, now); };
   proto.drainOutbox = function drainOutbox() { return this.__outbox(true); };
   proto.exportState = function exportState() { return this.__state(false); };
   proto.importState = function importState(state) { this.__state(true, state); };

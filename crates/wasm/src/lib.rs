@@ -276,14 +276,14 @@ impl Engine {
         self.query(4, none, none, none).ok().and_then(|s| s.as_string())
     }
 
-    /// `setConsent`: see [`Engine::profile`].
+    /// `setConsent`: see [`Engine::change`].
     pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
-        self.profile(0, consent, &JsValue::UNDEFINED)
+        self.change(0, consent, &JsValue::UNDEFINED)
     }
 
-    /// `applySnapshot`: see [`Engine::apply`].
+    /// `applySnapshot`: see [`Engine::change`].
     pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        self.apply(false, bytes)
+        self.change(5, bytes, &JsValue::UNDEFINED)
     }
 
     /// `drainOutbox`: see [`Engine::outbox_js`].
@@ -427,69 +427,41 @@ impl Engine {
         Ok(out.into())
     }
 
-    /// For the package's JavaScript (pkg/fast.js), which makes three methods of it, what the
-    /// shopper decides about their profile: `setConsent(consent)` (`what` 0: grants or withdraws
-    /// consent; withdrawing erases the behavioural profile), `identify(kind, value)` (1: adds an
-    /// identifier of kind `phone`, `email` or `external`; only a salted hash is kept) and
-    /// `forget(installId, now)` (2: wipes the profile; the outbox keeps a `forgotten` event; a
-    /// new install id is drawn unless given).
-    #[wasm_bindgen(js_name = __profile)]
-    pub fn profile(&mut self, what: u32, a: &JsValue, b: &JsValue) -> Result<(), JsValue> {
-        if what == 0 {
-            let c = a
-                .as_bool()
-                .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-            self.core.set_consent(c);
-        } else if what == 1 {
-            let k = name_arg(a, "identifier kind", code::IDENTITY_INVALID)?;
-            let k = host::id_kind(&k).ok_or_else(|| {
-                error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
-            })?;
-            let v = name_arg(b, "identifier", code::IDENTITY_INVALID)?;
-            self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))?;
-        } else {
-            let id = install_id(a)?;
-            let now = self::now(b)?;
-            self.core.forget(id, now);
+    /// For the package's JavaScript (pkg/fast.js), which makes seven methods of it, the
+    /// changes to the shopper's profile and the model: `setConsent(consent)` (`what` 0: grants
+    /// or withdraws consent; withdrawing erases the behavioural profile), `identify(kind,
+    /// value)` (1: adds an identifier of kind `phone`, `email` or `external`; only a salted hash
+    /// is kept), `forget(installId, now)` (2: wipes the profile; the outbox keeps a `forgotten`
+    /// event; a new install id is drawn unless given), `setTraits(traits, expiresMs)` (3) and
+    /// `setTraitsToken(token, now)` (4) (see [`Engine::set_traits`]), `applySnapshot(bytes)`
+    /// (5) and `applySignedSnapshot(bytes)` (6) (see [`Engine::apply`]).
+    #[wasm_bindgen(js_name = __change)]
+    pub fn change(&mut self, what: u32, a: &JsValue, b: &JsValue) -> Result<(), JsValue> {
+        match what {
+            0 => {
+                let c = a
+                    .as_bool()
+                    .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
+                self.core.set_consent(c);
+                Ok(())
+            }
+            1 => {
+                let k = name_arg(a, "identifier kind", code::IDENTITY_INVALID)?;
+                let k = host::id_kind(&k).ok_or_else(|| {
+                    error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
+                })?;
+                let v = name_arg(b, "identifier", code::IDENTITY_INVALID)?;
+                self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
+            }
+            2 => {
+                let id = install_id(a)?;
+                let now = self::now(b)?;
+                self.core.forget(id, now);
+                Ok(())
+            }
+            3 | 4 => self.set_traits(what == 4, a, b),
+            _ => self.apply(what == 6, a),
         }
-        Ok(())
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes `applySnapshot(bytes)` (`signed`
-    /// false) and `applySignedSnapshot(bytes)` (true) of it: replaces the model with a newer
-    /// snapshot; a rejected one leaves the running model. Signed: the snapshot must be signed by a
-    /// trusted key. Unsigned: an engine that trusts keys checks the signature all the same.
-    #[wasm_bindgen(js_name = __apply)]
-    pub fn apply(&mut self, signed: bool, bytes: &JsValue) -> Result<(), JsValue> {
-        let bytes = snapshot_bytes(bytes)?;
-        let applied =
-            if signed { self.core.apply_signed_snapshot(&bytes) } else { self.core.apply_snapshot(&bytes) };
-        applied.map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes `setTraitsToken(token, now)`
-    /// (`signed` true) and `setTraits(traits, expiresMs)` (false) of it. Signed: sets the
-    /// server's traits from a signed token (`kt1.…`): its signature, expiry and user (this
-    /// shopper's pseudonymous id) are checked first; a rejected token changes nothing. Unsigned:
-    /// sets traits the host supplies, valid until `expiresMs` when given; refused
-    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits.
-    #[wasm_bindgen(js_name = __traits)]
-    pub fn traits(&mut self, signed: bool, traits: &JsValue, time: &JsValue) -> Result<(), JsValue> {
-        if signed {
-            let now = now(time)?;
-            let token = match convert::string(traits, 16_384) {
-                Some(Ok(t)) => t,
-                _ => {
-                    return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB"))
-                }
-            };
-            return self.core.set_traits_token(&token, now).map_err(|e| error::token(&e));
-        }
-        let traits = convert::traits(traits)?;
-        let exp = if time.is_undefined() || time.is_null() { None } else { Some(now(time)?) };
-        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
     }
 
     /// For the package's JavaScript (pkg/fast.js), which makes `drainOutbox()` (`drain` true:
@@ -745,6 +717,38 @@ fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) ->
 }
 
 impl Engine {
+    /// Replaces the model with a newer snapshot; a rejected one leaves the running model. Signed:
+    /// the snapshot must be signed by a trusted key. Unsigned: an engine that trusts keys checks
+    /// the signature all the same.
+    fn apply(&mut self, signed: bool, bytes: &JsValue) -> Result<(), JsValue> {
+        let bytes = snapshot_bytes(bytes)?;
+        let applied =
+            if signed { self.core.apply_signed_snapshot(&bytes) } else { self.core.apply_snapshot(&bytes) };
+        applied.map_err(|e| error::snapshot(&e))?;
+        self.model_changed();
+        Ok(())
+    }
+
+    /// Signed: sets the server's traits from a signed token (`kt1.…`): its signature, expiry and
+    /// user (this shopper's pseudonymous id) are checked first; a rejected token changes nothing.
+    /// Unsigned: sets traits the host supplies, valid until `time` when given; refused
+    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits.
+    fn set_traits(&mut self, signed: bool, traits: &JsValue, time: &JsValue) -> Result<(), JsValue> {
+        if signed {
+            let now = now(time)?;
+            let token = match convert::string(traits, 16_384) {
+                Some(Ok(t)) => t,
+                _ => {
+                    return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB"))
+                }
+            };
+            return self.core.set_traits_token(&token, now).map_err(|e| error::token(&e));
+        }
+        let traits = convert::traits(traits)?;
+        let exp = if time.is_undefined() || time.is_null() { None } else { Some(now(time)?) };
+        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
+    }
+
     /// Why `offer` is or is not eligible now, without recording anything.
     fn explain(&mut self, offer: &JsValue, context: &JsValue, now: i64) -> Result<Object, JsValue> {
         let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
