@@ -1,15 +1,15 @@
-// The rest of the `Engine` class over the generated glue: methods that share one export of the
-// module (`__query`, `__change`, `__checked`, `__state`, `__outbox`; fewer exports make a smaller
-// module and glue), the getters (one export, `__info`, serves them all), and the fast paths of
-// `decide` and `track`. For the fast paths, the model's names are fetched once per model. The
-// context (or the event's properties) is read here, with plain property reads and no call into
-// Wasm per field, and written as numbers straight into a buffer in the module's memory (strings
-// once each, then by index). The decision comes back as numbers in another buffer there and
-// becomes the same object the checked path builds; no allocation or copy by the glue on the way.
-// Anything unusual (an unknown placement or event type, a value of the wrong type, a long string,
-// a list, NaN, a throwing getter) takes the checked path, which gives the error: both paths run
-// the same engine and give the same result. The checked path then gets the values already read, so
-// each getter or proxy trap runs once per call.
+// The rest of the `Engine` class over the generated glue. Its methods reach the module through
+// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of sixteen
+// makes a smaller module and glue. The getters are made of one export, `__info`, and the state
+// methods of `__state`. Then the fast paths of `decide` and `track`: the model's names are fetched
+// once per model. The context (or the event's properties) is read here, with plain property reads
+// and no call into Wasm per field, and written as numbers straight into a buffer in the module's
+// memory (strings once each, then by index). The decision comes back as numbers in another buffer
+// there and becomes the same object the checked path builds; no allocation or copy by the glue on
+// the way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
+// string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both paths
+// run the same engine and give the same result. The checked path then gets the values already read,
+// so each getter or proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -18,43 +18,39 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs. */
+const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
+  'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox'];
 
-/** Completes the generated `Engine` class (once): its shared-export methods, getters and fast paths. */
+/** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__fast) return;
   proto.__fast = true;
-  const checked = function decide(placement, context, now) { return this.__checked(1, placement, context, now); };
-  const checkedTrack = function track(event, now) { return this.__checked(0, event, undefined, now); };
+  // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
+  METHODS.forEach((name, i) => {
+    proto[name] = function (...args) {
+      return this.__call(i, ...args);
+    };
+  });
+  const checked = proto.decide;
+  const checkedTrack = proto.track;
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
-  // The getters, of one call into the module each; the methods that share an export.
+  // The getters, of one call into the module each.
   ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'].forEach((name, i) => {
     Object.defineProperty(proto, name, { get() { return this.__info()[i]; }, configurable: true });
   });
-  proto.segments = function segments(context, now) { return this.__query(0, context, now); };
-  proto.scores = function scores(context, now) { return this.__query(1, context, now); };
-  proto.features = function features(now) { return this.__query(2, undefined, now); };
-  proto.explain = function explain(offer, context, now) { return this.__query(3, context, now, offer); };
-  proto.stage = function stage() { return this.__query(4); };
-  proto.setConsent = function setConsent(consent) { return this.__change(0, consent); };
-  proto.identify = function identify(kind, value) { return this.__change(1, kind, value); };
-  proto.forget = function forget(installId, now) { return this.__change(2, installId, now); };
-  proto.applySnapshot = function applySnapshot(bytes) {
-    this.__model = undefined;
-    return this.__change(5, bytes);
-  };
-  proto.applySignedSnapshot = function applySignedSnapshot(bytes) {
-    this.__model = undefined;
-    return this.__change(6, bytes);
-  };
-  proto.setTraits = function setTraits(traits, expiresMs) { return this.__change(3, traits, expiresMs); };
-  proto.setTraitsToken = function setTraitsToken(token, now) { return this.__change(4, token, now); };
-  proto.drainOutbox = function drainOutbox() { return this.__outbox(true); };
   proto.exportState = function exportState() { return this.__state(false); };
   proto.importState = function importState(state) { this.__state(true, state); };
-  proto.outbox = function outbox() { return this.__outbox(false); };
+  for (const name of ['applySnapshot', 'applySignedSnapshot']) {
+    const apply = proto[name];
+    proto[name] = function (bytes) {
+      this.__model = undefined;
+      return apply.call(this, bytes);
+    };
+  }
   proto.decide = function decide(placement, context, now) {
     const m = this.__model || (this.__model = model(this));
     const p = m.placement.get(placement);

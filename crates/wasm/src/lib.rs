@@ -8,20 +8,20 @@
 mod convert;
 mod error;
 mod evaluate; // built only with the cargo feature `evaluate` (see its `#![cfg]`)
+mod methods;
 
-use js_sys::{Array, JsString, Object};
+use js_sys::Array;
 use kairos::engine::host::{self, Raw};
 use kairos::engine::input::{self, InputError};
 use kairos::engine::{Decision, Engine as Core, Reason, Tracked};
 use kairos::logic::Value;
 use kairos::model::ValueType;
-use kairos::outbox::decision_hex;
 use kairos::sign::Trust;
 use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
-use convert::{array, get, is_record, raw, set, set_str};
+use convert::{array, get, is_record, raw};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
@@ -242,56 +242,6 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
     bytes_arg(v, "snapshot", code::SNAPSHOT_CORRUPT)
 }
 
-/// For Rust callers (the wasm-bindgen tests): what JavaScript reaches through the package's
-/// wrappers in pkg/fast.js.
-impl Engine {
-    /// `track`: see [`Engine::checked`].
-    pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
-        self.checked(0, event, &JsValue::UNDEFINED, now).map(JsCast::unchecked_into)
-    }
-
-    /// `decide`: see [`Engine::checked`].
-    pub fn decide(
-        &mut self,
-        placement: &JsValue,
-        context: &JsValue,
-        now: &JsValue,
-    ) -> Result<Object, JsValue> {
-        self.checked(1, placement, context, now).map(JsCast::unchecked_into)
-    }
-
-    /// `exportState`: see [`Engine::state`].
-    pub fn export_state(&mut self) -> Vec<u8> {
-        self.state(false, &JsValue::UNDEFINED).unwrap_or_default()
-    }
-
-    /// `importState`: see [`Engine::state`].
-    pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        self.state(true, bytes).map(drop)
-    }
-
-    /// `stage`: see [`Engine::query`].
-    pub fn stage(&mut self) -> Option<String> {
-        let none = &JsValue::UNDEFINED;
-        self.query(4, none, none, none).ok().and_then(|s| s.as_string())
-    }
-
-    /// `setConsent`: see [`Engine::change`].
-    pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
-        self.change(0, consent, &JsValue::UNDEFINED)
-    }
-
-    /// `applySnapshot`: see [`Engine::change`].
-    pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        self.change(5, bytes, &JsValue::UNDEFINED)
-    }
-
-    /// `drainOutbox`: see [`Engine::outbox_js`].
-    pub fn drain_outbox(&mut self) -> Array {
-        self.outbox_js(true)
-    }
-}
-
 impl Engine {
     /// After a new model: its names, and no context slot holding an interned string of the old
     /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
@@ -353,123 +303,6 @@ impl Engine {
         let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
             .map_err(|e| error::snapshot(&e))?;
         Ok(Engine::wrap(core))
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), whose `track` and `decide` take this
-    /// checked path when theirs cannot: `track(event, now)` (`what` 0: tracks an event
-    /// `{type: "view", ...}`; `"recorded"`, or `"no_consent"` when nothing is kept) and
-    /// `decide(placement, context, now)` (1: what `placement` shows for page `context`; records
-    /// the exposure).
-    #[wasm_bindgen(js_name = __checked)]
-    pub fn checked(
-        &mut self,
-        what: u32,
-        a: &JsValue,
-        context: &JsValue,
-        now: &JsValue,
-    ) -> Result<JsValue, JsValue> {
-        let now = self::now(now)?;
-        if what == 0 {
-            let kind = self.event(a).map_err(|e| error::input(&e, code::EVENT_INVALID))?;
-            return Ok(JsValue::from_str(match self.core.track(kind, &self.props, now) {
-                Tracked::Recorded => "recorded",
-                Tracked::NoConsent => "no_consent",
-            }));
-        }
-        let name = name_arg(a, "placement", code::PLACEMENT_UNKNOWN)?;
-        let p = input::placement_index(self.core.model(), &name)
-            .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
-        self.fill_context(context)?;
-        self.core.decide_into(p, &self.context, now, &mut self.decision);
-        Ok(self.decision_js().into())
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes five methods of it, the questions
-    /// about the shopper now that record nothing: `segments(context, now)` (`what` 0: the
-    /// segments the shopper is in, in model order), `scores(context, now)` (1: every score by
-    /// name), `features(now)` (2: feature values by name, `null` for a missing time),
-    /// `explain(offer, context, now)` (3: why `offer` is or is not eligible) and `stage()` (4:
-    /// the current lifecycle stage, or `undefined`).
-    #[wasm_bindgen(js_name = __query)]
-    pub fn query(
-        &mut self,
-        what: u32,
-        context: &JsValue,
-        now: &JsValue,
-        offer: &JsValue,
-    ) -> Result<JsValue, JsValue> {
-        if what == 4 {
-            return Ok(self.core.stage().map_or(JsValue::UNDEFINED, JsValue::from_str));
-        }
-        let now = self::now(now)?;
-        if what == 3 {
-            return self.explain(offer, context, now).map(JsValue::from);
-        }
-        if what == 2 {
-            let out = Object::new();
-            for &(name, v) in &self.core.features(now) {
-                set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
-            }
-            return Ok(out.into());
-        }
-        self.fill_context(context)?;
-        if what == 0 {
-            let out = Array::new();
-            for name in &self.core.segments(&self.context, now) {
-                out.push(&JsValue::from_str(name));
-            }
-            return Ok(out.into());
-        }
-        let out = Object::new();
-        for &(name, x) in &self.core.scores(&self.context, now) {
-            set_str(&out, name, &JsValue::from_f64(x));
-        }
-        Ok(out.into())
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes seven methods of it, the
-    /// changes to the shopper's profile and the model: `setConsent(consent)` (`what` 0: grants
-    /// or withdraws consent; withdrawing erases the behavioural profile), `identify(kind,
-    /// value)` (1: adds an identifier of kind `phone`, `email` or `external`; only a salted hash
-    /// is kept), `forget(installId, now)` (2: wipes the profile; the outbox keeps a `forgotten`
-    /// event; a new install id is drawn unless given), `setTraits(traits, expiresMs)` (3) and
-    /// `setTraitsToken(token, now)` (4) (see [`Engine::set_traits`]), `applySnapshot(bytes)`
-    /// (5) and `applySignedSnapshot(bytes)` (6) (see [`Engine::apply`]).
-    #[wasm_bindgen(js_name = __change)]
-    pub fn change(&mut self, what: u32, a: &JsValue, b: &JsValue) -> Result<(), JsValue> {
-        match what {
-            0 => {
-                let c = a
-                    .as_bool()
-                    .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-                self.core.set_consent(c);
-                Ok(())
-            }
-            1 => {
-                let k = name_arg(a, "identifier kind", code::IDENTITY_INVALID)?;
-                let k = host::id_kind(&k).ok_or_else(|| {
-                    error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
-                })?;
-                let v = name_arg(b, "identifier", code::IDENTITY_INVALID)?;
-                self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
-            }
-            2 => {
-                let id = install_id(a)?;
-                let now = self::now(b)?;
-                self.core.forget(id, now);
-                Ok(())
-            }
-            3 | 4 => self.set_traits(what == 4, a, b),
-            _ => self.apply(what == 6, a),
-        }
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes `drainOutbox()` (`drain` true:
-    /// removes and returns the outbox events, oldest first) and `outbox()` (false: the same
-    /// without removing them) of it.
-    #[wasm_bindgen(js_name = __outbox)]
-    pub fn outbox_js(&mut self, drain: bool) -> Array {
-        convert::outbox_events(&if drain { self.core.drain_outbox() } else { self.core.outbox() })
     }
 
     /// For the package's JavaScript (pkg/fast.js), which makes `exportState()` (`restore`
@@ -717,63 +550,6 @@ fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) ->
 }
 
 impl Engine {
-    /// Replaces the model with a newer snapshot; a rejected one leaves the running model. Signed:
-    /// the snapshot must be signed by a trusted key. Unsigned: an engine that trusts keys checks
-    /// the signature all the same.
-    fn apply(&mut self, signed: bool, bytes: &JsValue) -> Result<(), JsValue> {
-        let bytes = snapshot_bytes(bytes)?;
-        let applied =
-            if signed { self.core.apply_signed_snapshot(&bytes) } else { self.core.apply_snapshot(&bytes) };
-        applied.map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
-    }
-
-    /// Signed: sets the server's traits from a signed token (`kt1.…`): its signature, expiry and
-    /// user (this shopper's pseudonymous id) are checked first; a rejected token changes nothing.
-    /// Unsigned: sets traits the host supplies, valid until `time` when given; refused
-    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits.
-    fn set_traits(&mut self, signed: bool, traits: &JsValue, time: &JsValue) -> Result<(), JsValue> {
-        if signed {
-            let now = now(time)?;
-            let token = match convert::string(traits, 16_384) {
-                Some(Ok(t)) => t,
-                _ => {
-                    return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB"))
-                }
-            };
-            return self.core.set_traits_token(&token, now).map_err(|e| error::token(&e));
-        }
-        let traits = convert::traits(traits)?;
-        let exp = if time.is_undefined() || time.is_null() { None } else { Some(now(time)?) };
-        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
-    }
-
-    /// Why `offer` is or is not eligible now, without recording anything.
-    fn explain(&mut self, offer: &JsValue, context: &JsValue, now: i64) -> Result<Object, JsValue> {
-        let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
-        let o =
-            input::offer_index(self.core.model(), &id).map_err(|e| error::input(&e, code::OFFER_UNKNOWN))?;
-        self.fill_context(context)?;
-        let x = self
-            .core
-            .explain(o, &self.context, now)
-            .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
-        let out = Object::new();
-        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
-        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
-        let checks = Array::new();
-        for c in &x.checks {
-            let o = Object::new();
-            set_str(&o, "name", &JsValue::from_str(c.name));
-            set_str(&o, "passed", &JsValue::from_bool(c.passed));
-            set_str(&o, "detail", &JsValue::from_str(&c.detail));
-            checks.push(&o);
-        }
-        set_str(&out, "checks", &checks);
-        Ok(out)
-    }
-
     fn event(&mut self, event: &JsValue) -> Result<usize, InputError> {
         if !is_record(event) {
             return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
@@ -826,30 +602,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    fn decision_js(&self) -> Object {
-        let d = &self.decision;
-        let k = &self.keys;
-        let n = &self.names;
-        let out = Object::new();
-        set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
-        set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
-        set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
-        let items = Array::new();
-        for it in &d.items {
-            let o = Object::new();
-            set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
-            let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
-            set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
-            set(&o, &k.control, &JsValue::from_bool(it.control));
-            set(&o, &k.content, &n.content(it.content));
-            set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
-            set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
-            items.push(&o);
-        }
-        set(&out, &k.items, &items);
-        set(&out, &k.fallback, &n.content(d.fallback));
-        out
     }
 }
