@@ -1,15 +1,15 @@
 // The rest of the `Engine` class over the generated glue. Its methods reach the module through
-// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of sixteen
-// makes a smaller module and glue. The getters are made of one export, `__info`, and the state
-// methods of `__state`. Then the fast paths of `decide` and `track`: the model's names are fetched
-// once per model. The context (or the event's properties) is read here, with plain property reads
-// and no call into Wasm per field, and written as numbers straight into a buffer in the module's
-// memory (strings once each, then by index). The decision comes back as numbers in another buffer
-// there and becomes the same object the checked path builds; no allocation or copy by the glue on
-// the way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
-// string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both paths
-// run the same engine and give the same result. The checked path then gets the values already read,
-// so each getter or proxy trap runs once per call.
+// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of twenty
+// makes a smaller module and glue. The getters are made of one of those calls, `__info`. Then the
+// fast paths of `decide` and `track`: the model's names are fetched once per model. The context
+// (or the event's properties) is read here, with plain property reads and no call into Wasm per
+// field, and written as numbers straight into a buffer in the module's memory (strings once each,
+// then by index). The decision comes back as numbers in another buffer there and becomes the same
+// object the checked path builds; no allocation or copy by the glue on the way. Anything unusual
+// (an unknown placement or event type, a value of the wrong type, a long string, a list, NaN, a
+// throwing getter) takes the checked path, which gives the error: both paths run the same engine
+// and give the same result. The checked path then gets the values already read, so each getter or
+// proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -18,9 +18,10 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
-/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs. */
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
-  'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox'];
+  'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
+  'exportState', 'importState', '__info', '__prepare'];
 
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
@@ -42,8 +43,6 @@ export function install(Engine) {
   ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'].forEach((name, i) => {
     Object.defineProperty(proto, name, { get() { return this.__info()[i]; }, configurable: true });
   });
-  proto.exportState = function exportState() { return this.__state(false); };
-  proto.importState = function importState(state) { this.__state(true, state); };
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
     proto[name] = function (bytes) {

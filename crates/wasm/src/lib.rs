@@ -243,6 +243,88 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 impl Engine {
+    /// The getters' values (pkg/fast.js makes the getters of them): `[consent,
+    /// modelVersion, pid, traitsTokenExpiresMs, stageNames]`. Whether the shopper consented to
+    /// profiling; the running model's version; the shopper's pseudonymous id (what trait tokens
+    /// and outbox batches are keyed by); when the traits set by a token expire (ms), or `null`
+    /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
+    /// verifies, a new pid), so the host fetches a fresh token then or before; the model's
+    /// lifecycle stages, in order.
+    fn info(&self) -> Array {
+        let p = self.core.profile();
+        let model = self.core.model();
+        let expires = match (&p.traits_token, p.traits_expire_ms) {
+            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
+            _ => JsValue::NULL,
+        };
+        let stages = Array::new();
+        for s in &model.stages {
+            stages.push(&JsValue::from_str(&s.name));
+        }
+        let out = Array::new();
+        for v in [p.consent.into(), model.version.into(), p.pid().into(), expires, stages.into()] {
+            out.push(&v);
+        }
+        out
+    }
+
+    /// For the fast paths in pkg/fast.js, once per model: `[placements, offers,
+    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
+    /// First the model's names and parsed content payloads (`props`: per event type, its
+    /// property names). Then the fast paths' buffers, made here in this module's memory for the
+    /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
+    /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
+    /// decision; props the same pairs for the fast track, room for the event type with the most
+    /// properties. None moves until the next call. Last the module's memory, where they are.
+    fn prepare(&mut self) -> Array {
+        let model = self.core.model();
+        let n = &self.names;
+        let variants = Array::new();
+        for v in &n.variants {
+            variants.push(&array(v));
+        }
+        let reasons = Array::new();
+        for r in Reason::ALL {
+            reasons.push(&JsValue::from_str(r.as_str()));
+        }
+        let events = Array::new();
+        for e in &model.events {
+            events.push(&JsValue::from_str(&e.name));
+        }
+        let props = Array::new();
+        for p in &n.props {
+            props.push(&array(p));
+        }
+        let out = Array::new();
+        for part in &[
+            array(&n.placements),
+            array(&n.offers),
+            variants,
+            array(&n.contents),
+            reasons,
+            array(&n.context),
+            events,
+            props,
+        ] {
+            out.push(part);
+        }
+        let (mut items, mut props) = (0, 0);
+        for p in &model.placements {
+            items = items.max(usize::from(p.max_items));
+        }
+        for e in &model.events {
+            props = props.max(e.props.len());
+        }
+        self.fast_in = vec![0.0; 2 * model.context.len()];
+        self.fast_props = vec![0.0; 2 * props];
+        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
+        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
+            out.push(&JsValue::from(at as u32));
+        }
+        out.push(&wasm_bindgen::memory());
+        out
+    }
+
     /// After a new model: its names, and no context slot holding an interned string of the old
     /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
     fn model_changed(&mut self) {
@@ -303,104 +385,6 @@ impl Engine {
         let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
             .map_err(|e| error::snapshot(&e))?;
         Ok(Engine::wrap(core))
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes `exportState()` (`restore`
-    /// false: the profile and outbox as versioned bytes) and `importState(bytes)` (true: restores
-    /// exported state, and gives no bytes; rejected state leaves the current state in place) of
-    /// it.
-    #[wasm_bindgen(js_name = __state)]
-    pub fn state(&mut self, restore: bool, bytes: &JsValue) -> Result<Vec<u8>, JsValue> {
-        if !restore {
-            return Ok(self.core.export_state());
-        }
-        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
-        self.core.import_state(&b).map_err(|e| error::state(&e))?;
-        Ok(Vec::new())
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), which makes the getters of it: `[consent,
-    /// modelVersion, pid, traitsTokenExpiresMs, stageNames]`. Whether the shopper consented to
-    /// profiling; the running model's version; the shopper's pseudonymous id (what trait tokens
-    /// and outbox batches are keyed by); when the traits set by a token expire (ms), or `null`
-    /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
-    /// verifies, a new pid), so the host fetches a fresh token then or before; the model's
-    /// lifecycle stages, in order.
-    #[wasm_bindgen(js_name = __info)]
-    pub fn info(&self) -> Array {
-        let p = self.core.profile();
-        let model = self.core.model();
-        let expires = match (&p.traits_token, p.traits_expire_ms) {
-            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
-            _ => JsValue::NULL,
-        };
-        let stages = Array::new();
-        for s in &model.stages {
-            stages.push(&JsValue::from_str(&s.name));
-        }
-        let out = Array::new();
-        for v in [p.consent.into(), model.version.into(), p.pid().into(), expires, stages.into()] {
-            out.push(&v);
-        }
-        out
-    }
-
-    /// For the package's JavaScript (pkg/fast.js), once per model: `[placements, offers,
-    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
-    /// First the model's names and parsed content payloads (`props`: per event type, its
-    /// property names). Then the fast paths' buffers, made here in this module's memory for the
-    /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
-    /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
-    /// decision; props the same pairs for the fast track, room for the event type with the most
-    /// properties. None moves until the next call. Last the module's memory, where they are.
-    #[wasm_bindgen(js_name = __prepare)]
-    pub fn prepare(&mut self) -> Array {
-        let model = self.core.model();
-        let n = &self.names;
-        let variants = Array::new();
-        for v in &n.variants {
-            variants.push(&array(v));
-        }
-        let reasons = Array::new();
-        for r in Reason::ALL {
-            reasons.push(&JsValue::from_str(r.as_str()));
-        }
-        let events = Array::new();
-        for e in &model.events {
-            events.push(&JsValue::from_str(&e.name));
-        }
-        let props = Array::new();
-        for p in &n.props {
-            props.push(&array(p));
-        }
-        let out = Array::new();
-        for part in &[
-            array(&n.placements),
-            array(&n.offers),
-            variants,
-            array(&n.contents),
-            reasons,
-            array(&n.context),
-            events,
-            props,
-        ] {
-            out.push(part);
-        }
-        let (mut items, mut props) = (0, 0);
-        for p in &model.placements {
-            items = items.max(usize::from(p.max_items));
-        }
-        for e in &model.events {
-            props = props.max(e.props.len());
-        }
-        self.fast_in = vec![0.0; 2 * model.context.len()];
-        self.fast_props = vec![0.0; 2 * props];
-        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
-            out.push(&JsValue::from(at as u32));
-        }
-        out.push(&wasm_bindgen::memory());
-        out
     }
 
     /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns

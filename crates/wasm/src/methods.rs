@@ -1,9 +1,9 @@
 //! The engine's methods that JavaScript reaches through one export, `__call`, by number; the
 //! package's JavaScript (pkg/fast.js) makes each of them a method of `Engine` again. One export
-//! instead of sixteen makes the module and its glue smaller: each export brings a shim of its
+//! instead of twenty makes the module and its glue smaller: each export brings a shim of its
 //! own (argument handles, the borrow of the engine, the error return).
 
-use js_sys::{Array, JsString, Object};
+use js_sys::{Array, JsString, Object, Uint8Array};
 use kairos::engine::host;
 use kairos::engine::input;
 use kairos::engine::Tracked;
@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::convert::{self, set, set_str};
 use crate::error::{self, code};
-use crate::{install_id, name_arg, now, snapshot_bytes, Engine};
+use crate::{bytes_arg, install_id, name_arg, now, snapshot_bytes, Engine};
 
 /// The methods `__call` runs, by number (pkg/fast.js uses the same numbers), with the method's
 /// arguments in order as `a`, `b` and `c`.
@@ -49,6 +49,14 @@ pub mod method {
     pub const OUTBOX: u32 = 14;
     /// `drainOutbox()`.
     pub const DRAIN_OUTBOX: u32 = 15;
+    /// `exportState()`.
+    pub const EXPORT_STATE: u32 = 16;
+    /// `importState(bytes)`.
+    pub const IMPORT_STATE: u32 = 17;
+    /// `__info()`: the getters' values, see `Engine::info`.
+    pub const INFO: u32 = 18;
+    /// `__prepare()`: the fast paths' names and buffers, see `Engine::prepare`.
+    pub const PREPARE: u32 = 19;
 }
 
 #[wasm_bindgen]
@@ -77,6 +85,10 @@ impl Engine {
             }
             method::OUTBOX => Ok(convert::outbox_events(&self.core.outbox()).into()),
             method::DRAIN_OUTBOX => Ok(convert::outbox_events(&self.core.drain_outbox()).into()),
+            method::EXPORT_STATE => Ok(Uint8Array::from(self.core.export_state().as_slice()).into()),
+            method::IMPORT_STATE => done(self.import_state_checked(a)),
+            method::INFO => Ok(self.info().into()),
+            method::PREPARE => Ok(self.prepare().into()),
             _ => Err(error::error(code::ARGUMENT_INVALID, "__call: no such method")),
         }
     }
@@ -125,14 +137,17 @@ impl Engine {
             .map_or_else(|_| Array::new(), JsCast::unchecked_into)
     }
 
-    /// `exportState`: see [`Engine::state`].
+    /// `exportState`: see [`Engine::call`].
     pub fn export_state(&mut self) -> Vec<u8> {
-        self.state(false, &JsValue::UNDEFINED).unwrap_or_default()
+        let none = &JsValue::UNDEFINED;
+        let bytes = self.call(method::EXPORT_STATE, none, none, none);
+        bytes.map_or_else(|_| Vec::new(), |b| b.unchecked_into::<Uint8Array>().to_vec())
     }
 
-    /// `importState`: see [`Engine::state`].
+    /// `importState`: see [`Engine::call`].
     pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        self.state(true, bytes).map(drop)
+        let none = &JsValue::UNDEFINED;
+        self.call(method::IMPORT_STATE, bytes, none, none).map(drop)
     }
 }
 
@@ -219,6 +234,12 @@ impl Engine {
         }
         set_str(&out, "checks", &checks);
         Ok(out)
+    }
+
+    /// Restores exported state; rejected state leaves the current state in place.
+    fn import_state_checked(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
+        self.core.import_state(&b).map_err(|e| error::state(&e))
     }
 
     /// Grants or withdraws consent (withdrawing erases the behavioural profile).
