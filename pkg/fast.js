@@ -1,5 +1,5 @@
 // The rest of the `Engine` class over the generated glue. Its methods reach the module through
-// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of twenty
+// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of 21
 // makes a smaller module and glue. The getters are made of one of those calls, `__info`. Then the
 // fast paths of `decide` and `track`: the model's names are fetched once per model. The context
 // (or the event's properties) is read here, with plain property reads and no call into Wasm per
@@ -18,10 +18,10 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
-/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last three for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
-  'exportState', 'importState', '__info', '__prepare'];
+  'exportState', 'importState', '__info', '__prepare', '__intern'];
 
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {

@@ -325,6 +325,19 @@ impl Engine {
         out
     }
 
+    /// For the fast paths in pkg/fast.js: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
+    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long: the
+    /// table is then emptied (the caller forgets its indices and takes the checked path).
+    fn intern(&mut self, s: String) -> i32 {
+        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
+            self.interned.clear();
+            self.context_ids.clear();
+            return -1;
+        }
+        self.interned.push(Value::String(s));
+        self.interned.len() as i32 - 1
+    }
+
     /// After a new model: its names, and no context slot holding an interned string of the old
     /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
     fn model_changed(&mut self) {
@@ -385,21 +398,6 @@ impl Engine {
         let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
             .map_err(|e| error::snapshot(&e))?;
         Ok(Engine::wrap(core))
-    }
-
-    /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
-    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long: the
-    /// table is then emptied (the caller forgets its indices and takes the checked path).
-    #[wasm_bindgen(js_name = __intern)]
-    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
-    pub fn intern(&mut self, s: String) -> i32 {
-        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
-            self.interned.clear();
-            self.context_ids.clear();
-            return -1;
-        }
-        self.interned.push(Value::String(s));
-        self.interned.len() as i32 - 1
     }
 
     /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties

@@ -1,6 +1,6 @@
 //! The engine's methods that JavaScript reaches through one export, `__call`, by number; the
 //! package's JavaScript (pkg/fast.js) makes each of them a method of `Engine` again. One export
-//! instead of twenty makes the module and its glue smaller: each export brings a shim of its
+//! instead of twenty-one makes the module and its glue smaller: each export brings a shim of its
 //! own (argument handles, the borrow of the engine, the error return).
 
 use js_sys::{Array, JsString, Object, Uint8Array};
@@ -57,6 +57,8 @@ pub mod method {
     pub const INFO: u32 = 18;
     /// `__prepare()`: the fast paths' names and buffers, see `Engine::prepare`.
     pub const PREPARE: u32 = 19;
+    /// `__intern(string)`: a string's index for the fast paths, see `Engine::intern`.
+    pub const INTERN: u32 = 20;
 }
 
 #[wasm_bindgen]
@@ -89,6 +91,8 @@ impl Engine {
             method::IMPORT_STATE => done(self.import_state_checked(a)),
             method::INFO => Ok(self.info().into()),
             method::PREPARE => Ok(self.prepare().into()),
+            // Not a string: -1, as for one too long (fast.js sends strings only).
+            method::INTERN => Ok(a.as_string().map_or(-1, |s| self.intern(s)).into()),
             _ => Err(error::error(code::ARGUMENT_INVALID, "__call: no such method")),
         }
     }
