@@ -26,8 +26,8 @@ const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain',
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
   const proto = Engine.prototype;
-  if (proto.__fast) return;
-  proto.__fast = true;
+  if (proto.__installed) return;
+  proto.__installed = true;
   // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
   METHODS.forEach((name, i) => {
     proto[name] = function (...args) {
@@ -59,7 +59,7 @@ export function install(Engine) {
     const f = m.context;
     if (!read(this, f, context)) return checked.call(this, placement, replay(f, context), now);
     heap(m).set(f.input, m.inAt);
-    const n = this.__decide(p, now == null ? Date.now() : now);
+    const n = this.__fast(false, p, now == null ? Date.now() : now);
     return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
   };
   proto.track = function track(event, now) {
@@ -83,7 +83,7 @@ export function install(Engine) {
     const f = m.props[k];
     if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type), now);
     heap(m).set(f.input, m.propsAt);
-    const r = this.__track(k, now == null ? Date.now() : now);
+    const r = this.__fast(true, k, now == null ? Date.now() : now);
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
   };
 }

@@ -400,11 +400,30 @@ impl Engine {
         Ok(Engine::wrap(core))
     }
 
-    /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties
-    /// in the props buffer (see [`Engine::prepare`]). 1: recorded, 2: no consent (nothing kept),
-    /// 0: the input needs the checked path (which gives the error).
-    #[wasm_bindgen(js_name = __track)]
-    pub fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
+    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
+    #[wasm_bindgen(js_name = snapshotVersion)]
+    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
+        let b = snapshot_bytes(bytes)?;
+        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
+    }
+
+    /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`track` false, see
+    /// [`Engine::decide_fast`]) or `track` (true, see [`Engine::track_fast`]) of `index`.
+    #[wasm_bindgen(js_name = __fast)]
+    pub fn fast(&mut self, track: bool, index: u32, now: f64) -> u32 {
+        if track {
+            self.track_fast(index, now)
+        } else {
+            self.decide_fast(index, now)
+        }
+    }
+}
+
+impl Engine {
+    /// `track` of event type `kind` (by index) with its properties in the props buffer (see
+    /// [`Engine::prepare`]). 1: recorded, 2: no consent (nothing kept), 0: the input needs the
+    /// checked path (which gives the error).
+    fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
         let Ok(now) = host::time_ms(now) else { return 0 };
         let model = self.core.model();
         let Some(def) = model.events.get(kind as usize) else { return 0 };
@@ -424,13 +443,12 @@ impl Engine {
         }
     }
 
-    /// For the package's JavaScript: `decide` with the placement by index and the context in the
-    /// input buffer (see [`Engine::prepare`]). Writes the decision to the output buffer as
-    /// numbers, `[reason, placement, id high, id low, fallback, items…]` with six numbers per
-    /// item (`offer, variant, control, content, priority, score`; -1 or NaN for none), and
-    /// returns how many; 0 when the input needs the checked path (which gives the error).
-    #[wasm_bindgen(js_name = __decide)]
-    pub fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
+    /// `decide` with the placement by index and the context in the input buffer (see
+    /// [`Engine::prepare`]). Writes the decision to the output buffer as numbers, `[reason,
+    /// placement, id high, id low, fallback, items…]` with six numbers per item (`offer, variant,
+    /// control, content, priority, score`; -1 or NaN for none), and returns how many; 0 when the
+    /// input needs the checked path (which gives the error).
+    fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
         let Ok(now) = host::time_ms(now) else { return 0 };
         let model = self.core.model();
         let p = placement as usize;
@@ -482,13 +500,6 @@ impl Engine {
             ]);
         }
         out.len() as u32
-    }
-
-    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
-    #[wasm_bindgen(js_name = snapshotVersion)]
-    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
-        let b = snapshot_bytes(bytes)?;
-        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
 }
 
