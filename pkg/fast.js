@@ -1,15 +1,14 @@
-// The rest of the `Engine` class over the generated glue. Its methods reach the module through
-// one export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of 21
-// makes a smaller module and glue. The getters are made of one of those calls, `__info`. Then the
-// fast paths of `decide` and `track`: the model's names are fetched once per model. The context
-// (or the event's properties) is read here, with plain property reads and no call into Wasm per
-// field, and written as numbers straight into a buffer in the module's memory (strings once each,
-// then by index). The decision comes back as numbers in another buffer there and becomes the same
-// object the checked path builds; no allocation or copy by the glue on the way. Anything unusual
-// (an unknown placement or event type, a value of the wrong type, a long string, a list, NaN, a
-// throwing getter) takes the checked path, which gives the error: both paths run the same engine
-// and give the same result. The checked path then gets the values already read, so each getter or
-// proxy trap runs once per call.
+// The rest of the `Engine` class over the generated glue. Its methods reach the module through one
+// export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of 25 makes a
+// smaller module and glue. The getters too. Then the fast paths of `decide` and `track`: the
+// model's names are fetched once per model. The context (or the event's properties) is read here,
+// with plain property reads and no call into Wasm per field, and written as numbers straight into
+// a buffer in the module's memory (strings once each, then by index). The decision comes back as
+// numbers in another buffer there and becomes the same object the checked path builds; no
+// allocation or copy by the glue on the way. Anything unusual (an unknown placement or event type,
+// a value of the wrong type, a long string, a list, NaN, a throwing getter) takes the checked
+// path, which gives the error: both paths run the same engine and give the same result. The
+// checked path then gets the values already read, so each getter or proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -18,10 +17,12 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
-/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last three for fast.js). */
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
-  'exportState', 'importState', '__info', '__prepare', '__intern'];
+  'exportState', 'importState', '__prepare', '__intern'];
+/** The getters `__call` runs, numbered after the methods. */
+const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
 
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
@@ -39,9 +40,8 @@ export function install(Engine) {
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
-  // The getters, of one call into the module each.
-  ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'].forEach((name, i) => {
-    Object.defineProperty(proto, name, { get() { return this.__info()[i]; }, configurable: true });
+  GETTERS.forEach((name, i) => {
+    Object.defineProperty(proto, name, { get() { return this.__call(METHODS.length + i); }, configurable: true });
   });
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];

@@ -243,31 +243,6 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 impl Engine {
-    /// The getters' values (pkg/fast.js makes the getters of them): `[consent,
-    /// modelVersion, pid, traitsTokenExpiresMs, stageNames]`. Whether the shopper consented to
-    /// profiling; the running model's version; the shopper's pseudonymous id (what trait tokens
-    /// and outbox batches are keyed by); when the traits set by a token expire (ms), or `null`
-    /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
-    /// verifies, a new pid), so the host fetches a fresh token then or before; the model's
-    /// lifecycle stages, in order.
-    fn info(&self) -> Array {
-        let p = self.core.profile();
-        let model = self.core.model();
-        let expires = match (&p.traits_token, p.traits_expire_ms) {
-            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
-            _ => JsValue::NULL,
-        };
-        let stages = Array::new();
-        for s in &model.stages {
-            stages.push(&JsValue::from_str(&s.name));
-        }
-        let out = Array::new();
-        for v in [p.consent.into(), model.version.into(), p.pid().into(), expires, stages.into()] {
-            out.push(&v);
-        }
-        out
-    }
-
     /// For the fast paths in pkg/fast.js, once per model: `[placements, offers,
     /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
     /// First the model's names and parsed content payloads (`props`: per event type, its

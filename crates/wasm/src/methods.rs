@@ -1,6 +1,6 @@
 //! The engine's methods that JavaScript reaches through one export, `__call`, by number; the
 //! package's JavaScript (pkg/fast.js) makes each of them a method of `Engine` again. One export
-//! instead of twenty-one makes the module and its glue smaller: each export brings a shim of its
+//! instead of 25 makes the module and its glue smaller: each export brings a shim of its
 //! own (argument handles, the borrow of the engine, the error return).
 
 use js_sys::{Array, JsString, Object, Uint8Array};
@@ -53,12 +53,23 @@ pub mod method {
     pub const EXPORT_STATE: u32 = 16;
     /// `importState(bytes)`.
     pub const IMPORT_STATE: u32 = 17;
-    /// `__info()`: the getters' values, see `Engine::info`.
-    pub const INFO: u32 = 18;
     /// `__prepare()`: the fast paths' names and buffers, see `Engine::prepare`.
-    pub const PREPARE: u32 = 19;
+    pub const PREPARE: u32 = 18;
     /// `__intern(string)`: a string's index for the fast paths, see `Engine::intern`.
-    pub const INTERN: u32 = 20;
+    pub const INTERN: u32 = 19;
+    /// The getter `consent`: whether the shopper consented to profiling.
+    pub const CONSENT: u32 = 20;
+    /// The getter `modelVersion`: the running model's version.
+    pub const MODEL_VERSION: u32 = 21;
+    /// The getter `pid`: the shopper's pseudonymous id (what trait tokens and outbox batches are
+    /// keyed by).
+    pub const PID: u32 = 22;
+    /// The getter `traitsTokenExpiresMs`: when the traits set by a token expire (ms), or `null`
+    /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
+    /// verifies, a new pid), so the host fetches a fresh token then or before.
+    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 23;
+    /// The getter `stageNames`: the model's lifecycle stages, in order.
+    pub const STAGE_NAMES: u32 = 24;
 }
 
 #[wasm_bindgen]
@@ -89,10 +100,26 @@ impl Engine {
             method::DRAIN_OUTBOX => Ok(convert::outbox_events(&self.core.drain_outbox()).into()),
             method::EXPORT_STATE => Ok(Uint8Array::from(self.core.export_state().as_slice()).into()),
             method::IMPORT_STATE => done(self.import_state_checked(a)),
-            method::INFO => Ok(self.info().into()),
             method::PREPARE => Ok(self.prepare().into()),
             // Not a string: -1, as for one too long (fast.js sends strings only).
             method::INTERN => Ok(a.as_string().map_or(-1, |s| self.intern(s)).into()),
+            method::CONSENT => Ok(self.core.profile().consent.into()),
+            method::MODEL_VERSION => Ok(self.core.model().version.into()),
+            method::PID => Ok(self.core.profile().pid().into()),
+            method::TRAITS_TOKEN_EXPIRES_MS => {
+                let p = self.core.profile();
+                Ok(match (&p.traits_token, p.traits_expire_ms) {
+                    (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
+                    _ => JsValue::NULL,
+                })
+            }
+            method::STAGE_NAMES => {
+                let out = Array::new();
+                for s in &self.core.model().stages {
+                    out.push(&JsValue::from_str(&s.name));
+                }
+                Ok(out.into())
+            }
             _ => Err(error::error(code::ARGUMENT_INVALID, "__call: no such method")),
         }
     }
