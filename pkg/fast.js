@@ -1,12 +1,14 @@
-// The fast paths of `Engine.prototype.decide` and `track`. The model's names are fetched once per
-// model. The context (or the event's properties) is read here, with plain property reads and no
-// call into Wasm per field, and written as numbers straight into a buffer in the module's memory
-// (strings once each, then by index). The decision comes back as numbers in another buffer there
-// and becomes the same object the checked path builds; no allocation or copy by the glue on the
-// way. Anything unusual (an unknown placement or event type, a value of the wrong type, a long
-// string, a list, NaN, a throwing getter) takes the checked path, which gives the error: both
-// paths run the same engine and give the same result. The checked path then gets the values
-// already read, so each getter or proxy trap runs once per call.
+// The rest of the `Engine` class over the generated glue. Its methods reach the module through one
+// export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of 25 makes a
+// smaller module and glue. The getters too. Then the fast paths of `decide` and `track`: the
+// model's names are fetched once per model. The context (or the event's properties) is read here,
+// with plain property reads and no call into Wasm per field, and written as numbers straight into
+// a buffer in the module's memory (strings once each, then by index). The decision comes back as
+// numbers in another buffer there and becomes the same object the checked path builds; no
+// allocation or copy by the glue on the way. Anything unusual (an unknown placement or event type,
+// a value of the wrong type, a long string, a list, NaN, a throwing getter) takes the checked
+// path, which gives the error: both paths run the same engine and give the same result. The
+// checked path then gets the values already read, so each getter or proxy trap runs once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -15,17 +17,32 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
+const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
+  'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
+  'exportState', 'importState', '__prepare', '__intern'];
+/** The getters `__call` runs, numbered after the methods. */
+const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
 
-/** Installs the fast `decide` and `track` on the generated `Engine` class (once). */
+/** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
   const proto = Engine.prototype;
-  if (proto.__fast) return;
-  proto.__fast = true;
+  if (proto.__installed) return;
+  proto.__installed = true;
+  // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
+  METHODS.forEach((name, i) => {
+    proto[name] = function (...args) {
+      return this.__call(i, ...args);
+    };
+  });
   const checked = proto.decide;
   const checkedTrack = proto.track;
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
+  GETTERS.forEach((name, i) => {
+    Object.defineProperty(proto, name, { get() { return this.__call(METHODS.length + i); }, configurable: true });
+  });
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
     proto[name] = function (bytes) {
@@ -42,7 +59,7 @@ export function install(Engine) {
     const f = m.context;
     if (!read(this, f, context)) return checked.call(this, placement, replay(f, context), now);
     heap(m).set(f.input, m.inAt);
-    const n = this.__decide(p, now == null ? Date.now() : now);
+    const n = this.__fast(false, p, now == null ? Date.now() : now);
     return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
   };
   proto.track = function track(event, now) {
@@ -66,16 +83,15 @@ export function install(Engine) {
     const f = m.props[k];
     if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type), now);
     heap(m).set(f.input, m.propsAt);
-    const r = this.__track(k, now == null ? Date.now() : now);
+    const r = this.__fast(true, k, now == null ? Date.now() : now);
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
   };
 }
 
 function model(engine) {
-  const [placements, offers, variants, contents, reasons, context, events, props] = engine.__names();
-  // The engine's buffers, as byte offsets in its memory (8-byte aligned).
-  const [inAt, outAt, propsAt] = engine.__buffers();
-  const memory = engine.constructor.__memory();
+  // The model's names; the engine's buffers, as byte offsets in its memory (8-byte aligned).
+  const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory] =
+    engine.__prepare();
   return {
     placements, offers, variants, contents, reasons,
     placement: new Map(placements.map((name, i) => [name, i])),
@@ -197,19 +213,15 @@ function stopAt(f, i, last) {
 
 /**
  * The index of `s` in the engine's string table, adding it; -1 when the table was full, in which
- * case it is emptied (the call takes the checked path, the next ones fill it again).
+ * case the engine emptied it (the call takes the checked path, the next ones fill it again).
  */
 function intern(engine, s) {
   const ids = engine.__strings || (engine.__strings = new Map());
   let id = ids.get(s);
   if (id === undefined) {
     id = engine.__intern(s);
-    if (id < 0) {
-      engine.__internClear();
-      ids.clear();
-      return -1;
-    }
-    ids.set(s, id);
+    if (id < 0) ids.clear();
+    else ids.set(s, id);
   }
   return id;
 }

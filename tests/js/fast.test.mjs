@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { snapshot, Engine } from './load.mjs';
+import { snapshot, Engine, initSync } from './load.mjs';
 import { KAIROS, modelAt } from './brand.mjs';
 
 const T0 = Date.parse('2026-11-20T14:20:00+08:00');
@@ -145,7 +145,7 @@ test('decisions stay right when the module memory grows between and during calls
   // The fast path writes its input into the module's memory and reads the decision from it; a
   // grown memory detaches the old views, which must be made again.
   const [fast, checked] = pair();
-  const memory = Engine.__memory();
+  const { memory } = initSync(); // the module's exports, as it was started
   const start = memory.buffer.byteLength;
   let t = T0;
   for (let i = 0; i < 3000; i++) {

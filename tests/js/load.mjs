@@ -9,4 +9,4 @@ initSync({ module: readFileSync(join(root, 'pkg', 'kairos_wasm_bg.wasm')) });
 
 /** The Taste of Su snapshot compiled by `make js` (kairos compile). */
 export const snapshot = () => new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
-export { Engine };
+export { Engine, initSync };

@@ -21,28 +21,19 @@ use crate::error;
 /// Most keys read from one traits object.
 const MAX_TRAITS: u32 = 256;
 
-/// What a JavaScript value is, for error messages.
+/// What a JavaScript value is, for error messages. (By `typeof`: one import for every kind.)
 pub fn kind(v: &JsValue) -> &'static str {
-    if v.is_null() {
-        "null"
-    } else if v.is_undefined() {
-        "undefined"
-    } else if v.is_string() {
-        "a string"
-    } else if v.as_f64().is_some() {
-        "a number"
-    } else if v.as_bool().is_some() {
-        "a boolean"
-    } else if v.is_bigint() {
-        "a big integer"
-    } else if v.is_symbol() {
-        "a symbol"
-    } else if v.is_function() {
-        "a function"
-    } else if is_array(v) {
-        "an array"
-    } else {
-        "an object"
+    match v.js_typeof().as_string().as_deref() {
+        Some("undefined") => "undefined",
+        Some("string") => "a string",
+        Some("number") => "a number",
+        Some("boolean") => "a boolean",
+        Some("bigint") => "a big integer",
+        Some("symbol") => "a symbol",
+        Some("function") => "a function",
+        _ if v.is_null() => "null",
+        _ if is_array(v) => "an array",
+        _ => "an object",
     }
 }
 
@@ -150,7 +141,7 @@ pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
 /// most [`MAX_TRAITS`] keys, values read like event properties.
 pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
     let bad = |m: &dyn Display| error::displayed(error::code::TRAITS_INVALID, m);
-    if !is_record(v) || v.is_function() {
+    if !is_record(v) {
         return Err(bad(&format_args!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v))));
     }
     let keys = keys(v).map_err(|_| bad(&"traits: could not be read"))?;
@@ -160,7 +151,7 @@ pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let key = keys.get_unchecked(i); // `keys[i]`: a real array, no proxy
+        let key = element(&keys, i); // a real array, no proxy
         let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
         let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
         out.push((name, raw(&value)));
@@ -224,14 +215,15 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
 pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
     let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
     let mut texts = Vec::new();
-    match v.dyn_ref::<Array>() {
-        Some(a) if len(a) <= 16 => {
-            for i in 0..len(a) {
-                texts.push(a.get_unchecked(i)); // `a[i]`, as `Array::iter` reads it
-            }
+    // `Array.isArray`: an array from another realm is a list of keys too.
+    if !Array::is_array(v) {
+        texts.push(v.clone());
+    } else if len(v) <= 16 {
+        for i in 0..len(v) {
+            texts.push(element(v, i));
         }
-        Some(_) => return Err(bad("at most 16 public keys")),
-        None => texts.push(v.clone()),
+    } else {
+        return Err(bad("at most 16 public keys"));
     }
     if texts.is_empty() {
         return Err(bad("give at least one public key"));

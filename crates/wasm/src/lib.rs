@@ -8,20 +8,20 @@
 mod convert;
 mod error;
 mod evaluate; // built only with the cargo feature `evaluate` (see its `#![cfg]`)
+mod methods;
 
-use js_sys::{Array, JsString, Object};
+use js_sys::Array;
 use kairos::engine::host::{self, Raw};
 use kairos::engine::input::{self, InputError};
 use kairos::engine::{Decision, Engine as Core, Reason, Tracked};
 use kairos::logic::Value;
 use kairos::model::ValueType;
-use kairos::outbox::decision_hex;
 use kairos::sign::Trust;
 use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
-use convert::{array, get, is_record, raw, set, set_str};
+use convert::{array, get, is_record, raw};
 use error::code;
 
 /// JavaScript strings and objects made once per model.
@@ -132,7 +132,7 @@ pub struct Engine {
     /// The fast track's input: `(kind, value)` per property of the event type, as for contexts.
     fast_props: Vec<f64>,
     /// The fast decide's output, read by the package's JavaScript straight from this memory;
-    /// its capacity is fixed when [`Engine::buffers`] makes it, so it never moves.
+    /// its capacity is fixed when [`Engine::prepare`] makes it, so it never moves.
     fast_out: Vec<f64>,
 }
 
@@ -147,17 +147,11 @@ extern "C" {
 }
 
 /// Gives the core JavaScript's number text conversions: it is built without its own here (they
-/// are 17 KB gzip), and JavaScript's are the semantics it follows anyway. The first call counts;
-/// later ones do nothing.
+/// are 17 KB gzip), and JavaScript's are the semantics it follows anyway. Every engine calls it
+/// when it is made (rules are evaluated only by an engine); the first call counts, later ones do
+/// nothing.
 pub(crate) fn use_javascript_numbers() {
     kairos::logic::set_host_numbers(kairos::logic::HostNumbers { parse: js_number, format: js_string });
-}
-
-/// Runs when the module is instantiated. Every engine calls [`use_javascript_numbers`] too:
-/// where this crate is linked as a library (wasm-bindgen-test), no start function runs.
-#[wasm_bindgen(start)]
-fn start() {
-    use_javascript_numbers();
 }
 
 /// The module's allocator: rlsf's TLSF (constant-time allocation and free, no locking on
@@ -190,9 +184,11 @@ fn install_id(v: &JsValue) -> Result<u64, JsValue> {
         let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
         return Ok((half() << 32) | half());
     }
-    v.as_string()
-        .filter(|s| s.len() == 16)
-        .and_then(|s| u64::from_str_radix(&s, 16).ok())
+    // Digit by digit: `u64::from_str_radix` would be one more parser in the module (and would take
+    // a leading `+` as one of the sixteen).
+    let digits = v.as_string().filter(|s| s.len() == 16);
+    digits
+        .and_then(|s| s.bytes().try_fold(0, |id, b| Some(id << 4 | u64::from(char::from(b).to_digit(16)?))))
         .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "installId must be a string of 16 hex digits"))
 }
 
@@ -247,8 +243,78 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 impl Engine {
+    /// For the fast paths in pkg/fast.js, once per model: `[placements, offers,
+    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
+    /// First the model's names and parsed content payloads (`props`: per event type, its
+    /// property names). Then the fast paths' buffers, made here in this module's memory for the
+    /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
+    /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
+    /// decision; props the same pairs for the fast track, room for the event type with the most
+    /// properties. None moves until the next call. Last the module's memory, where they are.
+    fn prepare(&mut self) -> Array {
+        let model = self.core.model();
+        let n = &self.names;
+        let variants = Array::new();
+        for v in &n.variants {
+            variants.push(&array(v));
+        }
+        let reasons = Array::new();
+        for r in Reason::ALL {
+            reasons.push(&JsValue::from_str(r.as_str()));
+        }
+        let events = Array::new();
+        for e in &model.events {
+            events.push(&JsValue::from_str(&e.name));
+        }
+        let props = Array::new();
+        for p in &n.props {
+            props.push(&array(p));
+        }
+        let out = Array::new();
+        for part in &[
+            array(&n.placements),
+            array(&n.offers),
+            variants,
+            array(&n.contents),
+            reasons,
+            array(&n.context),
+            events,
+            props,
+        ] {
+            out.push(part);
+        }
+        let (mut items, mut props) = (0, 0);
+        for p in &model.placements {
+            items = items.max(usize::from(p.max_items));
+        }
+        for e in &model.events {
+            props = props.max(e.props.len());
+        }
+        self.fast_in = vec![0.0; 2 * model.context.len()];
+        self.fast_props = vec![0.0; 2 * props];
+        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
+        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
+            out.push(&JsValue::from(at as u32));
+        }
+        out.push(&wasm_bindgen::memory());
+        out
+    }
+
+    /// For the fast paths in pkg/fast.js: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
+    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long: the
+    /// table is then emptied (the caller forgets its indices and takes the checked path).
+    fn intern(&mut self, s: String) -> i32 {
+        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
+            self.interned.clear();
+            self.context_ids.clear();
+            return -1;
+        }
+        self.interned.push(Value::String(s));
+        self.interned.len() as i32 - 1
+    }
+
     /// After a new model: its names, and no context slot holding an interned string of the old
-    /// one. (The package's JavaScript fetches new fast buffers for it, see `buffers`.)
+    /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
     fn model_changed(&mut self) {
         self.names = Names::new(self.core.model());
         self.context_ids.clear();
@@ -309,325 +375,30 @@ impl Engine {
         Ok(Engine::wrap(core))
     }
 
-    /// Replaces the model with a newer snapshot signed by a trusted key; a rejected one (bad or
-    /// missing signature, not newer, corrupt) leaves the running model.
-    #[wasm_bindgen(js_name = applySignedSnapshot)]
-    pub fn apply_signed_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let bytes = snapshot_bytes(bytes)?;
-        self.core.apply_signed_snapshot(&bytes).map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
-    }
-
-    /// Sets the server's traits from a signed token (`kt1.…`): its signature, expiry and user
-    /// (this shopper's pseudonymous id) are checked first; a rejected token changes nothing.
-    #[wasm_bindgen(js_name = setTraitsToken)]
-    pub fn set_traits_token(&mut self, token: &JsValue, now: &JsValue) -> Result<(), JsValue> {
-        let now = self::now(now)?;
-        let token = match convert::string(token, 16_384) {
-            Some(Ok(t)) => t,
-            _ => return Err(error::error(code::TOKEN_INVALID, "token must be a string of at most 16 KiB")),
-        };
-        self.core.set_traits_token(&token, now).map_err(|e| error::token(&e))
-    }
-
-    /// The shopper's pseudonymous id (what trait tokens and outbox batches are keyed by).
-    #[wasm_bindgen(getter)]
-    pub fn pid(&self) -> JsString {
-        JsString::from(self.core.profile().pid())
-    }
-
-    /// When the traits set by a token expire (ms), or `null` when no token's traits are held:
-    /// none set yet, or dropped (a stored token that no longer verifies, a new pid). The host
-    /// fetches a fresh token then, or before this time.
-    #[wasm_bindgen(getter, js_name = traitsTokenExpiresMs)]
-    pub fn traits_token_expires_ms(&self) -> JsValue {
-        let p = self.core.profile();
-        match (&p.traits_token, p.traits_expire_ms) {
-            (Some(_), Some(ms)) => JsValue::from_f64(ms as f64),
-            _ => JsValue::NULL,
-        }
-    }
-
-    /// Tracks an event `{type: "view", ...}`: `"recorded"`, or `"no_consent"` (nothing kept).
-    pub fn track(&mut self, event: &JsValue, now: &JsValue) -> Result<JsString, JsValue> {
-        let now = self::now(now)?;
-        let kind = self.event(event).map_err(|e| error::input(&e, code::EVENT_INVALID))?;
-        Ok(JsString::from(match self.core.track(kind, &self.props, now) {
-            Tracked::Recorded => "recorded",
-            Tracked::NoConsent => "no_consent",
-        }))
-    }
-
-    /// Decides what `placement` shows for page `context`; records the exposure.
-    pub fn decide(
-        &mut self,
-        placement: &JsValue,
-        context: &JsValue,
-        now: &JsValue,
-    ) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
-        let p = input::placement_index(self.core.model(), &name)
-            .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
-        self.fill_context(context)?;
-        self.core.decide_into(p, &self.context, now, &mut self.decision);
-        Ok(self.decision_js())
-    }
-
-    /// The current lifecycle stage, or `null`.
-    pub fn stage(&mut self) -> Option<String> {
-        self.core.stage().map(str::to_string)
-    }
-
-    /// The segments the shopper is in now, in model order.
-    pub fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
-        let now = self::now(now)?;
-        self.fill_context(context)?;
-        let out = Array::new();
-        for name in &self.core.segments(&self.context, now) {
-            out.push(&JsValue::from_str(name));
-        }
-        Ok(out)
-    }
-
-    /// Every score by name.
-    pub fn scores(&mut self, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        self.fill_context(context)?;
-        let out = Object::new();
-        for &(name, x) in &self.core.scores(&self.context, now) {
-            set_str(&out, name, &JsValue::from_f64(x));
-        }
-        Ok(out)
-    }
-
-    /// Why offer `offerId` is or is not eligible now, without recording anything.
-    pub fn explain(&mut self, offer: &JsValue, context: &JsValue, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        let id = name_arg(offer, "offer", code::OFFER_UNKNOWN)?;
-        let o =
-            input::offer_index(self.core.model(), &id).map_err(|e| error::input(&e, code::OFFER_UNKNOWN))?;
-        self.fill_context(context)?;
-        let x = self
-            .core
-            .explain(o, &self.context, now)
-            .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
-        let out = Object::new();
-        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
-        set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
-        let checks = Array::new();
-        for c in &x.checks {
-            let o = Object::new();
-            set_str(&o, "name", &JsValue::from_str(c.name));
-            set_str(&o, "passed", &JsValue::from_bool(c.passed));
-            set_str(&o, "detail", &JsValue::from_str(&c.detail));
-            checks.push(&o);
-        }
-        set_str(&out, "checks", &checks);
-        Ok(out)
-    }
-
-    /// Grants or withdraws consent (withdrawing erases the behavioural profile).
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(&mut self, consent: &JsValue) -> Result<(), JsValue> {
-        let c = consent
-            .as_bool()
-            .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-        self.core.set_consent(c);
-        Ok(())
-    }
-
-    /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
-    pub fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
-        let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
-        let k = host::id_kind(&k).ok_or_else(|| {
-            error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
-        })?;
-        let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
-        self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
-    }
-
-    /// Sets traits the host supplies unsigned, valid until `expiresMs` when given. Refused
-    /// (`TRAITS_UNSIGNED`) by an engine that trusts token keys unless it allows unsigned traits:
-    /// traits then come only through `setTraitsToken`.
-    #[wasm_bindgen(js_name = setTraits)]
-    pub fn set_traits(&mut self, traits: &JsValue, expires: &JsValue) -> Result<(), JsValue> {
-        let traits = convert::traits(traits)?;
-        let exp = if expires.is_undefined() || expires.is_null() { None } else { Some(now(expires)?) };
-        self.core.set_traits(traits, exp).map_err(|e| error::input(&e, code::TRAITS_INVALID))
-    }
-
-    /// Wipes the profile; the outbox keeps a `forgotten` event. A new install id is drawn unless
-    /// given.
-    pub fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
-        let id = install_id(install)?;
-        let now = self::now(now)?;
-        self.core.forget(id, now);
-        Ok(())
-    }
-
-    /// Removes and returns the outbox events, oldest first.
-    #[wasm_bindgen(js_name = drainOutbox)]
-    pub fn drain_outbox(&mut self) -> Array {
-        convert::outbox_events(&self.core.drain_outbox())
-    }
-
-    /// The outbox events, oldest first, without removing them.
-    pub fn outbox(&mut self) -> Array {
-        convert::outbox_events(&self.core.outbox())
-    }
-
-    /// Feature values by name; `null` for a missing time.
-    pub fn features(&self, now: &JsValue) -> Result<Object, JsValue> {
-        let now = self::now(now)?;
-        let out = Object::new();
-        for &(name, v) in &self.core.features(now) {
-            set_str(&out, name, &v.map_or(JsValue::NULL, JsValue::from_f64));
-        }
-        Ok(out)
-    }
-
-    /// The model's lifecycle stages, in order.
-    #[wasm_bindgen(getter, js_name = stageNames)]
-    pub fn stage_names(&self) -> Array {
-        let out = Array::new();
-        for s in &self.core.model().stages {
-            out.push(&JsValue::from_str(&s.name));
-        }
-        out
-    }
-
-    /// Whether the shopper consented to profiling.
-    #[wasm_bindgen(getter)]
-    pub fn consent(&self) -> bool {
-        self.core.profile().consent
-    }
-
-    /// The profile and outbox as versioned bytes.
-    #[wasm_bindgen(js_name = exportState)]
-    pub fn export_state(&mut self) -> Vec<u8> {
-        self.core.export_state()
-    }
-
-    /// Restores exported state; rejected state leaves the current state in place.
-    #[wasm_bindgen(js_name = importState)]
-    pub fn import_state(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
-        self.core.import_state(&b).map_err(|e| error::state(&e))
-    }
-
-    /// Replaces the model with a newer snapshot; a rejected one leaves the old model in place.
-    #[wasm_bindgen(js_name = applySnapshot)]
-    pub fn apply_snapshot(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
+    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
+    #[wasm_bindgen(js_name = snapshotVersion)]
+    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
         let b = snapshot_bytes(bytes)?;
-        self.core.apply_snapshot(&b).map_err(|e| error::snapshot(&e))?;
-        self.model_changed();
-        Ok(())
+        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
 
-    /// The running model's version.
-    #[wasm_bindgen(getter, js_name = modelVersion)]
-    pub fn model_version(&self) -> u32 {
-        self.core.model().version
+    /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`track` false, see
+    /// [`Engine::decide_fast`]) or `track` (true, see [`Engine::track_fast`]) of `index`.
+    #[wasm_bindgen(js_name = __fast)]
+    pub fn fast(&mut self, track: bool, index: u32, now: f64) -> u32 {
+        if track {
+            self.track_fast(index, now)
+        } else {
+            self.decide_fast(index, now)
+        }
     }
+}
 
-    /// For the package's JavaScript (pkg/fast.js): `[placements, offers, variants, contents,
-    /// reasons, context, events, props]`, the model's names and parsed content payloads, fetched
-    /// once per model (`props`: per event type, its property names).
-    #[wasm_bindgen(js_name = __names)]
-    pub fn names_js(&self) -> Array {
-        let n = &self.names;
-        let variants = Array::new();
-        for v in &n.variants {
-            variants.push(&array(v));
-        }
-        let reasons = Array::new();
-        for r in Reason::ALL {
-            reasons.push(&JsValue::from_str(r.as_str()));
-        }
-        let events = Array::new();
-        for e in &self.core.model().events {
-            events.push(&JsValue::from_str(&e.name));
-        }
-        let props = Array::new();
-        for p in &n.props {
-            props.push(&array(p));
-        }
-        let out = Array::new();
-        for part in &[
-            array(&n.placements),
-            array(&n.offers),
-            variants,
-            array(&n.contents),
-            reasons,
-            array(&n.context),
-            events,
-            props,
-        ] {
-            out.push(part);
-        }
-        out
-    }
-
-    /// For the package's JavaScript: keeps `s` (at most [`MAX_INPUT_STRING`] bytes) and returns
-    /// its index for [`Engine::decide_fast`], or -1 when the table is full or `s` too long (the
-    /// caller then clears the table or takes the slow path).
-    #[wasm_bindgen(js_name = __intern)]
-    // `String`, not `&str`: the glue's copy is kept as it is, without a second one.
-    pub fn intern(&mut self, s: String) -> i32 {
-        if self.interned.len() >= MAX_INTERNED || s.len() > input::MAX_INPUT_STRING {
-            return -1;
-        }
-        self.interned.push(Value::String(s));
-        self.interned.len() as i32 - 1
-    }
-
-    /// For the package's JavaScript: forgets interned strings.
-    #[wasm_bindgen(js_name = __internClear)]
-    pub fn intern_clear(&mut self) {
-        self.interned.clear();
-        self.context_ids.clear();
-    }
-
-    /// For the package's JavaScript: makes the fast decide's buffers in this module's memory for
-    /// the running model and returns where they are, `[input, output, props]` as byte offsets.
-    /// The input holds `(kind, value)` per context slot (kind 0 missing, 1 boolean, 2 finite
-    /// number, 3 interned string); the output room for the longest decision; props the same
-    /// pairs for the fast track, room for the event type with the most properties. None moves
-    /// until the next call.
-    #[wasm_bindgen(js_name = __buffers)]
-    pub fn buffers(&mut self) -> Array {
-        let model = self.core.model();
-        let (mut items, mut props) = (0, 0);
-        for p in &model.placements {
-            items = items.max(usize::from(p.max_items));
-        }
-        for e in &model.events {
-            props = props.max(e.props.len());
-        }
-        self.fast_in = vec![0.0; 2 * model.context.len()];
-        self.fast_props = vec![0.0; 2 * props];
-        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
-        // An array, not a `Vec<u32>`: that would need its own glue to copy out.
-        let out = Array::new();
-        for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
-            out.push(&JsValue::from(at as u32));
-        }
-        out
-    }
-
-    /// The module's memory, for the package's JavaScript to reach [`Engine::buffers`].
-    #[wasm_bindgen(js_name = __memory)]
-    pub fn memory() -> JsValue {
-        wasm_bindgen::memory()
-    }
-
-    /// For the package's JavaScript: `track` of event type `kind` (by index) with its properties
-    /// in the props buffer (see [`Engine::buffers`]). 1: recorded, 2: no consent (nothing kept),
-    /// 0: the input needs the checked path (which gives the error).
-    #[wasm_bindgen(js_name = __track)]
-    pub fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
+impl Engine {
+    /// `track` of event type `kind` (by index) with its properties in the props buffer (see
+    /// [`Engine::prepare`]). 1: recorded, 2: no consent (nothing kept), 0: the input needs the
+    /// checked path (which gives the error).
+    fn track_fast(&mut self, kind: u32, now: f64) -> u32 {
         let Ok(now) = host::time_ms(now) else { return 0 };
         let model = self.core.model();
         let Some(def) = model.events.get(kind as usize) else { return 0 };
@@ -647,13 +418,12 @@ impl Engine {
         }
     }
 
-    /// For the package's JavaScript: `decide` with the placement by index and the context in the
-    /// input buffer (see [`Engine::buffers`]). Writes the decision to the output buffer as
-    /// numbers, `[reason, placement, id high, id low, fallback, items…]` with six numbers per
-    /// item (`offer, variant, control, content, priority, score`; -1 or NaN for none), and
-    /// returns how many; 0 when the input needs the checked path (which gives the error).
-    #[wasm_bindgen(js_name = __decide)]
-    pub fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
+    /// `decide` with the placement by index and the context in the input buffer (see
+    /// [`Engine::prepare`]). Writes the decision to the output buffer as numbers, `[reason,
+    /// placement, id high, id low, fallback, items…]` with six numbers per item (`offer, variant,
+    /// control, content, priority, score`; -1 or NaN for none), and returns how many; 0 when the
+    /// input needs the checked path (which gives the error).
+    fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
         let Ok(now) = host::time_ms(now) else { return 0 };
         let model = self.core.model();
         let p = placement as usize;
@@ -684,7 +454,7 @@ impl Engine {
         let out = &mut self.fast_out;
         out.clear();
         if out.capacity() < DECISION_HEAD + DECISION_ITEM * d.items.len() {
-            return 0; // never here: `buffers` made room for the longest decision
+            return 0; // never here: `prepare` made room for the longest decision
         }
         let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
         out.extend_from_slice(&[
@@ -705,13 +475,6 @@ impl Engine {
             ]);
         }
         out.len() as u32
-    }
-
-    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
-    #[wasm_bindgen(js_name = snapshotVersion)]
-    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
-        let b = snapshot_bytes(bytes)?;
-        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
 }
 
@@ -807,30 +570,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    fn decision_js(&self) -> Object {
-        let d = &self.decision;
-        let k = &self.keys;
-        let n = &self.names;
-        let out = Object::new();
-        set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
-        set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
-        set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
-        let items = Array::new();
-        for it in &d.items {
-            let o = Object::new();
-            set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
-            let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
-            set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
-            set(&o, &k.control, &JsValue::from_bool(it.control));
-            set(&o, &k.content, &n.content(it.content));
-            set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
-            set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
-            items.push(&o);
-        }
-        set(&out, &k.items, &items);
-        set(&out, &k.fallback, &n.content(d.fallback));
-        out
     }
 }
