@@ -4,11 +4,12 @@
 // model's names are fetched once per model. The context (or the event's properties) is read here,
 // with plain property reads and no call into Wasm per field, and written as numbers straight into
 // a buffer in the module's memory (strings once each, then by index). The decision comes back as
-// numbers in another buffer there and becomes the same object the checked path builds; no
-// allocation or copy by the glue on the way. Anything unusual (an unknown placement or event type,
-// a value of the wrong type, a long string, a list, NaN, a throwing getter) takes the checked
-// path, which gives the error: both paths run the same engine and give the same result. The
-// checked path then gets the values already read, so each getter or proxy trap runs once per call.
+// numbers in another buffer there and becomes an object here (the checked path writes its decision
+// there too); no allocation or copy by the glue on the way. Anything unusual (an unknown placement
+// or event type, a value of the wrong type, a long string, a list, NaN, a throwing getter) takes
+// the checked path, which gives the error: both paths run the same engine and give the same
+// result. The checked path then gets the values already read, so each getter or proxy trap runs
+// once per call.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -35,8 +36,14 @@ export function install(Engine) {
       return this.__call(i, ...args);
     };
   });
-  const checked = proto.decide;
+  const decideNumbers = proto.decide;
   const checkedTrack = proto.track;
+  // The checked `decide` writes its decision where the fast one does.
+  const checked = function decide(placement, context, now) {
+    const m = current(this);
+    const n = decideNumbers.call(this, placement, context, now);
+    return decision(m, heap(m), m.outAt, n);
+  };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
@@ -51,7 +58,7 @@ export function install(Engine) {
     };
   }
   proto.decide = function decide(placement, context, now) {
-    const m = this.__model || (this.__model = model(this));
+    const m = current(this);
     const p = m.placement.get(placement);
     if (p === undefined || (now != null && typeof now !== 'number')) {
       return checked.call(this, placement, context, now);
@@ -63,7 +70,7 @@ export function install(Engine) {
     return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
   };
   proto.track = function track(event, now) {
-    const m = this.__model || (this.__model = model(this));
+    const m = current(this);
     if ((now != null && typeof now !== 'number') || event === null || typeof event !== 'object') {
       return checkedTrack.call(this, event, now);
     }
@@ -86,6 +93,11 @@ export function install(Engine) {
     const r = this.__fast(true, k, now == null ? Date.now() : now);
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
   };
+}
+
+/** The engine's running model as the fast paths see it, fetched once per model. */
+function current(engine) {
+  return engine.__model || (engine.__model = model(engine));
 }
 
 function model(engine) {

@@ -24,93 +24,30 @@ use wasm_bindgen::prelude::*;
 use convert::{array, get, is_record, raw};
 use error::code;
 
-/// JavaScript strings and objects made once per model.
+/// The keys the checked paths read, as JavaScript strings made once per model.
 #[derive(Default)]
 struct Names {
     /// Property keys of each event type.
     props: Vec<Vec<JsValue>>,
     /// Context field keys.
     context: Vec<JsValue>,
-    /// Offer ids.
-    offers: Vec<JsValue>,
-    /// Variant ids per offer.
-    variants: Vec<Vec<JsValue>>,
-    /// Placement names.
-    placements: Vec<JsValue>,
-    /// Content payloads, parsed once (a payload that is not JSON stays a string).
-    contents: Vec<JsValue>,
 }
 
 impl Names {
     // Plain loops: a `map(..).collect()` per list is a copy of the collecting code per closure.
     fn new(m: &Model) -> Self {
-        let s = JsValue::from_str;
         let mut n = Names::default();
         for e in &m.events {
             let mut props = Vec::new();
             for (name, _) in &e.props {
-                props.push(s(name));
+                props.push(JsValue::from_str(name));
             }
             n.props.push(props);
         }
         for (name, _) in &m.context {
-            n.context.push(s(name));
-        }
-        for o in &m.offers {
-            n.offers.push(s(&o.id));
-            let mut variants = Vec::new();
-            for v in &o.variants {
-                variants.push(s(&v.id));
-            }
-            n.variants.push(variants);
-        }
-        for p in &m.placements {
-            n.placements.push(s(&p.name));
-        }
-        for c in &m.contents {
-            n.contents.push(js_sys::JSON::parse(c).unwrap_or_else(|_| s(c)));
+            n.context.push(JsValue::from_str(name));
         }
         n
-    }
-
-    fn content(&self, c: Option<u32>) -> JsValue {
-        c.and_then(|c| self.contents.get(c as usize)).cloned().unwrap_or(JsValue::NULL)
-    }
-}
-
-/// Output keys, made once.
-struct Keys {
-    type_: JsValue,
-    id: JsValue,
-    placement: JsValue,
-    reason: JsValue,
-    items: JsValue,
-    fallback: JsValue,
-    offer: JsValue,
-    variant: JsValue,
-    control: JsValue,
-    content: JsValue,
-    priority: JsValue,
-    score: JsValue,
-}
-
-impl Keys {
-    fn new() -> Self {
-        let s = JsValue::from_str;
-        Keys {
-            type_: s("type"),
-            id: s("id"),
-            placement: s("placement"),
-            reason: s("reason"),
-            items: s("items"),
-            fallback: s("fallback"),
-            offer: s("offer"),
-            variant: s("variant"),
-            control: s("control"),
-            content: s("content"),
-            priority: s("priority"),
-            score: s("score"),
-        }
     }
 }
 
@@ -119,7 +56,8 @@ impl Keys {
 pub struct Engine {
     core: Core,
     names: Names,
-    keys: Keys,
+    /// The key `type`, of events.
+    type_key: JsValue,
     context: Vec<Value>,
     props: Vec<Value>,
     decision: Decision,
@@ -253,35 +191,42 @@ impl Engine {
     /// properties. None moves until the next call. Last the module's memory, where they are.
     fn prepare(&mut self) -> Array {
         let model = self.core.model();
-        let n = &self.names;
-        let variants = Array::new();
-        for v in &n.variants {
-            variants.push(&array(v));
+        let s = JsValue::from_str;
+        let (placements, offers, variants, contents) =
+            (Array::new(), Array::new(), Array::new(), Array::new());
+        for p in &model.placements {
+            placements.push(&s(&p.name));
+        }
+        for o in &model.offers {
+            offers.push(&s(&o.id));
+            let ids = Array::new();
+            for v in &o.variants {
+                ids.push(&s(&v.id));
+            }
+            variants.push(&ids);
+        }
+        // Parsed once per model (a payload that is not JSON stays a string): decisions hand out
+        // these same objects.
+        for c in &model.contents {
+            contents.push(&js_sys::JSON::parse(c).unwrap_or_else(|_| s(c)));
         }
         let reasons = Array::new();
         for r in Reason::ALL {
-            reasons.push(&JsValue::from_str(r.as_str()));
+            reasons.push(&s(r.as_str()));
         }
         let events = Array::new();
         for e in &model.events {
-            events.push(&JsValue::from_str(&e.name));
+            events.push(&s(&e.name));
         }
         let props = Array::new();
-        for p in &n.props {
+        for p in &self.names.props {
             props.push(&array(p));
         }
         let out = Array::new();
-        for part in &[
-            array(&n.placements),
-            array(&n.offers),
-            variants,
-            array(&n.contents),
-            reasons,
-            array(&n.context),
-            events,
-            props,
-        ] {
-            out.push(part);
+        for part in
+            [placements, offers, variants, contents, reasons, array(&self.names.context), events, props]
+        {
+            out.push(&part);
         }
         let (mut items, mut props) = (0, 0);
         for p in &model.placements {
@@ -313,6 +258,36 @@ impl Engine {
         self.interned.len() as i32 - 1
     }
 
+    /// Writes the decision to the output buffer, as [`Engine::decide_fast`] describes it; how
+    /// many numbers.
+    fn write_decision(&mut self) -> u32 {
+        let d = &self.decision;
+        let out = &mut self.fast_out;
+        out.clear();
+        if out.capacity() < DECISION_HEAD + DECISION_ITEM * d.items.len() {
+            return 0; // never here: `prepare` made room for the longest decision
+        }
+        let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
+        out.extend_from_slice(&[
+            d.reason.index() as f64,
+            d.placement as f64,
+            (d.id >> 32) as f64,
+            (d.id & 0xffff_ffff) as f64,
+            none(d.fallback),
+        ]);
+        for it in &d.items {
+            out.extend_from_slice(&[
+                it.offer as f64,
+                it.variant.map_or(-1.0, |v| v as f64),
+                f64::from(u8::from(it.control)),
+                none(it.content),
+                f64::from(it.priority),
+                it.score.unwrap_or(f64::NAN),
+            ]);
+        }
+        out.len() as u32
+    }
+
     /// After a new model: its names, and no context slot holding an interned string of the old
     /// one. (The package's JavaScript fetches new fast buffers for it, see `prepare`.)
     fn model_changed(&mut self) {
@@ -326,7 +301,7 @@ impl Engine {
         Engine {
             core,
             names,
-            keys: Keys::new(),
+            type_key: JsValue::from_str("type"),
             context: Vec::new(),
             props: Vec::new(),
             decision: Decision::empty(),
@@ -450,31 +425,7 @@ impl Engine {
             *id = string;
         }
         self.core.decide_into(p, &self.context, now, &mut self.decision);
-        let d = &self.decision;
-        let out = &mut self.fast_out;
-        out.clear();
-        if out.capacity() < DECISION_HEAD + DECISION_ITEM * d.items.len() {
-            return 0; // never here: `prepare` made room for the longest decision
-        }
-        let none = |x: Option<u32>| x.map_or(-1.0, f64::from);
-        out.extend_from_slice(&[
-            d.reason.index() as f64,
-            d.placement as f64,
-            (d.id >> 32) as f64,
-            (d.id & 0xffff_ffff) as f64,
-            none(d.fallback),
-        ]);
-        for it in &d.items {
-            out.extend_from_slice(&[
-                it.offer as f64,
-                it.variant.map_or(-1.0, |v| v as f64),
-                f64::from(u8::from(it.control)),
-                none(it.content),
-                f64::from(it.priority),
-                it.score.unwrap_or(f64::NAN),
-            ]);
-        }
-        out.len() as u32
+        self.write_decision()
     }
 }
 
@@ -522,7 +473,7 @@ impl Engine {
         if !is_record(event) {
             return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
         }
-        let ty = get(event, &self.keys.type_).map_err(|_| InputError::MissingType)?;
+        let ty = get(event, &self.type_key).map_err(|_| InputError::MissingType)?;
         let name = match convert::string(&ty, 256) {
             _ if ty.is_undefined() => return Err(InputError::MissingType),
             Some(Ok(s)) => s,

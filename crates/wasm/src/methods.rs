@@ -7,10 +7,9 @@ use js_sys::{Array, JsString, Object, Uint8Array};
 use kairos::engine::host;
 use kairos::engine::input;
 use kairos::engine::Tracked;
-use kairos::outbox::decision_hex;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{self, set, set_str};
+use crate::convert::{self, set_str};
 use crate::error::{self, code};
 use crate::{bytes_arg, install_id, name_arg, now, snapshot_bytes, Engine};
 
@@ -19,7 +18,9 @@ use crate::{bytes_arg, install_id, name_arg, now, snapshot_bytes, Engine};
 pub mod method {
     /// `track(event, now)`: the checked path of the fast `track`.
     pub const TRACK: u32 = 0;
-    /// `decide(placement, context, now)`: the checked path of the fast `decide`.
+    /// `decide(placement, context, now)`: the checked path of the fast `decide`. The decision goes
+    /// to the fast paths' output buffer (after `__prepare`), which pkg/fast.js makes an object
+    /// of; this returns how many numbers.
     pub const DECIDE: u32 = 1;
     /// `segments(context, now)`.
     pub const SEGMENTS: u32 = 2;
@@ -193,20 +194,21 @@ impl Engine {
         }))
     }
 
-    /// Decides what `placement` shows for page `context`; records the exposure.
+    /// Decides what `placement` shows for page `context`; records the exposure. The decision goes
+    /// to the output buffer; how many numbers.
     fn decide_checked(
         &mut self,
         placement: &JsValue,
         context: &JsValue,
         now: &JsValue,
-    ) -> Result<Object, JsValue> {
+    ) -> Result<u32, JsValue> {
         let now = self::now(now)?;
         let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
         let p = input::placement_index(self.core.model(), &name)
             .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
         self.fill_context(context)?;
         self.core.decide_into(p, &self.context, now, &mut self.decision);
-        Ok(self.decision_js())
+        Ok(self.write_decision())
     }
 
     /// The segments the shopper is in now, in model order.
@@ -253,7 +255,7 @@ impl Engine {
             .explain(o, &self.context, now)
             .ok_or_else(|| error::error(code::OFFER_UNKNOWN, "unknown offer"))?;
         let out = Object::new();
-        set(&out, &self.keys.offer, &JsValue::from_str(&x.offer));
+        set_str(&out, "offer", &JsValue::from_str(&x.offer));
         set_str(&out, "eligible", &JsValue::from_bool(x.eligible));
         let checks = Array::new();
         for c in &x.checks {
@@ -331,30 +333,5 @@ impl Engine {
         applied.map_err(|e| error::snapshot(&e))?;
         self.model_changed();
         Ok(())
-    }
-
-    fn decision_js(&self) -> Object {
-        let d = &self.decision;
-        let k = &self.keys;
-        let n = &self.names;
-        let out = Object::new();
-        set(&out, &k.id, &JsValue::from_str(&decision_hex(d.id)));
-        set(&out, &k.placement, n.placements.get(d.placement).unwrap_or(&JsValue::NULL));
-        set(&out, &k.reason, &JsValue::from_str(d.reason.as_str()));
-        let items = Array::new();
-        for it in &d.items {
-            let o = Object::new();
-            set(&o, &k.offer, n.offers.get(it.offer).unwrap_or(&JsValue::NULL));
-            let variant = it.variant.and_then(|v| n.variants.get(it.offer).and_then(|vs| vs.get(v)));
-            set(&o, &k.variant, variant.unwrap_or(&JsValue::NULL));
-            set(&o, &k.control, &JsValue::from_bool(it.control));
-            set(&o, &k.content, &n.content(it.content));
-            set(&o, &k.priority, &JsValue::from_f64(f64::from(it.priority)));
-            set(&o, &k.score, &it.score.map_or(JsValue::NULL, JsValue::from_f64));
-            items.push(&o);
-        }
-        set(&out, &k.items, &items);
-        set(&out, &k.fallback, &n.content(d.fallback));
-        out
     }
 }
