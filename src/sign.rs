@@ -210,8 +210,9 @@ fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u
     // Comment and blank lines never start with a prefix: no need to skip them first. Split at
     // `\n` only: `trim` removes the `\r` of a `\r\n`, as `lines` would.
     let line = text
-        .split('\n')
-        .find_map(|l| l.trim().strip_prefix(prefix))
+        .as_bytes()
+        .split(|&b| b == b'\n')
+        .find_map(|l| std::str::from_utf8(l).ok()?.trim().strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
     let bytes = b64_decode(line).ok_or(KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))

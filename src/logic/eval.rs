@@ -183,8 +183,10 @@ pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
             s if !split => out.push(s),
             s if s.is_empty() => {}
             s => {
-                for part in s.split('.') {
-                    out.push(Cow::Owned(part.to_owned()));
+                // Split as bytes (a dot is ASCII, so every part is still UTF-8): `str::split`
+                // brings std's char searcher into the Wasm module.
+                for part in s.as_bytes().split(|&b| b == b'.') {
+                    out.push(Cow::Owned(std::str::from_utf8(part).unwrap_or_default().to_owned()));
                 }
             }
         },
