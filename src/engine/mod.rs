@@ -350,26 +350,14 @@ impl Engine {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;
             };
-            // The latest matching exposure, by index from the end (less code than `rposition`
-            // on the deque's iterator).
-            let recent = &self.profile.recent;
+            // The latest matching exposure, by index from the end.
+            let recent = &mut self.profile.recent;
             let hit = (0..recent.len()).rev().find(|&i| {
                 recent
                     .get(i)
                     .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
             });
-            if let Some((i, r)) = hit.and_then(|i| Some((i, *recent.get(i)?))) {
-                // Removed by moving the later ones down and dropping the last: `VecDeque::remove`
-                // brings its own 0.6 KB wrapping copy.
-                let recent = &mut self.profile.recent;
-                for j in i..recent.len().saturating_sub(1) {
-                    if let Some(&next) = recent.get(j + 1) {
-                        if let Some(slot) = recent.get_mut(j) {
-                            *slot = next;
-                        }
-                    }
-                }
-                recent.pop_back();
+            if let Some(r) = hit.and_then(|i| remove_recent(recent, i)) {
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
                     Some(crate::profile::Assignment::Control)
@@ -439,9 +427,9 @@ impl Engine {
             self.profile.global.record(today, now);
         }
         if self.profile.recent.len() >= RECENT_EXPOSURES {
-            self.profile.recent.pop_front();
+            remove_recent(&mut self.profile.recent, 0);
         }
-        self.profile.recent.push_back(Recent { decision, offer: o as u32, at_ms: now });
+        self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now });
         self.outbox.push_compact(Compact::Exposure {
             decision,
             placement: placement as u16,
@@ -555,6 +543,15 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
+}
+
+/// Removes and returns `recent[i]`, moving the later ones down (`Vec::remove` would be one more
+/// generic instance in the module).
+fn remove_recent(recent: &mut Vec<Recent>, i: usize) -> Option<Recent> {
+    let r = *recent.get(i)?;
+    recent.copy_within(i + 1.., i);
+    recent.pop();
+    Some(r)
 }
 
 /// The stages' names as values, for the `stage` variable.

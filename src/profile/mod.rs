@@ -8,8 +8,6 @@
 pub mod identity;
 pub mod window;
 
-use std::collections::VecDeque;
-
 use crate::codec::{self, wire_struct, Reader, Wire, Writer};
 use crate::compiled::Model;
 use crate::logic::Value;
@@ -104,7 +102,7 @@ pub struct Profile {
     /// Exposures of offers that count against the global caps.
     pub global: DayCounts,
     /// Recent exposures, oldest first.
-    pub recent: VecDeque<Recent>,
+    pub recent: Vec<Recent>,
     /// The bucketing key (`targetingKey`): the first identifier's hash, else the install id.
     pub key: Value,
 }
@@ -125,7 +123,7 @@ impl Profile {
             traits_token: None,
             offers: Vec::new(),
             global: DayCounts::default(),
-            recent: VecDeque::new(),
+            recent: Vec::new(),
             key: Value::Null,
         };
         // Pushed: `vec![x; n]` would clone `x` with the type's own clone code, and `resize`
@@ -387,7 +385,7 @@ impl Profile {
         p.global = s.global;
         for &(decision, ref offer, at_ms) in &s.recent {
             if let Some(o) = model.offer(offer) {
-                p.recent.push_back(Recent { decision, offer: o as u32, at_ms });
+                p.recent.push(Recent { decision, offer: o as u32, at_ms });
             }
         }
         p.refresh_key();
