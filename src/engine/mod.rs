@@ -518,6 +518,16 @@ impl Engine {
         self.outbox.drain(&self.model)
     }
 
+    /// Gives each outbox event, oldest first, to `f` without copying it: [`Engine::outbox`], or
+    /// [`Engine::drain_outbox`] when `drain` (the events are then removed).
+    pub fn each_outbox_event(&mut self, drain: bool, f: &mut dyn FnMut(&OutboxEvent)) {
+        self.settle_stage();
+        self.outbox.each(&self.model, f);
+        if drain {
+            self.outbox.clear();
+        }
+    }
+
     /// Events dropped from a full outbox since the last drain.
     pub fn outbox_dropped(&self) -> u32 {
         self.outbox.dropped

@@ -312,7 +312,8 @@ impl Profile {
             w.str(model.offers.get(r.offer as usize).map_or("", |o| &o.id));
             r.at_ms.put(w);
         }
-        outbox.events(model).put(w);
+        w.varint(outbox.len() as u64);
+        outbox.each(model, &mut |e| e.put(w));
         outbox.dropped.put(w);
         self.traits_token.put(w);
     }
@@ -391,8 +392,9 @@ impl Profile {
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
-        for e in &s.outbox {
-            outbox.push(e.clone());
+        for e in &mut s.outbox {
+            // Taken, not cloned (the placeholder left behind holds no allocation).
+            outbox.push(std::mem::replace(e, OutboxEvent::Forgotten { pid: String::new(), at: 0 }));
         }
         (p, outbox)
     }
