@@ -118,7 +118,7 @@ impl Profile {
             stage: None,
             events: Vec::new(),
             features: Vec::new(),
-            traits: vec![Value::Null; model.traits.len()],
+            traits: crate::engine::host::nulls(model.traits.len()),
             traits_expire_ms: None,
             traits_token: None,
             offers: Vec::new(),

@@ -406,9 +406,8 @@ impl Engine {
             return 0;
         }
         if self.context.len() != model.context.len() {
-            // Rare (a new model, or after the checked path): a new vector, by the same code as
-            // every `vec![Value::Null; n]`.
-            self.context = vec![Value::Null; model.context.len()];
+            // Rare (a new model, or after the checked path): a new vector.
+            self.context = host::nulls(model.context.len());
         }
         self.context_ids.resize(model.context.len(), None);
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
@@ -503,7 +502,7 @@ impl Engine {
         self.context.clear();
         self.context_ids.clear();
         if context.is_undefined() || context.is_null() {
-            self.context = vec![Value::Null; model.context.len()];
+            self.context = host::nulls(model.context.len());
             return Ok(());
         }
         if !is_record(context) {
