@@ -559,7 +559,13 @@ impl Engine {
 /// generic instance in the module).
 fn remove_recent(recent: &mut Vec<Recent>, i: usize) -> Option<Recent> {
     let r = *recent.get(i)?;
-    recent.copy_within(i + 1.., i);
+    for j in i + 1..recent.len() {
+        if let Some(&next) = recent.get(j) {
+            if let Some(slot) = recent.get_mut(j - 1) {
+                *slot = next;
+            }
+        }
+    }
     recent.pop();
     Some(r)
 }
