@@ -6,7 +6,6 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
-
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
