@@ -170,6 +170,7 @@ pub fn array(values: &[JsValue]) -> Array {
 }
 
 /// An outbox event as a plain object, `type` first.
+#[inline(never)]
 pub fn outbox_event(e: &OutboxEvent) -> JsValue {
     let o = Object::new();
     for &(k, v) in &e.fields() {
