@@ -5,8 +5,6 @@
 //! and, added by the host when it sends a batch, the pseudonymous id (`Profile::pid`). No
 //! feature values, traits or page context.
 
-use std::collections::VecDeque;
-
 use serde::Serialize;
 
 use crate::codec::{Reader, Wire, Writer};
@@ -233,20 +231,42 @@ enum Entry {
 }
 
 /// A bounded queue of events.
-#[derive(Debug, Clone, Default, PartialEq)]
+// A ring in a `Vec` (less code in the module than a `VecDeque`): it grows to
+// [`OUTBOX_CAPACITY`], then each new event takes the place of the oldest, at `start`.
+#[derive(Debug, Clone, Default)]
 pub struct Outbox {
-    entries: VecDeque<Entry>,
+    entries: Vec<Entry>,
+    /// Where the oldest entry is (0 until the ring is full).
+    start: usize,
     /// Events dropped because the queue was full.
     pub dropped: u32,
 }
 
+impl PartialEq for Outbox {
+    /// The same events in the same order, and the same count of dropped ones.
+    fn eq(&self, other: &Outbox) -> bool {
+        let (a, b) = (self.ordered(), other.ordered());
+        self.dropped == other.dropped && a.0.iter().chain(a.1).eq(b.0.iter().chain(b.1))
+    }
+}
+
 impl Outbox {
     fn push_entry(&mut self, e: Entry) {
-        if self.entries.len() >= OUTBOX_CAPACITY {
-            self.entries.pop_front();
-            self.dropped = self.dropped.saturating_add(1);
+        if self.entries.len() < OUTBOX_CAPACITY {
+            self.entries.push(e);
+            return;
         }
-        self.entries.push_back(e);
+        if let Some(slot) = self.entries.get_mut(self.start) {
+            *slot = e;
+        }
+        self.start = (self.start + 1) % OUTBOX_CAPACITY;
+        self.dropped = self.dropped.saturating_add(1);
+    }
+
+    /// The entries in two parts, oldest first.
+    fn ordered(&self) -> (&[Entry], &[Entry]) {
+        let (newer, older) = self.entries.split_at_checked(self.start).unwrap_or_default();
+        (older, newer)
     }
 
     /// Appends a named event, dropping the oldest when full.
@@ -279,24 +299,38 @@ impl Outbox {
         }
     }
 
+    /// Gives each event, oldest first and named against `model`, to `f` (no copies).
+    pub fn each(&self, model: &Model, f: &mut dyn FnMut(&OutboxEvent)) {
+        let (older, newer) = self.ordered();
+        for part in [older, newer] {
+            for e in part {
+                match e {
+                    Entry::Compact(c) => f(&name(c, model)),
+                    Entry::Named(n) => f(n),
+                }
+            }
+        }
+    }
+
     /// The events, named against `model`.
     pub fn events(&self, model: &Model) -> Vec<OutboxEvent> {
         let mut out = Vec::with_capacity(self.entries.len());
-        for e in &self.entries {
-            out.push(match e {
-                Entry::Compact(c) => name(c, model),
-                Entry::Named(n) => n.clone(),
-            });
-        }
+        self.each(model, &mut |e| out.push(e.clone()));
         out
     }
 
     /// Takes every event out, named against `model`.
     pub fn drain(&mut self, model: &Model) -> Vec<OutboxEvent> {
         let out = self.events(model);
-        self.entries.clear();
-        self.dropped = 0;
+        self.clear();
         out
+    }
+
+    /// Removes every event and the count of dropped ones.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.start = 0;
+        self.dropped = 0;
     }
 }
 

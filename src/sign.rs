@@ -13,7 +13,7 @@
 //! Verification uses `verify_strict` (rejects small-order keys and non-canonical signatures).
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 pub use crate::codec::SIGNATURE_LEN;
 
@@ -87,10 +87,30 @@ impl PublicKey {
         sum.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Whether `signature` is this key's signature of `message` (strict verification).
+    /// Whether `signature` is this key's signature of `message`: ed25519-dalek's `verify_strict`
+    /// (`s` canonical, `R` a point, neither `R` nor the key of small order, and
+    /// `[s]B - [k]A` encoding to `R`, with `k` the SHA-512 of `R`, `A` and the message), computed
+    /// with the curve's constant-time multiplications: `verify_strict`'s variable-time one
+    /// brings a panic path that formats through `Debug` (0.9 KB of the Wasm module).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest as _, Sha512};
         let Ok(sig) = <&[u8; SIGNATURE_LEN]>::try_from(signature) else { return false };
-        self.0.verify_strict(message, &Signature::from_bytes(sig)).is_ok()
+        let (Some(&r_bytes), Some(&s_bytes)) = (sig.first_chunk::<32>(), sig.last_chunk::<32>()) else {
+            return false;
+        };
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else { return false };
+        let r = CompressedEdwardsY(r_bytes);
+        let Some(r_point) = r.decompress() else { return false };
+        let a = self.0.to_edwards();
+        if r_point.is_small_order() || a.is_small_order() {
+            return false;
+        }
+        let k = Scalar::from_hash(
+            Sha512::new().chain_update(r_bytes).chain_update(self.0.as_bytes()).chain_update(message),
+        );
+        (EdwardsPoint::mul_base(&s) - a * k).compress() == r
     }
 }
 
@@ -257,6 +277,90 @@ mod tests {
         fn base64url_decodes_as_base64ct(text in "[A-Za-z0-9_-]{0,11}[A-Za-z0-9_=+/ -]?", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
             proptest::prop_assert_eq!(b64_decode(&text), Base64UrlUnpadded::decode_vec(&text).ok());
             proptest::prop_assert_eq!(b64_decode(&b64_encode(&bytes)), Some(bytes));
+        }
+    }
+
+    /// ed25519-dalek's `verify_strict`, what [`PublicKey::verify`] computes.
+    fn strict(pk: &PublicKey, message: &[u8], sig: &[u8; 64]) -> bool {
+        pk.0.verify_strict(message, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
+    }
+
+    /// `sig` with `s` replaced by `s + ℓ` (the same scalar, not canonical).
+    fn s_plus_order(sig: &[u8; 64]) -> [u8; 64] {
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut out = *sig;
+        let mut carry = 0u16;
+        for (i, l) in L.iter().enumerate() {
+            let sum = u16::from(out[32 + i]) + u16::from(*l) + carry;
+            out[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// The same verdict as `verify_strict` on honest signatures and on every kind of
+        /// tampering: a flipped bit of the signature or message, a non-canonical `s`, a
+        /// small-order `R`, and keys of small or mixed order.
+        #[test]
+        fn verify_is_verify_strict(
+            seed in proptest::prelude::any::<[u8; 32]>(),
+            message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            bit in 0usize..512,
+            torsion in 0usize..8,
+            s_random in proptest::prelude::any::<[u8; 32]>(),
+        ) {
+            use curve25519_dalek::constants::EIGHT_TORSION;
+            let sk = SecretKey::from_seed(&seed);
+            let pk = sk.public();
+            let sig = sk.sign(&message);
+            proptest::prop_assert!(pk.verify(&message, &sig));
+            proptest::prop_assert!(strict(&pk, &message, &sig));
+            let mut flipped = sig;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            proptest::prop_assert_eq!(pk.verify(&message, &flipped), strict(&pk, &message, &flipped));
+            let mut other = message.clone();
+            other.push(bit as u8);
+            proptest::prop_assert_eq!(pk.verify(&other, &sig), strict(&pk, &other, &sig));
+            let high_s = s_plus_order(&sig);
+            proptest::prop_assert!(!pk.verify(&message, &high_s));
+            proptest::prop_assert!(!strict(&pk, &message, &high_s));
+            // A small-order R with an arbitrary (reduced) s.
+            let mut small_r = sig;
+            small_r[..32].copy_from_slice(EIGHT_TORSION[torsion].compress().as_bytes());
+            small_r[32..].copy_from_slice(&s_random);
+            small_r[63] &= 0x0f;
+            proptest::prop_assert_eq!(pk.verify(&message, &small_r), strict(&pk, &message, &small_r));
+            // Keys `from_bytes` refuses (small order) or accepts (mixed order), built directly.
+            for a in [EIGHT_TORSION[torsion], pk.0.to_edwards() + EIGHT_TORSION[torsion]] {
+                let key = PublicKey(VerifyingKey::from_bytes(a.compress().as_bytes()).unwrap());
+                proptest::prop_assert_eq!(key.verify(&message, &sig), strict(&key, &message, &sig));
+                proptest::prop_assert_eq!(key.verify(&message, &small_r), strict(&key, &message, &small_r));
+            }
+            // Signed for a mixed-order key `aB + T`: strict verification holds exactly when `kT`
+            // vanishes (for a `T` of order 2, half the messages), so both verdicts occur.
+            use curve25519_dalek::{edwards::EdwardsPoint, scalar::Scalar};
+            use sha2::{Digest as _, Sha512};
+            let (a, r) = (Scalar::from_bytes_mod_order(seed), Scalar::from_bytes_mod_order(s_random));
+            let mixed = (EdwardsPoint::mul_base(&a) + EIGHT_TORSION[torsion]).compress();
+            let big_r = EdwardsPoint::mul_base(&r).compress();
+            let k = Scalar::from_hash(
+                Sha512::new().chain_update(big_r.as_bytes()).chain_update(mixed.as_bytes()).chain_update(&message),
+            );
+            let mut forged = [0u8; 64];
+            forged[..32].copy_from_slice(big_r.as_bytes());
+            forged[32..].copy_from_slice((r + k * a).as_bytes());
+            if let Ok(key) = VerifyingKey::from_bytes(mixed.as_bytes()).map(PublicKey) {
+                let holds = strict(&key, &message, &forged);
+                proptest::prop_assert_eq!(key.verify(&message, &forged), holds);
+                if torsion == 0 {
+                    proptest::prop_assert!(holds);
+                }
+            }
         }
     }
 

@@ -6,8 +6,6 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
-use std::fmt::Write as _;
-
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
@@ -524,10 +522,14 @@ fn add_check(checks: &mut Vec<Check>, name: &'static str, passed: bool, detail: 
     checks.push(Check { name, passed, detail: detail.to_string() });
 }
 
-/// Appends `n` in decimal: one formatting call site for every number in `explain`'s details.
-#[inline(never)]
+/// Appends `n` in decimal, digit by digit: `write!` into a `String` would bring the `String`
+/// formatting sink's own copy into the module.
 fn push_uint(out: &mut String, n: usize) {
-    let _ = write!(out, "{n}");
+    if n >= 10 {
+        push_uint(out, n / 10);
+    }
+    // `n % 10` is below 10: the cast cannot truncate.
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat

@@ -115,11 +115,21 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, mut raw: Raw) -> Result<Va
     Err(wrong_type(field(), expected, raw.kind()))
 }
 
+/// `n` missing values. (Pushed: `vec![Value::Null; n]` brings std's fill-by-cloning for
+/// [`Value`], a larger function than this loop.)
+pub fn nulls(n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(Value::Null);
+    }
+    out
+}
+
 /// Converts server-supplied traits, by name (`tier: "gold"`, `birthday: "1996-03-14"`), to the
 /// model's trait slots. Unknown names are refused; anniversaries keep only month and day;
 /// timestamps (ms or RFC 3339) become ms.
 pub fn traits(model: &Model, mut entries: Vec<(String, Raw)>) -> Result<Vec<Value>, InputError> {
-    let mut out = vec![Value::Null; model.traits.len()];
+    let mut out = nulls(model.traits.len());
     // Values taken out in place, as in `checked`.
     for (name, raw) in &mut entries {
         slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), true)?;
@@ -136,7 +146,7 @@ pub(crate) fn token_traits(
     mut traits: Vec<(String, StoredTrait)>,
     strict: bool,
 ) -> Result<Vec<Value>, InputError> {
-    let mut out = vec![Value::Null; model.traits.len()];
+    let mut out = nulls(model.traits.len());
     // Values taken out in place, as in `checked` (a boolean left behind).
     for (name, t) in &mut traits {
         let t = std::mem::replace(t, StoredTrait::Bool(false));

@@ -238,7 +238,17 @@ impl Engine {
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
             if self.profile.ids.len() >= 8 {
-                self.profile.ids.remove(1.min(self.profile.ids.len() - 1));
+                // The second (the first is the pid), moved out by the later ones (less code
+                // than `Vec::remove`).
+                let ids = &mut self.profile.ids;
+                for j in 2..ids.len() {
+                    if let Some(&next) = ids.get(j) {
+                        if let Some(slot) = ids.get_mut(j - 1) {
+                            *slot = next;
+                        }
+                    }
+                }
+                ids.pop();
             }
             self.profile.ids.push((kind, hash));
             self.profile.refresh_key();
@@ -350,26 +360,14 @@ impl Engine {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;
             };
-            // The latest matching exposure, by index from the end (less code than `rposition`
-            // on the deque's iterator).
-            let recent = &self.profile.recent;
+            // The latest matching exposure, by index from the end.
+            let recent = &mut self.profile.recent;
             let hit = (0..recent.len()).rev().find(|&i| {
                 recent
                     .get(i)
                     .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
             });
-            if let Some((i, r)) = hit.and_then(|i| Some((i, *recent.get(i)?))) {
-                // Removed by moving the later ones down and dropping the last: `VecDeque::remove`
-                // brings its own 0.6 KB wrapping copy.
-                let recent = &mut self.profile.recent;
-                for j in i..recent.len().saturating_sub(1) {
-                    if let Some(&next) = recent.get(j + 1) {
-                        if let Some(slot) = recent.get_mut(j) {
-                            *slot = next;
-                        }
-                    }
-                }
-                recent.pop_back();
+            if let Some(r) = hit.and_then(|i| remove_recent(recent, i)) {
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
                     Some(crate::profile::Assignment::Control)
@@ -439,9 +437,9 @@ impl Engine {
             self.profile.global.record(today, now);
         }
         if self.profile.recent.len() >= RECENT_EXPOSURES {
-            self.profile.recent.pop_front();
+            remove_recent(&mut self.profile.recent, 0);
         }
-        self.profile.recent.push_back(Recent { decision, offer: o as u32, at_ms: now });
+        self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now });
         self.outbox.push_compact(Compact::Exposure {
             decision,
             placement: placement as u16,
@@ -530,6 +528,16 @@ impl Engine {
         self.outbox.drain(&self.model)
     }
 
+    /// Gives each outbox event, oldest first, to `f` without copying it: [`Engine::outbox`], or
+    /// [`Engine::drain_outbox`] when `drain` (the events are then removed).
+    pub fn each_outbox_event(&mut self, drain: bool, f: &mut dyn FnMut(&OutboxEvent)) {
+        self.settle_stage();
+        self.outbox.each(&self.model, f);
+        if drain {
+            self.outbox.clear();
+        }
+    }
+
     /// Events dropped from a full outbox since the last drain.
     pub fn outbox_dropped(&self) -> u32 {
         self.outbox.dropped
@@ -555,6 +563,21 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
+}
+
+/// Removes and returns `recent[i]`, moving the later ones down (`Vec::remove` would be one more
+/// generic instance in the module).
+fn remove_recent(recent: &mut Vec<Recent>, i: usize) -> Option<Recent> {
+    let r = *recent.get(i)?;
+    for j in i + 1..recent.len() {
+        if let Some(&next) = recent.get(j) {
+            if let Some(slot) = recent.get_mut(j - 1) {
+                *slot = next;
+            }
+        }
+    }
+    recent.pop();
+    Some(r)
 }
 
 /// The stages' names as values, for the `stage` variable.

@@ -192,10 +192,24 @@ fn the_outbox_is_bounded_and_counts_what_it_dropped() {
     }
     assert_eq!(e.outbox().len(), OUTBOX_CAPACITY);
     assert_eq!(e.outbox_dropped(), 51, "50 exposures over, plus the stage change that was first");
+    // Oldest first: the exposures of the last OUTBOX_CAPACITY decisions, in order.
+    let times = |events: &[OutboxEvent]| {
+        events
+            .iter()
+            .map(|x| if let OutboxEvent::Exposure { at, .. } = x { *at } else { -1 })
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<i64> = (50..OUTBOX_CAPACITY as i64 + 50).map(|k| MIDNIGHT + k).collect();
+    assert_eq!(times(&e.outbox()), expected);
+    let mut seen = Vec::new();
+    e.each_outbox_event(false, &mut |x| seen.push(x.clone()));
+    assert_eq!(seen, e.outbox());
     let drained = e.drain_outbox();
-    assert_eq!(drained.len(), OUTBOX_CAPACITY);
+    assert_eq!(times(&drained), expected);
     assert!(e.outbox().is_empty());
     assert_eq!(e.outbox_dropped(), 0);
+    e.decide(at(&e, "hero"), &[], MIDNIGHT + 1000);
+    assert_eq!(times(&e.outbox()), vec![MIDNIGHT + 1000]);
 }
 
 #[test]

@@ -8,8 +8,6 @@
 pub mod identity;
 pub mod window;
 
-use std::collections::VecDeque;
-
 use crate::codec::{self, wire_struct, Reader, Wire, Writer};
 use crate::compiled::Model;
 use crate::logic::Value;
@@ -104,7 +102,7 @@ pub struct Profile {
     /// Exposures of offers that count against the global caps.
     pub global: DayCounts,
     /// Recent exposures, oldest first.
-    pub recent: VecDeque<Recent>,
+    pub recent: Vec<Recent>,
     /// The bucketing key (`targetingKey`): the first identifier's hash, else the install id.
     pub key: Value,
 }
@@ -120,12 +118,12 @@ impl Profile {
             stage: None,
             events: Vec::new(),
             features: Vec::new(),
-            traits: vec![Value::Null; model.traits.len()],
+            traits: crate::engine::host::nulls(model.traits.len()),
             traits_expire_ms: None,
             traits_token: None,
             offers: Vec::new(),
             global: DayCounts::default(),
-            recent: VecDeque::new(),
+            recent: Vec::new(),
             key: Value::Null,
         };
         // Pushed: `vec![x; n]` would clone `x` with the type's own clone code, and `resize`
@@ -314,7 +312,8 @@ impl Profile {
             w.str(model.offers.get(r.offer as usize).map_or("", |o| &o.id));
             r.at_ms.put(w);
         }
-        outbox.events(model).put(w);
+        w.varint(outbox.len() as u64);
+        outbox.each(model, &mut |e| e.put(w));
         outbox.dropped.put(w);
         self.traits_token.put(w);
     }
@@ -387,14 +386,15 @@ impl Profile {
         p.global = s.global;
         for &(decision, ref offer, at_ms) in &s.recent {
             if let Some(o) = model.offer(offer) {
-                p.recent.push_back(Recent { decision, offer: o as u32, at_ms });
+                p.recent.push(Recent { decision, offer: o as u32, at_ms });
             }
         }
         p.refresh_key();
         let mut outbox = Outbox::default();
         outbox.dropped = s.outbox_dropped;
-        for e in &s.outbox {
-            outbox.push(e.clone());
+        for e in &mut s.outbox {
+            // Taken, not cloned (the placeholder left behind holds no allocation).
+            outbox.push(std::mem::replace(e, OutboxEvent::Forgotten { pid: String::new(), at: 0 }));
         }
         (p, outbox)
     }

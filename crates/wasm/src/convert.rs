@@ -169,17 +169,9 @@ pub fn array(values: &[JsValue]) -> Array {
     out
 }
 
-/// Outbox events as an array of plain objects.
-pub fn outbox_events(events: &[OutboxEvent]) -> Array {
-    let out = Array::new();
-    for e in events {
-        out.push(&outbox_event(e));
-    }
-    out
-}
-
 /// An outbox event as a plain object, `type` first.
-fn outbox_event(e: &OutboxEvent) -> JsValue {
+#[inline(never)]
+pub fn outbox_event(e: &OutboxEvent) -> JsValue {
     let o = Object::new();
     for &(k, v) in &e.fields() {
         let v = match v {

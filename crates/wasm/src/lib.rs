@@ -62,7 +62,7 @@ pub struct Engine {
     props: Vec<Value>,
     decision: Decision,
     /// Strings the package's JavaScript sent once and now names by index (see `intern`).
-    interned: Vec<Value>,
+    interned: Vec<String>,
     /// Per context slot, the interned string it holds from the last fast decide, if any.
     context_ids: Vec<Option<u32>>,
     /// The fast decide's input, written by the package's JavaScript straight into this memory.
@@ -254,7 +254,7 @@ impl Engine {
             self.context_ids.clear();
             return -1;
         }
-        self.interned.push(Value::String(s));
+        self.interned.push(s);
         self.interned.len() as i32 - 1
     }
 
@@ -406,9 +406,8 @@ impl Engine {
             return 0;
         }
         if self.context.len() != model.context.len() {
-            // Rare (a new model, or after the checked path): a new vector, by the same code as
-            // every `vec![Value::Null; n]`.
-            self.context = vec![Value::Null; model.context.len()];
+            // Rare (a new model, or after the checked path): a new vector.
+            self.context = host::nulls(model.context.len());
         }
         self.context_ids.resize(model.context.len(), None);
         let slots = model.context.iter().zip(self.context.iter_mut()).zip(self.context_ids.iter_mut());
@@ -436,14 +435,16 @@ const STRING: u8 = 3;
 
 /// Sets `slot`, of type `ty`, from a fast buffer's `(kind, x)` pair; false when the pair does not
 /// fit the type (the checked path then reads the input and gives the error).
-fn fast_slot(slot: &mut Value, kind: f64, x: f64, ty: ValueType, interned: &[Value]) -> bool {
+fn fast_slot(slot: &mut Value, kind: f64, x: f64, ty: ValueType, interned: &[String]) -> bool {
     match (kind as u8, ty) {
         (0, _) => *slot = Value::Null,
         (1, ValueType::Bool) => *slot = Value::Bool(x != 0.0),
         (2, ValueType::Number) if x.is_finite() => *slot = Value::Number(x),
-        (STRING, ValueType::String) => match interned.get(x as usize) {
-            Some(s) => slot.clone_from(s),
-            None => return false,
+        // A string slot reuses its allocation (and `Value`'s whole clone is not needed here).
+        (STRING, ValueType::String) => match (interned.get(x as usize), slot) {
+            (Some(s), Value::String(held)) => held.clone_from(s),
+            (Some(s), slot) => *slot = Value::String(s.clone()),
+            (None, _) => return false,
         },
         _ => return false,
     }
@@ -503,7 +504,7 @@ impl Engine {
         self.context.clear();
         self.context_ids.clear();
         if context.is_undefined() || context.is_null() {
-            self.context = vec![Value::Null; model.context.len()];
+            self.context = host::nulls(model.context.len());
             return Ok(());
         }
         if !is_record(context) {

@@ -97,8 +97,14 @@ impl Engine {
             method::APPLY_SNAPSHOT | method::APPLY_SIGNED_SNAPSHOT => {
                 done(self.apply(which == method::APPLY_SIGNED_SNAPSHOT, a))
             }
-            method::OUTBOX => Ok(convert::outbox_events(&self.core.outbox()).into()),
-            method::DRAIN_OUTBOX => Ok(convert::outbox_events(&self.core.drain_outbox()).into()),
+            method::OUTBOX | method::DRAIN_OUTBOX => {
+                let out = Array::new();
+                let drain = which == method::DRAIN_OUTBOX;
+                self.core.each_outbox_event(drain, &mut |e| {
+                    out.push(&convert::outbox_event(e));
+                });
+                Ok(out.into())
+            }
             method::EXPORT_STATE => Ok(Uint8Array::from(self.core.export_state().as_slice()).into()),
             method::IMPORT_STATE => done(self.import_state_checked(a)),
             method::PREPARE => Ok(self.prepare().into()),

@@ -36,8 +36,8 @@ pub(super) fn record(
     if let Some(last) = seen.last_mut().filter(|s| s.key == key) {
         last.day = last.day.max(day);
     } else if let Some(pos) = seen.iter().rposition(|s| s.key == key) {
-        let old = seen.remove(pos);
-        seen.push(Seen { key, day: old.day.max(day) });
+        let old = remove(seen, pos).map_or(day, |s| s.day);
+        seen.push(Seen { key, day: old.max(day) });
     } else if max > 0 {
         evict_to(seen, usize::from(max) - 1);
         seen.push(Seen { key, day });
@@ -65,8 +65,22 @@ fn evict_to(seen: &mut Vec<Seen>, len: usize) {
                 (pos, day) = (i, s.day);
             }
         }
-        seen.remove(pos);
+        remove(seen, pos);
     }
+}
+
+/// Removes and returns `seen[i]`, moving the later ones down (less code than `Vec::remove`).
+fn remove(seen: &mut Vec<Seen>, i: usize) -> Option<Seen> {
+    let s = *seen.get(i)?;
+    for j in i + 1..seen.len() {
+        if let Some(&next) = seen.get(j) {
+            if let Some(slot) = seen.get_mut(j - 1) {
+                *slot = next;
+            }
+        }
+    }
+    seen.pop();
+    Some(s)
 }
 
 /// How many values `rule` counts.
