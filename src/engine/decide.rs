@@ -451,7 +451,11 @@ impl Engine {
         let (passed, detail) = match &def.audience {
             None => (true, "everyone".to_string()),
             Some(rule) => match logic::eval(rule, &ev) {
-                Err(e) => (false, format!("audience rule failed: {e}")),
+                Err(e) => {
+                    let mut m = String::from("audience rule failed: ");
+                    crate::codec::Message::write_message(&e, &mut m);
+                    (false, m)
+                }
                 Ok(v) => {
                     let (connective, parts) = logic::conditions(rule, &ev);
                     let mut base = String::from("offers[");
