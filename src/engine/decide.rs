@@ -6,8 +6,6 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
-use std::fmt::Write as _;
-
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
@@ -528,10 +526,9 @@ fn add_check(checks: &mut Vec<Check>, name: &'static str, passed: bool, detail: 
     checks.push(Check { name, passed, detail: detail.to_string() });
 }
 
-/// Appends `n` in decimal: one formatting call site for every number in `explain`'s details.
-#[inline(never)]
+/// Appends `n` in decimal (the core's integer writer, not `core::fmt`).
 fn push_uint(out: &mut String, n: usize) {
-    let _ = write!(out, "{n}");
+    crate::codec::push_uint(out, n as u64);
 }
 
 /// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat
