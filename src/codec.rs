@@ -36,17 +36,15 @@ pub const FLAG_SIGNED: u16 = 1;
 pub const MAX_BODY_LEN: usize = 16 * 1024 * 1024;
 
 /// What went wrong while reading a frame.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FrameError {
     /// Fewer bytes than a header.
-    #[error("input is {len} bytes, shorter than the {HEADER_LEN}-byte header")]
     TooShort {
         /// Bytes received.
         len: usize,
     },
     /// The magic bytes are not the expected ones.
-    #[error("magic is `{}`, expected `{}`: this is not a {what}", Printable(*.found), Printable(*.expected))]
     BadMagic {
         /// Magic found.
         found: [u8; 4],
@@ -56,11 +54,6 @@ pub enum FrameError {
         what: &'static str,
     },
     /// The format version is not one this build reads.
-    #[error(
-        "format version {} is not supported (this build reads version {})",
-        u32::from(*.found),
-        u32::from(*.supported)
-    )]
     UnsupportedVersion {
         /// Version in the header.
         found: u16,
@@ -68,7 +61,6 @@ pub enum FrameError {
         supported: u16,
     },
     /// The body length in the header does not match the bytes present.
-    #[error("header declares a {declared}-byte body but {actual} bytes follow")]
     LengthMismatch {
         /// Length from the header.
         declared: usize,
@@ -76,9 +68,6 @@ pub enum FrameError {
         actual: usize,
     },
     /// The header says signed but the bytes after the body are not a 64-byte signature.
-    #[error(
-        "header declares a signed {declared}-byte body (and a 64-byte signature after it), but {actual} bytes follow the header"
-    )]
     SignedLengthMismatch {
         /// Body length from the header.
         declared: usize,
@@ -88,18 +77,75 @@ pub enum FrameError {
         actual: usize,
     },
     /// The SHA-256 of the body does not match the header.
-    #[error("body checksum mismatch: the bytes are corrupt or truncated")]
     ChecksumMismatch,
     /// The reserved header bytes are not zero (frames that cannot be signed, such as state).
-    #[error("reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format")]
     ReservedNotZero,
     /// The header sets flag bits this build does not know.
-    #[error("header flags {} include unknown bits: the header is corrupt or from a newer format", u32::from(*.0))]
     UnknownFlags(u16),
     /// The body did not decode.
-    #[error("body does not decode: {0}")]
     Body(WireError),
 }
+
+impl Message for FrameError {
+    fn write_message(&self, out: &mut String) {
+        match self {
+            FrameError::TooShort { len } => {
+                out.push_str("input is ");
+                push_uint(out, *len as u64);
+                out.push_str(" bytes, shorter than the 48-byte header");
+                const _: () = assert!(HEADER_LEN == 48, "the message names HEADER_LEN");
+            }
+            FrameError::BadMagic { found, expected, what } => {
+                out.push_str("magic is `");
+                push_printable(out, found);
+                out.push_str("`, expected `");
+                push_printable(out, expected);
+                out.push_str("`: this is not a ");
+                out.push_str(what);
+            }
+            FrameError::UnsupportedVersion { found, supported } => {
+                out.push_str("format version ");
+                push_uint(out, u64::from(*found));
+                out.push_str(" is not supported (this build reads version ");
+                push_uint(out, u64::from(*supported));
+                out.push(')');
+            }
+            FrameError::LengthMismatch { declared, actual } => {
+                out.push_str("header declares a ");
+                push_uint(out, *declared as u64);
+                out.push_str("-byte body but ");
+                push_uint(out, *actual as u64);
+                out.push_str(" bytes follow");
+            }
+            FrameError::SignedLengthMismatch { declared, actual, .. } => {
+                out.push_str("header declares a signed ");
+                push_uint(out, *declared as u64);
+                out.push_str("-byte body (and a 64-byte signature after it), but ");
+                push_uint(out, *actual as u64);
+                out.push_str(" bytes follow the header");
+            }
+            FrameError::ChecksumMismatch => {
+                out.push_str("body checksum mismatch: the bytes are corrupt or truncated")
+            }
+            FrameError::ReservedNotZero => out.push_str(
+                "reserved header bytes 6..8 are not zero: the header is corrupt or from a newer format",
+            ),
+            FrameError::UnknownFlags(flags) => {
+                out.push_str("header flags ");
+                push_uint(out, u64::from(*flags));
+                out.push_str(" include unknown bits: the header is corrupt or from a newer format");
+            }
+            FrameError::Body(e) => {
+                out.push_str("body does not decode: ");
+                e.write_message(out);
+            }
+        }
+    }
+}
+
+display_by_message!(FrameError);
+
+impl std::error::Error for FrameError {}
 
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,25 +196,56 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// An `i64` in decimal for messages (times in ms, days), written digit by digit: a message that
-/// shows one then needs no 64-bit integer formatter from `core` in the Wasm module.
-pub(crate) struct Decimal(pub(crate) i64);
+/// An error message written piece by piece into a `String`, without `core::fmt`: in the Wasm
+/// module every `write!` is formatting code at its call site, and the formatter itself (padding,
+/// integer formatting) comes along. The bindings show errors through this; `Display`, for native
+/// users, is written on top of it (see [`display_by_message`]), so each text exists once.
+pub trait Message {
+    /// Appends the message to `out`.
+    fn write_message(&self, out: &mut String);
+}
 
-impl std::fmt::Display for Decimal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write as _;
-        fn digits(n: u64, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            if n >= 10 {
-                digits(n / 10, f)?;
-            }
-            // `n % 10` is below 10: the cast cannot truncate.
-            f.write_char(char::from(b'0' + (n % 10) as u8))
-        }
-        if self.0 < 0 {
-            f.write_char('-')?;
-        }
-        digits(self.0.unsigned_abs(), f)
+impl Message for str {
+    fn write_message(&self, out: &mut String) {
+        out.push_str(self);
     }
+}
+
+/// `Display` for types that implement [`Message`]: the message, written once.
+macro_rules! display_by_message {
+    ($($t:ty),+ $(,)?) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                $crate::codec::display(self, f)
+            }
+        }
+    )+};
+}
+pub(crate) use display_by_message;
+
+/// A [`Message`] as `Display` writes it (one body for every type's `fmt`).
+pub(crate) fn display(m: &dyn Message, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str(&message(m))
+}
+
+/// The message of `m` as a new `String` (one body for every type: through `dyn`).
+pub fn message(m: &dyn Message) -> String {
+    let mut s = String::new();
+    m.write_message(&mut s);
+    s
+}
+
+/// Appends an unsigned integer in decimal (message numbers: lengths, versions, indexes).
+pub(crate) fn push_uint(out: &mut String, n: u64) {
+    crate::logic::write_uint(n, out);
+}
+
+/// Appends an `i64` in decimal (times in ms, days).
+pub(crate) fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_uint(out, n.unsigned_abs());
 }
 
 /// SHA-256 of `bytes`.
@@ -335,12 +412,9 @@ pub fn decode_body<T: Wire>(body: &[u8]) -> Result<T, FrameError> {
 }
 
 /// Magic bytes as text for messages: a byte that is not printable ASCII shows as `.`.
-struct Printable([u8; 4]);
-
-impl std::fmt::Display for Printable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write as _;
-        self.0.iter().try_for_each(|&b| f.write_char(if b.is_ascii_graphic() { char::from(b) } else { '.' }))
+fn push_printable(out: &mut String, magic: &[u8; 4]) {
+    for &b in magic {
+        out.push(if b.is_ascii_graphic() { char::from(b) } else { '.' });
     }
 }
 
@@ -407,9 +481,11 @@ mod tests {
     }
 
     #[test]
-    fn decimal_writes_every_i64() {
+    fn push_int_writes_every_i64() {
         for v in [0, 7, -7, 10, -10, 1_728_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
-            assert_eq!(Decimal(v).to_string(), v.to_string());
+            let mut s = String::new();
+            push_int(&mut s, v);
+            assert_eq!(s, v.to_string());
         }
     }
 

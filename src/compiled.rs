@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::codec::{wire_enum, wire_struct};
+use crate::codec::{push_uint, wire_enum, wire_struct};
 use crate::logic::Rule;
 use crate::model::{ScoreKind, TraitType, ValueType};
 use crate::profile::window::FeatureSpec;
@@ -427,9 +427,12 @@ impl Model {
         if ok {
             Ok(())
         } else {
-            // Widened: one integer formatter (u32's) serves every message.
-            let op = u32::from(op);
-            Err(format!("host operator {op} with operand {imm} is out of range"))
+            let mut m = String::from("host operator ");
+            push_uint(&mut m, u64::from(op));
+            m.push_str(" with operand ");
+            push_uint(&mut m, u64::from(imm));
+            m.push_str(" is out of range");
+            Err(m)
         }
     }
 
@@ -448,7 +451,12 @@ impl Model {
         if ok {
             Ok(())
         } else {
-            Err(format!("variable slot {ns}:{i} is out of range"))
+            let mut m = String::from("variable slot ");
+            push_uint(&mut m, u64::from(ns));
+            m.push(':');
+            push_uint(&mut m, i as u64);
+            m.push_str(" is out of range");
+            Err(m)
         }
     }
 }

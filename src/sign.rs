@@ -23,11 +23,10 @@ pub const PUBLIC_PREFIX: &str = "kairos-ed25519-public:";
 pub const SECRET_PREFIX: &str = "kairos-ed25519-secret:";
 
 /// Why a key did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
     /// No line starts with the expected prefix.
-    #[error("no line starts with `{expected}`: this is not a Kairos {what} key")]
     BadPrefix {
         /// The prefix expected.
         expected: &'static str,
@@ -35,15 +34,39 @@ pub enum KeyError {
         what: &'static str,
     },
     /// The text after the prefix is not base64url.
-    #[error("the key is not valid base64url (unpadded, `A-Z a-z 0-9 - _`)")]
     BadEncoding,
     /// The key has the wrong length.
-    #[error("the key is {0} bytes, expected 32")]
     BadLength(usize),
     /// The bytes are not a usable Ed25519 public key.
-    #[error("the key is not a valid Ed25519 public key")]
     BadPoint,
 }
+
+impl crate::codec::Message for KeyError {
+    fn write_message(&self, out: &mut String) {
+        match self {
+            KeyError::BadPrefix { expected, what } => {
+                out.push_str("no line starts with `");
+                out.push_str(expected);
+                out.push_str("`: this is not a Kairos ");
+                out.push_str(what);
+                out.push_str(" key");
+            }
+            KeyError::BadEncoding => {
+                out.push_str("the key is not valid base64url (unpadded, `A-Z a-z 0-9 - _`)")
+            }
+            KeyError::BadLength(n) => {
+                out.push_str("the key is ");
+                crate::codec::push_uint(out, *n as u64);
+                out.push_str(" bytes, expected 32");
+            }
+            KeyError::BadPoint => out.push_str("the key is not a valid Ed25519 public key"),
+        }
+    }
+}
+
+crate::codec::display_by_message!(KeyError);
+
+impl std::error::Error for KeyError {}
 
 /// A public (verifying) key.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,7 @@
 //! checked (length, SHA-256), then the signature against the trusted keys, then every index and
 //! bound of the model.
 
-use std::fmt;
-
-use crate::codec::{self, FrameError, Header, FLAG_SIGNED};
+use crate::codec::{self, push_uint, FrameError, Header, Message, FLAG_SIGNED};
 use crate::compiled::Model;
 use crate::sign::{SecretKey, Trust};
 
@@ -53,33 +51,48 @@ pub enum SnapshotError {
     },
 }
 
-// Written by hand rather than derived: the three corrupt cases share their prefix, one
-// formatting call fewer each in the Wasm module.
-impl fmt::Display for SnapshotError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+// The three corrupt cases share their prefix.
+impl Message for SnapshotError {
+    fn write_message(&self, out: &mut String) {
         use SnapshotError as E;
         if matches!(self, E::Frame(_) | E::VersionMismatch { .. } | E::Invalid(_)) {
-            f.write_str("snapshot is corrupt: ")?;
+            out.push_str("snapshot is corrupt: ");
         }
         match self {
-            E::Frame(e) => e.fmt(f),
-            E::VersionMismatch { header, body } => write!(f, "header says model version {header}, body says {body}"),
-            E::Invalid(message) => f.write_str(message),
-            E::Unsigned => f.write_str("snapshot is unsigned, and this engine accepts only signed snapshots"),
-            E::BadSignature { keys } => write!(
-                f,
-                "snapshot signature does not verify against the {keys} trusted key(s): the bytes were changed or signed with another key"
-            ),
-            E::OlderThanApplied { offered, floor } => write!(
-                f,
-                "snapshot version {offered} is older than version {floor}, the newest this device has applied"
-            ),
+            E::Frame(e) => e.write_message(out),
+            E::VersionMismatch { header, body } => {
+                out.push_str("header says model version ");
+                push_uint(out, u64::from(*header));
+                out.push_str(", body says ");
+                push_uint(out, u64::from(*body));
+            }
+            E::Invalid(message) => out.push_str(message),
+            E::Unsigned => {
+                out.push_str("snapshot is unsigned, and this engine accepts only signed snapshots")
+            }
+            E::BadSignature { keys } => {
+                out.push_str("snapshot signature does not verify against the ");
+                push_uint(out, *keys as u64);
+                out.push_str(" trusted key(s): the bytes were changed or signed with another key");
+            }
+            E::OlderThanApplied { offered, floor } => {
+                out.push_str("snapshot version ");
+                push_uint(out, u64::from(*offered));
+                out.push_str(" is older than version ");
+                push_uint(out, u64::from(*floor));
+                out.push_str(", the newest this device has applied");
+            }
             E::NotNewer { offered, running } => {
-                write!(f, "snapshot version {offered} is not newer than the running version {running}")
+                out.push_str("snapshot version ");
+                push_uint(out, u64::from(*offered));
+                out.push_str(" is not newer than the running version ");
+                push_uint(out, u64::from(*running));
             }
         }
     }
 }
+
+codec::display_by_message!(SnapshotError);
 
 impl std::error::Error for SnapshotError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {

@@ -94,6 +94,18 @@ pub fn parse_month_day(s: &str) -> Option<(u32, u32)> {
     Some((m, d))
 }
 
+/// `MM-DD` of a month and day (each below 100), as [`parse_month_day`] reads it.
+pub fn month_day_text(m: u32, d: u32) -> String {
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let mut out = String::with_capacity(5);
+    out.push(digit(m / 10));
+    out.push(digit(m));
+    out.push('-');
+    out.push(digit(d / 10));
+    out.push(digit(d));
+    out
+}
+
 /// Parses `HH:MM` into minutes after midnight.
 pub fn parse_hh_mm(s: &str) -> Option<u16> {
     let (h, m) = two_pairs(s, b':')?;
@@ -218,6 +230,10 @@ mod tests {
             ["2026-11-1", "2026-11-011", "2026/11/11", "20261-1-11", "2026-11--1", "-026-11-11", "2026-é-11"]
         {
             assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        for (m, d) in [(1, 1), (2, 29), (9, 5), (12, 31)] {
+            assert_eq!(month_day_text(m, d), format!("{m:02}-{d:02}"));
+            assert_eq!(parse_month_day(&month_day_text(m, d)), Some((m, d)));
         }
         assert_eq!(parse_hh_mm("08:30"), Some(510));
         for bad in ["8:30", "08:3", "08-30", "0830", "08:30:00", "24:00"] {

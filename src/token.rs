@@ -15,7 +15,7 @@
 
 use serde_json::Value as Json;
 
-use crate::codec::{self, wire_struct, Decimal, Reader, Wire, WireError, WireErrorKind};
+use crate::codec::{self, push_int, push_uint, wire_struct, Message, Reader, Wire, WireError, WireErrorKind};
 use crate::profile::StoredTrait;
 use crate::sign::{b64_decode, b64_encode, PublicKey, SecretKey, Trust, SIGNATURE_LEN};
 
@@ -76,23 +76,19 @@ pub fn traits_from_json(json: &Json) -> Result<Vec<(String, StoredTrait)>, Strin
 }
 
 /// Why a token was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum TokenError {
     /// Not of the form `kt1.<payload>.<signature>`, or a part does not decode: what is wrong.
-    #[error("trait token is malformed: {0}")]
     Malformed(&'static str),
     /// The payload decodes from base64url but not as claims.
-    #[error("trait token is malformed: the payload is not valid claims: {0}")]
     Payload(WireError),
     /// The signature does not verify against any trusted token key.
-    #[error("trait token signature does not verify against the {keys} trusted key(s)")]
     BadSignature {
         /// How many keys were tried.
         keys: usize,
     },
     /// The token has expired.
-    #[error("trait token expired at {} ms, it is now {} ms", Decimal(*.exp), Decimal(*.now))]
     Expired {
         /// Expiry.
         exp: i64,
@@ -100,7 +96,6 @@ pub enum TokenError {
         now: i64,
     },
     /// The token is for another shopper.
-    #[error("trait token is for user `{found}`, but this shopper is `{expected}`")]
     WrongUser {
         /// The shopper's pseudonymous id.
         expected: String,
@@ -108,12 +103,54 @@ pub enum TokenError {
         found: String,
     },
     /// The signed traits do not fit the model.
-    #[error("trait token traits are invalid: {0}")]
     Traits(String),
     /// Traits are not stored without consent.
-    #[error("trait token refused: no consent, so nothing is profiled")]
     NoConsent,
 }
+
+impl Message for TokenError {
+    fn write_message(&self, out: &mut String) {
+        out.push_str("trait token ");
+        match self {
+            TokenError::Malformed(what) => {
+                out.push_str("is malformed: ");
+                out.push_str(what);
+            }
+            TokenError::Payload(e) => {
+                out.push_str("is malformed: the payload is not valid claims: ");
+                e.write_message(out);
+            }
+            TokenError::BadSignature { keys } => {
+                out.push_str("signature does not verify against the ");
+                push_uint(out, *keys as u64);
+                out.push_str(" trusted key(s)");
+            }
+            TokenError::Expired { exp, now } => {
+                out.push_str("expired at ");
+                push_int(out, *exp);
+                out.push_str(" ms, it is now ");
+                push_int(out, *now);
+                out.push_str(" ms");
+            }
+            TokenError::WrongUser { expected, found } => {
+                out.push_str("is for user `");
+                out.push_str(found);
+                out.push_str("`, but this shopper is `");
+                out.push_str(expected);
+                out.push('`');
+            }
+            TokenError::Traits(e) => {
+                out.push_str("traits are invalid: ");
+                out.push_str(e);
+            }
+            TokenError::NoConsent => out.push_str("refused: no consent, so nothing is profiled"),
+        }
+    }
+}
+
+codec::display_by_message!(TokenError);
+
+impl std::error::Error for TokenError {}
 
 /// Signs `claims` into a token.
 pub fn sign(claims: &Claims, key: &SecretKey) -> String {

@@ -21,8 +21,6 @@
 //! no more bytes than its type needs (3 for `u16`, 5 for `u32`, 10 for `u64`), and its last
 //! byte must not overflow the type.
 
-use std::fmt;
-
 /// Most bytes reserved ahead for one sequence, whatever length it declares (serde's bound too).
 const MAX_RESERVE: usize = 1024 * 1024;
 
@@ -71,29 +69,53 @@ pub enum WireErrorKind {
     Invalid(String),
 }
 
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "byte {}: ", self.at)?;
+impl super::Message for WireError {
+    fn write_message(&self, out: &mut String) {
+        use super::push_uint;
+        out.push_str("byte ");
+        push_uint(out, self.at as u64);
+        out.push_str(": ");
         match &self.kind {
-            WireErrorKind::End(what) => write!(f, "expected {what}, but the input ends"),
-            // The byte offset and the length say enough: fewer values to format.
+            WireErrorKind::End(what) => {
+                out.push_str("expected ");
+                out.push_str(what);
+                out.push_str(", but the input ends");
+            }
+            // The byte offset and the length say enough.
             WireErrorKind::TooLong { what, len, .. } => {
-                write!(f, "{what} of length {len} is longer than the rest of the input")
+                out.push_str(what);
+                out.push_str(" of length ");
+                push_uint(out, *len as u64);
+                out.push_str(" is longer than the rest of the input");
             }
-            // Widened: one integer formatter (u32's) serves every message.
             WireErrorKind::NotZeroOrOne(what, b) => {
-                write!(f, "expected {what} (0 or 1), found {}", u32::from(*b))
+                out.push_str("expected ");
+                out.push_str(what);
+                out.push_str(" (0 or 1), found ");
+                push_uint(out, u64::from(*b));
             }
-            WireErrorKind::Varint(ty) => write!(f, "a varint is too long or too large for a `{ty}`"),
-            WireErrorKind::Utf8 => f.write_str("a string is not valid UTF-8"),
+            WireErrorKind::Varint(ty) => {
+                out.push_str("a varint is too long or too large for a `");
+                out.push_str(ty);
+                out.push('`');
+            }
+            WireErrorKind::Utf8 => out.push_str("a string is not valid UTF-8"),
             WireErrorKind::Variant { ty, found, .. } => {
-                write!(f, "`{ty}` has no variant {found}")
+                out.push('`');
+                out.push_str(ty);
+                out.push_str("` has no variant ");
+                push_uint(out, u64::from(*found));
             }
-            WireErrorKind::Trailing(n) => write!(f, "{n} trailing bytes after the value"),
-            WireErrorKind::Invalid(message) => f.write_str(message),
+            WireErrorKind::Trailing(n) => {
+                push_uint(out, *n as u64);
+                out.push_str(" trailing bytes after the value");
+            }
+            WireErrorKind::Invalid(message) => out.push_str(message),
         }
     }
 }
+
+super::display_by_message!(WireError);
 
 impl std::error::Error for WireError {}
 

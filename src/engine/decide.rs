@@ -449,7 +449,11 @@ impl Engine {
         let (passed, detail) = match &def.audience {
             None => (true, "everyone".to_string()),
             Some(rule) => match logic::eval(rule, &ev) {
-                Err(e) => (false, format!("audience rule failed: {e}")),
+                Err(e) => {
+                    let mut m = String::from("audience rule failed: ");
+                    crate::codec::Message::write_message(&e, &mut m);
+                    (false, m)
+                }
                 Ok(v) => {
                     let (connective, parts) = logic::conditions(rule, &ev);
                     let mut base = String::from("offers[");
@@ -522,14 +526,9 @@ fn add_check(checks: &mut Vec<Check>, name: &'static str, passed: bool, detail: 
     checks.push(Check { name, passed, detail: detail.to_string() });
 }
 
-/// Appends `n` in decimal, digit by digit: `write!` into a `String` would bring the `String`
-/// formatting sink's own copy into the module.
+/// Appends `n` in decimal (the core's integer writer, not `core::fmt`).
 fn push_uint(out: &mut String, n: usize) {
-    if n >= 10 {
-        push_uint(out, n / 10);
-    }
-    // `n % 10` is below 10: the cast cannot truncate.
-    out.push(char::from(b'0' + (n % 10) as u8));
+    crate::codec::push_uint(out, n as u64);
 }
 
 /// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat

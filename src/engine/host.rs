@@ -97,10 +97,11 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, mut raw: Raw) -> Result<Va
                         out.push(Value::String(std::mem::take(s)))
                     }
                     Raw::String(_) | Raw::LongString => {
-                        return Err(InputError::TooLong {
-                            field: format!("{}[{i}]", field()),
-                            max: MAX_INPUT_STRING,
-                        })
+                        let mut at = field();
+                        at.push('[');
+                        crate::codec::push_uint(&mut at, i as u64);
+                        at.push(']');
+                        return Err(InputError::TooLong { field: at, max: MAX_INPUT_STRING });
                     }
                     other => return Err(wrong_type(field(), "an array of strings", other.kind())),
                 }
@@ -153,7 +154,7 @@ pub(crate) fn token_traits(
         let year = matches!(&t, StoredTrait::String(s) if s.len() != 5)
             && model.traits.iter().any(|(n, ty)| n == name && *ty == TraitType::Anniversary);
         if strict && year {
-            return Err(InputError::YearInToken { field: format!("traits.{name}") });
+            return Err(InputError::YearInToken { field: trait_field(name) });
         }
         slot_trait(model, &mut out, name, Raw::from(t), strict)?;
     }
@@ -184,9 +185,16 @@ fn slot_trait(
     Ok(())
 }
 
+/// `traits.name`: a trait as errors name it.
+fn trait_field(name: &str) -> String {
+    let mut at = String::from("traits.");
+    at.push_str(name);
+    at
+}
+
 // Matched by reference, as `checked` is.
 fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputError> {
-    let at = || format!("traits.{name}");
+    let at = || trait_field(name);
     let date = |s: &str| time::parse_date(s);
     let expected = match (ty, &mut raw) {
         (_, Raw::Null) => return Ok(Value::Null),
@@ -224,7 +232,7 @@ fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputEr
                 time::parse_month_day(s)
             };
             match md {
-                Some((m, d)) => return Ok(Value::String(format!("{m:02}-{d:02}"))),
+                Some((m, d)) => return Ok(Value::String(time::month_day_text(m, d))),
                 None => "a date `YYYY-MM-DD` or `MM-DD`",
             }
         }

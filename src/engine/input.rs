@@ -3,6 +3,7 @@
 use serde_json::Value as Json;
 
 use super::host::Raw;
+use crate::codec::{push_uint, Message};
 use crate::compiled::Model;
 use crate::logic::{head, Value};
 use crate::model::ValueType;
@@ -14,11 +15,10 @@ pub const MAX_INPUT_STRING: usize = 1024;
 pub const MAX_INPUT_LIST: usize = 64;
 
 /// Why an event, context or trait set was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InputError {
     /// The input is not a JSON object.
-    #[error("{what} must be an object, like {example}")]
     NotAnObject {
         /// Event, context or traits.
         what: &'static str,
@@ -26,10 +26,8 @@ pub enum InputError {
         example: &'static str,
     },
     /// An event has no `type`.
-    #[error("event has no `type`; it names an event type of the model, like {{\"type\": \"view\"}}")]
     MissingType,
     /// A name the model does not define.
-    #[error("unknown {kind} `{name}`{hint}")]
     Unknown {
         /// Event type, placement, offer or trait.
         kind: &'static str,
@@ -39,7 +37,6 @@ pub enum InputError {
         hint: String,
     },
     /// A field of the wrong type.
-    #[error("{field}: expected {expected}, got {got}")]
     WrongType {
         /// Which field (`event.price`, `context.page`, `traits.birthday`).
         field: String,
@@ -49,7 +46,6 @@ pub enum InputError {
         got: String,
     },
     /// A string or list longer than allowed.
-    #[error("{field}: too long (at most {max})")]
     TooLong {
         /// Which field.
         field: String,
@@ -57,33 +53,84 @@ pub enum InputError {
         max: usize,
     },
     /// The operation needs the shopper's consent.
-    #[error("{0} needs the shopper's consent; call set_consent(true) first")]
     NoConsent(&'static str),
     /// An identifier that does not normalize.
-    #[error("identifier: {0}")]
     Identity(String),
     /// A time that is not a finite number of ms.
-    #[error("`now` must be a finite number of milliseconds since the epoch")]
     BadTime,
     /// Traits without a token while the engine trusts token keys (see
     /// [`crate::sign::Trust::allow_unsigned_traits`]).
-    #[error(
-        "traits must come as a signed token (set_traits_token): this engine trusts token keys, \
-         so unsigned traits are refused unless the host sets Trust::allow_unsigned_traits \
-         (development only)"
-    )]
     UnsignedTraits,
     /// An anniversary with its year in a trait token: stored state keeps a token as signed, so
     /// the year would be kept, where `set_traits` keeps only month and day.
-    #[error(
-        "{field}: an anniversary in a token must be `MM-DD`, without the year (stored state keeps \
-         the token as signed, and the year is personal data Kairos does not keep)"
-    )]
     YearInToken {
         /// Which trait (`traits.birthday`).
         field: String,
     },
 }
+
+impl Message for InputError {
+    fn write_message(&self, out: &mut String) {
+        match self {
+            InputError::NotAnObject { what, example } => {
+                out.push_str(what);
+                out.push_str(" must be an object, like ");
+                out.push_str(example);
+            }
+            InputError::MissingType => out.push_str(
+                "event has no `type`; it names an event type of the model, like {\"type\": \"view\"}",
+            ),
+            InputError::Unknown { kind, name, hint } => {
+                out.push_str("unknown ");
+                out.push_str(kind);
+                out.push_str(" `");
+                out.push_str(name);
+                out.push('`');
+                out.push_str(hint);
+            }
+            InputError::WrongType { field, expected, got } => {
+                out.push_str(field);
+                out.push_str(": expected ");
+                out.push_str(expected);
+                out.push_str(", got ");
+                out.push_str(got);
+            }
+            InputError::TooLong { field, max } => {
+                out.push_str(field);
+                out.push_str(": too long (at most ");
+                push_uint(out, *max as u64);
+                out.push(')');
+            }
+            InputError::NoConsent(what) => {
+                out.push_str(what);
+                out.push_str(" needs the shopper's consent; call set_consent(true) first");
+            }
+            InputError::Identity(e) => {
+                out.push_str("identifier: ");
+                out.push_str(e);
+            }
+            InputError::BadTime => {
+                out.push_str("`now` must be a finite number of milliseconds since the epoch")
+            }
+            InputError::UnsignedTraits => out.push_str(
+                "traits must come as a signed token (set_traits_token): this engine trusts token keys, \
+                 so unsigned traits are refused unless the host sets Trust::allow_unsigned_traits \
+                 (development only)",
+            ),
+            InputError::YearInToken { field } => {
+                out.push_str(field);
+                out.push_str(
+                    ": an anniversary in a token must be `MM-DD`, without the year (stored state keeps \
+                     the token as signed, and the year is personal data Kairos does not keep)",
+                );
+            }
+        }
+    }
+}
+
+crate::codec::display_by_message!(InputError);
+
+impl std::error::Error for InputError {}
 
 fn kind_of(v: &Json) -> String {
     match v {

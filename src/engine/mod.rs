@@ -125,8 +125,7 @@ impl Engine {
         let claims = token::verify(token, &self.trust.token_keys, now)?;
         self.check_user(&claims)?;
         self.profile.traits = host::token_traits(&self.model, claims.traits, true)
-            // `format!`, not `to_string`: the latter inlines a formatter of its own here.
-            .map_err(|e| TokenError::Traits(format!("{e}")))?;
+            .map_err(|e| TokenError::Traits(crate::codec::message(&e)))?;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
         Ok(())
@@ -234,7 +233,8 @@ impl Engine {
         if !self.profile.consent {
             return Err(InputError::NoConsent("identify"));
         }
-        let normalized = identity::normalize(kind, raw).map_err(|e| InputError::Identity(format!("{e}")))?;
+        let normalized =
+            identity::normalize(kind, raw).map_err(|e| InputError::Identity(crate::codec::message(&e)))?;
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
             if self.profile.ids.len() >= 8 {

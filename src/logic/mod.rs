@@ -27,7 +27,7 @@ pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
 pub use generic::{DynamicResolver, JsonEnv};
 pub use parse::OPERATORS;
-pub(crate) use value::head;
+pub(crate) use value::{head, write_uint};
 pub use value::{set_host_numbers, HostNumbers, MAX_DATA_DEPTH};
 
 /// Deepest nesting a rule may have, when parsed or decoded.
@@ -124,12 +124,22 @@ pub struct ParseError {
 }
 
 /// Why evaluation failed (JsonLogic `throw`, NaN, type errors of the strict operators).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("rule error: {}", kind.brief())]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalError {
     /// The error value: for JsonLogic errors an object like `{"type": "NaN"}`.
     pub kind: Value,
 }
+
+impl crate::codec::Message for EvalError {
+    fn write_message(&self, out: &mut String) {
+        out.push_str("rule error: ");
+        out.push_str(&self.kind.brief());
+    }
+}
+
+crate::codec::display_by_message!(EvalError);
+
+impl std::error::Error for EvalError {}
 
 /// Parses a JSON rule.
 ///

@@ -114,14 +114,22 @@ pub(crate) enum RuleError {
     At(&'static str, usize, &'static str),
 }
 
-impl std::fmt::Display for RuleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl crate::codec::Message for RuleError {
+    fn write_message(&self, out: &mut String) {
         match self {
-            RuleError::Whole(problem) => f.write_str(problem),
-            RuleError::At(part, i, problem) => write!(f, "{part} {i} {problem}"),
+            RuleError::Whole(problem) => out.push_str(problem),
+            RuleError::At(part, i, problem) => {
+                out.push_str(part);
+                out.push(' ');
+                crate::codec::push_uint(out, *i as u64);
+                out.push(' ');
+                out.push_str(problem);
+            }
         }
     }
 }
+
+crate::codec::display_by_message!(RuleError);
 
 impl Rule {
     pub(crate) fn empty() -> Rule {
@@ -347,7 +355,9 @@ impl Wire for Rule {
         // `Unflatten` bounded the constants' depth as it built them: what is left to check is
         // the arena.
         if let Err(e) = valid.and_then(|()| rule.check_size()).and_then(|()| rule.check_nodes()) {
-            r.reject(at, format!("invalid rule: {e}"));
+            let mut m = String::from("invalid rule: ");
+            crate::codec::Message::write_message(&e, &mut m);
+            r.reject(at, m);
         }
         rule
     }

@@ -73,17 +73,15 @@ impl IdKind {
 }
 
 /// Why a raw id was rejected. Messages never include the raw id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdError {
     /// The id is empty or only whitespace.
-    #[error("{kind} is empty")]
     Empty {
         /// The kind of id, as named in messages (`phone number`, `email`, `external id`).
         kind: &'static str,
     },
     /// The id is longer than its kind allows.
-    #[error("{kind} is {len} bytes, longer than the {max}-byte limit")]
     TooLong {
         /// The kind of id, as named in messages.
         kind: &'static str,
@@ -93,10 +91,6 @@ pub enum IdError {
         max: usize,
     },
     /// A phone number holds a character that is not a digit, a leading `+` or a separator.
-    #[error(
-        "phone number has `{ch}` at character {position}: only digits, one leading `+`, spaces, \
-         `-`, `.` and parentheses are allowed"
-    )]
     PhoneCharacter {
         /// The offending character.
         ch: char,
@@ -104,7 +98,6 @@ pub enum IdError {
         position: usize,
     },
     /// A phone number has the wrong number of digits for the form it is written in.
-    #[error("phone number in {form} form has {digits} digits, expected {expected}")]
     PhoneLength {
         /// The form recognised: `national`, `86-prefixed`, `+86`, `0086` or `international`.
         form: &'static str,
@@ -114,27 +107,73 @@ pub enum IdError {
         expected: &'static str,
     },
     /// A number for China (+86) is not a mainland mobile: 11 digits starting `13` to `19`.
-    #[error(
-        "phone number in {form} form is not a mainland china mobile: expected 11 digits starting \
-         with `13` to `19`"
-    )]
     NotChinaMobile {
         /// The form recognised: `national`, `86-prefixed`, `+86` or `0086`.
         form: &'static str,
     },
     /// An international number starts with the digit 0, which no country code does.
-    #[error("phone number in {form} form starts with `0` after the country prefix: no country code does")]
     PhoneCountryCode {
         /// The form recognised: `international` (written with `+` or `00`).
         form: &'static str,
     },
     /// An email does not have exactly one `@` with text on both sides.
-    #[error("email must contain exactly one `@` with text on both sides")]
     EmailShape,
     /// An email contains whitespace or a control character inside it.
-    #[error("email contains whitespace or a control character")]
     EmailCharacter,
 }
+
+impl crate::codec::Message for IdError {
+    fn write_message(&self, out: &mut String) {
+        use crate::codec::push_uint;
+        match self {
+            IdError::Empty { kind } => {
+                out.push_str(kind);
+                out.push_str(" is empty");
+            }
+            IdError::TooLong { kind, len, max } => {
+                out.push_str(kind);
+                out.push_str(" is ");
+                push_uint(out, *len as u64);
+                out.push_str(" bytes, longer than the ");
+                push_uint(out, *max as u64);
+                out.push_str("-byte limit");
+            }
+            IdError::PhoneCharacter { ch, position } => {
+                out.push_str("phone number has `");
+                out.push(*ch);
+                out.push_str("` at character ");
+                push_uint(out, *position as u64);
+                out.push_str(": only digits, one leading `+`, spaces, `-`, `.` and parentheses are allowed");
+            }
+            IdError::PhoneLength { form, digits, expected } => {
+                out.push_str("phone number in ");
+                out.push_str(form);
+                out.push_str(" form has ");
+                push_uint(out, *digits as u64);
+                out.push_str(" digits, expected ");
+                out.push_str(expected);
+            }
+            IdError::NotChinaMobile { form } => {
+                out.push_str("phone number in ");
+                out.push_str(form);
+                out.push_str(
+                    " form is not a mainland china mobile: expected 11 digits starting with `13` to `19`",
+                );
+            }
+            IdError::PhoneCountryCode { form } => {
+                out.push_str("phone number in ");
+                out.push_str(form);
+                out.push_str(" form starts with `0` after the country prefix: no country code does");
+            }
+            IdError::EmailShape => out.push_str("email must contain exactly one `@` with text on both sides"),
+            IdError::EmailCharacter => out.push_str("email contains whitespace or a control character"),
+        }
+    }
+}
+
+crate::codec::display_by_message!(IdError);
+
+impl std::error::Error for IdError {}
 
 /// Turns a raw id into its canonical form, the input of [`hashed_id`].
 ///

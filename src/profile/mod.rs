@@ -8,7 +8,7 @@
 pub mod identity;
 pub mod window;
 
-use crate::codec::{self, wire_struct, Reader, Wire, Writer};
+use crate::codec::{self, wire_struct, Message, Reader, Wire, Writer};
 use crate::compiled::Model;
 use crate::logic::Value;
 use crate::model::TraitType;
@@ -620,15 +620,50 @@ impl Wire for StoredAssignment {
 }
 
 /// Why stored state was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StateError {
     /// The bytes are not a valid state frame (wrong magic, version, length or checksum).
-    #[error("state is invalid: {0}")]
-    Frame(#[from] codec::FrameError),
+    Frame(codec::FrameError),
     /// The frame is intact but its content breaks an invariant.
-    #[error("state is invalid: {0}")]
     Content(String),
+}
+
+impl Message for StateError {
+    fn write_message(&self, out: &mut String) {
+        out.push_str("state is invalid: ");
+        match self {
+            StateError::Frame(e) => e.write_message(out),
+            StateError::Content(e) => out.push_str(e),
+        }
+    }
+}
+
+codec::display_by_message!(StateError);
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::Frame(e) => Some(e),
+            StateError::Content(_) => None,
+        }
+    }
+}
+
+impl From<codec::FrameError> for StateError {
+    fn from(e: codec::FrameError) -> Self {
+        StateError::Frame(e)
+    }
+}
+
+/// `place` then `e`'s message: a state check that failed, and where.
+fn failed_at(place: &[&str], e: &window::StateError) -> String {
+    let mut out = String::new();
+    for p in place {
+        out.push_str(p);
+    }
+    e.write_message(&mut out);
+    out
 }
 
 impl StoredState {
@@ -658,7 +693,10 @@ impl StoredState {
 
     fn validate(&self) -> Result<(), String> {
         if self.ids.len() > 8 {
-            return Err(format!("{} identifiers; at most 8", self.ids.len()));
+            let mut m = String::new();
+            codec::push_uint(&mut m, self.ids.len() as u64);
+            m.push_str(" identifiers; at most 8");
+            return Err(m);
         }
         if self.features.len() > crate::compiled::limits::FEATURES
             || self.events.len() > crate::compiled::limits::EVENTS
@@ -670,24 +708,27 @@ impl StoredState {
             return Err("more entries than any model allows".to_string());
         }
         for (name, spec, agg) in &self.features {
-            agg.validate(spec).map_err(|e| format!("feature `{name}`: {e}"))?;
+            agg.validate(spec).map_err(|e| failed_at(&["feature `", name, "`: "], &e))?;
         }
         for o in &self.offers {
-            o.exposures.validate().map_err(|e| format!("offer `{}`: {e}", o.id))?;
+            o.exposures.validate().map_err(|e| failed_at(&["offer `", &o.id, "`: "], &e))?;
         }
-        self.global.validate().map_err(|e| format!("global exposures: {e}"))?;
+        self.global.validate().map_err(|e| failed_at(&["global exposures: "], &e))?;
         for (name, v) in &self.traits {
             if !v.is_ok() {
-                return Err(format!("trait `{name}` has a value of the wrong shape"));
+                let mut m = String::from("trait `");
+                m.push_str(name);
+                m.push_str("` has a value of the wrong shape");
+                return Err(m);
             }
         }
         if let Some(token) = &self.traits_token {
             if token.len() > crate::token::MAX_TOKEN_LEN {
-                return Err(format!(
-                    "the trait token is {} bytes, at most {}",
-                    token.len(),
-                    crate::token::MAX_TOKEN_LEN
-                ));
+                let mut m = String::from("the trait token is ");
+                codec::push_uint(&mut m, token.len() as u64);
+                m.push_str(" bytes, at most ");
+                codec::push_uint(&mut m, crate::token::MAX_TOKEN_LEN as u64);
+                return Err(m);
             }
             if !self.traits.is_empty() {
                 return Err("plain traits beside a trait token: signed traits are stored as the token only"

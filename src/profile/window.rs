@@ -77,7 +77,7 @@
 //! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
 //! ```
 
-use crate::codec::{wire_struct, Decimal, Reader, Wire, Writer};
+use crate::codec::{self, push_int, push_uint, wire_struct, Message, Reader, Wire, Writer};
 
 mod cells;
 mod counts;
@@ -200,11 +200,10 @@ impl Span {
 const DAY_OVERFLOW: &str = "a day decoded from the state is out of the `i32` range";
 
 /// Why a decoded state was rejected by `validate` (or failed to decode).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StateError {
     /// The state holds a different aggregation than the feature spec asks for.
-    #[error("state holds a `{found}` aggregate but the feature asks for `{expected}`")]
     KindMismatch {
         /// Aggregation stored.
         found: &'static str,
@@ -212,10 +211,8 @@ pub enum StateError {
         expected: &'static str,
     },
     /// Day cells are not in strictly increasing day order.
-    #[error("day cells are not in strictly increasing day order")]
     Unordered,
     /// A cell or value is dated outside the days the feature keeps.
-    #[error("day {} is outside the kept days {}..={}", Decimal(i64::from(*.day)), Decimal(*.lo), Decimal(*.hi))]
     OutOfRange {
         /// The day found.
         day: i32,
@@ -225,13 +222,10 @@ pub enum StateError {
         hi: i64,
     },
     /// A day cell counts zero events.
-    #[error("a day cell counts zero events")]
     EmptyBucket,
     /// A stored sum is infinite or NaN.
-    #[error("a stored sum is not finite")]
     NotFinite,
     /// More distinct values than the feature keeps.
-    #[error("{len} distinct values stored, the feature keeps at most {}", u32::from(*.max))]
     TooManyValues {
         /// Values stored.
         len: usize,
@@ -239,15 +233,49 @@ pub enum StateError {
         max: u16,
     },
     /// The same distinct value is stored twice.
-    #[error("a distinct value is stored twice")]
     DuplicateValue,
     /// A windowed feature holds an all-time total.
-    #[error("a windowed feature holds an all-time total")]
     UnexpectedSettled,
     /// A day decoded from its distance to the horizon does not fit a day index.
-    #[error("{DAY_OVERFLOW}")]
     DayOverflow,
 }
+
+impl Message for StateError {
+    fn write_message(&self, out: &mut String) {
+        match self {
+            StateError::KindMismatch { found, expected } => {
+                out.push_str("state holds a `");
+                out.push_str(found);
+                out.push_str("` aggregate but the feature asks for `");
+                out.push_str(expected);
+                out.push('`');
+            }
+            StateError::Unordered => out.push_str("day cells are not in strictly increasing day order"),
+            StateError::OutOfRange { day, lo, hi } => {
+                out.push_str("day ");
+                push_int(out, i64::from(*day));
+                out.push_str(" is outside the kept days ");
+                push_int(out, *lo);
+                out.push_str("..=");
+                push_int(out, *hi);
+            }
+            StateError::EmptyBucket => out.push_str("a day cell counts zero events"),
+            StateError::NotFinite => out.push_str("a stored sum is not finite"),
+            StateError::TooManyValues { len, max } => {
+                push_uint(out, *len as u64);
+                out.push_str(" distinct values stored, the feature keeps at most ");
+                push_uint(out, u64::from(*max));
+            }
+            StateError::DuplicateValue => out.push_str("a distinct value is stored twice"),
+            StateError::UnexpectedSettled => out.push_str("a windowed feature holds an all-time total"),
+            StateError::DayOverflow => out.push_str(DAY_OVERFLOW),
+        }
+    }
+}
+
+codec::display_by_message!(StateError);
+
+impl std::error::Error for StateError {}
 
 /// One feature's data for one shopper. Start from `Aggregate::default()`.
 #[derive(Debug, Clone, Default, PartialEq)]

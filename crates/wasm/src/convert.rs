@@ -7,8 +7,6 @@
 //! `&mut self` method would leave the engine borrowed for good ("recursive use of an object"): a
 //! revoked or hostile `Proxy` must not be able to do that.
 
-use std::fmt::Display;
-
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};
@@ -140,20 +138,21 @@ pub fn get(obj: &JsValue, key: &JsValue) -> Result<JsValue, JsValue> {
 /// Traits `{tier: "gold", birthday: "1996-03-14"}` by name for the core (not the hot path): at
 /// most [`MAX_TRAITS`] keys, values read like event properties.
 pub fn traits(v: &JsValue) -> Result<Vec<(String, Raw)>, JsValue> {
-    let bad = |m: &dyn Display| error::displayed(error::code::TRAITS_INVALID, m);
+    let bad = |m: &[&str]| error::joined(error::code::TRAITS_INVALID, m);
     if !is_record(v) {
-        return Err(bad(&format_args!("traits must be an object, like {{tier: \"gold\"}}, got {}", kind(v))));
+        return Err(bad(&["traits must be an object, like {tier: \"gold\"}, got ", kind(v)]));
     }
-    let keys = keys(v).map_err(|_| bad(&"traits: could not be read"))?;
+    let keys = keys(v).map_err(|_| bad(&["traits: could not be read"]))?;
     let n = len(&keys);
     if n > MAX_TRAITS {
-        return Err(bad(&format_args!("traits: too many keys (at most {MAX_TRAITS})")));
+        const _: () = assert!(MAX_TRAITS == 256, "the message names MAX_TRAITS");
+        return Err(bad(&["traits: too many keys (at most 256)"]));
     }
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let key = element(&keys, i); // a real array, no proxy
-        let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&"traits: a key is too long")) };
-        let value = get(v, &key).map_err(|_| bad(&format_args!("traits.{name}: could not be read")))?;
+        let Some(Ok(name)) = string(&key, 256) else { return Err(bad(&["traits: a key is too long"])) };
+        let value = get(v, &key).map_err(|_| bad(&["traits.", &name, ": could not be read"]))?;
         out.push((name, raw(&value)));
     }
     Ok(out)
@@ -225,7 +224,7 @@ pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
         let Some(Ok(text)) = string(t, 256) else {
             return Err(bad("a public key is a string like `kairos-ed25519-public:...`"));
         };
-        keys.push(PublicKey::parse(&text).map_err(|e| error::displayed(error::code::KEY_INVALID, &e))?);
+        keys.push(PublicKey::parse(&text).map_err(|e| error::described(error::code::KEY_INVALID, &e))?);
     }
     Ok(keys)
 }

@@ -1,7 +1,6 @@
 //! Failures as real JavaScript `Error`s with a stable `code` property.
 
-use std::fmt::Display;
-
+use kairos::codec::Message;
 use kairos::engine::input::InputError;
 use kairos::profile::StateError;
 use kairos::SnapshotError;
@@ -55,11 +54,19 @@ pub fn error(code: &str, message: &str) -> JsValue {
     e.into()
 }
 
-/// An error with the message `e` displays. (Through `dyn Display`: one formatting call for every
-/// error type instead of a `to_string` per type; and by `format!`, whose formatting is shared
-/// code, where `to_string` inlines a formatter of its own.)
-pub fn displayed(code: &str, e: &dyn Display) -> JsValue {
-    error(code, &format!("{e}"))
+/// An error with `e`'s message. (Through the core's `Message`, not `Display`: no `core::fmt` in
+/// the module for error texts.)
+pub fn described(code: &str, e: &dyn Message) -> JsValue {
+    error(code, &kairos::codec::message(e))
+}
+
+/// An error whose message is `parts` one after the other.
+pub fn joined(code: &str, parts: &[&str]) -> JsValue {
+    let mut m = String::new();
+    for p in parts {
+        m.push_str(p);
+    }
+    error(code, &m)
 }
 
 /// An input error, with `fallback` as the code for malformed input at this call site.
@@ -79,7 +86,7 @@ pub fn input(e: &InputError, fallback: &str) -> JsValue {
         InputError::Unknown { kind: "offer", .. } => code::OFFER_UNKNOWN,
         _ => fallback,
     };
-    displayed(c, e)
+    described(c, e)
 }
 
 /// A rejected snapshot.
@@ -89,12 +96,12 @@ pub fn snapshot(e: &SnapshotError) -> JsValue {
         SnapshotError::Unsigned | SnapshotError::BadSignature { .. } => code::SNAPSHOT_SIGNATURE,
         _ => code::SNAPSHOT_CORRUPT,
     };
-    displayed(c, e)
+    described(c, e)
 }
 
 /// Rejected state.
 pub fn state(e: &StateError) -> JsValue {
-    displayed(code::STATE_INVALID, e)
+    described(code::STATE_INVALID, e)
 }
 
 /// A rejected trait token.
@@ -103,5 +110,5 @@ pub fn token(e: &kairos::token::TokenError) -> JsValue {
         kairos::token::TokenError::NoConsent => code::NO_CONSENT,
         _ => code::TOKEN_INVALID,
     };
-    displayed(c, e)
+    described(c, e)
 }

@@ -133,18 +133,15 @@ fn install_id(v: &JsValue) -> Result<u64, JsValue> {
 fn name_arg(v: &JsValue, what: &str, code: &str) -> Result<String, JsValue> {
     match convert::string(v, 256) {
         Some(Ok(s)) => Ok(s),
-        Some(Err(())) => Err(error::displayed(code, &format_args!("{what}: too long"))),
-        None => {
-            Err(error::displayed(code, &format_args!("{what} must be a string, got {}", convert::kind(v))))
-        }
+        Some(Err(())) => Err(error::joined(code, &[what, ": too long"])),
+        None => Err(error::joined(code, &[what, " must be a string, got ", convert::kind(v)])),
     }
 }
 
 /// The bytes of `v`, a `Uint8Array` named `what` in the error with `code` otherwise.
 fn bytes_arg(v: &JsValue, what: &str, code: &str) -> Result<Vec<u8>, JsValue> {
-    convert::bytes(v).ok_or_else(|| {
-        error::displayed(code, &format_args!("{what} must be a Uint8Array, got {}", convert::kind(v)))
-    })
+    convert::bytes(v)
+        .ok_or_else(|| error::joined(code, &[what, " must be a Uint8Array, got ", convert::kind(v)]))
 }
 
 /// `options[name]`: `true`, or `false` when absent; anything else is refused (a typo'd value
@@ -154,12 +151,9 @@ fn option_flag(options: &JsValue, name: &str) -> Result<bool, JsValue> {
         return Ok(false);
     }
     let bad = || {
-        error::displayed(
+        error::joined(
             code::ARGUMENT_INVALID,
-            &format_args!(
-                "options must be an object like {{ {name}: true }}, got {}",
-                convert::kind(options)
-            ),
+            &["options must be an object like { ", name, ": true }, got ", convert::kind(options)],
         )
     };
     if !options.is_object() {
@@ -169,9 +163,9 @@ fn option_flag(options: &JsValue, name: &str) -> Result<bool, JsValue> {
     match v.as_bool() {
         Some(b) => Ok(b),
         None if v.is_undefined() => Ok(false),
-        None => Err(error::displayed(
+        None => Err(error::joined(
             code::ARGUMENT_INVALID,
-            &format_args!("options.{name} must be a boolean, got {}", convert::kind(&v)),
+            &["options.", name, " must be a boolean, got ", convert::kind(&v)],
         )),
     }
 }
@@ -466,7 +460,16 @@ pub fn murmur3(key: &str) -> u32 {
 /// events and contexts: `host::value` is generic over the closure that names the field.)
 fn field(obj: &JsValue, key: &JsValue, what: &str, name: &str, ty: ValueType) -> Result<Value, InputError> {
     let v = get(obj, key).map_or(Raw::Other("a value that could not be read"), |v| raw(&v));
-    host::value(|| format!("{what}.{name}"), ty, v)
+    host::value(
+        || {
+            let mut at = String::from(what);
+            at.push('.');
+            at.push_str(name);
+            at
+        },
+        ty,
+        v,
+    )
 }
 
 impl Engine {

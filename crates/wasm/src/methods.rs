@@ -293,9 +293,8 @@ impl Engine {
     /// Adds an identifier: kind `phone`, `email` or `external`. Only a salted hash is kept.
     fn identify(&mut self, kind: &JsValue, value: &JsValue) -> Result<(), JsValue> {
         let k = name_arg(kind, "identifier kind", code::IDENTITY_INVALID)?;
-        let k = host::id_kind(&k).ok_or_else(|| {
-            error::displayed(code::IDENTITY_INVALID, &format_args!("unknown identifier kind `{k}`"))
-        })?;
+        let k = host::id_kind(&k)
+            .ok_or_else(|| error::joined(code::IDENTITY_INVALID, &["unknown identifier kind `", &k, "`"]))?;
         let v = name_arg(value, "identifier", code::IDENTITY_INVALID)?;
         self.core.identify(k, &v).map_err(|e| error::input(&e, code::IDENTITY_INVALID))
     }
