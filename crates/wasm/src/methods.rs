@@ -22,7 +22,8 @@ pub mod method {
     /// to the fast paths' output buffer (after `__prepare`), which pkg/fast.js makes an object
     /// of; this returns how many numbers.
     pub const DECIDE: u32 = 1;
-    /// `segments(context, now)`.
+    /// `segments(context, now)`: the checked path of the fast `segments`. The segments' indices go
+    /// to the fast paths' output buffer (after `__prepare`); this returns how many.
     pub const SEGMENTS: u32 = 2;
     /// `scores(context, now)`.
     pub const SCORES: u32 = 3;
@@ -211,15 +212,12 @@ impl Engine {
         Ok(self.write_decision())
     }
 
-    /// The segments the shopper is in now, in model order.
-    fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
+    /// The segments the shopper is in now, in model order: their indices go to the fast paths'
+    /// output buffer (after `__prepare`), which pkg/fast.js makes names of; how many.
+    fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<u32, JsValue> {
         let now = self::now(now)?;
         self.fill_context(context)?;
-        let out = Array::new();
-        for name in &self.core.segments(&self.context, now) {
-            out.push(&JsValue::from_str(name));
-        }
-        Ok(out)
+        Ok(self.write_segments(now))
     }
 
     /// Every score by name.
