@@ -84,8 +84,12 @@ impl Engine {
         let done = |r: Result<(), JsValue>| r.map(|()| JsValue::UNDEFINED);
         match which {
             method::TRACK => self.track_checked(a, b),
-            method::DECIDE => self.decide_checked(a, b, c).map(JsValue::from),
-            method::SEGMENTS => self.segments(a, b).map(JsValue::from),
+            // Both write to the output buffer and return how many numbers.
+            method::DECIDE | method::SEGMENTS => {
+                let n =
+                    if which == method::DECIDE { self.decide_checked(a, b, c) } else { self.segments(a, b) };
+                n.map(JsValue::from)
+            }
             method::SCORES => self.scores(a, b).map(JsValue::from),
             method::FEATURES => self.features(a).map(JsValue::from),
             method::EXPLAIN => self.explain(a, b, c).map(JsValue::from),
