@@ -45,10 +45,9 @@ export function install(Engine) {
     const n = decideNumbers.call(this, placement, context, now);
     return decision(m, heap(m), m.outAt, n);
   };
-  const segmentIndices = proto.segments;
-  // The checked `segments` writes the segments' indices where the fast one does.
+  // The checked `segments` (method 2) writes the segments' indices where the fast one does.
   const checkedSegments = function segments(context, now) {
-    return named(current(this), segmentIndices.call(this, context, now));
+    return named(current(this), this.__call(2, context, now));
   };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
