@@ -1,6 +1,7 @@
 // Node benchmarks of the package in pkg/ (not tests): median and p99 in µs of `decide` and `track`
 // including the JS-Wasm boundary, cold start, on the example model and the large generated model;
-// then json-logic-engine (compiled), json-logic-js and GrowthBook on the same segment rules.
+// then json-logic-engine (compiled), json-logic-js and GrowthBook on the same segment rules, per
+// call and as throughput (batches of calls timed whole, so the timer's own cost does not count).
 // Run: make bench-js (builds pkg/ and the snapshots first).
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -13,6 +14,9 @@ import { evalCondition } from '@growthbook/growthbook';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const wasmBytes = readFileSync(join(root, 'pkg', 'kairos_wasm_bg.wasm'));
 const N = Number(process.env.BENCH_N ?? 20000);
+/** Throughput: calls per timed batch, and batches per benchmark. */
+const BATCH = 1000;
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 300);
 
 function stats(samples) {
   const s = Float64Array.from(samples).sort();
@@ -30,6 +34,33 @@ function measure(f, n = N) {
     samples[i] = Number(process.hrtime.bigint() - t) / 1000;
   }
   return stats(samples);
+}
+
+/**
+ * Throughput of each of `benches` (`[name, f]`, `f(i)` returning a number): `BATCHES` batches of
+ * `BATCH` calls, each batch timed as a whole, after a warm-up; ns per call of the median batch.
+ * The benchmarks take turns batch by batch, so a change of load on a shared machine hits all
+ * alike. Each gets a loop of its own (compiled apart: one benchmark's call site does not slow
+ * another's), and the results are summed so no call can be dropped as dead code.
+ */
+function throughput(benches) {
+  const runs = benches.map(([name, f]) => ({
+    name,
+    f,
+    loop: new Function('f', 'n', 'base', 'let s = 0; for (let i = 0; i < n; i++) s += f(base + i); return s;'),
+    ns: [],
+  }));
+  let sink = 0;
+  for (let k = 0; k < BATCHES + 20; k++) {
+    for (const r of runs) {
+      const t = process.hrtime.bigint();
+      sink += r.loop(r.f, BATCH, k * BATCH);
+      const ns = Number(process.hrtime.bigint() - t) / BATCH;
+      if (k >= 20) r.ns.push(ns); // the first 20 batches warm up
+    }
+  }
+  if (Number.isNaN(sink)) throw new Error('no result');
+  return runs.map((r) => ({ name: r.name, ns: stats(r.ns).median }));
 }
 
 const rows = [];
@@ -86,6 +117,23 @@ if (names.map((n) => evalCondition(data, gb[n])).join() !== expect.map(Boolean).
 row('json-logic-engine (compiled): 3 segment rules', measure(() => { for (const f of compiled) f(data); }));
 row('json-logic-js: 3 segment rules', measure(() => { for (const n of names) jsonLogic.apply(rules[n], data); }));
 row('@growthbook/growthbook evalCondition: 3 rules', measure(() => { for (const n of names) evalCondition(data, gb[n]); }));
+// For throughput each peer gives what `segments()` gives: the names of the segments matched (a
+// function of its own per peer, so no call site is shared between peers).
+const jleMatch = () => {
+  const out = [];
+  for (let j = 0; j < names.length; j++) if (compiled[j](data)) out.push(names[j]);
+  return out.length;
+};
+const jlMatch = () => {
+  const out = [];
+  for (let j = 0; j < names.length; j++) if (jsonLogic.truthy(jsonLogic.apply(rules[names[j]], data))) out.push(names[j]);
+  return out.length;
+};
+const gbMatch = () => {
+  const out = [];
+  for (let j = 0; j < names.length; j++) if (evalCondition(data, gb[names[j]])) out.push(names[j]);
+  return out.length;
+};
 const seg = new Engine(new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos'))), '00000000000000b2');
 seg.setConsent(true);
 seg.setTraits({ hipo: false, crm_segments: ['vip', 'hipo'], tier: 'gold' });
@@ -99,8 +147,24 @@ for (let i = 0; i < data.features.qipao_views_7d; i++) three.track({ type: 'view
 const want = names.filter((n, i) => expect[i]).join();
 if (three.segments(null, now0).join() !== want) throw new Error(`kairos disagrees: ${three.segments(null, now0)} vs ${want}`);
 row('kairos segments(): the same 3 segment rules', measure((i) => three.segments(null, now0 + i)));
+// `now` moves on by 1 ms per call: every call evaluates the rules (features, time) afresh.
+const tput = throughput([
+  ['kairos `segments(null, now)`: the 3 rules, features computed from the profile', (i) => three.segments(null, now0 + 4e9 + i).length],
+  ['json-logic-engine (compiled), features given', jleMatch],
+  ['json-logic-js `apply`, features given', jlMatch],
+  ['@growthbook/growthbook `evalCondition`, features given', gbMatch],
+]);
+const floor = measure(() => {});
 
 console.log(`node ${process.version}, N=${N}; µs per call including the JS-Wasm boundary`);
 console.log(`cold start: WebAssembly.Module (V8 compiles lazily) ${stats(compile).median.toFixed(0)} µs (median of 10), initSync ${initUs.toFixed(0)} µs`);
 console.log('| benchmark | median µs | p99 µs |\n|---|---:|---:|');
 for (const r of rows) console.log(`| ${r.name} | ${r.median} | ${r.p99} |`);
+console.log(`\nTimer floor: the per-call rows time each call with two process.hrtime.bigint() reads, which alone take ${floor.median.toFixed(2)} µs (median; p99 ${floor.p99.toFixed(2)} µs) around an empty function; the rows include it.`);
+const jle = tput[1].ns;
+console.log(`\nSegment evaluation throughput: the same 3 rules over the same shopper, ${BATCHES} batches of ${BATCH.toLocaleString('en')} calls each timed whole (benchmarks in turn), median batch; each call returns the names of the segments matched.`);
+console.log('| segment rules, throughput | ns per call | calls per second | time vs json-logic-engine |\n|---|---:|---:|---:|');
+for (const r of tput) {
+  const perSecond = Math.round(1e9 / r.ns).toLocaleString('en');
+  console.log(`| ${r.name} | ${r.ns.toFixed(1)} | ${perSecond} | ${(r.ns / jle).toFixed(2)}× |`);
+}

@@ -1,14 +1,15 @@
 // The rest of the `Engine` class over the generated glue. Its methods reach the module through one
 // export, `__call`, by number (see crates/wasm/src/methods.rs): one export instead of 25 makes a
-// smaller module and glue. The getters too. Then the fast paths of `decide` and `track`: the
-// model's names are fetched once per model. The context (or the event's properties) is read here,
-// with plain property reads and no call into Wasm per field, and written as numbers straight into
-// a buffer in the module's memory (strings once each, then by index). The decision comes back as
-// numbers in another buffer there and becomes an object here (the checked path writes its decision
-// there too); no allocation or copy by the glue on the way. Anything unusual (an unknown placement
-// or event type, a value of the wrong type, a long string, a list, NaN, a throwing getter) takes
-// the checked path, which gives the error: both paths run the same engine and give the same
-// result. The checked path then gets the values already read, so each getter or proxy trap runs
+// smaller module and glue. The getters too. Then the fast paths of `decide`, `track` and
+// `segments`: the model's names are fetched once per model. The context (or the event's
+// properties) is read here, with plain property reads and no call into Wasm per field, and written
+// as numbers straight into a buffer in the module's memory (strings once each, then by index). The
+// decision comes back as numbers in another buffer there and becomes an object here (the checked
+// path writes its decision there too); segments come back there as indices and become the names
+// held here, so no string crosses per call; no allocation or copy by the glue on the way. Anything
+// unusual (an unknown placement or event type, a value of the wrong type, a long string, a list,
+// NaN, a throwing getter) takes the checked path, which gives the error: both paths run the same
+// engine and give the same result. The checked path then gets the values already read, so each getter or proxy trap runs
 // once per call.
 
 const MISSING = 0;
@@ -44,9 +45,14 @@ export function install(Engine) {
     const n = decideNumbers.call(this, placement, context, now);
     return decision(m, heap(m), m.outAt, n);
   };
+  // The checked `segments` (method 2) writes the segments' indices where the fast one does.
+  const checkedSegments = function segments(context, now) {
+    return named(current(this), this.__call(2, context, now));
+  };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
+  proto.__segmentsChecked = checkedSegments;
   GETTERS.forEach((name, i) => {
     Object.defineProperty(proto, name, { get() { return this.__call(METHODS.length + i); }, configurable: true });
   });
@@ -66,7 +72,7 @@ export function install(Engine) {
     const f = m.context;
     if (!read(this, f, context)) return checked.call(this, placement, replay(f, context), now);
     heap(m).set(f.input, m.inAt);
-    const n = this.__fast(false, p, now == null ? Date.now() : now);
+    const n = this.__fast(0, p, now == null ? Date.now() : now);
     return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
   };
   proto.track = function track(event, now) {
@@ -90,8 +96,18 @@ export function install(Engine) {
     const f = m.props[k];
     if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type), now);
     heap(m).set(f.input, m.propsAt);
-    const r = this.__fast(true, k, now == null ? Date.now() : now);
+    const r = this.__fast(1, k, now == null ? Date.now() : now);
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
+  };
+  // Every call evaluates the rules on the profile and `now` of that call; only the names are kept.
+  proto.segments = function segments(context, now) {
+    const m = current(this);
+    if (now != null && typeof now !== 'number') return checkedSegments.call(this, context, now);
+    const f = m.context;
+    if (!read(this, f, context)) return checkedSegments.call(this, replay(f, context), now);
+    heap(m).set(f.input, m.inAt);
+    const n = this.__fast(2, 0, now == null ? Date.now() : now);
+    return n === 0 ? checkedSegments.call(this, replay(f, context), now) : named(m, n - 1);
   };
 }
 
@@ -102,10 +118,10 @@ function current(engine) {
 
 function model(engine) {
   // The model's names; the engine's buffers, as byte offsets in its memory (8-byte aligned).
-  const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory] =
-    engine.__prepare();
+  const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory,
+    segments] = engine.__prepare();
   return {
-    placements, offers, variants, contents, reasons,
+    placements, offers, variants, contents, reasons, segments,
     placement: new Map(placements.map((name, i) => [name, i])),
     context: fields(context),
     // Event types by name; one with a property named `type` always takes the checked path.
@@ -128,9 +144,12 @@ function fields(names) {
   return { names, input: new Float64Array(2 * names.length), values: new Array(names.length), stop: -1, last: null };
 }
 
-/** A view of the module's memory (made again after the memory grows, which detaches the old one). */
+/**
+ * A view of the module's memory, made again after the memory grows, which detaches the old one
+ * (a view of a detached buffer has length 0; reading `memory.buffer` each call is slower).
+ */
 function heap(m) {
-  if (m.heap.buffer !== m.memory.buffer) m.heap = new Float64Array(m.memory.buffer);
+  if (m.heap.length === 0) m.heap = new Float64Array(m.memory.buffer);
   return m.heap;
 }
 
@@ -236,6 +255,14 @@ function intern(engine, s) {
     else ids.set(s, id);
   }
   return id;
+}
+
+/** The names of the `len` segments whose indices are in the output buffer. */
+function named(m, len) {
+  const h = heap(m);
+  const out = [];
+  for (let i = 0; i < len; i++) out.push(m.segments[h[m.outAt + i]]);
+  return out;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -463,20 +463,27 @@ impl Engine {
 
     /// The segments the shopper is in now, by name.
     pub fn segments(&mut self, context: &[Value], now: i64) -> Vec<&str> {
+        let mut at = Vec::new();
+        self.segments_each(context, now, |i| at.push(i));
+        let named = at.iter().filter_map(|&i| self.model.segments.get(i));
+        named.map(|s| s.name.as_str()).collect()
+    }
+
+    /// Calls `f` with the index of each segment the shopper is in now, in model order (hosts
+    /// that hold the names already need no strings).
+    pub fn segments_each(&mut self, context: &[Value], now: i64, mut f: impl FnMut(usize)) {
         self.settle_stage();
         if !self.profile.consent {
-            return Vec::new();
+            return;
         }
         let today = time::day_of(now, self.model.offset_ms);
         self.memo.reset(&self.model);
         let ev = self.eval(context, now, today);
-        let mut out = Vec::new();
-        for (i, s) in self.model.segments.iter().enumerate() {
+        for i in 0..self.model.segments.len() {
             if ev.segment(i) {
-                out.push(s.name.as_str());
+                f(i);
             }
         }
-        out
     }
 
     /// Every score by name.

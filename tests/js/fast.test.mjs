@@ -223,6 +223,53 @@ test('the fast path reads the new model after applySnapshot', () => {
   assert.equal(fast.decide('splash', { page: 'home' }, T0 + 240_000).items[0].offer, 'brand_story');
 });
 
+/** `segments` on both paths (see `agree`). */
+function sameSegments(fast, checked, context, now) {
+  return agree(() => fast.segments(context, now), () => checked.__segmentsChecked(context, now));
+}
+
+test('fast and checked segments agree on every kind of context, after each track, and after a model change', () => {
+  const [fast, checked] = pair();
+  const contexts = [
+    undefined, null, {}, { page: 'home' }, { page: 'pdp', product: 'p1', category: 'qipao' }, { page: 42 },
+    { page: NaN }, { page: 'x'.repeat(300) }, { page: ['a'] }, 'home', { get page() { throw new Error('getter'); } },
+    revoked(),
+  ];
+  for (const context of contexts) sameSegments(fast, checked, context, T0 + 1000);
+  for (const now of [NaN, '2026', 9e15]) sameSegments(fast, checked, {}, now);
+  // Each call evaluates the rules on the profile and time of that call: segments come and go.
+  const seen = new Set();
+  const events = [{ type: 'follow', channel: 'wechat' }, { type: 'referral', channel: 'wechat' },
+    { type: 'purchase', order: 'o1', amount: 99 }];
+  let t = T0;
+  for (const event of events) {
+    t += 60_000;
+    sameTrack(fast, checked, event, t);
+    seen.add(sameSegments(fast, checked, { page: 'home' }, t + 1).join());
+  }
+  // A day later `new_follower` is gone; the no-consent engine is in none.
+  seen.add(sameSegments(fast, checked, null, t + 86_400_000).join());
+  assert.ok(seen.size >= 3, [...seen].join(' | '));
+  fast.setConsent(false);
+  checked.setConsent(false);
+  assert.deepEqual(sameSegments(fast, checked, null, t + 2), []);
+  fast.setConsent(true);
+  checked.setConsent(true);
+  fast.setTraits({ hipo: true, tier: 'gold' });
+  checked.setTraits({ hipo: true, tier: 'gold' });
+  assert.deepEqual(sameSegments(fast, checked, {}, t + 3), ['member', 'hipo']);
+  // Version 2 adds a segment first and a context field it reads: indices and names all move.
+  const v2 = compiled(modelAt(2, (m) => ({
+    ...m,
+    context: { tier: 'string', ...m.context },
+    segments: { gold_page: { '==': [{ var: 'context.tier' }, 'gold'] }, ...m.segments },
+  })));
+  fast.applySnapshot(v2);
+  checked.applySnapshot(v2);
+  assert.deepEqual(sameSegments(fast, checked, { tier: 'gold' }, t + 4), ['gold_page', 'member', 'hipo']);
+  assert.deepEqual(sameSegments(fast, checked, { tier: 'silver' }, t + 5), ['member', 'hipo']);
+});
+
 /** A model compiled by the kairos command (unsigned). */
 function compiled(model) {
   const dir = mkdtempSync(join(tmpdir(), 'kairos-fast-'));

@@ -69,8 +69,8 @@ pub struct Engine {
     fast_in: Vec<f64>,
     /// The fast track's input: `(kind, value)` per property of the event type, as for contexts.
     fast_props: Vec<f64>,
-    /// The fast decide's output, read by the package's JavaScript straight from this memory;
-    /// its capacity is fixed when [`Engine::prepare`] makes it, so it never moves.
+    /// The fast decide's and segments' output, read by the package's JavaScript straight from
+    /// this memory; its capacity is fixed when [`Engine::prepare`] makes it, so it never moves.
     fast_out: Vec<f64>,
 }
 
@@ -176,13 +176,15 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 
 impl Engine {
     /// For the fast paths in pkg/fast.js, once per model: `[placements, offers,
-    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory]`.
+    /// variants, contents, reasons, context, events, props, input, output, propsAt, memory,
+    /// segments]`.
     /// First the model's names and parsed content payloads (`props`: per event type, its
     /// property names). Then the fast paths' buffers, made here in this module's memory for the
     /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
     /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
-    /// decision; props the same pairs for the fast track, room for the event type with the most
-    /// properties. None moves until the next call. Last the module's memory, where they are.
+    /// decision or every segment's index; props the same pairs for the fast track, room for the
+    /// event type with the most properties. None moves until the next call. Then the module's
+    /// memory, where they are; last the segment names.
     fn prepare(&mut self) -> Array {
         let model = self.core.model();
         let s = JsValue::from_str;
@@ -231,11 +233,17 @@ impl Engine {
         }
         self.fast_in = vec![0.0; 2 * model.context.len()];
         self.fast_props = vec![0.0; 2 * props];
-        self.fast_out = Vec::with_capacity(DECISION_HEAD + DECISION_ITEM * items);
+        // Room for the longest decision, or for every segment's index.
+        self.fast_out = Vec::with_capacity((DECISION_HEAD + DECISION_ITEM * items).max(model.segments.len()));
         for at in [self.fast_in.as_ptr(), self.fast_out.as_ptr(), self.fast_props.as_ptr()] {
             out.push(&JsValue::from(at as u32));
         }
         out.push(&wasm_bindgen::memory());
+        let segments = Array::new();
+        for g in &model.segments {
+            segments.push(&s(&g.name));
+        }
+        out.push(&segments);
         out
     }
 
@@ -351,14 +359,23 @@ impl Engine {
         snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
 
-    /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`track` false, see
-    /// [`Engine::decide_fast`]) or `track` (true, see [`Engine::track_fast`]) of `index`.
+    /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`which` 0, see
+    /// [`Engine::decide_fast`]) or `track` (1, see [`Engine::track_fast`]) of `index`, or the fast
+    /// `segments` (2): with the context in the input buffer (see [`Engine::prepare`]), the
+    /// segments' indices to the output buffer as [`Engine::write_segments`] writes them, and how
+    /// many plus one. 0: the input needs the checked path (which gives the error).
     #[wasm_bindgen(js_name = __fast)]
-    pub fn fast(&mut self, track: bool, index: u32, now: f64) -> u32 {
-        if track {
-            self.track_fast(index, now)
-        } else {
+    pub fn fast(&mut self, which: u32, index: u32, now: f64) -> u32 {
+        if which == 1 {
+            return self.track_fast(index, now);
+        }
+        let Ok(now) = host::time_ms(now) else { return 0 };
+        if !self.fast_context() {
+            0
+        } else if which == 0 {
             self.decide_fast(index, now)
+        } else {
+            self.write_segments(now) + 1
         }
     }
 }
@@ -392,12 +409,34 @@ impl Engine {
     /// placement, id high, id low, fallback, items…]` with six numbers per item (`offer, variant,
     /// control, content, priority, score`; -1 or NaN for none), and returns how many; 0 when the
     /// input needs the checked path (which gives the error).
-    fn decide_fast(&mut self, placement: u32, now: f64) -> u32 {
-        let Ok(now) = host::time_ms(now) else { return 0 };
-        let model = self.core.model();
+    fn decide_fast(&mut self, placement: u32, now: i64) -> u32 {
         let p = placement as usize;
-        if p >= model.placements.len() || self.fast_in.len() != 2 * model.context.len() {
+        if p >= self.core.model().placements.len() {
             return 0;
+        }
+        self.core.decide_into(p, &self.context, now, &mut self.decision);
+        self.write_decision()
+    }
+
+    /// Writes the index of each segment the shopper is in now, in model order, to the output
+    /// buffer (which `prepare` made room for every segment in); how many.
+    fn write_segments(&mut self, now: i64) -> u32 {
+        let out = &mut self.fast_out;
+        out.clear();
+        self.core.segments_each(&self.context, now, |i| {
+            if out.len() < out.capacity() {
+                out.push(i as f64);
+            }
+        });
+        out.len() as u32
+    }
+
+    /// Sets the context from the input buffer (see [`Engine::prepare`]); false when it needs the
+    /// checked path.
+    fn fast_context(&mut self) -> bool {
+        let model = self.core.model();
+        if self.fast_in.len() != 2 * model.context.len() {
+            return false;
         }
         if self.context.len() != model.context.len() {
             // Rare (a new model, or after the checked path): a new vector.
@@ -413,12 +452,11 @@ impl Engine {
                 continue;
             }
             if !fast_slot(slot, kind, x, *ty, &self.interned) {
-                return 0;
+                return false;
             }
             *id = string;
         }
-        self.core.decide_into(p, &self.context, now, &mut self.decision);
-        self.write_decision()
+        true
     }
 }
 

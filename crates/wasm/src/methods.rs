@@ -22,7 +22,8 @@ pub mod method {
     /// to the fast paths' output buffer (after `__prepare`), which pkg/fast.js makes an object
     /// of; this returns how many numbers.
     pub const DECIDE: u32 = 1;
-    /// `segments(context, now)`.
+    /// `segments(context, now)`: the checked path of the fast `segments`. The segments' indices go
+    /// to the fast paths' output buffer (after `__prepare`); this returns how many.
     pub const SEGMENTS: u32 = 2;
     /// `scores(context, now)`.
     pub const SCORES: u32 = 3;
@@ -83,8 +84,12 @@ impl Engine {
         let done = |r: Result<(), JsValue>| r.map(|()| JsValue::UNDEFINED);
         match which {
             method::TRACK => self.track_checked(a, b),
-            method::DECIDE => self.decide_checked(a, b, c).map(JsValue::from),
-            method::SEGMENTS => self.segments(a, b).map(JsValue::from),
+            // Both write to the output buffer and return how many numbers.
+            method::DECIDE | method::SEGMENTS => {
+                let n =
+                    if which == method::DECIDE { self.decide_checked(a, b, c) } else { self.segments(a, b) };
+                n.map(JsValue::from)
+            }
             method::SCORES => self.scores(a, b).map(JsValue::from),
             method::FEATURES => self.features(a).map(JsValue::from),
             method::EXPLAIN => self.explain(a, b, c).map(JsValue::from),
@@ -217,15 +222,12 @@ impl Engine {
         Ok(self.write_decision())
     }
 
-    /// The segments the shopper is in now, in model order.
-    fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<Array, JsValue> {
+    /// The segments the shopper is in now, in model order: their indices go to the fast paths'
+    /// output buffer (after `__prepare`), which pkg/fast.js makes names of; how many.
+    fn segments(&mut self, context: &JsValue, now: &JsValue) -> Result<u32, JsValue> {
         let now = self::now(now)?;
         self.fill_context(context)?;
-        let out = Array::new();
-        for name in &self.core.segments(&self.context, now) {
-            out.push(&JsValue::from_str(name));
-        }
-        Ok(out)
+        Ok(self.write_segments(now))
     }
 
     /// Every score by name.
