@@ -9,8 +9,11 @@
 // held here, so no string crosses per call; no allocation or copy by the glue on the way. Anything
 // unusual (an unknown placement or event type, a value of the wrong type, a long string, a list,
 // NaN, a throwing getter) takes the checked path, which gives the error: both paths run the same
-// engine and give the same result. The checked path then gets the values already read, so each getter or proxy trap runs
-// once per call.
+// engine and give the same result. The checked path then gets the values already read, so each
+// getter or proxy trap runs once per call. A getter (or `toString`) that calls the same engine
+// again during a call gets `ENGINE_BUSY`, on both paths: the buffers are the outer call's, and the
+// Rust engine is borrowed by it. Calls on a freed engine throw `ENGINE_FREED`: the buffers' memory
+// may belong to another engine by then.
 
 const MISSING = 0;
 const BOOLEAN = 1;
@@ -23,8 +26,42 @@ const TRACKED = ['', 'recorded', 'no_consent'];
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
   'exportState', 'importState', '__prepare', '__intern'];
+const INTERN = METHODS.indexOf('__intern');
 /** The getters `__call` runs, numbered after the methods. */
 const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
+
+function kairosError(code, message) {
+  const e = new Error(message);
+  e.name = 'KairosError';
+  e.code = code;
+  return e;
+}
+
+/**
+ * `engine` after checking that it is live (the generated glue zeroes `__wbg_ptr` in `free`; when
+ * `freeing`, a freed one is `null`) and not in a call already (`__busy`: a getter of that call's
+ * input is calling it).
+ */
+function live(engine, freeing) {
+  if (!engine.__wbg_ptr) {
+    if (freeing) return null;
+    throw kairosError('ENGINE_FREED', 'this engine was freed (free(), or replaced by sync().reset()); use a live one');
+  }
+  if (engine.__busy) {
+    throw kairosError('ENGINE_BUSY', 'this engine is in a call already: a getter of its input called it again');
+  }
+  return engine;
+}
+
+/** Runs `this.__call(i, a, b, c)` with the engine busy: the call may run the caller's getters. */
+function busy(engine, i, a, b, c) {
+  live(engine).__busy = true;
+  try {
+    return engine.__call(i, a, b, c);
+  } finally {
+    engine.__busy = false;
+  }
+}
 
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
@@ -33,10 +70,20 @@ export function install(Engine) {
   proto.__installed = true;
   // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
   METHODS.forEach((name, i) => {
-    proto[name] = function (...args) {
-      return this.__call(i, ...args);
+    proto[name] = function (a, b, c) {
+      return busy(this, i, a, b, c);
     };
   });
+  // `free` forgets the model's names and strings too, so a later call cannot use the buffers; not
+  // during a call (from a getter of its input); again, it does nothing.
+  const free = proto.free;
+  proto.free = function () {
+    if (!live(this, true)) return;
+    this.__model = undefined;
+    this.__strings = undefined;
+    free.call(this);
+  };
+  if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
   const decideNumbers = proto.decide;
   const checkedTrack = proto.track;
   // The checked `decide` writes its decision where the fast one does.
@@ -47,14 +94,14 @@ export function install(Engine) {
   };
   // The checked `segments` (method 2) writes the segments' indices where the fast one does.
   const checkedSegments = function segments(context, now) {
-    return named(current(this), this.__call(2, context, now));
+    return named(current(this), busy(this, 2, context, now));
   };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__trackChecked = checkedTrack;
   proto.__segmentsChecked = checkedSegments;
   GETTERS.forEach((name, i) => {
-    Object.defineProperty(proto, name, { get() { return this.__call(METHODS.length + i); }, configurable: true });
+    Object.defineProperty(proto, name, { get() { return live(this).__call(METHODS.length + i); }, configurable: true });
   });
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
@@ -113,7 +160,7 @@ export function install(Engine) {
 
 /** The engine's running model as the fast paths see it, fetched once per model. */
 function current(engine) {
-  return engine.__model || (engine.__model = model(engine));
+  return live(engine).__model || (engine.__model = model(engine));
 }
 
 function model(engine) {
@@ -186,12 +233,14 @@ function withType(type, event) {
   return out;
 }
 
-/** Fills `f.input` from `obj`; false when the checked path must read it. */
+/**
+ * Fills `f.input` from `obj`; false when the checked path must read it. While it reads, the
+ * engine is busy: a getter's own call on the engine throws `ENGINE_BUSY`.
+ */
 function read(engine, f, obj) {
-  const { input, values, names } = f;
   f.stop = -1;
   if (obj == null) {
-    input.fill(0);
+    f.input.fill(0);
     return true;
   }
   if (typeof obj !== 'object') return false;
@@ -200,6 +249,16 @@ function read(engine, f, obj) {
   } catch {
     return false;
   }
+  engine.__busy = true;
+  try {
+    return readFields(engine, f, obj);
+  } finally {
+    engine.__busy = false;
+  }
+}
+
+function readFields(engine, f, obj) {
+  const { input, values, names } = f;
   for (let i = 0; i < names.length; i++) {
     let v;
     try {
@@ -250,7 +309,7 @@ function intern(engine, s) {
   const ids = engine.__strings || (engine.__strings = new Map());
   let id = ids.get(s);
   if (id === undefined) {
-    id = engine.__intern(s);
+    id = engine.__call(INTERN, s); // not `__intern`: the engine is busy reading
     if (id < 0) ids.clear();
     else ids.set(s, id);
   }

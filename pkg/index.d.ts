@@ -104,9 +104,13 @@ export type ErrorCode =
   | 'ARGUMENT_INVALID'
   | 'SNAPSHOT_SIGNATURE'
   | 'TOKEN_INVALID'
-  | 'KEY_INVALID';
+  | 'KEY_INVALID'
+  /** A call on an engine after its `free()` (or after `sync().reset()` replaced it). */
+  | 'ENGINE_FREED'
+  /** A call on an engine from inside one of its calls (a getter of the context or event calling it). */
+  | 'ENGINE_BUSY';
 
-/** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable. */
+/** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable (unless freed). */
 export interface KairosError extends Error {
   readonly name: 'KairosError';
   readonly code: ErrorCode;
@@ -215,7 +219,7 @@ export declare class Engine {
   readonly traitsTokenExpiresMs: Millis | null;
   /** A snapshot's model version, without loading it. @throws KairosError `SNAPSHOT_CORRUPT` */
   static snapshotVersion(snapshot: Uint8Array): number;
-  /** Frees the Wasm memory held by this engine. */
+  /** Frees the Wasm memory held by this engine; every later call on it throws `ENGINE_FREED`. */
   free(): void;
 }
 

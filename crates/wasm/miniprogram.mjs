@@ -72,12 +72,22 @@ for (const needed of ['function __wbg_get_imports(', 'function __wbg_finalize_in
   if (!glue.includes(needed)) throw new Error(`glue layout changed: ${needed} not found`);
 }
 glue = `${POLYFILL}\n${glue}
-/** Loads the module from a path inside the code package (.wasm or .wasm.br) with WXWebAssembly. */
+/**
+ * Loads the module from a path inside the code package (.wasm or .wasm.br) with WXWebAssembly,
+ * once: calls before it is done (App.onLaunch and a page's onLoad) share the one loading, since a
+ * second instance would replace the first under the engines made with it. A failed load may be
+ * tried again.
+ */
+let wxLoading;
 function initWx(path) {
   if (wasm !== undefined) return Promise.resolve(wasm);
-  return WXWebAssembly.instantiate(path, __wbg_get_imports()).then(function (r) {
-    return __wbg_finalize_init(r && r.instance ? r.instance : r, r && r.module);
-  });
+  if (wxLoading === undefined) {
+    wxLoading = WXWebAssembly.instantiate(path, __wbg_get_imports()).then(function (r) {
+      return __wbg_finalize_init(r && r.instance ? r.instance : r, r && r.module);
+    });
+    wxLoading.catch(function () { wxLoading = undefined; });
+  }
+  return wxLoading;
 }
 
 module.exports = { Engine: Engine, murmur3: murmur3, initWx: initWx };

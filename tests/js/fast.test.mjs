@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import vm from 'node:vm';
 import { snapshot, Engine, initSync } from './load.mjs';
 import { KAIROS, modelAt } from './brand.mjs';
 
@@ -283,3 +284,102 @@ function revoked() {
   revoke();
   return proxy;
 }
+
+test('a getter that calls its engine during a call gets ENGINE_BUSY on both paths; the outer call is undisturbed', () => {
+  const [fast, checked] = pair();
+  const busy = (e) => e.name === 'KairosError' && e.code === 'ENGINE_BUSY';
+  const v2 = compiled(modelAt(2, (m) => ({ ...m, context: { tier: 'string', ...m.context } })));
+  // `category` is read after `page`: its getter tries every kind of call on the same engine.
+  const attempts = (engine) => [
+    () => engine.decide('pdp_offer', { page: 'pdp', category: 'shoes', product: 'p9' }, T0 + 500),
+    () => engine.track({ type: 'view', category: 'shoes', product: 'p9', price: 5 }, T0 + 500),
+    () => engine.segments({ page: 'pdp', category: 'shoes' }, T0 + 500),
+    () => engine.stage(),
+    () => engine.consent,
+    () => engine.applySnapshot(v2),
+    () => engine.free(),
+  ];
+  let refused = 0;
+  const context = (engine) => ({
+    page: 'home',
+    get category() {
+      for (const call of attempts(engine)) {
+        assert.throws(call, busy);
+        refused++;
+      }
+      return 'qipao';
+    },
+  });
+  const a = fast.decide('home_hero', context(fast), T0 + 1000);
+  const b = checked.__decideChecked('home_hero', context(checked), T0 + 1000);
+  assert.deepEqual(a, b);
+  assert.equal(refused, 14);
+  const plain = same(fast, checked, 'home_hero', { page: 'home', category: 'qipao' }, T0 + 1000);
+  assert.deepEqual({ ...a, id: '' }, { ...plain, id: '' });
+  // The same for an event's getter and a segments context; the profiles end the same.
+  const event = (engine) => ({
+    type: 'view',
+    category: 'qipao',
+    product: 'p1',
+    get price() { assert.throws(() => engine.track({ type: 'view', category: 'shoes', product: 'p2', price: 5 }, T0), busy); return 100; },
+  });
+  assert.equal(fast.track(event(fast), T0 + 2000), 'recorded');
+  assert.equal(checked.__trackChecked(event(checked), T0 + 2000), 'recorded');
+  assert.deepEqual(fast.segments(context(fast), T0 + 3000), checked.__segmentsChecked(context(checked), T0 + 3000));
+  assert.equal(refused, 28);
+  assert.deepEqual(fast.exportState(), checked.exportState());
+  assert.equal(fast.modelVersion, 1);
+  // Afterwards both engines take calls again.
+  same(fast, checked, 'home_hero', { page: 'home', category: 'qipao' }, T0 + 4000);
+  assert.equal(fast.applySnapshot(v2), undefined);
+});
+
+test('every call on a freed engine throws ENGINE_FREED, and other engines are untouched', () => {
+  const [live, control] = pair();
+  const gone = pair()[0];
+  gone.decide('home_hero', { page: 'home' }, T0); // its model and buffers are known to fast.js
+  gone.free();
+  const freedError = (e) => e.name === 'KairosError' && e.code === 'ENGINE_FREED';
+  for (let i = 0; i < 3; i++) {
+    assert.throws(() => gone.decide('home_hero', { page: 'home', category: `c${i}` }, T0), freedError);
+    assert.throws(() => gone.track({ type: 'view', category: 'qipao', product: 'p1', price: i }, T0), freedError);
+    assert.throws(() => gone.segments({ page: 'home' }, T0), freedError);
+    same(live, control, 'home_hero', { page: 'home', category: 'qipao' }, T0 + i);
+  }
+  for (const call of [() => gone.stage(), () => gone.exportState(), () => gone.setConsent(true), () => gone.consent,
+    () => gone.modelVersion, () => gone.__decideChecked('home_hero', {}, T0)]) {
+    assert.throws(call, freedError);
+  }
+  gone.free(); // twice: no effect
+  gone[Symbol.dispose]();
+  assert.deepEqual(live.exportState(), control.exportState());
+});
+
+test('an object with Array.prototype is a context or event like any object, on both paths', () => {
+  const [fast, checked] = pair();
+  const context = Object.setPrototypeOf({ page: 'home', category: 'qipao' }, Array.prototype);
+  const d = same(fast, checked, 'home_hero', context, T0 + 1000);
+  assert.deepEqual({ ...d, id: '' }, { ...fast.decide('home_hero', { page: 'home', category: 'qipao' }, T0 + 1000), id: '' });
+  const event = () => Object.setPrototypeOf({ type: 'view', category: 'qipao', product: 'p1', price: 10 }, Array.prototype);
+  assert.equal(sameTrack(fast, checked, event(), T0 + 2000), 'recorded');
+  sameSegments(fast, checked, context, T0 + 3000);
+});
+
+test('arrays and bytes from another realm (an iframe, a vm context) are arrays and bytes', () => {
+  const foreign = vm.runInNewContext('({ json: (x) => JSON.parse(x), bytes: (a) => Uint8Array.from(a) })');
+  const [fast, checked] = pair();
+  // A foreign array as the context is an array on both paths: refused the same way.
+  same(fast, checked, 'home_hero', foreign.json('["home"]'), T0 + 1000);
+  assert.throws(() => checked.__decideChecked('home_hero', foreign.json('["home"]'), T0), (e) => e.code === 'CONTEXT_INVALID');
+  // A foreign list is a string_list trait.
+  fast.setTraits({ tier: 'gold', crm_segments: foreign.json('["vip_2026"]') });
+  checked.setTraits({ tier: 'gold', crm_segments: ['vip_2026'] });
+  assert.deepEqual(fast.exportState(), checked.exportState());
+  // Foreign snapshot bytes load; a foreign non-Uint8Array view does not.
+  const e = new Engine(foreign.bytes([...snapshot()]), '00000000000000c8');
+  assert.equal(e.modelVersion, 1);
+  const int8 = vm.runInNewContext('(a) => Int8Array.from(a)')([...snapshot()]);
+  assert.throws(() => new Engine(int8, '00000000000000c8'), (x) => x.code === 'ARGUMENT_INVALID' || x.code === 'SNAPSHOT_CORRUPT');
+  const fake = { [Symbol.toStringTag]: 'Uint8Array', length: 3, 0: 1, 1: 2, 2: 3 };
+  assert.throws(() => new Engine(fake, '00000000000000c8'), (x) => x.name === 'KairosError');
+});

@@ -128,6 +128,27 @@ test('the mini-program build loads through WXWebAssembly and decides, without th
   assert.equal(storage.size, 2);
 });
 
+test('init called again while it loads (App.onLaunch and a page) shares the one instance', async () => {
+  const { ctx, loaded, kairos } = sandbox();
+  const first = kairos.init('/kairos/kairos_wasm.wasm.br');
+  const second = kairos.init('/kairos/kairos_wasm.wasm.br');
+  assert.equal(await first, await second);
+  assert.deepEqual(loaded, ['/kairos/kairos_wasm.wasm.br'], 'instantiated once');
+  ctx.kairos = kairos;
+  ctx.snapshotBytes = Array.from(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  // An engine made after the first init still works after the second resolved: one module.
+  const r = await vm.runInContext(`(async () => {
+    const engine = new kairos.Engine(Uint8Array.from(snapshotBytes), '00000000000000b3');
+    engine.setConsent(true);
+    await kairos.init('/kairos/kairos_wasm.wasm.br');
+    const now = Date.parse('2026-11-20T14:20:00+08:00');
+    engine.track({ type: 'follow', channel: 'wechat_oa' }, now);
+    return engine.stage();
+  })()`, ctx);
+  assert.equal(r, 'window');
+  assert.equal(loaded.length, 1);
+});
+
 test('the mini-program glue and sync have no import.meta, fetch, WebAssembly global or module syntax', () => {
   for (const file of ['kairos_wasm.js', 'sync.js']) {
     const src = readFileSync(join(dir, file), 'utf8');

@@ -35,9 +35,11 @@ pub fn kind(v: &JsValue) -> &'static str {
     }
 }
 
-/// An array (by `instanceof`, which cannot throw here; `Array.isArray` throws on a revoked proxy).
+/// An array, of this realm or another (an iframe's, a `vm` context's), as fast.js decides:
+/// `Array.isArray` (not `instanceof`, which an object with `Array.prototype` passes and a foreign
+/// array fails). A revoked proxy, on which it throws, is no array (reading it fails then).
 pub fn is_array(v: &JsValue) -> bool {
-    v.is_instance_of::<Array>()
+    array_or_err(v).unwrap_or(false)
 }
 
 /// A plain object (not null, not an array).
@@ -57,6 +59,13 @@ fn checked_length(v: &JsValue) -> Result<u32, ()> {
 
 #[wasm_bindgen]
 extern "C" {
+    /// `Array.isArray(v)`; its exception on a revoked proxy is an `Err` (`catch`).
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    fn array_or_err(v: &JsValue) -> Result<bool, JsValue>;
+    /// `Object.prototype.toString.call(v)`: `[object Uint8Array]` for a `Uint8Array` of any realm;
+    /// a throwing proxy trap is an `Err`.
+    #[wasm_bindgen(catch, js_namespace = ["Object", "prototype", "toString"], js_name = call)]
+    fn tag(v: &JsValue) -> Result<String, JsValue>;
     /// `Object.keys(v)`; a throwing proxy trap is an `Err` (`catch`), not an exception.
     #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
     fn keys(v: &JsValue) -> Result<Array, JsValue>;
@@ -195,10 +204,14 @@ pub fn set_str(obj: &Object, key: &str, value: &JsValue) {
     set(obj, &JsValue::from_str(key), value);
 }
 
-/// The bytes of a genuine `Uint8Array`, else `None`. (A proxy of one passes `instanceof`, but
-/// `slice` refuses it, as anything without a typed array inside: the copy's error is caught.)
+/// The bytes of a genuine `Uint8Array` of this realm or another, else `None`. (A proxy of one
+/// passes `instanceof`, an object can claim the tag, but `slice` refuses both, as anything
+/// without a typed array inside: the copy's error is caught.)
 pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
-    v.dyn_ref::<Uint8Array>().and_then(|a| copy_bytes(a).ok())
+    if !v.is_instance_of::<Uint8Array>() && tag(v).ok()? != "[object Uint8Array]" {
+        return None;
+    }
+    copy_bytes(v.unchecked_ref()).ok()
 }
 
 /// Public keys from one key text or an array of them. (Plain loops: collecting into a
@@ -206,8 +219,8 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
 pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
     let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
     let mut texts = Vec::new();
-    // `Array.isArray`: an array from another realm is a list of keys too.
-    if !Array::is_array(v) {
+    // An array from another realm is a list of keys too.
+    if !is_array(v) {
         texts.push(v.clone());
     } else if len(v) <= 16 {
         for i in 0..len(v) {
