@@ -147,11 +147,11 @@ export declare class Engine {
   decide(placement: string, context?: Context | null, now?: Millis): Decision;
   /** The current lifecycle stage. */
   stage(): string | undefined;
-  /** The segments the shopper is in now, in model order. */
+  /** The segments the shopper is in now, in model order. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */
   segments(context?: Context | null, now?: Millis): string[];
-  /** Every score by name. */
+  /** Every score by name. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */
   scores(context?: Context | null, now?: Millis): Record<string, number>;
-  /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN` */
+  /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
   explain(offerId: string, context?: Context | null, now?: Millis): Explanation;
   /** Grants or withdraws consent; withdrawing erases the behavioural profile. */
   setConsent(consent: boolean): void;
@@ -161,10 +161,10 @@ export declare class Engine {
    * Sets traits the host supplies unsigned, valid until `expiresMs`. An engine that trusts keys
    * for trait tokens (`fromSignedSnapshot`, `sync`) refuses them unless `allowUnsignedTraits`:
    * traits then come through `setTraitsToken`.
-   * @throws KairosError `NO_CONSENT`, `TRAITS_INVALID`, `TRAITS_UNSIGNED`
+   * @throws KairosError `NO_CONSENT`, `TRAITS_INVALID`, `TRAITS_UNSIGNED`, `TIME_INVALID`
    */
   setTraits(traits: Traits, expiresMs?: Millis): void;
-  /** Wipes the profile; the outbox keeps a `forgotten` event. */
+  /** Wipes the profile; the outbox keeps a `forgotten` event. @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID` */
   forget(installId?: string, now?: Millis): void;
   /** Removes and returns the outbox events, oldest first. */
   drainOutbox(): OutboxEvent[];
@@ -200,13 +200,13 @@ export declare class Engine {
    * them (development).
    * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`, `ARGUMENT_INVALID`
    */
-  static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | string[], installId?: string, options?: TrustOptions): Engine;
+  static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | readonly string[], installId?: string, options?: TrustOptions): Engine;
   /** Replaces the model with a newer signed snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_NOT_NEWER`, `SNAPSHOT_CORRUPT` */
   applySignedSnapshot(snapshot: Uint8Array): void;
   /**
    * Sets the server's traits from a signed token; signature, expiry and user are checked first.
    * Exported state keeps the token. The traits leave when the pid changes (the first `identify`).
-   * @throws KairosError `TOKEN_INVALID`, `NO_CONSENT`
+   * @throws KairosError `TOKEN_INVALID`, `NO_CONSENT`, `TIME_INVALID`
    */
   setTraitsToken(token: string, now?: Millis): void;
   /** The shopper's pseudonymous id: trait tokens are issued for it. */

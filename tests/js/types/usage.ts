@@ -73,7 +73,10 @@ export function page(): string | null {
   dev.traitsTokenExpiresMs = 0;
   // @ts-expect-error trust options are an object, not a positional flag
   Engine.fromSignedSnapshot(snapshot, 'kairos-ed25519-public:x', undefined, true);
-  void [bad, badCode, unsigned, refreshBy];
+  const keys = ['kairos-ed25519-public:x'] as const; // a readonly list of keys
+  Engine.fromSignedSnapshot(snapshot, keys).free();
+  const freed: ErrorCode = 'ENGINE_FREED';
+  void [bad, badCode, unsigned, refreshBy, freed];
   return label;
 }
 
