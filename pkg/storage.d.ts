@@ -33,7 +33,8 @@ export declare class SafeStore {
    * `keep` accepts. False when the write failed.
    */
   save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
-  saveState(bytes: Uint8Array): boolean;
+  /** `keep`: as for `save` (the copy the engine restored, when a newer one did not import). */
+  saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadSnapshot(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;

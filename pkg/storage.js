@@ -129,8 +129,8 @@ export class SafeStore {
     }
   }
 
-  /** Saves exported profile state. */
-  saveState(bytes) { return this.save('state', bytes); }
+  /** Saves exported profile state; `keep` as for `save` (the copy the engine restored). */
+  saveState(bytes, keep) { return this.save('state', bytes, keep); }
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
   /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */

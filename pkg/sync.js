@@ -198,6 +198,7 @@ export function sync(options) {
   let pushTimer = null;
   let source = null;
   let seen = 0; // the highest version the push channel announced
+  let goodState = null; // the stored profile copy known to import: a write never goes over it
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
   const state = {
@@ -225,6 +226,7 @@ export function sync(options) {
     o.store.loadState((bytes) => {
       try {
         engine.importState(bytes);
+        goodState = bytes;
         outcome = 'restored';
       } catch (e) {
         outcome = 'rejected';
@@ -232,6 +234,14 @@ export function sync(options) {
       }
     });
     state.state = outcome;
+  }
+
+  /** Stores the engine's profile, over any copy but the one known to import; false if the write failed. */
+  function storeState() {
+    const bytes = engine.exportState();
+    const ok = o.store.saveState(bytes, goodState && ((b) => sameBytes(b, goodState)));
+    if (ok) goodState = bytes;
+    return ok;
   }
 
   // The ETag of the running version is stored as `<version> <etag>`, so that the first check after a
@@ -252,11 +262,12 @@ export function sync(options) {
   }
 
   // ---- start: the newest snapshot on hand that verifies ----
+  let stored = null;
   if (o.store) {
     o.store.loadSnapshot((bytes) => {
       try {
         engine = open(bytes);
-        running = bytes;
+        running = stored = bytes;
         source = 'stored';
       } catch (e) {
         state.rejected.push(rejection('stored', e));
@@ -264,6 +275,7 @@ export function sync(options) {
       }
     });
   }
+  const storedBad = state.rejected.length;
   if (o.bundled && (!engine || (versionOf(o.bundled) ?? -1) > engine.modelVersion)) {
     try {
       const fresh = open(o.bundled);
@@ -271,12 +283,13 @@ export function sync(options) {
       engine = fresh;
       running = o.bundled;
       source = 'bundled';
-      // Keep it for the next start (a stored copy that failed verification is replaced).
-      if (o.store) o.store.saveSnapshot(o.bundled);
     } catch (e) {
       state.rejected.push(rejection('bundled', e));
     }
   }
+  // The bundled one is kept for the next start, and a stored copy that failed verification is
+  // replaced: never the stored copy that verified.
+  if (o.store && (source === 'bundled' || storedBad) && running) o.store.saveSnapshot(running, stored && ((b) => sameBytes(b, stored)));
   if (engine) {
     restoreState();
     state.source = source;
@@ -304,7 +317,7 @@ export function sync(options) {
       // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
       o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
       // The profile as the new model maps it, stored beside it.
-      if (previous !== null) o.store.saveState(engine.exportState());
+      if (previous !== null) storeState();
     }
     if (previous === null) readyResolve(engine);
     const event = { type: 'update', version: engine.modelVersion, previous, source: from };
@@ -543,7 +556,7 @@ export function sync(options) {
       }
     },
     saveState() {
-      return Boolean(engine && o.store && o.store.saveState(engine.exportState()));
+      return Boolean(engine && o.store && storeState());
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
@@ -551,7 +564,7 @@ export function sync(options) {
       if (engine) engine.free();
       engine = fresh;
       state.state = 'none';
-      if (o.store) o.store.saveState(engine.exportState());
+      if (o.store) storeState();
       return engine;
     },
     on(listener) {

@@ -168,4 +168,37 @@ for (const kind of ['localStorage', 'wx']) {
     const fresh = start(broken);
     assert.deepEqual([fresh.status.state, fresh.engine.consent], ['rejected', false]);
   });
+
+  test(`${kind}: saveState never writes over the only stored profile that imports (review r9)`, () => {
+    for (const fault of ['torn', 'silent-torn', 'throw']) {
+      const { m, store } = adapter(kind);
+      store.saveState(profile());
+      store.saveState(bytes(7, 7, 7)); // newer and checksummed, but it does not import (say, from a newer build)
+      const s = start(store);
+      assert.deepEqual([s.status.state, s.engine.stage()], ['restored', 'window']);
+      m.fault = fault;
+      s.saveState();
+      const again = start(store);
+      assert.deepEqual([again.status.state, again.engine.stage()], ['restored', 'window'], `after a ${fault} write`);
+      again.engine.track({ type: 'signup', channel: 'web' }, NOW);
+      m.fault = fault;
+      again.reset();
+      assert.equal(start(store).engine.stage(), 'window', `reset(): after a ${fault} write the last good profile stays`);
+    }
+  });
+
+  test(`${kind}: a stored snapshot that fails verification is replaced at start, never the one that verified`, () => {
+    const { store } = adapter(kind);
+    store.saveSnapshot(v2);
+    store.saveSnapshot(forged);
+    const s = start(store);
+    assert.deepEqual([s.engine.modelVersion, s.status.source, s.status.rejected.map((r) => r.code)], [2, 'stored', ['SNAPSHOT_SIGNATURE']]);
+    assert.deepEqual(start(store).status.rejected, [], 'the next start verifies no foreign copy');
+    const versions = () => store.records('snapshot').map((r) => Engine.snapshotVersion(r.bytes));
+    assert.deepEqual(versions(), [2, 2]);
+    store.saveSnapshot(forged);
+    const newer = sync({ url: '', publicKey: brand.publicKey, bundled: v3, store, transport: offline, push: 'none', timers: idle });
+    assert.deepEqual([newer.engine.modelVersion, newer.status.source], [3, 'bundled']);
+    assert.deepEqual(versions(), [3, 2], 'the bundled copy went over the foreign one');
+  });
 }
