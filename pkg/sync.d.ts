@@ -94,7 +94,13 @@ export interface SyncOptions {
   readonly channel?: string;
   /** A snapshot shipped with the app: the start when nothing newer is stored. */
   readonly bundled?: Uint8Array | null;
-  /** Where the last good snapshot and the profile live; localStorage or wx storage by default, `null` for none. */
+  /**
+   * Where the last good snapshot and the profile live; `null` for none. By default localStorage or
+   * wx storage under keys `kairos:<url without its scheme>/<channel>.*`, one set per server and
+   * channel; the default channel also reads what earlier releases stored under `kairos.*` (until
+   * its own copy is written, which clears that one). A store passed here is used as it is: give
+   * each channel its own prefix.
+   */
   readonly store?: SafeStore | null;
   /** `wx.request` in mini-programs, `fetch` elsewhere, by default. */
   readonly transport?: Transport;

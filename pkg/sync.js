@@ -113,10 +113,15 @@ function defaultTransport() {
   throw kairosError('ARGUMENT_INVALID', 'sync: no transport here: pass `transport` (fetchTransport() or wxTransport(wx))');
 }
 
-function defaultStore() {
+/**
+ * Storage under `prefix`, one per server and channel. `legacy`: the keys of releases that had one
+ * for all (`kairos.*`), read until the first write under `prefix` (the default channel only).
+ */
+function defaultStore(prefix, legacy) {
   try {
-    if (typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function') return new SafeStore(wxStorageBackend(wx));
-    if (typeof localStorage !== 'undefined' && localStorage) return new SafeStore(localStorageBackend(localStorage));
+    const backend = typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function' ? wxStorageBackend(wx)
+      : typeof localStorage !== 'undefined' && localStorage ? localStorageBackend(localStorage) : null;
+    if (backend) return new SafeStore(backend, prefix, legacy ? 'kairos' : undefined);
   } catch {
     // Storage can be blocked (privacy modes): run without persistence.
   }
@@ -150,11 +155,14 @@ function settle(options) {
     return Math.max(min, x);
   };
   const baseMs = ms(o.backoff && o.backoff.baseMs, 1000, 'backoff.baseMs', MIN_MS);
+  const url = o.url.replace(/\/+$/, '');
+  const ch = encodeURIComponent(channel);
   return {
     keys,
-    base: `${o.url.replace(/\/+$/, '')}/v1/channels/${encodeURIComponent(channel)}`,
+    base: `${url}/v1/channels/${ch}`,
     bundled: o.bundled ?? null,
-    store: o.store === undefined ? defaultStore() : o.store,
+    // `kairos:<server without scheme>/<channel>`: two channels or servers never share a copy.
+    store: o.store === undefined ? defaultStore(`kairos:${url.replace(/^\w+:\/\//, '')}/${ch}`, channel === 'model') : o.store,
     transport: o.transport ?? defaultTransport(),
     push: push === 'auto' ? (EventSourceCtor ? 'sse' : 'poll') : push,
     EventSource: EventSourceCtor,

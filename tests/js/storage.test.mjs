@@ -69,6 +69,22 @@ test('a snapshot that does not load falls back to the previous good one', () => 
   assert.deepEqual(s.loadSnapshot(), bytes(1, 2, 3), 'without a check, the newest');
 });
 
+test('a legacy prefix is read while the store has no copy of its own, and cleared once one reads back', () => {
+  const m = memory();
+  new SafeStore(m).save('state', bytes(1)); // an earlier release's `kairos.state.a`
+  const s = new SafeStore(m, 'kairos:/model', 'kairos');
+  assert.deepEqual(s.load('state'), bytes(1));
+  assert.equal(s.load('snapshot'), null);
+  m.fault = 'silent-torn';
+  assert.equal(s.save('state', bytes(2)), true);
+  assert.deepEqual(s.load('state'), bytes(1), 'the first write was torn: the legacy copy still counts');
+  assert.equal(s.save('state', bytes(3)), true);
+  assert.deepEqual(s.load('state'), bytes(3));
+  assert.equal(m.map.get('kairos.state.a'), '', 'the legacy copy is cleared');
+  assert.equal(new SafeStore(m).load('state'), null);
+  assert.ok(!m.map.has('kairos.snapshot.a'), 'nothing is written under the legacy prefix');
+});
+
 test('localStorage and wx backends, and an engine restored from storage', () => {
   const ls = new Map();
   const localStorage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)) };

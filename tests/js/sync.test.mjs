@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
 import { Engine, initSync } from './load.mjs';
 import { sync, fetchTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
-import { SafeStore } from '../../pkg/storage.js';
+import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
 import { makeBrand } from './brand.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
@@ -497,4 +497,47 @@ test('r12: a transport that resolves with no response is a failed request: check
     assert.deepEqual(timers.delays(), [1000, 60_000], `${bad}: the poll is retried after a backoff`);
     s.stop();
   }
+});
+
+test('r8: the default store keeps channels and servers apart; the default channel reads what earlier releases stored', async (t) => {
+  const data = new Map();
+  globalThis.localStorage = { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => data.set(k, String(v)) };
+  t.after(() => { delete globalThis.localStorage; });
+  const [v2, v3, v5] = [2, 3, 5].map((v) => brand.snapshot(v));
+  const start = (url, channel, bytes) => sync({ url, channel, publicKey: brand.publicKey, push: 'none', timers: manualTimers(),
+    transport: answering(() => ({ status: 200, headers: { etag: `"${channel}"` }, body: bytes })) });
+
+  const zh = start('https://kairos.test', 'model-zh', v5);
+  assert.equal((await zh.check()).version, 5);
+  zh.stop();
+  const en = start('https://kairos.test', 'model-en', v3);
+  assert.equal(en.engine, null, "channel model-zh's copy is not model-en's");
+  assert.deepEqual(await en.check(), { type: 'update', version: 3, previous: null, source: 'server' }, 'no rollback');
+  en.stop();
+  const staging = start('https://staging.kairos.test/', 'model-zh', v2);
+  assert.equal(staging.engine, null, "nor another server's");
+  staging.stop();
+  for (const [channel, version] of [['model-zh', 5], ['model-en', 3]]) {
+    const again = start('https://kairos.test', channel, null);
+    assert.deepEqual([again.engine.modelVersion, again.status.source], [version, 'stored'], channel);
+    again.stop();
+  }
+  assert.ok(data.has('kairos:kairos.test/model-zh.snapshot.a') && data.has('kairos:kairos.test/model-en.snapshot.a'), [...data.keys()].join());
+
+  // An earlier release stored everything under `kairos.*`: the default channel starts from it.
+  const old = new SafeStore(localStorageBackend(globalThis.localStorage));
+  const e = Engine.fromSignedSnapshot(v2, brand.publicKey, '00000000000000b2');
+  e.setConsent(true);
+  e.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+  old.saveSnapshot(v2);
+  old.saveState(e.exportState());
+  const s = start('https://kairos.test', undefined, v3);
+  assert.deepEqual([s.engine.modelVersion, s.status.source, s.status.state, s.engine.stage()], [2, 'stored', 'restored', 'window']);
+  assert.equal((await s.check()).version, 3);
+  s.stop();
+  const later = start('https://kairos.test', 'model', null);
+  assert.deepEqual([later.engine.modelVersion, later.status.state, later.engine.stage()], [3, 'restored', 'window']);
+  later.stop();
+  assert.deepEqual([old.loadSnapshot(), old.loadState()], [null, null], 'the old copies were cleared once the new ones were written');
+  assert.equal(start('https://kairos.test', 'model-zh', null).engine.modelVersion, 5, 'other channels never read them');
 });
