@@ -25,7 +25,12 @@ export declare function wxStorageBackend(api?: WxStorageLike): Backend;
 
 /** Torn-write-safe storage: two slots per key, sequence numbers and checksums. */
 export declare class SafeStore {
-  constructor(backend: Backend, prefix?: string);
+  /**
+   * Keys are `<prefix>.<key>.a|b` (`prefix`: `kairos` by default). `legacy`: the prefix of an older
+   * layout, read for a key while `prefix` holds no good copy of it, and cleared once a copy written
+   * under `prefix` reads back whole.
+   */
+  constructor(backend: Backend, prefix?: string, legacy?: string);
   /** The newest good bytes under `key` that `accept` does not throw on, else null. */
   load(key: string, accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   /**
@@ -33,7 +38,8 @@ export declare class SafeStore {
    * `keep` accepts. False when the write failed.
    */
   save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
-  saveState(bytes: Uint8Array): boolean;
+  /** `keep`: as for `save` (the copy the engine restored, when a newer one did not import). */
+  saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadSnapshot(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;

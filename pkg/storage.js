@@ -78,22 +78,27 @@ export function wxStorageBackend(api = globalThis.wx) {
   };
 }
 
-/** Torn-write-safe storage of byte values in two slots per key. */
+/**
+ * Torn-write-safe storage of byte values in two slots per key. `legacy`: the prefix of an older
+ * layout, read for a key while `prefix` holds no good copy of it.
+ */
 export class SafeStore {
-  constructor(backend, prefix = 'kairos') {
+  constructor(backend, prefix = 'kairos', legacy) {
     this.backend = backend;
     this.prefix = prefix;
+    this.legacy = legacy;
   }
 
-  /** Both slots' valid records, newest first. */
-  records(key) {
+  /** Both slots' valid records, newest first (under `legacy` when `prefix` has none). */
+  records(key, prefix = this.prefix) {
     const out = [];
     for (const slot of ['a', 'b']) {
       let text = null;
-      try { text = this.backend.get(`${this.prefix}.${key}.${slot}`); } catch { text = null; }
+      try { text = this.backend.get(`${prefix}.${key}.${slot}`); } catch { text = null; }
       const r = parse(text);
-      if (r) out.push({ ...r, slot });
+      if (r) out.push({ ...r, slot, prefix });
     }
+    if (!out.length && this.legacy && prefix === this.prefix) return this.records(key, this.legacy);
     return out.sort((x, y) => y.seq - x.seq);
   }
 
@@ -121,16 +126,25 @@ export class SafeStore {
     const slot = kept?.slot === 'a' ? 'b' : 'a';
     const seq = (records[0]?.seq ?? 0) + 1;
     const record = `k1.${seq}.${bytes.length}.${fnv1a(bytes)}.${toBase64(bytes)}`;
+    const at = `${this.prefix}.${key}.${slot}`;
     try {
-      this.backend.set(`${this.prefix}.${key}.${slot}`, record);
-      return true;
+      this.backend.set(at, record);
     } catch {
       return false;
     }
+    // Legacy copies are cleared once the first copy under `prefix` reads back whole.
+    try {
+      if (records[0] && records[0].prefix !== this.prefix && parse(this.backend.get(at))) {
+        for (const r of records) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
+      }
+    } catch {
+      // They stay, unread.
+    }
+    return true;
   }
 
-  /** Saves exported profile state. */
-  saveState(bytes) { return this.save('state', bytes); }
+  /** Saves exported profile state; `keep` as for `save` (the copy the engine restored). */
+  saveState(bytes, keep) { return this.save('state', bytes, keep); }
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
   /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */

@@ -19,7 +19,12 @@ export interface TransportRequest {
   readonly signal: CancelSignal;
 }
 
-/** What a transport resolves with, whatever the HTTP status. */
+/**
+ * What a transport resolves with, whatever the HTTP status (anything else, such as `undefined`, is
+ * a failed request: `reason: 'network'`, retried after the backoff). A snapshot answer larger than
+ * a snapshot can be (48 + 16 MiB + 64 bytes, by its length or its `content-length` header) is
+ * refused as `SNAPSHOT_CORRUPT` before it reaches the engine.
+ */
 export interface TransportResponse {
   readonly status: number;
   /** Header names, in whatever case. */
@@ -89,7 +94,13 @@ export interface SyncOptions {
   readonly channel?: string;
   /** A snapshot shipped with the app: the start when nothing newer is stored. */
   readonly bundled?: Uint8Array | null;
-  /** Where the last good snapshot and the profile live; localStorage or wx storage by default, `null` for none. */
+  /**
+   * Where the last good snapshot and the profile live; `null` for none. By default localStorage or
+   * wx storage under keys `kairos:<url without its scheme>/<channel>.*`, one set per server and
+   * channel; the default channel also reads what earlier releases stored under `kairos.*` (until
+   * its own copy is written, which clears that one). A store passed here is used as it is: give
+   * each channel its own prefix.
+   */
   readonly store?: SafeStore | null;
   /** `wx.request` in mini-programs, `fetch` elsewhere, by default. */
   readonly transport?: Transport;
@@ -106,13 +117,16 @@ export interface SyncOptions {
    * (development only: otherwise a shopper could grant herself whatever trait she likes).
    */
   readonly allowUnsignedTraits?: boolean;
-  /** Between checks when all is well; 5 minutes by default. */
+  /** Between checks when all is well; 5 minutes by default, at least 1 s. */
   readonly intervalMs?: Millis;
   /** A request with no answer by then fails; 15 s by default (long-polls get `pollWaitMs` more). */
   readonly timeoutMs?: Millis;
-  /** How long a long-poll waits on the server; 25 s by default. */
+  /**
+   * How long a long-poll waits on the server; 25 s by default, at least 1 s. An answer with nothing
+   * new before half of it is followed by the next poll only after `backoff.baseMs`.
+   */
   readonly pollWaitMs?: Millis;
-  /** Retry `n` waits uniformly between `baseMs` (1 s) and min(`maxMs` (5 min), `baseMs`·2^n). */
+  /** Retry `n` waits uniformly between `baseMs` (1 s, at least 1 s) and min(`maxMs` (5 min), `baseMs`·2^n). */
   readonly backoff?: { readonly baseMs?: Millis; readonly maxMs?: Millis };
   readonly timers?: Timers;
   /** Uniform in [0, 1); `Math.random` by default. */
@@ -185,9 +199,15 @@ export type CheckOutcome =
   | { readonly type: 'stopped' };
 
 export interface Sync {
-  /** The engine: there at once when a stored or bundled snapshot verified, else after `ready`. */
+  /**
+   * The engine: there at once when a stored or bundled snapshot verified, else after `ready`.
+   * Updates apply to it in place; only `reset()` replaces it, so read it here rather than keep it.
+   */
   readonly engine: Engine | null;
-  /** Resolves with the engine once there is one. */
+  /**
+   * Resolves with the first engine. `reset()` frees that engine: after a reset use the one
+   * `reset()` returned (or `engine`); calls on the freed one throw a KairosError.
+   */
   readonly ready: Promise<Engine>;
   /** The bytes of the running snapshot. */
   readonly snapshot: Uint8Array | null;
@@ -198,7 +218,11 @@ export interface Sync {
   apply(snapshot: Uint8Array): void;
   /** Stores the engine's profile state; false when it could not be written. */
   saveState(): boolean;
-  /** A fresh engine (empty profile) on the running snapshot; the old one is freed. */
+  /**
+   * A fresh engine (empty profile) on the running snapshot, stored as the profile. The old engine,
+   * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
+   * KairosError. Use the engine returned here, or `engine`, from then on.
+   */
   reset(installId?: string): Engine;
   /** Adds a listener; returns its removal. */
   on(listener: (event: SyncEvent) => void): () => void;

@@ -18,6 +18,11 @@ import { SafeStore, localStorageBackend, wxStorageBackend } from './storage.js';
 install(Engine); // the fast `decide`, also when only this module is imported
 
 const EVENT_SOURCE_CLOSED = 2;
+// The largest snapshot: the 48-byte header, a body of at most 16 MiB and a 64-byte signature
+// (docs/snapshot-format.md). A larger answer is refused before it is copied into Wasm memory.
+const MAX_SNAPSHOT = 48 + 16 * 1024 * 1024 + 64;
+// The shortest interval, long-poll wait and backoff base: smaller ones would spin.
+const MIN_MS = 1000;
 
 function kairosError(code, message) {
   const e = new Error(message);
@@ -27,6 +32,10 @@ function kairosError(code, message) {
 }
 
 const isKairosError = (e) => e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
+
+/** The size of an answer: its byte length, or its Content-Length when larger (or there is no body yet). */
+const sizeOf = (headers, body) => Math.max(Number(headers['content-length']) || 0, (body && body.byteLength) || 0);
+const tooLarge = (n) => kairosError('SNAPSHOT_CORRUPT', `${n} bytes, more than a snapshot can be (${MAX_SNAPSHOT})`);
 
 /** Copies any byte body (Uint8Array, other views, ArrayBuffer, from any realm) into a Uint8Array of this realm. */
 function toBytes(body) {
@@ -81,6 +90,11 @@ export function fetchTransport(fetchFn = globalThis.fetch) {
       const res = await fetchFn(req.url, init);
       const headers = {};
       res.headers.forEach((value, key) => { headers[key.toLowerCase()] = value; });
+      // A body declared too large is not read at all: sync refuses it by its Content-Length.
+      if (sizeOf(headers) > MAX_SNAPSHOT) {
+        if (ctrl) ctrl.abort();
+        return { status: res.status, headers, body: new Uint8Array(0) };
+      }
       const body = req.responseType === 'arraybuffer' ? new Uint8Array(await res.arrayBuffer()) : await res.text();
       return { status: res.status, headers, body };
     },
@@ -99,10 +113,15 @@ function defaultTransport() {
   throw kairosError('ARGUMENT_INVALID', 'sync: no transport here: pass `transport` (fetchTransport() or wxTransport(wx))');
 }
 
-function defaultStore() {
+/**
+ * Storage under `prefix`, one per server and channel. `legacy`: the keys of releases that had one
+ * for all (`kairos.*`), read until the first write under `prefix` (the default channel only).
+ */
+function defaultStore(prefix, legacy) {
   try {
-    if (typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function') return new SafeStore(wxStorageBackend(wx));
-    if (typeof localStorage !== 'undefined' && localStorage) return new SafeStore(localStorageBackend(localStorage));
+    const backend = typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function' ? wxStorageBackend(wx)
+      : typeof localStorage !== 'undefined' && localStorage ? localStorageBackend(localStorage) : null;
+    if (backend) return new SafeStore(backend, prefix, legacy ? 'kairos' : undefined);
   } catch {
     // Storage can be blocked (privacy modes): run without persistence.
   }
@@ -130,25 +149,28 @@ function settle(options) {
   }
   const EventSourceCtor = o.EventSource ?? (typeof EventSource === 'function' ? EventSource : null);
   if (push === 'sse' && !EventSourceCtor) throw kairosError('ARGUMENT_INVALID', "sync: push 'sse' needs an EventSource");
-  const ms = (v, d, name) => {
+  const ms = (v, d, name, min = 0) => {
     const x = v ?? d;
     if (typeof x !== 'number' || !(x >= 0) || !Number.isFinite(x)) throw kairosError('ARGUMENT_INVALID', `sync: \`${name}\` must be a number of ms ≥ 0`);
-    return x;
+    return Math.max(min, x);
   };
-  const baseMs = ms(o.backoff && o.backoff.baseMs, 1000, 'backoff.baseMs');
+  const baseMs = ms(o.backoff && o.backoff.baseMs, 1000, 'backoff.baseMs', MIN_MS);
+  const url = o.url.replace(/\/+$/, '');
+  const ch = encodeURIComponent(channel);
   return {
     keys,
-    base: `${o.url.replace(/\/+$/, '')}/v1/channels/${encodeURIComponent(channel)}`,
+    base: `${url}/v1/channels/${ch}`,
     bundled: o.bundled ?? null,
-    store: o.store === undefined ? defaultStore() : o.store,
+    // `kairos:<server without scheme>/<channel>`: two channels or servers never share a copy.
+    store: o.store === undefined ? defaultStore(`kairos:${url.replace(/^\w+:\/\//, '')}/${ch}`, channel === 'model') : o.store,
     transport: o.transport ?? defaultTransport(),
     push: push === 'auto' ? (EventSourceCtor ? 'sse' : 'poll') : push,
     EventSource: EventSourceCtor,
     installId: o.installId,
     trust: { allowUnsigned: o.allowUnsigned === true, allowUnsignedTraits: o.allowUnsignedTraits === true },
-    intervalMs: ms(o.intervalMs, 300_000, 'intervalMs'),
+    intervalMs: ms(o.intervalMs, 300_000, 'intervalMs', MIN_MS),
     timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs'),
-    pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs'),
+    pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs', MIN_MS),
     baseMs,
     maxMs: Math.max(baseMs, ms(o.backoff && o.backoff.maxMs, 300_000, 'backoff.maxMs')),
     timers: o.timers ?? DEFAULT_TIMERS,
@@ -184,6 +206,7 @@ export function sync(options) {
   let pushTimer = null;
   let source = null;
   let seen = 0; // the highest version the push channel announced
+  let goodState = null; // the stored profile copy known to import: a write never goes over it
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
   const state = {
@@ -202,7 +225,7 @@ export function sync(options) {
     }
   };
   const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.trust);
-  const versionOf = (bytes) => { try { return Engine.snapshotVersion(bytes); } catch { return null; } };
+  const versionOf = (bytes) => { try { return bytes.length > MAX_SNAPSHOT ? null : Engine.snapshotVersion(bytes); } catch { return null; } };
   const rejection = (from, e) => ({ from, code: isKairosError(e) ? e.code : 'SNAPSHOT_CORRUPT', message: String(e && e.message) });
 
   function restoreState() {
@@ -211,6 +234,7 @@ export function sync(options) {
     o.store.loadState((bytes) => {
       try {
         engine.importState(bytes);
+        goodState = bytes;
         outcome = 'restored';
       } catch (e) {
         outcome = 'rejected';
@@ -218,6 +242,14 @@ export function sync(options) {
       }
     });
     state.state = outcome;
+  }
+
+  /** Stores the engine's profile, over any copy but the one known to import; false if the write failed. */
+  function storeState() {
+    const bytes = engine.exportState();
+    const ok = o.store.saveState(bytes, goodState && ((b) => sameBytes(b, goodState)));
+    if (ok) goodState = bytes;
+    return ok;
   }
 
   // The ETag of the running version is stored as `<version> <etag>`, so that the first check after a
@@ -238,11 +270,12 @@ export function sync(options) {
   }
 
   // ---- start: the newest snapshot on hand that verifies ----
+  let stored = null;
   if (o.store) {
     o.store.loadSnapshot((bytes) => {
       try {
         engine = open(bytes);
-        running = bytes;
+        running = stored = bytes;
         source = 'stored';
       } catch (e) {
         state.rejected.push(rejection('stored', e));
@@ -250,6 +283,7 @@ export function sync(options) {
       }
     });
   }
+  const storedBad = state.rejected.length;
   if (o.bundled && (!engine || (versionOf(o.bundled) ?? -1) > engine.modelVersion)) {
     try {
       const fresh = open(o.bundled);
@@ -257,12 +291,13 @@ export function sync(options) {
       engine = fresh;
       running = o.bundled;
       source = 'bundled';
-      // Keep it for the next start (a stored copy that failed verification is replaced).
-      if (o.store) o.store.saveSnapshot(o.bundled);
     } catch (e) {
       state.rejected.push(rejection('bundled', e));
     }
   }
+  // The bundled one is kept for the next start, and a stored copy that failed verification is
+  // replaced: never the stored copy that verified.
+  if (o.store && (source === 'bundled' || storedBad) && running) o.store.saveSnapshot(running, stored && ((b) => sameBytes(b, stored)));
   if (engine) {
     restoreState();
     state.source = source;
@@ -271,8 +306,9 @@ export function sync(options) {
     readyResolve(engine);
   }
 
-  /** Verifies and applies `bytes` (or opens the first engine); persists them; throws KairosError if rejected. */
+  /** Verifies and applies `bytes` (or opens the first engine); persists them; the update event, or throws KairosError. */
   function adopt(bytes, from) {
+    if (bytes.length > MAX_SNAPSHOT) throw tooLarge(bytes.length);
     const previous = engine ? engine.modelVersion : null;
     const kept = running;
     if (engine) {
@@ -289,10 +325,12 @@ export function sync(options) {
       // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
       o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
       // The profile as the new model maps it, stored beside it.
-      if (previous !== null) o.store.saveState(engine.exportState());
+      if (previous !== null) storeState();
     }
     if (previous === null) readyResolve(engine);
-    emit({ type: 'update', version: engine.modelVersion, previous, source: from });
+    const event = { type: 'update', version: engine.modelVersion, previous, source: from };
+    emit(event);
+    return event;
   }
 
   function schedule(ms) {
@@ -358,7 +396,14 @@ export function sync(options) {
       let p;
       try { p = o.transport.get({ url, headers, responseType, timeoutMs, signal }); } catch (e) { p = Promise.reject(e); }
       Promise.resolve(p).then(
-        (res) => { if (settle(null)) { state.reachable = true; resolve(res); } },
+        (res) => {
+          if (!settle(null)) return;
+          // A transport's bug (null, a string) is a failed request: retried, never the end of checks.
+          if (res && typeof res === 'object' && typeof res.status === 'number') {
+            state.reachable = true;
+            resolve(res);
+          } else reject({ reason: 'network', status: null, message: 'the transport resolved with no response' });
+        },
         (e) => {
           if (!settle(null)) return;
           state.reachable = false;
@@ -380,11 +425,17 @@ export function sync(options) {
     const version = () => (engine ? engine.modelVersion : null);
     if (res.status === 304 && engine) return succeeded({ type: 'current', version: version() });
     if (res.status !== 200) return checkFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/latest` });
-    const bytes = toBytes(res.body);
-    const tag = (res.headers && lowerKeys(res.headers).etag) || null;
-    if (!bytes) return checkFailed({ reason: 'rejected', code: 'SNAPSHOT_CORRUPT', message: 'the response body is not bytes', version: null });
+    const headers = lowerKeys(res.headers);
+    const size = sizeOf(headers, res.body);
+    const tag = headers.etag || null;
+    let bytes = null;
+    let event;
     try {
-      adopt(bytes, 'server');
+      // Refused by its size before it is copied, here or into Wasm memory.
+      if (size > MAX_SNAPSHOT) throw tooLarge(size);
+      bytes = toBytes(res.body);
+      if (!bytes) throw kairosError('SNAPSHOT_CORRUPT', 'the response body is not bytes');
+      event = adopt(bytes, 'server');
     } catch (e) {
       const offered = versionOf(bytes);
       if (isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER' && offered !== null && offered === version()) {
@@ -395,7 +446,7 @@ export function sync(options) {
       return checkFailed({ reason: 'rejected', code: r.code, message: r.message, version: offered });
     }
     rememberEtag(tag);
-    return succeeded({ type: 'update', version: version() });
+    return succeeded(event);
   }
 
   /** Revalidates now (or joins the check in flight); resolves with what came of it. */
@@ -414,15 +465,17 @@ export function sync(options) {
     return inflight;
   }
 
+  /** Acts on a push message; returns the version it announces (0 for none). */
   function announced(text) {
     let meta = null;
     try { meta = typeof text === 'string' ? JSON.parse(text) : null; } catch { meta = null; }
-    if (!meta || !Number.isSafeInteger(meta.version)) return;
+    if (!meta || !Number.isSafeInteger(meta.version)) return 0;
     if (meta.version > seen) seen = meta.version;
-    if (meta.version <= (engine ? engine.modelVersion : 0)) return;
+    if (meta.version <= (engine ? engine.modelVersion : 0)) return meta.version;
     // A check in flight may have fetched the older snapshot: run one more after it.
     if (inflight) again = true;
     else check();
+    return meta.version;
   }
 
   // ---- push: long-poll ----
@@ -436,10 +489,11 @@ export function sync(options) {
         if (stopped) return;
         if (res.status === 200 || res.status === 204) {
           pushFailures = 0;
-          if (res.status === 200) announced(res.body);
-          // A 204 long before `wait_ms` means something between us and the server does not hold
-          // long-polls: poll at the pace of the backoff base rather than in a tight loop.
-          const early = res.status === 204 && o.now() - started < o.pollWaitMs / 2;
+          // An answer with nothing new (a 204, or a 200 such as a captive portal's page or the
+          // version we run) long before `wait_ms` means something between us and the server does
+          // not hold long-polls: poll at the pace of the backoff base rather than in a tight loop.
+          const fresh = res.status === 200 && announced(res.body) > after;
+          const early = !fresh && o.now() - started < o.pollWaitMs / 2;
           pushTimer = o.timers.setTimeout(poll, early ? o.baseMs : 0);
         } else {
           pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/poll` }));
@@ -510,7 +564,7 @@ export function sync(options) {
       }
     },
     saveState() {
-      return Boolean(engine && o.store && o.store.saveState(engine.exportState()));
+      return Boolean(engine && o.store && storeState());
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
@@ -518,7 +572,7 @@ export function sync(options) {
       if (engine) engine.free();
       engine = fresh;
       state.state = 'none';
-      if (o.store) o.store.saveState(engine.exportState());
+      if (o.store) storeState();
       return engine;
     },
     on(listener) {

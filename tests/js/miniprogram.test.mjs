@@ -174,7 +174,9 @@ test('sync in the mini-program: wx storage and wx.request long-poll by default; 
     const s = kairos.sync({ url: input.url, publicKey: input.publicKey, bundled: Uint8Array.from(input.bundled), pollWaitMs: 2000 });
     const start = { version: s.engine.modelVersion, source: s.status.source, rejected: s.status.rejected.map((r) => r.code), push: s.status.push };
     await new Promise((resolve) => s.on((e) => { if (e.type === 'update') resolve(); }));
-    const after = { version: s.engine.modelVersion, stored: kairos.Engine.snapshotVersion(store.loadSnapshot()) };
+    // sync's own keys are per server and channel (the forged copy above sits under an earlier release's).
+    const own = new kairos.SafeStore(kairos.wxStorageBackend(wx), 'kairos:' + input.url.replace('http://', '') + '/model');
+    const after = { version: s.engine.modelVersion, stored: kairos.Engine.snapshotVersion(own.loadSnapshot()) };
     s.stop();
     return JSON.stringify({ start, after });
   })()`, ctx));

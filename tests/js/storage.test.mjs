@@ -69,6 +69,22 @@ test('a snapshot that does not load falls back to the previous good one', () => 
   assert.deepEqual(s.loadSnapshot(), bytes(1, 2, 3), 'without a check, the newest');
 });
 
+test('a legacy prefix is read while the store has no copy of its own, and cleared once one reads back', () => {
+  const m = memory();
+  new SafeStore(m).save('state', bytes(1)); // an earlier release's `kairos.state.a`
+  const s = new SafeStore(m, 'kairos:/model', 'kairos');
+  assert.deepEqual(s.load('state'), bytes(1));
+  assert.equal(s.load('snapshot'), null);
+  m.fault = 'silent-torn';
+  assert.equal(s.save('state', bytes(2)), true);
+  assert.deepEqual(s.load('state'), bytes(1), 'the first write was torn: the legacy copy still counts');
+  assert.equal(s.save('state', bytes(3)), true);
+  assert.deepEqual(s.load('state'), bytes(3));
+  assert.equal(m.map.get('kairos.state.a'), '', 'the legacy copy is cleared');
+  assert.equal(new SafeStore(m).load('state'), null);
+  assert.ok(!m.map.has('kairos.snapshot.a'), 'nothing is written under the legacy prefix');
+});
+
 test('localStorage and wx backends, and an engine restored from storage', () => {
   const ls = new Map();
   const localStorage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)) };
@@ -167,5 +183,38 @@ for (const kind of ['localStorage', 'wx']) {
     broken.saveState(bytes(8));
     const fresh = start(broken);
     assert.deepEqual([fresh.status.state, fresh.engine.consent], ['rejected', false]);
+  });
+
+  test(`${kind}: saveState never writes over the only stored profile that imports (review r9)`, () => {
+    for (const fault of ['torn', 'silent-torn', 'throw']) {
+      const { m, store } = adapter(kind);
+      store.saveState(profile());
+      store.saveState(bytes(7, 7, 7)); // newer and checksummed, but it does not import (say, from a newer build)
+      const s = start(store);
+      assert.deepEqual([s.status.state, s.engine.stage()], ['restored', 'window']);
+      m.fault = fault;
+      s.saveState();
+      const again = start(store);
+      assert.deepEqual([again.status.state, again.engine.stage()], ['restored', 'window'], `after a ${fault} write`);
+      again.engine.track({ type: 'signup', channel: 'web' }, NOW);
+      m.fault = fault;
+      again.reset();
+      assert.equal(start(store).engine.stage(), 'window', `reset(): after a ${fault} write the last good profile stays`);
+    }
+  });
+
+  test(`${kind}: a stored snapshot that fails verification is replaced at start, never the one that verified`, () => {
+    const { store } = adapter(kind);
+    store.saveSnapshot(v2);
+    store.saveSnapshot(forged);
+    const s = start(store);
+    assert.deepEqual([s.engine.modelVersion, s.status.source, s.status.rejected.map((r) => r.code)], [2, 'stored', ['SNAPSHOT_SIGNATURE']]);
+    assert.deepEqual(start(store).status.rejected, [], 'the next start verifies no foreign copy');
+    const versions = () => store.records('snapshot').map((r) => Engine.snapshotVersion(r.bytes));
+    assert.deepEqual(versions(), [2, 2]);
+    store.saveSnapshot(forged);
+    const newer = sync({ url: '', publicKey: brand.publicKey, bundled: v3, store, transport: offline, push: 'none', timers: idle });
+    assert.deepEqual([newer.engine.modelVersion, newer.status.source], [3, 'bundled']);
+    assert.deepEqual(versions(), [3, 2], 'the bundled copy went over the foreign one');
   });
 }

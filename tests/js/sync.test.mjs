@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
-import { Engine } from './load.mjs';
+import { Engine, initSync } from './load.mjs';
 import { sync, fetchTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
-import { SafeStore } from '../../pkg/storage.js';
+import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
 import { makeBrand } from './brand.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
@@ -160,7 +160,7 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     proxy.mode = 'pass';
     assert.equal(store.records('state').length, 1);
     const o = await s.check();
-    assert.deepEqual(o, { type: 'update', version: 2 });
+    assert.deepEqual(o, { type: 'update', version: 2, previous: 1, source: 'server' }, 'the outcome has the fields sync.d.ts gives it');
     assert.equal(store.records('state').length, 2, 'the profile was stored beside the new model');
     assert.equal(s.engine.modelVersion, 2);
     assert.equal(s.engine.stage(), 'window', 'the profile carried over to the new model');
@@ -252,7 +252,7 @@ test('SSE push: an announced version is fetched; a stream that closed for good r
     timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
   t.after(async () => { s.stop(); await server.stop(); });
   assert.equal(s.status.push, 'sse');
-  assert.deepEqual(await s.check(), { type: 'update', version: 2 });
+  assert.deepEqual(await s.check(), { type: 'update', version: 2, previous: 1, source: 'server' });
   timers.fire(0);
   assert.deepEqual(streams.map((e) => e.url), [`${server.url}/v1/channels/model/events`]);
   server.publish(3);
@@ -333,7 +333,7 @@ test('with nothing on hand, the engine comes with the first answer', async (t) =
   assert.equal(s.engine, null);
   assert.equal(s.status.source, 'none');
   const o = await s.check();
-  assert.deepEqual(o, { type: 'update', version: 4 });
+  assert.deepEqual(o, { type: 'update', version: 4, previous: null, source: 'server' });
   assert.equal((await s.ready).modelVersion, 4);
   assert.equal(s.status.source, 'server');
   assert.throws(() => s.apply(v1), (e) => isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER');
@@ -393,4 +393,151 @@ test('sync engines take traits only as tokens unless allowUnsignedTraits, also a
   again.setTraits({ hipo: true });
   assert.ok(hipo(again), 'reset keeps the development option');
   dev.stop();
+});
+
+// ---- Faults found in review (session 8): each test names the repro it pins. ----
+
+/** A transport that answers `answer(request)` at once; `asked` lists the URLs. */
+function answering(answer) {
+  const asked = [];
+  return { asked, get: (req) => { asked.push(req.url); return Promise.resolve(answer(req)); } };
+}
+const NOT_MODIFIED = { status: 304, headers: {}, body: '' };
+const settled = () => new Promise((r) => setImmediate(r));
+
+test('r6: a long-poll answered at once with a 200 that announces nothing new is paced like an early 204', async () => {
+  for (const body of ['<html>Please log in to the hotel Wi-Fi</html>', '{"version":1}', '']) {
+    const timers = manualTimers();
+    const transport = answering((req) => (req.url.includes('/poll') ? { status: 200, headers: {}, body } : NOT_MODIFIED));
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+      timers, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
+    timers.fire(0);
+    timers.fire(0);
+    await next(s, (e) => e.type === 'current');
+    await settled();
+    assert.deepEqual(timers.delays(), [1_000, 60_000], `${JSON.stringify(body)}: the next poll waits the backoff base`);
+    s.stop();
+  }
+});
+
+test('intervalMs, pollWaitMs and backoff.baseMs of 0 do not spin: each is at least 1 s', async () => {
+  const timers = manualTimers();
+  const transport = answering((req) => (req.url.includes('/poll') ? { status: 204, headers: {}, body: '' } : NOT_MODIFIED));
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+    timers, backoff: { baseMs: 0, maxMs: 0 }, intervalMs: 0, pollWaitMs: 0, now: () => NOW });
+  timers.fire(0);
+  timers.fire(0);
+  await next(s, (e) => e.type === 'current');
+  await settled();
+  assert.deepEqual(timers.delays(), [1_000, 1_000], 'the next poll and the next check');
+  assert.match(transport.asked.find((u) => u.includes('/poll')), /wait_ms=1000$/);
+  s.stop();
+});
+
+test('r10: an answer larger than any snapshot is refused before it reaches Wasm memory; the model keeps running', async () => {
+  const MAX = 48 + 16 * 1024 * 1024 + 64; // header + body limit + signature (docs/snapshot-format.md)
+  const memory = () => initSync().memory.buffer.byteLength;
+  const huge = new Uint8Array(MAX + 1);
+  huge.set(v1.subarray(0, 48)); // a snapshot's header, so nothing refuses it by its first bytes
+  const before = memory();
+  const refused = (o, what) => {
+    assert.deepEqual([o.type, o.code, o.version], ['rejected', 'SNAPSHOT_CORRUPT', null], what);
+    assert.match(o.message, new RegExp(`more than a snapshot can be \\(${MAX}\\)`), what);
+  };
+  for (const [what, res] of [
+    ['a body of MAX + 1 bytes', { status: 200, headers: {}, body: huge }],
+    ['a Content-Length of MAX + 1 (the body not read)', { status: 200, headers: { 'Content-Length': String(MAX + 1) }, body: new Uint8Array(0) }],
+  ]) {
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport: answering(() => res),
+      push: 'none', timers: manualTimers() });
+    refused(await s.check(), what);
+    assert.equal(s.engine.modelVersion, 1);
+    assert.throws(() => s.apply(huge), (e) => isKairosError(e) && e.code === 'SNAPSHOT_CORRUPT', 'apply() too');
+    s.stop();
+  }
+  const grown = memory() - before;
+  assert.ok(grown < MAX / 4, `the Wasm memory grew by ${grown} bytes, not by the body's size`);
+
+  // fetchTransport does not even read a body whose Content-Length is too large.
+  let read = false;
+  let signal = null;
+  const fetchFn = (url, init) => {
+    signal = init.signal;
+    return Promise.resolve({
+      status: 200,
+      headers: new Headers({ 'content-length': String(MAX + 1) }),
+      arrayBuffer: () => { read = true; return Promise.resolve(huge.buffer); },
+      text: () => { read = true; return Promise.resolve(''); },
+    });
+  };
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport: fetchTransport(fetchFn),
+    push: 'none', timers: manualTimers() });
+  refused(await s.check(), 'through fetchTransport');
+  assert.deepEqual([read, signal.aborted], [false, true], 'the body was not read, the request was aborted');
+  s.stop();
+});
+
+test('r12: a transport that resolves with no response is a failed request: checks and polls go on', async () => {
+  for (const bad of [undefined, null, 'OK', 204]) {
+    const timers = manualTimers();
+    let latest = 0;
+    const transport = answering((req) => (req.url.includes('/poll') || latest++ === 0 ? bad : NOT_MODIFIED));
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+      timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
+    const failures = [];
+    s.on((e) => { if (e.type === 'failure') failures.push([e.during, e.reason, e.retryInMs]); });
+    const o = await s.check();
+    assert.deepEqual([o.type, o.reason, o.attempt, o.retryInMs], ['failure', 'network', 1, 1000], String(bad));
+    assert.deepEqual(timers.delays(), [0, 1000], `${bad}: the push timer and the retry`);
+    timers.fire(1000);
+    assert.deepEqual(await next(s, (e) => e.type === 'current'), { type: 'current', version: 1 }, 'the retry ran');
+    timers.fire(0);
+    await settled();
+    assert.deepEqual(failures, [['check', 'network', 1000], ['push', 'network', 1000]]);
+    assert.deepEqual(timers.delays(), [1000, 60_000], `${bad}: the poll is retried after a backoff`);
+    s.stop();
+  }
+});
+
+test('r8: the default store keeps channels and servers apart; the default channel reads what earlier releases stored', async (t) => {
+  const data = new Map();
+  globalThis.localStorage = { getItem: (k) => data.get(k) ?? null, setItem: (k, v) => data.set(k, String(v)) };
+  t.after(() => { delete globalThis.localStorage; });
+  const [v2, v3, v5] = [2, 3, 5].map((v) => brand.snapshot(v));
+  const start = (url, channel, bytes) => sync({ url, channel, publicKey: brand.publicKey, push: 'none', timers: manualTimers(),
+    transport: answering(() => ({ status: 200, headers: { etag: `"${channel}"` }, body: bytes })) });
+
+  const zh = start('https://kairos.test', 'model-zh', v5);
+  assert.equal((await zh.check()).version, 5);
+  zh.stop();
+  const en = start('https://kairos.test', 'model-en', v3);
+  assert.equal(en.engine, null, "channel model-zh's copy is not model-en's");
+  assert.deepEqual(await en.check(), { type: 'update', version: 3, previous: null, source: 'server' }, 'no rollback');
+  en.stop();
+  const staging = start('https://staging.kairos.test/', 'model-zh', v2);
+  assert.equal(staging.engine, null, "nor another server's");
+  staging.stop();
+  for (const [channel, version] of [['model-zh', 5], ['model-en', 3]]) {
+    const again = start('https://kairos.test', channel, null);
+    assert.deepEqual([again.engine.modelVersion, again.status.source], [version, 'stored'], channel);
+    again.stop();
+  }
+  assert.ok(data.has('kairos:kairos.test/model-zh.snapshot.a') && data.has('kairos:kairos.test/model-en.snapshot.a'), [...data.keys()].join());
+
+  // An earlier release stored everything under `kairos.*`: the default channel starts from it.
+  const old = new SafeStore(localStorageBackend(globalThis.localStorage));
+  const e = Engine.fromSignedSnapshot(v2, brand.publicKey, '00000000000000b2');
+  e.setConsent(true);
+  e.track({ type: 'follow', channel: 'wechat_oa' }, NOW);
+  old.saveSnapshot(v2);
+  old.saveState(e.exportState());
+  const s = start('https://kairos.test', undefined, v3);
+  assert.deepEqual([s.engine.modelVersion, s.status.source, s.status.state, s.engine.stage()], [2, 'stored', 'restored', 'window']);
+  assert.equal((await s.check()).version, 3);
+  s.stop();
+  const later = start('https://kairos.test', 'model', null);
+  assert.deepEqual([later.engine.modelVersion, later.status.state, later.engine.stage()], [3, 'restored', 'window']);
+  later.stop();
+  assert.deepEqual([old.loadSnapshot(), old.loadState()], [null, null], 'the old copies were cleared once the new ones were written');
+  assert.equal(start('https://kairos.test', 'model-zh', null).engine.modelVersion, 5, 'other channels never read them');
 });
