@@ -35,10 +35,15 @@ export declare class SafeStore {
   load(key: string, accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   /**
    * Writes into the slot not holding the copy to keep: the newest good one, or the newest that
-   * `keep` accepts. False when the write failed.
+   * `keep` accepts. With `alone`, the other copies are erased once the new one reads back whole.
+   * False when the write failed.
    */
-  save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
-  /** `keep`: as for `save` (the copy the engine restored, when a newer one did not import). */
+  save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean, alone?: boolean): boolean;
+  /**
+   * `keep`: as for `save` (the copy the engine restored, when a newer one did not import). Once the
+   * new copy reads back whole, the older one is erased (a profile erased by `forget()` or withdrawn
+   * consent does not live on in the other slot); a failed or torn write leaves it.
+   */
   saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;

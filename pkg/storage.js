@@ -120,7 +120,7 @@ export class SafeStore {
    * that `keep` accepts (the copy the engine runs, which may be older than a stored copy that
    * failed verification). Returns false if the write failed.
    */
-  save(key, bytes, keep) {
+  save(key, bytes, keep, alone) {
     const records = this.records(key);
     const kept = (keep && records.find((r) => { try { return keep(r.bytes); } catch { return false; } })) || records[0];
     const slot = kept?.slot === 'a' ? 'b' : 'a';
@@ -132,10 +132,12 @@ export class SafeStore {
     } catch {
       return false;
     }
-    // Legacy copies are cleared once the first copy under `prefix` reads back whole.
+    // Once the new copy reads back whole, the copies it replaces can go: legacy ones, and with
+    // `alone` the other slot too.
     try {
-      if (records[0] && records[0].prefix !== this.prefix && parse(this.backend.get(at))) {
-        for (const r of records) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
+      const stale = records.filter((r) => r.prefix !== this.prefix || (alone && r.slot !== slot));
+      if (stale.length && parse(this.backend.get(at))?.seq === seq) {
+        for (const r of stale) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
       }
     } catch {
       // They stay, unread.
@@ -143,8 +145,12 @@ export class SafeStore {
     return true;
   }
 
-  /** Saves exported profile state; `keep` as for `save` (the copy the engine restored). */
-  saveState(bytes, keep) { return this.save('state', bytes, keep); }
+  /**
+   * Saves exported profile state; `keep` as for `save` (the copy the engine restored). Once the new
+   * copy reads back whole the older one is erased: a profile erased by `forget()` or a withdrawn
+   * consent must not live on in the other slot.
+   */
+  saveState(bytes, keep) { return this.save('state', bytes, keep, true); }
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
   /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */

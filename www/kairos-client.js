@@ -27,8 +27,9 @@ async function publicKey() {
   return line.trim();
 }
 
-// Two checksummed slots per value: a torn or failed write never loses the previous good copy.
-const store = new SafeStore(localStorageBackend(), 'tos');
+// Two checksummed slots per value: a torn or failed write never loses the previous good copy. One
+// store per channel (the default channel's keys as before), so channels never share a snapshot.
+const store = new SafeStore(localStorageBackend(), CHANNEL === 'model' ? 'tos' : `tos:${CHANNEL}`);
 
 function installId() {
   let id = localStorage.getItem(INSTALL_KEY);

@@ -53,11 +53,39 @@ test('a failed or torn write keeps the previous good copy', () => {
   }
   s.saveState(bytes(3));
   assert.deepEqual(s.loadState(), bytes(3));
-  // Corrupting the newest slot falls back to the older one.
-  const newest = m.map.get('kairos.state.a');
-  assert.ok(newest.startsWith('k1.3.'), 'the write after the faults went to slot a');
-  m.map.set('kairos.state.a', newest.replace(/\.[0-9a-f]{8}\./, '.00000000.'));
-  assert.deepEqual(s.loadState(), bytes(2));
+  // Profile state: once the new copy reads back, the older profile is erased (forget must work).
+  assert.ok(m.map.get('kairos.state.a').startsWith('k1.3.'), 'the write after the faults went to slot a');
+  assert.equal(m.map.get('kairos.state.b'), '');
+  // Other keys keep both copies: corrupting the newest slot falls back to the older one.
+  s.save('x', bytes(1));
+  s.save('x', bytes(2));
+  const newest = m.map.get('kairos.x.b');
+  assert.ok(newest.startsWith('k1.2.'));
+  m.map.set('kairos.x.b', newest.replace(/\.[0-9a-f]{8}\./, '.00000000.'));
+  assert.deepEqual(s.load('x'), bytes(1));
+});
+
+test('after forget() and a save, no copy of the old profile is left in storage', () => {
+  const m = memory();
+  const store = new SafeStore(m);
+  const e = new Engine(snapshot(), '00000000000000d1');
+  e.setConsent(true);
+  for (let i = 0; i < 5; i++) e.track({ type: 'view', category: 'qipao', product: `p${i}`, price: 100 }, NOW + i);
+  assert.equal(store.saveState(e.exportState()), true);
+  e.track({ type: 'cart', product: 'p1', price: 100 }, NOW + 10);
+  assert.equal(store.saveState(e.exportState()), true);
+  const before = [...m.map.values()].join();
+  e.forget(undefined, NOW + 20);
+  const wiped = e.exportState();
+  assert.equal(store.saveState(wiped), true);
+  const left = [...m.map.entries()].filter(([, v]) => v !== '');
+  assert.equal(left.length, 1, 'one profile copy at rest');
+  assert.deepEqual(store.loadState(), wiped);
+  assert.notEqual(before, '');
+  // A failed write after that leaves the wiped copy, still the only one.
+  m.fault = 'torn';
+  assert.equal(store.saveState(bytes(1, 2, 3)), false);
+  assert.deepEqual(store.loadState(), wiped);
 });
 
 test('a snapshot that does not load falls back to the previous good one', () => {
@@ -175,7 +203,9 @@ for (const kind of ['localStorage', 'wx']) {
     store.saveState(profile());
     m.fault = 'torn';
     store.saveState(profile());
-    store.saveState(bytes(7, 7, 7)); // checksummed, but not profile state
+    // Checksummed, but not profile state, beside the good copy (as releases that kept both
+    // profile copies could leave a store; saveState now erases the older one).
+    store.save('state', bytes(7, 7, 7));
     const s = start(store);
     assert.deepEqual([s.status.state, s.engine.stage(), s.engine.consent], ['restored', 'window', true]);
     const { store: broken } = adapter(kind);
@@ -189,7 +219,7 @@ for (const kind of ['localStorage', 'wx']) {
     for (const fault of ['torn', 'silent-torn', 'throw']) {
       const { m, store } = adapter(kind);
       store.saveState(profile());
-      store.saveState(bytes(7, 7, 7)); // newer and checksummed, but it does not import (say, from a newer build)
+      store.save('state', bytes(7, 7, 7)); // newer and checksummed, but it does not import (say, from another build)
       const s = start(store);
       assert.deepEqual([s.status.state, s.engine.stage()], ['restored', 'window']);
       m.fault = fault;
