@@ -367,7 +367,7 @@ impl Engine {
                     .get(i)
                     .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
             });
-            if let Some(r) = hit.and_then(|i| remove_recent(recent, i)) {
+            if let Some(r) = hit.and_then(|i| crate::profile::remove_at(recent, i)) {
                 let control = matches!(
                     self.profile.offers.get(o as usize).and_then(|s| s.assignment),
                     Some(crate::profile::Assignment::Control)
@@ -437,7 +437,7 @@ impl Engine {
             self.profile.global.record(today, now);
         }
         if self.profile.recent.len() >= RECENT_EXPOSURES {
-            remove_recent(&mut self.profile.recent, 0);
+            crate::profile::remove_at(&mut self.profile.recent, 0);
         }
         self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now });
         self.outbox.push_compact(Compact::Exposure {
@@ -570,18 +570,6 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
-}
-
-/// Removes and returns `recent[i]`, moving the later ones down by one `copy_within` (a
-/// `memmove`: `decide` drops the oldest of 32 each time; `Vec::remove` would be one more generic
-/// instance in the module).
-fn remove_recent(recent: &mut Vec<Recent>, i: usize) -> Option<Recent> {
-    let r = *recent.get(i)?;
-    if let Some(tail) = recent.get_mut(i..) {
-        tail.copy_within(1.., 0);
-    }
-    recent.pop();
-    Some(r)
 }
 
 /// The stages' names as values, for the `stage` variable.

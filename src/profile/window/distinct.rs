@@ -36,7 +36,7 @@ pub(super) fn record(
     if let Some(last) = seen.last_mut().filter(|s| s.key == key) {
         last.day = last.day.max(day);
     } else if let Some(pos) = seen.iter().rposition(|s| s.key == key) {
-        let old = remove(seen, pos).map_or(day, |s| s.day);
+        let old = crate::profile::remove_at(seen, pos).map_or(day, |s| s.day);
         seen.push(Seen { key, day: old.max(day) });
     } else if max > 0 {
         evict_to(seen, usize::from(max) - 1);
@@ -65,19 +65,8 @@ fn evict_to(seen: &mut Vec<Seen>, len: usize) {
                 (pos, day) = (i, s.day);
             }
         }
-        remove(seen, pos);
+        crate::profile::remove_at(seen, pos);
     }
-}
-
-/// Removes and returns `seen[i]`, moving the later ones down by one `copy_within` (a `memmove`,
-/// on the hot path of `track`; less code than `Vec::remove`).
-fn remove(seen: &mut Vec<Seen>, i: usize) -> Option<Seen> {
-    let s = *seen.get(i)?;
-    if let Some(tail) = seen.get_mut(i..) {
-        tail.copy_within(1.., 0);
-    }
-    seen.pop();
-    Some(s)
 }
 
 /// How many values `rule` counts.
