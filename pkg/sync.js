@@ -95,10 +95,43 @@ export function fetchTransport(fetchFn = globalThis.fetch) {
         if (ctrl) ctrl.abort();
         return { status: res.status, headers, body: new Uint8Array(0) };
       }
-      const body = req.responseType === 'arraybuffer' ? new Uint8Array(await res.arrayBuffer()) : await res.text();
+      if (req.responseType !== 'arraybuffer') return { status: res.status, headers, body: await res.text() };
+      const body = await readCapped(res, ctrl);
+      // Given up past the largest snapshot: its length so far stands in for the Content-Length
+      // the server did not send, and sync refuses the answer by it.
+      if (typeof body === 'number') return { status: res.status, headers: { ...headers, 'content-length': String(body) }, body: new Uint8Array(0) };
       return { status: res.status, headers, body };
     },
   };
+}
+
+/**
+ * The body's bytes, read chunk by chunk where the response has a stream, so a body without a
+ * Content-Length is never buffered past the largest snapshot: then its length so far (a number).
+ */
+async function readCapped(res, ctrl) {
+  if (!res.body || typeof res.body.getReader !== 'function') return new Uint8Array(await res.arrayBuffer());
+  const reader = res.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_SNAPSHOT) {
+      reader.cancel().catch(() => {});
+      if (ctrl) ctrl.abort();
+      return total;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 function webTransport() {

@@ -476,6 +476,25 @@ test('r10: an answer larger than any snapshot is refused before it reaches Wasm 
   refused(await s.check(), 'through fetchTransport');
   assert.deepEqual([read, signal.aborted], [false, true], 'the body was not read, the request was aborted');
   s.stop();
+
+  // Nor does it buffer an endless body that declares no Content-Length: it stops past the largest snapshot.
+  let pulled = 0;
+  let cancelled = false;
+  const endless = (url, init) => {
+    signal = init.signal;
+    const body = new ReadableStream({
+      pull(c) { pulled++; c.enqueue(new Uint8Array(1 << 20)); },
+      cancel() { cancelled = true; },
+    });
+    return Promise.resolve({ status: 200, headers: new Headers({}), body, arrayBuffer: () => { read = true; return Promise.resolve(huge.buffer); } });
+  };
+  const t = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport: fetchTransport(endless),
+    push: 'none', timers: manualTimers() });
+  refused(await t.check(), 'an endless body through fetchTransport');
+  assert.equal(t.engine.modelVersion, 1);
+  assert.ok(pulled <= MAX / (1 << 20) + 3, `read ${pulled} MiB of an endless body`);
+  assert.deepEqual([read, cancelled, signal.aborted], [false, true, true], 'read as a stream, then cancelled and aborted');
+  t.stop();
 });
 
 test('r12: a transport that resolves with no response is a failed request: checks and polls go on', async () => {
