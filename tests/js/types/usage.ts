@@ -85,7 +85,15 @@ export function page(): string | null {
 import { SafeStore, localStorageBackend } from '../../../pkg/storage.js';
 export function stored(engine: Engine): Engine | null {
   const web = new SafeStore(localStorageBackend(window.localStorage));
-  web.saveState(engine.exportState());
+  const restored = web.loadState();
+  // Never over the copy that was restored; the older one goes once this one reads back.
+  const saved: boolean = web.saveState(engine.exportState(), (b) => restored !== null && b.length === restored.length);
+  // A store with its own prefix that still reads an older layout's keys.
+  const moved = new SafeStore(localStorageBackend(window.localStorage), 'shop:model', 'kairos');
+  moved.save('etag', new Uint8Array([1]), undefined, true);
+  // @ts-expect-error `keep` is a predicate on the stored bytes
+  web.saveState(engine.exportState(), true);
+  void saved;
   const snap = web.loadSnapshot(Engine.snapshotVersion);
   return snap ? new Engine(snap) : null;
 }
