@@ -238,17 +238,8 @@ impl Engine {
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
             if self.profile.ids.len() >= 8 {
-                // The second (the first is the pid), moved out by the later ones (less code
-                // than `Vec::remove`).
-                let ids = &mut self.profile.ids;
-                for j in 2..ids.len() {
-                    if let Some(&next) = ids.get(j) {
-                        if let Some(slot) = ids.get_mut(j - 1) {
-                            *slot = next;
-                        }
-                    }
-                }
-                ids.pop();
+                // The oldest but the first (the pid's).
+                crate::profile::remove_at(&mut self.profile.ids, 1);
             }
             self.profile.ids.push((kind, hash));
             self.profile.refresh_key();

@@ -54,7 +54,7 @@ impl OfferState {
 
 /// Removes and returns `v[i]`, moving the later ones down by one `copy_within` (a `memmove`: on
 /// the hot paths of `track` and `decide`, which drop a distinct value or the oldest of the recent
-/// exposures; `Vec::remove` would bring more code into the module).
+/// exposures; also for identifiers). `Vec::remove` would bring more code into the module.
 pub(crate) fn remove_at<T: Copy>(v: &mut Vec<T>, i: usize) -> Option<T> {
     let x = *v.get(i)?;
     if let Some(tail) = v.get_mut(i..) {
