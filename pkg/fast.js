@@ -30,11 +30,17 @@ const INTERN = METHODS.indexOf('__intern');
 /** The getters `__call` runs, numbered after the methods. */
 const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
 
-function kairosError(code, message) {
+/** A failure as the engine reports one: an `Error` named `KairosError` with a stable `code`. */
+export function kairosError(code, message) {
   const e = new Error(message);
   e.name = 'KairosError';
   e.code = code;
   return e;
+}
+
+/** Whether `e` is a Kairos failure. */
+export function isKairosError(e) {
+  return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
 }
 
 /**

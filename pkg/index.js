@@ -5,9 +5,5 @@ import { install } from './fast.js';
 
 install(Engine);
 export { default, default as init, initSync, Engine, murmur3 } from './kairos_wasm.js';
-
-/** Whether `e` is a Kairos failure. */
-export function isKairosError(e) {
-  return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
-}
+export { isKairosError } from './fast.js';
 export { sync, fetchTransport, wxTransport, backoffDelay } from './sync.js';

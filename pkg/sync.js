@@ -12,7 +12,7 @@
 // - The last good snapshot is persisted through SafeStore, never over the copy the engine runs.
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
-import { install } from './fast.js';
+import { install, kairosError, isKairosError } from './fast.js';
 import { SafeStore, localStorageBackend, wxStorageBackend } from './storage.js';
 
 install(Engine); // the fast `decide`, also when only this module is imported
@@ -23,15 +23,6 @@ const EVENT_SOURCE_CLOSED = 2;
 const MAX_SNAPSHOT = 48 + 16 * 1024 * 1024 + 64;
 // The shortest interval, long-poll wait and backoff base: smaller ones would spin.
 const MIN_MS = 1000;
-
-function kairosError(code, message) {
-  const e = new Error(message);
-  e.name = 'KairosError';
-  e.code = code;
-  return e;
-}
-
-const isKairosError = (e) => e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
 
 /** The size of an answer: its byte length, or its Content-Length when larger (or there is no body yet). */
 const sizeOf = (headers, body) => Math.max(Number(headers['content-length']) || 0, (body && body.byteLength) || 0);

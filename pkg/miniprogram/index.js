@@ -7,7 +7,8 @@
 // The glue needs no TextEncoder, TextDecoder, fetch or WebAssembly global: it loads through
 // WXWebAssembly.instantiate (base library 2.13.0 or later).
 var glue = require('./kairos_wasm.js');
-require('./fast.js').install(glue.Engine);
+var fast = require('./fast.js');
+fast.install(glue.Engine);
 var storage = require('./storage.js');
 var sync = require('./sync.js');
 
@@ -19,7 +20,5 @@ module.exports = {
   wxStorageBackend: storage.wxStorageBackend,
   sync: sync.sync,
   wxTransport: sync.wxTransport,
-  isKairosError: function (e) {
-    return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
-  },
+  isKairosError: fast.isKairosError,
 };
