@@ -54,7 +54,8 @@ function live(engine, freeing) {
     throw kairosError('ENGINE_FREED', 'this engine was freed (free(), or replaced by sync().reset()); use a live one');
   }
   if (engine.__busy) {
-    throw kairosError('ENGINE_BUSY', 'this engine is in a call already: a getter of its input called it again');
+    throw kairosError('ENGINE_BUSY',
+      "this engine is in a call already (a getter of that call's context or event called it): call it after that call returns");
   }
   return engine;
 }
