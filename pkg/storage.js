@@ -118,7 +118,8 @@ export class SafeStore {
   /**
    * Writes `bytes` into the slot not holding the copy to keep: the newest good one, or the newest
    * that `keep` accepts (the copy the engine runs, which may be older than a stored copy that
-   * failed verification). Returns false if the write failed.
+   * failed verification). Returns whether the new copy reads back whole (false if the write threw
+   * or was cut short).
    */
   save(key, bytes, keep, alone) {
     const records = this.records(key);
@@ -134,15 +135,16 @@ export class SafeStore {
     }
     // Once the new copy reads back whole, the copies it replaces can go: legacy ones, and with
     // `alone` the other slot too.
+    let whole = false;
     try {
-      const stale = records.filter((r) => r.prefix !== this.prefix || (alone && r.slot !== slot));
-      if (stale.length && parse(this.backend.get(at))?.seq === seq) {
-        for (const r of stale) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
+      whole = parse(this.backend.get(at))?.seq === seq;
+      for (const r of records) {
+        if (whole && (r.prefix !== this.prefix || (alone && r.slot !== slot))) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
       }
     } catch {
       // They stay, unread.
     }
-    return true;
+    return whole;
   }
 
   /**

@@ -176,8 +176,12 @@ export interface SyncStatus {
 
 /** What sync reports. */
 export type SyncEvent =
-  /** A new version runs (and is stored). */
-  | { readonly type: 'update'; readonly version: number; readonly previous: number | null; readonly source: SnapshotSource }
+  /**
+   * A new version runs. `stored`: whether its copy reads back whole from the store (false without
+   * a store, or when the write failed, say over the storage quota: the next start then runs the
+   * previous stored copy until a check brings this one again).
+   */
+  | { readonly type: 'update'; readonly version: number; readonly previous: number | null; readonly source: SnapshotSource; readonly stored: boolean }
   /** The server has nothing newer. */
   | { readonly type: 'current'; readonly version: number | null }
   /** A snapshot was refused; the running model stays. `retryInMs` is null for `apply`. */

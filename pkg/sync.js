@@ -250,6 +250,11 @@ export function sync(options) {
   };
   const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.trust);
   const versionOf = (bytes) => { try { return bytes.length > MAX_SNAPSHOT ? null : Engine.snapshotVersion(bytes); } catch { return null; } };
+  // The model version a snapshot's header claims (`KSNP`, then bytes 8 to 11, little endian), or
+  // -1: enough to tell whether the bundled copy may be newer than the stored one without decoding
+  // it as well as opening it (opening checks everything).
+  const claimed = (b) => (b && b.length > 47 && b[0] === 75 && b[1] === 83 && b[2] === 78 && b[3] === 80
+    ? (b[8] | b[9] << 8 | b[10] << 16 | b[11] << 24) >>> 0 : -1);
   const rejection = (from, e) => ({ from, code: isKairosError(e) ? e.code : 'SNAPSHOT_CORRUPT', message: String(e && e.message) });
 
   function restoreState() {
@@ -308,7 +313,7 @@ export function sync(options) {
     });
   }
   const storedBad = state.rejected.length;
-  if (o.bundled && (!engine || (versionOf(o.bundled) ?? -1) > engine.modelVersion)) {
+  if (o.bundled && (!engine || claimed(o.bundled) > engine.modelVersion)) {
     try {
       const fresh = open(o.bundled);
       if (engine) engine.free();
@@ -321,7 +326,13 @@ export function sync(options) {
   }
   // The bundled one is kept for the next start, and a stored copy that failed verification is
   // replaced: never the stored copy that verified.
-  if (o.store && (source === 'bundled' || storedBad) && running) o.store.saveSnapshot(running, stored && ((b) => sameBytes(b, stored)));
+  if (o.store && (source === 'bundled' || storedBad) && running) {
+    try {
+      o.store.saveSnapshot(running, stored && ((b) => sameBytes(b, stored)));
+    } catch {
+      // A host's store that throws: stored again after the next update.
+    }
+  }
   if (engine) {
     restoreState();
     state.source = source;
@@ -345,14 +356,24 @@ export function sync(options) {
     state.source = from;
     state.version = engine.modelVersion;
     state.updatedAt = o.now();
+    let stored = false;
+    // A host's store that throws does not turn the update into a refusal: the new model runs.
     if (o.store) {
-      // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
-      o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined);
-      // The profile as the new model maps it, stored beside it.
-      if (previous !== null) storeState();
+      try {
+        // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
+        stored = o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined) === true;
+      } catch {
+        stored = false;
+      }
+      try {
+        // The profile as the new model maps it, stored beside it.
+        if (previous !== null) storeState();
+      } catch {
+        // Stored at the next saveState().
+      }
     }
     if (previous === null) readyResolve(engine);
-    const event = { type: 'update', version: engine.modelVersion, previous, source: from };
+    const event = { type: 'update', version: engine.modelVersion, previous, source: from, stored };
     emit(event);
     return event;
   }

@@ -48,7 +48,7 @@ test('a failed or torn write keeps the previous good copy', () => {
   for (const fault of ['throw', 'torn', 'silent-torn']) {
     m.fault = fault;
     const ok = s.saveState(bytes(9, 9, 9));
-    assert.equal(ok, fault === 'silent-torn', fault);
+    assert.equal(ok, false, fault);
     assert.deepEqual(s.loadState(), bytes(2), `after a ${fault} write`);
   }
   s.saveState(bytes(3));
@@ -104,7 +104,7 @@ test('a legacy prefix is read while the store has no copy of its own, and cleare
   assert.deepEqual(s.load('state'), bytes(1));
   assert.equal(s.load('snapshot'), null);
   m.fault = 'silent-torn';
-  assert.equal(s.save('state', bytes(2)), true);
+  assert.equal(s.save('state', bytes(2)), false, 'a torn write does not read back');
   assert.deepEqual(s.load('state'), bytes(1), 'the first write was torn: the legacy copy still counts');
   assert.equal(s.save('state', bytes(3)), true);
   assert.deepEqual(s.load('state'), bytes(3));
@@ -231,6 +231,17 @@ for (const kind of ['localStorage', 'wx']) {
       again.reset();
       assert.equal(start(store).engine.stage(), 'window', `reset(): after a ${fault} write the last good profile stays`);
     }
+  });
+
+  test(`${kind}: a bundled snapshot whose header claims a newer version but whose body is damaged is refused and reported; the stored one runs`, () => {
+    const { store } = adapter(kind);
+    store.saveSnapshot(v2);
+    const damaged = Uint8Array.from(v3);
+    damaged[60] ^= 1; // a body byte: the header still says version 3
+    const s = sync({ url: '', publicKey: brand.publicKey, bundled: damaged, store, transport: offline, push: 'none', timers: idle });
+    assert.deepEqual([s.engine.modelVersion, s.status.source], [2, 'stored']);
+    assert.deepEqual(s.status.rejected.map((r) => [r.from, r.code]), [['bundled', 'SNAPSHOT_CORRUPT']]);
+    assert.deepEqual(store.records('snapshot').map((r) => Engine.snapshotVersion(r.bytes)), [2], 'the damaged copy was not stored');
   });
 
   test(`${kind}: a stored snapshot that fails verification is replaced at start, never the one that verified`, () => {

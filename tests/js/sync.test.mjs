@@ -160,7 +160,7 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     proxy.mode = 'pass';
     assert.equal(store.records('state').length, 1);
     const o = await s.check();
-    assert.deepEqual(o, { type: 'update', version: 2, previous: 1, source: 'server' }, 'the outcome has the fields sync.d.ts gives it');
+    assert.deepEqual(o, { type: 'update', version: 2, previous: 1, source: 'server', stored: true }, 'the outcome has the fields sync.d.ts gives it');
     const states = store.records('state');
     assert.deepEqual(states.map((r) => r.seq), [2], 'the profile was stored beside the new model, over the older copy once it read back');
     assert.equal(s.engine.modelVersion, 2);
@@ -169,7 +169,7 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     assert.deepEqual({ failures: s.status.failures, lastError: s.status.lastError, source: s.status.source, updatedAt: s.status.updatedAt },
       { failures: 0, lastError: null, source: 'server', updatedAt: NOW });
     assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 2);
-    assert.deepEqual(events.filter((e) => e.type === 'update'), [{ type: 'update', version: 2, previous: 1, source: 'server' }]);
+    assert.deepEqual(events.filter((e) => e.type === 'update'), [{ type: 'update', version: 2, previous: 1, source: 'server', stored: true }]);
   });
   await t.test('revalidation is conditional: 304 when nothing changed', async () => {
     const o = await s.check();
@@ -253,14 +253,14 @@ test('SSE push: an announced version is fetched; a stream that closed for good r
     timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
   t.after(async () => { s.stop(); await server.stop(); });
   assert.equal(s.status.push, 'sse');
-  assert.deepEqual(await s.check(), { type: 'update', version: 2, previous: 1, source: 'server' });
+  assert.deepEqual(await s.check(), { type: 'update', version: 2, previous: 1, source: 'server', stored: true });
   timers.fire(0);
   assert.deepEqual(streams.map((e) => e.url), [`${server.url}/v1/channels/model/events`]);
   server.publish(3);
   await published(server, 3);
   const updated = next(s, (e) => e.type === 'update');
   streams[0].emit('snapshot', JSON.stringify({ channel: 'model', version: 3 }));
-  assert.deepEqual(await updated, { type: 'update', version: 3, previous: 2, source: 'server' });
+  assert.deepEqual(await updated, { type: 'update', version: 3, previous: 2, source: 'server', stored: true });
   streams[0].emit('error');
   assert.deepEqual(timers.delays(), [60_000], 'while the browser reconnects by itself, nothing more');
   const failed = next(s, (e) => e.type === 'failure');
@@ -334,7 +334,7 @@ test('with nothing on hand, the engine comes with the first answer', async (t) =
   assert.equal(s.engine, null);
   assert.equal(s.status.source, 'none');
   const o = await s.check();
-  assert.deepEqual(o, { type: 'update', version: 4, previous: null, source: 'server' });
+  assert.deepEqual(o, { type: 'update', version: 4, previous: null, source: 'server', stored: false }, 'no store: nothing stored');
   assert.equal((await s.ready).modelVersion, 4);
   assert.equal(s.status.source, 'server');
   assert.throws(() => s.apply(v1), (e) => isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER');
@@ -532,7 +532,7 @@ test('r8: the default store keeps channels and servers apart; the default channe
   zh.stop();
   const en = start('https://kairos.test', 'model-en', v3);
   assert.equal(en.engine, null, "channel model-zh's copy is not model-en's");
-  assert.deepEqual(await en.check(), { type: 'update', version: 3, previous: null, source: 'server' }, 'no rollback');
+  assert.deepEqual(await en.check(), { type: 'update', version: 3, previous: null, source: 'server', stored: true }, 'no rollback');
   en.stop();
   const staging = start('https://staging.kairos.test/', 'model-zh', v2);
   assert.equal(staging.engine, null, "nor another server's");
@@ -560,4 +560,27 @@ test('r8: the default store keeps channels and servers apart; the default channe
   later.stop();
   assert.deepEqual([old.loadSnapshot(), old.loadState()], [null, null], 'the old copies were cleared once the new ones were written');
   assert.equal(start('https://kairos.test', 'model-zh', null).engine.modelVersion, 5, 'other channels never read them');
+});
+
+test('an update whose copy cannot be stored says so (stored: false), and a store that throws does not turn it into a refusal', async (t) => {
+  const full = new SafeStore({ get: () => null, set: () => { throw new Error('QuotaExceededError'); } });
+  const throwing = memoryStore();
+  throwing.saveSnapshot = () => { throw new Error('a host store'); };
+  throwing.saveState = () => { throw new Error('a host store'); };
+  const v2 = brand.snapshot(2);
+  for (const [what, store] of [['quota', full], ['throws', throwing]]) {
+    const s = sync({ url: 'https://kairos.test/', publicKey: brand.publicKey, bundled: v1, store, push: 'none', timers: manualTimers(),
+      transport: answering(() => ({ status: 200, headers: { etag: '"2"' }, body: v2 })) });
+    t.after(() => s.stop());
+    const events = [];
+    s.on((e) => events.push(e.type));
+    assert.deepEqual(await s.check(), { type: 'update', version: 2, previous: 1, source: 'server', stored: false }, what);
+    assert.equal(s.engine.modelVersion, 2, `${what}: the new model runs`);
+    assert.deepEqual(events, ['update'], `${what}: no rejection reported`);
+  }
+  const ok = memoryStore();
+  const s = sync({ url: 'https://kairos.test/', publicKey: brand.publicKey, bundled: v1, store: ok, push: 'none', timers: manualTimers(),
+    transport: answering(() => ({ status: 200, headers: { etag: '"2"' }, body: v2 })) });
+  t.after(() => s.stop());
+  assert.equal((await s.check()).stored, true);
 });

@@ -111,7 +111,7 @@ export async function keepCurrent(publicKey: string, bundled: Uint8Array): Promi
   });
   const off = s.on((e: SyncEvent) => {
     switch (e.type) {
-      case 'update': void (e.version > (e.previous ?? 0)); break;
+      case 'update': void (e.version > (e.previous ?? 0) && e.stored); break;
       case 'rejected': { const code: ErrorCode = e.code; void code; break; }
       case 'failure': void [e.reason, e.retryInMs, e.status]; break;
       case 'current': void e.version; break;
