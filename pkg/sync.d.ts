@@ -59,7 +59,11 @@ export interface WxRequestLike {
     dataType: 'other';
     success: (result: { statusCode: number; header: Record<string, string>; data: string | ArrayBuffer }) => void;
     fail: (error: { errMsg: string }) => void;
-  }): { abort(): void };
+  }): {
+    abort(): void;
+    /** Base library 2.1.0+: used to abort a download whose Content-Length is over the largest snapshot. */
+    onHeadersReceived?(listener: (result: { header: Record<string, string>; statusCode?: number }) => void): void;
+  };
 }
 
 /** A transport over `fetch` (browsers, Node 18+); the global one by default. */

@@ -63,6 +63,16 @@ export function wxTransport(api = globalThis.wx) {
           fail: (err) => reject(new Error((err && err.errMsg) || 'wx.request failed')),
         });
         req.signal.onabort = () => { if (task && typeof task.abort === 'function') task.abort(); };
+        // A body declared too large is not downloaded (base library 2.1.0+): sync refuses the
+        // answer by its Content-Length. (Without one, wx still reads the whole body first.)
+        if (task && typeof task.onHeadersReceived === 'function') {
+          task.onHeadersReceived((res) => {
+            const headers = lowerKeys(res && res.header);
+            if (sizeOf(headers) <= MAX_SNAPSHOT) return;
+            resolve({ status: (res && res.statusCode) || 200, headers, body: new Uint8Array(0) });
+            task.abort(); // after: its `fail` may come at once, and must not win
+          });
+        }
       });
     },
   };

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
 import { Engine, initSync } from './load.mjs';
-import { sync, fetchTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
+import { sync, fetchTransport, wxTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
 import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
 import { makeBrand } from './brand.mjs';
 
@@ -476,6 +476,26 @@ test('r10: an answer larger than any snapshot is refused before it reaches Wasm 
   refused(await s.check(), 'through fetchTransport');
   assert.deepEqual([read, signal.aborted], [false, true], 'the body was not read, the request was aborted');
   s.stop();
+
+  // wxTransport aborts the download once the headers declare too large a body.
+  let task = null;
+  const wx = {
+    request(opts) {
+      task = {
+        aborted: false,
+        abort() { this.aborted = true; opts.fail({ errMsg: 'request:fail abort' }); },
+        onHeadersReceived(f) { this.headers = f; },
+      };
+      return task;
+    },
+  };
+  const w = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport: wxTransport(wx),
+    push: 'none', timers: manualTimers() });
+  const checked = w.check();
+  task.headers({ header: { 'Content-Length': String(MAX + 1) }, statusCode: 200 });
+  refused(await checked, 'through wxTransport');
+  assert.equal(task.aborted, true, 'the download was aborted at the headers');
+  w.stop();
 
   // Nor does it buffer an endless body that declares no Content-Length: it stops past the largest snapshot.
   let pulled = 0;
