@@ -42,7 +42,10 @@ export interface DecisionItem {
 
 /** What a placement shows. */
 export interface Decision {
-  /** 16 hex digits, unique per install; exposures and conversions carry it. */
+  /**
+   * 16 hex digits, unique per install; exposures and conversions carry it. All zeros without
+   * consent (nothing is reported, and no decision is counted).
+   */
   readonly id: string;
   readonly placement: string;
   readonly reason: Reason;

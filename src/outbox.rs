@@ -256,11 +256,35 @@ impl Outbox {
             self.entries.push(e);
             return;
         }
+        // Full: the oldest event goes, but an erasure request (`forgotten`, the backend's only
+        // word that a pseudonymous id must be erased) only when nothing else is left. The
+        // erasure requests older than the event dropped move up one place, in order, and the
+        // new event takes the oldest place, which becomes the newest.
+        let at = |k: usize| (self.start + k) % OUTBOX_CAPACITY;
+        let victim = (0..OUTBOX_CAPACITY)
+            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(OutboxEvent::Forgotten { .. }))))
+            .unwrap_or(0);
+        for k in (1..=victim).rev() {
+            self.entries.swap(at(k), at(k - 1));
+        }
         if let Some(slot) = self.entries.get_mut(self.start) {
             *slot = e;
         }
-        self.start = (self.start + 1) % OUTBOX_CAPACITY;
+        self.start = at(1);
         self.dropped = self.dropped.saturating_add(1);
+    }
+
+    /// A new outbox holding only this one's erasure requests (`forgotten` events), in order: a
+    /// second `forget` before the host drained the first must not lose it.
+    pub fn erasures(&self) -> Outbox {
+        let mut out = Outbox::default();
+        let (older, newer) = self.ordered();
+        for e in older.iter().chain(newer) {
+            if let Entry::Named(f @ OutboxEvent::Forgotten { .. }) = e {
+                out.push(f.clone());
+            }
+        }
+        out
     }
 
     /// The entries in two parts, oldest first.

@@ -84,7 +84,8 @@ pub struct Item {
 /// What a placement shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// Decision id, unique per install; exposures and conversions carry it.
+    /// Decision id, unique per install; exposures and conversions carry it. 0 without consent
+    /// (nothing is reported, and no decision is counted).
     pub id: u64,
     /// Placement index.
     pub placement: usize,
@@ -225,8 +226,13 @@ impl Engine {
         self.settle_stage();
         let t = self.now_for(now);
         self.update_stage(now, t.today);
-        self.profile.seq = self.profile.seq.wrapping_add(1);
-        out.id = mix(self.profile.install_id, self.profile.seq);
+        // Without consent nothing is reported, and the counter (stored, and readable from the
+        // ids of later reports) does not count the shopper's page views: the id is 0.
+        out.id = 0;
+        if self.profile.consent {
+            self.profile.seq = self.profile.seq.wrapping_add(1);
+            out.id = mix(self.profile.install_id, self.profile.seq);
+        }
         out.placement = placement;
         out.items.clear();
         out.reason = Reason::NoOffers;
@@ -266,7 +272,8 @@ impl Engine {
                         break;
                     }
                     if !ranked && scratch.len() >= max_items {
-                        break 'groups;
+                        // Not out of 'groups: the global-cap budget below still applies.
+                        break;
                     }
                     i += 1;
                     match self.precheck(def, o as usize, &t) {
@@ -381,8 +388,25 @@ impl Engine {
     // in the Wasm module, and this is the largest function the package exports.
     pub fn explain(&mut self, offer: usize, context: &[Value], now: i64) -> Option<Explanation> {
         self.settle_stage();
+        self.model.offers.get(offer)?;
         let t = self.now_for(now);
+        // The stage as `decide` at `now` would make it, for this explanation only: it is put
+        // back, unrecorded, at the end.
+        let recorded = self.profile.stage;
+        if self.profile.consent && !self.model.stages.is_empty() {
+            let stage = self.stage_at(now, t.today);
+            if stage != recorded.map(|s| s.0) {
+                self.profile.stage = stage.map(|s| (s, now));
+            }
+        }
+        let explanation = self.explain_at(offer, context, now, t);
+        self.profile.stage = recorded;
+        explanation
+    }
+
+    fn explain_at(&mut self, offer: usize, context: &[Value], now: i64, t: Now) -> Option<Explanation> {
         self.memo.reset(&self.model);
+        let stage = self.profile.stage.map(|s| s.0);
         let def = self.model.offers.get(offer)?;
         let mut checks = Vec::new();
         let mut add =
@@ -405,9 +429,9 @@ impl Engine {
             },
         );
         if let Some(mask) = def.stages {
-            let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
+            let in_stage = stage.is_some_and(|s| s < 64 && mask & (1u64 << s) != 0);
             let mut detail = String::from("stage is `");
-            detail.push_str(self.current_stage().unwrap_or("none"));
+            detail.push_str(stage.and_then(|i| self.model.stages.get(i)).map_or("none", |s| s.name.as_str()));
             detail.push_str("`; offer wants ");
             let mut sep = "";
             for (i, s) in self.model.stages.iter().enumerate() {

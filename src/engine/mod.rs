@@ -253,12 +253,12 @@ impl Engine {
     }
 
     /// Wipes the profile: ids, history, stage, traits, consent. The outbox keeps a `forgotten`
-    /// event naming the pseudonymous id so the backend can erase what it holds. `install_id` is
+    /// event naming the pseudonymous id so the backend can erase what it holds (and the erasure
+    /// requests of earlier `forget`s not yet drained; every other event goes). `install_id` is
     /// the new random install id from the host.
     pub fn forget(&mut self, install_id: u64, now: i64) {
         let pid = self.profile.pid().to_string();
-        self.outbox.render(&self.model);
-        self.outbox = Outbox::default();
+        self.outbox = self.outbox.erasures();
         self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
         self.profile = Profile::new(&self.model, install_id);
         self.stage_stale_at = None;
@@ -390,18 +390,7 @@ impl Engine {
         if !self.profile.consent || self.model.stages.is_empty() {
             return;
         }
-        self.memo.reset(&self.model);
-        let ev = Eval {
-            model: &self.model,
-            profile: &self.profile,
-            stage_names: &self.stage_names,
-            context: &[],
-            event: &[],
-            now,
-            today,
-            memo: &self.memo,
-        };
-        let found = self.model.stages.iter().position(|s| ev.test(&s.rule));
+        let found = self.stage_at(now, today);
         let current = self.profile.stage.map(|s| s.0);
         if found != current {
             if let Some(to) = found {
@@ -448,6 +437,23 @@ impl Engine {
     }
 
     /// The stage as last evaluated.
+    /// The stage the shopper is in at `now` (first stage whose rule holds), without recording
+    /// it. Resets the memo.
+    fn stage_at(&mut self, now: i64, today: i32) -> Option<usize> {
+        self.memo.reset(&self.model);
+        let ev = Eval {
+            model: &self.model,
+            profile: &self.profile,
+            stage_names: &self.stage_names,
+            context: &[],
+            event: &[],
+            now,
+            today,
+            memo: &self.memo,
+        };
+        self.model.stages.iter().position(|s| ev.test(&s.rule))
+    }
+
     fn current_stage(&self) -> Option<&str> {
         self.profile.stage.and_then(|(i, _)| self.model.stages.get(i)).map(|s| s.name.as_str())
     }

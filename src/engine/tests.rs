@@ -279,10 +279,18 @@ fn explain_names_the_failing_check() {
         json!({}),
     );
     let mut e = engine(m, 5);
+    // Without consent no stage is evaluated: both checks fail.
+    e.set_consent(false);
+    let x = e.explain(0, &[], MIDNIGHT).unwrap();
+    let failed: Vec<&str> = x.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+    assert_eq!(failed, ["consent", "stage", "audience"]);
+    e.set_consent(true);
+    // With consent, the stage `decide` would record now: `buyer` (`days_since` of an event never
+    // seen is null, and null >= 0 in JsonLogic).
     let x = e.explain(0, &[], MIDNIGHT).unwrap();
     assert!(!x.eligible);
     let failed: Vec<&str> = x.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
-    assert_eq!(failed, ["stage", "audience"]);
+    assert_eq!(failed, ["audience"]);
     let audience = x.checks.iter().find(|c| c.name == "audience").unwrap();
     assert_eq!(audience.detail, "`offers[0].audience` gave false");
     e.track_json(&json!({"type": "buy", "amount": 1}), MIDNIGHT).unwrap();
@@ -327,7 +335,7 @@ fn explain_joins_stages_caps_and_conditions() {
     let mut e = engine(m, 5);
     let x = e.explain(0, &[Value::String("home".into())], MIDNIGHT).unwrap();
     let detail = |name: &str| x.checks.iter().find(|c| c.name == name).unwrap().detail.clone();
-    assert_eq!(detail("stage"), "stage is `none`; offer wants buyer or visitor");
+    assert_eq!(detail("stage"), "stage is `buyer`; offer wants buyer or visitor");
     assert_eq!(detail("cap"), "0 of 2 in 1 days, 0 of 5 in 7 days");
     assert_eq!(
         detail("audience"),

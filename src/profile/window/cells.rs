@@ -167,10 +167,15 @@ impl<T> Default for Cells<T> {
 
 impl<T: Copy> Cells<T> {
     /// Drops (windowed) or folds into `settled` (all time) the days before what `span` keeps.
+    ///
+    /// A windowed span also drops an all-time total: an all-time feature given a window by a new
+    /// model keeps its days, while the total of its older days cannot be split by day.
     pub(super) fn roll(&mut self, span: Span, horizon: i32, merge: fn(T, T) -> T) {
         let taken = self.days.take_before(span.keep_from(horizon), merge);
-        if let (Span::AllTime, Some(t)) = (span, taken) {
-            self.settle(t, merge);
+        match (span, taken) {
+            (Span::AllTime, Some(t)) => self.settle(t, merge),
+            (Span::AllTime, None) => {}
+            (Span::Window(_), _) => self.settled = None,
         }
     }
 

@@ -1,0 +1,210 @@
+//! Engine semantics found wrong by review (2026-11-23), each held to what docs/model.md and
+//! docs/state-format.md promise: global caps within one decision, a feature given a window by a
+//! new model, erasure requests in the outbox, `explain` against `decide` for time-based stages,
+//! and decisions made before consent.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
+use kairos::engine::input;
+use kairos::outbox::OutboxEvent;
+use kairos::profile::identity::IdKind;
+use kairos::{compile_str, Engine, Model, Reason, Value};
+use serde_json::{json, Value as Json};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// 2026-11-20T00:00:00+08:00.
+const MIDNIGHT: i64 = 1_795_104_000_000;
+
+/// A small model; `extra`'s top-level keys replace the defaults.
+fn model_json(extra: Json) -> Json {
+    let mut m = json!({
+        "meta": {"name": "t", "version": 1},
+        "events": {"view": {"category": "string", "product": "string"}, "buy": {"amount": "number"}},
+        "context": {"page": "string"},
+        "features": {"views": {"event": "view", "agg": "count"}},
+        "placements": {"hero": {"max_items": 1, "fallback": {"t": "fallback"}}, "grid": {"max_items": 2}},
+        "offers": [],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        m.as_object_mut().unwrap().insert(k.clone(), v.clone());
+    }
+    m
+}
+
+fn model(extra: Json) -> Model {
+    compile_str(&model_json(extra).to_string()).unwrap_or_else(|e| panic!("{e}")).model
+}
+
+fn engine(m: Model) -> Engine {
+    let mut e = Engine::new(m, 7);
+    e.set_consent(true);
+    e
+}
+
+/// The offer ids a placement shows at `now`, and the reason.
+fn shown(e: &mut Engine, placement: &str, now: i64) -> (Vec<String>, Reason, u64) {
+    let p = input::placement_index(e.model(), placement).unwrap();
+    let ctx = vec![Value::Null; e.model().context.len()];
+    let d = e.decide(p, &ctx, now);
+    (d.items.iter().map(|i| e.model().offers[i.offer].id.clone()).collect(), d.reason, d.id)
+}
+
+fn track(e: &mut Engine, event: Json, now: i64) {
+    e.track_json(&event, now).unwrap();
+}
+
+#[test]
+fn one_decision_never_takes_more_than_the_global_caps_allow_even_with_offers_left_over() {
+    // Three offers of one priority for two slots: the slots fill before the group ends.
+    let offers = json!([
+        {"id": "a", "placements": ["grid"], "content": 1},
+        {"id": "b", "placements": ["grid"], "content": 1},
+        {"id": "c", "placements": ["grid"], "content": 1}
+    ]);
+    let mut e = engine(model(json!({"caps": [{"max": 1, "days": 1}], "offers": offers})));
+    let (items, reason, _) = shown(&mut e, "grid", MIDNIGHT + 12 * HOUR);
+    assert_eq!((items, reason), (vec!["a".to_string()], Reason::Chosen), "one global exposure left today");
+    let (items, reason, _) = shown(&mut e, "grid", MIDNIGHT + 13 * HOUR);
+    assert_eq!((items.len(), reason), (0, Reason::Capped));
+    // Exempt offers still fill the slot the budget leaves.
+    let offers = json!([
+        {"id": "a", "placements": ["grid"], "content": 1},
+        {"id": "b", "placements": ["grid"], "content": 1},
+        {"id": "free", "placements": ["grid"], "content": 1, "global_caps": false}
+    ]);
+    let mut e = engine(model(json!({"caps": [{"max": 1, "days": 1}], "offers": offers})));
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR).0, ["a", "free"]);
+}
+
+#[test]
+fn an_all_time_feature_given_a_window_keeps_its_recent_days() {
+    let mut e = engine(model(json!({})));
+    track(&mut e, json!({"type": "view"}), MIDNIGHT - 10 * DAY);
+    for k in 0..5 {
+        track(&mut e, json!({"type": "view"}), MIDNIGHT + k * HOUR);
+    }
+    let now = MIDNIGHT + 6 * HOUR;
+    assert_eq!(e.features(now)[0].1, Some(6.0));
+    let mut v2 =
+        model_json(json!({"features": {"views": {"event": "view", "agg": "count", "window_days": 30}}}));
+    v2["meta"]["version"] = json!(2);
+    e.apply_model(compile_str(&v2.to_string()).unwrap().model).unwrap();
+    // The view of 10 days ago was folded into the all-time total (older than the 7 days kept by
+    // day), which cannot be split by day: it goes; today's five stay.
+    assert_eq!(e.features(now)[0].1, Some(5.0));
+    track(&mut e, json!({"type": "view"}), now + HOUR);
+    assert_eq!(e.features(now + HOUR)[0].1, Some(6.0));
+    let mut again = Engine::new(e.model().clone(), 1);
+    again.import_state(&e.export_state()).unwrap();
+    assert_eq!(again.features(now + HOUR)[0].1, Some(6.0), "the kept state imports");
+}
+
+fn erasures(e: &mut Engine) -> Vec<String> {
+    e.outbox()
+        .into_iter()
+        .filter_map(|x| match x {
+            OutboxEvent::Forgotten { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_erasure_request_is_never_evicted_from_a_full_outbox() {
+    let mut e = engine(model(json!({"offers": [{"id": "o", "placements": ["hero"], "content": 1}]})));
+    let pid = e.profile().pid().to_string();
+    e.forget(42, MIDNIGHT);
+    e.set_consent(true);
+    for k in 0..300 {
+        shown(&mut e, "hero", MIDNIGHT + k * 60_000);
+    }
+    assert_eq!(erasures(&mut e), std::slice::from_ref(&pid));
+    let out = e.outbox();
+    assert_eq!(out.len(), kairos::outbox::OUTBOX_CAPACITY);
+    assert!(matches!(&out[0], OutboxEvent::Forgotten { .. }), "still the oldest, in order");
+    assert_eq!(e.outbox_dropped(), 45, "exposures went instead");
+    // The exposures kept are the newest, in order.
+    let at: Vec<i64> = out[1..]
+        .iter()
+        .map(|x| match x {
+            OutboxEvent::Exposure { at, .. } => *at,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]) && at.last() == Some(&(MIDNIGHT + 299 * 60_000)));
+    let mut restored = Engine::new(e.model().clone(), 1);
+    restored.import_state(&e.export_state()).unwrap();
+    assert_eq!(erasures(&mut restored), [pid]);
+}
+
+#[test]
+fn a_second_forget_keeps_the_first_erasure_request() {
+    let mut e = engine(model(json!({})));
+    e.identify(IdKind::Phone, "13812345678").unwrap();
+    let first = e.profile().pid().to_string();
+    e.forget(42, MIDNIGHT);
+    e.set_consent(true);
+    e.identify(IdKind::Email, "nancy@example.com").unwrap();
+    let second = e.profile().pid().to_string();
+    track(&mut e, json!({"type": "view"}), MIDNIGHT + HOUR);
+    e.forget(43, MIDNIGHT + 2 * HOUR);
+    assert_eq!(erasures(&mut e), [first, second]);
+    assert_eq!(e.outbox().len(), 2, "nothing else of the wiped profiles");
+}
+
+#[test]
+fn explain_sees_the_stage_decide_would_see_at_the_same_time() {
+    let mut e = engine(model(json!({
+        "features": {"buys": {"event": "buy", "agg": "count"}},
+        "lifecycle": [
+            {"stage": "lapsed", "when": {"and": [{">=": [{"var": "features.buys"}, 1]}, {">=": [{"days_since": "buy"}, 30]}]}},
+            {"stage": "buyer", "when": {">=": [{"var": "features.buys"}, 1]}},
+            {"stage": "anonymous", "when": true}
+        ],
+        "offers": [{"id": "winback", "placements": ["hero"], "stages": ["lapsed"], "content": 1}]
+    })));
+    track(&mut e, json!({"type": "buy", "amount": 10}), MIDNIGHT);
+    assert_eq!(e.stage(), Some("buyer"));
+    e.drain_outbox();
+    let later = MIDNIGHT + 40 * DAY;
+    let o = input::offer_index(e.model(), "winback").unwrap();
+    let ctx = vec![Value::Null; e.model().context.len()];
+    let ex = e.explain(o, &ctx, later).unwrap();
+    let stage = ex.checks.iter().find(|c| c.name == "stage").unwrap();
+    assert!(ex.eligible && stage.passed, "{:?}", ex.checks);
+    assert!(stage.detail.starts_with("stage is `lapsed`"), "{}", stage.detail);
+    // Explaining records nothing: the stage and the outbox are as before.
+    assert_eq!(e.stage(), Some("buyer"));
+    assert!(e.outbox().is_empty());
+    assert_eq!(shown(&mut e, "hero", later).0, ["winback"]);
+    assert_eq!(e.stage(), Some("lapsed"));
+}
+
+#[test]
+fn decisions_before_consent_are_not_counted() {
+    let m = model(
+        json!({"offers": [{"id": "o", "placements": ["hero"], "content": 1, "requires_consent": false}]}),
+    );
+    let before = Engine::new(m.clone(), 5).export_state();
+    let mut e = Engine::new(m.clone(), 5);
+    for k in 0..23 {
+        let (items, _, id) = shown(&mut e, "hero", MIDNIGHT + k * HOUR);
+        assert_eq!((items.len(), id), (1, 0), "shown without consent, with no id");
+    }
+    assert_eq!(e.export_state(), before, "the stored state of a shopper who never consented is unchanged");
+    // The first decision with consent is the install's first: its id is the same as on an
+    // install that saw no page before.
+    e.set_consent(true);
+    let mut fresh = Engine::new(m, 5);
+    fresh.set_consent(true);
+    let (_, _, id) = shown(&mut e, "hero", MIDNIGHT + DAY);
+    assert_ne!(id, 0);
+    assert_eq!(id, shown(&mut fresh, "hero", MIDNIGHT + DAY).2);
+}
