@@ -228,3 +228,20 @@ test('public keys in an array whose length throws or changes: KEY_INVALID, the m
   decides(e, NOW + 1000);
   decides(fresh('00000000000000c2'), NOW + 1000);
 });
+
+// Found by fuzzing the package: the fast `track` read the event's `type` before marking the engine
+// busy, so a `type` getter could free the engine (the call then reached the module with a null
+// pointer: an Error without a code, after writing the event to the freed engine's buffer) or
+// apply another model (the event was then read with the old model's layout). `type` is now read
+// while busy, like every other field: such a getter gets ENGINE_BUSY, and the event is refused.
+test('a `type` getter that calls the same engine gets ENGINE_BUSY; the event is refused', () => {
+  const e = fresh();
+  for (const call of [() => e.free(), () => e.track({ type: 'view' }, NOW), () => e.setConsent(false)]) {
+    let inner;
+    const event = { get type() { try { call(); } catch (err) { inner = err; throw err; } return 'view'; }, category: 'qipao' };
+    throwsCode('EVENT_INVALID', () => e.track(event, NOW));
+    assert.equal(inner?.code, 'ENGINE_BUSY');
+  }
+  assert.equal(e.consent, true);
+  decides(e, NOW + 1000);
+});
