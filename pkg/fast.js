@@ -139,12 +139,19 @@ export function install(Engine) {
     } catch {
       return checkedTrack.call(this, event, now); // a revoked proxy
     }
+    // Read while busy, like the other fields: a `type` getter that freed the engine, or gave it
+    // another model, would send this call to a freed engine with the old model's buffers.
     let type;
+    let failed = null;
+    this.__busy = true;
     try {
       type = event.type;
     } catch (error) {
-      return checkedTrack.call(this, { get type() { throw error; } }, now);
+      failed = { error };
+    } finally {
+      this.__busy = false;
     }
+    if (failed) return checkedTrack.call(this, { get type() { throw failed.error; } }, now);
     const k = typeof type === 'string' ? m.event.get(type) : undefined;
     if (k === undefined) return checkedTrack.call(this, withType(type, event), now);
     const f = m.props[k];

@@ -196,3 +196,52 @@ test('a trait accepted by setTraits survives exportState/importState', () => {
     copy.importState(e.exportState());
   }
 });
+
+// Found by fuzzing the package: `fromSignedSnapshot` read the `length` of a public-key array
+// unchecked, so an array proxy whose `length` throws sent the caller's own error through the
+// module, past the glue's release of the call's argument slots; the 256th such call trapped the
+// module ("table index is out of bounds") for every engine on the page. A `length` that changed
+// between its two reads (16, then 2^32 - 1) looped four billion times. It is now read once,
+// through `Reflect`, and an unreadable one is KEY_INVALID.
+test('public keys in an array whose length throws or changes: KEY_INVALID, the module keeps working', () => {
+  const e = fresh();
+  const key = 'kairos-ed25519-public:ZcwN7QabReQJcC93hsSwn37nDxegjk9D_BFAVAvoPEA';
+  const throwing = new Proxy([key], {
+    get(t, k, r) {
+      if (k === 'length') throw new Error('length trap');
+      return Reflect.get(t, k, r);
+    },
+  });
+  for (let i = 0; i < 2000; i++) {
+    throwsCode('KEY_INVALID', () => Engine.fromSignedSnapshot(snapshot(), throwing));
+  }
+  let reads = 0;
+  const growing = new Proxy([key], {
+    get(t, k, r) {
+      if (k === 'length') return reads++ === 0 ? 1 : 2 ** 32 - 1;
+      return Reflect.get(t, k, r);
+    },
+  });
+  // One read: the list has one key, which does not sign the (unsigned) snapshot.
+  throwsCode('SNAPSHOT_SIGNATURE', () => Engine.fromSignedSnapshot(snapshot(), growing));
+  assert.equal(reads, 1);
+  decides(e, NOW + 1000);
+  decides(fresh('00000000000000c2'), NOW + 1000);
+});
+
+// Found by fuzzing the package: the fast `track` read the event's `type` before marking the engine
+// busy, so a `type` getter could free the engine (the call then reached the module with a null
+// pointer: an Error without a code, after writing the event to the freed engine's buffer) or
+// apply another model (the event was then read with the old model's layout). `type` is now read
+// while busy, like every other field: such a getter gets ENGINE_BUSY, and the event is refused.
+test('a `type` getter that calls the same engine gets ENGINE_BUSY; the event is refused', () => {
+  const e = fresh();
+  for (const call of [() => e.free(), () => e.track({ type: 'view' }, NOW), () => e.setConsent(false)]) {
+    let inner;
+    const event = { get type() { try { call(); } catch (err) { inner = err; throw err; } return 'view'; }, category: 'qipao' };
+    throwsCode('EVENT_INVALID', () => e.track(event, NOW));
+    assert.equal(inner?.code, 'ENGINE_BUSY');
+  }
+  assert.equal(e.consent, true);
+  decides(e, NOW + 1000);
+});

@@ -4,8 +4,10 @@
 //! INVARIANT: every call into JavaScript on a value from the caller either cannot throw (typeof
 //! checks, `instanceof` which the glue wraps in try/catch) or goes through `Reflect` or an import
 //! marked `catch` (whose errors come back as `Err`). A JavaScript exception thrown through a
-//! `&mut self` method would leave the engine borrowed for good ("recursive use of an object"): a
-//! revoked or hostile `Proxy` must not be able to do that.
+//! `&mut self` method would leave the engine borrowed for good ("recursive use of an object"); thrown
+//! through any export, static ones too, it skips the glue's release of the borrowed argument
+//! slots, and after 256 such calls the module traps ("table index is out of bounds") for every
+//! engine of the page. A revoked or hostile `Proxy` must not be able to do that.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
@@ -81,8 +83,9 @@ extern "C" {
     fn copy_bytes(v: &Uint8Array) -> Result<Vec<u8>, JsValue>;
 }
 
-/// The `length` of a string or an array, read as js-sys reads it (unchecked: not for a value
-/// whose trap could throw inside a `&mut self` method, see the INVARIANT above).
+/// The `length` of a string or an array, read as js-sys reads it (unchecked: only for a string
+/// or an array made here, never a caller's array, which may be a proxy whose trap throws; see
+/// the INVARIANT above and [`checked_length`]).
 fn len(v: &JsValue) -> u32 {
     v.unchecked_ref::<HasLength>().length()
 }
@@ -219,15 +222,19 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
 pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {
     let bad = |m: &str| error::error(error::code::KEY_INVALID, m);
     let mut texts = Vec::new();
-    // An array from another realm is a list of keys too.
+    // An array from another realm is a list of keys too. Its length is read once, through
+    // `Reflect` (a proxy's `length` may throw, or change between reads; see the INVARIANT above:
+    // an exception through this module leaks its externref stack, and 256 of them trap it).
     if !is_array(v) {
         texts.push(v.clone());
-    } else if len(v) <= 16 {
-        for i in 0..len(v) {
+    } else {
+        let n = checked_length(v).map_err(|()| bad("publicKeys: an array whose length could not be read"))?;
+        if n > 16 {
+            return Err(bad("at most 16 public keys"));
+        }
+        for i in 0..n {
             texts.push(element(v, i));
         }
-    } else {
-        return Err(bad("at most 16 public keys"));
     }
     if texts.is_empty() {
         return Err(bad("give at least one public key"));
