@@ -1,7 +1,7 @@
 //! Engine semantics found wrong by review (2026-11-23), each held to what docs/model.md and
 //! docs/state-format.md promise: global caps within one decision, a feature given a window by a
 //! new model, erasure requests in the outbox, `explain` against `decide` for time-based stages,
-//! and decisions made before consent.
+//! decisions made before consent, and the control flag of a conversion after the experiment ended.
 
 #![allow(
     clippy::unwrap_used,
@@ -43,9 +43,7 @@ fn model(extra: Json) -> Model {
 }
 
 fn engine(m: Model) -> Engine {
-    let mut e = Engine::new(m, 7);
-    e.set_consent(true);
-    e
+    engine_with(m, 7)
 }
 
 /// The offer ids a placement shows at `now`, and the reason.
@@ -207,4 +205,49 @@ fn decisions_before_consent_are_not_counted() {
     let (_, _, id) = shown(&mut e, "hero", MIDNIGHT + DAY);
     assert_ne!(id, 0);
     assert_eq!(id, shown(&mut fresh, "hero", MIDNIGHT + DAY).2);
+}
+
+#[test]
+fn a_held_out_exposure_converts_as_control_after_a_model_update_ends_the_experiment() {
+    let version = |v: u32, control: f64| {
+        let mut m = model_json(
+            json!({"offers": [{"id": "o", "placements": ["hero"], "content": 1, "control": control,
+            "conversion": {"event": "buy", "within_hours": 72}}]}),
+        );
+        m["meta"]["version"] = json!(v);
+        compile_str(&m.to_string()).unwrap().model
+    };
+    // An install in the control group of a 50 % hold-out.
+    let held_out = (1..1000u64)
+        .find(|&id| {
+            let mut e = engine_with(version(1, 0.5), id);
+            shown(&mut e, "hero", MIDNIGHT).1 == Reason::ControlGroup
+        })
+        .unwrap();
+    let mut e = engine_with(version(1, 0.5), held_out);
+    assert_eq!(shown(&mut e, "hero", MIDNIGHT + HOUR).1, Reason::ControlGroup);
+    e.apply_model(version(2, 0.0)).unwrap();
+    // Through stored state too.
+    let mut restored = Engine::new(e.model().clone(), 1);
+    restored.import_state(&e.export_state()).unwrap();
+    for e in [&mut e, &mut restored] {
+        track(e, json!({"type": "buy", "amount": 1}), MIDNIGHT + 2 * HOUR);
+        let out = e.drain_outbox();
+        let exposure = out.iter().find_map(|x| match x {
+            OutboxEvent::Exposure { control, decision, .. } => Some((*control, decision.clone())),
+            _ => None,
+        });
+        let conversion = out.iter().find_map(|x| match x {
+            OutboxEvent::Conversion { control, decision, .. } => Some((*control, decision.clone())),
+            _ => None,
+        });
+        assert_eq!(exposure.as_ref().map(|x| x.0), Some(true));
+        assert_eq!(conversion, exposure, "the conversion of a held-out exposure is control's");
+    }
+}
+
+fn engine_with(m: Model, install: u64) -> Engine {
+    let mut e = Engine::new(m, install);
+    e.set_consent(true);
+    e
 }

@@ -52,6 +52,49 @@ fn format_1_state_loads_with_its_whole_profile() {
     assert_eq!(StoredState::decode(&v2).unwrap().traits_token, None);
 }
 
+/// Format 2 (before recent exposures kept whether they were held out):
+/// `tests/fixtures/state/v2-winback-control.kst`, exported by commit 235b9c6 from the Taste of Su
+/// model: install id `000000000000c0e9`, consent, a purchase at T0, then 200 days later a
+/// `home_hero` decision that held the shopper out of `winback` (its control group, 10 %).
+const V2: &[u8] = include_bytes!("fixtures/state/v2-winback-control.kst");
+
+#[test]
+fn format_2_state_loads_and_its_held_out_exposure_converts_as_control() {
+    assert_eq!(&V2[..6], b"KST8\x02\x00", "the fixture is format 2");
+    let later = T0 + 200 * 86_400_000;
+    let convert = |model: Model| {
+        let mut e = Engine::new(model, 1);
+        e.import_state(V2).unwrap();
+        assert_eq!((e.profile().install_id, e.profile().seq, e.stage()), (0xc0e9, 1, Some("lapsed")));
+        e.drain_outbox();
+        e.track_json(&serde_json::json!({"type": "purchase", "order": "o2", "amount": 1}), later + 3_600_000)
+            .unwrap();
+        let out = e.drain_outbox();
+        let controls: Vec<bool> = out
+            .iter()
+            .filter_map(|x| match x {
+                OutboxEvent::Conversion { offer, control, .. } if offer == "winback" => Some(*control),
+                _ => None,
+            })
+            .collect();
+        (controls, e)
+    };
+    // Format 2 did not keep the flag: the offer's stored assignment gives it.
+    let (controls, mut e) = convert(model());
+    assert_eq!(controls, [true]);
+    // Written back in format 3, which keeps it.
+    let v3 = e.export_state();
+    assert_eq!(u16::from_le_bytes([v3[4], v3[5]]), STATE_FORMAT);
+    assert_eq!(StoredState::decode(&v3).unwrap().recent_control, Some(0), "the recent exposure converted");
+    let mut fresh = Engine::new(model(), 1);
+    fresh.import_state(V2).unwrap();
+    let v3 = fresh.export_state();
+    assert_eq!(StoredState::decode(&v3).unwrap().recent_control, Some(1));
+    let mut again = Engine::new(model(), 2);
+    again.import_state(&v3).unwrap();
+    assert_eq!(again.profile(), fresh.profile());
+}
+
 #[test]
 fn format_1_unsigned_traits_do_not_count_on_an_engine_that_trusts_token_keys() {
     let mut e = Engine::new(model(), 1);

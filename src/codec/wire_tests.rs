@@ -113,6 +113,7 @@ fn every_variant_state() -> StoredState {
         ],
         traits_expire_ms: Some(T0),
         traits_token: Some(s("kt1.payload.signature")),
+        recent_control: Some(1),
         offers: vec![
             offer("o1", None),
             offer("o2", Some(StoredAssignment::Control)),

@@ -359,15 +359,11 @@ impl Engine {
                     .is_some_and(|r| r.offer == o && now >= r.at_ms && now.saturating_sub(r.at_ms) <= window)
             });
             if let Some(r) = hit.and_then(|i| crate::profile::remove_at(recent, i)) {
-                let control = matches!(
-                    self.profile.offers.get(o as usize).and_then(|s| s.assignment),
-                    Some(crate::profile::Assignment::Control)
-                );
                 self.outbox.push_compact(Compact::Conversion {
                     decision: r.decision,
                     offer: o,
                     event: kind as u16,
-                    control,
+                    control: r.control,
                     at: now,
                 });
             }
@@ -419,7 +415,7 @@ impl Engine {
         if self.profile.recent.len() >= RECENT_EXPOSURES {
             crate::profile::remove_at(&mut self.profile.recent, 0);
         }
-        self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now });
+        self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now, control: item.control });
         self.outbox.push_compact(Compact::Exposure {
             decision,
             placement: placement as u16,

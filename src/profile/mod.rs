@@ -19,7 +19,7 @@ use window::{Aggregate, DayCounts, FeatureSpec};
 /// Magic of a state frame.
 pub const STATE_MAGIC: [u8; 4] = *b"KST8";
 /// Version of the state format this build reads and writes.
-pub const STATE_FORMAT: u16 = 2;
+pub const STATE_FORMAT: u16 = 3;
 /// Exposures remembered for linking conversions.
 pub const RECENT_EXPOSURES: usize = 32;
 /// Longest kept string trait or list element, in bytes.
@@ -73,6 +73,9 @@ pub struct Recent {
     pub offer: u32,
     /// When.
     pub at_ms: i64,
+    /// Held out (the offer's control group): its conversion is reported as control, whatever
+    /// the offer's assignment has become since (a model update may end the experiment).
+    pub control: bool,
 }
 
 /// First and last time an event type was tracked.
@@ -213,6 +216,7 @@ impl Profile {
             let offer = model.offers.get(r.offer as usize).map(|o| o.id.clone()).unwrap_or_default();
             recent.push((r.decision, offer, r.at_ms));
         }
+        let recent_control = Some(self.recent_control());
         StoredState {
             consent: self.consent,
             install_id: self.install_id,
@@ -229,7 +233,19 @@ impl Profile {
             recent,
             outbox: outbox.events(model),
             outbox_dropped: outbox.dropped,
+            recent_control,
         }
+    }
+
+    /// Bit `i` set: `recent[i]` was held out.
+    fn recent_control(&self) -> u32 {
+        let mut mask = 0;
+        for (i, r) in self.recent.iter().enumerate() {
+            if r.control {
+                mask |= 1 << (i % 32);
+            }
+        }
+        mask
     }
 
     /// The profile and outbox as state bytes: the same bytes as `to_stored(model, outbox).encode()`,
@@ -328,6 +344,7 @@ impl Profile {
         outbox.each(model, &mut |e| e.put(w));
         outbox.dropped.put(w);
         self.traits_token.put(w);
+        Some(self.recent_control()).put(w);
     }
 
     /// Rebuilds a runtime profile for `model` from stored state, keeping what still applies:
@@ -396,9 +413,14 @@ impl Profile {
             *slot = OfferState { exposures: std::mem::take(&mut so.exposures), assignment };
         }
         p.global = s.global;
-        for &(decision, ref offer, at_ms) in &s.recent {
+        for (i, &(decision, ref offer, at_ms)) in s.recent.iter().enumerate() {
             if let Some(o) = model.offer(offer) {
-                p.recent.push(Recent { decision, offer: o as u32, at_ms });
+                // Format 1 and 2 did not keep it: then the offer's assignment says.
+                let control = match s.recent_control {
+                    Some(mask) => mask >> (i % 32) & 1 == 1,
+                    None => matches!(p.offers.get(o).and_then(|x| x.assignment), Some(Assignment::Control)),
+                };
+                p.recent.push(Recent { decision, offer: o as u32, at_ms, control });
             }
         }
         p.refresh_key();
@@ -543,7 +565,7 @@ pub struct StoredOffer {
     pub assignment: Option<StoredAssignment>,
 }
 
-/// The stored state, format version 2 (see `docs/state-format.md`).
+/// The stored state, format version 3 (see `docs/state-format.md`).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct StoredState {
@@ -575,15 +597,18 @@ pub struct StoredState {
     pub outbox: Vec<OutboxEvent>,
     /// Outbox events dropped for lack of room.
     pub outbox_dropped: u32,
-    /// The token the traits came from; `traits` is then empty. (Last: format 1 is format 2
-    /// without it.)
+    /// The token the traits came from; `traits` is then empty. (Format 1 is format 2 without
+    /// it.)
     pub traits_token: Option<String>,
+    /// Bit `i` set: `recent[i]` was held out. `None` in state of formats 1 and 2 (format 2 is
+    /// format 3 without it), whose recent exposures take their offer's stored assignment.
+    pub recent_control: Option<u32>,
 }
 
 // The state body (docs/state-format.md): every struct is its fields in declaration order.
 wire_struct!(StoredState[
     consent, install_id, ids, seq, stage, events, features, traits, traits_expire_ms, offers, global,
-    recent, outbox, outbox_dropped, traits_token,
+    recent, outbox, outbox_dropped, traits_token, recent_control,
 ]);
 wire_struct!(StoredOffer[id, exposures, assignment]);
 wire_struct!(Seen[first_ms, last_ms]);
@@ -684,16 +709,18 @@ impl StoredState {
         codec::encode(STATE_MAGIC, STATE_FORMAT, 0, self)
     }
 
-    /// Decodes and checks state bytes, of this format or of format 1 (devices keep their
+    /// Decodes and checks state bytes, of this format or of formats 1 and 2 (devices keep their
     /// profiles across the upgrade).
     pub fn decode(bytes: &[u8]) -> Result<StoredState, StateError> {
         let (header, body) = codec::unsigned_since(bytes, STATE_MAGIC, 1, STATE_FORMAT, "Kairos state")?;
+        // Each older format is the next without its last field (format 2 added `traits_token`,
+        // format 3 `recent_control`), and `None` is one 0 byte.
+        let missing = usize::from(STATE_FORMAT.saturating_sub(header.format));
         let mut upgraded = Vec::new();
-        let body = if header.format == 1 {
-            // Format 1 is format 2 without its last field, `traits_token`: `None` is one 0 byte.
-            upgraded.reserve_exact(body.len() + 1);
+        let body = if missing > 0 {
+            upgraded.reserve_exact(body.len() + missing);
             upgraded.extend_from_slice(body);
-            upgraded.push(0);
+            upgraded.resize(body.len() + missing, 0);
             &upgraded
         } else {
             body
@@ -718,6 +745,9 @@ impl StoredState {
             || self.outbox.len() > crate::outbox::OUTBOX_CAPACITY
         {
             return Err("more entries than any model allows".to_string());
+        }
+        if self.recent_control.unwrap_or(0).checked_shr(self.recent.len() as u32).unwrap_or(0) != 0 {
+            return Err("held-out flags for recent exposures that are not there".to_string());
         }
         for (name, spec, agg) in &self.features {
             agg.validate(spec).map_err(|e| failed_at(&["feature `", name, "`: "], &e))?;

@@ -82,7 +82,7 @@ fn export_matches_on_edge_values() {
     if let Some(o) = p.offers.iter_mut().find(|o| o.assignment.is_some()) {
         o.assignment = Some(Assignment::Treatment(Some(999)));
     }
-    p.recent.push(Recent { decision: u64::MAX, offer: 999, at_ms: i64::MIN });
+    p.recent.push(Recent { decision: u64::MAX, offer: 999, at_ms: i64::MIN, control: true });
     let reference = p.to_stored(&model, &outbox);
     assert_eq!(p.export(&model, &outbox), reference.encode());
     // Signed traits: only the token is written.
