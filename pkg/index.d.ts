@@ -70,7 +70,8 @@ export interface Explanation {
 
 /** Events for the brand's backend, drained from the outbox. */
 export type OutboxEvent =
-  | { readonly type: 'stage_changed'; readonly from: string | null; readonly to: string; readonly at: number }
+  /** `to` is null when the shopper left every stage (a model without a catch-all stage). */
+  | { readonly type: 'stage_changed'; readonly from: string | null; readonly to: string | null; readonly at: number }
   | {
       readonly type: 'exposure';
       readonly decision: string;

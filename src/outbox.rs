@@ -65,6 +65,15 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
+    /// The shopper left every stage (a model without a catch-all stage). Hosts see it as a
+    /// `stage_changed` whose `to` is null; its own variant, so that states written before it
+    /// read as they were.
+    StageLeft {
+        /// The stage left.
+        from: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
 }
 
 impl Wire for OutboxEvent {
@@ -94,10 +103,15 @@ impl Wire for OutboxEvent {
                 w.str(pid);
                 at.put(w);
             }
+            OutboxEvent::StageLeft { from, at } => {
+                w.varint(4);
+                from.put(w);
+                at.put(w);
+            }
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("OutboxEvent", 4) {
+        match r.variant("OutboxEvent", 5) {
             0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
             1 => OutboxEvent::Exposure {
                 decision: r.string(),
@@ -114,7 +128,8 @@ impl Wire for OutboxEvent {
                 control: r.bool(),
                 at: r.i64(),
             },
-            _ => OutboxEvent::Forgotten { pid: r.string(), at: r.i64() },
+            3 => OutboxEvent::Forgotten { pid: r.string(), at: r.i64() },
+            _ => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
         }
     }
 }
@@ -123,7 +138,7 @@ impl OutboxEvent {
     /// The event type: `stage_changed`, `exposure`, `conversion` or `forgotten`.
     pub fn kind(&self) -> &'static str {
         match self {
-            OutboxEvent::StageChanged { .. } => "stage_changed",
+            OutboxEvent::StageChanged { .. } | OutboxEvent::StageLeft { .. } => "stage_changed",
             OutboxEvent::Exposure { .. } => "exposure",
             OutboxEvent::Conversion { .. } => "conversion",
             OutboxEvent::Forgotten { .. } => "forgotten",
@@ -139,6 +154,9 @@ impl OutboxEvent {
         match self {
             OutboxEvent::StageChanged { from, to, at } => {
                 vec![kind, ("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Time(*at))]
+            }
+            OutboxEvent::StageLeft { from, at } => {
+                vec![kind, ("from", opt(from)), ("to", Field::Null), ("at", Field::Time(*at))]
             }
             OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => vec![
                 kind,

@@ -1,7 +1,8 @@
 //! Engine semantics found wrong by review (2026-11-23), each held to what docs/model.md and
 //! docs/state-format.md promise: global caps within one decision, a feature given a window by a
 //! new model, erasure requests in the outbox, `explain` against `decide` for time-based stages,
-//! decisions made before consent, and the control flag of a conversion after the experiment ended.
+//! decisions made before consent, the control flag of a conversion after the experiment ended,
+//! and leaving every stage.
 
 #![allow(
     clippy::unwrap_used,
@@ -250,4 +251,33 @@ fn engine_with(m: Model, install: u64) -> Engine {
     let mut e = Engine::new(m, install);
     e.set_consent(true);
     e
+}
+
+#[test]
+fn leaving_every_stage_is_reported_as_a_change_to_null() {
+    let mut e = engine(model(json!({
+        "features": {"views_7d": {"event": "view", "agg": "count", "window_days": 7}},
+        "lifecycle": [{"stage": "active", "when": {">=": [{"var": "features.views_7d"}, 1]}}],
+    })));
+    track(&mut e, json!({"type": "view"}), MIDNIGHT);
+    assert_eq!(e.stage(), Some("active"));
+    e.drain_outbox();
+    shown(&mut e, "hero", MIDNIGHT + 10 * DAY);
+    assert_eq!(e.stage(), None);
+    let left: Vec<Json> = e.outbox().iter().map(OutboxEvent::to_json).collect();
+    assert_eq!(
+        left,
+        [json!({"type": "stage_changed", "from": "active", "to": null, "at": MIDNIGHT + 10 * DAY})]
+    );
+    // Kept in stored state, and the way back is from null.
+    let mut restored = Engine::new(e.model().clone(), 1);
+    restored.import_state(&e.export_state()).unwrap();
+    assert_eq!(restored.outbox().iter().map(OutboxEvent::to_json).collect::<Vec<_>>(), left);
+    e.drain_outbox();
+    track(&mut e, json!({"type": "view"}), MIDNIGHT + 11 * DAY);
+    let back: Vec<Json> = e.drain_outbox().iter().map(OutboxEvent::to_json).collect();
+    assert_eq!(
+        back,
+        [json!({"type": "stage_changed", "from": null, "to": "active", "at": MIDNIGHT + 11 * DAY})]
+    );
 }

@@ -125,6 +125,7 @@ fn every_variant_state() -> StoredState {
         outbox: vec![
             OutboxEvent::StageChanged { from: None, to: s("new"), at: T0 },
             OutboxEvent::StageChanged { from: Some(s("new")), to: s("loyal"), at: T0 + 1 },
+            OutboxEvent::StageLeft { from: Some(s("loyal")), at: T0 + 2 },
             OutboxEvent::Exposure {
                 decision: s("00ff"),
                 placement: s("home_hero"),

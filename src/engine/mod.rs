@@ -389,17 +389,13 @@ impl Engine {
         let found = self.stage_at(now, today);
         let current = self.profile.stage.map(|s| s.0);
         if found != current {
-            if let Some(to) = found {
-                let name = |i: usize| self.model.stages.get(i).map(|s| s.name.clone());
-                self.outbox.push(OutboxEvent::StageChanged {
-                    from: current.and_then(name),
-                    to: name(to).unwrap_or_default(),
-                    at: now,
-                });
-                self.profile.stage = Some((to, now));
-            } else {
-                self.profile.stage = None;
-            }
+            let name = |i: usize| self.model.stages.get(i).map(|s| s.name.clone());
+            let from = current.and_then(name);
+            self.outbox.push(match found {
+                Some(to) => OutboxEvent::StageChanged { from, to: name(to).unwrap_or_default(), at: now },
+                None => OutboxEvent::StageLeft { from, at: now },
+            });
+            self.profile.stage = found.map(|to| (to, now));
         }
     }
 
