@@ -488,25 +488,59 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     if lines.is_empty() {
         return bad_request("the batch is empty".into());
     }
-    let path = s.outbox.lock().await;
     let mut out = lines.join("\n");
     out.push('\n');
-    let written = tokio::fs::OpenOptions::new().create(true).append(true).open(&*path).await;
-    let result = match written {
-        // tokio's File writes in the background: flush before answering, so an accepted batch is
-        // in the file.
-        Ok(mut f) => match tokio::io::AsyncWriteExt::write_all(&mut f, out.as_bytes()).await {
-            Ok(()) => tokio::io::AsyncWriteExt::flush(&mut f).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    // The lock is held until the write is done, so batches never interleave.
+    let path = s.outbox.lock().await;
+    let file = path.clone();
+    let result = match tokio::task::spawn_blocking(move || append_batch(&file, out.as_bytes())).await {
+        Ok(r) => r,
+        Err(e) => Err(std::io::Error::other(e)),
     };
-    if let Err(e) = result {
-        tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+    match result {
+        Ok(false) => {}
+        Ok(true) => tracing::warn!(file = %path.display(),
+            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch"),
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+        }
     }
     tracing::info!(events = lines.len(), "outbox batch accepted");
     json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
+}
+
+/// Appends `batch` (whole lines, each ending in `\n`) to the outbox file, all or nothing: a
+/// failed write is cut back to the length the file had, so the device's retry is not stored
+/// twice and no half line is left for the next batch to be glued onto. A last line without its
+/// newline (a write cut short by a crash) is ended first, so the batch starts on a line of its
+/// own; the answer says so. Synced before it returns: an accepted batch is on disk.
+fn append_batch(path: &Path, batch: &[u8]) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let len = f.metadata()?.len();
+    let mut torn = false;
+    if let Some(last) = len.checked_sub(1) {
+        let mut byte = [0u8; 1];
+        f.seek(SeekFrom::Start(last))?;
+        f.read_exact(&mut byte)?;
+        torn = byte != *b"\n";
+    }
+    let written = (|| {
+        if torn {
+            f.write_all(b"\n")?;
+        }
+        f.write_all(batch)?;
+        f.sync_data()
+    })();
+    if let Err(e) = written {
+        if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
+            tracing::error!(file = %path.display(), error = %cut, length = len,
+                "cannot cut the outbox file back after a failed write: it may end in part of a batch");
+        }
+        return Err(e);
+    }
+    Ok(torn)
 }
 
 /// What a `/demo/token` request looks like.

@@ -43,6 +43,12 @@ impl Drop for Server {
 
 impl Server {
     fn start(name: &str, extra: &[&str]) -> Server {
+        Server::start_in_shell(name, extra, "")
+    }
+
+    /// Like `start`, with `shell` (e.g. `ulimit -f 64`) run by `sh` first, in the process that
+    /// then becomes the server.
+    fn start_in_shell(name: &str, extra: &[&str], shell: &str) -> Server {
         let dir = std::env::temp_dir().join(format!("kairos-serve-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(dir.join("models")).unwrap();
@@ -71,7 +77,10 @@ impl Server {
             "50".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{shell}\nexec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_kairos"))
             .args(&args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
@@ -317,6 +326,44 @@ fn outbox_uploads_are_validated_and_appended() {
     assert_eq!(request(&srv.addr, "GET", "/v1/outbox", &[], b"").status, 405);
     // Nothing of a rejected batch was stored.
     assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), stored);
+}
+
+/// Regression: a write that failed partway left part of the batch in the file (stored twice
+/// once the device retried), and the next batch was glued onto the half line.
+#[test]
+fn a_failed_outbox_write_leaves_the_file_as_it_was() {
+    // The file size limit (32 KiB under dash, 64 under bash) makes a large batch fail partway;
+    // SIGXFSZ ignored, so the write fails instead of killing the server.
+    let srv = Server::start_in_shell("torn", &["--max-upload", "400000"], "trap '' XFSZ\nulimit -f 64");
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |body: &[u8]| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body);
+    let file = srv.dir.join("outbox.ndjson");
+    assert_eq!(post(b"{\"type\":\"first\"}\n").status, 202);
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    let pad = "x".repeat(1000);
+    let big: String =
+        (0..100).map(|i| format!("{{\"type\":\"big\",\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+    let failed = post(big.as_bytes());
+    assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        after == before,
+        "nothing of the failed batch is kept: {} bytes, {} before",
+        after.len(),
+        before.len()
+    );
+    assert!(srv.log().contains("the batch was not stored"), "{}", srv.log());
+
+    assert_eq!(post(b"{\"type\":\"after\"}\n").status, 202);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{before}{{\"type\":\"after\"}}\n"));
+
+    // A last line cut short (a crash mid-write) is ended before the next batch.
+    std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"type\":\"ha").unwrap();
+    assert_eq!(post(b"{\"type\":\"next\"}\n").status, 202);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("\n{\"type\":\"ha\n{\"type\":\"next\"}\n"), "{text}");
+    assert!(srv.log().contains("partial line"), "{}", srv.log());
 }
 
 #[test]
