@@ -448,18 +448,18 @@ fn bad_request(message: String) -> Response {
     json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
 }
 
-/// A `415` answer unless the request has no content type or one of `accepted` (the first is
-/// the one to send).
+/// A `415` answer unless the request's content type is one of `accepted` (the first is the one
+/// to send). A request without one is refused too: a browser sends a body without a type (a
+/// `Blob`) cross-origin without a preflight, and the type is what makes it ask first.
 fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ctype.is_empty() || accepted.iter().any(|a| ctype.starts_with(a)) {
+    if !ctype.is_empty() && accepted.iter().any(|a| ctype.starts_with(a)) {
         return None;
     }
     let send = accepted.first().copied().unwrap_or_default();
-    Some(
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type `{ctype}`: send {send}\n"))
-            .into_response(),
-    )
+    let what =
+        if ctype.is_empty() { "no content type".to_string() } else { format!("content type `{ctype}`") };
+    Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{what}: send {send}\n")).into_response())
 }
 
 /// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
@@ -650,30 +650,46 @@ async fn static_file(root: &Path, path: &str) -> Response {
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
 }
 
-/// CORS: answers preflights and adds the allow headers for permitted storefront origins; logs
-/// each request at debug level.
+/// CORS: answers preflights, adds the allow headers, and refuses state-changing requests from
+/// origins that are not allowed; logs each request at debug level.
+///
+/// Without `--origin` every response carries `Access-Control-Allow-Origin: *`, whether or not
+/// the request named an origin, so a CDN that cached the copy fetched without one (curl, a
+/// mini-program) still serves browsers a copy they may read. With `--origin` only the listed
+/// origins are echoed, and every response carries `Vary: Origin`, so a cache never gives one
+/// origin's answer to another. `/demo/token` is never answered with `*`: only the server's own
+/// page (same origin, on a loopback host name) and listed origins may call it, as any page the
+/// demo user visits could otherwise mint tokens with the brand key.
 async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed = match &origin {
-        None => None,
-        Some(_) if s.origins.is_empty() => Some(HeaderValue::from_static("*")),
-        Some(o) => o.to_str().ok().filter(|o| s.origins.iter().any(|a| a == o)).map(|_| o.clone()),
+    let headers = req.headers();
+    let demo = req.uri().path() == "/demo/token";
+    let origin = headers.get(header::ORIGIN).cloned();
+    let listed =
+        origin.as_ref().and_then(|o| o.to_str().ok()).is_some_and(|o| s.origins.iter().any(|a| a == o));
+    let allow = match &origin {
+        Some(o) if listed => Some(o.clone()),
+        _ if s.origins.is_empty() && !demo => Some(HeaderValue::from_static("*")),
+        _ => None,
     };
+    let refused = origin.is_some() && allow.is_none() && !(demo && same_loopback_origin(headers));
+    let vary = demo || !s.origins.is_empty();
     let preflight = req.method() == Method::OPTIONS;
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let mut resp = if preflight {
-        if allowed.is_none() {
-            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
-        }
+    let mut resp = if (preflight || method == Method::POST) && refused {
+        tracing::debug!(%method, %path, origin = ?origin, "origin not allowed");
+        (StatusCode::FORBIDDEN, "origin not allowed\n").into_response()
+    } else if preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
         next.run(req).await
     };
-    if let Some(a) = allowed {
-        let h = resp.headers_mut();
+    let h = resp.headers_mut();
+    if vary {
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if let Some(a) = allow.filter(|_| !refused) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag, X-Kairos-Version"));
         if preflight {
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
@@ -686,4 +702,20 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
     }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), us = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Whether the request comes from a page of this server: its `Origin` is `http://` and its
+/// `Host`, and that host is a loopback name. A page on another name that resolves to 127.0.0.1
+/// (DNS rebinding) sends its own name as `Host`, and is refused.
+fn same_loopback_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let (Some(origin), Some(host)) = (text(header::ORIGIN), text(header::HOST)) else { return false };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name == "[::1]"
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+    loopback && origin.strip_prefix("http://") == Some(host)
 }

@@ -134,7 +134,10 @@ struct Resp {
 fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -228,6 +231,117 @@ fn cors_allows_only_listed_origins() {
     assert!(!other.headers.contains_key("access-control-allow-origin"));
     let pre = request(&srv.addr, "OPTIONS", "/v1/outbox", &[("Origin", "https://evil.example")], b"");
     assert_eq!(pre.status, 403);
+}
+
+/// Regression: the allow headers went only to requests with an `Origin`, so a CDN that cached
+/// the immutable copy fetched without one served it for a year without them; with `--origin`
+/// no response said `Vary: Origin`.
+#[test]
+fn cors_headers_do_not_depend_on_the_request_having_an_origin() {
+    let srv = Server::start("cors-any", &[]);
+    let url = srv.meta()["url"].as_str().unwrap().to_string();
+    for (path, status) in
+        [(url.as_str(), 200), ("/v1/channels/web/latest", 200), ("/v1/snapshots/00.kairos", 404)]
+    {
+        let r = srv.get(path, &[]);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.headers.get("access-control-allow-origin").map(String::as_str), Some("*"), "{path}");
+        assert!(r.headers["access-control-expose-headers"].contains("ETag"), "{path}");
+    }
+
+    let srv = Server::start("cors-listed", &["--origin", "https://shop.example"]);
+    let url = srv.meta()["url"].as_str().unwrap().to_string();
+    let etag = srv.get(&url, &[]).headers["etag"].clone();
+    let shop = ("Origin", "https://shop.example");
+    // Path, request headers, status, the allowed origin echoed.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Option<&'a str>);
+    let cases: [Case; 5] = [
+        (url.as_str(), vec![], 200, None),
+        (url.as_str(), vec![("Origin", "https://evil.example")], 200, None),
+        (url.as_str(), vec![shop, ("If-None-Match", etag.as_str())], 304, Some("https://shop.example")),
+        ("/v1/channels/nope/meta", vec![shop], 404, Some("https://shop.example")),
+        ("/v1/channels/nope/meta", vec![], 404, None),
+    ];
+    for (path, headers, status, allowed) in cases {
+        let r = srv.get(path, &headers);
+        assert_eq!(r.status, status, "{path} {headers:?}");
+        assert!(
+            r.headers.get("vary").is_some_and(|v| v.contains("Origin")),
+            "{path} {headers:?}: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.headers.get("access-control-allow-origin").map(String::as_str),
+            allowed,
+            "{path} {headers:?}"
+        );
+    }
+}
+
+/// Regression: with `--demo-tokens` and no `--origin`, any page the demo user visited could
+/// mint tokens (preflight and POST answered with `*`); with `--origin`, a page of another
+/// origin could still post an outbox batch without a content type (no preflight needed).
+#[test]
+fn other_origins_cannot_post() {
+    let srv = Server::start("cors-tokens", &["--demo-tokens"]);
+    let body = br#"{"user": "00000000000000b2", "traits": {"tier": "gold"}}"#;
+    let json = ("Content-Type", "application/json");
+    let own = format!("http://{}", srv.addr);
+    let port = srv.addr.rsplit_once(':').unwrap().1;
+    let (rebound_host, rebound_origin) =
+        (format!("evil.example:{port}"), format!("http://evil.example:{port}"));
+    let pre = request(&srv.addr, "OPTIONS", "/demo/token", &[("Origin", "https://evil.example")], b"");
+    assert_eq!(pre.status, 403);
+    assert!(!pre.headers.contains_key("access-control-allow-origin"));
+    let refused: [Vec<(&str, &str)>; 3] = [
+        vec![json, ("Origin", "https://evil.example")],
+        vec![json, ("Origin", "null")],
+        // DNS rebinding: another name for 127.0.0.1 is its own origin, but not a loopback name.
+        vec![json, ("Host", &rebound_host), ("Origin", &rebound_origin)],
+    ];
+    for headers in refused {
+        let r = request(&srv.addr, "POST", "/demo/token", &headers, body);
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("kt1."), "{headers:?}");
+    }
+    // The demo's own page, and tools without an origin (curl), get tokens; never with `*`.
+    let localhost = format!("localhost:{port}");
+    let localhost_origin = format!("http://{localhost}");
+    for headers in [
+        vec![json, ("Origin", own.as_str())],
+        vec![json],
+        vec![json, ("Host", &localhost), ("Origin", &localhost_origin)],
+    ] {
+        let r = request(&srv.addr, "POST", "/demo/token", &headers, body);
+        assert_eq!(r.status, 200, "{headers:?}: {}", String::from_utf8_lossy(&r.body));
+        assert!(!r.headers.contains_key("access-control-allow-origin"), "{headers:?}");
+        assert!(r.headers["vary"].contains("Origin"));
+    }
+    // Any origin may still post outbox batches to a server without --origin.
+    let ndjson = ("Content-Type", "application/x-ndjson");
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/v1/outbox",
+        &[ndjson, ("Origin", "https://evil.example")],
+        b"{\"type\":\"a\"}",
+    );
+    assert_eq!(r.status, 202);
+
+    let srv = Server::start("cors-post", &["--origin", "https://shop.example"]);
+    let line = b"{\"type\":\"a\"}\n";
+    let post = |headers: &[(&str, &str)]| request(&srv.addr, "POST", "/v1/outbox", headers, line).status;
+    assert_eq!(post(&[("Origin", "https://evil.example")]), 403);
+    assert_eq!(post(&[ndjson, ("Origin", "https://evil.example")]), 403);
+    assert_eq!(
+        post(&[("Origin", "https://shop.example")]),
+        415,
+        "no content type: a browser would not have asked first"
+    );
+    assert_eq!(post(&[]), 415);
+    assert!(!srv.dir.join("outbox.ndjson").exists(), "nothing stored");
+    assert_eq!(post(&[ndjson, ("Origin", "https://shop.example")]), 202);
+    assert_eq!(post(&[ndjson]), 202);
 }
 
 #[test]
