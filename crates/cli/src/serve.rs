@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::IntoFuture as _;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -64,6 +65,10 @@ pub struct Args {
     /// The journey fixtures folder, served under `/fixtures/` (the demo plays them).
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
+    /// After Ctrl-C, how long open requests may take to finish before the server exits anyway,
+    /// in ms (push streams end at once; a second Ctrl-C exits at once).
+    #[arg(long, default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
     /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
     /// sent. Anyone who can reach the server can then grant themselves any traits.
     #[arg(long, conflicts_with = "unsigned")]
@@ -103,6 +108,8 @@ struct Shared {
     by_hash: RwLock<(HashMap<String, Bytes>, VecDeque<String>)>,
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
+    /// Set on Ctrl-C: push streams and long-polls end.
+    stopping: watch::Sender<bool>,
     outbox: tokio::sync::Mutex<PathBuf>,
     origins: Vec<String>,
     www: PathBuf,
@@ -138,7 +145,10 @@ pub fn run(args: Args) -> Result<(), Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail::usage(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(serve(args, key))
+    let result = rt.block_on(serve(args, key));
+    // A model reload or an outbox write on a blocking thread gets a moment to finish.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
@@ -150,6 +160,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         by_hash: RwLock::new((HashMap::new(), VecDeque::new())),
         seen: Mutex::new(HashMap::new()),
         generation,
+        stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
         origins: args.origins.clone(),
         www: args.www.clone(),
@@ -164,6 +175,8 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
              tokens after login (`kairos token` or the library)"
         );
     }
+    // Before the address is printed, so an interrupt from then on is seen.
+    let mut interrupts = Interrupts::new()?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -190,13 +203,61 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         }
     });
 
-    let app = router(state, args.max_upload, args.demo_tokens);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
+    let app = router(state.clone(), args.max_upload, args.demo_tokens);
+    let mut stop = state.stopping.subscribe();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.wait_for(|&s| s).await.ok();
         })
-        .await
-        .map_err(|e| Fail::usage(format!("server error: {e}")))
+        .into_future();
+    tokio::pin!(server);
+    let failed = |e: std::io::Error| Fail::usage(format!("server error: {e}"));
+    tokio::select! {
+        r = &mut server => return r.map_err(failed),
+        () = interrupts.next() => {}
+    }
+    let grace = Duration::from_millis(args.shutdown_grace_ms);
+    tracing::info!(
+        grace_ms = args.shutdown_grace_ms,
+        "interrupted: shutting down; push streams end, open requests may finish (Ctrl-C again exits at once)"
+    );
+    state.stopping.send_replace(true);
+    tokio::select! {
+        r = server => r.map_err(failed)?,
+        () = interrupts.next() => tracing::warn!("interrupted again: exiting at once"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_ms = args.shutdown_grace_ms, "connections still open at the end of the grace period: exiting");
+        }
+    }
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT), as often as it comes: the first starts a graceful shutdown, the second
+/// exits at once.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Interrupts, Fail> {
+        #[cfg(unix)]
+        {
+            let kind = tokio::signal::unix::SignalKind::interrupt();
+            let signal = tokio::signal::unix::signal(kind)
+                .map_err(|e| Fail::usage(format!("cannot handle Ctrl-C: {e}")))?;
+            Ok(Interrupts { signal })
+        }
+        #[cfg(not(unix))]
+        Ok(Interrupts {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await.ok();
+    }
 }
 
 fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
@@ -382,7 +443,8 @@ async fn events(State(s): State<AppState>, UrlPath(ch): UrlPath<String>) -> Resp
         return not_found(&format!("channel `{ch}`"));
     }
     let rx = s.generation.subscribe();
-    Sse::new(meta_stream(s, ch, rx))
+    let stop = s.stopping.subscribe();
+    Sse::new(meta_stream(s, ch, rx, stop))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
@@ -391,8 +453,10 @@ fn meta_stream(
     s: AppState,
     ch: String,
     rx: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold((s, ch, rx, None::<Meta>), |(s, ch, mut rx, last)| async move {
+    let start = (s, ch, rx, stop, None::<Meta>);
+    futures_util::stream::unfold(start, |(s, ch, mut rx, mut stop, last)| async move {
         loop {
             let current = channel(&s, &ch).map(|p| p.meta);
             if let Some(m) = current.filter(|m| Some(m) != last.as_ref()) {
@@ -400,9 +464,13 @@ fn meta_stream(
                     .event("snapshot")
                     .id(m.version.to_string())
                     .data(serde_json::to_string(&m).unwrap_or_default());
-                return Some((Ok(event), (s, ch, rx, Some(m))));
+                return Some((Ok(event), (s, ch, rx, stop, Some(m))));
             }
-            rx.changed().await.ok()?;
+            // The stream ends on shutdown, or the server would wait for the client to go.
+            tokio::select! {
+                changed = rx.changed() => changed.ok()?,
+                _ = stop.wait_for(|&s| s) => return None,
+            }
         }
     })
 }
@@ -431,15 +499,21 @@ async fn long_poll(
         return not_found(&format!("channel `{ch}`"));
     }
     let mut rx = s.generation.subscribe();
+    let mut stop = s.stopping.subscribe();
+    tracing::debug!(%ch, after = q.after, "long-poll waiting");
     let deadline = Instant::now() + Duration::from_millis(q.wait_ms.min(60_000));
     loop {
         if let Some(p) = channel(&s, &ch).filter(|p| p.meta.version > q.after) {
             return json_response(StatusCode::OK, &p.meta);
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return StatusCode::NO_CONTENT.into_response(),
+        tokio::select! {
+            changed = tokio::time::timeout(left, rx.changed()) => match changed {
+                Ok(Ok(())) => continue,
+                _ => return StatusCode::NO_CONTENT.into_response(),
+            },
+            // On shutdown: no news, and the client polls again (elsewhere, or once it is back).
+            _ = stop.wait_for(|&s| s) => return StatusCode::NO_CONTENT.into_response(),
         }
     }
 }

@@ -97,6 +97,33 @@ impl Server {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// Waits (at most 10 s) until the log contains `needle`.
+    fn wait_log(&self, needle: &str) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(needle) {
+            assert!(Instant::now() < end, "`{needle}` never logged; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends Ctrl-C (SIGINT).
+    fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    }
+
+    /// Waits (at most 20 s) for the server to exit.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < end, "the server is still running; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         request(&self.addr, "GET", path, headers, b"")
     }
@@ -385,11 +412,7 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
 
     // A broken model: logged, and version 2 stays served.
     srv.write_model("{\"meta\": {\"name\": \"x\", \"version\": 3},\n \"offers\": [}");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !srv.log().contains("model does not compile") {
-        assert!(Instant::now() < end, "no error logged: {}", srv.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    srv.wait_log("model does not compile");
     assert!(srv.log().contains("web.json:2:"), "the log names the line: {}", srv.log());
     let r = srv.get("/v1/channels/web/latest", &[]);
     assert_eq!(r.status, 200);
@@ -398,15 +421,89 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     let mut same = model(2);
     same = same.replace("\"name\": \"Taste of Su\"", "\"name\": \"Taste of Su 2\"");
     srv.write_model(&same);
-    let end = Instant::now() + Duration::from_secs(10);
-    while !srv.log().contains("not published") {
-        assert!(Instant::now() < end, "no warning logged: {}", srv.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    srv.wait_log("not published");
     assert_eq!(srv.meta()["version"], 2);
     // Fixed: version 3 is served.
     srv.write_model(&model(3));
     srv.wait_version(3);
+}
+
+/// Opens `path` as an SSE stream and reads until its first event.
+fn open_events(addr: &str, path: &str) -> (TcpStream, String) {
+    let mut sse = TcpStream::connect(addr).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sse.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("\n\n") || !seen.contains("event: snapshot") {
+        let n = sse.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed; got {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    (sse, seen)
+}
+
+/// Starts an outbox upload that sends its headers and part of its body, and returns once the
+/// server reads the body (it answers `Expect: 100-continue`): a request in flight.
+fn hold_upload(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /v1/outbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\n\
+         Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
+    s.write_all(b"{\"type\":").unwrap();
+    s
+}
+
+/// Regression: with an SSE client connected, Ctrl-C closed the listener but the server waited
+/// for the stream to end, which it never did; later Ctrl-Cs were ignored.
+#[test]
+fn ctrl_c_ends_push_streams_and_stops_the_server() {
+    let mut srv = Server::start_in_shell("stop", &[], "export KAIROS_LOG=info,kairos=debug");
+    let (mut sse, _) = open_events(&srv.addr, "/v1/channels/web/events");
+    let addr = srv.addr.clone();
+    let poller = std::thread::spawn(move || {
+        request(&addr, "GET", "/v1/channels/web/poll?after=1&wait_ms=60000", &[], b"")
+    });
+    srv.wait_log("long-poll waiting");
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    let mut rest = Vec::new();
+    sse.read_to_end(&mut rest).unwrap();
+    assert!(rest.ends_with(b"0\r\n\r\n"), "the event stream ended: {}", String::from_utf8_lossy(&rest));
+    assert_eq!(poller.join().unwrap().status, 204);
+    assert!(srv.log().contains("interrupted: shutting down"), "{}", srv.log());
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let mut srv = Server::start("stop-twice", &["--shutdown-grace-ms", "600000"]);
+    let _upload = hold_upload(&srv.addr);
+    srv.interrupt();
+    srv.wait_log("interrupted: shutting down");
+    assert!(srv.child.try_wait().unwrap().is_none(), "an open request keeps the server up");
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    assert!(srv.log().contains("interrupted again: exiting at once"), "{}", srv.log());
+}
+
+#[test]
+fn shutdown_waits_for_open_requests_no_longer_than_the_grace_period() {
+    let mut srv = Server::start("stop-grace", &["--shutdown-grace-ms", "100"]);
+    let _upload = hold_upload(&srv.addr);
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    assert!(srv.log().contains("connections still open at the end of the grace period"), "{}", srv.log());
 }
 
 #[test]
