@@ -54,6 +54,37 @@ fn model_json() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap()
 }
 
+/// Regression: `--force` over a 0644 file kept 0644 for the new secret key, and a dangling
+/// symlink in place of the key file was followed (the key written wherever it pointed).
+#[cfg(unix)]
+#[test]
+fn keygen_writes_the_secret_key_private_and_never_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("keygen-modes");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    std::fs::write(d.join("k.key"), "old\n").unwrap();
+    std::fs::set_permissions(d.join("k.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = kairos(&["keygen", "-o", s(&d.join("k")), "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&d.join("k.key")), 0o600);
+    assert!(std::fs::read_to_string(d.join("k.key")).unwrap().contains("kairos-ed25519-secret:"));
+
+    let elsewhere = d.join("elsewhere.key");
+    std::os::unix::fs::symlink(&elsewhere, d.join("l.key")).unwrap();
+    fails(&kairos(&["keygen", "-o", s(&d.join("l"))]), 2, "l.key: already exists; pass --force");
+    assert!(!elsewhere.exists() && !d.join("l.pub").exists(), "nothing written");
+    let out = kairos(&["keygen", "-o", s(&d.join("l")), "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!elsewhere.exists(), "the key was written through the link");
+    assert!(std::fs::symlink_metadata(d.join("l.key")).unwrap().file_type().is_file());
+    assert_eq!(mode(&d.join("l.key")), 0o600);
+    let mut names: Vec<String> =
+        std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["k.key", "k.pub", "l.key", "l.pub"], "no temporary file left");
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn keygen_compile_signed_and_inspect() {
     let d = tmp("sign");
