@@ -7,14 +7,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::future::IntoFuture as _;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest as _, Path as UrlPath, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -65,6 +64,14 @@ pub struct Args {
     /// The journey fixtures folder, served under `/fixtures/` (the demo plays them).
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
+    /// Time a client has to send a request's headers, or an upload's body, in ms; also how long
+    /// an idle keep-alive connection is kept.
+    #[arg(long, default_value_t = 30_000)]
+    pub read_timeout_ms: u64,
+    /// Most connections open at once (SSE and long-poll clients included); more wait. Keep it
+    /// below the open-file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_connections: usize,
     /// After Ctrl-C, how long open requests may take to finish before the server exits anyway,
     /// in ms (push streams end at once; a second Ctrl-C exits at once).
     #[arg(long, default_value_t = 5_000)]
@@ -111,6 +118,8 @@ struct Shared {
     /// Set on Ctrl-C: push streams and long-polls end.
     stopping: watch::Sender<bool>,
     outbox: tokio::sync::Mutex<PathBuf>,
+    /// How long an upload's body may take to arrive.
+    read_timeout: Duration,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -162,6 +171,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         generation,
         stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),
@@ -204,16 +214,14 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     });
 
     let app = router(state.clone(), args.max_upload, args.demo_tokens);
-    let mut stop = state.stopping.subscribe();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.wait_for(|&s| s).await.ok();
-        })
-        .into_future();
+    let limits = crate::listen::Limits {
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
+        max_connections: args.max_connections,
+    };
+    let server = crate::listen::serve(listener, app, limits, state.stopping.subscribe());
     tokio::pin!(server);
-    let failed = |e: std::io::Error| Fail::usage(format!("server error: {e}"));
     tokio::select! {
-        r = &mut server => return r.map_err(failed),
+        () = &mut server => return Ok(()),
         () = interrupts.next() => {}
     }
     let grace = Duration::from_millis(args.shutdown_grace_ms);
@@ -223,7 +231,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     );
     state.stopping.send_replace(true);
     tokio::select! {
-        r = server => r.map_err(failed)?,
+        () = server => {}
         () = interrupts.next() => tracing::warn!("interrupted again: exiting at once"),
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_ms = args.shutdown_grace_ms, "connections still open at the end of the grace period: exiting");
@@ -536,11 +544,30 @@ fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Respons
     Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{what}: send {send}\n")).into_response())
 }
 
+/// The body of an upload, within the route's size limit (`413`) and the read timeout (`408`:
+/// a client that trickles its body would hold its connection for good).
+async fn read_body(s: &Shared, req: Request) -> Result<Bytes, Response> {
+    match tokio::time::timeout(s.read_timeout, Bytes::from_request(req, &())).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(rejected)) => Err(rejected.into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the body did not arrive in time\n",
+        )
+            .into_response()),
+    }
+}
+
 /// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
-async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse_content_type(&headers, &["application/x-ndjson", "application/json"]) {
+async fn outbox(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
         return refused;
     }
+    let body = match read_body(&s, req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
     let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
     let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -644,10 +671,14 @@ fn is_pid(user: &str) -> bool {
 
 /// Demo only (`--demo-tokens`): a trait token signed with the brand key for the user and traits
 /// in the request, `{"token": "kt1.…", "exp": MS}`.
-async fn demo_token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse_content_type(&headers, &["application/json"]) {
+async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(refused) = refuse_content_type(req.headers(), &["application/json"]) {
         return refused;
     }
+    let body = match read_body(&s, req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
     // INVARIANT: --demo-tokens conflicts with --unsigned, and without it --key is required.
     let Some(key) = &s.key else { return not_found("demo token") };
     // serde would also read the struct from a JSON array.

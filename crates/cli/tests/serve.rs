@@ -487,7 +487,8 @@ fn ctrl_c_ends_push_streams_and_stops_the_server() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    let mut srv = Server::start("stop-twice", &["--shutdown-grace-ms", "600000"]);
+    let mut srv =
+        Server::start("stop-twice", &["--shutdown-grace-ms", "600000", "--read-timeout-ms", "600000"]);
     let _upload = hold_upload(&srv.addr);
     srv.interrupt();
     srv.wait_log("interrupted: shutting down");
@@ -499,11 +500,70 @@ fn a_second_ctrl_c_exits_at_once() {
 
 #[test]
 fn shutdown_waits_for_open_requests_no_longer_than_the_grace_period() {
-    let mut srv = Server::start("stop-grace", &["--shutdown-grace-ms", "100"]);
+    let mut srv = Server::start("stop-grace", &["--shutdown-grace-ms", "100", "--read-timeout-ms", "600000"]);
     let _upload = hold_upload(&srv.addr);
     srv.interrupt();
     assert!(srv.wait_exit().success(), "{}", srv.log());
     assert!(srv.log().contains("connections still open at the end of the grace period"), "{}", srv.log());
+}
+
+/// Reads until the server closes the connection; panics if it is still open after 20 s.
+fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("still open ({e}); got {}", String::from_utf8_lossy(&got)),
+        }
+    }
+}
+
+/// Regression: a connection that sent half its headers, or stayed idle, or trickled an upload,
+/// was kept open for good (slowloris).
+#[test]
+fn slow_and_idle_connections_are_closed() {
+    let srv = Server::start("slow", &["--read-timeout-ms", "300"]);
+    let mut half = TcpStream::connect(&srv.addr).unwrap();
+    half.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\n").unwrap();
+    read_until_closed(&mut half);
+
+    let mut idle = TcpStream::connect(&srv.addr).unwrap();
+    idle.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let answered = read_until_closed(&mut idle);
+    assert!(answered.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answered));
+
+    let mut upload = hold_upload(&srv.addr);
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut upload)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(!srv.dir.join("outbox.ndjson").exists());
+}
+
+/// Regression: there was no limit on open connections, so enough clients could take every file
+/// descriptor. Over the limit, a connection waits until another closes.
+#[test]
+fn connections_over_the_limit_wait_for_one_to_close() {
+    let srv = Server::start("cap", &["--max-connections", "2", "--read-timeout-ms", "600000"]);
+    let first = TcpStream::connect(&srv.addr).unwrap();
+    let _second = TcpStream::connect(&srv.addr).unwrap();
+    let mut third = TcpStream::connect(&srv.addr).unwrap();
+    third.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 64];
+    let early = third.read(&mut buf);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "answered while two connections were open: {early:?}"
+    );
+    drop(first);
+    let answer = read_until_closed(&mut third);
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }
 
 #[test]
