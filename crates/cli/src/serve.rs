@@ -303,15 +303,30 @@ fn reload(state: &Shared) {
     paths.sort();
     for path in paths {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let hash = kairos::codec::sha256(text.as_bytes());
-        {
+        // What was last seen of each file is remembered, so an unchanged file, or the same
+        // failure to read it, is handled (and logged) once.
+        let first_time = |hash: [u8; 32]| {
             let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.get(&path) == Some(&hash) {
+            seen.insert(path.clone(), hash) != Some(hash)
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                if first_time(kairos::codec::sha256(format!("unreadable: {e}").as_bytes())) {
+                    tracing::error!(%channel, file = %path.display(), error = %e,
+                        "cannot read the model file; the last good snapshot stays served");
+                }
                 continue;
             }
-            seen.insert(path.clone(), hash);
+        };
+        if !first_time(kairos::codec::sha256(&bytes)) {
+            continue;
         }
+        let Ok(text) = String::from_utf8(bytes) else {
+            tracing::error!(%channel, file = %path.display(),
+                "the model file is not UTF-8; the last good snapshot stays served");
+            continue;
+        };
         let compiled = match kairos::compile_str(&text) {
             Ok(c) => c,
             Err(errors) => {

@@ -566,6 +566,22 @@ fn connections_over_the_limit_wait_for_one_to_close() {
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }
 
+/// Regression: a model file that was not UTF-8 (or could not be read) was skipped without a
+/// word in the log.
+#[test]
+fn a_model_that_is_not_utf8_is_logged_once() {
+    let srv = Server::start("not-utf8", &[]);
+    std::fs::write(srv.dir.join("models/bad.json"), b"{\"meta\": {\"name\": \"x\xff\", \"version\": 5}}")
+        .unwrap();
+    srv.wait_log("the model file is not UTF-8");
+    assert!(srv.log().contains("bad.json"), "{}", srv.log());
+    // Once web.json v2 is published, bad.json (read first) was looked at again.
+    srv.write_model(&model(2));
+    srv.wait_version(2);
+    assert_eq!(srv.log().matches("not UTF-8").count(), 1, "{}", srv.log());
+    assert_eq!(srv.get("/v1/channels/bad/meta", &[]).status, 404);
+}
+
 #[test]
 fn outbox_uploads_are_validated_and_appended() {
     let srv = Server::start("outbox", &["--max-upload", "1024"]);
