@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-fn kairos_stdin(args: &[&str], input: &str) -> Output {
+fn kairos_stdin(args: &[&str], input: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
         .args(args)
         .current_dir(root())
@@ -25,7 +25,7 @@ fn kairos_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(input.as_ref()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -270,6 +270,21 @@ fn eval_single_and_batch() {
     assert!(lines[5]["error"].as_str().unwrap().contains("expected an object"));
     assert_eq!(lines[6], json!({"result": "ac"}));
     fails(&kairos(&["eval", "--batch", "1"]), 2, "cannot be used with");
+
+    // Regression: a line that was not UTF-8 stopped the batch (exit 2, later lines lost).
+    let out =
+        kairos_stdin(&["eval", "--batch"], b"{\"rule\": 1}\n\xff\xfe\r\n{\"rule\": 2}\r\n{\"rule\": 3}");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"result": 1}),
+            json!({"error": "line 2: not UTF-8"}),
+            json!({"result": 2}),
+            json!({"result": 3})
+        ]
+    );
 }
 
 #[test]
