@@ -678,12 +678,6 @@ struct TokenRequest {
     now: Option<i64>,
 }
 
-/// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
-/// first 16 bytes of an identifier's hash.
-fn is_pid(user: &str) -> bool {
-    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// Demo only (`--demo-tokens`): a trait token signed with the brand key for the user and traits
 /// in the request, `{"token": "kt1.…", "exp": MS}`.
 async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
@@ -704,7 +698,7 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return bad_request(format!("the request: {e}")),
     };
-    if !is_pid(&request.user) {
+    if !snap::is_pid(&request.user) {
         return bad_request(
             "`user` must be the shopper's pseudonymous id (`engine.pid`): 16 or 32 lowercase hex digits"
                 .into(),

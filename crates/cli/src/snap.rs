@@ -367,8 +367,12 @@ pub fn token(
 ) -> Result<(), Fail> {
     let sk = secret_key(key)?;
     let ttl = parse_ttl(ttl).map_err(|e| Fail::usage(format!("--ttl {e}")))?;
-    if user.is_empty() {
-        return Err(Fail::usage("--user is empty: pass the shopper's pseudonymous id (Profile::pid)".into()));
+    if !is_pid(user) {
+        return Err(Fail::usage(format!(
+            "--user `{user}` is not a pseudonymous id (Profile::pid: 16 or 32 lowercase hex digits), and \
+             devices refuse a token for anyone else; for a phone number, email or CRM id pass --phone, \
+             --email or --external with --model"
+        )));
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
@@ -386,6 +390,12 @@ pub fn token(
     }
     println!("{token}");
     Ok(())
+}
+
+/// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
+/// first 16 bytes of an identifier's hash.
+pub fn is_pid(user: &str) -> bool {
+    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Applies the same traits, in a token signed for its own shopper, to a consenting engine that

@@ -49,6 +49,8 @@ fn fails(out: &Output, code: i32, needle: &str) {
 }
 
 const MODEL: &str = "examples/taste-of-su/model.json";
+/// A pseudonymous id (`Profile::pid`) for tokens.
+const USER: &str = "00000000000000b2";
 
 fn model_json() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap()
@@ -405,7 +407,7 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let key = d.join("brand.key");
-    let base = ["token", "--key", s(&key), "--user", "u", "--traits", s(&traits)];
+    let base = ["token", "--key", s(&key), "--user", USER, "--traits", s(&traits)];
     let with = |extra: &[&str]| {
         let mut a: Vec<&str> = base.to_vec();
         a.extend_from_slice(extra);
@@ -422,24 +424,33 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     fails(&with(&["--ttl", "7日"]), 2, "--ttl `7日` is not a duration");
     std::fs::write(d.join("list.json"), "[1]").unwrap();
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("list.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("list.json"))]),
         2,
         "traits must be a JSON object",
     );
     std::fs::write(d.join("broken.json"), "{").unwrap();
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("broken.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("broken.json"))]),
         2,
         "not JSON",
     );
-    fails(&kairos(&["token", "--key", s(&key), "--user", "", "--traits", s(&traits)]), 2, "--user is empty");
+    // Regression: any string was taken as the user, and every device refused the token.
+    for user in ["", "Nancy", "0123456789ABCDEF", "0123456789abcde", "+8613800138000"] {
+        fails(
+            &kairos(&["token", "--key", s(&key), "--user", user, "--traits", s(&traits)]),
+            2,
+            &format!(
+                "--user `{user}` is not a pseudonymous id (Profile::pid: 16 or 32 lowercase hex digits)"
+            ),
+        );
+    }
     fails(
-        &kairos(&["token", "--key", s(&d.join("brand.pub")), "--user", "u", "--traits", s(&traits)]),
+        &kairos(&["token", "--key", s(&d.join("brand.pub")), "--user", USER, "--traits", s(&traits)]),
         2,
         "not a Kairos secret key",
     );
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("no.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("no.json"))]),
         2,
         "no.json",
     );
