@@ -391,10 +391,17 @@ fn channel(state: &Shared, name: &str) -> Option<Published> {
     read_lock(&state.channels).get(name).cloned()
 }
 
+/// Whether `If-None-Match` names `etag` (weakly) or `*`; its list may be split over several
+/// header lines.
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else { return false };
     let etag = etag.to_str().unwrap_or("");
-    inm.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|inm| inm.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
 fn snapshot_response(p: &Published, headers: &HeaderMap, cache: &'static str) -> Response {
@@ -550,7 +557,9 @@ fn bad_request(message: String) -> Response {
 /// `Blob`) cross-origin without a preflight, and the type is what makes it ask first.
 fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ctype.is_empty() && accepted.iter().any(|a| ctype.starts_with(a)) {
+    // The media type is what comes before the parameters (`; charset=utf-8`), in any case.
+    let media = ctype.split(';').next().unwrap_or("").trim();
+    if accepted.iter().any(|a| media.eq_ignore_ascii_case(a)) {
         return None;
     }
     let send = accepted.first().copied().unwrap_or_default();

@@ -224,6 +224,11 @@ fn conditional_gets_immutable_urls_and_signatures() {
     assert!(r304.body.is_empty());
     assert_eq!(r304.headers["etag"], etag);
     assert_eq!(srv.get("/v1/channels/web/latest", &[("If-None-Match", "\"other\"")]).status, 200);
+    // Regression: only the first If-None-Match line was read.
+    let split = [("If-None-Match", "\"other\""), ("If-None-Match", etag.as_str())];
+    assert_eq!(srv.get("/v1/channels/web/latest", &split).status, 304);
+    let weak = format!("\"a\", W/{etag}");
+    assert_eq!(srv.get("/v1/channels/web/latest", &[("If-None-Match", &weak)]).status, 304);
 
     let meta = srv.meta();
     let url = meta["url"].as_str().unwrap();
@@ -610,6 +615,18 @@ fn outbox_uploads_are_validated_and_appended() {
     assert_eq!(post(b"\n\n", &ndjson).status, 400);
     assert_eq!(post(b"\xff\xfe", &ndjson).status, 400);
     assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "text/plain")]).status, 415);
+    // Regression: the type was compared by prefix and case.
+    assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "application/jsonfoo")]).status, 415);
+    let stored = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
+    for ctype in
+        ["Application/X-NDJSON", "application/json; charset=utf-8", " application/x-ndjson ;charset=UTF-8"]
+    {
+        let r = post(b"{\"type\":\"typed\"}", &[("Content-Type", ctype)]);
+        assert_eq!(r.status, 202, "{ctype}");
+    }
+    let typed = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
+    assert_eq!(typed, format!("{stored}{}", "{\"type\":\"typed\"}\n".repeat(3)));
+    std::fs::write(srv.dir.join("outbox.ndjson"), &stored).unwrap();
     assert_eq!(request(&srv.addr, "GET", "/v1/outbox", &[], b"").status, 405);
     // Nothing of a rejected batch was stored.
     assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), stored);
