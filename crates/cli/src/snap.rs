@@ -50,12 +50,10 @@ fn body_len(bytes: &[u8]) -> usize {
     snapshot::header(bytes).map_or(0, |h| h.body_len as usize)
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Writes through a temporary file of its own (synced, removed on failure) and a rename, so a
+/// reader never sees half a file, even after a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+    write_file(path, bytes, false, true).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
 }
 
 /// `kairos keygen`: writes `STEM.key` (secret) and `STEM.pub` (public).
