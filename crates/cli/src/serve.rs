@@ -112,7 +112,7 @@ struct Shared {
     dir: PathBuf,
     key: Option<SecretKey>,
     channels: RwLock<HashMap<String, Published>>,
-    by_hash: RwLock<(HashMap<String, Bytes>, VecDeque<String>)>,
+    by_hash: RwLock<Kept>,
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
     /// Set on Ctrl-C: push streams and long-polls end.
@@ -166,7 +166,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         dir: args.models.clone(),
         key,
         channels: RwLock::new(HashMap::new()),
-        by_hash: RwLock::new((HashMap::new(), VecDeque::new())),
+        by_hash: RwLock::new(Kept::default()),
         seen: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
@@ -357,25 +357,36 @@ fn reload(state: &Shared) {
         };
         let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
         let bytes = Bytes::from(bytes);
-        {
-            let mut h = write_lock(&state.by_hash);
-            let (map, order) = &mut *h;
-            map.insert(sha.clone(), bytes.clone());
-            order.push_back(sha.clone());
-            let latest: Vec<String> =
-                read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
-            while order.len() > KEEP_SNAPSHOTS {
-                if let Some(old) = order.pop_front() {
-                    if !latest.contains(&old) && old != sha {
-                        map.remove(&old);
-                    }
-                }
-            }
-        }
+        let latest: Vec<String> =
+            read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
+        keep(&mut write_lock(&state.by_hash), &sha, bytes.clone(), &latest);
         tracing::info!(%channel, version = meta.version, sha256 = %sha, bytes = meta.bytes, warnings = compiled.warnings.len(), "published");
         write_lock(&state.channels).insert(channel, Published { meta, bytes, etag });
         state.generation.send_modify(|g| *g += 1);
     }
+}
+
+/// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
+type Kept = (HashMap<String, Bytes>, VecDeque<String>);
+
+/// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
+/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
+// INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
+// too, so it is forgotten in its turn once it is no longer the latest.
+fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
+    let (map, order) = kept;
+    if map.insert(sha.to_string(), bytes).is_none() {
+        order.push_back(sha.to_string());
+    }
+    let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
+    order.retain(|h| {
+        if excess == 0 || h == sha || latest.contains(h) {
+            return true;
+        }
+        map.remove(h);
+        excess -= 1;
+        false
+    });
 }
 
 fn not_found(what: &str) -> Response {
@@ -841,4 +852,42 @@ fn same_loopback_origin(headers: &HeaderMap) -> bool {
         || name == "[::1]"
         || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
     loopback && origin.strip_prefix("http://") == Some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a channel's latest snapshot popped from the order while still the latest
+    /// stayed in the map for good once the channel published again.
+    #[test]
+    fn a_rarely_changed_channel_does_not_leak_snapshots() {
+        let mut kept = Kept::default();
+        let mut latest: HashMap<&str, String> = HashMap::new();
+        let mut publish = |channel: &'static str, n: usize| {
+            let sha = format!("{channel}{n}");
+            let now: Vec<String> = latest.values().cloned().collect();
+            keep(&mut kept, &sha, Bytes::new(), &now);
+            latest.insert(channel, sha);
+            kept.clone()
+        };
+        publish("a", 0);
+        for n in 0..100 {
+            publish("b", n);
+        }
+        let (map, _) = publish("a", 1);
+        assert!(map.contains_key("a0") && map.contains_key("a1"), "a0 still served by old devices");
+        for n in 100..300 {
+            publish("b", n);
+        }
+        let (map, order) = publish("b", 300);
+        assert!(!map.contains_key("a0"), "a0 is forgotten once a1 is the latest and old enough");
+        assert!(map.contains_key("a1") && map.contains_key("b300") && map.contains_key("b299"));
+        assert_eq!(map.len(), KEEP_SNAPSHOTS);
+        let mut listed: Vec<&String> = order.iter().collect();
+        listed.sort();
+        let mut held: Vec<&String> = map.keys().collect();
+        held.sort();
+        assert_eq!(listed, held);
+    }
 }
