@@ -389,10 +389,12 @@ fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
     });
 }
 
+/// `404`, not to be cached: a 404 is cacheable by default, and the channel, snapshot or file
+/// may be there a moment later.
 fn not_found(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
         format!("{what} not found\n"),
     )
         .into_response()
@@ -551,12 +553,18 @@ async fn long_poll(
         tokio::select! {
             changed = tokio::time::timeout(left, rx.changed()) => match changed {
                 Ok(Ok(())) => continue,
-                _ => return StatusCode::NO_CONTENT.into_response(),
+                _ => return no_news(),
             },
             // On shutdown: no news, and the client polls again (elsewhere, or once it is back).
-            _ = stop.wait_for(|&s| s) => return StatusCode::NO_CONTENT.into_response(),
+            _ = stop.wait_for(|&s| s) => return no_news(),
         }
     }
+}
+
+/// The long-poll's `204`, not to be cached (a 204 is cacheable by default, and a cache that
+/// kept one would hide the next version).
+fn no_news() -> Response {
+    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response()
 }
 
 fn bad_request(message: String) -> Response {

@@ -384,6 +384,21 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     assert_eq!(now.status, 200);
     let idle = request(&srv.addr, "GET", "/v1/channels/web/poll?after=1&wait_ms=200", &[], b"");
     assert_eq!(idle.status, 204);
+    // Regression: the 204 and the 404s had no Cache-Control (both are cacheable by default).
+    assert_eq!(idle.headers.get("cache-control").map(String::as_str), Some("no-store"));
+    for path in [
+        "/v1/channels/nope/poll",
+        "/v1/channels/nope/meta",
+        "/v1/channels/nope/latest",
+        "/v1/snapshots/00.kairos",
+    ] {
+        let r = srv.get(path, &[]);
+        assert_eq!(
+            (r.status, r.headers.get("cache-control").map(String::as_str)),
+            (404, Some("no-store")),
+            "{path}"
+        );
+    }
 
     // Hold an SSE connection and a long-poll while version 2 is published.
     let addr = srv.addr.clone();
