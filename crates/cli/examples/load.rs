@@ -71,6 +71,8 @@ fn run() -> Result<(), String> {
         .arg(key.with_extension("key"))
         .arg("--outbox")
         .arg(dir.join("outbox.ndjson"))
+        // Every client and push connection at once, and some to spare.
+        .args(["--max-connections", &(o.clients + o.push + 64).to_string()])
         .env("KAIROS_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

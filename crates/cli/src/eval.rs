@@ -32,27 +32,39 @@ pub fn single(rule: &str, data: Option<&str>) -> Result<(), Fail> {
 }
 
 /// `kairos eval --batch`: one `{"rule": ..., "data": ...}` per input line, one
-/// `{"result": ...}` or `{"error": ...}` per output line. Blank lines are skipped.
-pub fn batch(input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
+/// `{"result": ...}` or `{"error": ...}` per output line. Blank lines are skipped; a line that
+/// is not UTF-8 gets an error line, like any other bad line, and the batch goes on.
+pub fn batch(mut input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
     let io = |e: std::io::Error| Fail::usage(format!("stdout: {e}"));
-    for (n, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| Fail::usage(format!("stdin line {}: {e}", n + 1)))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut raw = Vec::new();
+    for n in 1.. {
+        raw.clear();
+        let read =
+            input.read_until(b'\n', &mut raw).map_err(|e| Fail::usage(format!("stdin line {n}: {e}")))?;
+        if read == 0 {
+            break;
         }
-        let answer = match serde_json::from_str::<Json>(&line) {
-            Err(e) => json!({"error": format!("line {}: not JSON: {e}", n + 1)}),
-            Ok(Json::Object(o)) if o.contains_key("rule") && o.keys().all(|k| k == "rule" || k == "data") => {
-                match eval_one(o.get("rule").unwrap_or(&Json::Null), o.get("data").unwrap_or(&Json::Null)) {
-                    Ok(v) => json!({"result": v}),
-                    Err(e) => json!({"error": e}),
-                }
-            }
-            Ok(_) => {
-                json!({"error": format!("line {}: expected an object {{\"rule\": ..., \"data\": ...}}", n + 1)})
-            }
+        let line = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let answer = match std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)) {
+            Err(_) => json!({"error": format!("line {n}: not UTF-8")}),
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => answer(line, n),
         };
         writeln!(out, "{answer}").map_err(io)?;
     }
     out.flush().map_err(io)
+}
+
+/// The answer to input line `n`.
+fn answer(line: &str, n: usize) -> Json {
+    match serde_json::from_str::<Json>(line) {
+        Err(e) => json!({"error": format!("line {n}: not JSON: {e}")}),
+        Ok(Json::Object(o)) if o.contains_key("rule") && o.keys().all(|k| k == "rule" || k == "data") => {
+            match eval_one(o.get("rule").unwrap_or(&Json::Null), o.get("data").unwrap_or(&Json::Null)) {
+                Ok(v) => json!({"result": v}),
+                Err(e) => json!({"error": e}),
+            }
+        }
+        Ok(_) => json!({"error": format!("line {n}: expected an object {{\"rule\": ..., \"data\": ...}}")}),
+    }
 }

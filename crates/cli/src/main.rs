@@ -2,6 +2,7 @@
 //! tokens, evaluate rules and replay journeys. Reference: `docs/cli.md`.
 
 mod eval;
+mod listen;
 mod locate;
 mod serve;
 mod snap;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest as _, Path as UrlPath, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -64,6 +64,18 @@ pub struct Args {
     /// The journey fixtures folder, served under `/fixtures/` (the demo plays them).
     #[arg(long, default_value = "tests/fixtures")]
     pub fixtures: PathBuf,
+    /// Time a client has to send a request's headers, or an upload's body, in ms; also how long
+    /// an idle keep-alive connection is kept.
+    #[arg(long, default_value_t = 30_000)]
+    pub read_timeout_ms: u64,
+    /// Most connections open at once (SSE and long-poll clients included); more wait. Keep it
+    /// below the open-file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 1_000)]
+    pub max_connections: usize,
+    /// After Ctrl-C, how long open requests may take to finish before the server exits anyway,
+    /// in ms (push streams end at once; a second Ctrl-C exits at once).
+    #[arg(long, default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
     /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
     /// sent. Anyone who can reach the server can then grant themselves any traits.
     #[arg(long, conflicts_with = "unsigned")]
@@ -100,10 +112,14 @@ struct Shared {
     dir: PathBuf,
     key: Option<SecretKey>,
     channels: RwLock<HashMap<String, Published>>,
-    by_hash: RwLock<(HashMap<String, Bytes>, VecDeque<String>)>,
+    by_hash: RwLock<Kept>,
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
+    /// Set on Ctrl-C: push streams and long-polls end.
+    stopping: watch::Sender<bool>,
     outbox: tokio::sync::Mutex<PathBuf>,
+    /// How long an upload's body may take to arrive.
+    read_timeout: Duration,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -138,7 +154,10 @@ pub fn run(args: Args) -> Result<(), Fail> {
         .enable_all()
         .build()
         .map_err(|e| Fail::usage(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(serve(args, key))
+    let result = rt.block_on(serve(args, key));
+    // A model reload or an outbox write on a blocking thread gets a moment to finish.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
@@ -147,10 +166,12 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         dir: args.models.clone(),
         key,
         channels: RwLock::new(HashMap::new()),
-        by_hash: RwLock::new((HashMap::new(), VecDeque::new())),
+        by_hash: RwLock::new(Kept::default()),
         seen: Mutex::new(HashMap::new()),
         generation,
+        stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),
@@ -164,6 +185,8 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
              tokens after login (`kairos token` or the library)"
         );
     }
+    // Before the address is printed, so an interrupt from then on is seen.
+    let mut interrupts = Interrupts::new()?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| Fail::usage(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -190,13 +213,59 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         }
     });
 
-    let app = router(state, args.max_upload, args.demo_tokens);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            tokio::signal::ctrl_c().await.ok();
-        })
-        .await
-        .map_err(|e| Fail::usage(format!("server error: {e}")))
+    let app = router(state.clone(), args.max_upload, args.demo_tokens);
+    let limits = crate::listen::Limits {
+        read_timeout: Duration::from_millis(args.read_timeout_ms),
+        max_connections: args.max_connections,
+    };
+    let server = crate::listen::serve(listener, app, limits, state.stopping.subscribe());
+    tokio::pin!(server);
+    tokio::select! {
+        () = &mut server => return Ok(()),
+        () = interrupts.next() => {}
+    }
+    let grace = Duration::from_millis(args.shutdown_grace_ms);
+    tracing::info!(
+        grace_ms = args.shutdown_grace_ms,
+        "interrupted: shutting down; push streams end, open requests may finish (Ctrl-C again exits at once)"
+    );
+    state.stopping.send_replace(true);
+    tokio::select! {
+        () = server => {}
+        () = interrupts.next() => tracing::warn!("interrupted again: exiting at once"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_ms = args.shutdown_grace_ms, "connections still open at the end of the grace period: exiting");
+        }
+    }
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT), as often as it comes: the first starts a graceful shutdown, the second
+/// exits at once.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Interrupts, Fail> {
+        #[cfg(unix)]
+        {
+            let kind = tokio::signal::unix::SignalKind::interrupt();
+            let signal = tokio::signal::unix::signal(kind)
+                .map_err(|e| Fail::usage(format!("cannot handle Ctrl-C: {e}")))?;
+            Ok(Interrupts { signal })
+        }
+        #[cfg(not(unix))]
+        Ok(Interrupts {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await.ok();
+    }
 }
 
 fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
@@ -234,15 +303,30 @@ fn reload(state: &Shared) {
     paths.sort();
     for path in paths {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let hash = kairos::codec::sha256(text.as_bytes());
-        {
+        // What was last seen of each file is remembered, so an unchanged file, or the same
+        // failure to read it, is handled (and logged) once.
+        let first_time = |hash: [u8; 32]| {
             let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.get(&path) == Some(&hash) {
+            seen.insert(path.clone(), hash) != Some(hash)
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                if first_time(kairos::codec::sha256(format!("unreadable: {e}").as_bytes())) {
+                    tracing::error!(%channel, file = %path.display(), error = %e,
+                        "cannot read the model file; the last good snapshot stays served");
+                }
                 continue;
             }
-            seen.insert(path.clone(), hash);
+        };
+        if !first_time(kairos::codec::sha256(&bytes)) {
+            continue;
         }
+        let Ok(text) = String::from_utf8(bytes) else {
+            tracing::error!(%channel, file = %path.display(),
+                "the model file is not UTF-8; the last good snapshot stays served");
+            continue;
+        };
         let compiled = match kairos::compile_str(&text) {
             Ok(c) => c,
             Err(errors) => {
@@ -273,31 +357,44 @@ fn reload(state: &Shared) {
         };
         let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
         let bytes = Bytes::from(bytes);
-        {
-            let mut h = write_lock(&state.by_hash);
-            let (map, order) = &mut *h;
-            map.insert(sha.clone(), bytes.clone());
-            order.push_back(sha.clone());
-            let latest: Vec<String> =
-                read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
-            while order.len() > KEEP_SNAPSHOTS {
-                if let Some(old) = order.pop_front() {
-                    if !latest.contains(&old) && old != sha {
-                        map.remove(&old);
-                    }
-                }
-            }
-        }
+        let latest: Vec<String> =
+            read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
+        keep(&mut write_lock(&state.by_hash), &sha, bytes.clone(), &latest);
         tracing::info!(%channel, version = meta.version, sha256 = %sha, bytes = meta.bytes, warnings = compiled.warnings.len(), "published");
         write_lock(&state.channels).insert(channel, Published { meta, bytes, etag });
         state.generation.send_modify(|g| *g += 1);
     }
 }
 
+/// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
+type Kept = (HashMap<String, Bytes>, VecDeque<String>);
+
+/// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
+/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
+// INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
+// too, so it is forgotten in its turn once it is no longer the latest.
+fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
+    let (map, order) = kept;
+    if map.insert(sha.to_string(), bytes).is_none() {
+        order.push_back(sha.to_string());
+    }
+    let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
+    order.retain(|h| {
+        if excess == 0 || h == sha || latest.contains(h) {
+            return true;
+        }
+        map.remove(h);
+        excess -= 1;
+        false
+    });
+}
+
+/// `404`, not to be cached: a 404 is cacheable by default, and the channel, snapshot or file
+/// may be there a moment later.
 fn not_found(what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
         format!("{what} not found\n"),
     )
         .into_response()
@@ -307,10 +404,17 @@ fn channel(state: &Shared, name: &str) -> Option<Published> {
     read_lock(&state.channels).get(name).cloned()
 }
 
+/// Whether `If-None-Match` names `etag` (weakly) or `*`; its list may be split over several
+/// header lines.
 fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else { return false };
     let etag = etag.to_str().unwrap_or("");
-    inm.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|inm| inm.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
 fn snapshot_response(p: &Published, headers: &HeaderMap, cache: &'static str) -> Response {
@@ -382,7 +486,8 @@ async fn events(State(s): State<AppState>, UrlPath(ch): UrlPath<String>) -> Resp
         return not_found(&format!("channel `{ch}`"));
     }
     let rx = s.generation.subscribe();
-    Sse::new(meta_stream(s, ch, rx))
+    let stop = s.stopping.subscribe();
+    Sse::new(meta_stream(s, ch, rx, stop))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
@@ -391,8 +496,10 @@ fn meta_stream(
     s: AppState,
     ch: String,
     rx: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold((s, ch, rx, None::<Meta>), |(s, ch, mut rx, last)| async move {
+    let start = (s, ch, rx, stop, None::<Meta>);
+    futures_util::stream::unfold(start, |(s, ch, mut rx, mut stop, last)| async move {
         loop {
             let current = channel(&s, &ch).map(|p| p.meta);
             if let Some(m) = current.filter(|m| Some(m) != last.as_ref()) {
@@ -400,9 +507,13 @@ fn meta_stream(
                     .event("snapshot")
                     .id(m.version.to_string())
                     .data(serde_json::to_string(&m).unwrap_or_default());
-                return Some((Ok(event), (s, ch, rx, Some(m))));
+                return Some((Ok(event), (s, ch, rx, stop, Some(m))));
             }
-            rx.changed().await.ok()?;
+            // The stream ends on shutdown, or the server would wait for the client to go.
+            tokio::select! {
+                changed = rx.changed() => changed.ok()?,
+                _ = stop.wait_for(|&s| s) => return None,
+            }
         }
     })
 }
@@ -431,42 +542,75 @@ async fn long_poll(
         return not_found(&format!("channel `{ch}`"));
     }
     let mut rx = s.generation.subscribe();
+    let mut stop = s.stopping.subscribe();
+    tracing::debug!(%ch, after = q.after, "long-poll waiting");
     let deadline = Instant::now() + Duration::from_millis(q.wait_ms.min(60_000));
     loop {
         if let Some(p) = channel(&s, &ch).filter(|p| p.meta.version > q.after) {
             return json_response(StatusCode::OK, &p.meta);
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return StatusCode::NO_CONTENT.into_response(),
+        tokio::select! {
+            changed = tokio::time::timeout(left, rx.changed()) => match changed {
+                Ok(Ok(())) => continue,
+                _ => return no_news(),
+            },
+            // On shutdown: no news, and the client polls again (elsewhere, or once it is back).
+            _ = stop.wait_for(|&s| s) => return no_news(),
         }
     }
+}
+
+/// The long-poll's `204`, not to be cached (a 204 is cacheable by default, and a cache that
+/// kept one would hide the next version).
+fn no_news() -> Response {
+    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response()
 }
 
 fn bad_request(message: String) -> Response {
     json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
 }
 
-/// A `415` answer unless the request has no content type or one of `accepted` (the first is
-/// the one to send).
+/// A `415` answer unless the request's content type is one of `accepted` (the first is the one
+/// to send). A request without one is refused too: a browser sends a body without a type (a
+/// `Blob`) cross-origin without a preflight, and the type is what makes it ask first.
 fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ctype.is_empty() || accepted.iter().any(|a| ctype.starts_with(a)) {
+    // The media type is what comes before the parameters (`; charset=utf-8`), in any case.
+    let media = ctype.split(';').next().unwrap_or("").trim();
+    if accepted.iter().any(|a| media.eq_ignore_ascii_case(a)) {
         return None;
     }
     let send = accepted.first().copied().unwrap_or_default();
-    Some(
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type `{ctype}`: send {send}\n"))
-            .into_response(),
-    )
+    let what =
+        if ctype.is_empty() { "no content type".to_string() } else { format!("content type `{ctype}`") };
+    Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{what}: send {send}\n")).into_response())
+}
+
+/// The body of an upload, within the route's size limit (`413`) and the read timeout (`408`:
+/// a client that trickles its body would hold its connection for good).
+async fn read_body(s: &Shared, req: Request) -> Result<Bytes, Response> {
+    match tokio::time::timeout(s.read_timeout, Bytes::from_request(req, &())).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(rejected)) => Err(rejected.into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "the body did not arrive in time\n",
+        )
+            .into_response()),
+    }
 }
 
 /// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
-async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse_content_type(&headers, &["application/x-ndjson", "application/json"]) {
+async fn outbox(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
         return refused;
     }
+    let body = match read_body(&s, req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
     let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
     let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -488,25 +632,59 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
     if lines.is_empty() {
         return bad_request("the batch is empty".into());
     }
-    let path = s.outbox.lock().await;
     let mut out = lines.join("\n");
     out.push('\n');
-    let written = tokio::fs::OpenOptions::new().create(true).append(true).open(&*path).await;
-    let result = match written {
-        // tokio's File writes in the background: flush before answering, so an accepted batch is
-        // in the file.
-        Ok(mut f) => match tokio::io::AsyncWriteExt::write_all(&mut f, out.as_bytes()).await {
-            Ok(()) => tokio::io::AsyncWriteExt::flush(&mut f).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    // The lock is held until the write is done, so batches never interleave.
+    let path = s.outbox.lock().await;
+    let file = path.clone();
+    let result = match tokio::task::spawn_blocking(move || append_batch(&file, out.as_bytes())).await {
+        Ok(r) => r,
+        Err(e) => Err(std::io::Error::other(e)),
     };
-    if let Err(e) = result {
-        tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+    match result {
+        Ok(false) => {}
+        Ok(true) => tracing::warn!(file = %path.display(),
+            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch"),
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+        }
     }
     tracing::info!(events = lines.len(), "outbox batch accepted");
     json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
+}
+
+/// Appends `batch` (whole lines, each ending in `\n`) to the outbox file, all or nothing: a
+/// failed write is cut back to the length the file had, so the device's retry is not stored
+/// twice and no half line is left for the next batch to be glued onto. A last line without its
+/// newline (a write cut short by a crash) is ended first, so the batch starts on a line of its
+/// own; the answer says so. Synced before it returns: an accepted batch is on disk.
+fn append_batch(path: &Path, batch: &[u8]) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    let len = f.metadata()?.len();
+    let mut torn = false;
+    if let Some(last) = len.checked_sub(1) {
+        let mut byte = [0u8; 1];
+        f.seek(SeekFrom::Start(last))?;
+        f.read_exact(&mut byte)?;
+        torn = byte != *b"\n";
+    }
+    let written = (|| {
+        if torn {
+            f.write_all(b"\n")?;
+        }
+        f.write_all(batch)?;
+        f.sync_data()
+    })();
+    if let Err(e) = written {
+        if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
+            tracing::error!(file = %path.display(), error = %cut, length = len,
+                "cannot cut the outbox file back after a failed write: it may end in part of a batch");
+        }
+        return Err(e);
+    }
+    Ok(torn)
 }
 
 /// What a `/demo/token` request looks like.
@@ -528,18 +706,16 @@ struct TokenRequest {
     now: Option<i64>,
 }
 
-/// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
-/// first 16 bytes of an identifier's hash.
-fn is_pid(user: &str) -> bool {
-    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// Demo only (`--demo-tokens`): a trait token signed with the brand key for the user and traits
 /// in the request, `{"token": "kt1.…", "exp": MS}`.
-async fn demo_token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refuse_content_type(&headers, &["application/json"]) {
+async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(refused) = refuse_content_type(req.headers(), &["application/json"]) {
         return refused;
     }
+    let body = match read_body(&s, req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
     // INVARIANT: --demo-tokens conflicts with --unsigned, and without it --key is required.
     let Some(key) = &s.key else { return not_found("demo token") };
     // serde would also read the struct from a JSON array.
@@ -550,7 +726,7 @@ async fn demo_token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return bad_request(format!("the request: {e}")),
     };
-    if !is_pid(&request.user) {
+    if !snap::is_pid(&request.user) {
         return bad_request(
             "`user` must be the shopper's pseudonymous id (`engine.pid`): 16 or 32 lowercase hex digits"
                 .into(),
@@ -616,30 +792,46 @@ async fn static_file(root: &Path, path: &str) -> Response {
     ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
 }
 
-/// CORS: answers preflights and adds the allow headers for permitted storefront origins; logs
-/// each request at debug level.
+/// CORS: answers preflights, adds the allow headers, and refuses state-changing requests from
+/// origins that are not allowed; logs each request at debug level.
+///
+/// Without `--origin` every response carries `Access-Control-Allow-Origin: *`, whether or not
+/// the request named an origin, so a CDN that cached the copy fetched without one (curl, a
+/// mini-program) still serves browsers a copy they may read. With `--origin` only the listed
+/// origins are echoed, and every response carries `Vary: Origin`, so a cache never gives one
+/// origin's answer to another. `/demo/token` is never answered with `*`: only the server's own
+/// page (same origin, on a loopback host name) and listed origins may call it, as any page the
+/// demo user visits could otherwise mint tokens with the brand key.
 async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed = match &origin {
-        None => None,
-        Some(_) if s.origins.is_empty() => Some(HeaderValue::from_static("*")),
-        Some(o) => o.to_str().ok().filter(|o| s.origins.iter().any(|a| a == o)).map(|_| o.clone()),
+    let headers = req.headers();
+    let demo = req.uri().path() == "/demo/token";
+    let origin = headers.get(header::ORIGIN).cloned();
+    let listed =
+        origin.as_ref().and_then(|o| o.to_str().ok()).is_some_and(|o| s.origins.iter().any(|a| a == o));
+    let allow = match &origin {
+        Some(o) if listed => Some(o.clone()),
+        _ if s.origins.is_empty() && !demo => Some(HeaderValue::from_static("*")),
+        _ => None,
     };
+    let refused = origin.is_some() && allow.is_none() && !(demo && same_loopback_origin(headers));
+    let vary = demo || !s.origins.is_empty();
     let preflight = req.method() == Method::OPTIONS;
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let mut resp = if preflight {
-        if allowed.is_none() {
-            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
-        }
+    let mut resp = if (preflight || method == Method::POST) && refused {
+        tracing::debug!(%method, %path, origin = ?origin, "origin not allowed");
+        (StatusCode::FORBIDDEN, "origin not allowed\n").into_response()
+    } else if preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
         next.run(req).await
     };
-    if let Some(a) = allowed {
-        let h = resp.headers_mut();
+    let h = resp.headers_mut();
+    if vary {
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    if let Some(a) = allow.filter(|_| !refused) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag, X-Kairos-Version"));
         if preflight {
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
@@ -652,4 +844,58 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
     }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), us = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Whether the request comes from a page of this server: its `Origin` is `http://` and its
+/// `Host`, and that host is a loopback name. A page on another name that resolves to 127.0.0.1
+/// (DNS rebinding) sends its own name as `Host`, and is refused.
+fn same_loopback_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let (Some(origin), Some(host)) = (text(header::ORIGIN), text(header::HOST)) else { return false };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name == "[::1]"
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+    loopback && origin.strip_prefix("http://") == Some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a channel's latest snapshot popped from the order while still the latest
+    /// stayed in the map for good once the channel published again.
+    #[test]
+    fn a_rarely_changed_channel_does_not_leak_snapshots() {
+        let mut kept = Kept::default();
+        let mut latest: HashMap<&str, String> = HashMap::new();
+        let mut publish = |channel: &'static str, n: usize| {
+            let sha = format!("{channel}{n}");
+            let now: Vec<String> = latest.values().cloned().collect();
+            keep(&mut kept, &sha, Bytes::new(), &now);
+            latest.insert(channel, sha);
+            kept.clone()
+        };
+        publish("a", 0);
+        for n in 0..100 {
+            publish("b", n);
+        }
+        let (map, _) = publish("a", 1);
+        assert!(map.contains_key("a0") && map.contains_key("a1"), "a0 still served by old devices");
+        for n in 100..300 {
+            publish("b", n);
+        }
+        let (map, order) = publish("b", 300);
+        assert!(!map.contains_key("a0"), "a0 is forgotten once a1 is the latest and old enough");
+        assert!(map.contains_key("a1") && map.contains_key("b300") && map.contains_key("b299"));
+        assert_eq!(map.len(), KEEP_SNAPSHOTS);
+        let mut listed: Vec<&String> = order.iter().collect();
+        listed.sort();
+        let mut held: Vec<&String> = map.keys().collect();
+        held.sort();
+        assert_eq!(listed, held);
+    }
 }

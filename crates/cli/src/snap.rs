@@ -50,24 +50,27 @@ fn body_len(bytes: &[u8]) -> usize {
     snapshot::header(bytes).map_or(0, |h| h.body_len as usize)
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Writes through a temporary file of its own (synced, removed on failure) and a rename, so a
+/// reader never sees half a file, even after a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+    write_file(path, bytes, false, true).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
 }
 
 /// `kairos keygen`: writes `STEM.key` (secret) and `STEM.pub` (public).
 pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
     let secret_path = out.with_extension("key");
     let public_path = out.with_extension("pub");
+    let exists = |p: &Path| {
+        Fail::usage(format!(
+            "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
+            p.display()
+        ))
+    };
+    // `symlink_metadata`: a dangling link exists too (writing through it would put the key
+    // wherever it points).
     for p in [&secret_path, &public_path] {
-        if p.exists() && !force {
-            return Err(Fail::usage(format!(
-                "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
-                p.display()
-            )));
+        if !force && std::fs::symlink_metadata(p).is_ok() {
+            return Err(exists(p));
         }
     }
     let mut seed = [0u8; 32];
@@ -81,32 +84,56 @@ pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
     );
     let public =
         format!("# Kairos Ed25519 public key {}: give it to the devices.\n{}\n", pk.id(), pk.to_text());
-    write_private(&secret_path, secret.as_bytes())?;
-    std::fs::write(&public_path, public)
-        .map_err(|e| Fail::usage(format!("{}: {e}", public_path.display())))?;
+    for (path, text, private) in [(&secret_path, secret, true), (&public_path, public, false)] {
+        write_file(path, text.as_bytes(), private, force).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(path),
+            _ => Fail::usage(format!("{}: {e}", path.display())),
+        })?;
+    }
     println!("{}: secret key\n{}: public key {}", secret_path.display(), public_path.display(), pk.id());
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
-    let err = |e: std::io::Error| Fail::usage(format!("{}: {e}", path.display()));
+/// Writes `bytes` to a new temporary file beside `path`, syncs it and moves it into place, so a
+/// reader never sees half a file. The temporary name is unique and the file created new
+/// (`create_new`: never through a symlink), with mode 0600 when `private`; it is removed on
+/// failure. With `replace` it is renamed over `path` (a symlink there is replaced, not
+/// followed); without, it is linked to `path`, which fails with `AlreadyExists` when anything
+/// is there, a dangling symlink included.
+fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let tmp = dir.join(format!(".{}.{}-{}.tmp", name.to_string_lossy(), std::process::id(), hex(&nonce)));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(err)?;
-        f.write_all(bytes).map_err(err)
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, if private { 0o600 } else { 0o666 });
     #[cfg(not(unix))]
-    {
-        std::fs::write(path, bytes).map_err(err)
+    let _ = private;
+    let mut f = options.open(&tmp)?;
+    let placed = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| {
+        if replace {
+            return std::fs::rename(&tmp, path);
+        }
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => std::fs::remove_file(&tmp).or(Ok(())),
+            // A file system without hard links: nothing there yet, so a rename will do.
+            Err(e)
+                if e.kind() != std::io::ErrorKind::AlreadyExists
+                    && std::fs::symlink_metadata(path).is_err() =>
+            {
+                std::fs::rename(&tmp, path)
+            }
+            Err(e) => Err(e),
+        }
+    });
+    if placed.is_err() {
+        std::fs::remove_file(&tmp).ok();
     }
+    placed
 }
 
 /// Reads a snapshot file, or compiles a model file (`.json`).
@@ -338,8 +365,12 @@ pub fn token(
 ) -> Result<(), Fail> {
     let sk = secret_key(key)?;
     let ttl = parse_ttl(ttl).map_err(|e| Fail::usage(format!("--ttl {e}")))?;
-    if user.is_empty() {
-        return Err(Fail::usage("--user is empty: pass the shopper's pseudonymous id (Profile::pid)".into()));
+    if !is_pid(user) {
+        return Err(Fail::usage(format!(
+            "--user `{user}` is not a pseudonymous id (Profile::pid: 16 or 32 lowercase hex digits), and \
+             devices refuse a token for anyone else; for a phone number, email or CRM id pass --phone, \
+             --email or --external with --model"
+        )));
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
@@ -357,6 +388,12 @@ pub fn token(
     }
     println!("{token}");
     Ok(())
+}
+
+/// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
+/// first 16 bytes of an identifier's hash.
+pub fn is_pid(user: &str) -> bool {
+    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Applies the same traits, in a token signed for its own shopper, to a consenting engine that

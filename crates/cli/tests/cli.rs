@@ -25,6 +25,22 @@ fn check_and_compile_the_example() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Regression: the temporary file had a fixed name (`x.tmp~`, shared by `-o x.kairos` and
+/// `-o x.bin`) and was left behind when the rename failed.
+#[test]
+fn compile_leaves_no_temporary_file_behind() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-tmp-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let out =
+        kairos(&["compile", "examples/taste-of-su/model.json", "-o", dir.join("out").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("out: "), "{}", text(&out.stderr));
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["out"], "only the folder that was in the way");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_broken_model_names_the_place_and_exits_2() {
     let dir = std::env::temp_dir().join(format!("kairos-cli-bad-{}", std::process::id()));

@@ -43,6 +43,12 @@ impl Drop for Server {
 
 impl Server {
     fn start(name: &str, extra: &[&str]) -> Server {
+        Server::start_in_shell(name, extra, "")
+    }
+
+    /// Like `start`, with `shell` (e.g. `ulimit -f 64`) run by `sh` first, in the process that
+    /// then becomes the server.
+    fn start_in_shell(name: &str, extra: &[&str], shell: &str) -> Server {
         let dir = std::env::temp_dir().join(format!("kairos-serve-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(dir.join("models")).unwrap();
@@ -71,7 +77,10 @@ impl Server {
             "50".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{shell}\nexec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_kairos"))
             .args(&args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
@@ -86,6 +95,33 @@ impl Server {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits (at most 10 s) until the log contains `needle`.
+    fn wait_log(&self, needle: &str) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(needle) {
+            assert!(Instant::now() < end, "`{needle}` never logged; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends Ctrl-C (SIGINT).
+    fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    }
+
+    /// Waits (at most 20 s) for the server to exit.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < end, "the server is still running; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -125,7 +161,10 @@ struct Resp {
 fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -185,6 +224,11 @@ fn conditional_gets_immutable_urls_and_signatures() {
     assert!(r304.body.is_empty());
     assert_eq!(r304.headers["etag"], etag);
     assert_eq!(srv.get("/v1/channels/web/latest", &[("If-None-Match", "\"other\"")]).status, 200);
+    // Regression: only the first If-None-Match line was read.
+    let split = [("If-None-Match", "\"other\""), ("If-None-Match", etag.as_str())];
+    assert_eq!(srv.get("/v1/channels/web/latest", &split).status, 304);
+    let weak = format!("\"a\", W/{etag}");
+    assert_eq!(srv.get("/v1/channels/web/latest", &[("If-None-Match", &weak)]).status, 304);
 
     let meta = srv.meta();
     let url = meta["url"].as_str().unwrap();
@@ -221,6 +265,117 @@ fn cors_allows_only_listed_origins() {
     assert_eq!(pre.status, 403);
 }
 
+/// Regression: the allow headers went only to requests with an `Origin`, so a CDN that cached
+/// the immutable copy fetched without one served it for a year without them; with `--origin`
+/// no response said `Vary: Origin`.
+#[test]
+fn cors_headers_do_not_depend_on_the_request_having_an_origin() {
+    let srv = Server::start("cors-any", &[]);
+    let url = srv.meta()["url"].as_str().unwrap().to_string();
+    for (path, status) in
+        [(url.as_str(), 200), ("/v1/channels/web/latest", 200), ("/v1/snapshots/00.kairos", 404)]
+    {
+        let r = srv.get(path, &[]);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.headers.get("access-control-allow-origin").map(String::as_str), Some("*"), "{path}");
+        assert!(r.headers["access-control-expose-headers"].contains("ETag"), "{path}");
+    }
+
+    let srv = Server::start("cors-listed", &["--origin", "https://shop.example"]);
+    let url = srv.meta()["url"].as_str().unwrap().to_string();
+    let etag = srv.get(&url, &[]).headers["etag"].clone();
+    let shop = ("Origin", "https://shop.example");
+    // Path, request headers, status, the allowed origin echoed.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Option<&'a str>);
+    let cases: [Case; 5] = [
+        (url.as_str(), vec![], 200, None),
+        (url.as_str(), vec![("Origin", "https://evil.example")], 200, None),
+        (url.as_str(), vec![shop, ("If-None-Match", etag.as_str())], 304, Some("https://shop.example")),
+        ("/v1/channels/nope/meta", vec![shop], 404, Some("https://shop.example")),
+        ("/v1/channels/nope/meta", vec![], 404, None),
+    ];
+    for (path, headers, status, allowed) in cases {
+        let r = srv.get(path, &headers);
+        assert_eq!(r.status, status, "{path} {headers:?}");
+        assert!(
+            r.headers.get("vary").is_some_and(|v| v.contains("Origin")),
+            "{path} {headers:?}: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.headers.get("access-control-allow-origin").map(String::as_str),
+            allowed,
+            "{path} {headers:?}"
+        );
+    }
+}
+
+/// Regression: with `--demo-tokens` and no `--origin`, any page the demo user visited could
+/// mint tokens (preflight and POST answered with `*`); with `--origin`, a page of another
+/// origin could still post an outbox batch without a content type (no preflight needed).
+#[test]
+fn other_origins_cannot_post() {
+    let srv = Server::start("cors-tokens", &["--demo-tokens"]);
+    let body = br#"{"user": "00000000000000b2", "traits": {"tier": "gold"}}"#;
+    let json = ("Content-Type", "application/json");
+    let own = format!("http://{}", srv.addr);
+    let port = srv.addr.rsplit_once(':').unwrap().1;
+    let (rebound_host, rebound_origin) =
+        (format!("evil.example:{port}"), format!("http://evil.example:{port}"));
+    let pre = request(&srv.addr, "OPTIONS", "/demo/token", &[("Origin", "https://evil.example")], b"");
+    assert_eq!(pre.status, 403);
+    assert!(!pre.headers.contains_key("access-control-allow-origin"));
+    let refused: [Vec<(&str, &str)>; 3] = [
+        vec![json, ("Origin", "https://evil.example")],
+        vec![json, ("Origin", "null")],
+        // DNS rebinding: another name for 127.0.0.1 is its own origin, but not a loopback name.
+        vec![json, ("Host", &rebound_host), ("Origin", &rebound_origin)],
+    ];
+    for headers in refused {
+        let r = request(&srv.addr, "POST", "/demo/token", &headers, body);
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("kt1."), "{headers:?}");
+    }
+    // The demo's own page, and tools without an origin (curl), get tokens; never with `*`.
+    let localhost = format!("localhost:{port}");
+    let localhost_origin = format!("http://{localhost}");
+    for headers in [
+        vec![json, ("Origin", own.as_str())],
+        vec![json],
+        vec![json, ("Host", &localhost), ("Origin", &localhost_origin)],
+    ] {
+        let r = request(&srv.addr, "POST", "/demo/token", &headers, body);
+        assert_eq!(r.status, 200, "{headers:?}: {}", String::from_utf8_lossy(&r.body));
+        assert!(!r.headers.contains_key("access-control-allow-origin"), "{headers:?}");
+        assert!(r.headers["vary"].contains("Origin"));
+    }
+    // Any origin may still post outbox batches to a server without --origin.
+    let ndjson = ("Content-Type", "application/x-ndjson");
+    let r = request(
+        &srv.addr,
+        "POST",
+        "/v1/outbox",
+        &[ndjson, ("Origin", "https://evil.example")],
+        b"{\"type\":\"a\"}",
+    );
+    assert_eq!(r.status, 202);
+
+    let srv = Server::start("cors-post", &["--origin", "https://shop.example"]);
+    let line = b"{\"type\":\"a\"}\n";
+    let post = |headers: &[(&str, &str)]| request(&srv.addr, "POST", "/v1/outbox", headers, line).status;
+    assert_eq!(post(&[("Origin", "https://evil.example")]), 403);
+    assert_eq!(post(&[ndjson, ("Origin", "https://evil.example")]), 403);
+    assert_eq!(
+        post(&[("Origin", "https://shop.example")]),
+        415,
+        "no content type: a browser would not have asked first"
+    );
+    assert_eq!(post(&[]), 415);
+    assert!(!srv.dir.join("outbox.ndjson").exists(), "nothing stored");
+    assert_eq!(post(&[ndjson, ("Origin", "https://shop.example")]), 202);
+    assert_eq!(post(&[ndjson]), 202);
+}
+
 #[test]
 fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     let srv = Server::start("push", &[]);
@@ -229,6 +384,21 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     assert_eq!(now.status, 200);
     let idle = request(&srv.addr, "GET", "/v1/channels/web/poll?after=1&wait_ms=200", &[], b"");
     assert_eq!(idle.status, 204);
+    // Regression: the 204 and the 404s had no Cache-Control (both are cacheable by default).
+    assert_eq!(idle.headers.get("cache-control").map(String::as_str), Some("no-store"));
+    for path in [
+        "/v1/channels/nope/poll",
+        "/v1/channels/nope/meta",
+        "/v1/channels/nope/latest",
+        "/v1/snapshots/00.kairos",
+    ] {
+        let r = srv.get(path, &[]);
+        assert_eq!(
+            (r.status, r.headers.get("cache-control").map(String::as_str)),
+            (404, Some("no-store")),
+            "{path}"
+        );
+    }
 
     // Hold an SSE connection and a long-poll while version 2 is published.
     let addr = srv.addr.clone();
@@ -262,11 +432,7 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
 
     // A broken model: logged, and version 2 stays served.
     srv.write_model("{\"meta\": {\"name\": \"x\", \"version\": 3},\n \"offers\": [}");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !srv.log().contains("model does not compile") {
-        assert!(Instant::now() < end, "no error logged: {}", srv.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    srv.wait_log("model does not compile");
     assert!(srv.log().contains("web.json:2:"), "the log names the line: {}", srv.log());
     let r = srv.get("/v1/channels/web/latest", &[]);
     assert_eq!(r.status, 200);
@@ -275,15 +441,165 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     let mut same = model(2);
     same = same.replace("\"name\": \"Taste of Su\"", "\"name\": \"Taste of Su 2\"");
     srv.write_model(&same);
-    let end = Instant::now() + Duration::from_secs(10);
-    while !srv.log().contains("not published") {
-        assert!(Instant::now() < end, "no warning logged: {}", srv.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    srv.wait_log("not published");
     assert_eq!(srv.meta()["version"], 2);
     // Fixed: version 3 is served.
     srv.write_model(&model(3));
     srv.wait_version(3);
+}
+
+/// Opens `path` as an SSE stream and reads until its first event.
+fn open_events(addr: &str, path: &str) -> (TcpStream, String) {
+    let mut sse = TcpStream::connect(addr).unwrap();
+    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sse.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("\n\n") || !seen.contains("event: snapshot") {
+        let n = sse.read(&mut buf).unwrap();
+        assert!(n > 0, "stream closed; got {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    (sse, seen)
+}
+
+/// Starts an outbox upload that sends its headers and part of its body, and returns once the
+/// server reads the body (it answers `Expect: 100-continue`): a request in flight.
+fn hold_upload(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "POST /v1/outbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\n\
+         Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
+    s.write_all(b"{\"type\":").unwrap();
+    s
+}
+
+/// Regression: with an SSE client connected, Ctrl-C closed the listener but the server waited
+/// for the stream to end, which it never did; later Ctrl-Cs were ignored.
+#[test]
+fn ctrl_c_ends_push_streams_and_stops_the_server() {
+    let mut srv = Server::start_in_shell("stop", &[], "export KAIROS_LOG=info,kairos=debug");
+    let (mut sse, _) = open_events(&srv.addr, "/v1/channels/web/events");
+    let addr = srv.addr.clone();
+    let poller = std::thread::spawn(move || {
+        request(&addr, "GET", "/v1/channels/web/poll?after=1&wait_ms=60000", &[], b"")
+    });
+    srv.wait_log("long-poll waiting");
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    let mut rest = Vec::new();
+    sse.read_to_end(&mut rest).unwrap();
+    assert!(rest.ends_with(b"0\r\n\r\n"), "the event stream ended: {}", String::from_utf8_lossy(&rest));
+    assert_eq!(poller.join().unwrap().status, 204);
+    assert!(srv.log().contains("interrupted: shutting down"), "{}", srv.log());
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let mut srv =
+        Server::start("stop-twice", &["--shutdown-grace-ms", "600000", "--read-timeout-ms", "600000"]);
+    let _upload = hold_upload(&srv.addr);
+    srv.interrupt();
+    srv.wait_log("interrupted: shutting down");
+    assert!(srv.child.try_wait().unwrap().is_none(), "an open request keeps the server up");
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    assert!(srv.log().contains("interrupted again: exiting at once"), "{}", srv.log());
+}
+
+#[test]
+fn shutdown_waits_for_open_requests_no_longer_than_the_grace_period() {
+    let mut srv = Server::start("stop-grace", &["--shutdown-grace-ms", "100", "--read-timeout-ms", "600000"]);
+    let _upload = hold_upload(&srv.addr);
+    srv.interrupt();
+    assert!(srv.wait_exit().success(), "{}", srv.log());
+    assert!(srv.log().contains("connections still open at the end of the grace period"), "{}", srv.log());
+}
+
+/// Reads until the server closes the connection; panics if it is still open after 20 s.
+fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("still open ({e}); got {}", String::from_utf8_lossy(&got)),
+        }
+    }
+}
+
+/// Regression: a connection that sent half its headers, or stayed idle, or trickled an upload,
+/// was kept open for good (slowloris).
+#[test]
+fn slow_and_idle_connections_are_closed() {
+    let srv = Server::start("slow", &["--read-timeout-ms", "300"]);
+    let mut half = TcpStream::connect(&srv.addr).unwrap();
+    half.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\n").unwrap();
+    read_until_closed(&mut half);
+
+    let mut idle = TcpStream::connect(&srv.addr).unwrap();
+    idle.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let answered = read_until_closed(&mut idle);
+    assert!(answered.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answered));
+
+    let mut upload = hold_upload(&srv.addr);
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut upload)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(!srv.dir.join("outbox.ndjson").exists());
+}
+
+/// Regression: there was no limit on open connections, so enough clients could take every file
+/// descriptor. Over the limit, a connection waits until another closes.
+#[test]
+fn connections_over_the_limit_wait_for_one_to_close() {
+    let srv = Server::start("cap", &["--max-connections", "2", "--read-timeout-ms", "600000"]);
+    let first = TcpStream::connect(&srv.addr).unwrap();
+    let _second = TcpStream::connect(&srv.addr).unwrap();
+    let mut third = TcpStream::connect(&srv.addr).unwrap();
+    third.write_all(b"GET /v1/channels/web/meta HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 64];
+    let early = third.read(&mut buf);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "answered while two connections were open: {early:?}"
+    );
+    drop(first);
+    let answer = read_until_closed(&mut third);
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
+/// Regression: a model file that was not UTF-8 (or could not be read) was skipped without a
+/// word in the log.
+#[test]
+fn a_model_that_is_not_utf8_is_logged_once() {
+    let srv = Server::start("not-utf8", &[]);
+    std::fs::write(srv.dir.join("models/bad.json"), b"{\"meta\": {\"name\": \"x\xff\", \"version\": 5}}")
+        .unwrap();
+    srv.wait_log("the model file is not UTF-8");
+    assert!(srv.log().contains("bad.json"), "{}", srv.log());
+    // Once web.json v2 is published, bad.json (read first) was looked at again.
+    srv.write_model(&model(2));
+    srv.wait_version(2);
+    assert_eq!(srv.log().matches("not UTF-8").count(), 1, "{}", srv.log());
+    assert_eq!(srv.get("/v1/channels/bad/meta", &[]).status, 404);
 }
 
 #[test]
@@ -314,9 +630,59 @@ fn outbox_uploads_are_validated_and_appended() {
     assert_eq!(post(b"\n\n", &ndjson).status, 400);
     assert_eq!(post(b"\xff\xfe", &ndjson).status, 400);
     assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "text/plain")]).status, 415);
+    // Regression: the type was compared by prefix and case.
+    assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "application/jsonfoo")]).status, 415);
+    let stored = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
+    for ctype in
+        ["Application/X-NDJSON", "application/json; charset=utf-8", " application/x-ndjson ;charset=UTF-8"]
+    {
+        let r = post(b"{\"type\":\"typed\"}", &[("Content-Type", ctype)]);
+        assert_eq!(r.status, 202, "{ctype}");
+    }
+    let typed = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
+    assert_eq!(typed, format!("{stored}{}", "{\"type\":\"typed\"}\n".repeat(3)));
+    std::fs::write(srv.dir.join("outbox.ndjson"), &stored).unwrap();
     assert_eq!(request(&srv.addr, "GET", "/v1/outbox", &[], b"").status, 405);
     // Nothing of a rejected batch was stored.
     assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), stored);
+}
+
+/// Regression: a write that failed partway left part of the batch in the file (stored twice
+/// once the device retried), and the next batch was glued onto the half line.
+#[test]
+fn a_failed_outbox_write_leaves_the_file_as_it_was() {
+    // The file size limit (32 KiB under dash, 64 under bash) makes a large batch fail partway;
+    // SIGXFSZ ignored, so the write fails instead of killing the server.
+    let srv = Server::start_in_shell("torn", &["--max-upload", "400000"], "trap '' XFSZ\nulimit -f 64");
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |body: &[u8]| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body);
+    let file = srv.dir.join("outbox.ndjson");
+    assert_eq!(post(b"{\"type\":\"first\"}\n").status, 202);
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    let pad = "x".repeat(1000);
+    let big: String =
+        (0..100).map(|i| format!("{{\"type\":\"big\",\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+    let failed = post(big.as_bytes());
+    assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        after == before,
+        "nothing of the failed batch is kept: {} bytes, {} before",
+        after.len(),
+        before.len()
+    );
+    assert!(srv.log().contains("the batch was not stored"), "{}", srv.log());
+
+    assert_eq!(post(b"{\"type\":\"after\"}\n").status, 202);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{before}{{\"type\":\"after\"}}\n"));
+
+    // A last line cut short (a crash mid-write) is ended before the next batch.
+    std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"type\":\"ha").unwrap();
+    assert_eq!(post(b"{\"type\":\"next\"}\n").status, 202);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("\n{\"type\":\"ha\n{\"type\":\"next\"}\n"), "{text}");
+    assert!(srv.log().contains("partial line"), "{}", srv.log());
 }
 
 #[test]

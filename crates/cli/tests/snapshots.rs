@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-fn kairos_stdin(args: &[&str], input: &str) -> Output {
+fn kairos_stdin(args: &[&str], input: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
         .args(args)
         .current_dir(root())
@@ -25,7 +25,7 @@ fn kairos_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(input.as_ref()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -49,9 +49,42 @@ fn fails(out: &Output, code: i32, needle: &str) {
 }
 
 const MODEL: &str = "examples/taste-of-su/model.json";
+/// A pseudonymous id (`Profile::pid`) for tokens.
+const USER: &str = "00000000000000b2";
 
 fn model_json() -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap()
+}
+
+/// Regression: `--force` over a 0644 file kept 0644 for the new secret key, and a dangling
+/// symlink in place of the key file was followed (the key written wherever it pointed).
+#[cfg(unix)]
+#[test]
+fn keygen_writes_the_secret_key_private_and_never_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("keygen-modes");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    std::fs::write(d.join("k.key"), "old\n").unwrap();
+    std::fs::set_permissions(d.join("k.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = kairos(&["keygen", "-o", s(&d.join("k")), "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(mode(&d.join("k.key")), 0o600);
+    assert!(std::fs::read_to_string(d.join("k.key")).unwrap().contains("kairos-ed25519-secret:"));
+
+    let elsewhere = d.join("elsewhere.key");
+    std::os::unix::fs::symlink(&elsewhere, d.join("l.key")).unwrap();
+    fails(&kairos(&["keygen", "-o", s(&d.join("l"))]), 2, "l.key: already exists; pass --force");
+    assert!(!elsewhere.exists() && !d.join("l.pub").exists(), "nothing written");
+    let out = kairos(&["keygen", "-o", s(&d.join("l")), "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!elsewhere.exists(), "the key was written through the link");
+    assert!(std::fs::symlink_metadata(d.join("l.key")).unwrap().file_type().is_file());
+    assert_eq!(mode(&d.join("l.key")), 0o600);
+    let mut names: Vec<String> =
+        std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["k.key", "k.pub", "l.key", "l.pub"], "no temporary file left");
+    std::fs::remove_dir_all(&d).ok();
 }
 
 #[test]
@@ -239,6 +272,21 @@ fn eval_single_and_batch() {
     assert!(lines[5]["error"].as_str().unwrap().contains("expected an object"));
     assert_eq!(lines[6], json!({"result": "ac"}));
     fails(&kairos(&["eval", "--batch", "1"]), 2, "cannot be used with");
+
+    // Regression: a line that was not UTF-8 stopped the batch (exit 2, later lines lost).
+    let out =
+        kairos_stdin(&["eval", "--batch"], b"{\"rule\": 1}\n\xff\xfe\r\n{\"rule\": 2}\r\n{\"rule\": 3}");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"result": 1}),
+            json!({"error": "line 2: not UTF-8"}),
+            json!({"result": 2}),
+            json!({"result": 3})
+        ]
+    );
 }
 
 #[test]
@@ -359,7 +407,7 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let key = d.join("brand.key");
-    let base = ["token", "--key", s(&key), "--user", "u", "--traits", s(&traits)];
+    let base = ["token", "--key", s(&key), "--user", USER, "--traits", s(&traits)];
     let with = |extra: &[&str]| {
         let mut a: Vec<&str> = base.to_vec();
         a.extend_from_slice(extra);
@@ -376,24 +424,33 @@ fn token_is_verified_by_the_engine_and_errors_are_clear() {
     fails(&with(&["--ttl", "7日"]), 2, "--ttl `7日` is not a duration");
     std::fs::write(d.join("list.json"), "[1]").unwrap();
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("list.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("list.json"))]),
         2,
         "traits must be a JSON object",
     );
     std::fs::write(d.join("broken.json"), "{").unwrap();
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("broken.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("broken.json"))]),
         2,
         "not JSON",
     );
-    fails(&kairos(&["token", "--key", s(&key), "--user", "", "--traits", s(&traits)]), 2, "--user is empty");
+    // Regression: any string was taken as the user, and every device refused the token.
+    for user in ["", "Nancy", "0123456789ABCDEF", "0123456789abcde", "+8613800138000"] {
+        fails(
+            &kairos(&["token", "--key", s(&key), "--user", user, "--traits", s(&traits)]),
+            2,
+            &format!(
+                "--user `{user}` is not a pseudonymous id (Profile::pid: 16 or 32 lowercase hex digits)"
+            ),
+        );
+    }
     fails(
-        &kairos(&["token", "--key", s(&d.join("brand.pub")), "--user", "u", "--traits", s(&traits)]),
+        &kairos(&["token", "--key", s(&d.join("brand.pub")), "--user", USER, "--traits", s(&traits)]),
         2,
         "not a Kairos secret key",
     );
     fails(
-        &kairos(&["token", "--key", s(&key), "--user", "u", "--traits", s(&d.join("no.json"))]),
+        &kairos(&["token", "--key", s(&key), "--user", USER, "--traits", s(&d.join("no.json"))]),
         2,
         "no.json",
     );
