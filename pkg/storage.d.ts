@@ -36,7 +36,7 @@ export declare class SafeStore {
   /**
    * Writes into the slot not holding the copy to keep: the newest good one, or the newest that
    * `keep` accepts. With `alone`, the other copies are erased once the new one reads back whole.
-   * False when the write failed.
+   * False when the write failed or the new copy does not read back whole.
    */
   save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean, alone?: boolean): boolean;
   /**

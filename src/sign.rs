@@ -10,7 +10,8 @@
 //! kairos-ed25519-public:<base64url of the 32-byte public key, no padding>
 //! ```
 //!
-//! Verification uses `verify_strict` (rejects small-order keys and non-canonical signatures).
+//! Verification makes `verify_strict`'s checks (rejects small-order keys and non-canonical
+//! signatures), computed through curve25519-dalek; see [`PublicKey::verify`].
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
