@@ -63,6 +63,14 @@ fn example(c: &mut Criterion) {
             e.decide_into(black_box(hero), black_box(&ctx), t, &mut d);
         })
     });
+    c.bench_function("example/segments (8 rules)", |b| {
+        b.iter(|| {
+            t += 1;
+            let mut n = 0usize;
+            e.segments_each(black_box(&ctx), t, |_| n += 1);
+            n
+        })
+    });
     let bytes = snapshot::encode(&model);
     c.bench_function("example/snapshot decode", |b| b.iter(|| snapshot::decode(black_box(&bytes)).unwrap()));
     c.bench_function("example/compile", |b| b.iter(|| kairos::compile_str(black_box(EXAMPLE)).unwrap()));
@@ -90,6 +98,14 @@ fn large(c: &mut Criterion) {
         b.iter(|| {
             t += 1;
             e.track(black_box(view), black_box(&props), t)
+        })
+    });
+    c.bench_function("large/segments (200 rules)", |b| {
+        b.iter(|| {
+            t += 1;
+            let mut n = 0usize;
+            e.segments_each(black_box(&ctx), t, |_| n += 1);
+            n
         })
     });
     let bytes = snapshot::encode(&model);
