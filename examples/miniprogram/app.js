@@ -5,6 +5,8 @@
 const kairos = require('./kairos/index.js');
 const config = require('./kairos/config.js'); // url and publicKey, written by make miniprogram-example
 const KEY_INSTALL = 'kairos.install';
+const KEY_ASKED = 'kairos.consentAsked'; // '1' once the shopper answered the consent prompt
+const KEY_UNSENT = 'kairos.unsent'; // outbox events drained while a batch was in flight (NDJSON)
 
 function installId() {
   let id = wx.getStorageSync(KEY_INSTALL);
@@ -16,40 +18,132 @@ function installId() {
   return id;
 }
 
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Base64 to bytes (wx.base64ToArrayBuffer is no longer maintained, and atob may be missing). */
+function fromBase64(text) {
+  const s = text.replace(/=+$/, '');
+  const out = new Uint8Array((s.length * 3) >> 2);
+  let bits = 0;
+  let n = 0;
+  let j = 0;
+  for (let i = 0; i < s.length; i++) {
+    const v = B64.indexOf(s[i]);
+    if (v < 0) throw new Error(`base64: unexpected \`${s[i]}\``);
+    bits = (bits << 6) | v;
+    n += 6;
+    if (n >= 8) {
+      n -= 8;
+      out[j++] = (bits >> n) & 0xff;
+    }
+  }
+  return out;
+}
+
+/**
+ * The snapshot bundled in the code package, or undefined. It is a generated `.js` module (base64),
+ * because WeChat uploads only whitelisted suffixes: a `.kairos` file works in DevTools and is
+ * missing on phones. Without it sync starts from storage, or from the server.
+ */
+function bundledSnapshot() {
+  try {
+    return fromBase64(require('./kairos/model.js'));
+  } catch (e) {
+    console.warn('kairos: no bundled snapshot', e && e.message);
+    return undefined;
+  }
+}
+
 App({
   onLaunch() {
-    this.ready = kairos.init('/kairos/kairos_wasm.wasm.br').then(() => {
-      const bundled = new Uint8Array(wx.getFileSystemManager().readFileSync('/kairos/model.kairos'));
-      this.sync = kairos.sync({ url: config.url, publicKey: config.publicKey, bundled, installId: installId() });
-      this.sync.on((e) => {
-        if (e.type === 'rejected' || e.type === 'failure') console.warn('kairos sync', e.type, e.message);
+    // A failure here (no WXWebAssembly: base library below 2.13) rejects `ready`, so every
+    // `engine()` caller gets it in its catch rather than a TypeError.
+    this.ready = Promise.resolve().then(() => kairos.init('/kairos/kairos_wasm.wasm.br')).then(() => {
+      // A store with its own key prefix: sync's default one includes the server's address, so a
+      // new `config.url` (a CDN domain) would start every shopper afresh.
+      const store = new kairos.SafeStore(kairos.wxStorageBackend(wx), 'tos');
+      this.sync = kairos.sync({ url: config.url, publicKey: config.publicKey, bundled: bundledSnapshot(), store, installId: installId() });
+      if (typeof wx.onNetworkStatusChange === 'function') {
+        wx.onNetworkStatusChange((r) => { if (r.isConnected && this.sync) this.sync.check(); });
+      }
+      return new Promise((resolve, reject) => {
+        this.sync.ready.then(resolve);
+        // Nothing on hand verified: wait for the server, and fail if it cannot be reached, so
+        // pages show their fallback instead of waiting for ever (sync goes on retrying).
+        const off = this.sync.on((e) => {
+          if (e.type === 'rejected' || e.type === 'failure') {
+            console.warn('kairos sync', e.type, e.message);
+            if (!this.sync.engine) reject(Object.assign(new Error(`kairos: no snapshot yet: ${e.message}`), { code: 'NO_SNAPSHOT' }));
+          }
+        });
+        this.sync.ready.then(off, off);
       });
-      return this.sync.ready;
-    }).then(() => {
-      // Here the shopper has agreed; a real store asks first (PIPL) and keeps her answer: the
-      // engine stores consent in its state, and nothing is profiled before it.
-      this.sync.engine.setConsent(true);
     });
+    // Consent as the engine restored it: asked for in the page only when there is no answer yet.
+    // The engine stores the answer in its state, and nothing is profiled before a yes.
   },
   /** The engine on the running snapshot (the same object across model updates). */
   engine() {
-    return this.ready.then(() => this.sync.engine);
+    // After a failed start, a snapshot that came from the server since then is used.
+    return this.ready.catch((e) => {
+      if (!(this.sync && this.sync.engine)) throw e;
+    }).then(() => this.sync.engine);
   },
-  /** Sends what the engine recorded (exposures, stage changes) to the brand's pipeline. */
+  /** Whether the shopper still has to answer the consent prompt. */
+  needsConsent() {
+    return this.engine().then(() => wx.getStorageSync(KEY_ASKED) !== '1' || this.sync.status.state !== 'restored');
+  },
+  /** Records the shopper's answer (also a later withdrawal) and stores it at once. */
+  answerConsent(consent) {
+    return this.engine().then((engine) => {
+      engine.setConsent(consent);
+      this.sync.saveState();
+      wx.setStorageSync(KEY_ASKED, '1');
+    });
+  },
+  /**
+   * Sends what the engine recorded (exposures, stage changes) to the brand's pipeline. The outbox is
+   * only read here and drained after the server's 202: a failed or refused batch stays in the
+   * outbox (and in the stored state) for the next flush. Resolves with whether it was accepted.
+   */
   flushOutbox() {
-    const events = this.sync && this.sync.engine ? this.sync.engine.drainOutbox() : [];
-    if (events.length === 0) return;
-    wx.request({
-      url: `${config.url}/v1/outbox`,
-      method: 'POST',
-      header: { 'content-type': 'application/x-ndjson' },
-      data: events.map((e) => JSON.stringify(e)).join('\n'),
-      // Lost events are not retried here; a real app may keep them for the next flush.
-      fail: (e) => console.warn('kairos outbox', e.errMsg),
+    const engine = this.sync && this.sync.engine;
+    if (!engine || this.sending) return Promise.resolve(false);
+    const unsent = (wx.getStorageSync(KEY_UNSENT) || '').split('\n').filter(Boolean);
+    const batch = engine.outbox();
+    const lines = unsent.concat(batch.map((e) => JSON.stringify(e)));
+    if (lines.length === 0) return Promise.resolve(true);
+    this.sending = true;
+    return new Promise((resolve) => {
+      wx.request({
+        url: `${config.url}/v1/outbox`,
+        method: 'POST',
+        header: { 'content-type': 'application/x-ndjson' },
+        data: lines.join('\n'),
+        // wx.request calls `success` for every HTTP answer, 4xx and 5xx too.
+        success: (res) => {
+          if (res.statusCode !== 202) console.warn('kairos outbox: HTTP', res.statusCode, res.data);
+          resolve(res.statusCode === 202);
+        },
+        fail: (e) => {
+          console.warn('kairos outbox', e.errMsg);
+          resolve(false);
+        },
+      });
+    }).then((accepted) => {
+      this.sending = false;
+      if (!accepted) return false;
+      // Events recorded while the batch was in flight were not in it: kept for the next flush.
+      const later = engine.drainOutbox().slice(batch.length).map((e) => JSON.stringify(e));
+      wx.setStorageSync(KEY_UNSENT, later.join('\n'));
+      this.sync.saveState();
+      return true;
     });
   },
   onHide() {
+    // Stored first, outbox included: if WeChat ends the app before the answer, the events are sent
+    // at the next hide (a 202 that got lost makes a duplicate, with the same decision id).
     if (this.sync) this.sync.saveState();
-    this.flushOutbox();
+    return this.flushOutbox();
   },
 });

@@ -2,14 +2,14 @@
 // WebAssembly global, no import.meta (the glue is CommonJS); a `WXWebAssembly.instantiate(path)`
 // shim that reads a .wasm.br from the "code package", and `wx` storage and `wx.request` shims.
 // The example's placement component is rendered by miniprogram-simulate in jsdom's DOM.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { createRequire } from 'node:module';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, createServer } from 'node:http';
 import { root } from './paths.mjs';
 import { makeBrand } from './brand.mjs';
 
@@ -46,8 +46,7 @@ function wxRequest(requests) {
   };
 }
 
-function sandbox(files = {}) {
-  const storage = new Map();
+function sandbox(files = {}, storage = new Map()) {
   const loaded = [];
   const requests = [];
   const ctx = vm.createContext({
@@ -188,55 +187,111 @@ test('sync in the mini-program: wx storage and wx.request long-poll by default; 
   assert.deepEqual([poll.responseType, poll.dataType], ['text', 'other']);
 });
 
-test('the example mini-program: app.js syncs, the page tracks each view, the placement component decides and the outbox is flushed', async (t) => {
-  const brand = makeBrand();
-  const server = await brand.serve(2);
-  t.after(() => server.stop());
-  const { ctx, requests, requireIn } = sandbox({ '/kairos/model.kairos': brand.snapshot(1) });
-  // The example's own files, with `kairos/` as `make miniprogram-example` fills it.
-  const example = join(root, 'examples', 'miniprogram');
-  const config = { url: server.url, publicKey: brand.publicKey };
+const example = join(root, 'examples', 'miniprogram');
+const launched = [];
+// A failed assertion must not leave a sync's timers holding the process open.
+after(() => { for (const app of launched) if (app.sync) app.sync.stop(); });
+
+/**
+ * One launch of the example mini-program (its own files, with `kairos/` as `make
+ * miniprogram-example` fills it) in a fresh sandbox over `storage`: a cold start when `storage`
+ * comes from an earlier launch. `bundled`: the snapshot of kairos/model.js (none: the module is
+ * missing).
+ */
+function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
+  const box = sandbox({}, storage);
+  if (!wasm) vm.runInContext('delete globalThis.WXWebAssembly;', box.ctx);
+  const network = [];
+  box.ctx.wx.onNetworkStatusChange = (f) => network.push(f);
+  const config = { url, publicKey };
+  const pages = {};
+  let app;
   const run = (file) => {
     const src = readFileSync(join(example, file), 'utf8');
-    const fn = vm.runInContext(`(function (module, exports, require) {${src}\n})`, ctx, { filename: file });
+    const fn = vm.runInContext(`(function (module, exports, require) {${src}\n})`, box.ctx, { filename: file });
     const module = { exports: {} };
     fn(module, module.exports, (p) => {
-      if (p === './kairos/index.js') return requireIn('index.js');
+      if (p === './kairos/index.js') return box.requireIn('index.js');
       if (p === './kairos/config.js') return config;
+      if (p === './kairos/model.js') {
+        if (!bundled) throw new Error('module "kairos/model.js" is not defined');
+        return Buffer.from(bundled).toString('base64');
+      }
+      if (p === '../../catalog.js') return run('catalog.js');
       throw new Error(`unexpected require ${p}`);
     });
+    return module.exports;
   };
-  let app;
-  let pageDef;
-  ctx.App = (def) => { app = def; };
-  ctx.Page = (def) => { pageDef = def; };
-  ctx.getApp = () => app;
+  box.ctx.App = (def) => { app = def; };
+  box.ctx.getApp = () => app;
+  for (const page of ['index', 'product']) {
+    box.ctx.Page = (def) => { pages[page] = def; };
+    run(`pages/${page}/index.js`);
+  }
   run('app.js');
-  run('pages/index/index.js');
-  app.onLaunch();
-  const engine = await app.engine();
-  assert.equal(engine.modelVersion, 1, 'starts at once on the bundled snapshot');
-  const updated = new Promise((resolve) => app.sync.on((e) => { if (e.type === 'update') resolve(); }));
+  /** A page instance as WeChat makes one: the definition's methods, `data` and `setData`. */
+  const open = (name) => {
+    const p = Object.assign(Object.create(pages[name]), { data: { ...pages[name].data } });
+    p.setData = (d) => Object.assign(p.data, d);
+    return p;
+  };
+  return { ...box, network, app: () => app, open, launched: () => { app.onLaunch(); launched.push(app); return app; } };
+}
 
-  // The page tracks each view; consent was given in app.js.
+/** A sandbox value as plain data (its objects have the sandbox's prototypes). */
+const plain = (v) => JSON.parse(JSON.stringify(v));
+
+/** The NDJSON lines the server accepted into its outbox file. */
+const received = (server) => (existsSync(server.outbox) ? readFileSync(server.outbox, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+
+/** Resolves on the sync event `type` (with `version`, if given). */
+const next = (app, type, version) => new Promise((resolve) => {
+  const off = app.sync.on((e) => { if (e.type === type && (version === undefined || e.version === version)) { off(); resolve(e); } });
+});
+
+/** Lets promise chains already started run to their end (no timer: a turn of the event loop). */
+const settled = () => new Promise((r) => setImmediate(r));
+
+test('the example mini-program: consent asked once, product views tracked, the placement decides and re-decides on an update, the outbox sent once', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(1);
+  t.after(() => server.stop());
+  const first = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = first.launched();
+  const engine = await app.engine();
+  assert.equal(engine.modelVersion, 1, 'starts at once on the bundled snapshot (kairos/model.js)');
+  await next(app, 'current'); // the server has the same version
+
+  // No consent until the shopper answers the page's prompt (finding 6).
+  assert.equal(engine.consent, false, 'nothing is profiled before she answers');
+  const home = first.open('index');
+  await home.onLoad();
+  assert.equal(home.data.askConsent, true);
+  await home.onAllow();
   assert.equal(engine.consent, true);
+  assert.equal(home.data.askConsent, false);
+
+  // Home shows are not product views (finding 7); a product page's load is one.
   const views = () => engine.features().views_7d;
-  const before = views();
-  pageDef.onShow();
-  await until(() => views() > before);
-  assert.equal(views(), before + 1, 'onShow tracked a view');
+  for (let i = 0; i < 3; i++) if (home.onShow) home.onShow();
+  await settled();
+  assert.equal(views(), 0, 'home shows are not counted as product views');
+  const product = first.open('product');
+  await product.onLoad({ id: 'su-001' });
+  assert.equal(views(), 1, 'the product page tracked one view');
+  assert.equal(product.data.viewed, true, 'the placement renders after the view is tracked');
 
   // The hero is the <kairos-placement> component, rendered from its WXML by miniprogram-simulate
-  // (WeChat's own template compiler) in a DOM: it decides when it enters the page, and again when
-  // the page is shown after being hidden, never twice for one view.
+  // (WeChat's own template compiler) in a DOM: it decides when it enters the page, again when the
+  // page is shown after being hidden, never twice for one view, and again on a model update.
   const decided = () => engine.outbox().filter((e) => e.type === 'exposure').length;
   const exposures = decided();
-  ctx.getApp = globalThis.getApp = () => app;
+  globalThis.getApp = () => app;
   const id = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
   const hero = simulate.render(id, { placement: 'home_hero', page: 'home' });
   hero.attach(document.createElement('parent-wrapper'));
   await until(() => hero.data.reason !== '');
-  await simulate.sleep(0);
+  await settled();
   const view = hero.querySelector('.placement');
   assert.ok(view, `the placement rendered: ${hero.dom.innerHTML}`);
   assert.equal(hero.data.reason, 'chosen');
@@ -247,29 +302,148 @@ test('the example mini-program: app.js syncs, the page tracks each view, the pla
   assert.equal(hero.querySelector('.title').dom.textContent, hero.data.title);
   assert.equal(decided(), exposures + 1, 'one exposure for the first view');
   hero.triggerPageLifeTime('show');
-  await simulate.sleep(10);
+  await settled();
   assert.equal(decided(), exposures + 1, 'a show without a hide is the same view');
   hero.triggerPageLifeTime('hide');
   hero.triggerPageLifeTime('show');
   await until(() => decided() > exposures + 1);
   assert.equal(decided(), exposures + 2, 'shown again: decided again');
 
-  // The long-poll brings version 2; the engine object stays the same.
-  await updated;
+  // A pushed model: the engine object stays the same, and the visible placement decides again.
+  const v2 = next(app, 'update', 2);
+  server.publish(2);
+  await v2;
   assert.equal((await app.engine()).modelVersion, 2);
   assert.equal(await app.engine(), engine);
+  await until(() => decided() > exposures + 2);
+  assert.equal(decided(), exposures + 3, 'the update re-decided the visible placement');
+  // Detached: no listener is left behind.
+  hero.detach();
+  const v3 = next(app, 'update', 3);
+  server.publish(3);
+  await v3;
+  await settled();
+  assert.equal(decided(), exposures + 3, 'a detached placement does not decide');
 
-  // Hiding the app stores the profile and sends the outbox as NDJSON.
+  // Back online: the app revalidates at once (finding 14).
+  assert.equal(first.network.length, 1, 'app.js listens to wx.onNetworkStatusChange');
+  const checks = () => first.requests.filter((q) => q.path === '/v1/channels/model/latest').length;
+  const before = checks();
+  const current = next(app, 'current');
+  first.network[0]({ isConnected: true, networkType: 'wifi' });
+  await current;
+  assert.equal(checks(), before + 1, 'one revalidation when the network came back');
+
+  // Hiding the app sends the outbox as NDJSON and drains it after the 202; what stays in storage
+  // has no sent events (finding 1).
+  const sent = engine.outbox();
+  assert.equal(await app.onHide(), true, 'the server accepted the batch');
+  app.sync.stop();
+  assert.ok(first.requests.some((q) => q.method === 'POST' && q.path === '/v1/outbox'));
+  assert.deepEqual(received(server), plain(sent), 'the server got the outbox once');
+  assert.deepEqual(plain(engine.outbox()), [], 'drained after the 202');
+  assert.ok(first.storage.get('kairos.install').match(/^[0-9a-f]{16}$/));
+
+  // A cold start on the same storage (WeChat ended the app in the background), hidden at once:
+  // nothing is sent again, consent and the profile are as she left them.
+  const second = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1), storage: first.storage });
+  const app2 = second.launched();
+  const engine2 = await app2.engine();
+  assert.deepEqual(plain(engine2.outbox()), [], 'the stored state holds no sent events');
+  assert.equal(engine2.consent, true);
+  assert.equal(engine2.features().views_7d, 1);
+  const home2 = second.open('index');
+  await home2.onLoad();
+  assert.equal(home2.data.askConsent, false, 'answered once: not asked again');
+  await app2.onHide();
+  app2.sync.stop();
+  assert.equal(received(server).length, sent.length, 'a cold restart resends nothing');
+  assert.equal(new Set(received(server).filter((e) => e.decision).map((e) => e.decision)).size,
+    received(server).filter((e) => e.decision).length, 'no decision reported twice');
+});
+
+test('the example mini-program: a withdrawn consent stays withdrawn after a cold start', async () => {
+  const brand = makeBrand();
+  const dead = 'http://127.0.0.1:9'; // nothing listens: sync fails, the bundled snapshot runs
+  const first = launch({ url: dead, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = first.launched();
+  const home = first.open('index');
+  await home.onLoad();
+  await home.onAllow();
+  assert.equal((await app.engine()).consent, true);
+  await home.onDecline(); // "Stop personalizing"
+  assert.equal((await app.engine()).consent, false);
   app.onHide();
   app.sync.stop();
-  const deadline = Date.now() + 5000;
-  let lines = [];
-  while (Date.now() < deadline) {
-    lines = existsSync(server.outbox) ? readFileSync(server.outbox, 'utf8').split('\n').filter(Boolean) : [];
-    if (lines.some((l) => JSON.parse(l).type === 'exposure')) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.ok(lines.some((l) => JSON.parse(l).type === 'exposure'), `outbox received: ${lines.join(' | ')}`);
-  assert.ok(requests.some((q) => q.method === 'POST' && q.path === '/v1/outbox'));
-  assert.ok(ctx.wx.getStorageSync('kairos.install').match(/^[0-9a-f]{16}$/));
+
+  const second = launch({ url: dead, publicKey: brand.publicKey, bundled: brand.snapshot(1), storage: first.storage });
+  const app2 = second.launched();
+  const engine2 = await app2.engine();
+  assert.equal(engine2.consent, false, 'the withdrawal survived the restart');
+  const home2 = second.open('index');
+  await home2.onLoad();
+  assert.equal(home2.data.askConsent, false, 'her answer is kept: no prompt');
+  app2.sync.stop();
+});
+
+test('the example mini-program: a refused or failed send keeps the events, in the outbox and in storage, until a 202; a new server address keeps the profile', async (t) => {
+  const brand = makeBrand();
+  // A server that answers 500 to everything: wx.request calls `success` for it.
+  const failing = createServer((req, res) => { req.resume(); req.on('end', () => { res.statusCode = 500; res.end('down'); }); });
+  await new Promise((r) => failing.listen(0, '127.0.0.1', r));
+  t.after(() => { failing.closeAllConnections(); failing.close(); });
+  const down = `http://127.0.0.1:${failing.address().port}`;
+  const first = launch({ url: down, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = first.launched();
+  const engine = await app.engine();
+  await app.answerConsent(true);
+  engine.track({ type: 'follow', channel: 'wechat_oa' });
+  engine.decide('home_hero', { page: 'home' });
+  const pending = engine.outbox();
+  assert.ok(pending.length >= 2, 'a stage change and an exposure');
+  assert.equal(await app.onHide(), false, 'HTTP 500 is not an acceptance');
+  assert.ok(first.requests.some((q) => q.method === 'POST' && q.path === '/v1/outbox'));
+  assert.deepEqual(plain(engine.outbox()), plain(pending), 'the refused batch stays in the outbox');
+  app.sync.stop();
+
+  // Cold start, now at the real server's address (finding 14: the store's keys do not include it).
+  const server = await brand.serve(1);
+  t.after(() => server.stop());
+  const second = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1), storage: first.storage });
+  const app2 = second.launched();
+  const engine2 = await app2.engine();
+  assert.equal(engine2.consent, true, 'the profile survived the new address');
+  assert.equal(engine2.stage(), 'window');
+  assert.deepEqual(plain(engine2.outbox()), plain(pending), 'the unsent events were stored');
+  assert.equal(await app2.onHide(), true);
+  app2.sync.stop();
+  assert.deepEqual(received(server), plain(pending), 'sent once, when the server took them');
+});
+
+test('the example mini-program: without a bundled snapshot it starts from the server, and with no server either its engine() rejects and the placement shows nothing', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(2);
+  t.after(() => server.stop());
+  const fromServer = launch({ url: server.url, publicKey: brand.publicKey });
+  const app = fromServer.launched();
+  assert.equal((await app.engine()).modelVersion, 2, 'the missing kairos/model.js does not stop sync');
+  app.sync.stop();
+
+  const nowhere = launch({ url: 'http://127.0.0.1:9', publicKey: brand.publicKey });
+  const lost = nowhere.launched();
+  await assert.rejects(lost.engine(), (e) => e.code === 'NO_SNAPSHOT', 'ready settles with an error');
+  lost.sync.stop();
+
+  // No WXWebAssembly (a base library below 2.13): onLaunch does not throw, engine() rejects, and
+  // the placement's catch gets it.
+  const old = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1), wasm: false });
+  const oldApp = old.launched();
+  await assert.rejects(oldApp.engine());
+  globalThis.getApp = () => oldApp;
+  const id = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
+  const hero = simulate.render(id, { placement: 'home_hero', page: 'home' });
+  hero.attach(document.createElement('parent-wrapper'));
+  await until(() => hero.data.reason !== '');
+  assert.equal(hero.data.reason, 'unavailable');
+  assert.ok(!hero.querySelector('.placement'), 'nothing shown');
 });

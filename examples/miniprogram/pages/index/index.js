@@ -1,8 +1,29 @@
-// The home page: every view is tracked; the hero is a <kairos-placement>, which decides by itself.
+// The home page: the hero is a <kairos-placement>, which decides by itself. A home show is not a
+// product view (in the Taste of Su model `view` is one: it counts toward `indecisive` and the
+// scores), so this page tracks nothing; product pages do. It asks for consent until the shopper
+// answers, and keeps her answer (also a withdrawal) through restarts.
+const products = require('../../catalog.js');
+
 Page({
-  onShow() {
-    getApp().engine().then((engine) => {
-      engine.track({ type: 'view', category: 'home' });
+  data: { askConsent: false, consent: false, products },
+  onLoad() {
+    const app = getApp();
+    return app.needsConsent().then((ask) => app.engine().then((engine) => {
+      this.setData({ askConsent: ask, consent: engine.consent });
+    })).catch((e) => console.error('kairos', e.code, e.message));
+  },
+  answer(consent) {
+    return getApp().answerConsent(consent).then(() => {
+      this.setData({ askConsent: false, consent });
     }).catch((e) => console.error('kairos', e.code, e.message));
+  },
+  onAllow() {
+    return this.answer(true);
+  },
+  onDecline() {
+    return this.answer(false);
+  },
+  openProduct(e) {
+    wx.navigateTo({ url: `/pages/product/index?id=${e.currentTarget.dataset.id}` });
   },
 });
