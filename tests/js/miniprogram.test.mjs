@@ -276,19 +276,33 @@ test('the example mini-program: consent asked once, product views tracked, the p
   for (let i = 0; i < 3; i++) if (home.onShow) home.onShow();
   await settled();
   assert.equal(views(), 0, 'home shows are not counted as product views');
+  // The product page's WXML holds its pdp_offer placement, rendered once the page has tracked its
+  // view, so that decision sees the view (finding 13).
+  globalThis.getApp = () => app;
+  const placementId = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
+  const productView = simulate.render(simulate.load({
+    template: readFileSync(join(example, 'pages', 'product', 'index.wxml'), 'utf8'),
+    usingComponents: { 'kairos-placement': placementId },
+    data: { product: null, viewed: false },
+  }));
+  productView.attach(document.createElement('parent-wrapper'));
+  const decisions = []; // [placement, views_7d when it decided]
+  const decide = engine.decide.bind(engine);
+  engine.decide = (placement, context, now) => { decisions.push([placement, views()]); return decide(placement, context, now); };
+  await settled(); // whatever the template decides before the page's onLoad runs is done
   const product = first.open('product');
+  product.setData = (d) => { Object.assign(product.data, d); productView.setData(d); };
   await product.onLoad({ id: 'su-001' });
   assert.equal(views(), 1, 'the product page tracked one view');
-  assert.equal(product.data.viewed, true, 'the placement renders after the view is tracked');
+  await until(() => decisions.length > 0);
+  assert.deepEqual(decisions, [['pdp_offer', 1]], 'the offer placement decided once, after the view');
 
   // The hero is the <kairos-placement> component, rendered from its WXML by miniprogram-simulate
   // (WeChat's own template compiler) in a DOM: it decides when it enters the page, again when the
   // page is shown after being hidden, never twice for one view, and again on a model update.
   const decided = () => engine.outbox().filter((e) => e.type === 'exposure').length;
   const exposures = decided();
-  globalThis.getApp = () => app;
-  const id = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
-  const hero = simulate.render(id, { placement: 'home_hero', page: 'home' });
+  const hero = simulate.render(placementId, { placement: 'home_hero', page: 'home' });
   hero.attach(document.createElement('parent-wrapper'));
   await until(() => hero.data.reason !== '');
   await settled();
