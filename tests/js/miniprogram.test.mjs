@@ -267,9 +267,10 @@ test('the example mini-program: consent asked once, product views tracked, the p
   const home = first.open('index');
   await home.onLoad();
   assert.equal(home.data.askConsent, true);
+  assert.equal(home.data.settled, false, 'the hero waits for her answer');
   await home.onAllow();
   assert.equal(engine.consent, true);
-  assert.equal(home.data.askConsent, false);
+  assert.deepEqual([home.data.askConsent, home.data.settled], [false, true]);
 
   // Home shows are not product views (finding 7); a product page's load is one.
   const views = () => engine.features().views_7d;
@@ -369,6 +370,7 @@ test('the example mini-program: consent asked once, product views tracked, the p
   const home2 = second.open('index');
   await home2.onLoad();
   assert.equal(home2.data.askConsent, false, 'answered once: not asked again');
+  assert.equal(home2.data.settled, true, 'the hero renders at once');
   await app2.onHide();
   app2.sync.stop();
   assert.equal(received(server).length, sent.length, 'a cold restart resends nothing');
