@@ -431,9 +431,17 @@ test('the example mini-program: a refused or failed send keeps the events, in th
   assert.equal(engine2.consent, true, 'the profile survived the new address');
   assert.equal(engine2.stage(), 'window');
   assert.deepEqual(plain(engine2.outbox()), plain(pending), 'the unsent events were stored');
-  assert.equal(await app2.onHide(), true);
-  app2.sync.stop();
+  // An exposure recorded while the batch is in flight is not in it: kept for the next flush.
+  const hidden = app2.onHide();
+  const late = engine2.decide('home_hero', { page: 'home' });
+  assert.equal(await hidden, true);
   assert.deepEqual(received(server), plain(pending), 'sent once, when the server took them');
+  assert.deepEqual(plain(engine2.outbox()), []);
+  assert.equal(JSON.parse(second.storage.get('kairos.unsent')).decision, late.id, 'the late exposure is stored apart');
+  assert.equal(await app2.flushOutbox(), true);
+  assert.deepEqual(received(server).slice(pending.length).map((e) => e.type), ['exposure'], 'the late exposure went in the next batch');
+  assert.equal(second.storage.get('kairos.unsent'), '');
+  app2.sync.stop();
 });
 
 test('the example mini-program: without a bundled snapshot it starts from the server, and with no server either its engine() rejects and the placement shows nothing', async (t) => {
