@@ -31,14 +31,16 @@ async function publicKey() {
 // store per channel (the default channel's keys as before), so channels never share a snapshot.
 const store = new SafeStore(localStorageBackend(), CHANNEL === 'model' ? 'tos' : `tos:${CHANNEL}`);
 
-function installId() {
-  let id = localStorage.getItem(INSTALL_KEY);
-  if (!/^[0-9a-f]{16}$/.test(id || '')) {
-    const b = crypto.getRandomValues(new Uint8Array(8));
-    id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-    localStorage.setItem(INSTALL_KEY, id);
-  }
+function newInstallId() {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  const id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  localStorage.setItem(INSTALL_KEY, id);
   return id;
+}
+
+function installId() {
+  const id = localStorage.getItem(INSTALL_KEY);
+  return /^[0-9a-f]{16}$/.test(id || '') ? id : newInstallId();
 }
 
 /**
@@ -60,7 +62,12 @@ async function demoToken(user, traits, issued, expires) {
   return body.token;
 }
 
-export async function openClient({ clock, onModel }) {
+/**
+ * Opens the engine. On a first visit (nothing stored) it waits for the server's snapshot for as
+ * long as it takes: `onWaiting(e)` gets every failed or refused attempt (`e.retryInMs`: when sync
+ * tries again), so the page can say so instead of staying blank.
+ */
+export async function openClient({ clock, onModel, onWaiting = () => {} }) {
   // The module and the key in parallel (index.html preloads both while the page parses).
   const [, key] = await Promise.all([init(), publicKey()]);
   const keeper = sync({
@@ -76,10 +83,10 @@ export async function openClient({ clock, onModel }) {
   }
   if (!keeper.engine) {
     // First visit: nothing stored, so the first render waits for the server's snapshot.
-    await new Promise((resolve, reject) => {
-      keeper.ready.then(resolve);
-      keeper.on((e) => { if (!keeper.engine && (e.type === 'failure' || e.type === 'rejected')) reject(new Error(`snapshot: ${e.message}`)); });
-    });
+    // sync keeps retrying with backoff, so a failure is news for the page, not the end.
+    const off = keeper.on((e) => { if (!keeper.engine && (e.type === 'failure' || e.type === 'rejected')) onWaiting(e); });
+    await keeper.ready;
+    off();
   }
   const engine = () => keeper.engine;
 
@@ -119,8 +126,10 @@ export async function openClient({ clock, onModel }) {
       if (engine() !== shopper) throw new Error('the shopper changed while the token was fetched');
       shopper.setTraitsToken(token, now);
     },
-    forget: (now) => engine().forget(undefined, now),
-    reset: () => keeper.reset(installId()),
+    /** Forgets the shopper: a new install id too, so a later Reset does not bring back her pid. */
+    forget: (now) => engine().forget(newInstallId(), now),
+    /** A fresh engine: with `id` (a journey's fixture install id) or this browser's install id. */
+    reset: (id) => keeper.reset(id ?? installId()),
     save: () => keeper.saveState(),
     /** Applies snapshot bytes if signed by the brand and newer; otherwise throws and keeps the model. */
     apply: (snapshot) => keeper.apply(snapshot),
