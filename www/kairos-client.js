@@ -83,8 +83,11 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
   }
   if (!keeper.engine) {
     // First visit: nothing stored, so the first render waits for the server's snapshot.
-    // sync keeps retrying with backoff, so a failure is news for the page, not the end.
-    const off = keeper.on((e) => { if (!keeper.engine && (e.type === 'failure' || e.type === 'rejected')) onWaiting(e); });
+    // sync keeps retrying with backoff, so a failure is news for the page, not the end. The
+    // snapshot's own request says what is wrong (HTTP 503, refused); the push stream's failing
+    // alongside it only says that the stream closed.
+    const failed = (e) => (e.type === 'failure' && e.during === 'check') || e.type === 'rejected';
+    const off = keeper.on((e) => { if (!keeper.engine && failed(e)) onWaiting(e); });
     await keeper.ready;
     off();
   }
