@@ -320,7 +320,19 @@ function wire() {
     renderCart();
     navigate('home');
   });
-  $('#drain').addEventListener('click', () => { client.drainOutbox(); renderPanel(); });
+  $('#drain').addEventListener('click', async () => {
+    const button = $('#drain');
+    button.disabled = true;
+    try {
+      const n = await client.send();
+      $('#outbox-note').textContent = n ? `sent ${n} event${n === 1 ? '' : 's'}` : 'nothing to send';
+    } catch (e) {
+      $('#outbox-note').textContent = `not sent: ${e.message}`;
+    } finally {
+      button.disabled = false;
+      renderPanel();
+    }
+  });
 }
 
 // A visible line for what keeps the page from personalizing, with what to do about it.

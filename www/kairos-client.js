@@ -43,6 +43,11 @@ function installId() {
   return /^[0-9a-f]{16}$/.test(id || '') ? id : newInstallId();
 }
 
+// Events the server took (202) but that reached the outbox while the POST was on its way: they
+// were drained with the batch, so they wait here for the next Send.
+const CARRY_KEY = 'tos.outbox.carry';
+const carried = () => { try { return JSON.parse(localStorage.getItem(CARRY_KEY) || '[]'); } catch { return []; } };
+
 /**
  * A trait token for shopper `user` from the demo server, issued at `issued` (ms; the journey's
  * simulated time) and expiring at `expires` (ms), or after the server's default TTL.
@@ -104,14 +109,36 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
     scores: (context, now) => Object.entries(engine().scores(context, now)),
     features: (now) => Object.entries(engine().features(now)),
     explain: (offer, context, now) => engine().explain(offer, context, now),
-    outbox: () => engine().outbox(),
-    drainOutbox() {
-      const events = engine().drainOutbox();
-      if (events.length) {
-        const body = events.map((e) => JSON.stringify(e)).join('\n');
-        fetch(EVENTS_URL, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body }).catch(() => {});
+    /** What Send would post: events carried from the last Send, then the outbox. */
+    outbox: () => [...carried(), ...engine().outbox()],
+    /**
+     * Posts the outbox to the server and removes the events only once it answered 202: a failed
+     * POST keeps them for the next Send. Resolves to the number sent; throws with the reason.
+     */
+    async send() {
+      const shopper = engine();
+      const carry = carried();
+      const events = [...carry, ...shopper.outbox()];
+      if (!events.length) return 0;
+      const body = events.map((e) => JSON.stringify(e)).join('\n');
+      let res;
+      try {
+        res = await fetch(EVENTS_URL, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      } catch (e) {
+        throw new Error(`the server cannot be reached (${e.message}); the events stay`);
       }
-      return events;
+      if (res.status !== 202) {
+        const text = (await res.text().catch(() => '')).trim();
+        throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; the events stay`);
+      }
+      // Only the events posted leave; ones tracked meanwhile were drained too and wait for the
+      // next Send. A reset or another tab's state meanwhile: the posted ones are gone already.
+      const sentFromEngine = events.length - carry.length;
+      const drained = engine() === shopper ? shopper.drainOutbox() : [];
+      const rest = drained.slice(Math.max(0, sentFromEngine));
+      if (rest.length) localStorage.setItem(CARRY_KEY, JSON.stringify(rest));
+      else localStorage.removeItem(CARRY_KEY);
+      return events.length;
     },
     setConsent: (yes) => engine().setConsent(yes),
     identify: (kind, value) => engine().identify(kind, value),

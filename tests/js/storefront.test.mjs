@@ -167,6 +167,27 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await feature('qipao_views_7d'), 1);
     });
 
+    await t.test('Send removes the events only once the server took them', async () => {
+      const before = await outboxLength();
+      assert.ok(before > 0, 'the shopper has events to send');
+      tokenOff = true; // the browser logs the refused POST
+      await page.route('**/v1/outbox', (r) => r.fulfill({ status: 500, body: 'disk full' }));
+      try {
+        await page.click('#drain');
+        await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('not sent'));
+        assert.match(await page.textContent('#outbox-note'), /not sent: HTTP 500: disk full; the events stay/);
+        assert.equal(await outboxLength(), before, 'the events stay');
+      } finally {
+        await page.unroute('**/v1/outbox');
+        tokenOff = false;
+      }
+      await page.click('#drain');
+      await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('sent'));
+      assert.equal(await outboxLength(), 0);
+      const posted = readFileSync(join(models, 'outbox.ndjson'), 'utf8').trim().split('\n');
+      assert.equal(posted.length, before, 'each event posted once');
+    });
+
     await t.test("Nancy's journey on the page matches the fixture, step by step", async () => {
       const nancy = journey('nancy');
       await page.click('[data-journey="nancy"]');
