@@ -333,6 +333,13 @@ function wire() {
       renderPanel();
     }
   });
+  // Another tab stored the profile (every change is saved): take it, so this tab does not write
+  // its older copy back over a reset, a forget or a withdrawn consent. Only the panel repaints:
+  // deciding again would record exposures and save, and the other tab would answer in kind.
+  window.addEventListener('storage', (e) => {
+    if (!client.isStateKey(e.key) || e.newValue === null || e.newValue === '') return;
+    if (client.reloadState()) paintPanel();
+  });
 }
 
 // A visible line for what keeps the page from personalizing, with what to do about it.

@@ -348,6 +348,30 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.deepEqual(errors.filter((e) => e.startsWith('pageerror')), []);
     });
 
+    await t.test("a second tab does not write its older profile over the first tab's reset", async () => {
+      const other = await ctx.newPage();
+      try {
+        await other.goto(`${server.url}/www/index.html`);
+        await other.waitForFunction(() => window.kairosReady === true);
+        assert.equal(await other.textContent('#stages .current'), 'window');
+        await page.click('#reset');
+        // The other tab takes the stored profile, then the shopper goes on there.
+        await other.waitForFunction(() => window.kairosDemo.client.consent === false);
+        await other.click('#grid [data-product="su-004"]');
+        await other.waitForFunction(() => window.kairosDemo.state.page === 'product');
+        await page.reload();
+        await page.waitForFunction(() => window.kairosReady === true);
+        assert.equal(await engine(() => window.kairosDemo.client.consent), false, 'the reset holds');
+        assert.equal(await engine(() => window.kairosDemo.client.stage()), undefined);
+      } finally {
+        await other.close();
+      }
+      // As the tests below expect: a consenting follower.
+      await page.click('#consent-yes');
+      await page.click('#follow');
+      assert.equal(await stage(), 'window');
+    });
+
     await t.test('a snapshot signed by another key is refused and the running model stays', async () => {
       execFileSync(KAIROS, ['keygen', '-o', join(dir, 'intruder')]);
       const forged = join(dir, 'forged.kairos');
