@@ -15,6 +15,8 @@ const clock = {
 };
 
 const state = { page: 'home', product: null, cart: JSON.parse(localStorage.getItem('tos.cart') || '[]'), decisions: {}, journey: null, step: 0, run: 0 };
+// "Not now" on the consent banner holds for this browser session.
+const DECLINED_KEY = 'tos.consentDeclined';
 let client;
 
 function context() {
@@ -43,6 +45,15 @@ function card(content, { offer, variant, control, fallback }) {
   return node;
 }
 
+// A slot's cards for a decision: its items, else its fallback, else an empty marker with the reason.
+function slotNodes(d) {
+  const nodes = d.items.map((item) => card(item.content, item));
+  if (nodes.length === 0) {
+    nodes.push(d.fallback ? card(d.fallback, { fallback: true }) : el('div', { class: 'none', 'data-reason': d.reason }));
+  }
+  return nodes;
+}
+
 // Fills every slot of the visible page in one pass, then swaps them in together: no slot is
 // painted with default content first and changed after.
 function renderSlots() {
@@ -53,11 +64,7 @@ function renderSlots() {
     const placement = slot.dataset.placement;
     const d = client.decide(placement, ctx, clock.now());
     state.decisions[placement] = d;
-    const nodes = d.items.map((item) => card(item.content, item));
-    if (nodes.length === 0) {
-      nodes.push(d.fallback ? card(d.fallback, { fallback: true }) : el('div', { class: 'none', 'data-reason': d.reason }));
-    }
-    return [slot, nodes];
+    return [slot, slotNodes(d)];
   });
   for (const [slot, nodes] of filled) slot.replaceChildren(...nodes);
   const rendered = Number(document.body.dataset.rendered || 0) + 1;
@@ -70,7 +77,7 @@ function renderGrid() {
     const li = el('li', { 'data-product': p.id },
       el('div', { class: 'swatch', style: `background:${p.color}` }),
       el('div', { class: 'meta' }, el('strong', {}, p.name), el('br'), `${p.price} RMB`));
-    li.addEventListener('click', () => show('product', p));
+    li.addEventListener('click', () => navigate('product', p));
     return li;
   }));
 }
@@ -85,7 +92,8 @@ function renderCart() {
   localStorage.setItem('tos.cart', JSON.stringify(state.cart));
 }
 
-function show(page, product = null) {
+// Shows a page without deciding or tracking anything.
+function showPage(page, product = null) {
   state.page = page;
   state.product = product;
   for (const p of ['home', 'product', 'cart']) document.getElementById(`page-${p}`).hidden = p !== page;
@@ -94,10 +102,21 @@ function show(page, product = null) {
     $('#pdp-desc').textContent = product.desc;
     $('#pdp-price').textContent = `${product.price} RMB`;
     $('#pdp-swatch').style.background = product.color;
-    track({ type: 'view', category: product.category, product: product.id, price: product.price });
   }
+}
+
+// Decides the visible page's slots again and repaints: for a clock jump, a model update or a
+// consent change. Nothing is tracked: the shopper did not view anything new.
+function render() {
   renderSlots();
   renderPanel();
+}
+
+// The shopper opens a page: a product page is a product view, tracked before the slots decide.
+function navigate(page, product = null) {
+  showPage(page, product);
+  if (product) track({ type: 'view', category: product.category, product: product.id, price: product.price });
+  render();
 }
 
 function track(event) {
@@ -108,30 +127,53 @@ function track(event) {
   }
 }
 
+const SHANGHAI = { timeZone: 'Asia/Shanghai', hour12: false };
+// The model's times are the brand's (China, UTC+8), as the clock shows them.
+const shanghai = (ms) => `${new Date(ms).toLocaleString('zh-CN', SHANGHAI)} UTC+8`;
+
+// Why the panel's top offer was chosen; an offer the running model no longer has explains nothing.
+function why(offer, now) {
+  try {
+    const x = client.explain(offer, context(), now);
+    return x.checks.filter((c) => c.name === 'audience').map((c) => `audience: ${c.detail}`).join('');
+  } catch (e) {
+    return `${e.code || 'error'}: ${e.message}`;
+  }
+}
+
+function consentBanner() {
+  $('#consent').hidden = client.consent || sessionStorage.getItem(DECLINED_KEY) === '1';
+}
+
+// The profile is stored whatever the panel's painting does.
 function renderPanel() {
+  try {
+    paintPanel();
+  } finally {
+    client.save();
+  }
+}
+
+function paintPanel() {
+  consentBanner();
   const now = clock.now();
-  $('#clock').textContent = new Date(now).toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false });
+  $('#clock').textContent = new Date(now).toLocaleString('zh-CN', SHANGHAI);
   $('#snapshot-version').textContent = `model v${client.version}`;
   const stage = client.stage();
   $('#stages').replaceChildren(...client.stageNames.map((s) => el('li', { class: s === stage ? 'current' : undefined, 'data-stage': s }, s.replace('_', ' '))));
   $('#segments').replaceChildren(...client.segments(context(), now).map((s) => el('span', { 'data-segment': s }, s)));
   const kv = (target, pairs) => $(target).replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   kv('#scores', client.scores(context(), now).map(([k, v]) => [k, v.toFixed(3)]));
-  kv('#features', client.features(now).map(([k, v]) => [k, v === null ? '—' : (k.startsWith('first') || k.startsWith('last') ? new Date(v).toISOString().slice(0, 16) : String(v))]));
+  kv('#features', client.features(now).map(([k, v]) => [k, v === null ? '—' : (k.startsWith('first') || k.startsWith('last') ? shanghai(v) : String(v))]));
   $('#decisions').replaceChildren(...Object.entries(state.decisions).map(([placement, d]) => {
     const box = el('div', { class: 'decision', 'data-decision': placement },
       el('strong', {}, placement), ` → ${d.items.map((i) => i.control ? `${i.offer} (control)` : (i.variant ? `${i.offer}/${i.variant}` : i.offer)).join(', ') || 'fallback'}`,
       el('div', { class: 'why' }, `reason: ${d.reason}`));
     const top = d.items[0];
-    if (top) {
-      const x = client.explain(top.offer, context(), now);
-      if (x) box.append(el('div', { class: 'why' }, x.checks.filter((c) => c.name === 'audience').map((c) => `audience: ${c.detail}`).join('')));
-    }
+    if (top) box.append(el('div', { class: 'why' }, why(top.offer, now)));
     return box;
   }));
   $('#outbox').replaceChildren(...client.outbox().slice(-30).map((e) => el('li', {}, `${e.type} ${e.offer || e.to || ''}${e.control ? ' (control)' : ''}`)));
-  $('#consent').hidden = client.consent;
-  client.save();
 }
 
 // The brand's server sends the step's traits as a token signed for this shopper, issued at the
@@ -156,56 +198,103 @@ async function playStep() {
   $('#journey-next').disabled = true;
   clock.set(Date.parse(step.at));
   let problem = '';
-  switch (step.do) {
-    case 'consent': client.setConsent(step.value); break;
-    case 'identify': try { client.identify(step.kind, step.value); } catch (e) { console.warn(e.message); } break;
-    case 'traits':
-      problem = await signedTraits(step);
-      if (run !== state.run) return; // another journey started meanwhile: it owns the page now
-      break;
-    case 'track': track(step.event); break;
-    case 'forget': client.forget(clock.now()); break;
-    case 'decide': break;
-    default: break;
-  }
-  if (step.do === 'decide') {
-    const page = { home_hero: 'home', home_offers: 'home', pdp_offer: 'product', cart_banner: 'cart' }[step.placement] || 'home';
-    show(page, page === 'product' ? PRODUCTS[0] : null);
-  } else {
-    renderPanel();
+  try {
+    switch (step.do) {
+      case 'consent': client.setConsent(step.value); break;
+      case 'identify':
+        try { client.identify(step.kind, step.value); } catch (e) { console.warn(e.message); problem = ` · not identified: ${e.message}`; }
+        break;
+      case 'traits':
+        problem = await signedTraits(step);
+        if (run !== state.run) return; // another journey started meanwhile: it owns the page now
+        break;
+      case 'track': track(step.event); break;
+      case 'forget': client.forget(clock.now()); break;
+      default: break;
+    }
+    if (step.do === 'decide') {
+      decideStep(step);
+    } else {
+      // After a forget the slots showed the forgotten shopper's content: they empty until the
+      // journey's next decide (deciding them here would record exposures the fixture has not).
+      if (step.do === 'forget') clearSlots();
+      renderPanel();
+    }
+  } catch (e) {
+    console.warn(e);
+    problem += ` · failed: ${e.message}`;
   }
   $('#journey-note').textContent = `${state.step}/${j.steps.length} · ${step.do}${step.note ? ` · ${step.note}` : ''}${problem}`;
   $('#journey-next').disabled = state.step >= j.steps.length;
 }
 
-async function startJourney(name) {
-  const res = await fetch(`/fixtures/journeys/${name}.json`);
-  state.journey = await res.json();
+function clearSlots() {
+  state.decisions = {};
+  for (const slot of document.querySelectorAll('[data-placement]')) slot.replaceChildren();
+}
+
+// A journey's decide step decides only its placement, with its context, as the fixture and
+// `kairos simulate` do: the page switches to where that slot is, and its other slots stay as they were.
+function decideStep(step) {
+  const page = { home_hero: 'home', home_offers: 'home', pdp_offer: 'product', cart_banner: 'cart' }[step.placement] || 'home';
+  const ctx = step.context || {};
+  const product = PRODUCTS.find((p) => p.id === ctx.product) || (page === 'product' ? PRODUCTS[0] : null);
+  showPage(page, product);
+  const d = client.decide(step.placement, ctx, clock.now());
+  state.decisions[step.placement] = d;
+  const slot = document.querySelector(`#page-${page} [data-placement="${step.placement}"]`);
+  if (slot) slot.replaceChildren(...slotNodes(d));
+  renderPanel();
+}
+
+function stopJourney() {
+  state.journey = null;
   state.run += 1;
   state.step = 0;
-  client.reset();
-  state.decisions = {};
+  $('#journey-next').disabled = true;
+}
+
+// Starts a journey on a fresh engine with the fixture's install id (its control-group buckets and
+// pid), so the page shows what the fixture expects.
+async function startJourney(name) {
+  stopJourney();
+  const run = state.run;
+  let journey;
+  try {
+    const res = await fetch(`/fixtures/journeys/${name}.json`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    journey = await res.json();
+  } catch (e) {
+    $('#journey-note').textContent = `journey ${name} could not be loaded: ${e.message}`;
+    return;
+  }
+  if (run !== state.run) return; // another journey or a reset meanwhile
+  state.journey = journey;
+  client.reset(journey.install_id);
   state.cart = [];
   renderCart();
+  clearSlots();
+  showPage('home');
+  renderPanel();
   $('#journey-next').disabled = false;
-  $('#journey-note').textContent = state.journey.description;
+  $('#journey-note').textContent = journey.description;
 }
 
 function wire() {
   for (const a of document.querySelectorAll('[data-nav]')) {
-    a.addEventListener('click', (e) => { e.preventDefault(); show(a.dataset.nav); });
+    a.addEventListener('click', (e) => { e.preventDefault(); navigate(a.dataset.nav); });
   }
-  $('#consent-yes').addEventListener('click', () => { client.setConsent(true); show(state.page, state.product); });
-  $('#consent-no').addEventListener('click', () => { $('#consent').hidden = true; });
-  $('#follow').addEventListener('click', () => { track({ type: 'follow', channel: 'web' }); show('home'); });
-  $('#signup').addEventListener('click', () => { track({ type: 'signup', channel: 'web' }); show('home'); });
-  $('#refer').addEventListener('click', () => { track({ type: 'referral', channel: 'web' }); show('home'); });
+  $('#consent-yes').addEventListener('click', () => { client.setConsent(true); render(); });
+  $('#consent-no').addEventListener('click', () => { sessionStorage.setItem(DECLINED_KEY, '1'); consentBanner(); });
+  $('#follow').addEventListener('click', () => { track({ type: 'follow', channel: 'web' }); navigate('home'); });
+  $('#signup').addEventListener('click', () => { track({ type: 'signup', channel: 'web' }); navigate('home'); });
+  $('#refer').addEventListener('click', () => { track({ type: 'referral', channel: 'web' }); navigate('home'); });
   $('#add-to-cart').addEventListener('click', () => {
     const p = state.product;
     state.cart.push(p.id);
     track({ type: 'cart', product: p.id, price: p.price });
     renderCart();
-    show('cart');
+    navigate('cart');
   });
   $('#buy').addEventListener('click', () => {
     if (state.cart.length === 0) return;
@@ -213,28 +302,77 @@ function wire() {
     track({ type: 'purchase', order: `web-${Date.now()}`, amount });
     state.cart = [];
     renderCart();
-    show('home');
+    navigate('home');
   });
   for (const b of document.querySelectorAll('[data-jump]')) {
-    b.addEventListener('click', () => { clock.jump(Number(b.dataset.jump)); show(state.page, state.product); });
+    b.addEventListener('click', () => { clock.jump(Number(b.dataset.jump)); render(); });
   }
   for (const b of document.querySelectorAll('[data-journey]')) b.addEventListener('click', () => startJourney(b.dataset.journey));
   $('#journey-next').addEventListener('click', playStep);
-  $('#reset').addEventListener('click', () => { client.reset(); clock.set(Date.now()); state.cart = []; state.decisions = {}; renderCart(); show('home'); });
-  $('#drain').addEventListener('click', () => { client.drainOutbox(); renderPanel(); });
+  $('#reset').addEventListener('click', () => {
+    stopJourney();
+    $('#journey-note').textContent = '';
+    client.reset();
+    sessionStorage.removeItem(DECLINED_KEY);
+    clock.set(Date.now());
+    state.cart = [];
+    state.decisions = {};
+    renderCart();
+    navigate('home');
+  });
+  $('#drain').addEventListener('click', async () => {
+    const button = $('#drain');
+    button.disabled = true;
+    try {
+      const n = await client.send();
+      $('#outbox-note').textContent = n ? `sent ${n} event${n === 1 ? '' : 's'}` : 'nothing to send';
+    } catch (e) {
+      $('#outbox-note').textContent = `not sent: ${e.message}`;
+    } finally {
+      button.disabled = false;
+      renderPanel();
+    }
+  });
+  // Another tab stored the profile (every change is saved): take it, so this tab does not write
+  // its older copy back over a reset, a forget or a withdrawn consent. Only the panel repaints:
+  // deciding again would record exposures and save, and the other tab would answer in kind.
+  window.addEventListener('storage', (e) => {
+    if (!client.isStateKey(e.key) || e.newValue === null || e.newValue === '') return;
+    if (client.reloadState()) paintPanel();
+  });
+}
+
+// A visible line for what keeps the page from personalizing, with what to do about it.
+function status(text) {
+  const line = $('#status');
+  line.textContent = text;
+  line.hidden = !text;
 }
 
 async function main() {
-  client = await openClient({ clock, onModel: () => show(state.page, state.product) });
-  window.kairosDemo = { client, clock, state, show, playStep, startJourney };
+  const onModel = () => {
+    // The decisions shown were made under the old model, whose offers may be gone.
+    state.decisions = {};
+    render();
+  };
+  const onWaiting = (e) => {
+    const retry = e.retryInMs ? `; retrying in ${Math.ceil(e.retryInMs / 1000)} s` : '';
+    status(`The shop's model could not be loaded (${e.message})${retry}. Is \`kairos serve\` running (\`make demo\`)?`);
+    document.body.dataset.waiting = e.message;
+  };
+  client = await openClient({ clock, onModel, onWaiting });
+  status('');
+  delete document.body.dataset.waiting;
+  window.kairosDemo = { client, clock, state, navigate, render, playStep, startJourney };
   renderGrid();
   renderCart();
   wire();
-  show('home');
+  navigate('home');
   window.kairosReady = true;
 }
 
 main().catch((e) => {
   console.error(e);
   document.body.dataset.error = e.message;
+  status(`The shop cannot personalize: ${e.message}. Run \`make demo\`, which writes www/brand.pub and starts \`kairos serve\`.`);
 });

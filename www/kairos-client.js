@@ -31,15 +31,22 @@ async function publicKey() {
 // store per channel (the default channel's keys as before), so channels never share a snapshot.
 const store = new SafeStore(localStorageBackend(), CHANNEL === 'model' ? 'tos' : `tos:${CHANNEL}`);
 
-function installId() {
-  let id = localStorage.getItem(INSTALL_KEY);
-  if (!/^[0-9a-f]{16}$/.test(id || '')) {
-    const b = crypto.getRandomValues(new Uint8Array(8));
-    id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-    localStorage.setItem(INSTALL_KEY, id);
-  }
+function newInstallId() {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  const id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  localStorage.setItem(INSTALL_KEY, id);
   return id;
 }
+
+function installId() {
+  const id = localStorage.getItem(INSTALL_KEY);
+  return /^[0-9a-f]{16}$/.test(id || '') ? id : newInstallId();
+}
+
+// Events the server took (202) but that reached the outbox while the POST was on its way: they
+// were drained with the batch, so they wait here for the next Send.
+const CARRY_KEY = 'tos.outbox.carry';
+const carried = () => { try { return JSON.parse(localStorage.getItem(CARRY_KEY) || '[]'); } catch { return []; } };
 
 /**
  * A trait token for shopper `user` from the demo server, issued at `issued` (ms; the journey's
@@ -60,7 +67,12 @@ async function demoToken(user, traits, issued, expires) {
   return body.token;
 }
 
-export async function openClient({ clock, onModel }) {
+/**
+ * Opens the engine. On a first visit (nothing stored) it waits for the server's snapshot for as
+ * long as it takes: `onWaiting(e)` gets every failed or refused attempt (`e.retryInMs`: when sync
+ * tries again), so the page can say so instead of staying blank.
+ */
+export async function openClient({ clock, onModel, onWaiting = () => {} }) {
   // The module and the key in parallel (index.html preloads both while the page parses).
   const [, key] = await Promise.all([init(), publicKey()]);
   const keeper = sync({
@@ -76,10 +88,13 @@ export async function openClient({ clock, onModel }) {
   }
   if (!keeper.engine) {
     // First visit: nothing stored, so the first render waits for the server's snapshot.
-    await new Promise((resolve, reject) => {
-      keeper.ready.then(resolve);
-      keeper.on((e) => { if (!keeper.engine && (e.type === 'failure' || e.type === 'rejected')) reject(new Error(`snapshot: ${e.message}`)); });
-    });
+    // sync keeps retrying with backoff, so a failure is news for the page, not the end. The
+    // snapshot's own request says what is wrong (HTTP 503, refused); the push stream's failing
+    // alongside it only says that the stream closed.
+    const failed = (e) => (e.type === 'failure' && e.during === 'check') || e.type === 'rejected';
+    const off = keeper.on((e) => { if (!keeper.engine && failed(e)) onWaiting(e); });
+    await keeper.ready;
+    off();
   }
   const engine = () => keeper.engine;
 
@@ -94,14 +109,36 @@ export async function openClient({ clock, onModel }) {
     scores: (context, now) => Object.entries(engine().scores(context, now)),
     features: (now) => Object.entries(engine().features(now)),
     explain: (offer, context, now) => engine().explain(offer, context, now),
-    outbox: () => engine().outbox(),
-    drainOutbox() {
-      const events = engine().drainOutbox();
-      if (events.length) {
-        const body = events.map((e) => JSON.stringify(e)).join('\n');
-        fetch(EVENTS_URL, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body }).catch(() => {});
+    /** What Send would post: events carried from the last Send, then the outbox. */
+    outbox: () => [...carried(), ...engine().outbox()],
+    /**
+     * Posts the outbox to the server and removes the events only once it answered 202: a failed
+     * POST keeps them for the next Send. Resolves to the number sent; throws with the reason.
+     */
+    async send() {
+      const shopper = engine();
+      const carry = carried();
+      const events = [...carry, ...shopper.outbox()];
+      if (!events.length) return 0;
+      const body = events.map((e) => JSON.stringify(e)).join('\n');
+      let res;
+      try {
+        res = await fetch(EVENTS_URL, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+      } catch (e) {
+        throw new Error(`the server cannot be reached (${e.message}); the events stay`);
       }
-      return events;
+      if (res.status !== 202) {
+        const text = (await res.text().catch(() => '')).trim();
+        throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; the events stay`);
+      }
+      // Only the events posted leave; ones tracked meanwhile were drained too and wait for the
+      // next Send. A reset or another tab's state meanwhile: the posted ones are gone already.
+      const sentFromEngine = events.length - carry.length;
+      const drained = engine() === shopper ? shopper.drainOutbox() : [];
+      const rest = drained.slice(Math.max(0, sentFromEngine));
+      if (rest.length) localStorage.setItem(CARRY_KEY, JSON.stringify(rest));
+      else localStorage.removeItem(CARRY_KEY);
+      return events.length;
     },
     setConsent: (yes) => engine().setConsent(yes),
     identify: (kind, value) => engine().identify(kind, value),
@@ -119,9 +156,22 @@ export async function openClient({ clock, onModel }) {
       if (engine() !== shopper) throw new Error('the shopper changed while the token was fetched');
       shopper.setTraitsToken(token, now);
     },
-    forget: (now) => engine().forget(undefined, now),
-    reset: () => keeper.reset(installId()),
+    /** Forgets the shopper: a new install id too, so a later Reset does not bring back her pid. */
+    forget: (now) => engine().forget(newInstallId(), now),
+    /** A fresh engine: with `id` (a journey's fixture install id) or this browser's install id. */
+    reset: (id) => keeper.reset(id ?? installId()),
     save: () => keeper.saveState(),
+    /**
+     * Takes the profile another tab stored (after its reset, forget or consent change), so that
+     * this tab's next save does not write the old one back. True if one was taken.
+     */
+    reloadState() {
+      const bytes = store.loadState();
+      if (!bytes) return false;
+      try { engine().importState(bytes); return true; } catch { return false; }
+    },
+    /** Whether a `storage` event key is this page's stored profile. */
+    isStateKey: (key) => typeof key === 'string' && key.startsWith(`${store.prefix}.state.`),
     /** Applies snapshot bytes if signed by the brand and newer; otherwise throws and keeps the model. */
     apply: (snapshot) => keeper.apply(snapshot),
     sync: keeper,

@@ -83,6 +83,10 @@ test('the storefront personalizes on the real package and server', async (t) => 
     if (m.type() === 'error' && !expected) errors.push(m.text());
   });
   const hero = () => page.textContent('[data-placement="home_hero"]');
+  const offersIn = (placement) => page.$$eval(`[data-placement="${placement}"] [data-offer]`, (cards) => cards.map((c) => c.dataset.offer));
+  const engine = (fn, arg) => page.evaluate(fn, arg);
+  const feature = (name) => engine((n) => Object.fromEntries(window.kairosDemo.client.features(window.kairosDemo.clock.now()))[n], name);
+  const outboxLength = () => engine(() => window.kairosDemo.client.outbox().length);
   const stage = () => page.textContent('#stages .current');
   // One step at a time, each finished (a traits step waits for its token) before the next.
   const next = async (n) => {
@@ -97,6 +101,28 @@ test('the storefront personalizes on the real package and server', async (t) => 
     assert.equal(await page.evaluate(() => document.body.dataset.error), undefined);
   };
   try {
+    await t.test('a first visit with the server failing says so, retries, and personalizes once it answers', async () => {
+      // A browser of its own: nothing stored, as on a first visit.
+      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+      try {
+        const first = await browser.newPage();
+        const failures = [];
+        first.on('pageerror', (e) => failures.push(e.message));
+        await first.route('**/v1/**', (r) => r.fulfill({ status: 503, body: 'down for maintenance' }));
+        await first.goto(`${server.url}/www/index.html`);
+        await first.waitForFunction(() => document.body.dataset.waiting);
+        assert.equal(await first.isVisible('#status'), true, 'the page says why it is not personalized');
+        assert.match(await first.textContent('#status'), /could not be loaded \(.*HTTP 503.*\); retrying in \d+ s\. Is `kairos serve` running/);
+        await first.unroute('**/v1/**');
+        await first.waitForFunction(() => window.kairosReady === true, null, { timeout: 60000 });
+        assert.equal(await first.isVisible('#status'), false);
+        assert.ok((await first.$$('#page-home [data-placement="home_hero"] > *')).length > 0, 'the hero is filled');
+        assert.deepEqual(failures, []);
+      } finally {
+        await browser.close();
+      }
+    });
+
     await open();
 
     await t.test('the page preloads the module and the key, and fetches each once', () => {
@@ -113,7 +139,97 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.deepEqual(filled, [true, true]);
     });
 
+    await t.test('"Not now" keeps the consent banner away for the session; "Allow" profiles', async () => {
+      assert.equal(await page.isVisible('#consent'), true, 'a first visit asks');
+      await page.click('#consent-no');
+      assert.equal(await page.isVisible('#consent'), false);
+      await page.click('#grid [data-product="su-002"]');
+      await page.waitForFunction(() => window.kairosDemo.state.page === 'product');
+      assert.equal(await page.isVisible('#consent'), false, 'not asked again on the next page');
+      await page.click('[data-jump="3600000"]');
+      assert.equal(await page.isVisible('#consent'), false, 'nor on a clock jump');
+      assert.equal(await engine(() => window.kairosDemo.client.consent), false);
+      assert.equal(await feature('views_7d'), 0, 'nothing profiled without consent');
+      await page.click('#reset');
+      assert.equal(await page.isVisible('#consent'), true, 'a reset is a new shopper: asked again');
+      await page.click('#consent-yes');
+      assert.equal(await page.isVisible('#consent'), false);
+      assert.equal(await engine(() => window.kairosDemo.client.consent), true);
+    });
+
+    await t.test('clock jumps and re-renders do not count as product views', async () => {
+      await page.click('#grid [data-product="su-001"]');
+      await page.waitForFunction(() => window.kairosDemo.state.product?.id === 'su-001');
+      assert.equal(await feature('views_7d'), 1);
+      for (let i = 0; i < 3; i++) await page.click('[data-jump="3600000"]');
+      await engine(() => window.kairosDemo.render());
+      assert.equal(await feature('views_7d'), 1, 'one view: the one the shopper made');
+      assert.equal(await feature('qipao_views_7d'), 1);
+    });
+
+    await t.test('Send removes the events only once the server took them', async () => {
+      const before = await outboxLength();
+      assert.ok(before > 0, 'the shopper has events to send');
+      tokenOff = true; // the browser logs the refused POST
+      await page.route('**/v1/outbox', (r) => r.fulfill({ status: 500, body: 'disk full' }));
+      try {
+        await page.click('#drain');
+        await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('not sent'));
+        assert.match(await page.textContent('#outbox-note'), /not sent: HTTP 500: disk full; the events stay/);
+        assert.equal(await outboxLength(), before, 'the events stay');
+      } finally {
+        await page.unroute('**/v1/outbox');
+        tokenOff = false;
+      }
+      await page.click('#drain');
+      await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('sent'));
+      assert.equal(await outboxLength(), 0);
+      const posted = readFileSync(join(models, 'outbox.ndjson'), 'utf8').trim().split('\n');
+      assert.equal(posted.length, before, 'each event posted once');
+    });
+
+    await t.test("Nancy's journey on the page matches the fixture, step by step", async () => {
+      const nancy = journey('nancy');
+      await page.click('[data-journey="nancy"]');
+      await page.waitForFunction(() => !document.querySelector('#journey-next').disabled);
+      assert.equal(await pid(), await engine(() => window.kairosDemo.client.sync.engine.pid));
+      for (const [i, step] of nancy.steps.entries()) {
+        await next(1);
+        const at = `step ${i + 1} (${step.do} ${step.placement ?? ''} at ${step.at})`;
+        const expect = step.expect ?? {};
+        if (step.do === 'decide') {
+          assert.deepEqual(await offersIn(step.placement), expect.items, at);
+          if (expect.reason) assert.equal(await engine((p) => window.kairosDemo.state.decisions[p].reason, step.placement), expect.reason, at);
+        }
+        if (expect.stage) assert.equal(await stage(), expect.stage.replace('_', ' '), at);
+        if (expect.segments) assert.deepEqual(await segments(), expect.segments, at);
+        if (step.do === 'track' && step.event.type === 'purchase') {
+          // Times in the panel are the brand's (UTC+8), as the clock shows them.
+          assert.match(await page.textContent('#features'), /first_purchase2026\/11\/20 14:10:00 UTC\+8/, at);
+        }
+      }
+      assert.equal(await page.isDisabled('#journey-next'), true, 'the journey is over');
+      assert.equal(await pid(), await engine(() => window.kairosDemo.client.sync.engine.pid));
+    });
+
+    await t.test('after a forget step the slots are empty, and Reset stops the journey with a new pid', async () => {
+      const birthday = journey('birthday');
+      await engine((n) => window.kairosDemo.startJourney(n), 'birthday');
+      const forgotten = await pid();
+      const at = birthday.steps.findIndex((s) => s.do === 'forget') + 1;
+      await next(at - 1);
+      assert.deepEqual(await offersIn('home_hero'), birthday.steps[at - 2].expect.items, 'the member\'s content before');
+      await next(1);
+      assert.equal(await page.$$eval('[data-placement] > *', (n) => n.length), 0, 'nothing of the forgotten shopper shows');
+      await next(1);
+      assert.equal(await engine(() => window.kairosDemo.state.decisions.home_offers.reason), birthday.steps[at].expect.reason);
+      await page.click('#reset');
+      assert.equal(await page.isDisabled('#journey-next'), true, 'the journey stopped');
+      assert.notEqual(await pid(), forgotten, 'Reset does not bring back the forgotten pid');
+    });
+
     await t.test("Nancy goes from window to first-time shopper and sees the thank-you", async () => {
+      const asked = tokens.length;
       await page.click('[data-journey="nancy"]');
       await page.waitForFunction(() => !document.querySelector('#journey-next').disabled);
       await next(4);
@@ -121,10 +237,10 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await next(2);
       // The identified shopper's traits came as a token signed for her pid, issued at the step's time.
       const step = traitsStep('nancy');
-      assert.equal(tokens.length, 1);
-      assert.deepEqual(tokens[0].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at) });
-      const answer = await tokens[0].body;
-      assert.equal(tokens[0].status, 200, answer);
+      assert.equal(tokens.length, asked + 1);
+      assert.deepEqual(tokens[asked].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at) });
+      const answer = await tokens[asked].body;
+      assert.equal(tokens[asked].status, 200, answer);
       assert.match(JSON.parse(answer).token, /^kt1\./);
       assert.deepEqual(await segments(), ['member', 'hipo']);
       await next(1);
@@ -135,6 +251,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
     });
 
     await t.test('Lizzy gets the welcome within 24 hours, and not again once its cap is reached', async () => {
+      const asked = tokens.length;
       await page.click('[data-journey="lizzy"]');
       await page.waitForFunction(() => document.querySelector('#journey-note').textContent.startsWith('Lizzy'));
       await next(3);
@@ -142,11 +259,11 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await next(1);
       // A token valid until the step's `expires`: the welcome depends on its `hipo`.
       const step = traitsStep('lizzy');
-      assert.equal(tokens.length, 2);
-      assert.deepEqual(tokens[1].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at),
+      assert.equal(tokens.length, asked + 1);
+      assert.deepEqual(tokens[asked].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at),
         ttl: `${(Date.parse(step.expires) - Date.parse(step.at)) / 1000}s` });
-      const answer = await tokens[1].body;
-      assert.equal(tokens[1].status, 200, answer);
+      const answer = await tokens[asked].body;
+      assert.equal(tokens[asked].status, 200, answer);
       assert.equal(JSON.parse(answer).exp, Date.parse(step.expires));
       assert.deepEqual(await segments(), step.expect.segments);
       await next(1);
@@ -223,6 +340,56 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await page.textContent('#snapshot-version'), 'model v2');
     });
 
+    await t.test('a model push that removes a shown offer: the page goes on and the profile is still stored', async () => {
+      await page.click('#reset');
+      // An afternoon in Shanghai: outside the model's quiet hours, whatever the time of the run.
+      await engine(() => window.kairosDemo.clock.set(Date.parse('2026-11-25T15:00:00+08:00')));
+      await page.click('#consent-yes');
+      await page.click('#grid [data-product="su-003"]');
+      await page.waitForFunction(() => window.kairosDemo.state.page === 'product');
+      await page.click('#add-to-cart');
+      await page.click('a.brand');
+      const shown = await engine(() => Object.values(window.kairosDemo.state.decisions).flatMap((d) => d.items.map((i) => i.offer)));
+      assert.ok(shown.includes('join_discount'), shown.join());
+      const v3 = structuredClone(model);
+      v3.meta.version = 3;
+      v3.offers = v3.offers.filter((o) => o.id !== 'join_discount');
+      v3.offers.unshift({ id: 'flash_sale', placements: ['home_hero'], priority: 1000, requires_consent: false,
+        global_caps: false, content: { title: 'Flash sale: silk week', body: 'Today only.' } });
+      writeFileSync(join(models, 'model.json'), JSON.stringify(v3));
+      await page.waitForFunction(() => document.querySelector('#snapshot-version').textContent === 'model v3', null, { timeout: 5000 });
+      await page.click('#follow');
+      assert.equal(await stage(), 'window');
+      await page.reload();
+      await page.waitForFunction(() => window.kairosReady === true);
+      assert.equal(await stage(), 'window', 'the follow was stored');
+      assert.deepEqual(errors.filter((e) => e.startsWith('pageerror')), []);
+    });
+
+    await t.test("a second tab does not write its older profile over the first tab's reset", async () => {
+      const other = await ctx.newPage();
+      try {
+        await other.goto(`${server.url}/www/index.html`);
+        await other.waitForFunction(() => window.kairosReady === true);
+        assert.equal(await other.textContent('#stages .current'), 'window');
+        await page.click('#reset');
+        // The other tab takes the stored profile, then the shopper goes on there.
+        await other.waitForFunction(() => window.kairosDemo.client.consent === false);
+        await other.click('#grid [data-product="su-004"]');
+        await other.waitForFunction(() => window.kairosDemo.state.page === 'product');
+        await page.reload();
+        await page.waitForFunction(() => window.kairosReady === true);
+        assert.equal(await engine(() => window.kairosDemo.client.consent), false, 'the reset holds');
+        assert.equal(await engine(() => window.kairosDemo.client.stage()), undefined);
+      } finally {
+        await other.close();
+      }
+      // As the tests below expect: a consenting follower.
+      await page.click('#consent-yes');
+      await page.click('#follow');
+      assert.equal(await stage(), 'window');
+    });
+
     await t.test('a snapshot signed by another key is refused and the running model stays', async () => {
       execFileSync(KAIROS, ['keygen', '-o', join(dir, 'intruder')]);
       const forged = join(dir, 'forged.kairos');
@@ -234,7 +401,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
         try { window.kairosDemo.client.apply(new Uint8Array(bytes)); return 'accepted'; } catch (e) { return e.code; }
       }, [...readFileSync(forged)]);
       assert.equal(code, 'SNAPSHOT_SIGNATURE');
-      assert.equal(await page.textContent('#snapshot-version'), 'model v2');
+      assert.equal(await page.textContent('#snapshot-version'), 'model v3');
     });
 
     await t.test('with the server killed, the page still personalizes from the stored snapshot', async () => {
@@ -249,7 +416,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
         assert.match(await hero(), /Flash sale/);
         assert.equal(await stage(), 'window');
         const status = await page.evaluate(() => window.kairosDemo.client.sync.status);
-        assert.deepEqual([status.source, status.version], ['stored', 2]);
+        assert.deepEqual([status.source, status.version], ['stored', 3]);
       } finally {
         await new Promise((r) => files.close(r));
       }
