@@ -140,6 +140,11 @@ App({
       return true;
     });
   },
+  onShow() {
+    // Back from the background, where WeChat suspends timers and requests: revalidate at once (a
+    // check in flight, as at launch, is joined, not repeated).
+    return this.sync ? this.sync.check() : null;
+  },
   onHide() {
     // Stored first, outbox included: if WeChat ends the app before the answer, the events are sent
     // at the next hide (a 202 that got lost makes a duplicate, with the same decision id).

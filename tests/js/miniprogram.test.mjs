@@ -348,6 +348,10 @@ test('the example mini-program: consent asked once, product views tracked, the p
   first.network[0]({ isConnected: true, networkType: 'wifi' });
   await current;
   assert.equal(checks(), before + 1, 'one revalidation when the network came back');
+  // Back from the background: the app revalidates too (WeChat suspends its timers there).
+  await settled(); // the check above has ended (not joined by the next)
+  assert.equal((await app.onShow()).type, 'current');
+  assert.equal(checks(), before + 2, 'one revalidation when the app came back to the foreground');
 
   // Hiding the app sends the outbox as NDJSON and drains it after the 202; what stays in storage
   // has no sent events (finding 1).
