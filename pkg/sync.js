@@ -373,7 +373,7 @@ export function sync(options) {
         // The slot holding the snapshot that ran until now is kept: a torn write cannot lose it.
         stored = o.store.saveSnapshot(bytes, kept ? (b) => sameBytes(b, kept) : undefined) === true;
       } catch {
-        stored = false;
+        // Not stored.
       }
       try {
         // The profile as the new model maps it, stored beside it.

@@ -406,7 +406,6 @@ impl Engine {
 
     fn explain_at(&mut self, offer: usize, context: &[Value], now: i64, t: Now) -> Option<Explanation> {
         self.memo.reset(&self.model);
-        let stage = self.profile.stage.map(|s| s.0);
         let def = self.model.offers.get(offer)?;
         let mut checks = Vec::new();
         let mut add =
@@ -429,9 +428,9 @@ impl Engine {
             },
         );
         if let Some(mask) = def.stages {
-            let in_stage = stage.is_some_and(|s| s < 64 && mask & (1u64 << s) != 0);
+            let in_stage = self.profile.stage.is_some_and(|(s, _)| s < 64 && mask & (1u64 << s) != 0);
             let mut detail = String::from("stage is `");
-            detail.push_str(stage.and_then(|i| self.model.stages.get(i)).map_or("none", |s| s.name.as_str()));
+            detail.push_str(self.current_stage().unwrap_or("none"));
             detail.push_str("`; offer wants ");
             let mut sep = "";
             for (i, s) in self.model.stages.iter().enumerate() {
