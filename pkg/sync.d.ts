@@ -92,7 +92,11 @@ export interface Timers {
 export interface SyncOptions {
   /** The base URL of `kairos serve` (`''`: this origin). */
   readonly url: string;
-  /** The brand's public key(s), `kairos-ed25519-public:…`: only snapshots signed by one run. */
+  /**
+   * The brand's public key(s), `kairos-ed25519-public:…` (a `.pub` file's text as `kairos keygen`
+   * writes it will do): only snapshots signed by one run. A key that does not parse throws
+   * `KEY_INVALID` from `sync()` itself.
+   */
   readonly publicKey: string | readonly string[];
   /** The channel, `model` by default (`kairos serve` serves `CHANNEL.json` as `CHANNEL`). */
   readonly channel?: string;
@@ -188,8 +192,19 @@ export type SyncEvent =
   | { readonly type: 'update'; readonly version: number; readonly previous: number | null; readonly source: SnapshotSource; readonly stored: boolean }
   /** The server has nothing newer. */
   | { readonly type: 'current'; readonly version: number | null }
-  /** A snapshot was refused; the running model stays. `retryInMs` is null for `apply`. */
-  | { readonly type: 'rejected'; readonly code: ErrorCode; readonly message: string; readonly version: number | null; readonly retryInMs: Millis | null }
+  /**
+   * A snapshot was refused; the running model stays. `from`: a stored or bundled copy refused at
+   * start (reported once, just after `sync()` returns; `status.rejected` lists them too), one the
+   * server sent, or one given to `apply`. `retryInMs` is null but for the server's.
+   */
+  | {
+      readonly type: 'rejected';
+      readonly from: 'stored' | 'bundled' | 'server' | 'host';
+      readonly code: ErrorCode;
+      readonly message: string;
+      readonly version: number | null;
+      readonly retryInMs: Millis | null;
+    }
   /** The server could not be reached, stalled or answered an error status. */
   | {
       readonly type: 'failure';

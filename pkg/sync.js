@@ -173,8 +173,13 @@ function settle(options) {
   if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
     throw kairosError('ARGUMENT_INVALID', 'sync: `publicKey` must be a `kairos-ed25519-public:…` key or a list of them');
   }
-  const badKey = keys.find((k) => !k.startsWith('kairos-ed25519-public:'));
-  if (badKey !== undefined) throw kairosError('KEY_INVALID', `sync: \`${badKey.slice(0, 40)}\` is not a \`kairos-ed25519-public:…\` key`);
+  // Parsed as the engine parses them (a `.pub` file's text with its comment lines too): keys are
+  // read before the (here empty) snapshot, so a bad one fails now, not as every snapshot refused.
+  try {
+    Engine.fromSignedSnapshot(new Uint8Array(0), keys).free();
+  } catch (e) {
+    if (isKairosError(e) && e.code === 'KEY_INVALID') throw kairosError('KEY_INVALID', `sync: ${e.message}`);
+  }
   if (typeof o.url !== 'string') throw kairosError('ARGUMENT_INVALID', "sync: `url` must be the server's base URL ('' for this origin)");
   const channel = o.channel ?? 'model';
   const push = o.push ?? 'auto';
@@ -258,7 +263,26 @@ export function sync(options) {
       }
     }
   };
-  const open = (bytes) => Engine.fromSignedSnapshot(bytes, o.keys, o.installId, o.trust);
+  const open = (bytes, installId) => manage(Engine.fromSignedSnapshot(bytes, o.keys, installId, o.trust));
+  // Erasure lasts: the profile is stored as soon as the engine forgets it or consent changes, so
+  // the next start cannot restore the copy from before (nor lose the `forgotten` report).
+  function manage(e) {
+    for (const name of ['forget', 'setConsent']) {
+      const method = e[name];
+      e[name] = function (...args) {
+        const out = method.apply(this, args);
+        if (this === engine && o.store) {
+          try {
+            storeState();
+          } catch {
+            // A host's store that throws: stored at the next saveState().
+          }
+        }
+        return out;
+      };
+    }
+    return e;
+  }
   const versionOf = (bytes) => { try { return bytes.length > MAX_SNAPSHOT ? null : Engine.snapshotVersion(bytes); } catch { return null; } };
   // The model version a snapshot's header claims (`KSNP`, then bytes 8 to 11, little endian), or
   // -1: enough to tell whether the bundled copy may be newer than the stored one without decoding
@@ -266,6 +290,7 @@ export function sync(options) {
   const claimed = (b) => (b && b.length > 47 && b[0] === 75 && b[1] === 83 && b[2] === 78 && b[3] === 80
     ? (b[8] | b[9] << 8 | b[10] << 16 | b[11] << 24) >>> 0 : -1);
   const rejection = (from, e) => ({ from, code: isKairosError(e) ? e.code : 'SNAPSHOT_CORRUPT', message: String(e && e.message) });
+  const rejected = (r, version, retryInMs) => ({ type: 'rejected', from: r.from, code: r.code, message: r.message, version, retryInMs });
 
   function restoreState() {
     if (!o.store) return;
@@ -313,7 +338,7 @@ export function sync(options) {
   if (o.store) {
     o.store.loadSnapshot((bytes) => {
       try {
-        engine = open(bytes);
+        engine = open(bytes, o.installId);
         running = stored = bytes;
         source = 'stored';
       } catch (e) {
@@ -325,7 +350,7 @@ export function sync(options) {
   const storedBad = state.rejected.length;
   if (o.bundled && (!engine || claimed(o.bundled) > engine.modelVersion)) {
     try {
-      const fresh = open(o.bundled);
+      const fresh = open(o.bundled, o.installId);
       if (engine) engine.free();
       engine = fresh;
       running = o.bundled;
@@ -343,6 +368,14 @@ export function sync(options) {
       // A host's store that throws: stored again after the next update.
     }
   }
+  // Snapshots refused at start are reported as events too, once sync() has returned (so a listener
+  // added with on() right after hears them): a wrong key or a bad bundled copy is not silent.
+  const refusedAtStart = state.rejected.slice();
+  if (refusedAtStart.length) {
+    Promise.resolve().then(() => {
+      for (const r of refusedAtStart) emit(rejected(r, null, null));
+    });
+  }
   if (engine) {
     restoreState();
     state.source = source;
@@ -359,7 +392,7 @@ export function sync(options) {
     if (engine) {
       engine.applySignedSnapshot(bytes);
     } else {
-      engine = open(bytes);
+      engine = open(bytes, o.installId);
       restoreState();
     }
     running = bytes;
@@ -413,7 +446,7 @@ export function sync(options) {
     const retryInMs = backoffDelay(failures, o.random, o.baseMs, o.maxMs);
     schedule(retryInMs);
     const event = f.reason === 'rejected'
-      ? { type: 'rejected', code: f.code, message: f.message, version: f.version, retryInMs }
+      ? rejected({ from: 'server', code: f.code, message: f.message }, f.version, retryInMs)
       : { type: 'failure', during: 'check', reason: f.reason, status: f.status, message: f.message, attempt: failures, retryInMs };
     emit(event);
     return event;
@@ -613,8 +646,7 @@ export function sync(options) {
         if (!b) throw kairosError('ARGUMENT_INVALID', 'apply: expected the snapshot bytes');
         adopt(b, 'host');
       } catch (e) {
-        const r = rejection('host', e);
-        emit({ type: 'rejected', code: r.code, message: r.message, version: b ? versionOf(b) : null, retryInMs: null });
+        emit(rejected(rejection('host', e), b ? versionOf(b) : null, null));
         throw e;
       }
     },
@@ -623,7 +655,7 @@ export function sync(options) {
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
-      const fresh = Engine.fromSignedSnapshot(running, o.keys, installId, o.trust);
+      const fresh = open(running, installId);
       if (engine) engine.free();
       engine = fresh;
       state.state = 'none';

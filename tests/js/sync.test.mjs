@@ -9,6 +9,9 @@ import { Engine, initSync } from './load.mjs';
 import { sync, fetchTransport, wxTransport, backoffDelay, isKairosError } from '../../pkg/index.js';
 import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
 import { makeBrand } from './brand.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root } from './paths.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
 const brand = makeBrand();
@@ -162,7 +165,8 @@ test('through failures, stalls, garbage, forgeries and rollbacks the last good m
     const o = await s.check();
     assert.deepEqual(o, { type: 'update', version: 2, previous: 1, source: 'server', stored: true }, 'the outcome has the fields sync.d.ts gives it');
     const states = store.records('state');
-    assert.deepEqual(states.map((r) => r.seq), [2], 'the profile was stored beside the new model, over the older copy once it read back');
+    // Stored by setConsent (1), saveState (2), then beside the new model (3).
+    assert.deepEqual(states.map((r) => r.seq), [3], 'the profile was stored beside the new model, over the older copy once it read back');
     assert.equal(s.engine.modelVersion, 2);
     assert.equal(s.engine.stage(), 'window', 'the profile carried over to the new model');
     assert.deepEqual(timers.delays(), [60_000], 'back to the interval');
@@ -603,4 +607,64 @@ test('an update whose copy cannot be stored says so (stored: false), and a store
     transport: answering(() => ({ status: 200, headers: { etag: '"2"' }, body: v2 })) });
   t.after(() => s.stop());
   assert.equal((await s.check()).stored, true);
+});
+
+test('an erasure under sync lasts: forget() and a withdrawn consent are stored at once, the next start restores neither the old profile nor loses the forgotten report', async () => {
+  const dead = await deadUrl();
+  for (const erase of [(e) => e.forget(undefined, NOW + 1000), (e) => e.setConsent(false)]) {
+    const store = memoryStore();
+    const options = { url: dead, publicKey: brand.publicKey, bundled: v1, store, push: 'none', timers: manualTimers() };
+    const first = sync(options);
+    const e = first.engine;
+    e.setConsent(true);
+    e.track({ type: 'view', category: 'qipao', price: 399 }, NOW);
+    e.drainOutbox();
+    assert.equal(first.saveState(), true);
+    erase(e); // the host does not save again
+    first.stop();
+    const next = sync(options); // the next page load
+    assert.equal(next.status.state, 'restored');
+    assert.equal(next.engine.consent, false, 'consent as the erasure left it');
+    assert.equal(next.engine.features(NOW).views_7d, 0, 'the views are gone');
+    next.stop();
+  }
+  // The forgotten report is in the stored outbox, for the next send.
+  const store = memoryStore();
+  const options = { url: dead, publicKey: brand.publicKey, bundled: v1, store, push: 'none', timers: manualTimers() };
+  const first = sync(options);
+  first.engine.setConsent(true);
+  first.engine.drainOutbox();
+  first.engine.forget(undefined, NOW);
+  first.stop();
+  const next = sync(options);
+  assert.deepEqual(next.engine.drainOutbox().map((ev) => ev.type), ['forgotten']);
+  next.stop();
+});
+
+test('a bundled copy refused at start is reported as a rejected event after sync() returns; a key that does not parse throws at once; a .pub file text is a key', async () => {
+  const dead = await deadUrl();
+  const unsigned = new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  const html = new TextEncoder().encode('<!doctype html><title>404</title>');
+  for (const [bundled, code] of [[unsigned, 'SNAPSHOT_SIGNATURE'], [html, 'SNAPSHOT_CORRUPT'], [brand.snapshot(2, 'other'), 'SNAPSHOT_SIGNATURE']]) {
+    const heard = [];
+    const s = sync({ url: dead, publicKey: brand.publicKey, bundled, store: null, push: 'none', timers: manualTimers() });
+    s.on((ev) => heard.push(ev));
+    assert.equal(s.engine, null);
+    await Promise.resolve();
+    assert.deepEqual(heard.map((ev) => [ev.type, ev.from, ev.code]), [['rejected', 'bundled', code]]);
+    assert.equal(typeof heard[0].message, 'string');
+    assert.deepEqual(s.status.rejected.map((r) => r.code), [code]);
+    s.stop();
+  }
+  // A key whose text has the prefix but not a key after it: thrown by sync(), not every snapshot refused later.
+  for (const publicKey of ['kairos-ed25519-public:typo', [brand.publicKey, 'kairos-ed25519-public:AAAA'], 'ed25519:xyz']) {
+    assert.throws(() => sync({ url: dead, publicKey, bundled: v1, store: null, push: 'none', timers: manualTimers() }),
+      (e) => isKairosError(e) && e.code === 'KEY_INVALID' && e.message.startsWith('sync: '), JSON.stringify(publicKey));
+  }
+  // The whole .pub file as `kairos keygen` writes it (a comment line, then the key).
+  const pub = readFileSync(join(brand.dir, 'brand.pub'), 'utf8');
+  assert.ok(pub.startsWith('#'), pub);
+  const s = sync({ url: dead, publicKey: pub, bundled: v1, store: null, push: 'none', timers: manualTimers() });
+  assert.equal(s.engine.modelVersion, 1);
+  s.stop();
 });
