@@ -159,6 +159,7 @@ types: $(JSTOOLS)/node_modules/.stamp
 	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
+	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.esnext.json
 	@echo "types: ok"
 
 ## Size gate: raw, gzip and brotli of the package as a browser loads it (the .wasm and

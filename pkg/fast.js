@@ -124,7 +124,7 @@ export function install(Engine) {
       return checked.call(this, placement, context, now);
     }
     const f = m.context;
-    if (!read(this, f, context)) return checked.call(this, placement, replay(f, context), now);
+    if (!read(this, f, context)) return checked.call(this, placement, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
     heap(m).set(f.input, m.inAt);
     const n = this.__fast(0, p, now == null ? Date.now() : now);
     return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
@@ -151,11 +151,11 @@ export function install(Engine) {
     } finally {
       this.__busy = false;
     }
-    if (failed) return checkedTrack.call(this, { get type() { throw failed.error; } }, now);
+    if (failed) throw unreadable('EVENT_INVALID', 'event.type', failed.error);
     const k = typeof type === 'string' ? m.event.get(type) : undefined;
     if (k === undefined) return checkedTrack.call(this, withType(type, event), now);
     const f = m.props[k];
-    if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type), now);
+    if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type, 'EVENT_INVALID', 'event'), now);
     heap(m).set(f.input, m.propsAt);
     const r = this.__fast(1, k, now == null ? Date.now() : now);
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
@@ -165,11 +165,18 @@ export function install(Engine) {
     const m = current(this);
     if (now != null && typeof now !== 'number') return checkedSegments.call(this, context, now);
     const f = m.context;
-    if (!read(this, f, context)) return checkedSegments.call(this, replay(f, context), now);
+    if (!read(this, f, context)) return checkedSegments.call(this, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
     heap(m).set(f.input, m.inAt);
     const n = this.__fast(2, 0, now == null ? Date.now() : now);
     return n === 0 ? checkedSegments.call(this, replay(f, context), now) : named(m, n - 1);
   };
+}
+
+function freeze(v) {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k in v) freeze(v[k]);
+  }
 }
 
 /** The engine's running model as the fast paths see it, fetched once per model. */
@@ -181,6 +188,9 @@ function model(engine) {
   // The model's names; the engine's buffers, as byte offsets in its memory (8-byte aligned).
   const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory,
     segments] = engine.__prepare();
+  // Content payloads are handed to every decision: frozen, so a page that changes one by mistake
+  // fails there (in strict code) instead of changing what every later decision shows.
+  contents.forEach(freeze);
   return {
     placements, offers, variants, contents, reasons, segments,
     placement: new Map(placements.map((name, i) => [name, i])),
@@ -219,7 +229,10 @@ function heap(m) {
  * two paths cannot disagree and no getter runs twice), and the fields not reached yet read from
  * `obj` when the checked path asks for them; an event's `type` as read.
  */
-function replay(f, obj, type) {
+function replay(f, obj, type, code, what) {
+  // A getter that threw: its error, as it is when the engine's (ENGINE_BUSY: the getter called
+  // the engine), else wrapped with it as the cause, rather than a type error that loses it.
+  if (f.stop >= 0 && f.stop < f.names.length && 'error' in f.last) throw unreadable(code, `${what}.${f.names[f.stop]}`, f.last.error);
   if (f.stop < 0 && type === undefined) return obj;
   const out = type === undefined ? {} : withType(type, null);
   for (let i = 0; i < f.names.length; i++) {
@@ -227,9 +240,6 @@ function replay(f, obj, type) {
     let field;
     if (i < f.stop) {
       field = { value: f.values[i] };
-    } else if (i === f.stop && 'error' in f.last) {
-      const { error } = f.last;
-      field = { get() { throw error; } };
     } else if (i === f.stop) {
       field = { value: f.last.value };
     } else {
@@ -238,6 +248,20 @@ function replay(f, obj, type) {
     Object.defineProperty(out, name, { ...field, enumerable: true });
   }
   return out;
+}
+
+/** The error for a field whose getter threw `error`; see `replay`. */
+function unreadable(code, what, error) {
+  if (isKairosError(error)) return error;
+  let text;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    text = 'a value that cannot be shown';
+  }
+  const e = kairosError(code, `${what} could not be read: its getter threw ${text}`);
+  e.cause = error;
+  return e;
 }
 
 /** An event for the checked path with `type` as already read; with `event`, its other fields as they are. */

@@ -4,8 +4,20 @@
 /** A JSON value, as content payloads and outbox fields are. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/**
+ * A JSON value the engine shares: content payloads are made once per model and handed to every
+ * decision, frozen (a change would show in every later decision).
+ */
+export type ReadonlyJson = null | boolean | number | string | ReadonlyJson[] | { readonly [key: string]: ReadonlyJson };
+
 /** A value of an event property or context field, as the model declares it (`null`/absent: missing). */
 export type FieldValue = string | number | boolean | readonly string[] | null | undefined;
+
+/**
+ * The fields of `T` as the engine reads them: every object type (a type alias, an interface, a
+ * class) whose fields are all field values.
+ */
+export type Fields<T> = { readonly [K in keyof T]: FieldValue };
 
 /** An event: `type` names an event type of the model; the other fields are its properties. */
 export interface KairosEvent {
@@ -29,13 +41,13 @@ export interface Traits {
 /** Why a placement shows what it shows. */
 export type Reason = 'chosen' | 'no_consent' | 'no_offers' | 'not_eligible' | 'capped' | 'quiet_hours' | 'control_group';
 
-/** One chosen item. `content` is the model's payload object, shared between decisions (do not mutate). */
+/** One chosen item. `content` is the model's payload object, shared between decisions and frozen. */
 export interface DecisionItem {
   readonly offer: string;
   readonly variant: string | null;
   /** In the offer's control group: show `Decision.fallback` instead. */
   readonly control: boolean;
-  readonly content: Json;
+  readonly content: ReadonlyJson;
   readonly priority: number;
   readonly score: number | null;
 }
@@ -51,7 +63,7 @@ export interface Decision {
   readonly reason: Reason;
   /** Best first; empty when nothing is chosen (show `fallback`). */
   readonly items: readonly DecisionItem[];
-  readonly fallback: Json;
+  readonly fallback: ReadonlyJson;
 }
 
 /** One eligibility check in `explain`. */
@@ -138,6 +150,18 @@ export interface TrustOptions {
 export type IdKind = 'phone' | 'email' | 'external';
 
 /** One shopper's engine on this device. Call `init`/`initSync` once before constructing. */
+declare global {
+  /**
+   * TypeScript's `Disposable` where the program's lib has it (`esnext.disposable`, ES2024 and
+   * later), so `using engine = new Engine(…)` frees it at the end of the block; empty, and harmless,
+   * where the lib does not.
+   */
+  interface Disposable {}
+}
+
+/** `engine[Symbol.dispose]()` is `free()`. */
+export interface Engine extends Disposable {}
+
 export declare class Engine {
   /**
    * A fresh engine (no consent yet) from snapshot bytes. `installId` (16 hex digits) is drawn
@@ -146,17 +170,17 @@ export declare class Engine {
    */
   constructor(snapshot: Uint8Array, installId?: string);
   /** Tracks an event. @throws KairosError `EVENT_INVALID`, `TIME_INVALID` */
-  track(event: KairosEvent, now?: Millis): 'recorded' | 'no_consent';
+  track<E extends { readonly type: string }>(event: E & Fields<E>, now?: Millis): 'recorded' | 'no_consent';
   /** Decides what a placement shows; records the exposure. @throws KairosError `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
-  decide(placement: string, context?: Context | null, now?: Millis): Decision;
+  decide<C extends object & Fields<C> = Context>(placement: string, context?: C | null, now?: Millis): Decision;
   /** The current lifecycle stage. */
   stage(): string | undefined;
   /** The segments the shopper is in now, in model order. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */
-  segments(context?: Context | null, now?: Millis): string[];
+  segments<C extends object & Fields<C> = Context>(context?: C | null, now?: Millis): string[];
   /** Every score by name. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */
-  scores(context?: Context | null, now?: Millis): Record<string, number>;
+  scores<C extends object & Fields<C> = Context>(context?: C | null, now?: Millis): Record<string, number>;
   /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
-  explain(offerId: string, context?: Context | null, now?: Millis): Explanation;
+  explain<C extends object & Fields<C> = Context>(offerId: string, context?: C | null, now?: Millis): Explanation;
   /** Grants or withdraws consent; withdrawing erases the behavioural profile. */
   setConsent(consent: boolean): void;
   /** Adds an identifier; only a salted hash is kept. @throws KairosError `NO_CONSENT`, `IDENTITY_INVALID` */

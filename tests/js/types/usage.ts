@@ -53,6 +53,25 @@ export function page(): string | null {
   const v: number = engine.modelVersion + Engine.snapshotVersion(snapshot) + murmur3('user-1');
   void [tracked, reason, content, stage, segments, scores, failed, v];
 
+  // An app's own interfaces and classes are events and contexts as they are.
+  interface PageContext { page: string; category?: string }
+  interface ViewEvent { type: 'view'; category: string; price: number }
+  class Product { readonly type = 'view'; constructor(readonly category: string, readonly price: number) {} }
+  const pageContext: PageContext = { page: 'pdp', category: 'qipao' };
+  const viewEvent: ViewEvent = { type: 'view', category: 'qipao', price: 399 };
+  engine.track(viewEvent);
+  engine.track(new Product('qipao', 399));
+  void [engine.decide('pdp_offer', pageContext), engine.segments(pageContext), engine.scores(pageContext), engine.explain('welcome_story', pageContext)];
+  const shared = engine.decide('home_hero', pageContext).fallback;
+  if (shared && typeof shared === 'object' && !Array.isArray(shared)) {
+    // @ts-expect-error content is shared by every decision (and frozen): read it, do not change it
+    shared['title'] = 'changed';
+  }
+  // @ts-expect-error a context is an object, not a page name
+  engine.decide('home_hero', 'home');
+  // @ts-expect-error an interface's fields must be field values too
+  engine.decide('home_hero', { page: 'home', when: new Date() });
+
   // @ts-expect-error an event needs a type
   engine.track({ category: 'qipao' });
   // @ts-expect-error event properties are scalars or string lists
