@@ -70,6 +70,10 @@ impl Message for SnapshotError {
             E::Unsigned => {
                 out.push_str("snapshot is unsigned, and this engine accepts only signed snapshots")
             }
+            E::BadSignature { keys: 0 } => out.push_str(
+                "this engine trusts no keys, so no signature verifies: create it with the brand's \
+                 public keys (fromSignedSnapshot)",
+            ),
             E::BadSignature { keys } => {
                 out.push_str("snapshot signature does not verify against the ");
                 push_uint(out, *keys as u64);

@@ -120,6 +120,10 @@ impl Message for TokenError {
                 out.push_str("is malformed: the payload is not valid claims: ");
                 e.write_message(out);
             }
+            TokenError::BadSignature { keys: 0 } => out.push_str(
+                "cannot be verified: this engine trusts no keys (create it with the brand's public \
+                 keys: fromSignedSnapshot)",
+            ),
             TokenError::BadSignature { keys } => {
                 out.push_str("signature does not verify against the ");
                 push_uint(out, *keys as u64);

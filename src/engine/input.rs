@@ -103,7 +103,7 @@ impl Message for InputError {
             }
             InputError::NoConsent(what) => {
                 out.push_str(what);
-                out.push_str(" needs the shopper's consent; call set_consent(true) first");
+                out.push_str(" needs the shopper's consent first: setConsent(true)");
             }
             InputError::Identity(e) => {
                 out.push_str("identifier: ");
@@ -113,9 +113,9 @@ impl Message for InputError {
                 out.push_str("`now` must be a finite number of milliseconds since the epoch")
             }
             InputError::UnsignedTraits => out.push_str(
-                "traits must come as a signed token (set_traits_token): this engine trusts token keys, \
-                 so unsigned traits are refused unless the host sets Trust::allow_unsigned_traits \
-                 (development only)",
+                "traits must come as a signed token (setTraitsToken): this engine trusts token keys, \
+                 so unsigned traits are refused unless it allows them (allowUnsignedTraits, \
+                 development only)",
             ),
             InputError::YearInToken { field } => {
                 out.push_str(field);

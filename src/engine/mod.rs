@@ -274,7 +274,7 @@ impl Engine {
         expires_ms: Option<i64>,
     ) -> Result<(), InputError> {
         if !self.profile.consent {
-            return Err(InputError::NoConsent("set_traits"));
+            return Err(InputError::NoConsent("setTraits"));
         }
         if !self.trust.unsigned_traits_ok() {
             return Err(InputError::UnsignedTraits);

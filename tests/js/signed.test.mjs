@@ -123,3 +123,19 @@ test('applySnapshot on an engine that trusts keys checks the signature too', () 
   plain.applySnapshot(unsigned);
   assert.equal(plain.modelVersion, 99, 'an engine without keys applies what its host gives it');
 });
+
+test('an engine that trusts no keys says so when asked to check a signature, and the consent message names the JS method', () => {
+  const plain = new Engine(signed(1), '00000000000000b3');
+  assert.equal(code(() => plain.applySignedSnapshot(signed(2))), 'SNAPSHOT_SIGNATURE');
+  assert.match(message(() => plain.applySignedSnapshot(signed(2))), /this engine trusts no keys.*fromSignedSnapshot/);
+  plain.setConsent(true);
+  const traits = join(dir, 'traits-plain.json');
+  writeFileSync(traits, JSON.stringify({ hipo: true }));
+  const token = run('token', '--key', join(dir, 'brand.key'), '--user', plain.pid, '--traits', traits, '--ttl', '7d',
+    '--now', String(Date.parse('2026-11-20T14:20:00+08:00'))).trim();
+  assert.equal(code(() => plain.setTraitsToken(token, Date.parse('2026-11-20T14:21:00+08:00'))), 'TOKEN_INVALID');
+  assert.match(message(() => plain.setTraitsToken(token, Date.parse('2026-11-20T14:21:00+08:00'))), /trusts no keys/);
+  const fresh = new Engine(signed(1));
+  assert.equal(message(() => fresh.identify('phone', '13800138000')), "identify needs the shopper's consent first: setConsent(true)");
+  assert.equal(message(() => fresh.setTraits({ hipo: true })), "setTraits needs the shopper's consent first: setConsent(true)");
+});
