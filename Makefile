@@ -128,7 +128,8 @@ pkg: wasm-setup
 MP := examples/miniprogram/kairos
 miniprogram-example: pkg $(KAIROS)
 	mkdir -p $(MP) target/demo
-	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js pkg/miniprogram/fast.js $(MP)/
+	cp pkg/miniprogram/index.js pkg/miniprogram/kairos_wasm.js pkg/miniprogram/kairos_wasm.wasm.br pkg/miniprogram/storage.js pkg/miniprogram/sync.js pkg/miniprogram/fast.js \
+	  pkg/miniprogram/*.d.ts $(MP)/
 	test -f target/demo/brand.key || $(KAIROS) keygen -o target/demo/brand
 	$(KAIROS) compile examples/taste-of-su/model.json -o target/demo/miniprogram-model.kairos --key target/demo/brand.key
 	@# As a .js module (base64): WeChat uploads only whitelisted suffixes, and .kairos is not one.
@@ -155,9 +156,11 @@ js: pkg pkg-evaluate cli $(SNAPSHOT) chromium-setup
 	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
 
 ## TypeScript: the hand-written typings (no `any`) against a typed usage example, tsc --noEmit.
-types: $(JSTOOLS)/node_modules/.stamp
+types: pkg $(JSTOOLS)/node_modules/.stamp
 	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
+	@# The mini-program typings as a code package holds them: copied out of pkg/, alone.
+	rm -rf target/types-miniprogram && mkdir -p target/types-miniprogram && cp pkg/miniprogram/*.d.ts target/types-miniprogram/
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.esnext.json
 	@echo "types: ok"

@@ -122,4 +122,10 @@ function commonJs(file) {
 commonJs('fast.js');
 commonJs('storage.js');
 commonJs('sync.js');
+// The typings beside the build, so that the directory type-checks by itself once copied into a
+// code package (miniprogram/index.d.ts imports these; the web entry's are `engine.d.ts` here).
+for (const [from, to] of [['index.d.ts', 'engine.d.ts'], ['storage.d.ts', 'storage.d.ts'], ['sync.d.ts', 'sync.d.ts']]) {
+  const typings = readFileSync(join(root, 'pkg', from), 'utf8').replace(/from '\.\/index\.js'/g, "from './engine.js'");
+  writeFileSync(join(out, to), typings);
+}
 console.log(`pkg/miniprogram: kairos_wasm.wasm.br ${readFileSync(join(out, 'kairos_wasm.wasm.br')).length} B, glue ${glue.length} B`);
