@@ -25,7 +25,7 @@ const TRACKED = ['', 'recorded', 'no_consent'];
 /** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
-  'exportState', 'importState', '__prepare', '__intern'];
+  'exportState', 'importState', '__prepare', '__intern', 'peek'];
 const INTERN = METHODS.indexOf('__intern');
 /** The getters `__call` runs, numbered after the methods. */
 const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
@@ -91,20 +91,22 @@ export function install(Engine) {
     free.call(this);
   };
   if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
-  const decideNumbers = proto.decide;
   const checkedTrack = proto.track;
-  // The checked `decide` writes its decision where the fast one does.
-  const checked = function decide(placement, context, now) {
+  // The checked `decide` and `peek` write their decision where the fast ones do.
+  const slowly = (numbers) => function (placement, context, now) {
     const m = current(this);
-    const n = decideNumbers.call(this, placement, context, now);
+    const n = numbers.call(this, placement, context, now); // before `heap`: the call may grow memory
     return decision(m, heap(m), m.outAt, n);
   };
+  const checked = slowly(proto.decide);
+  const checkedPeek = slowly(proto.peek);
   // The checked `segments` (method 2) writes the segments' indices where the fast one does.
   const checkedSegments = function segments(context, now) {
     return named(current(this), busy(this, 2, context, now));
   };
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
+  proto.__peekChecked = checkedPeek;
   proto.__trackChecked = checkedTrack;
   proto.__segmentsChecked = checkedSegments;
   GETTERS.forEach((name, i) => {
@@ -117,18 +119,21 @@ export function install(Engine) {
       return apply.call(this, bytes);
     };
   }
-  proto.decide = function decide(placement, context, now) {
-    const m = current(this);
-    const p = m.placement.get(placement);
-    if (p === undefined || (now != null && typeof now !== 'number')) {
-      return checked.call(this, placement, context, now);
-    }
-    const f = m.context;
-    if (!read(this, f, context)) return checked.call(this, placement, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
-    heap(m).set(f.input, m.inAt);
-    const n = this.__fast(0, p, now == null ? Date.now() : now);
-    return n === 0 ? checked.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
-  };
+  // `decide` records the exposure; `peek` (fast path 3, checked method `peek`) records nothing.
+  for (const [name, which, slow] of [['decide', 0, checked], ['peek', 3, checkedPeek]]) {
+    proto[name] = function (placement, context, now) {
+      const m = current(this);
+      const p = m.placement.get(placement);
+      if (p === undefined || (now != null && typeof now !== 'number')) {
+        return slow.call(this, placement, context, now);
+      }
+      const f = m.context;
+      if (!read(this, f, context)) return slow.call(this, placement, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
+      heap(m).set(f.input, m.inAt);
+      const n = this.__fast(which, p, now == null ? Date.now() : now);
+      return n === 0 ? slow.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
+    };
+  }
   proto.track = function track(event, now) {
     const m = current(this);
     if ((now != null && typeof now !== 'number') || event === null || typeof event !== 'object') {

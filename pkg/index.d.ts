@@ -173,6 +173,13 @@ export declare class Engine {
   track<E extends { readonly type: string }>(event: E & Fields<E>, now?: Millis): 'recorded' | 'no_consent';
   /** Decides what a placement shows; records the exposure. @throws KairosError `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
   decide<C extends object & Fields<C> = Context>(placement: string, context?: C | null, now?: Millis): Decision;
+  /**
+   * What `decide` would show now, recording nothing: no exposure reported, no cap used, no stage
+   * change, and `id` all zeros. For prefetching, server-side rendering and renders that may run
+   * twice (React's StrictMode); call `decide` once when the content is shown.
+   * @throws KairosError `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`
+   */
+  peek<C extends object & Fields<C> = Context>(placement: string, context?: C | null, now?: Millis): Decision;
   /** The current lifecycle stage. */
   stage(): string | undefined;
   /** The segments the shopper is in now, in model order. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */

@@ -223,13 +223,29 @@ impl Engine {
 
     /// Like [`Engine::decide`], reusing `out`'s allocation.
     pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
+        self.decide_as(placement, context, now, out, true);
+    }
+
+    /// What [`Engine::decide_into`] would decide at `now`, recording nothing: no exposure (caps
+    /// are not used), no stage change, no experiment assignment kept, and the id is 0. For
+    /// prefetching, server-side rendering and re-renders; `decide` when the content is shown.
+    pub fn peek_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
+        self.decide_as(placement, context, now, out, false);
+    }
+
+    fn decide_as(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision, record: bool) {
         self.settle_stage();
         let t = self.now_for(now);
-        self.update_stage(now, t.today);
+        let recorded = self.profile.stage;
+        if record {
+            self.update_stage(now, t.today);
+        } else {
+            self.stage_unrecorded(now, t.today);
+        }
         // Without consent nothing is reported, and the counter (stored, and readable from the
         // ids of later reports) does not count the shopper's page views: the id is 0.
         out.id = 0;
-        if self.profile.consent {
+        if record && self.profile.consent {
             self.profile.seq = self.profile.seq.wrapping_add(1);
             out.id = mix(self.profile.install_id, self.profile.seq);
         }
@@ -237,7 +253,12 @@ impl Engine {
         out.items.clear();
         out.reason = Reason::NoOffers;
         out.fallback = None;
-        let Some(p) = self.model.placements.get(placement) else { return };
+        let Some(p) = self.model.placements.get(placement) else {
+            if !record {
+                self.profile.stage = recorded;
+            }
+            return;
+        };
         out.fallback = p.fallback;
         let fallback = p.fallback;
         let max_items = usize::from(p.max_items);
@@ -323,7 +344,7 @@ impl Engine {
             };
         }
         for &(o, score) in &scratch {
-            let item = self.make_item(o as usize, score, fallback);
+            let item = self.make_item(o as usize, score, fallback, record);
             out.items.push(item);
         }
         scratch.clear();
@@ -332,14 +353,27 @@ impl Engine {
             out.reason =
                 if out.items.iter().all(|i| i.control) { Reason::ControlGroup } else { Reason::Chosen };
         }
-        if self.profile.consent {
+        if !record {
+            self.profile.stage = recorded;
+        } else if self.profile.consent {
             for item in &out.items {
                 self.record_exposure(out.id, placement, item, now, t.today);
             }
         }
     }
 
-    fn make_item(&mut self, o: usize, score: f64, fallback: Option<u32>) -> Item {
+    /// Puts the stage `decide` at `now` would record into the profile without recording it; the
+    /// caller puts the recorded one back.
+    fn stage_unrecorded(&mut self, now: i64, today: i32) {
+        if self.profile.consent && !self.model.stages.is_empty() {
+            let stage = self.stage_at(now, today);
+            if stage != self.profile.stage.map(|s| s.0) {
+                self.profile.stage = stage.map(|s| (s, now));
+            }
+        }
+    }
+
+    fn make_item(&mut self, o: usize, score: f64, fallback: Option<u32>, keep: bool) -> Item {
         let Some(def) = self.model.offers.get(o) else {
             return Item {
                 offer: o,
@@ -354,9 +388,9 @@ impl Engine {
             Some(a) => a,
             None => {
                 let a = assign(def, self.profile.pid());
-                // Only a consenting shopper's assignment is stored; otherwise it is recomputed,
-                // which gives the same answer for the same install.
-                if self.profile.consent {
+                // Only a consenting shopper's assignment is stored (and only on exposure); otherwise
+                // it is recomputed, which gives the same answer for the same install.
+                if keep && self.profile.consent {
                     if let Some(s) = self.profile.offers.get_mut(o) {
                         s.assignment = Some(a);
                     }
@@ -393,12 +427,7 @@ impl Engine {
         // The stage as `decide` at `now` would make it, for this explanation only: it is put
         // back, unrecorded, at the end.
         let recorded = self.profile.stage;
-        if self.profile.consent && !self.model.stages.is_empty() {
-            let stage = self.stage_at(now, t.today);
-            if stage != recorded.map(|s| s.0) {
-                self.profile.stage = stage.map(|s| (s, now));
-            }
-        }
+        self.stage_unrecorded(now, t.today);
         let explanation = self.explain_at(offer, context, now, t);
         self.profile.stage = recorded;
         explanation

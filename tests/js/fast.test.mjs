@@ -429,3 +429,35 @@ test('content payloads are shared between decisions and frozen: a page cannot ch
   const later = again.items.length ? again.items[0].content : again.fallback;
   assert.equal(JSON.stringify(later), before);
 });
+
+test('peek gives what decide would, on the fast and the checked path, and records nothing: renders that run twice use no cap', () => {
+  const [fast, checked] = pair();
+  fast.drainOutbox();
+  checked.drainOutbox();
+  const before = fast.exportState();
+  let t = T0;
+  for (const context of [undefined, null, { page: 'home' }, { page: 'pdp', product: 'p1', category: 'qipao' }, { page: 42 }, 'home']) {
+    for (const placement of [...PLACEMENTS, 'nowhere']) {
+      t += 61_000;
+      const p = agree(() => fast.peek(placement, context, t), () => checked.__peekChecked(placement, context, t));
+      if (p) assert.equal(p.id, '0000000000000000');
+    }
+  }
+  assert.deepEqual(fast.exportState(), before, 'nothing recorded');
+  assert.deepEqual(fast.drainOutbox(), []);
+  // Each view renders twice (StrictMode) with peek, and decides once when shown: the caps count
+  // views, not renders, and peek's decision is decide's.
+  const [e] = pair();
+  const views = [];
+  for (let view = 0; view < 6; view++) {
+    const at = T0 + view * 3_600_000;
+    const first = e.peek('home_offers', { page: 'home' }, at);
+    const second = e.peek('home_offers', { page: 'home' }, at);
+    const shown = e.decide('home_offers', { page: 'home' }, at);
+    assert.deepEqual({ ...first, id: '' }, { ...second, id: '' });
+    assert.deepEqual({ ...first, id: '' }, { ...shown, id: '' }, `view ${view}`);
+    views.push(shown.items.map((i) => i.offer).join());
+  }
+  const exposures = e.drainOutbox().filter((ev) => ev.type === 'exposure');
+  assert.equal(exposures.length, views.join(',').split(',').filter(Boolean).length, 'one exposure per item shown, none per render');
+});

@@ -360,8 +360,8 @@ impl Engine {
     }
 
     /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`which` 0, see
-    /// [`Engine::decide_fast`]) or `track` (1, see [`Engine::track_fast`]) of `index`, or the fast
-    /// `segments` (2): with the context in the input buffer (see [`Engine::prepare`]), the
+    /// [`Engine::decide_fast`]), `peek` (3: the same, recording nothing) or `track` (1, see
+    /// [`Engine::track_fast`]) of `index`, or the fast `segments` (2): with the context in the input buffer (see [`Engine::prepare`]), the
     /// segments' indices to the output buffer as [`Engine::write_segments`] writes them, and how
     /// many plus one. 0: the input needs the checked path (which gives the error).
     #[wasm_bindgen(js_name = __fast)]
@@ -372,8 +372,8 @@ impl Engine {
         let Ok(now) = host::time_ms(now) else { return 0 };
         if !self.fast_context() {
             0
-        } else if which == 0 {
-            self.decide_fast(index, now)
+        } else if which == 0 || which == 3 {
+            self.decide_fast(index, now, which == 0)
         } else {
             self.write_segments(now) + 1
         }
@@ -409,12 +409,16 @@ impl Engine {
     /// placement, id high, id low, fallback, items…]` with six numbers per item (`offer, variant,
     /// control, content, priority, score`; -1 or NaN for none), and returns how many; 0 when the
     /// input needs the checked path (which gives the error).
-    fn decide_fast(&mut self, placement: u32, now: i64) -> u32 {
+    fn decide_fast(&mut self, placement: u32, now: i64, record: bool) -> u32 {
         let p = placement as usize;
         if p >= self.core.model().placements.len() {
             return 0;
         }
-        self.core.decide_into(p, &self.context, now, &mut self.decision);
+        if record {
+            self.core.decide_into(p, &self.context, now, &mut self.decision);
+        } else {
+            self.core.peek_into(p, &self.context, now, &mut self.decision);
+        }
         self.write_decision()
     }
 

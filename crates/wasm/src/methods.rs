@@ -59,19 +59,22 @@ pub mod method {
     pub const PREPARE: u32 = 18;
     /// `__intern(string)`: a string's index for the fast paths, see `Engine::intern`.
     pub const INTERN: u32 = 19;
+    /// `peek(placement, context, now)`: the checked path of the fast `peek`, what `decide` would
+    /// decide, recording nothing (to the output buffer like `decide`).
+    pub const PEEK: u32 = 20;
     /// The getter `consent`: whether the shopper consented to profiling.
-    pub const CONSENT: u32 = 20;
+    pub const CONSENT: u32 = 21;
     /// The getter `modelVersion`: the running model's version.
-    pub const MODEL_VERSION: u32 = 21;
+    pub const MODEL_VERSION: u32 = 22;
     /// The getter `pid`: the shopper's pseudonymous id (what trait tokens and outbox batches are
     /// keyed by).
-    pub const PID: u32 = 22;
+    pub const PID: u32 = 23;
     /// The getter `traitsTokenExpiresMs`: when the traits set by a token expire (ms), or `null`
     /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
     /// verifies, a new pid), so the host fetches a fresh token then or before.
-    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 23;
+    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 24;
     /// The getter `stageNames`: the model's lifecycle stages, in order.
-    pub const STAGE_NAMES: u32 = 24;
+    pub const STAGE_NAMES: u32 = 25;
 }
 
 #[wasm_bindgen]
@@ -85,9 +88,12 @@ impl Engine {
         match which {
             method::TRACK => self.track_checked(a, b),
             // Both write to the output buffer and return how many numbers.
-            method::DECIDE | method::SEGMENTS => {
-                let n =
-                    if which == method::DECIDE { self.decide_checked(a, b, c) } else { self.segments(a, b) };
+            method::DECIDE | method::PEEK | method::SEGMENTS => {
+                let n = if which == method::SEGMENTS {
+                    self.segments(a, b)
+                } else {
+                    self.decide_checked(a, b, c, which == method::DECIDE)
+                };
                 n.map(JsValue::from)
             }
             method::SCORES => self.scores(a, b).map(JsValue::from),
@@ -205,20 +211,25 @@ impl Engine {
         }))
     }
 
-    /// Decides what `placement` shows for page `context`; records the exposure. The decision goes
-    /// to the output buffer; how many numbers.
+    /// Decides what `placement` shows for page `context`; records the exposure (or, unless
+    /// `record`, nothing). The decision goes to the output buffer; how many numbers.
     fn decide_checked(
         &mut self,
         placement: &JsValue,
         context: &JsValue,
         now: &JsValue,
+        record: bool,
     ) -> Result<u32, JsValue> {
         let now = self::now(now)?;
         let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
         let p = input::placement_index(self.core.model(), &name)
             .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
         self.fill_context(context)?;
-        self.core.decide_into(p, &self.context, now, &mut self.decision);
+        if record {
+            self.core.decide_into(p, &self.context, now, &mut self.decision);
+        } else {
+            self.core.peek_into(p, &self.context, now, &mut self.decision);
+        }
         Ok(self.write_decision())
     }
 

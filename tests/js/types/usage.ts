@@ -20,7 +20,9 @@ export function page(): string | null {
   const tracked: 'recorded' | 'no_consent' = engine.track(view);
   engine.track({ type: 'follow', channel: 'wechat_oa' }, Date.now());
   const context: Context = { page: 'home' };
+  const prefetched: Decision = engine.peek('home_hero', context, Date.now());
   const d: Decision = engine.decide('home_hero', context);
+  void prefetched;
   const reason: Reason = d.reason;
   const first = d.items[0];
   const content: Json = first ? first.content : d.fallback;
