@@ -54,18 +54,31 @@ function slotNodes(d) {
   return nodes;
 }
 
+// Whether two decisions show the same thing (contents are shared objects: compared by identity).
+function sameShown(a, b) {
+  return a.reason === b.reason && a.fallback === b.fallback && a.items.length === b.items.length
+    && a.items.every((x, i) => x.offer === b.items[i].offer && x.variant === b.items[i].variant
+      && x.control === b.items[i].control && x.content === b.items[i].content);
+}
+
 // Fills every slot of the visible page in one pass, then swaps them in together: no slot is
-// painted with default content first and changed after.
-function renderSlots() {
+// painted with default content first and changed after. `view`: the shopper opened the page, so
+// every slot is shown anew and `decide` records it. A re-render (a clock jump, a model update, a
+// consent change) asks `peek` first and decides only the slots whose content changes: the others
+// stay as shown, and no exposure is counted twice for one view.
+function renderSlots(view) {
   const page = document.getElementById(`page-${state.page}`);
   const slots = [...page.querySelectorAll('[data-placement]')];
   const ctx = context();
-  const filled = slots.map((slot) => {
+  const filled = [];
+  for (const slot of slots) {
     const placement = slot.dataset.placement;
+    const shown = state.decisions[placement];
+    if (!view && shown && sameShown(shown, client.peek(placement, ctx, clock.now()))) continue;
     const d = client.decide(placement, ctx, clock.now());
     state.decisions[placement] = d;
-    return [slot, slotNodes(d)];
-  });
+    filled.push([slot, slotNodes(d)]);
+  }
   for (const [slot, nodes] of filled) slot.replaceChildren(...nodes);
   const rendered = Number(document.body.dataset.rendered || 0) + 1;
   document.body.dataset.rendered = String(rendered);
@@ -108,7 +121,7 @@ function showPage(page, product = null) {
 // Decides the visible page's slots again and repaints: for a clock jump, a model update or a
 // consent change. Nothing is tracked: the shopper did not view anything new.
 function render() {
-  renderSlots();
+  renderSlots(false);
   renderPanel();
 }
 
@@ -116,7 +129,8 @@ function render() {
 function navigate(page, product = null) {
   showPage(page, product);
   if (product) track({ type: 'view', category: product.category, product: product.id, price: product.price });
-  render();
+  renderSlots(true);
+  renderPanel();
 }
 
 function track(event) {

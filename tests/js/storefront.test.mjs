@@ -165,6 +165,19 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await engine(() => window.kairosDemo.render());
       assert.equal(await feature('views_7d'), 1, 'one view: the one the shopper made');
       assert.equal(await feature('qipao_views_7d'), 1);
+      // A re-render that shows what is shown already records no exposure (peek, then decide only
+      // what changes); opening the page again is a new view, and records one per item shown.
+      const exposures = () => engine(() => window.kairosDemo.client.outbox().filter((e) => e.type === 'exposure').length);
+      await engine(() => window.kairosDemo.navigate('home'));
+      const items = () => engine(() => ['home_hero', 'home_offers'].map((p) => window.kairosDemo.state.decisions[p].items.map((i) => i.offer).join()));
+      const shown = await items();
+      assert.ok(shown.join('').length > 0, `the home page shows offers: ${shown}`);
+      const before = await exposures();
+      for (let i = 0; i < 3; i++) await engine(() => window.kairosDemo.render());
+      assert.deepEqual(await items(), shown);
+      assert.equal(await exposures(), before, 're-renders of the same content');
+      await engine(() => window.kairosDemo.navigate('home'));
+      assert.ok(await exposures() > before, 'a new view is recorded');
     });
 
     await t.test('Send removes the events only once the server took them', async () => {
