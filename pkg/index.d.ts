@@ -188,8 +188,12 @@ export declare class Engine {
   scores<C extends object & Fields<C> = Context>(context?: C | null, now?: Millis): Record<string, number>;
   /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
   explain<C extends object & Fields<C> = Context>(offerId: string, context?: C | null, now?: Millis): Explanation;
-  /** Grants or withdraws consent; withdrawing erases the behavioural profile. */
-  setConsent(consent: boolean): void;
+  /**
+   * Grants or withdraws consent. Withdrawing erases the behavioural profile and the reports not
+   * yet drained, and queues a `forgotten` request (at `now`) so the backend erases what it holds.
+   * @throws KairosError `ARGUMENT_INVALID`, `TIME_INVALID`
+   */
+  setConsent(consent: boolean, now?: Millis): void;
   /** Adds an identifier; only a salted hash is kept. @throws KairosError `NO_CONSENT`, `IDENTITY_INVALID` */
   identify(kind: IdKind, value: string): void;
   /**

@@ -200,7 +200,11 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
     let mut context = Vec::new();
     let (action, result): (String, Result<(), String>) = match &step.action {
         Action::Consent { value } => {
-            engine.set_consent(*value);
+            if *value {
+                engine.set_consent(true);
+            } else {
+                engine.withdraw_consent(now);
+            }
             (format!("consent {value}"), Ok(()))
         }
         Action::Identify { kind, value } => {

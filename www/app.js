@@ -214,7 +214,7 @@ async function playStep() {
   let problem = '';
   try {
     switch (step.do) {
-      case 'consent': client.setConsent(step.value); break;
+      case 'consent': client.setConsent(step.value, clock.now()); break;
       case 'identify':
         try { client.identify(step.kind, step.value); } catch (e) { console.warn(e.message); problem = ` · not identified: ${e.message}`; }
         break;

@@ -47,6 +47,17 @@ function installId() {
 // were drained with the batch, so they wait here for the next Send.
 const CARRY_KEY = 'tos.outbox.carry';
 const carried = () => { try { return JSON.parse(localStorage.getItem(CARRY_KEY) || '[]'); } catch { return []; } };
+const carry = (events) => {
+  if (events.length) localStorage.setItem(CARRY_KEY, JSON.stringify(events));
+  else localStorage.removeItem(CARRY_KEY);
+};
+// Forgets and withdrawals so far: the carried events were the shopper's and go, but for her
+// erasure requests; a Send in flight then keeps everything it drains.
+let erasures = 0;
+const erase = () => {
+  erasures += 1;
+  carry(carried().filter((e) => e.type === 'forgotten'));
+};
 
 /**
  * A trait token for shopper `user` from the demo server, issued at `issued` (ms; the journey's
@@ -118,8 +129,9 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
      */
     async send() {
       const shopper = engine();
-      const carry = carried();
-      const events = [...carry, ...shopper.outbox()];
+      const before = carried();
+      const erased = erasures;
+      const events = [...before, ...shopper.outbox()];
       if (!events.length) return 0;
       const body = events.map((e) => JSON.stringify(e)).join('\n');
       let res;
@@ -133,15 +145,19 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
         throw new Error(`HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}; the events stay`);
       }
       // Only the events posted leave; ones tracked meanwhile were drained too and wait for the
-      // next Send. A reset or another tab's state meanwhile: the posted ones are gone already.
-      const sentFromEngine = events.length - carry.length;
+      // next Send. A reset or another tab's state meanwhile: the posted ones are gone already. A
+      // forget or withdrawal meanwhile left the engine only its erasure requests (and what came
+      // after): none of that was posted, so all of it waits.
+      const sentFromEngine = events.length - before.length;
       const drained = engine() === shopper ? shopper.drainOutbox() : [];
-      const rest = drained.slice(Math.max(0, sentFromEngine));
-      if (rest.length) localStorage.setItem(CARRY_KEY, JSON.stringify(rest));
-      else localStorage.removeItem(CARRY_KEY);
+      carry(erased === erasures ? drained.slice(Math.max(0, sentFromEngine)) : drained);
       return events.length;
     },
-    setConsent: (yes) => engine().setConsent(yes),
+    /** Withdrawing erases the profile and the reports not sent yet, here too. */
+    setConsent(yes, now) {
+      engine().setConsent(yes, now);
+      if (!yes) erase();
+    },
     identify: (kind, value) => engine().identify(kind, value),
     /** The shopper's pseudonymous id: trait tokens are signed for it. */
     get pid() { return engine().pid; },
@@ -158,7 +174,10 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
       shopper.setTraitsToken(token, now);
     },
     /** Forgets the shopper: a new install id too, so a later Reset does not bring back her pid. */
-    forget: (now) => engine().forget(newInstallId(), now),
+    forget(now) {
+      engine().forget(newInstallId(), now);
+      erase();
+    },
     /** A fresh engine: with `id` (a journey's fixture install id) or this browser's install id. */
     reset: (id) => keeper.reset(id ?? installId()),
     save: () => keeper.saveState(),

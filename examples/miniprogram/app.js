@@ -97,9 +97,18 @@ App({
   answerConsent(consent) {
     return this.engine().then((engine) => {
       engine.setConsent(consent);
+      // A withdrawal erases her reports not sent yet, here too: only erasure requests stay.
+      if (!consent) this.erase();
       this.sync.saveState();
       wx.setStorageSync(KEY_ASKED, '1');
     });
+  },
+  /** After a withdrawal (or a forget): the unsent events go, but for erasure requests. */
+  erase() {
+    this.erasures = (this.erasures || 0) + 1;
+    const erasure = (line) => { try { return JSON.parse(line).type === 'forgotten'; } catch { return false; } };
+    const keep = (wx.getStorageSync(KEY_UNSENT) || '').split('\n').filter(erasure);
+    wx.setStorageSync(KEY_UNSENT, keep.join('\n'));
   },
   /**
    * Sends what the engine recorded (exposures, stage changes) to the brand's pipeline. The outbox is
@@ -114,6 +123,7 @@ App({
     const lines = unsent.concat(batch.map((e) => JSON.stringify(e)));
     if (lines.length === 0) return Promise.resolve(true);
     this.sending = true;
+    const erased = this.erasures || 0;
     return new Promise((resolve) => {
       wx.request({
         url: `${config.url}/v1/outbox`,
@@ -133,8 +143,10 @@ App({
     }).then((accepted) => {
       this.sending = false;
       if (!accepted) return false;
-      // Events recorded while the batch was in flight were not in it: kept for the next flush.
-      const later = engine.drainOutbox().slice(batch.length).map((e) => JSON.stringify(e));
+      // Events recorded while the batch was in flight were not in it: kept for the next flush. A
+      // withdrawal meanwhile left the engine only erasure requests, none of them in the batch.
+      const drained = engine.drainOutbox();
+      const later = (erased === (this.erasures || 0) ? drained.slice(batch.length) : drained).map((e) => JSON.stringify(e));
       wx.setStorageSync(KEY_UNSENT, later.join('\n'));
       this.sync.saveState();
       return true;

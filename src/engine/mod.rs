@@ -216,8 +216,25 @@ impl Engine {
         self.apply_model(model)
     }
 
-    /// Grants or withdraws consent. Withdrawing erases the behavioural profile (events, features,
-    /// stage, traits, exposures) but keeps the install id and the undrained outbox.
+    /// Withdraws consent as the package's `setConsent(false)` does: the behavioural profile is
+    /// erased (see [`Engine::set_consent`]), and so are the reports not yet drained, which were
+    /// about her; a `forgotten` request for her pid is queued (at `now`), so the backend erases
+    /// what it already holds (PIPL, art. 47). The install id and the decision counter stay, so
+    /// later decision ids never repeat earlier ones. Without consent already, nothing happens.
+    pub fn withdraw_consent(&mut self, now: i64) {
+        if !self.profile.consent {
+            return;
+        }
+        let pid = self.profile.pid().to_string();
+        self.outbox = self.outbox.erasures();
+        self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
+        self.set_consent(false);
+    }
+
+    /// Grants or withdraws consent. Withdrawing here erases the behavioural profile (events,
+    /// features, stage, traits, exposures) but keeps the install id and the undrained outbox;
+    /// [`Engine::withdraw_consent`] also erases the undrained reports and asks the backend to
+    /// erase the rest.
     pub fn set_consent(&mut self, consent: bool) {
         if !consent && self.profile.consent {
             let mut fresh = Profile::new(&self.model, self.profile.install_id);

@@ -249,6 +249,40 @@ fn forget_leaves_only_a_forgotten_event() {
 }
 
 #[test]
+fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_erase_the_rest() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m, 5);
+    e.identify(IdKind::Email, "nancy@example.com").unwrap();
+    let pid = e.profile().pid().to_string();
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT).unwrap();
+    let first = e.decide(0, &[], MIDNIGHT + 1).id;
+    e.forget(6, MIDNIGHT + 2); // an earlier erasure request, not drained yet: kept
+    e.set_consent(true);
+    let second_pid = e.profile().pid().to_string();
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT + 3).unwrap();
+    let seq = e.profile().seq;
+    e.withdraw_consent(MIDNIGHT + 4);
+    assert!(!e.profile().consent);
+    assert_eq!(e.stage(), None);
+    assert_eq!(
+        e.drain_outbox(),
+        vec![
+            OutboxEvent::Forgotten { pid, at: MIDNIGHT + 2 },
+            OutboxEvent::Forgotten { pid: second_pid, at: MIDNIGHT + 4 }
+        ],
+        "the exposure and stage changes went; both erasure requests stay"
+    );
+    // The counter stays: ids after a new consent never repeat the ones reported before.
+    assert_eq!(e.profile().seq, seq);
+    e.set_consent(true);
+    assert_ne!(e.decide(0, &[], MIDNIGHT + 5).id, first);
+    // Without consent, withdrawing does nothing.
+    e.withdraw_consent(MIDNIGHT + 6);
+    e.withdraw_consent(MIDNIGHT + 7);
+    assert_eq!(e.drain_outbox().iter().filter(|x| matches!(x, OutboxEvent::Forgotten { .. })).count(), 1);
+}
+
+#[test]
 fn hostile_calls_do_not_panic() {
     let m = model(
         json!([{"id": "o", "placements": ["hero"], "audience": {"==": [{"var": "context.page"}, "x"]}, "content": 1}]),

@@ -475,3 +475,44 @@ test('the example mini-program: without a bundled snapshot it starts from the se
   assert.equal(hero.data.reason, 'unavailable');
   assert.ok(!hero.querySelector('.placement'), 'nothing shown');
 });
+
+test('the example mini-program: a withdrawal while a batch is in flight sends none of her reports later, only the erasure request', async (t) => {
+  const brand = makeBrand();
+  // A server that holds the first POST until released, then takes every batch.
+  const batches = [];
+  let release = null;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const answer = () => { batches.push(body.split('\n').filter(Boolean).map((l) => JSON.parse(l))); res.statusCode = 202; res.end('{}'); };
+      if (req.method === 'POST' && batches.length === 0 && !release) release = answer;
+      else if (req.method === 'POST') answer();
+      else { res.statusCode = 404; res.end(); }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const mp = launch({ url, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  await app.answerConsent(true);
+  engine.track({ type: 'follow', channel: 'wechat_oa' });
+  engine.decide('home_hero', { page: 'home' });
+  const pid = engine.pid;
+  const flushing = app.flushOutbox();
+  while (!release) await new Promise((r) => setTimeout(r, 5));
+  const late = engine.decide('home_hero', { page: 'home' }); // made while the batch is in flight
+  assert.notEqual(late.id, '0000000000000000');
+  await app.answerConsent(false); // she withdraws before the server answers
+  release();
+  assert.equal(await flushing, true);
+  const unsent = (mp.storage.get('kairos.unsent') || '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(unsent.map((e) => [e.type, e.pid]), [['forgotten', pid]], 'only her erasure request waits');
+  assert.equal(await app.flushOutbox(), true);
+  const sent = batches[1].map((e) => e.type);
+  assert.deepEqual(sent, ['forgotten'], 'the late exposure is not sent after the withdrawal');
+  assert.ok(!batches.flat().some((e) => e.decision === late.id));
+  app.sync.stop();
+});

@@ -201,6 +201,26 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(posted.length, before, 'each event posted once');
     });
 
+    await t.test('a forget while a Send is in flight: none of her events are sent afterwards, only her erasure request', async () => {
+      await engine(() => window.kairosDemo.navigate('home')); // events to send
+      const pidBefore = await engine(() => window.kairosDemo.client.pid);
+      let open;
+      const gate = new Promise((r) => { open = r; });
+      await page.route('**/v1/outbox', async (r) => { await gate; await r.fulfill({ status: 202, body: '{}' }); });
+      try {
+        await page.click('#drain');
+        await engine(() => window.kairosDemo.navigate('home')); // an exposure made while it is in flight
+        await engine(() => window.kairosDemo.client.forget(window.kairosDemo.clock.now()));
+        open();
+        await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('sent'));
+      } finally {
+        await page.unroute('**/v1/outbox');
+      }
+      const waiting = await engine(() => window.kairosDemo.client.outbox());
+      assert.deepEqual(waiting.map((e) => [e.type, e.pid]), [['forgotten', pidBefore]], 'only the erasure request waits');
+      await engine(() => window.kairosDemo.client.setConsent(true));
+    });
+
     await t.test("Nancy's journey on the page matches the fixture, step by step", async () => {
       const nancy = journey('nancy');
       await page.click('[data-journey="nancy"]');

@@ -33,7 +33,7 @@ pub mod method {
     pub const EXPLAIN: u32 = 5;
     /// `stage()`.
     pub const STAGE: u32 = 6;
-    /// `setConsent(consent)`.
+    /// `setConsent(consent, now)`.
     pub const SET_CONSENT: u32 = 7;
     /// `identify(kind, value)`.
     pub const IDENTIFY: u32 = 8;
@@ -100,7 +100,7 @@ impl Engine {
             method::FEATURES => self.features(a).map(JsValue::from),
             method::EXPLAIN => self.explain(a, b, c).map(JsValue::from),
             method::STAGE => Ok(self.core.stage().map_or(JsValue::UNDEFINED, JsValue::from_str)),
-            method::SET_CONSENT => done(self.set_consent_checked(a)),
+            method::SET_CONSENT => done(self.set_consent_checked(a, b)),
             method::IDENTIFY => done(self.identify(a, b)),
             method::FORGET => done(self.forget(a, b)),
             method::SET_TRAITS => done(self.set_traits(a, b)),
@@ -294,12 +294,17 @@ impl Engine {
         self.core.import_state(&b).map_err(|e| error::state(&e))
     }
 
-    /// Grants or withdraws consent (withdrawing erases the behavioural profile).
-    fn set_consent_checked(&mut self, consent: &JsValue) -> Result<(), JsValue> {
+    /// Grants or withdraws consent (withdrawing erases the behavioural profile and the reports
+    /// not yet drained, and queues a `forgotten` request for the backend).
+    fn set_consent_checked(&mut self, consent: &JsValue, now: &JsValue) -> Result<(), JsValue> {
         let c = consent
             .as_bool()
             .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-        self.core.set_consent(c);
+        if c {
+            self.core.set_consent(true);
+        } else {
+            self.core.withdraw_consent(self::now(now)?);
+        }
         Ok(())
     }
 
@@ -316,6 +321,13 @@ impl Engine {
     /// given.
     fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
         let id = install_id(install)?;
+        if id == self.core.profile().install_id {
+            // The forgotten shopper's pid and decision ids would carry on.
+            return Err(error::error(
+                code::ARGUMENT_INVALID,
+                "forget: installId must be a new one, not the current",
+            ));
+        }
         let now = self::now(now)?;
         self.core.forget(id, now);
         Ok(())
