@@ -177,3 +177,123 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].path, "offers[7].audience.and[1]");
 }
+
+/// Review finding A1: a literal where a rule is expected parsed as a JsonLogic constant and,
+/// being truthy, matched every shopper (`"audience": "qipao_fan"`, `"when": "false"`).
+#[test]
+fn a_literal_where_a_rule_is_expected_is_an_error() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/offers/7/audience",
+            json!("qipao_fan"),
+            "offers[7].audience: `\"qipao_fan\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"segment\":\"qipao_fan\"}`?",
+        ),
+        (
+            "/offers/7/audience",
+            json!("qipao_fn"),
+            "offers[7].audience: `\"qipao_fn\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"segment\":\"qipao_fan\"}`?",
+        ),
+        (
+            "/lifecycle/0/when",
+            json!("false"),
+            "lifecycle[0].when: `\"false\"` is text, not a rule, so it counts as true for every shopper; \
+             write false without quotes",
+        ),
+        (
+            "/offers/7/audience",
+            json!("loyal"),
+            "offers[7].audience: `\"loyal\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"==\":[{\"var\":\"stage\"},\"loyal\"]}`?",
+        ),
+        (
+            "/offers/7/audience",
+            json!("whatever"),
+            "offers[7].audience: `\"whatever\"` is text, not a rule, so it counts as true for every shopper; \
+             a rule is true, false, or an object such as {\"segment\": \"vip\"}",
+        ),
+        (
+            "/offers/7/audience",
+            json!([{"segment": "qipao_fan"}, {"segment": "hipo"}]),
+            "offers[7].audience: a list in `[ ]` is not a rule, so it counts as true for every shopper; \
+             to require all of these write {\"and\": [...]}, for any one of them {\"or\": [...]}",
+        ),
+        (
+            "/segments/referrer",
+            json!([{">=": [{"var": "features.referrals"}, 1]}]),
+            "segments.referrer: a rule inside `[ ]` is a list, not a rule, and a list counts as true for \
+             every shopper; remove the `[ ]` around it",
+        ),
+        (
+            "/segments/referrer",
+            json!(1),
+            "segments.referrer: `1` is a number, not a rule, so it counts as true for every shopper; \
+             write true or false, or a comparison such as {\">=\": [{\"var\": \"features.views_7d\"}, 1]}",
+        ),
+        (
+            "/segments/referrer",
+            json!(null),
+            "segments.referrer: `null` is not a rule; write false to match no shopper, or true (or leave an optional \
+             rule out) to match every shopper",
+        ),
+        (
+            "/segments/referrer",
+            json!({}),
+            "segments.referrer: `{}` is an empty object, not a rule",
+        ),
+        (
+            "/offers/3/audience",
+            json!({"and": [{"segment": "hipo"}, "true"]}),
+            "offers[3].audience.and[1]: `\"true\"` is text, not a rule, so it counts as true for every \
+             shopper; write true without quotes",
+        ),
+        (
+            "/offers/3/audience",
+            json!({"!": ["hipo"]}),
+            "offers[3].audience.![0]: `\"hipo\"` is text, not a rule",
+        ),
+        (
+            "/features/qipao_views_7d/where",
+            json!("qipao"),
+            "features.qipao_views_7d.where: `\"qipao\"` is text, not a rule, so it counts as true for every event",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (pointer, value, want) in cases {
+        let mut m = example();
+        patch(&mut m, pointer, Some(value.clone()));
+        let errors = errors_of(&m);
+        if !errors.iter().any(|e| e.starts_with(want)) {
+            failures.push(format!(
+                "{pointer} = {value}: wanted an error starting with\n    {want}\n  got\n    {errors:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Booleans and operator objects are rules, at the top and under `and`/`or`/`!`.
+    for value in
+        [json!(true), json!(false), json!({"or": [false, {"segment": "hipo"}]}), json!({"!": [true]})]
+    {
+        let mut m = example();
+        patch(&mut m, "/offers/7/audience", Some(value.clone()));
+        assert_eq!(errors_of(&m), Vec::<String>::new(), "{value}");
+    }
+}
+
+/// Review finding A1: `"audience": null` was read as "no audience", so the offer went to everyone.
+#[test]
+fn an_explicit_null_rule_is_an_error_not_an_absent_one() {
+    for (pointer, want) in [
+        ("/offers/7/audience", "offers[7].audience: `null` is not a rule; write false to match no shopper"),
+        (
+            "/features/qipao_views_7d/where",
+            "features.qipao_views_7d.where: `null` is not a rule; write false to match no event",
+        ),
+    ] {
+        let mut m = example();
+        patch(&mut m, pointer, Some(Value::Null));
+        let errors = errors_of(&m);
+        assert!(errors.iter().any(|e| e.starts_with(want)), "{pointer}: {errors:?}");
+    }
+}

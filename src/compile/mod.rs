@@ -6,6 +6,7 @@
 mod error;
 mod lint;
 mod resolve;
+mod shape;
 
 use serde_json::Value as Json;
 
@@ -139,6 +140,12 @@ impl Compiler {
                 resolver.context = false;
             }
         }
+        let subject = if matches!(scope, Scope::Event(_)) { "event" } else { "shopper" };
+        let hints = shape::Hints { segments: &self.names.segments, stages: &self.names.stages, subject };
+        if let Some((inner, message)) = shape::not_a_rule(json, &hints) {
+            self.err(CompileError::Rule { path: join(path, &inner), message });
+            return None;
+        }
         let parsed = logic::parse(json, &resolver);
         let uses = resolver.uses.into_inner();
         match parsed {
@@ -215,6 +222,7 @@ impl Compiler {
         self.names.scores = self.names_of("scores", "score", &w.scores);
         self.names.segments = self.names_of("segments", "segment", &w.segments);
         self.names.calendars = self.names_of("calendars", "calendar", &w.calendars);
+        self.names.stages = w.lifecycle.iter().map(|s| s.stage.clone()).collect();
 
         let mut events: Vec<EventDef> = w
             .events

@@ -21,6 +21,8 @@ pub(crate) struct Names {
     pub scores: Vec<String>,
     pub segments: Vec<String>,
     pub calendars: Vec<String>,
+    /// Lifecycle stage names, in order.
+    pub stages: Vec<String>,
 }
 
 /// What a rule refers to, recorded while resolving (for cycles and consent checks).
