@@ -297,3 +297,51 @@ fn an_explicit_null_rule_is_an_error_not_an_absent_one() {
         assert!(errors.iter().any(|e| e.starts_with(want)), "{pointer}: {errors:?}");
     }
 }
+
+/// The example with `offers[0].content.body` set to `n` bytes of text.
+fn with_body_of(n: usize) -> String {
+    let mut m = example();
+    patch(&mut m, "/offers/0/content/body", Some(json!("x".repeat(n))));
+    m.to_string()
+}
+
+/// Review finding A2: a model whose snapshot body is over the 16 MiB devices accept compiled
+/// with exit 0, and the snapshot failed only when loaded. The limit is exact: a body of
+/// `MAX_BODY_LEN` bytes compiles (with a size warning), one byte more does not.
+#[test]
+fn a_model_over_the_body_limit_does_not_compile() {
+    const MAX: usize = kairos::codec::MAX_BODY_LEN;
+    let probe = 16_000_000;
+    let c = kairos::compile_str(&with_body_of(probe)).unwrap_or_else(|e| panic!("{e}"));
+    let body = kairos::snapshot::encode(&c.model).len() - kairos::codec::HEADER_LEN;
+    assert_eq!(kairos::compile::body_sections(&c.model).iter().map(|s| s.1).sum::<usize>(), body);
+    let exact = probe + (MAX - body);
+
+    let c = kairos::compile_str(&with_body_of(exact)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kairos::snapshot::encode(&c.model).len() - kairos::codec::HEADER_LEN, MAX);
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "warning: the compiled model is 16.0 MiB ({MAX} bytes), and every device downloads it; devices \
+             refuse more than 16.0 MiB; the biggest part is content (offers' and variants' `content`, \
+             placements' `fallback`), 16.0 MiB"
+        )]
+    );
+
+    let errors = errors_of(&serde_json::from_str(&with_body_of(exact + 1)).unwrap());
+    assert_eq!(
+        errors,
+        [format!(
+            "the compiled model is 16.0 MiB ({} bytes), over the 16 MiB limit that devices accept; the \
+             biggest part is content (offers' and variants' `content`, placements' `fallback`), 16.0 MiB",
+            MAX + 1
+        )]
+    );
+}
+
+#[test]
+fn a_model_under_the_warning_size_gets_no_size_warning() {
+    let c = kairos::compile_str(&with_body_of(kairos::compile::WARN_BODY_LEN - 10_000)).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

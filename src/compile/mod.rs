@@ -7,10 +7,12 @@ mod error;
 mod lint;
 mod resolve;
 mod shape;
+mod size;
 
 use serde_json::Value as Json;
 
 pub use error::{CompileError, CompileErrors, Warning};
+pub use size::{body_sections, WARN_BODY_LEN};
 
 use crate::compiled::{
     limits, CapDef, EventDef, FeatureDef, Model, Named, OfferDef, PlacementDef, ScoreDef, VariantDef,
@@ -54,6 +56,12 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
 pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     let mut c = Compiler::default();
     let model = c.model(wire);
+    if c.errors.is_empty() {
+        match size::check(&model) {
+            Ok(warning) => c.warnings.extend(warning),
+            Err(e) => c.errors.push(e),
+        }
+    }
     if c.errors.is_empty() {
         Ok(Compiled { model, warnings: c.warnings })
     } else {

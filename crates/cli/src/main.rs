@@ -183,6 +183,8 @@ pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -
     for e in &errors.0 {
         let line = match e {
             kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
+            // An error about the whole model (its size) has no line to point at.
+            _ if e.path().is_empty() => None,
             _ => locate::line_of(text, e.path()),
         };
         match line {

@@ -76,3 +76,36 @@ fn simulate_prints_the_journey_and_json_lines() {
     assert_eq!(lines[2]["items"][0], "join_discount");
     assert_eq!(lines[3]["outbox"][0]["type"], "conversion");
 }
+
+/// Review finding A2: `check` said ok and `compile` wrote a 17 MB snapshot that `inspect` (and
+/// every device) refused. Both now refuse the model, name the size and write nothing.
+#[test]
+fn a_model_over_the_body_limit_is_refused_by_check_and_compile() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap(),
+    )
+    .unwrap();
+    model["offers"][0]["content"]["body"] = serde_json::json!("x".repeat(17_000_000));
+    let big = dir.join("big.json");
+    std::fs::write(&big, model.to_string()).unwrap();
+    let snap = dir.join("big.kairos");
+    for args in [
+        vec!["check", big.to_str().unwrap()],
+        vec!["compile", big.to_str().unwrap(), "-o", snap.to_str().unwrap()],
+    ] {
+        let out = kairos(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("the model has 1 error:\n  "), "{err}");
+        // No line: the size is about the whole model.
+        assert!(err.contains("big.json: the compiled model is 16.2 MiB ("), "{err}");
+        assert!(
+            err.contains("bytes), over the 16 MiB limit that devices accept; the biggest part is content"),
+            "{err}"
+        );
+    }
+    assert!(!snap.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
