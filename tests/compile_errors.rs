@@ -345,3 +345,37 @@ fn a_model_under_the_warning_size_gets_no_size_warning() {
     let c = kairos::compile_str(&with_body_of(kairos::compile::WARN_BODY_LEN - 10_000)).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+/// Review finding A3: `"stages": []` built an empty stage mask, so the offer was never shown,
+/// although leaving `stages` out means any stage.
+#[test]
+fn an_empty_stage_list_is_an_error() {
+    let mut m = example();
+    patch(&mut m, "/offers/8/stages", Some(json!([])));
+    assert_eq!(
+        errors_of(&m),
+        ["offers[8].stages: name at least one stage, or leave `stages` out for any stage"]
+    );
+}
+
+/// Review finding A4: a stage whose rule is always true, before the last, hid every stage
+/// after it without a word.
+#[test]
+fn an_always_true_stage_before_the_last_warns_and_names_what_it_hides() {
+    for when in [json!(true), json!({"==": [1, 1]})] {
+        let mut m = example();
+        patch(&mut m, "/lifecycle/4/when", Some(when.clone()));
+        let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            ["warning: lifecycle[4].when: this stage is always true, so the stages after it (`window`, \
+              `anonymous`) are never reached; move it to the end, or give it a rule"],
+            "{when}"
+        );
+    }
+    // The catch-all at the end, and a stage turned off with `false`, are fine.
+    let mut m = example();
+    patch(&mut m, "/lifecycle/0/when", Some(json!(false)));
+    assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
+}

@@ -420,6 +420,8 @@ impl Compiler {
 
     fn stages(&mut self, w: &WireModel) -> Vec<Named> {
         let mut out = Vec::new();
+        // The first stage before the last whose rule is always true: it hides the rest.
+        let mut catch_all = None;
         for (i, s) in w.lifecycle.iter().enumerate() {
             let path = format!("lifecycle[{i}]");
             if let Err(e) = check_name(&format!("{path}.stage"), "stage", &s.stage) {
@@ -432,10 +434,25 @@ impl Compiler {
                 ));
             }
             if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
+                let always = rule.as_const().is_some_and(logic::Value::truthy);
+                if always && catch_all.is_none() && i + 1 < w.lifecycle.len() {
+                    catch_all = Some(i);
+                }
                 out.push(Named { name: s.stage.clone(), rule });
             }
         }
-        if let Some(last) = w.lifecycle.last() {
+        if let Some(i) = catch_all {
+            let hidden: Vec<String> =
+                w.lifecycle.iter().skip(i + 1).map(|s| format!("`{}`", s.stage)).collect();
+            self.warnings.push(Warning {
+                path: format!("lifecycle[{i}].when"),
+                message: format!(
+                    "this stage is always true, so the stages after it ({}) are never reached; \
+                     move it to the end, or give it a rule",
+                    hidden.join(", ")
+                ),
+            });
+        } else if let Some(last) = w.lifecycle.last() {
             if last.when != Json::Bool(true) {
                 self.warnings.push(Warning {
                     path: format!("lifecycle[{}].when", w.lifecycle.len() - 1),
@@ -715,6 +732,13 @@ impl Compiler {
                 None => None,
             };
             let stages = o.stages.as_ref().map(|list| {
+                if list.is_empty() {
+                    // An empty mask matches no stage: the offer would never be shown.
+                    self.err(CompileError::invalid(
+                        format!("{path}.stages"),
+                        "name at least one stage, or leave `stages` out for any stage",
+                    ));
+                }
                 let mut mask = 0u64;
                 for (k, s) in list.iter().enumerate() {
                     match stage_names.iter().position(|n| n == s) {
