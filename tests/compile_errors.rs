@@ -379,3 +379,72 @@ fn an_always_true_stage_before_the_last_warns_and_names_what_it_hides() {
     patch(&mut m, "/lifecycle/0/when", Some(json!(false)));
     assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
 }
+
+/// The one error of the example model text with `from` replaced by `to` (once).
+fn text_error(from: &str, to: &str) -> String {
+    let text = include_str!("../examples/taste-of-su/model.json");
+    assert!(text.contains(from), "{from}");
+    let errors = kairos::compile_str(&text.replacen(from, to, 1)).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    errors.0[0].to_string()
+}
+
+/// Review finding B2: JSON syntax errors said what the parser expected (with a `.?` placeholder
+/// in the path) instead of what to fix.
+#[test]
+fn syntax_errors_say_what_to_fix() {
+    let cases = [
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90",
+            "offers[1]: expected `,` or `}`: missing `,` at the end of line 153? (line 153, column 21)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90，",
+            "offers[1]: full-width comma `，`; use the ASCII `,` (switch the input method to English punctuation) \
+             (line 153, column 21)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\"：90,",
+            "offers[1]: full-width colon `：`; use the ASCII `:` (switch the input method to English punctuation) \
+             (line 153, column 17)",
+        ),
+        (
+            "{ \"title\": \"Still thinking?\"",
+            "{ “title”: “还在犹豫吗？”",
+            "offers[8].content: curly quote `“`; use the ASCII `\"` (switch the input method to English \
+             punctuation) (line 229, column 20)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90, // was 80",
+            "offers[1]: key must be a string: JSON allows no comments; remove it (line 153, column 23)",
+        ),
+        (
+            "\"priority\": 90,",
+            "'priority': 90,",
+            "offers[1]: key must be a string: JSON names and text use double quotes `\"`, not single quotes `'` \
+             (line 153, column 7)",
+        ),
+        (
+            "\"segments\": {",
+            "\"segments\": {\"x\": true,}, \"y\": {",
+            "segments: trailing comma (line 93, column 26)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(text_error(from, to), want, "{to}");
+    }
+}
+
+#[test]
+fn an_empty_file_says_so_and_a_byte_order_mark_is_skipped() {
+    for text in ["", "  \n"] {
+        let e = kairos::compile_str(text).unwrap_err();
+        assert_eq!(e.0[0].to_string(), "the file is empty; a model is a JSON object { ... }");
+    }
+    let text = include_str!("../examples/taste-of-su/model.json");
+    assert!(kairos::compile_str(&format!("\u{feff}{text}")).is_ok());
+}

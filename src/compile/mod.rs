@@ -8,6 +8,7 @@ mod lint;
 mod resolve;
 mod shape;
 mod size;
+mod syntax;
 
 use serde_json::Value as Json;
 
@@ -32,22 +33,14 @@ pub struct Compiled {
     pub warnings: Vec<Warning>,
 }
 
-/// Compiles model JSON text.
+/// Compiles model JSON text. A UTF-8 byte order mark at the start (Windows Notepad writes one)
+/// is skipped.
 pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let de = &mut serde_json::Deserializer::from_str(text);
     let wire: WireModel = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.to_string();
-        // serde_json appends " at line L column C"; we report those separately.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        let path = if path == "." { String::new() } else { path };
-        CompileErrors(vec![CompileError::Syntax {
-            path,
-            line: inner.line(),
-            column: inner.column(),
-            message,
-        }])
+        CompileErrors(vec![syntax::error(text, &path, e.inner())])
     })?;
     compile(&wire)
 }

@@ -165,9 +165,33 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a text file; the error names the path.
+/// Reads a UTF-8 text file, skipping a byte order mark; the error names the path, and for a
+/// file in another encoding (GBK and UTF-16 are common on Windows) says how to fix it.
 pub fn read(path: &Path) -> Result<String, Fail> {
-    std::fs::read_to_string(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+    let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    text_of(bytes).map_err(|m| Fail::usage(format!("{}: {m}", path.display())))
+}
+
+/// The text of a file's bytes, or why it is not UTF-8 text.
+pub fn text_of(bytes: Vec<u8>) -> Result<String, String> {
+    // UTF-16 without a byte order mark is valid UTF-8 when the text is ASCII, with a NUL in
+    // every other byte; a NUL is never in JSON text or a key file.
+    let nul = bytes.iter().take(1024).any(|&b| b == 0);
+    if nul || bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err("the file is UTF-16; save it as UTF-8".to_string());
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let line = bytes.get(..at).unwrap_or_default().iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(format!(
+                "the file is not UTF-8 (line {line} has a byte that is not; saved as GBK or another \
+                 legacy encoding?); save it as UTF-8"
+            ))
+        }
+    }
 }
 
 /// Compiles a model file; each error names the file, the line and the place in the model.

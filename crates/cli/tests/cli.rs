@@ -109,3 +109,49 @@ fn a_model_over_the_body_limit_is_refused_by_check_and_compile() {
     assert!(!snap.exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Review finding B2: a file saved by Windows Notepad (with a byte order mark) failed with
+/// `expected value`, and a GBK or UTF-16 file with `stream did not contain valid UTF-8`.
+#[test]
+fn file_encodings_are_named_and_a_byte_order_mark_is_skipped() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let bom = dir.join("bom.json");
+    std::fs::write(&bom, format!("\u{feff}{model}")).unwrap();
+    let out = kairos(&["check", bom.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // "还在犹豫吗" in GBK, on line 3.
+    let gbk = dir.join("gbk.json");
+    let mut bytes = b"{\n  \"meta\": {\n    \"name\": \"".to_vec();
+    bytes.extend_from_slice(&[0xbb, 0xb9, 0xd4, 0xda, 0xd3, 0xcc, 0xd4, 0xa5, 0xc2, 0xf0]);
+    bytes.extend_from_slice(b"\"\n  }\n}\n");
+    std::fs::write(&gbk, bytes).unwrap();
+    let out = kairos(&["check", gbk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {}: the file is not UTF-8 (line 3 has a byte that is not; saved as GBK or another legacy \
+             encoding?); save it as UTF-8\n",
+            gbk.display()
+        )
+    );
+
+    for (name, bom) in [("utf16le.json", true), ("utf16be.json", false)] {
+        let path = dir.join(name);
+        let mut bytes = if bom { vec![0xff, 0xfe] } else { Vec::new() };
+        for unit in model.encode_utf16() {
+            bytes.extend_from_slice(&if bom { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let out = kairos(&["check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            format!("error: {}: the file is UTF-16; save it as UTF-8\n", path.display())
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
