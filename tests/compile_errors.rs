@@ -86,7 +86,7 @@ fn mistakes_are_named_and_explained() {
         ("/features/qipao_views_7d/where", Some(json!({"==": [{"var": "event.categry"}, "qipao"]})), "features.qipao_views_7d.where.==[0].var: unknown event property `categry`; did you mean `category`?"),
         ("/meta/utc_offset", Some(json!("UTC+8")), "meta.utc_offset: `UTC+8` is not a UTC offset; write it like `+08:00`"),
         ("/offers/0/audiense", Some(json!(true)), "offers[0].audiense: unknown field `audiense`, expected one of `id`, `placements`, `audience`"),
-        ("/offers/0/priority", Some(json!("high")), "offers[0].priority: invalid type: string \"high\", expected i32"),
+        ("/offers/0/priority", Some(json!("high")), "offers[0].priority: the text \"high\" is not a whole number from -2147483648 to 2147483647"),
         ("/placements/home_hero/max_items", Some(json!(0)), "placements.home_hero.max_items: 0; a placement shows 1 to 16 items"),
         ("/scores/propensity/weights/context.page", Some(json!(1.0)), "score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
         ("/offers/7/rank_by", Some(json!("propensty")), "offers[7].rank_by: unknown score `propensty`; did you mean `propensity`?"),
@@ -447,4 +447,68 @@ fn an_empty_file_says_so_and_a_byte_order_mark_is_skipped() {
     }
     let text = include_str!("../examples/taste-of-su/model.json");
     assert!(kairos::compile_str(&format!("\u{feff}{text}")).is_ok());
+}
+
+/// Review finding B1: serde's type names (i32, f64, a sequence, struct WireModel) reached the
+/// model author.
+#[test]
+fn shape_errors_are_in_plain_words() {
+    let cases = [
+        (
+            "\"priority\": 90,",
+            "\"priority\": \"90\",",
+            "offers[1].priority: the text \"90\" is not a whole number from -2147483648 to 2147483647; write 90 \
+             without quotes (line 153, column 22)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 99999999999999999999,",
+            "offers[1].priority: a number too large; expected a whole number from -2147483648 to 2147483647 \
+             (line 153, column 38)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90.5,",
+            "offers[1].priority: a number with a fraction (`90.5`); expected a whole number from -2147483648 to \
+             2147483647 (line 153, column 22)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90, \"control\": \"10%\",",
+            "offers[1].control: the text \"10%\" is not a number such as 0.1; write 0.1 for 10% (line 153, \
+             column 38)",
+        ),
+        (
+            "\"window_days\": 7 }",
+            "\"window_days\": 7.5 }",
+            "features.views_7d.window_days: a number with a fraction (`7.5`); expected a whole number from 0 to \
+             65535 (line 30, column 69)",
+        ),
+        (
+            "\"version\": 1,",
+            "\"version\": -1,",
+            "meta.version: `-1` is out of range; expected a whole number from 0 to 4294967295 (line 5, column 17)",
+        ),
+        (
+            "\"placements\": [\"home_hero\"]",
+            "\"placements\": \"home_hero\"",
+            "offers[0].placements: the text \"home_hero\" is not a list in [ ] (line 135, column 31)",
+        ),
+        (
+            "\"bias\": -3.0,",
+            "\"bias\": NaN,",
+            "scores.propensity.bias: expected value: JSON has no `NaN` or `Infinity`; write a number (line 48, \
+             column 15)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(text_error(from, to), want, "{to}");
+    }
+    for (text, want) in [
+        ("null", "the model must be a JSON object { ... }, not `null` (line 1, column 4)"),
+        ("[]", "the model must be a JSON object { ... }, not a list `[ ]` (line 1, column 2)"),
+        ("\"model\"", "the model must be a JSON object { ... }, not the text \"model\" (line 1, column 7)"),
+    ] {
+        assert_eq!(kairos::compile_str(text).unwrap_err().0[0].to_string(), want, "{text}");
+    }
 }
