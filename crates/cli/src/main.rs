@@ -120,7 +120,7 @@ enum Command {
     Serve(serve::Args),
     /// Replay a journey fixture against a model and print what the shopper sees.
     Simulate {
-        /// The model (JSON); defaults to the one the journey names.
+        /// The model (JSON); defaults to the one the journey names in its `model` field.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Journey fixtures (JSON).
@@ -296,7 +296,16 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             for path in journeys {
                 let j: Journey =
                     serde_json::from_str(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-                let model_path = model.clone().unwrap_or_else(|| repo_root(&path).join(&j.model));
+                let model_path = match (&model, &j.model) {
+                    (Some(m), _) => m.clone(),
+                    (None, Some(m)) => repo_root(&path).join(m),
+                    (None, None) => {
+                        return Err(Fail::usage(format!(
+                            "{}: the journey names no `model`; pass --model model.json",
+                            path.display()
+                        )))
+                    }
+                };
                 let compiled = compile(&model_path)?;
                 let results =
                     journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;

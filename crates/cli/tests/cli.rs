@@ -155,3 +155,34 @@ fn file_encodings_are_named_and_a_byte_order_mark_is_skipped() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Review finding C1: `simulate --model M` refused a journey without a `model` field
+/// ("missing field `model`"), although `--model` is documented to replace it.
+#[test]
+fn simulate_with_a_model_needs_no_model_in_the_journey() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-journey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journey = dir.join("anon.json");
+    std::fs::write(
+        &journey,
+        r#"{ "name": "anon", "install_id": "00000000000000a1", "steps": [
+             { "at": "2026-11-20T09:00:00+08:00", "do": "consent", "value": true },
+             { "at": "2026-11-20T09:04:00+08:00", "do": "decide", "placement": "home_hero",
+               "context": { "page": "home" }, "expect": { "items": ["brand_story"] } } ] }"#,
+    )
+    .unwrap();
+    let model = root().join("examples/taste-of-su/model.json");
+    let out =
+        kairos(&["simulate", "--model", model.to_str().unwrap(), "--journey", journey.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("-> brand_story"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("MISMATCH"), "{}", text(&out.stdout));
+
+    let out = kairos(&["simulate", "--journey", journey.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {}: the journey names no `model`; pass --model model.json\n", journey.display())
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
