@@ -512,3 +512,43 @@ fn shape_errors_are_in_plain_words() {
         assert_eq!(kairos::compile_str(text).unwrap_err().0[0].to_string(), want, "{text}");
     }
 }
+
+/// Review finding A7: a segment that reads `context.*` could be used by a stage rule, which is
+/// evaluated without a page context, so the segment never matched there. model.md says it is
+/// an error; the check looked only at the stage rule's own variables.
+#[test]
+fn a_stage_may_not_use_a_segment_that_reads_the_page_context() {
+    let wechat = json!({"==": [{"var": "context.channel"}, "wechat"]});
+    // Directly.
+    let mut m = example();
+    patch(&mut m, "/segments/follower", Some(wechat.clone()));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses segment `follower`, which reads `context.channel`; a stage sees no page \
+          context, so that field is always missing here"]
+    );
+    // Through another segment.
+    let mut m = example();
+    patch(&mut m, "/segments/follower", Some(json!({"segment": "from_wechat"})));
+    patch(&mut m, "/segments/from_wechat", Some(wechat.clone()));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses segment `follower`, which depends on segment `from_wechat`, which reads \
+          `context.channel`; a stage sees no page context, so that field is always missing here"]
+    );
+    // Through a score that reads the segment.
+    let mut m = example();
+    patch(&mut m, "/segments/from_wechat", Some(wechat.clone()));
+    patch(&mut m, "/scores/engagement/weights/segments.from_wechat", Some(json!(1.0)));
+    patch(&mut m, "/lifecycle/5/when", Some(json!({">": [{"score": "engagement"}, 3]})));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses score `engagement`, which depends on segment `from_wechat`, which reads \
+          `context.channel`; a stage sees no page context, so that field is always missing here"]
+    );
+    // Offers and segments not used by stages may read it.
+    let mut m = example();
+    patch(&mut m, "/segments/from_wechat", Some(wechat));
+    patch(&mut m, "/offers/7/audience", Some(json!({"segment": "from_wechat"})));
+    assert_eq!(errors_of(&m), Vec::<String>::new());
+}

@@ -237,9 +237,10 @@ impl Compiler {
             .collect();
         let features = self.features(w, &mut events);
         let (scores, score_uses) = self.scores(w);
-        let stages = self.stages(w);
+        let (stages, stage_uses) = self.stages(w);
         let (segments, segment_uses) = self.segments(w);
         self.cycles(&segment_uses, &score_uses);
+        self.stage_context(&stage_uses, &segment_uses, &score_uses);
         let calendars = self.calendars(w);
         let mut placements = self.placements(w);
         let offers = self.offers(w, &mut placements, &mut events);
@@ -411,8 +412,10 @@ impl Compiler {
         (out, all_uses)
     }
 
-    fn stages(&mut self, w: &WireModel) -> Vec<Named> {
+    /// The stages, and what each stage rule uses (by lifecycle index).
+    fn stages(&mut self, w: &WireModel) -> (Vec<Named>, Vec<(usize, Uses)>) {
         let mut out = Vec::new();
+        let mut all_uses = Vec::new();
         // The first stage before the last whose rule is always true: it hides the rest.
         let mut catch_all = None;
         for (i, s) in w.lifecycle.iter().enumerate() {
@@ -426,7 +429,8 @@ impl Compiler {
                     format!("stage `{}` is defined twice", s.stage),
                 ));
             }
-            if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
+            if let Some((rule, uses)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
+                all_uses.push((i, uses));
                 let always = rule.as_const().is_some_and(logic::Value::truthy);
                 if always && catch_all.is_none() && i + 1 < w.lifecycle.len() {
                     catch_all = Some(i);
@@ -455,7 +459,55 @@ impl Compiler {
                 });
             }
         }
-        out
+        (out, all_uses)
+    }
+
+    /// A stage is evaluated without a page context, so a segment it uses, directly or through
+    /// other segments and scores, must not read `context.*` (it would always see it missing).
+    fn stage_context(&mut self, stages: &[(usize, Uses)], segments: &[Uses], scores: &[Uses]) {
+        let seg_name = |k: usize| self.names.segments.get(k).map_or("?", String::as_str).to_string();
+        let score_name = |k: usize| self.names.scores.get(k).map_or("?", String::as_str).to_string();
+        let mut errors = Vec::new();
+        for (i, uses) in stages {
+            // Depth-first through segments (and the segments scores read), each visited once,
+            // with what the stage rule itself names on the way there.
+            let mut seen = vec![false; segments.len()];
+            let mut stack: Vec<(usize, String)> =
+                uses.segments.iter().map(|&s| (s, format!("segment `{}`", seg_name(s)))).collect();
+            for &k in &uses.scores {
+                let via = format!("score `{}`", score_name(k));
+                stack.extend(
+                    scores.get(k).into_iter().flat_map(|u| u.segments.iter().map(|&s| (s, via.clone()))),
+                );
+            }
+            while let Some((seg, via)) = stack.pop() {
+                match seen.get_mut(seg) {
+                    Some(v) if !*v => *v = true,
+                    _ => continue,
+                }
+                let Some(u) = segments.get(seg) else { continue };
+                if let Some(field) = &u.context {
+                    let direct = format!("segment `{}`", seg_name(seg));
+                    let chain =
+                        if via == direct { direct } else { format!("{via}, which depends on {direct}") };
+                    errors.push(CompileError::invalid(
+                        format!("lifecycle[{i}].when"),
+                        format!(
+                            "uses {chain}, which reads `{field}`; a stage sees no page context, so that \
+                             field is always missing here"
+                        ),
+                    ));
+                    break;
+                }
+                stack.extend(u.segments.iter().map(|&s| (s, via.clone())));
+                for &k in &u.scores {
+                    stack.extend(
+                        scores.get(k).into_iter().flat_map(|x| x.segments.iter().map(|&s| (s, via.clone()))),
+                    );
+                }
+            }
+        }
+        self.errors.extend(errors);
     }
 
     fn segments(&mut self, w: &WireModel) -> (Vec<Named>, Vec<Uses>) {
