@@ -110,6 +110,17 @@ impl Message for FrameError {
                 push_uint(out, u64::from(*supported));
                 out.push(')');
             }
+            FrameError::LengthMismatch { declared, .. }
+            | FrameError::SignedLengthMismatch { declared, .. }
+                if *declared > MAX_BODY_LEN =>
+            {
+                out.push_str("header declares a ");
+                push_uint(out, *declared as u64);
+                out.push_str("-byte body, over the 16 MiB (");
+                push_uint(out, MAX_BODY_LEN as u64);
+                out.push_str("-byte) limit");
+                const _: () = assert!(MAX_BODY_LEN == 16 << 20, "the message names MAX_BODY_LEN");
+            }
             FrameError::LengthMismatch { declared, actual } => {
                 out.push_str("header declares a ");
                 push_uint(out, *declared as u64);
@@ -495,6 +506,30 @@ mod tests {
         for v in [0, 1, 0xdead_beef, u64::MAX] {
             assert_eq!(hex(&v.to_be_bytes()), format!("{v:016x}"));
         }
+    }
+
+    /// Review finding A2: an over-limit body was reported as "header declares a N-byte body but
+    /// N bytes follow", which contradicts itself.
+    #[test]
+    fn a_body_over_the_limit_names_the_limit() {
+        let body = vec![0u8; MAX_BODY_LEN + 1];
+        let bytes = frame(*b"TEST", 1, 0, 1, &body);
+        let err = split(&bytes, *b"TEST", 1, "test frame").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "header declares a 16777217-byte body, over the 16 MiB (16777216-byte) limit"
+        );
+        let mut signed = frame(*b"TEST", 1, FLAG_SIGNED, 1, &body);
+        signed.extend_from_slice(&[0; SIGNATURE_LEN]);
+        let err = split(&signed, *b"TEST", 1, "test frame").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "header declares a 16777217-byte body, over the 16 MiB (16777216-byte) limit"
+        );
+        // At the limit the length check passes (the checksum is what fails here).
+        let mut at = frame(*b"TEST", 1, 0, 1, &body[..MAX_BODY_LEN]);
+        at[HEADER_LEN] ^= 1;
+        assert_eq!(split(&at, *b"TEST", 1, "test frame").unwrap_err(), FrameError::ChecksumMismatch);
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub struct Journey {
     /// What it shows.
     #[serde(default)]
     pub description: String,
-    /// The model file, relative to the repository root.
-    pub model: String,
+    /// The model file, relative to the repository root; optional when the caller supplies the
+    /// model (`kairos simulate --model`).
+    #[serde(default)]
+    pub model: Option<String>,
     /// The install id, 16 hex digits (a u64; JSON numbers cannot hold one exactly).
     pub install_id: String,
     /// The steps.

@@ -177,8 +177,15 @@ pub struct Feature {
     #[serde(default)]
     pub max: Option<u16>,
     /// Only events for which this rule is true count; it reads `event.<property>`.
-    #[serde(default, rename = "where")]
+    #[serde(default, rename = "where", deserialize_with = "present")]
     pub filter: Option<Json>,
+}
+
+/// A rule field that may be left out: an explicit `null` is kept as `Some(Null)`, not read as
+/// absent, so the compiler can refuse it (`"audience": null` would otherwise show the offer to
+/// everyone, the opposite of what a marketer writing null likely meant).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
 }
 
 /// Aggregation kinds.
@@ -274,7 +281,7 @@ pub struct Offer {
     /// Placements it may fill.
     pub placements: Vec<String>,
     /// Who may see it; everyone when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub audience: Option<Json>,
     /// Only in these lifecycle stages.
     #[serde(default)]

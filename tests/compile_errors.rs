@@ -86,7 +86,7 @@ fn mistakes_are_named_and_explained() {
         ("/features/qipao_views_7d/where", Some(json!({"==": [{"var": "event.categry"}, "qipao"]})), "features.qipao_views_7d.where.==[0].var: unknown event property `categry`; did you mean `category`?"),
         ("/meta/utc_offset", Some(json!("UTC+8")), "meta.utc_offset: `UTC+8` is not a UTC offset; write it like `+08:00`"),
         ("/offers/0/audiense", Some(json!(true)), "offers[0].audiense: unknown field `audiense`, expected one of `id`, `placements`, `audience`"),
-        ("/offers/0/priority", Some(json!("high")), "offers[0].priority: invalid type: string \"high\", expected i32"),
+        ("/offers/0/priority", Some(json!("high")), "offers[0].priority: the text \"high\" is not a whole number from -2147483648 to 2147483647"),
         ("/placements/home_hero/max_items", Some(json!(0)), "placements.home_hero.max_items: 0; a placement shows 1 to 16 items"),
         ("/scores/propensity/weights/context.page", Some(json!(1.0)), "score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
         ("/offers/7/rank_by", Some(json!("propensty")), "offers[7].rank_by: unknown score `propensty`; did you mean `propensity`?"),
@@ -176,4 +176,379 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
     let w = kairos::compile_str(&m.to_string()).unwrap().warnings;
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].path, "offers[7].audience.and[1]");
+}
+
+/// Review finding A1: a literal where a rule is expected parsed as a JsonLogic constant and,
+/// being truthy, matched every shopper (`"audience": "qipao_fan"`, `"when": "false"`).
+#[test]
+fn a_literal_where_a_rule_is_expected_is_an_error() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/offers/7/audience",
+            json!("qipao_fan"),
+            "offers[7].audience: `\"qipao_fan\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"segment\":\"qipao_fan\"}`?",
+        ),
+        (
+            "/offers/7/audience",
+            json!("qipao_fn"),
+            "offers[7].audience: `\"qipao_fn\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"segment\":\"qipao_fan\"}`?",
+        ),
+        (
+            "/lifecycle/0/when",
+            json!("false"),
+            "lifecycle[0].when: `\"false\"` is text, not a rule, so it counts as true for every shopper; \
+             write false without quotes",
+        ),
+        (
+            "/offers/7/audience",
+            json!("loyal"),
+            "offers[7].audience: `\"loyal\"` is text, not a rule, so it counts as true for every shopper; \
+             did you mean `{\"==\":[{\"var\":\"stage\"},\"loyal\"]}`?",
+        ),
+        (
+            "/offers/7/audience",
+            json!("whatever"),
+            "offers[7].audience: `\"whatever\"` is text, not a rule, so it counts as true for every shopper; \
+             a rule is true, false, or an object such as {\"segment\": \"vip\"}",
+        ),
+        (
+            "/offers/7/audience",
+            json!([{"segment": "qipao_fan"}, {"segment": "hipo"}]),
+            "offers[7].audience: a list in `[ ]` is not a rule, so it counts as true for every shopper; \
+             to require all of these write {\"and\": [...]}, for any one of them {\"or\": [...]}",
+        ),
+        (
+            "/segments/referrer",
+            json!([{">=": [{"var": "features.referrals"}, 1]}]),
+            "segments.referrer: a rule inside `[ ]` is a list, not a rule, and a list counts as true for \
+             every shopper; remove the `[ ]` around it",
+        ),
+        (
+            "/segments/referrer",
+            json!(1),
+            "segments.referrer: `1` is a number, not a rule, so it counts as true for every shopper; \
+             write true or false, or a comparison such as {\">=\": [{\"var\": \"features.views_7d\"}, 1]}",
+        ),
+        (
+            "/segments/referrer",
+            json!(null),
+            "segments.referrer: `null` is not a rule; write false to match no shopper, or true (or leave an optional \
+             rule out) to match every shopper",
+        ),
+        (
+            "/segments/referrer",
+            json!({}),
+            "segments.referrer: `{}` is an empty object, not a rule",
+        ),
+        (
+            "/offers/3/audience",
+            json!({"and": [{"segment": "hipo"}, "true"]}),
+            "offers[3].audience.and[1]: `\"true\"` is text, not a rule, so it counts as true for every \
+             shopper; write true without quotes",
+        ),
+        (
+            "/offers/3/audience",
+            json!({"!": ["hipo"]}),
+            "offers[3].audience.![0]: `\"hipo\"` is text, not a rule",
+        ),
+        (
+            "/features/qipao_views_7d/where",
+            json!("qipao"),
+            "features.qipao_views_7d.where: `\"qipao\"` is text, not a rule, so it counts as true for every event",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (pointer, value, want) in cases {
+        let mut m = example();
+        patch(&mut m, pointer, Some(value.clone()));
+        let errors = errors_of(&m);
+        if !errors.iter().any(|e| e.starts_with(want)) {
+            failures.push(format!(
+                "{pointer} = {value}: wanted an error starting with\n    {want}\n  got\n    {errors:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Booleans and operator objects are rules, at the top and under `and`/`or`/`!`.
+    for value in
+        [json!(true), json!(false), json!({"or": [false, {"segment": "hipo"}]}), json!({"!": [true]})]
+    {
+        let mut m = example();
+        patch(&mut m, "/offers/7/audience", Some(value.clone()));
+        assert_eq!(errors_of(&m), Vec::<String>::new(), "{value}");
+    }
+}
+
+/// Review finding A1: `"audience": null` was read as "no audience", so the offer went to everyone.
+#[test]
+fn an_explicit_null_rule_is_an_error_not_an_absent_one() {
+    for (pointer, want) in [
+        ("/offers/7/audience", "offers[7].audience: `null` is not a rule; write false to match no shopper"),
+        (
+            "/features/qipao_views_7d/where",
+            "features.qipao_views_7d.where: `null` is not a rule; write false to match no event",
+        ),
+    ] {
+        let mut m = example();
+        patch(&mut m, pointer, Some(Value::Null));
+        let errors = errors_of(&m);
+        assert!(errors.iter().any(|e| e.starts_with(want)), "{pointer}: {errors:?}");
+    }
+}
+
+/// The example with `offers[0].content.body` set to `n` bytes of text.
+fn with_body_of(n: usize) -> String {
+    let mut m = example();
+    patch(&mut m, "/offers/0/content/body", Some(json!("x".repeat(n))));
+    m.to_string()
+}
+
+/// Review finding A2: a model whose snapshot body is over the 16 MiB devices accept compiled
+/// with exit 0, and the snapshot failed only when loaded. The limit is exact: a body of
+/// `MAX_BODY_LEN` bytes compiles (with a size warning), one byte more does not.
+#[test]
+fn a_model_over_the_body_limit_does_not_compile() {
+    const MAX: usize = kairos::codec::MAX_BODY_LEN;
+    let probe = 16_000_000;
+    let c = kairos::compile_str(&with_body_of(probe)).unwrap_or_else(|e| panic!("{e}"));
+    let body = kairos::snapshot::encode(&c.model).len() - kairos::codec::HEADER_LEN;
+    assert_eq!(kairos::compile::body_sections(&c.model).iter().map(|s| s.1).sum::<usize>(), body);
+    let exact = probe + (MAX - body);
+
+    let c = kairos::compile_str(&with_body_of(exact)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kairos::snapshot::encode(&c.model).len() - kairos::codec::HEADER_LEN, MAX);
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "warning: the compiled model is 16.0 MiB ({MAX} bytes), and every device downloads it; devices \
+             refuse more than 16.0 MiB; the biggest part is content (offers' and variants' `content`, \
+             placements' `fallback`), 16.0 MiB"
+        )]
+    );
+
+    let errors = errors_of(&serde_json::from_str(&with_body_of(exact + 1)).unwrap());
+    assert_eq!(
+        errors,
+        [format!(
+            "the compiled model is 16.0 MiB ({} bytes), over the 16 MiB limit that devices accept; the \
+             biggest part is content (offers' and variants' `content`, placements' `fallback`), 16.0 MiB",
+            MAX + 1
+        )]
+    );
+}
+
+#[test]
+fn a_model_under_the_warning_size_gets_no_size_warning() {
+    let c = kairos::compile_str(&with_body_of(kairos::compile::WARN_BODY_LEN - 10_000)).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+/// Review finding A3: `"stages": []` built an empty stage mask, so the offer was never shown,
+/// although leaving `stages` out means any stage.
+#[test]
+fn an_empty_stage_list_is_an_error() {
+    let mut m = example();
+    patch(&mut m, "/offers/8/stages", Some(json!([])));
+    assert_eq!(
+        errors_of(&m),
+        ["offers[8].stages: name at least one stage, or leave `stages` out for any stage"]
+    );
+}
+
+/// Review finding A4: a stage whose rule is always true, before the last, hid every stage
+/// after it without a word.
+#[test]
+fn an_always_true_stage_before_the_last_warns_and_names_what_it_hides() {
+    for when in [json!(true), json!({"==": [1, 1]})] {
+        let mut m = example();
+        patch(&mut m, "/lifecycle/4/when", Some(when.clone()));
+        let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            ["warning: lifecycle[4].when: this stage is always true, so the stages after it (`window`, \
+              `anonymous`) are never reached; move it to the end, or give it a rule"],
+            "{when}"
+        );
+    }
+    // The catch-all at the end, and a stage turned off with `false`, are fine.
+    let mut m = example();
+    patch(&mut m, "/lifecycle/0/when", Some(json!(false)));
+    assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
+}
+
+/// The one error of the example model text with `from` replaced by `to` (once).
+fn text_error(from: &str, to: &str) -> String {
+    let text = include_str!("../examples/taste-of-su/model.json");
+    assert!(text.contains(from), "{from}");
+    let errors = kairos::compile_str(&text.replacen(from, to, 1)).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    errors.0[0].to_string()
+}
+
+/// Review finding B2: JSON syntax errors said what the parser expected (with a `.?` placeholder
+/// in the path) instead of what to fix.
+#[test]
+fn syntax_errors_say_what_to_fix() {
+    let cases = [
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90",
+            "offers[1]: expected `,` or `}`: missing `,` at the end of line 153? (line 153, column 21)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90，",
+            "offers[1]: full-width comma `，`; use the ASCII `,` (switch the input method to English punctuation) \
+             (line 153, column 21)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\"：90,",
+            "offers[1]: full-width colon `：`; use the ASCII `:` (switch the input method to English punctuation) \
+             (line 153, column 17)",
+        ),
+        (
+            "{ \"title\": \"Still thinking?\"",
+            "{ “title”: “还在犹豫吗？”",
+            "offers[8].content: curly quote `“`; use the ASCII `\"` (switch the input method to English \
+             punctuation) (line 229, column 20)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90, // was 80",
+            "offers[1]: key must be a string: JSON allows no comments; remove it (line 153, column 23)",
+        ),
+        (
+            "\"priority\": 90,",
+            "'priority': 90,",
+            "offers[1]: key must be a string: JSON names and text use double quotes `\"`, not single quotes `'` \
+             (line 153, column 7)",
+        ),
+        (
+            "\"segments\": {",
+            "\"segments\": {\"x\": true,}, \"y\": {",
+            "segments: trailing comma (line 93, column 26)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(text_error(from, to), want, "{to}");
+    }
+}
+
+#[test]
+fn an_empty_file_says_so_and_a_byte_order_mark_is_skipped() {
+    for text in ["", "  \n"] {
+        let e = kairos::compile_str(text).unwrap_err();
+        assert_eq!(e.0[0].to_string(), "the file is empty; a model is a JSON object { ... }");
+    }
+    let text = include_str!("../examples/taste-of-su/model.json");
+    assert!(kairos::compile_str(&format!("\u{feff}{text}")).is_ok());
+}
+
+/// Review finding B1: serde's type names (i32, f64, a sequence, struct WireModel) reached the
+/// model author.
+#[test]
+fn shape_errors_are_in_plain_words() {
+    let cases = [
+        (
+            "\"priority\": 90,",
+            "\"priority\": \"90\",",
+            "offers[1].priority: the text \"90\" is not a whole number from -2147483648 to 2147483647; write 90 \
+             without quotes (line 153, column 22)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 99999999999999999999,",
+            "offers[1].priority: a number too large; expected a whole number from -2147483648 to 2147483647 \
+             (line 153, column 38)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90.5,",
+            "offers[1].priority: a number with a fraction (`90.5`); expected a whole number from -2147483648 to \
+             2147483647 (line 153, column 22)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90, \"control\": \"10%\",",
+            "offers[1].control: the text \"10%\" is not a number such as 0.1; write 0.1 for 10% (line 153, \
+             column 38)",
+        ),
+        (
+            "\"window_days\": 7 }",
+            "\"window_days\": 7.5 }",
+            "features.views_7d.window_days: a number with a fraction (`7.5`); expected a whole number from 0 to \
+             65535 (line 30, column 69)",
+        ),
+        (
+            "\"version\": 1,",
+            "\"version\": -1,",
+            "meta.version: `-1` is out of range; expected a whole number from 0 to 4294967295 (line 5, column 17)",
+        ),
+        (
+            "\"placements\": [\"home_hero\"]",
+            "\"placements\": \"home_hero\"",
+            "offers[0].placements: the text \"home_hero\" is not a list in [ ] (line 135, column 31)",
+        ),
+        (
+            "\"bias\": -3.0,",
+            "\"bias\": NaN,",
+            "scores.propensity.bias: expected value: JSON has no `NaN` or `Infinity`; write a number (line 48, \
+             column 15)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(text_error(from, to), want, "{to}");
+    }
+    for (text, want) in [
+        ("null", "the model must be a JSON object { ... }, not `null` (line 1, column 4)"),
+        ("[]", "the model must be a JSON object { ... }, not a list `[ ]` (line 1, column 2)"),
+        ("\"model\"", "the model must be a JSON object { ... }, not the text \"model\" (line 1, column 7)"),
+    ] {
+        assert_eq!(kairos::compile_str(text).unwrap_err().0[0].to_string(), want, "{text}");
+    }
+}
+
+/// Review finding A7: a segment that reads `context.*` could be used by a stage rule, which is
+/// evaluated without a page context, so the segment never matched there. model.md says it is
+/// an error; the check looked only at the stage rule's own variables.
+#[test]
+fn a_stage_may_not_use_a_segment_that_reads_the_page_context() {
+    let wechat = json!({"==": [{"var": "context.channel"}, "wechat"]});
+    // Directly.
+    let mut m = example();
+    patch(&mut m, "/segments/follower", Some(wechat.clone()));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses segment `follower`, which reads `context.channel`; a stage sees no page \
+          context, so that field is always missing here"]
+    );
+    // Through another segment.
+    let mut m = example();
+    patch(&mut m, "/segments/follower", Some(json!({"segment": "from_wechat"})));
+    patch(&mut m, "/segments/from_wechat", Some(wechat.clone()));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses segment `follower`, which depends on segment `from_wechat`, which reads \
+          `context.channel`; a stage sees no page context, so that field is always missing here"]
+    );
+    // Through a score that reads the segment.
+    let mut m = example();
+    patch(&mut m, "/segments/from_wechat", Some(wechat.clone()));
+    patch(&mut m, "/scores/engagement/weights/segments.from_wechat", Some(json!(1.0)));
+    patch(&mut m, "/lifecycle/5/when", Some(json!({">": [{"score": "engagement"}, 3]})));
+    assert_eq!(
+        errors_of(&m),
+        ["lifecycle[5].when: uses score `engagement`, which depends on segment `from_wechat`, which reads \
+          `context.channel`; a stage sees no page context, so that field is always missing here"]
+    );
+    // Offers and segments not used by stages may read it.
+    let mut m = example();
+    patch(&mut m, "/segments/from_wechat", Some(wechat));
+    patch(&mut m, "/offers/7/audience", Some(json!({"segment": "from_wechat"})));
+    assert_eq!(errors_of(&m), Vec::<String>::new());
 }

@@ -22,8 +22,14 @@ fn every_journey_meets_its_expectations() {
     for path in &files {
         let journey: kairos::journey::Journey = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
             .unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        let model =
-            kairos::compile_str(&std::fs::read_to_string(root.join(&journey.model)).unwrap()).unwrap().model;
+        let model = kairos::compile_str(
+            &std::fs::read_to_string(
+                root.join(journey.model.as_deref().expect("every fixture names its model")),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .model;
         let results = kairos::journey::run(&journey, model).unwrap();
         let checked = journey.steps.iter().filter(|s| s.expect.is_some()).count();
         assert!(checked > 0, "{}: no step checks anything", journey.name);

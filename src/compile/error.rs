@@ -46,6 +46,20 @@ pub enum CompileError {
         /// What is wrong.
         message: String,
     },
+    /// The model compiles to a snapshot body bigger than devices accept.
+    #[error(
+        "the compiled model is {:.1} MiB ({size} bytes), over the {} MiB limit that devices accept; {biggest}",
+        *size as f64 / 1_048_576.0,
+        limit / 1_048_576
+    )]
+    TooLarge {
+        /// Body bytes.
+        size: usize,
+        /// The most a device accepts ([`crate::codec::MAX_BODY_LEN`]).
+        limit: usize,
+        /// Which part of the model takes the most, and how much.
+        biggest: String,
+    },
     /// A value out of its allowed range or otherwise invalid.
     #[error("{path}: {message}")]
     Invalid {
@@ -81,6 +95,7 @@ impl CompileError {
             | CompileError::Cycle { path, .. }
             | CompileError::Rule { path, .. }
             | CompileError::Invalid { path, .. } => path,
+            CompileError::TooLarge { .. } => "",
         }
     }
 
@@ -117,6 +132,10 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning: {}: {}", self.path, self.message)
+        if self.path.is_empty() {
+            write!(f, "warning: {}", self.message)
+        } else {
+            write!(f, "warning: {}: {}", self.path, self.message)
+        }
     }
 }

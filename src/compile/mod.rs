@@ -6,10 +6,14 @@
 mod error;
 mod lint;
 mod resolve;
+mod shape;
+mod size;
+mod syntax;
 
 use serde_json::Value as Json;
 
 pub use error::{CompileError, CompileErrors, Warning};
+pub use size::{body_sections, WARN_BODY_LEN};
 
 use crate::compiled::{
     limits, CapDef, EventDef, FeatureDef, Model, Named, OfferDef, PlacementDef, ScoreDef, VariantDef,
@@ -29,22 +33,14 @@ pub struct Compiled {
     pub warnings: Vec<Warning>,
 }
 
-/// Compiles model JSON text.
+/// Compiles model JSON text. A UTF-8 byte order mark at the start (Windows Notepad writes one)
+/// is skipped.
 pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let de = &mut serde_json::Deserializer::from_str(text);
     let wire: WireModel = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let message = inner.to_string();
-        // serde_json appends " at line L column C"; we report those separately.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        let path = if path == "." { String::new() } else { path };
-        CompileErrors(vec![CompileError::Syntax {
-            path,
-            line: inner.line(),
-            column: inner.column(),
-            message,
-        }])
+        CompileErrors(vec![syntax::error(text, &path, e.inner())])
     })?;
     compile(&wire)
 }
@@ -53,6 +49,12 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
 pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     let mut c = Compiler::default();
     let model = c.model(wire);
+    if c.errors.is_empty() {
+        match size::check(&model) {
+            Ok(warning) => c.warnings.extend(warning),
+            Err(e) => c.errors.push(e),
+        }
+    }
     if c.errors.is_empty() {
         Ok(Compiled { model, warnings: c.warnings })
     } else {
@@ -139,6 +141,12 @@ impl Compiler {
                 resolver.context = false;
             }
         }
+        let subject = if matches!(scope, Scope::Event(_)) { "event" } else { "shopper" };
+        let hints = shape::Hints { segments: &self.names.segments, stages: &self.names.stages, subject };
+        if let Some((inner, message)) = shape::not_a_rule(json, &hints) {
+            self.err(CompileError::Rule { path: join(path, &inner), message });
+            return None;
+        }
         let parsed = logic::parse(json, &resolver);
         let uses = resolver.uses.into_inner();
         match parsed {
@@ -215,6 +223,7 @@ impl Compiler {
         self.names.scores = self.names_of("scores", "score", &w.scores);
         self.names.segments = self.names_of("segments", "segment", &w.segments);
         self.names.calendars = self.names_of("calendars", "calendar", &w.calendars);
+        self.names.stages = w.lifecycle.iter().map(|s| s.stage.clone()).collect();
 
         let mut events: Vec<EventDef> = w
             .events
@@ -228,9 +237,10 @@ impl Compiler {
             .collect();
         let features = self.features(w, &mut events);
         let (scores, score_uses) = self.scores(w);
-        let stages = self.stages(w);
+        let (stages, stage_uses) = self.stages(w);
         let (segments, segment_uses) = self.segments(w);
         self.cycles(&segment_uses, &score_uses);
+        self.stage_context(&stage_uses, &segment_uses, &score_uses);
         let calendars = self.calendars(w);
         let mut placements = self.placements(w);
         let offers = self.offers(w, &mut placements, &mut events);
@@ -402,8 +412,12 @@ impl Compiler {
         (out, all_uses)
     }
 
-    fn stages(&mut self, w: &WireModel) -> Vec<Named> {
+    /// The stages, and what each stage rule uses (by lifecycle index).
+    fn stages(&mut self, w: &WireModel) -> (Vec<Named>, Vec<(usize, Uses)>) {
         let mut out = Vec::new();
+        let mut all_uses = Vec::new();
+        // The first stage before the last whose rule is always true: it hides the rest.
+        let mut catch_all = None;
         for (i, s) in w.lifecycle.iter().enumerate() {
             let path = format!("lifecycle[{i}]");
             if let Err(e) = check_name(&format!("{path}.stage"), "stage", &s.stage) {
@@ -415,11 +429,27 @@ impl Compiler {
                     format!("stage `{}` is defined twice", s.stage),
                 ));
             }
-            if let Some((rule, _)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
+            if let Some((rule, uses)) = self.rule(&format!("{path}.when"), &s.when, Scope::Shopper) {
+                all_uses.push((i, uses));
+                let always = rule.as_const().is_some_and(logic::Value::truthy);
+                if always && catch_all.is_none() && i + 1 < w.lifecycle.len() {
+                    catch_all = Some(i);
+                }
                 out.push(Named { name: s.stage.clone(), rule });
             }
         }
-        if let Some(last) = w.lifecycle.last() {
+        if let Some(i) = catch_all {
+            let hidden: Vec<String> =
+                w.lifecycle.iter().skip(i + 1).map(|s| format!("`{}`", s.stage)).collect();
+            self.warnings.push(Warning {
+                path: format!("lifecycle[{i}].when"),
+                message: format!(
+                    "this stage is always true, so the stages after it ({}) are never reached; \
+                     move it to the end, or give it a rule",
+                    hidden.join(", ")
+                ),
+            });
+        } else if let Some(last) = w.lifecycle.last() {
             if last.when != Json::Bool(true) {
                 self.warnings.push(Warning {
                     path: format!("lifecycle[{}].when", w.lifecycle.len() - 1),
@@ -429,7 +459,55 @@ impl Compiler {
                 });
             }
         }
-        out
+        (out, all_uses)
+    }
+
+    /// A stage is evaluated without a page context, so a segment it uses, directly or through
+    /// other segments and scores, must not read `context.*` (it would always see it missing).
+    fn stage_context(&mut self, stages: &[(usize, Uses)], segments: &[Uses], scores: &[Uses]) {
+        let seg_name = |k: usize| self.names.segments.get(k).map_or("?", String::as_str).to_string();
+        let score_name = |k: usize| self.names.scores.get(k).map_or("?", String::as_str).to_string();
+        let mut errors = Vec::new();
+        for (i, uses) in stages {
+            // Depth-first through segments (and the segments scores read), each visited once,
+            // with what the stage rule itself names on the way there.
+            let mut seen = vec![false; segments.len()];
+            let mut stack: Vec<(usize, String)> =
+                uses.segments.iter().map(|&s| (s, format!("segment `{}`", seg_name(s)))).collect();
+            for &k in &uses.scores {
+                let via = format!("score `{}`", score_name(k));
+                stack.extend(
+                    scores.get(k).into_iter().flat_map(|u| u.segments.iter().map(|&s| (s, via.clone()))),
+                );
+            }
+            while let Some((seg, via)) = stack.pop() {
+                match seen.get_mut(seg) {
+                    Some(v) if !*v => *v = true,
+                    _ => continue,
+                }
+                let Some(u) = segments.get(seg) else { continue };
+                if let Some(field) = &u.context {
+                    let direct = format!("segment `{}`", seg_name(seg));
+                    let chain =
+                        if via == direct { direct } else { format!("{via}, which depends on {direct}") };
+                    errors.push(CompileError::invalid(
+                        format!("lifecycle[{i}].when"),
+                        format!(
+                            "uses {chain}, which reads `{field}`; a stage sees no page context, so that \
+                             field is always missing here"
+                        ),
+                    ));
+                    break;
+                }
+                stack.extend(u.segments.iter().map(|&s| (s, via.clone())));
+                for &k in &u.scores {
+                    stack.extend(
+                        scores.get(k).into_iter().flat_map(|x| x.segments.iter().map(|&s| (s, via.clone()))),
+                    );
+                }
+            }
+        }
+        self.errors.extend(errors);
     }
 
     fn segments(&mut self, w: &WireModel) -> (Vec<Named>, Vec<Uses>) {
@@ -699,6 +777,13 @@ impl Compiler {
                 None => None,
             };
             let stages = o.stages.as_ref().map(|list| {
+                if list.is_empty() {
+                    // An empty mask matches no stage: the offer would never be shown.
+                    self.err(CompileError::invalid(
+                        format!("{path}.stages"),
+                        "name at least one stage, or leave `stages` out for any stage",
+                    ));
+                }
                 let mut mask = 0u64;
                 for (k, s) in list.iter().enumerate() {
                     match stage_names.iter().position(|n| n == s) {

@@ -21,6 +21,8 @@ pub(crate) struct Names {
     pub scores: Vec<String>,
     pub segments: Vec<String>,
     pub calendars: Vec<String>,
+    /// Lifecycle stage names, in order.
+    pub stages: Vec<String>,
 }
 
 /// What a rule refers to, recorded while resolving (for cycles and consent checks).
@@ -32,6 +34,8 @@ pub(crate) struct Uses {
     pub scores: Vec<usize>,
     /// Whether anything about the shopper (features, traits, scores, segments, stage, events) is read.
     pub personal: bool,
+    /// The first page context field read (`context.channel`), if any.
+    pub context: Option<String>,
 }
 
 /// Resolves names for one rule.
@@ -197,7 +201,11 @@ impl Resolver for ModelResolver<'_> {
                      describe the shopper, not the page being viewed"
                 ))
             }
-            "context" => (slot::CONTEXT, self.lookup("context field", &self.names.context, name)?),
+            "context" => {
+                let i = self.lookup("context field", &self.names.context, name)?;
+                self.uses.borrow_mut().context.get_or_insert_with(|| path.to_string());
+                (slot::CONTEXT, i)
+            }
             "event" => {
                 let Some(e) = self.event else {
                     return Err(format!(

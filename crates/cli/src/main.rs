@@ -120,7 +120,7 @@ enum Command {
     Serve(serve::Args),
     /// Replay a journey fixture against a model and print what the shopper sees.
     Simulate {
-        /// The model (JSON); defaults to the one the journey names.
+        /// The model (JSON); defaults to the one the journey names in its `model` field.
         #[arg(long)]
         model: Option<PathBuf>,
         /// Journey fixtures (JSON).
@@ -165,9 +165,33 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a text file; the error names the path.
+/// Reads a UTF-8 text file, skipping a byte order mark; the error names the path, and for a
+/// file in another encoding (GBK and UTF-16 are common on Windows) says how to fix it.
 pub fn read(path: &Path) -> Result<String, Fail> {
-    std::fs::read_to_string(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
+    let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    text_of(bytes).map_err(|m| Fail::usage(format!("{}: {m}", path.display())))
+}
+
+/// The text of a file's bytes, or why it is not UTF-8 text.
+pub fn text_of(bytes: Vec<u8>) -> Result<String, String> {
+    // UTF-16 without a byte order mark is valid UTF-8 when the text is ASCII, with a NUL in
+    // every other byte; a NUL is never in JSON text or a key file.
+    let nul = bytes.iter().take(1024).any(|&b| b == 0);
+    if nul || bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err("the file is UTF-16; save it as UTF-8".to_string());
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let line = bytes.get(..at).unwrap_or_default().iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(format!(
+                "the file is not UTF-8 (line {line} has a byte that is not; saved as GBK or another \
+                 legacy encoding?); save it as UTF-8"
+            ))
+        }
+    }
 }
 
 /// Compiles a model file; each error names the file, the line and the place in the model.
@@ -183,6 +207,8 @@ pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -
     for e in &errors.0 {
         let line = match e {
             kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
+            // An error about the whole model (its size) has no line to point at.
+            _ if e.path().is_empty() => None,
             _ => locate::line_of(text, e.path()),
         };
         match line {
@@ -270,7 +296,16 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             for path in journeys {
                 let j: Journey =
                     serde_json::from_str(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-                let model_path = model.clone().unwrap_or_else(|| repo_root(&path).join(&j.model));
+                let model_path = match (&model, &j.model) {
+                    (Some(m), _) => m.clone(),
+                    (None, Some(m)) => repo_root(&path).join(m),
+                    (None, None) => {
+                        return Err(Fail::usage(format!(
+                            "{}: the journey names no `model`; pass --model model.json",
+                            path.display()
+                        )))
+                    }
+                };
                 let compiled = compile(&model_path)?;
                 let results =
                     journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -322,10 +322,13 @@ fn reload(state: &Shared) {
         if !first_time(kairos::codec::sha256(&bytes)) {
             continue;
         }
-        let Ok(text) = String::from_utf8(bytes) else {
-            tracing::error!(%channel, file = %path.display(),
-                "the model file is not UTF-8; the last good snapshot stays served");
-            continue;
+        let text = match crate::text_of(bytes) {
+            Ok(text) => text,
+            Err(why) => {
+                tracing::error!(%channel, file = %path.display(), error = %why,
+                    "the model file is not UTF-8; the last good snapshot stays served");
+                continue;
+            }
         };
         let compiled = match kairos::compile_str(&text) {
             Ok(c) => c,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use kairos::codec::{Wire, Writer, HEADER_LEN};
+use kairos::codec::HEADER_LEN;
 use kairos::sign::{PublicKey, SecretKey};
 use kairos::{snapshot, Model};
 use serde_json::{json, Value as Json};
@@ -211,30 +211,9 @@ fn counts(m: &Model) -> Vec<(&'static str, usize)> {
     ]
 }
 
-/// Bytes of each body section: the body is the fields one after another, so these add up to the
-/// body length.
+/// Bytes of each body section (they add up to the body length).
 fn sections(m: &Model) -> Vec<(&'static str, usize)> {
-    fn len<T: Wire>(v: &T) -> usize {
-        let mut w = Writer::new();
-        v.put(&mut w);
-        w.len()
-    }
-    vec![
-        ("meta", len(&m.name) + len(&m.version) + len(&m.offset_ms) + len(&m.id_salt)),
-        ("events", len(&m.events)),
-        ("context", len(&m.context)),
-        ("traits", len(&m.traits)),
-        ("features", len(&m.features)),
-        ("scores", len(&m.scores)),
-        ("stages", len(&m.stages)),
-        ("segments", len(&m.segments)),
-        ("calendars", len(&m.calendars)),
-        ("placements", len(&m.placements)),
-        ("offers", len(&m.offers)),
-        ("contents", len(&m.contents)),
-        ("caps", len(&m.caps)),
-        ("quiet", len(&m.quiet)),
-    ]
+    kairos::compile::body_sections(m)
 }
 
 /// One kind of named item, each with a fingerprint that ignores index shifts where it can.

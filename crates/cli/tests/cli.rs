@@ -76,3 +76,113 @@ fn simulate_prints_the_journey_and_json_lines() {
     assert_eq!(lines[2]["items"][0], "join_discount");
     assert_eq!(lines[3]["outbox"][0]["type"], "conversion");
 }
+
+/// Review finding A2: `check` said ok and `compile` wrote a 17 MB snapshot that `inspect` (and
+/// every device) refused. Both now refuse the model, name the size and write nothing.
+#[test]
+fn a_model_over_the_body_limit_is_refused_by_check_and_compile() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap(),
+    )
+    .unwrap();
+    model["offers"][0]["content"]["body"] = serde_json::json!("x".repeat(17_000_000));
+    let big = dir.join("big.json");
+    std::fs::write(&big, model.to_string()).unwrap();
+    let snap = dir.join("big.kairos");
+    for args in [
+        vec!["check", big.to_str().unwrap()],
+        vec!["compile", big.to_str().unwrap(), "-o", snap.to_str().unwrap()],
+    ] {
+        let out = kairos(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("the model has 1 error:\n  "), "{err}");
+        // No line: the size is about the whole model.
+        assert!(err.contains("big.json: the compiled model is 16.2 MiB ("), "{err}");
+        assert!(
+            err.contains("bytes), over the 16 MiB limit that devices accept; the biggest part is content"),
+            "{err}"
+        );
+    }
+    assert!(!snap.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Review finding B2: a file saved by Windows Notepad (with a byte order mark) failed with
+/// `expected value`, and a GBK or UTF-16 file with `stream did not contain valid UTF-8`.
+#[test]
+fn file_encodings_are_named_and_a_byte_order_mark_is_skipped() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let bom = dir.join("bom.json");
+    std::fs::write(&bom, format!("\u{feff}{model}")).unwrap();
+    let out = kairos(&["check", bom.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // "还在犹豫吗" in GBK, on line 3.
+    let gbk = dir.join("gbk.json");
+    let mut bytes = b"{\n  \"meta\": {\n    \"name\": \"".to_vec();
+    bytes.extend_from_slice(&[0xbb, 0xb9, 0xd4, 0xda, 0xd3, 0xcc, 0xd4, 0xa5, 0xc2, 0xf0]);
+    bytes.extend_from_slice(b"\"\n  }\n}\n");
+    std::fs::write(&gbk, bytes).unwrap();
+    let out = kairos(&["check", gbk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {}: the file is not UTF-8 (line 3 has a byte that is not; saved as GBK or another legacy \
+             encoding?); save it as UTF-8\n",
+            gbk.display()
+        )
+    );
+
+    for (name, bom) in [("utf16le.json", true), ("utf16be.json", false)] {
+        let path = dir.join(name);
+        let mut bytes = if bom { vec![0xff, 0xfe] } else { Vec::new() };
+        for unit in model.encode_utf16() {
+            bytes.extend_from_slice(&if bom { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let out = kairos(&["check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            format!("error: {}: the file is UTF-16; save it as UTF-8\n", path.display())
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Review finding C1: `simulate --model M` refused a journey without a `model` field
+/// ("missing field `model`"), although `--model` is documented to replace it.
+#[test]
+fn simulate_with_a_model_needs_no_model_in_the_journey() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-journey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journey = dir.join("anon.json");
+    std::fs::write(
+        &journey,
+        r#"{ "name": "anon", "install_id": "00000000000000a1", "steps": [
+             { "at": "2026-11-20T09:00:00+08:00", "do": "consent", "value": true },
+             { "at": "2026-11-20T09:04:00+08:00", "do": "decide", "placement": "home_hero",
+               "context": { "page": "home" }, "expect": { "items": ["brand_story"] } } ] }"#,
+    )
+    .unwrap();
+    let model = root().join("examples/taste-of-su/model.json");
+    let out =
+        kairos(&["simulate", "--model", model.to_str().unwrap(), "--journey", journey.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("-> brand_story"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("MISMATCH"), "{}", text(&out.stdout));
+
+    let out = kairos(&["simulate", "--journey", journey.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {}: the journey names no `model`; pass --model model.json\n", journey.display())
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -598,7 +598,9 @@ fn a_model_that_is_not_utf8_is_logged_once() {
     // Once web.json v2 is published, bad.json (read first) was looked at again.
     srv.write_model(&model(2));
     srv.wait_version(2);
-    assert_eq!(srv.log().matches("not UTF-8").count(), 1, "{}", srv.log());
+    assert_eq!(srv.log().matches("the model file is not UTF-8").count(), 1, "{}", srv.log());
+    // The log says what to do about it.
+    assert!(srv.log().contains("save it as UTF-8"), "{}", srv.log());
     assert_eq!(srv.get("/v1/channels/bad/meta", &[]).status, 404);
 }
 

@@ -1,0 +1,190 @@
+//! Turning serde's errors on model text into [`CompileError::Syntax`] in the model author's
+//! words: what to fix in the file rather than what the parser expected.
+
+use super::error::CompileError;
+
+/// Characters a Chinese (or other) input method types in place of JSON punctuation, with the
+/// ASCII character to use and what to call the wrong one.
+const LOOKALIKES: &[(char, char, &str)] = &[
+    ('\u{ff0c}', ',', "full-width comma"),
+    ('\u{ff1a}', ':', "full-width colon"),
+    ('\u{ff1b}', ';', "full-width semicolon"),
+    ('\u{201c}', '"', "curly quote"),
+    ('\u{201d}', '"', "curly quote"),
+    ('\u{2018}', '\'', "curly quote"),
+    ('\u{2019}', '\'', "curly quote"),
+];
+
+/// The compile error for a serde error at `path` (as `serde_path_to_error` prints it) in `text`.
+pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> CompileError {
+    let message = inner.to_string();
+    // serde_json appends " at line L column C"; we report those separately.
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    let (mut line, mut column) = (inner.line(), inner.column());
+    let message = match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            match syntax_hint(text, line, column, &message) {
+                Some(Hint::Here(m)) => m,
+                Some(Hint::At(l, c, m)) => {
+                    (line, column) = (l, c);
+                    m
+                }
+                None => message,
+            }
+        }
+        serde_json::error::Category::Data => plain(&message).unwrap_or(message),
+        _ => message,
+    };
+    CompileError::Syntax { path: clean_path(path), line, column, message }
+}
+
+/// The path without `serde_path_to_error`'s `?` placeholders (a place it could not name) and
+/// without the `.` it prints for the whole file.
+fn clean_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty() && *p != "?").collect();
+    parts.join(".")
+}
+
+enum Hint {
+    /// A better message for the same place.
+    Here(String),
+    /// A better message and place (line, column).
+    At(usize, usize, String),
+}
+
+/// Line `n` (1-based) of `text`.
+fn line_text(text: &str, n: usize) -> Option<&str> {
+    text.split('\n').nth(n.checked_sub(1)?).map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
+/// The character at 1-based byte `column` of `line`, or the one that byte falls in.
+fn char_at(line: &str, column: usize) -> Option<char> {
+    let b = column.checked_sub(1)?;
+    line.char_indices().find(|(i, c)| *i <= b && b < i + c.len_utf8()).map(|(_, c)| c)
+}
+
+fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<Hint> {
+    if text.trim().is_empty() {
+        return Some(Hint::At(0, 0, "the file is empty; a model is a JSON object { ... }".to_string()));
+    }
+    let here = line_text(text, line)?;
+    let c = char_at(here, column);
+    if let Some((wrong, ascii, name)) = c.and_then(|c| LOOKALIKES.iter().find(|l| l.0 == c)) {
+        return Some(Hint::Here(format!(
+            "{name} `{wrong}`; use the ASCII `{ascii}` (switch the input method to English punctuation)"
+        )));
+    }
+    match c {
+        Some('N' | 'I' | '-') if message == "expected value" => {
+            return Some(Hint::Here(
+                "expected value: JSON has no `NaN` or `Infinity`; write a number".to_string(),
+            ));
+        }
+        Some('/') | Some('#') => {
+            return Some(Hint::Here(format!("{message}: JSON allows no comments; remove it")));
+        }
+        Some('\'') => {
+            return Some(Hint::Here(format!(
+                "{message}: JSON names and text use double quotes `\"`, not single quotes `'`"
+            )));
+        }
+        _ => {}
+    }
+    let missing_comma = message.starts_with("expected `,` or ");
+    let before = here.get(..column.saturating_sub(1)).unwrap_or(here);
+    if missing_comma && before.trim().is_empty() {
+        // The next entry starts this line, so the comma belongs at the end of the one before.
+        let (n, prev) = (1..line).rev().find_map(|n| {
+            let t = line_text(text, n)?;
+            (!t.trim().is_empty()).then_some((n, t))
+        })?;
+        let end = prev.trim_end().len() + 1;
+        return Some(Hint::At(n, end, format!("{message}: missing `,` at the end of line {n}?")));
+    }
+    None
+}
+
+/// serde's name for a Rust type in plain words, with the range of whole numbers.
+fn expected_words(expected: &str) -> Option<String> {
+    let whole = |lo: &str, hi: &str| format!("a whole number from {lo} to {hi}");
+    Some(match expected {
+        "i32" => whole("-2147483648", "2147483647"),
+        "i64" => whole("-9223372036854775808", "9223372036854775807"),
+        "u8" => whole("0", "255"),
+        "u16" => whole("0", "65535"),
+        "u32" => whole("0", "4294967295"),
+        "u64" | "usize" => "a whole number, 0 or more".to_string(),
+        "f64" | "f32" => "a number such as 0.1".to_string(),
+        "a sequence" => "a list in [ ]".to_string(),
+        "a map" | "map" => "an object in { }".to_string(),
+        "a string" => "text in double quotes".to_string(),
+        "a boolean" => "true or false".to_string(),
+        "unit" => "null".to_string(),
+        s if s.starts_with("struct ") => "an object in { }".to_string(),
+        _ => return None,
+    })
+}
+
+/// serde's description of the value found, as the author wrote it (roughly).
+fn found_words(found: &str) -> String {
+    for (prefix, _) in [("integer `", ()), ("floating point `", ()), ("boolean `", ())] {
+        if let Some(v) = found.strip_prefix(prefix).and_then(|r| r.strip_suffix('`')) {
+            return format!("`{v}`");
+        }
+    }
+    if let Some(text) = found.strip_prefix("string ") {
+        return format!("the text {text}");
+    }
+    match found {
+        "map" => "an object `{ }`".to_string(),
+        "sequence" => "a list `[ ]`".to_string(),
+        "null" => "`null`".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// serde_json's "invalid type: string \"100\", expected i32" in plain words, or `None` for a
+/// message that is not of that form.
+fn plain(message: &str) -> Option<String> {
+    let (head, expected) = message.split_once(", expected ")?;
+    if expected.starts_with("struct WireModel") {
+        let found = head.strip_prefix("invalid type: ").map(found_words);
+        let what = if head.starts_with("invalid length") { Some("a list `[ ]`".to_string()) } else { found };
+        return Some(match what {
+            Some(w) => format!("the model must be a JSON object {{ ... }}, not {w}"),
+            None => "the model must be a JSON object { ... }".to_string(),
+        });
+    }
+    let want = expected_words(expected)?;
+    let integer = want.starts_with("a whole number");
+    if let Some(found) = head.strip_prefix("invalid type: ") {
+        let shown = found_words(found);
+        let quoted = found.strip_prefix("string \"").and_then(|r| r.strip_suffix('"'));
+        let fix = match quoted {
+            Some(q) if q.parse::<f64>().is_ok() => format!("; write {q} without quotes"),
+            Some(q) if q.ends_with('%') && !integer && want.starts_with("a number") => {
+                let pct = q.trim_end_matches('%').trim().parse::<f64>().ok();
+                pct.map(|p| format!("; write {} for {q}", p / 100.0)).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        if integer && found.starts_with("floating point") {
+            let v = found.trim_start_matches("floating point `").trim_end_matches('`');
+            let huge = v.parse::<f64>().is_ok_and(|x| x.abs() >= 1e15);
+            // A huge integer reaches us as a float (`1e+20`), not as written: do not show it.
+            return Some(if huge {
+                format!("a number too large; expected {want}")
+            } else {
+                format!("a number with a fraction (`{v}`); expected {want}")
+            });
+        }
+        return Some(format!("{shown} is not {want}{fix}"));
+    }
+    if let Some(found) = head.strip_prefix("invalid value: ") {
+        return Some(format!("{} is out of range; expected {want}", found_words(found)));
+    }
+    if let Some(n) = head.strip_prefix("invalid length ") {
+        return Some(format!("{n} entries; expected {want}"));
+    }
+    None
+}
