@@ -552,3 +552,23 @@ fn a_stage_may_not_use_a_segment_that_reads_the_page_context() {
     patch(&mut m, "/offers/7/audience", Some(json!({"segment": "from_wechat"})));
     assert_eq!(errors_of(&m), Vec::<String>::new());
 }
+
+const EXAMPLE: &str = include_str!("../examples/taste-of-su/model.json");
+
+#[test]
+fn a_name_given_twice_in_a_rule_or_in_content_is_an_error() {
+    // serde_json's values keep the last of two equal keys: the first would be dropped silently.
+    let text = EXAMPLE.replacen(
+        r#""audience": { "and": [{ "segment": "new_follower" }, { "segment": "hipo" }] }"#,
+        r#""audience": {"segment": "qipao_fan", "segment": "hipo"}"#,
+        1,
+    );
+    assert_ne!(text, EXAMPLE, "the example's first audience");
+    let err = kairos::compile_str(&text).unwrap_err().to_string();
+    assert!(err.contains("offers[0].audience: `segment` is given twice in this object"), "{err}");
+    let text = EXAMPLE.replacen(r#""title": "#, r#""title": "first", "title": "#, 1);
+    let err = kairos::compile_str(&text).unwrap_err().to_string();
+    assert!(err.contains("`title` is given twice in this object (only one would count): keep one"), "{err}");
+    // Equal keys in different objects are fine.
+    assert!(kairos::compile_str(EXAMPLE).is_ok());
+}

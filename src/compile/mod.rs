@@ -9,6 +9,7 @@ mod resolve;
 mod shape;
 mod size;
 mod syntax;
+mod unique;
 
 use serde_json::Value as Json;
 
@@ -37,6 +38,12 @@ pub struct Compiled {
 /// is skipped.
 pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // First, names given twice in one object, anywhere (serde_json's values keep the last).
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, unique::Unique>(de).map_err(|e| {
+        let path = e.path().to_string();
+        CompileErrors(vec![syntax::error(text, &path, e.inner())])
+    })?;
     let de = &mut serde_json::Deserializer::from_str(text);
     let wire: WireModel = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
