@@ -572,3 +572,27 @@ fn a_name_given_twice_in_a_rule_or_in_content_is_an_error() {
     // Equal keys in different objects are fine.
     assert!(kairos::compile_str(EXAMPLE).is_ok());
 }
+
+#[test]
+fn a_stage_name_in_a_rule_must_be_a_stage() {
+    let audience = r#""audience": { "and": [{ "segment": "new_follower" }, { "segment": "hipo" }] }"#;
+    let with = |rule: &str| EXAMPLE.replacen(audience, &format!(r#""audience": {rule}"#), 1);
+    let err = kairos::compile_str(&with(r#"{"==": [{"var": "stage"}, "loyl"]}"#)).unwrap_err().to_string();
+    assert!(
+        err.contains("offers[0].audience.==[1]: `loyl` is not a lifecycle stage, so this comparison never holds; did you mean `loyal`?"),
+        "{err}"
+    );
+    let err = kairos::compile_str(&with(r#"{"in": [{"var": "stage"}, ["loyal", "repet"]]}"#)).unwrap_err().to_string();
+    assert!(err.contains("offers[0].audience.in[1][1]: `repet` is not a lifecycle stage"), "{err}");
+    let err = kairos::compile_str(&with(r#"{"!==": ["first_tim", {"var": ["stage"]}]}"#)).unwrap_err().to_string();
+    assert!(err.contains("`first_tim` is not a lifecycle stage"), "{err}");
+    // Stage names, and comparisons that are not about the stage, compile.
+    for rule in [
+        r#"{"==": [{"var": "stage"}, "loyal"]}"#,
+        r#"{"in": [{"var": "stage"}, ["loyal", "repeat"]]}"#,
+        r#"{"==": [{"var": "traits.tier"}, "loyl"]}"#,
+        r#"{"in": ["loyl", {"var": "traits.crm_segments"}]}"#,
+    ] {
+        assert!(kairos::compile_str(&with(rule)).is_ok(), "{rule}");
+    }
+}

@@ -8,6 +8,7 @@ mod lint;
 mod resolve;
 mod shape;
 mod size;
+mod stage_names;
 mod syntax;
 mod unique;
 
@@ -159,7 +160,12 @@ impl Compiler {
         match parsed {
             Ok(rule) => {
                 self.warnings.extend(lint::missing_comparisons(path, json, &self.names));
-                Some((rule, uses))
+                let unknown = stage_names::check(path, json, &self.names.stages);
+                let ok = unknown.is_empty();
+                for e in unknown {
+                    self.err(e);
+                }
+                ok.then_some((rule, uses))
             }
             Err(e) => {
                 self.err(CompileError::Rule { path: join(path, &e.path), message: e.message });
