@@ -174,8 +174,13 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
         Some(json!({"and": [{"segment": "qipao_fan"}, {">=": [30, {"var": "traits.tier"}]}]})),
     );
     let w = kairos::compile_str(&m.to_string()).unwrap().warnings;
-    assert_eq!(w.len(), 1);
-    assert_eq!(w[0].path, "offers[7].audience.and[1]");
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w.iter().any(|w| w.path == "offers[7].audience.and[1]" && w.message.contains("missing")),
+        "{w:?}"
+    );
+    // `tier` is text: ordered against a number it is never as meant either.
+    assert!(w.iter().any(|w| w.message.contains("`traits.tier` is text, compared with 30")), "{w:?}");
 }
 
 /// Review finding A1: a literal where a rule is expected parsed as a JsonLogic constant and,
@@ -582,9 +587,12 @@ fn a_stage_name_in_a_rule_must_be_a_stage() {
         err.contains("offers[0].audience.==[1]: `loyl` is not a lifecycle stage, so this comparison never holds; did you mean `loyal`?"),
         "{err}"
     );
-    let err = kairos::compile_str(&with(r#"{"in": [{"var": "stage"}, ["loyal", "repet"]]}"#)).unwrap_err().to_string();
+    let err = kairos::compile_str(&with(r#"{"in": [{"var": "stage"}, ["loyal", "repet"]]}"#))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("offers[0].audience.in[1][1]: `repet` is not a lifecycle stage"), "{err}");
-    let err = kairos::compile_str(&with(r#"{"!==": ["first_tim", {"var": ["stage"]}]}"#)).unwrap_err().to_string();
+    let err =
+        kairos::compile_str(&with(r#"{"!==": ["first_tim", {"var": ["stage"]}]}"#)).unwrap_err().to_string();
     assert!(err.contains("`first_tim` is not a lifecycle stage"), "{err}");
     // Stage names, and comparisons that are not about the stage, compile.
     for rule in [
@@ -594,5 +602,37 @@ fn a_stage_name_in_a_rule_must_be_a_stage() {
         r#"{"in": ["loyl", {"var": "traits.crm_segments"}]}"#,
     ] {
         assert!(kairos::compile_str(&with(rule)).is_ok(), "{rule}");
+    }
+}
+
+#[test]
+fn a_typed_variable_compared_with_a_constant_of_another_type_warns() {
+    let audience = r#""audience": { "and": [{ "segment": "new_follower" }, { "segment": "hipo" }] }"#;
+    let warnings = |rule: &str| -> Vec<String> {
+        let text = EXAMPLE.replacen(audience, &format!(r#""audience": {rule}"#), 1);
+        let compiled = kairos::compile_str(&text).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        compiled.warnings.iter().map(ToString::to_string).collect()
+    };
+    let w = warnings(r#"{"==": [{"var": "traits.hipo"}, "true"]}"#);
+    assert!(
+        w.iter().any(|w| w.contains("`traits.hipo` is true or false, compared with \"true\"")
+            && w.contains("write true without quotes")),
+        "{w:?}"
+    );
+    let w = warnings(r#"{">=": [{"var": "traits.tier"}, 3]}"#);
+    assert!(w.iter().any(|w| w.contains("`traits.tier` is text, compared with 3")), "{w:?}");
+    let w = warnings(r#"{">": [{"var": "features.spend_365d"}, "5000 RMB"]}"#);
+    assert!(w.iter().any(|w| w.contains("write the number alone")), "{w:?}");
+    let w = warnings(r#"{"!==": ["5000", {"var": "features.spend_365d"}]}"#);
+    assert!(w.iter().any(|w| w.contains("it is true for every shopper")), "{w:?}");
+    // Constants JsonLogic converts as meant do not warn.
+    for rule in [
+        r#"{">=": [{"var": "features.spend_365d"}, "5000"]}"#,
+        r#"{"==": [{"var": "traits.hipo"}, true]}"#,
+        r#"{"==": [{"var": "traits.tier"}, "gold"]}"#,
+        r#"{"==": [{"var": "features.spend_365d"}, null]}"#,
+    ] {
+        let w = warnings(rule);
+        assert!(!w.iter().any(|w| w.contains("cannot work as meant")), "{rule}: {w:?}");
     }
 }

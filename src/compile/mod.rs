@@ -10,6 +10,7 @@ mod shape;
 mod size;
 mod stage_names;
 mod syntax;
+mod types;
 mod unique;
 
 use serde_json::Value as Json;
@@ -160,6 +161,18 @@ impl Compiler {
         match parsed {
             Ok(rule) => {
                 self.warnings.extend(lint::missing_comparisons(path, json, &self.names));
+                let n = &self.names;
+                let types = types::Types {
+                    traits: n.traits.iter().map(String::as_str).zip(n.trait_types.iter().copied()).collect(),
+                    context: n
+                        .context
+                        .iter()
+                        .map(String::as_str)
+                        .zip(n.context_types.iter().copied())
+                        .collect(),
+                    features: n.features.iter().map(|(f, _)| f.as_str()).collect(),
+                };
+                self.warnings.extend(types::check(path, json, &types));
                 let unknown = stage_names::check(path, json, &self.names.stages);
                 let ok = unknown.is_empty();
                 for e in unknown {
@@ -230,7 +243,9 @@ impl Compiler {
             })
             .collect();
         self.names.context = self.names_of("context", "context field", &w.context);
+        self.names.context_types = w.context.iter().map(|(_, t)| *t).collect();
         self.names.traits = self.names_of("traits", "trait", &w.traits);
+        self.names.trait_types = w.traits.iter().map(|(_, t)| *t).collect();
         self.names.features = w.features.iter().map(|(n, f)| (n.to_string(), f.agg)).collect();
         let _ = self.names_of("features", "feature", &w.features);
         self.names.scores = self.names_of("scores", "score", &w.scores);

@@ -16,7 +16,11 @@ pub(crate) struct Names {
     pub events: Vec<String>,
     pub event_props: Vec<Vec<String>>,
     pub context: Vec<String>,
+    /// The context fields' types, by index.
+    pub context_types: Vec<crate::model::ValueType>,
     pub traits: Vec<String>,
+    /// The traits' types, by index.
+    pub trait_types: Vec<crate::model::TraitType>,
     pub features: Vec<(String, AggKind)>,
     pub scores: Vec<String>,
     pub segments: Vec<String>,

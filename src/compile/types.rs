@@ -1,0 +1,139 @@
+//! Comparisons of a typed variable with a constant of another type, which JsonLogic makes
+//! without complaint and which never hold: `{"==": [{"var": "traits.hipo"}, "true"]}` (a true or
+//! false trait against the text "true" is a NaN error, so false), `{">=": [{"var":
+//! "features.spend_365d"}, "5000 RMB"]}`, `{"===": [{"var": "traits.tier"}, 3]}`.
+
+use serde_json::Value as Json;
+
+use super::error::Warning;
+use crate::model::{TraitType, ValueType};
+
+/// The declared types of the variables a comparison may read.
+pub(crate) struct Types<'a> {
+    pub traits: Vec<(&'a str, TraitType)>,
+    pub context: Vec<(&'a str, ValueType)>,
+    pub features: Vec<&'a str>,
+}
+
+/// What a variable holds, as far as a comparison with a constant is concerned.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    Number,
+    Text,
+}
+
+impl Kind {
+    fn said(self) -> &'static str {
+        match self {
+            Kind::Bool => "true or false",
+            Kind::Number => "a number",
+            Kind::Text => "text",
+        }
+    }
+}
+
+/// The warnings for `rule` at `path`.
+pub(crate) fn check(path: &str, rule: &Json, types: &Types) -> Vec<Warning> {
+    let mut out = Vec::new();
+    walk(path, rule, types, &mut out, 0);
+    out
+}
+
+fn kind_of(var: &Json, types: &Types) -> Option<(String, Kind)> {
+    let Json::Object(map) = var else { return None };
+    let Some(Json::String(path)) = map.get("var") else { return None };
+    if map.len() != 1 {
+        return None;
+    }
+    let (root, name) = path.split_once('.')?;
+    let kind = match root {
+        "features" => types.features.contains(&name).then_some(Kind::Number)?,
+        "traits" => match types.traits.iter().find(|(n, _)| *n == name)?.1 {
+            TraitType::Bool => Kind::Bool,
+            TraitType::Number => Kind::Number,
+            TraitType::String => Kind::Text,
+            _ => return None,
+        },
+        "context" => match types.context.iter().find(|(n, _)| *n == name)?.1 {
+            ValueType::Bool => Kind::Bool,
+            ValueType::Number => Kind::Number,
+            ValueType::String => Kind::Text,
+            ValueType::StringList => return None,
+        },
+        _ => return None,
+    };
+    Some((path.clone(), kind))
+}
+
+/// Why `op` between a `kind` variable and `constant` never holds (or always does), if it does not.
+fn mismatch(op: &str, kind: Kind, constant: &Json) -> Option<String> {
+    let numeric_text = |s: &str| !s.trim().is_empty() && s.trim().parse::<f64>().is_ok();
+    let strict = matches!(op, "===" | "!==");
+    let ordering = matches!(op, "<" | "<=" | ">" | ">=");
+    match (kind, constant) {
+        (Kind::Bool, Json::String(s)) if !strict && !numeric_text(s) => {
+            Some(format!("write {} without quotes", if s.trim() == "false" { "false" } else { "true" }))
+        }
+        (Kind::Number, Json::String(s)) if !numeric_text(s) => {
+            Some("write the number alone, e.g. 5000".to_string())
+        }
+        (Kind::Text, Json::Number(_)) if ordering => Some("text is not ordered as a number".to_string()),
+        (Kind::Bool, Json::String(_) | Json::Number(_)) if strict => Some("write true or false".to_string()),
+        (Kind::Number, Json::String(_) | Json::Bool(_)) if strict => Some("write a number".to_string()),
+        (Kind::Text, Json::Number(_) | Json::Bool(_)) if strict => {
+            Some("write the text in quotes".to_string())
+        }
+        _ => None,
+    }
+}
+
+fn walk(path: &str, e: &Json, types: &Types, out: &mut Vec<Warning>, depth: usize) {
+    if depth > crate::logic::MAX_DEPTH {
+        return;
+    }
+    match e {
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(&format!("{path}[{i}]"), item, types, out, depth + 1);
+            }
+        }
+        Json::Object(map) if map.len() == 1 => {
+            let Some((op, args)) = map.iter().next() else { return };
+            let Json::Array(args) = args else {
+                walk(&format!("{path}.{op}"), args, types, out, depth + 1);
+                return;
+            };
+            if matches!(op.as_str(), "==" | "!=" | "===" | "!==" | "<" | "<=" | ">" | ">=") && args.len() == 2
+            {
+                if let (Some(a), Some(b)) = (args.first(), args.get(1)) {
+                    for (var, constant) in [(a, b), (b, a)] {
+                        let Some((name, kind)) = kind_of(var, types) else { continue };
+                        if matches!(constant, Json::Object(_) | Json::Array(_) | Json::Null) {
+                            continue;
+                        }
+                        if let Some(fix) = mismatch(op, kind, constant) {
+                            let always = if op == "!==" {
+                                "it is true for every shopper"
+                            } else {
+                                "it is false for every shopper, or a rule error that counts as false"
+                            };
+                            out.push(Warning {
+                                path: format!("{path}.{op}"),
+                                message: format!(
+                                    "`{name}` is {}, compared with {constant}: this `{op}` cannot work as \
+                                     meant ({always}); {fix}",
+                                    kind.said()
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+            for (i, a) in args.iter().enumerate() {
+                walk(&format!("{path}.{op}[{i}]"), a, types, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
