@@ -636,3 +636,26 @@ fn a_typed_variable_compared_with_a_constant_of_another_type_warns() {
         assert!(!w.iter().any(|w| w.contains("cannot work as meant")), "{rule}: {w:?}");
     }
 }
+
+#[test]
+fn a_date_that_is_not_one_says_why() {
+    let mut m = example();
+    for (end, why) in [
+        ("2026-11-31", "`2026-11-31` is not a time: November 2026 has 30 days"),
+        ("2026-02-29", "February 2026 has 28 days (2026 is not a leap year)"),
+        ("2026-13-01", "there is no month 13"),
+        ("2026-11-11T23:59:59", "a time needs its time zone, like `2026-11-11T20:00:00+08:00`"),
+        ("2026-11-01 08:00", "a time is written in full, with seconds and time zone"),
+    ] {
+        patch(&mut m, "/offers/0/end", Some(json!(end)));
+        let err = kairos::compile_str(&m.to_string()).unwrap_err().to_string();
+        assert!(err.contains("offers[0].end: ") && err.contains(why), "{end}: {err}");
+    }
+    let mut m = example();
+    patch(&mut m, "/offers/0/audience", Some(json!({"<": [{"days_since": "2026-11-31"}, 3]})));
+    let err = kairos::compile_str(&m.to_string()).unwrap_err().to_string();
+    assert!(
+        err.contains("`days_since` of `2026-11-31`: not a date or time: November 2026 has 30 days"),
+        "{err}"
+    );
+}

@@ -12,6 +12,7 @@ mod stage_names;
 mod syntax;
 mod types;
 mod unique;
+mod when;
 
 use serde_json::Value as Json;
 
@@ -742,7 +743,10 @@ impl Compiler {
         }
         self.err(CompileError::invalid(
             path,
-            format!("`{s}` is not a time; write a date `2026-11-11` or a time `2026-11-11T20:00:00+08:00`"),
+            format!(
+                "`{s}` is not a time{}; write a date `2026-11-11` or a time `2026-11-11T20:00:00+08:00`",
+                when::problem(s)
+            ),
         ));
         None
     }

@@ -139,6 +139,13 @@ impl<'a> ModelResolver<'a> {
             let op = if hours { op::HOURS_SINCE_FEATURE } else { op::DAYS_SINCE_FEATURE };
             return Ok(HostCall { op, imm: f as u32, args: vec![] });
         }
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!(
+                "`{opname}` of `{name}`: not a date or time{}; write a date `2026-11-11` or a time \
+                 `2026-11-11T20:00:00+08:00`",
+                super::when::problem(name)
+            ));
+        }
         let all = self.names.events.iter().chain(self.names.features.iter().map(|f| &f.0));
         Err(format!(
             "`{opname}` of `{name}`: no event type or time feature has that name{}",
