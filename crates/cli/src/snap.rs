@@ -58,8 +58,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
 
 /// `kairos keygen`: writes `STEM.key` (secret) and `STEM.pub` (public).
 pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
-    let secret_path = out.with_extension("key");
-    let public_path = out.with_extension("pub");
+    if out.extension().is_some_and(|x| x == "key" || x == "pub") {
+        let stem = out.with_extension("");
+        return Err(Fail::usage(format!(
+            "{}: give the name without `.key` or `.pub` (`-o {}` writes {}.key and {}.pub)",
+            out.display(),
+            stem.display(),
+            stem.display(),
+            stem.display()
+        )));
+    }
+    let (secret_path, public_path) = key_paths(out);
     let exists = |p: &Path| {
         Fail::usage(format!(
             "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
@@ -92,6 +101,18 @@ pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
     }
     println!("{}: secret key\n{}: public key {}", secret_path.display(), public_path.display(), pk.id());
     Ok(())
+}
+
+/// `STEM.key` and `STEM.pub`: the suffixes are appended, never put in place of what follows a
+/// dot, so `-o brand.2027` writes `brand.2027.key` (replacing the extension wrote `brand.key`,
+/// over the live key with `--force`).
+fn key_paths(stem: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let with = |suffix: &str| {
+        let mut name = stem.as_os_str().to_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    (with(".key"), with(".pub"))
 }
 
 /// Writes `bytes` to a new temporary file beside `path`, syncs it and moves it into place, so a
