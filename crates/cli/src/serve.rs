@@ -72,8 +72,8 @@ pub struct Args {
     /// below the open-file limit (`ulimit -n`).
     #[arg(long, default_value_t = 1_000)]
     pub max_connections: usize,
-    /// After Ctrl-C, how long open requests may take to finish before the server exits anyway,
-    /// in ms (push streams end at once; a second Ctrl-C exits at once).
+    /// After Ctrl-C or SIGTERM, how long open requests may take to finish before the server
+    /// exits anyway, in ms (push streams end at once; a second signal exits at once).
     #[arg(long, default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
     /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
@@ -115,7 +115,7 @@ struct Shared {
     by_hash: RwLock<Kept>,
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
-    /// Set on Ctrl-C: push streams and long-polls end.
+    /// Set on Ctrl-C or SIGTERM: push streams and long-polls end.
     stopping: watch::Sender<bool>,
     outbox: tokio::sync::Mutex<PathBuf>,
     /// How long an upload's body may take to arrive.
@@ -220,19 +220,20 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     };
     let server = crate::listen::serve(listener, app, limits, state.stopping.subscribe());
     tokio::pin!(server);
-    tokio::select! {
+    let signal = tokio::select! {
         () = &mut server => return Ok(()),
-        () = interrupts.next() => {}
-    }
+        signal = interrupts.next() => signal,
+    };
     let grace = Duration::from_millis(args.shutdown_grace_ms);
     tracing::info!(
+        signal,
         grace_ms = args.shutdown_grace_ms,
-        "interrupted: shutting down; push streams end, open requests may finish (Ctrl-C again exits at once)"
+        "interrupted: shutting down; push streams end, open requests may finish (a second Ctrl-C or SIGTERM exits at once)"
     );
     state.stopping.send_replace(true);
     tokio::select! {
         () = server => {}
-        () = interrupts.next() => tracing::warn!("interrupted again: exiting at once"),
+        signal = interrupts.next() => tracing::warn!(signal, "interrupted again: exiting at once"),
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_ms = args.shutdown_grace_ms, "connections still open at the end of the grace period: exiting");
         }
@@ -240,31 +241,45 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Ctrl-C (SIGINT), as often as it comes: the first starts a graceful shutdown, the second
+/// Ctrl-C (SIGINT) and SIGTERM (what systemd, Docker and Kubernetes send to stop a process),
+/// as often as they come: the first starts a graceful shutdown, the second, of either kind,
 /// exits at once.
 struct Interrupts {
     #[cfg(unix)]
-    signal: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
 impl Interrupts {
     fn new() -> Result<Interrupts, Fail> {
         #[cfg(unix)]
         {
-            let kind = tokio::signal::unix::SignalKind::interrupt();
-            let signal = tokio::signal::unix::signal(kind)
+            use tokio::signal::unix::{signal, SignalKind};
+            let interrupt = signal(SignalKind::interrupt())
                 .map_err(|e| Fail::usage(format!("cannot handle Ctrl-C: {e}")))?;
-            Ok(Interrupts { signal })
+            let terminate = signal(SignalKind::terminate())
+                .map_err(|e| Fail::usage(format!("cannot handle SIGTERM: {e}")))?;
+            Ok(Interrupts { interrupt, terminate })
         }
         #[cfg(not(unix))]
         Ok(Interrupts {})
     }
 
-    async fn next(&mut self) {
+    /// Waits for the next signal; returns its name.
+    async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
-        self.signal.recv().await;
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
         #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await.ok();
+        {
+            tokio::signal::ctrl_c().await.ok();
+            "Ctrl-C"
+        }
     }
 }
 
