@@ -1,11 +1,12 @@
 //! `kairos serve`: compiles and signs every `CHANNEL.json` in a folder, serves the latest
 //! snapshot per channel (ETag, 304, immutable content-addressed URLs, CORS), recompiles when a
-//! model file changes (a broken model is logged and the last good snapshot stays), pushes new
+//! model file changes (a broken model is logged and the last good snapshot stays; a version is
+//! published once, also across restarts: see `publish`), pushes new
 //! versions (Server-Sent Events for browsers, long-poll for mini-programs) and accepts outbox
 //! uploads (NDJSON). With `--demo-tokens` it also signs trait tokens for the demo storefront.
 //! Endpoints are listed in `docs/cli.md`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -26,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
-use crate::{hex, snap, Fail};
+use crate::{snap, Fail};
+
+mod publish;
+use publish::{Kept, Meta, Published};
 
 /// Options of `kairos serve`.
 #[derive(clap::Args, Debug)]
@@ -76,33 +80,16 @@ pub struct Args {
     /// exits anyway, in ms (push streams end at once; a second signal exits at once).
     #[arg(long, default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
+    /// Folder where the last published snapshot of each channel is kept, so a restart never
+    /// publishes a lower version, or other bytes under the same one [default: MODELS/.kairos]
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
     /// sent. Anyone who can reach the server can then grant themselves any traits.
     #[arg(long, conflicts_with = "unsigned")]
     pub demo_tokens: bool,
 }
 
-/// What devices learn about a channel's latest snapshot.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-struct Meta {
-    channel: String,
-    version: u32,
-    sha256: String,
-    url: String,
-    bytes: usize,
-    signed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Published {
-    meta: Meta,
-    bytes: Bytes,
-    etag: HeaderValue,
-}
-
-/// Content-addressed snapshots kept for their immutable URLs (the latest of each channel is
-/// never evicted).
-const KEEP_SNAPSHOTS: usize = 64;
 /// Longest outbox line, bytes.
 const MAX_LINE: usize = 16 * 1024;
 /// Largest `/demo/token` request, bytes: as long as the longest token devices accept.
@@ -113,7 +100,13 @@ struct Shared {
     key: Option<SecretKey>,
     channels: RwLock<HashMap<String, Published>>,
     by_hash: RwLock<Kept>,
+    /// Where the last published snapshot of each channel is kept (`--state`).
+    state_dir: PathBuf,
+    /// The hash of each model file as last handled: an unchanged file is not compiled again.
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
+    /// The last problem logged for each file or folder, so that it is logged once until it
+    /// changes.
+    logged: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
     /// Set on Ctrl-C or SIGTERM: push streams and long-polls end.
     stopping: watch::Sender<bool>,
@@ -150,24 +143,28 @@ pub fn run(args: Args) -> Result<(), Fail> {
     if !args.models.is_dir() {
         return Err(Fail::usage(format!("{}: not a folder of model files", args.models.display())));
     }
+    let state_dir = publish::state_dir(&args.models, args.state.as_deref());
+    publish::prepare_state(&state_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Fail::usage(format!("cannot start the runtime: {e}")))?;
-    let result = rt.block_on(serve(args, key));
+    let result = rt.block_on(serve(args, key, state_dir));
     // A model reload or an outbox write on a blocking thread gets a moment to finish.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
+async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result<(), Fail> {
     let (generation, _) = watch::channel(0u64);
     let state = Arc::new(Shared {
         dir: args.models.clone(),
         key,
         channels: RwLock::new(HashMap::new()),
         by_hash: RwLock::new(Kept::default()),
+        state_dir,
         seen: Mutex::new(HashMap::new()),
+        logged: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
@@ -177,7 +174,8 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         pkg: args.pkg.clone(),
         fixtures: args.fixtures.clone(),
     });
-    reload(&state);
+    publish::load_state(&state)?;
+    publish::reload(&state);
     if args.demo_tokens {
         tracing::warn!(
             "--demo-tokens: POST /demo/token signs any traits for any user with the brand key; anyone who \
@@ -207,7 +205,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         loop {
             tokio::time::sleep(poll).await;
             let s = watcher.clone();
-            if tokio::task::spawn_blocking(move || reload(&s)).await.is_err() {
+            if tokio::task::spawn_blocking(move || publish::reload(&s)).await.is_err() {
                 tracing::error!("model reload task failed");
             }
         }
@@ -301,112 +299,6 @@ fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
     app.layer(middleware::from_fn_with_state(state.clone(), cors)).with_state(state)
 }
 
-/// Compiles every changed `*.json` in the models folder; publishes those that compile with a
-/// higher version. A broken model is logged and the last good snapshot stays.
-fn reload(state: &Shared) {
-    let entries = match std::fs::read_dir(&state.dir) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the models folder");
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
-        // What was last seen of each file is remembered, so an unchanged file, or the same
-        // failure to read it, is handled (and logged) once.
-        let first_time = |hash: [u8; 32]| {
-            let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            seen.insert(path.clone(), hash) != Some(hash)
-        };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                if first_time(kairos::codec::sha256(format!("unreadable: {e}").as_bytes())) {
-                    tracing::error!(%channel, file = %path.display(), error = %e,
-                        "cannot read the model file; the last good snapshot stays served");
-                }
-                continue;
-            }
-        };
-        if !first_time(kairos::codec::sha256(&bytes)) {
-            continue;
-        }
-        let text = match crate::text_of(bytes) {
-            Ok(text) => text,
-            Err(why) => {
-                tracing::error!(%channel, file = %path.display(), error = %why,
-                    "the model file is not UTF-8; the last good snapshot stays served");
-                continue;
-            }
-        };
-        let compiled = match kairos::compile_str(&text) {
-            Ok(c) => c,
-            Err(errors) => {
-                let message = crate::compile_errors(&path, &text, &errors);
-                tracing::error!(%channel, errors = %message, "model does not compile; the last good snapshot stays served");
-                continue;
-            }
-        };
-        let model = compiled.model;
-        let running = read_lock(&state.channels).get(&channel).map(|p| p.meta.version);
-        if let Some(v) = running.filter(|&v| model.version <= v) {
-            tracing::warn!(%channel, version = model.version, served = v,
-                "model changed but its meta.version is not higher than the served one; not published (devices would refuse it)");
-            continue;
-        }
-        let bytes = match &state.key {
-            Some(k) => kairos::snapshot::encode_signed(&model, k),
-            None => kairos::snapshot::encode(&model),
-        };
-        let sha = hex(&kairos::codec::sha256(&bytes));
-        let meta = Meta {
-            channel: channel.clone(),
-            version: model.version,
-            url: format!("/v1/snapshots/{sha}.kairos"),
-            sha256: sha.clone(),
-            bytes: bytes.len(),
-            signed: state.key.is_some(),
-        };
-        let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
-        let bytes = Bytes::from(bytes);
-        let latest: Vec<String> =
-            read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
-        keep(&mut write_lock(&state.by_hash), &sha, bytes.clone(), &latest);
-        tracing::info!(%channel, version = meta.version, sha256 = %sha, bytes = meta.bytes, warnings = compiled.warnings.len(), "published");
-        write_lock(&state.channels).insert(channel, Published { meta, bytes, etag });
-        state.generation.send_modify(|g| *g += 1);
-    }
-}
-
-/// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
-type Kept = (HashMap<String, Bytes>, VecDeque<String>);
-
-/// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
-/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
-// INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
-// too, so it is forgotten in its turn once it is no longer the latest.
-fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
-    let (map, order) = kept;
-    if map.insert(sha.to_string(), bytes).is_none() {
-        order.push_back(sha.to_string());
-    }
-    let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
-    order.retain(|h| {
-        if excess == 0 || h == sha || latest.contains(h) {
-            return true;
-        }
-        map.remove(h);
-        excess -= 1;
-        false
-    });
-}
-
 /// `404`, not to be cached: a 404 is cacheable by default, and the channel, snapshot or file
 /// may be there a moment later.
 fn not_found(what: &str) -> Response {
@@ -435,27 +327,34 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-fn snapshot_response(p: &Published, headers: &HeaderMap, cache: &'static str) -> Response {
-    let version = HeaderValue::from(p.meta.version);
-    if matches_etag(headers, &p.etag) {
+/// A snapshot's bytes (`version` for `X-Kairos-Version`), or `304` when `If-None-Match` names
+/// its `etag`.
+fn snapshot_response(
+    bytes: &Bytes,
+    etag: &HeaderValue,
+    version: u32,
+    headers: &HeaderMap,
+    cache: &'static str,
+) -> Response {
+    if matches_etag(headers, etag) {
         return (
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, p.etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+            [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
         )
             .into_response();
     }
-    let mut r = Response::new(Body::from(p.bytes.clone()));
+    let mut r = Response::new(Body::from(bytes.clone()));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kairos.snapshot"));
-    h.insert(header::ETAG, p.etag.clone());
+    h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert("x-kairos-version", version);
+    h.insert("x-kairos-version", HeaderValue::from(version));
     r
 }
 
 async fn latest(State(s): State<AppState>, UrlPath(ch): UrlPath<String>, headers: HeaderMap) -> Response {
     match channel(&s, &ch) {
-        Some(p) => snapshot_response(&p, &headers, "no-cache"),
+        Some(p) => snapshot_response(&p.bytes, &p.etag, p.meta.version, &headers, "no-cache"),
         None => not_found(&format!("channel `{ch}`")),
     }
 }
@@ -474,19 +373,8 @@ async fn by_hash(State(s): State<AppState>, UrlPath(file): UrlPath<String>, head
         Some(bytes) => {
             let etag =
                 HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
-            let p = Published {
-                meta: Meta {
-                    channel: String::new(),
-                    version: kairos::snapshot::header(&bytes).map_or(0, |h| h.model_version),
-                    sha256: sha.to_string(),
-                    url: String::new(),
-                    bytes: bytes.len(),
-                    signed: false,
-                },
-                bytes,
-                etag,
-            };
-            snapshot_response(&p, &headers, "public, max-age=31536000, immutable")
+            let version = kairos::snapshot::header(&bytes).map_or(0, |h| h.model_version);
+            snapshot_response(&bytes, &etag, version, &headers, "public, max-age=31536000, immutable")
         }
         None => not_found(&format!("snapshot `{sha}`")),
     }
@@ -878,42 +766,4 @@ fn same_loopback_origin(headers: &HeaderMap) -> bool {
         || name == "[::1]"
         || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
     loopback && origin.strip_prefix("http://") == Some(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression: a channel's latest snapshot popped from the order while still the latest
-    /// stayed in the map for good once the channel published again.
-    #[test]
-    fn a_rarely_changed_channel_does_not_leak_snapshots() {
-        let mut kept = Kept::default();
-        let mut latest: HashMap<&str, String> = HashMap::new();
-        let mut publish = |channel: &'static str, n: usize| {
-            let sha = format!("{channel}{n}");
-            let now: Vec<String> = latest.values().cloned().collect();
-            keep(&mut kept, &sha, Bytes::new(), &now);
-            latest.insert(channel, sha);
-            kept.clone()
-        };
-        publish("a", 0);
-        for n in 0..100 {
-            publish("b", n);
-        }
-        let (map, _) = publish("a", 1);
-        assert!(map.contains_key("a0") && map.contains_key("a1"), "a0 still served by old devices");
-        for n in 100..300 {
-            publish("b", n);
-        }
-        let (map, order) = publish("b", 300);
-        assert!(!map.contains_key("a0"), "a0 is forgotten once a1 is the latest and old enough");
-        assert!(map.contains_key("a1") && map.contains_key("b300") && map.contains_key("b299"));
-        assert_eq!(map.len(), KEEP_SNAPSHOTS);
-        let mut listed: Vec<&String> = order.iter().collect();
-        listed.sort();
-        let mut held: Vec<&String> = map.keys().collect();
-        held.sort();
-        assert_eq!(listed, held);
-    }
 }

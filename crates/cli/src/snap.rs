@@ -121,7 +121,7 @@ fn key_paths(stem: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// failure. With `replace` it is renamed over `path` (a symlink there is replaced, not
 /// followed); without, it is linked to `path`, which fails with `AlreadyExists` when anything
 /// is there, a dangling symlink included.
-fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool) -> std::io::Result<()> {
     use std::io::Write as _;
     let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
