@@ -104,6 +104,8 @@ struct Shared {
     state_dir: PathBuf,
     /// The hash of each model file as last handled: an unchanged file is not compiled again.
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
+    /// The channels that have a model file, as last read, or why the folder cannot be read.
+    files: RwLock<Result<Vec<String>, String>>,
     /// The last problem logged for each file or folder, so that it is logged once until it
     /// changes.
     logged: Mutex<HashMap<PathBuf, [u8; 32]>>,
@@ -164,6 +166,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         by_hash: RwLock::new(Kept::default()),
         state_dir,
         seen: Mutex::new(HashMap::new()),
+        files: RwLock::new(Ok(Vec::new())),
         logged: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
@@ -292,7 +295,9 @@ fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
         .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
         .route("/www/{*path}", get(www))
         .route("/pkg/{*path}", get(pkg))
-        .route("/fixtures/{*path}", get(fixtures));
+        .route("/fixtures/{*path}", get(fixtures))
+        .route("/healthz", get(healthz))
+        .fallback(unrouted);
     if demo_tokens {
         app = app.route("/demo/token", post(demo_token).layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST)));
     }
@@ -658,6 +663,47 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
     }
     tracing::info!(user = %request.user, "demo trait token signed");
     json_response(StatusCode::OK, &serde_json::json!({ "token": token, "exp": now.saturating_add(ttl) }))
+}
+
+/// Health for load balancers and orchestrators: `200` when every model file has a snapshot
+/// served, else `503` (the folder cannot be read, has no model file, or a channel has no
+/// snapshot yet); the body lists each channel's served version and sha256 (`null`: none).
+async fn healthz(State(s): State<AppState>) -> Response {
+    let files = read_lock(&s.files).clone();
+    let served = read_lock(&s.channels).clone();
+    let mut channels = serde_json::Map::new();
+    let mut names: Vec<&String> = served.keys().collect();
+    if let Ok(files) = &files {
+        names.extend(files.iter());
+    }
+    names.sort();
+    names.dedup();
+    for name in names {
+        let entry = served.get(name).map_or(
+            Json::Null,
+            |p| serde_json::json!({ "version": p.meta.version, "sha256": p.meta.sha256 }),
+        );
+        channels.insert(name.clone(), entry);
+    }
+    let problem = match &files {
+        Err(e) => Some(e.clone()),
+        Ok(f) if f.is_empty() => Some("no model file in the models folder".to_string()),
+        Ok(f) => f
+            .iter()
+            .find(|c| !served.contains_key(*c))
+            .map(|c| format!("channel `{c}` has no snapshot to serve: see the log")),
+    };
+    let status = if problem.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let mut body = serde_json::json!({ "ok": problem.is_none(), "channels": channels });
+    if let (Some(p), Some(o)) = (problem, body.as_object_mut()) {
+        o.insert("error".to_string(), Json::String(p));
+    }
+    json_response(status, &body)
+}
+
+/// Paths no route knows: the same uncacheable `404` as an unknown channel or file.
+async fn unrouted() -> Response {
+    not_found("path")
 }
 
 async fn index() -> Response {

@@ -13,6 +13,7 @@ mod common;
 use std::io::Read;
 
 use common::server::{hold_upload, open_events, request, Site};
+use serde_json::{json, Value};
 
 /// Regression (finding 2): SIGTERM, what systemd, Docker and Kubernetes send, killed the server
 /// at once (exit 143): long-polls were reset instead of getting their 204, SSE streams cut,
@@ -140,4 +141,90 @@ fn the_state_folder_is_checked_at_start() {
     let (code, log) = site.try_start(&["--state", under_a_file.to_str().unwrap()], &[]).err().unwrap();
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("pass --state with a writable folder"), "{log}");
+}
+
+/// Finding 5: there was no health endpoint, and a server with no model to serve looked up.
+#[test]
+fn healthz_says_whether_every_model_file_is_served() {
+    let site = Site::new("health");
+    let srv = site.start(&[]);
+    let ok = srv.get("/healthz");
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.headers["cache-control"], "no-store");
+    let sha = srv.meta("web")["sha256"].clone();
+    assert_eq!(ok.json(), json!({"ok": true, "channels": {"web": {"version": 1, "sha256": sha}}}));
+
+    // A channel that never compiled: 503 until it does; the log does not claim a last good
+    // snapshot it does not have.
+    site.write_model("mini.json", "{\"meta\": {\"name\": \"x\", \"version\": 1},\n \"offers\": [}");
+    srv.wait_log("model does not compile; the channel has no snapshot to serve");
+    let down = srv.get("/healthz");
+    assert_eq!(down.status, 503, "{}", down.text());
+    let body = down.json();
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["channels"]["mini"], Value::Null);
+    assert_eq!(body["channels"]["web"]["version"], 1);
+    assert!(body["error"].as_str().unwrap().contains("`mini`"), "{body}");
+    site.write_model("mini.json", &common::server::model(1));
+    srv.wait_version("mini", 1);
+    assert_eq!(srv.get("/healthz").status, 200);
+
+    // A broken file with a snapshot served says so.
+    site.write_model("web.json", "{");
+    srv.wait_log("model does not compile; the last good snapshot (version 1) stays served");
+    assert_eq!(srv.get("/healthz").status, 200);
+}
+
+#[test]
+fn healthz_is_503_without_any_model_file() {
+    let site = Site::new("health-empty");
+    std::fs::remove_file(site.path("models/web.json")).unwrap();
+    let srv = site.start(&[]);
+    let r = srv.get("/healthz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json(), json!({"ok": false, "channels": {}, "error": "no model file in the models folder"}));
+}
+
+/// Regression (finding 7): a models folder that could not be read was logged at every poll
+/// (7,200 lines an hour), and its recovery not at all.
+#[test]
+fn an_unreadable_models_folder_is_logged_once_and_its_recovery_once() {
+    let site = Site::new("folder");
+    let srv = site.try_start(&[], &[("KAIROS_LOG", "info,kairos=trace")]).unwrap();
+    let meta = srv.meta("web");
+    let (models, moved) = (site.path("models"), site.path("models.moved"));
+    std::fs::rename(&models, &moved).unwrap();
+    srv.wait_log("cannot read the models folder");
+    // Five more passes over the folder, each failing.
+    let passes = |log: &str| log.matches("looking at the models folder").count();
+    let after = passes(&srv.log());
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while passes(&srv.log()) < after + 5 {
+        assert!(std::time::Instant::now() < end, "{}", srv.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(srv.get("/healthz").status, 503);
+    assert_eq!(srv.meta("web"), meta, "what was served stays served");
+    std::fs::rename(&moved, &models).unwrap();
+    srv.wait_log("the models folder can be read again");
+    assert_eq!(srv.get("/healthz").status, 200);
+    let log = srv.log();
+    assert_eq!(log.matches("cannot read the models folder").count(), 1, "{log}");
+    assert_eq!(log.matches("can be read again").count(), 1, "{log}");
+}
+
+/// Regression (finding 12): a path no route knows (a trailing slash, say) got a bare `404`
+/// without `Cache-Control: no-store`, which a CDN may cache.
+#[test]
+fn unrouted_paths_get_the_same_uncacheable_404() {
+    let site = Site::new("unrouted");
+    let srv = site.start(&[]);
+    for path in ["/v1/channels/web/latest/", "/nope", "/v1/channels/web"] {
+        let r = srv.get(path);
+        assert_eq!(
+            (r.status, r.headers.get("cache-control").map(String::as_str)),
+            (404, Some("no-store")),
+            "{path}"
+        );
+    }
 }

@@ -155,21 +155,41 @@ fn solved(state: &Shared, key: &Path) -> bool {
 /// Compiles every changed `*.json` in the models folder; publishes those that compile with a
 /// higher version. A broken model is logged and the last good snapshot stays.
 pub(super) fn reload(state: &Shared) {
+    // Each pass, for tests and debugging (`KAIROS_LOG=kairos=trace`).
+    tracing::trace!("looking at the models folder");
     let entries = match std::fs::read_dir(&state.dir) {
         Ok(e) => e,
         Err(e) => {
-            tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the models folder");
+            if first_report(state, &state.dir, &e.to_string()) {
+                tracing::error!(dir = %state.dir.display(), error = %e,
+                    "cannot read the models folder; what is served stays served (logged once, until it changes)");
+            }
+            *write_lock(&state.files) = Err(format!("cannot read the models folder: {e}"));
             return;
         }
     };
+    if solved(state, &state.dir) {
+        tracing::info!(dir = %state.dir.display(), "the models folder can be read again");
+    }
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
+    let mut files = Vec::new();
     for path in paths {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
         reload_file(state, &channel, &path);
+        files.push(channel);
+    }
+    *write_lock(&state.files) = Ok(files);
+}
+
+/// What stays served on `channel` when its model file cannot be published, for the log.
+fn fallback(state: &Shared, channel: &str) -> String {
+    match read_lock(&state.channels).get(channel) {
+        Some(p) => format!("the last good snapshot (version {}) stays served", p.meta.version),
+        None => "the channel has no snapshot to serve".to_string(),
     }
 }
 
@@ -205,7 +225,7 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Err(e) => {
             if first_report(state, path, &format!("unreadable: {e}")) {
                 tracing::error!(%channel, file = %path.display(), error = %e,
-                    "cannot read the model file; the last good snapshot stays served");
+                    "cannot read the model file; {}", fallback(state, channel));
             }
             return;
         }
@@ -225,7 +245,7 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Ok(text) => text,
         Err(why) => {
             tracing::error!(%channel, file = %path.display(), error = %why,
-                "the model file is not UTF-8; the last good snapshot stays served");
+                "the model file is not UTF-8; {}", fallback(state, channel));
             return;
         }
     };
@@ -233,7 +253,7 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Ok(c) => c,
         Err(errors) => {
             let message = crate::compile_errors(path, &text, &errors);
-            tracing::error!(%channel, errors = %message, "model does not compile; the last good snapshot stays served");
+            tracing::error!(%channel, errors = %message, "model does not compile; {}", fallback(state, channel));
             return;
         }
     };
