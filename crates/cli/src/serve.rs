@@ -200,7 +200,9 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
     }
     println!("listening on http://{addr}");
     std::io::stdout().flush().ok();
-    tracing::info!(%addr, models = %args.models.display(), signed = state.key.is_some(), "serving");
+    let key_id = state.key.as_ref().map_or_else(|| "none (--unsigned)".to_string(), |k| k.public().id());
+    tracing::info!(%addr, models = %args.models.display(), state = %state.state_dir.display(),
+        signed = state.key.is_some(), key = %key_id, "serving");
 
     let watcher = state.clone();
     let poll = Duration::from_millis(args.poll_ms.max(10));

@@ -24,6 +24,9 @@ pub(super) struct Meta {
     pub url: String,
     pub bytes: usize,
     pub signed: bool,
+    /// The id of the key that signed it (as `kairos inspect` shows it): `null` when unsigned, or
+    /// signed by a key other than `--key` (a snapshot kept from before a key switch).
+    pub key: Option<String>,
 }
 
 /// A channel's published snapshot.
@@ -38,9 +41,17 @@ pub(super) struct Published {
 }
 
 impl Published {
-    /// The published form of snapshot `bytes` (checked as a frame, not decoded).
-    fn new(channel: &str, bytes: Vec<u8>) -> Result<Published, kairos::snapshot::SnapshotError> {
+    /// The published form of snapshot `bytes` (checked as a frame, not decoded); `key` is the
+    /// server's signing key.
+    fn new(
+        channel: &str,
+        bytes: Vec<u8>,
+        key: Option<&kairos::sign::PublicKey>,
+    ) -> Result<Published, kairos::snapshot::SnapshotError> {
         let parts = kairos::snapshot::parts(&bytes)?;
+        let key = key
+            .filter(|k| kairos::snapshot::signed_by(&bytes, std::slice::from_ref(k)) == Some(Some(0)))
+            .map(kairos::sign::PublicKey::id);
         let sha = hex(&kairos::codec::sha256(&bytes));
         let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
         let meta = Meta {
@@ -50,6 +61,7 @@ impl Published {
             sha256: sha,
             bytes: bytes.len(),
             signed: parts.signed,
+            key,
         };
         Ok(Published { meta, bytes: Bytes::from(bytes), etag, body_sha: parts.header.sha256 })
     }
@@ -112,9 +124,17 @@ pub(super) fn load_state(state: &Shared) -> Result<(), Fail> {
         };
         let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
         kairos::snapshot::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let published = Published::new(channel, bytes).map_err(|e| corrupt(e.to_string()))?;
-        tracing::info!(%channel, version = published.meta.version, sha256 = %published.meta.sha256,
+        let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
+        let published =
+            Published::new(channel, bytes, public.as_ref()).map_err(|e| corrupt(e.to_string()))?;
+        let m = &published.meta;
+        tracing::info!(%channel, version = m.version, sha256 = %m.sha256, key = %m.key.as_deref().unwrap_or("none"),
             file = %path.display(), "serving the snapshot last published");
+        if m.signed && m.key.is_none() {
+            tracing::warn!(%channel, version = m.version,
+                "the snapshot last published was signed with a key other than --key; it stays served until a \
+                 higher meta.version is published, and devices that trust only --key refuse it meanwhile");
+        }
         publish(state, channel, published);
     }
     Ok(())
@@ -262,7 +282,8 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Some(k) => kairos::snapshot::encode_signed(&model, k),
         None => kairos::snapshot::encode(&model),
     };
-    let new = match Published::new(channel, bytes) {
+    let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
+    let new = match Published::new(channel, bytes, public.as_ref()) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(%channel, error = %e, "the snapshot just encoded does not read back; not published");
@@ -313,7 +334,7 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
     }
     solved(state, &kept);
     tracing::info!(%channel, version = new.meta.version, sha256 = %new.meta.sha256, bytes = new.meta.bytes,
-        warnings = compiled.warnings.len(), "published");
+        key = %new.meta.key.as_deref().unwrap_or("none"), warnings = compiled.warnings.len(), "published");
     publish(state, channel, new);
 }
 
