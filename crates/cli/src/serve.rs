@@ -29,6 +29,7 @@ use tokio::sync::watch;
 
 use crate::{snap, Fail};
 
+mod outbox;
 mod publish;
 use publish::{Kept, Meta, Published};
 
@@ -47,7 +48,8 @@ pub struct Args {
     /// Serve unsigned snapshots (development only: devices must allow them explicitly).
     #[arg(long, conflicts_with = "key")]
     pub unsigned: bool,
-    /// File that accepted outbox batches are appended to (NDJSON).
+    /// File that accepted outbox batches are appended to (NDJSON), created with mode 0600; it
+    /// must be writable at start.
     #[arg(long, default_value = "outbox.ndjson")]
     pub outbox: PathBuf,
     /// Largest outbox upload in bytes; larger ones get 413.
@@ -90,8 +92,6 @@ pub struct Args {
     pub demo_tokens: bool,
 }
 
-/// Longest outbox line, bytes.
-const MAX_LINE: usize = 16 * 1024;
 /// Largest `/demo/token` request, bytes: as long as the longest token devices accept.
 const MAX_TOKEN_REQUEST: usize = kairos::token::MAX_TOKEN_LEN;
 
@@ -147,6 +147,7 @@ pub fn run(args: Args) -> Result<(), Fail> {
     }
     let state_dir = publish::state_dir(&args.models, args.state.as_deref());
     publish::prepare_state(&state_dir)?;
+    outbox::open_at_start(&args.outbox)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -294,7 +295,7 @@ fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
         .route("/v1/channels/{channel}/events", get(events))
         .route("/v1/channels/{channel}/poll", get(long_poll))
         .route("/v1/snapshots/{file}", get(by_hash))
-        .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
+        .route("/v1/outbox", post(outbox::outbox).layer(DefaultBodyLimit::max(max_upload)))
         .route("/www/{*path}", get(www))
         .route("/pkg/{*path}", get(pkg))
         .route("/fixtures/{*path}", get(fixtures))
@@ -513,91 +514,6 @@ async fn read_body(s: &Shared, req: Request) -> Result<Bytes, Response> {
         )
             .into_response()),
     }
-}
-
-/// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
-async fn outbox(State(s): State<AppState>, req: Request) -> Response {
-    if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
-        return refused;
-    }
-    let body = match read_body(&s, req).await {
-        Ok(b) => b,
-        Err(refused) => return refused,
-    };
-    let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
-    let mut lines = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
-        }
-        match serde_json::from_str::<Json>(line) {
-            Ok(Json::Object(o)) if o.get("type").is_some_and(Json::is_string) => {
-                lines.push(serde_json::to_string(&o).unwrap_or_default());
-            }
-            Ok(_) => return bad_request(format!("line {}: expected an object with a string `type`", n + 1)),
-            Err(e) => return bad_request(format!("line {}: not JSON: {e}", n + 1)),
-        }
-    }
-    if lines.is_empty() {
-        return bad_request("the batch is empty".into());
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    // The lock is held until the write is done, so batches never interleave.
-    let path = s.outbox.lock().await;
-    let file = path.clone();
-    let result = match tokio::task::spawn_blocking(move || append_batch(&file, out.as_bytes())).await {
-        Ok(r) => r,
-        Err(e) => Err(std::io::Error::other(e)),
-    };
-    match result {
-        Ok(false) => {}
-        Ok(true) => tracing::warn!(file = %path.display(),
-            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch"),
-        Err(e) => {
-            tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
-        }
-    }
-    tracing::info!(events = lines.len(), "outbox batch accepted");
-    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
-}
-
-/// Appends `batch` (whole lines, each ending in `\n`) to the outbox file, all or nothing: a
-/// failed write is cut back to the length the file had, so the device's retry is not stored
-/// twice and no half line is left for the next batch to be glued onto. A last line without its
-/// newline (a write cut short by a crash) is ended first, so the batch starts on a line of its
-/// own; the answer says so. Synced before it returns: an accepted batch is on disk.
-fn append_batch(path: &Path, batch: &[u8]) -> std::io::Result<bool> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
-    let len = f.metadata()?.len();
-    let mut torn = false;
-    if let Some(last) = len.checked_sub(1) {
-        let mut byte = [0u8; 1];
-        f.seek(SeekFrom::Start(last))?;
-        f.read_exact(&mut byte)?;
-        torn = byte != *b"\n";
-    }
-    let written = (|| {
-        if torn {
-            f.write_all(b"\n")?;
-        }
-        f.write_all(batch)?;
-        f.sync_data()
-    })();
-    if let Err(e) = written {
-        if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
-            tracing::error!(file = %path.display(), error = %cut, length = len,
-                "cannot cut the outbox file back after a failed write: it may end in part of a batch");
-        }
-        return Err(e);
-    }
-    Ok(torn)
 }
 
 /// What a `/demo/token` request looks like.

@@ -275,3 +275,69 @@ fn the_signing_key_is_named_in_the_log_and_the_meta() {
     let srv = site.start(&["--unsigned"]);
     srv.wait_log("key=none (--unsigned)");
 }
+
+/// Privacy review finding 6: the outbox stored any payload, a phone number and free text
+/// included. Only the report types the package sends, with exactly their fields, are stored.
+#[test]
+fn the_outbox_stores_only_the_documented_reports() {
+    let site = Site::new("outbox-allow");
+    let srv = site.start(&[]);
+    let post = |body: &str| {
+        request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], body.as_bytes())
+    };
+    let valid = [
+        common::server::exposure("join_discount"),
+        r#"{"type":"exposure","decision":"be65cc08c87d769b","placement":"home","offer":"o","variant":"b","control":true,"at":1}"#.to_string(),
+        r#"{"type":"conversion","decision":"1bfad32916b105e0","offer":"join_discount","event":"signup","control":false,"at":1795140654321}"#.to_string(),
+        r#"{"type":"stage_changed","from":null,"to":"first_time","at":1795140123457}"#.to_string(),
+        r#"{"type":"stage_changed","from":"vip","to":null,"at":1}"#.to_string(),
+        r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","at":1}"#.to_string(),
+        r#"{"type":"forgotten","pid":"9b7acfdd75797a075a5ea24becd93569","at":1}"#.to_string(),
+    ];
+    let ok = post(&valid.join("\n"));
+    assert_eq!(ok.status, 202, "{}", ok.text());
+    assert_eq!(ok.json(), json!({"accepted": valid.len()}));
+    let stored = std::fs::read_to_string(site.path("outbox.ndjson")).unwrap();
+    assert_eq!(stored.lines().count(), valid.len());
+
+    let pii = r#"{"type":"exposure","decision":"be65cc08c87d769b","placement":"home","offer":"o","variant":null,"control":false,"at":1,"phone":"13812345678"}"#;
+    let refused: [(String, &str); 9] = [
+        (format!("{}\n{pii}", valid[0]), "line 2: `exposure` has no field `phone`"),
+        (r#"{"type":"exposure","phone":"13812345678","email":"nancy@example.com","note":"free text"}"#.into(), "line 1: `exposure` has no field `email`"),
+        (r#"{"type":"view","item":"a"}"#.into(), "line 1: `view` is not a report type: one of `exposure`, `conversion`, `stage_changed`, `forgotten`"),
+        (r#"{"type":"forgotten","at":1}"#.into(), "line 1: `forgotten` misses field `pid`"),
+        (r#"{"type":"forgotten","pid":"Nancy","at":1}"#.into(), "`forgotten`.`pid` must be a pseudonymous id"),
+        (r#"{"type":"stage_changed","from":null,"to":"x","at":"today"}"#.into(), "`stage_changed`.`at` must be an integer"),
+        (r#"{"type":"stage_changed","from":null,"to":"x","at":1.5}"#.into(), "`stage_changed`.`at` must be an integer"),
+        (r#"{"type":"conversion","decision":"13812345678","offer":"o","event":"e","control":false,"at":1}"#.into(), "`conversion`.`decision` must be a decision id"),
+        (r#"{"type":"conversion","decision":"1bfad32916b105e0","offer":{"n":1},"event":"e","control":false,"at":1}"#.into(), "`conversion`.`offer` must be a string"),
+    ];
+    for (body, message) in refused {
+        let r = post(&body);
+        assert_eq!(r.status, 400, "{body}");
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains(message), "{body}: {error}");
+    }
+    assert_eq!(std::fs::read_to_string(site.path("outbox.ndjson")).unwrap(), stored, "nothing more stored");
+}
+
+/// Finding 9: the outbox file was created only at the first upload (a bad --outbox showed as a
+/// 500 to every device), with the umask's mode (0644: readable by every local user).
+#[test]
+fn the_outbox_file_is_opened_at_start_and_private() {
+    let site = Site::new("outbox-open");
+    let srv = site.start(&[]);
+    let file = site.path("outbox.ndjson");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "", "created at start");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    drop(srv);
+
+    let missing = site.path("no/such/dir/o.ndjson");
+    let (code, log) = site.try_start(&["--outbox", missing.to_str().unwrap()], &[]).err().unwrap();
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("o.ndjson: cannot open the outbox file (--outbox)"), "{log}");
+}

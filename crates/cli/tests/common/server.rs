@@ -28,6 +28,17 @@ pub fn renamed_model(version: u32, name: &str) -> String {
     serde_json::to_string_pretty(&m).unwrap()
 }
 
+/// A `stage_changed` report as the package sends it.
+pub const STAGE: &str = r#"{"at":1795140000000,"from":null,"to":"first_time","type":"stage_changed"}"#;
+
+/// An `exposure` report of `offer` as the package sends it, fields in the order the server
+/// stores them (sorted).
+pub fn exposure(offer: &str) -> String {
+    format!(
+        r#"{{"at":1795140000000,"control":false,"decision":"35f66a2ad47243d1","offer":"{offer}","placement":"home_offers","type":"exposure","variant":null}}"#
+    )
+}
+
 /// A temporary folder: `models/` (with `web.json` at version 1), `www/` and a key pair `brand`.
 pub struct Site {
     pub dir: PathBuf,
