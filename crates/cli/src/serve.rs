@@ -199,6 +199,11 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
              can reach /demo/token can grant themselves any offer"
         )));
     }
+    if state.key.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr,
+            "--unsigned on an address other than loopback: devices refuse unsigned snapshots unless they \
+             allow them explicitly (development only); sign with --key");
+    }
     println!("listening on http://{addr}");
     std::io::stdout().flush().ok();
     let key_id = state.key.as_ref().map_or_else(|| "none (--unsigned)".to_string(), |k| k.public().id());
@@ -488,7 +493,15 @@ fn bad_request(message: String) -> Response {
 /// A `415` answer unless the request's content type is one of `accepted` (the first is the one
 /// to send). A request without one is refused too: a browser sends a body without a type (a
 /// `Blob`) cross-origin without a preflight, and the type is what makes it ask first.
+///
+/// A `Content-Encoding` other than `identity` (gzip, say) gets `415` too: the body is read as
+/// sent, and a compressed one would only fail later as "not UTF-8".
 fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    if let Some(encoding) = encoding.filter(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        let message = format!("content encoding `{encoding}` is not supported: send the body uncompressed\n");
+        return Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response());
+    }
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     // The media type is what comes before the parameters (`; charset=utf-8`), in any case.
     let media = ctype.split(';').next().unwrap_or("").trim();

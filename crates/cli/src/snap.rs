@@ -36,11 +36,14 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
     };
     write_atomic(out, &bytes)?;
     let signed = key.map_or_else(|| "unsigned".to_string(), |k| format!("signed by key {}", k.public().id()));
+    // The file's hash is what `serve` uses (ETag, `/meta`, the immutable URL); the body's is
+    // the model's content, the same whatever key signed it.
     println!(
-        "{}: version {}, {} bytes, sha256 {}, {signed}",
+        "{}: version {}, {} bytes, sha256 {} (body sha256 {}), {signed}",
         out.display(),
         compiled.model.version,
         bytes.len(),
+        hex(&kairos::codec::sha256(&bytes)),
         hex(&kairos::codec::sha256(bytes.get(HEADER_LEN..HEADER_LEN + body_len(&bytes)).unwrap_or_default()))
     );
     Ok(())

@@ -341,3 +341,131 @@ fn the_outbox_file_is_opened_at_start_and_private() {
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("o.ndjson: cannot open the outbox file (--outbox)"), "{log}");
 }
+
+/// Waits until the server has looked at its models folder `n` more times (it logs each pass at
+/// trace level).
+fn wait_passes(srv: &common::server::Server, n: usize) {
+    let passes = |log: &str| log.matches("looking at the models folder").count();
+    let target = passes(&srv.log()) + n;
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while passes(&srv.log()) < target {
+        assert!(std::time::Instant::now() < end, "{}", srv.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Finding 6: any `*.json` became a public channel, dotfiles included, and a removed model file
+/// was ignored without a word.
+#[test]
+fn dotfiles_are_no_channels_and_a_removed_model_is_logged_once() {
+    let site = Site::new("dotfiles");
+    std::fs::write(site.path("models/.hidden.json"), common::server::model(1)).unwrap();
+    site.write_model("mini.json", &common::server::model(1));
+    let srv = site.try_start(&[], &[("KAIROS_LOG", "info,kairos=trace")]).unwrap();
+    srv.wait_version("mini", 1);
+    assert!(!srv.log().contains("hidden"), "{}", srv.log());
+    assert_eq!(srv.get("/v1/channels/.hidden/meta").status, 404);
+    assert!(!srv.get("/healthz").text().contains("hidden"));
+
+    std::fs::remove_file(site.path("models/mini.json")).unwrap();
+    srv.wait_log("the model file was removed");
+    wait_passes(&srv, 5);
+    assert_eq!(srv.meta("mini")["version"], 1, "still served until a restart");
+    assert_eq!(srv.log().matches("the model file was removed").count(), 1, "{}", srv.log());
+    assert!(srv.log().lines().any(|l| l.contains("WARN") && l.contains("channel=mini")), "{}", srv.log());
+}
+
+/// Finding 8: compile errors were one multi-line field (split by line-based log collectors),
+/// and warnings were only counted.
+#[test]
+fn compile_errors_and_warnings_are_logged_one_line_each() {
+    let site = Site::new("loglines");
+    let srv = site.start(&[]);
+    let mut m: Value = serde_json::from_str(&common::server::model(2)).unwrap();
+    m["offers"][0]["audience"] = json!({"segment": "hippo"});
+    m["offers"][1]["audience"] = json!({"segment": "rhino"});
+    site.write_model("web.json", &serde_json::to_string_pretty(&m).unwrap());
+    srv.wait_log("rhino");
+    let log = srv.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("model does not compile")).collect();
+    assert_eq!(errors.len(), 2, "{log}");
+    assert!(
+        errors[0].contains("ERROR") && errors[0].contains("web.json:") && errors[0].contains("`hippo`"),
+        "{log}"
+    );
+    assert!(errors[1].contains("`rhino`"), "{log}");
+    assert!(log.lines().all(|l| l.starts_with("20")), "every line is an event of its own:\n{log}");
+
+    let mut m: Value = serde_json::from_str(&common::server::model(3)).unwrap();
+    m["segments"]["recent_buyer"] = json!({"<": [{"days_since": "purchase"}, 7]});
+    site.write_model("web.json", &serde_json::to_string_pretty(&m).unwrap());
+    srv.wait_version("web", 3);
+    srv.wait_log("model warning");
+    let log = srv.log();
+    let warning = log.lines().find(|l| l.contains("model warning")).unwrap();
+    assert!(warning.contains("WARN") && warning.contains("place=segments.recent_buyer"), "{warning}");
+    assert!(warning.contains("`days_since` is missing when it never happened"), "{warning}");
+}
+
+/// Finding 10: a gzip body got `400 the body is not UTF-8`.
+#[test]
+fn a_compressed_upload_gets_415() {
+    let site = Site::new("gzip");
+    let srv = site.start(&[]);
+    let post = |encoding: &str| {
+        let headers = [("Content-Type", "application/x-ndjson"), ("Content-Encoding", encoding)];
+        request(&srv.addr, "POST", "/v1/outbox", &headers, common::server::STAGE.as_bytes())
+    };
+    for encoding in ["gzip", "br", "deflate, gzip"] {
+        let r = post(encoding);
+        assert_eq!(r.status, 415, "{encoding}");
+        assert!(
+            r.text().contains(&format!("content encoding `{encoding}` is not supported")),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(post("identity").status, 202);
+}
+
+/// Finding 13: `--unsigned` on a public address said nothing.
+#[test]
+fn unsigned_on_a_public_address_warns() {
+    let site = Site::new("unsigned");
+    let srv = site.start(&["--unsigned", "--addr", "0.0.0.0:0"]);
+    srv.wait_log("--unsigned on an address other than loopback");
+    let srv2 = site.start(&["--unsigned"]);
+    srv2.wait_log("serving addr=");
+    assert!(!srv2.log().contains("WARN"), "{}", srv2.log());
+    drop(srv);
+}
+
+/// Finding 11: `compile` printed the body's hash as "sha256", not the file's, which is what the
+/// server's ETag, `/meta` and URLs use.
+#[test]
+fn compile_prints_the_file_sha256() {
+    let site = Site::new("compile-sha");
+    let out_path = site.path("snap.kairos");
+    let key = site.path("brand.key");
+    let out = common::kairos(&[
+        "compile",
+        "examples/taste-of-su/model.json",
+        "-o",
+        out_path.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let bytes = std::fs::read(&out_path).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let file = hex(&kairos::codec::sha256(&bytes));
+    let header = kairos::snapshot::header(&bytes).unwrap();
+    let stdout = common::text(&out.stdout);
+    assert!(stdout.contains(&format!("sha256 {file} (body sha256 {})", hex(&header.sha256))), "{stdout}");
+
+    // The same hash as a server publishing the same model with the same key.
+    std::fs::copy(common::root().join("examples/taste-of-su/model.json"), site.path("models/web.json"))
+        .unwrap();
+    let srv = site.start(&[]);
+    assert_eq!(srv.meta("web")["sha256"], file);
+}

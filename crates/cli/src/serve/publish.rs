@@ -111,7 +111,8 @@ pub(super) fn load_state(state: &Shared) -> Result<(), Fail> {
     for path in paths {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()) else { continue };
         // A retired channel (its model file removed) is not served again after a restart.
-        if !state.dir.join(format!("{channel}.json")).is_file() {
+        let model = state.dir.join(format!("{channel}.json"));
+        if !is_model_file(&model) || !model.is_file() {
             continue;
         }
         let corrupt = |why: String| {
@@ -191,10 +192,8 @@ pub(super) fn reload(state: &Shared) {
     if solved(state, &state.dir) {
         tracing::info!(dir = %state.dir.display(), "the models folder can be read again");
     }
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_model_file(p)).collect();
     paths.sort();
     let mut files = Vec::new();
     for path in paths {
@@ -202,7 +201,26 @@ pub(super) fn reload(state: &Shared) {
         reload_file(state, &channel, &path);
         files.push(channel);
     }
-    *write_lock(&state.files) = Ok(files);
+    let before = std::mem::replace(&mut *write_lock(&state.files), Ok(files.clone()));
+    for gone in before.unwrap_or_default().iter().filter(|c| !files.contains(c)) {
+        if let Some(p) = read_lock(&state.channels).get(gone) {
+            tracing::warn!(channel = %gone, version = p.meta.version, dir = %state.dir.display(),
+                "the model file was removed; its last snapshot stays served until the server restarts \
+                 (put the file back to keep the channel)");
+        }
+    }
+}
+
+/// Whether `path` names a channel: `CHANNEL.json`, not a dotfile (an editor's or a deploy's
+/// temporary file, `.web.json.swp` or `.web.json`, is no channel).
+pub(super) fn is_model_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
+    !name.starts_with('.') && path.extension().is_some_and(|x| x == "json")
+}
+
+/// `text` on one line: newlines escaped as `\n`.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// What stays served on `channel` when its model file cannot be published, for the log.
@@ -272,8 +290,15 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
     let compiled = match kairos::compile_str(&text) {
         Ok(c) => c,
         Err(errors) => {
-            let message = crate::compile_errors(path, &text, &errors);
-            tracing::error!(%channel, errors = %message, "model does not compile; {}", fallback(state, channel));
+            // One event per error, on one line each: line-based log collectors split a field
+            // with newlines into pieces.
+            let fallback = fallback(state, channel);
+            for e in errors.0 {
+                // `file: the model has 1 error:` and then the error's own line(s).
+                let message = crate::compile_errors(path, &text, &kairos::CompileErrors(vec![e]));
+                let error = message.split_once('\n').map_or(message.as_str(), |(_, e)| e).trim();
+                tracing::error!(%channel, error = %one_line(error), "model does not compile; {fallback}");
+            }
             return;
         }
     };
@@ -335,6 +360,10 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
     solved(state, &kept);
     tracing::info!(%channel, version = new.meta.version, sha256 = %new.meta.sha256, bytes = new.meta.bytes,
         key = %new.meta.key.as_deref().unwrap_or("none"), warnings = compiled.warnings.len(), "published");
+    for w in &compiled.warnings {
+        tracing::warn!(%channel, version = new.meta.version, place = %w.path, warning = %one_line(&w.message),
+            "model warning");
+    }
     publish(state, channel, new);
 }
 

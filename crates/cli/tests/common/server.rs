@@ -84,11 +84,14 @@ impl Site {
     }
 
     /// The arguments of a server on this folder: `extra` after the defaults, which leave out
-    /// `--key` when `extra` has `--unsigned` or `--key`, and `--outbox` when it has `--outbox`.
+    /// `--key` when `extra` has `--unsigned` or `--key`, and `--outbox` or `--addr` when it has
+    /// its own.
     fn args(&self, extra: &[&str]) -> Vec<String> {
         let d = |p: &str| self.path(p).to_str().unwrap().to_string();
-        let mut args: Vec<String> =
-            vec!["serve".into(), "--models".into(), d("models"), "--addr".into(), "127.0.0.1:0".into()];
+        let mut args: Vec<String> = vec!["serve".into(), "--models".into(), d("models")];
+        if !extra.contains(&"--addr") {
+            args.extend(["--addr".into(), "127.0.0.1:0".into()]);
+        }
         if !extra.contains(&"--unsigned") && !extra.contains(&"--key") {
             args.extend(["--key".into(), d("brand.key")]);
         }
