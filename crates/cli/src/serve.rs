@@ -147,7 +147,6 @@ pub fn run(args: Args) -> Result<(), Fail> {
     }
     let state_dir = publish::state_dir(&args.models, args.state.as_deref());
     publish::prepare_state(&state_dir)?;
-    outbox::open_at_start(&args.outbox)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,6 +198,8 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
              can reach /demo/token can grant themselves any offer"
         )));
     }
+    // Once the setup is known to be good, so a refused start leaves no file behind.
+    outbox::open_at_start(&args.outbox)?;
     if state.key.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr,
             "--unsigned on an address other than loopback: devices refuse unsigned snapshots unless they \
