@@ -11,6 +11,19 @@ use super::error::Warning;
 use super::resolve::Names;
 use crate::model::AggKind;
 
+/// A model without a brand salt (`meta.id_salt` missing, empty or blank): identifiers are then
+/// hashed with the salt every such brand shares, so a phone number gets the same pid at each of
+/// them, and their reports can be linked.
+pub(crate) fn missing_id_salt(id_salt: &str) -> Option<Warning> {
+    id_salt.trim().is_empty().then(|| Warning {
+        path: "meta.id_salt".to_string(),
+        message: "identifiers are hashed without a brand salt: every brand without one gives a phone \
+                  number the same pid, so their shoppers can be linked across brands; set `meta.id_salt` \
+                  to a value of the brand's own"
+            .to_string(),
+    })
+}
+
 /// Walks a rule and returns its warnings.
 pub(crate) fn missing_comparisons(path: &str, rule: &Json, names: &Names) -> Vec<Warning> {
     let mut out = Vec::new();
@@ -143,5 +156,38 @@ fn walk(
     }
     for (i, a) in args.iter().enumerate() {
         walk(&format!("{path}.{op}[{i}]"), a, names, &scope, out, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn warnings(salt: Option<serde_json::Value>) -> Vec<String> {
+        let text = include_str!("../../examples/taste-of-su/model.json");
+        let mut m: serde_json::Value = serde_json::from_str(text).unwrap();
+        let meta = m["meta"].as_object_mut().unwrap();
+        match salt {
+            Some(s) => meta.insert("id_salt".to_string(), s),
+            None => meta.remove("id_salt"),
+        };
+        let c = crate::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        c.warnings.iter().map(ToString::to_string).collect()
+    }
+
+    /// Privacy review finding 1: a model without `id_salt` compiled with no warning, and every
+    /// brand on the default salt had the same pid for a phone number.
+    #[test]
+    fn a_missing_or_empty_id_salt_warns() {
+        for salt in [None, Some(json!("")), Some(json!("  "))] {
+            let w = warnings(salt.clone());
+            assert_eq!(w.len(), 1, "{salt:?}: {w:?}");
+            assert!(
+                w[0].starts_with("warning: meta.id_salt: identifiers are hashed without a brand salt")
+                    && w[0].contains("set `meta.id_salt`"),
+                "{w:?}"
+            );
+        }
+        assert!(warnings(Some(json!("taste-of-su-2026"))).is_empty());
     }
 }

@@ -58,6 +58,7 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
 /// Compiles a parsed model.
 pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     let mut c = Compiler::default();
+    c.warnings.extend(lint::missing_id_salt(&wire.meta.id_salt));
     let model = c.model(wire);
     if c.errors.is_empty() {
         match size::check(&model) {

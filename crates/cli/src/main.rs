@@ -45,7 +45,8 @@ enum Command {
     },
     /// Make an Ed25519 key pair: OUT.key (secret) and OUT.pub (public).
     Keygen {
-        /// Path of the key files, without extension (e.g. `signing`).
+        /// Path of the key files, without `.key`/`.pub`, which are appended (`brand.2027` writes
+        /// `brand.2027.key` and `brand.2027.pub`).
         #[arg(short, long, default_value = "signing")]
         out: PathBuf,
         /// Overwrite existing key files.

@@ -1,11 +1,12 @@
 //! `kairos serve`: compiles and signs every `CHANNEL.json` in a folder, serves the latest
 //! snapshot per channel (ETag, 304, immutable content-addressed URLs, CORS), recompiles when a
-//! model file changes (a broken model is logged and the last good snapshot stays), pushes new
+//! model file changes (a broken model is logged and the last good snapshot stays; a version is
+//! published once, also across restarts: see `publish`), pushes new
 //! versions (Server-Sent Events for browsers, long-poll for mini-programs) and accepts outbox
 //! uploads (NDJSON). With `--demo-tokens` it also signs trait tokens for the demo storefront.
 //! Endpoints are listed in `docs/cli.md`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -26,7 +27,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
-use crate::{hex, snap, Fail};
+use crate::{snap, Fail};
+
+mod outbox;
+mod publish;
+use publish::{Kept, Meta, Published};
 
 /// Options of `kairos serve`.
 #[derive(clap::Args, Debug)]
@@ -43,7 +48,8 @@ pub struct Args {
     /// Serve unsigned snapshots (development only: devices must allow them explicitly).
     #[arg(long, conflicts_with = "key")]
     pub unsigned: bool,
-    /// File that accepted outbox batches are appended to (NDJSON).
+    /// File that accepted outbox batches are appended to (NDJSON), created with mode 0600; it
+    /// must be writable at start.
     #[arg(long, default_value = "outbox.ndjson")]
     pub outbox: PathBuf,
     /// Largest outbox upload in bytes; larger ones get 413.
@@ -72,39 +78,20 @@ pub struct Args {
     /// below the open-file limit (`ulimit -n`).
     #[arg(long, default_value_t = 1_000)]
     pub max_connections: usize,
-    /// After Ctrl-C, how long open requests may take to finish before the server exits anyway,
-    /// in ms (push streams end at once; a second Ctrl-C exits at once).
+    /// After Ctrl-C or SIGTERM, how long open requests may take to finish before the server
+    /// exits anyway, in ms (push streams end at once; a second signal exits at once).
     #[arg(long, default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
+    /// Folder where the last published snapshot of each channel is kept, so a restart never
+    /// publishes a lower version, or other bytes under the same one [default: MODELS/.kairos]
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Demo only: `POST /demo/token` signs trait tokens with --key for any user and traits it is
     /// sent. Anyone who can reach the server can then grant themselves any traits.
     #[arg(long, conflicts_with = "unsigned")]
     pub demo_tokens: bool,
 }
 
-/// What devices learn about a channel's latest snapshot.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-struct Meta {
-    channel: String,
-    version: u32,
-    sha256: String,
-    url: String,
-    bytes: usize,
-    signed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Published {
-    meta: Meta,
-    bytes: Bytes,
-    etag: HeaderValue,
-}
-
-/// Content-addressed snapshots kept for their immutable URLs (the latest of each channel is
-/// never evicted).
-const KEEP_SNAPSHOTS: usize = 64;
-/// Longest outbox line, bytes.
-const MAX_LINE: usize = 16 * 1024;
 /// Largest `/demo/token` request, bytes: as long as the longest token devices accept.
 const MAX_TOKEN_REQUEST: usize = kairos::token::MAX_TOKEN_LEN;
 
@@ -113,9 +100,17 @@ struct Shared {
     key: Option<SecretKey>,
     channels: RwLock<HashMap<String, Published>>,
     by_hash: RwLock<Kept>,
+    /// Where the last published snapshot of each channel is kept (`--state`).
+    state_dir: PathBuf,
+    /// The hash of each model file as last handled: an unchanged file is not compiled again.
     seen: Mutex<HashMap<PathBuf, [u8; 32]>>,
+    /// The channels that have a model file, as last read, or why the folder cannot be read.
+    files: RwLock<Result<Vec<String>, String>>,
+    /// The last problem logged for each file or folder, so that it is logged once until it
+    /// changes.
+    logged: Mutex<HashMap<PathBuf, [u8; 32]>>,
     generation: watch::Sender<u64>,
-    /// Set on Ctrl-C: push streams and long-polls end.
+    /// Set on Ctrl-C or SIGTERM: push streams and long-polls end.
     stopping: watch::Sender<bool>,
     outbox: tokio::sync::Mutex<PathBuf>,
     /// How long an upload's body may take to arrive.
@@ -150,24 +145,29 @@ pub fn run(args: Args) -> Result<(), Fail> {
     if !args.models.is_dir() {
         return Err(Fail::usage(format!("{}: not a folder of model files", args.models.display())));
     }
+    let state_dir = publish::state_dir(&args.models, args.state.as_deref());
+    publish::prepare_state(&state_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Fail::usage(format!("cannot start the runtime: {e}")))?;
-    let result = rt.block_on(serve(args, key));
+    let result = rt.block_on(serve(args, key, state_dir));
     // A model reload or an outbox write on a blocking thread gets a moment to finish.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
+async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result<(), Fail> {
     let (generation, _) = watch::channel(0u64);
     let state = Arc::new(Shared {
         dir: args.models.clone(),
         key,
         channels: RwLock::new(HashMap::new()),
         by_hash: RwLock::new(Kept::default()),
+        state_dir,
         seen: Mutex::new(HashMap::new()),
+        files: RwLock::new(Ok(Vec::new())),
+        logged: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
@@ -177,7 +177,8 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         pkg: args.pkg.clone(),
         fixtures: args.fixtures.clone(),
     });
-    reload(&state);
+    publish::load_state(&state)?;
+    publish::reload(&state);
     if args.demo_tokens {
         tracing::warn!(
             "--demo-tokens: POST /demo/token signs any traits for any user with the brand key; anyone who \
@@ -197,9 +198,18 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
              can reach /demo/token can grant themselves any offer"
         )));
     }
+    // Once the setup is known to be good, so a refused start leaves no file behind.
+    outbox::open_at_start(&args.outbox)?;
+    if state.key.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr,
+            "--unsigned on an address other than loopback: devices refuse unsigned snapshots unless they \
+             allow them explicitly (development only); sign with --key");
+    }
     println!("listening on http://{addr}");
     std::io::stdout().flush().ok();
-    tracing::info!(%addr, models = %args.models.display(), signed = state.key.is_some(), "serving");
+    let key_id = state.key.as_ref().map_or_else(|| "none (--unsigned)".to_string(), |k| k.public().id());
+    tracing::info!(%addr, models = %args.models.display(), state = %state.state_dir.display(),
+        signed = state.key.is_some(), key = %key_id, "serving");
 
     let watcher = state.clone();
     let poll = Duration::from_millis(args.poll_ms.max(10));
@@ -207,7 +217,7 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
         loop {
             tokio::time::sleep(poll).await;
             let s = watcher.clone();
-            if tokio::task::spawn_blocking(move || reload(&s)).await.is_err() {
+            if tokio::task::spawn_blocking(move || publish::reload(&s)).await.is_err() {
                 tracing::error!("model reload task failed");
             }
         }
@@ -220,19 +230,20 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     };
     let server = crate::listen::serve(listener, app, limits, state.stopping.subscribe());
     tokio::pin!(server);
-    tokio::select! {
+    let signal = tokio::select! {
         () = &mut server => return Ok(()),
-        () = interrupts.next() => {}
-    }
+        signal = interrupts.next() => signal,
+    };
     let grace = Duration::from_millis(args.shutdown_grace_ms);
     tracing::info!(
+        signal,
         grace_ms = args.shutdown_grace_ms,
-        "interrupted: shutting down; push streams end, open requests may finish (Ctrl-C again exits at once)"
+        "interrupted: shutting down; push streams end, open requests may finish (a second Ctrl-C or SIGTERM exits at once)"
     );
     state.stopping.send_replace(true);
     tokio::select! {
         () = server => {}
-        () = interrupts.next() => tracing::warn!("interrupted again: exiting at once"),
+        signal = interrupts.next() => tracing::warn!(signal, "interrupted again: exiting at once"),
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_ms = args.shutdown_grace_ms, "connections still open at the end of the grace period: exiting");
         }
@@ -240,31 +251,45 @@ async fn serve(args: Args, key: Option<SecretKey>) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Ctrl-C (SIGINT), as often as it comes: the first starts a graceful shutdown, the second
+/// Ctrl-C (SIGINT) and SIGTERM (what systemd, Docker and Kubernetes send to stop a process),
+/// as often as they come: the first starts a graceful shutdown, the second, of either kind,
 /// exits at once.
 struct Interrupts {
     #[cfg(unix)]
-    signal: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
 impl Interrupts {
     fn new() -> Result<Interrupts, Fail> {
         #[cfg(unix)]
         {
-            let kind = tokio::signal::unix::SignalKind::interrupt();
-            let signal = tokio::signal::unix::signal(kind)
+            use tokio::signal::unix::{signal, SignalKind};
+            let interrupt = signal(SignalKind::interrupt())
                 .map_err(|e| Fail::usage(format!("cannot handle Ctrl-C: {e}")))?;
-            Ok(Interrupts { signal })
+            let terminate = signal(SignalKind::terminate())
+                .map_err(|e| Fail::usage(format!("cannot handle SIGTERM: {e}")))?;
+            Ok(Interrupts { interrupt, terminate })
         }
         #[cfg(not(unix))]
         Ok(Interrupts {})
     }
 
-    async fn next(&mut self) {
+    /// Waits for the next signal; returns its name.
+    async fn next(&mut self) -> &'static str {
         #[cfg(unix)]
-        self.signal.recv().await;
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
         #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await.ok();
+        {
+            tokio::signal::ctrl_c().await.ok();
+            "Ctrl-C"
+        }
     }
 }
 
@@ -276,120 +301,16 @@ fn router(state: AppState, max_upload: usize, demo_tokens: bool) -> Router {
         .route("/v1/channels/{channel}/events", get(events))
         .route("/v1/channels/{channel}/poll", get(long_poll))
         .route("/v1/snapshots/{file}", get(by_hash))
-        .route("/v1/outbox", post(outbox).layer(DefaultBodyLimit::max(max_upload)))
+        .route("/v1/outbox", post(outbox::outbox).layer(DefaultBodyLimit::max(max_upload)))
         .route("/www/{*path}", get(www))
         .route("/pkg/{*path}", get(pkg))
-        .route("/fixtures/{*path}", get(fixtures));
+        .route("/fixtures/{*path}", get(fixtures))
+        .route("/healthz", get(healthz))
+        .fallback(unrouted);
     if demo_tokens {
         app = app.route("/demo/token", post(demo_token).layer(DefaultBodyLimit::max(MAX_TOKEN_REQUEST)));
     }
     app.layer(middleware::from_fn_with_state(state.clone(), cors)).with_state(state)
-}
-
-/// Compiles every changed `*.json` in the models folder; publishes those that compile with a
-/// higher version. A broken model is logged and the last good snapshot stays.
-fn reload(state: &Shared) {
-    let entries = match std::fs::read_dir(&state.dir) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(dir = %state.dir.display(), error = %e, "cannot read the models folder");
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
-        // What was last seen of each file is remembered, so an unchanged file, or the same
-        // failure to read it, is handled (and logged) once.
-        let first_time = |hash: [u8; 32]| {
-            let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            seen.insert(path.clone(), hash) != Some(hash)
-        };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                if first_time(kairos::codec::sha256(format!("unreadable: {e}").as_bytes())) {
-                    tracing::error!(%channel, file = %path.display(), error = %e,
-                        "cannot read the model file; the last good snapshot stays served");
-                }
-                continue;
-            }
-        };
-        if !first_time(kairos::codec::sha256(&bytes)) {
-            continue;
-        }
-        let text = match crate::text_of(bytes) {
-            Ok(text) => text,
-            Err(why) => {
-                tracing::error!(%channel, file = %path.display(), error = %why,
-                    "the model file is not UTF-8; the last good snapshot stays served");
-                continue;
-            }
-        };
-        let compiled = match kairos::compile_str(&text) {
-            Ok(c) => c,
-            Err(errors) => {
-                let message = crate::compile_errors(&path, &text, &errors);
-                tracing::error!(%channel, errors = %message, "model does not compile; the last good snapshot stays served");
-                continue;
-            }
-        };
-        let model = compiled.model;
-        let running = read_lock(&state.channels).get(&channel).map(|p| p.meta.version);
-        if let Some(v) = running.filter(|&v| model.version <= v) {
-            tracing::warn!(%channel, version = model.version, served = v,
-                "model changed but its meta.version is not higher than the served one; not published (devices would refuse it)");
-            continue;
-        }
-        let bytes = match &state.key {
-            Some(k) => kairos::snapshot::encode_signed(&model, k),
-            None => kairos::snapshot::encode(&model),
-        };
-        let sha = hex(&kairos::codec::sha256(&bytes));
-        let meta = Meta {
-            channel: channel.clone(),
-            version: model.version,
-            url: format!("/v1/snapshots/{sha}.kairos"),
-            sha256: sha.clone(),
-            bytes: bytes.len(),
-            signed: state.key.is_some(),
-        };
-        let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
-        let bytes = Bytes::from(bytes);
-        let latest: Vec<String> =
-            read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
-        keep(&mut write_lock(&state.by_hash), &sha, bytes.clone(), &latest);
-        tracing::info!(%channel, version = meta.version, sha256 = %sha, bytes = meta.bytes, warnings = compiled.warnings.len(), "published");
-        write_lock(&state.channels).insert(channel, Published { meta, bytes, etag });
-        state.generation.send_modify(|g| *g += 1);
-    }
-}
-
-/// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
-type Kept = (HashMap<String, Bytes>, VecDeque<String>);
-
-/// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
-/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
-// INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
-// too, so it is forgotten in its turn once it is no longer the latest.
-fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
-    let (map, order) = kept;
-    if map.insert(sha.to_string(), bytes).is_none() {
-        order.push_back(sha.to_string());
-    }
-    let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
-    order.retain(|h| {
-        if excess == 0 || h == sha || latest.contains(h) {
-            return true;
-        }
-        map.remove(h);
-        excess -= 1;
-        false
-    });
 }
 
 /// `404`, not to be cached: a 404 is cacheable by default, and the channel, snapshot or file
@@ -420,27 +341,34 @@ fn matches_etag(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-fn snapshot_response(p: &Published, headers: &HeaderMap, cache: &'static str) -> Response {
-    let version = HeaderValue::from(p.meta.version);
-    if matches_etag(headers, &p.etag) {
+/// A snapshot's bytes (`version` for `X-Kairos-Version`), or `304` when `If-None-Match` names
+/// its `etag`.
+fn snapshot_response(
+    bytes: &Bytes,
+    etag: &HeaderValue,
+    version: u32,
+    headers: &HeaderMap,
+    cache: &'static str,
+) -> Response {
+    if matches_etag(headers, etag) {
         return (
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, p.etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+            [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
         )
             .into_response();
     }
-    let mut r = Response::new(Body::from(p.bytes.clone()));
+    let mut r = Response::new(Body::from(bytes.clone()));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.kairos.snapshot"));
-    h.insert(header::ETAG, p.etag.clone());
+    h.insert(header::ETAG, etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert("x-kairos-version", version);
+    h.insert("x-kairos-version", HeaderValue::from(version));
     r
 }
 
 async fn latest(State(s): State<AppState>, UrlPath(ch): UrlPath<String>, headers: HeaderMap) -> Response {
     match channel(&s, &ch) {
-        Some(p) => snapshot_response(&p, &headers, "no-cache"),
+        Some(p) => snapshot_response(&p.bytes, &p.etag, p.meta.version, &headers, "no-cache"),
         None => not_found(&format!("channel `{ch}`")),
     }
 }
@@ -459,19 +387,8 @@ async fn by_hash(State(s): State<AppState>, UrlPath(file): UrlPath<String>, head
         Some(bytes) => {
             let etag =
                 HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
-            let p = Published {
-                meta: Meta {
-                    channel: String::new(),
-                    version: kairos::snapshot::header(&bytes).map_or(0, |h| h.model_version),
-                    sha256: sha.to_string(),
-                    url: String::new(),
-                    bytes: bytes.len(),
-                    signed: false,
-                },
-                bytes,
-                etag,
-            };
-            snapshot_response(&p, &headers, "public, max-age=31536000, immutable")
+            let version = kairos::snapshot::header(&bytes).map_or(0, |h| h.model_version);
+            snapshot_response(&bytes, &etag, version, &headers, "public, max-age=31536000, immutable")
         }
         None => not_found(&format!("snapshot `{sha}`")),
     }
@@ -577,7 +494,15 @@ fn bad_request(message: String) -> Response {
 /// A `415` answer unless the request's content type is one of `accepted` (the first is the one
 /// to send). A request without one is refused too: a browser sends a body without a type (a
 /// `Blob`) cross-origin without a preflight, and the type is what makes it ask first.
+///
+/// A `Content-Encoding` other than `identity` (gzip, say) gets `415` too: the body is read as
+/// sent, and a compressed one would only fail later as "not UTF-8".
 fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Response> {
+    let encoding = headers.get(header::CONTENT_ENCODING).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    if let Some(encoding) = encoding.filter(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        let message = format!("content encoding `{encoding}` is not supported: send the body uncompressed\n");
+        return Some((StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response());
+    }
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     // The media type is what comes before the parameters (`; charset=utf-8`), in any case.
     let media = ctype.split(';').next().unwrap_or("").trim();
@@ -603,91 +528,6 @@ async fn read_body(s: &Shared, req: Request) -> Result<Bytes, Response> {
         )
             .into_response()),
     }
-}
-
-/// Outbox upload: NDJSON, one JSON object with a string `type` per line; all or nothing.
-async fn outbox(State(s): State<AppState>, req: Request) -> Response {
-    if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
-        return refused;
-    }
-    let body = match read_body(&s, req).await {
-        Ok(b) => b,
-        Err(refused) => return refused,
-    };
-    let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
-    let mut lines = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line.len() > MAX_LINE {
-            return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
-        }
-        match serde_json::from_str::<Json>(line) {
-            Ok(Json::Object(o)) if o.get("type").is_some_and(Json::is_string) => {
-                lines.push(serde_json::to_string(&o).unwrap_or_default());
-            }
-            Ok(_) => return bad_request(format!("line {}: expected an object with a string `type`", n + 1)),
-            Err(e) => return bad_request(format!("line {}: not JSON: {e}", n + 1)),
-        }
-    }
-    if lines.is_empty() {
-        return bad_request("the batch is empty".into());
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    // The lock is held until the write is done, so batches never interleave.
-    let path = s.outbox.lock().await;
-    let file = path.clone();
-    let result = match tokio::task::spawn_blocking(move || append_batch(&file, out.as_bytes())).await {
-        Ok(r) => r,
-        Err(e) => Err(std::io::Error::other(e)),
-    };
-    match result {
-        Ok(false) => {}
-        Ok(true) => tracing::warn!(file = %path.display(),
-            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch"),
-        Err(e) => {
-            tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
-        }
-    }
-    tracing::info!(events = lines.len(), "outbox batch accepted");
-    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
-}
-
-/// Appends `batch` (whole lines, each ending in `\n`) to the outbox file, all or nothing: a
-/// failed write is cut back to the length the file had, so the device's retry is not stored
-/// twice and no half line is left for the next batch to be glued onto. A last line without its
-/// newline (a write cut short by a crash) is ended first, so the batch starts on a line of its
-/// own; the answer says so. Synced before it returns: an accepted batch is on disk.
-fn append_batch(path: &Path, batch: &[u8]) -> std::io::Result<bool> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
-    let len = f.metadata()?.len();
-    let mut torn = false;
-    if let Some(last) = len.checked_sub(1) {
-        let mut byte = [0u8; 1];
-        f.seek(SeekFrom::Start(last))?;
-        f.read_exact(&mut byte)?;
-        torn = byte != *b"\n";
-    }
-    let written = (|| {
-        if torn {
-            f.write_all(b"\n")?;
-        }
-        f.write_all(batch)?;
-        f.sync_data()
-    })();
-    if let Err(e) = written {
-        if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
-            tracing::error!(file = %path.display(), error = %cut, length = len,
-                "cannot cut the outbox file back after a failed write: it may end in part of a batch");
-        }
-        return Err(e);
-    }
-    Ok(torn)
 }
 
 /// What a `/demo/token` request looks like.
@@ -755,6 +595,47 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
     }
     tracing::info!(user = %request.user, "demo trait token signed");
     json_response(StatusCode::OK, &serde_json::json!({ "token": token, "exp": now.saturating_add(ttl) }))
+}
+
+/// Health for load balancers and orchestrators: `200` when every model file has a snapshot
+/// served, else `503` (the folder cannot be read, has no model file, or a channel has no
+/// snapshot yet); the body lists each channel's served version and sha256 (`null`: none).
+async fn healthz(State(s): State<AppState>) -> Response {
+    let files = read_lock(&s.files).clone();
+    let served = read_lock(&s.channels).clone();
+    let mut channels = serde_json::Map::new();
+    let mut names: Vec<&String> = served.keys().collect();
+    if let Ok(files) = &files {
+        names.extend(files.iter());
+    }
+    names.sort();
+    names.dedup();
+    for name in names {
+        let entry = served.get(name).map_or(
+            Json::Null,
+            |p| serde_json::json!({ "version": p.meta.version, "sha256": p.meta.sha256 }),
+        );
+        channels.insert(name.clone(), entry);
+    }
+    let problem = match &files {
+        Err(e) => Some(e.clone()),
+        Ok(f) if f.is_empty() => Some("no model file in the models folder".to_string()),
+        Ok(f) => f
+            .iter()
+            .find(|c| !served.contains_key(*c))
+            .map(|c| format!("channel `{c}` has no snapshot to serve: see the log")),
+    };
+    let status = if problem.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let mut body = serde_json::json!({ "ok": problem.is_none(), "channels": channels });
+    if let (Some(p), Some(o)) = (problem, body.as_object_mut()) {
+        o.insert("error".to_string(), Json::String(p));
+    }
+    json_response(status, &body)
+}
+
+/// Paths no route knows: the same uncacheable `404` as an unknown channel or file.
+async fn unrouted() -> Response {
+    not_found("path")
 }
 
 async fn index() -> Response {
@@ -863,42 +744,4 @@ fn same_loopback_origin(headers: &HeaderMap) -> bool {
         || name == "[::1]"
         || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
     loopback && origin.strip_prefix("http://") == Some(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression: a channel's latest snapshot popped from the order while still the latest
-    /// stayed in the map for good once the channel published again.
-    #[test]
-    fn a_rarely_changed_channel_does_not_leak_snapshots() {
-        let mut kept = Kept::default();
-        let mut latest: HashMap<&str, String> = HashMap::new();
-        let mut publish = |channel: &'static str, n: usize| {
-            let sha = format!("{channel}{n}");
-            let now: Vec<String> = latest.values().cloned().collect();
-            keep(&mut kept, &sha, Bytes::new(), &now);
-            latest.insert(channel, sha);
-            kept.clone()
-        };
-        publish("a", 0);
-        for n in 0..100 {
-            publish("b", n);
-        }
-        let (map, _) = publish("a", 1);
-        assert!(map.contains_key("a0") && map.contains_key("a1"), "a0 still served by old devices");
-        for n in 100..300 {
-            publish("b", n);
-        }
-        let (map, order) = publish("b", 300);
-        assert!(!map.contains_key("a0"), "a0 is forgotten once a1 is the latest and old enough");
-        assert!(map.contains_key("a1") && map.contains_key("b300") && map.contains_key("b299"));
-        assert_eq!(map.len(), KEEP_SNAPSHOTS);
-        let mut listed: Vec<&String> = order.iter().collect();
-        listed.sort();
-        let mut held: Vec<&String> = map.keys().collect();
-        held.sort();
-        assert_eq!(listed, held);
-    }
 }

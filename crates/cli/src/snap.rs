@@ -36,11 +36,14 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
     };
     write_atomic(out, &bytes)?;
     let signed = key.map_or_else(|| "unsigned".to_string(), |k| format!("signed by key {}", k.public().id()));
+    // The file's hash is what `serve` uses (ETag, `/meta`, the immutable URL); the body's is
+    // the model's content, the same whatever key signed it.
     println!(
-        "{}: version {}, {} bytes, sha256 {}, {signed}",
+        "{}: version {}, {} bytes, sha256 {} (body sha256 {}), {signed}",
         out.display(),
         compiled.model.version,
         bytes.len(),
+        hex(&kairos::codec::sha256(&bytes)),
         hex(&kairos::codec::sha256(bytes.get(HEADER_LEN..HEADER_LEN + body_len(&bytes)).unwrap_or_default()))
     );
     Ok(())
@@ -58,8 +61,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Fail> {
 
 /// `kairos keygen`: writes `STEM.key` (secret) and `STEM.pub` (public).
 pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
-    let secret_path = out.with_extension("key");
-    let public_path = out.with_extension("pub");
+    if out.extension().is_some_and(|x| x == "key" || x == "pub") {
+        let stem = out.with_extension("");
+        return Err(Fail::usage(format!(
+            "{}: give the name without `.key` or `.pub` (`-o {}` writes {}.key and {}.pub)",
+            out.display(),
+            stem.display(),
+            stem.display(),
+            stem.display()
+        )));
+    }
+    let (secret_path, public_path) = key_paths(out);
     let exists = |p: &Path| {
         Fail::usage(format!(
             "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
@@ -94,13 +106,25 @@ pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
     Ok(())
 }
 
+/// `STEM.key` and `STEM.pub`: the suffixes are appended, never put in place of what follows a
+/// dot, so `-o brand.2027` writes `brand.2027.key` (replacing the extension wrote `brand.key`,
+/// over the live key with `--force`).
+fn key_paths(stem: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let with = |suffix: &str| {
+        let mut name = stem.as_os_str().to_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    (with(".key"), with(".pub"))
+}
+
 /// Writes `bytes` to a new temporary file beside `path`, syncs it and moves it into place, so a
 /// reader never sees half a file. The temporary name is unique and the file created new
 /// (`create_new`: never through a symlink), with mode 0600 when `private`; it is removed on
 /// failure. With `replace` it is renamed over `path` (a symlink there is replaced, not
 /// followed); without, it is linked to `path`, which fails with `AlreadyExists` when anything
 /// is there, a dangling symlink included.
-fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool) -> std::io::Result<()> {
     use std::io::Write as _;
     let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));

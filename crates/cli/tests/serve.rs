@@ -11,6 +11,7 @@
 
 mod common;
 use common::root;
+use common::server::{exposure, STAGE};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -356,13 +357,14 @@ fn other_origins_cannot_post() {
         "POST",
         "/v1/outbox",
         &[ndjson, ("Origin", "https://evil.example")],
-        b"{\"type\":\"a\"}",
+        STAGE.as_bytes(),
     );
     assert_eq!(r.status, 202);
 
     let srv = Server::start("cors-post", &["--origin", "https://shop.example"]);
-    let line = b"{\"type\":\"a\"}\n";
-    let post = |headers: &[(&str, &str)]| request(&srv.addr, "POST", "/v1/outbox", headers, line).status;
+    let line = format!("{STAGE}\n");
+    let post =
+        |headers: &[(&str, &str)]| request(&srv.addr, "POST", "/v1/outbox", headers, line.as_bytes()).status;
     assert_eq!(post(&[("Origin", "https://evil.example")]), 403);
     assert_eq!(post(&[ndjson, ("Origin", "https://evil.example")]), 403);
     assert_eq!(
@@ -371,7 +373,7 @@ fn other_origins_cannot_post() {
         "no content type: a browser would not have asked first"
     );
     assert_eq!(post(&[]), 415);
-    assert!(!srv.dir.join("outbox.ndjson").exists(), "nothing stored");
+    assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), "", "nothing stored");
     assert_eq!(post(&[ndjson, ("Origin", "https://shop.example")]), 202);
     assert_eq!(post(&[ndjson]), 202);
 }
@@ -559,7 +561,7 @@ fn slow_and_idle_connections_are_closed() {
     let mut upload = hold_upload(&srv.addr);
     let answer = String::from_utf8_lossy(&read_until_closed(&mut upload)).into_owned();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(!srv.dir.join("outbox.ndjson").exists());
+    assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), "");
 }
 
 /// Regression: there was no limit on open connections, so enough clients could take every file
@@ -610,7 +612,7 @@ fn outbox_uploads_are_validated_and_appended() {
     let ndjson = [("Content-Type", "application/x-ndjson")];
     let post =
         |body: &[u8], headers: &[(&str, &str)]| request(&srv.addr, "POST", "/v1/outbox", headers, body);
-    let ok = post(b"{\"type\":\"exposure\",\"offer\":\"a\"}\n\n{\"type\":\"conversion\"}\n", &ndjson);
+    let ok = post(format!("{}\n\n{STAGE}\n", exposure("a")).as_bytes(), &ndjson);
     assert_eq!(ok.status, 202, "{}", String::from_utf8_lossy(&ok.body));
     assert_eq!(serde_json::from_slice::<Value>(&ok.body).unwrap(), json!({"accepted": 2}));
     let stored = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
@@ -623,7 +625,7 @@ fn outbox_uploads_are_validated_and_appended() {
         .find_map(|_| std::panic::catch_unwind(|| post(&big, &ndjson).status).ok())
         .expect("no answer to an oversized upload");
     assert_eq!(status, 413);
-    let bad = post(b"{\"type\":\"a\"}\nnot json\n", &ndjson);
+    let bad = post(format!("{STAGE}\nnot json\n").as_bytes(), &ndjson);
     assert_eq!(bad.status, 400);
     assert!(String::from_utf8_lossy(&bad.body).contains("line 2: not JSON"));
     let no_type = post(b"{\"offer\":\"a\"}\n", &ndjson);
@@ -631,18 +633,18 @@ fn outbox_uploads_are_validated_and_appended() {
     assert!(String::from_utf8_lossy(&no_type.body).contains("string `type`"));
     assert_eq!(post(b"\n\n", &ndjson).status, 400);
     assert_eq!(post(b"\xff\xfe", &ndjson).status, 400);
-    assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "text/plain")]).status, 415);
+    assert_eq!(post(STAGE.as_bytes(), &[("Content-Type", "text/plain")]).status, 415);
     // Regression: the type was compared by prefix and case.
-    assert_eq!(post(b"{\"type\":\"a\"}", &[("Content-Type", "application/jsonfoo")]).status, 415);
+    assert_eq!(post(STAGE.as_bytes(), &[("Content-Type", "application/jsonfoo")]).status, 415);
     let stored = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
     for ctype in
         ["Application/X-NDJSON", "application/json; charset=utf-8", " application/x-ndjson ;charset=UTF-8"]
     {
-        let r = post(b"{\"type\":\"typed\"}", &[("Content-Type", ctype)]);
+        let r = post(exposure("typed").as_bytes(), &[("Content-Type", ctype)]);
         assert_eq!(r.status, 202, "{ctype}");
     }
     let typed = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
-    assert_eq!(typed, format!("{stored}{}", "{\"type\":\"typed\"}\n".repeat(3)));
+    assert_eq!(typed, format!("{stored}{}", format!("{}\n", exposure("typed")).repeat(3)));
     std::fs::write(srv.dir.join("outbox.ndjson"), &stored).unwrap();
     assert_eq!(request(&srv.addr, "GET", "/v1/outbox", &[], b"").status, 405);
     // Nothing of a rejected batch was stored.
@@ -659,12 +661,11 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
     let ndjson = [("Content-Type", "application/x-ndjson")];
     let post = |body: &[u8]| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body);
     let file = srv.dir.join("outbox.ndjson");
-    assert_eq!(post(b"{\"type\":\"first\"}\n").status, 202);
+    assert_eq!(post(format!("{}\n", exposure("first")).as_bytes()).status, 202);
     let before = std::fs::read_to_string(&file).unwrap();
 
-    let pad = "x".repeat(1000);
     let big: String =
-        (0..100).map(|i| format!("{{\"type\":\"big\",\"i\":{i},\"pad\":\"{pad}\"}}\n")).collect();
+        (0..100).map(|i| format!("{}\n", exposure(&format!("{i}{}", "x".repeat(1000))))).collect();
     let failed = post(big.as_bytes());
     assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
     let after = std::fs::read_to_string(&file).unwrap();
@@ -676,14 +677,14 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
     );
     assert!(srv.log().contains("the batch was not stored"), "{}", srv.log());
 
-    assert_eq!(post(b"{\"type\":\"after\"}\n").status, 202);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{before}{{\"type\":\"after\"}}\n"));
+    assert_eq!(post(format!("{}\n", exposure("after")).as_bytes()).status, 202);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{before}{}\n", exposure("after")));
 
     // A last line cut short (a crash mid-write) is ended before the next batch.
     std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"type\":\"ha").unwrap();
-    assert_eq!(post(b"{\"type\":\"next\"}\n").status, 202);
+    assert_eq!(post(format!("{}\n", exposure("next")).as_bytes()).status, 202);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.ends_with("\n{\"type\":\"ha\n{\"type\":\"next\"}\n"), "{text}");
+    assert!(text.ends_with(&format!("\n{{\"type\":\"ha\n{}\n", exposure("next"))), "{text}");
     assert!(srv.log().contains("partial line"), "{}", srv.log());
 }
 

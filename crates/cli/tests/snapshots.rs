@@ -87,6 +87,41 @@ fn keygen_writes_the_secret_key_private_and_never_through_a_link() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// Regression (backend review, finding 3): `-o brand.2027` wrote `brand.key` and `brand.pub`
+/// (the suffix replaced `.2027`), so `--force` overwrote the live signing key.
+#[test]
+fn keygen_appends_the_suffix_to_a_dotted_name() {
+    let d = tmp("keygen-dotted");
+    assert!(kairos(&["keygen", "-o", s(&d.join("brand"))]).status.success());
+    let live = std::fs::read_to_string(d.join("brand.key")).unwrap();
+    let rotation = d.join("brand.2027");
+    for force in [false, true] {
+        let mut args = vec!["keygen", "-o", s(&rotation)];
+        if force {
+            std::fs::remove_file(d.join("brand.2027.key")).unwrap();
+            std::fs::remove_file(d.join("brand.2027.pub")).unwrap();
+            args.push("--force");
+        }
+        let out = kairos(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("brand.2027.key: secret key"), "{}", text(&out.stdout));
+        assert!(std::fs::read_to_string(d.join("brand.2027.key"))
+            .unwrap()
+            .contains("kairos-ed25519-secret:"));
+        assert!(std::fs::read_to_string(d.join("brand.2027.pub"))
+            .unwrap()
+            .contains("kairos-ed25519-public:"));
+        assert_eq!(std::fs::read_to_string(d.join("brand.key")).unwrap(), live, "the live key is untouched");
+    }
+    // A name ending in `.key` or `.pub` is most likely a mistake for the stem.
+    fails(&kairos(&["keygen", "-o", s(&d.join("next.key"))]), 2, "without `.key` or `.pub`");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["brand.2027.key", "brand.2027.pub", "brand.key", "brand.pub"]);
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn keygen_compile_signed_and_inspect() {
     let d = tmp("sign");

@@ -1,0 +1,426 @@
+//! What `serve` publishes: each `CHANNEL.json` of the models folder compiled and signed, once
+//! its `meta.version` is above the published one. A channel's version is only ever published
+//! with one content: the last published snapshot of each channel is kept in the state folder
+//! (`--state`, by default `<models>/.kairos/CHANNEL.kairos`), and a server that starts serves it
+//! until the model file holds a higher version, so a restart neither rolls devices back nor
+//! gives two different snapshots one version.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use axum::body::Bytes;
+use axum::http::HeaderValue;
+use serde::Serialize;
+
+use super::{read_lock, write_lock, Shared};
+use crate::{hex, Fail};
+
+/// What devices learn about a channel's latest snapshot.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(super) struct Meta {
+    pub channel: String,
+    pub version: u32,
+    pub sha256: String,
+    pub url: String,
+    pub bytes: usize,
+    pub signed: bool,
+    /// The id of the key that signed it (as `kairos inspect` shows it): `null` when unsigned, or
+    /// signed by a key other than `--key` (a snapshot kept from before a key switch).
+    pub key: Option<String>,
+}
+
+/// A channel's published snapshot.
+#[derive(Debug, Clone)]
+pub(super) struct Published {
+    pub meta: Meta,
+    pub bytes: Bytes,
+    pub etag: HeaderValue,
+    /// SHA-256 of the snapshot's body (from its header): the model's content, whatever key
+    /// signed it.
+    pub body_sha: [u8; 32],
+}
+
+impl Published {
+    /// The published form of snapshot `bytes` (checked as a frame, not decoded); `key` is the
+    /// server's signing key.
+    fn new(
+        channel: &str,
+        bytes: Vec<u8>,
+        key: Option<&kairos::sign::PublicKey>,
+    ) -> Result<Published, kairos::snapshot::SnapshotError> {
+        let parts = kairos::snapshot::parts(&bytes)?;
+        let key = key
+            .filter(|k| kairos::snapshot::signed_by(&bytes, std::slice::from_ref(k)) == Some(Some(0)))
+            .map(kairos::sign::PublicKey::id);
+        let sha = hex(&kairos::codec::sha256(&bytes));
+        let etag = HeaderValue::from_str(&format!("\"{sha}\"")).unwrap_or(HeaderValue::from_static("\"\""));
+        let meta = Meta {
+            channel: channel.to_string(),
+            version: parts.header.model_version,
+            url: format!("/v1/snapshots/{sha}.kairos"),
+            sha256: sha,
+            bytes: bytes.len(),
+            signed: parts.signed,
+            key,
+        };
+        Ok(Published { meta, bytes: Bytes::from(bytes), etag, body_sha: parts.header.sha256 })
+    }
+}
+
+/// Content-addressed snapshots kept for their immutable URLs (the latest of each channel is
+/// never evicted).
+pub(super) const KEEP_SNAPSHOTS: usize = 64;
+
+/// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
+pub(super) type Kept = (HashMap<String, Bytes>, VecDeque<String>);
+
+/// The state folder of `--state`, or `<models>/.kairos`.
+pub(super) fn state_dir(models: &Path, state: Option<&Path>) -> PathBuf {
+    state.map_or_else(|| models.join(".kairos"), Path::to_path_buf)
+}
+
+/// Creates the state folder and checks that a file can be written there: without it, what was
+/// published would be forgotten at the next restart.
+pub(super) fn prepare_state(dir: &Path) -> Result<(), Fail> {
+    let fail = |e: std::io::Error| {
+        Fail::usage(format!(
+            "{}: cannot write the folder where the published snapshots are kept: {e}; pass --state \
+             with a writable folder",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".probe");
+    crate::snap::write_file(&probe, b"", false, true).map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+/// Serves the snapshot kept in the state folder for each channel that has a model file: what
+/// devices were last given. A kept snapshot that is not valid stops the start (exit 2): serving
+/// without it could publish an older version, or other bytes under the same one.
+pub(super) fn load_state(state: &Shared) -> Result<(), Fail> {
+    let entries = match std::fs::read_dir(&state.state_dir) {
+        Ok(e) => e,
+        Err(e) => return Err(Fail::usage(format!("{}: {e}", state.state_dir.display()))),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "kairos"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let Some(channel) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+        // A retired channel (its model file removed) is not served again after a restart.
+        let model = state.dir.join(format!("{channel}.json"));
+        if !is_model_file(&model) || !model.is_file() {
+            continue;
+        }
+        let corrupt = |why: String| {
+            Fail::usage(format!(
+                "{}: the snapshot last published on channel `{channel}` cannot be read: {why}; delete \
+                 it to forget what was published there (devices that hold a version keep refusing \
+                 lower ones)",
+                path.display()
+            ))
+        };
+        let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
+        kairos::snapshot::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
+        let published =
+            Published::new(channel, bytes, public.as_ref()).map_err(|e| corrupt(e.to_string()))?;
+        let m = &published.meta;
+        tracing::info!(%channel, version = m.version, sha256 = %m.sha256, key = %m.key.as_deref().unwrap_or("none"),
+            file = %path.display(), "serving the snapshot last published");
+        if m.signed && m.key.is_none() {
+            tracing::warn!(%channel, version = m.version,
+                "the snapshot last published was signed with a key other than --key; it stays served until a \
+                 higher meta.version is published, and devices that trust only --key refuse it meanwhile");
+        }
+        publish(state, channel, published);
+    }
+    Ok(())
+}
+
+/// Writes a published snapshot to `path` in the state folder, atomically and durably.
+fn remember(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    crate::snap::write_file(path, bytes, false, true)?;
+    // The rename is durable once the folder is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Makes `p` the latest snapshot of `channel` and wakes push clients.
+fn publish(state: &Shared, channel: &str, p: Published) {
+    let latest: Vec<String> = read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
+    keep(&mut write_lock(&state.by_hash), &p.meta.sha256, p.bytes.clone(), &latest);
+    write_lock(&state.channels).insert(channel.to_string(), p);
+    state.generation.send_modify(|g| *g += 1);
+}
+
+/// Logs a problem with `key` (a file or folder) once, until it changes: true when `problem`
+/// differs from the last one logged for `key`.
+fn first_report(state: &Shared, key: &Path, problem: &str) -> bool {
+    let hash = kairos::codec::sha256(problem.as_bytes());
+    let mut logged = state.logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    logged.insert(key.to_path_buf(), hash) != Some(hash)
+}
+
+/// Forgets the problem logged for `key`: it was solved, and would be logged again.
+fn solved(state: &Shared, key: &Path) -> bool {
+    state.logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key).is_some()
+}
+
+/// Compiles every changed `*.json` in the models folder; publishes those that compile with a
+/// higher version. A broken model is logged and the last good snapshot stays.
+pub(super) fn reload(state: &Shared) {
+    // Each pass, for tests and debugging (`KAIROS_LOG=kairos=trace`).
+    tracing::trace!("looking at the models folder");
+    let entries = match std::fs::read_dir(&state.dir) {
+        Ok(e) => e,
+        Err(e) => {
+            if first_report(state, &state.dir, &e.to_string()) {
+                tracing::error!(dir = %state.dir.display(), error = %e,
+                    "cannot read the models folder; what is served stays served (logged once, until it changes)");
+            }
+            *write_lock(&state.files) = Err(format!("cannot read the models folder: {e}"));
+            return;
+        }
+    };
+    if solved(state, &state.dir) {
+        tracing::info!(dir = %state.dir.display(), "the models folder can be read again");
+    }
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_model_file(p)).collect();
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        reload_file(state, &channel, &path);
+        files.push(channel);
+    }
+    let before = std::mem::replace(&mut *write_lock(&state.files), Ok(files.clone()));
+    for gone in before.unwrap_or_default().iter().filter(|c| !files.contains(c)) {
+        if let Some(p) = read_lock(&state.channels).get(gone) {
+            tracing::warn!(channel = %gone, version = p.meta.version, dir = %state.dir.display(),
+                "the model file was removed; its last snapshot stays served until the server restarts \
+                 (put the file back to keep the channel)");
+        }
+    }
+}
+
+/// Whether `path` names a channel: `CHANNEL.json`, not a dotfile (an editor's or a deploy's
+/// temporary file, `.web.json.swp` or `.web.json`, is no channel).
+pub(super) fn is_model_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
+    !name.starts_with('.') && path.extension().is_some_and(|x| x == "json")
+}
+
+/// `text` on one line: newlines escaped as `\n`.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// What stays served on `channel` when its model file cannot be published, for the log.
+fn fallback(state: &Shared, channel: &str) -> String {
+    match read_lock(&state.channels).get(channel) {
+        Some(p) => format!("the last good snapshot (version {}) stays served", p.meta.version),
+        None => "the channel has no snapshot to serve".to_string(),
+    }
+}
+
+/// What to do with a model that compiled, given the channel's published snapshot.
+enum Verdict {
+    /// A higher version, or the channel's first.
+    Publish,
+    /// The published snapshot, byte for byte.
+    Unchanged,
+    /// The published model, signed otherwise (another `--key`, or signed or not): the
+    /// published bytes stay, as a version's bytes never change.
+    SignedOtherwise,
+    /// The published version with other content, or a lower one.
+    Refuse,
+}
+
+fn verdict(published: Option<&Published>, new: &Published) -> Verdict {
+    let Some(p) = published else { return Verdict::Publish };
+    match new.meta.version.cmp(&p.meta.version) {
+        std::cmp::Ordering::Greater => Verdict::Publish,
+        std::cmp::Ordering::Less => Verdict::Refuse,
+        std::cmp::Ordering::Equal if new.body_sha != p.body_sha => Verdict::Refuse,
+        std::cmp::Ordering::Equal if new.bytes != p.bytes => Verdict::SignedOtherwise,
+        std::cmp::Ordering::Equal => Verdict::Unchanged,
+    }
+}
+
+/// Reads, compiles and (if its version allows) publishes one model file. Each problem is logged
+/// once, until it changes; a file that was handled is looked at again once its bytes change.
+fn reload_file(state: &Shared, channel: &str, path: &Path) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            if first_report(state, path, &format!("unreadable: {e}")) {
+                tracing::error!(%channel, file = %path.display(), error = %e,
+                    "cannot read the model file; {}", fallback(state, channel));
+            }
+            return;
+        }
+    };
+    if solved(state, path) {
+        tracing::info!(%channel, file = %path.display(), "the model file can be read again");
+    }
+    let file_hash = kairos::codec::sha256(&bytes);
+    {
+        let mut seen = state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.get(path) == Some(&file_hash) {
+            return;
+        }
+        seen.insert(path.to_path_buf(), file_hash);
+    }
+    let text = match crate::text_of(bytes) {
+        Ok(text) => text,
+        Err(why) => {
+            tracing::error!(%channel, file = %path.display(), error = %why,
+                "the model file is not UTF-8; {}", fallback(state, channel));
+            return;
+        }
+    };
+    let compiled = match kairos::compile_str(&text) {
+        Ok(c) => c,
+        Err(errors) => {
+            // One event per error, on one line each: line-based log collectors split a field
+            // with newlines into pieces.
+            let fallback = fallback(state, channel);
+            for e in errors.0 {
+                // `file: the model has 1 error:` and then the error's own line(s).
+                let message = crate::compile_errors(path, &text, &kairos::CompileErrors(vec![e]));
+                let error = message.split_once('\n').map_or(message.as_str(), |(_, e)| e).trim();
+                tracing::error!(%channel, error = %one_line(error), "model does not compile; {fallback}");
+            }
+            return;
+        }
+    };
+    let model = compiled.model;
+    let bytes = match &state.key {
+        Some(k) => kairos::snapshot::encode_signed(&model, k),
+        None => kairos::snapshot::encode(&model),
+    };
+    let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
+    let new = match Published::new(channel, bytes, public.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(%channel, error = %e, "the snapshot just encoded does not read back; not published");
+            return;
+        }
+    };
+    let published = read_lock(&state.channels).get(channel).cloned();
+    let served = published.as_ref().map(|p| (p.meta.version, p.meta.sha256.as_str()));
+    let (served_version, served_sha) = served.unwrap_or_default();
+    match verdict(published.as_ref(), &new) {
+        Verdict::Publish => {}
+        Verdict::Unchanged => {
+            tracing::debug!(%channel, version = new.meta.version, "model unchanged");
+            return;
+        }
+        Verdict::SignedOtherwise => {
+            tracing::warn!(%channel, version = new.meta.version, served_sha256 = %served_sha, sha256 = %new.meta.sha256,
+                "the model is the one published, signed otherwise (another --key, or --unsigned): the published \
+                 snapshot stays, as a version's bytes never change; raise meta.version to publish it signed with \
+                 this key (see Key rotation in docs/cli.md)");
+            return;
+        }
+        Verdict::Refuse if new.meta.version < served_version => {
+            tracing::error!(%channel, file = %path.display(), version = new.meta.version, sha256 = %new.meta.sha256,
+                served = served_version, served_sha256 = %served_sha,
+                "meta.version is lower than the published version; not published (devices refuse a lower \
+                 version; to roll back, publish the old model with a higher version)");
+            return;
+        }
+        Verdict::Refuse => {
+            tracing::error!(%channel, file = %path.display(), version = new.meta.version, sha256 = %new.meta.sha256,
+                served = served_version, served_sha256 = %served_sha,
+                "model changed but its meta.version is not higher than the published one; not published \
+                 (devices that hold this version would never get the change): raise meta.version");
+            return;
+        }
+    }
+    let kept = state.state_dir.join(format!("{channel}.kairos"));
+    if let Err(e) = remember(&kept, &new.bytes) {
+        // Not published: after a restart the server would not know it had. Tried again at the
+        // next poll.
+        state.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(path);
+        if first_report(state, &kept, &e.to_string()) {
+            tracing::error!(%channel, dir = %state.state_dir.display(), error = %e,
+                "cannot keep the snapshot in the state folder; not published");
+        }
+        return;
+    }
+    solved(state, &kept);
+    tracing::info!(%channel, version = new.meta.version, sha256 = %new.meta.sha256, bytes = new.meta.bytes,
+        key = %new.meta.key.as_deref().unwrap_or("none"), warnings = compiled.warnings.len(), "published");
+    for w in &compiled.warnings {
+        tracing::warn!(%channel, version = new.meta.version, place = %w.path, warning = %one_line(&w.message),
+            "model warning");
+    }
+    publish(state, channel, new);
+}
+
+/// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
+/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
+// INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
+// too, so it is forgotten in its turn once it is no longer the latest.
+pub(super) fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
+    let (map, order) = kept;
+    if map.insert(sha.to_string(), bytes).is_none() {
+        order.push_back(sha.to_string());
+    }
+    let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
+    order.retain(|h| {
+        if excess == 0 || h == sha || latest.contains(h) {
+            return true;
+        }
+        map.remove(h);
+        excess -= 1;
+        false
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a channel's latest snapshot popped from the order while still the latest
+    /// stayed in the map for good once the channel published again.
+    #[test]
+    fn a_rarely_changed_channel_does_not_leak_snapshots() {
+        let mut kept = Kept::default();
+        let mut latest: HashMap<&str, String> = HashMap::new();
+        let mut publish = |channel: &'static str, n: usize| {
+            let sha = format!("{channel}{n}");
+            let now: Vec<String> = latest.values().cloned().collect();
+            keep(&mut kept, &sha, Bytes::new(), &now);
+            latest.insert(channel, sha);
+            kept.clone()
+        };
+        publish("a", 0);
+        for n in 0..100 {
+            publish("b", n);
+        }
+        let (map, _) = publish("a", 1);
+        assert!(map.contains_key("a0") && map.contains_key("a1"), "a0 still served by old devices");
+        for n in 100..300 {
+            publish("b", n);
+        }
+        let (map, order) = publish("b", 300);
+        assert!(!map.contains_key("a0"), "a0 is forgotten once a1 is the latest and old enough");
+        assert!(map.contains_key("a1") && map.contains_key("b300") && map.contains_key("b299"));
+        assert_eq!(map.len(), KEEP_SNAPSHOTS);
+        let mut listed: Vec<&String> = order.iter().collect();
+        listed.sort();
+        let mut held: Vec<&String> = map.keys().collect();
+        held.sort();
+        assert_eq!(listed, held);
+    }
+}
