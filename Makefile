@@ -37,7 +37,7 @@ demo: $(KAIROS) pkg
 	@echo "Storefront: http://$(DEMO_ADDR)/www/index.html"
 	@echo "Edit examples/taste-of-su/model.json (raise meta.version) and the open page updates; Ctrl-C stops."
 	$(KAIROS) serve --models examples/taste-of-su --key target/demo/brand.key --addr $(DEMO_ADDR) \
-	  --outbox target/demo/outbox.ndjson --demo-tokens
+	  --outbox target/demo/outbox.ndjson --state target/demo/published --demo-tokens
 
 ## Everything CI checks.
 test: setup fmt lint lint-wasm unit cli signed js types size wasm-test

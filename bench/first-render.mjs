@@ -18,7 +18,8 @@ const www = join(dir, 'www');
 cpSync(join(root, 'www'), www, { recursive: true });
 cpSync(join(dir, 'brand.pub'), join(www, 'brand.pub'));
 const server = spawn(KAIROS, ['serve', '--models', join(root, 'examples/taste-of-su'), '--key', join(dir, 'brand.key'),
-  '--addr', '127.0.0.1:0', '--outbox', join(dir, 'outbox.ndjson'), '--www', www, '--pkg', join(root, 'pkg')],
+  '--addr', '127.0.0.1:0', '--outbox', join(dir, 'outbox.ndjson'), '--state', join(dir, 'published'), '--www', www,
+  '--pkg', join(root, 'pkg')],
 { stdio: ['ignore', 'pipe', 'ignore'] });
 const url = await new Promise((resolve) => {
   let out = '';
