@@ -22,7 +22,7 @@ const STRING = 3;
 /** Strings up to this many UTF-16 units (at most 768 UTF-8 bytes) go by index. */
 const MAX_CHARS = 256;
 const TRACKED = ['', 'recorded', 'no_consent'];
-/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (the last two for fast.js). */
+/** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (`__prepare` and `__intern` for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
   'exportState', 'importState', '__prepare', '__intern', 'peek'];
