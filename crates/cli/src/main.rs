@@ -201,6 +201,21 @@ pub fn compile(path: &Path) -> Result<kairos::Compiled, Fail> {
     kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))
 }
 
+/// [`compile`], printing the warnings to stderr as errors are printed: `path:line: warning: …`.
+pub fn compile_warned(path: &Path) -> Result<kairos::Compiled, Fail> {
+    let text = read(path)?;
+    let compiled =
+        kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))?;
+    for w in &compiled.warnings {
+        let line = if w.path.is_empty() { None } else { locate::line_of(&text, &w.path) };
+        match line {
+            Some(l) => eprintln!("{}:{l}: {w}", path.display()),
+            None => eprintln!("{}: {w}", path.display()),
+        }
+    }
+    Ok(compiled)
+}
+
 /// `path: the model has N errors:` then one `path:line: place: message` line per error.
 pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -> String {
     let n = errors.0.len();
@@ -223,13 +238,10 @@ pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -
 fn run(command: Command) -> Result<ExitCode, Fail> {
     match command {
         Command::Check { model } => {
-            let compiled = compile(&model)?;
-            for w in &compiled.warnings {
-                eprintln!("{}: {w}", model.display());
-            }
+            let compiled = compile_warned(&model)?;
             let m = &compiled.model;
             println!(
-                "{}: ok: `{}` version {}, {} stages, {} segments, {} features, {} offers in {} placements, {} warnings",
+                "{}: ok: `{}` version {}, {} stages, {} segments, {} features, {} offers in {} placements, {} warning{}",
                 model.display(),
                 m.name,
                 m.version,
@@ -238,7 +250,8 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 m.features.len(),
                 m.offers.len(),
                 m.placements.len(),
-                compiled.warnings.len()
+                compiled.warnings.len(),
+                if compiled.warnings.len() == 1 { "" } else { "s" }
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -26,10 +26,7 @@ pub fn public_key(path: &Path) -> Result<PublicKey, Fail> {
 /// `kairos compile`: model to snapshot, signed when a key is given.
 pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
     let key = key.map(secret_key).transpose()?;
-    let compiled = compile(model)?;
-    for w in &compiled.warnings {
-        eprintln!("{}: {w}", model.display());
-    }
+    let compiled = crate::compile_warned(model)?;
     let bytes = match &key {
         Some(k) => snapshot::encode_signed(&compiled.model, k),
         None => snapshot::encode(&compiled.model),

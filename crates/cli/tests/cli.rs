@@ -186,3 +186,34 @@ fn simulate_with_a_model_needs_no_model_in_the_journey() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Marketer review B4: warnings named the place in the model but not the line, as errors do.
+#[test]
+fn warnings_name_the_line_as_errors_do() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let audience = r#""audience": { "and": [{ "segment": "new_follower" }, { "segment": "hipo" }] }"#;
+    let line = text_model.lines().position(|l| l.contains(audience)).unwrap() + 1;
+    let m = dir.join("warn.json");
+    std::fs::write(
+        &m,
+        text_model.replacen(audience, r#""audience": {"==": [{"var": "traits.hipo"}, "true"]}"#, 1),
+    )
+    .unwrap();
+    for args in [
+        vec!["check", m.to_str().unwrap()],
+        vec!["compile", m.to_str().unwrap(), "-o", dir.join("w.kairos").to_str().unwrap()],
+    ] {
+        let out = kairos(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("warn.json:{line}: warning: offers[0].audience.==: `traits.hipo`")),
+            "{err}"
+        );
+    }
+    let out = kairos(&["check", m.to_str().unwrap()]);
+    assert!(text(&out.stdout).ends_with("1 warning\n"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(&dir).ok();
+}
