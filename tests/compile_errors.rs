@@ -659,3 +659,25 @@ fn a_date_that_is_not_one_says_why() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_value_equal_to_zero_warns_with_the_safe_form() {
+    // In this engine's JsonLogic a missing value (null) equals 0: "bought today" would also hold
+    // for a shopper who never bought (marketer review A9).
+    let mut m = example();
+    patch(&mut m, "/segments/today", Some(json!({"==": [{"days_since": "purchase"}, 0]})));
+    let w = kairos::compile_str(&m.to_string()).unwrap().warnings;
+    assert!(
+        w.iter().any(|w| w.path == "segments.today"
+            && w.message.contains("so this `==` is also true for such shoppers")),
+        "{w:?}"
+    );
+    // Guarded, or compared with another number: no warning.
+    for rule in [
+        json!({"and": [{"!==": [{"days_since": "purchase"}, null]}, {"==": [{"days_since": "purchase"}, 0]}]}),
+        json!({"==": [{"days_since": "purchase"}, 3]}),
+    ] {
+        patch(&mut m, "/segments/today", Some(rule.clone()));
+        assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty(), "{rule}");
+    }
+}

@@ -132,12 +132,21 @@ fn walk(
         }
         return;
     };
-    if matches!(op, "<" | "<=" | ">" | ">=")
-        && (args.len() == 2 || (args.len() == 3 && matches!(op, "<" | "<=")))
+    // `==` against 0: a missing value equals 0 too (`{"==": [{"days_since": "purchase"}, 0]}`,
+    // "bought today", holds for a shopper who never bought).
+    let equals_zero = op == "==" && args.len() == 2 && args.iter().any(|a| a.as_f64() == Some(0.0));
+    if equals_zero
+        || matches!(op, "<" | "<=" | ">" | ">=")
+            && (args.len() == 2 || (args.len() == 3 && matches!(op, "<" | "<=")))
     {
         for (i, operand) in args.iter().enumerate() {
             let Some(why) = maybe_missing(operand, names) else { continue };
-            if guards_in_scope.iter().any(|g| guards(g, operand)) || !passes_when_zero(op, &args, i) {
+            let passes = if equals_zero {
+                args.iter().enumerate().any(|(k, a)| k != i && a.as_f64() == Some(0.0))
+            } else {
+                passes_when_zero(op, &args, i)
+            };
+            if guards_in_scope.iter().any(|g| guards(g, operand)) || !passes {
                 continue;
             }
             let safe = serde_json::json!({"and": [{"!==": [operand, null]}, e]});
