@@ -133,14 +133,16 @@ fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 /// Runs the server until interrupted.
 pub fn run(args: Args) -> Result<(), Fail> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KAIROS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KAIROS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    // One JSON object per line for log collectors (`KAIROS_LOG_FORMAT=json`), else text.
+    if std::env::var("KAIROS_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let key = args.key.as_deref().map(crate::snap::secret_key).transpose()?;
     if !args.models.is_dir() {
         return Err(Fail::usage(format!("{}: not a folder of model files", args.models.display())));

@@ -469,3 +469,23 @@ fn compile_prints_the_file_sha256() {
     let srv = site.start(&[]);
     assert_eq!(srv.meta("web")["sha256"], file);
 }
+
+/// Backend review finding 8: logs as one JSON object per line, for line-based collectors.
+#[test]
+fn logs_are_json_lines_when_asked() {
+    let site = Site::new("jsonlog");
+    let srv = site.try_start(&[], &[("KAIROS_LOG_FORMAT", "json")]).unwrap();
+    srv.wait_log("\"serving\"");
+    let log = srv.log();
+    let events: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        events.iter().any(|e| e["fields"]["message"] == "published" && e["fields"]["channel"] == "web"),
+        "{log}"
+    );
+    assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "{log}");
+    stop(srv);
+}
