@@ -27,7 +27,18 @@ pub struct Limits {
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
+    // When the limit was last reported: new connections then wait in the kernel's backlog,
+    // which looks like a hang from outside, so it is logged (at most once a minute).
+    let mut reported: Option<tokio::time::Instant> = None;
     loop {
+        if permits.available_permits() == 0 && reported.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached: new connections wait until one closes (raise --max-connections)"
+            );
+            reported = Some(tokio::time::Instant::now());
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(p) => p,

@@ -586,6 +586,10 @@ fn connections_over_the_limit_wait_for_one_to_close() {
     drop(first);
     let answer = read_until_closed(&mut third);
     assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    // The wait is logged: from outside it looks like a hang (backend review finding 8).
+    let log = srv.log();
+    assert_eq!(log.matches("connection limit reached").count(), 1, "{log}");
+    assert!(log.contains("max_connections=2"), "{log}");
 }
 
 /// Regression: a model file that was not UTF-8 (or could not be read) was skipped without a
