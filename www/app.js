@@ -74,7 +74,10 @@ function renderSlots(view) {
   for (const slot of slots) {
     const placement = slot.dataset.placement;
     const shown = state.decisions[placement];
-    if (!view && shown && sameShown(shown, client.peek(placement, ctx, clock.now()))) continue;
+    // A decision made without consent was not recorded (its id is zeros): decided again, so that
+    // after a consent the content on screen is recorded once.
+    const recorded = shown && shown.id !== '0000000000000000';
+    if (!view && recorded && sameShown(shown, client.peek(placement, ctx, clock.now()))) continue;
     const d = client.decide(placement, ctx, clock.now());
     state.decisions[placement] = d;
     filled.push([slot, slotNodes(d)]);

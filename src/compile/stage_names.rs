@@ -45,11 +45,13 @@ fn walk(path: &str, e: &Json, stages: &[String], out: &mut Vec<CompileError>, de
                 let other = if i == 0 { args.get(1) } else { args.first() };
                 let other_is_stage = other.is_some_and(is_stage);
                 match a {
-                    Json::String(name) if compared && other_is_stage => name_check(&here, name, stages, out),
+                    Json::String(name) if compared && other_is_stage => {
+                        name_check(&here, name, stages, matches!(op.as_str(), "!=" | "!=="), out);
+                    }
                     Json::Array(names) if op == "in" && i == 1 && args.first().is_some_and(is_stage) => {
                         for (k, n) in names.iter().enumerate() {
                             if let Json::String(name) = n {
-                                name_check(&format!("{here}[{k}]"), name, stages, out);
+                                name_check(&format!("{here}[{k}]"), name, stages, false, out);
                             }
                         }
                     }
@@ -61,12 +63,14 @@ fn walk(path: &str, e: &Json, stages: &[String], out: &mut Vec<CompileError>, de
     }
 }
 
-fn name_check(path: &str, name: &str, stages: &[String], out: &mut Vec<CompileError>) {
+/// `negated`: the comparison is `!=` or `!==`, which an unknown name makes always true.
+fn name_check(path: &str, name: &str, stages: &[String], negated: bool, out: &mut Vec<CompileError>) {
     if !stages.iter().any(|s| s == name) {
         let hint = unknown_hint(name, stages.iter().map(String::as_str));
+        let holds = if negated { "holds for every shopper" } else { "never holds" };
         out.push(CompileError::Rule {
             path: path.to_string(),
-            message: format!("`{name}` is not a lifecycle stage, so this comparison never holds{hint}"),
+            message: format!("`{name}` is not a lifecycle stage, so this comparison {holds}{hint}"),
         });
     }
 }

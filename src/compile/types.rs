@@ -70,7 +70,6 @@ fn kind_of(var: &Json, types: &Types) -> Option<(String, Kind)> {
 fn mismatch(op: &str, kind: Kind, constant: &Json) -> Option<String> {
     let numeric_text = |s: &str| !s.trim().is_empty() && s.trim().parse::<f64>().is_ok();
     let strict = matches!(op, "===" | "!==");
-    let ordering = matches!(op, "<" | "<=" | ">" | ">=");
     match (kind, constant) {
         (Kind::Bool, Json::String(s)) if !strict && !numeric_text(s) => {
             Some(format!("write {} without quotes", if s.trim() == "false" { "false" } else { "true" }))
@@ -78,7 +77,6 @@ fn mismatch(op: &str, kind: Kind, constant: &Json) -> Option<String> {
         (Kind::Number, Json::String(s)) if !numeric_text(s) => {
             Some("write the number alone, e.g. 5000".to_string())
         }
-        (Kind::Text, Json::Number(_)) if ordering => Some("text is not ordered as a number".to_string()),
         (Kind::Bool, Json::String(_) | Json::Number(_)) if strict => Some("write true or false".to_string()),
         (Kind::Number, Json::String(_) | Json::Bool(_)) if strict => Some("write a number".to_string()),
         (Kind::Text, Json::Number(_) | Json::Bool(_)) if strict => {
@@ -113,7 +111,7 @@ fn walk(path: &str, e: &Json, types: &Types, out: &mut Vec<Warning>, depth: usiz
                             continue;
                         }
                         if let Some(fix) = mismatch(op, kind, constant) {
-                            let always = if op == "!==" {
+                            let always = if matches!(op.as_str(), "!=" | "!==") {
                                 "it is true for every shopper"
                             } else {
                                 "it is false for every shopper, or a rule error that counts as false"

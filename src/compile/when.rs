@@ -45,6 +45,21 @@ pub(crate) fn problem(s: &str) -> String {
         }
         if s.len() > 10 {
             let tail = s.get(10..).unwrap_or_default();
+            if tail.contains('\u{ff1a}') {
+                return ": it has a full-width colon `：`; write the time zone with an ASCII one, like `+08:00`"
+                    .to_string();
+            }
+            let zone = tail.get(9..).unwrap_or_default();
+            if zone.len() == 5
+                && zone.starts_with(['+', '-'])
+                && zone.bytes().skip(1).all(|b| b.is_ascii_digit())
+            {
+                return format!(
+                    ": write the time zone with a colon, like `{}:{}`",
+                    zone.get(..3).unwrap_or(zone),
+                    zone.get(3..).unwrap_or_default()
+                );
+            }
             let zoned = tail.ends_with('Z')
                 || tail.ends_with('z')
                 || tail.get(tail.len().saturating_sub(6)..).is_some_and(|z| {

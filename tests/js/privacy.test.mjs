@@ -30,6 +30,8 @@ test('withdrawing consent drops the reports not sent yet and queues a forgotten 
   fresh.setConsent(false);
   assert.deepEqual(fresh.outbox(), []);
   assert.equal(code(() => fresh.setConsent(false, 'now')), 'TIME_INVALID');
+  assert.equal(code(() => fresh.setConsent(true, 'now')), 'TIME_INVALID', 'now is checked whatever is asked');
+  assert.equal(fresh.consent, false);
 });
 
 test('forget() refuses the current install id (her pid and decision ids would carry on) and draws a new one by default', () => {

@@ -152,9 +152,16 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await feature('views_7d'), 0, 'nothing profiled without consent');
       await page.click('#reset');
       assert.equal(await page.isVisible('#consent'), true, 'a reset is a new shopper: asked again');
+      const before = await engine(() => window.kairosDemo.client.outbox().filter((e) => e.type === 'exposure').length);
       await page.click('#consent-yes');
       assert.equal(await page.isVisible('#consent'), false);
       assert.equal(await engine(() => window.kairosDemo.client.consent), true);
+      // What the page shows was decided before consent, so not recorded: it is recorded now,
+      // once (the re-render decides it again rather than keeping the unrecorded decision).
+      const shown = await engine(() => window.kairosDemo.state.decisions.home_hero);
+      assert.notEqual(shown.id, '0000000000000000');
+      const after = await engine(() => window.kairosDemo.client.outbox().filter((e) => e.type === 'exposure').length);
+      assert.equal(after - before, shown.items.length + (await engine(() => window.kairosDemo.state.decisions.home_offers.items.length)));
     });
 
     await t.test('clock jumps and re-renders do not count as product views', async () => {

@@ -300,10 +300,12 @@ impl Engine {
         let c = consent
             .as_bool()
             .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
+        // `now` is checked whatever is asked, as every method checks it.
+        let now = self::now(now)?;
         if c {
             self.core.set_consent(true);
         } else {
-            self.core.withdraw_consent(self::now(now)?);
+            self.core.withdraw_consent(now);
         }
         Ok(())
     }
