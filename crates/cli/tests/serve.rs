@@ -10,9 +10,7 @@
 )]
 
 mod common;
-use common::root;
-use common::server::{exposure, STAGE};
-use std::collections::HashMap;
+use common::server::{exposure, hold_upload, model, open_events, request, Resp, STAGE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -20,13 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-fn model(version: u32) -> String {
-    let text = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
-    let mut m: Value = serde_json::from_str(&text).unwrap();
-    m["meta"]["version"] = json!(version);
-    serde_json::to_string_pretty(&m).unwrap()
-}
 
 struct Server {
     child: Child,
@@ -150,58 +141,6 @@ impl Server {
             assert!(Instant::now() < end, "version {v} never served; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    // The server may answer (413) before reading the whole body.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split =
-        raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no response: {raw:?}"));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = |h: &HashMap<String, String>| h.get("transfer-encoding").is_some_and(|v| v == "chunked");
-    if chunked(&headers) {
-        body = dechunk(&body);
-    }
-    Resp { status, headers, body }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { return out };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
     }
 }
 
@@ -448,43 +387,6 @@ fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     // Fixed: version 3 is served.
     srv.write_model(&model(3));
     srv.wait_version(3);
-}
-
-/// Opens `path` as an SSE stream and reads until its first event.
-fn open_events(addr: &str, path: &str) -> (TcpStream, String) {
-    let mut sse = TcpStream::connect(addr).unwrap();
-    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    sse.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while !seen.contains("\n\n") || !seen.contains("event: snapshot") {
-        let n = sse.read(&mut buf).unwrap();
-        assert!(n > 0, "stream closed; got {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    (sse, seen)
-}
-
-/// Starts an outbox upload that sends its headers and part of its body, and returns once the
-/// server reads the body (it answers `Expect: 100-continue`): a request in flight.
-fn hold_upload(addr: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!(
-        "POST /v1/outbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\n\
-         Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
-    s.write_all(b"{\"type\":").unwrap();
-    s
 }
 
 /// Regression: with an SSE client connected, Ctrl-C closed the listener but the server waited
