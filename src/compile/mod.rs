@@ -12,6 +12,7 @@ mod stage_names;
 mod syntax;
 mod types;
 mod unique;
+mod walk;
 mod when;
 
 use serde_json::Value as Json;

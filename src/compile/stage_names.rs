@@ -10,7 +10,26 @@ use super::resolve::unknown_hint;
 /// The errors for stage names in `rule` (at `path`) that `stages` does not define.
 pub(crate) fn check(path: &str, rule: &Json, stages: &[String]) -> Vec<CompileError> {
     let mut out = Vec::new();
-    walk(path, rule, stages, &mut out, 0);
+    super::walk::operators(path, rule, &mut |path, op, args| {
+        let compared = matches!(op, "==" | "===" | "!=" | "!==") && args.len() == 2;
+        for (i, a) in args.iter().enumerate() {
+            let here = format!("{path}.{op}[{i}]");
+            let other = if i == 0 { args.get(1) } else { args.first() };
+            match a {
+                Json::String(name) if compared && other.is_some_and(is_stage) => {
+                    name_check(&here, name, stages, matches!(op, "!=" | "!=="), &mut out);
+                }
+                Json::Array(names) if op == "in" && i == 1 && args.first().is_some_and(is_stage) => {
+                    for (k, n) in names.iter().enumerate() {
+                        if let Json::String(name) = n {
+                            name_check(&format!("{here}[{k}]"), name, stages, false, &mut out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
     out
 }
 
@@ -20,46 +39,6 @@ fn is_stage(e: &Json) -> bool {
         Some(Json::String(s)) => map.len() == 1 && s == "stage",
         Some(Json::Array(a)) => map.len() == 1 && a.len() == 1 && a.first().is_some_and(|s| s == "stage"),
         _ => false,
-    }
-}
-
-fn walk(path: &str, e: &Json, stages: &[String], out: &mut Vec<CompileError>, depth: usize) {
-    if depth > crate::logic::MAX_DEPTH {
-        return;
-    }
-    match e {
-        Json::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                walk(&format!("{path}[{i}]"), item, stages, out, depth + 1);
-            }
-        }
-        Json::Object(map) if map.len() == 1 => {
-            let Some((op, args)) = map.iter().next() else { return };
-            let Json::Array(args) = args else {
-                walk(&format!("{path}.{op}"), args, stages, out, depth + 1);
-                return;
-            };
-            let compared = matches!(op.as_str(), "==" | "===" | "!=" | "!==") && args.len() == 2;
-            for (i, a) in args.iter().enumerate() {
-                let here = format!("{path}.{op}[{i}]");
-                let other = if i == 0 { args.get(1) } else { args.first() };
-                let other_is_stage = other.is_some_and(is_stage);
-                match a {
-                    Json::String(name) if compared && other_is_stage => {
-                        name_check(&here, name, stages, matches!(op.as_str(), "!=" | "!=="), out);
-                    }
-                    Json::Array(names) if op == "in" && i == 1 && args.first().is_some_and(is_stage) => {
-                        for (k, n) in names.iter().enumerate() {
-                            if let Json::String(name) = n {
-                                name_check(&format!("{here}[{k}]"), name, stages, false, out);
-                            }
-                        }
-                    }
-                    _ => walk(&here, a, stages, out, depth + 1),
-                }
-            }
-        }
-        _ => {}
     }
 }
 

@@ -36,7 +36,31 @@ impl Kind {
 /// The warnings for `rule` at `path`.
 pub(crate) fn check(path: &str, rule: &Json, types: &Types) -> Vec<Warning> {
     let mut out = Vec::new();
-    walk(path, rule, types, &mut out, 0);
+    super::walk::operators(path, rule, &mut |path, op, args| {
+        let compared = matches!(op, "==" | "!=" | "===" | "!==" | "<" | "<=" | ">" | ">=");
+        let (true, [a, b]) = (compared, args) else { return };
+        for (var, constant) in [(a, b), (b, a)] {
+            let Some((name, kind)) = kind_of(var, types) else { continue };
+            if matches!(constant, Json::Object(_) | Json::Array(_) | Json::Null) {
+                continue;
+            }
+            if let Some(fix) = mismatch(op, kind, constant) {
+                let always = if matches!(op, "!=" | "!==") {
+                    "it is true for every shopper"
+                } else {
+                    "it is false for every shopper, or a rule error that counts as false"
+                };
+                out.push(Warning {
+                    path: format!("{path}.{op}"),
+                    message: format!(
+                        "`{name}` is {}, compared with {constant}: this `{op}` cannot work as meant \
+                         ({always}); {fix}",
+                        kind.said()
+                    ),
+                });
+            }
+        }
+    });
     out
 }
 
@@ -83,55 +107,5 @@ fn mismatch(op: &str, kind: Kind, constant: &Json) -> Option<String> {
             Some("write the text in quotes".to_string())
         }
         _ => None,
-    }
-}
-
-fn walk(path: &str, e: &Json, types: &Types, out: &mut Vec<Warning>, depth: usize) {
-    if depth > crate::logic::MAX_DEPTH {
-        return;
-    }
-    match e {
-        Json::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                walk(&format!("{path}[{i}]"), item, types, out, depth + 1);
-            }
-        }
-        Json::Object(map) if map.len() == 1 => {
-            let Some((op, args)) = map.iter().next() else { return };
-            let Json::Array(args) = args else {
-                walk(&format!("{path}.{op}"), args, types, out, depth + 1);
-                return;
-            };
-            if matches!(op.as_str(), "==" | "!=" | "===" | "!==" | "<" | "<=" | ">" | ">=") && args.len() == 2
-            {
-                if let (Some(a), Some(b)) = (args.first(), args.get(1)) {
-                    for (var, constant) in [(a, b), (b, a)] {
-                        let Some((name, kind)) = kind_of(var, types) else { continue };
-                        if matches!(constant, Json::Object(_) | Json::Array(_) | Json::Null) {
-                            continue;
-                        }
-                        if let Some(fix) = mismatch(op, kind, constant) {
-                            let always = if matches!(op.as_str(), "!=" | "!==") {
-                                "it is true for every shopper"
-                            } else {
-                                "it is false for every shopper, or a rule error that counts as false"
-                            };
-                            out.push(Warning {
-                                path: format!("{path}.{op}"),
-                                message: format!(
-                                    "`{name}` is {}, compared with {constant}: this `{op}` cannot work as \
-                                     meant ({always}); {fix}",
-                                    kind.said()
-                                ),
-                            });
-                        }
-                    }
-                }
-            }
-            for (i, a) in args.iter().enumerate() {
-                walk(&format!("{path}.{op}[{i}]"), a, types, out, depth + 1);
-            }
-        }
-        _ => {}
     }
 }
