@@ -25,7 +25,7 @@ const TRACKED = ['', 'recorded', 'no_consent'];
 /** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (`__prepare` and `__intern` for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
-  'exportState', 'importState', '__prepare', '__intern', 'peek'];
+  'exportState', 'importState', '__prepare', '__intern', 'peek', 'refresh'];
 const INTERN = METHODS.indexOf('__intern');
 /** The getters `__call` runs, numbered after the methods. */
 const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];
@@ -100,6 +100,7 @@ export function install(Engine) {
   };
   const checked = slowly(proto.decide);
   const checkedPeek = slowly(proto.peek);
+  const checkedRefresh = slowly(proto.refresh);
   // The checked `segments` (method 2) writes the segments' indices where the fast one does.
   const checkedSegments = function segments(context, now) {
     return named(current(this), busy(this, 2, context, now));
@@ -119,8 +120,9 @@ export function install(Engine) {
       return apply.call(this, bytes);
     };
   }
-  // `decide` records the exposure; `peek` (fast path 3, checked method `peek`) records nothing.
-  for (const [name, which, slow] of [['decide', 0, checked], ['peek', 3, checkedPeek]]) {
+  // `decide` records the exposure; `peek` (fast path 3, checked method `peek`) records nothing;
+  // `refresh` (4) decides again only what changed in a view shown already.
+  for (const [name, which, slow] of [['decide', 0, checked], ['peek', 3, checkedPeek], ['__refresh', 4, checkedRefresh]]) {
     proto[name] = function (placement, context, now) {
       const m = current(this);
       const p = m.placement.get(placement);
@@ -134,6 +136,27 @@ export function install(Engine) {
       return n === 0 ? slow.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
     };
   }
+  // The decision shown goes after the context in the input buffer, as numbers (both paths read
+  // it there); it comes back as it is when the view still shows what it showed.
+  proto.refresh = function refresh(shown, context, now) {
+    const m = current(this);
+    const { id, placement, items } = shown !== null && typeof shown === 'object' ? shown : {};
+    if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id) || typeof placement !== 'string' || !Array.isArray(items)) {
+      throw kairosError('ARGUMENT_INVALID', 'refresh: `shown` must be a decision this engine returned (decide, peek or refresh)');
+    }
+    // More items than any placement shows: not this model's; id 0 (the engine decides anew).
+    const fits = items.length <= m.mostItems;
+    const numbers = [fits ? parseInt(id.slice(0, 8), 16) : 0, fits ? parseInt(id.slice(8), 16) : 0, fits ? items.length : 0];
+    for (const item of fits ? items : []) {
+      const o = item !== null && typeof item === 'object' ? m.offer.get(item.offer) : undefined;
+      numbers.push(o ?? -1, o === undefined ? -1 : m.variants[o].indexOf(item.variant), o !== undefined && item.control === true ? 1 : 0);
+    }
+    heap(m).set(numbers, m.inAt + m.context.input.length);
+    const d = this.__refresh(placement, context, now);
+    const same = d.id === id && d.reason === shown.reason && d.fallback === shown.fallback && d.items.length === items.length
+      && d.items.every((x, i) => x.offer === items[i]?.offer && x.control === items[i].control && x.content === items[i].content && x.score === items[i].score);
+    return same ? shown : d;
+  };
   proto.track = function track(event, now) {
     const m = current(this);
     if ((now != null && typeof now !== 'number') || event === null || typeof event !== 'object') {
@@ -192,13 +215,15 @@ function current(engine) {
 function model(engine) {
   // The model's names; the engine's buffers, as byte offsets in its memory (8-byte aligned).
   const [placements, offers, variants, contents, reasons, context, events, props, inAt, outAt, propsAt, memory,
-    segments] = engine.__prepare();
+    segments, mostItems] = engine.__prepare();
   // Content payloads are handed to every decision: frozen, so a page that changes one by mistake
   // fails there (in strict code) instead of changing what every later decision shows.
   contents.forEach(freeze);
   return {
     placements, offers, variants, contents, reasons, segments,
     placement: new Map(placements.map((name, i) => [name, i])),
+    offer: new Map(offers.map((name, i) => [name, i])),
+    mostItems,
     context: fields(context),
     // Event types by name; one with a property named `type` always takes the checked path.
     event: new Map(events.map((name, i) => [name, i]).filter(([, i]) => !props[i].includes('type'))),

@@ -176,10 +176,21 @@ export declare class Engine {
   /**
    * What `decide` would show now, recording nothing: no exposure reported, no cap used, no stage
    * change, and `id` all zeros. For prefetching, server-side rendering and renders that may run
-   * twice (React's StrictMode); call `decide` once when the content is shown.
+   * twice (React's StrictMode); call `decide` once when the content is shown, and `refresh` to
+   * paint that view again.
    * @throws KairosError `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`
    */
   peek<C extends object & Fields<C> = Context>(placement: string, context?: C | null, now?: Millis): Decision;
+  /**
+   * What a view shown already shows now: for a re-render, a clock change, a consent given, a new
+   * model. The offers `shown` put on screen stay without another exposure, even where that view's
+   * own exposure filled their cap or gap. When the view still shows what `shown` shows, `shown`
+   * itself is returned (a memoized component need not repaint) and nothing is recorded; when
+   * another offer comes first, a new decision, recorded as `decide` records it. A `shown` that was
+   * not recorded (from `peek`, or made before consent) is decided now.
+   * @throws KairosError `ARGUMENT_INVALID`, `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`
+   */
+  refresh<C extends object & Fields<C> = Context>(shown: Decision, context?: C | null, now?: Millis): Decision;
   /** The current lifecycle stage. */
   stage(): string | undefined;
   /** The segments the shopper is in now, in model order. @throws KairosError `CONTEXT_INVALID`, `TIME_INVALID` */

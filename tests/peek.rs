@@ -1,5 +1,5 @@
 //! `peek`: what `decide` would show, recording nothing (docs/model.md, "Decisions"). For
-//! prefetching, server-side rendering and re-renders, so that a decision nobody saw uses no cap
+//! prefetching, server-side rendering and renders that run twice, so that a decision nobody saw uses no cap
 //! and reports no exposure.
 
 #![allow(

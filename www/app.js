@@ -54,18 +54,12 @@ function slotNodes(d) {
   return nodes;
 }
 
-// Whether two decisions show the same thing (contents are shared objects: compared by identity).
-function sameShown(a, b) {
-  return a.reason === b.reason && a.fallback === b.fallback && a.items.length === b.items.length
-    && a.items.every((x, i) => x.offer === b.items[i].offer && x.variant === b.items[i].variant
-      && x.control === b.items[i].control && x.content === b.items[i].content);
-}
-
 // Fills every slot of the visible page in one pass, then swaps them in together: no slot is
 // painted with default content first and changed after. `view`: the shopper opened the page, so
 // every slot is shown anew and `decide` records it. A re-render (a clock jump, a model update, a
-// consent change) asks `peek` first and decides only the slots whose content changes: the others
-// stay as shown, and no exposure is counted twice for one view.
+// consent change) paints the same view again with `refresh`: a slot keeps its decision (the same
+// object: nothing to repaint, nothing recorded) while it shows the same offers, even where this
+// view's own exposure filled their cap, and only a slot whose offers change is decided anew.
 function renderSlots(view) {
   const page = document.getElementById(`page-${state.page}`);
   const slots = [...page.querySelectorAll('[data-placement]')];
@@ -74,11 +68,8 @@ function renderSlots(view) {
   for (const slot of slots) {
     const placement = slot.dataset.placement;
     const shown = state.decisions[placement];
-    // A decision made without consent was not recorded (its id is zeros): decided again, so that
-    // after a consent the content on screen is recorded once.
-    const recorded = shown && shown.id !== '0000000000000000';
-    if (!view && recorded && sameShown(shown, client.peek(placement, ctx, clock.now()))) continue;
-    const d = client.decide(placement, ctx, clock.now());
+    const d = !view && shown ? client.refresh(shown, ctx, clock.now()) : client.decide(placement, ctx, clock.now());
+    if (d === shown) continue;
     state.decisions[placement] = d;
     filled.push([slot, slotNodes(d)]);
   }

@@ -114,7 +114,7 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
     get stageNames() { return engine().stageNames; },
     get consent() { return engine().consent; },
     decide: (placement, context, now) => engine().decide(placement, context, now),
-    peek: (placement, context, now) => engine().peek(placement, context, now),
+    refresh: (shown, context, now) => engine().refresh(shown, context, now),
     track: (event, now) => engine().track(event, now),
     stage: () => engine().stage(),
     segments: (context, now) => engine().segments(context, now),

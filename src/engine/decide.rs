@@ -188,7 +188,9 @@ impl Engine {
     }
 
     /// Cheap checks before the audience rule. `Err` carries the failure class.
-    fn precheck(&self, def: &OfferDef, o: usize, t: &Now) -> Result<(), Fail> {
+    /// `on_screen`: the offer is on screen already (see [`Engine::refresh_into`]), so its caps, gap
+    /// and the global caps do not hold it: they limit new exposures.
+    fn precheck(&self, def: &OfferDef, o: usize, t: &Now, on_screen: bool) -> Result<(), Fail> {
         if def.requires_consent && !self.profile.consent {
             return Err(Fail::Ineligible);
         }
@@ -204,7 +206,7 @@ impl Engine {
         if in_quiet(def.quiet, t.minute) || (def.global_caps && t.global_quiet) {
             return Err(Fail::Quiet);
         }
-        if self.profile.consent {
+        if self.profile.consent && !on_screen {
             let (caps, gap) = caps_open(&self.profile, o, def, t);
             if !caps || !gap || (def.global_caps && t.global_left == 0) {
                 return Err(Fail::Capped);
@@ -223,17 +225,53 @@ impl Engine {
 
     /// Like [`Engine::decide`], reusing `out`'s allocation.
     pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
-        self.decide_as(placement, context, now, out, true);
+        self.decide_as(placement, context, now, out, true, &[]);
     }
 
     /// What [`Engine::decide_into`] would decide at `now`, recording nothing: no exposure (caps
     /// are not used), no stage change, no experiment assignment kept, and the id is 0. For
-    /// prefetching, server-side rendering and re-renders; `decide` when the content is shown.
+    /// prefetching and server-side rendering; `decide` when the content is shown, and
+    /// [`Engine::refresh_into`] when a view already shown is painted again.
     pub fn peek_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
-        self.decide_as(placement, context, now, out, false);
+        self.decide_as(placement, context, now, out, false, &[]);
     }
 
-    fn decide_as(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision, record: bool) {
+    /// What a view already shown with decision `shown` shows now: for a re-render, a clock
+    /// change, a new consent, a new model. The offers `shown` put on screen are not held by their
+    /// caps, gap or the global caps (which that view's own exposure may have filled: they limit new
+    /// exposures). When the same offers come out, in the same order, with the same variants and
+    /// control, the result is `shown` again (its id, content from the running model) and nothing is
+    /// recorded. Otherwise, or when `shown` recorded nothing (id 0: `peek`, or no consent then), or
+    /// there is no consent now, it is a new [`Engine::decide_into`], recorded.
+    pub fn refresh_into(&mut self, shown: &Decision, context: &[Value], now: i64, out: &mut Decision) {
+        let placement = shown.placement;
+        if shown.id != 0 && self.profile.consent {
+            self.decide_as(placement, context, now, out, false, &shown.items);
+            let same = out.items.len() == shown.items.len()
+                && out
+                    .items
+                    .iter()
+                    .zip(&shown.items)
+                    .all(|(a, b)| (a.offer, a.variant, a.control) == (b.offer, b.variant, b.control));
+            if same {
+                out.id = shown.id;
+                return;
+            }
+        }
+        self.decide_into(placement, context, now, out);
+    }
+
+    /// `record`: as `decide` (else as `peek`). `on_screen`: the items of the view shown (see
+    /// [`Engine::refresh_into`]), whose offers no cap holds.
+    fn decide_as(
+        &mut self,
+        placement: usize,
+        context: &[Value],
+        now: i64,
+        out: &mut Decision,
+        record: bool,
+        on_screen: &[Item],
+    ) {
         self.settle_stage();
         let t = self.now_for(now);
         let recorded = self.profile.stage;
@@ -262,6 +300,7 @@ impl Engine {
         out.fallback = p.fallback;
         let fallback = p.fallback;
         let max_items = usize::from(p.max_items);
+        let on_screen = |o: u32| on_screen.iter().any(|i| i.offer == o as usize);
         self.memo.reset(&self.model);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut worst: Option<Fail> = None;
@@ -297,7 +336,7 @@ impl Engine {
                         break;
                     }
                     i += 1;
-                    match self.precheck(def, o as usize, &t) {
+                    match self.precheck(def, o as usize, &t, on_screen(o)) {
                         Err(f) => worst = worst.max(Some(f)),
                         Ok(()) if def.audience.as_ref().is_none_or(|r| ev.test(r)) => {
                             let score = def.rank_by.map_or(f64::NEG_INFINITY, |s| ev.score(s as usize));
@@ -318,7 +357,7 @@ impl Engine {
                 let mut kept = 0;
                 for k in 0..scratch.len() {
                     let Some(&(o, score)) = scratch.get(k) else { break };
-                    if self.model.offers.get(o as usize).is_some_and(|d| d.global_caps) {
+                    if self.model.offers.get(o as usize).is_some_and(|d| d.global_caps) && !on_screen(o) {
                         if left == 0 {
                             worst = worst.max(Some(Fail::Capped));
                             continue;

@@ -35,12 +35,12 @@ export function makeBrand() {
       return new Uint8Array(readFileSync(`${file}.kairos`));
     },
     /**
-     * `kairos serve` of the model at `version` as channel `model`, signed by the brand; `publish(v)`
-     * raises it; `outbox` is the file accepted outbox batches go to.
+     * `kairos serve` of the model at `version` as channel `model`, signed by the brand; `publish(v,
+     * edit?)` raises it (`edit` changes the model first); `outbox` is the file accepted outbox batches go to.
      */
     async serve(version) {
       const models = mkdtempSync(join(dir, 'models-'));
-      const publish = (v) => writeFileSync(join(models, 'model.json'), JSON.stringify(modelAt(v)));
+      const publish = (v, edit) => writeFileSync(join(models, 'model.json'), JSON.stringify(modelAt(v, edit)));
       publish(version);
       const server = await serve(['--models', models, '--key', join(dir, 'brand.key'), '--poll-ms', '50',
         '--outbox', join(models, 'outbox.ndjson')]);

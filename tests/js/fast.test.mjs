@@ -461,3 +461,53 @@ test('peek gives what decide would, on the fast and the checked path, and record
   const exposures = e.drainOutbox().filter((ev) => ev.type === 'exposure');
   assert.equal(exposures.length, views.join(',').split(',').filter(Boolean).length, 'one exposure per item shown, none per render');
 });
+
+test('refresh paints a view again: the offers on screen stay without another exposure, even where that view filled their cap; a change is decided and recorded', () => {
+  const e = new Engine(snapshot(), '00000000000000d1');
+  e.setConsent(true);
+  const home = { page: 'home' };
+  // The slow path (a string longer than the fast path takes) gives the same answers.
+  const slow = { page: 'home', product: 'x'.repeat(300) };
+  const exposures = () => e.outbox().filter((ev) => ev.type === 'exposure').length;
+  // Views of the home page until the one that fills an offer's cap: a new view would not show it.
+  let shown;
+  let at = T0;
+  for (let view = 0; view < 10; view++, at += 60_000) {
+    shown = e.decide('home_offers', home, at);
+    const next = e.peek('home_offers', home, at + 1);
+    if (next.items.map((i) => i.offer).join() !== shown.items.map((i) => i.offer).join()) break;
+  }
+  assert.ok(shown.items.length > 0, 'an offer shown');
+  assert.notDeepEqual(e.peek('home_offers', home, at + 1).items.map((i) => i.offer), shown.items.map((i) => i.offer));
+  const before = exposures();
+  const state = e.exportState();
+  for (const [k, context] of [home, slow, home].entries()) {
+    assert.equal(e.refresh(shown, context, at + 2 + k), shown, `refresh ${k}: the same decision, the same object`);
+  }
+  assert.equal(exposures(), before, 'no exposure');
+  assert.deepEqual(e.exportState(), state, 'nothing recorded');
+  // She joins: the join offer no longer applies to her, so the view changes, recorded once.
+  e.track({ type: 'signup' }, at + 10);
+  const changed = e.refresh(shown, slow, at + 11);
+  assert.notEqual(changed, shown);
+  assert.notEqual(changed.id, shown.id);
+  assert.ok(!changed.items.some((i) => i.offer === 'join_discount'), JSON.stringify(changed.items));
+  assert.equal(exposures(), before + changed.items.length);
+  assert.equal(e.refresh(changed, home, at + 12), changed);
+  // What peek returned, or a decision made before consent, was not recorded: refresh records it.
+  const peeked = e.peek('home_hero', home, at + 13);
+  const recorded = e.refresh(peeked, home, at + 13);
+  assert.notEqual(recorded.id, '0000000000000000');
+  assert.deepEqual(recorded.items, peeked.items);
+  for (const bad of [null, 'home_hero', {}, { ...shown, id: 'zz' }, { ...shown, placement: 7 }]) {
+    assert.throws(() => e.refresh(bad, home, at), (err) => err.code === 'ARGUMENT_INVALID', JSON.stringify(bad));
+  }
+  assert.throws(() => e.refresh({ ...shown, placement: 'nowhere' }, home, at), (err) => err.code === 'PLACEMENT_UNKNOWN');
+  // What this model cannot have shown is decided anew: an offer it lacks, more items than room.
+  const n = exposures();
+  const foreign = e.refresh({ ...changed, items: [{ ...changed.items[0], offer: 'gone' }] }, home, at + 20);
+  assert.notEqual(foreign.id, changed.id);
+  const many = e.refresh({ ...changed, items: Array(20).fill(changed.items[0]) }, home, at + 21);
+  assert.notEqual(many.id, changed.id);
+  assert.equal(exposures(), n + foreign.items.length + many.items.length);
+});

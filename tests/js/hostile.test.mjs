@@ -140,6 +140,7 @@ test('a long hostile run keeps state and outbox bounded, and the engine deciding
   let t = NOW;
   let refused = 0;
   let decisions = 0;
+  let last = null;
   const EVENTS = 12000;
   for (let i = 1; i <= EVENTS; i++) {
     // Mostly forward, sometimes back up to 30 days, sometimes far ahead or behind (then back).
@@ -156,8 +157,22 @@ test('a long hostile run keeps state and outbox bounded, and the engine deciding
       refused++;
     }
     if (i % 3 === 0) {
-      decides(e, now, pick(['home_hero', 'home_offers', 'pdp_offer', 'cart_banner']));
+      last = decides(e, now, pick(['home_hero', 'home_offers', 'pdp_offer', 'cart_banner']));
       decisions++;
+    }
+    if (i % 7 === 0 && last) {
+      // `refresh` of a decision changed in every way a page could get wrong.
+      const item = () => pick([last.items[0], { offer: hostileString(), variant: hostileString(), control: pick([true, 1, 'yes']) },
+        { ...last.items[0], offer: 'join_discount', variant: 7 }, null, 5]);
+      const shown = pick([last, { ...last, items: Array.from({ length: pick([0, 1, 2, 3, 9, 10000]) }, item) },
+        { ...last, id: pick(['ffffffffffffffff', '0000000000000000', 'FFFF', 12, null]) },
+        { ...last, placement: hostileString() }, { ...last, items: hostileString() }, null, 'home_hero']);
+      try {
+        const d = e.refresh(shown, { page: hostileString(), product: hostileString() }, now);
+        assert.equal(typeof d.id, 'string');
+      } catch (err) {
+        assert.ok(['ARGUMENT_INVALID', 'PLACEMENT_UNKNOWN', 'CONTEXT_INVALID', 'TIME_INVALID'].includes(err.code), `${err.code}: ${err.message}`);
+      }
     }
     if (i % 97 === 0) {
       try { e.identify(pick(['email', 'external', 'phone']), `${hostileString()}@x.cn`); } catch (err) { assert.equal(err.code, 'IDENTITY_INVALID'); }

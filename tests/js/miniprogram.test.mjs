@@ -26,6 +26,8 @@ async function until(done) {
 }
 
 const dir = join(root, 'pkg', 'miniprogram');
+/** When the sandboxes' clocks start: a weekday afternoon in China. */
+const START = Date.parse('2026-11-20T14:20:00+08:00');
 
 /** `wx.request` over node:http, as the mini-program runtime answers (recorded in `requests`). */
 function wxRequest(requests) {
@@ -75,6 +77,10 @@ function sandbox(files = {}, storage = new Map()) {
     },
   });
   vm.runInContext('delete globalThis.WebAssembly;', ctx);
+  // The sandbox's clock starts at a fixed afternoon in China (UTC+8) and runs from there, outside
+  // the model's quiet hours and festival dates: what the example shows does not depend on when the
+  // test runs.
+  vm.runInContext(`{ const real = Date.now; const shift = ${START} - real(); Date.now = () => real() + shift; }`, ctx);
   for (const g of ['WebAssembly', 'TextEncoder', 'TextDecoder', 'fetch', 'URL', 'Request', 'Response']) {
     assert.equal(vm.runInContext(`typeof ${g}`, ctx), 'undefined', `${g} is absent in the sandbox`);
   }
@@ -324,21 +330,31 @@ test('the example mini-program: consent asked once, product views tracked, the p
   await until(() => decided() > exposures + 1);
   assert.equal(decided(), exposures + 2, 'shown again: decided again');
 
-  // A pushed model: the engine object stays the same, and the visible placement decides again.
+  // A pushed model: the engine object stays the same, and the visible placement paints the same
+  // view again with `refresh`: the new model's content at once, no second exposure (the same offer).
   const v2 = next(app, 'update', 2);
-  server.publish(2);
+  const reworded = 'Reworded in version 2';
+  server.publish(2, (m) => {
+    const offer = m.offers.find((o) => o.id === hero.data.offer);
+    for (const c of [offer.content, ...(offer.variants ?? []).map((v) => v.content)]) if (c) c.title = reworded;
+    return m;
+  });
   await v2;
   assert.equal((await app.engine()).modelVersion, 2);
   assert.equal(await app.engine(), engine);
-  await until(() => decided() > exposures + 2);
-  assert.equal(decided(), exposures + 3, 'the update re-decided the visible placement');
+  await until(() => hero.data.title === reworded);
+  assert.equal(hero.querySelector('.title').dom.textContent, reworded, 'the update repainted the visible placement');
+  await settled();
+  const heroExposures = () => engine.outbox().filter((e) => e.type === 'exposure' && e.placement === 'home_hero').length;
+  assert.equal(heroExposures(), 2, 'the same view: no second exposure');
   // Detached: no listener is left behind.
   hero.detach();
   const v3 = next(app, 'update', 3);
   server.publish(3);
   await v3;
   await settled();
-  assert.equal(decided(), exposures + 3, 'a detached placement does not decide');
+  assert.equal(hero.data.title, reworded, 'a detached placement does not paint');
+  assert.equal(heroExposures(), 2, 'nor decide');
 
   // Back online: the app revalidates at once (finding 14).
   assert.equal(first.network.length, 1, 'app.js listens to wx.onNetworkStatusChange');

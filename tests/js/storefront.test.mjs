@@ -36,6 +36,9 @@ function staticOnly(port, www) {
   return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));
 }
 
+/** When the pages' clocks start: a weekday afternoon in China. */
+const START = Date.parse('2026-11-20T14:20:00+08:00');
+
 test('the storefront personalizes on the real package and server', async (t) => {
   assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM}`);
   assert.ok(existsSync(KAIROS), 'target/release/kairos (make cli builds it)');
@@ -57,6 +60,10 @@ test('the storefront personalizes on the real package and server', async (t) => 
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
+  // The page's clock starts at a fixed afternoon in China (UTC+8) and runs from there: outside the
+  // model's quiet hours and festival dates, so what the page shows does not depend on when the
+  // test runs (the journeys set the page's own clock outright).
+  await ctx.clock.install({ time: START });
   const page = ctx.pages()[0] ?? await ctx.newPage();
   const errors = [];
   let offline = false;
@@ -106,6 +113,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
       const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
       try {
         const first = await browser.newPage();
+        await first.clock.install({ time: START });
         const failures = [];
         first.on('pageerror', (e) => failures.push(e.message));
         await first.route('**/v1/**', (r) => r.fulfill({ status: 503, body: 'down for maintenance' }));

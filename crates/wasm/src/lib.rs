@@ -10,10 +10,12 @@ mod error;
 mod evaluate; // built only with the cargo feature `evaluate` (see its `#![cfg]`)
 mod methods;
 
+use methods::method;
+
 use js_sys::Array;
 use kairos::engine::host::{self, Raw};
 use kairos::engine::input::{self, InputError};
-use kairos::engine::{Decision, Engine as Core, Reason, Tracked};
+use kairos::engine::{Decision, Engine as Core, Item, Reason, Tracked};
 use kairos::logic::Value;
 use kairos::model::ValueType;
 use kairos::sign::Trust;
@@ -61,6 +63,8 @@ pub struct Engine {
     context: Vec<Value>,
     props: Vec<Value>,
     decision: Decision,
+    /// The decision `refresh` is asked about (see [`Engine::read_shown`]).
+    shown: Decision,
     /// Strings the package's JavaScript sent once and now names by index (see `intern`).
     interned: Vec<String>,
     /// Per context slot, the interned string it holds from the last fast decide, if any.
@@ -177,14 +181,15 @@ fn snapshot_bytes(v: &JsValue) -> Result<Vec<u8>, JsValue> {
 impl Engine {
     /// For the fast paths in pkg/fast.js, once per model: `[placements, offers,
     /// variants, contents, reasons, context, events, props, input, output, propsAt, memory,
-    /// segments]`.
+    /// segments, most items]`.
     /// First the model's names and parsed content payloads (`props`: per event type, its
     /// property names). Then the fast paths' buffers, made here in this module's memory for the
     /// running model, as byte offsets: the input holds `(kind, value)` per context slot (kind 0
-    /// missing, 1 boolean, 2 finite number, 3 interned string); the output room for the longest
+    /// missing, 1 boolean, 2 finite number, 3 interned string), then room for the decision
+    /// `refresh` is asked about (see [`Engine::read_shown`]); the output room for the longest
     /// decision or every segment's index; props the same pairs for the fast track, room for the
     /// event type with the most properties. None moves until the next call. Then the module's
-    /// memory, where they are; last the segment names.
+    /// memory, where they are; the segment names; last the most items a placement shows.
     fn prepare(&mut self) -> Array {
         let model = self.core.model();
         let s = JsValue::from_str;
@@ -224,14 +229,12 @@ impl Engine {
         {
             out.push(&part);
         }
-        let (mut items, mut props) = (0, 0);
-        for p in &model.placements {
-            items = items.max(usize::from(p.max_items));
-        }
+        let (items, mut props) = (most_items(model), 0);
         for e in &model.events {
             props = props.max(e.props.len());
         }
-        self.fast_in = vec![0.0; 2 * model.context.len()];
+        // The context's pairs, then the decision `refresh` is asked about (see `read_shown`).
+        self.fast_in = vec![0.0; input_len(model)];
         self.fast_props = vec![0.0; 2 * props];
         // Room for the longest decision, or for every segment's index.
         self.fast_out = Vec::with_capacity((DECISION_HEAD + DECISION_ITEM * items).max(model.segments.len()));
@@ -244,6 +247,7 @@ impl Engine {
             segments.push(&s(&g.name));
         }
         out.push(&segments);
+        out.push(&JsValue::from(items as u32));
         out
     }
 
@@ -307,6 +311,7 @@ impl Engine {
             context: Vec::new(),
             props: Vec::new(),
             decision: Decision::empty(),
+            shown: Decision::empty(),
             interned: Vec::new(),
             context_ids: Vec::new(),
             fast_in: Vec::new(),
@@ -360,7 +365,8 @@ impl Engine {
     }
 
     /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`which` 0, see
-    /// [`Engine::decide_fast`]), `peek` (3: the same, recording nothing) or `track` (1, see
+    /// [`Engine::decide_fast`]), `peek` (3: the same, recording nothing), `refresh` (4: the same
+    /// for a view already shown, see [`Engine::read_shown`]) or `track` (1, see
     /// [`Engine::track_fast`]) of `index`, or the fast `segments` (2): with the context in the input buffer (see [`Engine::prepare`]), the
     /// segments' indices to the output buffer as [`Engine::write_segments`] writes them, and how
     /// many plus one. 0: the input needs the checked path (which gives the error).
@@ -372,8 +378,8 @@ impl Engine {
         let Ok(now) = host::time_ms(now) else { return 0 };
         if !self.fast_context() {
             0
-        } else if which == 0 || which == 3 {
-            self.decide_fast(index, now, which == 0)
+        } else if which != 2 {
+            self.decide_fast(index, now, which)
         } else {
             self.write_segments(now) + 1
         }
@@ -409,17 +415,62 @@ impl Engine {
     /// placement, id high, id low, fallback, items…]` with six numbers per item (`offer, variant,
     /// control, content, priority, score`; -1 or NaN for none), and returns how many; 0 when the
     /// input needs the checked path (which gives the error).
-    fn decide_fast(&mut self, placement: u32, now: i64, record: bool) -> u32 {
+    fn decide_fast(&mut self, placement: u32, now: i64, which: u32) -> u32 {
         let p = placement as usize;
         if p >= self.core.model().placements.len() {
             return 0;
         }
-        if record {
-            self.core.decide_into(p, &self.context, now, &mut self.decision);
-        } else {
-            self.core.peek_into(p, &self.context, now, &mut self.decision);
+        let which = match which {
+            3 => method::PEEK,
+            4 => method::REFRESH,
+            _ => method::DECIDE,
+        };
+        self.decide_with(p, now, which)
+    }
+
+    /// `decide`, `peek` or `refresh` (by their method numbers) of placement `p` with the context
+    /// set; writes the decision to the output buffer; how many numbers.
+    fn decide_with(&mut self, p: usize, now: i64, which: u32) -> u32 {
+        if which == method::REFRESH {
+            self.read_shown(p);
+        }
+        let (ctx, out) = (&self.context, &mut self.decision);
+        match which {
+            method::PEEK => self.core.peek_into(p, ctx, now, out),
+            method::REFRESH => self.core.refresh_into(&self.shown, ctx, now, out),
+            _ => self.core.decide_into(p, ctx, now, out),
         }
         self.write_decision()
+    }
+
+    /// Reads the decision `refresh` is asked about, of placement `p`, from the input buffer after
+    /// the context, where fast.js writes it: `[id high, id low, items, (offer, variant, control)
+    /// per item]` (-1: no variant). What this model cannot have shown (an offer it lacks, more
+    /// items than room) reads as id 0: `refresh` decides anew.
+    fn read_shown(&mut self, p: usize) {
+        let d = &mut self.shown;
+        d.placement = p;
+        d.id = 0;
+        d.items.clear();
+        let whole =
+            |x: &f64| (*x >= 0.0 && *x <= f64::from(u32::MAX) && x.fract() == 0.0).then_some(*x as u64);
+        let area = self.fast_in.get(2 * self.core.model().context.len()..).unwrap_or_default();
+        let [hi, lo, n, items @ ..] = area else { return };
+        let (Some(hi), Some(lo), Some(n)) = (whole(hi), whole(lo), whole(n)) else { return };
+        let Some(items) = items.get(..3 * n as usize) else { return };
+        for item in items.chunks_exact(3) {
+            let &[offer, variant, control] = item else { return };
+            let Some(offer) = whole(&offer) else { return };
+            d.items.push(Item {
+                offer: offer as usize,
+                variant: whole(&variant).map(|v| v as usize),
+                control: control == 1.0,
+                content: None,
+                priority: 0,
+                score: None,
+            });
+        }
+        d.id = hi << 32 | lo;
     }
 
     /// Writes the index of each segment the shopper is in now, in model order, to the output
@@ -439,7 +490,7 @@ impl Engine {
     /// checked path.
     fn fast_context(&mut self) -> bool {
         let model = self.core.model();
-        if self.fast_in.len() != 2 * model.context.len() {
+        if self.fast_in.len() != input_len(model) {
             return false;
         }
         if self.context.len() != model.context.len() {
@@ -485,6 +536,17 @@ fn fast_slot(slot: &mut Value, kind: f64, x: f64, ty: ValueType, interned: &[Str
         _ => return false,
     }
     true
+}
+
+/// Most items any placement of `model` shows.
+fn most_items(model: &Model) -> usize {
+    model.placements.iter().map(|p| usize::from(p.max_items)).max().unwrap_or(0)
+}
+
+/// The fast input buffer's length for `model`: a `(kind, value)` pair per context slot, then room
+/// for the decision `refresh` is asked about (see [`Engine::read_shown`]).
+fn input_len(model: &Model) -> usize {
+    2 * model.context.len() + 3 + 3 * most_items(model)
 }
 
 fn pair_of(c: &[f64]) -> &[f64; 2] {

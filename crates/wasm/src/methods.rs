@@ -62,19 +62,23 @@ pub mod method {
     /// `peek(placement, context, now)`: the checked path of the fast `peek`, what `decide` would
     /// decide, recording nothing (to the output buffer like `decide`).
     pub const PEEK: u32 = 20;
+    /// `refresh(placement, context, now)`, the checked path of the fast `refresh`: what the view
+    /// shown with the decision whose id is in the input buffer's last two numbers shows now (see
+    /// `Engine::shown_id`), to the output buffer like `decide`.
+    pub const REFRESH: u32 = 21;
     /// The getter `consent`: whether the shopper consented to profiling.
-    pub const CONSENT: u32 = 21;
+    pub const CONSENT: u32 = 22;
     /// The getter `modelVersion`: the running model's version.
-    pub const MODEL_VERSION: u32 = 22;
+    pub const MODEL_VERSION: u32 = 23;
     /// The getter `pid`: the shopper's pseudonymous id (what trait tokens and outbox batches are
     /// keyed by).
-    pub const PID: u32 = 23;
+    pub const PID: u32 = 24;
     /// The getter `traitsTokenExpiresMs`: when the traits set by a token expire (ms), or `null`
     /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
     /// verifies, a new pid), so the host fetches a fresh token then or before.
-    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 24;
+    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 25;
     /// The getter `stageNames`: the model's lifecycle stages, in order.
-    pub const STAGE_NAMES: u32 = 25;
+    pub const STAGE_NAMES: u32 = 26;
 }
 
 #[wasm_bindgen]
@@ -88,11 +92,11 @@ impl Engine {
         match which {
             method::TRACK => self.track_checked(a, b),
             // Both write to the output buffer and return how many numbers.
-            method::DECIDE | method::PEEK | method::SEGMENTS => {
+            method::DECIDE | method::PEEK | method::REFRESH | method::SEGMENTS => {
                 let n = if which == method::SEGMENTS {
                     self.segments(a, b)
                 } else {
-                    self.decide_checked(a, b, c, which == method::DECIDE)
+                    self.decide_checked(a, b, c, which)
                 };
                 n.map(JsValue::from)
             }
@@ -218,19 +222,14 @@ impl Engine {
         placement: &JsValue,
         context: &JsValue,
         now: &JsValue,
-        record: bool,
+        which: u32,
     ) -> Result<u32, JsValue> {
         let now = self::now(now)?;
         let name = name_arg(placement, "placement", code::PLACEMENT_UNKNOWN)?;
         let p = input::placement_index(self.core.model(), &name)
             .map_err(|e| error::input(&e, code::PLACEMENT_UNKNOWN))?;
         self.fill_context(context)?;
-        if record {
-            self.core.decide_into(p, &self.context, now, &mut self.decision);
-        } else {
-            self.core.peek_into(p, &self.context, now, &mut self.decision);
-        }
-        Ok(self.write_decision())
+        Ok(self.decide_with(p, now, which))
     }
 
     /// The segments the shopper is in now, in model order: their indices go to the fast paths'

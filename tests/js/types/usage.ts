@@ -22,7 +22,10 @@ export function page(): string | null {
   const context: Context = { page: 'home' };
   const prefetched: Decision = engine.peek('home_hero', context, Date.now());
   const d: Decision = engine.decide('home_hero', context);
-  void prefetched;
+  const repainted: Decision = engine.refresh(d, context);
+  // @ts-expect-error a placement name is not the decision shown
+  engine.refresh('home_hero', context);
+  void [prefetched, repainted];
   const reason: Reason = d.reason;
   const first = d.items[0];
   const content: Json = first ? first.content : d.fallback;
