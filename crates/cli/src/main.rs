@@ -64,7 +64,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show which offers, segments, stages and features were added, removed or changed.
+    /// Show what was added, removed or changed between two models (definitions and settings), and
+    /// warn about what devices will refuse.
     Diff {
         /// The older snapshot or model file (`.json`).
         a: PathBuf,

@@ -265,11 +265,68 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
             .iter()
             .map(|f| (f.name.clone(), format!("{}{:?}{:?}{:?}", event(f.event), f.spec, f.of, f.filter)))
             .collect(),
+        "scores" => m
+            .scores
+            .iter()
+            .map(|c| (c.name.clone(), format!("{:?}{}{:?}", c.kind, c.bias, c.terms)))
+            .collect(),
+        // Which offers fill a placement shows in the offers' own diff.
+        "placements" => m
+            .placements
+            .iter()
+            .map(|p| (p.name.clone(), format!("{}{:?}", p.max_items, content(p.fallback))))
+            .collect(),
+        "calendars" => m.calendars.iter().map(|(n, days)| (n.clone(), format!("{days:?}"))).collect(),
+        "events" => m.events.iter().map(|e| (e.name.clone(), format!("{:?}", e.props))).collect(),
+        "context" => m.context.iter().map(|(n, t)| (n.clone(), format!("{t:?}"))).collect(),
+        "traits" => m.traits.iter().map(|(n, t)| (n.clone(), format!("{t:?}"))).collect(),
+        // The model's own settings, one entry each.
+        "settings" => vec![
+            ("time zone".into(), m.offset_ms.to_string()),
+            ("id_salt".into(), m.id_salt.clone()),
+            ("global caps".into(), format!("{:?}", m.caps)),
+            ("global quiet hours".into(), format!("{:?}", m.quiet)),
+        ],
         _ => Vec::new(),
     }
 }
 
-/// `kairos diff`: what was added, removed or changed between two snapshots or model files.
+/// What every device running `a` will make of `b`, when it is more than a change of definitions.
+fn diff_warnings(a: &Model, b: &Model) -> Vec<String> {
+    let mut out = Vec::new();
+    if b.version <= a.version {
+        out.push(format!(
+            "version {} is not newer than {}: devices running the first refuse the second as a rollback; raise meta.version",
+            b.version, a.version
+        ));
+    }
+    if a.id_salt != b.id_salt {
+        out.push(
+            "meta.id_salt changed: every identified shopper gets a new pid, so trait tokens issued for the old pids \
+             stop counting and reports no longer join the backend's records for them"
+                .into(),
+        );
+    }
+    out
+}
+
+/// What `kairos diff` compares, by name within each.
+const KINDS: [&str; 11] = [
+    "offers",
+    "segments",
+    "stages",
+    "features",
+    "scores",
+    "placements",
+    "calendars",
+    "events",
+    "context",
+    "traits",
+    "settings",
+];
+
+/// `kairos diff`: what was added, removed or changed between two snapshots or model files; then
+/// the model's settings, and warnings about what devices will make of the change.
 pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
     let (ma, _) = load(a)?;
     let (mb, _) = load(b)?;
@@ -278,7 +335,8 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
     if !json_out {
         println!("version {} -> {}", ma.version, mb.version);
     }
-    for kind in ["offers", "segments", "stages", "features"] {
+    let warnings = diff_warnings(&ma, &mb);
+    for kind in KINDS {
         let ia = items(&ma, kind);
         let ib = items(&mb, kind);
         let find = |v: &[(String, String)], n: &str| v.iter().find(|(k, _)| k == n).map(|(_, f)| f.clone());
@@ -304,9 +362,15 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
     }
     if json_out {
         report.insert("version".into(), json!([ma.version, mb.version]));
+        report.insert("warnings".into(), json!(warnings));
         println!("{}", Json::Object(report));
-    } else if !any {
-        println!("no offers, segments, stages or features differ");
+    } else {
+        if !any {
+            println!("no definition or setting differs");
+        }
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(any)
 }

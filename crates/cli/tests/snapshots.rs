@@ -239,6 +239,44 @@ fn compile_and_inspect_error_paths() {
 }
 
 #[test]
+fn diff_covers_placements_events_and_settings_and_warns_about_what_devices_will_refuse() {
+    let d = tmp("diff-all");
+    let mut m = model_json();
+    m["meta"]["version"] = json!(2);
+    m["meta"]["id_salt"] = json!("a new salt");
+    let placement = m["placements"].as_object().unwrap().keys().next().unwrap().clone();
+    m["placements"][&placement]["max_items"] = json!(3);
+    let event = m["events"].as_object().unwrap().keys().next().unwrap().clone();
+    m["events"][&event]["coupon"] = json!("string");
+    m["context"]["campaign"] = json!("string");
+    m["caps"] = json!([{"max": 1, "days": 1}]);
+    let b = d.join("b.json");
+    std::fs::write(&b, m.to_string()).unwrap();
+    let out = kairos(&["diff", MODEL, s(&b)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let o = text(&out.stdout);
+    for line in [
+        format!("~ placement {placement}"),
+        format!("~ event {event}"),
+        "+ context campaign".into(),
+        "~ setting global caps".into(),
+        "~ setting id_salt".into(),
+    ] {
+        assert!(o.contains(&line), "{line} in {o}");
+    }
+    let e = text(&out.stderr);
+    assert!(e.contains("warning: meta.id_salt changed: every identified shopper gets a new pid"), "{e}");
+    assert!(!e.contains("not newer"), "{e}");
+    // Backwards: a lower version is a rollback every device refuses.
+    let back = kairos(&["diff", s(&b), MODEL, "--json"]);
+    let j: Value = serde_json::from_str(&text(&back.stdout)).unwrap();
+    let warnings = j["warnings"].as_array().unwrap();
+    assert!(warnings[0].as_str().unwrap().starts_with("version 1 is not newer than 2"), "{warnings:?}");
+    assert_eq!(j["settings"]["changed"], json!(["id_salt", "global caps"]));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
 fn diff_names_what_changed() {
     let d = tmp("diff");
     let mut m = model_json();
@@ -267,8 +305,11 @@ fn diff_names_what_changed() {
     assert_eq!(j["segments"]["added"], json!(["night_owl"]));
     assert_eq!(j["offers"]["removed"], json!([removed]));
     assert_eq!(j["version"], json!([1, 2]));
+    assert_eq!(j["warnings"], json!([]));
     let same = kairos(&["diff", MODEL, MODEL]);
-    assert!(text(&same.stdout).contains("no offers, segments, stages or features differ"));
+    assert!(text(&same.stdout).contains("no definition or setting differs"));
+    // The same version twice: every device running the first refuses the second.
+    assert!(text(&same.stderr).contains("warning: version 1 is not newer than 1"), "{}", text(&same.stderr));
     fails(&kairos(&["diff", MODEL, s(&d.join("nope.kairos"))]), 2, "nope.kairos: No such file");
     std::fs::remove_dir_all(&d).ok();
 }
