@@ -136,27 +136,28 @@ export function install(Engine) {
       return n === 0 ? slow.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
     };
   }
-  // The decision shown goes after the context in the input buffer, as numbers (both paths read
-  // it there); it comes back as it is when the view still shows what it showed.
-  proto.refresh = function refresh(shown, context, now) {
+  // The decision shown is read first, with the engine busy (its getters run once, and may not
+  // call the engine), into plain values; then written as numbers after the context in the input
+  // buffer, where both paths read it. It comes back as it is when the view still shows what it
+  // showed.
+  const refresher = (decider) => function refresh(shown, context, now) {
+    const v = view(this, shown);
     const m = current(this);
-    const { id, placement, items } = shown !== null && typeof shown === 'object' ? shown : {};
-    if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id) || typeof placement !== 'string' || !Array.isArray(items)) {
-      throw kairosError('ARGUMENT_INVALID', 'refresh: `shown` must be a decision this engine returned (decide, peek or refresh)');
-    }
     // More items than any placement shows: not this model's; id 0 (the engine decides anew).
-    const fits = items.length <= m.mostItems;
-    const numbers = [fits ? parseInt(id.slice(0, 8), 16) : 0, fits ? parseInt(id.slice(8), 16) : 0, fits ? items.length : 0];
-    for (const item of fits ? items : []) {
-      const o = item !== null && typeof item === 'object' ? m.offer.get(item.offer) : undefined;
-      numbers.push(o ?? -1, o === undefined ? -1 : m.variants[o].indexOf(item.variant), o !== undefined && item.control === true ? 1 : 0);
+    const fits = v.items.length <= m.mostItems;
+    const numbers = [fits ? v.hi : 0, fits ? v.lo : 0, fits ? v.items.length : 0];
+    for (const [offer, variant, control] of fits ? v.items : []) {
+      const o = m.offer.get(offer);
+      numbers.push(o ?? -1, o === undefined ? -1 : m.variants[o].indexOf(variant), control === true ? 1 : 0);
     }
     heap(m).set(numbers, m.inAt + m.context.input.length);
-    const d = this.__refresh(placement, context, now);
-    const same = d.id === id && d.reason === shown.reason && d.fallback === shown.fallback && d.items.length === items.length
-      && d.items.every((x, i) => x.offer === items[i]?.offer && x.control === items[i].control && x.content === items[i].content && x.score === items[i].score);
+    const d = decider.call(this, v.placement, context, now);
+    const same = d.id === v.id && d.reason === v.reason && d.fallback === v.fallback && d.items.length === v.items.length
+      && d.items.every((x, i) => [x.offer, x.variant, x.control, x.content, x.score].every((y, k) => y === v.items[i][k]));
     return same ? shown : d;
   };
+  proto.refresh = refresher(proto.__refresh);
+  proto.__refreshChecked = refresher(checkedRefresh);
   proto.track = function track(event, now) {
     const m = current(this);
     if ((now != null && typeof now !== 'number') || event === null || typeof event !== 'object') {
@@ -198,6 +199,36 @@ export function install(Engine) {
     const n = this.__fast(2, 0, now == null ? Date.now() : now);
     return n === 0 ? checkedSegments.call(this, replay(f, context), now) : named(m, n - 1);
   };
+}
+
+/** A decision `refresh` is asked about, read once with the engine busy, as plain values. */
+function view(engine, shown) {
+  const fail = (cause) => {
+    const e = kairosError('ARGUMENT_INVALID', 'refresh: `shown` must be a decision this engine returned (decide, peek or refresh)');
+    if (cause !== undefined) e.cause = cause;
+    return e;
+  };
+  if (shown === null || typeof shown !== 'object') throw fail();
+  live(engine).__busy = true;
+  let v;
+  try {
+    const { id, placement, reason, fallback, items } = shown;
+    if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id) || typeof placement !== 'string' || !Array.isArray(items)) throw fail();
+    // The length read once, and at most one item more than any placement shows (255): a getter
+    // that grows the list changes nothing here.
+    const n = Math.min(items.length, 256);
+    const list = [];
+    for (let i = 0; i < n; i++) {
+      const x = items[i];
+      list.push(x !== null && typeof x === 'object' ? [x.offer, x.variant, x.control, x.content, x.score] : []);
+    }
+    v = { id, placement, reason, fallback, items: list, hi: parseInt(id.slice(0, 8), 16), lo: parseInt(id.slice(8), 16) };
+  } catch (e) {
+    throw isKairosError(e) ? e : fail(e);
+  } finally {
+    engine.__busy = false;
+  }
+  return v;
 }
 
 function freeze(v) {

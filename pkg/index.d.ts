@@ -185,10 +185,12 @@ export declare class Engine {
    * What a view shown already shows now: for a re-render, a clock change, a consent given, a new
    * model. The offers `shown` put on screen stay without another exposure, even where that view's
    * own exposure filled their cap or gap. When the view still shows what `shown` shows, `shown`
-   * itself is returned (a memoized component need not repaint) and nothing is recorded; when
-   * another offer comes first, a new decision, recorded as `decide` records it. A `shown` that was
-   * not recorded (from `peek`, or made before consent) is decided now.
-   * @throws KairosError `ARGUMENT_INVALID`, `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`
+   * itself is returned (a memoized component need not repaint) and nothing is recorded; after a
+   * model update, the same id with the new model's content. When the offers change, the view's
+   * new decision keeps its id and only the offers new on screen are exposed. A `shown` that is not
+   * this shopper's view (from `peek`, made before consent, erased since) is decided anew.
+   * @throws KairosError `ARGUMENT_INVALID`, `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`,
+   * `ENGINE_BUSY` (a getter of `shown` or the context called the engine)
    */
   refresh<C extends object & Fields<C> = Context>(shown: Decision, context?: C | null, now?: Millis): Decision;
   /** The current lifecycle stage. */

@@ -1,7 +1,8 @@
 //! `refresh`: what a view already shown shows now (docs/model.md, "Decisions"). A re-render, a
 //! clock change or a new model paints the same view again: the offers on screen stay without a
-//! second exposure, even when that view's own exposure filled their cap, and only a change of
-//! offer is a new, recorded decision.
+//! second exposure, even when that view's own exposure filled their cap; a change of offer is
+//! recorded under the view's id, exposing only what is new; a view that is not this profile's is
+//! decided anew.
 
 #![allow(
     clippy::unwrap_used,
@@ -158,20 +159,20 @@ fn a_gap_or_the_global_caps_filled_by_the_view_do_not_take_its_offers_away() {
 }
 
 #[test]
-fn a_new_offer_is_a_new_decision_and_then_the_view_it_shows() {
+fn a_new_offer_changes_the_view_and_is_exposed_once() {
     let mut e = engine(3);
     let d = decide(&mut e, "hero", NOON);
     e.track_json(&json!({"type": "buy", "amount": 5}), NOON + 1).unwrap();
     let r = refresh(&mut e, &d, NOON + 2);
-    assert_ne!(r.id, d.id);
-    assert_eq!(offers(&e, &r), ["vip"], "a better offer now: decided, recorded");
+    assert_eq!(r.id, d.id, "the same view: one id");
+    assert_eq!(offers(&e, &r), ["vip"], "a better offer now: shown, and exposed");
     assert_eq!(exposures(&mut e), 2);
     assert_eq!(refresh(&mut e, &r, NOON + 3).id, r.id, "and then kept");
     assert_eq!(exposures(&mut e), 2);
     // Quiet hours are no cap: the view changes to what may be shown then.
     let night = refresh(&mut e, &r, MIDNIGHT + 25 * HOUR);
-    assert_eq!(offers(&e, &night), ["backup"]);
-    assert_ne!(night.id, r.id);
+    assert_eq!((night.id, offers(&e, &night)), (r.id, vec!["backup".to_string()]));
+    assert_eq!(exposures(&mut e), 3);
 }
 
 #[test]
@@ -220,8 +221,129 @@ fn an_empty_view_stays_empty_without_a_new_decision_until_an_offer_may_show() {
     assert_eq!((d.reason, d.items.len()), (Reason::QuietHours, 0));
     assert_ne!(d.id, 0);
     assert_eq!(refresh(&mut e, &d, MIDNIGHT + 2 * HOUR).id, d.id);
+    // An empty view records nothing, so nothing says it is this profile's: decided anew.
     let morning = refresh(&mut e, &d, MIDNIGHT + 9 * HOUR);
     assert_ne!(morning.id, d.id);
     assert_eq!(offers(&e, &morning), ["late_offer"]);
     assert_eq!(exposures(&mut e), 1);
+}
+
+/// A model of one two-item placement: `a` (capped once a week), `x` (only on page "x"), `b` (no
+/// global caps); at most two global-capped exposures a day.
+fn pair_engine(install: u64) -> Engine {
+    let m = json!({
+        "meta": {"name": "t", "version": 1},
+        "events": {"buy": {"amount": "number"}},
+        "context": {"page": "string"},
+        "placements": {"pair": {"max_items": 2}},
+        "offers": [
+            {"id": "a", "placements": ["pair"], "priority": 3, "caps": [{"max": 1, "days": 7}], "content": {"t": "a"},
+             "conversion": {"event": "buy", "within_hours": 48}},
+            {"id": "x", "placements": ["pair"], "priority": 2, "audience": {"==": [{"var": "context.page"}, "x"]},
+             "content": {"t": "x"}},
+            {"id": "b", "placements": ["pair"], "priority": 1, "global_caps": false, "content": {"t": "b"}}
+        ],
+        "caps": [{"max": 2, "days": 1}]
+    });
+    let mut e = Engine::new(compile_str(&m.to_string()).unwrap().model, install);
+    e.set_consent(true);
+    e
+}
+
+fn page(e: &Engine, name: &str) -> Vec<Value> {
+    input::context(e.model(), &json!({ "page": name })).unwrap()
+}
+
+fn exposed(e: &mut Engine) -> Vec<(u64, String)> {
+    e.outbox()
+        .into_iter()
+        .filter_map(|x| match x {
+            OutboxEvent::Exposure { decision, offer, .. } => {
+                Some((u64::from_str_radix(&decision, 16).unwrap(), offer))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_change_keeps_the_offers_on_screen_and_exposes_only_the_new_one() {
+    let mut e = pair_engine(21);
+    let (p, home, x) = (place(&e, "pair"), page(&e, "home"), page(&e, "x"));
+    let shown = e.decide(p, &home, NOON);
+    assert_eq!(offers(&e, &shown), ["a", "b"]);
+    // On page "x", `x` comes before `b`. A new view would lose `a` (its cap is full) and `x` could
+    // take the day's last global-capped exposure; this view keeps `a`, which is on screen.
+    let mut r = Decision::empty();
+    e.refresh_into(&shown, &x, NOON + 1, &mut r);
+    assert_eq!(offers(&e, &r), ["a", "x"]);
+    assert_eq!(r.id, shown.id, "the same view: one id");
+    let x_index = e.model().offers.iter().position(|o| o.id == "x").unwrap();
+    assert_eq!(r.items[1].offer, x_index);
+    assert_eq!(
+        exposed(&mut e),
+        [(shown.id, "a".to_string()), (shown.id, "b".to_string()), (shown.id, "x".to_string())],
+        "`a` is not exposed twice for one view; `x` is exposed once"
+    );
+    // And that view again: nothing more.
+    let mut again = Decision::empty();
+    e.refresh_into(&r, &x, NOON + 2, &mut again);
+    assert_eq!(again.id, r.id);
+    assert_eq!(exposed(&mut e).len(), 3);
+}
+
+#[test]
+fn the_global_budget_the_view_used_is_not_spent_again() {
+    let mut e = pair_engine(22);
+    let (p, home) = (place(&e, "pair"), page(&e, "home"));
+    let shown = e.decide(p, &home, NOON);
+    // The next day: the global budget is 2 again and `a`'s weekly cap is still full.
+    let mut r = Decision::empty();
+    e.refresh_into(&shown, &home, NOON + 24 * HOUR, &mut r);
+    assert_eq!((r.id, offers(&e, &r)), (shown.id, vec!["a".to_string(), "b".to_string()]));
+    assert_eq!(exposed(&mut e).len(), 2);
+}
+
+#[test]
+fn a_view_whose_exposures_were_erased_is_decided_anew() {
+    let mut e = pair_engine(23);
+    let (p, home) = (place(&e, "pair"), page(&e, "home"));
+    let shown = e.decide(p, &home, NOON);
+    e.withdraw_consent(NOON + 1);
+    e.drain_outbox();
+    e.set_consent(true);
+    let mut r = Decision::empty();
+    e.refresh_into(&shown, &home, NOON + 2, &mut r);
+    assert_ne!(r.id, shown.id);
+    assert_eq!(offers(&e, &r), ["a", "b"]);
+    assert_eq!(exposed(&mut e), [(r.id, "a".to_string()), (r.id, "b".to_string())], "the view counted again");
+    // So a conversion on it is attributed, and the cap counts it.
+    e.track_json(&json!({"type": "buy", "amount": 5}), NOON + 3).unwrap();
+    assert!(e.outbox().iter().any(|x| matches!(x, OutboxEvent::Conversion { .. })));
+    let next = e.decide(p, &home, NOON + 4);
+    assert_eq!(offers(&e, &next), ["b"], "`a`'s cap holds the next view");
+}
+
+#[test]
+fn natively_a_decision_from_before_a_model_update_that_moved_offers_is_decided_anew() {
+    let model = |version: u32, swap: bool| {
+        let first = json!({"id": "first", "placements": ["hero"], "priority": 5, "content": {"t": "first"}});
+        let second = json!({"id": "second", "placements": ["hero"], "priority": 9, "caps": [{"max": 1, "days": 7}],
+            "content": {"t": "second"}});
+        let offers = if swap { vec![second, first] } else { vec![first, second] };
+        let m = json!({"meta": {"name": "t", "version": version}, "events": {"buy": {"amount": "number"}},
+            "context": {"page": "string"}, "placements": {"hero": {"max_items": 1}}, "offers": offers});
+        compile_str(&m.to_string()).unwrap().model
+    };
+    let mut e = Engine::new(model(1, false), 24);
+    e.set_consent(true);
+    let ctx = context(&e);
+    let shown = e.decide(0, &ctx, NOON);
+    assert_eq!(offers(&e, &shown), ["second"]);
+    e.apply_model(model(2, true)).unwrap();
+    // Index 1 was "second" and is "first" now: not the view's offer, so not exempt from caps.
+    let mut r = Decision::empty();
+    e.refresh_into(&shown, &ctx, NOON + 1, &mut r);
+    assert_ne!(r.id, shown.id);
+    assert_eq!(offers(&e, &r), ["first"], "`second` is held by its cap");
 }

@@ -358,11 +358,9 @@ function status(text) {
 }
 
 async function main() {
-  const onModel = () => {
-    // The decisions shown were made under the old model, whose offers may be gone.
-    state.decisions = {};
-    render();
-  };
+  // A pushed model paints the page again: `refresh` keeps each slot's view where its offers are
+  // still chosen (the new model's content, no second exposure) and decides the others.
+  const onModel = () => render();
   const onWaiting = (e) => {
     const retry = e.retryInMs ? `; retrying in ${Math.ceil(e.retryInMs / 1000)} s` : '';
     status(`The shop's model could not be loaded (${e.message})${retry}. Is \`kairos serve\` running (\`make demo\`)?`);

@@ -157,6 +157,11 @@ struct Now {
     global_quiet: bool,
 }
 
+/// Whether two items show the same: offer, variant, control group.
+fn same_item(a: &Item, b: &Item) -> bool {
+    (a.offer, a.variant, a.control) == (b.offer, b.variant, b.control)
+}
+
 fn in_quiet(q: Option<(u16, u16)>, minute: u16) -> bool {
     match q {
         Some((from, to)) if from < to => (from..to).contains(&minute),
@@ -225,7 +230,7 @@ impl Engine {
 
     /// Like [`Engine::decide`], reusing `out`'s allocation.
     pub fn decide_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
-        self.decide_as(placement, context, now, out, true, &[]);
+        self.decide_as(placement, context, now, out, true, None);
     }
 
     /// What [`Engine::decide_into`] would decide at `now`, recording nothing: no exposure (caps
@@ -233,36 +238,49 @@ impl Engine {
     /// prefetching and server-side rendering; `decide` when the content is shown, and
     /// [`Engine::refresh_into`] when a view already shown is painted again.
     pub fn peek_into(&mut self, placement: usize, context: &[Value], now: i64, out: &mut Decision) {
-        self.decide_as(placement, context, now, out, false, &[]);
+        self.decide_as(placement, context, now, out, false, None);
     }
 
     /// What a view already shown with decision `shown` shows now: for a re-render, a clock
-    /// change, a new consent, a new model. The offers `shown` put on screen are not held by their
-    /// caps, gap or the global caps (which that view's own exposure may have filled: they limit new
-    /// exposures). When the same offers come out, in the same order, with the same variants and
-    /// control, the result is `shown` again (its id, content from the running model) and nothing is
-    /// recorded. Otherwise, or when `shown` recorded nothing (id 0: `peek`, or no consent then), or
-    /// there is no consent now, it is a new [`Engine::decide_into`], recorded.
+    /// change, a new consent, a new model. `shown` is this profile's view while every offer it
+    /// shows has its exposure of that decision on record (withdrawing consent, `forget` and a
+    /// conversion of the offer erase them); its offers are then on screen, so their caps, gap and
+    /// the global caps do not hold them (those limit new exposures, and the view's own exposure may
+    /// have filled them). When the same offers come out, in the same order, with the same variants
+    /// and control, the result is `shown` again (its id, content from the running model) and
+    /// nothing is recorded. Otherwise the view changes: recorded as [`Engine::decide_into`] records
+    /// a decision, under `shown`'s id (one view, one id), except that an item on screen already is
+    /// not exposed again. An empty view that gets an offer, and a `shown` that is not this
+    /// profile's view (id 0: `peek`'s or made without consent; erased; made before a model update
+    /// that moved offer indices: `Item::offer` is the running model's), are decided anew: a new id,
+    /// every item exposed.
     pub fn refresh_into(&mut self, shown: &Decision, context: &[Value], now: i64, out: &mut Decision) {
-        let placement = shown.placement;
-        if shown.id != 0 && self.profile.consent {
-            self.decide_as(placement, context, now, out, false, &shown.items);
+        let recent = &self.profile.recent;
+        let ours = shown.id != 0
+            && self.profile.consent
+            && shown
+                .items
+                .iter()
+                .all(|i| recent.iter().any(|r| r.decision == shown.id && r.offer as usize == i.offer));
+        if ours {
+            self.decide_as(shown.placement, context, now, out, false, Some(shown));
             let same = out.items.len() == shown.items.len()
-                && out
-                    .items
-                    .iter()
-                    .zip(&shown.items)
-                    .all(|(a, b)| (a.offer, a.variant, a.control) == (b.offer, b.variant, b.control));
+                && out.items.iter().zip(&shown.items).all(|(a, b)| same_item(a, b));
             if same {
                 out.id = shown.id;
                 return;
             }
+            if !shown.items.is_empty() {
+                self.decide_as(shown.placement, context, now, out, true, Some(shown));
+                return;
+            }
         }
-        self.decide_into(placement, context, now, out);
+        self.decide_into(shown.placement, context, now, out);
     }
 
-    /// `record`: as `decide` (else as `peek`). `on_screen`: the items of the view shown (see
-    /// [`Engine::refresh_into`]), whose offers no cap holds.
+    /// `record`: as `decide` (else as `peek`). `view`: the decision of the view shown (see
+    /// [`Engine::refresh_into`]): its offers no cap holds, its items are not exposed again, and
+    /// what is recorded carries its id.
     fn decide_as(
         &mut self,
         placement: usize,
@@ -270,8 +288,9 @@ impl Engine {
         now: i64,
         out: &mut Decision,
         record: bool,
-        on_screen: &[Item],
+        view: Option<&Decision>,
     ) {
+        let on_screen = view.map_or(&[][..], |v| &v.items);
         self.settle_stage();
         let t = self.now_for(now);
         let recorded = self.profile.stage;
@@ -283,7 +302,9 @@ impl Engine {
         // Without consent nothing is reported, and the counter (stored, and readable from the
         // ids of later reports) does not count the shopper's page views: the id is 0.
         out.id = 0;
-        if record && self.profile.consent {
+        if let (true, true, Some(v)) = (record, self.profile.consent, view) {
+            out.id = v.id;
+        } else if record && self.profile.consent {
             self.profile.seq = self.profile.seq.wrapping_add(1);
             out.id = mix(self.profile.install_id, self.profile.seq);
         }
@@ -300,7 +321,7 @@ impl Engine {
         out.fallback = p.fallback;
         let fallback = p.fallback;
         let max_items = usize::from(p.max_items);
-        let on_screen = |o: u32| on_screen.iter().any(|i| i.offer == o as usize);
+        let shown = |o: u32| on_screen.iter().any(|i| i.offer == o as usize);
         self.memo.reset(&self.model);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut worst: Option<Fail> = None;
@@ -336,7 +357,7 @@ impl Engine {
                         break;
                     }
                     i += 1;
-                    match self.precheck(def, o as usize, &t, on_screen(o)) {
+                    match self.precheck(def, o as usize, &t, shown(o)) {
                         Err(f) => worst = worst.max(Some(f)),
                         Ok(()) if def.audience.as_ref().is_none_or(|r| ev.test(r)) => {
                             let score = def.rank_by.map_or(f64::NEG_INFINITY, |s| ev.score(s as usize));
@@ -357,7 +378,7 @@ impl Engine {
                 let mut kept = 0;
                 for k in 0..scratch.len() {
                     let Some(&(o, score)) = scratch.get(k) else { break };
-                    if self.model.offers.get(o as usize).is_some_and(|d| d.global_caps) && !on_screen(o) {
+                    if self.model.offers.get(o as usize).is_some_and(|d| d.global_caps) && !shown(o) {
                         if left == 0 {
                             worst = worst.max(Some(Fail::Capped));
                             continue;
@@ -396,7 +417,9 @@ impl Engine {
             self.profile.stage = recorded;
         } else if self.profile.consent {
             for item in &out.items {
-                self.record_exposure(out.id, placement, item, now, t.today);
+                if !on_screen.iter().any(|s| same_item(s, item)) {
+                    self.record_exposure(out.id, placement, item, now, t.today);
+                }
             }
         }
     }

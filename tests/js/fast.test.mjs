@@ -511,3 +511,66 @@ test('refresh paints a view again: the offers on screen stay without another exp
   assert.notEqual(many.id, changed.id);
   assert.equal(exposures(), n + foreign.items.length + many.items.length);
 });
+
+test('fast and checked refresh agree, view after view, across clock jumps, new events and a model update', () => {
+  const [fast, checked] = pair();
+  const shown = [null, null];
+  let t = T0;
+  for (let step = 0; step < 40; step++) {
+    t += [60_000, 3_600_000, 86_400_000][step % 3];
+    const placement = PLACEMENTS[step % PLACEMENTS.length];
+    const context = [{ page: 'home' }, { page: 'pdp', product: 'p1', category: 'qipao' }, null][step % 3];
+    if (step % 5 === 0) {
+      shown[0] = fast.decide(placement, context, t);
+      shown[1] = checked.__decideChecked(placement, context, t);
+    } else if (shown[0]) {
+      const a = fast.refresh(shown[0], context, t);
+      const b = checked.__refreshChecked(shown[1], context, t);
+      assert.deepEqual(a, b, `step ${step}`);
+      assert.equal(a === shown[0], b === shown[1], `step ${step}: both kept the view, or neither`);
+      [shown[0], shown[1]] = [a, b];
+    }
+    if (step % 7 === 0) for (const e of [fast, checked]) e.track({ type: 'view', category: 'qipao', product: `p${step}`, price: 300 }, t);
+    if (step === 20) {
+      // Offers in reverse order: every index moves; the views are matched by name.
+      const v2 = compiled(modelAt(2, (m) => ({ ...m, offers: [...m.offers].reverse() })));
+      for (const e of [fast, checked]) e.applySnapshot(v2);
+    }
+  }
+  assert.deepEqual(fast.exportState(), checked.exportState());
+});
+
+test('refresh reads the decision shown once, with the engine busy: getters that call it, throw or grow the list cannot reach the module', () => {
+  const e = new Engine(snapshot(), '00000000000000d2');
+  e.setConsent(true);
+  const home = { page: 'home' };
+  const shown = e.decide('home_offers', home, T0);
+  const state = () => e.exportState();
+  const before = state();
+  // A getter calling the engine (or freeing it) gets ENGINE_BUSY, and the call fails with it.
+  for (const call of [() => e.decide('home_hero', home, T0), () => e.free(), () => e.outbox()]) {
+    const bad = { ...shown, get items() { call(); return shown.items; } };
+    assert.throws(() => e.refresh(bad, home, T0 + 1), (err) => err.code === 'ENGINE_BUSY');
+  }
+  assert.deepEqual(state(), before, 'the engine is live and unchanged');
+  // A getter that throws: ARGUMENT_INVALID with what it threw.
+  const boom = new Error('boom');
+  assert.throws(() => e.refresh({ ...shown, get id() { throw boom; } }, home, T0 + 1),
+    (err) => err.code === 'ARGUMENT_INVALID' && err.cause === boom);
+  // A list that grows while read, or a proxy that lies about its length: read once, bounded.
+  const grown = [...shown.items];
+  const first = { ...shown.items[0], get offer() { for (let i = 0; i < 500; i++) grown.push(shown.items[0]); return shown.items[0].offer; } };
+  grown[0] = first;
+  const r = e.refresh({ ...shown, items: grown }, home, T0 + 2);
+  assert.equal(typeof r.id, 'string');
+  const liar = new Proxy([...shown.items], { get: (a, k) => (k === 'length' ? 1e9 : a[k]) });
+  assert.equal(typeof e.refresh({ ...shown, items: liar }, home, T0 + 3).id, 'string');
+  // The engine still decides as a fresh twin with the same history does.
+  const twin = new Engine(snapshot(), '00000000000000d2');
+  twin.setConsent(true);
+  const twinShown = twin.decide('home_offers', home, T0);
+  // The grown list was read at its length then: the view as shown.
+  assert.equal(twin.refresh(twinShown, home, T0 + 2), twinShown);
+  twin.refresh({ ...shown, items: Array(1e3).fill(shown.items[0]) }, home, T0 + 3);
+  assert.deepEqual(e.decide('home_hero', home, T0 + 4), twin.decide('home_hero', home, T0 + 4));
+});

@@ -378,10 +378,10 @@ impl Engine {
         let Ok(now) = host::time_ms(now) else { return 0 };
         if !self.fast_context() {
             0
-        } else if which != 2 {
-            self.decide_fast(index, now, which)
-        } else {
+        } else if which == 2 {
             self.write_segments(now) + 1
+        } else {
+            self.decide_fast(index, now, which)
         }
     }
 }
@@ -421,9 +421,10 @@ impl Engine {
             return 0;
         }
         let which = match which {
+            0 => method::DECIDE,
             3 => method::PEEK,
             4 => method::REFRESH,
-            _ => method::DECIDE,
+            _ => return 0,
         };
         self.decide_with(p, now, which)
     }
@@ -457,7 +458,10 @@ impl Engine {
         let area = self.fast_in.get(2 * self.core.model().context.len()..).unwrap_or_default();
         let [hi, lo, n, items @ ..] = area else { return };
         let (Some(hi), Some(lo), Some(n)) = (whole(hi), whole(lo), whole(n)) else { return };
-        let Some(items) = items.get(..3 * n as usize) else { return };
+        let Some(items) = usize::try_from(n).ok().and_then(|n| n.checked_mul(3)).and_then(|n| items.get(..n))
+        else {
+            return;
+        };
         for item in items.chunks_exact(3) {
             let &[offer, variant, control] = item else { return };
             let Some(offer) = whole(&offer) else { return };

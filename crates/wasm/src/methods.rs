@@ -63,8 +63,8 @@ pub mod method {
     /// decide, recording nothing (to the output buffer like `decide`).
     pub const PEEK: u32 = 20;
     /// `refresh(placement, context, now)`, the checked path of the fast `refresh`: what the view
-    /// shown with the decision whose id is in the input buffer's last two numbers shows now (see
-    /// `Engine::shown_id`), to the output buffer like `decide`.
+    /// shown with the decision fast.js wrote after the context in the input buffer shows now (see
+    /// `Engine::read_shown`), to the output buffer like `decide`.
     pub const REFRESH: u32 = 21;
     /// The getter `consent`: whether the shopper consented to profiling.
     pub const CONSENT: u32 = 22;
