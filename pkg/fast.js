@@ -428,11 +428,11 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 const hex8 = (x) => HEX[x >>> 24] + HEX[(x >>> 16) & 255] + HEX[(x >>> 8) & 255] + HEX[x & 255];
 
 /** The decision object from `[reason, placement, id high, id low, fallback, items…]`: `len` numbers of `heap` from `at`. */
-function decision(m, heap, at, len) {
-  const o = heap.subarray(at, at + len);
+function decision(m, o, at, len) {
+  // Read in place (no view made per call): `at` is where the decision starts.
   const n = (len - 5) / 6;
   const items = new Array(n);
-  for (let i = 0, j = 5; i < n; i++, j += 6) {
+  for (let i = 0, j = at + 5; i < n; i++, j += 6) {
     const offer = o[j];
     const variant = o[j + 1];
     const content = o[j + 3];
@@ -447,10 +447,10 @@ function decision(m, heap, at, len) {
     };
   }
   return {
-    id: hex8(o[2]) + hex8(o[3]),
-    placement: m.placements[o[1]],
-    reason: m.reasons[o[0]],
+    id: hex8(o[at + 2]) + hex8(o[at + 3]),
+    placement: m.placements[o[at + 1]],
+    reason: m.reasons[o[at]],
     items,
-    fallback: o[4] < 0 ? null : m.contents[o[4]],
+    fallback: o[at + 4] < 0 ? null : m.contents[o[at + 4]],
   };
 }
