@@ -574,3 +574,21 @@ test('refresh reads the decision shown once, with the engine busy: getters that 
   twin.refresh({ ...shown, items: Array(1e3).fill(shown.items[0]) }, home, T0 + 3);
   assert.deepEqual(e.decide('home_hero', home, T0 + 4), twin.decide('home_hero', home, T0 + 4));
 });
+
+test('a component renders with peek and records in an effect with refresh (pkg/README): one exposure per view, whatever runs twice', () => {
+  const e = new Engine(snapshot(), '00000000000000d3');
+  e.setConsent(true);
+  const ctx = { page: 'home' };
+  const exposures = () => e.outbox().filter((x) => x.type === 'exposure').length;
+  // Renders (twice in StrictMode) peek; nothing is recorded.
+  let shown = e.peek('home_offers', ctx, T0);
+  shown = e.peek('home_offers', ctx, T0);
+  assert.ok(shown.items.length > 0);
+  assert.equal(exposures(), 0);
+  // The effect records the view once; run again, it keeps the same decision.
+  shown = e.refresh(shown, ctx, T0 + 1);
+  assert.notEqual(shown.id, '0000000000000000');
+  assert.equal(exposures(), shown.items.length);
+  for (let k = 2; k < 6; k++) assert.equal(e.refresh(shown, ctx, T0 + k), shown);
+  assert.equal(exposures(), shown.items.length);
+});
