@@ -247,8 +247,12 @@ function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
 /** A sandbox value as plain data (its objects have the sandbox's prototypes). */
 const plain = (v) => JSON.parse(JSON.stringify(v));
 
-/** The NDJSON lines the server accepted into its outbox file. */
-const received = (server) => (existsSync(server.outbox) ? readFileSync(server.outbox, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+/** The reports the server accepted into its outbox file, as sent (the time it took each is checked and taken off). */
+const received = (server) => (existsSync(server.outbox) ? readFileSync(server.outbox, 'utf8').split('\n').filter(Boolean).map((l) => {
+  const { received_at: at, ...report } = JSON.parse(l);
+  assert.ok(Number.isSafeInteger(at) && Math.abs(at - Date.now()) < 3_600_000, `received_at ${at}: the server's clock`);
+  return report;
+}) : []);
 
 /** Resolves on the sync event `type` (with `version`, if given). */
 const next = (app, type, version) => new Promise((resolve) => {

@@ -12,7 +12,7 @@
 mod common;
 use std::io::Read;
 
-use common::server::{hold_upload, open_events, request, Site};
+use common::server::{hold_upload, open_events, request, stored_reports, Site};
 use serde_json::{json, Value};
 
 /// Regression (finding 2): SIGTERM, what systemd, Docker and Kubernetes send, killed the server
@@ -298,7 +298,8 @@ fn the_outbox_stores_only_the_documented_reports() {
     assert_eq!(ok.status, 202, "{}", ok.text());
     assert_eq!(ok.json(), json!({"accepted": valid.len()}));
     let stored = std::fs::read_to_string(site.path("outbox.ndjson")).unwrap();
-    assert_eq!(stored.lines().count(), valid.len());
+    let sent: Vec<Value> = valid.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(stored_reports(&site.path("outbox.ndjson")), sent, "each as sent, with the time received");
 
     let pii = r#"{"type":"exposure","decision":"be65cc08c87d769b","placement":"home","offer":"o","variant":null,"control":false,"at":1,"phone":"13812345678"}"#;
     let refused: [(String, &str); 9] = [

@@ -10,7 +10,7 @@
 )]
 
 mod common;
-use common::server::{exposure, hold_upload, model, open_events, request, Resp, STAGE};
+use common::server::{exposure, hold_upload, model, open_events, request, stored_reports, Resp, STAGE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -549,8 +549,16 @@ fn outbox_uploads_are_validated_and_appended() {
         let r = post(exposure("typed").as_bytes(), &[("Content-Type", ctype)]);
         assert_eq!(r.status, 202, "{ctype}");
     }
-    let typed = std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap();
-    assert_eq!(typed, format!("{stored}{}", format!("{}\n", exposure("typed")).repeat(3)));
+    let typed = stored_reports(&srv.dir.join("outbox.ndjson"));
+    let sent: Value = serde_json::from_str(&exposure("typed")).unwrap();
+    assert_eq!(typed.len(), stored.lines().count() + 3);
+    assert!(
+        typed.iter().rev().take(3).all(|r| *r == sent),
+        "stored as sent, with the time received: {typed:?}"
+    );
+    // A device cannot set the time received.
+    let forged = exposure("forged").replacen('{', r#"{"received_at":1,"#, 1);
+    assert_eq!(post(forged.as_bytes(), &ndjson).status, 400);
     std::fs::write(srv.dir.join("outbox.ndjson"), &stored).unwrap();
     assert_eq!(request(&srv.addr, "GET", "/v1/outbox", &[], b"").status, 405);
     // Nothing of a rejected batch was stored.
@@ -583,14 +591,25 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
     );
     assert!(srv.log().contains("the batch was not stored"), "{}", srv.log());
 
+    // The last line of `text` as the device sent it (without the time received).
+    let last = |text: &str| {
+        let mut v: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("received_at");
+        v
+    };
+    let sent = |offer: &str| serde_json::from_str::<Value>(&exposure(offer)).unwrap();
     assert_eq!(post(format!("{}\n", exposure("after")).as_bytes()).status, 202);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{before}{}\n", exposure("after")));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(&before) && text[before.len()..].lines().count() == 1, "{text}");
+    assert_eq!(last(&text), sent("after"));
 
     // A last line cut short (a crash mid-write) is ended before the next batch.
     std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"type\":\"ha").unwrap();
     assert_eq!(post(format!("{}\n", exposure("next")).as_bytes()).status, 202);
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.ends_with(&format!("\n{{\"type\":\"ha\n{}\n", exposure("next"))), "{text}");
+    let cut = text.rfind("\n{\"type\":\"ha\n").unwrap();
+    assert_eq!(text[cut..].lines().count(), 3, "the cut line ended, then the batch's: {text}");
+    assert_eq!(last(&text), sent("next"));
     assert!(srv.log().contains("partial line"), "{}", srv.log());
 }
 

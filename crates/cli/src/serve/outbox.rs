@@ -144,6 +144,11 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
         Err(refused) => return refused,
     };
     let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
+    // When the server took the batch (ms, its clock): devices' clocks may be wrong, and a pipeline
+    // orders and deduplicates by it.
+    let received_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -154,8 +159,11 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
             return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
         }
         match serde_json::from_str::<Json>(line) {
-            Ok(Json::Object(o)) => match check_report(&o) {
-                Ok(()) => lines.push(serde_json::to_string(&o).unwrap_or_default()),
+            Ok(Json::Object(mut o)) => match check_report(&o) {
+                Ok(()) => {
+                    o.insert("received_at".into(), received_at.into());
+                    lines.push(serde_json::to_string(&o).unwrap_or_default());
+                }
                 Err(why) => return bad_request(format!("line {}: {why}", n + 1)),
             },
             Ok(_) => return bad_request(format!("line {}: expected an object with a string `type`", n + 1)),

@@ -31,12 +31,27 @@ pub fn renamed_model(version: u32, name: &str) -> String {
 /// A `stage_changed` report as the package sends it.
 pub const STAGE: &str = r#"{"at":1795140000000,"from":null,"to":"first_time","type":"stage_changed"}"#;
 
-/// An `exposure` report of `offer` as the package sends it, fields in the order the server
-/// stores them (sorted).
+/// An `exposure` report of `offer` as the package sends it.
 pub fn exposure(offer: &str) -> String {
     format!(
         r#"{{"at":1795140000000,"control":false,"decision":"35f66a2ad47243d1","offer":"{offer}","placement":"home_offers","type":"exposure","variant":null}}"#
     )
+}
+
+/// The reports an outbox file holds, each as the device sent it: the `received_at` the server
+/// adds (ms, an integer within the last hour) is checked and taken off.
+pub fn stored_reports(file: &std::path::Path) -> Vec<Value> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            let at = v.as_object_mut().unwrap().remove("received_at").and_then(|t| t.as_i64());
+            assert!(at.is_some_and(|t| t <= now && t > now - 3_600_000), "received_at {at:?} in {line}");
+            v
+        })
+        .collect()
 }
 
 /// A temporary folder: `models/` (with `web.json` at version 1), `www/` and a key pair `brand`.
