@@ -186,9 +186,10 @@ export declare class Engine {
    * model. The offers `shown` put on screen stay without another exposure, even where that view's
    * own exposure filled their cap or gap. When the view still shows what `shown` shows, `shown`
    * itself is returned (a memoized component need not repaint) and nothing is recorded; after a
-   * model update, the same id with the new model's content. When the offers change, the view's
-   * new decision keeps its id and only the offers new on screen are exposed. A `shown` that is not
-   * this shopper's view (from `peek`, made before consent, erased since) is decided anew.
+   * model update, the same id with the new model's content. When the offers change, a new
+   * decision in which only the offers not on screen already are exposed. A `shown` that is not a
+   * view of this engine (from `peek`, made before consent, or before consent was withdrawn, the
+   * profile forgotten or imported) is decided anew.
    * @throws KairosError `ARGUMENT_INVALID`, `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`,
    * `ENGINE_BUSY` (a getter of `shown` or the context called the engine)
    */

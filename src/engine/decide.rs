@@ -95,12 +95,21 @@ pub struct Decision {
     pub reason: Reason,
     /// The placement's fallback content, for empty or held-out slots.
     pub fallback: Option<u32>,
+    /// The version of the model it was decided on (its indices are that model's).
+    pub model: u32,
 }
 
 impl Decision {
     /// An empty decision, to reuse with [`Engine::decide_into`].
     pub fn empty() -> Self {
-        Decision { id: 0, placement: 0, items: Vec::new(), reason: Reason::NoOffers, fallback: None }
+        Decision {
+            id: 0,
+            placement: 0,
+            items: Vec::new(),
+            reason: Reason::NoOffers,
+            fallback: None,
+            model: 0,
+        }
     }
 }
 
@@ -242,45 +251,46 @@ impl Engine {
     }
 
     /// What a view already shown with decision `shown` shows now: for a re-render, a clock
-    /// change, a new consent, a new model. `shown` is this profile's view while every offer it
-    /// shows has its exposure of that decision on record (withdrawing consent, `forget` and a
-    /// conversion of the offer erase them); its offers are then on screen, so their caps, gap and
-    /// the global caps do not hold them (those limit new exposures, and the view's own exposure may
-    /// have filled them). When the same offers come out, in the same order, with the same variants
-    /// and control, the result is `shown` again (its id, content from the running model) and
-    /// nothing is recorded. Otherwise the view changes: recorded as [`Engine::decide_into`] records
-    /// a decision, under `shown`'s id (one view, one id), except that an item on screen already is
-    /// not exposed again. An empty view that gets an offer, and a `shown` that is not this
-    /// profile's view (id 0: `peek`'s or made without consent; erased; made before a model update
-    /// that moved offer indices: `Item::offer` is the running model's), are decided anew: a new id,
-    /// every item exposed.
+    /// change, a new consent, a new model. `shown` is a view of this engine when it was recorded
+    /// here (made with consent, by this install, since its exposures were last erased: withdrawing
+    /// consent, `forget`, `import_state`) on the running model (`Decision::model`: its indices are
+    /// that model's; a host that kept a decision across a model update maps it by offer id). Its
+    /// offers are then on screen, so their caps, gap and the global caps do not hold them: those
+    /// limit new exposures, and the view's own exposure may have filled them. When the same offers
+    /// come out, in the same order, with the same variants and control, the result is `shown`
+    /// again (its id) and nothing is recorded, not even a stage change that came due. Otherwise the
+    /// view changes: a new decision (a new id, the stage recorded) in which only the offers not on
+    /// screen already are exposed, so no offer is exposed twice for one view and each exposure has
+    /// its own decision id and offer. A `shown` that is not a view of this engine (id 0: `peek`'s
+    /// or made without consent) is decided anew, every item exposed.
     pub fn refresh_into(&mut self, shown: &Decision, context: &[Value], now: i64, out: &mut Decision) {
-        let recent = &self.profile.recent;
-        let ours = shown.id != 0
-            && self.profile.consent
-            && shown
-                .items
-                .iter()
-                .all(|i| recent.iter().any(|r| r.decision == shown.id && r.offer as usize == i.offer));
-        if ours {
-            self.decide_as(shown.placement, context, now, out, false, Some(shown));
-            let same = out.items.len() == shown.items.len()
-                && out.items.iter().zip(&shown.items).all(|(a, b)| same_item(a, b));
-            if same {
-                out.id = shown.id;
-                return;
-            }
-            if !shown.items.is_empty() {
-                self.decide_as(shown.placement, context, now, out, true, Some(shown));
-                return;
-            }
+        if !self.is_view(shown) {
+            self.decide_into(shown.placement, context, now, out);
+            return;
         }
-        self.decide_into(shown.placement, context, now, out);
+        self.decide_as(shown.placement, context, now, out, false, Some(shown));
+        let same = out.items.len() == shown.items.len()
+            && out.items.iter().zip(&shown.items).all(|(a, b)| same_item(a, b));
+        if same {
+            out.id = shown.id;
+        } else {
+            self.decide_as(shown.placement, context, now, out, true, Some(shown));
+        }
+    }
+
+    /// Whether `d` was recorded by this engine since its exposures were last erased, on the running
+    /// model: its id's counter (ids invert to it) is above the floor and not above the counter now.
+    fn is_view(&self, d: &Decision) -> bool {
+        let seq = unmix(self.profile.install_id, d.id);
+        d.id != 0
+            && self.profile.consent
+            && d.model == self.model.version
+            && seq > self.view_floor
+            && seq <= self.profile.seq
     }
 
     /// `record`: as `decide` (else as `peek`). `view`: the decision of the view shown (see
-    /// [`Engine::refresh_into`]): its offers no cap holds, its items are not exposed again, and
-    /// what is recorded carries its id.
+    /// [`Engine::refresh_into`]): its offers no cap holds, and they are not exposed again.
     fn decide_as(
         &mut self,
         placement: usize,
@@ -302,9 +312,8 @@ impl Engine {
         // Without consent nothing is reported, and the counter (stored, and readable from the
         // ids of later reports) does not count the shopper's page views: the id is 0.
         out.id = 0;
-        if let (true, true, Some(v)) = (record, self.profile.consent, view) {
-            out.id = v.id;
-        } else if record && self.profile.consent {
+        out.model = self.model.version;
+        if record && self.profile.consent {
             self.profile.seq = self.profile.seq.wrapping_add(1);
             out.id = mix(self.profile.install_id, self.profile.seq);
         }
@@ -417,7 +426,7 @@ impl Engine {
             self.profile.stage = recorded;
         } else if self.profile.consent {
             for item in &out.items {
-                if !on_screen.iter().any(|s| same_item(s, item)) {
+                if !shown(item.offer as u32) {
                     self.record_exposure(out.id, placement, item, now, t.today);
                 }
             }
@@ -654,6 +663,18 @@ fn mix(install: u64, seq: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The sequence number `mix(install, seq)` was made from: each step of [`mix`] undone (an
+/// xor-shift by `k` by xoring in the shifts by `k`, `2k`, ...; a multiplication by the odd
+/// constant's inverse modulo 2^64).
+fn unmix(install: u64, id: u64) -> u64 {
+    let mut z = id ^ (id >> 31) ^ (id >> 62);
+    z = z.wrapping_mul(0x3196_42B2_D24D_8EC3);
+    z ^= (z >> 27) ^ (z >> 54);
+    z = z.wrapping_mul(0x96DE_1B17_3F11_9089);
+    z ^= (z >> 30) ^ (z >> 60);
+    (z ^ install).wrapping_mul(0xF1DE_83E1_9937_733D)
+}
+
 /// Sticky assignment of a shopper to an offer's control group or a variant: a bucket in
 /// 0..10,000 from MurmurHash3 of `pid/offer`.
 fn assign(def: &OfferDef, pid: &str) -> Assignment {
@@ -681,4 +702,20 @@ fn assign(def: &OfferDef, pid: &str) -> Assignment {
         }
     }
     Assignment::Treatment(Some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mix, unmix};
+
+    #[test]
+    fn unmix_gives_back_the_counter_mix_made_an_id_of() {
+        for install in [0, 1, 0xc7, 0x9b7a_cfdd_7579_7a07, u64::MAX] {
+            for seq in [0, 1, 2, 1000, 1 << 40, u64::MAX - 1, u64::MAX] {
+                assert_eq!(unmix(install, mix(install, seq)), seq, "{install:x} {seq}");
+            }
+            // Another install's ids give another counter.
+            assert_ne!(unmix(install ^ 1, mix(install, 5)), 5);
+        }
+    }
 }

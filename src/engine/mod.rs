@@ -54,6 +54,10 @@ pub struct Engine {
     /// Time of the latest event tracked since the stage was last evaluated: the stage is
     /// evaluated lazily, as of that time, when next read.
     stage_stale_at: Option<i64>,
+    /// The decision counter when this engine's exposures were last erased or replaced (a new
+    /// engine, imported state, consent withdrawn): decisions up to it are no view `refresh` keeps
+    /// (see [`Engine::refresh_into`]). Not stored: a decision lives as long as its page.
+    view_floor: u64,
     /// Keys this engine trusts for snapshots and trait tokens; none by default.
     trust: Trust,
 }
@@ -72,6 +76,7 @@ impl Engine {
             memo: Memo::default(),
             scratch: Vec::new(),
             stage_stale_at: None,
+            view_floor: 0,
             trust: Trust::default(),
         }
     }
@@ -240,6 +245,7 @@ impl Engine {
             let mut fresh = Profile::new(&self.model, self.profile.install_id);
             fresh.seq = self.profile.seq;
             self.profile = fresh;
+            self.view_floor = self.profile.seq;
         }
         self.profile.consent = consent;
         self.stage_stale_at = None;
@@ -279,6 +285,7 @@ impl Engine {
         self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
         self.profile = Profile::new(&self.model, install_id);
         self.stage_stale_at = None;
+        self.view_floor = 0;
     }
 
     /// Sets traits the host supplies unsigned (all at once; absent ones become missing), valid
@@ -573,6 +580,7 @@ impl Engine {
         self.profile = profile;
         self.outbox = outbox;
         self.stage_stale_at = None;
+        self.view_floor = self.profile.seq;
         self.restore_traits();
         Ok(())
     }

@@ -292,9 +292,10 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
 }
 
 /// What every device running `a` will make of `b`, when it is more than a change of definitions.
-fn diff_warnings(a: &Model, b: &Model) -> Vec<String> {
+fn diff_warnings(a: &Model, b: &Model, differ: bool) -> Vec<String> {
     let mut out = Vec::new();
-    if b.version <= a.version {
+    // The same model twice is no release.
+    if b.version < a.version || (b.version == a.version && differ) {
         out.push(format!(
             "version {} is not newer than {}: devices running the first refuse the second as a rollback; raise meta.version",
             b.version, a.version
@@ -302,8 +303,9 @@ fn diff_warnings(a: &Model, b: &Model) -> Vec<String> {
     }
     if a.id_salt != b.id_salt {
         out.push(
-            "meta.id_salt changed: every identified shopper gets a new pid, so trait tokens issued for the old pids \
-             stop counting and reports no longer join the backend's records for them"
+            "meta.id_salt changed: devices keep the pids they made with the old salt, while the backend \
+             (`kairos token --model`) and shoppers identified from now on use the new one: one person can have \
+             two pids, and trait tokens made for the new pid are refused by a device that keeps the old"
                 .into(),
         );
     }
@@ -335,7 +337,7 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
     if !json_out {
         println!("version {} -> {}", ma.version, mb.version);
     }
-    let warnings = diff_warnings(&ma, &mb);
+    let mut warnings = Vec::new();
     for kind in KINDS {
         let ia = items(&ma, kind);
         let ib = items(&mb, kind);
@@ -360,6 +362,7 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
             }
         }
     }
+    warnings.extend(diff_warnings(&ma, &mb, any));
     if json_out {
         report.insert("version".into(), json!([ma.version, mb.version]));
         report.insert("warnings".into(), json!(warnings));

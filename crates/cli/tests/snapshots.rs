@@ -265,7 +265,10 @@ fn diff_covers_placements_events_and_settings_and_warns_about_what_devices_will_
         assert!(o.contains(&line), "{line} in {o}");
     }
     let e = text(&out.stderr);
-    assert!(e.contains("warning: meta.id_salt changed: every identified shopper gets a new pid"), "{e}");
+    assert!(
+        e.contains("warning: meta.id_salt changed: devices keep the pids they made with the old salt"),
+        "{e}"
+    );
     assert!(!e.contains("not newer"), "{e}");
     // Backwards: a lower version is a rollback every device refuses.
     let back = kairos(&["diff", s(&b), MODEL, "--json"]);
@@ -308,8 +311,18 @@ fn diff_names_what_changed() {
     assert_eq!(j["warnings"], json!([]));
     let same = kairos(&["diff", MODEL, MODEL]);
     assert!(text(&same.stdout).contains("no definition or setting differs"));
-    // The same version twice: every device running the first refuses the second.
-    assert!(text(&same.stderr).contains("warning: version 1 is not newer than 1"), "{}", text(&same.stderr));
+    assert_eq!(text(&same.stderr), "", "the same model twice is no release");
+    // A change under the same version: every device running the first refuses the second.
+    let mut m1 = model_json();
+    m1["offers"][0]["priority"] = json!(98);
+    let c = d.join("c.json");
+    std::fs::write(&c, m1.to_string()).unwrap();
+    let unraised = kairos(&["diff", MODEL, s(&c)]);
+    assert!(
+        text(&unraised.stderr).contains("warning: version 1 is not newer than 1"),
+        "{}",
+        text(&unraised.stderr)
+    );
     fails(&kairos(&["diff", MODEL, s(&d.join("nope.kairos"))]), 2, "nope.kairos: No such file");
     std::fs::remove_dir_all(&d).ok();
 }

@@ -451,6 +451,8 @@ impl Engine {
     fn read_shown(&mut self, p: usize) {
         let d = &mut self.shown;
         d.placement = p;
+        // fast.js found its offers and variants by name in the running model.
+        d.model = self.core.model().version;
         d.id = 0;
         d.items.clear();
         let whole =

@@ -144,8 +144,8 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
         Err(refused) => return refused,
     };
     let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
-    // When the server took the batch (ms, its clock): devices' clocks may be wrong, and a pipeline
-    // orders and deduplicates by it.
+    // When the server took the batch (ms, its clock): devices' clocks may be wrong, so a pipeline
+    // orders by it (duplicates, a batch sent again, are told by the report's own fields).
     let received_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
