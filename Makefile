@@ -108,7 +108,7 @@ $(JSTOOLS)/node_modules/.stamp: $(JSTOOLS)/package-lock.json
 	cd $(JSTOOLS) && npm ci --no-audit --no-fund
 	@touch $@
 
-## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz from npm binaryen) into
+## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz --converge from npm binaryen) into
 ## target/wasm-pack, then the generated glue and .wasm go beside pkg/'s hand-written files.
 pkg: wasm-setup
 	export PATH="$(NODE_BIN):$$PATH"; \

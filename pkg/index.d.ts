@@ -187,7 +187,7 @@ export declare class Engine {
    * own exposure filled their cap or gap. When the view still shows what `shown` shows, `shown`
    * itself is returned (a memoized component need not repaint) and nothing is recorded; after a
    * model update, the same id with the new model's content. When the offers change, a new
-   * decision in which only the offers not on screen already are exposed. A `shown` that is not a
+   * decision in which only the items not on screen already (offer, variant, control) are exposed. A `shown` that is not a
    * view of this engine (from `peek`, made before consent, or before consent was withdrawn, the
    * profile forgotten or imported) is decided anew.
    * @throws KairosError `ARGUMENT_INVALID`, `PLACEMENT_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID`,

@@ -1,8 +1,8 @@
 //! `refresh`: what a view already shown shows now (docs/model.md, "Decisions"). A re-render, a
 //! clock change or a new model paints the same view again: the offers on screen stay without a
-//! second exposure, even when that view's own exposure filled their cap; a change of offer is
-//! recorded under the view's id, exposing only what is new; a view that is not this profile's is
-//! decided anew.
+//! second exposure, even when that view's own exposure filled their cap; a change is a new
+//! decision exposing only what is new on screen; a decision that is not a view of the engine
+//! (`peek`'s, made without consent, from before an erasure) is decided anew.
 
 #![allow(
     clippy::unwrap_used,
@@ -230,7 +230,7 @@ fn an_empty_view_stays_empty_without_a_new_decision_until_an_offer_may_show() {
     assert_eq!((d.reason, d.items.len()), (Reason::QuietHours, 0));
     assert_ne!(d.id, 0);
     assert_eq!(refresh(&mut e, &d, MIDNIGHT + 2 * HOUR).id, d.id);
-    // An empty view records nothing, so nothing says it is this profile's: decided anew.
+    // An offer may show now: the view changes, a new decision.
     let morning = refresh(&mut e, &d, MIDNIGHT + 9 * HOUR);
     assert_ne!(morning.id, d.id);
     assert_eq!(offers(&e, &morning), ["late_offer"]);
@@ -403,4 +403,91 @@ fn an_offer_that_leaves_a_view_and_comes_back_is_a_new_exposure_under_a_new_id()
     let mut keys: Vec<_> = all.clone();
     keys.dedup();
     assert_eq!(keys.len(), all.len(), "each exposure its own decision and offer");
+}
+
+/// A hero with one offer whose control group and variants a model update can change.
+fn experiment(version: u32, control: f64, variants: &[&str]) -> kairos::Model {
+    let variants: Vec<_> =
+        variants.iter().map(|v| json!({"id": v, "weight": 1, "content": {"t": v}})).collect();
+    let m = json!({
+        "meta": {"name": "t", "version": version},
+        "events": {"buy": {"amount": "number"}},
+        "context": {"page": "string"},
+        "placements": {"hero": {"max_items": 1, "fallback": {"t": "fallback"}}},
+        "offers": [{"id": "exp", "placements": ["hero"], "control": control, "variants": variants,
+                    "conversion": {"event": "buy", "within_hours": 48}}]
+    });
+    compile_str(&m.to_string()).unwrap().model
+}
+
+#[test]
+fn after_a_model_update_an_item_that_shows_otherwise_is_exposed_as_it_now_shows() {
+    // Find installs in the control group and in variant `q` of a 50/50 split.
+    let decided = |install: u64, control: f64| {
+        let mut e = Engine::new(experiment(1, control, &["q", "r"]), install);
+        e.set_consent(true);
+        let ctx = context(&e);
+        let d = e.decide(0, &ctx, NOON);
+        (e, d)
+    };
+    let held_out = (1..200).map(|i| decided(i, 0.5)).find(|(_, d)| d.items[0].control).unwrap();
+    let in_q = (1..200)
+        .map(|i| decided(i, 0.0))
+        .find(|(e, d)| e.model().offers[0].variants[d.items[0].variant.unwrap()].id == "q")
+        .unwrap();
+    for ((mut e, shown), (control, variants)) in [(held_out, (0.0, vec!["q", "r"])), (in_q, (0.0, vec!["r"]))]
+    {
+        e.drain_outbox();
+        e.apply_model(experiment(2, control, &variants)).unwrap();
+        let mapped = Decision {
+            model: 2,
+            items: vec![kairos::Item {
+                variant: shown.items[0].variant.filter(|_| variants.len() == 2),
+                ..shown.items[0]
+            }],
+            ..shown.clone()
+        };
+        let r = refresh(&mut e, &mapped, NOON + 1);
+        assert_ne!(r.id, shown.id, "it shows otherwise now");
+        assert!(!r.items[0].control);
+        let reported: Vec<_> = e
+            .outbox()
+            .into_iter()
+            .filter_map(|x| match x {
+                OutboxEvent::Exposure { decision, variant, control, .. } => {
+                    Some((decision, variant, control))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reported.len(), 1, "the item as it now shows is exposed: {reported:?}");
+        assert!(!reported[0].2, "not as held out");
+    }
+}
+
+#[test]
+fn decision_ids_never_repeat_when_an_older_copy_of_the_same_install_is_imported() {
+    let mut e = engine(31);
+    let older = e.export_state();
+    let first = decide(&mut e, "hero", NOON);
+    let second = decide(&mut e, "side", NOON);
+    e.import_state(&older).unwrap();
+    let third = decide(&mut e, "hero", NOON + 1);
+    assert!(![first.id, second.id].contains(&third.id), "the counter did not go back");
+    // And the engine's own state imported again (another tab's copy) keeps the views on screen.
+    let copy = e.export_state();
+    e.import_state(&copy).unwrap();
+    let r = refresh(&mut e, &third, NOON + 2);
+    assert_eq!(r.id, third.id);
+}
+
+#[test]
+fn forget_with_the_same_install_id_does_not_restart_the_counter() {
+    let mut e = engine(32);
+    let before = decide(&mut e, "hero", NOON);
+    e.forget(32, NOON + 1);
+    e.set_consent(true);
+    let after = decide(&mut e, "hero", NOON + 2);
+    assert_ne!(after.id, before.id);
+    assert_ne!(refresh(&mut e, &before, NOON + 3).id, before.id, "the erased view is not kept");
 }

@@ -178,8 +178,8 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
       engine().forget(newInstallId(), now);
       erase();
     },
-    /** A fresh engine: with `id` (a journey's fixture install id) or this browser's install id. */
-    reset: (id) => keeper.reset(id ?? installId()),
+    /** A fresh engine: with `id` (a journey's fixture install id) or a new install id (a new shopper: her own pid, decision ids that never repeat the last one's). */
+    reset: (id) => keeper.reset(id ?? newInstallId()),
     save: () => keeper.saveState(),
     /**
      * Takes the profile another tab stored (after its reset, forget or consent change), so that

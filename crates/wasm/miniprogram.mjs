@@ -1,5 +1,5 @@
 // Builds pkg/miniprogram/ for WeChat mini-programs from the wasm-release build:
-//   - kairos_wasm.wasm.br: wasm-bindgen output, wasm-opt -Oz (npm binaryen), brotli -11;
+//   - kairos_wasm.wasm.br: wasm-bindgen output, wasm-opt -Oz --converge (npm binaryen), brotli -11;
 //   - kairos_wasm.js: the glue (wasm-bindgen --omit-default-module-path: no import.meta) turned
 //     into CommonJS, with UTF-8 TextEncoder/TextDecoder fallbacks used only when the globals are
 //     missing, the loaders that use fetch and the WebAssembly global removed, and `initWx(path)`
@@ -21,7 +21,7 @@ mkdirSync(out, { recursive: true });
 
 execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--out-dir', tmp, '--out-name', 'kairos_wasm',
   join(root, 'target', 'wasm32-unknown-unknown', 'wasm-release', 'kairos_wasm.wasm')], { stdio: 'inherit' });
-execFileSync(wasmOpt, ['-Oz', join(tmp, 'kairos_wasm_bg.wasm'), '-o', join(tmp, 'opt.wasm')], { stdio: 'inherit' });
+execFileSync(wasmOpt, ['-Oz', '--converge', join(tmp, 'kairos_wasm_bg.wasm'), '-o', join(tmp, 'opt.wasm')], { stdio: 'inherit' });
 const wasm = readFileSync(join(tmp, 'opt.wasm'));
 writeFileSync(join(out, 'kairos_wasm.wasm.br'),
   brotliCompressSync(wasm, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: wasm.length } }));

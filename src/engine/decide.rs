@@ -252,16 +252,17 @@ impl Engine {
 
     /// What a view already shown with decision `shown` shows now: for a re-render, a clock
     /// change, a new consent, a new model. `shown` is a view of this engine when it was recorded
-    /// here (made with consent, by this install, since its exposures were last erased: withdrawing
-    /// consent, `forget`, `import_state`) on the running model (`Decision::model`: its indices are
+    /// here: made with consent, by this install, since its exposures were last erased (withdrawing
+    /// consent, `forget`, importing another install's state; its id inverts to a decision counter
+    /// in that range), on the running model (`Decision::model`: its indices are
     /// that model's; a host that kept a decision across a model update maps it by offer id). Its
     /// offers are then on screen, so their caps, gap and the global caps do not hold them: those
     /// limit new exposures, and the view's own exposure may have filled them. When the same offers
     /// come out, in the same order, with the same variants and control, the result is `shown`
     /// again (its id) and nothing is recorded, not even a stage change that came due. Otherwise the
-    /// view changes: a new decision (a new id, the stage recorded) in which only the offers not on
-    /// screen already are exposed, so no offer is exposed twice for one view and each exposure has
-    /// its own decision id and offer. A `shown` that is not a view of this engine (id 0: `peek`'s
+    /// view changes: a new decision (a new id, the stage recorded) in which only the items not on
+    /// screen already (offer, variant and control group) are exposed, so nothing is exposed twice
+    /// for one view and each exposure has its own decision id and offer. A `shown` that is not a view of this engine (id 0: `peek`'s
     /// or made without consent) is decided anew, every item exposed.
     pub fn refresh_into(&mut self, shown: &Decision, context: &[Value], now: i64, out: &mut Decision) {
         if !self.is_view(shown) {
@@ -290,7 +291,8 @@ impl Engine {
     }
 
     /// `record`: as `decide` (else as `peek`). `view`: the decision of the view shown (see
-    /// [`Engine::refresh_into`]): its offers no cap holds, and they are not exposed again.
+    /// [`Engine::refresh_into`]): its offers no cap holds, and its items (offer, variant, control
+    /// group) are not exposed again.
     fn decide_as(
         &mut self,
         placement: usize,
@@ -426,7 +428,9 @@ impl Engine {
             self.profile.stage = recorded;
         } else if self.profile.consent {
             for item in &out.items {
-                if !shown(item.offer as u32) {
+                // Exempt from caps by offer, but exposed unless it shows as it did: a model update
+                // can move the shopper to another variant, or out of a control group.
+                if !on_screen.iter().any(|s| same_item(s, item)) {
                     self.record_exposure(out.id, placement, item, now, t.today);
                 }
             }

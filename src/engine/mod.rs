@@ -54,9 +54,9 @@ pub struct Engine {
     /// Time of the latest event tracked since the stage was last evaluated: the stage is
     /// evaluated lazily, as of that time, when next read.
     stage_stale_at: Option<i64>,
-    /// The decision counter when this engine's exposures were last erased or replaced (a new
-    /// engine, imported state, consent withdrawn): decisions up to it are no view `refresh` keeps
-    /// (see [`Engine::refresh_into`]). Not stored: a decision lives as long as its page.
+    /// The decision counter when this engine's exposures were last erased or replaced (consent
+    /// withdrawn, another install's state imported): decisions up to it are no view `refresh`
+    /// keeps (see [`Engine::refresh_into`]). Not stored: a decision lives as long as its page.
     view_floor: u64,
     /// Keys this engine trusts for snapshots and trait tokens; none by default.
     trust: Trust,
@@ -278,14 +278,17 @@ impl Engine {
     /// Wipes the profile: ids, history, stage, traits, consent. The outbox keeps a `forgotten`
     /// event naming the pseudonymous id so the backend can erase what it holds (and the erasure
     /// requests of earlier `forget`s not yet drained; every other event goes). `install_id` is
-    /// the new random install id from the host.
+    /// the new random install id from the host (the current one would keep her pid; the package
+    /// refuses it). With the current one the decision counter goes on, so ids never repeat.
     pub fn forget(&mut self, install_id: u64, now: i64) {
         let pid = self.profile.pid().to_string();
         self.outbox = self.outbox.erasures();
         self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
+        let seq = if install_id == self.profile.install_id { self.profile.seq } else { 0 };
         self.profile = Profile::new(&self.model, install_id);
+        self.profile.seq = seq;
         self.stage_stale_at = None;
-        self.view_floor = 0;
+        self.view_floor = seq;
     }
 
     /// Sets traits the host supplies unsigned (all at once; absent ones become missing), valid
@@ -576,11 +579,17 @@ impl Engine {
     /// traits are dropped and the rest of the state is restored.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let stored = StoredState::decode(bytes)?;
-        let (profile, outbox) = Profile::from_stored(stored, &self.model);
+        let (mut profile, outbox) = Profile::from_stored(stored, &self.model);
+        if profile.install_id == self.profile.install_id {
+            // The same install (another tab's copy, an older one): its counter never goes back,
+            // so decision ids never repeat, and the views on screen stay views.
+            profile.seq = profile.seq.max(self.profile.seq);
+        } else {
+            self.view_floor = profile.seq;
+        }
         self.profile = profile;
         self.outbox = outbox;
         self.stage_stale_at = None;
-        self.view_floor = self.profile.seq;
         self.restore_traits();
         Ok(())
     }

@@ -362,20 +362,29 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
             }
         }
     }
-    warnings.extend(diff_warnings(&ma, &mb, any));
+    // What the listing cannot name (the order of offers of one priority, which decides between
+    // them; the model's name): the compiled models, the version aside.
+    let unnamed = !any && Model { version: ma.version, ..mb.clone() } != ma;
+    if unnamed && !json_out {
+        println!(
+            "~ the models differ in what is not listed by name: the order of offers or placements, meta.name"
+        );
+    }
+    warnings.extend(diff_warnings(&ma, &mb, any || unnamed));
     if json_out {
         report.insert("version".into(), json!([ma.version, mb.version]));
+        report.insert("unnamed".into(), json!(unnamed));
         report.insert("warnings".into(), json!(warnings));
         println!("{}", Json::Object(report));
     } else {
-        if !any {
+        if !any && !unnamed {
             println!("no definition or setting differs");
         }
         for w in &warnings {
             eprintln!("warning: {w}");
         }
     }
-    Ok(any)
+    Ok(any || unnamed)
 }
 
 /// How long a token is valid when no TTL is given.

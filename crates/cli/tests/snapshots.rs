@@ -323,6 +323,36 @@ fn diff_names_what_changed() {
         "{}",
         text(&unraised.stderr)
     );
+    // Two offers of one priority and placement swapped: no name changed, yet devices show another
+    // first.
+    let mut swapped = model_json();
+    let offers = swapped["offers"].as_array_mut().unwrap();
+    let pair = (0..offers.len()).flat_map(|i| (i + 1..offers.len()).map(move |j| (i, j))).find(|&(i, j)| {
+        offers[i]["priority"] == offers[j]["priority"] && offers[i]["placements"] == offers[j]["placements"]
+    });
+    // The example has none: give two offers of home_hero the same priority first.
+    let (i, j) = pair.unwrap_or_else(|| {
+        let hero: Vec<usize> =
+            (0..offers.len()).filter(|&k| offers[k]["placements"] == json!(["home_hero"])).collect();
+        offers[hero[1]]["priority"] = offers[hero[0]]["priority"].clone();
+        (hero[0], hero[1])
+    });
+    let mut base = swapped.clone();
+    base["offers"].as_array_mut().unwrap().swap(i, j);
+    let (fa, fb) = (d.join("same-priority-a.json"), d.join("same-priority-b.json"));
+    std::fs::write(&fa, swapped.to_string()).unwrap();
+    std::fs::write(&fb, base.to_string()).unwrap();
+    let order = kairos(&["diff", s(&fa), s(&fb)]);
+    assert!(
+        text(&order.stdout).contains("~ the models differ in what is not listed by name"),
+        "{}",
+        text(&order.stdout)
+    );
+    assert!(
+        text(&order.stderr).contains("warning: version 1 is not newer than 1"),
+        "{}",
+        text(&order.stderr)
+    );
     fails(&kairos(&["diff", MODEL, s(&d.join("nope.kairos"))]), 2, "nope.kairos: No such file");
     std::fs::remove_dir_all(&d).ok();
 }

@@ -446,8 +446,8 @@ impl Engine {
 
     /// Reads the decision `refresh` is asked about, of placement `p`, from the input buffer after
     /// the context, where fast.js writes it: `[id high, id low, items, (offer, variant, control)
-    /// per item]` (-1: no variant). What this model cannot have shown (an offer it lacks, more
-    /// items than room) reads as id 0: `refresh` decides anew.
+    /// per item]` (-1: no variant, also for a variant this model lacks). What this model cannot
+    /// have shown (an offer it lacks, more items than room) reads as id 0: `refresh` decides anew.
     fn read_shown(&mut self, p: usize) {
         let d = &mut self.shown;
         d.placement = p;
