@@ -244,7 +244,10 @@ export interface Sync {
   /**
    * A fresh engine (empty profile) on the running snapshot, stored as the profile. The old engine,
    * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
-   * KairosError. Use the engine returned here, or `engine`, from then on.
+   * KairosError. Use the engine returned here, or `engine`, from then on. Without `installId`
+   * one is drawn. An id used before (the old engine's) starts its decision counter again: later
+   * decision ids repeat earlier ones, and a decision of the old engine can pass to `refresh` as a
+   * view of the new one. Pass a new id, or drop the old engine's decisions.
    */
   reset(installId?: string): Engine;
   /** Adds a listener; returns its removal. */
