@@ -11,24 +11,37 @@
 
 mod common;
 use common::server::{exposure, hold_upload, model, open_events, request, stored_reports, Resp, STAGE};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// A server in a folder of its own (removed when it ends), with the shared harness's methods.
 struct Server {
-    child: Child,
-    addr: String,
+    srv: common::server::Server,
     dir: PathBuf,
+}
+
+impl std::ops::Deref for Server {
+    type Target = common::server::Server;
+    fn deref(&self) -> &Self::Target {
+        &self.srv
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.srv
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
+        self.srv.child.kill().ok();
+        self.srv.child.wait().ok();
         std::fs::remove_dir_all(&self.dir).ok();
     }
 }
@@ -69,51 +82,19 @@ impl Server {
             "50".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new("sh")
+        let log = dir.join("server.log");
+        let child = Command::new("sh")
             .arg("-c")
             .arg(format!("{shell}\nexec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_kairos"))
             .args(&args)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr =
-            line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
-        Server { child, addr, dir }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    /// Waits (at most 10 s) until the log contains `needle`.
-    fn wait_log(&self, needle: &str) {
-        let end = Instant::now() + Duration::from_secs(10);
-        while !self.log().contains(needle) {
-            assert!(Instant::now() < end, "`{needle}` never logged; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends Ctrl-C (SIGINT).
-    fn interrupt(&self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    }
-
-    /// Waits (at most 20 s) for the server to exit.
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let end = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < end, "the server is still running; log:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let srv = common::server::Server::listening(child, log)
+            .unwrap_or_else(|(code, log)| panic!("exit {code:?}: {log}"));
+        Server { srv, dir }
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -400,7 +381,7 @@ fn ctrl_c_ends_push_streams_and_stops_the_server() {
         request(&addr, "GET", "/v1/channels/web/poll?after=1&wait_ms=60000", &[], b"")
     });
     srv.wait_log("long-poll waiting");
-    srv.interrupt();
+    srv.signal("INT");
     assert!(srv.wait_exit().success(), "{}", srv.log());
     let mut rest = Vec::new();
     sse.read_to_end(&mut rest).unwrap();
@@ -414,10 +395,10 @@ fn a_second_ctrl_c_exits_at_once() {
     let mut srv =
         Server::start("stop-twice", &["--shutdown-grace-ms", "600000", "--read-timeout-ms", "600000"]);
     let _upload = hold_upload(&srv.addr);
-    srv.interrupt();
+    srv.signal("INT");
     srv.wait_log("interrupted: shutting down");
     assert!(srv.child.try_wait().unwrap().is_none(), "an open request keeps the server up");
-    srv.interrupt();
+    srv.signal("INT");
     assert!(srv.wait_exit().success(), "{}", srv.log());
     assert!(srv.log().contains("interrupted again: exiting at once"), "{}", srv.log());
 }
@@ -426,7 +407,7 @@ fn a_second_ctrl_c_exits_at_once() {
 fn shutdown_waits_for_open_requests_no_longer_than_the_grace_period() {
     let mut srv = Server::start("stop-grace", &["--shutdown-grace-ms", "100", "--read-timeout-ms", "600000"]);
     let _upload = hold_upload(&srv.addr);
-    srv.interrupt();
+    srv.signal("INT");
     assert!(srv.wait_exit().success(), "{}", srv.log());
     assert!(srv.log().contains("connections still open at the end of the grace period"), "{}", srv.log());
 }

@@ -129,22 +129,14 @@ impl Site {
         let n = self.started.get() + 1;
         self.started.set(n);
         let log = self.dir.join(format!("server-{n}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        let child = Command::new(env!("CARGO_BIN_EXE_kairos"))
             .args(self.args(extra))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        match line.trim().strip_prefix("listening on http://") {
-            Some(addr) => Ok(Server { child, addr: addr.to_string(), log }),
-            None => {
-                let status = child.wait().unwrap();
-                Err((status.code(), std::fs::read_to_string(&log).unwrap_or_default()))
-            }
-        }
+        Server::listening(child, log)
     }
 }
 
@@ -163,6 +155,20 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The server `child` (stdout piped, stderr to `log`) once it printed its address; one that
+    /// exits before it listens gives its exit code and log.
+    pub fn listening(mut child: Child, log: PathBuf) -> Result<Server, (Option<i32>, String)> {
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        match line.trim().strip_prefix("listening on http://") {
+            Some(addr) => Ok(Server { child, addr: addr.to_string(), log }),
+            None => {
+                let status = child.wait().unwrap();
+                Err((status.code(), std::fs::read_to_string(&log).unwrap_or_default()))
+            }
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
