@@ -89,8 +89,21 @@ fn offers(e: &Engine, d: &Decision) -> Vec<String> {
     d.items.iter().map(|i| e.model().offers[i.offer].id.clone()).collect()
 }
 
+/// The exposures reported so far: decision id and offer.
+fn exposed(e: &mut Engine) -> Vec<(u64, String)> {
+    e.outbox()
+        .into_iter()
+        .filter_map(|x| match x {
+            OutboxEvent::Exposure { decision, offer, .. } => {
+                Some((u64::from_str_radix(&decision, 16).unwrap(), offer))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn exposures(e: &mut Engine) -> usize {
-    e.outbox().iter().filter(|x| matches!(x, OutboxEvent::Exposure { .. })).count()
+    exposed(e).len()
 }
 
 #[test]
@@ -261,18 +274,6 @@ fn pair_engine(install: u64) -> Engine {
 
 fn page(e: &Engine, name: &str) -> Vec<Value> {
     input::context(e.model(), &json!({ "page": name })).unwrap()
-}
-
-fn exposed(e: &mut Engine) -> Vec<(u64, String)> {
-    e.outbox()
-        .into_iter()
-        .filter_map(|x| match x {
-            OutboxEvent::Exposure { decision, offer, .. } => {
-                Some((u64::from_str_radix(&decision, 16).unwrap(), offer))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

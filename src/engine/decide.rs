@@ -254,16 +254,16 @@ impl Engine {
     /// change, a new consent, a new model. `shown` is a view of this engine when it was recorded
     /// here: made with consent, by this install, since its exposures were last erased (withdrawing
     /// consent, `forget`, importing another install's state; its id inverts to a decision counter
-    /// in that range), on the running model (`Decision::model`: its indices are
-    /// that model's; a host that kept a decision across a model update maps it by offer id). Its
-    /// offers are then on screen, so their caps, gap and the global caps do not hold them: those
-    /// limit new exposures, and the view's own exposure may have filled them. When the same offers
-    /// come out, in the same order, with the same variants and control, the result is `shown`
-    /// again (its id) and nothing is recorded, not even a stage change that came due. Otherwise the
-    /// view changes: a new decision (a new id, the stage recorded) in which only the items not on
-    /// screen already (offer, variant and control group) are exposed, so nothing is exposed twice
-    /// for one view and each exposure has its own decision id and offer. A `shown` that is not a view of this engine (id 0: `peek`'s
-    /// or made without consent) is decided anew, every item exposed.
+    /// in that range), on the running model (`Decision::model`: its indices are that model's; a
+    /// host that kept a decision across a model update maps it by offer id). Its offers are then
+    /// on screen, so their caps, gap and the global caps do not hold them: those limit new
+    /// exposures, and the view's own exposure may have filled them. When the same offers come out,
+    /// in the same order, with the same variants and control, the result is `shown` again (its id)
+    /// and nothing is recorded, not even a stage change that came due. Otherwise the view changes:
+    /// a new decision (a new id, the stage recorded) in which only the items not on screen already
+    /// (offer, variant and control group) are exposed, so nothing is exposed twice for one view
+    /// and each exposure has its own decision id and offer. A `shown` that is not a view of this
+    /// engine (id 0: `peek`'s or made without consent) is decided anew, every item exposed.
     pub fn refresh_into(&mut self, shown: &Decision, context: &[Value], now: i64, out: &mut Decision) {
         if !self.is_view(shown) {
             self.decide_into(shown.placement, context, now, out);
