@@ -201,6 +201,20 @@ fn day_counts_for_caps() {
 }
 
 #[test]
+fn take_before_takes_exactly_the_older_days() {
+    let add = |a: u32, b: u32| a + b;
+    let mut d = cells::Days { cells: vec![(3, 1), (5, 2), (8, 4)] };
+    // The first day is kept, so every day is: nothing taken.
+    assert_eq!(d.take_before(3, add), None);
+    assert_eq!(d.cells, [(3, 1), (5, 2), (8, 4)]);
+    assert_eq!(d.take_before(6, add), Some(3));
+    assert_eq!(d.cells, [(8, 4)]);
+    assert_eq!(d.take_before(9, add), Some(4));
+    assert!(d.cells.is_empty());
+    assert_eq!(d.take_before(i64::MAX, add), None);
+}
+
+#[test]
 fn day_counts_stay_bounded() {
     let mut c = DayCounts::default();
     for day in 0..5_000 {
