@@ -232,7 +232,9 @@ fn op_eval<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
     }
 }
 
-/// Whether node `idx` always gives a boolean, so [`truth`] gives its whole value.
+/// Whether node `idx` always gives a boolean, so [`truth`] gives its whole value. Inlined, like
+/// [`Rule::kids`]: the Wasm build optimizes for size, which would call it.
+#[inline(always)]
 fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
     matches!(cx.rule.nodes.get(idx as usize), Some(Node::Op { op, .. }) if op.is_boolean())
 }
@@ -319,7 +321,7 @@ fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
 }
 
 /// `a op b` for a comparison operator.
-fn test_pair(op: Op, a: &Value, b: &Value) -> Result<bool, EvalError> {
+pub(super) fn test_pair(op: Op, a: &Value, b: &Value) -> Result<bool, EvalError> {
     Ok(match op {
         Op::Eq | Op::Ne => loose_eq(a, b)? == (op == Op::Eq),
         Op::StrictEq | Op::StrictNe => strict_eq(a, b) == (op == Op::StrictEq),
@@ -519,7 +521,20 @@ fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op
     let mut prev = ev(cx, sc, *first)?;
     for &k in rest {
         let cur = ev(cx, sc, k)?;
-        if !test_pair(op, &prev, &cur).map_err(Box::new)? {
+        // Two numbers, the common case (a feature against a constant), compared in place: what
+        // `test_pair` answers (NaN equal to nothing, ordered against nothing), without its calls.
+        let holds = match (&*prev, &*cur) {
+            (Value::Number(x), Value::Number(y)) => match op {
+                Op::Eq | Op::StrictEq => x == y,
+                Op::Ne | Op::StrictNe => x != y,
+                Op::Lt => x < y,
+                Op::Le => x <= y,
+                Op::Gt => x > y,
+                _ => x >= y,
+            },
+            (a, b) => test_pair(op, a, b).map_err(Box::new)?,
+        };
+        if !holds {
             return Ok(false);
         }
         prev = cur;

@@ -137,6 +137,8 @@ impl Rule {
     }
 
     /// The children listed at `start..start + len`; empty if out of range (never after validate).
+    /// Inlined: the Wasm build optimizes for size, which calls it, slower and no smaller.
+    #[inline(always)]
     pub(crate) fn kids(&self, start: u32, len: u32) -> &[u32] {
         let start = start as usize;
         self.kids.get(start..start.saturating_add(len as usize)).unwrap_or(&[])

@@ -180,6 +180,26 @@ fn root_variables_resolve_to_slots_and_scoped_ones_do_not() {
     assert_eq!(eval(&rule, &env).map(|v| v.to_json()), Ok(json!([11, 12])));
 }
 
+#[test]
+fn comparisons_of_two_numbers_answer_as_test_pair() {
+    // The evaluator compares two numbers in place; `test_pair` is the general comparison.
+    let ops = ["==", "!=", "===", "!==", "<", "<=", ">", ">="];
+    let numbers = [f64::NAN, f64::NEG_INFINITY, -1.5, -0.0, 0.0, 1.0, 1.5, f64::INFINITY];
+    for name in ops {
+        let rule = parse(&json!({ name: [{"var": "x"}, {"var": "xs"}] }), &Static { dynamic: false })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Some(&Node::Op { op, .. }) = rule.nodes.last() else { panic!("{rule:?}") };
+        for a in numbers {
+            for b in numbers {
+                let (a, b) = (Value::Number(a), Value::Number(b));
+                let env = Slots::new(vec![Value::Null, Value::Null, Value::Null, b.clone(), a.clone()]);
+                let want = super::eval::test_pair(op, &a, &b).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(eval_bool(&rule, &env), Ok(want), "{a:?} {name} {b:?}");
+            }
+        }
+    }
+}
+
 fn json_value(j: Json) -> Value {
     Value::from_json(&j)
 }
