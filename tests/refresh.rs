@@ -492,3 +492,34 @@ fn forget_with_the_same_install_id_does_not_restart_the_counter() {
     assert_ne!(after.id, before.id);
     assert_ne!(refresh(&mut e, &before, NOON + 3).id, before.id, "the erased view is not kept");
 }
+
+#[test]
+fn a_refresh_that_keeps_its_view_records_a_stage_change_that_came_due() {
+    let model = json!({
+        "meta": {"name": "t", "version": 1},
+        "events": {"buy": {"amount": "number"}},
+        "features": {"buys_1d": {"event": "buy", "agg": "count", "window_days": 1}},
+        "lifecycle": [
+            {"stage": "buyer", "when": {">=": [{"var": "features.buys_1d"}, 1]}},
+            {"stage": "browser", "when": true}
+        ],
+        "placements": {"hero": {"max_items": 1}},
+        "offers": [{"id": "any", "placements": ["hero"], "content": {"t": "any"}}]
+    });
+    let model = compile_str(&model.to_string()).unwrap_or_else(|e| panic!("{e}")).model;
+    let mut e = Engine::new(model, 7);
+    e.set_consent(true);
+    e.track_json(&json!({"type": "buy", "amount": 1}), NOON).unwrap();
+    let shown = decide(&mut e, "hero", NOON);
+    assert_eq!(e.stage(), Some("buyer"));
+    e.drain_outbox();
+    // The next day the one-day window has passed: the view is the same, the stage is not.
+    let again = refresh(&mut e, &shown, NOON + 24 * HOUR);
+    assert_eq!((again.id, offers(&e, &again)), (shown.id, vec!["any".to_string()]));
+    let reported: Vec<Json> = e.drain_outbox().iter().map(OutboxEvent::to_json).collect();
+    assert_eq!(
+        reported,
+        [json!({"type": "stage_changed", "from": "buyer", "to": "browser", "at": NOON + 24 * HOUR})]
+    );
+    assert_eq!(e.stage(), Some("browser"));
+}

@@ -281,3 +281,59 @@ fn leaving_every_stage_is_reported_as_a_change_to_null() {
         [json!({"type": "stage_changed", "from": null, "to": "active", "at": MIDNIGHT + 11 * DAY})]
     );
 }
+
+/// The outbox as JSON, drained.
+fn drained(e: &mut Engine) -> Vec<Json> {
+    e.drain_outbox().iter().map(OutboxEvent::to_json).collect()
+}
+
+#[test]
+fn a_model_update_that_removes_her_stage_reports_leaving_it() {
+    let stages = |version: u32, lifecycle: Json| {
+        model(json!({"meta": {"name": "t", "version": version}, "lifecycle": lifecycle}))
+    };
+    let viewer = json!({"stage": "viewer", "when": {">=": [{"var": "features.views"}, 1]}});
+    let anyone = json!({"stage": "anyone", "when": true});
+    let mut e = engine(stages(1, json!([viewer, anyone])));
+    track(&mut e, json!({"type": "view"}), MIDNIGHT);
+    assert_eq!(e.stage(), Some("viewer"));
+    e.drain_outbox();
+
+    // Version 2 has no `viewer`: she is in no stage until the next evaluation, which reports
+    // leaving `viewer` (not a first stage, from null), at its own time.
+    e.apply_model(stages(2, json!([anyone]))).unwrap();
+    assert_eq!(e.stage(), None);
+    assert_eq!(drained(&mut e), Vec::<Json>::new());
+    // Stored meanwhile: a copy imported under version 2 reports it too.
+    let mut copy = Engine::new(e.model().clone(), 1);
+    copy.import_state(&e.export_state()).unwrap();
+    for e in [&mut e, &mut copy] {
+        shown(e, "hero", MIDNIGHT + HOUR);
+        assert_eq!(e.stage(), Some("anyone"));
+        assert_eq!(
+            drained(e),
+            [json!({"type": "stage_changed", "from": "viewer", "to": "anyone", "at": MIDNIGHT + HOUR})]
+        );
+        shown(e, "hero", MIDNIGHT + 2 * HOUR);
+        assert_eq!(drained(e), Vec::<Json>::new(), "reported once");
+    }
+
+    // A model without stages at all: leaving is a change to null.
+    e.apply_model(stages(3, json!([]))).unwrap();
+    shown(&mut e, "hero", MIDNIGHT + 3 * HOUR);
+    assert_eq!(
+        drained(&mut e),
+        [json!({"type": "stage_changed", "from": "anyone", "to": null, "at": MIDNIGHT + 3 * HOUR})]
+    );
+
+    // Removed, then brought back before any evaluation: she never left it.
+    let mut e = engine(stages(1, json!([viewer, anyone])));
+    track(&mut e, json!({"type": "view"}), MIDNIGHT);
+    assert_eq!(e.stage(), Some("viewer"));
+    e.drain_outbox();
+    e.apply_model(stages(2, json!([anyone]))).unwrap();
+    e.apply_model(stages(3, json!([viewer, anyone]))).unwrap();
+    shown(&mut e, "hero", MIDNIGHT + HOUR);
+    assert_eq!(e.stage(), Some("viewer"));
+    assert_eq!(drained(&mut e), Vec::<Json>::new());
+}

@@ -259,7 +259,8 @@ impl Engine {
     /// on screen, so their caps, gap and the global caps do not hold them: those limit new
     /// exposures, and the view's own exposure may have filled them. When the same offers come out,
     /// in the same order, with the same variants and control, the result is `shown` again (its id)
-    /// and nothing is recorded, not even a stage change that came due. Otherwise the view changes:
+    /// and no exposure is recorded (a stage change that came due is, as every read of the stage
+    /// records it). Otherwise the view changes:
     /// a new decision (a new id, the stage recorded) in which only the items not on screen already
     /// (offer, variant and control group) are exposed, so nothing is exposed twice for one view
     /// and each exposure has its own decision id and offer. A `shown` that is not a view of this
@@ -274,6 +275,7 @@ impl Engine {
             && out.items.iter().zip(&shown.items).all(|(a, b)| same_item(a, b));
         if same {
             out.id = shown.id;
+            self.update_stage(now, self.now_for(now).today);
         } else {
             self.decide_as(shown.placement, context, now, out, true, Some(shown));
         }

@@ -410,16 +410,19 @@ impl Engine {
     /// Re-evaluates the lifecycle stage (without page context: a stage describes the shopper);
     /// records a change in the outbox.
     fn update_stage(&mut self, now: i64, today: i32) {
-        if !self.profile.consent || self.model.stages.is_empty() {
+        if !self.profile.consent || (self.model.stages.is_empty() && self.profile.stage_gone.is_none()) {
             return;
         }
         let found = self.stage_at(now, today);
         let current = self.profile.stage.map(|s| s.0);
-        if found != current {
+        // A stage the model no longer has is the one she leaves (she is in none meanwhile; a model
+        // that has it again takes her back into it, through the stored state, before this runs).
+        let gone = self.profile.stage_gone.take().map(|(name, _)| name);
+        if found != current || gone.is_some() {
             let name = |i: usize| self.model.stages.get(i).map(|s| s.name.clone());
-            let from = current.and_then(name);
-            self.outbox.push(match found {
-                Some(to) => OutboxEvent::StageChanged { from, to: name(to).unwrap_or_default(), at: now },
+            let from = current.and_then(name).or(gone);
+            self.outbox.push(match found.and_then(name) {
+                Some(to) => OutboxEvent::StageChanged { from, to, at: now },
                 None => OutboxEvent::StageLeft { from, at: now },
             });
             self.profile.stage = found.map(|to| (to, now));

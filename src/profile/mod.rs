@@ -101,6 +101,10 @@ pub struct Profile {
     pub seq: u64,
     /// Current stage index and when it was entered.
     pub stage: Option<(usize, i64)>,
+    /// The stage she was in, by name, when a model without it came (an update, or stored state
+    /// made under another model): the next evaluation reports leaving it. Stored in the place of
+    /// the stage until then.
+    pub stage_gone: Option<(String, i64)>,
     /// Per event type.
     pub events: Vec<Option<Seen>>,
     /// Per feature.
@@ -131,6 +135,7 @@ impl Profile {
             ids: Vec::new(),
             seq: 0,
             stage: None,
+            stage_gone: None,
             events: Vec::new(),
             features: Vec::new(),
             traits: crate::engine::host::nulls(model.traits.len()),
@@ -222,7 +227,10 @@ impl Profile {
             install_id: self.install_id,
             ids: self.ids.clone(),
             seq: self.seq,
-            stage: self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since))),
+            stage: self
+                .stage
+                .and_then(|(i, since)| model.stages.get(i).map(|s| (s.name.clone(), since)))
+                .or_else(|| self.stage_gone.clone()),
             events,
             features,
             traits,
@@ -276,7 +284,8 @@ impl Profile {
         self.install_id.put(w);
         self.ids.put(w);
         self.seq.put(w);
-        match self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (&s.name, since))) {
+        let gone = self.stage_gone.as_ref().map(|(name, since)| (name, *since));
+        match self.stage.and_then(|(i, since)| model.stages.get(i).map(|s| (&s.name, since))).or(gone) {
             Some((name, since)) => {
                 w.u8(1);
                 w.str(name);
@@ -361,6 +370,9 @@ impl Profile {
             .stage
             .as_ref()
             .and_then(|(name, since)| model.stages.iter().position(|x| x.name == *name).map(|i| (i, *since)));
+        if p.stage.is_none() {
+            p.stage_gone = s.stage.take();
+        }
         for (name, seen) in &s.events {
             if let Some(slot) = model.event(name).and_then(|i| p.events.get_mut(i)) {
                 *slot = Some(*seen);
