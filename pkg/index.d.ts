@@ -186,7 +186,7 @@ export declare class Engine {
    * model. The offers `shown` put on screen stay without another exposure, even where that view's
    * own exposure filled their cap or gap. When the view still shows what `shown` shows, `shown`
    * itself is returned (a memoized component need not repaint) and no exposure is recorded (a
-   * stage change that came due is, as every read of the stage records it); after a
+   * stage change that came due is, as `decide` would record it); after a
    * model update, the same id with the new model's content. When the offers change, a new
    * decision in which only the items not on screen already (offer, variant, control) are exposed. A `shown` that is not a
    * view of this engine (from `peek`, made before consent, or before consent was withdrawn, the

@@ -15,6 +15,7 @@
 use kairos::engine::input;
 use kairos::outbox::OutboxEvent;
 use kairos::profile::identity::IdKind;
+use kairos::profile::StoredState;
 use kairos::{compile_str, Engine, Model, Reason, Value};
 use serde_json::{json, Value as Json};
 
@@ -336,4 +337,77 @@ fn a_model_update_that_removes_her_stage_reports_leaving_it() {
     shown(&mut e, "hero", MIDNIGHT + HOUR);
     assert_eq!(e.stage(), Some("viewer"));
     assert_eq!(drained(&mut e), Vec::<Json>::new());
+}
+
+#[test]
+fn stored_state_drops_days_past_their_window_at_the_first_decision_or_event_of_a_day() {
+    let m = model(json!({
+        "features": {
+            "views_7d": {"event": "view", "agg": "count", "window_days": 7},
+            "views": {"event": "view", "agg": "count"}
+        },
+    }));
+    // A feature's index and spec, by name.
+    let feature = |e: &Engine, name: &str| {
+        let i = e.model().features.iter().position(|f| f.name == name).unwrap();
+        (i, e.model().features[i].spec)
+    };
+    let day0 = kairos::time::day_of(MIDNIGHT, m.offset_ms);
+    let mut e = engine(m);
+    for i in 0..5 {
+        track(&mut e, json!({"type": "view"}), MIDNIGHT + i * HOUR);
+    }
+    let before = e.export_state().len();
+    // Thirty days later, nothing was tracked since: the first decision of the day prunes.
+    shown(&mut e, "hero", MIDNIGHT + 30 * DAY);
+    let after = e.export_state();
+    assert!(after.len() < before, "{} bytes, {before} before", after.len());
+    let mut copy = Engine::new(e.model().clone(), 1);
+    copy.import_state(&after).unwrap();
+    for e in [&e, &copy] {
+        let ((week, week_spec), (all, all_spec)) = (feature(e, "views_7d"), feature(e, "views"));
+        let features = &e.profile().features;
+        // The windowed days are gone: not even a clock set back to day 0 reads them.
+        assert_eq!(features[week].read(&week_spec, day0), Some(0.0));
+        // The all-time count keeps every view (its old days folded into its total).
+        assert_eq!(features[all].read(&all_spec, day0 + 30), Some(5.0));
+    }
+    // The same from an event of another type on a later day.
+    let mut e = engine(model(json!({
+        "features": {"views_7d": {"event": "view", "agg": "count", "window_days": 7}},
+    })));
+    track(&mut e, json!({"type": "view"}), MIDNIGHT);
+    track(&mut e, json!({"type": "buy", "amount": 1}), MIDNIGHT + 8 * DAY);
+    let (week, week_spec) = feature(&e, "views_7d");
+    assert_eq!(e.profile().features[week].read(&week_spec, day0), Some(0.0));
+}
+
+#[test]
+fn a_stored_stage_name_is_reported_only_if_it_could_be_a_stage_name_and_only_with_consent() {
+    let lifecycle = json!({"lifecycle": [{"stage": "anyone", "when": true}]});
+    let state = |name: &str, consent: bool| {
+        let mut e = engine(model(lifecycle.clone()));
+        let mut s = StoredState::decode(&e.export_state()).unwrap();
+        s.stage = Some((name.to_string(), MIDNIGHT));
+        s.consent = consent;
+        s.encode()
+    };
+    // What a device reports after importing `bytes`, at its next decision.
+    let reported = |bytes: &[u8]| {
+        let mut e = Engine::new(model(lifecycle.clone()), 7);
+        e.import_state(bytes).unwrap();
+        e.set_consent(true);
+        shown(&mut e, "hero", MIDNIGHT + HOUR);
+        drained(&mut e)
+    };
+    let to_anyone =
+        |from: Json| json!({"type": "stage_changed", "from": from, "to": "anyone", "at": MIDNIGHT + HOUR});
+    assert_eq!(reported(&state("gone_stage", true)), [to_anyone(json!("gone_stage"))]);
+    assert_eq!(reported(&state("阶段-2", true)), [to_anyone(json!("阶段-2"))]);
+    // Edited state: no name, a huge one, one no model could have, or one kept without consent.
+    for (name, consent) in
+        [("", true), (&"x".repeat(1 << 20)[..], true), ("a b\n{}", true), ("gone_stage", false)]
+    {
+        assert_eq!(reported(&state(name, consent)), [to_anyone(Json::Null)], "{:.20}", name);
+    }
 }

@@ -259,8 +259,7 @@ impl Engine {
     /// on screen, so their caps, gap and the global caps do not hold them: those limit new
     /// exposures, and the view's own exposure may have filled them. When the same offers come out,
     /// in the same order, with the same variants and control, the result is `shown` again (its id)
-    /// and no exposure is recorded (a stage change that came due is, as every read of the stage
-    /// records it). Otherwise the view changes:
+    /// and no exposure is recorded (a stage change that came due is, as `decide` would record it). Otherwise the view changes:
     /// a new decision (a new id, the stage recorded) in which only the items not on screen already
     /// (offer, variant and control group) are exposed, so nothing is exposed twice for one view
     /// and each exposure has its own decision id and offer. A `shown` that is not a view of this
@@ -275,7 +274,7 @@ impl Engine {
             && out.items.iter().zip(&shown.items).all(|(a, b)| same_item(a, b));
         if same {
             out.id = shown.id;
-            self.update_stage(now, self.now_for(now).today);
+            self.update_stage(now, time::day_of(now, self.model.offset_ms));
         } else {
             self.decide_as(shown.placement, context, now, out, true, Some(shown));
         }
@@ -318,6 +317,7 @@ impl Engine {
         out.id = 0;
         out.model = self.model.version;
         if record && self.profile.consent {
+            self.prune_to(t.today);
             self.profile.seq = self.profile.seq.wrapping_add(1);
             out.id = mix(self.profile.install_id, self.profile.seq);
         }

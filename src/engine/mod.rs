@@ -58,6 +58,8 @@ pub struct Engine {
     /// withdrawn, another install's state imported): decisions up to it are no view `refresh`
     /// keeps (see [`Engine::refresh_into`]). Not stored: a decision lives as long as its page.
     view_floor: u64,
+    /// The latest day the features were pruned to (see [`Engine::prune_to`]). Not stored.
+    pruned_day: i32,
     /// Keys this engine trusts for snapshots and trait tokens; none by default.
     trust: Trust,
 }
@@ -77,6 +79,7 @@ impl Engine {
             scratch: Vec::new(),
             stage_stale_at: None,
             view_floor: 0,
+            pruned_day: i32::MIN,
             trust: Trust::default(),
         }
     }
@@ -396,6 +399,7 @@ impl Engine {
             }
         }
         self.stage_stale_at = Some(self.stage_stale_at.map_or(now, |t| t.max(now)));
+        self.prune_to(today);
         Tracked::Recorded
     }
 
@@ -426,6 +430,22 @@ impl Engine {
                 None => OutboxEvent::StageLeft { from, at: now },
             });
             self.profile.stage = found.map(|to| (to, now));
+        }
+    }
+
+    /// Drops, once a day, the feature data that can no longer count as of `today` (days past a
+    /// window, distinct values past theirs; all-time days folded into their total), so stored
+    /// state holds no more behaviour than the model reads, even for features whose events stopped.
+    /// Every decision and event calls it: one comparison, except on the first call of a day.
+    fn prune_to(&mut self, today: i32) {
+        if today <= self.pruned_day {
+            return;
+        }
+        self.pruned_day = today;
+        for (def, agg) in self.model.features.iter().zip(&mut self.profile.features) {
+            if agg.horizon().is_some_and(|h| h < today) {
+                agg.prune(&def.spec, today);
+            }
         }
     }
 

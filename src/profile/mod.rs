@@ -370,8 +370,11 @@ impl Profile {
             .stage
             .as_ref()
             .and_then(|(name, since)| model.stages.iter().position(|x| x.name == *name).map(|i| (i, *since)));
-        if p.stage.is_none() {
-            p.stage_gone = s.stage.take();
+        // A stage this model lacks (an update removed it, or the state was stored under another
+        // model) is kept to report leaving it. Stored state is untrusted and only names leave the
+        // device: kept only if it could be a stage name, and only with consent.
+        if p.stage.is_none() && p.consent {
+            p.stage_gone = s.stage.take().filter(|(name, _)| could_be_name(name));
         }
         for (name, seen) in &s.events {
             if let Some(slot) = model.event(name).and_then(|i| p.events.get_mut(i)) {
@@ -805,6 +808,13 @@ pub fn trait_value_ok(v: &Value) -> bool {
         }
         Value::Object(_) => false,
     }
+}
+
+/// Whether `name` could be a model name: 1 to 64 letters, digits, `_` or `-` (at most 256 bytes;
+/// non-ASCII bytes pass, as letters of other scripts do, without Unicode tables in the module).
+fn could_be_name(name: &str) -> bool {
+    (1..=256).contains(&name.len())
+        && name.bytes().all(|b| !b.is_ascii() || b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -85,6 +85,10 @@ fn export_matches_on_edge_values() {
     p.recent.push(Recent { decision: u64::MAX, offer: 999, at_ms: i64::MIN, control: true });
     let reference = p.to_stored(&model, &outbox);
     assert_eq!(p.export(&model, &outbox), reference.encode());
+    // A stage a model update removed is written where the stage goes.
+    p.stage_gone = Some(("removed".into(), T0));
+    assert_eq!(p.export(&model, &outbox), p.to_stored(&model, &outbox).encode());
+    assert_eq!(p.to_stored(&model, &outbox).stage, Some(("removed".into(), T0)));
     // Signed traits: only the token is written.
     p.traits_token = Some("kt1.payload.signature".into());
     assert_eq!(p.export(&model, &outbox), p.to_stored(&model, &outbox).encode());

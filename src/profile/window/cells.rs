@@ -39,7 +39,7 @@ impl<T: Copy> Days<T> {
             return None;
         }
         let mut taken: Option<T> = None;
-        // `retain`, not a drain of a prefix: stays correct on an unvalidated, unsorted state.
+        // `retain`, not a drain of a prefix: whatever the order, every older cell goes.
         self.cells.retain(|&(d, v)| {
             let keep = i64::from(d) >= lower;
             if !keep {
