@@ -373,8 +373,8 @@ impl Profile {
         // A stage this model lacks (an update removed it, or the state was stored under another
         // model) is kept to report leaving it. Stored state is untrusted and only names leave the
         // device: kept only if it could be a stage name, and only with consent.
-        if p.stage.is_none() && p.consent {
-            p.stage_gone = s.stage.take().filter(|(name, _)| could_be_name(name));
+        if p.stage.is_none() && p.consent && s.stage.as_ref().is_some_and(|(name, _)| could_be_name(name)) {
+            p.stage_gone = s.stage.take();
         }
         for (name, seen) in &s.events {
             if let Some(slot) = model.event(name).and_then(|i| p.events.get_mut(i)) {
