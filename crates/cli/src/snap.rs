@@ -116,7 +116,7 @@ fn key_paths(stem: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 /// Writes `bytes` to a new temporary file beside `path`, syncs it and moves it into place, so a
-/// reader never sees half a file. The temporary name is unique and the file created new
+/// reader never sees half a file, then syncs the directory. The temporary name is unique and the file created new
 /// (`create_new`: never through a symlink), with mode 0600 when `private`; it is removed on
 /// failure. With `replace` it is renamed over `path` (a symlink there is replaced, not
 /// followed); without, it is linked to `path`, which fails with `AlreadyExists` when anything
@@ -153,6 +153,14 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool
     });
     if placed.is_err() {
         std::fs::remove_file(&tmp).ok();
+    }
+    // The new name is durable once the directory is synced too (a crash right after the rename
+    // could otherwise bring the old file back). Best effort: not every platform syncs directories.
+    #[cfg(unix)]
+    if placed.is_ok() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            d.sync_all().ok();
+        }
     }
     placed
 }
