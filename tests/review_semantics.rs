@@ -411,3 +411,19 @@ fn a_stored_stage_name_is_reported_only_if_it_could_be_a_stage_name_and_only_wit
         assert_eq!(reported(&state(name, consent)), [to_anyone(Json::Null)], "{:.20}", name);
     }
 }
+
+#[test]
+fn imported_state_is_pruned_by_the_next_decision_even_on_a_day_already_pruned() {
+    let m = model(json!({"features": {"views_7d": {"event": "view", "agg": "count", "window_days": 7}}}));
+    let day0 = kairos::time::day_of(MIDNIGHT, m.offset_ms);
+    let mut old = engine(m.clone());
+    track(&mut old, json!({"type": "view"}), MIDNIGHT);
+    let stored = old.export_state();
+    // A device that decided today already, then imports a copy stored 30 days ago.
+    let mut e = engine(m);
+    shown(&mut e, "hero", MIDNIGHT + 30 * DAY);
+    e.import_state(&stored).unwrap();
+    shown(&mut e, "hero", MIDNIGHT + 30 * DAY + HOUR);
+    let spec = e.model().features[0].spec;
+    assert_eq!(e.profile().features[0].read(&spec, day0), Some(0.0));
+}

@@ -613,6 +613,8 @@ impl Engine {
         self.profile = profile;
         self.outbox = outbox;
         self.stage_stale_at = None;
+        // Stored state may be days old: the next decision or event prunes it.
+        self.pruned_day = i32::MIN;
         self.restore_traits();
         Ok(())
     }
