@@ -395,14 +395,19 @@ impl Engine {
         let model = self.core.model();
         let Some(def) = model.events.get(kind as usize) else { return 0 };
         let Some(pairs) = self.fast_props.get(..2 * def.props.len()) else { return 0 };
-        self.props.clear();
-        for ((_, ty), pair) in def.props.iter().zip(pairs.chunks_exact(2)) {
+        // The values of the last event kept: a string slot reuses its allocation (the same event
+        // type, the usual case, gives every string its slot of last time).
+        if self.props.len() != def.props.len() {
+            self.props.clear();
+            for _ in &def.props {
+                self.props.push(Value::Null);
+            }
+        }
+        for (((_, ty), pair), slot) in def.props.iter().zip(pairs.chunks_exact(2)).zip(&mut self.props) {
             let [kind, x] = *pair_of(pair);
-            let mut value = Value::Null;
-            if !fast_slot(&mut value, kind, x, *ty, &self.interned) {
+            if !fast_slot(slot, kind, x, *ty, &self.interned) {
                 return 0;
             }
-            self.props.push(value);
         }
         match self.core.track(kind as usize, &self.props, now) {
             Tracked::Recorded => 1,
