@@ -369,7 +369,7 @@ fn stored_state_drops_days_past_their_window_at_the_first_decision_or_event_of_a
         let features = &e.profile().features;
         // The windowed days are gone: not even a clock set back to day 0 reads them.
         assert_eq!(features[week].read(&week_spec, day0), Some(0.0));
-        // The all-time count keeps every view (its old days folded into its total).
+        // The all-time count keeps every view.
         assert_eq!(features[all].read(&all_spec, day0 + 30), Some(5.0));
     }
     // The same from an event of another type on a later day.
@@ -426,4 +426,38 @@ fn imported_state_is_pruned_by_the_next_decision_even_on_a_day_already_pruned() 
     shown(&mut e, "hero", MIDNIGHT + 30 * DAY + HOUR);
     let spec = e.model().features[0].spec;
     assert_eq!(e.profile().features[0].read(&spec, day0), Some(0.0));
+}
+
+#[test]
+fn a_decision_dated_ahead_drops_only_old_days_and_later_events_still_count() {
+    let m = model(json!({
+        "features": {
+            "views_7d": {"event": "view", "agg": "count", "window_days": 7},
+            "views_1d": {"event": "view", "agg": "count", "window_days": 1}
+        },
+    }));
+    let day0 = kairos::time::day_of(MIDNIGHT, m.offset_ms);
+    let read = |e: &Engine, name: &str, day: i32| {
+        let i = e.model().features.iter().position(|f| f.name == name).unwrap();
+        e.profile().features[i].read(&e.model().features[i].spec, day)
+    };
+    let mut e = engine(m.clone());
+    for i in 0..3 {
+        track(&mut e, json!({"type": "view"}), MIDNIGHT + i * HOUR);
+    }
+    // One decision from a clock 30 days ahead, then the clock is right again.
+    shown(&mut e, "hero", MIDNIGHT + 30 * DAY);
+    for i in 0..2 {
+        track(&mut e, json!({"type": "view"}), MIDNIGHT + DAY + i * HOUR);
+    }
+    assert_eq!(read(&e, "views_7d", day0 + 1), Some(2.0), "later events count");
+    assert_eq!(read(&e, "views_1d", day0 + 1), Some(2.0));
+
+    // A clock a few minutes ahead at midnight drops nothing the day before still counts.
+    let mut e = engine(m);
+    for i in 0..3 {
+        track(&mut e, json!({"type": "view"}), MIDNIGHT + 23 * HOUR + i * 60_000);
+    }
+    shown(&mut e, "hero", MIDNIGHT + DAY + 5 * 60_000);
+    assert_eq!(read(&e, "views_1d", day0), Some(3.0));
 }

@@ -206,6 +206,8 @@ impl Engine {
         self.stage_names = stage_names(&model);
         self.model = model;
         self.profile = profile;
+        // A new window may keep fewer days: the next decision or event drops the rest.
+        self.pruned_day = i32::MIN;
         self.outbox = outbox;
         self.restore_traits();
         Ok(())
@@ -433,8 +435,9 @@ impl Engine {
         }
     }
 
-    /// Drops, once a day, the feature data that can no longer count as of `today` (days past a
-    /// window, distinct values past theirs; all-time days folded into their total), so stored
+    /// Drops, once a day, the windowed feature data that can no longer count (days and distinct
+    /// values past the window, with a day of margin; see
+    /// [`crate::profile::window::Aggregate::drop_past`]), so stored
     /// state holds no more behaviour than the model reads, even for features whose events stopped.
     /// Every decision and event calls it: one comparison, except on the first call of a day.
     fn prune_to(&mut self, today: i32) {
@@ -443,9 +446,7 @@ impl Engine {
         }
         self.pruned_day = today;
         for (def, agg) in self.model.features.iter().zip(&mut self.profile.features) {
-            if agg.horizon().is_some_and(|h| h < today) {
-                agg.prune(&def.spec, today);
-            }
+            agg.drop_past(&def.spec, today);
         }
     }
 

@@ -465,6 +465,23 @@ impl Aggregate {
         }
     }
 
+    /// Drops the days of a windowed feature that cannot count on `today - 1` or later (a day of
+    /// margin for a clock a little ahead), without moving the horizon: unlike [`Aggregate::prune`],
+    /// a time from a clock far ahead does not keep later events out of the window. All-time
+    /// features keep everything (their old days are already one total).
+    pub fn drop_past(&mut self, spec: &FeatureSpec, today: i32) {
+        let Span::Window(n) = spec.span() else { return };
+        let Some(st) = &mut self.state else { return };
+        let lower = i64::from(today) - n;
+        match &mut st.data {
+            Data::Count(c) | Data::Sum(c) | Data::First(c) | Data::Last(c) => {
+                let _ = c.days.take_before(lower, |kept, _| kept);
+            }
+            Data::Distinct(seen) => seen.retain(|s| i64::from(s.day) >= lower),
+            Data::Empty => {}
+        }
+    }
+
     /// Checks a decoded state against the feature it is read with; on error, start afresh.
     ///
     /// Accepts every state that `record` and `prune` produce with this spec.
