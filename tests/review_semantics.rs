@@ -461,3 +461,44 @@ fn a_decision_dated_ahead_drops_only_old_days_and_later_events_still_count() {
     shown(&mut e, "hero", MIDNIGHT + DAY + 5 * 60_000);
     assert_eq!(read(&e, "views_1d", day0), Some(3.0));
 }
+
+#[test]
+fn exposure_days_are_kept_only_as_long_as_a_cap_reads_them() {
+    let offers = json!([
+        {"id": "capped", "placements": ["grid"], "content": 1, "caps": [{"max": 2, "days": 7}, {"max": 1, "days": 1}]},
+        {"id": "free", "placements": ["grid"], "content": 1, "global_caps": false}
+    ]);
+    let m = model(json!({"caps": [{"max": 5, "days": 3}], "offers": offers}));
+    let day0 = kairos::time::day_of(MIDNIGHT, m.offset_ms);
+    // Exposures counted in the 400 days up to `day`, as stored: per offer, and the global ones.
+    let kept = |e: &Engine, day: i32| {
+        let p = e.profile();
+        (
+            p.offers[0].exposures.count_in_last(day, 400),
+            p.offers[1].exposures.count_in_last(day, 400),
+            p.global.count_in_last(day, 400),
+        )
+    };
+    let mut e = engine(m);
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR).0, ["capped", "free"]);
+    assert_eq!(kept(&e, day0), (1, 1, 1));
+    // The next day: the uncapped offer's day goes, the capped ones stay (the weekly cap reads them).
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + DAY + 12 * HOUR).0, ["capped", "free"]);
+    assert_eq!(kept(&e, day0 + 1), (2, 1, 2));
+    // The weekly cap still holds on day 6, and the global days are gone past 3 days (and a margin).
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 6 * DAY).0, ["free"]);
+    assert_eq!(kept(&e, day0 + 6), (2, 1, 0));
+    // On day 7 the first exposure no longer counts: shown again, once (the daily cap).
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 7 * DAY).0, ["capped", "free"]);
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 7 * DAY + HOUR).0, ["free"], "the daily cap");
+    assert_eq!(kept(&e, day0 + 7), (3, 2, 1));
+    // On day 8 the first day is gone (day 1 and day 7 still count for the weekly cap).
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 8 * DAY).0, ["capped", "free"]);
+    assert_eq!(kept(&e, day0 + 8), (3, 1, 2));
+    // The time of the last exposure stays for the minimum gap.
+    assert_eq!(e.profile().offers[1].exposures.last_ms(), Some(MIDNIGHT + 8 * DAY));
+    // What is dropped leaves the stored state too.
+    let mut copy = Engine::new(e.model().clone(), 1);
+    copy.import_state(&e.export_state()).unwrap();
+    assert_eq!(kept(&copy, day0 + 8), (3, 1, 2));
+}

@@ -437,8 +437,9 @@ impl Engine {
 
     /// Drops, once a day, the windowed feature data that can no longer count (days and distinct
     /// values past the window, with a day of margin; see
-    /// [`crate::profile::window::Aggregate::drop_past`]), so stored
-    /// state holds no more behaviour than the model reads, even for features whose events stopped.
+    /// [`crate::profile::window::Aggregate::drop_past`]) and the exposure days past the longest cap,
+    /// so stored state holds no more behaviour than the model reads, even for features whose events
+    /// stopped or offers no longer shown.
     /// Every decision and event calls it: one comparison, except on the first call of a day.
     fn prune_to(&mut self, today: i32) {
         if today <= self.pruned_day {
@@ -448,6 +449,12 @@ impl Engine {
         for (def, agg) in self.model.features.iter().zip(&mut self.profile.features) {
             agg.drop_past(&def.spec, today);
         }
+        // Exposure days only for as long as a cap reads them (an offer without caps: none).
+        let longest = |caps: &[crate::compiled::CapDef]| caps.iter().map(|c| c.days).max().unwrap_or(0);
+        for (def, state) in self.model.offers.iter().zip(&mut self.profile.offers) {
+            state.exposures.drop_past(today, longest(&def.caps));
+        }
+        self.profile.global.drop_past(today, longest(&self.model.caps));
     }
 
     fn record_exposure(&mut self, decision: u64, placement: usize, item: &Item, now: i64, today: i32) {

@@ -80,6 +80,15 @@ impl DayCounts {
         let _ = st.days.take_before(keep_from(st.horizon, keep_days), add_count);
     }
 
+    /// Drops the days no cap of `days` natural days can count on `today - 1` or later (a day of
+    /// margin for a clock a little ahead), without moving the horizon, so a time from a clock far
+    /// ahead does not drop exposures that real days still count. `last_ms` stays.
+    pub fn drop_past(&mut self, today: i32, days: u16) {
+        if let Some(st) = &mut self.state {
+            let _ = st.days.take_before(i64::from(today) - i64::from(days), add_count);
+        }
+    }
+
     /// Checks a decoded state: days strictly ascending, within the kept days, counts non-zero.
     pub fn validate(&self) -> Result<(), StateError> {
         let Some(st) = &self.state else { return Ok(()) };
