@@ -95,6 +95,12 @@ for (const [label, file] of [['example', 'taste-of-su.kairos'], ['large', 'large
   row(`${label}: decide ${placements[0]}`, measure((i) => e.decide(placements[0], ctx, now + 1e6 + i * 60_000)));
   row(`${label}: decide, placements in turn`, measure((i) => e.decide(placements[i % placements.length], ctx, now + 2e9 + i * 60_000)));
   row(`${label}: segments()`, measure((i) => e.segments(ctx, now + 3e9 + i)));
+  // A page view as a storefront makes it: the event, then the decision (the event changed the
+  // profile, so the stage is evaluated again: the stage memo helps only the decisions after it).
+  row(`${label}: a page view: track a view, then decide ${placements[0]}`, measure((i) => {
+    e.track(view, now + 4e9 + i * 60_000);
+    return e.decide(placements[0], ctx, now + 4e9 + i * 60_000);
+  }));
   e.drainOutbox();
 }
 

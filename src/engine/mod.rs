@@ -62,6 +62,12 @@ pub struct Engine {
     pruned_day: i32,
     /// Keys this engine trusts for snapshots and trait tokens; none by default.
     trust: Trust,
+    /// Whether the model's stage rules read time by the day only ([`stages_by_day`]).
+    stages_by_day: bool,
+    /// The stage last found, for its day and whether traits were live then: while nothing in the
+    /// profile changes, the stage of such a model is the same all day. Every call that changes
+    /// the profile or the model clears it.
+    stage_memo: Option<(i32, bool, Option<usize>)>,
 }
 
 impl Engine {
@@ -71,6 +77,8 @@ impl Engine {
         let profile = Profile::new(&model, install_id);
         let stage_names = stage_names(&model);
         Engine {
+            stages_by_day: stages_by_day(&model),
+            stage_memo: None,
             model,
             profile,
             outbox: Outbox::default(),
@@ -136,6 +144,7 @@ impl Engine {
             .map_err(|e| TokenError::Traits(crate::codec::message(&e)))?;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
+        self.stage_memo = None;
         Ok(())
     }
 
@@ -152,6 +161,7 @@ impl Engine {
     /// them: the host fetches a fresh token); plain traits only if unsigned traits are
     /// accepted ([`Trust::unsigned_traits_ok`]). Everything else in the profile stays.
     fn restore_traits(&mut self) {
+        self.stage_memo = None;
         let restored = match self.profile.traits_token.take() {
             Some(t) => match token::open(&t, &self.trust.token_keys) {
                 Ok(claims) if self.check_user(&claims).is_ok() => {
@@ -204,6 +214,7 @@ impl Engine {
         self.outbox.render(&self.model);
         let (profile, outbox) = self.profile.remodel(&self.model, &self.outbox, &model);
         self.stage_names = stage_names(&model);
+        self.stages_by_day = stages_by_day(&model);
         self.model = model;
         self.profile = profile;
         // A new window may keep fewer days: the next decision or event drops the rest.
@@ -254,6 +265,7 @@ impl Engine {
         }
         self.profile.consent = consent;
         self.stage_stale_at = None;
+        self.stage_memo = None;
     }
 
     /// Adds an identifier (phone, email, external id). Only its salted SHA-256 is kept.
@@ -271,6 +283,7 @@ impl Engine {
             }
             self.profile.ids.push((kind, hash));
             self.profile.refresh_key();
+            self.stage_memo = None;
             // A token names the shopper by pid: signed traits of the old pid are not hers to
             // keep once it changed (the first identifier becomes the pid).
             if self.profile.traits_token.is_some() && self.profile.ids.len() == 1 {
@@ -293,6 +306,7 @@ impl Engine {
         self.profile = Profile::new(&self.model, install_id);
         self.profile.seq = seq;
         self.stage_stale_at = None;
+        self.stage_memo = None;
         self.view_floor = seq;
     }
 
@@ -314,6 +328,7 @@ impl Engine {
         self.profile.traits = host::traits(&self.model, traits)?;
         self.profile.traits_expire_ms = expires_ms;
         self.profile.traits_token = None;
+        self.stage_memo = None;
         Ok(())
     }
 
@@ -401,6 +416,7 @@ impl Engine {
             }
         }
         self.stage_stale_at = Some(self.stage_stale_at.map_or(now, |t| t.max(now)));
+        self.stage_memo = None;
         self.prune_to(today);
         Tracked::Recorded
     }
@@ -486,10 +502,21 @@ impl Engine {
         self.current_stage()
     }
 
-    /// The stage as last evaluated.
     /// The stage the shopper is in at `now` (first stage whose rule holds), without recording
-    /// it. Resets the memo.
+    /// it: the stage memo's while it holds, else evaluated (resetting the evaluation memo).
     fn stage_at(&mut self, now: i64, today: i32) -> Option<usize> {
+        let live = self.profile.traits_expire_ms.is_none_or(|t| now < t);
+        if let Some((day, traits, stage)) = self.stage_memo {
+            if day == today && traits == live {
+                return stage;
+            }
+        }
+        let stage = self.find_stage(now, today);
+        self.stage_memo = self.stages_by_day.then_some((today, live, stage));
+        stage
+    }
+
+    fn find_stage(&mut self, now: i64, today: i32) -> Option<usize> {
         self.memo.reset(&self.model);
         let ev = Eval {
             model: &self.model,
@@ -626,6 +653,68 @@ impl Engine {
         self.restore_traits();
         Ok(())
     }
+}
+
+/// Whether the stage rules, and the segments and scores they read (at any depth), read time by
+/// the day only: no `now`, no hours since anything, not the stage itself or the time in it.
+/// Then, while the profile does not change, the stage found at one time holds for the whole day
+/// (traits aside: whether they have expired is part of the stage memo's key).
+fn stages_by_day(model: &Model) -> bool {
+    use crate::compiled::{op, slot};
+    use crate::logic::Ref;
+    // The segments already looked into.
+    let mut seen = vec![false; model.segments.len()];
+    let mut rules = Vec::new();
+    for s in &model.stages {
+        rules.push(&s.rule);
+    }
+    while let Some(rule) = rules.pop() {
+        for r in rule.refs() {
+            let (score, i) = match r {
+                Ref::Slot(s) => match slot::unpack(s) {
+                    (slot::SEGMENT, i) => (false, i),
+                    (slot::SCORE, i) => (true, i),
+                    (slot::SPECIAL, i) if !matches!(i as u32, slot::TARGETING_KEY | slot::CONSENT) => {
+                        return false
+                    }
+                    _ => continue,
+                },
+                Ref::Host(op::SEGMENT, i) => (false, i as usize),
+                Ref::Host(op::SCORE, i) => (true, i as usize),
+                Ref::Host(
+                    op::DAYS_SINCE_EVENT_LAST
+                    | op::DAYS_SINCE_EVENT_FIRST
+                    | op::DAYS_SINCE_FEATURE
+                    | op::DAYS_SINCE_VALUE
+                    | op::DAYS_TO_ANNIVERSARY
+                    | op::IN_CALENDAR_TODAY
+                    | op::IN_CALENDAR_VALUE,
+                    _,
+                ) => continue,
+                Ref::Host(..) => return false,
+            };
+            // A score's inputs are features, traits and segments: its segments are looked into.
+            let terms = if score { model.scores.get(i).map_or(&[][..], |d| &d.terms[..]) } else { &[] };
+            let mut visit = |i: usize| match seen.get_mut(i) {
+                Some(done) if !*done => {
+                    *done = true;
+                    if let Some(d) = model.segments.get(i) {
+                        rules.push(&d.rule);
+                    }
+                }
+                _ => {}
+            };
+            if !score {
+                visit(i);
+            }
+            for &(s, _) in terms {
+                if let (slot::SEGMENT, j) = slot::unpack(s) {
+                    visit(j);
+                }
+            }
+        }
+    }
+    true
 }
 
 /// The stages' names as values, for the `stage` variable.

@@ -405,3 +405,142 @@ fn a_conversion_takes_its_latest_exposure_and_keeps_the_others_in_order() {
     let left: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
     assert_eq!(left, [(1, t), (0, t + 1), (1, t + 2), (1, t + 4)]);
 }
+
+/// The Taste of Su model: stages that read days, features, traits and segments.
+fn taste_of_su() -> Model {
+    crate::compile_str(include_str!("../../examples/taste-of-su/model.json")).unwrap().model
+}
+
+#[test]
+fn stages_by_day_only_when_no_rule_they_read_looks_at_the_hour() {
+    assert!(stages_by_day(&taste_of_su()));
+    let stages = |when: serde_json::Value, extra: serde_json::Value| {
+        let mut extra = extra;
+        extra["lifecycle"] = json!([{"stage": "s", "when": when}, {"stage": "rest", "when": true}]);
+        stages_by_day(&model(json!([]), extra))
+    };
+    assert!(stages(json!({">=": [{"days_since": "view"}, 3]}), json!({})));
+    assert!(stages(
+        json!({"segment": "a"}),
+        json!({"segments": {"a": {">": [{"var": "features.views"}, 1]}}})
+    ));
+    assert!(!stages(json!({"<": [{"hours_since": "view"}, 3]}), json!({})));
+    assert!(!stages(json!({">": [{"var": "now"}, 0]}), json!({})));
+    assert!(!stages(json!({"==": [{"var": "stage"}, "s"]}), json!({})));
+    // Through a segment that reads a segment that reads the hour, and through a score.
+    let chain = json!({"segments": {
+        "a": {"segment": "b"},
+        "b": {"<": [{"hours_since": "view"}, 3]}
+    }});
+    assert!(!stages(json!({"segment": "a"}), chain));
+    let score = |b: serde_json::Value| json!({"segments": {"b": b}, "scores": {"s": {"bias": 0, "weights": {"segments.b": 1}}}});
+    assert!(!stages(json!({">": [{"score": "s"}, 0]}), score(json!({"<": [{"hours_since": "view"}, 3]}))));
+    assert!(stages(json!({">": [{"score": "s"}, 0]}), score(json!({"<": [{"days_since": "view"}, 3]}))));
+    // A segment read twice is looked into once.
+    let twice = json!({"segments": {"a": {"and": [{"segment": "b"}, {"segment": "b"}]}, "b": true}});
+    assert!(stages(json!({"or": [{"segment": "a"}, {"segment": "b"}]}), twice));
+}
+
+/// One step of a shopper's life, for the stage memo's test.
+#[derive(Debug, Clone)]
+enum Step {
+    Wait(i64),
+    Track(usize),
+    Decide(usize, bool),
+    Traits(Option<&'static str>, i64),
+    Identify(u8),
+    Consent(bool),
+    Forget,
+    Reload,
+    Stage,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => prop::sample::select(vec![-3 * DAY, -2 * HOUR, 60_000, HOUR, 3 * HOUR, DAY, 13 * DAY, 200 * DAY]).prop_map(Step::Wait),
+        2 => (0..6usize).prop_map(Step::Track),
+        3 => (0..4usize, any::<bool>()).prop_map(|(p, r)| Step::Decide(p, r)),
+        2 => (prop::sample::select(vec![None, Some("gold"), Some("silver")]), prop::sample::select(vec![-HOUR, 30 * 60_000, 2 * HOUR, 2 * DAY]))
+            .prop_map(|(t, ttl)| Step::Traits(t, ttl)),
+        1 => (0..3u8).prop_map(Step::Identify),
+        1 => any::<bool>().prop_map(Step::Consent),
+        1 => Just(Step::Forget),
+        1 => Just(Step::Reload),
+        1 => Just(Step::Stage),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+    /// The stage memo changes nothing: an engine that evaluates the stage every time makes the
+    /// same decisions and reports the same stage changes, whatever the steps and the clock do.
+    #[test]
+    fn the_stage_memo_changes_nothing(steps in proptest::collection::vec(step(), 1..60)) {
+        let m = taste_of_su();
+        let (mut memo, mut fresh) = (engine(m.clone(), 3), engine(m, 3));
+        fresh.stages_by_day = false;
+        let events = [
+            json!({"type": "view", "category": "qipao", "product": "p", "price": 399}),
+            json!({"type": "cart", "product": "p", "price": 399}),
+            json!({"type": "purchase", "order": "o", "amount": 6000}),
+            json!({"type": "follow", "channel": "oa"}),
+            json!({"type": "signup", "channel": "mp"}),
+            json!({"type": "referral", "channel": "moments"}),
+        ];
+        // What a step returns: a decision, or the stage.
+        let run = |e: &mut Engine, s: &Step, now: i64| -> Option<String> {
+            match *s {
+                Step::Wait(_) => {}
+                Step::Stage => return Some(format!("{:?}", e.stage())),
+                Step::Track(k) => {
+                    let _ = e.track_json(&events[k], now);
+                }
+                Step::Decide(p, record) => {
+                    let ctx = vec![Value::Null; e.model().context.len()];
+                    let mut out = Decision::empty();
+                    if record {
+                        e.decide_into(p, &ctx, now, &mut out);
+                    } else {
+                        e.peek_into(p, &ctx, now, &mut out);
+                    }
+                    return Some(format!("{out:?}"));
+                }
+                Step::Traits(tier, ttl) => {
+                    let traits = tier.map_or(json!({}), |t| json!({"tier": t}));
+                    let _ = e.set_traits_json(&traits, Some(now + ttl));
+                }
+                Step::Identify(n) => {
+                    let _ = e.identify(IdKind::External, &format!("member-{n}"));
+                }
+                Step::Consent(c) => e.set_consent(c),
+                Step::Forget => e.forget(9, now),
+                Step::Reload => {
+                    let bytes = e.export_state();
+                    e.import_state(&bytes).unwrap();
+                }
+            }
+            None
+        };
+        let mut now = MIDNIGHT + 9 * HOUR;
+        for s in steps {
+            proptest::prop_assert_eq!(run(&mut memo, &s, now), run(&mut fresh, &s, now), "{:?}", s);
+            if let Step::Wait(dt) = s {
+                now += dt;
+            }
+            proptest::prop_assert_eq!(memo.drain_outbox(), fresh.drain_outbox());
+        }
+    }
+}
+
+#[test]
+fn the_stage_memo_holds_only_while_the_traits_it_read_are_live() {
+    let mut e = engine(taste_of_su(), 3);
+    let now = MIDNIGHT + 9 * HOUR;
+    e.set_traits_json(&json!({"tier": "gold"}), Some(now + 30 * 60_000)).unwrap();
+    let hero = at(&e, "home_hero");
+    e.decide(hero, &[], now);
+    assert_eq!(e.stage(), Some("loyal"));
+    e.decide(hero, &[], now + HOUR);
+    assert_eq!(e.stage(), Some("anonymous"), "the gold tier expired");
+}

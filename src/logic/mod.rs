@@ -27,6 +27,7 @@ pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
 pub use generic::{DynamicResolver, JsonEnv};
 pub use parse::OPERATORS;
+pub(crate) use rule::Ref;
 pub(crate) use value::{head, write_uint};
 pub use value::{set_host_numbers, HostNumbers, MAX_DATA_DEPTH};
 

@@ -257,6 +257,24 @@ impl Rule {
         }
         Ok(())
     }
+
+    /// The rule's references into its model: variable slots and host operator calls.
+    pub(crate) fn refs(&self) -> impl Iterator<Item = Ref> + '_ {
+        self.nodes.iter().filter_map(|node| match *node {
+            Node::Slot(s) => Some(Ref::Slot(s)),
+            Node::Host { op, imm, .. } => Some(Ref::Host(op, imm)),
+            _ => None,
+        })
+    }
+}
+
+/// A reference of a rule into its model (see [`Rule::refs`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ref {
+    /// A variable slot.
+    Slot(u32),
+    /// A host operator call `(op, imm)`.
+    Host(u16, u32),
 }
 
 // ---------------------------------------------------------------------------------------------
