@@ -278,29 +278,14 @@ pub struct HostNumbers {
 }
 
 #[cfg(not(feature = "std-float"))]
-// A mutex rather than a `OnceLock`: the same global, first-set-stays behaviour without `Once`'s
-// poisoning and recursion panics in the module.
-static HOST_NUMBERS: std::sync::Mutex<Option<HostNumbers>> = std::sync::Mutex::new(None);
-
-/// Runs `f` on the conversions under the lock. Through `try_lock`, retried while another
-/// thread holds it (only ever for a copy): `lock` brings its recursion panic into the module.
-/// Poisoning cannot leave the value half-written, so a poisoned lock is used as is.
-#[cfg(not(feature = "std-float"))]
-fn with_host_numbers<R>(f: impl FnOnce(&mut Option<HostNumbers>) -> R) -> R {
-    use std::sync::TryLockError;
-    loop {
-        match HOST_NUMBERS.try_lock() {
-            Ok(mut held) => return f(&mut held),
-            Err(TryLockError::Poisoned(e)) => return f(&mut e.into_inner()),
-            Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
-        }
-    }
-}
+// Set once and read without a lock: no `Mutex` or `OnceLock` (their panic paths, and `std`) in the
+// module. The first conversions set stay: `OnceBox::set` keeps the first value.
+static HOST_NUMBERS: once_cell::race::OnceBox<HostNumbers> = once_cell::race::OnceBox::new();
 
 /// The conversions set, if any.
 #[cfg(not(feature = "std-float"))]
 fn host_numbers() -> Option<HostNumbers> {
-    with_host_numbers(|host| *host)
+    HOST_NUMBERS.get().copied()
 }
 
 /// Gives the engine the host's number text conversions. Builds with the `std-float` feature (the
@@ -310,9 +295,7 @@ fn host_numbers() -> Option<HostNumbers> {
 /// as `NaN`. The first conversions set stay.
 pub fn set_host_numbers(host: HostNumbers) {
     #[cfg(not(feature = "std-float"))]
-    with_host_numbers(|held| {
-        held.get_or_insert(host);
-    });
+    let _ = HOST_NUMBERS.set(Box::new(host));
     #[cfg(feature = "std-float")]
     let _ = host;
 }
