@@ -14,6 +14,7 @@
 //!
 //! The layout is written down in `docs/snapshot-format.md`.
 
+use alloc::{string::String, vec::Vec};
 use sha2::{Digest, Sha256};
 
 mod wire;
@@ -156,7 +157,7 @@ impl Message for FrameError {
 
 display_by_message!(FrameError);
 
-impl std::error::Error for FrameError {}
+impl core::error::Error for FrameError {}
 
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,8 +226,8 @@ impl Message for str {
 /// `Display` for types that implement [`Message`]: the message, written once.
 macro_rules! display_by_message {
     ($($t:ty),+ $(,)?) => {$(
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        impl core::fmt::Display for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 $crate::codec::display(self, f)
             }
         }
@@ -235,7 +236,7 @@ macro_rules! display_by_message {
 pub(crate) use display_by_message;
 
 /// A [`Message`] as `Display` writes it (one body for every type's `fmt`).
-pub(crate) fn display(m: &dyn Message, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+pub(crate) fn display(m: &dyn Message, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     f.write_str(&message(m))
 }
 

@@ -4,7 +4,8 @@
 //! Everything here may come from untrusted bytes: [`Model::validate`] checks every index and
 //! bound that evaluation relies on, so the engine can index without panicking.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::{string::String, vec::Vec};
 
 use crate::codec::{push_uint, wire_enum, wire_struct};
 use crate::logic::Rule;

@@ -4,10 +4,14 @@
 //! Maps whose order matters (lifecycle stages, offers) are arrays; named things are objects
 //! keyed by name, kept in the order written.
 
+use alloc::string::{String, ToString};
+use alloc::{format, vec::Vec};
 use serde::Deserialize;
+#[cfg(feature = "std")]
 use serde_json::Value as Json;
 
 /// A whole model file.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireModel {
@@ -80,10 +84,10 @@ impl<T> Named<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Named<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
+        struct V<T>(core::marker::PhantomData<T>);
         impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
             type Value = Named<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
                 f.write_str("an object of named entries")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Named<T>, A::Error> {
@@ -98,7 +102,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Named<T> {
                 Ok(Named(out))
             }
         }
-        d.deserialize_map(V(std::marker::PhantomData))
+        d.deserialize_map(V(core::marker::PhantomData))
     }
 }
 
@@ -160,6 +164,7 @@ pub enum TraitType {
 }
 
 /// A behavioural aggregate.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Feature {
@@ -184,6 +189,7 @@ pub struct Feature {
 /// A rule field that may be left out: an explicit `null` is kept as `Some(Null)`, not read as
 /// absent, so the compiler can refuse it (`"audience": null` would otherwise show the offer to
 /// everyone, the opposite of what a marketer writing null likely meant).
+#[cfg(feature = "std")]
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
     Json::deserialize(d).map(Some)
 }
@@ -234,6 +240,7 @@ pub enum ScoreKind {
 }
 
 /// A lifecycle stage.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
@@ -257,6 +264,7 @@ pub enum CalendarEntry {
 }
 
 /// A slot on a page.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Placement {
@@ -268,11 +276,13 @@ pub struct Placement {
     pub fallback: Option<Json>,
 }
 
+#[cfg(feature = "std")]
 fn one() -> u8 {
     1
 }
 
 /// An offer or piece of content.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Offer {
@@ -328,11 +338,13 @@ pub struct Offer {
     pub conversion: Option<Conversion>,
 }
 
+#[cfg(feature = "std")]
 fn yes() -> bool {
     true
 }
 
 /// One variant of an offer.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {

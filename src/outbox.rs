@@ -5,6 +5,7 @@
 //! and, added by the host when it sends a batch, the pseudonymous id (`Profile::pid`). No
 //! feature values, traits or page context.
 
+use alloc::{borrow::ToOwned, string::String, vec, vec::Vec};
 use serde::Serialize;
 
 use crate::codec::{Reader, Wire, Writer};
@@ -182,6 +183,7 @@ impl OutboxEvent {
     }
 
     /// The JSON form hosts send to the backend: [`OutboxEvent::fields`] as an object.
+    #[cfg(feature = "std")]
     pub fn to_json(&self) -> serde_json::Value {
         let fields = self.fields().into_iter().map(|(k, v)| {
             let v = match v {

@@ -13,6 +13,7 @@
 //! Verification makes `verify_strict`'s checks (rejects small-order keys and non-canonical
 //! signatures), computed through curve25519-dalek; see [`PublicKey::verify`].
 
+use alloc::{format, string::String, vec, vec::Vec};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
@@ -67,7 +68,7 @@ impl crate::codec::Message for KeyError {
 
 crate::codec::display_by_message!(KeyError);
 
-impl std::error::Error for KeyError {}
+impl core::error::Error for KeyError {}
 
 /// A public (verifying) key.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -256,7 +257,7 @@ fn parse_text(text: &str, prefix: &'static str, what: &'static str) -> Result<[u
     let line = text
         .as_bytes()
         .split(|&b| b == b'\n')
-        .find_map(|l| std::str::from_utf8(l).ok()?.trim().strip_prefix(prefix))
+        .find_map(|l| core::str::from_utf8(l).ok()?.trim().strip_prefix(prefix))
         .ok_or(KeyError::BadPrefix { expected: prefix, what })?;
     let bytes = b64_decode(line).ok_or(KeyError::BadEncoding)?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadLength(bytes.len()))

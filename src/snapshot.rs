@@ -4,6 +4,8 @@
 //! checked (length, SHA-256), then the signature against the trusted keys, then every index and
 //! bound of the model.
 
+use alloc::{string::String, vec::Vec};
+
 use crate::codec::{self, push_uint, FrameError, Header, Message, FLAG_SIGNED};
 use crate::compiled::Model;
 use crate::sign::{SecretKey, Trust};
@@ -98,8 +100,8 @@ impl Message for SnapshotError {
 
 codec::display_by_message!(SnapshotError);
 
-impl std::error::Error for SnapshotError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             SnapshotError::Frame(e) => Some(e),
             _ => None,

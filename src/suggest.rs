@@ -1,6 +1,9 @@
 //! "Did you mean" suggestions for misspelt names.
 
+use alloc::{string::String, vec, vec::Vec};
+
 /// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
+#[cfg(feature = "std")]
 pub fn closest<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -> Option<&'a str> {
     closest_of(name, &mut candidates.into_iter())
 }

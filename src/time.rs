@@ -3,6 +3,8 @@
 //! Days are counted as natural days in the model's offset: `day = floor((ms + offset) / 86_400_000)`,
 //! day 0 being 1970-01-01 in that offset.
 
+use alloc::string::String;
+
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in a day.

@@ -13,6 +13,9 @@
 //! [`crate::profile::Profile::pid`]. Binary, not JSON: tokens stay short, and devices decode them
 //! without a JSON parser. The format is in `docs/snapshot-format.md`.
 
+use alloc::{format, string::String, vec::Vec};
+
+#[cfg(feature = "std")]
 use serde_json::Value as Json;
 
 use crate::codec::{self, push_int, push_uint, wire_struct, Message, Reader, Wire, WireError, WireErrorKind};
@@ -47,6 +50,7 @@ pub const MAX_TOKEN_TRAITS: usize = 256;
 
 /// Traits for [`Claims`] from a JSON object (what `kairos token --traits` reads). `null` traits
 /// are left out; objects and nested lists are refused, naming the trait.
+#[cfg(feature = "std")]
 pub fn traits_from_json(json: &Json) -> Result<Vec<(String, StoredTrait)>, String> {
     let Json::Object(obj) = json else {
         return Err(r#"traits must be a JSON object, like {"tier": "gold"}"#.into());
@@ -154,7 +158,7 @@ impl Message for TokenError {
 
 codec::display_by_message!(TokenError);
 
-impl std::error::Error for TokenError {}
+impl core::error::Error for TokenError {}
 
 /// Signs `claims` into a token.
 pub fn sign(claims: &Claims, key: &SecretKey) -> String {

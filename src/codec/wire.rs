@@ -21,6 +21,8 @@
 //! no more bytes than its type needs (3 for `u16`, 5 for `u32`, 10 for `u64`), and its last
 //! byte must not overflow the type.
 
+use alloc::{borrow::ToOwned, boxed::Box, string::String, vec::Vec};
+
 /// Most bytes reserved ahead for one sequence, whatever length it declares (serde's bound too).
 const MAX_RESERVE: usize = 1024 * 1024;
 
@@ -117,7 +119,7 @@ impl super::Message for WireError {
 
 super::display_by_message!(WireError);
 
-impl std::error::Error for WireError {}
+impl core::error::Error for WireError {}
 
 /// Reads values from a byte slice, front to back.
 ///
@@ -305,7 +307,7 @@ impl<'a> Reader<'a> {
         let n = self.len("a string");
         let at = self.pos;
         let bytes = self.bytes(n, "a string");
-        match std::str::from_utf8(bytes) {
+        match core::str::from_utf8(bytes) {
             Ok(s) => s.to_owned(),
             Err(_) => {
                 self.fail(at, WireErrorKind::Utf8);
@@ -375,7 +377,7 @@ impl<'a, T, F: FnMut(&mut Reader<'a>) -> T> ReadItem<'a> for Push<T, F> {
     // so that the length is read and the room made in `repeat`'s one copy, not at every call of
     // `seq`.
     fn reserve(&mut self, n: usize) {
-        self.out.reserve_exact(n.min(MAX_RESERVE / std::mem::size_of::<T>().max(1)));
+        self.out.reserve_exact(n.min(MAX_RESERVE / core::mem::size_of::<T>().max(1)));
     }
     fn read_item(&mut self, r: &mut Reader<'a>) {
         self.out.push((self.item)(r));
@@ -512,12 +514,12 @@ impl Wire for String {
     }
 }
 
-impl Wire for std::borrow::Cow<'static, str> {
+impl Wire for alloc::borrow::Cow<'static, str> {
     fn put(&self, w: &mut Writer) {
         w.str(self);
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        std::borrow::Cow::Owned(r.string())
+        alloc::borrow::Cow::Owned(r.string())
     }
 }
 

@@ -6,6 +6,9 @@
 //! order: consent, schedule, stage, quiet hours, its caps and gap, the global caps, and its
 //! audience. A shopper in an offer's control group takes the slot but gets the fallback.
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use super::Engine;
 use crate::compiled::OfferDef;
 use crate::logic::{self, Value};
@@ -336,7 +339,7 @@ impl Engine {
         let max_items = usize::from(p.max_items);
         let shown = |o: u32| on_screen.iter().any(|i| i.offer == o as usize);
         self.memo.reset(&self.model);
-        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut scratch = core::mem::take(&mut self.scratch);
         let mut worst: Option<Fail> = None;
         {
             let ev = self.eval(context, now, t.today);

@@ -1,9 +1,12 @@
 //! What rules read: the profile, the page context, the event being tracked, the time.
 
-use std::borrow::Cow;
-use std::cell::Cell;
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use core::cell::Cell;
 
 use crate::compiled::{op, slot, Model};
+#[cfg(not(feature = "std"))]
+use crate::float::F64Ext as _;
 use crate::logic::{self, Env, EvalError, Rule, Value};
 use crate::model::ScoreKind;
 use crate::profile::Profile;

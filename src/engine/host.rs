@@ -2,8 +2,13 @@
 //! checks as [`super::input`], without building JSON first. Bindings read an event's properties
 //! or a context's fields by the model's names and hand each one over as a [`Raw`].
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use super::input::{unknown, InputError, MAX_INPUT_LIST, MAX_INPUT_STRING};
 use crate::compiled::Model;
+#[cfg(not(feature = "std"))]
+use crate::float::F64Ext as _;
 use crate::logic::Value;
 use crate::model::{TraitType, ValueType};
 use crate::profile::identity::IdKind;
@@ -79,7 +84,7 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, mut raw: Raw) -> Result<Va
     let expected = match (ty, &mut raw) {
         (_, Raw::Null) => return Ok(Value::Null),
         (ValueType::String, Raw::String(s)) if s.len() <= MAX_INPUT_STRING => {
-            return Ok(Value::String(std::mem::take(s)))
+            return Ok(Value::String(core::mem::take(s)))
         }
         (ValueType::String, Raw::String(_))
         | (ValueType::String | ValueType::StringList, Raw::LongString) => return too_long(MAX_INPUT_STRING),
@@ -94,7 +99,7 @@ fn checked(field: &dyn Fn() -> String, ty: ValueType, mut raw: Raw) -> Result<Va
             for (i, item) in items.iter_mut().enumerate() {
                 match item {
                     Raw::String(s) if s.len() <= MAX_INPUT_STRING => {
-                        out.push(Value::String(std::mem::take(s)))
+                        out.push(Value::String(core::mem::take(s)))
                     }
                     Raw::String(_) | Raw::LongString => {
                         let mut at = field();
@@ -133,7 +138,7 @@ pub fn traits(model: &Model, mut entries: Vec<(String, Raw)>) -> Result<Vec<Valu
     let mut out = nulls(model.traits.len());
     // Values taken out in place, as in `checked`.
     for (name, raw) in &mut entries {
-        slot_trait(model, &mut out, name, std::mem::replace(raw, Raw::Null), true)?;
+        slot_trait(model, &mut out, name, core::mem::replace(raw, Raw::Null), true)?;
     }
     Ok(out)
 }
@@ -150,7 +155,7 @@ pub(crate) fn token_traits(
     let mut out = nulls(model.traits.len());
     // Values taken out in place, as in `checked` (a boolean left behind).
     for (name, t) in &mut traits {
-        let t = std::mem::replace(t, StoredTrait::Bool(false));
+        let t = core::mem::replace(t, StoredTrait::Bool(false));
         let year = matches!(&t, StoredTrait::String(s) if s.len() != 5)
             && model.traits.iter().any(|(n, ty)| n == name && *ty == TraitType::Anniversary);
         if strict && year {
@@ -208,7 +213,7 @@ fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputEr
             // Stored state holds trait strings of at most MAX_TRAIT_STRING bytes: longer ones
             // are refused here, not accepted and then lost at the next import. (Checked numbers
             // and booleans always pass.)
-            let v = checked(&at, ty, std::mem::replace(r, Raw::Null))?;
+            let v = checked(&at, ty, core::mem::replace(r, Raw::Null))?;
             if !trait_value_ok(&v) {
                 return Err(InputError::TooLong { field: at(), max: MAX_TRAIT_STRING });
             }
@@ -220,7 +225,7 @@ fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputEr
             None => "an RFC 3339 time",
         },
         (TraitType::Date, Raw::String(s)) if date(s).is_some() => {
-            return Ok(Value::String(std::mem::take(s)))
+            return Ok(Value::String(core::mem::take(s)))
         }
         (TraitType::Anniversary, Raw::String(s)) => {
             let md = if s.len() == 10 {

@@ -1,11 +1,18 @@
 //! Untrusted input from the page: events, contexts and traits, checked against the model.
 
+use alloc::{borrow::ToOwned, string::String};
+
+#[cfg(feature = "std")]
 use serde_json::Value as Json;
 
+#[cfg(feature = "std")]
 use super::host::Raw;
 use crate::codec::{push_uint, Message};
 use crate::compiled::Model;
-use crate::logic::{head, Value};
+use crate::logic::head;
+#[cfg(feature = "std")]
+use crate::logic::Value;
+#[cfg(feature = "std")]
 use crate::model::ValueType;
 use crate::suggest;
 
@@ -130,8 +137,9 @@ impl Message for InputError {
 
 crate::codec::display_by_message!(InputError);
 
-impl std::error::Error for InputError {}
+impl core::error::Error for InputError {}
 
+#[cfg(feature = "std")]
 fn kind_of(v: &Json) -> String {
     match v {
         Json::Null => "null".into(),
@@ -143,6 +151,7 @@ fn kind_of(v: &Json) -> String {
     }
 }
 
+#[cfg(feature = "std")]
 fn string(field: &str, s: &str, max: usize) -> Result<Value, InputError> {
     if s.len() > max {
         return Err(InputError::TooLong { field: field.to_string(), max });
@@ -151,6 +160,7 @@ fn string(field: &str, s: &str, max: usize) -> Result<Value, InputError> {
 }
 
 /// Converts one typed field. `null` is accepted as missing.
+#[cfg(feature = "std")]
 pub fn field(field: &str, ty: ValueType, v: &Json) -> Result<Value, InputError> {
     let wrong = |expected| InputError::WrongType { field: field.to_string(), expected, got: kind_of(v) };
     Ok(match (ty, v) {
@@ -183,6 +193,7 @@ pub fn field(field: &str, ty: ValueType, v: &Json) -> Result<Value, InputError> 
 
 /// Builds the context slot values for `model` from a JSON object. Fields the model does not
 /// declare are ignored (pages may send more than a model reads).
+#[cfg(feature = "std")]
 pub fn context(model: &Model, json: &Json) -> Result<Vec<Value>, InputError> {
     let mut out = vec![Value::Null; model.context.len()];
     fill_context(model, json, &mut out)?;
@@ -190,6 +201,7 @@ pub fn context(model: &Model, json: &Json) -> Result<Vec<Value>, InputError> {
 }
 
 /// Like [`context`], into a reused buffer.
+#[cfg(feature = "std")]
 pub fn fill_context(model: &Model, json: &Json, out: &mut Vec<Value>) -> Result<(), InputError> {
     out.clear();
     out.resize(model.context.len(), Value::Null);
@@ -208,6 +220,7 @@ pub fn fill_context(model: &Model, json: &Json, out: &mut Vec<Value>) -> Result<
 
 /// Resolves an event JSON object `{"type": "view", "category": "qipao"}` to its type index and
 /// property values.
+#[cfg(feature = "std")]
 pub fn event(model: &Model, json: &Json) -> Result<(usize, Vec<Value>), InputError> {
     let Json::Object(obj) = json else {
         return Err(InputError::NotAnObject { what: "event", example: r#"{"type": "view"}"# });
@@ -259,6 +272,7 @@ pub(crate) fn unknown(kind: &'static str, name: &str, known: &mut dyn Iterator<I
 }
 
 /// A JSON value as a host value: objects and nested arrays are named, not converted.
+#[cfg(feature = "std")]
 pub fn raw(v: &Json) -> Raw {
     match v {
         Json::Null => Raw::Null,

@@ -6,6 +6,10 @@ mod env;
 pub mod host;
 pub mod input;
 
+use alloc::string::{String, ToString};
+use alloc::{vec, vec::Vec};
+
+#[cfg(feature = "std")]
 use serde_json::Value as Json;
 
 pub use decide::{Check, Condition, Decision, Explanation, Item, Reason};
@@ -333,6 +337,7 @@ impl Engine {
     }
 
     /// [`Engine::set_traits`] from a JSON object `{"tier": "gold", "birthday": "1996-03-14"}`.
+    #[cfg(feature = "std")]
     pub fn set_traits_json(&mut self, traits: &Json, expires_ms: Option<i64>) -> Result<(), InputError> {
         let Json::Object(obj) = traits else {
             return Err(InputError::NotAnObject { what: "traits", example: r#"{"tier": "gold"}"# });
@@ -341,6 +346,7 @@ impl Engine {
     }
 
     /// Tracks an event given as JSON `{"type": "view", "category": "qipao"}`.
+    #[cfg(feature = "std")]
     pub fn track_json(&mut self, event: &Json, now: i64) -> Result<Tracked, InputError> {
         let (kind, props) = input::event(&self.model, event)?;
         Ok(self.track(kind, &props, now))

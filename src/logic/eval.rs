@@ -1,13 +1,16 @@
 //! Evaluation of a compiled [`Rule`]. Results borrow constants, slot values and iterator items
 //! where they can; recursion follows the rule's nodes, so it is bounded by [`super::MAX_DEPTH`].
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::{borrow::ToOwned, boxed::Box, string::String, vec, vec::Vec};
 
 use super::rule::{Node, Op};
 use super::value::{
     char_offset, compare, js_string, loose_eq, num, rem, size_within, strict_eq, write_js_string, NULL,
 };
 use super::{fractional, semver, Env, EvalError, Rule, Value, MAX_DEPTH};
+#[cfg(not(feature = "std"))]
+use crate::float::F64Ext as _;
 
 /// Largest string or array that `cat` and `merge` build, and largest `reduce` accumulator
 /// (one unit per value, one per string byte).
@@ -186,7 +189,7 @@ pub(crate) fn segments(v: &Value, split: bool) -> Vec<Cow<'_, str>> {
                 // Split as bytes (a dot is ASCII, so every part is still UTF-8): `str::split`
                 // brings std's char searcher into the Wasm module.
                 for part in s.as_bytes().split(|&b| b == b'.') {
-                    out.push(Cow::Owned(std::str::from_utf8(part).unwrap_or_default().to_owned()));
+                    out.push(Cow::Owned(core::str::from_utf8(part).unwrap_or_default().to_owned()));
                 }
             }
         },

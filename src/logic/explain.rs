@@ -1,5 +1,7 @@
 //! Which top-level condition of a rule decides it, for `explain`.
 
+use alloc::{vec, vec::Vec};
+
 use super::rule::{Node, Op};
 use super::{eval, Env, Rule};
 

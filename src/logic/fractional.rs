@@ -5,9 +5,11 @@
 //! and the first bucket whose cumulative share `100 * weight / total` exceeds it wins. This is
 //! flagd's long-standing ("v1") bucketing; see docs/rules.md.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
 
 use super::Value;
+#[cfg(not(feature = "std"))]
+use crate::float::F64Ext as _;
 
 /// MurmurHash3, x86 32-bit variant.
 pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {

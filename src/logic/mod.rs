@@ -10,12 +10,16 @@
 //! - [`eval`] evaluates a [`Rule`] against an [`Env`] that supplies slot values and host operators.
 //!   It never panics and never recurses deeper than [`MAX_DEPTH`].
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 
 mod eval;
 mod explain;
 mod fractional;
+#[cfg(feature = "std")]
 mod generic;
+#[cfg(feature = "std")]
 mod parse;
 mod rule;
 mod semver;
@@ -25,7 +29,9 @@ mod value;
 
 pub use explain::{conditions, Condition};
 pub use fractional::murmur3_x86_32;
+#[cfg(feature = "std")]
 pub use generic::{DynamicResolver, JsonEnv};
+#[cfg(feature = "std")]
 pub use parse::OPERATORS;
 pub(crate) use rule::Ref;
 pub(crate) use value::{head, write_uint};
@@ -68,6 +74,7 @@ pub struct Rule {
 
 /// How the parser resolves names. The engine resolves everything statically; generic evaluation
 /// (conformance tests, `kairos eval`) resolves variables dynamically.
+#[cfg(feature = "std")]
 pub trait Resolver {
     /// Resolves a root-scope variable path such as `features.views_7d` (the string exactly as
     /// written in `var`, or the `val` path segments joined with `.`).
@@ -92,6 +99,7 @@ pub trait Resolver {
 }
 
 /// A host operator call as the resolver wants it compiled.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostCall {
     /// Host-defined operator code.
@@ -115,6 +123,7 @@ pub trait Env {
 
 /// Why a rule failed to parse. `path` is a JSON-pointer-like location inside the rule, in the
 /// model's dotted form (`and[1].>[0]`), which the compiler prefixes with the rule's own place.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct ParseError {
@@ -140,7 +149,7 @@ impl crate::codec::Message for EvalError {
 
 crate::codec::display_by_message!(EvalError);
 
-impl std::error::Error for EvalError {}
+impl core::error::Error for EvalError {}
 
 /// Parses a JSON rule.
 ///
@@ -150,6 +159,7 @@ impl std::error::Error for EvalError {}
 /// let env = JsonEnv::from_json(&serde_json::json!({"views": 5}));
 /// assert_eq!(*eval(&rule, &env).unwrap(), Value::Bool(true));
 /// ```
+#[cfg(feature = "std")]
 pub fn parse(rule: &serde_json::Value, resolver: &dyn Resolver) -> Result<Rule, ParseError> {
     parse::parse(rule, resolver)
 }

@@ -5,7 +5,8 @@
 //! range of `kids`, and every index there is lower than the node's own, so the arena is a tree
 //! that can be checked in one forward pass and decoded without recursion.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
+use alloc::{string::String, vec, vec::Vec};
 
 use super::value::depth_within;
 use super::{Rule, Value, MAX_DEPTH};
@@ -92,6 +93,7 @@ pub(crate) enum Op {
 
 impl Op {
     /// Whether the operator reads data itself, so constant arguments do not make it constant.
+    #[cfg(feature = "std")]
     pub(crate) fn reads_data(self) -> bool {
         matches!(self, Op::VarDyn | Op::ValDyn | Op::MissingDyn | Op::MissingSomeDyn | Op::Exists)
     }
@@ -132,6 +134,7 @@ impl crate::codec::Message for RuleError {
 crate::codec::display_by_message!(RuleError);
 
 impl Rule {
+    #[cfg(feature = "std")]
     pub(crate) fn empty() -> Rule {
         Rule { nodes: Vec::new(), kids: Vec::new(), consts: Vec::new(), paths: Vec::new() }
     }
@@ -484,7 +487,7 @@ impl Unflatten {
 /// The same wire form through serde, to cross-check [`Wire`] against postcard in tests.
 #[cfg(test)]
 mod serde_form {
-    use std::borrow::Cow;
+    use alloc::borrow::Cow;
 
     use super::{flat_consts, Flat, Node, Rule, Unflatten};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

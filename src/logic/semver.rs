@@ -3,9 +3,10 @@
 //! `.0`), pre-release and build parts only after a full `1.2.3`, no leading zeros; build
 //! metadata is ignored when comparing.
 
-use std::cmp::Ordering;
+use core::cmp::Ordering;
 
 /// The comparison operators `sem_ver` accepts.
+#[cfg(feature = "std")]
 pub(crate) const OPERATORS: [&str; 8] = ["=", "!=", "<", "<=", ">", ">=", "^", "~"];
 
 /// A parsed version; the numbers stay decimal digits so any size compares correctly. Bytes

@@ -1,9 +1,12 @@
 //! [`Value`] helpers: JSON conversion, paths, and the JsonLogic coercions (numbers, strings,
 //! equality, ordering) shared by the parser and the evaluator.
 
-use std::cmp::Ordering;
+use alloc::{string::String, vec};
+use core::cmp::Ordering;
 
 use super::{EvalError, Value};
+#[cfg(not(feature = "std"))]
+use crate::float::F64Ext as _;
 
 /// The first `n` characters of `s` (all of it when shorter), cut at a char boundary without
 /// collecting chars (`String: Extend<char>` would be one more loop in the Wasm module).
@@ -36,12 +39,14 @@ pub(crate) static NULL: Value = Value::Null;
 
 impl Value {
     /// Converts a JSON value. Parts nested deeper than [`MAX_DATA_DEPTH`] become `null`.
+    #[cfg(feature = "std")]
     pub fn from_json(json: &serde_json::Value) -> Value {
         from_json_at(json, 1)
     }
 
     /// Converts to JSON. Whole numbers become JSON integers; NaN and infinities become `null`
     /// (JSON has no such numbers).
+    #[cfg(feature = "std")]
     pub fn to_json(&self) -> serde_json::Value {
         to_json_at(self, 1)
     }
@@ -109,6 +114,7 @@ impl Value {
     }
 }
 
+#[cfg(feature = "std")]
 fn from_json_at(json: &serde_json::Value, depth: usize) -> Value {
     use serde_json::Value as J;
     match json {
@@ -124,6 +130,7 @@ fn from_json_at(json: &serde_json::Value, depth: usize) -> Value {
     }
 }
 
+#[cfg(feature = "std")]
 fn to_json_at(value: &Value, depth: usize) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
@@ -139,6 +146,7 @@ fn to_json_at(value: &Value, depth: usize) -> serde_json::Value {
     }
 }
 
+#[cfg(feature = "std")]
 fn number_to_json(n: f64) -> serde_json::Value {
     // 2^53: every whole number below it is exact as both i64 and f64.
     const EXACT: f64 = 9_007_199_254_740_992.0;
@@ -295,7 +303,7 @@ fn host_numbers() -> Option<HostNumbers> {
 /// as `NaN`. The first conversions set stay.
 pub fn set_host_numbers(host: HostNumbers) {
     #[cfg(not(feature = "std-float"))]
-    let _ = HOST_NUMBERS.set(Box::new(host));
+    let _ = HOST_NUMBERS.set(alloc::boxed::Box::new(host));
     #[cfg(feature = "std-float")]
     let _ = host;
 }
@@ -503,7 +511,7 @@ fn write_js_float(n: f64, out: &mut String) {
     }
     if k <= point && point <= 21 {
         out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', (point - k) as usize));
+        out.extend(core::iter::repeat_n('0', (point - k) as usize));
     } else if 0 < point && point <= 21 {
         let (int, frac) = digits.split_at(point as usize);
         out.push_str(int);
@@ -511,7 +519,7 @@ fn write_js_float(n: f64, out: &mut String) {
         out.push_str(frac);
     } else if -6 < point && point <= 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.extend(core::iter::repeat_n('0', (-point) as usize));
         out.push_str(&digits);
     } else {
         let (first, rest) = digits.split_at(1.min(digits.len()));
@@ -538,7 +546,7 @@ fn shortest_digits(x: f64) -> (String, i64) {
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all: String = int.chars().chain(frac.chars()).collect();
     let lead = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_matches('0').to_string();
+    let digits = String::from(all.trim_matches('0'));
     (digits, int.len() as i64 - lead as i64 + exp)
 }
 
@@ -556,7 +564,7 @@ pub(crate) fn write_uint(mut n: u64, out: &mut String) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+    out.push_str(core::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Writes a value as JsonLogic's `cat` sees it: null is empty, arrays join with `,`.
@@ -584,13 +592,13 @@ fn write_js_string_at(v: &Value, out: &mut String, depth: usize) {
 }
 
 /// A value as a string, borrowing when it already is one.
-pub(crate) fn js_string(v: &Value) -> std::borrow::Cow<'_, str> {
+pub(crate) fn js_string(v: &Value) -> alloc::borrow::Cow<'_, str> {
     match v {
-        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        Value::String(s) => alloc::borrow::Cow::Borrowed(s),
         other => {
             let mut out = String::new();
             write_js_string(other, &mut out);
-            std::borrow::Cow::Owned(out)
+            alloc::borrow::Cow::Owned(out)
         }
     }
 }

@@ -22,6 +22,7 @@
 //! [`IdError`] messages never contain the input: at most one offending character and counts. This
 //! crate logs nothing; callers should not log raw ids either.
 
+use alloc::{borrow::ToOwned, string::String};
 use sha2::{Digest, Sha256};
 
 /// Longest external id accepted, in bytes after trimming.
@@ -173,7 +174,7 @@ impl crate::codec::Message for IdError {
 
 crate::codec::display_by_message!(IdError);
 
-impl std::error::Error for IdError {}
+impl core::error::Error for IdError {}
 
 /// Turns a raw id into its canonical form, the input of [`hashed_id`].
 ///

@@ -8,6 +8,9 @@
 pub mod identity;
 pub mod window;
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
 use crate::codec::{self, wire_struct, Message, Reader, Wire, Writer};
 use crate::compiled::Model;
 use crate::logic::Value;
@@ -387,7 +390,7 @@ impl Profile {
                 continue;
             };
             // Taken out in place: no clone, and no consumed vector with its own drop code.
-            let mut agg = std::mem::take(agg);
+            let mut agg = core::mem::take(agg);
             if def.spec != *spec {
                 // A new window or `max`: keep what fits the new spec, or start empty.
                 if let Some(h) = agg.horizon() {
@@ -425,7 +428,7 @@ impl Profile {
                     .map(|k| Assignment::Treatment(Some(k as u16))),
                 StoredAssignment::Treatment(None) => None,
             });
-            *slot = OfferState { exposures: std::mem::take(&mut so.exposures), assignment };
+            *slot = OfferState { exposures: core::mem::take(&mut so.exposures), assignment };
         }
         p.global = s.global;
         for (i, &(decision, ref offer, at_ms)) in s.recent.iter().enumerate() {
@@ -443,14 +446,14 @@ impl Profile {
         outbox.dropped = s.outbox_dropped;
         for e in &mut s.outbox {
             // Taken, not cloned (the placeholder left behind holds no allocation).
-            outbox.push(std::mem::replace(e, OutboxEvent::Forgotten { pid: String::new(), at: 0 }));
+            outbox.push(core::mem::replace(e, OutboxEvent::Forgotten { pid: String::new(), at: 0 }));
         }
         (p, outbox)
     }
 }
 
 fn same_kind(a: &FeatureSpec, b: &FeatureSpec) -> bool {
-    std::mem::discriminant(&a.agg) == std::mem::discriminant(&b.agg)
+    core::mem::discriminant(&a.agg) == core::mem::discriminant(&b.agg)
 }
 
 /// A trait value as stored.
@@ -693,8 +696,8 @@ impl Message for StateError {
 
 codec::display_by_message!(StateError);
 
-impl std::error::Error for StateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             StateError::Frame(e) => Some(e),
             StateError::Content(_) => None,

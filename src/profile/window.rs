@@ -77,6 +77,8 @@
 //! assert_eq!(a.read(&views_7d, 20_007), Some(1.0)); // day 20_000 left the window
 //! ```
 
+use alloc::{string::String, vec::Vec};
+
 use crate::codec::{self, push_int, push_uint, wire_struct, Message, Reader, Wire, Writer};
 
 mod cells;
@@ -275,7 +277,7 @@ impl Message for StateError {
 
 codec::display_by_message!(StateError);
 
-impl std::error::Error for StateError {}
+impl core::error::Error for StateError {}
 
 /// One feature's data for one shopper. Start from `Aggregate::default()`.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,5 +1,7 @@
 //! Sparse day cells, the all-time fold, and the counting rule shared by the aggregations.
 
+use alloc::vec::Vec;
+
 use super::wire::{Coder, Form};
 use super::{Bits, Span, StateError, SETTLE_DAYS};
 use crate::codec::{Reader, Writer};

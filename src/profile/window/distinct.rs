@@ -1,5 +1,7 @@
 //! Distinct values: each kept with the latest day it was seen, at most `max` of them.
 
+use alloc::vec::Vec;
+
 use super::cells::{check_day, Rule};
 use super::{Span, StateError};
 

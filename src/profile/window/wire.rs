@@ -3,6 +3,8 @@
 //! Written and read directly; the same form as values ([`AggregateWire`]) exists in tests only,
 //! where postcard's serde encoding of it is the reference the direct one is checked against.
 
+use alloc::string::ToString;
+
 #[cfg(test)]
 use super::cells::day_from_i64;
 #[cfg(test)]
