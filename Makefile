@@ -48,8 +48,10 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -q -- -D warnings
 
-## The bindings as they are built: for wasm32, with their wasm-bindgen tests and the `evaluate` feature.
+## The bindings as they are built: for wasm32, as the package (no_std: no dev-dependencies, so no
+## `std` feature), with their wasm-bindgen tests (std) and the `evaluate` feature.
 lint-wasm: wasm-setup
+	$(CARGO) clippy -p kairos-wasm --target wasm32-unknown-unknown -q -- -D warnings
 	$(CARGO) clippy -p kairos-wasm --target wasm32-unknown-unknown --all-targets -q -- -D warnings
 	$(CARGO) clippy -p kairos-wasm --target wasm32-unknown-unknown --features evaluate -q -- -D warnings
 

@@ -9,6 +9,7 @@
 //! slots, and after 256 such calls the module traps ("table index is out of bounds") for every
 //! engine of the page. A revoked or hostile `Proxy` must not be able to do that.
 
+use alloc::{string::String, vec::Vec};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use kairos::engine::host::Raw;
 use kairos::engine::input::{MAX_INPUT_LIST, MAX_INPUT_STRING};

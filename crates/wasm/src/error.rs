@@ -1,5 +1,6 @@
 //! Failures as real JavaScript `Error`s with a stable `code` property.
 
+use alloc::string::String;
 use kairos::codec::Message;
 use kairos::engine::input::InputError;
 use kairos::profile::StateError;

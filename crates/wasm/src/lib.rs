@@ -5,10 +5,17 @@
 //! and variant ids) are made JavaScript strings once, and each content payload is parsed once
 //! with `JSON.parse`; decisions then hand out those same objects by reference.
 
+// The package: no std (see the feature `std` in Cargo.toml); tests and `evaluate` keep it.
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+
 mod convert;
 mod error;
 mod evaluate; // built only with the cargo feature `evaluate` (see its `#![cfg]`)
 mod methods;
+
+use alloc::{string::String, vec, vec::Vec};
 
 use methods::method;
 
@@ -101,6 +108,14 @@ pub(crate) fn use_javascript_numbers() {
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
+
+/// A panic traps. None is expected (the lints deny the calls that panic), but code from core and
+/// the dependencies keeps its panic paths; without std they end here, with no message formatted.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 /// Numbers at the head of a fast decision, and per item (see [`Engine::decide_fast`]).
 const DECISION_HEAD: usize = 5;
@@ -460,8 +475,9 @@ impl Engine {
         d.model = self.core.model().version;
         d.id = 0;
         d.items.clear();
+        // Whole by a round trip through u64 (exact in this range): `fract` is not in core.
         let whole =
-            |x: &f64| (*x >= 0.0 && *x <= f64::from(u32::MAX) && x.fract() == 0.0).then_some(*x as u64);
+            |x: &f64| (*x >= 0.0 && *x <= f64::from(u32::MAX) && *x as u64 as f64 == *x).then_some(*x as u64);
         let area = self.fast_in.get(2 * self.core.model().context.len()..).unwrap_or_default();
         let [hi, lo, n, items @ ..] = area else { return };
         let (Some(hi), Some(lo), Some(n)) = (whole(hi), whole(lo), whole(n)) else { return };

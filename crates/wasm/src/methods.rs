@@ -3,6 +3,7 @@
 //! instead of 25 makes the module and its glue smaller: each export brings a shim of its
 //! own (argument handles, the borrow of the engine, the error return).
 
+use alloc::{string::String, vec::Vec};
 use js_sys::{Array, JsString, Object, Uint8Array};
 use kairos::engine::host;
 use kairos::engine::input;
