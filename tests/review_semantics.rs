@@ -372,13 +372,17 @@ fn stored_state_drops_days_past_their_window_at_the_first_decision_or_event_of_a
         // The all-time count keeps every view.
         assert_eq!(features[all].read(&all_spec, day0 + 30), Some(5.0));
     }
-    // The same from an event of another type on a later day.
+    // The same from an event of another type on a later day: the first day past the window and
+    // the margin for a clock ahead (`DROP_MARGIN_DAYS`), not before.
+    let margin = i64::from(kairos::profile::window::DROP_MARGIN_DAYS);
     let mut e = engine(model(json!({
         "features": {"views_7d": {"event": "view", "agg": "count", "window_days": 7}},
     })));
     track(&mut e, json!({"type": "view"}), MIDNIGHT);
-    track(&mut e, json!({"type": "buy", "amount": 1}), MIDNIGHT + 8 * DAY);
     let (week, week_spec) = feature(&e, "views_7d");
+    track(&mut e, json!({"type": "buy", "amount": 1}), MIDNIGHT + (6 + margin) * DAY);
+    assert_eq!(e.profile().features[week].read(&week_spec, day0), Some(1.0));
+    track(&mut e, json!({"type": "buy", "amount": 1}), MIDNIGHT + (7 + margin) * DAY);
     assert_eq!(e.profile().features[week].read(&week_spec, day0), Some(0.0));
 }
 
@@ -464,41 +468,96 @@ fn a_decision_dated_ahead_drops_only_old_days_and_later_events_still_count() {
 
 #[test]
 fn exposure_days_are_kept_only_as_long_as_a_cap_reads_them() {
+    use kairos::profile::window::{DROP_MARGIN_DAYS, KEEP_EXPOSURE_DAYS};
     let offers = json!([
-        {"id": "capped", "placements": ["grid"], "content": 1, "caps": [{"max": 2, "days": 7}, {"max": 1, "days": 1}]},
+        {"id": "capped", "placements": ["grid"], "content": 1, "caps": [{"max": 5, "days": 60}]},
         {"id": "free", "placements": ["grid"], "content": 1, "global_caps": false}
     ]);
-    let m = model(json!({"caps": [{"max": 5, "days": 3}], "offers": offers}));
+    let m = model(json!({"caps": [{"max": 10, "days": 3}], "offers": offers}));
     let day0 = kairos::time::day_of(MIDNIGHT, m.offset_ms);
     // Exposures counted in the 400 days up to `day`, as stored: per offer, and the global ones.
     let kept = |e: &Engine, day: i32| {
         let p = e.profile();
-        (
-            p.offers[0].exposures.count_in_last(day, 400),
-            p.offers[1].exposures.count_in_last(day, 400),
-            p.global.count_in_last(day, 400),
-        )
+        let count = |d: &kairos::profile::window::DayCounts| d.count_in_last(day, 400);
+        (count(&p.offers[0].exposures), count(&p.offers[1].exposures), count(&p.global))
     };
     let mut e = engine(m);
     assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR).0, ["capped", "free"]);
-    assert_eq!(kept(&e, day0), (1, 1, 1));
-    // The next day: the uncapped offer's day goes, the capped ones stay (the weekly cap reads them).
-    assert_eq!(shown(&mut e, "grid", MIDNIGHT + DAY + 12 * HOUR).0, ["capped", "free"]);
-    assert_eq!(kept(&e, day0 + 1), (2, 1, 2));
-    // The weekly cap still holds on day 6, and the global days are gone past 3 days (and a margin).
-    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 6 * DAY).0, ["free"]);
-    assert_eq!(kept(&e, day0 + 6), (2, 1, 0));
-    // On day 7 the first exposure no longer counts: shown again, once (the daily cap).
-    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 7 * DAY).0, ["capped", "free"]);
-    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 7 * DAY + HOUR).0, ["free"], "the daily cap");
-    assert_eq!(kept(&e, day0 + 7), (3, 2, 1));
-    // On day 8 the first day is gone (day 1 and day 7 still count for the weekly cap).
-    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 8 * DAY).0, ["capped", "free"]);
-    assert_eq!(kept(&e, day0 + 8), (3, 1, 2));
+    // Each later day's first decision (on a placement without offers) drops what no cap reads:
+    // the global caps and the uncapped offer keep 30 days (and the margin), the 60-day cap 60.
+    let short = i64::from(KEEP_EXPOSURE_DAYS + DROP_MARGIN_DAYS);
+    let long = 60 + i64::from(DROP_MARGIN_DAYS);
+    for (day, want) in [(short - 1, (1, 1, 1)), (short, (1, 0, 0)), (long - 1, (1, 0, 0)), (long, (0, 0, 0))]
+    {
+        shown(&mut e, "hero", MIDNIGHT + day * DAY);
+        assert_eq!(kept(&e, day0 + day as i32), want, "day {day}");
+    }
     // The time of the last exposure stays for the minimum gap.
-    assert_eq!(e.profile().offers[1].exposures.last_ms(), Some(MIDNIGHT + 8 * DAY));
+    assert_eq!(e.profile().offers[1].exposures.last_ms(), Some(MIDNIGHT + 12 * HOUR));
     // What is dropped leaves the stored state too.
     let mut copy = Engine::new(e.model().clone(), 1);
     copy.import_state(&e.export_state()).unwrap();
-    assert_eq!(kept(&copy, day0 + 8), (3, 1, 2));
+    assert_eq!(kept(&copy, day0 + long as i32), (0, 0, 0));
+    assert_eq!(copy.profile().offers[1].exposures.last_ms(), Some(MIDNIGHT + 12 * HOUR));
+}
+
+/// A daily and a weekly cap, and one call from a clock days ahead, then the clock right again
+/// the same real day (review of the pruning by caps): the caps still hold.
+#[test]
+fn a_clock_days_ahead_for_one_call_does_not_reset_caps() {
+    let offers = json!([
+        {"id": "daily", "placements": ["hero"], "content": 1, "caps": [{"max": 1, "days": 1}]},
+        {"id": "weekly", "placements": ["grid"], "content": 1, "caps": [{"max": 2, "days": 7}]}
+    ]);
+    let mut e = engine(model(json!({"offers": offers})));
+    let t = MIDNIGHT + 10 * HOUR;
+    assert_eq!(shown(&mut e, "hero", t).0, ["daily"]);
+    assert_eq!(shown(&mut e, "grid", t).0, ["weekly"]);
+    assert_eq!(shown(&mut e, "grid", t + HOUR).0, ["weekly"]);
+    // An event from a clock two days ahead, a decision from one 32 days ahead.
+    track(&mut e, json!({"type": "view"}), t + 2 * DAY);
+    shown(&mut e, "hero", t + 32 * DAY);
+    assert!(shown(&mut e, "hero", t + 2 * HOUR).0.is_empty(), "the daily cap");
+    assert!(shown(&mut e, "grid", t + 2 * HOUR).0.is_empty(), "the weekly cap");
+}
+
+/// The clock goes back two days: the exposures of the day it goes back to still count.
+#[test]
+fn a_clock_days_back_counts_that_days_exposures() {
+    let offers =
+        json!([{"id": "daily", "placements": ["hero"], "content": 1, "caps": [{"max": 1, "days": 1}]}]);
+    let mut e = engine(model(json!({"offers": offers})));
+    let t = MIDNIGHT + 10 * HOUR;
+    assert_eq!(shown(&mut e, "hero", t).0, ["daily"]);
+    assert_eq!(shown(&mut e, "hero", t + 2 * DAY).0, ["daily"]);
+    assert!(shown(&mut e, "hero", t + HOUR).0.is_empty(), "day 0's exposure counts");
+}
+
+/// A model update that lengthens or adds a cap (of up to 30 days) counts the exposures made
+/// under the earlier caps; the minimum gap's last time survives a reload and an update.
+#[test]
+fn a_model_update_that_lengthens_or_adds_a_cap_counts_the_earlier_exposures() {
+    let versioned = |version: u32, offer: Json| {
+        let mut m = model_json(json!({"offers": [offer]}));
+        m["meta"]["version"] = json!(version);
+        compile_str(&m.to_string()).unwrap().model
+    };
+    let offer = |caps: Json| json!({"id": "o", "placements": ["hero"], "content": 1, "caps": caps, "min_gap_hours": 20});
+    let t = MIDNIGHT + 10 * HOUR;
+    for (before, after) in [
+        (json!([{"max": 1, "days": 1}]), json!([{"max": 3, "days": 7}])),
+        (json!([]), json!([{"max": 3, "days": 30}])),
+    ] {
+        let mut e = engine(versioned(1, offer(before)));
+        for d in 0..3 {
+            assert_eq!(shown(&mut e, "hero", t + d * DAY).0, ["o"]);
+        }
+        // Days later (the first decisions of those days dropped what the first caps do not read).
+        shown(&mut e, "grid", t + 6 * DAY);
+        let mut copy = Engine::new(e.model().clone(), 1);
+        copy.import_state(&e.export_state()).unwrap();
+        copy.apply_model(versioned(2, offer(after.clone()))).unwrap();
+        copy.set_consent(true);
+        assert!(shown(&mut copy, "hero", t + 6 * DAY + HOUR).0.is_empty(), "3 exposures counted by {after}");
+    }
 }

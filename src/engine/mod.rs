@@ -458,10 +458,11 @@ impl Engine {
     }
 
     /// Drops, once a day, the windowed feature data that can no longer count (days and distinct
-    /// values past the window, with a day of margin; see
-    /// [`crate::profile::window::Aggregate::drop_past`]) and the exposure days past the longest cap,
-    /// so stored state holds no more behaviour than the model reads, even for features whose events
-    /// stopped or offers no longer shown.
+    /// values past the window, with a week of margin; see
+    /// [`crate::profile::window::Aggregate::drop_past`]) and the exposure days past the longest cap
+    /// or 30 days ([`crate::profile::window::DayCounts::drop_past`]), so stored state holds no more
+    /// behaviour than the model reads, even for features whose events stopped or offers no longer
+    /// shown.
     /// Every decision and event calls it: one comparison, except on the first call of a day.
     fn prune_to(&mut self, today: i32) {
         if today <= self.pruned_day {
@@ -471,7 +472,7 @@ impl Engine {
         for (def, agg) in self.model.features.iter().zip(&mut self.profile.features) {
             agg.drop_past(&def.spec, today);
         }
-        // Exposure days only for as long as a cap reads them (an offer without caps: none).
+        // Exposure days for as long as a cap reads them (at least 30: see `drop_past`).
         let longest = |caps: &[crate::compiled::CapDef]| caps.iter().map(|c| c.days).max().unwrap_or(0);
         for (def, state) in self.model.offers.iter().zip(&mut self.profile.offers) {
             state.exposures.drop_past(today, longest(&def.caps));
@@ -668,56 +669,48 @@ impl Engine {
 fn stages_by_day(model: &Model) -> bool {
     use crate::compiled::{op, slot};
     use crate::logic::Ref;
-    // The segments already looked into.
-    let mut seen = vec![false; model.segments.len()];
-    let mut rules = Vec::new();
+    let segments = model.segments.len();
+    // The segments, then the scores, already looked into: each once.
+    let mut seen = vec![false; segments + model.scores.len()];
+    let mut refs = Vec::new();
     for s in &model.stages {
-        rules.push(&s.rule);
+        refs.extend(s.rule.refs());
     }
-    while let Some(rule) = rules.pop() {
-        for r in rule.refs() {
-            let (score, i) = match r {
-                Ref::Slot(s) => match slot::unpack(s) {
-                    (slot::SEGMENT, i) => (false, i),
-                    (slot::SCORE, i) => (true, i),
-                    (slot::SPECIAL, i) if !matches!(i as u32, slot::TARGETING_KEY | slot::CONSENT) => {
-                        return false
-                    }
-                    _ => continue,
-                },
-                Ref::Host(op::SEGMENT, i) => (false, i as usize),
-                Ref::Host(op::SCORE, i) => (true, i as usize),
-                Ref::Host(
-                    op::DAYS_SINCE_EVENT_LAST
-                    | op::DAYS_SINCE_EVENT_FIRST
-                    | op::DAYS_SINCE_FEATURE
-                    | op::DAYS_SINCE_VALUE
-                    | op::DAYS_TO_ANNIVERSARY
-                    | op::IN_CALENDAR_TODAY
-                    | op::IN_CALENDAR_VALUE,
-                    _,
-                ) => continue,
-                Ref::Host(..) => return false,
-            };
-            // A score's inputs are features, traits and segments: its segments are looked into.
-            let terms = if score { model.scores.get(i).map_or(&[][..], |d| &d.terms[..]) } else { &[] };
-            let mut visit = |i: usize| match seen.get_mut(i) {
-                Some(done) if !*done => {
-                    *done = true;
-                    if let Some(d) = model.segments.get(i) {
-                        rules.push(&d.rule);
-                    }
+    while let Some(r) = refs.pop() {
+        let (score, i) = match r {
+            Ref::Slot(s) => match slot::unpack(s) {
+                (slot::SEGMENT, i) => (false, i),
+                (slot::SCORE, i) => (true, i),
+                (slot::SPECIAL, i) if !matches!(i as u32, slot::TARGETING_KEY | slot::CONSENT) => {
+                    return false
                 }
-                _ => {}
-            };
-            if !score {
-                visit(i);
+                _ => continue,
+            },
+            Ref::Host(op::SEGMENT, i) => (false, i as usize),
+            Ref::Host(op::SCORE, i) => (true, i as usize),
+            Ref::Host(
+                op::DAYS_SINCE_EVENT_LAST
+                | op::DAYS_SINCE_EVENT_FIRST
+                | op::DAYS_SINCE_FEATURE
+                | op::DAYS_SINCE_VALUE
+                | op::DAYS_TO_ANNIVERSARY
+                | op::IN_CALENDAR_TODAY
+                | op::IN_CALENDAR_VALUE,
+                _,
+            ) => continue,
+            Ref::Host(..) => return false,
+        };
+        match seen.get_mut(if score { segments.saturating_add(i) } else { i }) {
+            Some(done) if !*done => *done = true,
+            _ => continue,
+        }
+        // A score's inputs are slots, read as rules read them (whatever a snapshot holds).
+        if score {
+            if let Some(d) = model.scores.get(i) {
+                refs.extend(d.terms.iter().map(|&(s, _)| Ref::Slot(s)));
             }
-            for &(s, _) in terms {
-                if let (slot::SEGMENT, j) = slot::unpack(s) {
-                    visit(j);
-                }
-            }
+        } else if let Some(d) = model.segments.get(i) {
+            refs.extend(d.rule.refs());
         }
     }
     true

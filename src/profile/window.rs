@@ -86,7 +86,7 @@ mod counts;
 mod distinct;
 mod wire;
 
-pub use counts::DayCounts;
+pub use counts::{DayCounts, KEEP_EXPOSURE_DAYS};
 
 use cells::{Cells, Rule};
 use distinct::Seen;
@@ -97,6 +97,11 @@ pub const MAX_WINDOW_DAYS: u16 = 400;
 /// Days before the horizon for which an all-time feature keeps per-day cells, so that events
 /// dated after `today` by a clock jump back do not count before their day.
 pub const SETTLE_DAYS: u16 = 7;
+
+/// Days kept past what a window or cap can count when the first call of a day drops old days
+/// (`drop_past`): the day is the device clock's, so a clock that runs up to a week ahead for a
+/// call, then is right again, loses nothing that still counts.
+pub const DROP_MARGIN_DAYS: u16 = 7;
 
 /// How a feature aggregates the events it counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -467,14 +472,14 @@ impl Aggregate {
         }
     }
 
-    /// Drops the days of a windowed feature that cannot count on `today - 1` or later (a day of
-    /// margin for a clock a little ahead), without moving the horizon: unlike [`Aggregate::prune`],
-    /// a time from a clock far ahead does not keep later events out of the window. All-time
-    /// features keep everything (their old days are already one total).
+    /// Drops the days of a windowed feature that cannot count on `today` or later, nor within
+    /// [`DROP_MARGIN_DAYS`] before it (for a clock ahead), without moving the horizon: unlike
+    /// [`Aggregate::prune`], a time from a clock far ahead does not keep later events out of the
+    /// window. All-time features keep everything (their old days are already one total).
     pub fn drop_past(&mut self, spec: &FeatureSpec, today: i32) {
         let Span::Window(n) = spec.span() else { return };
         let Some(st) = &mut self.state else { return };
-        let lower = i64::from(today) - n;
+        let lower = i64::from(today) - n + 1 - i64::from(DROP_MARGIN_DAYS);
         match &mut st.data {
             Data::Count(c) | Data::Sum(c) | Data::First(c) | Data::Last(c) => {
                 let _ = c.days.take_before(lower, |kept, _| kept);

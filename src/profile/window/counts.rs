@@ -2,7 +2,11 @@
 
 use super::cells::Days;
 use super::wire::{reject_overflow, Form};
-use super::{add_count, Bits, StateError, MAX_WINDOW_DAYS};
+use super::{add_count, Bits, StateError, DROP_MARGIN_DAYS, MAX_WINDOW_DAYS};
+
+/// Days of exposures kept whatever the caps: a model update that lengthens or adds a cap of up to
+/// this many days counts the exposures made before it.
+pub const KEEP_EXPOSURE_DAYS: u16 = 30;
 use crate::codec::{Reader, Wire, Writer};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
@@ -80,12 +84,13 @@ impl DayCounts {
         let _ = st.days.take_before(keep_from(st.horizon, keep_days), add_count);
     }
 
-    /// Drops the days no cap of `days` natural days can count on `today - 1` or later (a day of
-    /// margin for a clock a little ahead), without moving the horizon, so a time from a clock far
-    /// ahead does not drop exposures that real days still count. `last_ms` stays.
+    /// Drops the days no cap of `days` natural days (at least [`KEEP_EXPOSURE_DAYS`]) can count
+    /// on `today` or later, nor within [`DROP_MARGIN_DAYS`] before it (for a clock ahead), without
+    /// moving the horizon. `last_ms` stays.
     pub fn drop_past(&mut self, today: i32, days: u16) {
         if let Some(st) = &mut self.state {
-            let _ = st.days.take_before(i64::from(today) - i64::from(days), add_count);
+            let keep = days.max(KEEP_EXPOSURE_DAYS) + DROP_MARGIN_DAYS;
+            let _ = st.days.take_before(i64::from(today) - i64::from(keep) + 1, add_count);
         }
     }
 
