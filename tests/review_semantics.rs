@@ -561,3 +561,23 @@ fn a_model_update_that_lengthens_or_adds_a_cap_counts_the_earlier_exposures() {
         assert!(shown(&mut copy, "hero", t + 6 * DAY + HOUR).0.is_empty(), "3 exposures counted by {after}");
     }
 }
+
+/// An uncapped offer with a minimum gap: its day goes at the next day's first call, its last
+/// time stays through export, import and a model update.
+#[test]
+fn the_minimum_gap_holds_after_its_days_were_dropped_and_a_reload() {
+    let gap = json!({"offers": [{"id": "g", "placements": ["hero"], "content": 1, "min_gap_hours": 48}]});
+    let mut e = engine(model(gap.clone()));
+    let t = MIDNIGHT + 23 * HOUR;
+    assert_eq!(shown(&mut e, "hero", t).0, ["g"]);
+    track(&mut e, json!({"type": "view"}), t + 2 * HOUR);
+    let mut copy = Engine::new(e.model().clone(), 1);
+    copy.import_state(&e.export_state()).unwrap();
+    copy.set_consent(true);
+    assert!(shown(&mut copy, "hero", t + 3 * HOUR).0.is_empty(), "the gap after an import");
+    let mut next = model_json(gap);
+    next["meta"]["version"] = json!(2);
+    copy.apply_model(compile_str(&next.to_string()).unwrap().model).unwrap();
+    assert!(shown(&mut copy, "hero", t + 4 * HOUR).0.is_empty(), "the gap after a model update");
+    assert_eq!(shown(&mut copy, "hero", t + 48 * HOUR).0, ["g"]);
+}
