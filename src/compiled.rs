@@ -367,6 +367,9 @@ impl Model {
             check(s.bias.is_finite() && s.terms.iter().all(|t| t.1.is_finite()), "score weight")?;
             for (slot_id, _) in &s.terms {
                 self.validate_slot(*slot_id, None)?;
+                // As the compiler writes them: features, traits and segments.
+                let ns = slot::unpack(*slot_id).0;
+                check(matches!(ns, slot::FEATURE | slot::TRAIT | slot::SEGMENT), "score input")?;
             }
         }
         for n in self.stages.iter().chain(&self.segments) {
