@@ -665,8 +665,9 @@ impl Engine {
 /// Whether the stage rules, and the segments and scores they read (at any depth), read time by
 /// the day only: no `now`, no hours since anything, not the stage itself or the time in it.
 /// Then, while the profile does not change, the stage found at one time holds for the whole day
-/// (traits aside: whether they have expired is part of the stage memo's key).
-fn stages_by_day(model: &Model) -> bool {
+/// (traits aside: whether they have expired is part of the stage memo's key), and an engine
+/// evaluates it once a day and after each change; otherwise at every decision and event.
+pub fn stages_by_day(model: &Model) -> bool {
     use crate::compiled::{op, slot};
     use crate::logic::Ref;
     let segments = model.segments.len();

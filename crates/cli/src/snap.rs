@@ -204,6 +204,7 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
             "signed": parts.signed,
             "signature": signature,
             "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "stages_by_day": kairos::engine::stages_by_day(&m),
             "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         });
         println!("{out}");
@@ -214,6 +215,9 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
         println!("  signature  {signature}");
         let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         println!("  counts     {}", c.join(", "));
+        if !m.stages.is_empty() {
+            println!("  stages     {}", stage_cost(&m));
+        }
         println!("  bytes      {} total", bytes.len());
         println!("    {:<12} {:>8}", "header", HEADER_LEN);
         for (name, n) in &sections {
@@ -224,6 +228,16 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
         }
     }
     Ok(ok)
+}
+
+/// How often an engine evaluates the model's stages (see [`kairos::engine::stages_by_day`]).
+fn stage_cost(m: &Model) -> &'static str {
+    if kairos::engine::stages_by_day(m) {
+        "evaluated once a day and after each change to the profile (they read time by the day)"
+    } else {
+        "evaluated at every decision (a stage, or a segment or score it reads, reads the hour: \
+         `hours_since`, `now` or `hours_in_stage`)"
+    }
 }
 
 fn counts(m: &Model) -> Vec<(&'static str, usize)> {

@@ -157,11 +157,13 @@ fn keygen_compile_signed_and_inspect() {
     assert!(o.contains("signed, valid for key"), "{o}");
     assert!(o.contains("10 offers"), "{o}");
     assert!(o.contains("signature          64"), "{o}");
+    assert!(o.contains("stages     evaluated once a day"), "{o}");
 
     let out = kairos(&["inspect", s(&snap), "--json"]);
     let j: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(j["signed"], true);
     assert_eq!(j["version"], 1);
+    assert_eq!(j["stages_by_day"], true);
     let sections: u64 = j["sections"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(sections as usize + 48 + 64, bytes.len(), "sections add up to the file");
 
@@ -175,6 +177,16 @@ fn keygen_compile_signed_and_inspect() {
     let plain = d.join("plain.kairos");
     assert!(kairos(&["compile", MODEL, "-o", s(&plain)]).status.success());
     assert!(text(&kairos(&["inspect", s(&plain)]).stdout).contains("signature  unsigned"));
+
+    // Stages that read the hour (through a segment) are evaluated at every decision.
+    let mut hourly: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap();
+    hourly["segments"]["member"] = json!({"<": [{"hours_since": "signup"}, 24]});
+    let (model, snap) = (d.join("hourly.json"), d.join("hourly.kairos"));
+    std::fs::write(&model, hourly.to_string()).unwrap();
+    assert!(kairos(&["compile", s(&model), "-o", s(&snap)]).status.success());
+    let o = text(&kairos(&["inspect", s(&snap)]).stdout);
+    assert!(o.contains("stages     evaluated at every decision"), "{o}");
     std::fs::remove_dir_all(&d).ok();
 }
 
