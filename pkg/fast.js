@@ -75,6 +75,10 @@ export function install(Engine) {
   const proto = Engine.prototype;
   if (proto.__installed) return;
   proto.__installed = true;
+  // The constructor checks the signature when given keys (one export for both).
+  Engine.fromSignedSnapshot = function fromSignedSnapshot(snapshot, publicKeys, installId, options) {
+    return new Engine(snapshot, installId, publicKeys === undefined ? null : publicKeys, options);
+  };
   // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
   METHODS.forEach((name, i) => {
     proto[name] = function (a, b, c) {

@@ -30,6 +30,15 @@ test('a snapshot signed by the brand loads; others are refused and the old model
   assert.equal(engine.modelVersion, 2);
   assert.equal(Engine.fromSignedSnapshot(signed(3), [otherPub, pub]).modelVersion, 3, 'key rotation: any trusted key');
   assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), 'not a key')), 'KEY_INVALID');
+  // Keys are required: none (or null) is refused, never taken for an engine that checks nothing.
+  for (const none of [undefined, null, []]) {
+    assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), none)), 'KEY_INVALID', String(none));
+    assert.equal(code(() => Engine.fromSignedSnapshot(new Uint8Array([1, 2, 3]), none)), 'KEY_INVALID');
+  }
+  // The plain constructor checks no signature: a signed or unsigned snapshot loads alike.
+  assert.equal(new Engine(signed(1, 'other')).modelVersion, 1);
+  // Options are read only with keys; a signed engine's options are checked.
+  assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, undefined, { allowUnsigned: 'yes' })), 'ARGUMENT_INVALID');
 });
 
 test('trait tokens count only when signed for this shopper and not expired', () => {

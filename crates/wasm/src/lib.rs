@@ -340,36 +340,39 @@ impl Engine {
 impl Engine {
     /// A fresh engine (no consent yet) from snapshot bytes. `installId` is 16 hex digits the
     /// host keeps per install; without it one is drawn (and kept in exported state).
+    ///
+    /// With `publicKeys` (pkg/fast.js's `Engine.fromSignedSnapshot` passes them; `null` when its
+    /// caller gave none, which fails), the snapshot must be signed with one of them (the brand's
+    /// keys in the `kairos-ed25519-public:` text form, also trusted for trait tokens). Development
+    /// only, in `options`: `allowUnsigned` accepts unsigned snapshots, `allowUnsignedTraits`
+    /// traits without a token (`setTraits`). One export for both: each export costs the module a
+    /// shim of its own.
     #[wasm_bindgen(constructor)]
-    pub fn new(snapshot: &JsValue, install: &JsValue) -> Result<Engine, JsValue> {
-        let bytes = snapshot_bytes(snapshot)?;
-        let core = Core::from_snapshot(&bytes, install_id(install)?).map_err(|e| error::snapshot(&e))?;
-        Ok(Engine::wrap(core))
-    }
-
-    /// A fresh engine from a snapshot signed with one of `publicKeys` (the brand's keys in the
-    /// `kairos-ed25519-public:` text form, also trusted for trait tokens). Development only,
-    /// in `options`: `allowUnsigned` accepts unsigned snapshots, `allowUnsignedTraits` traits
-    /// without a token (`setTraits`).
-    #[wasm_bindgen(js_name = fromSignedSnapshot)]
-    pub fn from_signed_snapshot(
+    pub fn new(
         snapshot: &JsValue,
-        public_keys: &JsValue,
         install: &JsValue,
+        public_keys: &JsValue,
         options: &JsValue,
     ) -> Result<Engine, JsValue> {
         let bytes = snapshot_bytes(snapshot)?;
-        let keys = convert::public_keys(public_keys)?;
-        let trust = Trust {
-            snapshot_keys: keys.clone(),
-            token_keys: keys,
-            allow_unsigned: option_flag(options, "allowUnsigned")?,
-            allow_unsigned_traits: option_flag(options, "allowUnsignedTraits")?,
-            min_version: 0,
+        let trust = if public_keys.is_undefined() {
+            None
+        } else {
+            let keys = convert::public_keys(public_keys)?;
+            Some(Trust {
+                snapshot_keys: keys.clone(),
+                token_keys: keys,
+                allow_unsigned: option_flag(options, "allowUnsigned")?,
+                allow_unsigned_traits: option_flag(options, "allowUnsignedTraits")?,
+                min_version: 0,
+            })
         };
-        let core = Core::from_signed_snapshot(&bytes, trust, install_id(install)?)
-            .map_err(|e| error::snapshot(&e))?;
-        Ok(Engine::wrap(core))
+        let install = install_id(install)?;
+        let core = match trust {
+            None => Core::from_snapshot(&bytes, install),
+            Some(trust) => Core::from_signed_snapshot(&bytes, trust, install),
+        };
+        Ok(Engine::wrap(core.map_err(|e| error::snapshot(&e))?))
     }
 
     /// The version of a snapshot's model without loading it (for storage adapters), or an error.

@@ -33,7 +33,12 @@ fn code(e: JsValue) -> Option<String> {
 }
 
 fn engine() -> Engine {
-    let e = Engine::new(&snapshot(), &JsValue::from_str("00000000000000b2"));
+    let e = Engine::new(
+        &snapshot(),
+        &JsValue::from_str("00000000000000b2"),
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    );
     assert!(e.is_ok(), "the snapshot loads");
     let Ok(mut e) = e else { unreachable!() };
     assert!(e.set_consent(&JsValue::TRUE).is_ok());
@@ -81,7 +86,13 @@ pub fn state_round_trips() {
     let mut e = engine();
     let _ = e.track(&obj(&[("type", "follow".into())]), &NOW.into());
     let state: JsValue = Uint8Array::from(e.export_state().as_slice()).into();
-    let mut other = Engine::new(&snapshot(), &JsValue::from_str("0000000000000001")).ok();
+    let mut other = Engine::new(
+        &snapshot(),
+        &JsValue::from_str("0000000000000001"),
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    )
+    .ok();
     assert!(other.as_mut().is_some_and(|o| o.import_state(&state).is_ok()));
     assert_eq!(other.and_then(|mut o| o.stage()).as_deref(), Some("window"));
 }
