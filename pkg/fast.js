@@ -79,6 +79,16 @@ export function install(Engine) {
   Engine.fromSignedSnapshot = function fromSignedSnapshot(snapshot, publicKeys, installId, options) {
     return new Engine(snapshot, installId, publicKeys === undefined ? null : publicKeys, options);
   };
+  // A snapshot's version, checked as loading checks it (off the hot path: storage and sync call it
+  // on the copies they hold or refuse), by the constructor rather than an export of its own.
+  Engine.snapshotVersion = function snapshotVersion(snapshot) {
+    const engine = new Engine(snapshot, '0000000000000000');
+    try {
+      return engine.modelVersion;
+    } finally {
+      engine.free();
+    }
+  };
   // The methods, by their numbers in crates/wasm/src/methods.rs, each with its arguments.
   METHODS.forEach((name, i) => {
     proto[name] = function (a, b, c) {

@@ -271,7 +271,7 @@ export declare class Engine {
    * `identify`). Fetch a fresh token then, or before this time.
    */
   readonly traitsTokenExpiresMs: Millis | null;
-  /** A snapshot's model version, without loading it. @throws KairosError `SNAPSHOT_CORRUPT` */
+  /** A snapshot's model version, checked as loading checks it (an engine made and freed at once). @throws KairosError `SNAPSHOT_CORRUPT` */
   static snapshotVersion(snapshot: Uint8Array): number;
   /** Frees the Wasm memory held by this engine; every later call on it throws `ENGINE_FREED`. */
   free(): void;

@@ -26,7 +26,6 @@ use kairos::engine::{Decision, Engine as Core, Item, Reason, Tracked};
 use kairos::logic::Value;
 use kairos::model::ValueType;
 use kairos::sign::Trust;
-use kairos::snapshot;
 use kairos::Model;
 use wasm_bindgen::prelude::*;
 
@@ -373,13 +372,6 @@ impl Engine {
             Some(trust) => Core::from_signed_snapshot(&bytes, trust, install),
         };
         Ok(Engine::wrap(core.map_err(|e| error::snapshot(&e))?))
-    }
-
-    /// The version of a snapshot's model without loading it (for storage adapters), or an error.
-    #[wasm_bindgen(js_name = snapshotVersion)]
-    pub fn snapshot_version(bytes: &JsValue) -> Result<u32, JsValue> {
-        let b = snapshot_bytes(bytes)?;
-        snapshot::decode(&b).map(|m| m.version).map_err(|e| error::snapshot(&e))
     }
 
     /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`which` 0, see
