@@ -278,7 +278,8 @@ fn constant_subtrees_fold() {
 }
 
 // Needs Rust's own number text (`std-float`); without it the host's conversions are checked
-// in the Wasm build (wasm-bindgen tests, tests/js/differential.test.mjs).
+// in Wasm builds without `std-float` (wasm-bindgen tests, tests/js/differential.test.mjs, both
+// built with the core's `std` for its parser; the package's own JS tests run the no_std build).
 #[cfg(feature = "std-float")]
 #[test]
 fn awkward_numbers_and_strings() {

@@ -302,8 +302,11 @@ fn host_numbers() -> Option<HostNumbers> {
 /// so) need it: until it is set, such decimal text reads as not a number and such numbers write
 /// as `NaN`. The first conversions set stay.
 pub fn set_host_numbers(host: HostNumbers) {
+    // Every engine calls this: no allocation once they are set.
     #[cfg(not(feature = "std-float"))]
-    let _ = HOST_NUMBERS.set(alloc::boxed::Box::new(host));
+    if HOST_NUMBERS.get().is_none() {
+        let _ = HOST_NUMBERS.set(alloc::boxed::Box::new(host));
+    }
     #[cfg(feature = "std-float")]
     let _ = host;
 }

@@ -1,7 +1,10 @@
 // Differential testing of the rule engine, as built to Wasm, against json-logic-engine (npm, 5.0.7):
 // random rules over random data, seeded. The Kairos side is `evaluate` from the bindings built with
-// the cargo feature `evaluate` (`make pkg-evaluate`, target/wasm-evaluate/; never in pkg/); the
-// reference runs compiled (`engine.build`) and interpreted (`engine.run`).
+// the cargo feature `evaluate` (`make pkg-evaluate`, target/wasm-evaluate/; never in pkg/), which
+// needs the core's rule parser and so its `std` feature: the evaluator and JavaScript's number
+// conversions are the package's, the float methods std's rather than the package's libm (held
+// bit-equal for `trunc` and `fract` by src/float.rs's tests). The reference runs compiled
+// (`engine.build`) and interpreted (`engine.run`).
 //
 // The seed is printed (a fixed one by default); KAIROS_DIFF_SEED=<n> replays a run,
 // KAIROS_DIFF_SEED=random draws one, KAIROS_DIFF_CASES=<n> sets the count. Every disagreement
