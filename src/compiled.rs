@@ -8,7 +8,7 @@ use alloc::borrow::Cow;
 use alloc::{string::String, vec::Vec};
 
 use crate::codec::{push_uint, wire_enum, wire_struct};
-use crate::logic::Rule;
+use crate::logic::{Ref, Rule};
 use crate::model::{ScoreKind, TraitType, ValueType};
 use crate::profile::window::FeatureSpec;
 
@@ -412,7 +412,13 @@ impl Model {
     // The rule's own invariants were checked when it was parsed or decoded; what is left is
     // whether its slots and host operands point into this model.
     fn validate_rule(&self, rule: &Rule, event_props: Option<usize>) -> Result<(), String> {
-        rule.check_refs(|s| self.validate_slot(s, event_props), |op, imm| self.validate_host(op, imm))
+        for r in rule.refs() {
+            match r {
+                Ref::Slot(s) => self.validate_slot(s, event_props)?,
+                Ref::Host(op, imm) => self.validate_host(op, imm)?,
+            }
+        }
+        Ok(())
     }
 
     fn validate_host(&self, op: u16, imm: u32) -> Result<(), String> {

@@ -244,23 +244,6 @@ impl Rule {
         Ok(usize::from(d) + 1)
     }
 
-    /// Checks the rule's references into its model: every variable slot with `slot`, and every
-    /// host operator call `(op, imm)` with `host`.
-    pub(crate) fn check_refs(
-        &self,
-        slot: impl Fn(u32) -> Result<(), String>,
-        host: impl Fn(u16, u32) -> Result<(), String>,
-    ) -> Result<(), String> {
-        for node in &self.nodes {
-            match *node {
-                Node::Slot(s) => slot(s)?,
-                Node::Host { op, imm, .. } => host(op, imm)?,
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
     /// The rule's references into its model: variable slots and host operator calls.
     pub(crate) fn refs(&self) -> impl Iterator<Item = Ref> + '_ {
         self.nodes.iter().filter_map(|node| match *node {

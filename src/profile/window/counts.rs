@@ -3,11 +3,11 @@
 use super::cells::Days;
 use super::wire::{reject_overflow, Form};
 use super::{add_count, Bits, StateError, DROP_MARGIN_DAYS, MAX_WINDOW_DAYS};
+use crate::codec::{Reader, Wire, Writer};
 
 /// Days of exposures kept whatever the caps: a model update that lengthens or adds a cap of up to
 /// this many days counts the exposures made before it.
 pub const KEEP_EXPOSURE_DAYS: u16 = 30;
-use crate::codec::{Reader, Wire, Writer};
 
 /// Counts events per natural day, for caps such as "at most 4 in 5 days and 2 per day" and
 /// "at least 6 hours between exposures".
