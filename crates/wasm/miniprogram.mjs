@@ -1,5 +1,15 @@
-// Builds pkg/miniprogram/ for WeChat mini-programs from the wasm-release build:
-//   - kairos_wasm.wasm.br: wasm-bindgen output, wasm-opt -Oz --converge (npm binaryen), brotli -11;
+// Builds pkg/miniprogram/ for WeChat mini-programs:
+//   - kairos_wasm.wasm.br: a build of its own for the Wasm 1.0 ("MVP") feature set, brotli -11.
+//     WeChat's docs say iOS cannot export a Global, and modules with multi-value results or
+//     reference types are reported to fail there ("invalid wasm file"), while rustc's default
+//     wasm32 target and wasm-bindgen's output use both. So: rustc with `-Ctarget-cpu=mvp` (in
+//     target/mp, apart from the web build), the operations of precompiled code that Wasm 1.0
+//     lacks (memory.copy/fill, sign extension, saturating float-to-int) lowered by npm binaryen
+//     and the target-features section dropped (so wasm-bindgen keeps objects in a JS heap rather
+//     than an externref table and returns no multiple values), then wasm-bindgen, the exports
+//     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
+//     the glue never reads), and wasm-opt -Oz --converge with every feature past 1.0 disabled,
+//     which fails on anything left that needs one;
 //   - kairos_wasm.js: the glue (wasm-bindgen --omit-default-module-path: no import.meta) turned
 //     into CommonJS, with UTF-8 TextEncoder/TextDecoder fallbacks used only when the globals are
 //     missing, the loaders that use fetch and the WebAssembly global removed, and `initWx(path)`
@@ -12,16 +22,31 @@ import { execFileSync } from 'node:child_process';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withoutExports } from './wasm-exports.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [wasmBindgen = 'wasm-bindgen', wasmOpt = 'wasm-opt'] = process.argv.slice(2);
 const tmp = join(root, 'target', 'wasm-mp');
 const out = join(root, 'pkg', 'miniprogram');
+mkdirSync(tmp, { recursive: true });
 mkdirSync(out, { recursive: true });
 
+// The release profile of the web build, for Wasm 1.0 (the `--config` flags add to
+// .cargo/config.toml's).
+execFileSync('cargo', ['build', '-q', '-p', 'kairos-wasm', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release',
+  '--target-dir', join(root, 'target', 'mp'), '--config', 'target.wasm32-unknown-unknown.rustflags=["-Ctarget-cpu=mvp"]'],
+{ stdio: 'inherit' });
+const built = join(root, 'target', 'mp', 'wasm32-unknown-unknown', 'wasm-release', 'kairos_wasm.wasm');
+// What the precompiled parts of the build (compiler_builtins) may still use, lowered to 1.0.
+const FEATURES = ['bulk-memory', 'bulk-memory-opt', 'sign-ext', 'nontrapping-float-to-int', 'mutable-globals', 'multivalue',
+  'reference-types', 'call-indirect-overlong'];
+execFileSync(wasmOpt, [built, ...FEATURES.map((f) => `--enable-${f}`), '--llvm-memory-copy-fill-lowering', '--signext-lowering',
+  '--llvm-nontrapping-fptoint-lowering', '--strip-target-features', '-o', join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
 execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--out-dir', tmp, '--out-name', 'kairos_wasm',
-  join(root, 'target', 'wasm32-unknown-unknown', 'wasm-release', 'kairos_wasm.wasm')], { stdio: 'inherit' });
-execFileSync(wasmOpt, ['-Oz', '--converge', join(tmp, 'kairos_wasm_bg.wasm'), '-o', join(tmp, 'opt.wasm')], { stdio: 'inherit' });
+  join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
+writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'kairos_wasm_bg.wasm')), ['global']));
+execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
+  { stdio: 'inherit' });
 const wasm = readFileSync(join(tmp, 'opt.wasm'));
 writeFileSync(join(out, 'kairos_wasm.wasm.br'),
   brotliCompressSync(wasm, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: wasm.length } }));

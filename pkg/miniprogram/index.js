@@ -5,7 +5,7 @@
 // or keep one on the brand's latest signed snapshot (long-poll over wx.request, wx storage):
 //   const s = kairos.sync({ url: 'https://…', publicKey, bundled: snapshotBytes });
 // The glue needs no TextEncoder, TextDecoder, fetch or WebAssembly global: it loads through
-// WXWebAssembly.instantiate (base library 2.13.0 or later).
+// WXWebAssembly.instantiate (base library 2.14.0 or later: the first to load a .wasm.br).
 var glue = require('./kairos_wasm.js');
 var fast = require('./fast.js');
 fast.install(glue.Engine);
