@@ -29,8 +29,11 @@ pub struct Journey {
     pub steps: Vec<Step>,
 }
 
-/// One step. (Unknown fields are not rejected here: serde cannot combine that with `flatten`.)
+/// One step. A field its action does not take is refused (a misspelt `expect` would otherwise
+/// check nothing): serde cannot combine `deny_unknown_fields` with `flatten`, so the fields are
+/// checked first, on the JSON object.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Json")]
 pub struct Step {
     /// When, RFC 3339.
     pub at: String,
@@ -43,6 +46,63 @@ pub struct Step {
     /// What is expected afterwards.
     #[serde(default)]
     pub expect: Option<Expect>,
+}
+
+/// [`Step`] as serde derives it, once its fields are checked.
+#[derive(Deserialize)]
+struct StepFields {
+    at: String,
+    #[serde(flatten)]
+    action: Action,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    expect: Option<Expect>,
+}
+
+impl TryFrom<Json> for Step {
+    type Error = String;
+
+    fn try_from(json: Json) -> Result<Step, String> {
+        let Json::Object(fields) = &json else {
+            return Err(
+                "a step is an object such as {\"at\": \"2026-11-21T10:00:00+08:00\", \"do\": \"check\"}"
+                    .into(),
+            );
+        };
+        let action = fields.get("do").and_then(Json::as_str).unwrap_or_default();
+        let own: &[&str] = match action {
+            "consent" => &["value"],
+            "identify" => &["kind", "value"],
+            "traits" => &["traits", "expires"],
+            "track" => &["event"],
+            "decide" => &["placement", "context"],
+            _ => &[],
+        };
+        const EVERY: [&str; 4] = ["at", "do", "note", "expect"];
+        if let Some(unknown) =
+            fields.keys().find(|k| !EVERY.contains(&k.as_str()) && !own.contains(&k.as_str()))
+        {
+            let mut known: Vec<&str> = EVERY.to_vec();
+            known.extend_from_slice(own);
+            return Err(format!(
+                "unknown field `{unknown}` in a `{action}` step, expected one of {}",
+                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        // Only a decision has items and a reason: expected elsewhere, they would check nothing.
+        if action != "decide" {
+            let expect = fields.get("expect").and_then(Json::as_object);
+            if let Some(k) =
+                ["items", "reason"].into_iter().find(|k| expect.is_some_and(|x| x.contains_key(*k)))
+            {
+                return Err(format!("`expect.{k}` in a `{action}` step: only a `decide` step has {k}"));
+            }
+        }
+        let StepFields { at, action, note, expect } =
+            serde_json::from_value(json).map_err(|e| e.to_string())?;
+        Ok(Step { at, action, note, expect })
+    }
 }
 
 /// What a step does.
@@ -158,11 +218,13 @@ pub enum JourneyError {
     /// The install id is not 16 hex digits.
     #[error("install_id `{0}` is not 16 hex digits")]
     InstallId(String),
-    /// A step's time does not parse.
-    #[error("steps[{step}].at: `{at}` is not an RFC 3339 time")]
+    /// A step's time (`at`, or a `traits` step's `expires`) does not parse.
+    #[error("steps[{step}].{field}: `{at}` is not an RFC 3339 time")]
     Time {
         /// Step index.
         step: usize,
+        /// `at` or `expires`.
+        field: &'static str,
         /// The text.
         at: String,
     },
@@ -183,13 +245,25 @@ fn id_kind(s: &str) -> Option<IdKind> {
 
 /// Runs a journey on a fresh engine for `model`.
 pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, JourneyError> {
-    let install = u64::from_str_radix(&journey.install_id, 16)
-        .map_err(|_| JourneyError::InstallId(journey.install_id.clone()))?;
+    let id = &journey.install_id;
+    let install = u64::from_str_radix(id, 16)
+        .ok()
+        .filter(|_| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| JourneyError::InstallId(id.clone()))?;
+    // Every time is checked before the first step runs.
+    let mut times = Vec::with_capacity(journey.steps.len());
+    for (i, step) in journey.steps.iter().enumerate() {
+        let time = |field, text: &String| {
+            time::parse_rfc3339(text).ok_or_else(|| JourneyError::Time { step: i, field, at: text.clone() })
+        };
+        if let Action::Traits { expires: Some(e), .. } = &step.action {
+            time("expires", e)?;
+        }
+        times.push(time("at", &step.at)?);
+    }
     let mut engine = Engine::new(model, install);
     let mut out = Vec::new();
-    for (i, step) in journey.steps.iter().enumerate() {
-        let now = time::parse_rfc3339(&step.at)
-            .ok_or_else(|| JourneyError::Time { step: i, at: step.at.clone() })?;
+    for ((i, step), now) in journey.steps.iter().enumerate().zip(times) {
         out.push(run_step(&mut engine, i, step, now));
     }
     Ok(out)
@@ -281,8 +355,11 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
                 mismatches.push(format!("{what}: expected {want}, got {got}"));
             }
         };
+        // A stage as its name, or `none`.
+        let named =
+            |s: &Option<String>| s.as_deref().map_or_else(|| "none".to_string(), |s| format!("`{s}`"));
         if let Some(want) = &x.stage {
-            check("stage", format!("{want:?}"), format!("{stage:?}"));
+            check("stage", named(want), named(&stage));
         }
         if let Some(want) = &x.segments {
             check("segments", format!("{want:?}"), format!("{segments:?}"));

@@ -18,6 +18,7 @@ mod when;
 use serde_json::Value as Json;
 
 pub use error::{CompileError, CompileErrors, Warning};
+pub use resolve::MODEL_OPERATORS;
 pub use size::{body_sections, WARN_BODY_LEN};
 
 use crate::compiled::{

@@ -10,6 +10,11 @@ use crate::model::AggKind;
 use crate::suggest;
 use crate::time;
 
+/// The operators a model's rules have beyond JsonLogic's: they read the shopper's profile, the
+/// model's segments and scores, or its calendars (docs/rules.md).
+pub const MODEL_OPERATORS: [&str; 6] =
+    ["segment", "score", "hours_since", "days_since", "days_to_anniversary", "in_calendar"];
+
 /// The names a model defines, in index order.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
@@ -249,7 +254,7 @@ impl Resolver for ModelResolver<'_> {
     }
 
     fn host_op_names(&self) -> &[&str] {
-        &["segment", "score", "hours_since", "days_since", "days_to_anniversary", "in_calendar"]
+        &MODEL_OPERATORS
     }
 
     fn host_op(&self, name: &str, args: &[Json]) -> Result<Option<HostCall>, String> {

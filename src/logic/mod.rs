@@ -125,12 +125,23 @@ pub trait Env {
 /// model's dotted form (`and[1].>[0]`), which the compiler prefixes with the rule's own place.
 #[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
 pub struct ParseError {
     /// Where inside the rule.
     pub path: String,
     /// What is wrong and what would be valid.
     pub message: String,
+}
+
+/// `path: message`, or the message alone for the rule as a whole (an empty path).
+#[cfg(feature = "std")]
+impl core::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
 }
 
 /// Why evaluation failed (JsonLogic `throw`, NaN, type errors of the strict operators).

@@ -2,14 +2,45 @@
 
 use std::io::{BufRead, Write};
 
-use kairos::logic::{eval, parse, DynamicResolver, JsonEnv};
+use kairos::compile::MODEL_OPERATORS;
+use kairos::logic::{eval, parse, DynamicResolver, HostCall, JsonEnv, Resolver};
 use serde_json::{json, Value as Json};
 
 use crate::Fail;
 
+/// Plain JsonLogic, as [`DynamicResolver`] parses it, except that a model's own operators
+/// (`segment`, `days_since`, ...) are named as such rather than unknown: they need a model and a
+/// shopper's profile, which `eval` has not.
+struct Plain;
+
+impl Resolver for Plain {
+    fn var(&self, path: &str) -> Result<Option<u32>, String> {
+        DynamicResolver.var(path)
+    }
+
+    fn dynamic_vars(&self) -> bool {
+        DynamicResolver.dynamic_vars()
+    }
+
+    fn host_op(&self, name: &str, _args: &[Json]) -> Result<Option<HostCall>, String> {
+        if MODEL_OPERATORS.contains(&name) {
+            return Err(format!(
+                "`{name}` is an operator of models: it reads a shopper's profile or the model, which \
+                 `kairos eval` has not (it evaluates plain JsonLogic); try the rule in a journey with \
+                 `kairos simulate`, or give the value it stands for as data"
+            ));
+        }
+        Ok(None)
+    }
+
+    fn host_op_names(&self) -> &[&str] {
+        &MODEL_OPERATORS
+    }
+}
+
 /// Evaluates one rule; the result as compact JSON, or why it failed.
 fn eval_one(rule: &Json, data: &Json) -> Result<Json, Json> {
-    let rule = parse(rule, &DynamicResolver).map_err(|e| json!(format!("rule does not parse: {e}")))?;
+    let rule = parse(rule, &Plain).map_err(|e| json!(format!("rule does not parse: {e}")))?;
     let env = JsonEnv::from_json(data);
     eval(&rule, &env).map(|v| v.to_json()).map_err(|e| e.kind.to_json())
 }
@@ -23,7 +54,7 @@ pub fn single(rule: &str, data: Option<&str>) -> Result<(), Fail> {
     };
     match eval_one(&rule, &data) {
         Ok(v) => {
-            println!("{v}");
+            say!("{v}");
             Ok(())
         }
         Err(Json::String(s)) => Err(Fail::usage(s)),
@@ -35,7 +66,7 @@ pub fn single(rule: &str, data: Option<&str>) -> Result<(), Fail> {
 /// `{"result": ...}` or `{"error": ...}` per output line. Blank lines are skipped; a line that
 /// is not UTF-8 gets an error line, like any other bad line, and the batch goes on.
 pub fn batch(mut input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
-    let io = |e: std::io::Error| Fail::usage(format!("stdout: {e}"));
+    let io = |e: std::io::Error| Fail::stdout(&e);
     let mut raw = Vec::new();
     for n in 1.. {
         raw.clear();
@@ -59,9 +90,18 @@ pub fn batch(mut input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
 fn answer(line: &str, n: usize) -> Json {
     match serde_json::from_str::<Json>(line) {
         Err(e) => json!({"error": format!("line {n}: not JSON: {e}")}),
-        Ok(Json::Object(o)) if o.contains_key("rule") && o.keys().all(|k| k == "rule" || k == "data") => {
-            match eval_one(o.get("rule").unwrap_or(&Json::Null), o.get("data").unwrap_or(&Json::Null)) {
+        Ok(Json::Object(o)) => {
+            if let Some(k) = o.keys().find(|k| *k != "rule" && *k != "data") {
+                return json!({"error": format!("line {n}: unknown field `{k}`; a line has `rule` and `data`")});
+            }
+            let Some(rule) = o.get("rule") else {
+                return json!({"error": format!("line {n}: missing `rule`")});
+            };
+            match eval_one(rule, o.get("data").unwrap_or(&Json::Null)) {
                 Ok(v) => json!({"result": v}),
+                // A rule that does not parse, like every error of the batch itself, names its
+                // line; what the rule threw is its value, as JsonLogic gives it.
+                Err(Json::String(s)) => json!({"error": format!("line {n}: {s}")}),
                 Err(e) => json!({"error": e}),
             }
         }

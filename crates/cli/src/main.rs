@@ -1,6 +1,14 @@
 //! The `kairos` command: compile, sign, inspect, diff and serve model snapshots, make trait
 //! tokens, evaluate rules and replay journeys. Reference: `docs/cli.md`.
 
+/// `println!` for the commands' output, in a function returning `Result<_, Fail>`: a closed
+/// stdout (`kairos diff a b | head -1`) ends the command quietly, where `println!` panics.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say_line(format_args!($($arg)*))?
+    };
+}
+
 mod eval;
 mod listen;
 mod locate;
@@ -148,6 +156,22 @@ impl Fail {
     pub fn usage(message: String) -> Fail {
         Fail { message, code: 2 }
     }
+
+    /// Writing to stdout failed. When the reader closed it (`| head`), the command stops
+    /// quietly with exit code 0, as `rg` and friends do; any other failure is an error.
+    pub fn stdout(e: &std::io::Error) -> Fail {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Fail { message: String::new(), code: 0 },
+            _ => Fail::usage(format!("stdout: {e}")),
+        }
+    }
+}
+
+/// Writes one line of output (see [`say!`]).
+pub fn say_line(args: std::fmt::Arguments<'_>) -> Result<(), Fail> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.write_all(b"\n")).map_err(|e| Fail::stdout(&e))
 }
 
 impl From<String> for Fail {
@@ -161,7 +185,9 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(fail) => {
-            eprintln!("error: {}", fail.message);
+            if !fail.message.is_empty() {
+                eprintln!("error: {}", fail.message);
+            }
             ExitCode::from(fail.code)
         }
     }
@@ -200,6 +226,19 @@ pub fn text_of(bytes: Vec<u8>) -> Result<String, String> {
 pub fn compile(path: &Path) -> Result<kairos::Compiled, Fail> {
     let text = read(path)?;
     kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))
+}
+
+/// [`compile`] of a model file's bytes, already read (a pipe can be read once).
+pub fn compile_bytes(path: &Path, bytes: Vec<u8>) -> Result<kairos::Compiled, Fail> {
+    let text = text_of(bytes).map_err(|m| Fail::usage(format!("{}: {m}", path.display())))?;
+    kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))
+}
+
+/// Whether a file's bytes are a model's JSON text rather than a snapshot: an object, after any
+/// byte order mark and white space (a snapshot starts with its magic, `KSNP`).
+pub fn is_model_text(bytes: &[u8]) -> bool {
+    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// [`compile`], printing the warnings to stderr as errors are printed: `path:line: warning: …`.
@@ -241,7 +280,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         Command::Check { model } => {
             let compiled = compile_warned(&model)?;
             let m = &compiled.model;
-            println!(
+            say!(
                 "{}: ok: `{}` version {}, {} stages, {} segments, {} features, {} offers in {} placements, {} warning{}",
                 model.display(),
                 m.name,
@@ -326,11 +365,17 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                     journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;
                 failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
                 if json {
+                    // Each line names its journey file: with several, `step` starts at 0 in each.
+                    let file = path.display().to_string();
                     for r in &results {
-                        println!("{}", serde_json::to_string(r).map_err(|e| e.to_string())?);
+                        let mut line = serde_json::to_value(r).map_err(|e| e.to_string())?;
+                        if let serde_json::Value::Object(fields) = &mut line {
+                            fields.insert("journey".into(), file.clone().into());
+                        }
+                        say!("{line}");
                     }
                 } else {
-                    print_journey(&j, &results);
+                    print_journey(&j, &results)?;
                 }
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -350,10 +395,10 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn print_journey(j: &Journey, results: &[StepResult]) {
-    println!("== {} ==", j.name);
+fn print_journey(j: &Journey, results: &[StepResult]) -> Result<(), Fail> {
+    say!("== {} ==", j.name);
     if !j.description.is_empty() {
-        println!("{}", j.description);
+        say!("{}", j.description);
     }
     let mut stage: Option<String> = None;
     for r in results {
@@ -377,17 +422,18 @@ fn print_journey(j: &Journey, results: &[StepResult]) {
             ));
             stage = r.stage.clone();
         }
-        println!("{line}");
+        say!("{line}");
         if let Some(note) = &r.note {
-            println!("{:19}{note}", "");
+            say!("{:19}{note}", "");
         }
         if let Some(e) = &r.error {
-            println!("{:19}error: {e}", "");
+            say!("{:19}error: {e}", "");
         }
         for m in &r.mismatches {
-            println!("{:19}MISMATCH {m}", "");
+            say!("{:19}MISMATCH {m}", "");
         }
     }
     let segs = results.last().map(|r| r.segments.join(", ")).unwrap_or_default();
-    println!("   final segments: [{segs}]\n");
+    say!("   final segments: [{segs}]\n");
+    Ok(())
 }

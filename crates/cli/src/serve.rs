@@ -207,8 +207,9 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
             "--unsigned on an address other than loopback: devices refuse unsigned snapshots unless they \
              allow them explicitly (development only); sign with --key");
     }
-    println!("listening on http://{addr}");
-    std::io::stdout().flush().ok();
+    // Not `println!`: a server whose stdout is closed serves on (the line is for scripts that
+    // wait for it; the log says the same).
+    writeln!(std::io::stdout(), "listening on http://{addr}").and_then(|()| std::io::stdout().flush()).ok();
     let key_id = state.key.as_ref().map_or_else(|| "none (--unsigned)".to_string(), |k| k.public().id());
     tracing::info!(%addr, models = %args.models.display(), state = %state.state_dir.display(),
         signed = state.key.is_some(), key = %key_id, "serving");

@@ -25,6 +25,13 @@ pub fn public_key(path: &Path) -> Result<PublicKey, Fail> {
 
 /// `kairos compile`: model to snapshot, signed when a key is given.
 pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
+    if same_file(model, out) {
+        return Err(Fail::usage(format!(
+            "{}: -o is the model file itself; write the snapshot elsewhere, such as -o {}",
+            out.display(),
+            model.with_extension("kairos").display()
+        )));
+    }
     let key = key.map(secret_key).transpose()?;
     let compiled = crate::compile_warned(model)?;
     let bytes = match &key {
@@ -35,7 +42,7 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
     let signed = key.map_or_else(|| "unsigned".to_string(), |k| format!("signed by key {}", k.public().id()));
     // The file's hash is what `serve` uses (ETag, `/meta`, the immutable URL); the body's is
     // the model's content, the same whatever key signed it.
-    println!(
+    say!(
         "{}: version {}, {} bytes, sha256 {} (body sha256 {}), {signed}",
         out.display(),
         compiled.model.version,
@@ -44,6 +51,14 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
         hex(&kairos::codec::sha256(bytes.get(HEADER_LEN..HEADER_LEN + body_len(&bytes)).unwrap_or_default()))
     );
     Ok(())
+}
+
+/// Whether two paths name one existing file (through links or `..` too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn body_len(bytes: &[u8]) -> usize {
@@ -68,7 +83,23 @@ pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
             stem.display()
         )));
     }
+    // `-o keys/` or `-o .` would write the hidden files `keys/.key` or `..key`.
+    let text = out.as_os_str().to_string_lossy();
+    if text.is_empty() || text.ends_with(std::path::MAIN_SEPARATOR) || text.ends_with('/') || out.is_dir() {
+        return Err(Fail::usage(format!(
+            "{}: a directory; give the key files' name in it, such as -o {}",
+            out.display(),
+            out.join("signing").display()
+        )));
+    }
     let (secret_path, public_path) = key_paths(out);
+    // Neither target may be a directory: found only when writing the second, the first (the
+    // secret key, with --force) would already be replaced.
+    for p in [&secret_path, &public_path] {
+        if p.is_dir() {
+            return Err(Fail::usage(format!("{}: is a directory", p.display())));
+        }
+    }
     let exists = |p: &Path| {
         Fail::usage(format!(
             "{}: already exists; pass --force to overwrite it (a lost key cannot sign updates devices accept)",
@@ -99,7 +130,7 @@ pub fn keygen(out: &Path, force: bool) -> Result<(), Fail> {
             _ => Fail::usage(format!("{}: {e}", path.display())),
         })?;
     }
-    println!("{}: secret key\n{}: public key {}", secret_path.display(), public_path.display(), pk.id());
+    say!("{}: secret key\n{}: public key {}", secret_path.display(), public_path.display(), pk.id());
     Ok(())
 }
 
@@ -165,32 +196,40 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool
     placed
 }
 
-/// Reads a snapshot file, or compiles a model file (`.json`).
-fn load(path: &Path) -> Result<(Model, Vec<u8>), Fail> {
-    if path.extension().is_some_and(|e| e == "json") {
-        let m = compile(path)?.model;
-        let bytes = snapshot::encode(&m);
-        return Ok((m, bytes));
-    }
+/// Reads a snapshot file, or compiles a model file (`.json`, or text that starts with `{`).
+fn load(path: &Path) -> Result<Model, Fail> {
     let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
-    let m = snapshot::decode(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
-    Ok((m, bytes))
+    if path.extension().is_some_and(|e| e == "json") || crate::is_model_text(&bytes) {
+        return Ok(crate::compile_bytes(path, bytes)?.model);
+    }
+    snapshot::decode(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))
 }
 
 /// `kairos inspect`.
 pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, Fail> {
     let key = key.map(public_key).transpose()?;
     let bytes = std::fs::read(path).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    if crate::is_model_text(&bytes) {
+        return Err(Fail::usage(format!(
+            "{p}: a model file, not a snapshot: `kairos check {p}` checks it, `kairos compile {p} -o snap.kairos` \
+             makes a snapshot (`kairos diff` takes either)",
+            p = path.display()
+        )));
+    }
     let parts = snapshot::parts(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
     let m = snapshot::decode(&bytes).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
-    let (signature, ok) = match (parts.signed, &key) {
-        (false, _) => ("unsigned".to_string(), true),
-        (true, None) => ("signed, not verified (pass --key signing.pub to check it)".to_string(), true),
+    // With --key the question is whether devices that trust that key take it: an unsigned
+    // snapshot fails too.
+    let (signature, verified) = match (parts.signed, &key) {
+        (false, None) => ("unsigned".to_string(), None),
+        (false, Some(k)) => (format!("unsigned: devices that trust key {} refuse it", k.id()), Some(false)),
+        (true, None) => ("signed, not verified (pass --key signing.pub to check it)".to_string(), None),
         (true, Some(k)) => match snapshot::signed_by(&bytes, std::slice::from_ref(k)) {
-            Some(Some(_)) => (format!("signed, valid for key {}", k.id()), true),
-            _ => (format!("signed, INVALID for key {}", k.id()), false),
+            Some(Some(_)) => (format!("signed, valid for key {}", k.id()), Some(true)),
+            _ => (format!("signed, INVALID for key {}", k.id()), Some(false)),
         },
     };
+    let file_sha256 = hex(&kairos::codec::sha256(&bytes));
     let sections = sections(&m);
     let counts = counts(&m);
     if json_out {
@@ -200,34 +239,39 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
             "format": parts.header.format,
             "name": m.name,
             "version": m.version,
-            "sha256": hex(&parts.header.sha256),
+            // The file's hash, as `compile` prints it and `serve` uses it (ETag, `/meta`).
+            "sha256": file_sha256,
+            "body_sha256": hex(&parts.header.sha256),
             "signed": parts.signed,
+            // Whether it verifies with --key: null without one.
+            "verified": verified,
+            "key": key.as_ref().filter(|_| verified == Some(true)).map(PublicKey::id),
             "signature": signature,
             "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "stages_by_day": kairos::engine::stages_by_day(&m),
             "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         });
-        println!("{out}");
+        say!("{out}");
     } else {
-        println!("{}: Kairos snapshot, format {}", path.display(), parts.header.format);
-        println!("  model      `{}` version {}", m.name, m.version);
-        println!("  sha256     {} (body)", hex(&parts.header.sha256));
-        println!("  signature  {signature}");
+        say!("{}: Kairos snapshot, format {}", path.display(), parts.header.format);
+        say!("  model      `{}` version {}", m.name, m.version);
+        say!("  sha256     {file_sha256} (file; body {})", hex(&parts.header.sha256));
+        say!("  signature  {signature}");
         let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        println!("  counts     {}", c.join(", "));
+        say!("  counts     {}", c.join(", "));
         if !m.stages.is_empty() {
-            println!("  stages     {}", stage_cost(&m));
+            say!("  stages     {}", stage_cost(&m));
         }
-        println!("  bytes      {} total", bytes.len());
-        println!("    {:<12} {:>8}", "header", HEADER_LEN);
+        say!("  bytes      {} total", bytes.len());
+        say!("    {:<12} {:>8}", "header", HEADER_LEN);
         for (name, n) in &sections {
-            println!("    {:<12} {:>8}", name, n);
+            say!("    {:<12} {:>8}", name, n);
         }
         if parts.signed {
-            println!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
+            say!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
         }
     }
-    Ok(ok)
+    Ok(verified != Some(false))
 }
 
 /// How often an engine evaluates the model's stages (see [`kairos::engine::stages_by_day`]).
@@ -267,7 +311,8 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
         "offers" => m
             .offers
             .iter()
-            .map(|o| {
+            .enumerate()
+            .map(|(i, o)| {
                 let mut plain = o.clone();
                 plain.content = None;
                 let variants: Vec<_> =
@@ -275,7 +320,14 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
                 plain.variants.clear();
                 let conv = o.conversion.map(|(e, w)| (event(e), w));
                 plain.conversion = None;
-                (o.id.clone(), format!("{plain:?}{:?}{variants:?}{conv:?}", content(o.content)))
+                // Where it shows: moved to another placement, the offer changed.
+                let shown_in: Vec<&str> = m
+                    .placements
+                    .iter()
+                    .filter(|p| p.offers.iter().any(|&k| k as usize == i))
+                    .map(|p| p.name.as_str())
+                    .collect();
+                (o.id.clone(), format!("{plain:?}{:?}{variants:?}{conv:?}{shown_in:?}", content(o.content)))
             })
             .collect(),
         "segments" => m.segments.iter().map(|s| (s.name.clone(), format!("{:?}", s.rule))).collect(),
@@ -292,11 +344,19 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
             .iter()
             .map(|c| (c.name.clone(), format!("{:?}{}{:?}", c.kind, c.bias, c.terms)))
             .collect(),
-        // Which offers fill a placement shows in the offers' own diff.
+        // The offers that fill it, in the order it tries them (which decides between offers of
+        // one priority).
         "placements" => m
             .placements
             .iter()
-            .map(|p| (p.name.clone(), format!("{}{:?}", p.max_items, content(p.fallback))))
+            .map(|p| {
+                let offers: Vec<&str> = p
+                    .offers
+                    .iter()
+                    .map(|&o| m.offers.get(o as usize).map_or("?", |d| d.id.as_str()))
+                    .collect();
+                (p.name.clone(), format!("{}{:?}{offers:?}", p.max_items, content(p.fallback)))
+            })
             .collect(),
         "calendars" => m.calendars.iter().map(|(n, days)| (n.clone(), format!("{days:?}"))).collect(),
         "events" => m.events.iter().map(|e| (e.name.clone(), format!("{:?}", e.props))).collect(),
@@ -304,6 +364,7 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
         "traits" => m.traits.iter().map(|(n, t)| (n.clone(), format!("{t:?}"))).collect(),
         // The model's own settings, one entry each.
         "settings" => vec![
+            ("meta.name".into(), m.name.clone()),
             ("time zone".into(), m.offset_ms.to_string()),
             ("id_salt".into(), m.id_salt.clone()),
             ("global caps".into(), format!("{:?}", m.caps)),
@@ -352,12 +413,12 @@ const KINDS: [&str; 11] = [
 /// `kairos diff`: what was added, removed or changed between two snapshots or model files; then
 /// the model's settings, and warnings about what devices will make of the change.
 pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
-    let (ma, _) = load(a)?;
-    let (mb, _) = load(b)?;
+    let ma = load(a)?;
+    let mb = load(b)?;
     let mut report = serde_json::Map::new();
     let mut any = false;
     if !json_out {
-        println!("version {} -> {}", ma.version, mb.version);
+        say!("version {} -> {}", ma.version, mb.version);
     }
     let mut warnings = Vec::new();
     for kind in KINDS {
@@ -379,28 +440,26 @@ pub fn diff(a: &Path, b: &Path, json_out: bool) -> Result<bool, Fail> {
         } else {
             for (sign, list) in [("+", &added), ("-", &removed), ("~", &changed)] {
                 for n in list.iter() {
-                    println!("{sign} {} {n}", kind.trim_end_matches('s'));
+                    say!("{sign} {} {n}", kind.trim_end_matches('s'));
                 }
             }
         }
     }
-    // What the listing cannot name (the order of offers of one priority, which decides between
-    // them; the model's name): the compiled models, the version aside.
+    // What the listing cannot name (the order of definitions in the file, which only moves
+    // indices): the compiled models, the version aside.
     let unnamed = !any && Model { version: ma.version, ..mb.clone() } != ma;
     if unnamed && !json_out {
-        println!(
-            "~ the models differ in what is not listed by name: the order of offers or placements, meta.name"
-        );
+        say!("~ the models differ only in what is not listed by name: the order of definitions in the file");
     }
     warnings.extend(diff_warnings(&ma, &mb, any || unnamed));
     if json_out {
         report.insert("version".into(), json!([ma.version, mb.version]));
         report.insert("unnamed".into(), json!(unnamed));
         report.insert("warnings".into(), json!(warnings));
-        println!("{}", Json::Object(report));
+        say!("{}", Json::Object(report));
     } else {
         if !any && !unnamed {
-            println!("no definition or setting differs");
+            say!("no definition or setting differs");
         }
         for w in &warnings {
             eprintln!("warning: {w}");
@@ -427,6 +486,9 @@ pub fn parse_ttl(text: &str) -> Result<i64, String> {
     }
     Ok(ttl)
 }
+
+/// The earliest `--now` taken, ms: 2001-09-09 (1e12); any time in seconds is below it.
+const EARLIEST_NOW_MS: i64 = 1_000_000_000_000;
 
 /// The longest trait token lifetime, ms: 400 days.
 pub const MAX_TTL_MS: i64 = 400 * 86_400_000;
@@ -462,6 +524,7 @@ pub fn token(
     model: Option<&Path>,
 ) -> Result<(), Fail> {
     let sk = secret_key(key)?;
+    let ttl_text = ttl;
     let ttl = parse_ttl(ttl).map_err(|e| Fail::usage(format!("--ttl {e}")))?;
     if !is_pid(user) {
         return Err(Fail::usage(format!(
@@ -472,7 +535,20 @@ pub fn token(
     }
     let traits_json: Json = serde_json::from_str(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
+    // Milliseconds: a time in seconds (`date +%s`) would be January 1970, and every device
+    // would refuse the token as expired.
+    if let Some(n) = now.filter(|&n| n < EARLIEST_NOW_MS) {
+        return Err(Fail::usage(format!(
+            "--now {n} is before 2001 in milliseconds since 1970{}",
+            if n > 0 { format!("; if it is seconds, pass {}", i128::from(n) * 1000) } else { String::new() }
+        )));
+    }
     let now = now.unwrap_or_else(now_ms);
+    if now.saturating_add(ttl) <= now_ms() {
+        eprintln!(
+            "warning: --now {now} with --ttl {ttl_text}: the token expired before this machine's clock; devices refuse it"
+        );
+    }
     let token = mint(&sk, user, &traits_json, now, ttl)
         .map_err(|e| Fail::usage(format!("{}: {e}", traits.display())))?;
     if let Some(model) = model {
@@ -484,7 +560,7 @@ pub fn token(
             ))
         })?;
     }
-    println!("{token}");
+    say!("{token}");
     Ok(())
 }
 

@@ -217,3 +217,68 @@ fn warnings_name_the_line_as_errors_do() {
     assert!(text(&out.stdout).ends_with("1 warning\n"), "{}", text(&out.stdout));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Review of the command: a misspelt step field (`expext`) was ignored, so the expectation
+/// vanished and the journey passed; an `expires` that was not a time was dropped (the traits never
+/// expired); `install_id` "a1" was taken; `items` expected of a non-decide step checked nothing;
+/// `--json` lines did not say which journey they came from; a stage mismatch read `Some("x")`.
+#[test]
+fn simulate_refuses_what_would_check_nothing() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = root().join("examples/taste-of-su/model.json");
+    let run = |name: &str, install: &str, steps: &str, json: bool| {
+        let journey = dir.join(name);
+        std::fs::write(
+            &journey,
+            format!(r#"{{ "name": "x", "install_id": "{install}", "steps": [{steps}] }}"#),
+        )
+        .unwrap();
+        let mut args =
+            vec!["simulate", "--model", model.to_str().unwrap(), "--journey", journey.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        (kairos(&args), journey)
+    };
+    let consent = r#"{ "at": "2026-11-20T09:00:00+08:00", "do": "consent", "value": true }"#;
+    let fails = |out: &std::process::Output, needle: &str| {
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+        assert!(text(&out.stderr).contains(needle), "`{needle}` in: {}", text(&out.stderr));
+    };
+    let typo = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:04:00+08:00", "do": "decide", "placement": "home_hero",
+           "context": {{ "page": "home" }}, "expext": {{ "items": ["nonexistent"] }} }}"#
+    );
+    fails(&run("typo.json", "00000000000000a1", &typo, false).0, "unknown field `expext` in a `decide` step, expected one of `at`, `do`, `note`, `expect`, `placement`, `context`");
+    let expires = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:01:00+08:00", "do": "traits", "traits": {{ "tier": "gold" }}, "expires": "2026-11-21" }}"#
+    );
+    fails(
+        &run("expires.json", "00000000000000a1", &expires, false).0,
+        "steps[1].expires: `2026-11-21` is not an RFC 3339 time",
+    );
+    fails(&run("id.json", "a1", consent, false).0, "install_id `a1` is not 16 hex digits");
+    fails(&run("id18.json", "00000000000000a1ff", consent, false).0, "is not 16 hex digits");
+    let items = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:02:00+08:00", "do": "check", "expect": {{ "items": [] }} }}"#
+    );
+    fails(
+        &run("items.json", "00000000000000a1", &items, false).0,
+        "`expect.items` in a `check` step: only a `decide` step has items",
+    );
+
+    let stage = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:02:00+08:00", "do": "check", "expect": {{ "stage": "lapsed" }} }}"#
+    );
+    let (out, journey) = run("stage.json", "00000000000000a1", &stage, true);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["journey"], journey.to_str().unwrap(), "each line names its journey");
+    }
+    assert_eq!(lines[1]["mismatches"], serde_json::json!(["stage: expected `lapsed`, got none"]));
+    std::fs::remove_dir_all(&dir).ok();
+}
