@@ -8,14 +8,45 @@ const KEY_INSTALL = 'kairos.install';
 const KEY_ASKED = 'kairos.consentAsked'; // '1' once the shopper answered the consent prompt
 const KEY_UNSENT = 'kairos.unsent'; // outbox events drained while a batch was in flight (NDJSON)
 
+// wx storage is 10 MB shared with the rest of the host app, and WeChat throws when it is full (or
+// on a read it cannot do). Kairos runs without it: what cannot be written is kept in memory for
+// this launch, and the profile (SafeStore) is simply not stored.
+function read(key) {
+  try {
+    return wx.getStorageSync(key);
+  } catch (e) {
+    console.warn('kairos: cannot read', key, e && e.message);
+    return '';
+  }
+}
+
+/** Whether `value` was written. */
+function write(key, value) {
+  try {
+    wx.setStorageSync(key, value);
+    return true;
+  } catch (e) {
+    console.warn('kairos: cannot store', key, e && e.message);
+    return false;
+  }
+}
+
 function installId() {
-  let id = wx.getStorageSync(KEY_INSTALL);
+  let id = read(KEY_INSTALL);
   if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) {
     id = '';
     for (let i = 0; i < 16; i++) id += Math.floor(Math.random() * 16).toString(16);
-    wx.setStorageSync(KEY_INSTALL, id);
+    // Not stored (storage full): this launch still uses it, and the next one draws another.
+    write(KEY_INSTALL, id);
   }
   return id;
+}
+
+/** The page on screen (WeChat's page stack), or undefined where there is no stack. */
+function topPage() {
+  if (typeof getCurrentPages !== 'function') return undefined;
+  const pages = getCurrentPages();
+  return pages[pages.length - 1];
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -56,8 +87,9 @@ function bundledSnapshot() {
 
 App({
   onLaunch() {
-    // A failure here (no WXWebAssembly: base library below 2.13) rejects `ready`, so every
-    // `engine()` caller gets it in its catch rather than a TypeError.
+    // A failure here rejects `ready`, so every `engine()` caller gets it in its catch rather than a
+    // TypeError: no WXWebAssembly (base library below 2.13), or one that cannot load a `.wasm.br`
+    // (below 2.14).
     this.ready = Promise.resolve().then(() => kairos.init('/kairos/kairos_wasm.wasm.br')).then(() => {
       // A store with its own key prefix: sync's default one includes the server's address, so a
       // new `config.url` (a CDN domain) would start every shopper afresh.
@@ -91,7 +123,21 @@ App({
   },
   /** Whether the shopper still has to answer the consent prompt. */
   needsConsent() {
-    return this.engine().then(() => wx.getStorageSync(KEY_ASKED) !== '1' || this.sync.status.state !== 'restored');
+    // Answered in this session, on whichever page came first: not asked again, even when storage
+    // could not keep that she was asked.
+    return this.engine().then(() => !this.answered && (read(KEY_ASKED) !== '1' || this.sync.status.state !== 'restored'));
+  },
+  /**
+   * Calls `listener(consent)` after each answer, a withdrawal too (`answerConsent` resolves once
+   * the promises it returns have); returns the function that stops it.
+   */
+  onConsent(listener) {
+    const listeners = this.consentListeners || (this.consentListeners = []);
+    listeners.push(listener);
+    return () => {
+      const i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
   },
   /** Records the shopper's answer (also a later withdrawal) and stores it at once. */
   answerConsent(consent) {
@@ -100,15 +146,26 @@ App({
       // A withdrawal erases her reports not sent yet, here too: only erasure requests stay.
       if (!consent) this.erase();
       this.sync.saveState();
-      wx.setStorageSync(KEY_ASKED, '1');
-    });
+      this.answered = true;
+      write(KEY_ASKED, '1');
+      // Pages and placements on screen were drawn with the old answer: they follow it at once. A
+      // copy of the list, because a listener may stop listening.
+      return Promise.all((this.consentListeners || []).slice().map((listener) => listener(consent)));
+    }).then(() => undefined);
   },
   /** After a withdrawal (or a forget): the unsent events go, but for erasure requests. */
   erase() {
-    this.erasures = (this.erasures || 0) + 1;
     const erasure = (line) => { try { return JSON.parse(line).type === 'forgotten'; } catch { return false; } };
-    const keep = (wx.getStorageSync(KEY_UNSENT) || '').split('\n').filter(erasure);
-    wx.setStorageSync(KEY_UNSENT, keep.join('\n'));
+    this.keepUnsent(this.unsent().filter(erasure));
+  },
+  /** Events drained from the engine but not sent yet, as NDJSON lines. */
+  unsent() {
+    return this.unsentLines || String(read(KEY_UNSENT) || '').split('\n').filter(Boolean);
+  },
+  keepUnsent(lines) {
+    // Kept in memory too: with storage full they are still sent at the next flush of this launch.
+    this.unsentLines = lines;
+    write(KEY_UNSENT, lines.join('\n'));
   },
   /**
    * Sends what the engine recorded (exposures, stage changes) to the brand's pipeline. The outbox is
@@ -118,12 +175,10 @@ App({
   flushOutbox() {
     const engine = this.sync && this.sync.engine;
     if (!engine || this.sending) return Promise.resolve(false);
-    const unsent = (wx.getStorageSync(KEY_UNSENT) || '').split('\n').filter(Boolean);
-    const batch = engine.outbox();
-    const lines = unsent.concat(batch.map((e) => JSON.stringify(e)));
+    const batch = engine.outbox().map((e) => JSON.stringify(e));
+    const lines = this.unsent().concat(batch);
     if (lines.length === 0) return Promise.resolve(true);
     this.sending = true;
-    const erased = this.erasures || 0;
     return new Promise((resolve) => {
       wx.request({
         url: `${config.url}/v1/outbox`,
@@ -143,21 +198,39 @@ App({
     }).then((accepted) => {
       this.sending = false;
       if (!accepted) return false;
-      // Events recorded while the batch was in flight were not in it: kept for the next flush. A
-      // withdrawal meanwhile left the engine only erasure requests, none of them in the batch.
-      const drained = engine.drainOutbox();
-      const later = (erased === (this.erasures || 0) ? drained.slice(batch.length) : drained).map((e) => JSON.stringify(e));
-      wx.setStorageSync(KEY_UNSENT, later.join('\n'));
+      // Events recorded while the batch was in flight were not in it: kept for the next flush. They
+      // are told apart by content, not by count: the outbox keeps only the newest 256 reports, so
+      // when it was full each new one pushed out one that was sent. (A withdrawal meanwhile left the
+      // engine only erasure requests, none of them in the batch.) A later report equal to a sent one
+      // would be a duplicate anyway: the backend tells reports apart by these fields.
+      const sent = new Set(batch);
+      const later = engine.drainOutbox().map((e) => JSON.stringify(e)).filter((line) => !sent.has(line));
+      this.keepUnsent(later);
       this.sync.saveState();
       return true;
     });
   },
+  /** A mark taken when a page is hidden, for `sameView` when it is shown again. */
+  viewMark() {
+    return this.returns || 0;
+  },
+  /**
+   * Whether a page shown again (hidden at `mark`) only went to the background with the app and came
+   * back (a chat, a payment sheet, the share panel): the same view, which keeps its offers. A
+   * navigation back to it is a new view, also when the app went to the background on the other page.
+   * WeChat hides the page before the app, and shows the app before the page.
+   */
+  sameView(mark) {
+    return (this.returns || 0) !== mark && this.hiddenOn === topPage();
+  },
   onShow() {
+    this.returns = (this.returns || 0) + 1;
     // Back from the background, where WeChat suspends timers and requests: revalidate at once (a
     // check in flight, as at launch, is joined, not repeated).
     return this.sync ? this.sync.check() : null;
   },
   onHide() {
+    this.hiddenOn = topPage();
     // Stored first, outbox included: if WeChat ends the app before the answer, the events are sent
     // at the next hide (a 202 that got lost makes a duplicate, with the same decision id).
     if (this.sync) this.sync.saveState();

@@ -202,13 +202,16 @@ after(() => { for (const app of launched) if (app.sync) app.sync.stop(); });
  * One launch of the example mini-program (its own files, with `kairos/` as `make
  * miniprogram-example` fills it) in a fresh sandbox over `storage`: a cold start when `storage`
  * comes from an earlier launch. `bundled`: the snapshot of kairos/model.js (none: the module is
- * missing).
+ * missing). `stack` is WeChat's page stack as `getCurrentPages()` returns it, top last: a test
+ * pushes and pops pages (any objects) as the shopper navigates.
  */
 function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
   const box = sandbox({}, storage);
   if (!wasm) vm.runInContext('delete globalThis.WXWebAssembly;', box.ctx);
   const network = [];
   box.ctx.wx.onNetworkStatusChange = (f) => network.push(f);
+  const stack = [];
+  box.ctx.getCurrentPages = () => stack.slice();
   const config = { url, publicKey };
   const pages = {};
   let app;
@@ -224,6 +227,7 @@ function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
         return Buffer.from(bundled).toString('base64');
       }
       if (p === '../../catalog.js') return run('catalog.js');
+      if (p === '../../consent.js') return run('consent.js');
       throw new Error(`unexpected require ${p}`);
     });
     return module.exports;
@@ -241,7 +245,7 @@ function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
     p.setData = (d) => Object.assign(p.data, d);
     return p;
   };
-  return { ...box, network, app: () => app, open, launched: () => { app.onLaunch(); launched.push(app); return app; } };
+  return { ...box, network, stack, app: () => app, open, launched: () => { app.onLaunch(); launched.push(app); return app; } };
 }
 
 /** A sandbox value as plain data (its objects have the sandbox's prototypes). */
@@ -282,11 +286,9 @@ test('the example mini-program: consent asked once, product views tracked, the p
   assert.equal(engine.consent, true);
   assert.deepEqual([home.data.askConsent, home.data.settled], [false, true]);
 
-  // Home shows are not product views (finding 7); a product page's load is one.
+  // A product page's load is a product view (finding 7); home shows are not (below).
   const views = () => engine.features().views_7d;
-  for (let i = 0; i < 3; i++) if (home.onShow) home.onShow();
-  await settled();
-  assert.equal(views(), 0, 'home shows are not counted as product views');
+  assert.equal(views(), 0);
   // The product page's WXML holds its pdp_offer placement, rendered once the page has tracked its
   // view, so that decision sees the view (finding 13).
   globalThis.getApp = () => app;
@@ -310,7 +312,8 @@ test('the example mini-program: consent asked once, product views tracked, the p
 
   // The hero is the <kairos-placement> component, rendered from its WXML by miniprogram-simulate
   // (WeChat's own template compiler) in a DOM: it decides when it enters the page, again when the
-  // page is shown after being hidden, never twice for one view, and again on a model update.
+  // shopper navigates back to the page, never twice for one view, and paints the view again on a
+  // model update. (Back from the background is the same view: the next test.)
   const decided = () => engine.outbox().filter((e) => e.type === 'exposure').length;
   const exposures = decided();
   const hero = simulate.render(placementId, { placement: 'home_hero', page: 'home' });
@@ -329,10 +332,13 @@ test('the example mini-program: consent asked once, product views tracked, the p
   hero.triggerPageLifeTime('show');
   await settled();
   assert.equal(decided(), exposures + 1, 'a show without a hide is the same view');
+  // A navigation to another page and back: WeChat hides and shows the page, the app stays in front.
   hero.triggerPageLifeTime('hide');
   hero.triggerPageLifeTime('show');
   await until(() => decided() > exposures + 1);
-  assert.equal(decided(), exposures + 2, 'shown again: decided again');
+  await settled();
+  assert.equal(decided(), exposures + 2, 'navigated back to: a new view, decided again');
+  assert.equal(views(), 1, 'home shows are not counted as product views');
 
   // A pushed model: the engine object stays the same, and the visible placement paints the same
   // view again with `refresh`: the new model's content at once, no second exposure (the same offer).
@@ -400,6 +406,259 @@ test('the example mini-program: consent asked once, product views tracked, the p
   assert.equal(received(server).length, sent.length, 'a cold restart resends nothing');
   // A report is told by all its fields (one decision can expose two offers of a placement).
   assert.equal(new Set(received(server).map((e) => JSON.stringify(e))).size, received(server).length, 'no report sent twice');
+});
+
+/** The example's <kairos-placement> for miniprogram-simulate, shown on the page of `mp`'s app. */
+function placement(mp, props) {
+  globalThis.getApp = () => mp.app();
+  const id = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
+  const view = simulate.render(id, props);
+  view.attach(document.createElement('parent-wrapper'));
+  return view;
+}
+
+/** Nothing listens there: sync and outbox requests fail at once, and the bundled snapshot runs. */
+const DEAD = 'http://127.0.0.1:9';
+
+test('the example mini-program: back from the background the placement keeps its view (no new exposure, no cap used); navigating back to the page is a new view', async () => {
+  const brand = makeBrand();
+  const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  await app.answerConsent(true);
+  // She signs up and buys: the hero's `thank_you`, at most 3 exposures in 3 days.
+  engine.track({ type: 'signup', channel: 'store' });
+  engine.track({ type: 'purchase', order: 'o1', amount: 1299 });
+  const home = { route: 'pages/index/index' };
+  const product = { route: 'pages/product/index' };
+  mp.stack.push(home);
+  const hero = placement(mp, { placement: 'home_hero', page: 'home' });
+  await until(() => hero.data.reason !== '');
+  const exposures = () => engine.outbox().filter((e) => e.type === 'exposure' && e.placement === 'home_hero').length;
+  assert.deepEqual([hero.data.offer, exposures()], ['thank_you', 1]);
+  const title = hero.data.title;
+
+  // A switch to a chat and back, as WeChat orders it: the page hides, then the app; the app shows,
+  // then the page. (The outbox cannot be sent to DEAD, so it keeps every exposure.)
+  const background = async () => {
+    hero.triggerPageLifeTime('hide');
+    assert.equal(await app.onHide(), false);
+    await app.onShow();
+    hero.triggerPageLifeTime('show');
+    await settled();
+  };
+  for (let i = 1; i <= 3; i++) {
+    await background();
+    assert.equal(exposures(), 1, `back from the background (${i}): the same view, no new exposure`);
+    assert.deepEqual([hero.data.offer, hero.data.title], ['thank_you', title], `back from the background (${i}): the same offer on screen`);
+  }
+
+  // To a product page and back (navigateBack): a new view, also when the app went to the background
+  // on the product page meanwhile.
+  const away = async (inBackground) => {
+    hero.triggerPageLifeTime('hide');
+    mp.stack.push(product);
+    if (inBackground) {
+      await app.onHide();
+      await app.onShow();
+    }
+    mp.stack.pop();
+    const before = exposures();
+    hero.triggerPageLifeTime('show');
+    await until(() => exposures() > before);
+    await settled();
+  };
+  await away(false);
+  assert.deepEqual([hero.data.offer, exposures()], ['thank_you', 2], 'navigated back: decided again');
+  await away(true);
+  assert.deepEqual([hero.data.offer, exposures()], ['thank_you', 3], 'navigated back after a background on the product page: decided again');
+
+  // Her third exposure filled the cap: the view on screen keeps the offer through a return from the
+  // background, and the next view is decided without it.
+  await background();
+  assert.deepEqual([hero.data.offer, exposures()], ['thank_you', 3], 'a full cap does not change the view on screen');
+  await away(false);
+  assert.notEqual(hero.data.offer, 'thank_you', 'the next view: capped');
+  assert.equal(exposures(), 4);
+  hero.detach();
+  app.sync.stop();
+});
+
+test('the example mini-program: "Stop personalizing" and "Personalize what I see" repaint the hero on screen', async () => {
+  const brand = makeBrand();
+  const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  const home = mp.open('index');
+  await home.onLoad();
+  await home.onAllow();
+  engine.track({ type: 'signup', channel: 'store' });
+  engine.track({ type: 'purchase', order: 'o1', amount: 1299 });
+  const hero = placement(mp, { placement: 'home_hero', page: 'home' });
+  await until(() => hero.data.reason !== '');
+  assert.deepEqual([hero.data.offer, hero.data.reason], ['thank_you', 'chosen'], 'drawn from her purchase');
+
+  // The withdrawal erases her profile: the hero stops showing what came from it, at once.
+  await home.onDecline();
+  assert.equal(home.data.consent, false);
+  const generic = engine.peek('home_hero', { page: 'home' });
+  assert.notEqual(generic.items[0].offer, 'thank_you');
+  assert.equal(hero.data.offer, generic.items[0].offer, 'repainted without her profile');
+  assert.equal(hero.querySelector('.title').dom.textContent, generic.items[0].content.title);
+  assert.deepEqual(plain(engine.outbox()).map((e) => e.type), ['forgotten'], 'the repaint without consent reports nothing');
+
+  // A yes again: the hero drawn without consent is decided anew, now as an exposure.
+  await home.onAllow();
+  assert.equal(home.data.consent, true);
+  assert.equal(hero.data.reason, 'chosen');
+  const exposed = plain(engine.outbox()).filter((e) => e.type === 'exposure');
+  assert.deepEqual(exposed.map((e) => [e.placement, e.offer]), [['home_hero', hero.data.offer]], 'one exposure, for the hero on screen');
+  hero.detach();
+  app.sync.stop();
+});
+
+test('the example mini-program: a session that starts on a product page (a shared card) is asked there, and her answer reaches the home page', async () => {
+  const brand = makeBrand();
+  const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  const views = () => engine.features().views_7d;
+  const product = mp.open('product');
+  await product.onLoad({ id: 'su-002' });
+  assert.equal(product.data.askConsent, true, 'asked on the page she came in on');
+  assert.equal(product.data.viewed, false, 'its offer waits for her answer');
+  await product.onAllow();
+  assert.deepEqual([product.data.askConsent, product.data.consent, product.data.viewed], [false, true, true]);
+  assert.equal(views(), 1, 'with her yes, the view she came in for counts');
+  const home = mp.open('index');
+  await home.onLoad();
+  assert.deepEqual([home.data.askConsent, home.data.settled], [false, true], 'not asked twice in one session');
+  product.onUnload();
+  app.sync.stop();
+
+  // Another install: the home page asks, she opens a product without answering, and says no there.
+  const other = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app2 = other.launched();
+  const engine2 = await app2.engine();
+  const home2 = other.open('index');
+  await home2.onLoad();
+  const product2 = other.open('product');
+  await product2.onLoad({ id: 'su-001' });
+  assert.equal(product2.data.askConsent, true, 'unanswered: asked on the product page too');
+  await product2.onDecline();
+  assert.deepEqual([product2.data.askConsent, product2.data.viewed], [false, true]);
+  assert.equal(engine2.features().views_7d, 0, 'no consent: the view is not profiled');
+  assert.deepEqual([home2.data.askConsent, home2.data.consent, home2.data.settled], [false, false, true], 'the home page under it follows her answer');
+  product2.onUnload();
+  app2.sync.stop();
+});
+
+/** A wx.setStorageSync that throws as WeChat does once the mini-program's storage passes `quota` characters. */
+function quotaStorage(storage, quota) {
+  const failed = [];
+  const size = () => [...storage].reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const set = (k, v) => {
+    assert.equal(typeof v, 'string');
+    const after = size() - (storage.has(k) ? k.length + storage.get(k).length : 0) + k.length + v.length;
+    if (after > quota) {
+      failed.push(k);
+      throw new Error('setStorageSync:fail exceed storage max size 10Mb');
+    }
+    storage.set(k, v);
+  };
+  return { set, failed };
+}
+
+test('the example mini-program: with wx storage full (setStorageSync throws) Kairos still starts, asks once, decides and sends its reports', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(1);
+  t.after(() => server.stop());
+  // The host app's own data leaves 10 characters of WeChat's 10 MB.
+  const QUOTA = 10 * 1024 * 1024;
+  const storage = new Map([['host.cache', 'x'.repeat(QUOTA - 10 - 'host.cache'.length)]]);
+  const mp = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1), storage });
+  const quota = quotaStorage(storage, QUOTA);
+  mp.ctx.wx.setStorageSync = quota.set;
+  const app = mp.launched();
+  const engine = await app.engine();
+  assert.equal(engine.modelVersion, 1, 'started on the bundled snapshot');
+  assert.ok(quota.failed.includes('kairos.install'), 'the install id could not be stored');
+  assert.ok(!storage.has('kairos.install'));
+
+  const home = mp.open('index');
+  await home.onLoad();
+  assert.equal(home.data.askConsent, true);
+  await home.onAllow();
+  assert.equal(engine.consent, true);
+  assert.deepEqual([home.data.askConsent, home.data.settled], [false, true], 'the prompt goes although her answer could not be stored');
+  assert.ok(quota.failed.includes('kairos.consentAsked'));
+  assert.equal(await app.needsConsent(), false, 'not asked again in this session');
+  assert.equal(engine.decide('home_hero', { page: 'home' }).reason, 'chosen');
+
+  // Hidden: the batch goes out; an exposure recorded while it is in flight cannot be stored apart,
+  // and is kept in memory for the next flush.
+  const pending = plain(engine.outbox());
+  const hidden = app.onHide();
+  const late = engine.decide('home_hero', { page: 'home' });
+  assert.equal(await hidden, true);
+  assert.deepEqual(received(server), pending);
+  assert.ok(!storage.has('kairos.unsent'));
+  assert.equal(await app.flushOutbox(), true);
+  assert.deepEqual(received(server).slice(pending.length).map((e) => [e.type, e.decision]), [['exposure', late.id]], 'the late exposure went in the next batch');
+  assert.ok(quota.failed.length > 2, `every write failed: ${quota.failed}`);
+  app.sync.stop();
+});
+
+/**
+ * An outbox server that holds the first batch POSTed until `release()`, then takes every batch
+ * (each a list of reports, in `batches`); `posted()` resolves once the first has arrived.
+ */
+async function holdingOutbox(t) {
+  const batches = [];
+  let release = null;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      const answer = () => { batches.push(body.split('\n').filter(Boolean).map((l) => JSON.parse(l))); res.statusCode = 202; res.end('{}'); };
+      if (req.method === 'POST' && !release) release = answer;
+      else if (req.method === 'POST') answer();
+      else { res.statusCode = 404; res.end(); }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => { server.closeAllConnections(); server.close(); });
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    batches,
+    async posted() { while (!release) await new Promise((r) => setTimeout(r, 5)); },
+    release() { release(); },
+  };
+}
+
+test('the example mini-program: reports recorded while a batch is in flight are kept when the outbox was full (it drops its oldest)', async (t) => {
+  const brand = makeBrand();
+  const held = await holdingOutbox(t);
+  const { batches } = held;
+  const mp = launch({ url: held.url, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  await app.answerConsent(true);
+  for (let i = 0; i < 300; i++) engine.decide('home_hero', { page: 'home' });
+  assert.equal(engine.outbox().length, 256, 'full: the outbox holds the newest 256 reports');
+  const flushing = app.flushOutbox();
+  await held.posted();
+  const late = [1, 2, 3].map(() => engine.decide('home_hero', { page: 'home' }).id);
+  assert.equal(engine.outbox().length, 256, 'each late report pushed out one in the batch');
+  for (const id of late) assert.ok(engine.outbox().some((e) => e.decision === id), `${id} is in the outbox`);
+  held.release();
+  assert.equal(await flushing, true);
+  assert.equal(batches[0].length, 256);
+  const unsent = (mp.storage.get('kairos.unsent') || '').split('\n').filter(Boolean).map((l) => JSON.parse(l).decision);
+  assert.deepEqual(unsent, late, 'kept for the next flush');
+  assert.equal(await app.flushOutbox(), true);
+  assert.deepEqual(batches[1].map((e) => e.decision), late, 'and sent in it');
+  app.sync.stop();
 });
 
 test('the example mini-program: a withdrawn consent stays withdrawn after a cold start', async () => {
@@ -498,22 +757,8 @@ test('the example mini-program: without a bundled snapshot it starts from the se
 
 test('the example mini-program: a withdrawal while a batch is in flight sends none of her reports later, only the erasure request', async (t) => {
   const brand = makeBrand();
-  // A server that holds the first POST until released, then takes every batch.
-  const batches = [];
-  let release = null;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => {
-      const answer = () => { batches.push(body.split('\n').filter(Boolean).map((l) => JSON.parse(l))); res.statusCode = 202; res.end('{}'); };
-      if (req.method === 'POST' && batches.length === 0 && !release) release = answer;
-      else if (req.method === 'POST') answer();
-      else { res.statusCode = 404; res.end(); }
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => { server.closeAllConnections(); server.close(); });
-  const url = `http://127.0.0.1:${server.address().port}`;
+  const held = await holdingOutbox(t);
+  const { batches, url } = held;
   const mp = launch({ url, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
   const app = mp.launched();
   const engine = await app.engine();
@@ -522,11 +767,11 @@ test('the example mini-program: a withdrawal while a batch is in flight sends no
   engine.decide('home_hero', { page: 'home' });
   const pid = engine.pid;
   const flushing = app.flushOutbox();
-  while (!release) await new Promise((r) => setTimeout(r, 5));
+  await held.posted();
   const late = engine.decide('home_hero', { page: 'home' }); // made while the batch is in flight
   assert.notEqual(late.id, '0000000000000000');
   await app.answerConsent(false); // she withdraws before the server answers
-  release();
+  held.release();
   assert.equal(await flushing, true);
   const unsent = (mp.storage.get('kairos.unsent') || '').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   assert.deepEqual(unsent.map((e) => [e.type, e.pid]), [['forgotten', pid]], 'only her erasure request waits');

@@ -1,14 +1,29 @@
 // One placement of the brand's model, decided on the shopper's device:
 //   <kairos-placement placement="home_hero" page="home" />
-// It decides when it enters the page and again each time the page is shown after being hidden,
-// and shows the chosen offer's content, or the placement's fallback (also for a control-group
+// It shows the chosen offer's content, or the placement's fallback (also for a control-group
 // shopper, and when the engine is not there). A decision is an exposure (it counts against the
-// offer's caps), so it never decides twice for one view: base libraries differ on whether
-// `pageLifetimes.show` fires on a page's first show, so the first decision comes from `attached`
-// and `show` decides only after a `hide`. When sync brings a new model while the page is visible,
-// the view is painted again with `refresh`: the same offers show the new model's content with no
-// second exposure, and only a change of offer is decided (and recorded). A page that tracks its
-// view renders the placement after tracking (`wx:if`), so the decision sees the view.
+// offer's caps), so it decides only for a new view: when it enters the page, and when the shopper
+// navigates back to the page. Base libraries differ on whether `pageLifetimes.show` fires on a
+// page's first show, so the first decision comes from `attached`, and `show` acts only after a
+// `hide`. Anything else paints the view on screen again with `refresh`, which keeps its offers
+// with no new exposure and decides anew only what must change:
+// - the page shown again because the app came back from the background (a chat, a payment sheet):
+//   the same view;
+// - a model pushed by sync while the page is visible: the same offers with the new model's content;
+// - a consent answer while the page is visible: a decision made before consent, or before it was
+//   withdrawn, is decided anew.
+// A page that tracks its view renders the placement after tracking (`wx:if`), so the decision
+// sees the view.
+
+/** The app, or null outside one (a component rendered on its own, as in a test). */
+function currentApp() {
+  try {
+    return getApp() || null;
+  } catch (e) {
+    return null;
+  }
+}
+
 Component({
   properties: {
     placement: { type: String, value: '' },
@@ -21,27 +36,33 @@ Component({
     attached() {
       this.hidden = false;
       this.gone = false;
+      this.offs = [];
       this.decide().then(() => {
-        const app = getApp();
-        if (this.gone || !app.sync) return;
-        // A pushed model shows at once on a visible page.
-        this.off = app.sync.on((e) => { if (e.type === 'update' && !this.hidden) this.decide(true); });
+        const app = currentApp();
+        if (this.gone || !app || !app.sync) return;
+        // A pushed model, or a consent answer, shows at once on a visible page; a hidden one
+        // decides or refreshes when shown.
+        const repaint = () => (this.hidden ? undefined : this.decide(true));
+        this.offs = [app.sync.on((e) => { if (e.type === 'update') repaint(); }), app.onConsent(repaint)];
       });
     },
     detached() {
       this.gone = true;
-      if (this.off) this.off();
-      this.off = null;
+      for (const off of this.offs) off();
+      this.offs = [];
     },
   },
   pageLifetimes: {
     hide() {
       this.hidden = true;
+      const app = currentApp();
+      this.mark = app && app.viewMark();
     },
     show() {
       if (!this.hidden) return;
       this.hidden = false;
-      this.decide();
+      const app = currentApp();
+      this.decide(Boolean(app && app.sameView(this.mark)));
     },
   },
   methods: {
@@ -57,12 +78,8 @@ Component({
     },
     /** Decides the placement for a new view, or with `again` paints the view shown again. */
     decide(again) {
-      let app;
-      try {
-        app = getApp();
-      } catch (e) {
-        return Promise.resolve();
-      }
+      const app = currentApp();
+      if (!app) return Promise.resolve();
       return Promise.resolve().then(() => app.engine()).then((engine) => {
         if (this.gone) return;
         const shown = this.shown;
