@@ -57,6 +57,23 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
     compile(&wire)
 }
 
+/// Parses JSON text as `serde_json::from_str` does, but refuses a name given twice in one
+/// object (serde_json keeps the last silently), naming where: for the CLI's other JSON inputs
+/// (trait files, rules), as the model's own check does for models.
+pub fn json_unique(text: &str) -> Result<serde_json::Value, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, unique::Unique>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path.is_empty() || path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
+    })?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// Compiles a parsed model.
 pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     let mut c = Compiler::default();

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 
-use kairos::compile::MODEL_OPERATORS;
+use kairos::compile::{json_unique, MODEL_OPERATORS};
 use kairos::logic::{eval, parse, DynamicResolver, HostCall, JsonEnv, Resolver};
 use serde_json::{json, Value as Json};
 
@@ -47,9 +47,9 @@ fn eval_one(rule: &Json, data: &Json) -> Result<Json, Json> {
 
 /// `kairos eval RULE [DATA]`.
 pub fn single(rule: &str, data: Option<&str>) -> Result<(), Fail> {
-    let rule: Json = serde_json::from_str(rule).map_err(|e| Fail::usage(format!("RULE is not JSON: {e}")))?;
+    let rule = json_unique(rule).map_err(|e| Fail::usage(format!("RULE is not JSON: {e}")))?;
     let data: Json = match data {
-        Some(d) => serde_json::from_str(d).map_err(|e| Fail::usage(format!("DATA is not JSON: {e}")))?,
+        Some(d) => json_unique(d).map_err(|e| Fail::usage(format!("DATA is not JSON: {e}")))?,
         None => Json::Null,
     };
     match eval_one(&rule, &data) {
@@ -88,7 +88,7 @@ pub fn batch(mut input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
 
 /// The answer to input line `n`.
 fn answer(line: &str, n: usize) -> Json {
-    match serde_json::from_str::<Json>(line) {
+    match json_unique(line) {
         Err(e) => json!({"error": format!("line {n}: not JSON: {e}")}),
         Ok(Json::Object(o)) => {
             if let Some(k) = o.keys().find(|k| *k != "rule" && *k != "data") {

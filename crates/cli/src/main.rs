@@ -348,8 +348,11 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         Command::Simulate { model, journeys, json } => {
             let mut failed = 0usize;
             for path in journeys {
+                let text = read(&path)?;
+                // A name given twice (two `expect`s in a step) is refused, not the first dropped.
+                kairos::compile::json_unique(&text).map_err(|e| format!("{}: {e}", path.display()))?;
                 let j: Journey =
-                    serde_json::from_str(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
                 let model_path = match (&model, &j.model) {
                     (Some(m), _) => m.clone(),
                     (None, Some(m)) => repo_root(&path).join(m),

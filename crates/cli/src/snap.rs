@@ -479,10 +479,15 @@ pub fn parse_ttl(text: &str) -> Result<i64, String> {
     let Some((num, ms)) = units.iter().find_map(|&(u, ms)| text.strip_suffix(u).map(|n| (n, ms))) else {
         return Err(bad());
     };
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let ttl = n.checked_mul(ms).ok_or_else(bad)?;
+    let range = || format!("`{text}` is out of range: a token lives more than 0 s and at most 400 days");
+    // Digits only: `parse` would take `+7d`; a negative number is out of range, below.
+    let digits = num.strip_prefix('-').unwrap_or(num);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let ttl = num.parse::<i64>().ok().and_then(|n| n.checked_mul(ms)).ok_or_else(range)?;
     if ttl <= 0 || ttl > MAX_TTL_MS {
-        return Err(format!("`{text}` is out of range: a token lives more than 0 s and at most 400 days"));
+        return Err(range());
     }
     Ok(ttl)
 }
@@ -533,7 +538,7 @@ pub fn token(
              --email or --external with --model"
         )));
     }
-    let traits_json: Json = serde_json::from_str(&read(traits)?)
+    let traits_json = kairos::compile::json_unique(&read(traits)?)
         .map_err(|e| Fail::usage(format!("{}: not JSON: {e}", traits.display())))?;
     // Milliseconds: a time in seconds (`date +%s`) would be January 1970, and every device
     // would refuse the token as expired.
@@ -600,7 +605,7 @@ mod tests {
         assert_eq!(parse_ttl("30m").unwrap(), 1_800_000);
         assert_eq!(parse_ttl("12h").unwrap(), 43_200_000);
         assert_eq!(parse_ttl("400d").unwrap(), MAX_TTL_MS);
-        for bad in ["7", "d", "7x", "7日", "日", "-1d", "0s", "1.5h", " 7d", ""] {
+        for bad in ["7", "d", "7x", "7日", "日", "-1d", "0s", "1.5h", " 7d", "", "+7d", "-d", "--1d"] {
             assert!(
                 parse_ttl(bad).unwrap_err().contains("is not a duration") || bad == "-1d" || bad == "0s",
                 "{bad}"
@@ -610,5 +615,8 @@ mod tests {
             assert!(parse_ttl(out).is_err(), "{out}");
         }
         assert!(parse_ttl("401d").unwrap_err().contains("at most 400 days"));
+        // Too large to hold is out of range too, not "not a duration".
+        assert!(parse_ttl("9999999999999999999d").unwrap_err().contains("is out of range"));
+        assert!(parse_ttl("+7d").unwrap_err().contains("is not a duration"));
     }
 }

@@ -267,6 +267,10 @@ fn simulate_refuses_what_would_check_nothing() {
         &run("items.json", "00000000000000a1", &items, false).0,
         "`expect.items` in a `check` step: only a `decide` step has items",
     );
+    let twice = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:02:00+08:00", "do": "check", "expect": {{ "stage": "x" }}, "expect": {{}} }}"#
+    );
+    fails(&run("twice.json", "00000000000000a1", &twice, false).0, "`expect` is given twice in this object");
 
     let stage = format!(
         r#"{consent}, {{ "at": "2026-11-20T09:02:00+08:00", "do": "check", "expect": {{ "stage": "lapsed" }} }}"#

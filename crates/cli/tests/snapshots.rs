@@ -714,6 +714,20 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         "--now 1795147200 is before 2001 in milliseconds since 1970; if it is seconds, pass 1795147200000",
     );
     fails(&token("0"), 2, "--now 0 is before 2001");
+    std::fs::write(d.join("twice.json"), r#"{"tier": "gold", "tier": "silver"}"#).unwrap();
+    fails(
+        &kairos(&[
+            "token",
+            "--key",
+            s(&d.join("brand.key")),
+            "--user",
+            USER,
+            "--traits",
+            s(&d.join("twice.json")),
+        ]),
+        2,
+        "`tier` is given twice in this object",
+    );
     // A time in the past, in ms (a fixture): printed, with a warning.
     let past = token("1700000000000");
     assert!(past.status.success(), "{}", text(&past.stderr));
@@ -778,8 +792,14 @@ fn eval_names_the_model_operators_and_a_batch_line_missing_its_rule() {
     let deep = format!("{}1{}", "[".repeat(64), "]".repeat(64));
     fails(&kairos(&["eval", &deep]), 2, "error: rule does not parse: the rule nests deeper than 64 levels");
     assert!(kairos(&["eval", &format!("{}1{}", "[".repeat(63), "]".repeat(63))]).status.success());
-    let out = kairos_stdin(&["eval", "--batch"], "{\"data\": 1}\n{}\n{\"rule\": {\"segment\": \"x\"}}\n");
+    // A name given twice is refused, not the last one taken silently.
+    fails(&kairos(&["eval", r#"{"==": [1, 1], "==": [1, 2]}"#]), 2, "`==` is given twice in this object");
+    let out = kairos_stdin(
+        &["eval", "--batch"],
+        "{\"data\": 1}\n{}\n{\"rule\": {\"segment\": \"x\"}}\n{\"rule\": 1, \"rule\": 2}\n",
+    );
     let lines: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines[3]["error"].as_str().unwrap().contains("`rule` is given twice"), "{}", lines[3]);
     assert_eq!(lines[0], json!({"error": "line 1: missing `rule`"}));
     assert_eq!(lines[1], json!({"error": "line 2: missing `rule`"}));
     assert!(lines[2]["error"]
