@@ -46,6 +46,12 @@ export declare class SafeStore {
    */
   saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
+  /**
+   * Erases every stored copy of the profile state (a legacy one too); whether none is left. `sync`
+   * calls it when an erasure (`forget`, a withdrawn consent) cannot be stored, so the profile from
+   * before it never comes back.
+   */
+  eraseState(): boolean;
   saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadSnapshot(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
 }

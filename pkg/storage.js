@@ -155,6 +155,19 @@ export class SafeStore {
   saveState(bytes, keep) { return this.save('state', bytes, keep, true); }
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
+  /**
+   * Erases every stored copy of the profile state (a legacy one too); whether none is left. For an
+   * erasure whose new state could not be stored (storage full): the profile from before it must not
+   * come back at the next start. Writing the empty value frees room where a write of more fails.
+   */
+  eraseState() {
+    for (const prefix of [this.prefix, this.legacy]) {
+      for (const slot of prefix ? ['a', 'b'] : []) {
+        try { this.backend.set(`${prefix}.state.${slot}`, ''); } catch { /* read back below */ }
+      }
+    }
+    return this.records('state').length === 0;
+  }
   /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */
   saveSnapshot(bytes, keep) { return this.save('snapshot', bytes, keep); }
   /** The newest good snapshot, or null; pass `Engine.snapshotVersion` to skip ones that do not load. */

@@ -272,10 +272,21 @@ export function sync(options) {
       e[name] = function (...args) {
         const out = method.apply(this, args);
         if (this === engine && o.store) {
+          let stored = false;
           try {
-            storeState();
+            stored = storeState();
           } catch {
             // A host's store that throws: stored at the next saveState().
+          }
+          // An erasure (not a consent given) that could not be stored, storage being full: the
+          // copies from before it go, which makes room to store it after all.
+          if (!stored && (name === 'forget' || !args[0])) {
+            try {
+              if (o.store.eraseState()) goodState = null;
+              storeState();
+            } catch {
+              // Nothing more to do: the engine runs on with the profile erased.
+            }
           }
         }
         return out;

@@ -8,8 +8,12 @@
 //     and the target-features section dropped (so wasm-bindgen keeps objects in a JS heap rather
 //     than an externref table and returns no multiple values), then wasm-bindgen, the exports
 //     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
-//     the glue never reads), and wasm-opt -Oz --converge with every feature past 1.0 disabled,
-//     which fails on anything left that needs one;
+//     the glue never reads), and wasm-opt -Oz --converge with every feature past 1.0 disabled.
+//     The result is checked as tests/js/wechat-module.test.mjs checks it (no target_features
+//     section, which would make binaryen enable what it declares; exports of functions and
+//     memory only), and the build fails otherwise. Saturating float-to-int is not lowered: rustc
+//     emits none for Wasm 1.0, and binaryen's lowering of it does not saturate, so one showing up
+//     fails the validation instead of changing results;
 //   - kairos_wasm.js: the glue (wasm-bindgen --omit-default-module-path: no import.meta) turned
 //     into CommonJS, with UTF-8 TextEncoder/TextDecoder fallbacks used only when the globals are
 //     missing, the loaders that use fetch and the WebAssembly global removed, and `initWx(path)`
@@ -22,7 +26,7 @@ import { execFileSync } from 'node:child_process';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withoutExports } from './wasm-exports.mjs';
+import { exportsOf, withoutExports } from './wasm-exports.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [wasmBindgen = 'wasm-bindgen', wasmOpt = 'wasm-opt'] = process.argv.slice(2);
@@ -32,22 +36,31 @@ mkdirSync(tmp, { recursive: true });
 mkdirSync(out, { recursive: true });
 
 // The release profile of the web build, for Wasm 1.0 (the `--config` flags add to
-// .cargo/config.toml's).
-execFileSync('cargo', ['build', '-q', '-p', 'kairos-wasm', '--target', 'wasm32-unknown-unknown', '--profile', 'wasm-release',
-  '--target-dir', join(root, 'target', 'mp'), '--config', 'target.wasm32-unknown-unknown.rustflags=["-Ctarget-cpu=mvp"]'],
-{ stdio: 'inherit' });
+// .cargo/config.toml's). RUSTFLAGS in the environment would replace both, so it is not passed on.
+const env = { ...process.env };
+delete env.RUSTFLAGS;
+delete env.CARGO_ENCODED_RUSTFLAGS;
+execFileSync(process.env.CARGO || 'cargo', ['build', '-q', '-p', 'kairos-wasm', '--target', 'wasm32-unknown-unknown',
+  '--profile', 'wasm-release', '--target-dir', join(root, 'target', 'mp'),
+  '--config', 'target.wasm32-unknown-unknown.rustflags=["-Ctarget-cpu=mvp"]'], { stdio: 'inherit', env });
 const built = join(root, 'target', 'mp', 'wasm32-unknown-unknown', 'wasm-release', 'kairos_wasm.wasm');
-// What the precompiled parts of the build (compiler_builtins) may still use, lowered to 1.0.
+// What the precompiled parts of the build (compiler_builtins, core) may still use: bulk memory and
+// sign extension lowered to 1.0; the rest must be absent, which the last wasm-opt checks.
 const FEATURES = ['bulk-memory', 'bulk-memory-opt', 'sign-ext', 'nontrapping-float-to-int', 'mutable-globals', 'multivalue',
   'reference-types', 'call-indirect-overlong'];
 execFileSync(wasmOpt, [built, ...FEATURES.map((f) => `--enable-${f}`), '--llvm-memory-copy-fill-lowering', '--signext-lowering',
-  '--llvm-nontrapping-fptoint-lowering', '--strip-target-features', '-o', join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
+  '--strip-target-features', '-o', join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
 execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--out-dir', tmp, '--out-name', 'kairos_wasm',
   join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
 writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'kairos_wasm_bg.wasm')), ['global']));
 execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
   { stdio: 'inherit' });
 const wasm = readFileSync(join(tmp, 'opt.wasm'));
+const declared = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'target_features').length;
+const kinds = [...new Set(exportsOf(wasm).map((e) => e.kind))].sort().join();
+if (declared !== 0 || kinds !== 'function,memory') {
+  throw new Error(`the mini-program module is not plain Wasm 1.0: ${declared} target_features section(s), exports of ${kinds}`);
+}
 writeFileSync(join(out, 'kairos_wasm.wasm.br'),
   brotliCompressSync(wasm, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: wasm.length } }));
 

@@ -685,6 +685,35 @@ test('the example mini-program: a withdrawn consent stays withdrawn after a cold
   app2.sync.stop();
 });
 
+test('the example mini-program: a withdrawal made with wx storage full is not undone at the next cold start', async () => {
+  const brand = makeBrand();
+  const dead = 'http://127.0.0.1:9';
+  const first = launch({ url: dead, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = first.launched();
+  const home = first.open('index');
+  await home.onLoad();
+  await home.onAllow();
+  const engine = await app.engine();
+  engine.track({ type: 'purchase', amount: 1299, product: 'qipao-1' });
+  app.onHide(); // her profile, consent and purchase stored
+  // Then the host app fills WeChat's 10 MB, leaving 10 characters.
+  const QUOTA = 10 * 1024 * 1024;
+  const used = [...first.storage].reduce((n, [k, v]) => n + k.length + v.length, 0);
+  first.storage.set('host.cache', 'x'.repeat(QUOTA - used - 10 - 'host.cache'.length));
+  const quota = quotaStorage(first.storage, QUOTA);
+  first.ctx.wx.setStorageSync = quota.set;
+  await home.onDecline(); // "Stop personalizing": her new state cannot be written where the old one is kept
+  assert.ok(quota.failed.some((k) => k.includes('state')), `a state write failed: ${quota.failed}`);
+  app.onHide();
+  app.sync.stop();
+
+  const second = launch({ url: dead, publicKey: brand.publicKey, bundled: brand.snapshot(1), storage: first.storage });
+  const engine2 = await second.launched().engine();
+  assert.equal(engine2.consent, false, 'the profile from before the withdrawal is not restored');
+  assert.equal(engine2.features(Date.now()).purchases, 0, 'nor her purchase');
+  second.launched().sync.stop();
+});
+
 test('the example mini-program: a refused or failed send keeps the events, in the outbox and in storage, until a 202; a new server address keeps the profile', async (t) => {
   const brand = makeBrand();
   // A server that answers 500 to everything: wx.request calls `success` for it.

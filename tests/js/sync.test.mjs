@@ -641,6 +641,48 @@ test('an erasure under sync lasts: forget() and a withdrawn consent are stored a
   next.stop();
 });
 
+test('an erasure that cannot be stored (storage full) erases the stored profile: the next start never restores it', async () => {
+  const dead = await deadUrl();
+  for (const [what, erase] of [['forget', (e) => e.forget(undefined, NOW + 1000)], ['a withdrawal', (e) => e.setConsent(false)]]) {
+    for (const room of ['room once the old copies go', 'no room at all']) {
+      // Storage with a quota, as wx storage and localStorage have: a write that grows the total past it
+      // throws (one that shrinks a value never does).
+      const map = new Map();
+      let quota = Infinity;
+      const used = () => [...map.values()].reduce((n, v) => n + v.length, 0);
+      const backend = {
+        get: (k) => map.get(k) ?? null,
+        set: (k, v) => {
+          const was = map.get(k)?.length ?? 0;
+          if (v.length > was && used() - was + v.length > quota) throw new Error('setStorageSync:fail exceed storage max size 10Mb');
+          map.set(k, v);
+        },
+      };
+      const options = { url: dead, publicKey: brand.publicKey, bundled: v1, store: new SafeStore(backend), push: 'none', timers: manualTimers() };
+      const first = sync(options);
+      const e = first.engine;
+      e.setConsent(true);
+      for (let i = 0; i < 5; i++) e.track({ type: 'view', category: 'qipao', price: 399 }, NOW + i);
+      e.drainOutbox();
+      assert.equal(first.saveState(), true);
+      quota = room === 'no room at all' ? 0 : used(); // the host app filled the rest
+      erase(e);
+      first.stop();
+      const next = sync({ ...options, store: new SafeStore(backend) });
+      const at = `${what}, ${room}`;
+      assert.notEqual(next.engine.consent, true, `${at}: consent does not come back`);
+      assert.equal(next.engine.features(NOW + 10).views_7d, 0, `${at}: the views do not come back`);
+      if (room === 'no room at all') {
+        assert.equal(next.status.state, 'none', `${at}: no profile stored`);
+      } else {
+        assert.equal(next.status.state, 'restored', `${at}: the erased profile was stored once there was room`);
+        assert.deepEqual(next.engine.drainOutbox().map((ev) => ev.type), ['forgotten'], `${at}: with its erasure request`);
+      }
+      next.stop();
+    }
+  }
+});
+
 test('a bundled copy refused at start is reported as a rejected event after sync() returns; a key that does not parse throws at once; a .pub file text is a key', async () => {
   const dead = await deadUrl();
   const unsigned = new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));

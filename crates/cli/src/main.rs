@@ -158,12 +158,30 @@ impl Fail {
     }
 
     /// Writing to stdout failed. When the reader closed it (`| head`), the command stops
-    /// quietly with exit code 0, as `rg` and friends do; any other failure is an error.
+    /// quietly ([`Fail::is_closed`]): exit code 0, or the verdict a checking command already
+    /// has; any other failure is an error.
     pub fn stdout(e: &std::io::Error) -> Fail {
         match e.kind() {
             std::io::ErrorKind::BrokenPipe => Fail { message: String::new(), code: 0 },
             _ => Fail::usage(format!("stdout: {e}")),
         }
+    }
+
+    /// Whether this is stdout closed by its reader, which ends a command quietly.
+    pub fn is_closed(&self) -> bool {
+        self.message.is_empty()
+    }
+}
+
+/// What printing gave: `Ok` also when the reader closed stdout, which only ends the printing
+/// (`closed` set), so a command still ends with its verdict.
+pub fn printed(r: Result<(), Fail>, closed: &mut bool) -> Result<(), Fail> {
+    match r {
+        Err(f) if f.is_closed() => {
+            *closed = true;
+            Ok(())
+        }
+        r => r,
     }
 }
 
@@ -347,6 +365,8 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         }
         Command::Simulate { model, journeys, json } => {
             let mut failed = 0usize;
+            // Stdout closed by its reader: every journey still runs, for the exit code.
+            let mut closed = false;
             for path in journeys {
                 let text = read(&path)?;
                 // A name given twice (two `expect`s in a step) is refused, not the first dropped.
@@ -367,18 +387,24 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 let results =
                     journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;
                 failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
+                if closed {
+                    continue;
+                }
                 if json {
-                    // Each line names its journey file: with several, `step` starts at 0 in each.
-                    let file = path.display().to_string();
-                    for r in &results {
-                        let mut line = serde_json::to_value(r).map_err(|e| e.to_string())?;
-                        if let serde_json::Value::Object(fields) = &mut line {
-                            fields.insert("journey".into(), file.clone().into());
+                    // Each line names its journey file first (with several, `step` starts at 0
+                    // in each), then the step's fields in their order.
+                    let file =
+                        serde_json::to_string(&path.display().to_string()).map_err(|e| e.to_string())?;
+                    let lines = || -> Result<(), Fail> {
+                        for r in &results {
+                            let line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+                            say!("{{\"journey\":{file},{}", line.get(1..).unwrap_or_default());
                         }
-                        say!("{line}");
-                    }
+                        Ok(())
+                    };
+                    printed(lines(), &mut closed)?;
                 } else {
-                    print_journey(&j, &results)?;
+                    printed(print_journey(&j, &results), &mut closed)?;
                 }
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

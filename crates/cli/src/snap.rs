@@ -25,9 +25,20 @@ pub fn public_key(path: &Path) -> Result<PublicKey, Fail> {
 
 /// `kairos compile`: model to snapshot, signed when a key is given.
 pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
-    if same_file(model, out) {
+    // Over the model or a key, the snapshot would destroy what made it (a signing key cannot be
+    // made again: devices trust only it).
+    let over = if same_file(model, out) {
+        Some("the model file itself")
+    } else if key.is_some_and(|k| same_file(k, out)) {
+        Some("the signing key itself")
+    } else if out.extension().is_some_and(|x| x == "key" || x == "pub") {
+        Some("a key file's name")
+    } else {
+        None
+    };
+    if let Some(what) = over {
         return Err(Fail::usage(format!(
-            "{}: -o is the model file itself; write the snapshot elsewhere, such as -o {}",
+            "{}: -o is {what}; write the snapshot elsewhere, such as -o {}",
             out.display(),
             model.with_extension("kairos").display()
         )));
@@ -229,9 +240,43 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
             _ => (format!("signed, INVALID for key {}", k.id()), Some(false)),
         },
     };
-    let file_sha256 = hex(&kairos::codec::sha256(&bytes));
     let sections = sections(&m);
     let counts = counts(&m);
+    let mut closed = false;
+    // Printed, then the verdict, also when the reader closed stdout before the end.
+    crate::printed(
+        print_inspect(
+            path,
+            &bytes,
+            &parts,
+            &m,
+            &signature,
+            verified,
+            key.as_ref(),
+            &sections,
+            &counts,
+            json_out,
+        ),
+        &mut closed,
+    )?;
+    Ok(verified != Some(false))
+}
+
+/// `inspect`'s output.
+#[allow(clippy::too_many_arguments, reason = "the parts of one report, computed by `inspect`")]
+fn print_inspect(
+    path: &Path,
+    bytes: &[u8],
+    parts: &snapshot::Parts,
+    m: &Model,
+    signature: &str,
+    verified: Option<bool>,
+    key: Option<&PublicKey>,
+    sections: &[(&'static str, usize)],
+    counts: &[(&'static str, usize)],
+    json_out: bool,
+) -> Result<(), Fail> {
+    let file_sha256 = hex(&kairos::codec::sha256(bytes));
     if json_out {
         let out = json!({
             "file": path.display().to_string(),
@@ -245,10 +290,10 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
             "signed": parts.signed,
             // Whether it verifies with --key: null without one.
             "verified": verified,
-            "key": key.as_ref().filter(|_| verified == Some(true)).map(PublicKey::id),
+            "key": key.filter(|_| verified == Some(true)).map(PublicKey::id),
             "signature": signature,
             "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-            "stages_by_day": kairos::engine::stages_by_day(&m),
+            "stages_by_day": kairos::engine::stages_by_day(m),
             "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         });
         say!("{out}");
@@ -260,18 +305,18 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
         let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         say!("  counts     {}", c.join(", "));
         if !m.stages.is_empty() {
-            say!("  stages     {}", stage_cost(&m));
+            say!("  stages     {}", stage_cost(m));
         }
         say!("  bytes      {} total", bytes.len());
         say!("    {:<12} {:>8}", "header", HEADER_LEN);
-        for (name, n) in &sections {
+        for (name, n) in sections {
             say!("    {:<12} {:>8}", name, n);
         }
         if parts.signed {
             say!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
         }
     }
-    Ok(verified != Some(false))
+    Ok(())
 }
 
 /// How often an engine evaluates the model's stages (see [`kairos::engine::stages_by_day`]).
@@ -321,12 +366,14 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
                 let conv = o.conversion.map(|(e, w)| (event(e), w));
                 plain.conversion = None;
                 // Where it shows: moved to another placement, the offer changed.
-                let shown_in: Vec<&str> = m
+                let mut shown_in: Vec<&str> = m
                     .placements
                     .iter()
                     .filter(|p| p.offers.iter().any(|&k| k as usize == i))
                     .map(|p| p.name.as_str())
                     .collect();
+                // By name: placements written in another order are no change of the offer.
+                shown_in.sort_unstable();
                 (o.id.clone(), format!("{plain:?}{:?}{variants:?}{conv:?}{shown_in:?}", content(o.content)))
             })
             .collect(),
@@ -548,8 +595,17 @@ pub fn token(
             if n > 0 { format!("; if it is seconds, pass {}", i128::from(n) * 1000) } else { String::new() }
         )));
     }
-    let now = now.unwrap_or_else(now_ms);
-    if now.saturating_add(ttl) <= now_ms() {
+    // Nor far ahead of the clock: in microseconds or nanoseconds (`date +%s%N`), the token would
+    // expire in the year 58,000 or later, past any TTL (devices check the expiry, not the issue).
+    let clock = now_ms();
+    if let Some(n) = now.filter(|&n| n > clock.saturating_add(MAX_TTL_MS)) {
+        return Err(Fail::usage(format!(
+            "--now {n} is more than 400 days after this machine's clock, in milliseconds since 1970; \
+             if it is microseconds or nanoseconds, divide it by 1000 or 1000000"
+        )));
+    }
+    let now = now.unwrap_or(clock);
+    if now.saturating_add(ttl) <= clock {
         eprintln!(
             "warning: --now {now} with --ttl {ttl_text}: the token expired before this machine's clock; devices refuse it"
         );

@@ -283,6 +283,10 @@ fn simulate_refuses_what_would_check_nothing() {
     for l in &lines {
         assert_eq!(l["journey"], journey.to_str().unwrap(), "each line names its journey");
     }
+    // The journey first, then the step's fields in their order.
+    assert!(
+        text(&out.stdout).starts_with(&format!("{{\"journey\":{:?},\"step\":0,", journey.to_str().unwrap()))
+    );
     assert_eq!(lines[1]["mismatches"], serde_json::json!(["stage: expected `lapsed`, got none"]));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -637,6 +637,20 @@ fn diff_sees_an_offer_move_the_order_a_placement_tries_and_the_name() {
     assert_eq!(j["offers"]["changed"], json!([id]));
     assert_eq!(j["placements"]["changed"], json!(["home_hero", "pdp_offer"]));
     assert_eq!(j["settings"]["changed"], json!(["meta.name"]));
+    // Placements written in another order change no offer (review: every offer in two placements
+    // was listed).
+    let reordered = text_of.replacen(
+        r#""pdp_offer": { "max_items": 1 },
+    "cart_banner": { "max_items": 1 }"#,
+        r#""cart_banner": { "max_items": 1 },
+    "pdp_offer": { "max_items": 1 }"#,
+        1,
+    );
+    assert_ne!(reordered, text_of);
+    let c = d.join("reordered.json");
+    std::fs::write(&c, reordered).unwrap();
+    let j: Value = serde_json::from_str(&text(&kairos(&["diff", MODEL, s(&c), "--json"]).stdout)).unwrap();
+    assert_eq!(j["offers"]["changed"], json!([]), "{j}");
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -714,6 +728,9 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         "--now 1795147200 is before 2001 in milliseconds since 1970; if it is seconds, pass 1795147200000",
     );
     fails(&token("0"), 2, "--now 0 is before 2001");
+    let micros =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()).to_string();
+    fails(&token(&micros), 2, "is more than 400 days after this machine's clock");
     std::fs::write(d.join("twice.json"), r#"{"tier": "gold", "tier": "silver"}"#).unwrap();
     fails(
         &kairos(&[
@@ -758,6 +775,16 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         "-o is the model file itself",
     );
     assert_eq!(std::fs::read(&model).unwrap(), before, "the model is untouched");
+    // Nor over the signing key (review: `-o brand.key --key brand.key` replaced it).
+    let key = std::fs::read(d.join("brand.key")).unwrap();
+    let brand_key = d.join("brand.key");
+    fails(
+        &kairos(&["compile", s(&model), "-o", s(&brand_key), "--key", s(&brand_key)]),
+        2,
+        "-o is the signing key itself",
+    );
+    fails(&kairos(&["compile", s(&model), "-o", s(&d.join("snap.pub"))]), 2, "-o is a key file's name");
+    assert_eq!(std::fs::read(d.join("brand.key")).unwrap(), key, "the key is untouched");
 
     let keys = d.join("keys");
     std::fs::create_dir_all(&keys).unwrap();
@@ -834,4 +861,30 @@ fn a_closed_stdout_ends_a_command_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
         assert_eq!(text(&out.stderr), "", "{args:?}");
     }
+    // A check's verdict stands (review: exit 0 let `| head` under pipefail pass a failing
+    // journey or a snapshot devices refuse).
+    let d = tmp("closed-verdict");
+    let journey = d.join("fails.json");
+    std::fs::write(
+        &journey,
+        r#"{ "name": "x", "install_id": "00000000000000a1", "model": "examples/taste-of-su/model.json", "steps": [
+             { "at": "2026-11-20T09:00:00+08:00", "do": "check", "expect": { "stage": "lapsed" } } ] }"#,
+    )
+    .unwrap();
+    let mut failing = vec!["simulate", "--journey"];
+    failing.extend(journeys.iter().map(String::as_str));
+    failing.push(s(&journey));
+    assert!(kairos(&["keygen", "-o", s(&d.join("brand"))]).status.success());
+    let plain = d.join("plain.kairos");
+    assert!(kairos(&["compile", MODEL, "-o", s(&plain)]).status.success());
+    let pubkey = d.join("brand.pub");
+    for args in [failing, vec!["inspect", s(&plain), "--key", s(&pubkey)]] {
+        let mut child = spawn(&args);
+        drop(child.stdout.take());
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+    std::fs::remove_dir_all(&d).ok();
 }
