@@ -324,8 +324,8 @@ fn stage_cost(m: &Model) -> &'static str {
     if kairos::engine::stages_by_day(m) {
         "evaluated once a day and after each change to the profile (they read time by the day)"
     } else {
-        "evaluated at every decision (a stage, or a segment or score it reads, reads the hour: \
-         `hours_since`, `now` or `hours_in_stage`)"
+        "evaluated at every decision (a stage, or a segment or score it reads, reads the hour or the \
+         stage itself: `hours_since`, `now`, `hours_in_stage` or `stage`)"
     }
 }
 

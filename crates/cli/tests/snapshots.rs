@@ -192,6 +192,14 @@ fn keygen_compile_signed_and_inspect() {
     assert!(kairos(&["compile", s(&model), "-o", s(&snap)]).status.success());
     let o = text(&kairos(&["inspect", s(&snap)]).stdout);
     assert!(o.contains("stages     evaluated at every decision"), "{o}");
+    // So are stages that read the stage itself, and the reason names it (review: it named only
+    // the hour's operators).
+    let mut own: Value = serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap();
+    own["lifecycle"][1]["when"] = json!({"==": [{"var": "stage"}, "loyal"]});
+    std::fs::write(&model, own.to_string()).unwrap();
+    assert!(kairos(&["compile", s(&model), "-o", s(&snap)]).status.success());
+    let o = text(&kairos(&["inspect", s(&snap)]).stdout);
+    assert!(o.contains("stages     evaluated at every decision") && o.contains("or `stage`)"), "{o}");
     std::fs::remove_dir_all(&d).ok();
 }
 
