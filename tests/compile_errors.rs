@@ -65,6 +65,8 @@ fn mistakes_are_named_and_explained() {
             Some(json!({"and": [{"segment": "hipo"}, {"segment": "hippo"}]})),
             "offers[3].audience.and[1].segment: unknown segment `hippo`; did you mean `hipo`?",
         ),
+        ("/placements/home_offers/max_items", Some(json!("2")), "placements.home_offers.max_items: the text \"2\" is not a whole number from 1 to 16; write 2 without quotes"),
+        ("/placements/home_offers/max_items", Some(json!(300)), "`300` is out of range; expected a whole number from 1 to 16"),
         ("/offers/0/placements/0", Some(json!("home_heor")), "offers[0].placements[0]: unknown placement `home_heor`; did you mean `home_hero`?"),
         ("/offers/0/stages/0", Some(json!("windows")), "offers[0].stages[0]: unknown stage `windows`; did you mean `window`?"),
         ("/segments/qipao_fan", Some(json!({">=": [{"var": "features.qipao_view_7d"}, 3]})), "unknown feature `qipao_view_7d`; did you mean `qipao_views_7d`?"),

@@ -32,10 +32,24 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
                 None => message,
             }
         }
-        serde_json::error::Category::Data => plain(&message).unwrap_or(message),
+        serde_json::error::Category::Data => {
+            // serde finds a field missing at the object's closing brace; the place names the
+            // object, which the caller locates where it starts (line 0: unknown here).
+            if message.starts_with("missing field") {
+                (line, column) = (0, 0);
+            }
+            plain(&message).unwrap_or(message)
+        }
         _ => message,
     };
-    CompileError::Syntax { path: clean_path(path), line, column, message }
+    let path = clean_path(path);
+    // `max_items` is read as a byte, but a placement shows 1 to 16 items: say that range.
+    let message = if path.ends_with("max_items") {
+        message.replace("from 0 to 255", &format!("from 1 to {}", crate::compiled::limits::MAX_ITEMS))
+    } else {
+        message
+    };
+    CompileError::Syntax { path, line, column, message }
 }
 
 /// The path without `serde_path_to_error`'s `?` placeholders (a place it could not name) and

@@ -59,6 +59,20 @@ fn a_broken_model_names_the_place_and_exits_2() {
     let out = kairos(&["check", dir.join("missing.json").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("missing.json: No such file"));
+    // A missing field names the line where its object starts (review: serde's closing brace).
+    let at = text_model.find(r#""id": "festival_sale""#).unwrap();
+    let start = text_model[..at].rfind('{').unwrap();
+    let line = text_model[..start].matches('\n').count() + 1;
+    let placements = text_model[at..].find(r#""placements": "#).unwrap() + at;
+    let end = text_model[placements..].find('\n').unwrap() + placements + 1;
+    std::fs::write(&bad, format!("{}{}", &text_model[..placements], &text_model[end..])).unwrap();
+    let out = kairos(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("bad.json:{line}: offers[4]: missing field `placements`\n")),
+        "line {line}: {}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
