@@ -76,6 +76,8 @@ pub fn batch(mut input: impl BufRead, mut out: impl Write) -> Result<(), Fail> {
             break;
         }
         let line = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        // A byte order mark before the first line (a file saved by Windows Notepad) is no error.
+        let line = if n == 1 { line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line) } else { line };
         let answer = match std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)) {
             Err(_) => json!({"error": format!("line {n}: not UTF-8")}),
             Ok(line) if line.trim().is_empty() => continue,

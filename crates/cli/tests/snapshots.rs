@@ -835,6 +835,9 @@ fn eval_names_the_model_operators_and_a_batch_line_missing_its_rule() {
     );
     let lines: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines[3]["error"].as_str().unwrap().contains("`rule` is given twice"), "{}", lines[3]);
+    // A byte order mark before the first line is skipped.
+    let out = kairos_stdin(&["eval", "--batch"], "\u{feff}{\"rule\": 1}\n");
+    assert_eq!(text(&out.stdout), "{\"result\":1}\n");
     assert_eq!(lines[0], json!({"error": "line 1: missing `rule`"}));
     assert_eq!(lines[1], json!({"error": "line 2: missing `rule`"}));
     assert!(lines[2]["error"]
