@@ -270,6 +270,8 @@ export function sync(options) {
     for (const name of ['forget', 'setConsent']) {
       const method = e[name];
       e[name] = function (...args) {
+        // Whether this call erases: `forget`, or consent withdrawn while it was given.
+        const erasing = name === 'forget' || (!args[0] && this.consent === true);
         const out = method.apply(this, args);
         if (this === engine && o.store) {
           let stored = false;
@@ -280,14 +282,7 @@ export function sync(options) {
           }
           // An erasure (not a consent given) that could not be stored, storage being full: the
           // copies from before it go, which makes room to store it after all.
-          if (!stored && (name === 'forget' || !args[0])) {
-            try {
-              if (o.store.eraseState()) goodState = null;
-              storeState();
-            } catch {
-              // Nothing more to do: the engine runs on with the profile erased.
-            }
-          }
+          if (!stored && erasing) storeErasure();
         }
         return out;
       };
@@ -317,6 +312,20 @@ export function sync(options) {
       }
     });
     state.state = outcome;
+  }
+
+  /**
+   * After an erasure that could not be stored: every stored copy of the profile goes, which makes
+   * room to store the erased one after all (else the next start begins with none, never with the
+   * profile from before).
+   */
+  function storeErasure() {
+    try {
+      if (o.store.eraseState()) goodState = null;
+      storeState();
+    } catch {
+      // Nothing more to do: the engine runs on with the profile erased.
+    }
   }
 
   /** Stores the engine's profile, over any copy but the one known to import; false if the write failed. */

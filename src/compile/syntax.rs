@@ -36,7 +36,7 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
             // serde finds a field missing at the object's closing brace; the place names the
             // object, which the caller locates where it starts (line 0: unknown here).
             if message.starts_with("missing field") {
-                (line, column) = (0, 0);
+                (line, column) = if clean_path(path).is_empty() { start_of(text) } else { (0, 0) };
             }
             plain(&message).unwrap_or(message)
         }
@@ -50,6 +50,15 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
         message
     };
     CompileError::Syntax { path, line, column, message }
+}
+
+/// Line and column (1-based) of the text's first character that is not white space: where the
+/// model's object starts.
+fn start_of(text: &str) -> (usize, usize) {
+    let at = text.find(|c: char| !c.is_whitespace() && c != '\u{feff}').unwrap_or(0);
+    let before = text.get(..at).unwrap_or_default();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, at - line_start + 1)
 }
 
 /// The path without `serde_path_to_error`'s `?` placeholders (a place it could not name) and

@@ -681,6 +681,34 @@ test('an erasure that cannot be stored (storage full) erases the stored profile:
       next.stop();
     }
   }
+  // Not an erasure, so the stored copy stays when the write fails: a withdrawal without consent
+  // given (review: it erased the copy, losing the install id and an unsent erasure request), and
+  // a consent given. (`reset()` keeps the last good copy too: storage.test.mjs, review r9.)
+  for (const [what, act] of [
+    ['setConsent(false) without consent given', (s) => s.engine.setConsent(false)],
+    ['setConsent(true)', (s) => s.engine.setConsent(true)],
+  ]) {
+    const map = new Map();
+    let full = false;
+    const backend = {
+      get: (k) => map.get(k) ?? null,
+      set: (k, v) => {
+        if (full && v.length > (map.get(k)?.length ?? 0)) throw new Error('QuotaExceededError');
+        map.set(k, v);
+      },
+    };
+    const options = { url: dead, publicKey: brand.publicKey, bundled: v1, store: new SafeStore(backend), push: 'none', timers: manualTimers() };
+    const first = sync(options);
+    assert.equal(first.saveState(), true);
+    const before = first.engine.exportState();
+    full = true;
+    act(first);
+    first.stop();
+    const next = sync({ ...options, store: new SafeStore(backend) });
+    assert.equal(next.status.state, 'restored', `${what}: the stored copy stays`);
+    assert.deepEqual(next.engine.exportState(), before, `${what}: as it was`);
+    next.stop();
+  }
 });
 
 test('a bundled copy refused at start is reported as a rejected event after sync() returns; a key that does not parse throws at once; a .pub file text is a key', async () => {

@@ -31,7 +31,8 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
         Some("the model file itself")
     } else if key.is_some_and(|k| same_file(k, out)) {
         Some("the signing key itself")
-    } else if out.extension().is_some_and(|x| x == "key" || x == "pub") {
+    } else if out.extension().is_some_and(|x| x.eq_ignore_ascii_case("key") || x.eq_ignore_ascii_case("pub"))
+    {
         Some("a key file's name")
     } else {
         None

@@ -73,6 +73,12 @@ fn a_broken_model_names_the_place_and_exits_2() {
         "line {line}: {}",
         text(&out.stderr)
     );
+    // A field the model itself misses: the line where the model starts.
+    let mut no_meta: serde_json::Value = serde_json::from_str(&text_model).unwrap();
+    no_meta.as_object_mut().unwrap().remove("meta");
+    std::fs::write(&bad, format!("\n\n{no_meta}")).unwrap();
+    let err = text(&kairos(&["check", bad.to_str().unwrap()]).stderr);
+    assert!(err.contains("bad.json:3: missing field `meta`"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

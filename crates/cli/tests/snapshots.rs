@@ -792,6 +792,7 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         "-o is the signing key itself",
     );
     fails(&kairos(&["compile", s(&model), "-o", s(&d.join("snap.pub"))]), 2, "-o is a key file's name");
+    fails(&kairos(&["compile", s(&model), "-o", s(&d.join("snap.KEY"))]), 2, "-o is a key file's name");
     assert_eq!(std::fs::read(d.join("brand.key")).unwrap(), key, "the key is untouched");
 
     let keys = d.join("keys");
