@@ -568,6 +568,12 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
     if body.trim_ascii_start().first() != Some(&b'{') {
         return bad_request(format!("the request must be {TOKEN_REQUEST}"));
     }
+    // A name given twice (a trait, say) is refused, as in every JSON the command reads.
+    if let Ok(Err(e)) = std::str::from_utf8(&body).map(kairos::compile::json_unique) {
+        if e.contains("is given twice") {
+            return bad_request(format!("the request: {e}"));
+        }
+    }
     let request: TokenRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("the request: {e}")),

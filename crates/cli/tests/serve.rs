@@ -515,6 +515,14 @@ fn outbox_uploads_are_validated_and_appended() {
     let bad = post(format!("{STAGE}\nnot json\n").as_bytes(), &ndjson);
     assert_eq!(bad.status, 400);
     assert!(String::from_utf8_lossy(&bad.body).contains("line 2: not JSON"));
+    // A field given twice: refused, not one of the two kept.
+    let twice = post(b"{\"type\":\"stage_changed\",\"type\":\"exposure\"}\n", &ndjson);
+    assert_eq!(twice.status, 400);
+    assert!(
+        String::from_utf8_lossy(&twice.body).contains("`type` is given twice"),
+        "{}",
+        String::from_utf8_lossy(&twice.body)
+    );
     let no_type = post(b"{\"offer\":\"a\"}\n", &ndjson);
     assert_eq!(no_type.status, 400);
     assert!(String::from_utf8_lossy(&no_type.body).contains("string `type`"));
@@ -643,8 +651,12 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
     assert_eq!((claims.sub.as_str(), claims.exp - claims.iat), ("00000000000000b2", 7 * 86_400_000));
     assert!(claims.traits.is_empty());
 
-    let refused: [(&[u8], &str); 14] = [
+    let refused: [(&[u8], &str); 15] = [
         (br#"{"user": "00000000000000b2", "traits": {}, "role": "admin"}"#, "unknown field `role`"),
+        (
+            br#"{"user": "00000000000000b2", "traits": {"tier": "a", "tier": "b"}}"#,
+            "traits: `tier` is given twice",
+        ),
         (br#"[1]"#, "the request must be a JSON object like"),
         (b"not json", "the request must be a JSON object"),
         (br#"{"user": "00000000000000b2", "traits": {}"#, "EOF while parsing an object at line 1 column"),

@@ -158,7 +158,8 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
         if line.len() > MAX_LINE {
             return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
         }
-        match serde_json::from_str::<Json>(line) {
+        // A field given twice is refused: JSON parsers would keep one of them silently.
+        match kairos::compile::json_unique(line) {
             Ok(Json::Object(mut o)) => match check_report(&o) {
                 Ok(()) => {
                     o.insert("received_at".into(), received_at.into());
