@@ -245,6 +245,15 @@ fn trait_value(name: &str, ty: TraitType, mut raw: Raw) -> Result<Value, InputEr
         (TraitType::Timestamp, _) => "a time",
         (TraitType::Anniversary, _) => "a date `YYYY-MM-DD` or `MM-DD`",
     };
+    // A short text that is not a date is shown (`02-30`): "a string" says nothing of what is wrong.
+    if let Raw::String(s) = &raw {
+        if s.len() <= 32 {
+            let mut got = String::from("`");
+            got.push_str(s);
+            got.push('`');
+            return Err(InputError::WrongType { field: at(), expected, got });
+        }
+    }
     Err(wrong_type(at(), expected, raw.kind()))
 }
 
