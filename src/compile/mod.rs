@@ -44,8 +44,7 @@ pub struct Compiled {
 pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // First, names given twice in one object, anywhere (serde_json's values keep the last).
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, unique::Unique>(de).map_err(|e| {
+    unique_pass(text).map_err(|e| {
         let path = e.path().to_string();
         CompileErrors(vec![syntax::error(text, &path, e.inner())])
     })?;
@@ -57,21 +56,34 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
     compile(&wire)
 }
 
+/// Reads JSON text through, failing at the second occurrence of a name in one object (or at
+/// a syntax error), with the path to it.
+fn unique_pass(text: &str) -> Result<unique::Unique, serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+}
+
+/// The first name given twice in one object of JSON text, as a message naming where
+/// (`traits: \`tier\` is given twice …`); `None` when there is none, or when the text is not
+/// JSON (the caller's parser says why). For the CLI's other JSON inputs (trait files, rules,
+/// journeys, the server's bodies), as the model's own check does for models.
+pub fn duplicate_name(text: &str) -> Option<String> {
+    let e = unique_pass(text).err()?;
+    // The duplicate is the reader's own error; a syntax error is left to the caller's parser.
+    if e.inner().classify() != serde_json::error::Category::Data {
+        return None;
+    }
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    Some(if path.is_empty() || path == "." { inner } else { format!("{path}: {inner}") })
+}
+
 /// Parses JSON text as `serde_json::from_str` does, but refuses a name given twice in one
-/// object (serde_json keeps the last silently), naming where: for the CLI's other JSON inputs
-/// (trait files, rules), as the model's own check does for models.
+/// object (serde_json keeps the last silently), naming where ([`duplicate_name`]).
 pub fn json_unique(text: &str) -> Result<serde_json::Value, String> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, unique::Unique>(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path.is_empty() || path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        }
-    })?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    match duplicate_name(text) {
+        Some(twice) => Err(twice),
+        None => serde_json::from_str(text).map_err(|e| e.to_string()),
+    }
 }
 
 /// Compiles a parsed model.

@@ -370,7 +370,9 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             for path in journeys {
                 let text = read(&path)?;
                 // A name given twice (two `expect`s in a step) is refused, not the first dropped.
-                kairos::compile::json_unique(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                if let Some(twice) = kairos::compile::duplicate_name(&text) {
+                    return Err(Fail::usage(format!("{}: {twice}", path.display())));
+                }
                 let j: Journey =
                     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
                 let model_path = match (&model, &j.model) {

@@ -569,10 +569,8 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
         return bad_request(format!("the request must be {TOKEN_REQUEST}"));
     }
     // A name given twice (a trait, say) is refused, as in every JSON the command reads.
-    if let Ok(Err(e)) = std::str::from_utf8(&body).map(kairos::compile::json_unique) {
-        if e.contains("is given twice") {
-            return bad_request(format!("the request: {e}"));
-        }
+    if let Some(twice) = std::str::from_utf8(&body).ok().and_then(kairos::compile::duplicate_name) {
+        return bad_request(format!("the request: {twice}"));
     }
     let request: TokenRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -243,81 +243,52 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
     };
     let sections = sections(&m);
     let counts = counts(&m);
-    let mut closed = false;
+    let file_sha256 = hex(&kairos::codec::sha256(&bytes));
+    let print = || -> Result<(), Fail> {
+        if json_out {
+            let out = json!({
+                "file": path.display().to_string(),
+                "bytes": bytes.len(),
+                "format": parts.header.format,
+                "name": m.name,
+                "version": m.version,
+                // The file's hash, as `compile` prints it and `serve` uses it (ETag, `/meta`).
+                "sha256": file_sha256,
+                "body_sha256": hex(&parts.header.sha256),
+                "signed": parts.signed,
+                // Whether it verifies with --key: null without one.
+                "verified": verified,
+                "key": key.as_ref().filter(|_| verified == Some(true)).map(PublicKey::id),
+                "signature": signature,
+                "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "stages_by_day": kairos::engine::stages_by_day(&m),
+                "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            });
+            say!("{out}");
+        } else {
+            say!("{}: Kairos snapshot, format {}", path.display(), parts.header.format);
+            say!("  model      `{}` version {}", m.name, m.version);
+            say!("  sha256     {file_sha256} (file; body {})", hex(&parts.header.sha256));
+            say!("  signature  {signature}");
+            let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            say!("  counts     {}", c.join(", "));
+            if !m.stages.is_empty() {
+                say!("  stages     {}", stage_cost(&m));
+            }
+            say!("  bytes      {} total", bytes.len());
+            say!("    {:<12} {:>8}", "header", HEADER_LEN);
+            for (name, n) in &sections {
+                say!("    {:<12} {:>8}", name, n);
+            }
+            if parts.signed {
+                say!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
+            }
+        }
+        Ok(())
+    };
     // Printed, then the verdict, also when the reader closed stdout before the end.
-    crate::printed(
-        print_inspect(
-            path,
-            &bytes,
-            &parts,
-            &m,
-            &signature,
-            verified,
-            key.as_ref(),
-            &sections,
-            &counts,
-            json_out,
-        ),
-        &mut closed,
-    )?;
+    crate::printed(print(), &mut false)?;
     Ok(verified != Some(false))
-}
-
-/// `inspect`'s output.
-#[allow(clippy::too_many_arguments, reason = "the parts of one report, computed by `inspect`")]
-fn print_inspect(
-    path: &Path,
-    bytes: &[u8],
-    parts: &snapshot::Parts,
-    m: &Model,
-    signature: &str,
-    verified: Option<bool>,
-    key: Option<&PublicKey>,
-    sections: &[(&'static str, usize)],
-    counts: &[(&'static str, usize)],
-    json_out: bool,
-) -> Result<(), Fail> {
-    let file_sha256 = hex(&kairos::codec::sha256(bytes));
-    if json_out {
-        let out = json!({
-            "file": path.display().to_string(),
-            "bytes": bytes.len(),
-            "format": parts.header.format,
-            "name": m.name,
-            "version": m.version,
-            // The file's hash, as `compile` prints it and `serve` uses it (ETag, `/meta`).
-            "sha256": file_sha256,
-            "body_sha256": hex(&parts.header.sha256),
-            "signed": parts.signed,
-            // Whether it verifies with --key: null without one.
-            "verified": verified,
-            "key": key.filter(|_| verified == Some(true)).map(PublicKey::id),
-            "signature": signature,
-            "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-            "stages_by_day": kairos::engine::stages_by_day(m),
-            "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        });
-        say!("{out}");
-    } else {
-        say!("{}: Kairos snapshot, format {}", path.display(), parts.header.format);
-        say!("  model      `{}` version {}", m.name, m.version);
-        say!("  sha256     {file_sha256} (file; body {})", hex(&parts.header.sha256));
-        say!("  signature  {signature}");
-        let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        say!("  counts     {}", c.join(", "));
-        if !m.stages.is_empty() {
-            say!("  stages     {}", stage_cost(m));
-        }
-        say!("  bytes      {} total", bytes.len());
-        say!("    {:<12} {:>8}", "header", HEADER_LEN);
-        for (name, n) in sections {
-            say!("    {:<12} {:>8}", name, n);
-        }
-        if parts.signed {
-            say!("    {:<12} {:>8}", "signature", kairos::codec::SIGNATURE_LEN);
-        }
-    }
-    Ok(())
 }
 
 /// How often an engine evaluates the model's stages (see [`kairos::engine::stages_by_day`]).

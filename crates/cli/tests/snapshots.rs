@@ -717,44 +717,26 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
     assert!(kairos(&["keygen", "-o", s(&d.join("brand"))]).status.success());
     let traits = d.join("traits.json");
     std::fs::write(&traits, r#"{"tier": "gold"}"#).unwrap();
-    let token = |now: &str| {
-        kairos(&[
-            "token",
-            "--key",
-            s(&d.join("brand.key")),
-            "--user",
-            USER,
-            "--traits",
-            s(&traits),
-            "--now",
-            now,
-        ])
+    // `kairos token` for traits file `traits`, at `now` if given.
+    let key = d.join("brand.key");
+    let token = |traits: &Path, now: Option<&str>| {
+        let mut args = vec!["token", "--key", s(&key), "--user", USER, "--traits", s(traits)];
+        args.extend(now.map(|n| ["--now", n]).into_iter().flatten());
+        kairos(&args)
     };
     fails(
-        &token("1795147200"),
+        &token(&traits, Some("1795147200")),
         2,
         "--now 1795147200 is before 2001 in milliseconds since 1970; if it is seconds, pass 1795147200000",
     );
-    fails(&token("0"), 2, "--now 0 is before 2001");
+    fails(&token(&traits, Some("0")), 2, "--now 0 is before 2001");
     let micros =
         (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()).to_string();
-    fails(&token(&micros), 2, "is more than 400 days after this machine's clock");
+    fails(&token(&traits, Some(&micros)), 2, "is more than 400 days after this machine's clock");
     std::fs::write(d.join("twice.json"), r#"{"tier": "gold", "tier": "silver"}"#).unwrap();
-    fails(
-        &kairos(&[
-            "token",
-            "--key",
-            s(&d.join("brand.key")),
-            "--user",
-            USER,
-            "--traits",
-            s(&d.join("twice.json")),
-        ]),
-        2,
-        "`tier` is given twice in this object",
-    );
+    fails(&token(&d.join("twice.json"), None), 2, "`tier` is given twice in this object");
     // A time in the past, in ms (a fixture): printed, with a warning.
-    let past = token("1700000000000");
+    let past = token(&traits, Some("1700000000000"));
     assert!(past.status.success(), "{}", text(&past.stderr));
     assert!(text(&past.stdout).starts_with("kt1."));
     assert!(
@@ -762,10 +744,7 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         "{}",
         text(&past.stderr)
     );
-    let now = token(
-        &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis())
-            .to_string(),
-    );
+    let now = token(&traits, None);
     assert!(now.status.success() && text(&now.stderr).is_empty(), "{}", text(&now.stderr));
 
     let model = d.join("model.json");
