@@ -243,7 +243,8 @@ fn boolean<E: Env + ?Sized>(cx: Cx<'_, E>, idx: u32) -> bool {
 }
 
 impl Op {
-    /// Whether the operator always gives a boolean: negations and comparisons.
+    /// Whether the operator always gives a boolean: negations, comparisons and the membership
+    /// tests.
     fn is_boolean(self) -> bool {
         matches!(
             self,
@@ -257,6 +258,9 @@ impl Op {
                 | Op::Le
                 | Op::Gt
                 | Op::Ge
+                | Op::In
+                | Op::StartsWith
+                | Op::EndsWith
         )
     }
 }
@@ -309,7 +313,8 @@ fn truth<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, idx: u32) -> Result<
     }
 }
 
-/// `!`, `!!` and the comparisons.
+/// `!`, `!!`, the comparisons and the membership tests: the operators that give a boolean,
+/// computed without building a value for it.
 fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u32]) -> Result<bool, Fail> {
     match op {
         Op::Not | Op::NotNot => {
@@ -318,6 +323,25 @@ fn bool_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, kids: &[u3
                 None => false,
             };
             Ok(t == (op == Op::NotNot))
+        }
+        Op::In => {
+            let (needle, hay) = two(cx, sc, kids)?;
+            Ok(match &*hay {
+                // JavaScript's `indexOf` reads a null needle as `"null"` (found by differential
+                // testing: `{"in": [null, "1e2"]}` was true).
+                Value::String(s) if matches!(*needle, Value::Null) => has_substring(s, "null"),
+                Value::String(s) => has_substring(s, &js_string(&needle)),
+                Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
+                _ => false,
+            })
+        }
+        Op::StartsWith | Op::EndsWith => {
+            let (s, affix) = two(cx, sc, kids)?;
+            Ok(match (&*s, &*affix) {
+                (Value::String(s), Value::String(a)) if op == Op::StartsWith => s.starts_with(a.as_str()),
+                (Value::String(s), Value::String(a)) => s.ends_with(a.as_str()),
+                _ => false,
+            })
         }
         _ => chain(cx, sc, kids, op),
     }
@@ -372,27 +396,6 @@ fn cold_op<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, op: Op, spread: bo
             Ok(Cow::Owned(Value::Array(items)))
         }
         Op::Substr => substr(cx, sc, kids),
-        Op::In => {
-            let (needle, hay) = two(cx, sc, kids)?;
-            let found = match &*hay {
-                // JavaScript's `indexOf` reads a null needle as `"null"` (found by differential
-                // testing: `{"in": [null, "1e2"]}` was true).
-                Value::String(s) if matches!(*needle, Value::Null) => has_substring(s, "null"),
-                Value::String(s) => has_substring(s, &js_string(&needle)),
-                Value::Array(items) => items.iter().any(|v| strict_eq(v, &needle)),
-                _ => false,
-            };
-            bool_out(found)
-        }
-        Op::StartsWith | Op::EndsWith => {
-            let (s, affix) = two(cx, sc, kids)?;
-            let hit = match (&*s, &*affix) {
-                (Value::String(s), Value::String(a)) if op == Op::StartsWith => s.starts_with(a.as_str()),
-                (Value::String(s), Value::String(a)) => s.ends_with(a.as_str()),
-                _ => false,
-            };
-            bool_out(hit)
-        }
         Op::Map | Op::Filter | Op::All | Op::Some | Op::None => iterate(cx, sc, op, kids),
         Op::Reduce => reduce(cx, sc, kids),
         Op::Throw => {
@@ -535,6 +538,9 @@ fn chain<'t, E: Env + ?Sized>(cx: Cx<'t, E>, sc: Scope<'t>, kids: &[u32], op: Op
                 Op::Gt => x > y,
                 _ => x >= y,
             },
+            // Two booleans under (in)equality (a trait flag against `true`), strict or loose alike.
+            (Value::Bool(x), Value::Bool(y)) if matches!(op, Op::Eq | Op::StrictEq) => x == y,
+            (Value::Bool(x), Value::Bool(y)) if matches!(op, Op::Ne | Op::StrictNe) => x != y,
             (a, b) => test_pair(op, a, b).map_err(Box::new)?,
         };
         if !holds {
