@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use kairos::codec::{from_bytes, to_bytes};
 use kairos::profile::window::{
-    Agg, Aggregate, DayCounts, FeatureSpec, StateError, MAX_WINDOW_DAYS, SETTLE_DAYS,
+    Agg, Aggregate, DayCounts, FeatureSpec, StateError, DROP_MARGIN_DAYS, MAX_WINDOW_DAYS, SETTLE_DAYS,
 };
 use proptest::prelude::*;
 
@@ -127,21 +127,22 @@ impl Reference {
     fn live_keys(&self) -> usize {
         let Some(h) = self.horizon else { return 0 };
         let keep_from = match self.spec.window_days {
-            Some(n) => i64::from(h) - i64::from(n) + 1,
+            Some(n) => i64::from(h) - i64::from(n) + 1 - i64::from(DROP_MARGIN_DAYS),
             None => i64::MIN,
         };
         self.last_days().values().filter(|&&d| i64::from(d) >= keep_from).count()
     }
 
     /// The module docs: "an event counts when its day is in the window and no older than
-    /// `horizon - N + 1`"; all time: "when its day is `<= today` or `<= horizon - SETTLE_DAYS`".
+    /// `horizon - N + 1 - M`" (M = `DROP_MARGIN_DAYS`); all time: "when its day is `<= today` or
+    /// `<= horizon - SETTLE_DAYS`".
     fn counts(&self, day: i32, today: i32) -> bool {
         let Some(h) = self.horizon else { return false };
         let (d, t, h) = (i64::from(day), i64::from(today), i64::from(h));
         match self.spec.window_days {
             Some(n) => {
                 let n = i64::from(n);
-                let first = (t - n + 1).max(h - n + 1);
+                let first = (t - n + 1).max(h - n + 1 - i64::from(DROP_MARGIN_DAYS));
                 first <= d && d <= t
             }
             None => d <= t || d <= h - i64::from(SETTLE_DAYS),

@@ -15,12 +15,14 @@
 //!   on `today`, covers the days `today - N + 1 ..= today`.
 //! - The *horizon* is the latest day ever seen: the largest `day` recorded and `today` pruned
 //!   ([`Aggregate::read`] does not move it). A windowed feature keeps only the days
-//!   `horizon - N + 1 ..= horizon`: older days are dropped when recording or pruning, and an event
-//!   dated before them is ignored. So an event counts when its day is in the window **and** no
-//!   older than `horizon - N + 1`.
+//!   `horizon - N + 1 - M ..= horizon`, where `M` is [`DROP_MARGIN_DAYS`]: older days are dropped
+//!   when recording or pruning, and an event dated before them is ignored. So an event counts when
+//!   its day is in the window **and** no older than `horizon - N + 1 - M`.
 //! - Consequences. If the device clock goes back, events dated after `today` are kept but do not
-//!   count until their day comes. A clock that goes back never brings dropped days back. A clock
-//!   that jumps far ahead (a wrong device date) drops the window's data, as if that time had passed.
+//!   count until their day comes. A clock up to `M` days ahead, right again, loses nothing the
+//!   window counts (an event a few minutes past midnight by a fast clock moves the horizon to
+//!   tomorrow). A clock that goes back never brings dropped days back. A clock that jumps further
+//!   ahead (a wrong device date) drops the window's data, as if that time had passed.
 //! - An all-time feature (`window_days: None`) drops nothing. Events of the last [`SETTLE_DAYS`] days
 //!   up to the horizon are kept per day, so that after a clock jump back they do not count before
 //!   their day; older events are folded into one total that always counts. So an all-time event
@@ -193,10 +195,13 @@ enum Span {
 }
 
 impl Span {
-    /// First day kept per day when the latest day seen is `horizon`.
+    /// First day kept per day when the latest day seen is `horizon`: a window keeps
+    /// [`DROP_MARGIN_DAYS`] more, as the horizon may be a day from a clock ahead (an event from a
+    /// clock a few minutes ahead at midnight moves it to tomorrow), and the window read once the
+    /// clock is right again still ends today.
     fn keep_from(self, horizon: i32) -> i64 {
         let kept = match self {
-            Span::Window(n) => n,
+            Span::Window(n) => n + i64::from(DROP_MARGIN_DAYS),
             Span::AllTime => i64::from(SETTLE_DAYS),
         };
         i64::from(horizon) - kept + 1

@@ -266,8 +266,9 @@ impl Rule {
     pub(super) fn new(span: Span, horizon: i32, today: i32) -> Rule {
         let (h, today) = (i64::from(horizon), i64::from(today));
         match span {
+            // Days before what is kept may have been dropped: none of them counts.
             Span::Window(n) => {
-                Rule { lo: (today - n + 1).max(h - n + 1), hi: today, settled_below: i64::MIN }
+                Rule { lo: (today - n + 1).max(span.keep_from(horizon)), hi: today, settled_below: i64::MIN }
             }
             Span::AllTime => Rule { lo: i64::MIN, hi: today, settled_below: h - i64::from(SETTLE_DAYS) + 1 },
         }

@@ -61,14 +61,43 @@ fn pruned_days_never_come_back_when_the_clock_goes_back() {
     let s = spec(Agg::Count, Some(7));
     let mut a = Aggregate::default();
     a.record(&s, 100, at(100).1, 0.0, 0);
+    // Kept: the window, and a week of margin for a clock ahead (days 104 to 110, and 97 to 103).
     a.prune(&s, 110);
+    assert_eq!(a.read(&s, 100), Some(1.0));
+    // Past the margin (days 107 to 120 kept): dropped, and never counted again.
+    a.prune(&s, 120);
     assert_eq!(a.read(&s, 100), Some(0.0));
     // An event dated before the kept days is ignored too.
     a.record(&s, 101, at(101).1, 0.0, 0);
     assert_eq!(a.read(&s, 101), Some(0.0));
-    a.record(&s, 104, at(104).1, 0.0, 0);
-    assert_eq!(a.read(&s, 104), Some(1.0));
+    a.record(&s, 108, at(108).1, 0.0, 0);
+    assert_eq!(a.read(&s, 108), Some(1.0));
     a.validate(&s).unwrap();
+}
+
+/// An event from a clock ahead (a few minutes past midnight, or days) moves the latest day seen;
+/// once the clock is right again, every day the window counts still counts, and the day's later
+/// events count too, for a clock up to `DROP_MARGIN_DAYS` ahead (review of 2026-11-24: a 1-day
+/// window lost the rest of the day, a 7-day one its oldest days).
+#[test]
+fn an_event_from_a_clock_ahead_loses_nothing_the_window_counts() {
+    for agg in [Agg::Count, Agg::Sum, Agg::Distinct { max: 10 }] {
+        let day = spec(agg, Some(1));
+        let mut a = Aggregate::default();
+        a.record(&day, 100, at(100).1, 1.0, 1);
+        a.record(&day, 101, at(101).1, 1.0, 2); // 4 hours ahead, past midnight
+        a.record(&day, 100, at(100).1 + 60_000, 1.0, 3); // right again
+        assert_eq!(a.read(&day, 100), Some(2.0), "{agg:?}");
+        assert_eq!(a.read(&day, 101), Some(1.0), "{agg:?}");
+        a.validate(&day).unwrap();
+
+        let week = spec(agg, Some(7));
+        let mut a = Aggregate::default();
+        a.record(&week, 94, at(94).1, 1.0, 1);
+        a.record(&week, 101 + i32::from(DROP_MARGIN_DAYS) - 1, at(101).1, 1.0, 2); // a week ahead
+        assert_eq!(a.read(&week, 100), Some(1.0), "{agg:?}: day 94 is in the 7 days to day 100");
+        a.validate(&week).unwrap();
+    }
 }
 
 #[test]
@@ -160,7 +189,8 @@ fn validate_rejects_broken_states() {
             "empty",
         ),
         (
-            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(2, Bits::count(1))] } }),
+            // Before the 7 days to the horizon and the week of margin (days -3 to 10).
+            Data::Count(Cells { settled: None, days: cells::Days { cells: vec![(-4, Bits::count(1))] } }),
             "out of range",
         ),
         (Data::Count(Cells { settled: Some(Bits::count(3)), days: cells::Days::default() }), "settled"),
@@ -244,10 +274,11 @@ fn year_of_heavy_use(s: &FeatureSpec) -> Aggregate {
 #[test]
 fn state_size_of_a_90_day_feature_after_a_year_of_heavy_use() {
     let cases = [
-        (Agg::Count, Some(90), 290),
-        (Agg::Sum, Some(90), 830),
-        (Agg::First, Some(90), 470),
-        (Agg::Last, Some(90), 470),
+        // Windows keep a week of margin past their days (`DROP_MARGIN_DAYS`).
+        (Agg::Count, Some(90), 310),
+        (Agg::Sum, Some(90), 900),
+        (Agg::First, Some(90), 510),
+        (Agg::Last, Some(90), 510),
         (Agg::Distinct { max: 100 }, Some(90), 1_000),
         (Agg::Count, None, 40),
         (Agg::Sum, None, 90),
