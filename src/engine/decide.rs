@@ -196,8 +196,10 @@ impl Engine {
         let offset = self.model.offset_ms;
         let today = time::day_of(now, offset);
         let minute = time::minute_of_day(now, offset);
+        // Global caps count and hold with consent only: without it nothing is counted, and a
+        // decision is not held to them (review: a decision took only `max` of its items).
         let mut global_left = u32::MAX;
-        for c in &self.model.caps {
+        for c in self.model.caps.iter().filter(|_| self.profile.consent) {
             global_left =
                 global_left.min(c.max.saturating_sub(self.profile.global.count_in_last(today, c.days)));
         }

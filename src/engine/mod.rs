@@ -260,8 +260,15 @@ impl Engine {
     /// features, stage, traits, exposures) but keeps the install id and the undrained outbox;
     /// [`Engine::withdraw_consent`] also erases the undrained reports and asks the backend to
     /// erase the rest.
+    ///
+    /// The consent she already gave, given again, changes nothing: the stage the latest events
+    /// call for is still evaluated when next read (review: it was dropped, and a change of stage
+    /// went unreported).
     pub fn set_consent(&mut self, consent: bool) {
-        if !consent && self.profile.consent {
+        if consent == self.profile.consent {
+            return;
+        }
+        if !consent {
             let mut fresh = Profile::new(&self.model, self.profile.install_id);
             fresh.seq = self.profile.seq;
             self.profile = fresh;

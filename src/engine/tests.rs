@@ -666,3 +666,47 @@ fn a_trait_date_that_is_not_one_is_shown() {
     let err = e.set_traits_json(&json!({"birthday": 7}), None).unwrap_err();
     assert!(err.to_string().ends_with("got a number"), "{err}");
 }
+
+/// Consent given again (a page that calls `setConsent(true)` on every start) keeps the stage
+/// change the latest event calls for: it is still reported, stamped with the event's time.
+#[test]
+fn consent_given_again_keeps_the_pending_stage_change() {
+    let lifecycle = json!([
+        {"stage": "viewer", "when": {">=": [{"var": "features.views"}, 1]}},
+        {"stage": "visitor", "when": true}
+    ]);
+    let mut e = engine(model(json!([]), json!({"lifecycle": lifecycle})), 1);
+    let hero = at(&e, "hero");
+    e.decide(hero, &[Value::Null], MIDNIGHT + 20 * HOUR);
+    e.drain_outbox();
+    let (view, props) = input::event(e.model(), &json!({"type": "view", "category": "qipao"})).unwrap();
+    e.track(view, &props, MIDNIGHT + 20 * HOUR + 60_000);
+    e.set_consent(true);
+    assert_eq!(e.stage(), Some("viewer"));
+    let changes: Vec<_> =
+        e.drain_outbox().into_iter().filter(|x| matches!(x, OutboxEvent::StageChanged { .. })).collect();
+    assert_eq!(
+        changes,
+        [OutboxEvent::StageChanged {
+            from: Some("visitor".into()),
+            to: "viewer".into(),
+            at: MIDNIGHT + 20 * HOUR + 60_000
+        }]
+    );
+}
+
+/// Without consent the global caps neither count nor hold: a placement shows all the offers
+/// that need no consent, up to its `max_items`, however many decisions came before.
+#[test]
+fn global_caps_do_not_hold_a_decision_without_consent() {
+    let offer = |id: &str| json!({"id": id, "placements": ["grid"], "requires_consent": false, "content": 1});
+    let m = model(json!([offer("a"), offer("b"), offer("c")]), json!({"caps": [{"max": 1, "days": 1}]}));
+    let mut e = Engine::new(m, 1);
+    for k in 0..3 {
+        assert_eq!(shown(&mut e, "grid", MIDNIGHT + 12 * HOUR + k), ["a", "b", "c"]);
+    }
+    // With consent, the cap holds: one exposure a day across offers.
+    e.set_consent(true);
+    assert_eq!(shown(&mut e, "grid", MIDNIGHT + 13 * HOUR), ["a"]);
+    assert!(shown(&mut e, "grid", MIDNIGHT + 14 * HOUR).is_empty());
+}
