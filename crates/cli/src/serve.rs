@@ -357,6 +357,7 @@ fn snapshot_response(
         return (
             StatusCode::NOT_MODIFIED,
             [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, HeaderValue::from_static(cache))],
+            no_body(),
         )
             .into_response();
     }
@@ -487,7 +488,15 @@ async fn long_poll(
 /// The long-poll's `204`, not to be cached (a 204 is cacheable by default, and a cache that
 /// kept one would hide the next version).
 fn no_news() -> Response {
-    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")]).into_response()
+    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "no-store")], no_body()).into_response()
+}
+
+/// The body of a `204` or `304`: none, of a length not stated. axum gives a `HEAD` answer the
+/// `Content-Length` of a body whose length is known (`0` for an empty one) and hyper sends it
+/// on, but RFC 9110 forbids it in a 204, and in a 304 it would have to be the 200's length.
+/// hyper sends no body with either status whatever the body says.
+fn no_body() -> Body {
+    Body::from_stream(futures_util::stream::empty::<Result<Bytes, Infallible>>())
 }
 
 fn bad_request(message: String) -> Response {
@@ -690,9 +699,10 @@ async fn static_file(root: &Path, path: &str) -> Response {
 /// the request named an origin, so a CDN that cached the copy fetched without one (curl, a
 /// mini-program) still serves browsers a copy they may read. With `--origin` only the listed
 /// origins are echoed, and every response carries `Vary: Origin`, so a cache never gives one
-/// origin's answer to another. `/demo/token` is never answered with `*`: only the server's own
-/// page (same origin, on a loopback host name) and listed origins may call it, as any page the
-/// demo user visits could otherwise mint tokens with the brand key.
+/// origin's answer to another; a request from the server's own pages (same origin: browsers send
+/// `Origin` on a same-origin POST too) is never refused. `/demo/token` is never answered with
+/// `*`: only the server's own page (same origin, on a loopback host name) and listed origins may
+/// call it, as any page the demo user visits could otherwise mint tokens with the brand key.
 async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let demo = req.uri().path() == "/demo/token";
@@ -704,7 +714,12 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
         _ if s.origins.is_empty() && !demo => Some(HeaderValue::from_static("*")),
         _ => None,
     };
-    let refused = origin.is_some() && allow.is_none() && !(demo && same_loopback_origin(headers));
+    // A same-origin request needs no CORS headers, only not to be refused.
+    let own = match same_origin(headers) {
+        Some(host) => !demo || is_loopback_name(host),
+        None => false,
+    };
+    let refused = origin.is_some() && allow.is_none() && !own;
     let vary = demo || !s.origins.is_empty();
     let preflight = req.method() == Method::OPTIONS;
     let started = Instant::now();
@@ -737,18 +752,26 @@ async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Whether the request comes from a page of this server: its `Origin` is `http://` and its
-/// `Host`, and that host is a loopback name. A page on another name that resolves to 127.0.0.1
-/// (DNS rebinding) sends its own name as `Host`, and is refused.
-fn same_loopback_origin(headers: &HeaderMap) -> bool {
+/// The request's `Host` when it comes from a page of this server: its `Origin` is `http://` and
+/// that `Host` (the server speaks plain HTTP; behind a proxy that terminates TLS the public
+/// origin is listed with `--origin`). Host names are compared without regard to case, as
+/// browsers serialize them in lowercase.
+fn same_origin(headers: &HeaderMap) -> Option<&str> {
     let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let (Some(origin), Some(host)) = (text(header::ORIGIN), text(header::HOST)) else { return false };
+    let (origin, host) = (text(header::ORIGIN)?, text(header::HOST)?);
+    let named =
+        origin.get(..7).filter(|scheme| scheme.eq_ignore_ascii_case("http://")).and(origin.get(7..))?;
+    named.eq_ignore_ascii_case(host).then_some(host)
+}
+
+/// Whether `host` (a `Host` header: a name and an optional port) is a loopback name. A page on
+/// another name that resolves to 127.0.0.1 (DNS rebinding) sends its own name as `Host`.
+fn is_loopback_name(host: &str) -> bool {
     let name = match host.rsplit_once(':') {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    let loopback = name.eq_ignore_ascii_case("localhost")
+    name.eq_ignore_ascii_case("localhost")
         || name == "[::1]"
-        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
-    loopback && origin.strip_prefix("http://") == Some(host)
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }

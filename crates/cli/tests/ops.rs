@@ -114,6 +114,99 @@ fn a_restart_never_publishes_a_lower_version_or_other_bytes_under_the_same_one()
     assert!(srv.log().contains("signed otherwise"), "{}", srv.log());
 }
 
+/// Regression (serve review, finding 1): a channel whose model file was missing at a start
+/// took any version once the file came back, a lower one included, and overwrote its kept
+/// snapshot with it, though docs/cli.md says the file starts from the version that was kept.
+#[test]
+fn a_retired_channel_comes_back_from_the_version_it_held() {
+    use common::server::{model, renamed_model};
+    let site = Site::new("retired");
+    site.write_model("mini.json", &model(3));
+    let srv = site.start(&[]);
+    let v3 = srv.meta("mini");
+    stop(srv);
+    let kept = site.path("models/.kairos/mini.kairos");
+    let kept_v3 = std::fs::read(&kept).unwrap();
+
+    std::fs::remove_file(site.path("models/mini.json")).unwrap();
+    let srv = site.start(&[]);
+    assert_eq!(srv.get("/v1/channels/mini/meta").status, 404, "retired: not served until its file is back");
+    // A lower version: refused; the kept snapshot is served again, as a start would.
+    site.write_model("mini.json", &model(1));
+    srv.wait_log("lower than the published version");
+    assert_eq!(srv.meta("mini"), v3);
+    assert_eq!(std::fs::read(&kept).unwrap(), kept_v3, "the kept snapshot is not overwritten");
+    // The same version with other content: refused too.
+    site.write_model("mini.json", &renamed_model(3, "Edited"));
+    srv.wait_log("meta.version is not higher");
+    assert_eq!(srv.meta("mini"), v3);
+    assert_eq!(std::fs::read(&kept).unwrap(), kept_v3);
+    // A higher version is published, and kept.
+    site.write_model("mini.json", &model(4));
+    srv.wait_version("mini", 4);
+    let v4 = srv.meta("mini");
+    stop(srv);
+    assert_ne!(std::fs::read(&kept).unwrap(), kept_v3);
+
+    // The same model back: its kept snapshot is served again as it was, nothing published.
+    std::fs::remove_file(site.path("models/mini.json")).unwrap();
+    let srv = site.start(&[]);
+    site.write_model("mini.json", &model(4));
+    srv.wait_version("mini", 4);
+    assert_eq!(srv.meta("mini"), v4);
+    let log = srv.log();
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR") && !log.contains("publish: published channel=mini"),
+        "{log}"
+    );
+    stop(srv);
+
+    // A kept snapshot that cannot be read: the file that comes back is not published (what was
+    // published there is unknown) until the kept one is deleted.
+    std::fs::remove_file(site.path("models/mini.json")).unwrap();
+    std::fs::write(&kept, b"not a snapshot").unwrap();
+    let srv = site.start(&[]);
+    site.write_model("mini.json", &model(2));
+    srv.wait_log("delete it to forget");
+    assert_eq!(srv.get("/v1/channels/mini/meta").status, 404);
+    assert_eq!(srv.get("/healthz").status, 503);
+    std::fs::remove_file(&kept).unwrap();
+    srv.wait_version("mini", 2);
+}
+
+/// Serve review, finding 6: the immutable URLs of earlier snapshots (docs/cli.md: the last 64
+/// published are kept) answered `404` after a restart; only each channel's latest came back.
+#[test]
+fn immutable_urls_survive_a_restart() {
+    let site = Site::new("immutable");
+    let srv = site.start(&[]);
+    let url = |srv: &common::server::Server| srv.meta("web")["url"].as_str().unwrap().to_string();
+    let first = url(&srv);
+    let first_body = srv.get(&first).body;
+    site.write_model("web.json", &common::server::model(2));
+    srv.wait_version("web", 2);
+    let second = url(&srv);
+    stop(srv);
+
+    let srv = site.start(&[]);
+    let r = srv.get(&first);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), srv.log());
+    assert_eq!(r.body, first_body);
+    assert_eq!(r.headers["x-kairos-version"], "1");
+    assert!(r.headers["cache-control"].contains("immutable"));
+    assert_eq!(srv.get(&second).status, 200);
+    stop(srv);
+
+    // A kept file whose bytes do not have the hash its name says is not served under it.
+    let dir = site.path("models/.kairos/snapshots");
+    let fake = format!("{}.kairos", "0".repeat(64));
+    std::fs::copy(dir.join(&first[first.rfind('/').unwrap() + 1..]), dir.join(&fake)).unwrap();
+    let srv = site.start(&[]);
+    assert_eq!(srv.get(&format!("/v1/snapshots/{fake}")).status, 404);
+    assert_eq!(srv.get(&first).status, 200);
+    assert!(srv.log().contains(&fake), "{}", srv.log());
+}
+
 /// The state folder: `--state` moves it; a kept snapshot that is damaged, or a folder that
 /// cannot be written, stops the start (exit 2); a retired channel is not served again.
 #[test]

@@ -298,6 +298,80 @@ fn other_origins_cannot_post() {
     assert_eq!(post(&[ndjson]), 202);
 }
 
+/// Regression (serve review, finding 2): with `--origin`, the server's own page (the demo's
+/// Send) got `403` on `POST /v1/outbox`: a browser sends `Origin` on a same-origin POST too, and
+/// only `/demo/token` knew the same-origin rule.
+#[test]
+fn the_servers_own_page_may_post_when_origins_are_listed() {
+    let srv = Server::start("cors-own", &["--origin", "https://shop.example"]);
+    let ndjson = ("Content-Type", "application/x-ndjson");
+    let line = format!("{STAGE}\n");
+    let post = |headers: &[(&str, &str)]| {
+        let r = request(&srv.addr, "POST", "/v1/outbox", headers, line.as_bytes());
+        (r.status, r.headers.get("access-control-allow-origin").cloned())
+    };
+    let port = srv.addr.rsplit_once(':').unwrap().1;
+    let own = format!("http://{}", srv.addr);
+    let localhost = format!("localhost:{port}");
+    let localhost_origin = format!("http://{localhost}");
+    let upper = format!("LocalHost:{port}");
+    // Same origin: `http://` and the Host the request was sent to (compared as browsers do:
+    // host names without regard to case).
+    for headers in [
+        vec![ndjson, ("Origin", own.as_str())],
+        vec![ndjson, ("Host", &localhost), ("Origin", &localhost_origin)],
+        vec![ndjson, ("Host", &upper), ("Origin", &localhost_origin)],
+    ] {
+        assert_eq!(post(&headers), (202, None), "{headers:?}");
+    }
+    // Other origins: another scheme, port or host, or none.
+    let https = format!("https://{}", srv.addr);
+    let other_port = format!("http://127.0.0.1:{}", port.parse::<u16>().unwrap().wrapping_add(1));
+    let other_host = format!("http://localhost:{port}");
+    for origin in [https.as_str(), &other_port, &other_host, "null", &format!("{own}/")] {
+        assert_eq!(post(&[ndjson, ("Origin", origin)]).0, 403, "{origin}");
+        let pre = request(&srv.addr, "OPTIONS", "/v1/outbox", &[("Origin", origin)], b"");
+        assert_eq!(pre.status, 403, "{origin}");
+    }
+    assert_eq!(stored_reports(&srv.dir.join("outbox.ndjson")).len(), 3);
+}
+
+/// Regression (serve review, finding 6): a `HEAD` answered `204` (the long-poll) or `304` with
+/// `content-length: 0`; RFC 9110 forbids it in a 204, and in a 304 it must be the length of the
+/// 200.
+#[test]
+fn no_content_length_on_204_or_304() {
+    let srv = Server::start("no-length", &[]);
+    let etag = srv.get("/v1/channels/web/latest", &[]).headers["etag"].clone();
+    for method in ["GET", "HEAD"] {
+        let poll = request(&srv.addr, method, "/v1/channels/web/poll?after=1&wait_ms=50", &[], b"");
+        let not_modified =
+            request(&srv.addr, method, "/v1/channels/web/latest", &[("If-None-Match", &etag)], b"");
+        for (r, status) in [(poll, 204), (not_modified, 304)] {
+            assert_eq!(r.status, status, "{method}");
+            assert!(!r.headers.contains_key("content-length"), "{method} {status}: {:?}", r.headers);
+            assert!(!r.headers.contains_key("transfer-encoding"), "{method} {status}: {:?}", r.headers);
+            assert!(r.body.is_empty(), "{method} {status}");
+        }
+    }
+    // A 200 to HEAD still says how long the snapshot is, and a 204 keeps the connection open.
+    let head = request(&srv.addr, "HEAD", "/v1/channels/web/latest", &[], b"");
+    assert_eq!(head.headers["content-length"], srv.meta()["bytes"].to_string());
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let ask = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr);
+    s.write_all(ask("/v1/channels/web/poll?after=1&wait_ms=50").as_bytes()).unwrap();
+    s.write_all(ask("/healthz").as_bytes()).unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("\"ok\":true") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after the 204: {got}");
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(got.starts_with("HTTP/1.1 204"), "{got}");
+}
+
 #[test]
 fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     let srv = Server::start("push", &[]);

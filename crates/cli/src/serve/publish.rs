@@ -2,8 +2,10 @@
 //! its `meta.version` is above the published one. A channel's version is only ever published
 //! with one content: the last published snapshot of each channel is kept in the state folder
 //! (`--state`, by default `<models>/.kairos/CHANNEL.kairos`), and a server that starts serves it
-//! until the model file holds a higher version, so a restart neither rolls devices back nor
-//! gives two different snapshots one version.
+//! until the model file holds a higher version (a channel whose file was missing at start: from
+//! when its file is back), so a restart neither rolls devices back nor gives two different
+//! snapshots one version. The snapshots behind the immutable URLs are kept there too
+//! (`snapshots/SHA256.kairos`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -68,7 +70,7 @@ impl Published {
 }
 
 /// Content-addressed snapshots kept for their immutable URLs (the latest of each channel is
-/// never evicted).
+/// never evicted), in memory and in the state folder's `snapshots/`, so they survive a restart.
 pub(super) const KEEP_SNAPSHOTS: usize = 64;
 
 /// Snapshots kept for their immutable URLs by hash, and their hashes oldest first.
@@ -97,8 +99,10 @@ pub(super) fn prepare_state(dir: &Path) -> Result<(), Fail> {
 
 /// Serves the snapshot kept in the state folder for each channel that has a model file: what
 /// devices were last given. A kept snapshot that is not valid stops the start (exit 2): serving
-/// without it could publish an older version, or other bytes under the same one.
+/// without it could publish an older version, or other bytes under the same one. The snapshots
+/// kept for their immutable URLs are loaded first.
 pub(super) fn load_state(state: &Shared) -> Result<(), Fail> {
+    load_urls(state);
     let entries = match std::fs::read_dir(&state.state_dir) {
         Ok(e) => e,
         Err(e) => return Err(Fail::usage(format!("{}: {e}", state.state_dir.display()))),
@@ -110,35 +114,83 @@ pub(super) fn load_state(state: &Shared) -> Result<(), Fail> {
     paths.sort();
     for path in paths {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-        // A retired channel (its model file removed) is not served again after a restart.
+        // A retired channel (its model file removed) is not served until its file is back (see
+        // `revive`).
         let model = state.dir.join(format!("{channel}.json"));
         if !is_model_file(&model) || !model.is_file() {
             continue;
         }
-        let corrupt = |why: String| {
-            Fail::usage(format!(
-                "{}: the snapshot last published on channel `{channel}` cannot be read: {why}; delete \
-                 it to forget what was published there (devices that hold a version keep refusing \
-                 lower ones)",
-                path.display()
-            ))
-        };
-        let bytes = std::fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
-        kairos::snapshot::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
-        let published =
-            Published::new(channel, bytes, public.as_ref()).map_err(|e| corrupt(e.to_string()))?;
-        let m = &published.meta;
-        tracing::info!(%channel, version = m.version, sha256 = %m.sha256, key = %m.key.as_deref().unwrap_or("none"),
-            file = %path.display(), "serving the snapshot last published");
-        if m.signed && m.key.is_none() {
-            tracing::warn!(%channel, version = m.version,
-                "the snapshot last published was signed with a key other than --key; it stays served until a \
-                 higher meta.version is published, and devices that trust only --key refuse it meanwhile");
+        match read_kept(state, channel, &path) {
+            Ok(Some(published)) => serve_kept(state, channel, published, &path),
+            Ok(None) => {}
+            Err(why) => return Err(Fail::usage(cannot_read_kept(channel, &path, &why))),
         }
-        publish(state, channel, published);
     }
     Ok(())
+}
+
+/// The snapshot last published on `channel`, kept at `path` in the state folder (`None` when
+/// there is none), checked as the engine would read it.
+fn read_kept(state: &Shared, channel: &str, path: &Path) -> Result<Option<Published>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    kairos::snapshot::decode(&bytes).map_err(|e| e.to_string())?;
+    let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
+    Published::new(channel, bytes, public.as_ref()).map(Some).map_err(|e| e.to_string())
+}
+
+/// Why a kept snapshot cannot be used, and what to do about it.
+fn cannot_read_kept(channel: &str, path: &Path, why: &str) -> String {
+    format!(
+        "{}: the snapshot last published on channel `{channel}` cannot be read: {why}; delete it to \
+         forget what was published there (devices that hold a version keep refusing lower ones)",
+        path.display()
+    )
+}
+
+/// Serves `published`, the snapshot kept at `path` for `channel`.
+fn serve_kept(state: &Shared, channel: &str, published: Published, path: &Path) {
+    let m = &published.meta;
+    tracing::info!(%channel, version = m.version, sha256 = %m.sha256, key = %m.key.as_deref().unwrap_or("none"),
+        file = %path.display(), "serving the snapshot last published");
+    if m.signed && m.key.is_none() {
+        tracing::warn!(%channel, version = m.version,
+            "the snapshot last published was signed with a key other than --key; it stays served until a \
+             higher meta.version is published, and devices that trust only --key refuse it meanwhile");
+    }
+    publish(state, channel, published);
+}
+
+/// Serves the kept snapshot of a channel that has a model file but no snapshot served (its file
+/// was missing at start, or the channel is new), as a start does: the file is then compared
+/// with it, so the kept version stays the floor. False when the kept snapshot cannot be read:
+/// what was published on the channel is unknown, so its model file is not published (logged
+/// once; looked at again at every poll, until the kept file is deleted or mended).
+fn revive(state: &Shared, channel: &str) -> bool {
+    if read_lock(&state.channels).contains_key(channel) {
+        return true;
+    }
+    let kept = state.state_dir.join(format!("{channel}.kairos"));
+    match read_kept(state, channel, &kept) {
+        Ok(None) => true,
+        Ok(Some(published)) => {
+            solved(state, &kept);
+            serve_kept(state, channel, published, &kept);
+            true
+        }
+        Err(why) => {
+            if first_report(state, &kept, &why) {
+                tracing::error!(%channel, file = %kept.display(), error = %why,
+                    "the snapshot last published on the channel cannot be read, so its model file is not \
+                     published; delete it to forget what was published there (devices that hold a version \
+                     keep refusing lower ones)");
+            }
+            false
+        }
+    }
 }
 
 /// Writes a published snapshot to `path` in the state folder, atomically and durably.
@@ -155,9 +207,92 @@ fn remember(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Makes `p` the latest snapshot of `channel` and wakes push clients.
 fn publish(state: &Shared, channel: &str, p: Published) {
     let latest: Vec<String> = read_lock(&state.channels).values().map(|p| p.meta.sha256.clone()).collect();
-    keep(&mut write_lock(&state.by_hash), &p.meta.sha256, p.bytes.clone(), &latest);
-    write_lock(&state.channels).insert(channel.to_string(), p);
+    let forgotten = keep(&mut write_lock(&state.by_hash), &p.meta.sha256, p.bytes.clone(), &latest);
+    write_lock(&state.channels).insert(channel.to_string(), p.clone());
     state.generation.send_modify(|g| *g += 1);
+    // After it is served: a snapshot whose URL cannot be kept on disk is still published (it is
+    // kept as the channel's `CHANNEL.kairos`), and its URL served until the next restart.
+    store_url(state, &p.meta.sha256, &p.bytes, &forgotten);
+}
+
+/// The folder of the state folder where the snapshots kept for their immutable URLs are, one
+/// `SHA256.kairos` each.
+fn urls_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("snapshots")
+}
+
+/// Keeps snapshot `sha` in the state folder for its immutable URL, and removes the `forgotten`
+/// ones. A failure is logged once, until it changes: the URLs are then served until the
+/// server restarts.
+fn store_url(state: &Shared, sha: &str, bytes: &[u8], forgotten: &[String]) {
+    let dir = urls_dir(&state.state_dir);
+    let path = dir.join(format!("{sha}.kairos"));
+    // Content-addressed: a file of that name holds these bytes (checked when it is loaded).
+    let stored = if path.is_file() {
+        Ok(())
+    } else {
+        std::fs::create_dir_all(&dir).and_then(|()| crate::snap::write_file(&path, bytes, false, true))
+    };
+    let removed =
+        forgotten.iter().try_for_each(|h| match std::fs::remove_file(dir.join(format!("{h}.kairos"))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        });
+    match stored.and(removed) {
+        Ok(()) => {
+            solved(state, &dir);
+        }
+        Err(e) => {
+            if first_report(state, &dir, &e.to_string()) {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot keep the published snapshots for their immutable URLs in the state folder; \
+                     they are served until the server restarts (logged once, until it changes)");
+            }
+        }
+    }
+}
+
+/// Loads the snapshots kept for their immutable URLs (see `store_url`), oldest first. A file
+/// whose bytes do not have the hash its name says, or are no snapshot, is logged and not served.
+fn load_urls(state: &Shared) {
+    let dir = urls_dir(&state.state_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| is_kept_url(&e.path()))
+        .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+        .collect();
+    found.sort();
+    let mut forgotten = Vec::new();
+    for (_, path) in found {
+        let Some(sha) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+        let checked = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
+            if hex(&kairos::codec::sha256(&bytes)) != sha {
+                return Err("its bytes do not have the SHA-256 its name says".to_string());
+            }
+            kairos::snapshot::parts(&bytes).map_err(|e| e.to_string())?;
+            Ok(bytes)
+        });
+        match checked {
+            Ok(bytes) => {
+                forgotten.extend(keep(&mut write_lock(&state.by_hash), sha, Bytes::from(bytes), &[]))
+            }
+            Err(why) => tracing::warn!(file = %path.display(), error = %why,
+                "a snapshot kept for its immutable URL cannot be read; it is not served (delete it)"),
+        }
+    }
+    for h in forgotten {
+        std::fs::remove_file(dir.join(format!("{h}.kairos"))).ok();
+    }
+}
+
+/// Whether `path` names a snapshot kept for its URL: `SHA256.kairos` (not the temporary file of
+/// a write).
+fn is_kept_url(path: &Path) -> bool {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    path.extension().is_some_and(|x| x == "kairos")
+        && stem.len() == 64
+        && stem.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Logs a problem with `key` (a file or folder) once, until it changes: true when `problem`
@@ -258,6 +393,9 @@ fn verdict(published: Option<&Published>, new: &Published) -> Verdict {
 /// Reads, compiles and (if its version allows) publishes one model file. Each problem is logged
 /// once, until it changes; a file that was handled is looked at again once its bytes change.
 fn reload_file(state: &Shared, channel: &str, path: &Path) {
+    if !revive(state, channel) {
+        return;
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -368,23 +506,27 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
 }
 
 /// Keeps snapshot `sha` for its immutable URL and forgets the oldest beyond
-/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`).
+/// `KEEP_SNAPSHOTS`, but never a channel's latest (`latest`, and `sha`); returns the hashes
+/// forgotten.
 // INVARIANT: the map and the order hold the same hashes. A latest snapshot stays in the order
 // too, so it is forgotten in its turn once it is no longer the latest.
-pub(super) fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) {
+pub(super) fn keep(kept: &mut Kept, sha: &str, bytes: Bytes, latest: &[String]) -> Vec<String> {
     let (map, order) = kept;
     if map.insert(sha.to_string(), bytes).is_none() {
         order.push_back(sha.to_string());
     }
     let mut excess = order.len().saturating_sub(KEEP_SNAPSHOTS);
+    let mut forgotten = Vec::new();
     order.retain(|h| {
         if excess == 0 || h == sha || latest.contains(h) {
             return true;
         }
         map.remove(h);
+        forgotten.push(h.clone());
         excess -= 1;
         false
     });
+    forgotten
 }
 
 #[cfg(test)]
@@ -397,10 +539,16 @@ mod tests {
     fn a_rarely_changed_channel_does_not_leak_snapshots() {
         let mut kept = Kept::default();
         let mut latest: HashMap<&str, String> = HashMap::new();
+        // Every hash forgotten, as `keep` says (their files are removed from the state folder).
+        let mut forgotten: Vec<String> = Vec::new();
         let mut publish = |channel: &'static str, n: usize| {
             let sha = format!("{channel}{n}");
             let now: Vec<String> = latest.values().cloned().collect();
-            keep(&mut kept, &sha, Bytes::new(), &now);
+            let before = kept.0.clone();
+            let gone = keep(&mut kept, &sha, Bytes::new(), &now);
+            assert!(gone.iter().all(|h| before.contains_key(h) && !kept.0.contains_key(h)), "{gone:?}");
+            assert_eq!(before.len() + 1 - gone.len(), kept.0.len());
+            forgotten.extend(gone);
             latest.insert(channel, sha);
             kept.clone()
         };
@@ -422,5 +570,6 @@ mod tests {
         let mut held: Vec<&String> = map.keys().collect();
         held.sort();
         assert_eq!(listed, held);
+        assert_eq!(forgotten.len() + map.len(), 303, "each of the 303 published is held or was forgotten");
     }
 }
