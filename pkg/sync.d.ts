@@ -23,7 +23,8 @@ export interface TransportRequest {
  * What a transport resolves with, whatever the HTTP status (anything else, such as `undefined`, is
  * a failed request: `reason: 'network'`, retried after the backoff). A snapshot answer larger than
  * a snapshot can be (48 + 16 MiB + 64 bytes, by its length or its `content-length` header) is
- * refused as `SNAPSHOT_CORRUPT` before it reaches the engine.
+ * refused as `SNAPSHOT_CORRUPT` before it reaches the engine; a push answer longer than 64 KiB is
+ * a push failure (`reason: 'http'`).
  */
 export interface TransportResponse {
   readonly status: number;
@@ -61,7 +62,7 @@ export interface WxRequestLike {
     fail: (error: { errMsg: string }) => void;
   }): {
     abort(): void;
-    /** Base library 2.1.0+: used to abort a download whose Content-Length is over the largest snapshot. */
+    /** Base library 2.1.0+: used to abort a download whose Content-Length is over the largest snapshot (64 KiB for a push answer). */
     onHeadersReceived?(listener: (result: { header: Record<string, string>; statusCode?: number }) => void): void;
   };
 }
@@ -131,7 +132,8 @@ export interface SyncOptions {
   readonly timeoutMs?: Millis;
   /**
    * How long a long-poll waits on the server; 25 s by default, at least 1 s. An answer with nothing
-   * new before half of it is followed by the next poll only after `backoff.baseMs`.
+   * new before half of it is followed by the next poll only after a backoff delay, which grows with
+   * each such answer in a row (retry `n` of `backoff`).
    */
   readonly pollWaitMs?: Millis;
   /** Retry `n` waits uniformly between `baseMs` (1 s, at least 1 s) and min(`maxMs` (5 min), `baseMs`·2^n). */
@@ -190,7 +192,10 @@ export type SyncEvent =
    * previous stored copy until a check brings this one again).
    */
   | { readonly type: 'update'; readonly version: number; readonly previous: number | null; readonly source: SnapshotSource; readonly stored: boolean }
-  /** The server has nothing newer. */
+  /**
+   * The server has nothing newer. While that is below a version push announced (the instance or
+   * CDN edge that answered is behind), the next check comes after a backoff delay, not `intervalMs`.
+   */
   | { readonly type: 'current'; readonly version: number | null }
   /**
    * A snapshot was refused; the running model stays. `from`: a stored or bundled copy refused at
@@ -205,7 +210,7 @@ export type SyncEvent =
       readonly version: number | null;
       readonly retryInMs: Millis | null;
     }
-  /** The server could not be reached, stalled or answered an error status. */
+  /** The server could not be reached, stalled or answered an error status (or a push answer over 64 KiB). */
   | {
       readonly type: 'failure';
       readonly during: 'check' | 'push';

@@ -21,11 +21,15 @@ const EVENT_SOURCE_CLOSED = 2;
 // The largest snapshot: the 48-byte header, a body of at most 16 MiB and a 64-byte signature
 // (docs/snapshot-format.md). A larger answer is refused before it is copied into Wasm memory.
 const MAX_SNAPSHOT = 48 + 16 * 1024 * 1024 + 64;
+// The largest push answer (a meta is about 300 bytes): a longer one is not read on, and is a push failure.
+const MAX_TEXT = 64 * 1024;
 // The shortest interval, long-poll wait and backoff base: smaller ones would spin.
 const MIN_MS = 1000;
 
-/** The size of an answer: its byte length, or its Content-Length when larger (or there is no body yet). */
-const sizeOf = (headers, body) => Math.max(Number(headers['content-length']) || 0, (body && body.byteLength) || 0);
+/** The size of an answer: its length, or its Content-Length when larger (or there is no body yet). */
+const sizeOf = (headers, body) => Math.max(Number(headers['content-length']) || 0, (body && (body.byteLength ?? body.length)) || 0);
+/** The most sync reads of an answer: a snapshot, or the push channel's text. */
+const capOf = (responseType) => (responseType === 'arraybuffer' ? MAX_SNAPSHOT : MAX_TEXT);
 const tooLarge = (n) => kairosError('SNAPSHOT_CORRUPT', `${n} bytes, more than a snapshot can be (${MAX_SNAPSHOT})`);
 
 /** Copies any byte body (Uint8Array, other views, ArrayBuffer, from any realm) into a Uint8Array of this realm. */
@@ -63,12 +67,12 @@ export function wxTransport(api = globalThis.wx) {
           fail: (err) => reject(new Error((err && err.errMsg) || 'wx.request failed')),
         });
         req.signal.onabort = () => { if (task && typeof task.abort === 'function') task.abort(); };
-        // A body declared too large is not downloaded (base library 2.1.0+): sync refuses the
-        // answer by its Content-Length. (Without one, wx still reads the whole body first.)
+        // A body declared larger than sync reads is not downloaded (base library 2.1.0+): sync
+        // refuses the answer by its Content-Length. (Without one, wx still reads the whole body first.)
         if (task && typeof task.onHeadersReceived === 'function') {
           task.onHeadersReceived((res) => {
             const headers = lowerKeys(res && res.header);
-            if (sizeOf(headers) <= MAX_SNAPSHOT) return;
+            if (sizeOf(headers) <= capOf(req.responseType)) return;
             resolve({ status: (res && res.statusCode) || 200, headers, body: new Uint8Array(0) });
             task.abort(); // after: its `fail` may come at once, and must not win
           });
@@ -91,27 +95,24 @@ export function fetchTransport(fetchFn = globalThis.fetch) {
       const res = await fetchFn(req.url, init);
       const headers = {};
       res.headers.forEach((value, key) => { headers[key.toLowerCase()] = value; });
-      // A body declared too large is not read at all: sync refuses it by its Content-Length.
-      if (sizeOf(headers) > MAX_SNAPSHOT) {
-        if (ctrl) ctrl.abort();
-        return { status: res.status, headers, body: new Uint8Array(0) };
-      }
-      if (req.responseType !== 'arraybuffer') return { status: res.status, headers, body: await res.text() };
-      const body = await readCapped(res, ctrl);
-      // Given up past the largest snapshot: its length so far stands in for the Content-Length
-      // the server did not send, and sync refuses the answer by it.
-      if (typeof body === 'number') return { status: res.status, headers: { ...headers, 'content-length': String(body) }, body: new Uint8Array(0) };
-      return { status: res.status, headers, body };
+      const max = capOf(req.responseType);
+      const declared = sizeOf(headers);
+      // A body declared larger than sync reads is not read at all, one without a Content-Length not
+      // past that: its length so far stands in for the Content-Length, and sync refuses it by it.
+      const body = declared > max ? declared : await readCapped(res, max, req.responseType !== 'arraybuffer');
+      if (typeof body !== 'number') return { status: res.status, headers, body };
+      if (ctrl) ctrl.abort();
+      return { status: res.status, headers: { ...headers, 'content-length': String(body) }, body: new Uint8Array(0) };
     },
   };
 }
 
 /**
- * The body's bytes, read chunk by chunk where the response has a stream, so a body without a
- * Content-Length is never buffered past the largest snapshot: then its length so far (a number).
+ * The body (its text, or bytes), read chunk by chunk where the response has a stream, so a body
+ * without a Content-Length is never buffered past `max` bytes: then its length so far (a number).
  */
-async function readCapped(res, ctrl) {
-  if (!res.body || typeof res.body.getReader !== 'function') return new Uint8Array(await res.arrayBuffer());
+async function readCapped(res, max, text) {
+  if (!res.body || typeof res.body.getReader !== 'function') return text ? res.text() : new Uint8Array(await res.arrayBuffer());
   const reader = res.body.getReader();
   const chunks = [];
   let total = 0;
@@ -119,9 +120,8 @@ async function readCapped(res, ctrl) {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > MAX_SNAPSHOT) {
+    if (total > max) {
       reader.cancel().catch(() => {});
-      if (ctrl) ctrl.abort();
       return total;
     }
     chunks.push(value);
@@ -132,7 +132,7 @@ async function readCapped(res, ctrl) {
     out.set(c, at);
     at += c.byteLength;
   }
-  return out;
+  return text ? new TextDecoder().decode(out) : out;
 }
 
 function webTransport() {
@@ -241,10 +241,14 @@ export function sync(options) {
   let inflight = null;
   let again = false;
   let failures = 0;
+  let behind = 0; // consecutive checks that ended below the version push announced
   let pushFailures = 0;
+  let early = 0; // consecutive long-polls answered early with nothing new
   let pushTimer = null;
   let source = null;
   let seen = 0; // the highest version the push channel announced
+  const at = () => (engine ? engine.modelVersion : 0);
+  const delay = (attempt) => backoffDelay(attempt, o.random, o.baseMs, o.maxMs);
   let goodState = null; // the stored profile copy known to import: a write never goes over it
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
@@ -453,7 +457,7 @@ export function sync(options) {
   function pushFailed(f) {
     state.lastError = f;
     pushFailures += 1;
-    const retryInMs = backoffDelay(pushFailures, o.random, o.baseMs, o.maxMs);
+    const retryInMs = delay(pushFailures);
     emit({ type: 'failure', during: 'push', reason: f.reason, status: f.status, message: f.message, attempt: pushFailures, retryInMs });
     return retryInMs;
   }
@@ -463,7 +467,7 @@ export function sync(options) {
     state.lastError = f;
     failures += 1;
     state.failures = failures;
-    const retryInMs = backoffDelay(failures, o.random, o.baseMs, o.maxMs);
+    const retryInMs = delay(failures);
     schedule(retryInMs);
     const event = f.reason === 'rejected'
       ? rejected({ from: 'server', code: f.code, message: f.message }, f.version, retryInMs)
@@ -476,7 +480,9 @@ export function sync(options) {
     failures = 0;
     state.failures = 0;
     state.lastError = null;
-    schedule(o.intervalMs);
+    // Still below the announced version: the instance or CDN edge that answered has not got it yet.
+    // Asked again on the backoff schedule until it has, not a whole interval later.
+    schedule(at() < seen ? delay(++behind) : (behind = 0, o.intervalMs));
     if (event.type === 'current') emit(event);
     return event;
   }
@@ -530,8 +536,7 @@ export function sync(options) {
       return f.reason === 'stopped' ? { type: 'stopped' } : checkFailed(f);
     }
     if (stopped) return { type: 'stopped' };
-    const version = () => (engine ? engine.modelVersion : null);
-    if (res.status === 304 && engine) return succeeded({ type: 'current', version: version() });
+    if (res.status === 304 && engine) return succeeded({ type: 'current', version: at() });
     if (res.status !== 200) return checkFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/latest` });
     const headers = lowerKeys(res.headers);
     const size = sizeOf(headers, res.body);
@@ -546,7 +551,7 @@ export function sync(options) {
       event = adopt(bytes, 'server');
     } catch (e) {
       const offered = versionOf(bytes);
-      if (isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER' && offered !== null && offered === version()) {
+      if (isKairosError(e) && e.code === 'SNAPSHOT_NOT_NEWER' && offered !== null && offered === at()) {
         rememberEtag(tag); // the same version we run: up to date
         return succeeded({ type: 'current', version: offered });
       }
@@ -565,10 +570,9 @@ export function sync(options) {
     checkTimer = null;
     inflight = revalidate().finally(() => {
       inflight = null;
-      if (again && !stopped) {
-        again = false;
-        check();
-      }
+      // A version announced meanwhile: checked at once, unless this check failed (its backoff holds).
+      if (again && !failures) check();
+      again = false;
     });
     return inflight;
   }
@@ -578,8 +582,12 @@ export function sync(options) {
     let meta = null;
     try { meta = typeof text === 'string' ? JSON.parse(text) : null; } catch { meta = null; }
     if (!meta || !Number.isSafeInteger(meta.version)) return 0;
-    if (meta.version > seen) seen = meta.version;
-    if (meta.version <= (engine ? engine.modelVersion : 0)) return meta.version;
+    // Only a version above any announced before is checked at once: a re-announcement (every
+    // EventSource reconnect sends the current one) leaves it to the scheduled check, so a version
+    // refused or not served yet is asked for again after the backoff, not at each reconnect.
+    if (meta.version <= seen) return meta.version;
+    seen = meta.version;
+    if (meta.version <= at()) return meta.version;
     // A check in flight may have fetched the older snapshot: run one more after it.
     if (inflight) again = true;
     else check();
@@ -590,21 +598,25 @@ export function sync(options) {
   function poll() {
     pushTimer = null;
     if (stopped) return;
-    const after = Math.max(seen, engine ? engine.modelVersion : 0);
+    const after = Math.max(seen, at());
     const started = o.now();
     request(`${o.base}/poll?after=${after}&wait_ms=${o.pollWaitMs}`, 'text', {}, o.pollWaitMs + o.timeoutMs).then(
       (res) => {
         if (stopped) return;
-        if (res.status === 200 || res.status === 204) {
+        const size = sizeOf(lowerKeys(res.headers), res.body);
+        if (size <= MAX_TEXT && (res.status === 200 || res.status === 204)) {
           pushFailures = 0;
           // An answer with nothing new (a 204, or a 200 such as a captive portal's page or the
           // version we run) long before `wait_ms` means something between us and the server does
-          // not hold long-polls: poll at the pace of the backoff base rather than in a tight loop.
+          // not hold long-polls: poll again after a backoff delay that grows with each such answer
+          // (with jitter: clients behind one such proxy do not poll in step), not in a tight loop.
           const fresh = res.status === 200 && announced(res.body) > after;
-          const early = !fresh && o.now() - started < o.pollWaitMs / 2;
-          pushTimer = o.timers.setTimeout(poll, early ? o.baseMs : 0);
+          early = fresh || o.now() - started >= o.pollWaitMs / 2 ? 0 : early + 1;
+          pushTimer = o.timers.setTimeout(poll, early && delay(early));
         } else {
-          pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/poll` }));
+          // A longer answer than a push answer can be (not read past that) is no answer either.
+          pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: size > MAX_TEXT
+            ? `${size} bytes from ${o.base}/poll, more than a push answer can be (${MAX_TEXT})` : `HTTP ${res.status} from ${o.base}/poll` }));
         }
       },
       (f) => {

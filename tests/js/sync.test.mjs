@@ -321,13 +321,13 @@ test('an injected transport: a long-poll answered at once with 204 does not turn
     },
   };
   const s = sync({ url: 'https://kairos.test/', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
-    timers, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
+    timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
   timers.fire(0);
   timers.fire(0);
   await next(s, (e) => e.type === 'current');
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(asked, [['/v1/channels/model/latest', 'arraybuffer'], ['/v1/channels/model/poll', 'text']]);
-  assert.deepEqual(timers.delays(), [1_000, 60_000], 'the next poll waits the backoff base; the next check the interval');
+  assert.deepEqual(timers.delays(), [1_000, 60_000], 'the next poll waits a backoff delay (here its least, the base); the next check the interval');
   s.stop();
 });
 
@@ -415,12 +415,12 @@ test('r6: a long-poll answered at once with a 200 that announces nothing new is 
     const timers = manualTimers();
     const transport = answering((req) => (req.url.includes('/poll') ? { status: 200, headers: {}, body } : NOT_MODIFIED));
     const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
-      timers, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
+      timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000, now: () => NOW });
     timers.fire(0);
     timers.fire(0);
     await next(s, (e) => e.type === 'current');
     await settled();
-    assert.deepEqual(timers.delays(), [1_000, 60_000], `${JSON.stringify(body)}: the next poll waits the backoff base`);
+    assert.deepEqual(timers.delays(), [1_000, 60_000], `${JSON.stringify(body)}: the next poll waits a backoff delay (here the base)`);
     s.stop();
   }
 });
@@ -736,5 +736,193 @@ test('a bundled copy refused at start is reported as a rejected event after sync
   assert.ok(pub.startsWith('#'), pub);
   const s = sync({ url: dead, publicKey: pub, bundled: v1, store: null, push: 'none', timers: manualTimers() });
   assert.equal(s.engine.modelVersion, 1);
+  s.stop();
+});
+
+// ---- Faults found in the review of serve and sync (/tmp/review-serve.md §3 to §6). ----
+
+/** An EventSource that the test drives: `emit('snapshot', json)` is a message of the server. */
+class FakeEventSource {
+  constructor(url) { Object.assign(this, { url, readyState: 0, listeners: {} }); }
+  addEventListener(type, f) { (this.listeners[type] ??= []).push(f); }
+  close() { this.readyState = 2; }
+  emit(type, data) { for (const f of this.listeners[type] ?? []) f({ data }); }
+}
+const meta = (version) => JSON.stringify({ channel: 'model', version });
+
+test('§3: a re-announced version (each SSE reconnect sends it) does not skip the backoff that its refusal scheduled', async () => {
+  const timers = manualTimers();
+  const forged = brand.snapshot(2, 'other');
+  const held = []; // answers of /latest the test releases itself, while `hold`
+  let hold = false;
+  const asked = [];
+  const transport = {
+    get(req) {
+      asked.push(req.url);
+      const answer = { status: 200, headers: {}, body: forged };
+      return hold ? new Promise((r) => held.push(() => r(answer))) : Promise.resolve(answer);
+    },
+  };
+  let stream = null;
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport,
+    EventSource: class extends FakeEventSource { constructor(url) { super(url); stream = this; } },
+    timers, random: () => 0.5, backoff: BACKOFF, intervalMs: 60_000 });
+  const events = [];
+  s.on((e) => events.push(e.type));
+  const o = await s.check();
+  assert.deepEqual([o.type, o.code, o.retryInMs], ['rejected', 'SNAPSHOT_SIGNATURE', 1500]);
+  timers.fire(0); // the event stream opens and announces the refused v2: new to push, so checked at once
+  stream.emit('snapshot', meta(2));
+  await settled();
+  assert.equal(asked.length, 2);
+  assert.deepEqual(timers.delays(), [2500], 'the second refusal backed off further');
+  for (let i = 0; i < 5; i++) {
+    stream.emit('snapshot', meta(2)); // the stream reconnects, the server sends the current meta again
+    await settled();
+  }
+  assert.equal(asked.length, 2, 'no download per reconnect');
+  assert.deepEqual(timers.delays(), [2500], 'the backoff holds');
+  assert.equal(s.status.failures, 2);
+
+  // A version announced while a check is in flight that then fails: the backoff holds for it too.
+  hold = true;
+  timers.fire(2500);
+  stream.emit('snapshot', meta(3));
+  held.shift()();
+  await settled();
+  assert.deepEqual([asked.length, s.status.failures, timers.delays()], [3, 3, [4500]], 'checked after the backoff, not at once');
+  assert.deepEqual(events, ['rejected', 'rejected', 'rejected']);
+  s.stop();
+});
+
+test('§5: a version announced before /latest serves it (an instance or edge behind) is asked for again on the backoff schedule, not an interval later', async () => {
+  const timers = manualTimers();
+  let served = 2;
+  const transport = answering(() => (served === 2 ? NOT_MODIFIED : { status: 200, headers: { etag: `"${served}"` }, body: brand.snapshot(served) }));
+  let stream = null;
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: brand.snapshot(2), store: null, transport,
+    EventSource: class extends FakeEventSource { constructor(url) { super(url); stream = this; } },
+    timers, random: () => 0.5, backoff: BACKOFF, intervalMs: 60_000 });
+  const events = [];
+  s.on((e) => events.push(e.type));
+  assert.deepEqual(await s.check(), { type: 'current', version: 2 });
+  timers.fire(0);
+  assert.deepEqual(timers.delays(), [60_000]);
+  stream.emit('snapshot', meta(3));
+  await settled();
+  const delays = [];
+  for (let i = 0; i < 4; i++) {
+    [delays[i]] = timers.delays();
+    timers.fire(delays[i]);
+    await settled();
+  }
+  assert.deepEqual(delays, [1500, 2500, 4500, 4500], 'growing with jitter, capped at maxMs');
+  assert.deepEqual([s.engine.modelVersion, s.status.failures, s.status.lastError], [2, 0, null], 'no failure made up');
+  assert.deepEqual(new Set(events), new Set(['current']), 'each check reported what it found');
+  served = 3;
+  timers.fire(4500);
+  await settled();
+  assert.deepEqual([s.engine.modelVersion, timers.delays()], [3, [60_000]], 'once it is there, back to the interval');
+  stream.emit('snapshot', meta(4));
+  await settled();
+  assert.deepEqual(timers.delays(), [1500], 'the backoff started over');
+  s.stop();
+});
+
+test('§4: a long-poll answer longer than 64 KiB is not read past that and is a push failure, through fetch, wx and any transport', async () => {
+  const CAP = 64 * 1024;
+  const run = async (transport, release = () => {}) => {
+    const timers = manualTimers();
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+      timers, random: () => 0, backoff: BACKOFF, intervalMs: 60_000 });
+    const failures = [];
+    s.on((e) => { if (e.type === 'failure') failures.push([e.during, e.reason, e.status, e.attempt, e.retryInMs]); });
+    timers.fire(0);
+    timers.fire(0);
+    await settled();
+    release();
+    for (let i = 0; i < 20 && !failures.length; i++) await settled();
+    s.stop();
+    return failures;
+  };
+  const failed = [['push', 'http', 200, 1, 1000]];
+  // fetch: a body of 1 MiB with no Content-Length (a captive portal's, a broken proxy's).
+  let pulled = 0;
+  let cancelled = false;
+  let signal = null;
+  const chunked = (url, init) => {
+    if (url.endsWith('/latest')) return Promise.resolve(new Response(null, { status: 304 }));
+    signal = init.signal;
+    return Promise.resolve(new Response(new ReadableStream({
+      pull(c) { if (++pulled > 64) c.close(); else c.enqueue(new Uint8Array(16 * 1024).fill(32)); },
+      cancel() { cancelled = true; },
+    }), { status: 200 }));
+  };
+  assert.deepEqual(await run(fetchTransport(chunked)), failed, 'fetch, no Content-Length');
+  assert.ok(pulled <= CAP / (16 * 1024) + 3, `read ${pulled} chunks of 16 KiB`);
+  assert.deepEqual([cancelled, signal.aborted], [true, true]);
+  // fetch: a Content-Length over the cap: not read at all.
+  let read = false;
+  const declared = (url) => Promise.resolve(url.endsWith('/latest') ? new Response(null, { status: 304 }) : {
+    status: 200, headers: new Headers({ 'content-length': String(CAP + 1) }),
+    text: () => { read = true; return Promise.resolve(''); }, arrayBuffer: () => { read = true; return Promise.resolve(new ArrayBuffer(0)); },
+  });
+  assert.deepEqual(await run(fetchTransport(declared)), failed, 'fetch, Content-Length');
+  assert.equal(read, false);
+  // wx: the headers declare more than the cap; the download is aborted.
+  let task = null;
+  const wx = {
+    request(opts) {
+      if (opts.url.endsWith('/latest')) { setImmediate(() => opts.success({ statusCode: 304, header: {}, data: new ArrayBuffer(0) })); return {}; }
+      task = { aborted: false, abort() { this.aborted = true; opts.fail({ errMsg: 'request:fail abort' }); }, onHeadersReceived(f) { this.headers = f; } };
+      task.success = () => opts.success({ statusCode: 200, header: {}, data: '' });
+      return task;
+    },
+  };
+  assert.deepEqual(await run(wxTransport(wx), () => {
+    task.headers({ header: { 'Content-Length': String(CAP + 1) }, statusCode: 200 });
+    if (!task.aborted) task.success();
+  }), failed, 'wx');
+  assert.equal(task.aborted, true, 'aborted at the headers');
+  // Any transport that hands over a longer text.
+  const long = answering((req) => (req.url.endsWith('/latest') ? NOT_MODIFIED : { status: 200, headers: {}, body: ' '.repeat(CAP + 1) }));
+  assert.deepEqual(await run(long), failed, 'a long string');
+});
+
+test('§6: long-polls answered at once back off with jitter, growing with each, until one is held or announces something new', async () => {
+  const timers = manualTimers();
+  let clock = NOW;
+  let answer = () => ({ status: 204, headers: {}, body: '' });
+  let latest = NOT_MODIFIED;
+  const transport = answering((req) => (req.url.includes('/poll') ? answer() : latest));
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+    timers, random: () => 0.5, backoff: BACKOFF, intervalMs: 60_000, now: () => clock });
+  const pollDelay = () => timers.delays().filter((d) => d !== 60_000)[0];
+  const nextPoll = async () => {
+    const d = pollDelay();
+    timers.fire(d);
+    await settled();
+    return pollDelay();
+  };
+  timers.fire(0);
+  timers.fire(0);
+  await settled();
+  const delays = [pollDelay()];
+  for (let i = 0; i < 3; i++) delays.push(await nextPoll());
+  assert.deepEqual(delays, [1500, 2500, 4500, 4500], 'backoffDelay over the early answers, capped at maxMs');
+  answer = () => { clock += 25_000; return { status: 204, headers: {}, body: '' }; }; // held the whole wait
+  assert.equal(await nextPoll(), 0, 'a held poll: the next one at once');
+  answer = () => ({ status: 204, headers: {}, body: '' });
+  assert.equal(await nextPoll(), 1500, 'the backoff started over');
+  assert.equal(await nextPoll(), 2500);
+  answer = () => ({ status: 200, headers: {}, body: meta(1) });
+  assert.equal(await nextPoll(), 4500, 'the version that runs is nothing new');
+  answer = () => ({ status: 200, headers: {}, body: meta(2) });
+  latest = { status: 200, headers: {}, body: brand.snapshot(2) };
+  assert.equal(await nextPoll(), 0, 'a new version: the next poll at once');
+  assert.deepEqual([s.engine.modelVersion, timers.delays()], [2, [0, 60_000]], 'and checked');
+  answer = () => ({ status: 204, headers: {}, body: '' });
+  assert.equal(await nextPoll(), 1500, 'the backoff started over');
+  assert.match(transport.asked.at(-1), /after=2&/);
   s.stop();
 });
