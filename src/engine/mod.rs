@@ -374,6 +374,12 @@ impl Engine {
             });
         }
         self.memo.reset(&self.model);
+        // Every `where` sees the profile from before the event: the filters first, then the
+        // records (recording in turn let a filter see what the features before it had just
+        // counted, so whether an event counted depended on the order features are declared in).
+        // The features whose filter passed, in `decide`'s scratch vector (its allocation kept).
+        let mut passed = core::mem::take(&mut self.scratch);
+        passed.clear();
         for &f in &def.features {
             let Some(fdef) = self.model.features.get(f as usize) else { continue };
             let pass = match &fdef.filter {
@@ -392,9 +398,12 @@ impl Engine {
                     ev.test(rule)
                 }
             };
-            if !pass {
-                continue;
+            if pass {
+                passed.push((u32::from(f), 0.0));
             }
+        }
+        for &(f, _) in &passed {
+            let Some(fdef) = self.model.features.get(f as usize) else { continue };
             let of = fdef.of.and_then(|p| props.get(p as usize));
             let (amount, key) = match of {
                 Some(Value::Number(n)) => (*n, n.to_bits()),
@@ -407,6 +416,9 @@ impl Engine {
                 agg.record(&fdef.spec, today, now, amount, key);
             }
         }
+        // Left empty, as `decide` takes it.
+        passed.clear();
+        self.scratch = passed;
         for &o in &def.converts {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;
