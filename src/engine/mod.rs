@@ -144,8 +144,11 @@ impl Engine {
         let token = token.trim();
         let claims = token::verify(token, &self.trust.token_keys, now)?;
         self.check_user(&claims)?;
-        self.profile.traits = host::token_traits(&self.model, claims.traits, true)
+        let traits = host::token_traits(&self.model, claims.traits, true)
             .map_err(|e| TokenError::Traits(crate::codec::message(&e)))?;
+        // A stage change the events before call for is theirs, stamped with their time.
+        self.settle_stage();
+        self.profile.traits = traits;
         self.profile.traits_expire_ms = Some(claims.exp);
         self.profile.traits_token = Some(token.to_string());
         self.stage_memo = None;
@@ -288,6 +291,7 @@ impl Engine {
             identity::normalize(kind, raw).map_err(|e| InputError::Identity(crate::codec::message(&e)))?;
         let hash = identity::hashed_id(self.model.id_salt.as_bytes(), kind, &normalized);
         if !self.profile.ids.iter().any(|(k, h)| *k == kind && *h == hash) {
+            self.settle_stage();
             if self.profile.ids.len() >= 8 {
                 // The oldest but the first (the pid's).
                 crate::profile::remove_at(&mut self.profile.ids, 1);
@@ -336,7 +340,10 @@ impl Engine {
         if !self.trust.unsigned_traits_ok() {
             return Err(InputError::UnsignedTraits);
         }
-        self.profile.traits = host::traits(&self.model, traits)?;
+        let traits = host::traits(&self.model, traits)?;
+        // A stage change the events before call for is theirs, stamped with their time.
+        self.settle_stage();
+        self.profile.traits = traits;
         self.profile.traits_expire_ms = expires_ms;
         self.profile.traits_token = None;
         self.stage_memo = None;

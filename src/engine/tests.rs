@@ -740,3 +740,31 @@ fn a_where_sees_the_profile_before_the_event_in_any_feature_order() {
     assert_eq!(counted(false), want);
     assert_eq!(counted(true), want);
 }
+
+/// Traits set after an event leave the stage change that event calls for to it, stamped with
+/// its time; the change the traits cause comes at the next read (review: the event's change was
+/// lost, and the traits' stamped before they came).
+#[test]
+fn traits_after_an_event_keep_its_stage_change() {
+    let lifecycle = json!([
+        {"stage": "vip", "when": {"==": [{"var": "traits.tier"}, "gold"]}},
+        {"stage": "viewer", "when": {">=": [{"var": "features.views"}, 1]}},
+        {"stage": "visitor", "when": true}
+    ]);
+    let extra = json!({"lifecycle": lifecycle, "traits": {"tier": "string"}});
+    let mut e = engine(model(json!([]), extra), 1);
+    let hero = at(&e, "hero");
+    e.decide(hero, &[Value::Null], MIDNIGHT + 20 * HOUR);
+    e.drain_outbox();
+    let (view, props) = input::event(e.model(), &json!({"type": "view", "category": "qipao"})).unwrap();
+    let t1 = MIDNIGHT + 20 * HOUR + 60_000;
+    e.track(view, &props, t1);
+    e.set_traits_json(&json!({"tier": "gold"}), None).unwrap();
+    let t3 = MIDNIGHT + 21 * HOUR;
+    e.decide(hero, &[Value::Null], t3);
+    let changes: Vec<_> =
+        e.drain_outbox().into_iter().filter(|x| matches!(x, OutboxEvent::StageChanged { .. })).collect();
+    let change =
+        |from: &str, to: &str, at| OutboxEvent::StageChanged { from: Some(from.into()), to: to.into(), at };
+    assert_eq!(changes, [change("visitor", "viewer", t1), change("viewer", "vip", t3)]);
+}
