@@ -14,7 +14,7 @@ use kairos::codec::to_bytes;
 use kairos::engine::input;
 use kairos::outbox::OUTBOX_CAPACITY;
 use kairos::profile::identity::IdKind;
-use kairos::profile::window::{Agg, MAX_WINDOW_DAYS, SETTLE_DAYS};
+use kairos::profile::window::{Agg, DROP_MARGIN_DAYS, MAX_WINDOW_DAYS, SETTLE_DAYS};
 use kairos::profile::{StoredState, RECENT_EXPOSURES};
 use kairos::{Engine, Value};
 use serde_json::json;
@@ -92,7 +92,8 @@ fn check_bounds(engine: &mut Engine, when: &str) {
     for (name, spec, agg) in &state.features {
         let cells = match (spec.agg, spec.window_days) {
             (Agg::Distinct { max }, _) => usize::from(max),
-            (_, Some(days)) => usize::from(days.min(MAX_WINDOW_DAYS)),
+            // The window and the week of margin kept for a clock ahead.
+            (_, Some(days)) => usize::from(days.min(MAX_WINDOW_DAYS) + DROP_MARGIN_DAYS),
             (_, None) => usize::from(SETTLE_DAYS) + 1,
         };
         let size = to_bytes(agg).len();
