@@ -481,8 +481,10 @@ export function sync(options) {
     state.failures = 0;
     state.lastError = null;
     // Still below the announced version: the instance or CDN edge that answered has not got it yet.
-    // Asked again on the backoff schedule until it has, not a whole interval later.
-    schedule(at() < seen ? delay(++behind) : (behind = 0, o.intervalMs));
+    // Asked again on the backoff schedule until it has (6 times at most: one that never serves it
+    // is then asked at the interval), not a whole interval later.
+    if (at() >= seen) behind = 0;
+    schedule(at() < seen && behind < 6 ? delay(++behind) : o.intervalMs);
     if (event.type === 'current') emit(event);
     return event;
   }
@@ -570,8 +572,9 @@ export function sync(options) {
     checkTimer = null;
     inflight = revalidate().finally(() => {
       inflight = null;
-      // A version announced meanwhile: checked at once, unless this check failed (its backoff holds).
-      if (again && !failures) check();
+      // A higher version announced meanwhile: checked at once, even after a failure (only a version
+      // above any announced before sets `again`, so this cannot repeat without news).
+      if (again) check();
       again = false;
     });
     return inflight;

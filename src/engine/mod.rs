@@ -374,12 +374,6 @@ impl Engine {
         }
         let Some(def) = self.model.events.get(kind) else { return Tracked::NoConsent };
         let today = time::day_of(now, self.model.offset_ms);
-        if let Some(seen) = self.profile.events.get_mut(kind) {
-            *seen = Some(match *seen {
-                Some(s) => Seen { first_ms: s.first_ms.min(now), last_ms: s.last_ms.max(now) },
-                None => Seen { first_ms: now, last_ms: now },
-            });
-        }
         self.memo.reset(&self.model);
         // Every `where` sees the profile from before the event: the filters first, then the
         // records (recording in turn let a filter see what the features before it had just
@@ -426,6 +420,13 @@ impl Engine {
         // Left empty, as `decide` takes it.
         passed.clear();
         self.scratch = passed;
+        // After the filters, which see the event type's times from before it too.
+        if let Some(seen) = self.profile.events.get_mut(kind) {
+            *seen = Some(match *seen {
+                Some(s) => Seen { first_ms: s.first_ms.min(now), last_ms: s.last_ms.max(now) },
+                None => Seen { first_ms: now, last_ms: now },
+            });
+        }
         for &o in &def.converts {
             let Some((_, window)) = self.model.offers.get(o as usize).and_then(|x| x.conversion) else {
                 continue;

@@ -739,6 +739,19 @@ fn a_where_sees_the_profile_before_the_event_in_any_feature_order() {
     let want = [Some(0.0), Some(0.0), Some(1.0), Some(2.0)];
     assert_eq!(counted(false), want);
     assert_eq!(counted(true), want);
+
+    // The event type's own times too: the first view ever is not a repeat view.
+    let repeat = json!({"event": "view", "agg": "count", "where": {"!==": [{"hours_since": "view"}, null]}});
+    let mut e = engine(model(json!([]), json!({"features": {"repeat": repeat}})), 1);
+    let (view, props) = input::event(e.model(), &json!({"type": "view", "category": "qipao"})).unwrap();
+    let mut counts = Vec::new();
+    for k in 0..2 {
+        e.track(view, &props, MIDNIGHT + 12 * HOUR + k);
+        counts.push(
+            e.features(MIDNIGHT + 13 * HOUR).into_iter().find_map(|(n, v)| (n == "repeat").then_some(v)),
+        );
+    }
+    assert_eq!(counts, [Some(Some(0.0)), Some(Some(1.0))]);
 }
 
 /// Traits set after an event leave the stage change that event calls for to it, stamped with

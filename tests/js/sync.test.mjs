@@ -784,14 +784,21 @@ test('§3: a re-announced version (each SSE reconnect sends it) does not skip th
   assert.deepEqual(timers.delays(), [2500], 'the backoff holds');
   assert.equal(s.status.failures, 2);
 
-  // A version announced while a check is in flight that then fails: the backoff holds for it too.
+  // A higher version announced while a check is in flight that then fails is news: checked once
+  // more at once (final review: it waited for the backoff), and then the backoff holds again.
   hold = true;
   timers.fire(2500);
   stream.emit('snapshot', meta(3));
   held.shift()();
   await settled();
-  assert.deepEqual([asked.length, s.status.failures, timers.delays()], [3, 3, [4500]], 'checked after the backoff, not at once');
-  assert.deepEqual(events, ['rejected', 'rejected', 'rejected']);
+  assert.equal(asked.length, 4, 'checked once more at once');
+  held.shift()();
+  await settled();
+  assert.deepEqual([asked.length, s.status.failures, timers.delays()], [4, 4, [4500]], 'then the backoff holds');
+  stream.emit('snapshot', meta(3));
+  await settled();
+  assert.equal(asked.length, 4, 'a re-announcement still waits');
+  assert.deepEqual(events, ['rejected', 'rejected', 'rejected', 'rejected']);
   s.stop();
 });
 
@@ -826,6 +833,16 @@ test('§5: a version announced before /latest serves it (an instance or edge beh
   stream.emit('snapshot', meta(4));
   await settled();
   assert.deepEqual(timers.delays(), [1500], 'the backoff started over');
+  // A version that is never served (final review: asked on the backoff for the page's life): six
+  // tries, then the interval.
+  const tries = [];
+  for (let i = 0; i < 7; i++) {
+    [tries[i]] = timers.delays();
+    timers.fire(tries[i]);
+    await settled();
+  }
+  assert.deepEqual(tries, [1500, 2500, 4500, 4500, 4500, 4500, 60_000]);
+  assert.equal(s.engine.modelVersion, 3);
   s.stop();
 });
 
