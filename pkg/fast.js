@@ -39,6 +39,14 @@ export function kairosError(code, message) {
 }
 
 /** Whether `e` is a Kairos failure. */
+/** The glue's `hash` (`murmur3`) with its key checked: a non-string trapped the module. */
+export function checkedHash(hash) {
+  return (key) => {
+    if (typeof key !== 'string') throw kairosError('ARGUMENT_INVALID', `murmur3: \`key\` must be a string, got ${typeof key}`);
+    return hash(key);
+  };
+}
+
 export function isKairosError(e) {
   return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
 }

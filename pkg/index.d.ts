@@ -218,7 +218,13 @@ export declare class Engine {
    * @throws KairosError `NO_CONSENT`, `TRAITS_INVALID`, `TRAITS_UNSIGNED`, `TIME_INVALID`
    */
   setTraits(traits: Traits, expiresMs?: Millis): void;
-  /** Wipes the profile; the outbox keeps a `forgotten` event. @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID` */
+  /**
+   * Wipes the profile (consent included: nothing is recorded until `setConsent(true)` again) and
+   * starts a new install id, drawn unless given; the outbox keeps a `forgotten` event naming the
+   * old pseudonymous id. A given `installId` must be a new one: the current one is refused, as
+   * the forgotten shopper's id would carry on.
+   * @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID`
+   */
   forget(installId?: string, now?: Millis): void;
   /** Removes and returns the outbox events, oldest first. */
   drainOutbox(): OutboxEvent[];

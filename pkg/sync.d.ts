@@ -100,9 +100,9 @@ export interface SyncOptions {
    */
   readonly publicKey: string | readonly string[];
   /** The channel, `model` by default (`kairos serve` serves `CHANNEL.json` as `CHANNEL`). */
-  readonly channel?: string;
+  readonly channel?: string | undefined;
   /** A snapshot shipped with the app: the start when nothing newer is stored. */
-  readonly bundled?: Uint8Array | null;
+  readonly bundled?: Uint8Array | null | undefined;
   /**
    * Where the last good snapshot and the profile live; `null` for none. By default localStorage or
    * wx storage under keys `kairos:<url without its scheme>/<channel>.*`, one set per server and
@@ -110,41 +110,41 @@ export interface SyncOptions {
    * its own copy is written, which clears that one). A store passed here is used as it is: give
    * each channel its own prefix.
    */
-  readonly store?: SafeStore | null;
+  readonly store?: SafeStore | null | undefined;
   /** `wx.request` in mini-programs, `fetch` elsewhere, by default. */
-  readonly transport?: Transport;
+  readonly transport?: Transport | undefined;
   /** `auto` (default): `sse` where there is an EventSource, else `poll`; `none`: interval checks only. */
-  readonly push?: 'auto' | 'sse' | 'poll' | 'none';
+  readonly push?: 'auto' | 'sse' | 'poll' | 'none' | undefined;
   /** The EventSource to use (the global one by default). */
-  readonly EventSource?: new (url: string) => EventSourceLike;
+  readonly EventSource?: (new (url: string) => EventSourceLike) | undefined;
   /** 16 hex digits, for an engine that starts without stored state. */
-  readonly installId?: string;
+  readonly installId?: string | undefined;
   /** Accept unsigned snapshots (development only). */
-  readonly allowUnsigned?: boolean;
+  readonly allowUnsigned?: boolean | undefined;
   /**
    * Accept `setTraits` (traits without a token) although `publicKey` is trusted for trait tokens
    * (development only: otherwise a shopper could grant herself whatever trait she likes).
    */
-  readonly allowUnsignedTraits?: boolean;
+  readonly allowUnsignedTraits?: boolean | undefined;
   /** Between checks when all is well; 5 minutes by default, at least 1 s. */
-  readonly intervalMs?: Millis;
-  /** A request with no answer by then fails; 15 s by default (long-polls get `pollWaitMs` more). */
-  readonly timeoutMs?: Millis;
+  readonly intervalMs?: Millis | undefined;
+  /** A request with no answer by then fails; 15 s by default, at least 1 s (long-polls get `pollWaitMs` more). */
+  readonly timeoutMs?: Millis | undefined;
   /**
    * How long a long-poll waits on the server; 25 s by default, at least 1 s. An answer with nothing
    * new before half of it is followed by the next poll only after a backoff delay, which grows with
    * each such answer in a row (retry `n` of `backoff`).
    */
-  readonly pollWaitMs?: Millis;
+  readonly pollWaitMs?: Millis | undefined;
   /** Retry `n` waits uniformly between `baseMs` (1 s, at least 1 s) and min(`maxMs` (5 min), `baseMs`·2^n). */
-  readonly backoff?: { readonly baseMs?: Millis; readonly maxMs?: Millis };
-  readonly timers?: Timers;
+  readonly backoff?: { readonly baseMs?: Millis | undefined; readonly maxMs?: Millis | undefined } | undefined;
+  readonly timers?: Timers | undefined;
   /** Uniform in [0, 1); `Math.random` by default. */
-  readonly random?: () => number;
+  readonly random?: (() => number) | undefined;
   /** The clock for `status` times; `Date.now` by default. */
-  readonly now?: () => Millis;
+  readonly now?: (() => Millis) | undefined;
   /** Receives every event (same as `on`). */
-  readonly onEvent?: (event: SyncEvent) => void;
+  readonly onEvent?: ((event: SyncEvent) => void) | undefined;
 }
 
 /** Where the running model came from. */
@@ -163,6 +163,8 @@ export interface Failure {
   readonly status?: number | null;
   readonly code?: ErrorCode;
   readonly message: string;
+  /** A refused snapshot's version, when its header could be read. */
+  readonly version?: number | null;
 }
 
 export interface SyncStatus {

@@ -173,12 +173,13 @@ function settle(options) {
   if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
     throw kairosError('ARGUMENT_INVALID', 'sync: `publicKey` must be a `kairos-ed25519-public:…` key or a list of them');
   }
-  // Parsed as the engine parses them (a `.pub` file's text with its comment lines too): keys are
-  // read before the (here empty) snapshot, so a bad one fails now, not as every snapshot refused.
+  // Parsed as the engine parses them (a `.pub` file's text with its comment lines too): keys and
+  // the install id are read before the (here empty) snapshot, so a bad one fails now, not as
+  // every snapshot refused.
   try {
-    Engine.fromSignedSnapshot(new Uint8Array(0), keys).free();
+    Engine.fromSignedSnapshot(new Uint8Array(0), keys, o.installId ?? undefined).free();
   } catch (e) {
-    if (isKairosError(e) && e.code === 'KEY_INVALID') throw kairosError('KEY_INVALID', `sync: ${e.message}`);
+    if (isKairosError(e) && e.code !== 'SNAPSHOT_CORRUPT') throw kairosError(e.code, `sync: ${e.message}`);
   }
   if (typeof o.url !== 'string') throw kairosError('ARGUMENT_INVALID', "sync: `url` must be the server's base URL ('' for this origin)");
   const channel = o.channel ?? 'model';
@@ -208,7 +209,7 @@ function settle(options) {
     installId: o.installId,
     trust: { allowUnsigned: o.allowUnsigned === true, allowUnsignedTraits: o.allowUnsignedTraits === true },
     intervalMs: ms(o.intervalMs, 300_000, 'intervalMs', MIN_MS),
-    timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs'),
+    timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs', MIN_MS),
     pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs', MIN_MS),
     baseMs,
     maxMs: Math.max(baseMs, ms(o.backoff && o.backoff.maxMs, 300_000, 'backoff.maxMs')),

@@ -15,7 +15,7 @@ var sync = require('./sync.js');
 module.exports = {
   init: glue.initWx,
   Engine: glue.Engine,
-  murmur3: glue.murmur3,
+  murmur3: fast.checkedHash(glue.murmur3),
   SafeStore: storage.SafeStore,
   wxStorageBackend: storage.wxStorageBackend,
   sync: sync.sync,

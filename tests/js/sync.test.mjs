@@ -369,6 +369,9 @@ test('bad options are KairosErrors with a stable code', () => {
     [{ url: '', publicKey: brand.publicKey, push: 'websocket' }, 'ARGUMENT_INVALID'],
     [{ url: '', publicKey: brand.publicKey, intervalMs: -1 }, 'ARGUMENT_INVALID'],
     [{ url: '', publicKey: brand.publicKey, push: 'sse' }, 'ARGUMENT_INVALID'], // Node 20 has no EventSource
+    // Refused at once (a review: it was every snapshot refused with this code, and `ready` never resolved).
+    [{ url: '', publicKey: brand.publicKey, installId: 'nothex' }, 'ARGUMENT_INVALID'],
+    [{ url: '', publicKey: brand.publicKey, installId: 178 }, 'ARGUMENT_INVALID'],
   ]) {
     assert.throws(() => sync({ transport, store: null, ...options }).stop(),
       (e) => isKairosError(e) && e.code === code, JSON.stringify(options));
@@ -942,4 +945,15 @@ test('§6: long-polls answered at once back off with jitter, growing with each, 
   assert.equal(await nextPoll(), 1500, 'the backoff started over');
   assert.match(transport.asked.at(-1), /after=2&/);
   s.stop();
+});
+
+test('a timeoutMs of 0 does not time every request out at once: at least 1 s, like the other delays', async () => {
+  const timers = manualTimers();
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, push: 'none',
+    transport: { get: () => new Promise(() => {}) }, timers, timeoutMs: 0 });
+  const pending = s.check();
+  await settled();
+  assert.deepEqual(timers.delays(), [1000], 'the request times out after 1 s');
+  s.stop();
+  assert.deepEqual(await pending, { type: 'stopped' });
 });

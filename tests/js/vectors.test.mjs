@@ -5,13 +5,20 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './load.mjs';
-import { murmur3 } from '../../pkg/kairos_wasm.js';
+import { murmur3, isKairosError } from '../../pkg/index.js';
 
 const vectors = JSON.parse(readFileSync(join(root, 'tests', 'vectors', 'fractional.json'), 'utf8'));
 
 test('murmur3 known answers', () => {
   assert.ok(vectors.murmur3.length > 0);
   for (const { key, hash } of vectors.murmur3) assert.equal(murmur3(key), hash, JSON.stringify(key));
+});
+
+test('murmur3 of a non-string is a KairosError, not a trap of the module', () => {
+  // A review found `murmur3(5)` trapped the module (memory access out of bounds).
+  for (const key of [5, null, undefined, {}, ['a']]) {
+    assert.throws(() => murmur3(key), (e) => isKairosError(e) && e.code === 'ARGUMENT_INVALID', String(key));
+  }
 });
 
 /** flagd v1: |int32 hash| / (2^31-1) * 100 against cumulative 100 * weight / total. */
