@@ -116,9 +116,9 @@ impl Message for InputError {
                 out.push_str("identifier: ");
                 out.push_str(e);
             }
-            InputError::BadTime => {
-                out.push_str("`now` must be a finite number of milliseconds since the epoch")
-            }
+            InputError::BadTime => out.push_str(
+                "a time (`now`, `expiresMs`) must be a finite number of milliseconds since the epoch",
+            ),
             InputError::UnsignedTraits => out.push_str(
                 "traits must come as a signed token (setTraitsToken): this engine trusts token keys, \
                  so unsigned traits are refused unless it allows them (allowUnsignedTraits, \

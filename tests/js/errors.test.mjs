@@ -91,6 +91,11 @@ test('time errors', () => {
   }
   assert.equal(e.track({ type: 'view' }), 'recorded', 'now defaults to Date.now()');
   assert.equal(typeof e.decide('home_hero').reason, 'string');
+  // A bad expiry is named as such (a review: the message spoke of `now`).
+  for (const expires of [NaN, 'tomorrow']) {
+    fails(e, 'TIME_INVALID', () => e.setTraits({ tier: 'gold' }, expires));
+    assert.throws(() => e.setTraits({ tier: 'gold' }, expires), /expiresMs/);
+  }
 });
 
 test('decide, explain and context errors', () => {
