@@ -182,6 +182,7 @@ function settle(options) {
     if (isKairosError(e) && e.code !== 'SNAPSHOT_CORRUPT') throw kairosError(e.code, `sync: ${e.message}`);
   }
   if (typeof o.url !== 'string') throw kairosError('ARGUMENT_INVALID', "sync: `url` must be the server's base URL ('' for this origin)");
+  if (o.store && typeof o.store.loadSnapshot !== 'function') throw kairosError('ARGUMENT_INVALID', 'sync: `store` must be a SafeStore (or null)');
   const channel = o.channel ?? 'model';
   const push = o.push ?? 'auto';
   if (!['auto', 'sse', 'poll', 'none'].includes(push)) {

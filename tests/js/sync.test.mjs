@@ -372,6 +372,7 @@ test('bad options are KairosErrors with a stable code', () => {
     // Refused at once (a review: it was every snapshot refused with this code, and `ready` never resolved).
     [{ url: '', publicKey: brand.publicKey, installId: 'nothex' }, 'ARGUMENT_INVALID'],
     [{ url: '', publicKey: brand.publicKey, installId: 178 }, 'ARGUMENT_INVALID'],
+    [{ url: '', publicKey: brand.publicKey, store: { getItem() {}, setItem() {} } }, 'ARGUMENT_INVALID'], // localStorage itself, say: a TypeError before
   ]) {
     assert.throws(() => sync({ transport, store: null, ...options }).stop(),
       (e) => isKairosError(e) && e.code === code, JSON.stringify(options));
