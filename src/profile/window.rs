@@ -482,9 +482,11 @@ impl Aggregate {
     /// [`Aggregate::prune`], a time from a clock far ahead does not keep later events out of the
     /// window. All-time features keep everything (their old days are already one total).
     pub fn drop_past(&mut self, spec: &FeatureSpec, today: i32) {
-        let Span::Window(n) = spec.span() else { return };
+        let span = spec.span();
+        let Span::Window(_) = span else { return };
         let Some(st) = &mut self.state else { return };
-        let lower = i64::from(today) - n + 1 - i64::from(DROP_MARGIN_DAYS);
+        // What a horizon of `today` keeps: the window and the margin.
+        let lower = span.keep_from(today);
         match &mut st.data {
             Data::Count(c) | Data::Sum(c) | Data::First(c) | Data::Last(c) => {
                 let _ = c.days.take_before(lower, |kept, _| kept);
