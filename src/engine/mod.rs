@@ -58,6 +58,10 @@ pub struct Engine {
     /// Time of the latest event tracked since the stage was last evaluated: the stage is
     /// evaluated lazily, as of that time, when next read.
     stage_stale_at: Option<i64>,
+    /// The latest time the stage was evaluated at (by a decision or a settled event). Events
+    /// tracked late, with times before it (a host replaying a queue), settle as of it: the stage
+    /// is never evaluated, nor a change stamped, before one this engine reported. Not stored.
+    stage_seen_at: i64,
     /// The decision counter when this engine's exposures were last erased or replaced (consent
     /// withdrawn, another install's state imported): decisions up to it are no view `refresh`
     /// keeps (see [`Engine::refresh_into`]). Not stored: a decision lives as long as its page.
@@ -90,6 +94,7 @@ impl Engine {
             memo: Memo::default(),
             scratch: Vec::new(),
             stage_stale_at: None,
+            stage_seen_at: i64::MIN,
             view_floor: 0,
             pruned_day: i32::MIN,
             trust: Trust::default(),
@@ -276,6 +281,7 @@ impl Engine {
             fresh.seq = self.profile.seq;
             self.profile = fresh;
             self.view_floor = self.profile.seq;
+            self.stage_seen_at = i64::MIN;
         }
         self.profile.consent = consent;
         self.stage_stale_at = None;
@@ -321,6 +327,7 @@ impl Engine {
         self.profile = Profile::new(&self.model, install_id);
         self.profile.seq = seq;
         self.stage_stale_at = None;
+        self.stage_seen_at = i64::MIN;
         self.stage_memo = None;
         self.view_floor = seq;
     }
@@ -458,6 +465,7 @@ impl Engine {
     /// evaluated. Every read of the stage (and `decide`) settles it first.
     fn settle_stage(&mut self) {
         if let Some(t) = self.stage_stale_at.take() {
+            let t = t.max(self.stage_seen_at);
             self.update_stage(t, time::day_of(t, self.model.offset_ms));
         }
     }
@@ -468,6 +476,7 @@ impl Engine {
         if !self.profile.consent || (self.model.stages.is_empty() && self.profile.stage_gone.is_none()) {
             return;
         }
+        self.stage_seen_at = self.stage_seen_at.max(now);
         let found = self.stage_at(now, today);
         let current = self.profile.stage.map(|s| s.0);
         // A stage the model no longer has is the one she leaves (she is in none meanwhile; a model

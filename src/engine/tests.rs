@@ -781,3 +781,33 @@ fn traits_after_an_event_keep_its_stage_change() {
         |from: &str, to: &str, at| OutboxEvent::StageChanged { from: Some(from.into()), to: to.into(), at };
     assert_eq!(changes, [change("visitor", "viewer", t1), change("viewer", "vip", t3)]);
 }
+
+/// An event tracked late, with a time before the last decision (a host replaying a queue),
+/// settles the stage as of that decision: no change stamped before the one already reported,
+/// and none reverted at the next decision (core review).
+#[test]
+fn a_late_event_settles_the_stage_as_of_the_last_decision() {
+    let lifecycle = json!([
+        {"stage": "recent", "when": {"<": [{"hours_since": "view"}, 1]}},
+        {"stage": "visitor", "when": true}
+    ]);
+    let mut e = engine(model(json!([]), json!({"lifecycle": lifecycle})), 1);
+    let hero = at(&e, "hero");
+    let (view, props) = input::event(e.model(), &json!({"type": "view", "category": "qipao"})).unwrap();
+    e.track(view, &props, MIDNIGHT + 10 * HOUR);
+    e.decide(hero, &[Value::Null], MIDNIGHT + 10 * HOUR + 60_000);
+    e.decide(hero, &[Value::Null], MIDNIGHT + 12 * HOUR);
+    // Late: half an hour after the first view, before the decision at noon.
+    e.track(view, &props, MIDNIGHT + 10 * HOUR + 30 * 60_000);
+    assert_eq!(e.stage(), Some("visitor"));
+    e.decide(hero, &[Value::Null], MIDNIGHT + 12 * HOUR + 60_000);
+    let changes: Vec<_> = e
+        .drain_outbox()
+        .into_iter()
+        .filter_map(|x| match x {
+            OutboxEvent::StageChanged { to, at, .. } => Some((to, at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, [("recent".into(), MIDNIGHT + 10 * HOUR), ("visitor".into(), MIDNIGHT + 12 * HOUR)]);
+}
