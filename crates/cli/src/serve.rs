@@ -31,7 +31,7 @@ use crate::{snap, Fail};
 
 mod outbox;
 mod publish;
-use publish::{Kept, Meta, Published};
+use publish::{Kept, Meta, Published, Stamp};
 
 /// Options of `kairos serve`.
 #[derive(clap::Args, Debug)]
@@ -109,6 +109,9 @@ struct Shared {
     /// The last problem logged for each file or folder, so that it is logged once until it
     /// changes.
     logged: Mutex<HashMap<PathBuf, [u8; 32]>>,
+    /// The kept snapshot of each channel that could not be read, by its file's stamp then: it
+    /// is not read again until the file changes.
+    unreadable: Mutex<HashMap<String, Stamp>>,
     generation: watch::Sender<u64>,
     /// Set on Ctrl-C or SIGTERM: push streams and long-polls end.
     stopping: watch::Sender<bool>,
@@ -170,6 +173,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         seen: Mutex::new(HashMap::new()),
         files: RwLock::new(Ok(Vec::new())),
         logged: Mutex::new(HashMap::new()),
+        unreadable: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
@@ -457,8 +461,11 @@ fn default_wait() -> u64 {
 }
 
 /// Long-poll: the meta as soon as the channel's version is above `after`, or 204 after `wait_ms`.
+/// A `HEAD` (which axum routes here too) gets at once the headers a `GET` would get now: it
+/// would otherwise hold the connection for the whole wait, for an answer without a body.
 async fn long_poll(
     State(s): State<AppState>,
+    method: Method,
     UrlPath(ch): UrlPath<String>,
     Query(q): Query<PollQuery>,
 ) -> Response {
@@ -467,8 +474,9 @@ async fn long_poll(
     }
     let mut rx = s.generation.subscribe();
     let mut stop = s.stopping.subscribe();
-    tracing::debug!(%ch, after = q.after, "long-poll waiting");
-    let deadline = Instant::now() + Duration::from_millis(q.wait_ms.min(60_000));
+    let wait_ms = if method == Method::HEAD { 0 } else { q.wait_ms.min(60_000) };
+    tracing::debug!(%ch, after = q.after, wait_ms, "long-poll waiting");
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
     loop {
         if let Some(p) = channel(&s, &ch).filter(|p| p.meta.version > q.after) {
             return json_response(StatusCode::OK, &p.meta);

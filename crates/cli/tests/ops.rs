@@ -174,6 +174,45 @@ fn a_retired_channel_comes_back_from_the_version_it_held() {
     srv.wait_version("mini", 2);
 }
 
+/// Regression: while a kept snapshot could not be read, every pass over the models folder read
+/// and decoded it again (the error was logged once). It is read again once the file changes,
+/// and served once it is mended.
+#[test]
+fn an_unreadable_kept_snapshot_is_read_again_only_once_it_changes() {
+    use common::server::model;
+    let site = Site::new("unreadable-kept");
+    site.write_model("mini.json", &model(3));
+    stop(site.start(&[]));
+    let kept = site.path("models/.kairos/mini.kairos");
+    let kept_v3 = std::fs::read(&kept).unwrap();
+
+    std::fs::remove_file(site.path("models/mini.json")).unwrap();
+    std::fs::write(&kept, b"not a snapshot").unwrap();
+    let srv = site.try_start(&[], &[("KAIROS_LOG", "info,kairos=trace")]).unwrap();
+    let reads = || srv.log().matches("read the snapshot last published channel=mini").count();
+    site.write_model("mini.json", &model(4));
+    srv.wait_log("delete it to forget");
+    wait_passes(&srv, 5);
+    assert_eq!(reads(), 1, "read once while it is unchanged: {}", srv.log());
+    assert_eq!(srv.get("/v1/channels/mini/meta").status, 404);
+
+    // Replaced at once (a rename), so no pass sees it half written.
+    let replace = |bytes: &[u8]| {
+        std::fs::write(site.path("mini.kairos.tmp"), bytes).unwrap();
+        std::fs::rename(site.path("mini.kairos.tmp"), &kept).unwrap();
+    };
+    // Changed, still unreadable: read again, once.
+    replace(b"still not a snapshot");
+    wait_passes(&srv, 5);
+    assert_eq!(reads(), 2, "read again once it changed: {}", srv.log());
+    assert_eq!(srv.get("/v1/channels/mini/meta").status, 404);
+
+    // Mended (put back from a backup): served, and the model file, a higher version, published.
+    replace(&kept_v3);
+    srv.wait_log("serving the snapshot last published channel=mini version=3");
+    srv.wait_version("mini", 4);
+}
+
 /// Serve review, finding 6: the immutable URLs of earlier snapshots (docs/cli.md: the last 64
 /// published are kept) answered `404` after a restart; only each channel's latest came back.
 #[test]

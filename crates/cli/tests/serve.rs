@@ -372,6 +372,46 @@ fn no_content_length_on_204_or_304() {
     assert!(got.starts_with("HTTP/1.1 204"), "{got}");
 }
 
+/// Regression: a `HEAD` on the long-poll was held for the whole `wait_ms` (axum routes `HEAD` to
+/// the `GET` handler), for an answer without a body. It answers at once with the headers a
+/// `GET` would get now.
+#[test]
+fn a_head_on_the_long_poll_answers_at_once() {
+    let srv = Server::start("head-poll", &[]);
+    // The answer to a HEAD asked to wait a minute, read for at most 10 s.
+    let head = |after: u32| {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let path = format!("/v1/channels/web/poll?after={after}&wait_ms=60000");
+        write!(s, "HEAD {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", srv.addr).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return String::from_utf8(got).unwrap(),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    panic!("HEAD {path}: no answer in 10 s ({e}); got {}", String::from_utf8_lossy(&got))
+                }
+            }
+        }
+    };
+    // Behind: a GET answers at once with the meta; the HEAD gets its headers.
+    let get = request(&srv.addr, "GET", "/v1/channels/web/poll?after=0&wait_ms=60000", &[], b"");
+    assert_eq!(get.status, 200);
+    let behind = head(0);
+    assert!(behind.starts_with("HTTP/1.1 200"), "{behind}");
+    assert!(behind.contains("content-type: application/json"), "{behind}");
+    assert!(behind.contains(&format!("content-length: {}\r\n", get.body.len())), "{behind}");
+    assert!(behind.ends_with("\r\n\r\n"), "no body: {behind}");
+    // Current: a GET would wait; the HEAD gets the 204 it would get at the end, now.
+    let current = head(1);
+    assert!(current.starts_with("HTTP/1.1 204"), "{current}");
+    assert!(current.contains("cache-control: no-store"), "{current}");
+    assert!(current.ends_with("\r\n\r\n"), "no body: {current}");
+    assert_eq!(request(&srv.addr, "HEAD", "/v1/channels/nope/poll?wait_ms=60000", &[], b"").status, 404);
+}
+
 #[test]
 fn a_changed_model_is_pushed_and_a_broken_one_keeps_the_last_good() {
     let srv = Server::start("push", &[]);

@@ -137,6 +137,7 @@ fn read_kept(state: &Shared, channel: &str, path: &Path) -> Result<Option<Publis
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    tracing::debug!(%channel, file = %path.display(), bytes = bytes.len(), "read the snapshot last published");
     kairos::snapshot::decode(&bytes).map_err(|e| e.to_string())?;
     let public = state.key.as_ref().map(kairos::sign::SecretKey::public);
     Published::new(channel, bytes, public.as_ref()).map(Some).map_err(|e| e.to_string())
@@ -168,13 +169,24 @@ fn serve_kept(state: &Shared, channel: &str, published: Published, path: &Path) 
 /// was missing at start, or the channel is new), as a start does: the file is then compared
 /// with it, so the kept version stays the floor. False when the kept snapshot cannot be read:
 /// what was published on the channel is unknown, so its model file is not published (logged
-/// once; looked at again at every poll, until the kept file is deleted or mended).
+/// once; read again only once the kept file changes: deleted, mended or replaced).
 fn revive(state: &Shared, channel: &str) -> bool {
     if read_lock(&state.channels).contains_key(channel) {
         return true;
     }
     let kept = state.state_dir.join(format!("{channel}.kairos"));
-    match read_kept(state, channel, &kept) {
+    // Taken before the read, so a change made while it is read is seen at the next poll.
+    let stamp = stamp(&kept);
+    let unreadable = || state.unreadable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if stamp.is_some() && unreadable().get(channel) == stamp.as_ref() {
+        return false;
+    }
+    let read = read_kept(state, channel, &kept);
+    match (&read, stamp) {
+        (Err(_), Some(stamp)) => unreadable().insert(channel.to_string(), stamp),
+        _ => unreadable().remove(channel),
+    };
+    match read {
         Ok(None) => true,
         Ok(Some(published)) => {
             solved(state, &kept);
@@ -191,6 +203,31 @@ fn revive(state: &Shared, channel: &str) -> bool {
             false
         }
     }
+}
+
+/// What tells one content of a file from another without reading it: its length and
+/// modification time, and on Unix its inode and status-change time (a `chmod` that makes it
+/// readable changes only that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// Device, inode, and status-change time in seconds and nanoseconds.
+    #[cfg(unix)]
+    inode: (u64, u64, i64, i64),
+}
+
+/// The stamp of the file at `path`, `None` when it cannot be looked at.
+fn stamp(path: &Path) -> Option<Stamp> {
+    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        #[cfg(unix)]
+        inode: (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()),
+    })
 }
 
 /// Writes a published snapshot to `path` in the state folder, atomically and durably.
