@@ -433,7 +433,23 @@ fn syntax_errors_say_what_to_fix() {
         (
             "\"segments\": {",
             "\"segments\": {\"x\": true,}, \"y\": {",
-            "segments: trailing comma (line 93, column 26)",
+            "segments: trailing comma: a `,` with nothing after it in its list or object; remove it (line 93, \
+             column 25)",
+        ),
+        // Review: the comma is at the end of the line before the place the parser stops at.
+        (
+            "\"referral\": { \"channel\": \"string\" }",
+            "\"referral\": { \"channel\": \"string\" },",
+            "events: trailing comma: a `,` with nothing after it in its list or object; remove it (line 15, \
+             column 40)",
+        ),
+        // Review: one `}` too many closed the model early, and the rest of the file was left out
+        // without a word (the offers, caps and quiet hours after it).
+        (
+            "\"placements\": {",
+            "\"placements\": {}}, \"x\": {",
+            "text after the end of the model: the `}` on line 123 closes the model's `{`; is it one `}` too \
+             many? (line 123, column 20)",
         ),
     ];
     for (from, to, want) in cases {
@@ -690,4 +706,25 @@ fn a_missing_value_equal_to_zero_warns_with_the_safe_form() {
         patch(&mut m, "/segments/today", Some(rule.clone()));
         assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty(), "{rule}");
     }
+}
+
+/// Review: a `first` or `last` feature named like an event type was never what `days_since`
+/// and `hours_since` of that name read (the event is), so its `where` had no effect there, with
+/// no word from the compiler.
+#[test]
+fn a_time_feature_named_like_an_event_type_is_warned_about() {
+    let mut m = example();
+    let filtered =
+        json!({"event": "follow", "agg": "first", "where": {"==": [{"var": "event.channel"}, "wechat_oa"]}});
+    patch(&mut m, "/features/follow", Some(filtered));
+    let c = kairos::compile_str(&m.to_string()).unwrap();
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("warning: features.follow: there is an event type `follow` too"),
+        "{warnings:?}"
+    );
+    // A count of that name reads as a number, never as a time: nothing to warn about.
+    patch(&mut m, "/features/follow", Some(json!({"event": "follow", "agg": "count"})));
+    assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
 }

@@ -49,10 +49,13 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
         CompileErrors(vec![syntax::error(text, &path, e.inner())])
     })?;
     let de = &mut serde_json::Deserializer::from_str(text);
-    let wire: WireModel = serde_path_to_error::deserialize(de).map_err(|e| {
+    let wire: WireModel = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         CompileErrors(vec![syntax::error(text, &path, e.inner())])
     })?;
+    // Text after the model's closing brace (an extra `}` closes it early, and whatever came after
+    // it would be left out without a word).
+    de.end().map_err(|e| CompileErrors(vec![syntax::error(text, "", &e)]))?;
     compile(&wire)
 }
 
@@ -338,6 +341,18 @@ impl Compiler {
                 self.err(CompileError::invalid(format!("{path}.event"), hint));
                 continue;
             };
+            if matches!(f.agg, AggKind::First | AggKind::Last) && self.names.events.iter().any(|e| e == name)
+            {
+                // `days_since`/`hours_since` of a name read the event type of that name first.
+                self.warnings.push(Warning {
+                    path: path.clone(),
+                    message: format!(
+                        "there is an event type `{name}` too, so `days_since` and `hours_since` of \
+                         `{name}` read any `{name}` event, not this feature (its `where` and window do \
+                         not apply there); give the feature a name of its own"
+                    ),
+                });
+            }
             let props = events.get(ev).map(|e| e.props.clone()).unwrap_or_default();
             let of = match (&f.of, f.agg) {
                 (None, AggKind::Sum | AggKind::Distinct) => {
@@ -793,12 +808,14 @@ impl Compiler {
         let stage_names: Vec<&str> = w.lifecycle.iter().map(|s| s.stage.as_str()).collect();
         let placement_names: Vec<String> = placements.iter().map(|p| p.name.clone()).collect();
         let mut out: Vec<OfferDef> = Vec::new();
+        // The ids seen so far (20,000 offers by a scan of those before each took seconds).
+        let mut ids = std::collections::HashSet::with_capacity(w.offers.len());
         for (i, o) in w.offers.iter().enumerate() {
             let path = format!("offers[{i}]");
             if let Err(e) = check_name(&format!("{path}.id"), "offer", &o.id) {
                 self.err(e);
             }
-            if w.offers.iter().take(i).any(|p| p.id == o.id) {
+            if !ids.insert(o.id.as_str()) {
                 self.err(CompileError::invalid(
                     format!("{path}.id"),
                     format!("offer id `{}` is used twice", o.id),

@@ -80,6 +80,14 @@ fn line_text(text: &str, n: usize) -> Option<&str> {
     text.split('\n').nth(n.checked_sub(1)?).map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
+/// The byte offset in `text` where line `n` (1-based) starts.
+fn line_start(text: &str, n: usize) -> Option<usize> {
+    if n <= 1 {
+        return (n == 1).then_some(0);
+    }
+    text.match_indices('\n').nth(n - 2).map(|(i, _)| i + 1)
+}
+
 /// The character at 1-based byte `column` of `line`, or the one that byte falls in.
 fn char_at(line: &str, column: usize) -> Option<char> {
     let b = column.checked_sub(1)?;
@@ -112,6 +120,25 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
             )));
         }
         _ => {}
+    }
+    if message == "trailing comma" || message == "trailing characters" {
+        // Both are about the text before this place: its last character that is not white space.
+        let at = line_start(text, line)? + column.saturating_sub(1);
+        let before = text.get(..at)?.trim_end();
+        let (n, end) =
+            (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map_or(0, |i| i + 1));
+        let end = end.max(1);
+        return Some(if message == "trailing comma" {
+            Hint::At(
+                n,
+                end,
+                "trailing comma: a `,` with nothing after it in its list or object; remove it".to_string(),
+            )
+        } else {
+            Hint::Here(format!(
+                "text after the end of the model: the `}}` on line {n} closes the model's `{{`; is it one `}}` too many?"
+            ))
+        });
     }
     let missing_comma = message.starts_with("expected `,` or ");
     let before = here.get(..column.saturating_sub(1)).unwrap_or(here);
