@@ -303,6 +303,52 @@ wire_enum!(ValueType[String, Number, Bool, StringList]);
 wire_enum!(TraitType[String, Number, Bool, StringList, Timestamp, Date, Anniversary]);
 wire_enum!(ScoreKind[Linear, Logistic]);
 
+/// Rules and slots as text with names instead of indices, for comparing models (`kairos diff`).
+#[cfg(feature = "std")]
+impl Model {
+    /// A variable slot by name (`features.views_7d`, `event.category` of event type `event`).
+    pub fn slot_text(&self, s: u32, event: Option<u16>) -> String {
+        let (ns, i) = slot::unpack(s);
+        let named =
+            |what: &str, name: Option<&String>| format!("{what}.{}", name.map_or("?", String::as_str));
+        match ns {
+            slot::FEATURE => named("features", self.features.get(i).map(|f| &f.name)),
+            slot::TRAIT => named("traits", self.traits.get(i).map(|t| &t.0)),
+            slot::SCORE => named("scores", self.scores.get(i).map(|c| &c.name)),
+            slot::CONTEXT => named("context", self.context.get(i).map(|c| &c.0)),
+            slot::SEGMENT => named("segments", self.segments.get(i).map(|g| &g.name)),
+            slot::EVENT => {
+                let props = event.and_then(|e| self.events.get(usize::from(e))).map(|e| &e.props);
+                named("event", props.and_then(|p| p.get(i)).map(|p| &p.0))
+            }
+            // The specials (`stage`, `now`, ...) are fixed numbers.
+            _ => format!("{ns}:{i}"),
+        }
+    }
+
+    /// A rule as text with its references by name (see [`Rule::text_with`]); `event`, the event
+    /// type a feature's `where` reads.
+    pub fn rule_text(&self, rule: &Rule, event: Option<u16>) -> String {
+        let host = |code: u16, imm: u32| {
+            let i = imm as usize;
+            let name = match code {
+                op::SEGMENT => self.segments.get(i).map(|g| &g.name),
+                op::SCORE => self.scores.get(i).map(|c| &c.name),
+                op::HOURS_SINCE_EVENT_LAST
+                | op::HOURS_SINCE_EVENT_FIRST
+                | op::DAYS_SINCE_EVENT_LAST
+                | op::DAYS_SINCE_EVENT_FIRST => self.events.get(i).map(|e| &e.name),
+                op::HOURS_SINCE_FEATURE | op::DAYS_SINCE_FEATURE => self.features.get(i).map(|f| &f.name),
+                op::IN_CALENDAR_TODAY | op::IN_CALENDAR_VALUE => self.calendars.get(i).map(|c| &c.0),
+                // The others' operand is no index.
+                _ => return format!("{code}:{imm}"),
+            };
+            format!("{code}:{}", name.map_or("?", String::as_str))
+        };
+        rule.text_with(&|s| self.slot_text(s, event), &host)
+    }
+}
+
 impl Model {
     /// Index of a placement by name.
     pub fn placement(&self, name: &str) -> Option<usize> {

@@ -254,6 +254,31 @@ impl Rule {
     }
 }
 
+#[cfg(feature = "std")]
+impl Rule {
+    /// The rule as text, with each variable slot written by `slot` and each host call's operator
+    /// and operand by `host`: given names for them, two rules with the same text read the same
+    /// things the same way, wherever their model declares what they read (`kairos diff`).
+    pub(crate) fn text_with(
+        &self,
+        slot: &dyn Fn(u32) -> String,
+        host: &dyn Fn(u16, u32) -> String,
+    ) -> String {
+        use core::fmt::Write as _;
+        let mut out = String::new();
+        for node in &self.nodes {
+            // Writing to a String cannot fail.
+            let _ = match *node {
+                Node::Slot(s) => write!(out, "Slot({}) ", slot(s)),
+                Node::Host { op, imm, start, len } => write!(out, "Host({}, {start}, {len}) ", host(op, imm)),
+                other => write!(out, "{other:?} "),
+            };
+        }
+        let _ = write!(out, "{:?} {:?} {:?}", self.kids, self.consts, self.paths);
+        out
+    }
+}
+
 /// A reference of a rule into its model (see [`Rule::refs`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ref {

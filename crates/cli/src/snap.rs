@@ -320,10 +320,13 @@ fn sections(m: &Model) -> Vec<(&'static str, usize)> {
     kairos::compile::body_sections(m)
 }
 
-/// One kind of named item, each with a fingerprint that ignores index shifts where it can.
+/// One kind of named item, each with a fingerprint that names what it refers to (other
+/// definitions, contents) rather than their indices, so that moving a definition in the file
+/// changes no other item's fingerprint.
 fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
     let event = |i: u16| m.events.get(i as usize).map_or("?", |e| e.name.as_str());
     let content = |i: Option<u32>| i.and_then(|i| m.contents.get(i as usize)).cloned();
+    let rule = |r: &Option<kairos::logic::Rule>, on: Option<u16>| r.as_ref().map(|r| m.rule_text(r, on));
     match kind {
         "offers" => m
             .offers
@@ -337,6 +340,17 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
                 plain.variants.clear();
                 let conv = o.conversion.map(|(e, w)| (event(e), w));
                 plain.conversion = None;
+                // Rules, stages and scores by name.
+                let audience = rule(&o.audience, None);
+                plain.audience = None;
+                let stages = o.stages.map(|bits| {
+                    let set = m.stages.iter().enumerate().filter(|(k, _)| *k < 64 && bits >> k & 1 == 1);
+                    set.map(|(_, s)| s.name.as_str()).collect::<Vec<_>>()
+                });
+                plain.stages = None;
+                let rank_by =
+                    o.rank_by.map(|c| m.scores.get(usize::from(c)).map_or("?", |c| c.name.as_str()));
+                plain.rank_by = None;
                 // Where it shows: moved to another placement, the offer changed.
                 let mut shown_in: Vec<&str> = m
                     .placements
@@ -346,22 +360,41 @@ fn items(m: &Model, kind: &str) -> Vec<(String, String)> {
                     .collect();
                 // By name: placements written in another order are no change of the offer.
                 shown_in.sort_unstable();
-                (o.id.clone(), format!("{plain:?}{:?}{variants:?}{conv:?}{shown_in:?}", content(o.content)))
+                let named = format!("{audience:?}{stages:?}{rank_by:?}");
+                (
+                    o.id.clone(),
+                    format!("{plain:?}{:?}{variants:?}{conv:?}{shown_in:?}{named}", content(o.content)),
+                )
             })
             .collect(),
-        "segments" => m.segments.iter().map(|s| (s.name.clone(), format!("{:?}", s.rule))).collect(),
-        "stages" => {
-            m.stages.iter().enumerate().map(|(i, s)| (s.name.clone(), format!("{i}{:?}", s.rule))).collect()
-        }
+        "segments" => m.segments.iter().map(|s| (s.name.clone(), m.rule_text(&s.rule, None))).collect(),
+        // Its place too: the first stage whose rule holds is the shopper's.
+        "stages" => m
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), format!("{i} {}", m.rule_text(&s.rule, None))))
+            .collect(),
         "features" => m
             .features
             .iter()
-            .map(|f| (f.name.clone(), format!("{}{:?}{:?}{:?}", event(f.event), f.spec, f.of, f.filter)))
+            .map(|f| {
+                let props = m.events.get(usize::from(f.event)).map(|e| &e.props);
+                let of =
+                    f.of.map(|p| props.and_then(|x| x.get(usize::from(p))).map_or("?", |x| x.0.as_str()));
+                (
+                    f.name.clone(),
+                    format!("{}{:?}{of:?}{:?}", event(f.event), f.spec, rule(&f.filter, Some(f.event))),
+                )
+            })
             .collect(),
         "scores" => m
             .scores
             .iter()
-            .map(|c| (c.name.clone(), format!("{:?}{}{:?}", c.kind, c.bias, c.terms)))
+            .map(|c| {
+                let terms: Vec<_> = c.terms.iter().map(|&(s, w)| (m.slot_text(s, None), w)).collect();
+                (c.name.clone(), format!("{:?}{}{terms:?}", c.kind, c.bias))
+            })
             .collect(),
         // The offers that fill it, in the order it tries them (which decides between offers of
         // one priority).

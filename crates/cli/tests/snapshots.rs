@@ -879,3 +879,61 @@ fn a_closed_stdout_ends_a_command_quietly() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// CLI review: `diff` fingerprinted rules by the indices they read, so a definition moved in the
+/// file showed everything reading what came after it as changed, and could hide a real change
+/// (an audience switched to a segment that had swapped places with the one it read before).
+#[test]
+fn diff_compares_rules_by_the_names_they_read() {
+    let d = tmp("diff-names");
+    let file = std::fs::read_to_string(root().join(MODEL)).unwrap();
+    let (follower, member) = (
+        r#"    "follower": { "!==": [{ "days_since": "follow" }, null] },"#,
+        r#"    "member": { "or": [{ "!==": [{ "days_since": "signup" }, null] }, { "!!": [{ "var": "traits.tier" }] }] },"#,
+    );
+    assert!(file.contains(follower) && file.contains(member));
+    let write = |name: &str, t: String| {
+        let p = d.join(name);
+        std::fs::write(&p, t.replacen(r#""version": 1,"#, r#""version": 2,"#, 1)).unwrap();
+        p
+    };
+    let diff = |b: &Path| {
+        let out = kairos(&["diff", MODEL, s(b), "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_str::<Value>(&text(&out.stdout)).unwrap()
+    };
+    let changed = |j: &Value| -> Vec<String> {
+        let kinds = ["offers", "segments", "stages", "features", "scores", "placements"];
+        let mut out = Vec::new();
+        for k in kinds {
+            for n in j[k]["changed"].as_array().unwrap() {
+                out.push(format!("{k} {}", n.as_str().unwrap()));
+            }
+        }
+        out
+    };
+    // A segment added first (every other segment's index moves): that alone.
+    let b = write("added.json", file.replacen(r#""segments": {"#, "\"segments\": {\n    \"aaa\": true,", 1));
+    let j = diff(&b);
+    assert_eq!(j["segments"]["added"], json!(["aaa"]));
+    assert_eq!(changed(&j), Vec::<String>::new());
+    // Two segments swapped in the file and an audience moved from one to the other: that offer.
+    let swapped = file.replacen(&format!("{follower}\n{member}"), &format!("{}\n{}", member, follower), 1);
+    let swapped =
+        swapped.replacen(r#"{ "!": { "segment": "member" } }"#, r#"{ "!": { "segment": "follower" } }"#, 1);
+    let j = diff(&write("swapped.json", swapped));
+    assert_eq!(changed(&j), ["offers join_discount"]);
+    // A feature's `where` and a score's terms read by name too: a feature added first changes none.
+    let b = write(
+        "feature.json",
+        file.replacen(
+            r#""features": {"#,
+            "\"features\": {\n    \"aaa\": { \"event\": \"view\", \"agg\": \"count\" },",
+            1,
+        ),
+    );
+    let j = diff(&b);
+    assert_eq!(j["features"]["added"], json!(["aaa"]));
+    assert_eq!(changed(&j), Vec::<String>::new());
+    std::fs::remove_dir_all(&d).ok();
+}
