@@ -1,33 +1,68 @@
 //! Maps a place in a model (`offers[0].audience.and[1]`) to its line in the model file, so
 //! compile errors read `model.json:12: offers[0]...`.
 
+use std::collections::{HashMap, HashSet};
+
 /// Deepest nesting the scanner follows: deeper input is left unmapped rather than recursed into.
 const MAX_DEPTH: usize = 128;
 
-/// The 1-based line of the value at `path` in the JSON `text`, or of its nearest ancestor that
-/// is found; `None` when nothing matches (or the text is not JSON enough to scan).
-pub fn line_of(text: &str, path: &str) -> Option<usize> {
-    let mut scan = Scan { b: text.as_bytes(), i: 0, line: 1, out: Vec::new() };
-    // A scan that stops early (bad JSON) still maps everything before the stop.
-    let _ = scan.value(String::new(), 0);
-    let mut p = path;
-    loop {
-        if let Some((_, line)) = scan.out.iter().find(|(q, _)| q == p) {
-            return Some(*line);
+/// The lines of a set of places in one model text, found in one scan of the text (a scan per
+/// place made a model with thousands of errors take minutes to report).
+pub struct Lines {
+    found: HashMap<String, usize>,
+}
+
+impl Lines {
+    /// Scans `text` once for the places in `paths` and their ancestors (the fallbacks of
+    /// [`Lines::line`]).
+    pub fn scan<'p>(text: &str, paths: impl IntoIterator<Item = &'p str>) -> Lines {
+        let mut want = HashSet::new();
+        for path in paths {
+            let mut p = path;
+            // An ancestor already wanted has had all of its own ancestors added.
+            while want.insert(p) && !p.is_empty() {
+                p = parent(p);
+            }
         }
-        if p.is_empty() {
-            return None;
+        if want.is_empty() {
+            return Lines { found: HashMap::new() };
         }
-        let cut = p.rfind(['.', '[']).unwrap_or(0);
-        p = p.get(..cut).unwrap_or("");
+        let mut scan = Scan { b: text.as_bytes(), i: 0, line: 1, want: &want, found: HashMap::new() };
+        // A scan that stops early (bad JSON) still maps everything before the stop.
+        let _ = scan.value(String::new(), 0);
+        Lines { found: scan.found }
     }
+
+    /// The 1-based line of the value at `path` (one of those scanned for), or of its nearest
+    /// ancestor that is in the text; `None` when nothing matches (or the text is not JSON
+    /// enough to scan).
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let mut p = path;
+        loop {
+            if let Some(line) = self.found.get(p) {
+                return Some(*line);
+            }
+            if p.is_empty() {
+                return None;
+            }
+            p = parent(p);
+        }
+    }
+}
+
+/// The place enclosing `path`: `offers[0]` for `offers[0].audience` or `offers[0][1]`; the
+/// whole model (the empty path) for `offers`.
+fn parent(path: &str) -> &str {
+    let cut = path.rfind(['.', '[']).unwrap_or(0);
+    path.get(..cut).unwrap_or("")
 }
 
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
     line: usize,
-    out: Vec<(String, usize)>,
+    want: &'a HashSet<&'a str>,
+    found: HashMap<String, usize>,
 }
 
 impl Scan<'_> {
@@ -52,7 +87,10 @@ impl Scan<'_> {
             return None;
         }
         self.ws();
-        self.out.push((path.clone(), self.line));
+        // The first of a name given twice, as the scan of each place found it before.
+        if self.want.contains(path.as_str()) && !self.found.contains_key(&path) {
+            self.found.insert(path.clone(), self.line);
+        }
         match self.peek()? {
             b'{' => {
                 self.i += 1;
@@ -65,7 +103,7 @@ impl Scan<'_> {
                         }
                         b',' => self.i += 1,
                         b'"' => {
-                            let key = self.string()?;
+                            let key = unescape(self.string()?);
                             self.ws();
                             if self.peek()? != b':' {
                                 return None;
@@ -110,8 +148,8 @@ impl Scan<'_> {
         }
     }
 
-    /// Reads a string starting at `"`; escapes are kept as written (keys rarely have them).
-    fn string(&mut self) -> Option<String> {
+    /// Reads a string starting at `"`: its text between the quotes, escapes as written.
+    fn string(&mut self) -> Option<&[u8]> {
         self.i += 1;
         let start = self.i;
         loop {
@@ -125,15 +163,92 @@ impl Scan<'_> {
                 _ => self.i += 1,
             }
         }
-        let s = String::from_utf8_lossy(self.b.get(start..self.i)?).into_owned();
+        let raw = self.b.get(start..self.i)?;
         self.i += 1;
-        Some(s)
+        Some(raw)
     }
+}
+
+/// A JSON string's text with its escapes decoded, so a name written `"\u65d7"` (as Python's
+/// `json.dump` writes any non-ASCII name) is the `旗` of the compiler's paths. What is not a
+/// valid escape is kept as written, a lone surrogate becomes U+FFFD.
+fn unescape(raw: &[u8]) -> String {
+    if !raw.contains(&b'\\') {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&c) = raw.get(i) {
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let e = raw.get(i + 1).copied();
+        i += 2;
+        let ch = match e {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => match hex4(raw, i) {
+                Some(hi) => {
+                    i += 4;
+                    let low = match (hi, raw.get(i..i + 2)) {
+                        (0xd800..=0xdbff, Some(b"\\u")) => {
+                            hex4(raw, i + 2).filter(|u| (0xdc00..=0xdfff).contains(u))
+                        }
+                        _ => None,
+                    };
+                    let code = match low {
+                        Some(lo) => {
+                            i += 6;
+                            0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                        }
+                        None => hi,
+                    };
+                    char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+                }
+                None => {
+                    out.extend_from_slice(b"\\u");
+                    continue;
+                }
+            },
+            Some(other) => {
+                out.extend_from_slice(&[b'\\', other]);
+                continue;
+            }
+            None => {
+                out.push(b'\\');
+                continue;
+            }
+        };
+        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The number written as four hex digits at `raw[at..]`.
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let digits = raw.get(at..at + 4)?;
+    // Each checked: `from_str_radix` takes a sign too, and `\u+123` is not an escape.
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::line_of;
+    use super::{unescape, Lines};
+
+    fn line_of(text: &str, path: &str) -> Option<usize> {
+        Lines::scan(text, [path]).line(path)
+    }
 
     #[test]
     fn finds_lines_and_nearest_ancestors() {
@@ -146,5 +261,32 @@ mod tests {
         assert_eq!(line_of(text, ""), Some(1));
         assert_eq!(line_of("[}", "x"), Some(1));
         assert_eq!(line_of("", "x"), Some(1));
+        // One scan answers for every place it was given.
+        let paths = ["meta.version", "offers[0].audience.and[1]", "offers[3]", "nothing.here"];
+        let lines = Lines::scan(text, paths);
+        let got: Vec<_> = paths.iter().map(|p| lines.line(p)).collect();
+        assert_eq!(got, [Some(2), Some(6), Some(3), Some(1)]);
+    }
+
+    #[test]
+    fn a_name_given_twice_is_found_where_it_is_first() {
+        let text = "{\"a\": 1,\n\"a\": 2}";
+        assert_eq!(line_of(text, "a"), Some(1));
+    }
+
+    /// Review finding 7: a name written with `\u` escapes (Python's `json.dump`) kept its
+    /// escapes, so its place was not found and the line was its parent's.
+    #[test]
+    fn names_with_escapes_are_decoded() {
+        let text =
+            "{\"segments\": {\n\"\\u65d7\\u888d\": {\n\"and\": [1]},\n\"\\ud83d\\ude00\\\"q\\\\\": 2}}";
+        assert_eq!(line_of(text, "segments.旗袍.and[0]"), Some(3));
+        assert_eq!(line_of(text, "segments.😀\"q\\"), Some(4));
+        assert_eq!(unescape(br"a\/b\n\t\u0041\u00e9"), "a/b\n\tAé");
+        // Not escapes: kept as written; a lone surrogate is U+FFFD.
+        assert_eq!(unescape(br"\x\u12\u+123"), r"\x\u12\u+123");
+        assert_eq!(unescape(br"\ud800x\udc00"), "\u{fffd}x\u{fffd}");
+        assert_eq!(unescape(br"\ud83d\u0041"), "\u{fffd}A");
+        assert_eq!(unescape(b"tail\\"), "tail\\");
     }
 }

@@ -50,6 +50,9 @@ enum Command {
         /// Secret key file (from `kairos keygen`) to sign the snapshot with.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Overwrite the output file also when it is not a snapshot.
+        #[arg(long)]
+        force: bool,
     },
     /// Make an Ed25519 key pair: OUT.key (secret) and OUT.pub (public).
     Keygen {
@@ -220,23 +223,63 @@ pub fn read(path: &Path) -> Result<String, Fail> {
 
 /// The text of a file's bytes, or why it is not UTF-8 text.
 pub fn text_of(bytes: Vec<u8>) -> Result<String, String> {
-    // UTF-16 without a byte order mark is valid UTF-8 when the text is ASCII, with a NUL in
-    // every other byte; a NUL is never in JSON text or a key file.
-    let nul = bytes.iter().take(1024).any(|&b| b == 0);
-    if nul || bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+    // A snapshot given where a model goes (the arguments swapped, or a snapshot saved as
+    // `.json`): "save it as UTF-8" would only make things worse.
+    if bytes.starts_with(&kairos::snapshot::SNAPSHOT_MAGIC) {
+        return Err("the file is a compiled Kairos snapshot, not a model or other text file; \
+                    `kairos inspect` shows what is in it"
+            .to_string());
+    }
+    let head = bytes.get(..1024).unwrap_or(&bytes);
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) || utf16_without_bom(head) {
         return Err("the file is UTF-16; save it as UTF-8".to_string());
+    }
+    // A NUL is never in JSON text or a key file.
+    if head.contains(&0) {
+        return Err(format!("the file is not a text file ({})", binary_kind(head)));
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
+            // Legacy-encoded text (GBK) has no control characters but white space (and the
+            // end-of-file mark of old DOS editors).
+            let head = bytes.get(..1024).unwrap_or(&bytes);
+            if head.iter().any(|&b| b < 0x20 && !b"\t\n\r\x0c\x1a".contains(&b)) {
+                return Err(format!("the file is not a text file ({})", binary_kind(head)));
+            }
             let line = bytes.get(..at).unwrap_or_default().iter().filter(|&&b| b == b'\n').count() + 1;
             Err(format!(
                 "the file is not UTF-8 (line {line} has a byte that is not; saved as GBK or another \
                  legacy encoding?); save it as UTF-8"
             ))
         }
+    }
+}
+
+/// Whether the start of a file is UTF-16 text without a byte order mark: in most pairs of
+/// bytes, an ASCII character and a NUL (JSON and key files are mostly ASCII). Binary files have
+/// NULs too, but not in this pattern.
+fn utf16_without_bom(head: &[u8]) -> bool {
+    let ascii = |c: u8| c.is_ascii_graphic() || c.is_ascii_whitespace();
+    let pairs = head.chunks_exact(2);
+    let n = pairs.len();
+    let le = pairs.clone().filter(|p| matches!(p, [c, 0] if ascii(*c))).count();
+    let be = pairs.filter(|p| matches!(p, [0, c] if ascii(*c))).count();
+    n > 0 && 2 * le.max(be) >= n
+}
+
+/// What a binary file probably is, from its first bytes, for "not a text file (…)".
+fn binary_kind(head: &[u8]) -> &'static str {
+    if head.starts_with(b"PK\x03\x04") {
+        "a ZIP archive, such as an .xlsx spreadsheet"
+    } else if head.starts_with(&[0xd0, 0xcf, 0x11, 0xe0]) {
+        "an Office file, such as an .xls spreadsheet"
+    } else if head.starts_with(&kairos::profile::STATE_MAGIC) {
+        "Kairos profile state"
+    } else {
+        "binary data, such as an image or a compiled file"
     }
 }
 
@@ -264,31 +307,51 @@ pub fn compile_warned(path: &Path) -> Result<kairos::Compiled, Fail> {
     let text = read(path)?;
     let compiled =
         kairos::compile_str(&text).map_err(|errors| Fail::usage(compile_errors(path, &text, &errors)))?;
-    for w in &compiled.warnings {
-        let line = if w.path.is_empty() { None } else { locate::line_of(&text, &w.path) };
+    let shown = compiled.warnings.iter().take(SHOWN);
+    let lines = locate::Lines::scan(&text, shown.clone().map(|w| w.path.as_str()).filter(|p| !p.is_empty()));
+    for w in shown {
+        let line = if w.path.is_empty() { None } else { lines.line(&w.path) };
         match line {
             Some(l) => eprintln!("{}:{l}: {w}", path.display()),
             None => eprintln!("{}: {w}", path.display()),
         }
     }
+    if let Some(more) = compiled.warnings.len().checked_sub(SHOWN).filter(|&m| m > 0) {
+        eprintln!("{}: … and {more} more warning{}", path.display(), if more == 1 { "" } else { "s" });
+    }
     Ok(compiled)
 }
 
-/// `path: the model has N errors:` then one `path:line: place: message` line per error.
+/// How many errors, or warnings, are listed; the rest are counted in one line (thousands of
+/// generated offers with one renamed placement would otherwise print thousands of lines).
+const SHOWN: usize = 100;
+
+/// `path: the model has N errors:` then one `path:line: place: message` line per error, for
+/// the first [`SHOWN`], then `… and N more errors`.
 pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -> String {
     let n = errors.0.len();
     let mut s = format!("{}: the model has {n} error{}:", path.display(), if n == 1 { "" } else { "s" });
-    for e in &errors.0 {
+    let shown = errors.0.iter().take(SHOWN);
+    let located = |e: &&kairos::CompileError| match e {
+        kairos::CompileError::Syntax { line, .. } if *line > 0 => false,
+        // An error about the whole model (its size) has no line to point at.
+        _ => !e.path().is_empty(),
+    };
+    // One scan of the text finds the lines of all of them.
+    let lines = locate::Lines::scan(text, shown.clone().filter(located).map(kairos::CompileError::path));
+    for e in shown {
         let line = match e {
             kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
-            // An error about the whole model (its size) has no line to point at.
-            _ if e.path().is_empty() => None,
-            _ => locate::line_of(text, e.path()),
+            _ if located(&e) => lines.line(e.path()),
+            _ => None,
         };
         match line {
             Some(l) => s.push_str(&format!("\n  {}:{l}: {e}", path.display())),
             None => s.push_str(&format!("\n  {}: {e}", path.display())),
         }
+    }
+    if let Some(more) = n.checked_sub(SHOWN).filter(|&m| m > 0) {
+        s.push_str(&format!("\n  … and {more} more error{}", if more == 1 { "" } else { "s" }));
     }
     s
 }
@@ -313,7 +376,10 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compile { model, out, key } => {
+        Command::Compile { model, out, key, force } => {
+            if !force {
+                not_over_another_file(&model, &out, key.as_deref())?;
+            }
             snap::compile_cmd(&model, &out, key.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -411,6 +477,58 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             }
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+    }
+}
+
+/// Refuses `compile -o` over an existing file that is not a snapshot: `-o other.json` (the
+/// arguments swapped, or "compile over the old one") would replace a model with binary. An
+/// existing snapshot (a compile again), an empty file or a symlink (replaced, not written
+/// through) are written over. The model itself, the signing key and a key file's name are left
+/// to `compile_cmd`, which refuses them with its own message, `--force` or not.
+fn not_over_another_file(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
+    let Ok(meta) = std::fs::symlink_metadata(out) else { return Ok(()) };
+    let key_name =
+        out.extension().is_some_and(|x| x.eq_ignore_ascii_case("key") || x.eq_ignore_ascii_case("pub"));
+    if !meta.is_file()
+        || meta.len() == 0
+        || key_name
+        || same_file(model, out)
+        || key.is_some_and(|k| same_file(k, out))
+    {
+        return Ok(());
+    }
+    let head = || -> std::io::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let mut head = Vec::new();
+        std::fs::File::open(out)?.take(1024).read_to_end(&mut head)?;
+        Ok(head)
+    };
+    let what = match head() {
+        Ok(h) if h.starts_with(&kairos::snapshot::SNAPSHOT_MAGIC) => return Ok(()),
+        Ok(h) if is_model_text(&h) => "holds JSON (a model?), not a Kairos snapshot".to_string(),
+        Ok(h) if h.windows(15).any(|w| w == b"kairos-ed25519-") => {
+            "holds a Kairos key, not a snapshot".to_string()
+        }
+        Ok(_) => "is not a Kairos snapshot".to_string(),
+        Err(e) => format!("cannot be read to check that it is a snapshot ({e})"),
+    };
+    let elsewhere = model.with_extension("kairos");
+    let hint = if elsewhere == out {
+        String::new()
+    } else {
+        format!(", or write the snapshot elsewhere, such as -o {}", elsewhere.display())
+    };
+    Err(Fail::usage(format!(
+        "{}: already exists and {what}; pass --force to overwrite it{hint}",
+        out.display()
+    )))
+}
+
+/// Whether two paths name one existing file (through links or `..` too).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

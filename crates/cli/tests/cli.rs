@@ -310,3 +310,211 @@ fn simulate_refuses_what_would_check_nothing() {
     assert_eq!(lines[1]["mismatches"], serde_json::json!(["stage: expected `lapsed`, got none"]));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The example model with `offers` (one JSON object a line) put first in its offers, and the
+/// line of the first of them.
+fn with_offers_first(offers: impl Iterator<Item = serde_json::Value>) -> (String, usize) {
+    let model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let at = model.find("\"offers\": [\n").unwrap() + "\"offers\": [\n".len();
+    let first = model[..at].matches('\n').count() + 1;
+    let lines: String = offers.map(|o| format!("    {o},\n")).collect();
+    (format!("{}{lines}{}", &model[..at], &model[at..]), first)
+}
+
+/// Review finding 3: each error's line was found by a scan of the whole model, so 1,000 errors
+/// took 13 s and 3,000 took minutes, and every one of them was printed. Now one scan finds them
+/// all, and the first 100 errors (and warnings) are listed, then how many more there are.
+#[test]
+fn many_errors_are_listed_with_their_lines_up_to_a_hundred() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let offer = |k: usize, placement: &str, audience: serde_json::Value| {
+        serde_json::json!({ "id": format!("gen_{k}"), "placements": [placement], "stages": ["window"],
+            "audience": audience, "priority": 1, "content": { "title": "t" } })
+    };
+    let (model, first) = with_offers_first((0..250).map(|k| offer(k, "homepage", serde_json::json!(true))));
+    let bad = dir.join("many.json");
+    std::fs::write(&bad, model).unwrap();
+    let out = kairos(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], format!("error: {}: the model has 250 errors:", bad.display()));
+    assert_eq!(lines.len(), 102, "{err}");
+    for (k, l) in lines[1..101].iter().enumerate() {
+        let want = format!(
+            "  {}:{}: offers[{k}].placements[0]: unknown placement `homepage`",
+            bad.display(),
+            first + k
+        );
+        assert!(l.starts_with(&want), "{l}\nwanted {want}");
+    }
+    assert_eq!(lines[101], "  … and 150 more errors");
+
+    let hipo = serde_json::json!({"==": [{"var": "traits.hipo"}, "true"]});
+    let (model, first) = with_offers_first((0..120).map(|k| offer(k, "home_hero", hipo.clone())));
+    let warned = dir.join("warned.json");
+    std::fs::write(&warned, model).unwrap();
+    let out = kairos(&["check", warned.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("120 warnings\n"), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 101, "{err}");
+    for (k, l) in lines[..100].iter().enumerate() {
+        let want =
+            format!("{}:{}: warning: offers[{k}].audience.==: `traits.hipo`", warned.display(), first + k);
+        assert!(l.starts_with(&want), "{l}\nwanted {want}");
+    }
+    assert_eq!(lines[100], format!("{}: … and 20 more warnings", warned.display()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Review finding 4: a snapshot, a spreadsheet or any binary file given where a model (or a
+/// key, a journey) goes was called UTF-16, with the advice to save it as UTF-8.
+#[test]
+fn a_snapshot_or_a_binary_file_given_for_text_is_named() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snap = dir.join("s.kairos");
+    let out = kairos(&["compile", "examples/taste-of-su/model.json", "-o", snap.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A snapshot saved under a `.json` name (diff reads `.json` files as models).
+    let as_json = dir.join("snap.json");
+    std::fs::copy(&snap, &as_json).unwrap();
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let snapshot = |p: &std::path::Path| {
+        format!(
+            "error: {}: the file is a compiled Kairos snapshot, not a model or other text file; \
+             `kairos inspect` shows what is in it\n",
+            p.display()
+        )
+    };
+    for (args, file) in [
+        (vec!["check".to_string(), s(&snap)], &snap),
+        (vec!["compile".into(), s(&snap), "-o".into(), s(&dir.join("x.kairos"))], &snap),
+        (
+            vec![
+                "simulate".into(),
+                "--model".into(),
+                s(&snap),
+                "--journey".into(),
+                "tests/fixtures/journeys/lizzy.json".into(),
+            ],
+            &snap,
+        ),
+        (vec!["inspect".into(), s(&snap), "--key".into(), s(&snap)], &snap),
+        (vec!["diff".into(), s(&as_json), "examples/taste-of-su/model.json".into()], &as_json),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kairos(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), snapshot(file), "{args:?}");
+    }
+    for (name, bytes, what) in [
+        (
+            "model.xlsx",
+            b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec(),
+            "a ZIP archive, such as an .xlsx spreadsheet",
+        ),
+        (
+            "photo.json",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00".to_vec(),
+            "binary data, such as an image or a compiled file",
+        ),
+        // No NUL, but control characters: not a GBK text either.
+        (
+            "blob.json",
+            b"{\x01\x02\x03\xff\xfe\x10".to_vec(),
+            "binary data, such as an image or a compiled file",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = kairos(&["check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            format!("error: {}: the file is not a text file ({what})\n", path.display())
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Review finding 5: `compile model.json -o other.json` replaced another model with the binary
+/// snapshot, without a word. Only a snapshot (a compile again), a new or an empty file are
+/// written without `--force`.
+#[test]
+fn compile_writes_over_a_snapshot_but_not_over_another_file() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-over-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.json");
+    std::fs::copy(root().join("examples/taste-of-su/model.json"), &model).unwrap();
+    let other = dir.join("other.json");
+    std::fs::copy(&model, &other).unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let compile = |out: &std::path::Path, force: bool| {
+        let mut args = vec!["compile", model.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        kairos(&args)
+    };
+    let out = compile(&other, false);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {}: already exists and holds JSON (a model?), not a Kairos snapshot; pass --force to \
+             overwrite it, or write the snapshot elsewhere, such as -o {}\n",
+            other.display(),
+            dir.join("model.kairos").display()
+        )
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), before, "the other model is untouched");
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "keep me\n").unwrap();
+    let out = compile(&notes, false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("notes.txt: already exists and is not a Kairos snapshot; pass --force")
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
+
+    // Over a snapshot (twice), an empty file, or anything with --force.
+    let snap = dir.join("model.kairos");
+    for (out, force) in [(&snap, false), (&snap, false), (&notes, true), (&other, true)] {
+        let run = compile(out, force);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        assert!(std::fs::read(out).unwrap().starts_with(b"KSNP"));
+    }
+    let empty = dir.join("empty.kairos");
+    std::fs::write(&empty, "").unwrap();
+    assert!(compile(&empty, false).status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Review finding 7: a name written with `\u` escapes (as Python's `json.dump` writes any name
+/// that is not ASCII) was not decoded when looking for the line, so the line given was that of
+/// the enclosing `segments`.
+#[test]
+fn names_written_with_escapes_get_their_own_line() {
+    let dir = std::env::temp_dir().join(format!("kairos-cli-escaped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = std::fs::read_to_string(root().join("examples/taste-of-su/model.json")).unwrap();
+    let at = model.find("\"segments\": {\n").unwrap() + "\"segments\": {\n".len();
+    let line = model[..at].matches('\n').count() + 1;
+    let segment = r#"    "\u65d7\u888d\u8ff7": { ">=": [{ "var": "features.qipao_view_7d" }, 3] },"#;
+    let bad = dir.join("escaped.json");
+    std::fs::write(&bad, format!("{}{segment}\n{}", &model[..at], &model[at..])).unwrap();
+    let out = kairos(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "escaped.json:{line}: segments.旗袍迷.>=[0].var: unknown feature `qipao_view_7d`"
+        )),
+        "line {line}: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
