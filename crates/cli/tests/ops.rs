@@ -622,3 +622,31 @@ fn logs_are_json_lines_when_asked() {
     assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "{log}");
     stop(srv);
 }
+
+/// A model with thousands of errors (a renamed placement that generated offers use) was logged
+/// an event per error, each located by a scan of the whole text: at most 100 now, then how many
+/// more, located in one scan (CLI review).
+#[test]
+fn at_most_a_hundred_compile_errors_are_logged() {
+    let site = Site::new("manyerrors");
+    let srv = site.start(&[]);
+    let mut m: Value = serde_json::from_str(&common::server::model(2)).unwrap();
+    let offer = m["offers"][0].clone();
+    let offers = m["offers"].as_array_mut().unwrap();
+    for i in 0..130 {
+        let mut o = offer.clone();
+        o["id"] = json!(format!("bad_{i}"));
+        o["placements"] = json!(["nowhere"]);
+        offers.push(o);
+    }
+    site.write_model("web.json", &serde_json::to_string_pretty(&m).unwrap());
+    srv.wait_log("more errors");
+    let log = srv.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("model does not compile")).collect();
+    assert_eq!(errors.len(), 101, "{log}");
+    assert!(
+        errors[0].contains("web.json:") && errors[0].contains("offers[") && errors[0].contains("`nowhere`"),
+        "{log}"
+    );
+    assert!(errors[100].contains("… and 30 more errors"), "{log}");
+}

@@ -458,7 +458,7 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Ok(text) => text,
         Err(why) => {
             tracing::error!(%channel, file = %path.display(), error = %why,
-                "the model file is not UTF-8; {}", fallback(state, channel));
+                "the model file is not UTF-8 text; {}", fallback(state, channel));
             return;
         }
     };
@@ -467,12 +467,12 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Err(errors) => {
             // One event per error, on one line each: line-based log collectors split a field
             // with newlines into pieces.
+            // The errors located in one scan of the text, at most 100 and then how many more
+            // (`compile_errors`): a line each after its `file: the model has N errors:`.
             let fallback = fallback(state, channel);
-            for e in errors.0 {
-                // `file: the model has 1 error:` and then the error's own line(s).
-                let message = crate::compile_errors(path, &text, &kairos::CompileErrors(vec![e]));
-                let error = message.split_once('\n').map_or(message.as_str(), |(_, e)| e).trim();
-                tracing::error!(%channel, error = %one_line(error), "model does not compile; {fallback}");
+            let message = crate::compile_errors(path, &text, &errors);
+            for error in message.lines().skip(1) {
+                tracing::error!(%channel, error = %one_line(error.trim()), "model does not compile; {fallback}");
             }
             return;
         }
