@@ -113,6 +113,15 @@ export function install(Engine) {
     free.call(this);
   };
   if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
+  // The engine drops its strings (the values of events and pages) when consent changes or the
+  // shopper is forgotten: so do its indices here.
+  for (const name of ['setConsent', 'forget']) {
+    const f = proto[name];
+    proto[name] = function (a, b) {
+      this.__strings = undefined;
+      return f.call(this, a, b);
+    };
+  }
   const checkedTrack = proto.track;
   // The checked `decide` and `peek` write their decision where the fast ones do.
   const slowly = (numbers) => function (placement, context, now) {
@@ -209,6 +218,7 @@ export function install(Engine) {
     if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type, 'EVENT_INVALID', 'event'), now);
     heap(m).set(f.input, m.propsAt);
     const r = this.__fast(1, k, now == null ? Date.now() : now);
+    if (r === 2) this.__strings = undefined; // the engine dropped its strings: no consent
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
   };
   // Every call evaluates the rules on the profile and `now` of that call; only the names are kept.

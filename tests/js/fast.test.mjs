@@ -592,3 +592,35 @@ test('a component renders with peek and records in an effect with refresh (pkg/R
   for (let k = 2; k < 6; k++) assert.equal(e.refresh(shown, ctx, T0 + k), shown);
   assert.equal(exposures(), shown.items.length);
 });
+
+// Privacy review: the strings the fast paths keep (events' and pages' values, by index) stayed,
+// before consent and after `forget` or a withdrawal, until the table filled.
+test('the values of events and pages are not kept past forget, a consent change or an event without consent', () => {
+  const steps = [
+    ['forget', (e) => e.forget('00000000000000d2')],
+    ['consent withdrawn', (e) => e.setConsent(false)],
+    ['consent given', (e) => e.setConsent(true)],
+    ['an event without consent', (e) => e.track({ type: 'follow', channel: 'weibo' }, T0 + 1500)],
+  ];
+  for (const [what, step] of steps) {
+    const e = new Engine(snapshot(), '00000000000000d1');
+    e.setConsent(what === 'forget' || what === 'consent withdrawn');
+    const order = `ORDER-77310042-NancyWang-${what}`;
+    const page = `page-secret-of-${what}`;
+    e.track({ type: 'purchase', order, amount: 399 }, T0);
+    e.decide('home_hero', { page }, T0 + 1000);
+    const kept = () => [...(e.__strings || new Map()).keys()];
+    assert.ok(kept().includes(page), `${what}: the fast path holds the page until then`);
+    step(e);
+    assert.ok(!kept().includes(order) && !kept().includes(page), `${what}: ${kept()}`);
+    // The fast paths work on, the engine's table and the package's indices alike.
+    e.setConsent(true);
+    for (let k = 0; k < 3; k++) {
+      assert.equal(e.track({ type: 'view', category: 'qipao', product: `p${k}`, price: 1 }, T0 + 2000 + k), 'recorded');
+      const peeked = e.peek('home_hero', { page }, T0 + 3000);
+      assert.deepEqual(e.decide('home_hero', { page }, T0 + 3000).items, peeked.items);
+      assert.deepEqual(e.features(T0 + 3000), e.features(T0 + 3000));
+    }
+    e.free();
+  }
+});

@@ -105,9 +105,11 @@ impl Engine {
             method::FEATURES => self.features(a).map(JsValue::from),
             method::EXPLAIN => self.explain(a, b, c).map(JsValue::from),
             method::STAGE => Ok(self.core.stage().map_or(JsValue::UNDEFINED, JsValue::from_str)),
-            method::SET_CONSENT => done(self.set_consent_checked(a, b)),
+            method::SET_CONSENT | method::FORGET => {
+                self.forget_strings();
+                done(if which == method::FORGET { self.forget(a, b) } else { self.set_consent_checked(a, b) })
+            }
             method::IDENTIFY => done(self.identify(a, b)),
-            method::FORGET => done(self.forget(a, b)),
             method::SET_TRAITS => done(self.set_traits(a, b)),
             method::SET_TRAITS_TOKEN => done(self.set_traits_token(a, b)),
             method::APPLY_SNAPSHOT | method::APPLY_SIGNED_SNAPSHOT => {
