@@ -1,9 +1,10 @@
 //! Events for the brand's backend: stage changes, exposures and conversions. Bounded: when full,
 //! the oldest event is dropped and counted, so a host that never drains cannot grow memory.
 //!
-//! What leaves the device is the minimum: names and ids from the model, times, the decision id
-//! and, added by the host when it sends a batch, the pseudonymous id (`Profile::pid`). No
-//! feature values, traits or page context.
+//! What leaves the device is the minimum: names and ids from the model, times and the decision
+//! id; a `forgotten` request names the pseudonymous id (`Profile::pid`). No pid on the other
+//! reports, no feature values, traits or page context (docs/cli.md says what a backend can
+//! erase by a `forgotten`).
 
 use alloc::{borrow::ToOwned, string::String, vec, vec::Vec};
 use serde::Serialize;

@@ -46,7 +46,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop:
             },
             () = stopped(&mut stop) => break,
         };
-        let (tcp, peer) = tokio::select! {
+        let (tcp, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -76,7 +76,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop:
                 }
             };
             if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection closed");
+                // Not the peer's address: an IP address is personal information, and logs are
+                // kept and shipped (privacy review).
+                tracing::debug!(error = %e, "connection closed");
             }
         });
     }
