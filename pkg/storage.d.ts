@@ -4,18 +4,22 @@
 export interface Backend {
   get(key: string): string | null;
   set(key: string, value: string): void;
+  /** Removes a key. Without it (or when it throws), an erased copy is overwritten with `''`. */
+  remove?(key: string): void;
 }
 
 /** The part of the browser `Storage` interface the adapter uses. */
 export interface StorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+  removeItem?(key: string): void;
 }
 
 /** The part of the WeChat `wx` API the adapter uses (matches miniprogram-api-typings). */
 export interface WxStorageLike {
   getStorageSync(key: string): unknown;
   setStorageSync(key: string, data: string): void;
+  removeStorageSync?(key: string): void;
 }
 
 /** A backend over `localStorage` (the global one by default). */
@@ -36,20 +40,23 @@ export declare class SafeStore {
   /**
    * Writes into the slot not holding the copy to keep: the newest good one, or the newest that
    * `keep` accepts. With `alone`, the other copies are erased once the new one reads back whole.
-   * False when the write failed or the new copy does not read back whole.
+   * False when the write failed or the new copy does not read back whole, and with `alone` when
+   * another copy could not be erased.
    */
   save(key: string, bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean, alone?: boolean): boolean;
   /**
    * `keep`: as for `save` (the copy the engine restored, when a newer one did not import). Once the
    * new copy reads back whole, the older one is erased (a profile erased by `forget()` or withdrawn
-   * consent does not live on in the other slot); a failed or torn write leaves it.
+   * consent does not live on in the other slot); a failed or torn write leaves it. False if the new
+   * copy is not whole or the older one stays. A host without `sync` calls it right after `forget()`
+   * or `setConsent(false)`.
    */
   saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   /**
-   * Erases every stored copy of the profile state (a legacy one too); whether none is left. `sync`
-   * calls it when an erasure (`forget`, a withdrawn consent) cannot be stored, so the profile from
-   * before it never comes back.
+   * Erases every stored copy of the profile state (a legacy one too), removing the keys where the
+   * backend can; whether none is left. `sync` calls it when an erasure (`forget`, a withdrawn
+   * consent) cannot be stored, so the profile from before it does not come back.
    */
   eraseState(): boolean;
   saveSnapshot(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;

@@ -4,7 +4,8 @@
 // Each value lives in two slots, `<key>.a` and `<key>.b`. A write goes to the slot that does not
 // hold the newest good copy, as `k1.<seq>.<length>.<fnv1a32 hex>.<base64>`; a read takes the valid
 // record with the highest sequence number. A write that throws (quota) or is cut short leaves the
-// other slot, the previous good copy, untouched and still chosen.
+// other slot, the previous good copy, untouched and still chosen. A copy is erased by removing its
+// key where the backend can (`remove`), else by writing the empty value.
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -64,6 +65,7 @@ export function localStorageBackend(storage = globalThis.localStorage) {
   return {
     get: (key) => storage.getItem(key),
     set: (key, value) => storage.setItem(key, value),
+    remove: (key) => storage.removeItem(key),
   };
 }
 
@@ -75,7 +77,14 @@ export function wxStorageBackend(api = globalThis.wx) {
       return typeof v === 'string' && v !== '' ? v : null;
     },
     set: (key, value) => api.setStorageSync(key, value),
+    remove: (key) => api.removeStorageSync(key),
   };
+}
+
+/** Erases the value at `at`: removed, or blanked where the backend cannot remove (or failed to). Whether it is gone. */
+function erase(backend, at) {
+  try { backend.remove(at); } catch { try { backend.set(at, ''); } catch { /* read back below */ } }
+  try { return !backend.get(at); } catch { return false; }
 }
 
 /**
@@ -119,7 +128,7 @@ export class SafeStore {
    * Writes `bytes` into the slot not holding the copy to keep: the newest good one, or the newest
    * that `keep` accepts (the copy the engine runs, which may be older than a stored copy that
    * failed verification). Returns whether the new copy reads back whole (false if the write threw
-   * or was cut short).
+   * or was cut short), and with `alone` whether the copies it replaces are gone too.
    */
   save(key, bytes, keep, alone) {
     const records = this.records(key);
@@ -133,24 +142,21 @@ export class SafeStore {
     } catch {
       return false;
     }
-    // Once the new copy reads back whole, the copies it replaces can go: legacy ones, and with
-    // `alone` the other slot too.
     let whole = false;
-    try {
-      whole = parse(this.backend.get(at))?.seq === seq;
-      for (const r of records) {
-        if (whole && (r.prefix !== this.prefix || (alone && r.slot !== slot))) this.backend.set(`${r.prefix}.${key}.${r.slot}`, '');
-      }
-    } catch {
-      // They stay, unread.
+    try { whole = parse(this.backend.get(at))?.seq === seq; } catch { /* unread: not whole */ }
+    // Once the new copy reads back whole, the copies it replaces go: legacy ones, and with `alone`
+    // the other slot too; then one that stays is reported (a profile copy must not live on unsaid).
+    let left = false;
+    for (const r of whole ? records : []) {
+      if ((r.prefix !== this.prefix || (alone && r.slot !== slot)) && !erase(this.backend, `${r.prefix}.${key}.${r.slot}`) && alone) left = true;
     }
-    return whole;
+    return whole && !left;
   }
 
   /**
    * Saves exported profile state; `keep` as for `save` (the copy the engine restored). Once the new
    * copy reads back whole the older one is erased: a profile erased by `forget()` or a withdrawn
-   * consent must not live on in the other slot.
+   * consent must not live on in the other slot. False if the new copy is not whole or the older stays.
    */
   saveState(bytes, keep) { return this.save('state', bytes, keep, true); }
   /** The newest good profile state, or null. */
@@ -158,15 +164,15 @@ export class SafeStore {
   /**
    * Erases every stored copy of the profile state (a legacy one too); whether none is left. For an
    * erasure whose new state could not be stored (storage full): the profile from before it must not
-   * come back at the next start. Writing the empty value frees room where a write of more fails.
+   * come back at the next start. Removing a key (or writing the empty value) frees room where a
+   * write of more fails.
    */
   eraseState() {
+    let gone = true;
     for (const prefix of [this.prefix, this.legacy]) {
-      for (const slot of prefix ? ['a', 'b'] : []) {
-        try { this.backend.set(`${prefix}.state.${slot}`, ''); } catch { /* read back below */ }
-      }
+      for (const slot of prefix ? ['a', 'b'] : []) gone = erase(this.backend, `${prefix}.state.${slot}`) && gone;
     }
-    return this.records('state').length === 0;
+    return gone;
   }
   /** Saves a snapshot the engine accepted (call after `new Engine` or `applySnapshot` succeeded); see `save`. */
   saveSnapshot(bytes, keep) { return this.save('snapshot', bytes, keep); }

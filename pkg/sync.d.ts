@@ -107,8 +107,9 @@ export interface SyncOptions {
    * Where the last good snapshot and the profile live; `null` for none. By default localStorage or
    * wx storage under keys `kairos:<url without its scheme>/<channel>.*`, one set per server and
    * channel; the default channel also reads what earlier releases stored under `kairos.*` (until
-   * its own copy is written, which clears that one). A store passed here is used as it is: give
-   * each channel its own prefix.
+   * its own copy is written, which clears that one), and an erasure on whichever channel erases the
+   * profile stored under `kairos.state`. A store passed here is used as it is: give each channel its
+   * own prefix.
    */
   readonly store?: SafeStore | null | undefined;
   /** `wx.request` in mini-programs, `fetch` elsewhere, by default. */
@@ -246,10 +247,18 @@ export interface Sync {
   check(): Promise<CheckOutcome>;
   /** Verifies, applies and stores a snapshot from elsewhere. @throws KairosError and keeps the model */
   apply(snapshot: Uint8Array): void;
-  /** Stores the engine's profile state; false when it could not be written. */
+  /**
+   * Stores the engine's profile state, first taking a copy another instance (a second tab) stored
+   * since this one last read or wrote it: that copy replaces this engine's profile. False when it
+   * was not written whole, when an older copy could not be erased, when that other copy does not
+   * import (it stays), or when every copy was erased meanwhile while this engine holds a consented
+   * profile (it is not written back).
+   */
   saveState(): boolean;
   /**
-   * A fresh engine (empty profile) on the running snapshot, stored as the profile. The old engine,
+   * A fresh engine (empty profile) on the running snapshot, stored as the profile. Erasure requests
+   * (`forgotten`) the old engine holds undrained pass to the fresh one, with one for the profile it
+   * drops (a reset while an erasure waits is one too). The old engine,
    * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
    * KairosError. Use the engine returned here, or `engine`, from then on. Without `installId`
    * one is drawn. An id used before (the old engine's) starts its decision counter again: later

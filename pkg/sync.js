@@ -9,7 +9,8 @@
 // - Every snapshot is verified inside Wasm and applied atomically; a rejected one (bad signature,
 //   corrupt, older: rollback) keeps the running model and is reported with its error code.
 // - Failures back off exponentially with jitter, capped; a success resets the backoff.
-// - The last good snapshot is persisted through SafeStore, never over the copy the engine runs.
+// - The last good snapshot is persisted through SafeStore, never over the copy the engine runs; the
+//   profile at once after an erasure, and never over a copy another tab stored since (taken first).
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
 import { install, kairosError, isKairosError } from './fast.js';
@@ -252,6 +253,10 @@ export function sync(options) {
   const at = () => (engine ? engine.modelVersion : 0);
   const delay = (attempt) => backoffDelay(attempt, o.random, o.baseMs, o.maxMs);
   let goodState = null; // the stored profile copy known to import: a write never goes over it
+  let known = null; // the newest stored profile copy when this instance last read or wrote one
+  // Releases before one store per server and channel kept the profile under `kairos.state` whatever
+  // the channel (read by the default channel only): an erasure on any channel erases that copy too.
+  const legacy = options.store === undefined && o.store ? new SafeStore(o.store.backend) : null;
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
   const state = {
@@ -276,10 +281,13 @@ export function sync(options) {
     for (const name of ['forget', 'setConsent']) {
       const method = e[name];
       e[name] = function (...args) {
+        const mine = this === engine && o.store;
+        // A copy another tab stored since (its own erasure, say) first: this call applies to it.
+        try { if (mine) current(); } catch { /* a host's store that throws */ }
         // Whether this call erases: `forget`, or consent withdrawn while it was given.
         const erasing = name === 'forget' || (!args[0] && this.consent === true);
         const out = method.apply(this, args);
-        if (this === engine && o.store) {
+        if (mine) {
           let stored = false;
           try {
             stored = storeState();
@@ -288,7 +296,10 @@ export function sync(options) {
           }
           // An erasure (not a consent given) that could not be stored, storage being full: the
           // copies from before it go, which makes room to store it after all.
-          if (!stored && erasing) storeErasure();
+          if (erasing) {
+            if (!stored) storeErasure();
+            if (legacy) legacy.eraseState();
+          }
         }
         return out;
       };
@@ -308,6 +319,7 @@ export function sync(options) {
     if (!o.store) return;
     let outcome = 'none';
     o.store.loadState((bytes) => {
+      if (outcome === 'none') known = bytes; // the newest, whether it imports or not
       try {
         engine.importState(bytes);
         goodState = bytes;
@@ -321,24 +333,49 @@ export function sync(options) {
   }
 
   /**
-   * After an erasure that could not be stored: every stored copy of the profile goes, which makes
-   * room to store the erased one after all (else the next start begins with none, never with the
-   * profile from before).
+   * After an erasure that could not be stored: every stored copy of the profile goes (one that does
+   * not import too), which makes room to store the erased one after all (else the next start begins
+   * with none, never with the profile from before).
    */
   function storeErasure() {
     try {
-      if (o.store.eraseState()) goodState = null;
-      storeState();
+      if (o.store.eraseState()) goodState = known = null;
+      write();
     } catch {
       // Nothing more to do: the engine runs on with the profile erased.
     }
   }
 
-  /** Stores the engine's profile, over any copy but the one known to import; false if the write failed. */
+  /**
+   * Whether this engine may store its profile: the newest stored copy is the one this instance last
+   * read or wrote, or one another instance (a second tab) stored since, now imported, so that its
+   * erasure or withdrawal is never written over. Not when that copy does not import (a newer
+   * release's, say), nor when every copy went while this engine holds a consented profile: that
+   * profile is not written back.
+   */
+  function current() {
+    const newest = o.store.loadState();
+    if (newest ? sameBytes(newest, known) : !known || !engine.consent) return true;
+    try {
+      engine.importState(newest);
+    } catch {
+      return false;
+    }
+    goodState = known = newest;
+    return true;
+  }
+
+  /** Stores the engine's profile (see `current`); false if it was not stored whole or an older copy stays. */
   function storeState() {
+    return current() && write();
+  }
+
+  /** Writes the profile over any copy but the one known to import. */
+  function write() {
     const bytes = engine.exportState();
     const ok = o.store.saveState(bytes, goodState && ((b) => sameBytes(b, goodState)));
-    if (ok) goodState = bytes;
+    known = o.store.loadState(); // ours, also when an older copy could not be erased
+    if (sameBytes(known, bytes)) goodState = bytes;
     return ok;
   }
 
@@ -651,8 +688,15 @@ export function sync(options) {
   }
 
   const online = () => check();
+  // Another tab stored something (its forget, a withdrawal): a profile copy it stored is taken at
+  // once, so this engine neither decides on the erased profile nor writes it back, and its own
+  // changes build on that copy. (Any key: reading the state again when it did not change is cheap.)
+  const taken = () => engine && o.store && current();
   const win = typeof window !== 'undefined' && window && typeof window.addEventListener === 'function' ? window : null;
-  if (win) win.addEventListener('online', online);
+  if (win) {
+    win.addEventListener('online', online);
+    win.addEventListener('storage', taken);
+  }
   // Everything starts from timers: sync() itself returns before any request.
   schedule(0);
   if (o.push !== 'none') pushTimer = o.timers.setTimeout(o.push === 'sse' ? listen : poll, 0);
@@ -668,7 +712,10 @@ export function sync(options) {
     for (const s of [...pending]) s.stop();
     if (events) events.close();
     events = null;
-    if (win) win.removeEventListener('online', online);
+    if (win) {
+      win.removeEventListener('online', online);
+      win.removeEventListener('storage', taken);
+    }
   }
 
   return {
@@ -692,8 +739,20 @@ export function sync(options) {
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
+      if (engine && o.store) current(); // another tab's copy first: its erasure requests count too
       const fresh = open(running, installId);
-      if (engine) engine.free();
+      if (engine) {
+        // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
+        // them alone): the old engine forgets onto the fresh one's install id (sync's own `forget`,
+        // which stores, is not called), and the fresh engine takes its state, which holds them.
+        if (engine.outbox().some((e) => e.type === 'forgotten')) {
+          const forget = (id) => Engine.prototype.forget.call(engine, id, o.now());
+          // `forget` refuses the current id (a reset onto it: a fixture's, say): onto it through another.
+          try { forget(fresh.pid); } catch { forget(); forget(fresh.pid); }
+          fresh.importState(engine.exportState());
+        }
+        engine.free();
+      }
       engine = fresh;
       state.state = 'none';
       if (o.store) storeState();

@@ -1,8 +1,12 @@
 // Privacy promises of the package, from a privacy review: withdrawing consent erases the reports
-// not yet drained and asks the backend to erase the rest; forget() never keeps the install id.
+// not yet drained and asks the backend to erase the rest; forget() never keeps the install id; an
+// erasure under sync holds in storage (a second tab, reset(), legacy copies, failed erasures).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { snapshot, Engine } from './load.mjs';
+import { sync } from '../../pkg/sync.js';
+import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
+import { makeBrand } from './brand.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
 const code = (f) => { try { f(); } catch (e) { return e.code; } return 'no error'; };
@@ -42,4 +46,214 @@ test('forget() refuses the current install id (her pid and decision ids would ca
   e.forget(undefined, NOW + 3);
   assert.notEqual(e.pid, before);
   assert.deepEqual(e.drainOutbox().map((ev) => ev.type), ['forgotten']);
+});
+
+// ---- Erasures through sync and the stored copies (privacy review of the PIPL promises) ----
+
+const brand = makeBrand();
+const [v1, v2] = [1, 2].map((v) => brand.snapshot(v));
+const offline = { get: () => Promise.reject(new Error('offline')) };
+const idle = { setTimeout: () => 0, clearTimeout: () => {} }; // no check runs
+const erasures = [['forget', (e) => e.forget(undefined, NOW + 10)], ['a withdrawal', (e) => e.setConsent(false, NOW + 10)]];
+
+/** One origin's localStorage, as its tabs share it; `fail(key, value)` can make a write throw. */
+function origin() {
+  const map = new Map();
+  const ls = {
+    map,
+    fail: null,
+    getItem: (k) => map.get(k) ?? null,
+    setItem: (k, v) => { if (ls.fail && ls.fail(k, v)) throw new Error('QuotaExceededError'); map.set(k, String(v)); },
+    removeItem: (k) => map.delete(k),
+  };
+  return ls;
+}
+/** A tab of the storefront: sync over `ls` (offline; nothing is fetched). */
+const tab = (ls, more) => sync({ url: 'https://shop.example', publicKey: brand.publicKey, bundled: v1, transport: offline,
+  push: 'none', timers: idle, store: new SafeStore(localStorageBackend(ls), 'shop'), ...more });
+/** A first visit stores a consenting, identified buyer; her pid. */
+function visit(ls) {
+  const k = tab(ls);
+  k.engine.setConsent(true);
+  k.engine.identify('phone', '13800138000');
+  k.engine.track({ type: 'purchase', order: 'o1', amount: 999 }, NOW);
+  k.engine.drainOutbox();
+  assert.equal(k.saveState(), true);
+  const { pid } = k.engine;
+  k.stop();
+  return pid;
+}
+/** What the next start restores from `ls`. */
+function nextStart(ls, more) {
+  const k = tab(ls, more);
+  const e = k.engine;
+  const out = { state: k.status.state, consent: e.consent, pid: e.pid, stage: e.stage(), forgotten: e.outbox().filter((x) => x.type === 'forgotten').map((x) => x.pid) };
+  k.stop();
+  return out;
+}
+const view = (e, at) => e.track({ type: 'view', category: 'qipao', product: 'su-001', price: 399 }, at);
+
+test('privacy review #1: a second tab does not write its older profile over a forget() or a withdrawal in the first', () => {
+  for (const [what, erase] of erasures) {
+    for (const [how, write] of [['its saveState()', (b) => assert.equal(b.saveState(), true)], ['a model update', (b) => b.apply(v2)]]) {
+      const at = `${what}, then ${how} in tab B`;
+      const ls = origin();
+      const pid = visit(ls);
+      const a = tab(ls);
+      const b = tab(ls);
+      erase(a.engine);
+      view(b.engine, NOW + 20); // tab B still holds her profile
+      write(b);
+      assert.equal(b.engine.consent, false, `${at}: tab B took the erased copy before writing`);
+      a.stop();
+      b.stop();
+      const next = nextStart(ls);
+      assert.deepEqual([next.state, next.consent, next.stage], ['restored', false, undefined], `${at}: the erasure holds`);
+      assert.notEqual(next.pid, pid, at);
+      assert.deepEqual(next.forgotten, [pid], `${at}: the forgotten request is kept`);
+    }
+  }
+});
+
+test('privacy review #1: a copy another tab stored that this one cannot import, or none left, is not written over', () => {
+  // Another build's copy (it does not import here): not overwritten by a profile; an erasure here
+  // erases it with the rest and is stored.
+  const ls = origin();
+  const pid = visit(ls);
+  const b = tab(ls);
+  const other = new SafeStore(localStorageBackend(ls), 'shop');
+  other.saveState(Uint8Array.of(7, 7, 7));
+  view(b.engine, NOW + 20);
+  assert.equal(b.saveState(), false, 'not stored');
+  assert.deepEqual(other.loadState(), Uint8Array.of(7, 7, 7), 'the other copy stays');
+  b.engine.forget(undefined, NOW + 30);
+  b.stop();
+  const next = nextStart(ls);
+  assert.deepEqual([next.state, next.consent, next.forgotten], ['restored', false, [pid]]);
+  assert.equal(other.records('state').length, 1, 'one copy: the erased profile');
+
+  // Every copy gone (another tab's erasure that could not be stored erases them all): the profile
+  // this tab holds is not written back; a profile without consent may be stored.
+  const ls2 = origin();
+  visit(ls2);
+  const c = tab(ls2);
+  new SafeStore(localStorageBackend(ls2), 'shop').eraseState();
+  view(c.engine, NOW + 20);
+  assert.equal(c.saveState(), false);
+  c.stop();
+  assert.equal(nextStart(ls2).state, 'none', 'no profile comes back');
+  const fresh = tab(ls2);
+  new SafeStore(localStorageBackend(ls2), 'shop').eraseState();
+  assert.equal(fresh.saveState(), true);
+  fresh.stop();
+});
+
+test('privacy review #1: in a browser, another tab\'s erasure reaches this engine at the storage event; stop() removes the listener', (t) => {
+  const win = new EventTarget();
+  globalThis.window = win;
+  t.after(() => { delete globalThis.window; });
+  const storageEvent = () => win.dispatchEvent(Object.assign(new Event('storage'), { key: 'shop.state.a' }));
+  const ls = origin();
+  const pid = visit(ls);
+  const a = tab(ls);
+  const b = tab(ls);
+  a.engine.forget(undefined, NOW + 10);
+  storageEvent(); // (a browser sends it to the other tabs only; tab A finds its own copy and does nothing)
+  assert.deepEqual([b.engine.consent, b.engine.stage()], [false, undefined], 'tab B dropped the profile at once');
+  assert.notEqual(b.engine.pid, pid);
+  // What tab B records from then on builds on that copy, and is stored with its erasure request.
+  b.engine.setConsent(true);
+  view(b.engine, NOW + 20);
+  assert.equal(b.saveState(), true);
+  a.stop();
+  b.stop();
+  const next = nextStart(ls);
+  assert.deepEqual([next.consent, next.forgotten], [true, [pid]]);
+  // Stopped: another tab's change no longer reaches it.
+  const c = tab(ls);
+  c.engine.forget(undefined, NOW + 30);
+  storageEvent();
+  assert.equal(b.engine.consent, true);
+  c.stop();
+});
+
+test('privacy review #3: reset() after forget() or a withdrawal keeps the erasure request not yet drained', () => {
+  for (const [what, erase] of erasures) {
+    const ls = origin();
+    const pid = visit(ls);
+    const k = tab(ls);
+    erase(k.engine);
+    const fresh = k.reset('00000000000000e1');
+    assert.deepEqual([fresh.pid, fresh.consent, fresh.stage()], ['00000000000000e1', false, undefined], what);
+    assert.equal(fresh.outbox()[0].pid, pid, `${what}: the request survives the reset`);
+    assert.ok(fresh.outbox().every((x) => x.type === 'forgotten'), what);
+    k.stop();
+    assert.equal(nextStart(ls).forgotten[0], pid, `${what}: and is stored`);
+    // A reset onto the install id the engine has (a fixture's, as the storefront's journeys do).
+    const again = tab(ls);
+    const same = again.reset('00000000000000e1');
+    assert.deepEqual([same.pid, same.outbox()[0].pid], ['00000000000000e1', pid], `${what}: onto the same id`);
+    // Drained (sent to the backend), nothing is carried: a reset starts an empty outbox.
+    same.drainOutbox();
+    assert.deepEqual(again.reset('00000000000000e1').outbox(), [], what);
+    again.stop();
+  }
+});
+
+test('privacy review #4: an erasure on any channel erases the profile earlier releases stored under kairos.state', (t) => {
+  t.after(() => { delete globalThis.localStorage; });
+  for (const channel of ['web', 'model']) {
+    const ls = origin();
+    globalThis.localStorage = ls;
+    const start = (ch) => sync({ url: 'https://shop.example', channel: ch, publicKey: brand.publicKey, bundled: v1, transport: offline, push: 'none', timers: idle });
+    const zh = start('model-zh'); // another channel's copy is that channel's (docs/sync.md)
+    zh.engine.setConsent(true);
+    zh.saveState();
+    zh.stop();
+    const k = start(channel);
+    k.saveState(); // a copy of its own: the default channel no longer reads the legacy one
+    const old = Engine.fromSignedSnapshot(v1, brand.publicKey, '00000000000000c1');
+    old.setConsent(true);
+    old.identify('phone', '13800138000');
+    old.track({ type: 'purchase', order: 'o1', amount: 999 }, NOW);
+    new SafeStore(localStorageBackend(ls)).saveState(old.exportState()); // what a release before wrote
+    k.engine.setConsent(true);
+    assert.ok(ls.map.has('kairos.state.a'), `${channel}: a consent given erases nothing`);
+    k.engine.forget(undefined, NOW + 10);
+    k.stop();
+    assert.deepEqual([...ls.map].filter(([key, v]) => key.startsWith('kairos.state') && v), [], `${channel}: the legacy copy is gone`);
+    assert.ok(ls.map.has('kairos:shop.example/model-zh.state.a') || ls.map.has('kairos:shop.example/model-zh.state.b'), channel);
+  }
+});
+
+test('privacy review #8: an erasure whose older copy cannot be blanked leaves no copy from before; with removal, even when nothing can be written', () => {
+  // Writing the empty value fails (and this storage cannot remove keys): the erased profile is
+  // written over the older copy instead.
+  const ls = origin();
+  delete ls.removeItem;
+  const pid = visit(ls);
+  const k = tab(ls);
+  ls.fail = (key, v) => v === '';
+  k.engine.forget(undefined, NOW + 10);
+  const store = new SafeStore(localStorageBackend(ls), 'shop');
+  assert.equal(store.records('state').length, 2, 'both slots are written');
+  for (const r of store.records('state')) {
+    const e = Engine.fromSignedSnapshot(v1, brand.publicKey);
+    e.importState(r.bytes);
+    assert.deepEqual([e.consent, e.outbox()[0].pid], [false, pid], `slot ${r.slot} holds the erased profile`);
+    e.free();
+  }
+  assert.equal(k.saveState(), false, 'reported: a copy could not be erased');
+  k.stop();
+  ls.fail = null;
+  // Every write fails from the erasure on, but keys can be removed: the next start has no profile,
+  // never the one from before.
+  const full = origin();
+  visit(full);
+  const f = tab(full);
+  full.fail = () => true;
+  f.engine.forget(undefined, NOW + 10);
+  f.stop();
+  full.fail = null;
+  assert.deepEqual([nextStart(full).state, nextStart(full).consent], ['none', false]);
 });

@@ -113,6 +113,37 @@ test('a legacy prefix is read while the store has no copy of its own, and cleare
   assert.ok(!m.map.has('kairos.snapshot.a'), 'nothing is written under the legacy prefix');
 });
 
+test('privacy review #8: copies are erased by removing their keys where the backend can; a copy that stays is reported', () => {
+  const ls = new Map();
+  const storage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)), removeItem: (k) => ls.delete(k) };
+  const wxs = new Map();
+  const wx = { getStorageSync: (k) => wxs.get(k) ?? '', setStorageSync: (k, v) => wxs.set(k, v), removeStorageSync: (k) => wxs.delete(k) };
+  for (const [map, backend] of [[ls, localStorageBackend(storage)], [wxs, wxStorageBackend(wx)]]) {
+    new SafeStore(backend).saveState(bytes(1)); // an earlier release's `kairos.state.a`
+    const s = new SafeStore(backend, 'kairos:/model', 'kairos');
+    assert.equal(s.saveState(bytes(2)), true);
+    assert.deepEqual([...map.keys()], ['kairos:/model.state.b'], 'the legacy key is removed, not blanked');
+    assert.equal(s.saveState(bytes(3)), true);
+    assert.deepEqual([...map.keys()], ['kairos:/model.state.a'], 'so is the older slot');
+    assert.equal(s.eraseState(), true);
+    assert.equal(map.size, 0);
+  }
+  // A backend without `remove` (a host's own) has them blanked, as before (see above). One whose
+  // erasures fail says so: the new copy is written, but not reported as stored alone, and
+  // eraseState finds a copy left.
+  const stuck = new Map();
+  const s = new SafeStore({
+    get: (k) => stuck.get(k) ?? null,
+    set: (k, v) => { if (v === '') throw new Error('denied'); stuck.set(k, v); },
+    remove: () => { throw new Error('denied'); },
+  });
+  assert.equal(s.saveState(bytes(1)), true, 'nothing to erase yet');
+  assert.equal(s.saveState(bytes(2)), false, 'the older copy stays');
+  assert.deepEqual(s.loadState(), bytes(2), 'the new copy is written');
+  assert.equal(s.eraseState(), false);
+  assert.equal(s.save('x', bytes(1)) && s.save('x', bytes(2)), true, 'snapshots keep both copies: nothing to erase');
+});
+
 test('localStorage and wx backends, and an engine restored from storage', () => {
   const ls = new Map();
   const localStorage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)) };
