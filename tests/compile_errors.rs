@@ -443,6 +443,25 @@ fn syntax_errors_say_what_to_fix() {
             "events: trailing comma: a `,` with nothing after it in its list or object; remove it (line 15, \
              column 40)",
         ),
+        // Review: parser words (`expected value`, `key must be a string`, `control character`)
+        // for what a marketer types.
+        (
+            "\"priority\": 90,",
+            "\"priority\": True,",
+            "offers[1].priority: `True` is not JSON: write `true` (`true`, `false` and `null`, in lower case) (line \
+             153, column 19)",
+        ),
+        (
+            "\"priority\": 90,",
+            "priority: 90,",
+            "offers[1]: a name must be in double quotes: `\"priority\"` (line 153, column 7)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority: 90,",
+            "offers[1]: the text in quotes that starts on line 153 is not closed: add its closing `\"` (line 153, \
+             column 7)",
+        ),
         // Review: one `}` too many closed the model early, and the rest of the file was left out
         // without a word (the offers, caps and quiet hours after it).
         (
@@ -455,6 +474,20 @@ fn syntax_errors_say_what_to_fix() {
     for (from, to, want) in cases {
         assert_eq!(text_error(from, to), want, "{to}");
     }
+}
+
+/// Review: a file cut short said `EOF while parsing an object`.
+#[test]
+fn a_file_that_ends_too_soon_names_what_is_left_open() {
+    let text = include_str!("../examples/taste-of-su/model.json");
+    let cut = text.trim_end().strip_suffix('}').unwrap();
+    let e = kairos::compile_str(cut).unwrap_err();
+    assert_eq!(
+        e.0[0].to_string(),
+        "the file ends before the `{` on line 1 is closed: a `}` is missing (line 1, column 1)"
+    );
+    let e = kairos::compile_str(&format!("{cut}, \"quiet")).unwrap_err();
+    assert!(e.0[0].to_string().contains("is not closed: add its closing `\"`"), "{e}");
 }
 
 #[test]
@@ -496,16 +529,30 @@ fn shape_errors_are_in_plain_words() {
             "offers[1].control: the text \"10%\" is not a number such as 0.1; write 0.1 for 10% (line 153, \
              column 38)",
         ),
+        // Review: the range said is the field's (docs/model.md), not its storage type's.
+        (
+            "\"version\": 1,",
+            "\"version\": \"1\",",
+            "meta.version: the text \"1\" is not a whole number from 1 to 4294967295; write 1 without quotes (line \
+             5, column 18)",
+        ),
+        // Review: tools that write every number as a float write `1.0`, which has no fraction.
+        (
+            "\"priority\": 90,",
+            "\"priority\": 90.0,",
+            "offers[1].priority: `90.0` is written as a fraction; write `90` (expected a whole number from \
+             -2147483648 to 2147483647) (line 153, column 22)",
+        ),
         (
             "\"window_days\": 7 }",
             "\"window_days\": 7.5 }",
-            "features.views_7d.window_days: a number with a fraction (`7.5`); expected a whole number from 0 to \
-             65535 (line 30, column 69)",
+            "features.views_7d.window_days: a number with a fraction (`7.5`); expected a whole number from 1 to \
+             400 (line 30, column 69)",
         ),
         (
             "\"version\": 1,",
             "\"version\": -1,",
-            "meta.version: `-1` is out of range; expected a whole number from 0 to 4294967295 (line 5, column 17)",
+            "meta.version: `-1` is out of range; expected a whole number from 1 to 4294967295 (line 5, column 17)",
         ),
         (
             "\"placements\": [\"home_hero\"]",

@@ -43,13 +43,27 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
         _ => message,
     };
     let path = clean_path(path);
-    // `max_items` is read as a byte, but a placement shows 1 to 16 items: say that range.
-    let message = if path.ends_with("max_items") {
-        message.replace("from 0 to 255", &format!("from 1 to {}", crate::compiled::limits::MAX_ITEMS))
-    } else {
-        message
-    };
+    let message = documented_range(&path, message);
     CompileError::Syntax { path, line, column, message }
+}
+
+/// A whole-number field's range as docs/model.md gives it, in place of its type's (`max_items` is
+/// read as a byte, but a placement shows 1 to 16 items).
+fn documented_range(path: &str, message: String) -> String {
+    use crate::compiled::limits;
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let in_caps = path.contains("caps[");
+    let (from, to) = match last {
+        "max_items" => ("from 0 to 255", format!("from 1 to {}", limits::MAX_ITEMS)),
+        "window_days" => ("from 0 to 65535", format!("from 1 to {}", limits::DAYS)),
+        "days" if in_caps => ("from 0 to 65535", format!("from 1 to {}", limits::DAYS)),
+        "max" if path.starts_with("features.") => {
+            ("from 0 to 65535", format!("from 1 to {}", limits::DISTINCT))
+        }
+        "max" | "weight" | "version" => ("from 0 to 4294967295", "from 1 to 4294967295".to_string()),
+        _ => return message,
+    };
+    message.replace(from, &to)
 }
 
 /// Line and column (1-based) of the text's first character that is not white space: where the
@@ -80,6 +94,47 @@ fn line_text(text: &str, n: usize) -> Option<&str> {
     text.split('\n').nth(n.checked_sub(1)?).map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
+/// Line and column (1-based; the column in bytes) of byte `at` of `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    (before.matches('\n').count() + 1, at - before.rfind('\n').map_or(0, |i| i + 1) + 1)
+}
+
+/// For a file that ends too soon: the innermost `{` or `[` left open, or the quotes left open.
+fn unclosed(text: &str) -> Hint {
+    let mut open = Vec::new();
+    let (mut quote, mut escaped) = (None, false);
+    for (i, ch) in text.char_indices() {
+        if quote.is_some() {
+            match ch {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match ch {
+            '"' => quote = Some(i),
+            '{' | '[' => open.push((i, ch)),
+            '}' | ']' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let (at, what) = match (quote, open.last()) {
+        (Some(q), _) => (q, "the text in quotes that starts on line {l} is not closed: add its closing `\"`"),
+        (None, Some(&(i, '['))) => {
+            (i, "the file ends before the `[` on line {l} is closed: a `]` is missing")
+        }
+        (None, Some(&(i, _))) => (i, "the file ends before the `{` on line {l} is closed: a `}` is missing"),
+        (None, None) => return Hint::Here("the file ends too soon".into()),
+    };
+    let (l, c) = line_col(text, at);
+    Hint::At(l, c, what.replace("{l}", &l.to_string()))
+}
+
 /// The byte offset in `text` where line `n` (1-based) starts.
 fn line_start(text: &str, n: usize) -> Option<usize> {
     if n <= 1 {
@@ -98,8 +153,43 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
     if text.trim().is_empty() {
         return Some(Hint::At(0, 0, "the file is empty; a model is a JSON object { ... }".to_string()));
     }
+    if message.starts_with("EOF while parsing") {
+        return Some(unclosed(text));
+    }
+    if message.starts_with("control character") {
+        // At column 0: the line ended inside quotes. Else a tab or another control character.
+        if column == 0 {
+            let at = line_start(text, line)?;
+            let (l, c) = line_col(text, text.get(..at)?.rfind('"')?);
+            return Some(Hint::At(
+                l,
+                c,
+                format!("the text in quotes that starts on line {l} is not closed: add its closing `\"`"),
+            ));
+        }
+        return Some(Hint::Here(
+            "a tab or another control character inside quotes: remove it, or write a tab as `\\t`".into(),
+        ));
+    }
     let here = line_text(text, line)?;
     let c = char_at(here, column);
+    let word: String = here
+        .get(column.saturating_sub(1)..)
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    if message == "expected value"
+        && ["true", "false", "null", "none"].contains(&word.to_ascii_lowercase().as_str())
+    {
+        let right = if word.eq_ignore_ascii_case("none") { "null" } else { &word.to_ascii_lowercase() };
+        return Some(Hint::Here(format!(
+            "`{word}` is not JSON: write `{right}` (`true`, `false` and `null`, in lower case)"
+        )));
+    }
+    if message == "key must be a string" && !word.is_empty() {
+        return Some(Hint::Here(format!("a name must be in double quotes: `\"{word}\"`")));
+    }
     if let Some((wrong, ascii, name)) = c.and_then(|c| LOOKALIKES.iter().find(|l| l.0 == c)) {
         return Some(Hint::Here(format!(
             "{name} `{wrong}`; use the ASCII `{ascii}` (switch the input method to English punctuation)"
@@ -222,8 +312,12 @@ fn plain(message: &str) -> Option<String> {
             let v = found.trim_start_matches("floating point `").trim_end_matches('`');
             let huge = v.parse::<f64>().is_ok_and(|x| x.abs() >= 1e15);
             // A huge integer reaches us as a float (`1e+20`), not as written: do not show it.
+            let whole = v.parse::<f64>().ok().filter(|x| x.fract() == 0.0);
             return Some(if huge {
                 format!("a number too large; expected {want}")
+            } else if let Some(x) = whole {
+                // `1.0`, as tools that write every number as a float do.
+                format!("`{v}` is written as a fraction; write `{x}` (expected {want})")
             } else {
                 format!("a number with a fraction (`{v}`); expected {want}")
             });
