@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::engine::{input, Engine};
+use crate::engine::{input, Engine, Reason};
 use crate::outbox::OutboxEvent;
 use crate::profile::identity::IdKind;
 use crate::time;
@@ -77,7 +77,29 @@ impl TryFrom<Json> for Step {
             "traits" => &["traits", "expires"],
             "track" => &["event"],
             "decide" => &["placement", "context"],
-            _ => &[],
+            "check" | "forget" => &[],
+            // A misspelt action first: its fields would be called unknown instead.
+            _ => {
+                const ACTIONS: [&str; 7] =
+                    ["consent", "identify", "traits", "track", "decide", "check", "forget"];
+                let hint = if fields.contains_key("do") {
+                    crate::suggest::closest(action, ACTIONS).map(|a| format!("; did you mean `{a}`?"))
+                } else {
+                    None
+                };
+                let what = if fields.contains_key("do") {
+                    format!("unknown `do`: `{action}`")
+                } else {
+                    "a step needs `do`".into()
+                };
+                return Err(format!(
+                    "{what}{}",
+                    hint.unwrap_or_else(|| format!(
+                        ", expected one of {}",
+                        ACTIONS.map(|a| format!("`{a}`")).join(", ")
+                    ))
+                ));
+            }
         };
         const EVERY: [&str; 4] = ["at", "do", "note", "expect"];
         if let Some(unknown) =
@@ -228,6 +250,57 @@ pub enum JourneyError {
         /// The text.
         at: String,
     },
+    /// An expectation names what the model does not have (it could never be met).
+    #[error("steps[{step}].expect.{field}: {problem}")]
+    Expect {
+        /// Step index.
+        step: usize,
+        /// `stage`, `segments`, `items`, `reason` or `outbox`.
+        field: &'static str,
+        /// What is unknown, with a suggestion.
+        problem: String,
+    },
+}
+
+/// Refuses expectations that name a stage, segment, offer, variant, reason or report type the
+/// model does not have: a typo there would only show as a mismatch that no model could mend.
+fn check_expect(model: &crate::Model, step: usize, x: &Expect) -> Result<(), JourneyError> {
+    let fail = |field, what: &str, name: &str, known: &mut dyn Iterator<Item = &str>| {
+        let known: Vec<&str> = known.collect();
+        let hint = crate::suggest::closest(name, known.iter().copied())
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        Err(JourneyError::Expect { step, field, problem: format!("no {what} `{name}` in the model{hint}") })
+    };
+    if let Some(Some(name)) = &x.stage {
+        if !model.stages.iter().any(|s| s.name == *name) {
+            return fail("stage", "stage", name, &mut model.stages.iter().map(|s| s.name.as_str()));
+        }
+    }
+    for name in x.segments.iter().flatten() {
+        if !model.segments.iter().any(|s| s.name == *name) {
+            return fail("segments", "segment", name, &mut model.segments.iter().map(|s| s.name.as_str()));
+        }
+    }
+    for item in x.items.iter().flatten() {
+        // `offer`, `offer/variant` or `offer (control)`.
+        let item = item.strip_suffix(" (control)").unwrap_or(item);
+        let (id, variant) = item.split_once('/').map_or((item, None), |(o, v)| (o, Some(v)));
+        let Some(offer) = model.offers.iter().find(|o| o.id == id) else {
+            return fail("items", "offer", id, &mut model.offers.iter().map(|o| o.id.as_str()));
+        };
+        if let Some(v) = variant.filter(|v| !offer.variants.iter().any(|x| x.id == *v)) {
+            return fail("items", "variant", v, &mut offer.variants.iter().map(|x| x.id.as_str()));
+        }
+    }
+    if let Some(reason) = x.reason.as_deref().filter(|r| !Reason::ALL.iter().any(|x| x.as_str() == *r)) {
+        return fail("reason", "reason", reason, &mut Reason::ALL.iter().map(|x| x.as_str()));
+    }
+    const REPORTS: [&str; 4] = ["stage_changed", "exposure", "conversion", "forgotten"];
+    match x.outbox.iter().flatten().find(|k| !REPORTS.contains(&k.as_str())) {
+        Some(kind) => fail("outbox", "report type", kind, &mut REPORTS.into_iter()),
+        None => Ok(()),
+    }
 }
 
 fn outbox_json<S: serde::Serializer>(events: &[OutboxEvent], s: S) -> Result<S::Ok, S::Error> {
@@ -260,6 +333,9 @@ pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, Jo
             time("expires", e)?;
         }
         times.push(time("at", &step.at)?);
+        if let Some(x) = &step.expect {
+            check_expect(&model, i, x)?;
+        }
     }
     let mut engine = Engine::new(model, install);
     let mut out = Vec::new();

@@ -271,6 +271,39 @@ fn simulate_refuses_what_would_check_nothing() {
            "context": {{ "page": "home" }}, "expext": {{ "items": ["nonexistent"] }} }}"#
     );
     fails(&run("typo.json", "00000000000000a1", &typo, false).0, "unknown field `expext` in a `decide` step, expected one of `at`, `do`, `note`, `expect`, `placement`, `context`");
+    // CLI review: a misspelt action was reported as its fields being unknown, and expectations
+    // naming what the model lacks ran and only ever mismatched.
+    let decde = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:04:00+08:00", "do": "decde", "placement": "home_hero" }}"#
+    );
+    fails(
+        &run("decde.json", "00000000000000a1", &decde, false).0,
+        "unknown `do`: `decde`; did you mean `decide`?",
+    );
+    let never = [
+        (
+            r#""stage": "anonymus""#,
+            "steps[1].expect.stage: no stage `anonymus` in the model; did you mean `anonymous`?",
+        ),
+        (
+            r#""items": ["brand_stry"]"#,
+            "steps[1].expect.items: no offer `brand_stry` in the model; did you mean `brand_story`?",
+        ),
+        (
+            r#""segments": ["hippo"]"#,
+            "steps[1].expect.segments: no segment `hippo` in the model; did you mean `hipo`?",
+        ),
+        (
+            r#""reason": "choosen""#,
+            "steps[1].expect.reason: no reason `choosen` in the model; did you mean `chosen`?",
+        ),
+    ];
+    for (expect, message) in never {
+        let steps = format!(
+            r#"{consent}, {{ "at": "2026-11-20T09:04:00+08:00", "do": "decide", "placement": "home_hero", "expect": {{ {expect} }} }}"#
+        );
+        fails(&run("never.json", "00000000000000a1", &steps, false).0, message);
+    }
     let expires = format!(
         r#"{consent}, {{ "at": "2026-11-20T09:01:00+08:00", "do": "traits", "traits": {{ "tier": "gold" }}, "expires": "2026-11-21" }}"#
     );
