@@ -201,7 +201,24 @@ impl Resolver for ModelResolver<'_> {
             return Ok(Some(slot::pack(slot::SPECIAL, s as usize)));
         }
         let Some((root, name)) = path.split_once('.') else {
-            return Err(format!("unknown variable `{path}`; variables are {ROOTS}"));
+            // A name without its root (`referrals` for `features.referrals`): say which it is.
+            let n = &self.names;
+            let roots: [(&str, Vec<&str>); 5] = [
+                ("features", n.features.iter().map(|f| f.0.as_str()).collect()),
+                ("traits", n.traits.iter().map(String::as_str).collect()),
+                ("scores", n.scores.iter().map(String::as_str).collect()),
+                ("segments", n.segments.iter().map(String::as_str).collect()),
+                (
+                    "context",
+                    if self.context { n.context.iter().map(String::as_str).collect() } else { Vec::new() },
+                ),
+            ];
+            let guess =
+                roots.iter().find(|(_, names)| names.contains(&path)).map(|(r, _)| format!("`{r}.{path}`"));
+            return Err(match guess {
+                Some(g) => format!("unknown variable `{path}`; did you mean {g}? (variables are {ROOTS})"),
+                None => format!("unknown variable `{path}`; variables are {ROOTS}"),
+            });
         };
         let (ns, i) = match root {
             "features" => (slot::FEATURE, self.feature(name)?),

@@ -244,6 +244,36 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
     None
 }
 
+/// `unknown variant `String`, expected one of `string`, ...` (a type, an aggregation, a score
+/// kind) in plain words, with the value meant: the same in lower case, a near spelling, or what
+/// other tools call it (`boolean`, `integer`, `birthday`).
+fn unknown_value(found: &str, expected: &str) -> String {
+    let known: Vec<&str> =
+        expected.trim_start_matches("one of ").split(", ").map(|k| k.trim_matches('`')).collect();
+    let lower = found.to_ascii_lowercase();
+    let alias = match lower.as_str() {
+        "boolean" => "bool",
+        "int" | "integer" | "float" | "double" => "number",
+        "text" | "str" => "string",
+        "birthday" => "anniversary",
+        "date_time" | "datetime" | "time" => "timestamp",
+        "list" | "array" | "strings" => "string_list",
+        _ => lower.as_str(),
+    };
+    let meant = known
+        .iter()
+        .find(|k| **k == alias)
+        .copied()
+        .or_else(|| crate::suggest::closest(found, known.iter().copied()));
+    match meant {
+        Some(m) => format!(
+            "unknown value `{found}`; did you mean `{m}`? (one of {expected})",
+            expected = expected.trim_start_matches("one of ")
+        ),
+        None => format!("unknown value `{found}`; expected {expected}"),
+    }
+}
+
 /// serde's name for a Rust type in plain words, with the range of whole numbers.
 fn expected_words(expected: &str) -> Option<String> {
     let whole = |lo: &str, hi: &str| format!("a whole number from {lo} to {hi}");
@@ -287,6 +317,9 @@ fn found_words(found: &str) -> String {
 /// message that is not of that form.
 fn plain(message: &str) -> Option<String> {
     let (head, expected) = message.split_once(", expected ")?;
+    if let Some(found) = head.strip_prefix("unknown variant `").and_then(|r| r.strip_suffix('`')) {
+        return Some(unknown_value(found, expected));
+    }
     if expected.starts_with("struct WireModel") {
         let found = head.strip_prefix("invalid type: ").map(found_words);
         let what = if head.starts_with("invalid length") { Some("a list `[ ]`".to_string()) } else { found };
