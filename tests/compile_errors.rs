@@ -86,6 +86,7 @@ fn mistakes_are_named_and_explained() {
         ("/offers/3/control", Some(json!(0.9)), "offers[3].control: 0.9; the control share is 0 to 0.5"),
         ("/offers/9/audience", Some(json!({"segment": "hipo"})), "offers[9].audience: this offer is shown without consent"),
         ("/offers/4/quiet_hours/from", Some(json!("25:00")), "offers[4].quiet_hours.from: `25:00` is not a time; write `HH:MM`"),
+        ("/offers/4/quiet_hours/to", Some(json!("24:00")), "offers[4].quiet_hours.to: `24:00` is not a time; write `00:00` for midnight"),
         ("/features/views_7d/window_days", Some(json!(0)), "features.views_7d.window_days: 0 days; a window is 1 to 400 days"),
         ("/features/spend_365d/of", Some(json!("order")), "features.spend_365d.of: `sum` needs a number property, and `order` is not one"),
         ("/features/spend_365d/event", Some(json!("purchse")), "features.spend_365d.event: unknown event `purchse`; did you mean `purchase`?"),

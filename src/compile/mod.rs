@@ -774,7 +774,11 @@ impl Compiler {
                 let (field, v) = if a.is_none() { ("from", &q.from) } else { ("to", &q.to) };
                 self.err(CompileError::invalid(
                     format!("{path}.{field}"),
-                    format!("`{v}` is not a time; write `HH:MM`, like `22:00`"),
+                    if v.trim() == "24:00" {
+                        "`24:00` is not a time; write `00:00` for midnight".to_string()
+                    } else {
+                        format!("`{v}` is not a time; write `HH:MM`, like `22:00`")
+                    },
                 ));
                 None
             }
