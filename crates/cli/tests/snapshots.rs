@@ -643,7 +643,12 @@ fn diff_sees_an_offer_move_the_order_a_placement_tries_and_the_name() {
     }
     let j: Value = serde_json::from_str(&text(&kairos(&["diff", MODEL, s(&b), "--json"]).stdout)).unwrap();
     assert_eq!(j["offers"]["changed"], json!([id]));
+    assert_eq!(
+        j["offers"]["details"][&id],
+        json!({"placements": {"from": ["home_hero"], "to": ["pdp_offer"]}})
+    );
     assert_eq!(j["placements"]["changed"], json!(["home_hero", "pdp_offer"]));
+    assert_eq!(j["placements"]["details"]["pdp_offer"]["offers"]["added"], json!([id]));
     assert_eq!(j["settings"]["changed"], json!(["meta.name"]));
     // Placements written in another order change no offer (review: every offer in two placements
     // was listed).
@@ -935,5 +940,124 @@ fn diff_compares_rules_by_the_names_they_read() {
     let j = diff(&b);
     assert_eq!(j["features"]["added"], json!(["aaa"]));
     assert_eq!(changed(&j), Vec::<String>::new());
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// CLI review #9: `diff` said that an item changed, not what changed: a new control share, a
+/// renamed variant (which reassigns shoppers) and a property's new type all read `~ offer winback`
+/// or `~ event view`. Each edit of the model file here gives exactly these lines, and with `--json`
+/// these `fields` and `details`.
+#[test]
+fn diff_names_the_fields_that_changed() {
+    let d = tmp("diff-fields");
+    let file = std::fs::read_to_string(root().join(MODEL)).unwrap();
+    let repeat = r#"{ "stage": "repeat", "description": "Several purchases.", "when": { ">=": [{ "var": "features.purchases" }, 2] } }"#;
+    let view = r#""view": { "category": "string", "product": "string", "price": "number" }"#;
+    let views = r#""views_7d": { "event": "view", "agg": "count", "window_days": 7 }"#;
+    // Per changed item: kind, name, `details`.
+    type Items = Vec<(&'static str, &'static str, Value)>;
+    // Text replaced, by what, the lines printed, the items changed.
+    let cases: Vec<(&str, String, Vec<&str>, Items)> = vec![
+        (
+            r#""control": 0.1"#,
+            r#""control": 0.2"#.into(),
+            vec!["~ offer winback: control 0.1 -> 0.2"],
+            vec![("offers", "winback", json!({"control": {"from": 0.1, "to": 0.2}}))],
+        ),
+        (
+            r#"{ "id": "new_season""#,
+            r#"{ "id": "autumn""#.into(),
+            vec!["~ offer winback: variants (new_season removed, autumn added)"],
+            vec![(
+                "offers",
+                "winback",
+                json!({"variants": {"added": ["autumn"], "removed": ["new_season"], "changed": [], "reordered": false}}),
+            )],
+        ),
+        (
+            view,
+            view.replace(r#""number""#, r#""string""#),
+            vec!["~ event view: price number -> string"],
+            vec![("events", "view", json!({"price": {"from": "number", "to": "string"}}))],
+        ),
+        (
+            view,
+            view.replace(" }", r#", "coupon": "string" }"#),
+            vec!["~ event view: coupon added (string)"],
+            vec![("events", "view", json!({"coupon": {"from": null, "to": "string"}}))],
+        ),
+        (
+            views,
+            views.replace("7 }", "14 }"),
+            vec!["~ feature views_7d: window_days 7 -> 14"],
+            vec![("features", "views_7d", json!({"window_days": {"from": 7, "to": 14}}))],
+        ),
+        // home_hero tries welcome_story (100) after thank_you (90) once it falls to 85.
+        (
+            r#""priority": 100"#,
+            r#""priority": 85"#.into(),
+            vec!["~ offer welcome_story: priority 100 -> 85", "~ placement home_hero: offers (reordered)"],
+            vec![
+                ("offers", "welcome_story", json!({"priority": {"from": 100, "to": 85}})),
+                (
+                    "placements",
+                    "home_hero",
+                    json!({"offers": {"added": [], "removed": [], "changed": [], "reordered": true}}),
+                ),
+            ],
+        ),
+        // Properties written in another order: no property changed (features read them by name).
+        (
+            view,
+            r#""view": { "price": "number", "category": "string", "product": "string" }"#.into(),
+            vec!["~ the models differ only in what is not listed by name: the order of definitions in the file"],
+            vec![],
+        ),
+        // A rule is named, not printed.
+        (
+            repeat,
+            repeat.replace("2] }", "3] }"),
+            vec!["~ stage repeat: when"],
+            vec![("stages", "repeat", json!({"when": {}}))],
+        ),
+    ];
+    for (i, (from, to, lines, items)) in cases.iter().enumerate() {
+        assert_eq!(file.matches(from).count(), 1, "{from}");
+        let b = d.join(format!("{i}.json"));
+        std::fs::write(&b, file.replacen(from, to, 1).replacen(r#""version": 1,"#, r#""version": 2,"#, 1))
+            .unwrap();
+        let out = kairos(&["diff", MODEL, s(&b)]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let printed: Vec<String> = text(&out.stdout).lines().skip(1).map(String::from).collect();
+        assert_eq!(printed, *lines, "{to}");
+        let j: Value =
+            serde_json::from_str(&text(&kairos(&["diff", MODEL, s(&b), "--json"]).stdout)).unwrap();
+        for (kind, name, details) in items {
+            assert!(j[kind]["changed"].as_array().unwrap().contains(&json!(name)), "{to}: {j}");
+            // `fields`: the same names (one per item here, so their order is no question).
+            let fields: Vec<&str> = details.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(j[kind]["fields"][name], json!(fields), "{to}");
+            assert_eq!(j[kind]["details"][name], *details, "{to}");
+        }
+        let changed: usize =
+            j.as_object().unwrap().values().filter_map(|k| k["changed"].as_array()).map(Vec::len).sum();
+        assert_eq!(changed, items.len(), "{to}: {j}");
+        assert_eq!(j["unnamed"], json!(items.is_empty()), "{to}");
+    }
+    // Two fields: in the order of the model file's table, on one line; times in the model's offset.
+    let b = d.join("two.json");
+    let edited = file
+        .replacen(r#""start": "2026-11-01""#, r#""start": "2026-10-30T20:00:00+08:00""#, 1)
+        .replacen(r#""from": "23:00", "to": "08:00""#, r#""from": "22:00", "to": "08:00""#, 1);
+    std::fs::write(&b, edited.replacen(r#""version": 1,"#, r#""version": 2,"#, 1)).unwrap();
+    let out = text(&kairos(&["diff", MODEL, s(&b)]).stdout);
+    let line = r#"~ offer festival_sale: start 2026-11-01T00:00:00+08:00 -> 2026-10-30T20:00:00+08:00; quiet_hours {"from":"23:00","to":"08:00"} -> {"from":"22:00","to":"08:00"}"#;
+    assert!(out.lines().any(|l| l == line), "{out}");
+    let j: Value = serde_json::from_str(&text(&kairos(&["diff", MODEL, s(&b), "--json"]).stdout)).unwrap();
+    assert_eq!(j["offers"]["fields"]["festival_sale"], json!(["start", "quiet_hours"]));
+    assert_eq!(
+        j["offers"]["details"]["festival_sale"]["quiet_hours"],
+        json!({"from": {"from": "23:00", "to": "08:00"}, "to": {"from": "22:00", "to": "08:00"}})
+    );
     std::fs::remove_dir_all(&d).ok();
 }
