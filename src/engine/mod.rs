@@ -58,9 +58,10 @@ pub struct Engine {
     /// Time of the latest event tracked since the stage was last evaluated: the stage is
     /// evaluated lazily, as of that time, when next read.
     stage_stale_at: Option<i64>,
-    /// The latest time the stage was evaluated at (by a decision or a settled event). Events
+    /// The time the stage was last evaluated at (by a decision or a settled event). Events
     /// tracked late, with times before it (a host replaying a queue), settle as of it: the stage
-    /// is never evaluated, nor a change stamped, before one this engine reported. Not stored.
+    /// is never evaluated, nor a change stamped, before one already reported. Not stored: an
+    /// imported profile's stage time stands in for it.
     stage_seen_at: i64,
     /// The decision counter when this engine's exposures were last erased or replaced (consent
     /// withdrawn, another install's state imported): decisions up to it are no view `refresh`
@@ -476,7 +477,10 @@ impl Engine {
         if !self.profile.consent || (self.model.stages.is_empty() && self.profile.stage_gone.is_none()) {
             return;
         }
-        self.stage_seen_at = self.stage_seen_at.max(now);
+        // Set, not raised: a decision at a clock set back (a wrong clock corrected) is the time
+        // from then on, so one decision at a wrong, later time does not settle every later event
+        // at it.
+        self.stage_seen_at = now;
         let found = self.stage_at(now, today);
         let current = self.profile.stage.map(|s| s.0);
         // A stage the model no longer has is the one she leaves (she is in none meanwhile; a model
@@ -691,6 +695,7 @@ impl Engine {
         self.profile = profile;
         self.outbox = outbox;
         self.stage_stale_at = None;
+        self.stage_seen_at = self.profile.stage.map_or(i64::MIN, |(_, at)| at);
         // Stored state may be days old: the next decision or event prunes it.
         self.pruned_day = i32::MIN;
         self.restore_traits();

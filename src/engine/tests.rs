@@ -815,3 +815,47 @@ fn a_late_event_settles_the_stage_as_of_the_last_decision() {
         .collect();
     assert_eq!(changes, [("recent".into(), MIDNIGHT + 10 * HOUR), ("visitor".into(), MIDNIGHT + 12 * HOUR)]);
 }
+
+/// The same across a restart (final review: the time of the last evaluation is not stored, and
+/// a late event after an import was stamped before a change already reported): an imported
+/// profile's stage time stands in for it. And one decision at a wrong clock, a year ahead, holds
+/// only until the next decision at the right one: later events settle at their own times.
+#[test]
+fn a_late_event_after_a_restart_and_a_clock_set_back() {
+    let lifecycle = json!([
+        {"stage": "recent", "when": {"<": [{"hours_since": "view"}, 1]}},
+        {"stage": "visitor", "when": true}
+    ]);
+    let m = model(json!([]), json!({"lifecycle": lifecycle}));
+    let mut e = engine(m.clone(), 1);
+    let hero = at(&e, "hero");
+    let (view, props) = input::event(e.model(), &json!({"type": "view", "category": "qipao"})).unwrap();
+    let changes = |e: &mut Engine| -> Vec<(String, i64)> {
+        e.drain_outbox()
+            .into_iter()
+            .filter_map(|x| match x {
+                OutboxEvent::StageChanged { to, at, .. } => Some((to, at)),
+                _ => None,
+            })
+            .collect()
+    };
+    e.track(view, &props, MIDNIGHT + 10 * HOUR);
+    e.decide(hero, &[Value::Null], MIDNIGHT + 10 * HOUR + 60_000);
+    e.decide(hero, &[Value::Null], MIDNIGHT + 12 * HOUR);
+    e.drain_outbox();
+    let mut restarted = engine(m, 1);
+    restarted.import_state(&e.export_state()).unwrap();
+    restarted.track(view, &props, MIDNIGHT + 10 * HOUR + 30 * 60_000);
+    assert_eq!(restarted.stage(), Some("visitor"));
+    restarted.decide(hero, &[Value::Null], MIDNIGHT + 12 * HOUR + 60_000);
+    assert_eq!(changes(&mut restarted), []);
+
+    // A decision a year ahead, then the clock set right.
+    let year = 365 * 24 * HOUR;
+    restarted.decide(hero, &[Value::Null], MIDNIGHT + 13 * HOUR + year);
+    restarted.decide(hero, &[Value::Null], MIDNIGHT + 13 * HOUR);
+    changes(&mut restarted);
+    restarted.track(view, &props, MIDNIGHT + 14 * HOUR);
+    assert_eq!(restarted.stage(), Some("recent"));
+    assert_eq!(changes(&mut restarted), [("recent".to_string(), MIDNIGHT + 14 * HOUR)]);
+}
