@@ -249,7 +249,9 @@ export interface Sync {
   apply(snapshot: Uint8Array): void;
   /**
    * Stores the engine's profile state, first taking a copy another instance (a second tab) stored
-   * since this one last read or wrote it: that copy replaces this engine's profile. False when it
+   * since this one last read or wrote it when that copy erased the profile or changed consent (its
+   * install id or consent differ): it replaces this engine's profile; a copy of the same consented
+   * profile is written over (the last writer wins). False when it
    * was not written whole, when an older copy could not be erased, when that other copy does not
    * import (it stays), or when every copy was erased meanwhile while this engine holds a consented
    * profile (it is not written back).
@@ -257,8 +259,9 @@ export interface Sync {
   saveState(): boolean;
   /**
    * A fresh engine (empty profile) on the running snapshot, stored as the profile. Erasure requests
-   * (`forgotten`) the old engine holds undrained pass to the fresh one, with one for the profile it
-   * drops (a reset while an erasure waits is one too). The old engine,
+   * (`forgotten`) the old engine holds undrained pass to the fresh one, with one for the empty
+   * profile it drops. @throws KairosError `ARGUMENT_INVALID` while such requests wait and consent
+   * was given since them (carrying them would erase her too): drain the outbox first. The old engine,
    * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
    * KairosError. Use the engine returned here, or `engine`, from then on. Without `installId`
    * one is drawn. An id used before (the old engine's) starts its decision counter again: later

@@ -231,6 +231,16 @@ export function backoffDelay(attempt, random, baseMs, maxMs) {
   return Math.round(baseMs + random() * (cap - baseMs));
 }
 
+/**
+ * Whose profile stored state bytes hold, as text: its consent flag and install id, the body's first
+ * two fields after the 48-byte header (docs/state-format.md).
+ */
+function owner(b) {
+  let end = 49;
+  while (end < 58 && b[end] & 0x80) end++;
+  return String(b.subarray(48, end + 1));
+}
+
 /** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
 export function sync(options) {
   const o = settle(options);
@@ -254,9 +264,6 @@ export function sync(options) {
   const delay = (attempt) => backoffDelay(attempt, o.random, o.baseMs, o.maxMs);
   let goodState = null; // the stored profile copy known to import: a write never goes over it
   let known = null; // the newest stored profile copy when this instance last read or wrote one
-  // Releases before one store per server and channel kept the profile under `kairos.state` whatever
-  // the channel (read by the default channel only): an erasure on any channel erases that copy too.
-  const legacy = options.store === undefined && o.store ? new SafeStore(o.store.backend) : null;
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
   const state = {
@@ -298,7 +305,10 @@ export function sync(options) {
           // copies from before it go, which makes room to store it after all.
           if (erasing) {
             if (!stored) storeErasure();
-            if (legacy) legacy.eraseState();
+            // The default channel's default store also read what releases before one store per
+            // server and channel kept under `kairos.state`: that copy goes too, whenever written.
+            // (Not from other channels: a host's own SafeStore under `kairos` has those keys.)
+            if (o.store.legacy) new SafeStore(o.store.backend, o.store.legacy).eraseState();
           }
         }
         return out;
@@ -348,14 +358,21 @@ export function sync(options) {
 
   /**
    * Whether this engine may store its profile: the newest stored copy is the one this instance last
-   * read or wrote, or one another instance (a second tab) stored since, now imported, so that its
-   * erasure or withdrawal is never written over. Not when that copy does not import (a newer
-   * release's, say), nor when every copy went while this engine holds a consented profile: that
-   * profile is not written back.
+   * read or wrote; or one another instance (a second tab) stored since, of the same consented
+   * shopper (the last writer wins, as between tabs of one profile before); or one that erased or
+   * changed consent there (its consent or install id differ from this engine's), now imported, so
+   * that the erasure or withdrawal is never written over. Not when such a copy does not import (a
+   * newer release's, say), nor when every copy went while this engine holds a consented profile:
+   * that profile is not written back.
    */
   function current() {
     const newest = o.store.loadState();
     if (newest ? sameBytes(newest, known) : !known || !engine.consent) return true;
+    // The same shopper with the same consent: this engine's events and unsent reports are kept.
+    if (newest && owner(newest) === owner(engine.exportState())) {
+      known = newest;
+      return true;
+    }
     try {
       engine.importState(newest);
     } catch {
@@ -740,12 +757,19 @@ export function sync(options) {
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
       if (engine && o.store) current(); // another tab's copy first: its erasure requests count too
+      // Erasure requests not yet drained must outlive the reset (the backend learns of an erasure
+      // from them alone), but carrying them erases the profile the engine holds: with consent given
+      // since, that would ask the backend to erase a shopper who did not ask. Then: drain first.
+      const erasures = engine && engine.outbox().some((e) => e.type === 'forgotten');
+      if (erasures && engine.consent) {
+        throw kairosError('ARGUMENT_INVALID', 'reset: erasure requests wait in the outbox; drain the outbox and send them first');
+      }
       const fresh = open(running, installId);
       if (engine) {
-        // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
-        // them alone): the old engine forgets onto the fresh one's install id (sync's own `forget`,
-        // which stores, is not called), and the fresh engine takes its state, which holds them.
-        if (engine.outbox().some((e) => e.type === 'forgotten')) {
+        // The old engine forgets onto the fresh one's install id (sync's own `forget`, which
+        // stores, is not called: its profile is empty already), and the fresh engine takes its
+        // state, which holds the requests.
+        if (erasures) {
           const forget = (id) => Engine.prototype.forget.call(engine, id, o.now());
           // `forget` refuses the current id (a reset onto it: a fixture's, say): onto it through another.
           try { forget(fresh.pid); } catch { forget(); forget(fresh.pid); }
