@@ -70,7 +70,19 @@ impl TryFrom<Json> for Step {
                     .into(),
             );
         };
-        let action = fields.get("do").and_then(Json::as_str).unwrap_or_default();
+        const ACTIONS: [&str; 7] = ["consent", "identify", "traits", "track", "decide", "check", "forget"];
+        let one_of = || ACTIONS.map(|a| format!("`{a}`")).join(", ");
+        let action = match fields.get("do") {
+            Some(Json::String(a)) => a.as_str(),
+            None => "",
+            // `"do": 5` read as an empty action was called unknown `do`: ``.
+            Some(other) => {
+                return Err(format!(
+                    "`do` must be text naming the action, not `{other}`: one of {}",
+                    one_of()
+                ))
+            }
+        };
         let own: &[&str] = match action {
             "consent" => &["value"],
             "identify" => &["kind", "value"],
@@ -80,8 +92,6 @@ impl TryFrom<Json> for Step {
             "check" | "forget" => &[],
             // A misspelt action first: its fields would be called unknown instead.
             _ => {
-                const ACTIONS: [&str; 7] =
-                    ["consent", "identify", "traits", "track", "decide", "check", "forget"];
                 let hint = if fields.contains_key("do") {
                     crate::suggest::closest(action, ACTIONS).map(|a| format!("; did you mean `{a}`?"))
                 } else {
@@ -94,10 +104,7 @@ impl TryFrom<Json> for Step {
                 };
                 return Err(format!(
                     "{what}{}",
-                    hint.unwrap_or_else(|| format!(
-                        ", expected one of {}",
-                        ACTIONS.map(|a| format!("`{a}`")).join(", ")
-                    ))
+                    hint.unwrap_or_else(|| format!(", expected one of {}", one_of()))
                 ));
             }
         };
@@ -250,7 +257,8 @@ pub enum JourneyError {
         /// The text.
         at: String,
     },
-    /// An expectation names what the model does not have (it could never be met).
+    /// An expectation that could never be met: it names what the model does not have, or a
+    /// control item with a variant.
     #[error("steps[{step}].expect.{field}: {problem}")]
     Expect {
         /// Step index.
@@ -263,7 +271,8 @@ pub enum JourneyError {
 }
 
 /// Refuses expectations that name a stage, segment, offer, variant, reason or report type the
-/// model does not have: a typo there would only show as a mismatch that no model could mend.
+/// model does not have, or a control item with a variant: a typo there would only show as a
+/// mismatch that no model could mend.
 fn check_expect(model: &crate::Model, step: usize, x: &Expect) -> Result<(), JourneyError> {
     let fail = |field, what: &str, name: &str, known: &mut dyn Iterator<Item = &str>| {
         let known: Vec<&str> = known.collect();
@@ -284,8 +293,17 @@ fn check_expect(model: &crate::Model, step: usize, x: &Expect) -> Result<(), Jou
     }
     for item in x.items.iter().flatten() {
         // `offer`, `offer/variant` or `offer (control)`.
-        let item = item.strip_suffix(" (control)").unwrap_or(item);
+        let control = item.strip_suffix(" (control)");
+        let item = control.unwrap_or(item);
         let (id, variant) = item.split_once('/').map_or((item, None), |(o, v)| (o, Some(v)));
+        if control.is_some() && variant.is_some() {
+            // Who is held out sees no variant, so the decision names none.
+            return Err(JourneyError::Expect {
+                step,
+                field: "items",
+                problem: format!("`{item} (control)`: a control item has no variant; write `{id} (control)`"),
+            });
+        }
         let Some(offer) = model.offers.iter().find(|o| o.id == id) else {
             return fail("items", "offer", id, &mut model.offers.iter().map(|o| o.id.as_str()));
         };

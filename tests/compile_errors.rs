@@ -75,6 +75,8 @@ fn mistakes_are_named_and_explained() {
         ("/segments/qipao_fan", Some(json!({"==": [{"var": "tier"}, "gold"]})), "unknown variable `tier`; did you mean `traits.tier`?"),
         ("/traits/tier", Some(json!("String")), "traits.tier: unknown value `String`; did you mean `string`? (one of `string`, `number`,"),
         ("/traits/birthday", Some(json!("birthday")), "traits.birthday: unknown value `birthday`; did you mean `anniversary`?"),
+        // Review: serde writes two values as "`linear` or `logistic`", which was not read as a list.
+        ("/scores/propensity/kind", Some(json!("Logistic")), "scores.propensity.kind: unknown value `Logistic`; did you mean `logistic`? (one of `linear`, `logistic`)"),
         ("/segments/qipao_fan", Some(json!({"segmnet": "hipo"})), "segments.qipao_fan.segmnet: unknown operator `segmnet`; did you mean `segment`?"),
         ("/segments/a", Some(json!({"segment": "b"})), ""),
         ("/segments/b", Some(json!({"segment": "a"})), "segments.a -> segments.b -> segments.a depend on each other in a cycle"),
@@ -467,6 +469,24 @@ fn syntax_errors_say_what_to_fix() {
             "offers[1]: the text in quotes that starts on line 153 is not closed: add its closing `\"` (line 153, \
              column 7)",
         ),
+        // Review: the quote found was the last `"` of the line, an escaped one.
+        (
+            "\"name\": \"Taste of Su\",",
+            "\"name\": \"Taste \\\"of\\\" Su,",
+            "meta.name: the text in quotes that starts on line 4 is not closed: add its closing `\"` (line 4, column \
+             13)",
+        ),
+        // Review: the name was cut at its first `_` or digit (`"window"`).
+        (
+            "\"window_days\": 7 }",
+            "window_days: 7 }",
+            "features.views_7d: a name must be in double quotes: `\"window_days\"` (line 30, column 52)",
+        ),
+        (
+            "\"views_7d\": {",
+            "views_7d: {",
+            "features: a name must be in double quotes: `\"views_7d\"` (line 30, column 5)",
+        ),
         // Review: one `}` too many closed the model early, and the rest of the file was left out
         // without a word (the offers, caps and quiet hours after it).
         (
@@ -478,6 +498,44 @@ fn syntax_errors_say_what_to_fix() {
     ];
     for (from, to, want) in cases {
         assert_eq!(text_error(from, to), want, "{to}");
+    }
+}
+
+/// Review: in a file with Windows line ends (CRLF, as editors on Windows save), a line that ended
+/// inside quotes was called "a tab or another control character": serde stops at the `\r`, not
+/// at the start of the next line.
+#[test]
+fn a_line_ended_inside_quotes_is_named_in_a_crlf_file_too() {
+    let text = include_str!("../examples/taste-of-su/model.json").replace('\n', "\r\n");
+    let error_of = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        let errors = kairos::compile_str(&text.replacen(from, to, 1)).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        errors.0[0].to_string()
+    };
+    let cases = [
+        (
+            "\"priority\": 90,",
+            "\"priority: 90,",
+            "offers[1]: the text in quotes that starts on line 153 is not closed: add its closing `\"` (line 153, \
+             column 7)",
+        ),
+        (
+            "\"name\": \"Taste of Su\",",
+            "\"name\": \"Taste \\\"of\\\" Su,",
+            "meta.name: the text in quotes that starts on line 4 is not closed: add its closing `\"` (line 4, column \
+             13)",
+        ),
+        // A tab inside quotes is still one.
+        (
+            "\"name\": \"Taste of Su\",",
+            "\"name\": \"Taste\tof Su\",",
+            "meta.name: a tab or another control character inside quotes: remove it, or write a tab as `\\t` (line \
+             4, column 19)",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_eq!(error_of(from, to), want, "{to}");
     }
 }
 
@@ -545,8 +603,33 @@ fn shape_errors_are_in_plain_words() {
         (
             "\"priority\": 90,",
             "\"priority\": 90.0,",
-            "offers[1].priority: `90.0` is written as a fraction; write `90` (expected a whole number from \
-             -2147483648 to 2147483647) (line 153, column 22)",
+            "offers[1].priority: a whole number written with a decimal point or an exponent; write `90` (expected \
+             a whole number from -2147483648 to 2147483647) (line 153, column 22)",
+        ),
+        // Review: `1e3` was said to be written `1000.0`, `-0.0` to be written `-0`, and `-1.0` was
+        // answered with `write -1`, which is out of range too.
+        (
+            "\"version\": 1,",
+            "\"version\": 1e3,",
+            "meta.version: a whole number written with a decimal point or an exponent; write `1000` (expected a \
+             whole number from 1 to 4294967295) (line 5, column 18)",
+        ),
+        (
+            "\"priority\": 90,",
+            "\"priority\": -0.0,",
+            "offers[1].priority: a whole number written with a decimal point or an exponent; write `0` (expected \
+             a whole number from -2147483648 to 2147483647) (line 153, column 22)",
+        ),
+        (
+            "\"version\": 1,",
+            "\"version\": -1.0,",
+            "meta.version: `-1` is out of range; expected a whole number from 1 to 4294967295 (line 5, column 19)",
+        ),
+        (
+            "\"window_days\": 7 }",
+            "\"window_days\": 500.0 }",
+            "features.views_7d.window_days: `500` is out of range; expected a whole number from 1 to 400 (line 30, \
+             column 71)",
         ),
         (
             "\"window_days\": 7 }",

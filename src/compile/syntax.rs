@@ -38,18 +38,17 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
             if message.starts_with("missing field") {
                 (line, column) = if clean_path(path).is_empty() { start_of(text) } else { (0, 0) };
             }
-            plain(&message).unwrap_or(message)
+            plain(&clean_path(path), &message).unwrap_or(message)
         }
         _ => message,
     };
     let path = clean_path(path);
-    let message = documented_range(&path, message);
     CompileError::Syntax { path, line, column, message }
 }
 
 /// A whole-number field's range as docs/model.md gives it, in place of its type's (`max_items` is
-/// read as a byte, but a placement shows 1 to 16 items).
-fn documented_range(path: &str, message: String) -> String {
+/// read as a byte, but a placement shows 1 to 16 items), in `want` (from [`expected_words`]).
+fn documented_range(path: &str, want: String) -> String {
     use crate::compiled::limits;
     let last = path.rsplit('.').next().unwrap_or(path);
     let in_caps = path.contains("caps[");
@@ -61,9 +60,9 @@ fn documented_range(path: &str, message: String) -> String {
             ("from 0 to 65535", format!("from 1 to {}", limits::DISTINCT))
         }
         "max" | "weight" | "version" => ("from 0 to 4294967295", "from 1 to 4294967295".to_string()),
-        _ => return message,
+        _ => return want,
     };
-    message.replace(from, &to)
+    want.replace(from, &to)
 }
 
 /// Line and column (1-based) of the text's first character that is not white space: where the
@@ -100,8 +99,10 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, at - before.rfind('\n').map_or(0, |i| i + 1) + 1)
 }
 
-/// For a file that ends too soon: the innermost `{` or `[` left open, or the quotes left open.
-fn unclosed(text: &str) -> Hint {
+/// What is left open at the end of `text`: the byte offset of the opening quote of text in
+/// quotes not closed, and the `{` and `[` not closed (innermost last). An escaped `\"` closes
+/// nothing, and brackets in quotes open nothing.
+fn open_at_end(text: &str) -> (Option<usize>, Vec<(usize, char)>) {
     let mut open = Vec::new();
     let (mut quote, mut escaped) = (None, false);
     for (i, ch) in text.char_indices() {
@@ -123,8 +124,20 @@ fn unclosed(text: &str) -> Hint {
             _ => {}
         }
     }
+    (quote, open)
+}
+
+/// The hint for text in quotes, opened at byte `at` of `text`, that is not closed.
+fn quote_not_closed(text: &str, at: usize) -> Hint {
+    let (l, c) = line_col(text, at);
+    Hint::At(l, c, format!("the text in quotes that starts on line {l} is not closed: add its closing `\"`"))
+}
+
+/// For a file that ends too soon: the innermost `{` or `[` left open, or the quotes left open.
+fn unclosed(text: &str) -> Hint {
+    let (quote, open) = open_at_end(text);
     let (at, what) = match (quote, open.last()) {
-        (Some(q), _) => (q, "the text in quotes that starts on line {l} is not closed: add its closing `\"`"),
+        (Some(q), _) => return quote_not_closed(text, q),
         (None, Some(&(i, '['))) => {
             (i, "the file ends before the `[` on line {l} is closed: a `]` is missing")
         }
@@ -157,15 +170,16 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
         return Some(unclosed(text));
     }
     if message.starts_with("control character") {
-        // At column 0: the line ended inside quotes. Else a tab or another control character.
-        if column == 0 {
-            let at = line_start(text, line)?;
-            let (l, c) = line_col(text, text.get(..at)?.rfind('"')?);
-            return Some(Hint::At(
-                l,
-                c,
-                format!("the text in quotes that starts on line {l} is not closed: add its closing `\"`"),
-            ));
+        // serde stops on the control character: the `\n` that ended the line (column 0 of the
+        // next line) or, in a CRLF file, its `\r`. Either way the line ended inside quotes: the
+        // quote that opened them is the one left open in the text before (the text up to here
+        // was read as JSON, so its quotes pair up). Else a tab or another control character.
+        let at = line_start(text, line).and_then(|s| (s + column).checked_sub(1));
+        let line_end =
+            |&a: &usize| text.get(a..).is_some_and(|t| t.starts_with('\n') || t.starts_with("\r\n"));
+        if let Some(at) = at.filter(line_end) {
+            let (quote, _) = open_at_end(text.get(..at)?);
+            return Some(quote_not_closed(text, quote?));
         }
         return Some(Hint::Here(
             "a tab or another control character inside quotes: remove it, or write a tab as `\\t`".into(),
@@ -177,7 +191,8 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
         .get(column.saturating_sub(1)..)
         .unwrap_or("")
         .chars()
-        .take_while(char::is_ascii_alphabetic)
+        // A name as a model writes one (`window_days`, `views_7d`), or a literal (`True`).
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
         .collect();
     if message == "expected value"
         && ["true", "false", "null", "none"].contains(&word.to_ascii_lowercase().as_str())
@@ -248,8 +263,13 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
 /// kind) in plain words, with the value meant: the same in lower case, a near spelling, or what
 /// other tools call it (`boolean`, `integer`, `birthday`).
 fn unknown_value(found: &str, expected: &str) -> String {
-    let known: Vec<&str> =
-        expected.trim_start_matches("one of ").split(", ").map(|k| k.trim_matches('`')).collect();
+    // serde writes `a` for one value, `a` or `b` for two, and one of `a`, `b`, `c` for more.
+    let known: Vec<&str> = expected
+        .trim_start_matches("one of ")
+        .split(", ")
+        .flat_map(|k| k.split(" or "))
+        .map(|k| k.trim_matches('`'))
+        .collect();
     let lower = found.to_ascii_lowercase();
     let alias = match lower.as_str() {
         "boolean" => "bool",
@@ -265,11 +285,9 @@ fn unknown_value(found: &str, expected: &str) -> String {
         .find(|k| **k == alias)
         .copied()
         .or_else(|| crate::suggest::closest(found, known.iter().copied()));
+    let listed = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     match meant {
-        Some(m) => format!(
-            "unknown value `{found}`; did you mean `{m}`? (one of {expected})",
-            expected = expected.trim_start_matches("one of ")
-        ),
+        Some(m) => format!("unknown value `{found}`; did you mean `{m}`? (one of {listed})"),
         None => format!("unknown value `{found}`; expected {expected}"),
     }
 }
@@ -295,6 +313,18 @@ fn expected_words(expected: &str) -> Option<String> {
     })
 }
 
+/// Whether the whole number `x` is in the range `want` gives (`a whole number from 1 to 400`, or
+/// `a whole number, 0 or more`).
+fn whole_in_range(want: &str, x: f64) -> bool {
+    let Some((lo, hi)) = want.strip_prefix("a whole number from ").and_then(|r| r.split_once(" to ")) else {
+        return x >= 0.0;
+    };
+    match (lo.parse::<f64>(), hi.parse::<f64>()) {
+        (Ok(lo), Ok(hi)) => (lo..=hi).contains(&x),
+        _ => true,
+    }
+}
+
 /// serde's description of the value found, as the author wrote it (roughly).
 fn found_words(found: &str) -> String {
     for (prefix, _) in [("integer `", ()), ("floating point `", ()), ("boolean `", ())] {
@@ -313,9 +343,9 @@ fn found_words(found: &str) -> String {
     }
 }
 
-/// serde_json's "invalid type: string \"100\", expected i32" in plain words, or `None` for a
-/// message that is not of that form.
-fn plain(message: &str) -> Option<String> {
+/// serde_json's "invalid type: string \"100\", expected i32" at `path` in plain words, or `None`
+/// for a message that is not of that form.
+fn plain(path: &str, message: &str) -> Option<String> {
     let (head, expected) = message.split_once(", expected ")?;
     if let Some(found) = head.strip_prefix("unknown variant `").and_then(|r| r.strip_suffix('`')) {
         return Some(unknown_value(found, expected));
@@ -328,7 +358,7 @@ fn plain(message: &str) -> Option<String> {
             None => "the model must be a JSON object { ... }".to_string(),
         });
     }
-    let want = expected_words(expected)?;
+    let want = documented_range(path, expected_words(expected)?);
     let integer = want.starts_with("a whole number");
     if let Some(found) = head.strip_prefix("invalid type: ") {
         let shown = found_words(found);
@@ -349,8 +379,18 @@ fn plain(message: &str) -> Option<String> {
             return Some(if huge {
                 format!("a number too large; expected {want}")
             } else if let Some(x) = whole {
-                // `1.0`, as tools that write every number as a float do.
-                format!("`{v}` is written as a fraction; write `{x}` (expected {want})")
+                // `1.0` or `1e3`, as tools that write every number as a float do. serde shows
+                // either as `1000.0`, which is not what was written: say what it is. `+ 0.0`
+                // makes `-0.0` a `0`; below 1e15, `{:.0}` is the whole number, exactly.
+                let x_text = format!("{:.0}", x + 0.0);
+                if whole_in_range(&want, x) {
+                    format!(
+                        "a whole number written with a decimal point or an exponent; write `{x_text}` \
+                         (expected {want})"
+                    )
+                } else {
+                    format!("`{x_text}` is out of range; expected {want}")
+                }
             } else {
                 format!("a number with a fraction (`{v}`); expected {want}")
             });

@@ -329,8 +329,20 @@ const SHOWN: usize = 100;
 /// `path: the model has N errors:` then one `path:line: place: message` line per error, for
 /// the first [`SHOWN`], then `… and N more errors`.
 pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -> String {
+    let (mut s, entries) = compile_error_list(path, text, errors);
+    for e in entries {
+        s.push_str("\n  ");
+        s.push_str(&e);
+    }
+    s
+}
+
+/// [`compile_errors`] in parts: the `path: the model has N errors:` header, and an entry per
+/// error shown (`path:line: place: message`), then `… and N more errors`. An entry is not
+/// always one line: a name written with `\n` in the model holds a newline.
+pub fn compile_error_list(path: &Path, text: &str, errors: &kairos::CompileErrors) -> (String, Vec<String>) {
     let n = errors.0.len();
-    let mut s = format!("{}: the model has {n} error{}:", path.display(), if n == 1 { "" } else { "s" });
+    let header = format!("{}: the model has {n} error{}:", path.display(), if n == 1 { "" } else { "s" });
     let shown = errors.0.iter().take(SHOWN);
     let located = |e: &&kairos::CompileError| match e {
         kairos::CompileError::Syntax { line, .. } if *line > 0 => false,
@@ -339,21 +351,23 @@ pub fn compile_errors(path: &Path, text: &str, errors: &kairos::CompileErrors) -
     };
     // One scan of the text finds the lines of all of them.
     let lines = locate::Lines::scan(text, shown.clone().filter(located).map(kairos::CompileError::path));
-    for e in shown {
-        let line = match e {
-            kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
-            _ if located(&e) => lines.line(e.path()),
-            _ => None,
-        };
-        match line {
-            Some(l) => s.push_str(&format!("\n  {}:{l}: {e}", path.display())),
-            None => s.push_str(&format!("\n  {}: {e}", path.display())),
-        }
-    }
+    let mut entries: Vec<String> = shown
+        .map(|e| {
+            let line = match e {
+                kairos::CompileError::Syntax { line, .. } if *line > 0 => Some(*line),
+                _ if located(&e) => lines.line(e.path()),
+                _ => None,
+            };
+            match line {
+                Some(l) => format!("{}:{l}: {e}", path.display()),
+                None => format!("{}: {e}", path.display()),
+            }
+        })
+        .collect();
     if let Some(more) = n.checked_sub(SHOWN).filter(|&m| m > 0) {
-        s.push_str(&format!("\n  … and {more} more error{}", if more == 1 { "" } else { "s" }));
+        entries.push(format!("… and {more} more error{}", if more == 1 { "" } else { "s" }));
     }
-    s
+    (header, entries)
 }
 
 fn run(command: Command) -> Result<ExitCode, Fail> {

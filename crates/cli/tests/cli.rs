@@ -280,6 +280,12 @@ fn simulate_refuses_what_would_check_nothing() {
         &run("decde.json", "00000000000000a1", &decde, false).0,
         "unknown `do`: `decde`; did you mean `decide`?",
     );
+    // Review: `"do": 5` was called unknown `do`: `` (an empty action).
+    let number = format!(r#"{consent}, {{ "at": "2026-11-20T09:04:00+08:00", "do": 5 }}"#);
+    fails(
+        &run("do5.json", "00000000000000a1", &number, false).0,
+        "`do` must be text naming the action, not `5`: one of `consent`, `identify`,",
+    );
     let never = [
         (
             r#""stage": "anonymus""#,
@@ -296,6 +302,12 @@ fn simulate_refuses_what_would_check_nothing() {
         (
             r#""reason": "choosen""#,
             "steps[1].expect.reason: no reason `choosen` in the model; did you mean `chosen`?",
+        ),
+        // Review: who is held out sees no variant, so this ran and could only ever mismatch.
+        (
+            r#""items": ["winback/miss_you (control)"]"#,
+            "steps[1].expect.items: `winback/miss_you (control)`: a control item has no variant; write \
+             `winback (control)`",
         ),
     ];
     for (expect, message) in never {

@@ -650,3 +650,23 @@ fn at_most_a_hundred_compile_errors_are_logged() {
     );
     assert!(errors[100].contains("… and 30 more errors"), "{log}");
 }
+
+/// Review (regression of the test above): the errors were logged as the lines of their joined
+/// text, so an error holding a newline (a name written with `\n`) became several events, one of
+/// them looking like a log line of its own (`also: forged log line`).
+#[test]
+fn a_compile_error_with_a_newline_is_one_event() {
+    let site = Site::new("newline");
+    let srv = site.start(&[]);
+    let mut m: Value = serde_json::from_str(&common::server::model(2)).unwrap();
+    m["segments"]["a\nb"] = json!(true);
+    m["segments"]["c\n  also: forged log line"] = json!(true);
+    site.write_model("web.json", &serde_json::to_string_pretty(&m).unwrap());
+    srv.wait_log("forged log line` must be");
+    let log = srv.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("model does not compile")).collect();
+    assert_eq!(errors.len(), 2, "{log}");
+    assert!(errors[0].contains(r"segments.a\nb: segment name `a\nb` must be"), "{log}");
+    assert!(errors[1].contains(r"segments.c\n  also: forged log line: segment name `c\n  also:"), "{log}");
+    assert!(log.lines().all(|l| l.starts_with("20")), "every line is an event of its own:\n{log}");
+}

@@ -466,13 +466,14 @@ fn reload_file(state: &Shared, channel: &str, path: &Path) {
         Ok(c) => c,
         Err(errors) => {
             // One event per error, on one line each: line-based log collectors split a field
-            // with newlines into pieces.
+            // with newlines into pieces, and an error's text can hold newlines (a name written
+            // with `\n`), so each entry is put on one line, not the joined text split by line.
             // The errors located in one scan of the text, at most 100 and then how many more
-            // (`compile_errors`): a line each after its `file: the model has N errors:`.
+            // (`compile_errors`).
             let fallback = fallback(state, channel);
-            let message = crate::compile_errors(path, &text, &errors);
-            for error in message.lines().skip(1) {
-                tracing::error!(%channel, error = %one_line(error.trim()), "model does not compile; {fallback}");
+            let (_, entries) = crate::compile_error_list(path, &text, &errors);
+            for error in entries {
+                tracing::error!(%channel, error = %one_line(&error), "model does not compile; {fallback}");
             }
             return;
         }
