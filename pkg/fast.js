@@ -25,7 +25,7 @@ const TRACKED = ['', 'recorded', 'no_consent'];
 /** The methods `__call` runs, in the order of their numbers in crates/wasm/src/methods.rs (`__prepare` and `__intern` for fast.js). */
 const METHODS = ['track', 'decide', 'segments', 'scores', 'features', 'explain', 'stage', 'setConsent', 'identify',
   'forget', 'setTraits', 'setTraitsToken', 'applySnapshot', 'applySignedSnapshot', 'outbox', 'drainOutbox',
-  'exportState', 'importState', '__prepare', '__intern', 'peek', 'refresh'];
+  'exportState', 'importState', '__prepare', '__intern', 'peek', 'refresh', '__takeErasures'];
 const INTERN = METHODS.indexOf('__intern');
 /** The getters `__call` runs, numbered after the methods. */
 const GETTERS = ['consent', 'modelVersion', 'pid', 'traitsTokenExpiresMs', 'stageNames'];

@@ -259,9 +259,8 @@ export interface Sync {
   saveState(): boolean;
   /**
    * A fresh engine (empty profile) on the running snapshot, stored as the profile. Erasure requests
-   * (`forgotten`) the old engine holds undrained pass to the fresh one, with one for the empty
-   * profile it drops. @throws KairosError `ARGUMENT_INVALID` while such requests wait and consent
-   * was given since them (carrying them would erase her too): drain the outbox first. The old engine,
+   * (`forgotten`) the old engine holds undrained pass to the fresh one, and nothing else of its
+   * profile. The old engine,
    * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
    * KairosError. Use the engine returned here, or `engine`, from then on. Without `installId`
    * one is drawn. An id used before (the old engine's) starts its decision counter again: later

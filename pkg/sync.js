@@ -757,24 +757,11 @@ export function sync(options) {
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
       if (engine && o.store) current(); // another tab's copy first: its erasure requests count too
-      // Erasure requests not yet drained must outlive the reset (the backend learns of an erasure
-      // from them alone), but carrying them erases the profile the engine holds: with consent given
-      // since, that would ask the backend to erase a shopper who did not ask. Then: drain first.
-      const erasures = engine && engine.outbox().some((e) => e.type === 'forgotten');
-      if (erasures && engine.consent) {
-        throw kairosError('ARGUMENT_INVALID', 'reset: erasure requests wait in the outbox; drain the outbox and send them first');
-      }
       const fresh = open(running, installId);
       if (engine) {
-        // The old engine forgets onto the fresh one's install id (sync's own `forget`, which
-        // stores, is not called: its profile is empty already), and the fresh engine takes its
-        // state, which holds the requests.
-        if (erasures) {
-          const forget = (id) => Engine.prototype.forget.call(engine, id, o.now());
-          // `forget` refuses the current id (a reset onto it: a fixture's, say): onto it through another.
-          try { forget(fresh.pid); } catch { forget(); forget(fresh.pid); }
-          fresh.importState(engine.exportState());
-        }
+        // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
+        // them alone): the fresh engine takes them, and nothing else of the profile dropped.
+        if (engine.outbox().some((e) => e.type === 'forgotten')) fresh.__takeErasures(engine.exportState());
         engine.free();
       }
       engine = fresh;

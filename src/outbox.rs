@@ -299,13 +299,18 @@ impl Outbox {
     /// second `forget` before the host drained the first must not lose it.
     pub fn erasures(&self) -> Outbox {
         let mut out = Outbox::default();
-        let (older, newer) = self.ordered();
+        out.push_erasures_of(self);
+        out
+    }
+
+    /// Appends `other`'s erasure requests, in order.
+    pub fn push_erasures_of(&mut self, other: &Outbox) {
+        let (older, newer) = other.ordered();
         for e in older.iter().chain(newer) {
             if let Entry::Named(f @ OutboxEvent::Forgotten { .. }) = e {
-                out.push(f.clone());
+                self.push(f.clone());
             }
         }
-        out
     }
 
     /// The entries in two parts, oldest first.

@@ -677,14 +677,31 @@ impl Engine {
         self.profile.export(&self.model, &self.outbox)
     }
 
+    /// Takes the erasure requests (`forgotten`) held undrained in exported state `bytes` (another
+    /// engine's, whose profile a host drops: a reset) into this engine's outbox, after its own
+    /// events; nothing else of that state. The backend learns of an erasure from them alone.
+    pub fn take_erasures(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.import(bytes, true)
+    }
+
     /// Imports stored state. Corrupt or foreign state is rejected and the current state stays.
     /// Stored state is untrusted (anyone can edit a device's storage): signed traits are kept as
     /// their token and count again only if it still verifies for this shopper, and unsigned
     /// traits only where they would be accepted now (see [`Engine::set_traits`]); otherwise the
     /// traits are dropped and the rest of the state is restored.
     pub fn import_state(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+        self.import(bytes, false)
+    }
+
+    /// [`Engine::import_state`], or with `erasures_only` [`Engine::take_erasures`]: one body, so
+    /// the state is read by one copy of the code in the Wasm module.
+    fn import(&mut self, bytes: &[u8], erasures_only: bool) -> Result<(), StateError> {
         let stored = StoredState::decode(bytes)?;
         let (mut profile, outbox) = Profile::from_stored(stored, &self.model);
+        if erasures_only {
+            self.outbox.push_erasures_of(&outbox);
+            return Ok(());
+        }
         if profile.install_id == self.profile.install_id {
             // The same install (another tab's copy, an older one): its counter never goes back,
             // so decision ids never repeat, and the views on screen stay views.

@@ -859,3 +859,21 @@ fn a_late_event_after_a_restart_and_a_clock_set_back() {
     assert_eq!(restarted.stage(), Some("recent"));
     assert_eq!(changes(&mut restarted), [("recent".to_string(), MIDNIGHT + 14 * HOUR)]);
 }
+
+/// A reset keeps the erasure requests waiting in the profile it drops, and only them: the
+/// shopper who consented since is not asked about (final review).
+#[test]
+fn take_erasures_takes_only_the_forgotten_requests() {
+    let m = model(json!([]), json!({}));
+    let mut old = engine(m.clone(), 1);
+    let anonymous = old.profile().pid().to_string();
+    old.forget(2, MIDNIGHT);
+    old.set_consent(true);
+    old.identify(IdKind::Phone, "13800138000").unwrap();
+    old.decide(at(&old, "hero"), &[Value::Null], MIDNIGHT + HOUR);
+    let mut fresh = Engine::new(m, 3);
+    fresh.take_erasures(&old.export_state()).unwrap();
+    assert_eq!(fresh.drain_outbox(), [OutboxEvent::Forgotten { pid: anonymous, at: MIDNIGHT }]);
+    assert!(!fresh.profile().consent);
+    assert!(fresh.take_erasures(b"not state").is_err());
+}

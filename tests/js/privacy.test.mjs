@@ -247,20 +247,22 @@ test('final review: another tab\'s write of the same consented profile does not 
   b.stop();
 });
 
-test('final review: reset() refuses while an erasure request waits and consent was given since (it would erase her too)', () => {
+test('final review: reset() carries the erasure requests waiting, and asks nothing about a shopper who consented since', () => {
   const ls = origin();
   const k = tab(ls);
   k.engine.setConsent(true);
+  const anonymous = k.engine.pid;
   k.engine.forget(undefined, NOW);
   k.engine.setConsent(true);
   k.engine.identify('phone', '13800138000');
   const member = k.engine.pid;
-  assert.throws(() => k.reset('00000000000000e2'), (e) => e.code === 'ARGUMENT_INVALID' && /drain the outbox/.test(e.message));
-  assert.equal(k.engine.pid, member, 'the engine is left as it was');
-  // Drained and sent: the reset goes ahead, and asks the backend nothing.
-  k.engine.drainOutbox();
-  assert.deepEqual(k.reset('00000000000000e2').outbox(), []);
+  view(k.engine, NOW + 10);
+  const fresh = k.reset('00000000000000e2');
+  assert.deepEqual(fresh.outbox().map((x) => [x.type, x.pid]), [['forgotten', anonymous]], 'only the request that waited');
+  assert.notEqual(anonymous, member);
+  assert.deepEqual([fresh.pid, fresh.consent], ['00000000000000e2', false]);
   k.stop();
+  assert.deepEqual(nextStart(ls).forgotten, [anonymous], 'and it is stored');
 });
 
 test('privacy review #8: an erasure whose older copy cannot be blanked leaves no copy from before; with removal, even when nothing can be written', () => {

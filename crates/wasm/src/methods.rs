@@ -67,19 +67,22 @@ pub mod method {
     /// shown with the decision fast.js wrote after the context in the input buffer shows now (see
     /// `Engine::read_shown`), to the output buffer like `decide`.
     pub const REFRESH: u32 = 21;
+    /// `__takeErasures(state)`: the erasure requests held undrained in another engine's exported
+    /// state, into this one's outbox (pkg/sync.js's `reset`; see `Engine::take_erasures`).
+    pub const TAKE_ERASURES: u32 = 22;
     /// The getter `consent`: whether the shopper consented to profiling.
-    pub const CONSENT: u32 = 22;
+    pub const CONSENT: u32 = 23;
     /// The getter `modelVersion`: the running model's version.
-    pub const MODEL_VERSION: u32 = 23;
+    pub const MODEL_VERSION: u32 = 24;
     /// The getter `pid`: the shopper's pseudonymous id (what trait tokens and outbox batches are
     /// keyed by).
-    pub const PID: u32 = 24;
+    pub const PID: u32 = 25;
     /// The getter `traitsTokenExpiresMs`: when the traits set by a token expire (ms), or `null`
     /// when no token's traits are held (none set yet, or dropped: a stored token that no longer
     /// verifies, a new pid), so the host fetches a fresh token then or before.
-    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 25;
+    pub const TRAITS_TOKEN_EXPIRES_MS: u32 = 26;
     /// The getter `stageNames`: the model's lifecycle stages, in order.
-    pub const STAGE_NAMES: u32 = 26;
+    pub const STAGE_NAMES: u32 = 27;
 }
 
 #[wasm_bindgen]
@@ -124,7 +127,15 @@ impl Engine {
                 Ok(out.into())
             }
             method::EXPORT_STATE => Ok(Uint8Array::from(self.core.export_state().as_slice()).into()),
-            method::IMPORT_STATE => done(self.import_state_checked(a)),
+            method::IMPORT_STATE | method::TAKE_ERASURES => {
+                let b = bytes_arg(a, "state", code::STATE_INVALID)?;
+                let r = if which == method::IMPORT_STATE {
+                    self.core.import_state(&b)
+                } else {
+                    self.core.take_erasures(&b)
+                };
+                done(r.map_err(|e| error::state(&e)))
+            }
             method::PREPARE => Ok(self.prepare().into()),
             // Not a string: -1, as for one too long (fast.js sends strings only).
             method::INTERN => Ok(a.as_string().map_or(-1, |s| self.intern(s)).into()),
@@ -288,12 +299,6 @@ impl Engine {
         }
         set_str(&out, "checks", &checks);
         Ok(out)
-    }
-
-    /// Restores exported state; rejected state leaves the current state in place.
-    fn import_state_checked(&mut self, bytes: &JsValue) -> Result<(), JsValue> {
-        let b = bytes_arg(bytes, "state", code::STATE_INVALID)?;
-        self.core.import_state(&b).map_err(|e| error::state(&e))
     }
 
     /// Grants or withdraws consent (withdrawing erases the behavioural profile and the reports
