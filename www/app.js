@@ -151,6 +151,9 @@ function why(offer, now) {
 
 function consentBanner() {
   $('#consent').hidden = client.consent || sessionStorage.getItem(DECLINED_KEY) === '1';
+  // Withdrawing is as easy as allowing, and "Not now" can be taken back.
+  $('#privacy-allow').hidden = client.consent || !$('#consent').hidden;
+  $('#privacy-stop').hidden = !client.consent;
 }
 
 // The profile is stored whatever the panel's painting does.
@@ -294,6 +297,23 @@ function wire() {
   }
   $('#consent-yes').addEventListener('click', () => { client.setConsent(true); render(); });
   $('#consent-no').addEventListener('click', () => { sessionStorage.setItem(DECLINED_KEY, '1'); consentBanner(); });
+  $('#privacy-allow').addEventListener('click', () => {
+    sessionStorage.removeItem(DECLINED_KEY);
+    client.setConsent(true);
+    render();
+  });
+  // Both erase the profile here and queue a `forgotten` request for the backend (sync stores the
+  // erasure at once); forgetting also draws a new random id.
+  $('#privacy-stop').addEventListener('click', () => {
+    sessionStorage.setItem(DECLINED_KEY, '1');
+    client.setConsent(false, clock.now());
+    render();
+  });
+  $('#privacy-forget').addEventListener('click', () => {
+    sessionStorage.setItem(DECLINED_KEY, '1');
+    client.forget(clock.now());
+    render();
+  });
   $('#follow').addEventListener('click', () => { track({ type: 'follow', channel: 'web' }); navigate('home'); });
   $('#signup').addEventListener('click', () => { track({ type: 'signup', channel: 'web' }); navigate('home'); });
   $('#refer').addEventListener('click', () => { track({ type: 'referral', channel: 'web' }); navigate('home'); });
@@ -341,12 +361,13 @@ function wire() {
       renderPanel();
     }
   });
-  // Another tab stored the profile (every change is saved): take it, so this tab does not write
-  // its older copy back over a reset, a forget or a withdrawn consent. Only the panel repaints:
-  // deciding again would record exposures and save, and the other tab would answer in kind.
+  // Another tab stored the profile (every change is saved). sync's own listener has taken it if
+  // it erased the profile or changed consent there (a reset, a forget, a withdrawal), so this tab
+  // does not write its older copy back; a copy of the same consented profile it leaves, so this
+  // tab keeps its own events and unsent reports. Only the panel repaints: deciding again would
+  // record exposures and save, and the other tab would answer in kind.
   window.addEventListener('storage', (e) => {
-    if (!client.isStateKey(e.key) || e.newValue === null || e.newValue === '') return;
-    if (client.reloadState()) paintPanel();
+    if (client.isStateKey(e.key)) paintPanel();
   });
 }
 

@@ -181,15 +181,6 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
     /** A fresh engine: with `id` (a journey's fixture install id) or a new install id (a new shopper: her own pid, decision ids that never repeat the last one's). */
     reset: (id) => keeper.reset(id ?? newInstallId()),
     save: () => keeper.saveState(),
-    /**
-     * Takes the profile another tab stored (after its reset, forget or consent change), so that
-     * this tab's next save does not write the old one back. True if one was taken.
-     */
-    reloadState() {
-      const bytes = store.loadState();
-      if (!bytes) return false;
-      try { engine().importState(bytes); return true; } catch { return false; }
-    },
     /** Whether a `storage` event key is this page's stored profile. */
     isStateKey: (key) => typeof key === 'string' && key.startsWith(`${store.prefix}.state.`),
     /** Applies snapshot bytes if signed by the brand and newer; otherwise throws and keeps the model. */

@@ -172,6 +172,28 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(after - before, shown.items.length + (await engine(() => window.kairosDemo.state.decisions.home_offers.items.length)));
     });
 
+    // Demo review: the page offered no way to withdraw or be forgotten, and "Not now" could not
+    // be taken back.
+    await t.test('consent can be withdrawn, given again and the shopper forgotten from the page', async () => {
+      const client = (f) => engine(f);
+      assert.equal(await page.isVisible('#privacy-stop'), true, 'with consent: a way to stop');
+      assert.equal(await page.isVisible('#privacy-allow'), false);
+      const pid = await client(() => window.kairosDemo.client.pid);
+      await page.click('#privacy-stop');
+      assert.equal(await client(() => window.kairosDemo.client.consent), false);
+      const asked = await client(() => window.kairosDemo.client.outbox().filter((e) => e.type === 'forgotten').map((e) => e.pid));
+      assert.deepEqual(asked, [pid], 'the backend is asked to erase what it holds');
+      assert.equal(await page.isVisible('#consent'), false, 'not asked again at once');
+      assert.equal(await page.isVisible('#privacy-allow'), true, 'but it can be given again');
+      await page.click('#privacy-allow');
+      assert.equal(await client(() => window.kairosDemo.client.consent), true);
+      await page.click('#privacy-forget');
+      assert.equal(await client(() => window.kairosDemo.client.consent), false);
+      assert.notEqual(await client(() => window.kairosDemo.client.pid), pid, 'a new random id');
+      await page.click('#privacy-allow');
+      assert.equal(await client(() => window.kairosDemo.client.consent), true);
+    });
+
     await t.test('clock jumps and re-renders do not count as product views', async () => {
       await page.click('#grid [data-product="su-001"]');
       await page.waitForFunction(() => window.kairosDemo.state.product?.id === 'su-001');
