@@ -314,9 +314,11 @@ function wire() {
     client.forget(clock.now());
     render();
   });
-  $('#follow').addEventListener('click', () => { track({ type: 'follow', channel: 'web' }); navigate('home'); });
-  $('#signup').addEventListener('click', () => { track({ type: 'signup', channel: 'web' }); navigate('home'); });
-  $('#refer').addEventListener('click', () => { track({ type: 'referral', channel: 'web' }); navigate('home'); });
+  // The shopper stays on the page: it is painted again with `refresh` (a slot whose offers the
+  // event changes is decided anew), not opened again (every slot a new exposure, caps used up).
+  $('#follow').addEventListener('click', () => { track({ type: 'follow', channel: 'web' }); render(); });
+  $('#signup').addEventListener('click', () => { track({ type: 'signup', channel: 'web' }); render(); });
+  $('#refer').addEventListener('click', () => { track({ type: 'referral', channel: 'web' }); render(); });
   $('#add-to-cart').addEventListener('click', () => {
     const p = state.product;
     state.cart.push(p.id);

@@ -194,6 +194,20 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await client(() => window.kairosDemo.client.consent), true);
     });
 
+    // Demo review: each click opened the home page again, so the offers on screen were exposed
+    // again at every click, their caps used up, and the one being read went away.
+    await t.test('the buttons on a page record their event, not another view of the page', async () => {
+      await page.click('a.brand');
+      const exposures = () => engine(() => window.kairosDemo.client.outbox().filter((e) => e.type === 'exposure').length);
+      await page.click('#refer');
+      const once = await exposures();
+      const ids = await engine(() => Object.values(window.kairosDemo.state.decisions).map((d) => d.id));
+      await page.click('#refer');
+      await page.click('#refer');
+      assert.equal(await exposures(), once, 'the same offers on screen: no new exposure');
+      assert.deepEqual(await engine(() => Object.values(window.kairosDemo.state.decisions).map((d) => d.id)), ids);
+    });
+
     await t.test('clock jumps and re-renders do not count as product views', async () => {
       await page.click('#grid [data-product="su-001"]');
       await page.waitForFunction(() => window.kairosDemo.state.product?.id === 'su-001');
