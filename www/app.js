@@ -115,6 +115,7 @@ function showPage(page, product = null) {
 // Decides the visible page's slots again and repaints: for a clock jump, a model update or a
 // consent change. Nothing is tracked: the shopper did not view anything new.
 function render() {
+  if (!client) return; // not loaded yet: the shop works, its slots wait
   renderSlots(false);
   renderPanel();
 }
@@ -122,6 +123,7 @@ function render() {
 // The shopper opens a page: a product page is a product view, tracked before the slots decide.
 function navigate(page, product = null) {
   showPage(page, product);
+  if (!client) return;
   if (product) track({ type: 'view', category: product.category, product: product.id, price: product.price });
   renderSlots(true);
   renderPanel();
@@ -150,6 +152,7 @@ function why(offer, now) {
 }
 
 function consentBanner() {
+  $('#privacy').hidden = false;
   $('#consent').hidden = client.consent || sessionStorage.getItem(DECLINED_KEY) === '1';
   // Withdrawing is as easy as allowing, and "Not now" can be taken back.
   $('#privacy-allow').hidden = client.consent || !$('#consent').hidden;
@@ -201,6 +204,7 @@ async function signedTraits(step) {
 }
 
 async function playStep() {
+  if (!client) return;
   const j = state.journey;
   if (!j || state.step >= j.steps.length) return;
   const step = j.steps[state.step++];
@@ -268,6 +272,7 @@ function stopJourney() {
 // Starts a journey on a fresh engine with the fixture's install id (its control-group buckets and
 // pid), so the page shows what the fixture expects.
 async function startJourney(name) {
+  if (!client) return;
   stopJourney();
   const run = state.run;
   let journey;
@@ -340,6 +345,7 @@ function wire() {
   for (const b of document.querySelectorAll('[data-journey]')) b.addEventListener('click', () => startJourney(b.dataset.journey));
   $('#journey-next').addEventListener('click', playStep);
   $('#reset').addEventListener('click', () => {
+    if (!client) return;
     stopJourney();
     $('#journey-note').textContent = '';
     client.reset();
@@ -369,7 +375,7 @@ function wire() {
   // tab keeps its own events and unsent reports. Only the panel repaints: deciding again would
   // record exposures and save, and the other tab would answer in kind.
   window.addEventListener('storage', (e) => {
-    if (client.isStateKey(e.key)) paintPanel();
+    if (client && client.isStateKey(e.key)) paintPanel();
   });
 }
 
@@ -389,14 +395,18 @@ async function main() {
     status(`The shop's model could not be loaded (${e.message})${retry}. Is \`kairos serve\` running (\`make demo\`)?`);
     document.body.dataset.waiting = e.message;
   };
+  // The shop first: its catalogue, cart and pages work before, and without, personalization
+  // (a first visit offline, a server down, a browser that cannot load the module).
+  renderGrid();
+  renderCart();
+  wire();
+  showPage('home');
   client = await openClient({ clock, onModel, onWaiting });
   status('');
   delete document.body.dataset.waiting;
   window.kairosDemo = { client, clock, state, navigate, render, playStep, startJourney };
-  renderGrid();
-  renderCart();
-  wire();
-  navigate('home');
+  // The page the shopper is on now, opened as a view (a product page tracks its product).
+  navigate(state.page, state.product);
   window.kairosReady = true;
 }
 

@@ -121,6 +121,13 @@ test('the storefront personalizes on the real package and server', async (t) => 
         await first.waitForFunction(() => document.body.dataset.waiting);
         assert.equal(await first.isVisible('#status'), true, 'the page says why it is not personalized');
         assert.match(await first.textContent('#status'), /could not be loaded \(.*HTTP 503.*\); retrying in \d+ s\. Is `kairos serve` running/);
+        // Demo review: the shop itself waited for personalization (no catalogue, dead buttons).
+        assert.ok((await first.$$('#grid [data-product]')).length > 0, 'the catalogue is there meanwhile');
+        await first.click('#grid [data-product="su-002"]');
+        assert.equal(await first.isVisible('#page-product'), true, 'and works');
+        await first.click('#add-to-cart');
+        assert.equal(await first.textContent('#cart-count'), '1');
+        await first.click('a.brand');
         await first.unroute('**/v1/**');
         await first.waitForFunction(() => window.kairosReady === true, null, { timeout: 60000 });
         assert.equal(await first.isVisible('#status'), false);
