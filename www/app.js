@@ -61,6 +61,7 @@ function slotNodes(d) {
 // object: nothing to repaint, nothing recorded) while it shows the same offers, even where this
 // view's own exposure filled their cap, and only a slot whose offers change is decided anew.
 function renderSlots(view) {
+  paintedFor = owner();
   const page = document.getElementById(`page-${state.page}`);
   const slots = [...page.querySelectorAll('[data-placement]')];
   const ctx = context();
@@ -68,7 +69,17 @@ function renderSlots(view) {
   for (const slot of slots) {
     const placement = slot.dataset.placement;
     const shown = state.decisions[placement];
-    const d = !view && shown ? client.refresh(shown, ctx, clock.now()) : client.decide(placement, ctx, clock.now());
+    let d;
+    try {
+      d = !view && shown ? client.refresh(shown, ctx, clock.now()) : client.decide(placement, ctx, clock.now());
+    } catch (e) {
+      // A placement the running model does not have (a marketer renamed it): this slot stays
+      // empty, and the others, the panel and the save go on.
+      console.warn(`kairos: ${placement}: ${e.code || 'error'}: ${e.message}`);
+      delete state.decisions[placement];
+      filled.push([slot, []]);
+      continue;
+    }
     if (d === shown) continue;
     state.decisions[placement] = d;
     filled.push([slot, slotNodes(d)]);
@@ -167,6 +178,10 @@ function renderPanel() {
     client.save();
   }
 }
+
+// Whose profile, and with what consent, the slots were last painted for (see the `storage` handler).
+let paintedFor = '';
+const owner = () => `${client.pid} ${client.consent}`;
 
 function paintPanel() {
   consentBanner();
@@ -372,10 +387,14 @@ function wire() {
   // Another tab stored the profile (every change is saved). sync's own listener has taken it if
   // it erased the profile or changed consent there (a reset, a forget, a withdrawal), so this tab
   // does not write its older copy back; a copy of the same consented profile it leaves, so this
-  // tab keeps its own events and unsent reports. Only the panel repaints: deciding again would
-  // record exposures and save, and the other tab would answer in kind.
+  // tab keeps its own events and unsent reports. For the same shopper only the panel repaints:
+  // deciding again would record exposures and save, and the other tab would answer in kind.
   window.addEventListener('storage', (e) => {
-    if (client && client.isStateKey(e.key)) paintPanel();
+    if (!client || !client.isStateKey(e.key)) return;
+    // sync took another tab's reset, forget or consent change: the slots showed the shopper
+    // before it, so they are painted again (a slot whose offers change decided anew).
+    if (owner() !== paintedFor) render();
+    else paintPanel();
   });
 }
 
