@@ -148,9 +148,13 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
       // next Send. A reset or another tab's state meanwhile: the posted ones are gone already. A
       // forget or withdrawal meanwhile left the engine only its erasure requests (and what came
       // after): none of that was posted, so all of it waits.
-      const sentFromEngine = events.length - before.length;
+      // Told apart by content, not by count (demo review): the outbox keeps only the newest 256
+      // reports, so when it was full each new one pushed out one that was posted. A later report
+      // equal to a posted one would be a duplicate anyway: the backend tells reports apart by
+      // these fields.
+      const posted = new Set(events.map((e) => JSON.stringify(e)));
       const drained = engine() === shopper ? shopper.drainOutbox() : [];
-      carry(erased === erasures ? drained.slice(Math.max(0, sentFromEngine)) : drained);
+      carry(erased === erasures ? drained.filter((e) => !posted.has(JSON.stringify(e))) : drained);
       return events.length;
     },
     /** Withdrawing erases the profile and the reports not sent yet, here too. */

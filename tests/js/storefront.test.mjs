@@ -279,6 +279,38 @@ test('the storefront personalizes on the real package and server', async (t) => 
       await engine(() => window.kairosDemo.client.setConsent(true));
     });
 
+    // Demo review: the reports posted were removed by count, and with the outbox full (each new
+    // report pushing out one that was posted) the ones recorded during the POST were lost.
+    await t.test('a Send with the outbox full keeps the reports recorded while it was in flight', async () => {
+      const inEngine = () => engine(() => window.kairosDemo.client.sync.engine.outbox().map((e) => JSON.stringify(e)));
+      // Views across days, so that the caps let offers be shown (and reported) again.
+      await engine(() => {
+        const d = window.kairosDemo;
+        for (let i = 0; i < 400 && d.client.sync.engine.outbox().length < 256; i++) {
+          d.clock.jump(86_400_000);
+          d.navigate('home');
+        }
+      });
+      assert.equal((await inEngine()).length, 256, 'the outbox is full');
+      let open;
+      const gate = new Promise((r) => { open = r; });
+      await page.route('**/v1/outbox', async (r) => { await gate; await r.fulfill({ status: 202, body: '{}' }); });
+      let meanwhile;
+      try {
+        await page.click('#drain');
+        const posted = await inEngine();
+        await engine(() => window.kairosDemo.navigate('home'));
+        meanwhile = (await inEngine()).filter((e) => !posted.includes(e));
+        assert.ok(meanwhile.length > 0);
+        open();
+        await page.waitForFunction(() => document.querySelector('#outbox-note').textContent.startsWith('sent'));
+      } finally {
+        await page.unroute('**/v1/outbox');
+      }
+      const waiting = await engine(() => window.kairosDemo.client.outbox().map((e) => JSON.stringify(e)));
+      assert.deepEqual(waiting, meanwhile, 'what was recorded meanwhile waits for the next Send, and only that');
+    });
+
     await t.test("Nancy's journey on the page matches the fixture, step by step", async () => {
       const nancy = journey('nancy');
       await page.click('[data-journey="nancy"]');
