@@ -266,8 +266,23 @@ fn utf16_without_bom(head: &[u8]) -> bool {
     let pairs = head.chunks_exact(2);
     let n = pairs.len();
     let le = pairs.clone().filter(|p| matches!(p, [c, 0] if ascii(*c))).count();
-    let be = pairs.filter(|p| matches!(p, [0, c] if ascii(*c))).count();
-    n > 0 && 2 * le.max(be) >= n
+    let be = pairs.clone().filter(|p| matches!(p, [0, c] if ascii(*c))).count();
+    // Or JSON text, mostly Chinese say, that opens with `{` or `[` (white space before it) in
+    // either byte order: binary data does not.
+    let opens = |order: fn(&[u8]) -> Option<u8>| {
+        let mut units = pairs.clone().map(order);
+        let first = units.find(|u| !matches!(u, Some(b' ' | b'\t' | b'\r' | b'\n')));
+        matches!(first, Some(Some(b'{' | b'[')))
+    };
+    let le_unit = |p: &[u8]| match p {
+        [c, 0] => Some(*c),
+        _ => None,
+    };
+    let be_unit = |p: &[u8]| match p {
+        [0, c] => Some(*c),
+        _ => None,
+    };
+    n > 0 && (2 * le.max(be) >= n || opens(le_unit) || opens(be_unit))
 }
 
 /// What a binary file probably is, from its first bytes, for "not a text file (…)".

@@ -159,10 +159,14 @@ fn file_encodings_are_named_and_a_byte_order_mark_is_skipped() {
         )
     );
 
-    for (name, bom) in [("utf16le.json", true), ("utf16be.json", false)] {
+    // The last: mostly Chinese, without a byte order mark (final review: called "not a text file").
+    let chinese = format!("{{ \"meta\": {{ \"name\": \"{}\" }} }}", "苏韵旗袍".repeat(200));
+    for (name, bom, text_of) in
+        [("utf16le.json", true, &model), ("utf16be.json", false, &model), ("utf16zh.json", false, &chinese)]
+    {
         let path = dir.join(name);
         let mut bytes = if bom { vec![0xff, 0xfe] } else { Vec::new() };
-        for unit in model.encode_utf16() {
+        for unit in text_of.encode_utf16() {
             bytes.extend_from_slice(&if bom { unit.to_le_bytes() } else { unit.to_be_bytes() });
         }
         std::fs::write(&path, bytes).unwrap();
