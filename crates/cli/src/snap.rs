@@ -180,7 +180,17 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], private: bool, replace: bool
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, if private { 0o600 } else { 0o666 });
     #[cfg(not(unix))]
     let _ = private;
-    let mut f = options.open(&tmp)?;
+    let mut f = options.open(&tmp).map_err(|e| {
+        // Said in the user's words: the folder to write into is not there.
+        if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {
+            std::io::Error::new(
+                e.kind(),
+                format!("the folder {} does not exist; create it first", dir.display()),
+            )
+        } else {
+            e
+        }
+    })?;
     let placed = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| {
         if replace {
             return std::fs::rename(&tmp, path);

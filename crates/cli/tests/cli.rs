@@ -567,3 +567,29 @@ fn names_written_with_escapes_get_their_own_line() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// CLI review: `-o` into a folder that is not there said only "No such file or directory".
+#[test]
+fn writing_into_a_missing_folder_says_so() {
+    let missing = std::env::temp_dir().join(format!("kairos-cli-nodir-{}", std::process::id()));
+    let model = root().join("examples/taste-of-su/model.json");
+    for args in [
+        vec![
+            "compile".to_string(),
+            model.display().to_string(),
+            "-o".into(),
+            missing.join("x.kairos").display().to_string(),
+        ],
+        vec!["keygen".to_string(), "-o".into(), missing.join("brand").display().to_string()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kairos(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("the folder {} does not exist; create it first", missing.display())),
+            "{err}"
+        );
+    }
+    assert!(!missing.exists());
+}
