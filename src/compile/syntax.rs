@@ -68,10 +68,7 @@ fn documented_range(path: &str, want: String) -> String {
 /// Line and column (1-based) of the text's first character that is not white space: where the
 /// model's object starts.
 fn start_of(text: &str) -> (usize, usize) {
-    let at = text.find(|c: char| !c.is_whitespace() && c != '\u{feff}').unwrap_or(0);
-    let before = text.get(..at).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (before.matches('\n').count() + 1, at - line_start + 1)
+    line_col(text, text.find(|c: char| !c.is_whitespace() && c != '\u{feff}').unwrap_or(0))
 }
 
 /// The path without `serde_path_to_error`'s `?` placeholders (a place it could not name) and
@@ -230,9 +227,7 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
         // Both are about the text before this place: its last character that is not white space.
         let at = line_start(text, line)? + column.saturating_sub(1);
         let before = text.get(..at)?.trim_end();
-        let (n, end) =
-            (before.matches('\n').count() + 1, before.len() - before.rfind('\n').map_or(0, |i| i + 1));
-        let end = end.max(1);
+        let (n, end) = line_col(text, before.char_indices().next_back().map_or(0, |(i, _)| i));
         return Some(if message == "trailing comma" {
             Hint::At(
                 n,
