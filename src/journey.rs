@@ -10,23 +10,62 @@ use crate::outbox::OutboxEvent;
 use crate::profile::identity::IdKind;
 use crate::time;
 
-/// A journey fixture.
+/// A journey fixture. [`parse`] reads one, naming the step that is wrong; serde reads it too.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "JourneyFields")]
 pub struct Journey {
     /// Short name.
     pub name: String,
     /// What it shows.
-    #[serde(default)]
     pub description: String,
     /// The model file, relative to the repository root; optional when the caller supplies the
     /// model (`kairos simulate --model`).
-    #[serde(default)]
     pub model: Option<String>,
     /// The install id, 16 hex digits (a u64; JSON numbers cannot hold one exactly).
     pub install_id: String,
     /// The steps.
     pub steps: Vec<Step>,
+}
+
+/// [`Journey`] as serde derives it, its steps still JSON: each is read on its own, so an error
+/// in one names it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JourneyFields {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    model: Option<String>,
+    install_id: String,
+    steps: Vec<Json>,
+}
+
+impl TryFrom<JourneyFields> for Journey {
+    type Error = JourneyError;
+
+    fn try_from(j: JourneyFields) -> Result<Journey, JourneyError> {
+        let steps = j
+            .steps
+            .into_iter()
+            .enumerate()
+            .map(|(step, json)| Step::try_from(json).map_err(|problem| JourneyError::Step { step, problem }))
+            .collect::<Result<_, _>>()?;
+        Ok(Journey {
+            name: j.name,
+            description: j.description,
+            model: j.model,
+            install_id: j.install_id,
+            steps,
+        })
+    }
+}
+
+/// Reads a journey from its JSON text. An error in a step is [`JourneyError::Step`], with its
+/// number; other errors are [`JourneyError::Json`], with serde_json's line and column.
+pub fn parse(text: &str) -> Result<Journey, JourneyError> {
+    let fields: JourneyFields = serde_json::from_str(text).map_err(|e| JourneyError::Json(e.to_string()))?;
+    Journey::try_from(fields)
 }
 
 /// One step. A field its action does not take is refused (a misspelt `expect` would otherwise
@@ -74,7 +113,7 @@ impl TryFrom<Json> for Step {
         let one_of = || ACTIONS.map(|a| format!("`{a}`")).join(", ");
         let action = match fields.get("do") {
             Some(Json::String(a)) => a.as_str(),
-            None => "",
+            None => return Err(format!("`do` is missing: it names the action, one of {}", one_of())),
             // `"do": 5` read as an empty action was called unknown `do`: ``.
             Some(other) => {
                 return Err(format!(
@@ -90,22 +129,15 @@ impl TryFrom<Json> for Step {
             "track" => &["event"],
             "decide" => &["placement", "context"],
             "check" | "forget" => &[],
+            // `"do": ""` was called unknown `do`: ``.
+            "" => return Err(format!("`do` is empty: it names the action, one of {}", one_of())),
             // A misspelt action first: its fields would be called unknown instead.
             _ => {
-                let hint = if fields.contains_key("do") {
-                    crate::suggest::closest(action, ACTIONS).map(|a| format!("; did you mean `{a}`?"))
-                } else {
-                    None
+                let hint = match crate::suggest::closest(action, ACTIONS) {
+                    Some(a) => format!("; did you mean `{a}`?"),
+                    None => format!(", expected one of {}", one_of()),
                 };
-                let what = if fields.contains_key("do") {
-                    format!("unknown `do`: `{action}`")
-                } else {
-                    "a step needs `do`".into()
-                };
-                return Err(format!(
-                    "{what}{}",
-                    hint.unwrap_or_else(|| format!(", expected one of {}", one_of()))
-                ));
+                return Err(format!("unknown `do`: `{action}`{hint}"));
             }
         };
         const EVERY: [&str; 4] = ["at", "do", "note", "expect"];
@@ -240,15 +272,29 @@ pub struct StepResult {
     pub mismatches: Vec<String>,
 }
 
-/// Why a journey could not run at all.
+/// Why a journey could not be read, or could not run at all. A step is counted from 1 in the
+/// messages, from 0 in the fields (and in [`StepResult::step`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JourneyError {
+    /// The text is not JSON, or a field of the journey itself is missing, unknown or of the
+    /// wrong type: serde_json's message, with its line and column.
+    #[error("{0}")]
+    Json(String),
+    /// A step is not one: not an object, its `do` missing, empty or unknown, or a field missing,
+    /// unknown or of the wrong type.
+    #[error("step {}: {problem}", step + 1)]
+    Step {
+        /// Step index.
+        step: usize,
+        /// What is wrong, with what would be valid.
+        problem: String,
+    },
     /// The install id is not 16 hex digits.
     #[error("install_id `{0}` is not 16 hex digits")]
     InstallId(String),
     /// A step's time (`at`, or a `traits` step's `expires`) does not parse.
-    #[error("steps[{step}].{field}: `{at}` is not an RFC 3339 time")]
+    #[error("step {}, {field}: `{at}` is not an RFC 3339 time", step + 1)]
     Time {
         /// Step index.
         step: usize,
@@ -259,7 +305,7 @@ pub enum JourneyError {
     },
     /// An expectation that could never be met: it names what the model does not have, or a
     /// control item with a variant.
-    #[error("steps[{step}].expect.{field}: {problem}")]
+    #[error("step {}, expect.{field}: {problem}", step + 1)]
     Expect {
         /// Step index.
         step: usize,
@@ -268,6 +314,20 @@ pub enum JourneyError {
         /// What is unknown, with a suggestion.
         problem: String,
     },
+}
+
+impl JourneyError {
+    /// The place in the journey's JSON that the error is about (`steps[2].expect.stage`), for
+    /// finding its line; `None` for [`JourneyError::Json`], whose message has its line.
+    pub fn place(&self) -> Option<String> {
+        match self {
+            JourneyError::Json(_) => None,
+            JourneyError::InstallId(_) => Some("install_id".into()),
+            JourneyError::Step { step, .. } => Some(format!("steps[{step}]")),
+            JourneyError::Time { step, field, .. } => Some(format!("steps[{step}].{field}")),
+            JourneyError::Expect { step, field, .. } => Some(format!("steps[{step}].expect.{field}")),
+        }
+    }
 }
 
 /// Refuses expectations that name a stage, segment, offer, variant, reason or report type the
@@ -494,5 +554,56 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
         outbox,
         error,
         mismatches,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::{parse, JourneyError};
+
+    /// A step's error named no step (serde placed it after the step's end), and `"do": ""` read
+    /// unknown `do`: ``.
+    #[test]
+    fn a_step_that_is_not_one_is_named_by_its_number() {
+        let journey = |step: &str| {
+            format!(
+                r#"{{"name": "x", "install_id": "00000000000000a1", "steps": [
+                    {{"at": "2026-11-20T09:00:00+08:00", "do": "check"}}, {step}]}}"#
+            )
+        };
+        let cases = [
+            (
+                r#"{"at": "2026-11-20T09:00:00+08:00", "do": ""}"#,
+                "step 2: `do` is empty: it names the action, one of `consent`, ",
+            ),
+            (
+                r#"{"at": "2026-11-20T09:00:00+08:00"}"#,
+                "step 2: `do` is missing: it names the action, one of ",
+            ),
+            (
+                r#"{"at": "2026-11-20T09:00:00+08:00", "do": "chek"}"#,
+                "step 2: unknown `do`: `chek`; did you mean `check`?",
+            ),
+            (r#"{"at": "2026-11-20T09:00:00+08:00", "do": "decide"}"#, "step 2: missing field `placement`"),
+            (r#"{"at": 5, "do": "check"}"#, "step 2: invalid type: integer `5`, expected a string"),
+            ("[]", "step 2: a step is an object"),
+        ];
+        for (step, want) in cases {
+            let e = parse(&journey(step)).unwrap_err();
+            assert!(matches!(e, JourneyError::Step { step: 1, .. }), "{e:?}");
+            assert!(e.to_string().starts_with(want), "{step}: {e}");
+            assert_eq!(e.place().as_deref(), Some("steps[1]"));
+        }
+        // Serde reads a journey as `parse` does.
+        let e = serde_json::from_str::<super::Journey>(&journey(r#"{"do": ""}"#)).unwrap_err();
+        assert!(e.to_string().starts_with("step 2: `do` is empty"), "{e}");
+        let e = parse(r#"{"name": "x", "install_id": 5, "steps": []}"#).unwrap_err();
+        assert!(matches!(&e, JourneyError::Json(m) if m.ends_with("at line 1 column 29")), "{e:?}");
+        assert_eq!(e.place(), None);
+        assert_eq!(
+            parse(&journey(r#"{"at": "2026-11-20T09:00:00+08:00", "do": "forget"}"#)).unwrap().steps.len(),
+            2
+        );
     }
 }

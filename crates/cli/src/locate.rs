@@ -169,77 +169,16 @@ impl Scan<'_> {
     }
 }
 
-/// A JSON string's text with its escapes decoded, so a name written `"\u65d7"` (as Python's
-/// `json.dump` writes any non-ASCII name) is the `旗` of the compiler's paths. What is not a
-/// valid escape is kept as written, a lone surrogate becomes U+FFFD.
+/// A JSON string's text (between its quotes) with its escapes decoded, so a name written
+/// `"\u65d7"` (as Python's `json.dump` writes any non-ASCII name) is the `旗` of the compiler's
+/// paths. Text that is not a JSON string (a bad escape, a lone surrogate) is kept as written:
+/// the compiler, reading with serde_json too, refused it, so no path holds it decoded.
 fn unescape(raw: &[u8]) -> String {
-    if !raw.contains(&b'\\') {
-        return String::from_utf8_lossy(raw).into_owned();
+    let raw = String::from_utf8_lossy(raw);
+    if !raw.contains('\\') {
+        return raw.into_owned();
     }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&c) = raw.get(i) {
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let e = raw.get(i + 1).copied();
-        i += 2;
-        let ch = match e {
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => match hex4(raw, i) {
-                Some(hi) => {
-                    i += 4;
-                    let low = match (hi, raw.get(i..i + 2)) {
-                        (0xd800..=0xdbff, Some(b"\\u")) => {
-                            hex4(raw, i + 2).filter(|u| (0xdc00..=0xdfff).contains(u))
-                        }
-                        _ => None,
-                    };
-                    let code = match low {
-                        Some(lo) => {
-                            i += 6;
-                            0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                        }
-                        None => hi,
-                    };
-                    char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
-                }
-                None => {
-                    out.extend_from_slice(b"\\u");
-                    continue;
-                }
-            },
-            Some(other) => {
-                out.extend_from_slice(&[b'\\', other]);
-                continue;
-            }
-            None => {
-                out.push(b'\\');
-                continue;
-            }
-        };
-        out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The number written as four hex digits at `raw[at..]`.
-fn hex4(raw: &[u8], at: usize) -> Option<u32> {
-    let digits = raw.get(at..at + 4)?;
-    // Each checked: `from_str_radix` takes a sign too, and `\u+123` is not an escape.
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    serde_json::from_str(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.into_owned())
 }
 
 #[cfg(test)]
@@ -283,10 +222,11 @@ mod tests {
         assert_eq!(line_of(text, "segments.旗袍.and[0]"), Some(3));
         assert_eq!(line_of(text, "segments.😀\"q\\"), Some(4));
         assert_eq!(unescape(br"a\/b\n\t\u0041\u00e9"), "a/b\n\tAé");
-        // Not escapes: kept as written; a lone surrogate is U+FFFD.
+        // Not a JSON string (bad escapes, lone surrogates, which serde_json refuses): kept as
+        // written.
         assert_eq!(unescape(br"\x\u12\u+123"), r"\x\u12\u+123");
-        assert_eq!(unescape(br"\ud800x\udc00"), "\u{fffd}x\u{fffd}");
-        assert_eq!(unescape(br"\ud83d\u0041"), "\u{fffd}A");
+        assert_eq!(unescape(br"\ud800x\udc00"), r"\ud800x\udc00");
+        assert_eq!(unescape(br"\ud83d\u0041"), r"\ud83d\u0041");
         assert_eq!(unescape(b"tail\\"), "tail\\");
     }
 }

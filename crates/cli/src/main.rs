@@ -452,6 +452,12 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 }
             };
             snap::token(&key, &user, &traits, &ttl, now, model.as_deref())?;
+            // Stdout holds the token alone, for scripts that capture it.
+            if model.is_none() {
+                eprintln!(
+                    "note: traits not checked against a model; pass --model to check them as a device would"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
@@ -468,8 +474,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 if let Some(twice) = kairos::compile::duplicate_name(&text) {
                     return Err(Fail::usage(format!("{}: {twice}", path.display())));
                 }
-                let j: Journey =
-                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                let j = journey::parse(&text).map_err(|e| journey_error(&path, &text, &e))?;
                 let model_path = match (&model, &j.model) {
                     (Some(m), _) => m.clone(),
                     (None, Some(m)) => repo_root(&path).join(m),
@@ -482,7 +487,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 };
                 let compiled = compile(&model_path)?;
                 let results =
-                    journey::run(&j, compiled.model).map_err(|e| format!("{}: {e}", path.display()))?;
+                    journey::run(&j, compiled.model).map_err(|e| journey_error(&path, &text, &e))?;
                 failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
                 if closed {
                     continue;
@@ -507,6 +512,16 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// `path:line: step 3: …`, the line that of the place the error is about (where the step
+/// starts, for a step that is not one); serde_json's errors carry their own line and column.
+fn journey_error(path: &Path, text: &str, e: &journey::JourneyError) -> Fail {
+    let line = e.place().and_then(|p| locate::Lines::scan(text, [p.as_str()]).line(&p));
+    Fail::usage(match line {
+        Some(l) => format!("{}:{l}: {e}", path.display()),
+        None => format!("{}: {e}", path.display()),
+    })
 }
 
 /// Refuses `compile -o` over an existing file that is not a snapshot: `-o other.json` (the

@@ -750,7 +750,7 @@ fn token_compile_and_keygen_refuse_what_would_go_wrong() {
         text(&past.stderr)
     );
     let now = token(&traits, None);
-    assert!(now.status.success() && text(&now.stderr).is_empty(), "{}", text(&now.stderr));
+    assert!(now.status.success() && !text(&now.stderr).contains("warning"), "{}", text(&now.stderr));
 
     let model = d.join("model.json");
     std::fs::copy(root().join(MODEL), &model).unwrap();
