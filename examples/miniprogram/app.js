@@ -128,8 +128,9 @@ App({
     return this.engine().then(() => !this.answered && (read(KEY_ASKED) !== '1' || this.sync.status.state !== 'restored'));
   },
   /**
-   * Calls `listener(consent)` after each answer, a withdrawal too (`answerConsent` resolves once
-   * the promises it returns have); returns the function that stops it.
+   * Calls `listener(consent)` after each answer, a withdrawal too, in the order listeners were
+   * added, each after the promise the one before returned (`answerConsent` resolves after the
+   * last); returns the function that stops it.
    */
   onConsent(listener) {
     const listeners = this.consentListeners || (this.consentListeners = []);
@@ -148,9 +149,11 @@ App({
       this.sync.saveState();
       this.answered = true;
       write(KEY_ASKED, '1');
-      // Pages and placements on screen were drawn with the old answer: they follow it at once. A
-      // copy of the list, because a listener may stop listening.
-      return Promise.all((this.consentListeners || []).slice().map((listener) => listener(consent)));
+      // Pages and placements on screen were drawn with the old answer: they follow it at once, one
+      // after the other in the order they started listening, so a page's own work (a product page
+      // tracks its view) is done before its placements decide again. A copy of the list, because a
+      // listener may stop listening.
+      return (this.consentListeners || []).slice().reduce((done, listener) => done.then(() => listener(consent)).catch((e) => console.error('kairos: a consent listener failed', e)), Promise.resolve());
     }).then(() => undefined);
   },
   /** After a withdrawal (or a forget): the unsent events go, but for erasure requests. */

@@ -266,6 +266,22 @@ const next = (app, type, version) => new Promise((resolve) => {
 /** Lets promise chains already started run to their end (no timer: a turn of the event loop). */
 const settled = () => new Promise((r) => setImmediate(r));
 
+/**
+ * The product page's WXML (with its <kairos-placement>) rendered by miniprogram-simulate for `mp`'s
+ * app; a test mirrors the page instance's `setData` into it.
+ */
+function productTemplate(mp) {
+  globalThis.getApp = () => mp.app();
+  const placementId = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
+  const view = simulate.render(simulate.load({
+    template: readFileSync(join(example, 'pages', 'product', 'index.wxml'), 'utf8'),
+    usingComponents: { 'kairos-placement': placementId },
+    data: { product: null, settled: false },
+  }));
+  view.attach(document.createElement('parent-wrapper'));
+  return view;
+}
+
 test('the example mini-program: consent asked once, product views tracked, the placement decides and re-decides on an update, the outbox sent once', async (t) => {
   const brand = makeBrand();
   const server = await brand.serve(1);
@@ -281,7 +297,7 @@ test('the example mini-program: consent asked once, product views tracked, the p
   const home = first.open('index');
   await home.onLoad();
   assert.equal(home.data.askConsent, true);
-  assert.equal(home.data.settled, false, 'the hero waits for her answer');
+  assert.equal(home.data.settled, true, 'the hero renders at once (decided without consent until she answers)');
   await home.onAllow();
   assert.equal(engine.consent, true);
   assert.deepEqual([home.data.askConsent, home.data.settled], [false, true]);
@@ -291,14 +307,7 @@ test('the example mini-program: consent asked once, product views tracked, the p
   assert.equal(views(), 0);
   // The product page's WXML holds its pdp_offer placement, rendered once the page has tracked its
   // view, so that decision sees the view (finding 13).
-  globalThis.getApp = () => app;
-  const placementId = simulate.load(join(example, 'components', 'kairos-placement', 'index'), { rootPath: example });
-  const productView = simulate.render(simulate.load({
-    template: readFileSync(join(example, 'pages', 'product', 'index.wxml'), 'utf8'),
-    usingComponents: { 'kairos-placement': placementId },
-    data: { product: null, viewed: false },
-  }));
-  productView.attach(document.createElement('parent-wrapper'));
+  const productView = productTemplate(first);
   const decisions = []; // [placement, views_7d when it decided]
   const decide = engine.decide.bind(engine);
   engine.decide = (placement, context, now) => { decisions.push([placement, views()]); return decide(placement, context, now); };
@@ -316,8 +325,7 @@ test('the example mini-program: consent asked once, product views tracked, the p
   // model update. (Back from the background is the same view: the next test.)
   const decided = () => engine.outbox().filter((e) => e.type === 'exposure').length;
   const exposures = decided();
-  const hero = simulate.render(placementId, { placement: 'home_hero', page: 'home' });
-  hero.attach(document.createElement('parent-wrapper'));
+  const hero = placement(first, { placement: 'home_hero', page: 'home' });
   await until(() => hero.data.reason !== '');
   await settled();
   const view = hero.querySelector('.placement');
@@ -526,9 +534,10 @@ test('the example mini-program: a session that starts on a product page (a share
   const product = mp.open('product');
   await product.onLoad({ id: 'su-002' });
   assert.equal(product.data.askConsent, true, 'asked on the page she came in on');
-  assert.equal(product.data.viewed, false, 'its offer waits for her answer');
+  assert.equal(product.data.settled, true, 'its offer shows at once, decided without consent');
+  assert.equal(views(), 0, 'the view is not tracked before her answer');
   await product.onAllow();
-  assert.deepEqual([product.data.askConsent, product.data.consent, product.data.viewed], [false, true, true]);
+  assert.deepEqual([product.data.askConsent, product.data.consent, product.data.settled], [false, true, true]);
   assert.equal(views(), 1, 'with her yes, the view she came in for counts');
   const home = mp.open('index');
   await home.onLoad();
@@ -546,11 +555,91 @@ test('the example mini-program: a session that starts on a product page (a share
   await product2.onLoad({ id: 'su-001' });
   assert.equal(product2.data.askConsent, true, 'unanswered: asked on the product page too');
   await product2.onDecline();
-  assert.deepEqual([product2.data.askConsent, product2.data.viewed], [false, true]);
+  assert.deepEqual([product2.data.askConsent, product2.data.settled], [false, true]);
   assert.equal(engine2.features().views_7d, 0, 'no consent: the view is not profiled');
   assert.deepEqual([home2.data.askConsent, home2.data.consent, home2.data.settled], [false, false, true], 'the home page under it follows her answer');
   product2.onUnload();
   app2.sync.stop();
+});
+
+test('the example mini-program: before her answer the placements show what the model shows without consent; her yes on a product page counts the view first and exposes only what is on screen', async () => {
+  const brand = makeBrand();
+  const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  const views = () => engine.features().views_7d;
+  const exposed = () => plain(engine.outbox()).filter((e) => e.type === 'exposure').map((e) => e.placement);
+  const decisions = []; // [placement, consent, views_7d] at each decision
+  const decide = engine.decide.bind(engine);
+  engine.decide = (p, c, now) => { decisions.push([p, engine.consent, views()]); return decide(p, c, now); };
+
+  // Home, unanswered: the prompt and, at once, the hero as the model shows it without consent.
+  const home = mp.open('index');
+  const homePage = { route: 'pages/index/index' };
+  mp.stack.push(homePage);
+  await home.onLoad();
+  home.onShow();
+  assert.deepEqual([home.data.askConsent, home.data.settled], [true, true]);
+  const hero = placement(mp, { placement: 'home_hero', page: 'home' });
+  await until(() => hero.data.reason !== '');
+  await settled();
+  assert.ok(hero.data.title.length > 0, 'the hero shows content before her answer');
+  assert.deepEqual(decisions, [['home_hero', false, 0]]);
+
+  // She opens a product without answering: home hides, the product page asks and shows its offer.
+  hero.triggerPageLifeTime('hide');
+  home.onHide();
+  mp.stack.push({ route: 'pages/product/index' });
+  const productView = productTemplate(mp);
+  await settled();
+  const product = mp.open('product');
+  product.setData = (d) => { Object.assign(product.data, d); productView.setData(d); };
+  await product.onLoad({ id: 'su-001' });
+  product.onShow();
+  assert.deepEqual([product.data.askConsent, product.data.settled], [true, true]);
+  await until(() => decisions.length === 2);
+  await settled();
+  assert.deepEqual(decisions[1], ['pdp_offer', false, 0], 'the offer decided without consent, at once');
+  assert.equal(views(), 0);
+  assert.deepEqual(exposed(), [], 'nothing recorded before her answer');
+
+  // Her yes on the product page: the view she came in for is tracked first, then the visible
+  // offer is decided anew with it; the hidden home hero waits for its page.
+  await product.onAllow();
+  await until(() => decisions.length === 3);
+  await settled();
+  assert.equal(views(), 1, 'her yes counts the view');
+  assert.deepEqual(decisions[2], ['pdp_offer', true, 1], 'decided anew after the view');
+  assert.deepEqual(exposed(), ['pdp_offer'], 'no exposure for the hidden home hero');
+  assert.equal(home.data.askConsent, false, 'the home page under it follows her answer');
+
+  // Back home: a new view of the hero, decided with her consent.
+  mp.stack.pop();
+  product.onUnload();
+  home.onShow();
+  hero.triggerPageLifeTime('show');
+  await until(() => decisions.length === 4);
+  await settled();
+  assert.deepEqual(decisions[3], ['home_hero', true, 1]);
+  assert.deepEqual(exposed(), ['pdp_offer', 'home_hero']);
+  hero.detach();
+  app.sync.stop();
+});
+
+test('the example mini-program: a page hidden before the engine is there renders its placements when shown again', async () => {
+  const brand = makeBrand();
+  const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const home = mp.open('index');
+  const loading = home.onLoad();
+  home.onShow();
+  home.onHide(); // she tapped a product before the engine was loaded
+  await loading;
+  assert.deepEqual([home.data.askConsent, home.data.settled], [true, false], 'no placement on a hidden page');
+  home.onShow();
+  assert.equal(home.data.settled, true, 'rendered when shown');
+  await app.engine();
+  app.sync.stop();
 });
 
 /** A wx.setStorageSync that throws as WeChat does once the mini-program's storage passes `quota` characters. */

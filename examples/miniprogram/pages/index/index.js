@@ -2,9 +2,9 @@
 // product view (in the Taste of Su model `view` is one: it counts toward `indecisive` and the
 // scores), so this page tracks nothing; product pages do. It asks for consent until the shopper
 // answers (here or on a product page: see consent.js), and keeps her answer (also a withdrawal)
-// through restarts. The hero is rendered once the answer is known (`settled`), so that it decides
-// with her consent rather than show the fallback of a no-consent decision until the next view; a
-// later answer repaints it (the placement follows consent by itself).
+// through restarts. The hero renders as soon as the engine is there (`settled`): before her answer
+// it shows what the model shows without consent and records nothing, and her answer repaints it
+// (the placement follows consent by itself).
 const products = require('../../catalog.js');
 const consent = require('../../consent.js');
 
@@ -13,11 +13,14 @@ Page({
   onLoad() {
     return consent.watch(this);
   },
+  onShow() {
+    consent.shown(this);
+  },
+  onHide() {
+    consent.hidden(this);
+  },
   onUnload() {
     consent.unwatch(this);
-  },
-  consentKnown() {
-    this.setData({ settled: true });
   },
   onAllow() {
     return consent.answer(true);
