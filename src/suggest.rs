@@ -31,12 +31,28 @@ fn closest_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> 
     let limit = (name.len() / 3).clamp(1, 3);
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {
-        let d = distance(&name, &lower_chars(c));
+        let c_chars = lower_chars(c);
+        // Two neighbours swapped are one slip as a typist makes it, two edits by Levenshtein:
+        // `veiw` would be past a short name's limit of one from `view`.
+        let d = if swapped(&name, &c_chars) { 1 } else { distance(&name, &c_chars) };
         if d <= limit && best.is_none_or(|(b, _)| d < b) {
             best = Some((d, c));
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Whether `b` is `a` with one pair of neighbouring chars swapped.
+fn swapped(a: &[char], b: &[char]) -> bool {
+    let mut k = 0;
+    while k < a.len() && a.get(k) == b.get(k) {
+        k += 1;
+    }
+    a.len() == b.len()
+        && k + 1 < a.len()
+        && a.get(k) == b.get(k + 1)
+        && a.get(k + 1) == b.get(k)
+        && a.get(k + 2..) == b.get(k + 2..)
 }
 
 /// The chars of `s`, ASCII-lowercased (full Unicode case tables would cost the Wasm package
@@ -84,6 +100,12 @@ mod tests {
         assert_eq!(closest("pdp_ofer", names), Some("pdp_offer"));
         assert_eq!(closest("checkout", names), None);
         assert_eq!(hint("hipo", ["hippo"]), "; did you mean `hippo`?");
+        // Two letters swapped are one slip: `veiw` was two edits from `view`, past a short
+        // name's limit of one, and got no suggestion.
+        assert_eq!(closest("veiw", ["view", "cart", "purchase"]), Some("view"));
+        assert_eq!(closest("ivew", ["view"]), Some("view"));
+        assert_eq!(closest("wiev", ["view"]), None);
+        assert_eq!(closest("veiwx", ["view"]), None, "a swap and one more edit is past the limit");
     }
 
     /// The textbook full-table Levenshtein distance.

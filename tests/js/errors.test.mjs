@@ -72,6 +72,10 @@ test('event errors', () => {
   fails(e, 'EVENT_INVALID', () => e.track({}, NOW));
   fails(e, 'EVENT_INVALID', () => e.track({ type: 5 }, NOW));
   fails(e, 'EVENT_INVALID', () => e.track({ type: 'nope' }, NOW));
+  // A misspelt type names the one meant, two letters swapped too (the usual slip).
+  for (const [typo, meant] of [['veiw', 'view'], ['purchse', 'purchase'], ['Cart', 'cart']]) {
+    assert.throws(() => e.track({ type: typo }, NOW), (err) => err.code === 'EVENT_INVALID' && err.message.includes(`unknown event type \`${typo}\`; did you mean \`${meant}\`?`));
+  }
   fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: 'cheap' }, NOW));
   fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: NaN }, NOW));
   fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', price: Infinity }, NOW));
