@@ -679,3 +679,45 @@ fn writing_into_a_missing_folder_says_so() {
     }
     assert!(!missing.exists());
 }
+
+/// A `forgotten` report names the install and its decision count; `decision-ids` prints the ids
+/// her reports carry (for a shopper who identified, her pid, her identifier's hash, is in no
+/// report: the engine's tests and tests/js/privacy.test.mjs cover that case).
+#[test]
+fn decision_ids_lists_the_reports_a_forgotten_request_covers() {
+    let journey = root().join("tests/fixtures/journeys/birthday.json");
+    let out = kairos(&["simulate", "--json", "--journey", journey.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut decisions = Vec::new();
+    let mut forgotten = None;
+    for line in text(&out.stdout).lines() {
+        let step: serde_json::Value = serde_json::from_str(line).unwrap();
+        for report in step["outbox"].as_array().into_iter().flatten() {
+            match report["type"].as_str() {
+                Some("exposure" | "conversion") if forgotten.is_none() => {
+                    decisions.push(report["decision"].as_str().unwrap().to_string());
+                }
+                Some("forgotten") => forgotten = Some(report.clone()),
+                _ => {}
+            }
+        }
+    }
+    let forgotten = forgotten.expect("the journey forgets her");
+    assert!(!decisions.is_empty());
+    let install = forgotten["install"].as_str().unwrap();
+    let count = forgotten["decisions"].as_u64().unwrap().to_string();
+    let out = kairos(&["decision-ids", "--install", install, "--decisions", &count]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let ids: Vec<&str> = printed.lines().collect();
+    assert_eq!(ids.len().to_string(), count);
+    for d in &decisions {
+        assert!(ids.contains(&d.as_str()), "{d} is one of the install's {count} decisions");
+    }
+    let bad = kairos(&["decision-ids", "--install", "+00000000000000a", "--decisions", "1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        text(&bad.stderr),
+        "error: --install `+00000000000000a`: expected 16 hex digits, as in a `forgotten` report\n"
+    );
+}
