@@ -335,12 +335,22 @@ test('the storefront personalizes on the real package and server', async (t) => 
       assert.equal(await pid(), await engine(() => window.kairosDemo.client.sync.engine.pid));
     });
 
-    await t.test('after a forget step the slots are empty, and Reset stops the journey with a new pid', async () => {
+    await t.test('the birthday journey brings the coupon in her birthday week; after its forget step the slots are empty, and Reset stops the journey with a new pid', async () => {
       const birthday = journey('birthday');
-      await engine((n) => window.kairosDemo.startJourney(n), 'birthday');
+      await page.click('[data-journey="birthday"]');
+      await page.waitForFunction(() => !document.querySelector('#journey-next').disabled);
       const forgotten = await pid();
       const at = birthday.steps.findIndex((s) => s.do === 'forget') + 1;
-      await next(at - 1);
+      // Every step before the forget as the fixture expects (its traits came as a signed token:
+      // one with the birthday's year would be refused, and the coupon not shown).
+      for (const [i, step] of birthday.steps.slice(0, at - 1).entries()) {
+        await next(1);
+        const where = `step ${i + 1} (${step.do} at ${step.at})`;
+        assert.doesNotMatch(await page.textContent('#journey-note'), /not set|failed/, where);
+        const expect = step.expect ?? {};
+        if (step.do === 'decide') assert.deepEqual(await offersIn(step.placement), expect.items, where);
+        if (expect.segments) assert.deepEqual(await segments(), expect.segments, where);
+      }
       assert.deepEqual(await offersIn('home_hero'), birthday.steps[at - 2].expect.items, 'the member\'s content before');
       await next(1);
       assert.equal(await page.$$eval('[data-placement] > *', (n) => n.length), 0, 'nothing of the forgotten shopper shows');
