@@ -101,19 +101,7 @@ export type OutboxEvent =
       readonly control: boolean;
       readonly at: number;
     }
-  | {
-      readonly type: 'forgotten';
-      /** The pseudonymous id in use until the erasure (`engine.pid`). */
-      readonly pid: string;
-      /**
-       * The install id until then, and the decisions with consent it had made: her reports'
-       * decision ids are computed from them (docs/cli.md, "What a `forgotten` request lets the
-       * backend erase"). `null` in a request stored by an earlier version of the package.
-       */
-      readonly install: string | null;
-      readonly decisions: number | null;
-      readonly at: number;
-    };
+  | { readonly type: 'forgotten'; readonly pid: string; readonly at: number };
 
 /** The stable codes of `KairosError`. */
 export type ErrorCode =

@@ -2,8 +2,7 @@
 //! the oldest event is dropped and counted, so a host that never drains cannot grow memory.
 //!
 //! What leaves the device is the minimum: names and ids from the model, times and the decision
-//! id; a `forgotten` request names the pseudonymous id (`Profile::pid`), the install id and its
-//! decision count, from which the backend computes the install's decision ids. No pid on the other
+//! id; a `forgotten` request names the pseudonymous id (`Profile::pid`). No pid on the other
 //! reports, no feature values, traits or page context (docs/cli.md says what a backend can
 //! erase by a `forgotten`).
 
@@ -61,10 +60,8 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
-    /// A `forgotten` request stored by a build before they named the install
-    /// ([`OutboxEvent::Forgotten`]); hosts see it as one whose `install` and `decisions` are
-    /// null. Its own variant, so that states written before it read as they were.
-    ForgottenPid {
+    /// The profile was wiped at the shopper's request; the backend should erase `pid`'s data.
+    Forgotten {
         /// The pseudonymous id used until then.
         pid: String,
         /// When, ms.
@@ -76,20 +73,6 @@ pub enum OutboxEvent {
     StageLeft {
         /// The stage left.
         from: Option<String>,
-        /// When, ms.
-        at: i64,
-    },
-    /// The profile was wiped at the shopper's request; the backend should erase her data.
-    Forgotten {
-        /// The pseudonymous id used until then.
-        pid: String,
-        /// The install id until then (16 hex digits). Her reports' decision ids are
-        /// [`decision_id`](crate::engine::decision_id)`(install, n)` for `n` from 1 to
-        /// `decisions`: the backend finds them by it also when `pid` is her identifier's hash,
-        /// which no report carries.
-        install: String,
-        /// The decisions with consent the install had made.
-        decisions: u64,
         /// When, ms.
         at: i64,
     },
@@ -117,7 +100,7 @@ impl Wire for OutboxEvent {
                 control.put(w);
                 at.put(w);
             }
-            OutboxEvent::ForgottenPid { pid, at } => {
+            OutboxEvent::Forgotten { pid, at } => {
                 w.varint(3);
                 w.str(pid);
                 at.put(w);
@@ -127,17 +110,10 @@ impl Wire for OutboxEvent {
                 from.put(w);
                 at.put(w);
             }
-            OutboxEvent::Forgotten { pid, install, decisions, at } => {
-                w.varint(5);
-                w.str(pid);
-                w.str(install);
-                decisions.put(w);
-                at.put(w);
-            }
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("OutboxEvent", 6) {
+        match r.variant("OutboxEvent", 5) {
             0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
             1 => OutboxEvent::Exposure {
                 decision: r.string(),
@@ -154,14 +130,8 @@ impl Wire for OutboxEvent {
                 control: r.bool(),
                 at: r.i64(),
             },
-            3 => OutboxEvent::ForgottenPid { pid: r.string(), at: r.i64() },
-            4 => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
-            _ => OutboxEvent::Forgotten {
-                pid: r.string(),
-                install: r.string(),
-                decisions: r.u64(),
-                at: r.i64(),
-            },
+            3 => OutboxEvent::Forgotten { pid: r.string(), at: r.i64() },
+            _ => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
         }
     }
 }
@@ -173,13 +143,8 @@ impl OutboxEvent {
             OutboxEvent::StageChanged { .. } | OutboxEvent::StageLeft { .. } => "stage_changed",
             OutboxEvent::Exposure { .. } => "exposure",
             OutboxEvent::Conversion { .. } => "conversion",
-            OutboxEvent::Forgotten { .. } | OutboxEvent::ForgottenPid { .. } => "forgotten",
+            OutboxEvent::Forgotten { .. } => "forgotten",
         }
-    }
-
-    /// Whether it is an erasure request (`forgotten`).
-    pub fn is_erasure(&self) -> bool {
-        matches!(self, OutboxEvent::Forgotten { .. } | OutboxEvent::ForgottenPid { .. })
     }
 
     /// The fields hosts send to the backend, `type` first, in a fixed order.
@@ -190,10 +155,10 @@ impl OutboxEvent {
         let kind = ("type", Field::Str(self.kind()));
         match self {
             OutboxEvent::StageChanged { from, to, at } => {
-                vec![kind, ("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Int(*at))]
+                vec![kind, ("from", opt(from)), ("to", Field::Str(to)), ("at", Field::Time(*at))]
             }
             OutboxEvent::StageLeft { from, at } => {
-                vec![kind, ("from", opt(from)), ("to", Field::Null), ("at", Field::Int(*at))]
+                vec![kind, ("from", opt(from)), ("to", Field::Null), ("at", Field::Time(*at))]
             }
             OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => vec![
                 kind,
@@ -202,7 +167,7 @@ impl OutboxEvent {
                 ("offer", Field::Str(offer)),
                 ("variant", opt(variant)),
                 ("control", Field::Bool(*control)),
-                ("at", Field::Int(*at)),
+                ("at", Field::Time(*at)),
             ],
             OutboxEvent::Conversion { decision, offer, event, control, at } => vec![
                 kind,
@@ -210,22 +175,11 @@ impl OutboxEvent {
                 ("offer", Field::Str(offer)),
                 ("event", Field::Str(event)),
                 ("control", Field::Bool(*control)),
-                ("at", Field::Int(*at)),
+                ("at", Field::Time(*at)),
             ],
-            OutboxEvent::Forgotten { pid, install, decisions, at } => vec![
-                kind,
-                ("pid", Field::Str(pid)),
-                ("install", Field::Str(install)),
-                ("decisions", Field::Int(i64::try_from(*decisions).unwrap_or(i64::MAX))),
-                ("at", Field::Int(*at)),
-            ],
-            OutboxEvent::ForgottenPid { pid, at } => vec![
-                kind,
-                ("pid", Field::Str(pid)),
-                ("install", Field::Null),
-                ("decisions", Field::Null),
-                ("at", Field::Int(*at)),
-            ],
+            OutboxEvent::Forgotten { pid, at } => {
+                vec![kind, ("pid", Field::Str(pid)), ("at", Field::Time(*at))]
+            }
         }
     }
 
@@ -237,7 +191,7 @@ impl OutboxEvent {
                 Field::Null => serde_json::Value::Null,
                 Field::Str(s) => s.into(),
                 Field::Bool(b) => b.into(),
-                Field::Int(t) => t.into(),
+                Field::Time(t) => t.into(),
             };
             (k.to_string(), v)
         });
@@ -254,8 +208,8 @@ pub enum Field<'a> {
     Str(&'a str),
     /// A flag.
     Bool(bool),
-    /// An integer: a time (ms since the epoch), a count.
-    Int(i64),
+    /// A time, ms since the epoch.
+    Time(i64),
 }
 
 /// An event recorded on the hot path by index, named when drained, exported or the model changes.
@@ -329,7 +283,7 @@ impl Outbox {
         // new event takes the oldest place, which becomes the newest.
         let at = |k: usize| (self.start + k) % OUTBOX_CAPACITY;
         let victim = (0..OUTBOX_CAPACITY)
-            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(e)) if e.is_erasure()))
+            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(OutboxEvent::Forgotten { .. }))))
             .unwrap_or(0);
         for k in (1..=victim).rev() {
             self.entries.swap(at(k), at(k - 1));
@@ -353,10 +307,8 @@ impl Outbox {
     pub fn push_erasures_of(&mut self, other: &Outbox) {
         let (older, newer) = other.ordered();
         for e in older.iter().chain(newer) {
-            if let Entry::Named(f) = e {
-                if f.is_erasure() {
-                    self.push(f.clone());
-                }
+            if let Entry::Named(f @ OutboxEvent::Forgotten { .. }) = e {
+                self.push(f.clone());
             }
         }
     }

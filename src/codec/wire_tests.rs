@@ -141,8 +141,7 @@ fn every_variant_state() -> StoredState {
                 control: true,
                 at: 0,
             },
-            OutboxEvent::ForgottenPid { pid: s("abc"), at: -5 },
-            OutboxEvent::Forgotten { pid: s("abc"), install: s("00000000000000ff"), decisions: 7, at: -6 },
+            OutboxEvent::Forgotten { pid: s("abc"), at: -5 },
         ],
         outbox_dropped: 3,
     }

@@ -324,7 +324,7 @@ impl Engine {
         if record && self.profile.consent {
             self.prune_to(t.today);
             self.profile.seq = self.profile.seq.wrapping_add(1);
-            out.id = decision_id(self.profile.install_id, self.profile.seq);
+            out.id = mix(self.profile.install_id, self.profile.seq);
         }
         out.placement = placement;
         out.items.clear();
@@ -665,18 +665,16 @@ fn push_uint(out: &mut String, n: usize) {
     crate::codec::push_uint(out, n as u64);
 }
 
-/// The id of an install's `n`th decision with consent (from 1), from its install id (SplitMix64's
-/// finalizer: ids look random and never repeat within an install). Shown as 16 hex digits. A
-/// backend erasing a `forgotten` install's reports computes them by it, for `n` up to the
-/// request's `decisions`.
-pub fn decision_id(install: u64, seq: u64) -> u64 {
+/// Decision id from install id and sequence (SplitMix64 finalizer: ids look random, never repeat
+/// within an install).
+fn mix(install: u64, seq: u64) -> u64 {
     let mut z = install ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-/// The sequence number `decision_id(install, seq)` was made from: each step of [`decision_id`] undone (an
+/// The sequence number `mix(install, seq)` was made from: each step of [`mix`] undone (an
 /// xor-shift by `k` by xoring in the shifts by `k`, `2k`, ...; a multiplication by the odd
 /// constant's inverse modulo 2^64).
 fn unmix(install: u64, id: u64) -> u64 {
@@ -719,16 +717,16 @@ fn assign(def: &OfferDef, pid: &str) -> Assignment {
 
 #[cfg(test)]
 mod tests {
-    use super::{decision_id, unmix};
+    use super::{mix, unmix};
 
     #[test]
     fn unmix_gives_back_the_counter_mix_made_an_id_of() {
         for install in [0, 1, 0xc7, 0x9b7a_cfdd_7579_7a07, u64::MAX] {
             for seq in [0, 1, 2, 1000, 1 << 40, u64::MAX - 1, u64::MAX] {
-                assert_eq!(unmix(install, decision_id(install, seq)), seq, "{install:x} {seq}");
+                assert_eq!(unmix(install, mix(install, seq)), seq, "{install:x} {seq}");
             }
             // Another install's ids give another counter.
-            assert_ne!(unmix(install ^ 1, decision_id(install, 5)), 5);
+            assert_ne!(unmix(install ^ 1, mix(install, 5)), 5);
         }
     }
 }

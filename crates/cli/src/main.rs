@@ -129,16 +129,6 @@ enum Command {
         #[arg(long)]
         now: Option<i64>,
     },
-    /// Print the decision ids of an install, one per line: those its reports carry, to erase
-    /// them on a `forgotten` request (its `install` and `decisions`).
-    DecisionIds {
-        /// The install id (16 hex digits).
-        #[arg(long)]
-        install: String,
-        /// How many decisions it made (the request's `decisions`).
-        #[arg(long)]
-        decisions: u64,
-    },
     /// Serve signed snapshots per channel, push new versions, accept outbox uploads.
     Serve(serve::Args),
     /// Replay a journey fixture against a model and print what the shopper sees.
@@ -432,23 +422,6 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         }
         Command::Diff { a, b, json } => {
             snap::diff(&a, &b, json)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::DecisionIds { install, decisions } => {
-            let id = (install.len() == 16 && install.bytes().all(|b| b.is_ascii_hexdigit()))
-                .then(|| u64::from_str_radix(&install, 16).ok())
-                .flatten()
-                .ok_or_else(|| {
-                    Fail::usage(format!(
-                        "--install `{install}`: expected 16 hex digits, as in a `forgotten` report"
-                    ))
-                })?;
-            use std::io::Write as _;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for n in 1..=decisions {
-                writeln!(out, "{:016x}", kairos::engine::decision_id(id, n)).map_err(|e| Fail::stdout(&e))?;
-            }
-            out.flush().map_err(|e| Fail::stdout(&e))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { rule, data, batch } => {

@@ -190,7 +190,7 @@ pub fn outbox_event(e: &OutboxEvent) -> JsValue {
             Field::Null => JsValue::NULL,
             Field::Str(s) => JsValue::from_str(s),
             Field::Bool(b) => JsValue::from_bool(b),
-            Field::Int(n) => JsValue::from_f64(n as f64),
+            Field::Time(t) => JsValue::from_f64(t as f64),
         };
         set_str(&o, k, &v);
     }

@@ -40,7 +40,7 @@ export function page(): string | null {
       case 'exposure': void e.placement; break;
       case 'conversion': void e.event; break;
       case 'stage_changed': void e.to; break;
-      case 'forgotten': void e.pid; void (e.install satisfies string | null); void (e.decisions satisfies number | null); break;
+      case 'forgotten': void e.pid; break;
     }
   }
   const state: Uint8Array = engine.exportState();

@@ -33,11 +33,6 @@ enum Kind {
     Flag,
     /// A time, ms since the epoch (an integer).
     Time,
-    /// An install id (16 lowercase hex digits) or `null`; missing in reports of packages from
-    /// before it was sent.
-    InstallOrNull,
-    /// A count (an integer from 0) or `null`; missing as `InstallOrNull` is.
-    CountOrNull,
 }
 
 /// The report types and their fields, as `OutboxEvent::fields` writes them (`type` aside).
@@ -64,15 +59,7 @@ const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
         ],
     ),
     ("stage_changed", &[("from", Kind::NameOrNull), ("to", Kind::NameOrNull), ("at", Kind::Time)]),
-    (
-        "forgotten",
-        &[
-            ("pid", Kind::Pid),
-            ("install", Kind::InstallOrNull),
-            ("decisions", Kind::CountOrNull),
-            ("at", Kind::Time),
-        ],
-    ),
+    ("forgotten", &[("pid", Kind::Pid), ("at", Kind::Time)]),
 ];
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -85,9 +72,7 @@ fn refuse_value(kind: Kind, value: &Json) -> Option<&'static str> {
         // Empty too: the engine names an event it cannot resolve (its model changed before it
         // was drained) with an empty string, and refusing it would refuse its batch for good.
         (Kind::Name | Kind::NameOrNull, Json::String(_)) => true,
-        (Kind::NameOrNull | Kind::InstallOrNull | Kind::CountOrNull, Json::Null) => true,
-        (Kind::InstallOrNull, Json::String(s)) => is_hex(s, 16),
-        (Kind::CountOrNull, Json::Number(n)) => n.is_u64(),
+        (Kind::NameOrNull, Json::Null) => true,
         (Kind::Decision, Json::String(s)) => is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
@@ -104,8 +89,6 @@ fn refuse_value(kind: Kind, value: &Json) -> Option<&'static str> {
         Kind::Pid => "a pseudonymous id, 16 or 32 lowercase hex digits",
         Kind::Flag => "true or false",
         Kind::Time => "an integer, ms since the epoch",
-        Kind::InstallOrNull => "an install id, 16 lowercase hex digits, or null",
-        Kind::CountOrNull => "a whole number from 0, or null",
     })
 }
 
@@ -124,9 +107,6 @@ fn check_report(o: &Map<String, Json>) -> Result<(), String> {
     }
     for (name, field) in fields.iter() {
         let Some(value) = o.get(*name) else {
-            if matches!(field, Kind::InstallOrNull | Kind::CountOrNull) {
-                continue;
-            }
             return Err(format!("`{kind}` misses field `{name}` (it has {})", names()));
         };
         if let Some(expected) = refuse_value(*field, value) {
@@ -280,25 +260,12 @@ mod tests {
                 at: 5,
             },
             E::Conversion { decision, offer: "o".into(), event: "purchase".into(), control: false, at: 6 },
-            E::ForgottenPid { pid: "0123456789abcdef".into(), at: 7 },
-            E::Forgotten {
-                pid: "0123456789abcdef0123456789abcdef".into(),
-                install: "00000000000000b2".into(),
-                decisions: 12,
-                at: 8,
-            },
+            E::Forgotten { pid: "0123456789abcdef".into(), at: 7 },
+            E::Forgotten { pid: "0123456789abcdef0123456789abcdef".into(), at: 8 },
         ];
         for e in events {
             let Json::Object(o) = e.to_json() else { unreachable!("an object") };
             assert_eq!(check_report(&o), Ok(()), "{o:?}");
         }
-        // A package from before `install` and `decisions` were sent.
-        let old = serde_json::json!({"type": "forgotten", "pid": "0123456789abcdef", "at": 9});
-        assert_eq!(check_report(old.as_object().unwrap()), Ok(()));
-        let bad = serde_json::json!({"type": "forgotten", "pid": "0123456789abcdef", "install": "13800138000", "at": 9});
-        assert_eq!(
-            check_report(bad.as_object().unwrap()),
-            Err("`forgotten`.`install` must be an install id, 16 lowercase hex digits, or null".into())
-        );
     }
 }
