@@ -569,9 +569,11 @@ test('the example mini-program: before her answer the placements show what the m
   const engine = await app.engine();
   const views = () => engine.features().views_7d;
   const exposed = () => plain(engine.outbox()).filter((e) => e.type === 'exposure').map((e) => e.placement);
-  const decisions = []; // [placement, consent, views_7d] at each decision
+  const decisions = []; // [placement, consent, views_7d] at each decision (a refresh of a view decided before consent decides anew)
   const decide = engine.decide.bind(engine);
   engine.decide = (p, c, now) => { decisions.push([p, engine.consent, views()]); return decide(p, c, now); };
+  const refresh = engine.refresh.bind(engine);
+  engine.refresh = (shown, c, now) => { decisions.push([shown.placement, engine.consent, views()]); return refresh(shown, c, now); };
 
   // Home, unanswered: the prompt and, at once, the hero as the model shows it without consent.
   const home = mp.open('index');
@@ -604,7 +606,11 @@ test('the example mini-program: before her answer the placements show what the m
   assert.deepEqual(exposed(), [], 'nothing recorded before her answer');
 
   // Her yes on the product page: the view she came in for is tracked first, then the visible
-  // offer is decided anew with it; the hidden home hero waits for its page.
+  // offer is decided anew with it; the hidden home hero waits for its page. The page's tracking
+  // is made slow here: the placement must wait for it (answerConsent calls the page and then its
+  // placements, in turn), not decide beside it.
+  const track = product.consentKnown;
+  product.consentKnown = () => new Promise((r) => setTimeout(r, 30)).then(() => track.call(product));
   await product.onAllow();
   await until(() => decisions.length === 3);
   await settled();

@@ -12,8 +12,10 @@
 // - a model pushed by sync while the page is visible: the same offers with the new model's content;
 // - a consent answer while the page is visible: a decision made before consent, or before it was
 //   withdrawn, is decided anew.
-// A page that tracks its view renders the placement after tracking (`wx:if`), so the decision
-// sees the view.
+// A page that tracks its view renders the placement after tracking (`wx:if`) once the shopper's
+// consent answer is known, so the decision sees the view; before her answer the placement shows
+// at once, and her answer repaints it after the page has tracked the view (app.js calls the page
+// before its placements).
 
 /** The app, or null outside one (a component rendered on its own, as in a test). */
 function currentApp() {
