@@ -28,13 +28,17 @@ function watch(page) {
     page.setData({ askConsent: false, consent });
     return known(page);
   });
+  // A page closed before the engine was there (she went back at once) is not drawn any more; a
+  // product page still counts the view she had.
   return app.needsConsent().then((ask) => app.engine().then((engine) => {
-    page.setData({ askConsent: ask, consent: engine.consent });
+    if (page.offConsent) page.setData({ askConsent: ask, consent: engine.consent });
     return ask ? undefined : known(page);
   })).catch((e) => {
     console.error('kairos', e.code, e.message);
     return known(page); // no engine: its placements show their fallback
-  }).then(() => settle(page));
+  }).then(() => {
+    if (page.offConsent) settle(page);
+  });
 }
 
 /** For the page's onUnload: an unloaded page follows no more answers. */

@@ -632,7 +632,7 @@ test('the example mini-program: before her answer the placements show what the m
   app.sync.stop();
 });
 
-test('the example mini-program: a page hidden before the engine is there renders its placements when shown again', async () => {
+test('the example mini-program: a page hidden before the engine is there renders its placements when shown again, one closed is not drawn', async () => {
   const brand = makeBrand();
   const mp = launch({ url: DEAD, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
   const app = mp.launched();
@@ -644,6 +644,12 @@ test('the example mini-program: a page hidden before the engine is there renders
   assert.deepEqual([home.data.askConsent, home.data.settled], [true, false], 'no placement on a hidden page');
   home.onShow();
   assert.equal(home.data.settled, true, 'rendered when shown');
+  // A product page closed before the engine was there is not drawn any more.
+  const product = mp.open('product');
+  const closing = product.onLoad({ id: 'su-001' });
+  product.onUnload();
+  await closing;
+  assert.deepEqual([product.data.askConsent, product.data.settled], [false, false], 'an unloaded page is not drawn');
   await app.engine();
   app.sync.stop();
 });
