@@ -33,7 +33,9 @@ fn closest_of<'a>(name: &str, candidates: &mut dyn Iterator<Item = &'a str>) -> 
     for c in candidates {
         let c_chars = lower_chars(c);
         // Two neighbours swapped are one slip as a typist makes it, two edits by Levenshtein:
-        // `veiw` would be past a short name's limit of one from `view`.
+        // `veiw` would be past a short name's limit of one from `view`. One swap checked apart
+        // rather than a distance counting swaps everywhere (optimal string alignment): that
+        // measured +158 B gzip in the Wasm package against +83 B for this.
         let d = if swapped(&name, &c_chars) { 1 } else { distance(&name, &c_chars) };
         if d <= limit && best.is_none_or(|(b, _)| d < b) {
             best = Some((d, c));
