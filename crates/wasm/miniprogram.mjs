@@ -8,7 +8,8 @@
 //     and the target-features section dropped (so wasm-bindgen keeps objects in a JS heap rather
 //     than an externref table and returns no multiple values), then wasm-bindgen, the exports
 //     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
-//     the glue never reads), and wasm-opt -Oz --converge with every feature past 1.0 disabled.
+//     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, and the
+//     names the module and the glue share shortened (short-names.mjs).
 //     The result is checked as tests/js/wechat-module.test.mjs checks it (no target_features
 //     section, which would make binaryen enable what it declares; exports of functions and
 //     memory only), and the build fails otherwise. Saturating float-to-int is not lowered: rustc
@@ -27,6 +28,7 @@ import { brotliCompressSync, constants } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportsOf, withoutExports } from './wasm-exports.mjs';
+import { shortNames } from './short-names.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const [wasmBindgen = 'wasm-bindgen', wasmOpt = 'wasm-opt'] = process.argv.slice(2);
@@ -55,7 +57,10 @@ execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--o
 writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'kairos_wasm_bg.wasm')), ['global']));
 execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
   { stdio: 'inherit' });
-const wasm = readFileSync(join(tmp, 'opt.wasm'));
+// Short names for what the module and the glue share, as in the web build.
+const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features'],
+  glue: readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8') });
+const wasm = readFileSync(join(tmp, 'short.wasm'));
 const declared = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'target_features').length;
 const kinds = [...new Set(exportsOf(wasm).map((e) => e.kind))].sort().join();
 if (declared !== 0 || kinds !== 'function,memory') {
@@ -101,7 +106,7 @@ if (!TextDecoder.prototype.decode) {
 }
 `;
 
-let glue = readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8');
+let glue = short.glue;
 const cut = glue.indexOf('async function __wbg_load(');
 if (cut < 0) throw new Error('glue layout changed: __wbg_load not found (wasm-bindgen version?)');
 glue = glue.slice(0, cut);

@@ -1,7 +1,8 @@
-// The export section of a Wasm module: read (`exportsOf`) and filtered by kind (`withoutExports`).
-// binaryen has no pass that drops an export by kind, and the mini-program build must not export a
-// Global (iOS WeChat cannot), so the section is rewritten here. Every other section is copied
-// byte for byte.
+// The export section of a Wasm module: read (`exportsOf`), filtered by kind (`withoutExports`) and
+// renamed (`withExportsRenamed`). binaryen has no pass that drops an export by kind, and the
+// mini-program build must not export a Global (iOS WeChat cannot), so the section is rewritten
+// here; short-names.mjs gives the memory its name back after binaryen shortened every name. Every
+// other section is copied byte for byte.
 
 const KINDS = ['function', 'table', 'memory', 'global', 'tag'];
 const EXPORT_SECTION = 7;
@@ -70,17 +71,33 @@ export function exportsOf(bytes) {
   return section ? entries(bytes, section).map(({ name, kind }) => ({ name, kind })) : [];
 }
 
-/** The module without its exports of the given kinds (`'global'`, ...). */
-export function withoutExports(bytes, kinds) {
+/** The module with its export section's entries made by `f` from the entries read. */
+function rewritten(bytes, f) {
   const parts = [bytes.subarray(0, 8)];
   for (const s of sections(bytes)) {
     if (s.id !== EXPORT_SECTION) {
       parts.push(bytes.subarray(s.head, s.end));
       continue;
     }
-    const kept = entries(bytes, s).filter((e) => !kinds.includes(e.kind));
+    const kept = f(entries(bytes, s));
     const body = [...encodeLeb(kept.length), ...kept.flatMap((e) => [...e.raw])];
     parts.push(Uint8Array.from([EXPORT_SECTION, ...encodeLeb(body.length), ...body]));
   }
   return Buffer.concat(parts);
+}
+
+/** The module without its exports of the given kinds (`'global'`, ...). */
+export function withoutExports(bytes, kinds) {
+  return rewritten(bytes, (all) => all.filter((e) => !kinds.includes(e.kind)));
+}
+
+/** The module with the exports named in `names` (a Map, old name to new) renamed. */
+export function withExportsRenamed(bytes, names) {
+  const encoder = new TextEncoder();
+  return rewritten(bytes, (all) => all.map((e) => {
+    if (!names.has(e.name)) return e;
+    const name = encoder.encode(names.get(e.name));
+    const [len, at] = leb(e.raw, 0);
+    return { ...e, raw: Uint8Array.from([...encodeLeb(name.length), ...name, ...e.raw.subarray(at + len)]) };
+  }));
 }
