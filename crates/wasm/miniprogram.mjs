@@ -58,7 +58,7 @@ writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'ka
 execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
   { stdio: 'inherit' });
 // Short names for what the module and the glue share, as in the web build.
-const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features'],
+const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '--strip-producers'],
   glue: readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8') });
 const wasm = readFileSync(join(tmp, 'short.wasm'));
 const declared = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'target_features').length;

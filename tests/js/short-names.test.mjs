@@ -1,11 +1,13 @@
 // The build step that shortens the names the module and its glue share (crates/wasm/short-names.mjs):
-// what it makes of wasm-bindgen's output, and that it fails rather than leave glue and module apart.
+// what it makes of wasm-bindgen's output, and that it fails rather than leave glue and module apart;
+// and that the built modules carry no custom sections.
 // It runs on the mini-program build's module before the step (target/wasm-mp/opt.wasm, Wasm 1.0,
 // written by `make pkg`) and its untouched glue.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { brotliDecompressSync } from 'node:zlib';
 import { join } from 'node:path';
 import { root } from './paths.mjs';
 import { shortNames } from '../../crates/wasm/short-names.mjs';
@@ -65,3 +67,13 @@ test('a glue whose imports sit under another module name fails the step', () => 
 test('a glue reading an export the module lacks fails the step', () => withTmp((out) => {
   assert.throws(() => run(out, `${glue}\nfunction extra() { return wasm.not_exported; }\n`), /reads wasm\.not_exported, which the module does not export/);
 }));
+
+test('the built modules carry no custom section a browser or WeChat would only download', () => {
+  const web = new WebAssembly.Module(readFileSync(join(root, 'pkg', 'kairos_wasm_bg.wasm')));
+  const mp = new WebAssembly.Module(brotliDecompressSync(readFileSync(join(root, 'pkg', 'miniprogram', 'kairos_wasm.wasm.br'))));
+  for (const [which, m] of [['web', web], ['mini-program', mp]]) {
+    for (const section of ['producers', 'target_features', 'name']) {
+      assert.equal(WebAssembly.Module.customSections(m, section).length, 0, `${which}: ${section}`);
+    }
+  }
+});
