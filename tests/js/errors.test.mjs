@@ -39,6 +39,27 @@ test('snapshot errors', () => {
   fails(null, 'ARGUMENT_INVALID', () => new Engine(snapshot(), 12));
 });
 
+test('bytes given as an ArrayBuffer are refused with the fix in the message', () => {
+  // fetch's arrayBuffer() and wx.request's 'arraybuffer' give one; every bytes argument says how to wrap it.
+  const buffer = (b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  const hint = /must be a Uint8Array, got an ArrayBuffer: pass new Uint8Array\(buffer\)$/;
+  const e = fresh();
+  const state = e.exportState();
+  for (const [code, f] of [
+    ['SNAPSHOT_CORRUPT', () => new Engine(buffer(snapshot()))],
+    ['SNAPSHOT_CORRUPT', () => Engine.snapshotVersion(buffer(snapshot()))],
+    ['SNAPSHOT_CORRUPT', () => e.applySnapshot(buffer(snapshot()))],
+    ['STATE_INVALID', () => e.importState(buffer(state))],
+  ]) {
+    fails(e, code, f);
+    assert.throws(f, hint);
+  }
+  // Wrapped, the same bytes are taken; other objects are still just objects.
+  assert.equal(Engine.snapshotVersion(new Uint8Array(buffer(snapshot()))), e.modelVersion);
+  e.importState(new Uint8Array(buffer(state)));
+  assert.throws(() => new Engine(new DataView(buffer(snapshot()))), /must be a Uint8Array, got an object$/);
+});
+
 test('a rejected snapshot leaves the old model in place', () => {
   const e = fresh();
   const version = e.modelVersion;

@@ -218,6 +218,12 @@ pub fn bytes(v: &JsValue) -> Option<Vec<u8>> {
     copy_bytes(v.unchecked_ref()).ok()
 }
 
+/// An `ArrayBuffer` (what `fetch`'s `arrayBuffer()` and `wx.request` with `responseType:
+/// 'arraybuffer'` give), of any realm: the usual mistake where bytes are asked for.
+pub fn is_array_buffer(v: &JsValue) -> bool {
+    v.is_object() && tag(v).ok().as_deref() == Some("[object ArrayBuffer]")
+}
+
 /// Public keys from one key text or an array of them. (Plain loops: collecting into a
 /// `Result<Vec<_>, _>` is a copy of std's generic shunting code.)
 pub fn public_keys(v: &JsValue) -> Result<Vec<PublicKey>, JsValue> {

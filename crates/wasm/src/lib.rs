@@ -158,8 +158,14 @@ fn name_arg(v: &JsValue, what: &str, code: &str) -> Result<String, JsValue> {
 
 /// The bytes of `v`, a `Uint8Array` named `what` in the error with `code` otherwise.
 fn bytes_arg(v: &JsValue, what: &str, code: &str) -> Result<Vec<u8>, JsValue> {
-    convert::bytes(v)
-        .ok_or_else(|| error::joined(code, &[what, " must be a Uint8Array, got ", convert::kind(v)]))
+    convert::bytes(v).ok_or_else(|| {
+        let got = if convert::is_array_buffer(v) {
+            "an ArrayBuffer: pass new Uint8Array(buffer)"
+        } else {
+            convert::kind(v)
+        };
+        error::joined(code, &[what, " must be a Uint8Array, got ", got])
+    })
 }
 
 /// `options[name]`: `true`, or `false` when absent; anything else is refused (a typo'd value
