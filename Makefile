@@ -155,12 +155,20 @@ pkg-evaluate: wasm-setup
 	wasm-bindgen --target nodejs --out-dir target/wasm-evaluate target/wasm32-unknown-unknown/debug/kairos_wasm.wasm
 
 ## node:test suites against pkg/: journeys (same fixtures and results as the Rust runner),
-## error codes, hostile input, fractional vectors. A run with zero tests fails, and a test that hangs
-## fails after 3 minutes instead of holding CI until its limit.
+## error codes, hostile input, fractional vectors; those of MIN_SUITES again against kairos.min.js.
+## A run with zero tests fails, and a test that hangs fails after 3 minutes instead of holding CI
+## until its limit.
+MIN_SUITES := errors fast hostile journeys methods privacy signed storage sync vectors
 js: pkg pkg-evaluate cli $(SNAPSHOT) chromium-setup
 	node --test --test-timeout=180000 --test-reporter=tap $(JSTOOLS)/*.test.mjs 2>&1 | tee target/js-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
 	@grep -Eq '^# fail 0$$' target/js-test-output.txt || { echo "js: failures"; exit 1; }
 	@grep -Eq '^# pass [1-9]' target/js-test-output.txt || { echo "js: no tests ran"; exit 1; }
+	@# The suites that load the package through its entries, again against kairos.min.js (the
+	@# minified single file the size gate measures; tests/js/min-hooks.mjs).
+	node --test --test-timeout=180000 --test-reporter=tap --import ./$(JSTOOLS)/min-register.mjs $(MIN_SUITES:%=$(JSTOOLS)/%.test.mjs) \
+	  2>&1 | tee target/js-min-test-output.txt | grep -E '^# (tests|pass|fail)|^not ok' || true
+	@grep -Eq '^# fail 0$$' target/js-min-test-output.txt || { echo "js (kairos.min.js): failures"; exit 1; }
+	@grep -Eq '^# pass [1-9]' target/js-min-test-output.txt || { echo "js (kairos.min.js): no tests ran"; exit 1; }
 
 ## TypeScript: the hand-written typings (no `any`) against a typed usage example, tsc --noEmit.
 types: pkg $(JSTOOLS)/node_modules/.stamp

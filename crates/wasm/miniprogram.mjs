@@ -8,8 +8,9 @@
 //     and the target-features section dropped (so wasm-bindgen keeps objects in a JS heap rather
 //     than an externref table and returns no multiple values), then wasm-bindgen, the exports
 //     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
-//     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, and the
-//     names the module and the glue share shortened (short-names.mjs).
+//     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, the
+//     names the module and the glue share shortened (short-names.mjs) and the producers section
+//     dropped.
 //     The result is checked as tests/js/wechat-module.test.mjs checks it (no target_features
 //     section, which would make binaryen enable what it declares; exports of functions and
 //     memory only), and the build fails otherwise. Saturating float-to-int is not lowered: rustc

@@ -5,10 +5,12 @@
 // 0.9 KB gzip off the .wasm and 0.6 KB off kairos.min.js.
 //
 // npm binaryen's `--minify-imports-and-exports-and-modules` renames them in the module and prints
-// the mapping; the glue is rewritten by it here, name by name, and the step fails rather than
-// leave a name the glue or the module still uses: every old name must be found in the glue where
-// wasm-bindgen writes it (an import object's key, `wasm.<export>`), none may be left, and the
-// module the glue then describes must be the module written.
+// the mapping; the glue is rewritten by it here, name by name. The step fails rather than leave
+// glue and module apart: each import and module name must be found once as a key in the glue's
+// `__wbg_get_imports`, no old name may be left anywhere in the glue (but a function the glue
+// declares, `murmur3`), every export the glue reads as `wasm.<name>` must be in the module, and
+// imports from more than one module are refused (binaryen puts them all under one name).
+// tests/js/short-names.test.mjs instantiates the result.
 //
 // Usage: node crates/wasm/short-names.mjs <wasm-opt> <dir> <name> [wasm-opt flags]
 //   rewrites <dir>/<name>_bg.wasm, <dir>/<name>.js and <dir>/<name>.d.ts in place.
@@ -23,14 +25,14 @@ const KEEP = ['memory'];
 
 const escape = (s) => s.replace(/[$.*+?^()[\]{}|\\/]/g, '\\$&');
 
-/** Replaces every match of `pattern` (a global RegExp) by `to`; fails unless there was one at least. */
-function replaceAll(text, pattern, to, what) {
+/** Replaces the one match of `pattern` (a global RegExp) by `to`; fails on none or more. */
+function replaceOnce(text, pattern, to, what) {
   let n = 0;
   const out = text.replace(pattern, () => {
     n += 1;
     return to;
   });
-  if (n === 0) throw new Error(`short names: ${what} not found in the glue (wasm-bindgen's layout changed?)`);
+  if (n !== 1) throw new Error(`short names: ${what} found ${n} times where the glue's imports are, not once (wasm-bindgen's layout changed?)`);
   return out;
 }
 
@@ -56,34 +58,45 @@ export function shortNames({ wasmOpt, wasmIn, wasmOut, glue, dts = null, flags =
   const imports = WebAssembly.Module.imports(module);
   const exports = WebAssembly.Module.exports(module).map((e) => e.name);
 
-  // Import names: each is an object key in the glue's `__wbg_get_imports`.
+  // Import and module names: keys of the objects in the glue's `__wbg_get_imports` (its body
+  // runs to the first line that closes a top-level block), rewritten there only, each key found
+  // exactly once.
+  const start = glue.indexOf('function __wbg_get_imports(');
+  const end = start < 0 ? -1 : glue.indexOf('\n}\n', start);
+  if (end < 0) throw new Error("short names: the glue has no function __wbg_get_imports (wasm-bindgen's layout changed?)");
+  let body = glue.slice(start, end);
   const modules = new Map();
   for (const [from, name, to] of map.imports) {
     const now = imports.find((i) => i.name === to);
     if (!now) throw new Error(`short names: the import ${name} became ${to}, which the module does not import`);
     if (modules.has(from) && modules.get(from) !== now.module) throw new Error(`short names: ${from} renamed twice`);
     modules.set(from, now.module);
-    glue = replaceAll(glue, new RegExp(`(?<![\\w$])${escape(name)}(?=\\s*:)`, 'g'), to, `the import ${name}`);
+    body = replaceOnce(body, new RegExp(`(?<![\\w$])${escape(name)}(?=\\s*:)`, 'g'), to, `the import ${name}`);
   }
-  // Module names: the key of the object `__wbg_get_imports` returns.
+  // binaryen puts every import under one short module name: glue with imports from two modules
+  // would need its objects merged, which this step does not do.
+  if (new Set(modules.values()).size !== modules.size) {
+    throw new Error(`short names: the imports of ${[...modules.keys()].join(', ')} went under one module`);
+  }
   for (const [from, to] of modules) {
-    glue = replaceAll(glue, new RegExp(`(["'])${escape(from)}\\1(?=\\s*:)`, 'g'), JSON.stringify(to), `the module ${from}`);
+    body = replaceOnce(body, new RegExp(`(["'])${escape(from)}\\1(?=\\s*:)`, 'g'), JSON.stringify(to), `the module ${from}`);
   }
+  glue = glue.slice(0, start) + body + glue.slice(end);
   // Exports: read as `wasm.<name>` (the glue's one handle on the instance's exports). Some are
-  // read by nothing in the glue (wasm-bindgen's runtime globals), and keep no name worth keeping.
+  // read by nothing in the glue (wasm-bindgen's runtime globals).
   for (const [name, to] of map.exports) {
     if (!exports.includes(to)) throw new Error(`short names: the export ${name} became ${to}, which the module does not export`);
     glue = glue.replace(new RegExp(`(?<![\\w$.])wasm\\.${escape(name)}(?![\\w$])`, 'g'), `wasm.${to}`);
     if (dts !== null) dts = dts.replace(new RegExp(`(readonly )${escape(name)}(?=:)`, 'g'), `$1${to}`);
   }
-  // Nothing of the old names left where the glue reads them: no import key, no module key, no
-  // export read through `wasm.`.
-  for (const [, name] of map.imports) {
-    if (new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`).test(glue)) throw new Error(`short names: ${name} is still in the glue`);
-  }
-  for (const [name] of map.exports) {
-    if (new RegExp(`(?<![\\w$.])wasm\\.${escape(name)}(?![\\w$])`).test(glue)) {
-      throw new Error(`short names: wasm.${name} is still in the glue`);
+  // None of the old names left anywhere in the glue, however it would read them (`wasm['x']`,
+  // destructuring, `instance.exports.x`), but as the name of a function the glue declares itself
+  // (`export function murmur3`, which calls the export `murmur3`).
+  for (const name of [...map.imports.map(([, n]) => n), ...modules.keys(), ...map.exports.map(([n]) => n)]) {
+    for (const m of glue.matchAll(new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`, 'g'))) {
+      if (!/\bfunction\s+$/.test(glue.slice(Math.max(0, m.index - 16), m.index))) {
+        throw new Error(`short names: ${name} is still in the glue, at ${JSON.stringify(glue.slice(Math.max(0, m.index - 20), m.index + name.length + 20))}`);
+      }
     }
   }
   // And every export the glue reads is one the module has.

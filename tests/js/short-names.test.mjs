@@ -11,6 +11,8 @@ import { brotliDecompressSync } from 'node:zlib';
 import { join } from 'node:path';
 import { root } from './paths.mjs';
 import { shortNames } from '../../crates/wasm/short-names.mjs';
+import './load.mjs'; // initializes the package, whose murmur3 the rewritten glue must agree with
+import { murmur3 } from '../../pkg/index.js';
 
 const wasmOpt = join(root, 'tests', 'js', 'node_modules', '.bin', 'wasm-opt');
 const built = join(root, 'target', 'wasm-mp');
@@ -54,14 +56,26 @@ test('every import and export gets a short name, and the glue and typings follow
   assert.ok(readFileSync(out).length < readFileSync(join(built, 'opt.wasm')).length);
 }));
 
+test('the rewritten glue runs the rewritten module: an engine made, used, refused and freed', async () => {
+  const { glue: rewritten, bytes } = withTmp((out) => ({ ...run(out), bytes: readFileSync(out) }));
+  const m = await import(`data:text/javascript,${encodeURIComponent(rewritten)}`);
+  m.initSync({ module: bytes });
+  assert.equal(m.murmur3('kairos'), murmur3('kairos'));
+  const snap = new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  const e = new m.Engine(snap, '00000000000000b2', undefined, undefined);
+  e.free();
+  assert.throws(() => new m.Engine(new Uint8Array([1, 2, 3]), undefined, undefined, undefined),
+    (err) => err instanceof Error && err.code === 'SNAPSHOT_CORRUPT');
+});
+
 test('a glue that lacks one of the module\'s imports fails the step', () => withTmp((out) => {
   const name = glue.match(/^\s*(__wbg_\w+_[0-9a-f]{16})\s*:/m)?.[1];
   assert.ok(name, 'the glue has hashed imports');
-  assert.throws(() => run(out, glue.replace(new RegExp(`${name}\\s*:`), 'elsewhere:')), new RegExp(`the import ${name} not found`));
+  assert.throws(() => run(out, glue.replace(new RegExp(`${name}\\s*:`), 'elsewhere:')), new RegExp(`the import ${name} found 0 times`));
 }));
 
 test('a glue whose imports sit under another module name fails the step', () => withTmp((out) => {
-  assert.throws(() => run(out, glue.replace(/"\.\/kairos_wasm_bg\.js"(?=\s*:)/, '"./other.js"')), /the module \.\/kairos_wasm_bg\.js not found/);
+  assert.throws(() => run(out, glue.replace(/"\.\/kairos_wasm_bg\.js"(?=\s*:)/, '"./other.js"')), /the module \.\/kairos_wasm_bg\.js found 0 times/);
 }));
 
 test('a glue reading an export the module lacks fails the step', () => withTmp((out) => {
@@ -77,3 +91,14 @@ test('the built modules carry no custom section a browser or WeChat would only d
     }
   }
 });
+
+test('an old name left outside the import object, or a key found twice in it, fails the step', () => withTmp((out) => {
+  const name = glue.match(/^\s*(__wbg_\w+_[0-9a-f]{16})\s*:/m)[1];
+  // Read elsewhere in the glue: not rewritten, so the step must refuse it.
+  assert.throws(() => run(out, `${glue}\nconst again = { ${name}: 1 };\n`), new RegExp(`${name} is still in the glue`));
+  // A second `name:` inside __wbg_get_imports (a ternary, say) is not an import key to rewrite blindly.
+  const twice = glue.replace(new RegExp(`(${name}\\s*:)`), `other: 1 ? ${name} : 2,\n        $1`);
+  assert.throws(() => run(out, twice), new RegExp(`the import ${name} found 2 times`));
+  // An export read other than as `wasm.<name>`.
+  assert.throws(() => run(out, `${glue}\nfunction extra() { return wasm['engine_new']; }\n`), /engine_new is still in the glue/);
+}));
