@@ -3,8 +3,9 @@
 //! JavaScript package; `kairos simulate` prints them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
+use crate::compile::syntax::{self, Described};
 use crate::engine::{input, Engine, Reason};
 use crate::outbox::OutboxEvent;
 use crate::profile::identity::IdKind;
@@ -49,7 +50,7 @@ impl TryFrom<JourneyFields> for Journey {
             .steps
             .into_iter()
             .enumerate()
-            .map(|(step, json)| Step::try_from(json).map_err(|problem| JourneyError::Step { step, problem }))
+            .map(|(step, json)| Step::try_from(json).map_err(|e| e.in_step(step)))
             .collect::<Result<_, _>>()?;
         Ok(Journey {
             name: j.name,
@@ -61,10 +62,20 @@ impl TryFrom<JourneyFields> for Journey {
     }
 }
 
-/// Reads a journey from its JSON text. An error in a step is [`JourneyError::Step`], with its
-/// number; other errors are [`JourneyError::Json`], with serde_json's line and column.
+/// Reads a journey from its JSON text. An error in a step is [`JourneyError::Step`] or
+/// [`JourneyError::UnknownField`], with its number; other errors (a name given twice in one object
+/// too) are [`JourneyError::Json`], with their line and column, in the model compiler's words.
 pub fn parse(text: &str) -> Result<Journey, JourneyError> {
-    let fields: JourneyFields = serde_json::from_str(text).map_err(|e| JourneyError::Json(e.to_string()))?;
+    let json = |path: &str, e: &serde_json::Error| {
+        let Described { path, line, column, message } = syntax::describe(text, path, e, "journey");
+        JourneyError::Json { place: path, line, column, message }
+    };
+    // serde_json's values keep the last of a name given twice (two `expect`s in a step).
+    crate::compile::unique_pass(text).map_err(|e| json(&e.path().to_string(), e.inner()))?;
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let fields: JourneyFields =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| json(&e.path().to_string(), e.inner()))?;
+    de.end().map_err(|e| json("", &e))?;
     Journey::try_from(fields)
 }
 
@@ -99,26 +110,35 @@ struct StepFields {
     expect: Option<Expect>,
 }
 
-impl TryFrom<Json> for Step {
-    type Error = String;
+/// The fields an `expect` takes, as [`Expect`] has them.
+const EXPECT: [&str; 6] = ["stage", "segments", "items", "reason", "outbox", "error"];
 
-    fn try_from(json: Json) -> Result<Step, String> {
+impl TryFrom<Json> for Step {
+    type Error = JourneyError;
+
+    /// The error names step 1 (index 0): which step this is, only its journey knows.
+    fn try_from(json: Json) -> Result<Step, JourneyError> {
+        let problem =
+            |field: &str, problem: String| JourneyError::Step { step: 0, field: field.into(), problem };
         let Json::Object(fields) = &json else {
-            return Err(
+            return Err(problem(
+                "",
                 "a step is an object such as {\"at\": \"2026-11-21T10:00:00+08:00\", \"do\": \"check\"}"
                     .into(),
-            );
+            ));
         };
         const ACTIONS: [&str; 7] = ["consent", "identify", "traits", "track", "decide", "check", "forget"];
         let one_of = || ACTIONS.map(|a| format!("`{a}`")).join(", ");
         let action = match fields.get("do") {
             Some(Json::String(a)) => a.as_str(),
-            None => return Err(format!("`do` is missing: it names the action, one of {}", one_of())),
+            None => {
+                return Err(problem("", format!("`do` is missing: it names the action, one of {}", one_of())))
+            }
             // `"do": 5` read as an empty action was called unknown `do`: ``.
             Some(other) => {
-                return Err(format!(
-                    "`do` must be text naming the action, not `{other}`: one of {}",
-                    one_of()
+                return Err(problem(
+                    "",
+                    format!("`do` must be text naming the action, not `{other}`: one of {}", one_of()),
                 ))
             }
         };
@@ -130,40 +150,86 @@ impl TryFrom<Json> for Step {
             "decide" => &["placement", "context"],
             "check" | "forget" => &[],
             // `"do": ""` was called unknown `do`: ``.
-            "" => return Err(format!("`do` is empty: it names the action, one of {}", one_of())),
+            "" => {
+                return Err(problem("", format!("`do` is empty: it names the action, one of {}", one_of())))
+            }
             // A misspelt action first: its fields would be called unknown instead.
             _ => {
                 let hint = match crate::suggest::closest(action, ACTIONS) {
                     Some(a) => format!("; did you mean `{a}`?"),
                     None => format!(", expected one of {}", one_of()),
                 };
-                return Err(format!("unknown `do`: `{action}`{hint}"));
+                return Err(problem("", format!("unknown `do`: `{action}`{hint}")));
             }
         };
-        const EVERY: [&str; 4] = ["at", "do", "note", "expect"];
-        if let Some(unknown) =
-            fields.keys().find(|k| !EVERY.contains(&k.as_str()) && !own.contains(&k.as_str()))
-        {
-            let mut known: Vec<&str> = EVERY.to_vec();
-            known.extend_from_slice(own);
-            return Err(format!(
-                "unknown field `{unknown}` in a `{action}` step, expected one of {}",
-                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        // Only a decision has items and a reason: expected elsewhere, they would check nothing.
-        if action != "decide" {
-            let expect = fields.get("expect").and_then(Json::as_object);
+        let known = [&["at", "do", "note", "expect"][..], own].concat();
+        unknown_field(fields, "", format!("a `{action}` step"), &known)?;
+        if let Some(Json::Object(expect)) = fields.get("expect") {
+            unknown_field(expect, "expect", "`expect`".into(), &EXPECT)?;
+            // Only a decision has items and a reason: expected elsewhere, they would check nothing.
             if let Some(k) =
-                ["items", "reason"].into_iter().find(|k| expect.is_some_and(|x| x.contains_key(*k)))
+                ["items", "reason"].into_iter().find(|k| action != "decide" && expect.contains_key(*k))
             {
-                return Err(format!("`expect.{k}` in a `{action}` step: only a `decide` step has {k}"));
+                return Err(problem(
+                    &format!("expect.{k}"),
+                    format!("only a `decide` step has {k}, not a `{action}` step"),
+                ));
             }
         }
         let StepFields { at, action, note, expect } =
-            serde_json::from_value(json).map_err(|e| e.to_string())?;
+            serde_path_to_error::deserialize(&json).map_err(|e| refused(fields, own, e))?;
         Ok(Step { at, action, note, expect })
     }
+}
+
+/// Refuses a field of a step (`parent` empty) or of its `expect` that is not `known`.
+fn unknown_field(
+    fields: &Map<String, Json>,
+    parent: &'static str,
+    within: String,
+    known: &[&'static str],
+) -> Result<(), JourneyError> {
+    match fields.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(name) => Err(JourneyError::UnknownField {
+            step: 0,
+            parent,
+            name: name.clone(),
+            within,
+            known: known.to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why serde refused a step, in the model compiler's words, at the field it refused (`value`,
+/// `expect.segments`) or else at the step.
+fn refused(
+    fields: &Map<String, Json>,
+    own: &[&str],
+    e: serde_path_to_error::Error<serde_json::Error>,
+) -> JourneyError {
+    let path = e.path().to_string();
+    let error = e.into_inner();
+    // The action's fields are read flattened, where serde knows no names (the path is the
+    // step's, `.`): each is read again alone to find the one refused.
+    let alone = (path == "." && !error.to_string().starts_with("missing field"))
+        .then(|| refused_alone(fields, own))
+        .flatten();
+    let (path, error) = alone.as_ref().map_or((path.as_str(), &error), |(k, e)| (*k, e));
+    let Described { path, message, .. } = syntax::describe("", path, error, "journey");
+    JourneyError::Step { step: 0, field: path, problem: message }
+}
+
+/// The first of an action's `own` fields that serde refuses when it is read alone with `do`, and
+/// why.
+fn refused_alone<'a>(fields: &Map<String, Json>, own: &[&'a str]) -> Option<(&'a str, serde_json::Error)> {
+    let action = fields.get("do")?;
+    own.iter().find_map(|&k| {
+        let one =
+            Map::from_iter([("do".to_string(), action.clone()), (k.to_string(), fields.get(k)?.clone())]);
+        let e = Action::deserialize(Json::Object(one)).err()?;
+        (!e.to_string().starts_with("missing field")).then_some((k, e))
+    })
 }
 
 /// What a step does.
@@ -277,18 +343,46 @@ pub struct StepResult {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JourneyError {
-    /// The text is not JSON, or a field of the journey itself is missing, unknown or of the
-    /// wrong type: serde_json's message, with its line and column.
-    #[error("{0}")]
-    Json(String),
-    /// A step is not one: not an object, its `do` missing, empty or unknown, or a field missing,
-    /// unknown or of the wrong type.
-    #[error("step {}: {problem}", step + 1)]
+    /// The text is not JSON, a name is given twice in one object, or a field of the journey
+    /// itself is missing, unknown or of the wrong type: the model compiler's message for it (with
+    /// its hints for JSON syntax errors). The line and column are not in the message, which
+    /// callers put them before ([`JourneyError::position`]).
+    #[error("{}{message}", affixed("", place, ": "))]
+    Json {
+        /// Where in the journey (`install_id`, `steps[2]`), or empty for the whole of it.
+        place: String,
+        /// Line, 1-based, or 0 when unknown.
+        line: usize,
+        /// Column, 1-based (in bytes, as serde_json counts), or 0 when unknown.
+        column: usize,
+        /// What is wrong, with what would be valid.
+        message: String,
+    },
+    /// A step is not one: not an object, its `do` missing, empty or unknown, or a field missing
+    /// or of the wrong type.
+    #[error("step {}{}: {problem}", step + 1, affixed(", ", field, ""))]
     Step {
         /// Step index.
         step: usize,
+        /// The field the problem is with (`value`, `expect.stage`), or empty for the step.
+        field: String,
         /// What is wrong, with what would be valid.
         problem: String,
+    },
+    /// A step, or its `expect`, has a field that it does not take (a misspelt `expect` would
+    /// check nothing).
+    #[error("step {}: unknown field `{name}` in {within}{}", step + 1, unknown_hint(name, known))]
+    UnknownField {
+        /// Step index.
+        step: usize,
+        /// `expect`, or empty for the step itself.
+        parent: &'static str,
+        /// The field.
+        name: String,
+        /// What does not take it, in words: "a `traits` step", "`expect`".
+        within: String,
+        /// The fields that it takes.
+        known: Vec<&'static str>,
     },
     /// The install id is not 16 hex digits.
     #[error("install_id `{0}` is not 16 hex digits")]
@@ -318,15 +412,64 @@ pub enum JourneyError {
 
 impl JourneyError {
     /// The place in the journey's JSON that the error is about (`steps[2].expect.stage`), for
-    /// finding its line; `None` for [`JourneyError::Json`], whose message has its line.
+    /// finding its line and column; `None` for a [`JourneyError::Json`] with a
+    /// [`position`](JourneyError::position) or about the whole journey.
     pub fn place(&self) -> Option<String> {
         match self {
-            JourneyError::Json(_) => None,
+            JourneyError::Json { place, line, .. } => {
+                (*line == 0 && !place.is_empty()).then(|| place.clone())
+            }
             JourneyError::InstallId(_) => Some("install_id".into()),
-            JourneyError::Step { step, .. } => Some(format!("steps[{step}]")),
+            JourneyError::Step { step, field, .. } => {
+                Some(format!("steps[{step}]{}", affixed(".", field, "")))
+            }
+            JourneyError::UnknownField { step, parent, name, .. } => {
+                Some(format!("steps[{step}]{}.{name}", affixed(".", parent, "")))
+            }
             JourneyError::Time { step, field, .. } => Some(format!("steps[{step}].{field}")),
             JourneyError::Expect { step, field, .. } => Some(format!("steps[{step}].expect.{field}")),
         }
+    }
+
+    /// The line and column (1-based; the column in bytes) serde_json found a
+    /// [`JourneyError::Json`] at, if it did; the others are found by their
+    /// [`place`](JourneyError::place).
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            JourneyError::Json { line, column, .. } if *line > 0 => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
+    /// The error of a step read alone ([`Step`]'s `TryFrom`), as the error of step `i`.
+    fn in_step(self, i: usize) -> JourneyError {
+        match self {
+            JourneyError::Step { field, problem, .. } => JourneyError::Step { step: i, field, problem },
+            JourneyError::UnknownField { parent, name, within, known, .. } => {
+                JourneyError::UnknownField { step: i, parent, name, within, known }
+            }
+            other => other,
+        }
+    }
+}
+
+/// `place` between `before` and `after`, or nothing for no place: `install_id: ` before a
+/// message, `, value` after `step 1`, `.value` after `steps[0]`.
+fn affixed(before: &str, place: &str, after: &str) -> String {
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!("{before}{place}{after}")
+    }
+}
+
+/// What follows "unknown field `name` in …": the field meant and the fields taken, as the
+/// compiler's "unknown value" has them, or else the fields taken.
+fn unknown_hint(name: &str, known: &[&str]) -> String {
+    let listed = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    match crate::suggest::closest(name, known.iter().copied()) {
+        Some(meant) => format!("; did you mean `{meant}`? (one of {listed})"),
+        None => format!(", expected one of {listed}"),
     }
 }
 
@@ -576,34 +719,91 @@ mod tests {
             (
                 r#"{"at": "2026-11-20T09:00:00+08:00", "do": ""}"#,
                 "step 2: `do` is empty: it names the action, one of `consent`, ",
+                "steps[1]",
             ),
             (
                 r#"{"at": "2026-11-20T09:00:00+08:00"}"#,
                 "step 2: `do` is missing: it names the action, one of ",
+                "steps[1]",
             ),
             (
                 r#"{"at": "2026-11-20T09:00:00+08:00", "do": "chek"}"#,
                 "step 2: unknown `do`: `chek`; did you mean `check`?",
+                "steps[1]",
             ),
-            (r#"{"at": "2026-11-20T09:00:00+08:00", "do": "decide"}"#, "step 2: missing field `placement`"),
-            (r#"{"at": 5, "do": "check"}"#, "step 2: invalid type: integer `5`, expected a string"),
-            ("[]", "step 2: a step is an object"),
+            (
+                r#"{"at": "2026-11-20T09:00:00+08:00", "do": "decide"}"#,
+                "step 2: missing field `placement`",
+                "steps[1]",
+            ),
+            (r#"{"at": 5, "do": "check"}"#, "step 2, at: `5` is not text in double quotes", "steps[1].at"),
+            ("[]", "step 2: a step is an object", "steps[1]"),
         ];
-        for (step, want) in cases {
+        for (step, want, place) in cases {
             let e = parse(&journey(step)).unwrap_err();
             assert!(matches!(e, JourneyError::Step { step: 1, .. }), "{e:?}");
             assert!(e.to_string().starts_with(want), "{step}: {e}");
-            assert_eq!(e.place().as_deref(), Some("steps[1]"));
+            assert_eq!(e.place().as_deref(), Some(place));
         }
         // Serde reads a journey as `parse` does.
         let e = serde_json::from_str::<super::Journey>(&journey(r#"{"do": ""}"#)).unwrap_err();
         assert!(e.to_string().starts_with("step 2: `do` is empty"), "{e}");
         let e = parse(r#"{"name": "x", "install_id": 5, "steps": []}"#).unwrap_err();
-        assert!(matches!(&e, JourneyError::Json(m) if m.ends_with("at line 1 column 29")), "{e:?}");
-        assert_eq!(e.place(), None);
+        assert_eq!(e.to_string(), "install_id: `5` is not text in double quotes");
+        assert_eq!((e.position(), e.place()), (Some((1, 29)), None));
         assert_eq!(
             parse(&journey(r#"{"at": "2026-11-20T09:00:00+08:00", "do": "forget"}"#)).unwrap().steps.len(),
             2
         );
+    }
+
+    /// The field of a flattened action that serde refused was named by no one: serde reads it
+    /// without its name (`invalid type: string "yes", expected a boolean`).
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let step = |fields: &str| {
+            format!(
+                r#"{{"name": "x", "install_id": "00000000000000a1", "steps": [
+                    {{"at": "2026-11-20T09:00:00+08:00", {fields}}}]}}"#
+            )
+        };
+        let cases = [
+            (r#""do": "consent", "value": "yes""#, "value", r#"the text "yes" is not true or false"#),
+            (r#""do": "identify", "value": "a@b.c", "kind": 5"#, "kind", "`5` is not text in double quotes"),
+            (
+                r#""do": "identify", "kind": "email", "value": null"#,
+                "value",
+                "`null` is not text in double quotes",
+            ),
+            (
+                r#""do": "traits", "traits": {}, "expires": []"#,
+                "expires",
+                "a list `[ ]` is not text in double quotes",
+            ),
+            (
+                r#""do": "check", "expect": {"outbox": "exposure"}"#,
+                "expect.outbox",
+                r#"the text "exposure" is not a list in [ ]"#,
+            ),
+            (
+                r#""do": "check", "expect": {"stage": 1.5}"#,
+                "expect.stage",
+                "`1.5` is not text in double quotes",
+            ),
+        ];
+        for (fields, field, problem) in cases {
+            let e = parse(&step(fields)).unwrap_err();
+            assert_eq!(e.to_string(), format!("step 1, {field}: {problem}"), "{fields}");
+            assert_eq!(e.place(), Some(format!("steps[0].{field}")));
+        }
+    }
+
+    /// `EXPECT`, checked by hand for its "did you mean", is what [`super::Expect`] takes.
+    #[test]
+    fn expect_lists_the_fields_of_expect() {
+        let e = serde_json::from_str::<super::Expect>(r#"{"_": 1}"#).unwrap_err().to_string();
+        let listed: Vec<String> = super::EXPECT.iter().map(|k| format!("`{k}`")).collect();
+        let want = format!("unknown field `_`, expected one of {} at line 1 column 4", listed.join(", "));
+        assert_eq!(e, want);
     }
 }

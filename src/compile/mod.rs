@@ -9,7 +9,8 @@ mod resolve;
 mod shape;
 mod size;
 mod stage_names;
-mod syntax;
+// Also describes the serde errors of journeys (`crate::journey`).
+pub(crate) mod syntax;
 mod types;
 mod unique;
 mod walk;
@@ -61,7 +62,9 @@ pub fn compile_str(text: &str) -> Result<Compiled, CompileErrors> {
 
 /// Reads JSON text through, failing at the second occurrence of a name in one object (or at
 /// a syntax error), with the path to it.
-fn unique_pass(text: &str) -> Result<unique::Unique, serde_path_to_error::Error<serde_json::Error>> {
+pub(crate) fn unique_pass(
+    text: &str,
+) -> Result<unique::Unique, serde_path_to_error::Error<serde_json::Error>> {
     serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
 }
 

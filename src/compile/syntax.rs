@@ -17,13 +17,32 @@ const LOOKALIKES: &[(char, char, &str)] = &[
 
 /// The compile error for a serde error at `path` (as `serde_path_to_error` prints it) in `text`.
 pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> CompileError {
+    let Described { path, line, column, message } = describe(text, path, inner, "model");
+    CompileError::Syntax { path, line, column, message }
+}
+
+/// A serde error on a JSON document in its author's words, as [`CompileError::Syntax`] holds it.
+pub(crate) struct Described {
+    /// Where in the document, or empty for the whole of it.
+    pub(crate) path: String,
+    /// Line, 1-based, or 0 when unknown.
+    pub(crate) line: usize,
+    /// Column, 1-based (in bytes), or 0 when unknown.
+    pub(crate) column: usize,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+/// [`error`] for any JSON document (`text`, or empty for one read from a `serde_json::Value`):
+/// `doc` names what the document is (`model`, `journey`) where a message speaks of all of it.
+pub(crate) fn describe(text: &str, path: &str, inner: &serde_json::Error, doc: &str) -> Described {
     let message = inner.to_string();
     // serde_json appends " at line L column C"; we report those separately.
     let message = message.split(" at line ").next().unwrap_or(&message).to_string();
     let (mut line, mut column) = (inner.line(), inner.column());
     let message = match inner.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            match syntax_hint(text, line, column, &message) {
+            match syntax_hint(text, line, column, &message, doc) {
                 Some(Hint::Here(m)) => m,
                 Some(Hint::At(l, c, m)) => {
                     (line, column) = (l, c);
@@ -38,12 +57,11 @@ pub(crate) fn error(text: &str, path: &str, inner: &serde_json::Error) -> Compil
             if message.starts_with("missing field") {
                 (line, column) = if clean_path(path).is_empty() { start_of(text) } else { (0, 0) };
             }
-            plain(&clean_path(path), &message).unwrap_or(message)
+            plain(&clean_path(path), &message, doc).unwrap_or(message)
         }
         _ => message,
     };
-    let path = clean_path(path);
-    CompileError::Syntax { path, line, column, message }
+    Described { path: clean_path(path), line, column, message }
 }
 
 /// A whole-number field's range as docs/model.md gives it, in place of its type's (`max_items` is
@@ -159,9 +177,9 @@ fn char_at(line: &str, column: usize) -> Option<char> {
     line.char_indices().find(|(i, c)| *i <= b && b < i + c.len_utf8()).map(|(_, c)| c)
 }
 
-fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<Hint> {
+fn syntax_hint(text: &str, line: usize, column: usize, message: &str, doc: &str) -> Option<Hint> {
     if text.trim().is_empty() {
-        return Some(Hint::At(0, 0, "the file is empty; a model is a JSON object { ... }".to_string()));
+        return Some(Hint::At(0, 0, format!("the file is empty; a {doc} is a JSON object {{ ... }}")));
     }
     if message.starts_with("EOF while parsing") {
         return Some(unclosed(text));
@@ -236,7 +254,7 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str) -> Option<
             )
         } else {
             Hint::Here(format!(
-                "text after the end of the model: the `}}` on line {n} closes the model's `{{`; is it one `}}` too many?"
+                "text after the end of the {doc}: the `}}` on line {n} closes the {doc}'s `{{`; is it one `}}` too many?"
             ))
         });
     }
@@ -338,19 +356,20 @@ fn found_words(found: &str) -> String {
     }
 }
 
-/// serde_json's "invalid type: string \"100\", expected i32" at `path` in plain words, or `None`
-/// for a message that is not of that form.
-fn plain(path: &str, message: &str) -> Option<String> {
+/// serde_json's "invalid type: string \"100\", expected i32" at `path` of the `doc` in plain
+/// words, or `None` for a message that is not of that form.
+fn plain(path: &str, message: &str, doc: &str) -> Option<String> {
     let (head, expected) = message.split_once(", expected ")?;
     if let Some(found) = head.strip_prefix("unknown variant `").and_then(|r| r.strip_suffix('`')) {
         return Some(unknown_value(found, expected));
     }
-    if expected.starts_with("struct WireModel") {
+    // The document itself (`WireModel`, a journey's fields) is not an object.
+    if path.is_empty() && expected.starts_with("struct ") {
         let found = head.strip_prefix("invalid type: ").map(found_words);
         let what = if head.starts_with("invalid length") { Some("a list `[ ]`".to_string()) } else { found };
         return Some(match what {
-            Some(w) => format!("the model must be a JSON object {{ ... }}, not {w}"),
-            None => "the model must be a JSON object { ... }".to_string(),
+            Some(w) => format!("the {doc} must be a JSON object {{ ... }}, not {w}"),
+            None => format!("the {doc} must be a JSON object {{ ... }}"),
         });
     }
     let want = documented_range(path, expected_words(expected)?);

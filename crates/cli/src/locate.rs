@@ -1,5 +1,6 @@
 //! Maps a place in a model (`offers[0].audience.and[1]`) to its line in the model file, so
-//! compile errors read `model.json:12: offers[0]...`.
+//! compile errors read `model.json:12: offers[0]...`; and a place in a journey to its line and
+//! column, so journey errors read `journey.json:12:7: step 3...`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +10,17 @@ const MAX_DEPTH: usize = 128;
 /// The lines of a set of places in one model text, found in one scan of the text (a scan per
 /// place made a model with thousands of errors take minutes to report).
 pub struct Lines {
-    found: HashMap<String, usize>,
+    found: HashMap<String, Found>,
+}
+
+/// Where a place is in the text.
+#[derive(Clone, Copy)]
+struct Found {
+    /// The line of its value.
+    line: usize,
+    /// The line and column (1-based; the column in bytes, as serde_json counts) of its name, for
+    /// a field of an object, else of its value.
+    at: (usize, usize),
 }
 
 impl Lines {
@@ -27,9 +38,10 @@ impl Lines {
         if want.is_empty() {
             return Lines { found: HashMap::new() };
         }
-        let mut scan = Scan { b: text.as_bytes(), i: 0, line: 1, want: &want, found: HashMap::new() };
+        let mut scan =
+            Scan { b: text.as_bytes(), i: 0, line: 1, line_start: 0, want: &want, found: HashMap::new() };
         // A scan that stops early (bad JSON) still maps everything before the stop.
-        let _ = scan.value(String::new(), 0);
+        let _ = scan.value(String::new(), None, 0);
         Lines { found: scan.found }
     }
 
@@ -37,10 +49,21 @@ impl Lines {
     /// ancestor that is in the text; `None` when nothing matches (or the text is not JSON
     /// enough to scan).
     pub fn line(&self, path: &str) -> Option<usize> {
+        self.nearest(path).map(|f| f.line)
+    }
+
+    /// The 1-based line and column of `path` as [`Lines::line`] finds it: of the field's name
+    /// for a field of an object (`"value": …`), else of the value.
+    pub fn position(&self, path: &str) -> Option<(usize, usize)> {
+        self.nearest(path).map(|f| f.at)
+    }
+
+    /// `path` or its nearest ancestor that is in the text.
+    fn nearest(&self, path: &str) -> Option<Found> {
         let mut p = path;
         loop {
-            if let Some(line) = self.found.get(p) {
-                return Some(*line);
+            if let Some(found) = self.found.get(p) {
+                return Some(*found);
             }
             if p.is_empty() {
                 return None;
@@ -61,13 +84,27 @@ struct Scan<'a> {
     b: &'a [u8],
     i: usize,
     line: usize,
+    /// Where `line` starts in `b`.
+    line_start: usize,
     want: &'a HashSet<&'a str>,
-    found: HashMap<String, usize>,
+    found: HashMap<String, Found>,
 }
 
 impl Scan<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
+    }
+
+    /// The line and column of the byte at `i`.
+    fn here(&self) -> (usize, usize) {
+        (self.line, self.i - self.line_start + 1)
+    }
+
+    /// Steps over the byte at `i`, a newline.
+    fn newline(&mut self) {
+        self.i += 1;
+        self.line += 1;
+        self.line_start = self.i;
     }
 
     fn ws(&mut self) {
@@ -76,20 +113,23 @@ impl Scan<'_> {
                 break;
             }
             if c == b'\n' {
-                self.line += 1;
+                self.newline();
+            } else {
+                self.i += 1;
             }
-            self.i += 1;
         }
     }
 
-    fn value(&mut self, path: String, depth: usize) -> Option<()> {
+    /// Scans the value at `path`, whose name (for a field of an object) is at `name`.
+    fn value(&mut self, path: String, name: Option<(usize, usize)>, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.ws();
         // The first of a name given twice, as the scan of each place found it before.
         if self.want.contains(path.as_str()) && !self.found.contains_key(&path) {
-            self.found.insert(path.clone(), self.line);
+            let found = Found { line: self.line, at: name.unwrap_or_else(|| self.here()) };
+            self.found.insert(path.clone(), found);
         }
         match self.peek()? {
             b'{' => {
@@ -103,6 +143,7 @@ impl Scan<'_> {
                         }
                         b',' => self.i += 1,
                         b'"' => {
+                            let name = self.here();
                             let key = unescape(self.string()?);
                             self.ws();
                             if self.peek()? != b':' {
@@ -110,7 +151,7 @@ impl Scan<'_> {
                             }
                             self.i += 1;
                             let p = if path.is_empty() { key } else { format!("{path}.{key}") };
-                            self.value(p, depth + 1)?;
+                            self.value(p, Some(name), depth + 1)?;
                         }
                         _ => return None,
                     }
@@ -128,7 +169,7 @@ impl Scan<'_> {
                         }
                         b',' => self.i += 1,
                         _ => {
-                            self.value(format!("{path}[{k}]"), depth + 1)?;
+                            self.value(format!("{path}[{k}]"), None, depth + 1)?;
                             k += 1;
                         }
                     }
@@ -156,10 +197,7 @@ impl Scan<'_> {
             match self.peek()? {
                 b'"' => break,
                 b'\\' => self.i += 2,
-                b'\n' => {
-                    self.line += 1;
-                    self.i += 1;
-                }
+                b'\n' => self.newline(),
                 _ => self.i += 1,
             }
         }
@@ -205,6 +243,18 @@ mod tests {
         let lines = Lines::scan(text, paths);
         let got: Vec<_> = paths.iter().map(|p| lines.line(p)).collect();
         assert_eq!(got, [Some(2), Some(6), Some(3), Some(1)]);
+    }
+
+    /// A journey's errors give the column too: of a field's name, else of the value.
+    #[test]
+    fn finds_the_column_of_a_name_or_of_an_element() {
+        let text = "{\"steps\": [\n  {\"do\": \"check\",\n   \"expect\":\n {\"stag\": 1}}]}";
+        let paths = ["steps[0]", "steps[0].expect.stag", "steps[0].expect", "steps[0].note", ""];
+        let lines = Lines::scan(text, paths);
+        let got: Vec<_> = paths.iter().map(|p| lines.position(p)).collect();
+        assert_eq!(got, [Some((2, 3)), Some((4, 3)), Some((3, 4)), Some((2, 3)), Some((1, 1))]);
+        // The line stays the value's, as compile errors have it.
+        assert_eq!(lines.line("steps[0].expect"), Some(4));
     }
 
     #[test]

@@ -470,10 +470,8 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             let mut closed = false;
             for path in journeys {
                 let text = read(&path)?;
-                // A name given twice (two `expect`s in a step) is refused, not the first dropped.
-                if let Some(twice) = kairos::compile::duplicate_name(&text) {
-                    return Err(Fail::usage(format!("{}: {twice}", path.display())));
-                }
+                // `parse` refuses a name given twice too (two `expect`s in a step), where serde_json
+                // would keep the last.
                 let j = journey::parse(&text).map_err(|e| journey_error(&path, &text, &e))?;
                 let model_path = match (&model, &j.model) {
                     (Some(m), _) => m.clone(),
@@ -514,12 +512,13 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
     }
 }
 
-/// `path:line: step 3: …`, the line that of the place the error is about (where the step
-/// starts, for a step that is not one); serde_json's errors carry their own line and column.
+/// `path:line:column: step 3: …`, at the place the error is about (the field's name, or where
+/// the step starts for a step that is not one), or where serde_json found it.
 fn journey_error(path: &Path, text: &str, e: &journey::JourneyError) -> Fail {
-    let line = e.place().and_then(|p| locate::Lines::scan(text, [p.as_str()]).line(&p));
-    Fail::usage(match line {
-        Some(l) => format!("{}:{l}: {e}", path.display()),
+    let at =
+        e.position().or_else(|| e.place().and_then(|p| locate::Lines::scan(text, [p.as_str()]).position(&p)));
+    Fail::usage(match at {
+        Some((line, column)) => format!("{}:{line}:{column}: {e}", path.display()),
         None => format!("{}: {e}", path.display()),
     })
 }
