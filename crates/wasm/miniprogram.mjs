@@ -8,9 +8,9 @@
 //     and the target-features section dropped (so wasm-bindgen keeps objects in a JS heap rather
 //     than an externref table and returns no multiple values), then wasm-bindgen, the exports
 //     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
-//     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, the
-//     names the module and the glue share shortened (short-names.mjs) and the producers section
-//     dropped.
+//     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, and
+//     with the names the module and the glue share shortened (short-names.mjs) one more -Oz (the
+//     module read afresh gives more) and the producers section dropped.
 //     The result is checked as tests/js/wechat-module.test.mjs checks it (no target_features
 //     section, which would make binaryen enable what it declares; exports of functions and
 //     memory only), and the build fails otherwise. Saturating float-to-int is not lowered: rustc
@@ -59,7 +59,7 @@ writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'ka
 execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
   { stdio: 'inherit' });
 // Short names for what the module and the glue share, as in the web build.
-const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '--strip-producers'],
+const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '-Oz', '--strip-producers'],
   glue: readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8') });
 const wasm = readFileSync(join(tmp, 'short.wasm'));
 const declared = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'target_features').length;
