@@ -1,6 +1,7 @@
 // The size gate: the package as a browser loads it, raw, gzip -9 and brotli -11. That is the
-// .wasm plus the JavaScript: `kairos.min.js` (every module of the package, minified by esbuild
-// in `make pkg`), which is also what a bundler makes of `import ... from 'kairos-engine'`.
+// .wasm plus the JavaScript: `kairos.min.js` (every module of the package, bundled by esbuild and
+// minified by esbuild and terser in `make pkg`), which is also what a bundler makes of
+// `import ... from 'kairos-engine'`.
 //
 // The issue's budget is 64 KB gzip (goal 40 KB). The package is still over it, so the gate
 // enforces a ceiling instead: today's size plus a little slack, lowered as the package shrinks,
@@ -13,7 +14,7 @@ import { root } from './paths.mjs';
 const BUDGET = 64 * 1024;
 const GOAL = 40 * 1024;
 // A ratchet just above the package as it is (docs/size.md), not the budget: lowered as it shrinks.
-const CEILING = 89 * 1024;
+const CEILING = 87 * 1024;
 
 function measure(file) {
   const b = readFileSync(join(root, 'pkg', file));
