@@ -129,20 +129,25 @@ struct Compiler {
     contents: Vec<String>,
 }
 
-fn check_name(path: &str, kind: &str, name: &str) -> Result<(), CompileError> {
-    let ok = !name.is_empty()
+/// The rule for model names (placements, offers, variants, events, stages, ...), for messages:
+/// what [`is_name`] checks.
+pub const NAME_RULE: &str =
+    "1 to 64 letters, digits, `_` or `-`, not starting with `-`, with no dots or spaces";
+
+/// Whether `name` follows the model's naming rule ([`NAME_RULE`]); the server checks the names in
+/// device reports by it too.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
         && name.chars().count() <= 64
         && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        && !name.starts_with('-');
-    if ok {
+        && !name.starts_with('-')
+}
+
+fn check_name(path: &str, kind: &str, name: &str) -> Result<(), CompileError> {
+    if is_name(name) {
         Ok(())
     } else {
-        Err(CompileError::invalid(
-            path,
-            format!(
-                "{kind} name `{name}` must be 1 to 64 letters, digits, `_` or `-`, with no dots or spaces"
-            ),
-        ))
+        Err(CompileError::invalid(path, format!("{kind} name `{name}` must be {NAME_RULE}")))
     }
 }
 

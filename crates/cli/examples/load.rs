@@ -73,6 +73,7 @@ fn run() -> Result<(), String> {
         .arg(dir.join("outbox.ndjson"))
         // Every client and push connection at once, and some to spare.
         .args(["--max-connections", &(o.clients + o.push + 64).to_string()])
+        .args(["--max-push", &(o.push + 16).to_string()])
         .env("KAIROS_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -25,7 +25,7 @@ use futures_util::stream::Stream;
 use kairos::sign::SecretKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::{snap, Fail};
 
@@ -78,6 +78,11 @@ pub struct Args {
     /// below the open-file limit (`ulimit -n`).
     #[arg(long, default_value_t = 1_000)]
     pub max_connections: usize,
+    /// Most push streams (SSE and long-polls) open at once; more are answered `503` with
+    /// `Retry-After` at once, so snapshot requests and `/healthz` always find a connection.
+    /// Below --max-connections [default: three quarters of it]
+    #[arg(long)]
+    pub max_push: Option<usize>,
     /// After Ctrl-C or SIGTERM, how long open requests may take to finish before the server
     /// exits anyway, in ms (push streams end at once; a second signal exits at once).
     #[arg(long, default_value_t = 5_000)]
@@ -115,6 +120,8 @@ struct Shared {
     generation: watch::Sender<u64>,
     /// Set on Ctrl-C or SIGTERM: push streams and long-polls end.
     stopping: watch::Sender<bool>,
+    /// One permit per push stream (SSE or long-poll) open (`--max-push`).
+    push: Arc<Semaphore>,
     outbox: tokio::sync::Mutex<PathBuf>,
     /// How long an upload's body may take to arrive.
     read_timeout: Duration,
@@ -163,6 +170,17 @@ pub fn run(args: Args) -> Result<(), Fail> {
 }
 
 async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result<(), Fail> {
+    let max_push = match args.max_push {
+        Some(n) if n >= args.max_connections => {
+            return Err(Fail::usage(format!(
+                "--max-push {n} must be below --max-connections {}: short requests (snapshots, /healthz) \
+                 need connections that push streams cannot take",
+                args.max_connections
+            )))
+        }
+        Some(n) => n,
+        None => args.max_connections.saturating_mul(3) / 4,
+    };
     let (generation, _) = watch::channel(0u64);
     let state = Arc::new(Shared {
         dir: args.models.clone(),
@@ -176,6 +194,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         unreadable: Mutex::new(HashMap::new()),
         generation,
         stopping: watch::channel(false).0,
+        push: Arc::new(Semaphore::new(max_push)),
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         origins: args.origins.clone(),
@@ -408,16 +427,45 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
         .into_response()
 }
 
-/// Server-Sent Events: the current meta at once, then one `snapshot` event per new version.
+/// How long an event stream lasts at most, before a jitter of up to a fifth more: then it ends
+/// and the client's EventSource connects again. A stream whose client is gone (a phone that
+/// changed networks) holds its connection until a write fails, which takes TCP a quarter of an
+/// hour; this bounds it, and moves clients onto instances added since.
+const STREAM_LIFETIME: Duration = Duration::from_secs(600);
+
+/// A push stream's permit, or `None` for a client over `--max-push` (answered [`push_busy`]).
+fn push_permit(s: &Shared) -> Option<OwnedSemaphorePermit> {
+    s.push.clone().try_acquire_owned().ok()
+}
+
+/// The `503` for a push stream over `--max-push`: the client tries again later (EventSource
+/// gives up, and the package's sync backs off and opens another; a long-poll is retried on the
+/// same backoff).
+fn push_busy() -> Response {
+    tracing::debug!("push limit reached: a push stream refused (raise --max-push)");
+    let headers = [(header::RETRY_AFTER, "30"), (header::CACHE_CONTROL, "no-store")];
+    (StatusCode::SERVICE_UNAVAILABLE, headers, "too many push streams open; try again later\n")
+        .into_response()
+}
+
+/// Server-Sent Events: the current meta at once, then one `snapshot` event per new version, for
+/// [`STREAM_LIFETIME`] and a jitter.
 async fn events(State(s): State<AppState>, UrlPath(ch): UrlPath<String>) -> Response {
     if channel(&s, &ch).is_none() {
         return not_found(&format!("channel `{ch}`"));
     }
+    let Some(permit) = push_permit(&s) else { return push_busy() };
     let rx = s.generation.subscribe();
     let stop = s.stopping.subscribe();
-    Sse::new(meta_stream(s, ch, rx, stop))
+    // Streams opened together (after a restart) do not all end together.
+    let jitter = getrandom::u64().unwrap_or(0) % (STREAM_LIFETIME.as_millis() as u64 / 5 + 1);
+    let end = tokio::time::Instant::now() + STREAM_LIFETIME + Duration::from_millis(jitter);
+    let mut resp = Sse::new(meta_stream(s, ch, rx, stop, end, permit))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+        .into_response();
+    // nginx buffers a proxied response unless told not to, which would hold the events back.
+    resp.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
 }
 
 fn meta_stream(
@@ -425,9 +473,11 @@ fn meta_stream(
     ch: String,
     rx: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
+    end: tokio::time::Instant,
+    permit: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let start = (s, ch, rx, stop, None::<Meta>);
-    futures_util::stream::unfold(start, |(s, ch, mut rx, mut stop, last)| async move {
+    let start = (s, ch, rx, stop, None::<Meta>, permit);
+    futures_util::stream::unfold(start, move |(s, ch, mut rx, mut stop, last, permit)| async move {
         loop {
             let current = channel(&s, &ch).map(|p| p.meta);
             if let Some(m) = current.filter(|m| Some(m) != last.as_ref()) {
@@ -435,12 +485,14 @@ fn meta_stream(
                     .event("snapshot")
                     .id(m.version.to_string())
                     .data(serde_json::to_string(&m).unwrap_or_default());
-                return Some((Ok(event), (s, ch, rx, stop, Some(m))));
+                return Some((Ok(event), (s, ch, rx, stop, Some(m), permit)));
             }
-            // The stream ends on shutdown, or the server would wait for the client to go.
+            // The stream ends on shutdown, or the server would wait for the client to go; and
+            // at its end of life.
             tokio::select! {
                 changed = rx.changed() => changed.ok()?,
                 _ = stop.wait_for(|&s| s) => return None,
+                () = tokio::time::sleep_until(end) => return None,
             }
         }
     })
@@ -472,9 +524,14 @@ async fn long_poll(
     if channel(&s, &ch).is_none() {
         return not_found(&format!("channel `{ch}`"));
     }
+    let wait_ms = if method == Method::HEAD { 0 } else { q.wait_ms.min(60_000) };
+    // Held until the answer: a waiting long-poll is a push stream.
+    let _permit = match push_permit(&s) {
+        None if wait_ms > 0 => return push_busy(),
+        permit => permit,
+    };
     let mut rx = s.generation.subscribe();
     let mut stop = s.stopping.subscribe();
-    let wait_ms = if method == Method::HEAD { 0 } else { q.wait_ms.min(60_000) };
     tracing::debug!(%ch, after = q.after, wait_ms, "long-poll waiting");
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     loop {
@@ -678,14 +735,27 @@ async fn fixtures(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> 
     static_file(&s.fixtures, &path).await
 }
 
-/// Serves a file below `root`; paths with `..` or absolute parts are refused.
+/// Serves a file below `root`; paths with `..`, absolute parts or hidden names (`.env`,
+/// `.git/`) are refused, and so is a file whose real path is outside `root` (a symlink out).
 async fn static_file(root: &Path, path: &str) -> Response {
     let rel = Path::new(path);
-    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+    let plain = |c: Component<'_>| match c {
+        Component::Normal(n) => !n.to_string_lossy().starts_with('.'),
+        _ => false,
+    };
+    if !rel.components().all(plain) {
         return not_found("file");
     }
     let full = root.join(rel);
-    let Ok(bytes) = tokio::fs::read(&full).await else { return not_found("file") };
+    let (Ok(real), Ok(real_root)) =
+        (tokio::fs::canonicalize(&full).await, tokio::fs::canonicalize(root).await)
+    else {
+        return not_found("file");
+    };
+    if !real.starts_with(&real_root) {
+        return not_found("file");
+    }
+    let Ok(bytes) = tokio::fs::read(&real).await else { return not_found("file") };
     let ctype = match full.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",

@@ -589,6 +589,73 @@ fn connections_over_the_limit_wait_for_one_to_close() {
     assert!(log.contains("max_connections=2"), "{log}");
 }
 
+/// Regression (serve review, finding 1): push streams took every connection, and snapshot
+/// requests and `/healthz` then waited until one closed. Push streams have a limit of their own
+/// below the connection limit; over it they are answered `503` at once.
+#[test]
+fn push_streams_cannot_take_the_connections_short_requests_need() {
+    // --max-connections 6: by default at most 4 push streams (three quarters).
+    let srv = Server::start("push-cap", &["--max-connections", "6", "--read-timeout-ms", "600000"]);
+    let streams: Vec<_> = (0..4).map(|_| open_events(&srv.addr, "/v1/channels/web/events")).collect();
+    assert!(streams[0].1.contains("x-accel-buffering: no"), "{}", streams[0].1);
+    let busy = srv.get("/v1/channels/web/events", &[]);
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(busy.headers.get("retry-after").map(String::as_str), Some("30"));
+    assert_eq!(busy.headers.get("cache-control").map(String::as_str), Some("no-store"));
+    assert_eq!(srv.get("/v1/channels/web/poll?after=0&wait_ms=60000", &[]).status, 503);
+    // Short requests still get their answer, at once.
+    assert_eq!(srv.get("/healthz", &[]).status, 200);
+    let latest = srv.get("/v1/channels/web/latest", &[]);
+    assert_eq!(latest.status, 200);
+    let etag = latest.headers["etag"].clone();
+    assert_eq!(srv.get("/v1/channels/web/latest", &[("If-None-Match", &etag)]).status, 304);
+    // A HEAD on the long-poll does not wait, so it needs no push permit.
+    assert_eq!(request(&srv.addr, "HEAD", "/v1/channels/web/poll?after=9", &[], b"").status, 204);
+    // A closed stream gives its permit back.
+    drop(streams);
+    let end = Instant::now() + Duration::from_secs(10);
+    while srv.get("/v1/channels/web/poll?after=0&wait_ms=1", &[]).status != 200 {
+        assert!(Instant::now() < end, "the permits of closed streams never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_again, _) = open_events(&srv.addr, "/v1/channels/web/events");
+}
+
+#[test]
+fn max_push_must_leave_connections_for_short_requests() {
+    let srv = Server::start("push-ok", &["--max-connections", "10", "--max-push", "9"]);
+    assert_eq!(srv.get("/healthz", &[]).status, 200);
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--models", srv.dir.join("models").to_str().unwrap(), "--unsigned"])
+        .args(["--addr", "127.0.0.1:0", "--max-connections", "10", "--max-push", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-push 10 must be below --max-connections 10"), "{err}");
+}
+
+/// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
+/// so were hidden files.
+#[test]
+fn static_files_stay_inside_their_folder() {
+    let srv = Server::start("static", &[]);
+    std::fs::write(srv.dir.join("secret.txt"), "brand secrets").unwrap();
+    std::os::unix::fs::symlink(srv.dir.join("secret.txt"), srv.dir.join("www/out.txt")).unwrap();
+    std::fs::create_dir_all(srv.dir.join("www/sub")).unwrap();
+    std::fs::write(srv.dir.join("www/sub/page.html"), "<p>in</p>").unwrap();
+    std::os::unix::fs::symlink(srv.dir.join("www/sub/page.html"), srv.dir.join("www/alias.html")).unwrap();
+    std::fs::write(srv.dir.join("www/.env"), "KEY=1").unwrap();
+    assert_eq!(srv.get("/www/out.txt", &[]).status, 404);
+    assert_eq!(srv.get("/www/.env", &[]).status, 404);
+    assert_eq!(srv.get("/www/sub/../.env", &[]).status, 404);
+    // Inside the folder, a symlink or a subfolder is served as before.
+    let alias = srv.get("/www/alias.html", &[]);
+    assert_eq!((alias.status, alias.text().as_str()), (200, "<p>in</p>"));
+    assert_eq!(srv.get("/www/sub/page.html", &[]).status, 200);
+    assert_eq!(srv.get("/www/index.html", &[]).text(), "<h1>demo</h1>");
+}
+
 /// Regression: a model file that was not UTF-8 (or could not be read) was skipped without a
 /// word in the log.
 #[test]
@@ -681,8 +748,9 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
     assert_eq!(post(format!("{}\n", exposure("first")).as_bytes()).status, 202);
     let before = std::fs::read_to_string(&file).unwrap();
 
+    // Offer names of 64 characters, the longest a name may be: about 90 KB, over the limit.
     let big: String =
-        (0..100).map(|i| format!("{}\n", exposure(&format!("{i}{}", "x".repeat(1000))))).collect();
+        (0..400).map(|i| format!("{}\n", exposure(&format!("{i:03}{}", "x".repeat(61))))).collect();
     let failed = post(big.as_bytes());
     assert_eq!(failed.status, 500, "{}", String::from_utf8_lossy(&failed.body));
     let after = std::fs::read_to_string(&file).unwrap();

@@ -1,29 +1,37 @@
 //! `POST /v1/outbox`: device reports, checked against the report types the package sends
 //! (`kairos::outbox::OutboxEvent`: `exposure`, `conversion`, `stage_changed`, `forgotten`, each
 //! with exactly its fields), appended to the `--outbox` file (mode 0600, opened at start).
-//! Anything else, a phone number or free text in an extra field say, is refused rather than
-//! stored.
+//! Names must follow the model's naming rule and times be plausible: anything else, a phone
+//! number or free text in an extra field or in a name say, is refused rather than stored.
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-use super::{bad_request, json_response, read_body, refuse_content_type, AppState};
+use super::{bad_request, json_response, read_body, refuse_content_type, AppState, Shared};
 use crate::Fail;
 
 /// Longest outbox line, bytes.
 const MAX_LINE: usize = 16 * 1024;
 
+/// How far after the server's clock a report's `at` may be, ms: 400 days. Devices stamp reports
+/// with their own clock, which may be days or months ahead (set by hand, or the demo's simulated
+/// clock, which jumps a month at a click), and a refused batch is refused for good, so only what
+/// no clock shows is refused: microseconds or nanoseconds, or a number that is no time at all.
+/// Times before the server's are not bounded but by 0: a clock reset to 1970 is honest too.
+const MAX_AHEAD_MS: i64 = 400 * kairos::time::DAY_MS;
+
 /// What a field of a report holds.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// A name or id from the model.
+    /// A name or id from the model ([`kairos::compile::is_name`]), or empty.
     Name,
-    /// A name, or `null`.
+    /// A name, empty, or `null`.
     NameOrNull,
     /// A decision id: 16 lowercase hex digits.
     Decision,
@@ -31,7 +39,7 @@ enum Kind {
     Pid,
     /// `true` or `false`.
     Flag,
-    /// A time, ms since the epoch (an integer).
+    /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
 }
 
@@ -66,34 +74,41 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Why `value` is not what a field of `kind` holds, if it is not.
-fn refuse_value(kind: Kind, value: &Json) -> Option<&'static str> {
+/// Why `value` is not what a field of `kind` holds, if it is not; `now` is the server's clock.
+fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
     let ok = match (kind, value) {
         // Empty too: the engine names an event it cannot resolve (its model changed before it
         // was drained) with an empty string, and refusing it would refuse its batch for good.
-        (Kind::Name | Kind::NameOrNull, Json::String(_)) => true,
+        (Kind::Name | Kind::NameOrNull, Json::String(s)) => s.is_empty() || kairos::compile::is_name(s),
         (Kind::NameOrNull, Json::Null) => true,
         (Kind::Decision, Json::String(s)) => is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
-        (Kind::Time, Json::Number(n)) => n.is_i64(),
+        (Kind::Time, Json::Number(n)) => {
+            n.as_i64().is_some_and(|t| (0..=now.saturating_add(MAX_AHEAD_MS)).contains(&t))
+        }
         _ => false,
     };
     if ok {
         return None;
     }
+    let name = || format!("a string: a name from the model ({}), or empty", kairos::compile::NAME_RULE);
     Some(match kind {
-        Kind::Name => "a string",
-        Kind::NameOrNull => "a string or null",
-        Kind::Decision => "a decision id, 16 lowercase hex digits",
-        Kind::Pid => "a pseudonymous id, 16 or 32 lowercase hex digits",
-        Kind::Flag => "true or false",
-        Kind::Time => "an integer, ms since the epoch",
+        Kind::Name => name(),
+        Kind::NameOrNull => format!("{}, or null", name()),
+        Kind::Decision => "a decision id, 16 lowercase hex digits".into(),
+        Kind::Pid => "a pseudonymous id, 16 or 32 lowercase hex digits".into(),
+        Kind::Flag => "true or false".into(),
+        Kind::Time => format!(
+            "an integer, ms since the epoch, from 0 to {} days after the server's clock",
+            MAX_AHEAD_MS / kairos::time::DAY_MS
+        ),
     })
 }
 
-/// Checks one report: a known `type` with exactly its fields, each of its kind.
-fn check_report(o: &Map<String, Json>) -> Result<(), String> {
+/// Checks one report: a known `type` with exactly its fields, each of its kind; `now` is the
+/// server's clock.
+fn check_report(o: &Map<String, Json>, now: i64) -> Result<(), String> {
     let types = || REPORTS.map(|(t, _)| format!("`{t}`")).join(", ");
     let Some(Json::String(kind)) = o.get("type") else {
         return Err(format!("expected an object with a string `type`: one of {}", types()));
@@ -109,7 +124,7 @@ fn check_report(o: &Map<String, Json>) -> Result<(), String> {
         let Some(value) = o.get(*name) else {
             return Err(format!("`{kind}` misses field `{name}` (it has {})", names()));
         };
-        if let Some(expected) = refuse_value(*field, value) {
+        if let Some(expected) = refuse_value(*field, value, now) {
             return Err(format!("`{kind}`.`{name}` must be {expected}"));
         }
     }
@@ -143,57 +158,86 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
         Ok(b) => b,
         Err(refused) => return refused,
     };
-    let Ok(text) = std::str::from_utf8(&body) else { return bad_request("the body is not UTF-8".into()) };
+    // The body is let go before the wait for the lock: only the lines to store are held then.
+    let (out, count) = match stored_lines(&body) {
+        Ok(batch) => batch,
+        Err(why) => return bad_request(why),
+    };
+    drop(body);
+    // The lock is taken and held by a task of its own until the write is done: a client that
+    // disconnects drops this handler, never that task, so batches never interleave (and a failed
+    // write, cut back to the length it found, never takes another batch with it).
+    let state = Arc::clone(&s);
+    let stored = tokio::spawn(async move { store(&state, out).await }).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the outbox write failed; the batch was not stored");
+        false
+    });
+    if !stored {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+    }
+    tracing::info!(events = count, "outbox batch accepted");
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": count }))
+}
+
+/// The lines to append for an upload's `body`, each report checked and given its
+/// `received_at`, and how many there are; or why the batch is refused (`400`).
+fn stored_lines(body: &[u8]) -> Result<(Vec<u8>, usize), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
     // When the server took the batch (ms, its clock): devices' clocks may be wrong, so a pipeline
     // orders by it (duplicates, a batch sent again, are told by the report's own fields).
-    let received_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let mut lines = Vec::new();
+    let received_at = crate::snap::now_ms();
+    // Built once, as the file will hold it (no list of lines joined after); room for the body
+    // and a `received_at` on most lines.
+    let mut out = Vec::with_capacity(body.len() + body.len() / 4);
+    let mut count = 0;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
+        let at = |why: &str| format!("line {}: {why}", n + 1);
         if line.len() > MAX_LINE {
-            return bad_request(format!("line {}: {} bytes, at most {MAX_LINE}", n + 1, line.len()));
+            return Err(at(&format!("{} bytes, at most {MAX_LINE}", line.len())));
         }
         // A field given twice is refused: JSON parsers would keep one of them silently.
-        match kairos::compile::json_unique(line) {
-            Ok(Json::Object(mut o)) => match check_report(&o) {
-                Ok(()) => {
-                    o.insert("received_at".into(), received_at.into());
-                    lines.push(serde_json::to_string(&o).unwrap_or_default());
-                }
-                Err(why) => return bad_request(format!("line {}: {why}", n + 1)),
-            },
-            Ok(_) => return bad_request(format!("line {}: expected an object with a string `type`", n + 1)),
-            Err(e) => return bad_request(format!("line {}: not JSON: {e}", n + 1)),
-        }
+        let mut o = match kairos::compile::json_unique(line) {
+            Ok(Json::Object(o)) => o,
+            Ok(_) => return Err(at("expected an object with a string `type`")),
+            Err(e) => return Err(at(&format!("not JSON: {e}"))),
+        };
+        check_report(&o, received_at).map_err(|why| at(&why))?;
+        o.insert("received_at".into(), received_at.into());
+        serde_json::to_writer(&mut out, &o).map_err(|e| at(&e.to_string()))?;
+        out.push(b'\n');
+        count += 1;
     }
-    if lines.is_empty() {
-        return bad_request("the batch is empty".into());
+    if count == 0 {
+        return Err("the batch is empty".into());
     }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    // The lock is held until the write is done, so batches never interleave.
+    Ok((out, count))
+}
+
+/// Appends `batch` to the outbox file under the outbox lock, held until the write is done, and
+/// logs what went wrong: true when it was stored.
+async fn store(s: &Shared, batch: Vec<u8>) -> bool {
     let path = s.outbox.lock().await;
     let file = path.clone();
-    let result = match tokio::task::spawn_blocking(move || append_batch(&file, out.as_bytes())).await {
-        Ok(r) => r,
-        Err(e) => Err(std::io::Error::other(e)),
-    };
-    match result {
-        Ok(false) => {}
-        Ok(true) => tracing::warn!(file = %path.display(),
-            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch"),
+    let written = tokio::task::spawn_blocking(move || append_batch(&file, &batch))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match written {
+        Ok(torn) => {
+            if torn {
+                tracing::warn!(file = %path.display(),
+                    "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch");
+            }
+            true
+        }
         Err(e) => {
             tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+            false
         }
     }
-    tracing::info!(events = lines.len(), "outbox batch accepted");
-    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": lines.len() }))
 }
 
 /// Appends `batch` (whole lines, each ending in `\n`) to the outbox file, all or nothing: a
@@ -265,7 +309,7 @@ mod tests {
         ];
         for e in events {
             let Json::Object(o) = e.to_json() else { unreachable!("an object") };
-            assert_eq!(check_report(&o), Ok(()), "{o:?}");
+            assert_eq!(check_report(&o, 8), Ok(()), "{o:?}");
         }
     }
 }

@@ -364,8 +364,10 @@ pub(super) fn reload(state: &Shared) {
     if solved(state, &state.dir) {
         tracing::info!(dir = %state.dir.display(), "the models folder can be read again");
     }
-    let mut paths: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_model_file(p)).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_model_file(p) && is_regular(state, p))
+        .collect();
     paths.sort();
     let mut files = Vec::new();
     for path in paths {
@@ -388,6 +390,25 @@ pub(super) fn reload(state: &Shared) {
 pub(super) fn is_model_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
     !name.starts_with('.') && path.extension().is_some_and(|x| x == "json")
+}
+
+/// Whether the model file `path` is a regular file or a symlink to one (editors and deploys
+/// link `web.json` to a release). Anything else, a FIFO, a folder or a socket named `*.json`, is
+/// skipped and logged once, until it changes: reading a FIFO waits for a writer, and would hold
+/// up every reload after it. One whose metadata cannot be read is kept: reading it says why.
+fn is_regular(state: &Shared, path: &Path) -> bool {
+    // `metadata` follows symlinks, and `stat` does not open the file, so it never waits. (A file
+    // swapped for a FIFO between this and the read still waits: only the deploy can do that.)
+    let Ok(meta) = std::fs::metadata(path) else { return true };
+    if meta.is_file() {
+        return true;
+    }
+    let kind = if meta.is_dir() { "a folder" } else { "a FIFO, socket or device" };
+    if first_report(state, path, kind) {
+        tracing::warn!(file = %path.display(),
+            "the entry is {kind}, not a model file: skipped (logged once, until it changes)");
+    }
+    false
 }
 
 /// `text` on one line: newlines escaped as `\n`.
