@@ -125,6 +125,8 @@ struct Shared {
     outbox: tokio::sync::Mutex<PathBuf>,
     /// How long an upload's body may take to arrive.
     read_timeout: Duration,
+    /// Largest outbox upload, bytes (`--max-upload`).
+    max_upload: usize,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -197,6 +199,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         push: Arc::new(Semaphore::new(max_push)),
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
         read_timeout: Duration::from_millis(args.read_timeout_ms),
+        max_upload: args.max_upload,
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),
@@ -594,7 +597,15 @@ fn refuse_content_type(headers: &HeaderMap, accepted: &[&str]) -> Option<Respons
 
 /// The body of an upload, within the route's size limit (`413`) and the read timeout (`408`:
 /// a client that trickles its body would hold its connection for good).
-async fn read_body(s: &Shared, req: Request) -> Result<Bytes, Response> {
+async fn read_body(s: &Shared, req: Request, limit: usize) -> Result<Bytes, Response> {
+    // A body its `Content-Length` says is too large is refused before a byte of it is read (the
+    // limit's layer alone would refuse it only once that many bytes came, or the read timed out).
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let message = format!("the body is over the limit of {limit} bytes\n");
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], message).into_response());
+    }
     match tokio::time::timeout(s.read_timeout, Bytes::from_request(req, &())).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(rejected)) => Err(rejected.into_response()),
@@ -632,7 +643,7 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
     if let Some(refused) = refuse_content_type(req.headers(), &["application/json"]) {
         return refused;
     }
-    let body = match read_body(&s, req).await {
+    let body = match read_body(&s, req, MAX_TOKEN_REQUEST).await {
         Ok(b) => b,
         Err(refused) => return refused,
     };

@@ -635,6 +635,34 @@ fn max_push_must_leave_connections_for_short_requests() {
     assert!(err.contains("--max-push 10 must be below --max-connections 10"), "{err}");
 }
 
+/// Regression (serve review, finding 7): an upload whose `Content-Length` is over the limit was
+/// read until the limit, or waited out the read timeout (`408`), instead of being refused at once.
+#[test]
+fn an_upload_declared_too_large_is_refused_before_its_body() {
+    let srv = Server::start("declared", &["--max-upload", "1000"]);
+    for (path, ctype) in [("/v1/outbox", "application/x-ndjson"), ("/v1/outbox", "application/json")] {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: 10000000\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let answer = String::from_utf8_lossy(&read_until_closed(&mut s)).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("over the limit of 1000 bytes"), "{answer}");
+    }
+    // At the limit, a body is read as before.
+    let line = format!("{}\n", exposure("small"));
+    let ok = request(
+        &srv.addr,
+        "POST",
+        "/v1/outbox",
+        &[("Content-Type", "application/x-ndjson")],
+        line.as_bytes(),
+    );
+    assert_eq!(ok.status, 202, "{}", ok.text());
+}
+
 /// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
 /// so were hidden files.
 #[test]

@@ -154,7 +154,7 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
         return refused;
     }
-    let body = match read_body(&s, req).await {
+    let body = match read_body(&s, req, s.max_upload).await {
         Ok(b) => b,
         Err(refused) => return refused,
     };
