@@ -117,9 +117,9 @@ export function install(Engine) {
   // shopper is forgotten: so do its indices here.
   for (const name of ['setConsent', 'forget']) {
     const f = proto[name];
-    proto[name] = function (a, b) {
+    proto[name] = function (a, b, c) {
       this.__strings = undefined;
-      return f.call(this, a, b);
+      return f.call(this, a, b, c);
     };
   }
   const checkedTrack = proto.track;

@@ -204,11 +204,14 @@ export declare class Engine {
   /** Why an offer is or is not eligible now (records nothing). @throws KairosError `OFFER_UNKNOWN`, `CONTEXT_INVALID`, `TIME_INVALID` */
   explain<C extends object & Fields<C> = Context>(offerId: string, context?: C | null, now?: Millis): Explanation;
   /**
-   * Grants or withdraws consent. Withdrawing erases the behavioural profile and the reports not
-   * yet drained, and queues a `forgotten` request (at `now`) so the backend erases what it holds.
+   * Grants or withdraws consent. Withdrawing consent she gave erases the behavioural profile and
+   * the reports not yet drained, queues a `forgotten` request for her pid (at `now`) so the
+   * backend erases what it holds, and, as `forget` does, starts a new install id (drawn unless
+   * given; the current one is refused): should she consent again, her new pid and decision ids
+   * are not linked to the one erased. `sync` stores the new id with the profile.
    * @throws KairosError `ARGUMENT_INVALID`, `TIME_INVALID`
    */
-  setConsent(consent: boolean, now?: Millis): void;
+  setConsent(consent: boolean, now?: Millis, installId?: string): void;
   /** Adds an identifier; only a salted hash is kept. @throws KairosError `NO_CONSENT`, `IDENTITY_INVALID` */
   identify(kind: IdKind, value: string): void;
   /**

@@ -566,6 +566,10 @@ pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, Jo
     Ok(out)
 }
 
+/// The install id an engine takes when a journey forgets the shopper or she withdraws her
+/// consent (the package draws one at random; the JavaScript runner passes this one).
+const NEXT_INSTALL: u64 = 0x5eed;
+
 fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult {
     let mut items = None;
     let mut reason = None;
@@ -576,7 +580,7 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
             if *value {
                 engine.set_consent(true);
             } else {
-                engine.withdraw_consent(now);
+                engine.withdraw_consent(NEXT_INSTALL, now);
             }
             (format!("consent {value}"), Ok(()))
         }
@@ -637,7 +641,7 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
         }
         Action::Check => ("check".to_string(), Ok(())),
         Action::Forget => {
-            engine.forget(0x5eed, now);
+            engine.forget(NEXT_INSTALL, now);
             ("forget".to_string(), Ok(()))
         }
     };

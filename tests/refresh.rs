@@ -206,7 +206,7 @@ fn a_decision_made_without_consent_is_recorded_by_the_first_refresh_with_it() {
 fn without_consent_now_a_refresh_is_a_decision_that_records_nothing() {
     let mut e = engine(5);
     let d = decide(&mut e, "hero", NOON);
-    e.withdraw_consent(NOON + 1);
+    e.withdraw_consent(0x5eed, NOON + 1);
     e.drain_outbox();
     let r = refresh(&mut e, &d, NOON + 2);
     assert_eq!((r.id, r.reason), (0, Reason::NoConsent));
@@ -319,7 +319,7 @@ fn a_view_whose_exposures_were_erased_is_decided_anew() {
     let mut e = pair_engine(23);
     let (p, home) = (place(&e, "pair"), page(&e, "home"));
     let shown = e.decide(p, &home, NOON);
-    e.withdraw_consent(NOON + 1);
+    e.withdraw_consent(0x5eed, NOON + 1);
     e.drain_outbox();
     e.set_consent(true);
     let mut r = Decision::empty();

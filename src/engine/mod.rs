@@ -250,25 +250,24 @@ impl Engine {
         self.apply_model(model)
     }
 
-    /// Withdraws consent as the package's `setConsent(false)` does: the behavioural profile is
-    /// erased (see [`Engine::set_consent`]), and so are the reports not yet drained, which were
-    /// about her; a `forgotten` request for her pid is queued (at `now`), so the backend erases
-    /// what it already holds (PIPL, art. 47). The install id and the decision counter stay, so
-    /// later decision ids never repeat earlier ones. Without consent already, nothing happens.
-    pub fn withdraw_consent(&mut self, now: i64) {
-        if !self.profile.consent {
-            return;
+    /// Withdraws consent as the package's `setConsent(false)` does: as [`Engine::forget`], the
+    /// behavioural profile is erased, and so are the reports not yet drained, which were about
+    /// her; a `forgotten` request for her pid is queued (at `now`), so the backend erases what it
+    /// already holds (PIPL, art. 47); and the install takes the new id `install_id`. Should she
+    /// consent again, her pid and decision ids are then new ones, which nothing links to the pid
+    /// the backend was asked to erase. (An `install_id` equal to the current one keeps it and its
+    /// counter, so decision ids still never repeat; the package refuses it.) Without consent
+    /// already, nothing happens.
+    pub fn withdraw_consent(&mut self, install_id: u64, now: i64) {
+        if self.profile.consent {
+            self.forget(install_id, now);
         }
-        let pid = self.profile.pid().to_string();
-        self.outbox = self.outbox.erasures();
-        self.outbox.push(OutboxEvent::Forgotten { pid, at: now });
-        self.set_consent(false);
     }
 
     /// Grants or withdraws consent. Withdrawing here erases the behavioural profile (events,
     /// features, stage, traits, exposures) but keeps the install id and the undrained outbox;
-    /// [`Engine::withdraw_consent`] also erases the undrained reports and asks the backend to
-    /// erase the rest.
+    /// [`Engine::withdraw_consent`] also erases the undrained reports, asks the backend to erase
+    /// the rest and starts a new install id.
     ///
     /// The consent she already gave, given again, changes nothing: the stage the latest events
     /// call for is still evaluated when next read (review: it was dropped, and a change of stage

@@ -260,8 +260,7 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
     e.set_consent(true);
     let second_pid = e.profile().pid().to_string();
     e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT + 3).unwrap();
-    let seq = e.profile().seq;
-    e.withdraw_consent(MIDNIGHT + 4);
+    e.withdraw_consent(7, MIDNIGHT + 4);
     assert!(!e.profile().consent);
     assert_eq!(e.stage(), None);
     assert_eq!(
@@ -272,13 +271,16 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
         ],
         "the exposure and stage changes went; both erasure requests stay"
     );
-    // The counter stays: ids after a new consent never repeat the ones reported before.
-    assert_eq!(e.profile().seq, seq);
+    // A new install: should she consent again, nothing links her new pid and decision ids to
+    // the pid the backend was asked to erase.
+    assert_eq!((e.profile().install_id, e.profile().seq), (7, 0));
     e.set_consent(true);
+    assert_eq!(e.profile().pid(), "0000000000000007");
     assert_ne!(e.decide(0, &[], MIDNIGHT + 5).id, first);
-    // Without consent, withdrawing does nothing.
-    e.withdraw_consent(MIDNIGHT + 6);
-    e.withdraw_consent(MIDNIGHT + 7);
+    // Withdrawn again, then without consent: the second withdrawal does nothing.
+    e.withdraw_consent(8, MIDNIGHT + 6);
+    e.withdraw_consent(9, MIDNIGHT + 7);
+    assert_eq!(e.profile().install_id, 8);
     assert_eq!(e.drain_outbox().iter().filter(|x| matches!(x, OutboxEvent::Forgotten { .. })).count(), 1);
 }
 

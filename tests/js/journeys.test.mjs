@@ -26,7 +26,8 @@ function runStep(engine, step) {
   let items, reason, error, context = null;
   try {
     switch (step.do) {
-      case 'consent': engine.setConsent(step.value); break;
+      // A withdrawal starts a new install id: the one the Rust runner gives (`NEXT_INSTALL`).
+      case 'consent': engine.setConsent(step.value, now, step.value ? undefined : '0000000000005eed'); break;
       case 'identify': engine.identify(step.kind, step.value); break;
       case 'traits': engine.setTraits(step.traits, step.expires ? Date.parse(step.expires) : undefined); break;
       case 'track': engine.track(step.event, now); break;

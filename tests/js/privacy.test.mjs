@@ -38,6 +38,36 @@ test('withdrawing consent drops the reports not sent yet and queues a forgotten 
   assert.equal(fresh.consent, false);
 });
 
+test('a withdrawal starts a new install id, drawn unless given: a new consent is not linked to the pid erased', () => {
+  const e = shopper('00000000000000d4');
+  const pid = e.pid;
+  assert.equal(code(() => e.setConsent(false, NOW + 2, '00000000000000d4')), 'ARGUMENT_INVALID', 'the current id');
+  assert.equal(code(() => e.setConsent(false, NOW + 2, 'xyz')), 'ARGUMENT_INVALID');
+  assert.equal(e.consent, true, 'nothing was withdrawn by the refused calls');
+  e.setConsent(false, NOW + 2, '00000000000000e5');
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, at: NOW + 2 }]);
+  e.setConsent(true);
+  assert.equal(e.pid, '00000000000000e5');
+  const d = e.decide('home_hero', { page: 'home' }, NOW + 3);
+  // Her new decision ids are the new install's: the first of its counter.
+  const again = new Engine(snapshot(), '00000000000000e5');
+  again.setConsent(true);
+  assert.equal(d.id, again.decide('home_hero', { page: 'home' }, NOW + 3).id);
+  // Drawn when not given, and the engine's state carries it (sync stores it with the profile).
+  e.setConsent(false, NOW + 4);
+  e.setConsent(true);
+  assert.match(e.pid, /^[0-9a-f]{16}$/);
+  assert.notEqual(e.pid, '00000000000000e5');
+  const restored = new Engine(snapshot(), '00000000000000d4');
+  restored.importState(e.exportState());
+  assert.equal(restored.pid, e.pid);
+  // Declined before consenting: nothing to erase, the install stays.
+  const fresh = new Engine(snapshot(), '00000000000000d6');
+  fresh.setConsent(false, NOW, '00000000000000d7');
+  fresh.setConsent(true);
+  assert.equal(fresh.pid, '00000000000000d6');
+});
+
 test('forget() refuses the current install id (her pid and decision ids would carry on) and draws a new one by default', () => {
   const e = shopper('00000000000000d3');
   const before = e.pid;

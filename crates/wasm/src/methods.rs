@@ -34,7 +34,7 @@ pub mod method {
     pub const EXPLAIN: u32 = 5;
     /// `stage()`.
     pub const STAGE: u32 = 6;
-    /// `setConsent(consent, now)`.
+    /// `setConsent(consent, now, installId)`.
     pub const SET_CONSENT: u32 = 7;
     /// `identify(kind, value)`.
     pub const IDENTIFY: u32 = 8;
@@ -110,7 +110,11 @@ impl Engine {
             method::STAGE => Ok(self.core.stage().map_or(JsValue::UNDEFINED, JsValue::from_str)),
             method::SET_CONSENT | method::FORGET => {
                 self.forget_strings();
-                done(if which == method::FORGET { self.forget(a, b) } else { self.set_consent_checked(a, b) })
+                done(if which == method::FORGET {
+                    self.forget(a, b)
+                } else {
+                    self.set_consent_checked(a, b, c)
+                })
             }
             method::IDENTIFY => done(self.identify(a, b)),
             method::SET_TRAITS => done(self.set_traits(a, b)),
@@ -302,17 +306,34 @@ impl Engine {
     }
 
     /// Grants or withdraws consent (withdrawing erases the behavioural profile and the reports
-    /// not yet drained, and queues a `forgotten` request for the backend).
-    fn set_consent_checked(&mut self, consent: &JsValue, now: &JsValue) -> Result<(), JsValue> {
+    /// not yet drained, queues a `forgotten` request for the backend and starts a new install id,
+    /// `install` or a drawn one).
+    fn set_consent_checked(
+        &mut self,
+        consent: &JsValue,
+        now: &JsValue,
+        install: &JsValue,
+    ) -> Result<(), JsValue> {
         let c = consent
             .as_bool()
             .ok_or_else(|| error::error(code::ARGUMENT_INVALID, "consent must be true or false"))?;
-        // `now` is checked whatever is asked, as every method checks it.
+        // `now` and `installId` are checked whatever is asked, as every method checks them.
         let now = self::now(now)?;
+        let id = install_id(install)?;
         if c {
             self.core.set_consent(true);
-        } else {
-            self.core.withdraw_consent(now);
+        } else if self.core.profile().consent {
+            self.new_install(id)?;
+            self.core.withdraw_consent(id, now);
+        }
+        Ok(())
+    }
+
+    /// Refuses `id` as the new install id of an erasure when it is the current one: the erased
+    /// shopper's pid and decision ids would carry on.
+    fn new_install(&self, id: u64) -> Result<(), JsValue> {
+        if id == self.core.profile().install_id {
+            return Err(error::error(code::ARGUMENT_INVALID, "installId must be a new one, not the current"));
         }
         Ok(())
     }
@@ -330,13 +351,7 @@ impl Engine {
     /// given.
     fn forget(&mut self, install: &JsValue, now: &JsValue) -> Result<(), JsValue> {
         let id = install_id(install)?;
-        if id == self.core.profile().install_id {
-            // The forgotten shopper's pid and decision ids would carry on.
-            return Err(error::error(
-                code::ARGUMENT_INVALID,
-                "forget: installId must be a new one, not the current",
-            ));
-        }
+        self.new_install(id)?;
         let now = self::now(now)?;
         self.core.forget(id, now);
         Ok(())
