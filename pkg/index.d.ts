@@ -165,7 +165,9 @@ export interface Engine extends Disposable {}
 export declare class Engine {
   /**
    * A fresh engine (no consent yet) from snapshot bytes. `installId` (16 hex digits) is drawn
-   * once per install and kept; without it one is drawn, and it travels in `exportState()`.
+   * once per install and kept, and drawn anew at each erasure (`forget`, a withdrawn consent);
+   * without it one is drawn. It travels in `exportState()`: a host that keeps its own copy takes
+   * the new one after an erasure (or passes one to `forget` and `setConsent`).
    * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
    */
   constructor(snapshot: Uint8Array, installId?: string);
@@ -208,7 +210,9 @@ export declare class Engine {
    * the reports not yet drained, queues a `forgotten` request for her pid (at `now`) so the
    * backend erases what it holds, and, as `forget` does, starts a new install id (drawn unless
    * given; the current one is refused): should she consent again, her new pid and decision ids
-   * are not linked to the one erased. `sync` stores the new id with the profile.
+   * are not linked to the one erased. `sync` stores the new id with the profile; a host that
+   * keeps its own copy of the id (to pass to `sync` at start) stores the one it passes here.
+   * `installId` is read only then, but checked whenever given.
    * @throws KairosError `ARGUMENT_INVALID`, `TIME_INVALID`
    */
   setConsent(consent: boolean, now?: Millis, installId?: string): void;

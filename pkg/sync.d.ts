@@ -118,7 +118,12 @@ export interface SyncOptions {
   readonly push?: 'auto' | 'sse' | 'poll' | 'none' | undefined;
   /** The EventSource to use (the global one by default). */
   readonly EventSource?: (new (url: string) => EventSourceLike) | undefined;
-  /** 16 hex digits, for an engine that starts without stored state. */
+  /**
+   * 16 hex digits, for an engine that starts without stored state. An app that keeps this id
+   * itself stores a new one at each erasure and passes it (`forget(id)`, `setConsent(false, now,
+   * id)`): a start that finds no stored profile (storage was full) would otherwise run under the
+   * erased shopper's id again.
+   */
   readonly installId?: string | undefined;
   /** Accept unsigned snapshots (development only). */
   readonly allowUnsigned?: boolean | undefined;

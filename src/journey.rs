@@ -560,17 +560,22 @@ pub fn run(journey: &Journey, model: crate::Model) -> Result<Vec<StepResult>, Jo
     }
     let mut engine = Engine::new(model, install);
     let mut out = Vec::new();
+    let mut erasures = 0;
     for ((i, step), now) in journey.steps.iter().enumerate().zip(times) {
-        out.push(run_step(&mut engine, i, step, now));
+        out.push(run_step(&mut engine, i, step, now, &mut erasures));
     }
     Ok(out)
 }
 
-/// The install id an engine takes when a journey forgets the shopper or she withdraws her
-/// consent (the package draws one at random; the JavaScript runner passes this one).
-const NEXT_INSTALL: u64 = 0x5eed;
+/// The install id an engine takes at a journey's `n`th erasure (a `forget`, or a withdrawal of
+/// the consent she gave), counted from 0 and then counted: `0x5eed + n`. The package draws one
+/// at random; the JavaScript runner passes these, so the two run alike.
+fn next_install(n: &mut u64) -> u64 {
+    *n += 1;
+    0x5eed + *n - 1
+}
 
-fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult {
+fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64, erasures: &mut u64) -> StepResult {
     let mut items = None;
     let mut reason = None;
     let mut shows = None;
@@ -579,8 +584,8 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
         Action::Consent { value } => {
             if *value {
                 engine.set_consent(true);
-            } else {
-                engine.withdraw_consent(NEXT_INSTALL, now);
+            } else if engine.profile().consent {
+                engine.withdraw_consent(next_install(erasures), now);
             }
             (format!("consent {value}"), Ok(()))
         }
@@ -641,7 +646,7 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64) -> StepResult 
         }
         Action::Check => ("check".to_string(), Ok(())),
         Action::Forget => {
-            engine.forget(NEXT_INSTALL, now);
+            engine.forget(next_install(erasures), now);
             ("forget".to_string(), Ok(()))
         }
     };

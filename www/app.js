@@ -323,7 +323,7 @@ function wire() {
     render();
   });
   // Both erase the profile here and queue a `forgotten` request for the backend (sync stores the
-  // erasure at once); forgetting also draws a new random id.
+  // erasure at once), and both draw a new random install id (a withdrawal when consent was given).
   $('#privacy-stop').addEventListener('click', () => {
     sessionStorage.setItem(DECLINED_KEY, '1');
     client.setConsent(false, clock.now());

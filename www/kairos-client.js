@@ -31,10 +31,18 @@ async function publicKey() {
 // store per channel (the default channel's keys as before), so channels never share a snapshot.
 const store = new SafeStore(localStorageBackend(), CHANNEL === 'model' ? 'tos' : `tos:${CHANNEL}`);
 
+/**
+ * A new random install id, stored. Not stored (storage full): this page still uses it, and the
+ * old one is removed, so the next visit draws another rather than take an erased shopper's.
+ */
 function newInstallId() {
   const b = crypto.getRandomValues(new Uint8Array(8));
   const id = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  localStorage.setItem(INSTALL_KEY, id);
+  try {
+    localStorage.setItem(INSTALL_KEY, id);
+  } catch {
+    localStorage.removeItem(INSTALL_KEY);
+  }
   return id;
 }
 
@@ -157,9 +165,15 @@ export async function openClient({ clock, onModel, onWaiting = () => {} }) {
       carry(erased === erasures ? drained.filter((e) => !posted.has(JSON.stringify(e))) : drained);
       return events.length;
     },
-    /** Withdrawing erases the profile and the reports not sent yet, here too. */
+    /**
+     * Withdrawing erases the profile and the reports not sent yet, here too. Withdrawing consent
+     * she gave starts a new install id, as a forget does, kept here too: a restart that finds no
+     * stored profile (storage full) must not bring back her pid.
+     */
     setConsent(yes, now) {
-      engine().setConsent(yes, now);
+      const shopper = engine();
+      if (!yes && shopper.consent) shopper.setConsent(false, now, newInstallId());
+      else shopper.setConsent(yes, now);
       if (!yes) erase();
     },
     identify: (kind, value) => engine().identify(kind, value),

@@ -32,12 +32,23 @@ function write(key, value) {
 }
 
 function installId() {
-  let id = read(KEY_INSTALL);
-  if (typeof id !== 'string' || !/^[0-9a-f]{16}$/.test(id)) {
-    id = '';
-    for (let i = 0; i < 16; i++) id += Math.floor(Math.random() * 16).toString(16);
-    // Not stored (storage full): this launch still uses it, and the next one draws another.
-    write(KEY_INSTALL, id);
+  const id = read(KEY_INSTALL);
+  return typeof id === 'string' && /^[0-9a-f]{16}$/.test(id) ? id : newInstallId();
+}
+
+/**
+ * A new random install id, stored. Not stored (storage full): this launch still uses it, and the
+ * old one is removed, so the next launch draws another rather than take an erased shopper's.
+ */
+function newInstallId() {
+  let id = '';
+  for (let i = 0; i < 16; i++) id += Math.floor(Math.random() * 16).toString(16);
+  if (!write(KEY_INSTALL, id)) {
+    try {
+      wx.removeStorageSync(KEY_INSTALL);
+    } catch (e) {
+      console.warn('kairos: cannot remove', KEY_INSTALL, e && e.message);
+    }
   }
   return id;
 }
@@ -143,7 +154,10 @@ App({
   /** Records the shopper's answer (also a later withdrawal) and stores it at once. */
   answerConsent(consent) {
     return this.engine().then((engine) => {
-      engine.setConsent(consent);
+      // Withdrawing consent she gave starts a new install id (as a forget does), kept here too: a
+      // launch that finds no stored profile (storage full) must not bring back her pid.
+      if (!consent && engine.consent) engine.setConsent(false, undefined, newInstallId());
+      else engine.setConsent(consent);
       // A withdrawal erases her reports not sent yet, here too: only erasure requests stay.
       if (!consent) this.erase();
       this.sync.saveState();

@@ -20,14 +20,17 @@ function label(item) {
   return item.variant === null ? item.offer : `${item.offer}/${item.variant}`;
 }
 
-/** Mirrors `run_step` in src/journey.rs. */
-function runStep(engine, step) {
+/** The install id of a journey's `n`th erasure, as `next_install` in src/journey.rs gives it. */
+const nextInstall = (n) => (0x5eed + n).toString(16).padStart(16, '0');
+
+/** Mirrors `run_step` in src/journey.rs; `erasures` counts the erasures so far (`{ n }`). */
+function runStep(engine, step, erasures) {
   const now = Date.parse(step.at);
   let items, reason, error, context = null;
   try {
     switch (step.do) {
-      // A withdrawal starts a new install id: the one the Rust runner gives (`NEXT_INSTALL`).
-      case 'consent': engine.setConsent(step.value, now, step.value ? undefined : '0000000000005eed'); break;
+      // A withdrawal of the consent she gave starts a new install id: the one the Rust runner gives.
+      case 'consent': engine.setConsent(step.value, now, !step.value && engine.consent ? nextInstall(erasures.n++) : undefined); break;
       case 'identify': engine.identify(step.kind, step.value); break;
       case 'traits': engine.setTraits(step.traits, step.expires ? Date.parse(step.expires) : undefined); break;
       case 'track': engine.track(step.event, now); break;
@@ -39,7 +42,7 @@ function runStep(engine, step) {
         break;
       }
       case 'check': break;
-      case 'forget': engine.forget('0000000000005eed', now); break;
+      case 'forget': engine.forget(nextInstall(erasures.n++), now); break;
       default: throw new Error(`unknown step ${step.do}`);
     }
   } catch (e) {
@@ -62,8 +65,9 @@ for (const file of files) {
       .trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(rust.length, journey.steps.length);
     const engine = new Engine(snapshotFor(journey.model), journey.install_id);
+    const erasures = { n: 0 };
     journey.steps.forEach((step, i) => {
-      const js = runStep(engine, step);
+      const js = runStep(engine, step, erasures);
       const r = rust[i];
       const at = `${file} step ${i} (${step.do})`;
       assert.deepEqual(r.mismatches, [], `${at}: the Rust runner itself passes`);

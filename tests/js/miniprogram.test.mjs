@@ -654,6 +654,30 @@ test('the example mini-program: a page hidden before the engine is there renders
   app.sync.stop();
 });
 
+test('the example mini-program: a withdrawal stores the new install id the engine runs under', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(1);
+  t.after(() => server.stop());
+  const mp = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1) });
+  const app = mp.launched();
+  const engine = await app.engine();
+  await app.answerConsent(true);
+  const before = mp.storage.get('kairos.install');
+  assert.equal(engine.pid, before);
+  await app.answerConsent(false);
+  const after = mp.storage.get('kairos.install');
+  assert.match(after, /^[0-9a-f]{16}$/);
+  assert.notEqual(after, before, 'a new id: a launch that finds no stored profile does not take the erased one');
+  await app.answerConsent(true);
+  assert.equal(engine.pid, after, 'the engine runs under the id the app stored');
+  // Declined again before consenting: nothing erased, the id stays.
+  await app.answerConsent(false);
+  const third = mp.storage.get('kairos.install');
+  await app.answerConsent(false);
+  assert.equal(mp.storage.get('kairos.install'), third);
+  app.sync.stop();
+});
+
 /** A wx.setStorageSync that throws as WeChat does once the mini-program's storage passes `quota` characters. */
 function quotaStorage(storage, quota) {
   const failed = [];
