@@ -78,6 +78,20 @@ function busy(engine, i, a, b, c) {
   }
 }
 
+/**
+ * A new install id, 16 hex digits, from the platform's cryptographic random numbers (browsers,
+ * Node), or `undefined` where there are none (mini-programs): the module then draws one with
+ * `Math.random`, whose generator a few of its outputs give away, so an id it drew at an erasure
+ * could be told from the erased one.
+ */
+function drawId() {
+  const c = typeof crypto === 'object' && crypto !== null && typeof crypto.getRandomValues === 'function' ? crypto : null;
+  if (!c) return undefined;
+  let id = '';
+  for (const b of c.getRandomValues(new Uint8Array(8))) id += (b | 256).toString(16).slice(1);
+  return id;
+}
+
 /** Completes the generated `Engine` class (once): its methods, getters and fast paths. */
 export function install(Engine) {
   const proto = Engine.prototype;
@@ -85,7 +99,7 @@ export function install(Engine) {
   proto.__installed = true;
   // The constructor checks the signature when given keys (one export for both).
   Engine.fromSignedSnapshot = function fromSignedSnapshot(snapshot, publicKeys, installId, options) {
-    return new Engine(snapshot, installId, publicKeys === undefined ? null : publicKeys, options);
+    return new Engine(snapshot, installId ?? drawId(), publicKeys === undefined ? null : publicKeys, options);
   };
   // A snapshot's version, checked as loading checks it (off the hot path: storage and sync call it
   // on the copies they hold or refuse), by the constructor rather than an export of its own.
@@ -115,10 +129,13 @@ export function install(Engine) {
   if (Symbol.dispose) proto[Symbol.dispose] = proto.free;
   // The engine drops its strings (the values of events and pages) when consent changes or the
   // shopper is forgotten: so do its indices here.
+  // Both start a new install id at an erasure: drawn here unless given.
   for (const name of ['setConsent', 'forget']) {
     const f = proto[name];
     proto[name] = function (a, b, c) {
       this.__strings = undefined;
+      if (name === 'forget') a = a ?? drawId();
+      else if (a === false) c = c ?? drawId();
       return f.call(this, a, b, c);
     };
   }

@@ -167,7 +167,10 @@ export declare class Engine {
    * A fresh engine (no consent yet) from snapshot bytes. `installId` (16 hex digits) is drawn
    * once per install and kept, and drawn anew at each erasure (`forget`, a withdrawn consent);
    * without it one is drawn. It travels in `exportState()`: a host that keeps its own copy takes
-   * the new one after an erasure (or passes one to `forget` and `setConsent`).
+   * the new one after an erasure (or passes one to `forget` and `setConsent`). `forget`,
+   * `setConsent` and `fromSignedSnapshot` draw from `crypto.getRandomValues` where there is one;
+   * this constructor, and all of them in mini-programs (no `crypto`), from `Math.random`, whose
+   * outputs a few others give away: pass one drawn from a cryptographic source where you can.
    * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
    */
   constructor(snapshot: Uint8Array, installId?: string);

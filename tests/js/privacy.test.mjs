@@ -326,3 +326,28 @@ test('privacy review #8: an erasure whose older copy cannot be blanked leaves no
   full.fail = null;
   assert.deepEqual([nextStart(full).state, nextStart(full).consent], ['none', false]);
 });
+
+test('the new install id of an erasure is drawn from crypto.getRandomValues, not Math.random', () => {
+  const real = crypto.getRandomValues;
+  let n = 0;
+  crypto.getRandomValues = (bytes) => { n += 1; bytes.set([0xf0, 1, 2, 3, 4, 5, 6, n]); return bytes; };
+  try {
+    const e = shopper('00000000000000d8');
+    e.setConsent(false, NOW + 2);
+    e.setConsent(true);
+    assert.equal(e.pid, 'f001020304050601', 'a withdrawal');
+    e.forget(undefined, NOW + 3);
+    e.setConsent(true);
+    assert.equal(e.pid, 'f001020304050602', 'a forget');
+    const signed = Engine.fromSignedSnapshot(v1, brand.publicKey);
+    signed.setConsent(true);
+    assert.equal(signed.pid, 'f001020304050603', 'an engine made without one');
+    // A given id is taken as it is.
+    e.forget('00000000000000d9', NOW + 4);
+    e.setConsent(true);
+    assert.equal(e.pid, '00000000000000d9');
+    assert.equal(n, 3);
+  } finally {
+    crypto.getRandomValues = real;
+  }
+});
