@@ -55,6 +55,11 @@ pub struct Args {
     /// Largest outbox upload in bytes; larger ones get 413.
     #[arg(long, default_value_t = 256 * 1024)]
     pub max_upload: usize,
+    /// Most outbox uploads taken at once (read, checked or waiting to be written); more are
+    /// answered `503` with `Retry-After` at once, so uploads waiting on the disk cannot hold every
+    /// connection, nor their bodies the memory.
+    #[arg(long, default_value_t = 64)]
+    pub max_uploads: usize,
     /// Storefront origins allowed by CORS (repeatable); none allows any origin.
     #[arg(long = "origin")]
     pub origins: Vec<String>,
@@ -127,6 +132,8 @@ struct Shared {
     read_timeout: Duration,
     /// Largest outbox upload, bytes (`--max-upload`).
     max_upload: usize,
+    /// One permit per outbox upload being taken (`--max-uploads`).
+    uploads: Arc<Semaphore>,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -200,6 +207,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         max_upload: args.max_upload,
+        uploads: Arc::new(Semaphore::new(args.max_uploads.max(1))),
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),

@@ -663,6 +663,31 @@ fn an_upload_declared_too_large_is_refused_before_its_body() {
     assert_eq!(ok.status, 202, "{}", ok.text());
 }
 
+/// Serve review, finding 5: uploads waiting on the disk could hold every connection, and their
+/// bodies the memory. Over `--max-uploads` a batch is answered `503` at once, to be sent again.
+#[test]
+fn uploads_over_the_limit_are_answered_at_once() {
+    let srv = Server::start("uploads", &["--max-uploads", "1", "--read-timeout-ms", "600000"]);
+    let held = hold_upload(&srv.addr);
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let line = format!("{}\n", exposure("later"));
+    let busy = request(&srv.addr, "POST", "/v1/outbox", &ndjson, line.as_bytes());
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(busy.headers.get("retry-after").map(String::as_str), Some("30"));
+    assert_eq!(srv.get("/healthz", &[]).status, 200, "other requests are answered meanwhile");
+    drop(held);
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = request(&srv.addr, "POST", "/v1/outbox", &ndjson, line.as_bytes());
+        if r.status == 202 {
+            break;
+        }
+        assert!(r.status == 503 && Instant::now() < end, "{} {}", r.status, r.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(stored_reports(&srv.dir.join("outbox.ndjson")).len(), 1);
+}
+
 /// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
 /// so were hidden files.
 #[test]

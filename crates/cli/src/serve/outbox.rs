@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
@@ -154,6 +154,14 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
         return refused;
     }
+    // Held until the batch is written (or refused): the devices keep their reports and send them
+    // again later.
+    let Ok(_upload) = s.uploads.clone().try_acquire_owned() else {
+        tracing::debug!("upload limit reached: a batch refused (raise --max-uploads)");
+        let headers = [(header::RETRY_AFTER, "30"), (header::CACHE_CONTROL, "no-store")];
+        return (StatusCode::SERVICE_UNAVAILABLE, headers, "too many uploads at once; try again later\n")
+            .into_response();
+    };
     let body = match read_body(&s, req, s.max_upload).await {
         Ok(b) => b,
         Err(refused) => return refused,
