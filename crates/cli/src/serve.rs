@@ -60,6 +60,11 @@ pub struct Args {
     /// connection, nor their bodies the memory.
     #[arg(long, default_value_t = 64)]
     pub max_uploads: usize,
+    /// Largest the outbox file may grow, bytes; a batch that would take it past is answered
+    /// `507` (and logged), so a pipeline that stopped taking the file cannot fill the disk the
+    /// published snapshots are kept on.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub outbox_max_bytes: u64,
     /// Storefront origins allowed by CORS (repeatable); none allows any origin.
     #[arg(long = "origin")]
     pub origins: Vec<String>,
@@ -134,6 +139,11 @@ struct Shared {
     max_upload: usize,
     /// One permit per outbox upload being taken (`--max-uploads`).
     uploads: Arc<Semaphore>,
+    /// `--outbox-max-bytes`.
+    outbox_max: u64,
+    /// Whether the last batch found the outbox file full: the first refusal is logged as an
+    /// error, and the first batch stored after as info.
+    outbox_full: std::sync::atomic::AtomicBool,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -208,6 +218,8 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         max_upload: args.max_upload,
         uploads: Arc::new(Semaphore::new(args.max_uploads.max(1))),
+        outbox_max: args.outbox_max_bytes,
+        outbox_full: std::sync::atomic::AtomicBool::new(false),
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),

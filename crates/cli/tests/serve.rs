@@ -688,6 +688,36 @@ fn uploads_over_the_limit_are_answered_at_once() {
     assert_eq!(stored_reports(&srv.dir.join("outbox.ndjson")).len(), 1);
 }
 
+/// Serve review, finding 5: the outbox file grew without bound, and a full disk then stopped
+/// publishing too. Past `--outbox-max-bytes` a batch is answered `507`, logged once; once the
+/// file is taken away (a pipeline moved it), batches are stored again.
+#[test]
+fn a_full_outbox_refuses_batches_until_it_is_taken_away() {
+    let srv = Server::start("outbox-full", &["--outbox-max-bytes", "600"]);
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |offer: &str| {
+        request(&srv.addr, "POST", "/v1/outbox", &ndjson, format!("{}\n", exposure(offer)).as_bytes())
+    };
+    let file = srv.dir.join("outbox.ndjson");
+    let mut stored = 0;
+    while post(&format!("o{stored}")).status == 202 {
+        stored += 1;
+        assert!(stored < 10, "600 bytes never filled");
+    }
+    assert!(stored >= 2, "{stored} batches before it was full");
+    let full = post("again");
+    assert_eq!(full.status, 507, "{}", full.text());
+    assert_eq!(full.headers.get("retry-after").map(String::as_str), Some("300"));
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size <= 600, "{size} bytes");
+    assert_eq!(stored_reports(&file).len(), stored, "no refused batch in the file");
+    assert_eq!(srv.log().matches("the outbox file is full").count(), 1, "logged once: {}", srv.log());
+    std::fs::rename(&file, srv.dir.join("outbox.1.ndjson")).unwrap();
+    assert_eq!(post("after").status, 202);
+    assert_eq!(stored_reports(&file).len(), 1);
+    srv.wait_log("the outbox file has room again");
+}
+
 /// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
 /// so were hidden files.
 #[test]

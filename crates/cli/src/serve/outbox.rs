@@ -178,10 +178,18 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     let state = Arc::clone(&s);
     let stored = tokio::spawn(async move { store(&state, out).await }).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "the outbox write failed; the batch was not stored");
-        false
+        Stored::Failed
     });
-    if !stored {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response();
+    match stored {
+        Stored::Yes => {}
+        Stored::Full => {
+            let headers = [(header::RETRY_AFTER, "300"), (header::CACHE_CONTROL, "no-store")];
+            return (StatusCode::INSUFFICIENT_STORAGE, headers, "the outbox is full; try again later\n")
+                .into_response();
+        }
+        Stored::Failed => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response()
+        }
     }
     tracing::info!(events = count, "outbox batch accepted");
     json_response(StatusCode::ACCEPTED, &serde_json::json!({ "accepted": count }))
@@ -225,25 +233,53 @@ fn stored_lines(body: &[u8]) -> Result<(Vec<u8>, usize), String> {
     Ok((out, count))
 }
 
+/// Whether a batch was stored.
+enum Stored {
+    Yes,
+    /// Not: the file would pass `--outbox-max-bytes` (`507`).
+    Full,
+    /// Not: the write failed (`500`).
+    Failed,
+}
+
 /// Appends `batch` to the outbox file under the outbox lock, held until the write is done, and
-/// logs what went wrong: true when it was stored.
-async fn store(s: &Shared, batch: Vec<u8>) -> bool {
+/// logs what went wrong.
+async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
+    use std::sync::atomic::Ordering;
     let path = s.outbox.lock().await;
     let file = path.clone();
-    let written = tokio::task::spawn_blocking(move || append_batch(&file, &batch))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let max = s.outbox_max;
+    let written = tokio::task::spawn_blocking(move || {
+        // Its length read under the lock: no other batch grows it meanwhile.
+        let len = std::fs::metadata(&file).map_or(0, |m| m.len());
+        if len.saturating_add(batch.len() as u64 + 1) > max {
+            return Ok(None);
+        }
+        append_batch(&file, &batch).map(Some)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     match written {
-        Ok(torn) => {
+        Ok(Some(torn)) => {
             if torn {
                 tracing::warn!(file = %path.display(),
                     "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch");
             }
-            true
+            if s.outbox_full.swap(false, Ordering::Relaxed) {
+                tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
+            }
+            Stored::Yes
+        }
+        Ok(None) => {
+            if !s.outbox_full.swap(true, Ordering::Relaxed) {
+                tracing::error!(file = %path.display(), max_bytes = max,
+                    "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
+            }
+            Stored::Full
         }
         Err(e) => {
             tracing::error!(file = %path.display(), error = %e, "cannot append to the outbox file; the batch was not stored");
-            false
+            Stored::Failed
         }
     }
 }
