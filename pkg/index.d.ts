@@ -170,7 +170,8 @@ export declare class Engine {
    * the new one after an erasure (or passes one to `forget` and `setConsent`). `forget`,
    * `setConsent` and `fromSignedSnapshot` draw from `crypto.getRandomValues` where there is one;
    * this constructor, and all of them in mini-programs (no `crypto`), from `Math.random`, whose
-   * outputs a few others give away: pass one drawn from a cryptographic source where you can.
+   * outputs a few others give away: pass one drawn from a cryptographic source where you can
+   * (the example mini-program draws them ahead with `wx.getRandomValues`).
    * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
    */
   constructor(snapshot: Uint8Array, installId?: string);

@@ -37,12 +37,48 @@ function installId() {
 }
 
 /**
- * A new random install id, stored. Not stored (storage full): this launch still uses it, and the
+ * The next new install id, drawn ahead from wx.getRandomValues (cryptographic; base library
+ * 2.15.0), which answers asynchronously: `null` until it has.
+ */
+let readyId = null;
+let drawing = false;
+function drawAhead() {
+  if (drawing || readyId !== null || typeof wx.getRandomValues !== 'function') return;
+  drawing = true;
+  try {
+    wx.getRandomValues({
+      length: 8,
+      success(res) {
+        drawing = false;
+        const b = new Uint8Array(res.randomValues);
+        let id = '';
+        for (let i = 0; i < b.length; i++) id += (b[i] | 256).toString(16).slice(1);
+        if (id.length === 16) readyId = id;
+      },
+      fail() {
+        drawing = false;
+      },
+    });
+  } catch (e) {
+    drawing = false;
+    console.warn('kairos: no random values', e && e.message);
+  }
+}
+
+/**
+ * A new random install id, stored: the one drawn ahead from wx.getRandomValues, else one from
+ * Math.random, whose generator a few of its outputs give away (the first launch's id, or where
+ * wx.getRandomValues is missing). Not stored (storage full): this launch still uses it, and the
  * old one is removed, so the next launch draws another rather than take an erased shopper's.
  */
 function newInstallId() {
-  let id = '';
-  for (let i = 0; i < 16; i++) id += Math.floor(Math.random() * 16).toString(16);
+  let id = readyId;
+  readyId = null;
+  drawAhead();
+  if (!id) {
+    id = '';
+    for (let i = 0; i < 16; i++) id += Math.floor(Math.random() * 16).toString(16);
+  }
   if (!write(KEY_INSTALL, id)) {
     try {
       wx.removeStorageSync(KEY_INSTALL);
@@ -98,6 +134,8 @@ function bundledSnapshot() {
 
 App({
   onLaunch() {
+    // The id of an erasure (a withdrawal, a forget) must not be told from the erased one.
+    drawAhead();
     // A failure here rejects `ready`, so every `engine()` caller gets it in its catch rather than a
     // TypeError: no WXWebAssembly (base library below 2.13), or one that cannot load a `.wasm.br`
     // (below 2.14).

@@ -205,8 +205,9 @@ after(() => { for (const app of launched) if (app.sync) app.sync.stop(); });
  * missing). `stack` is WeChat's page stack as `getCurrentPages()` returns it, top last: a test
  * pushes and pops pages (any objects) as the shopper navigates.
  */
-function launch({ url, publicKey, bundled, storage = new Map(), wasm = true }) {
+function launch({ url, publicKey, bundled, storage = new Map(), wasm = true, random }) {
   const box = sandbox({}, storage);
+  if (random) box.ctx.wx.getRandomValues = random;
   if (!wasm) vm.runInContext('delete globalThis.WXWebAssembly;', box.ctx);
   const network = [];
   box.ctx.wx.onNetworkStatusChange = (f) => network.push(f);
@@ -675,6 +676,36 @@ test('the example mini-program: a withdrawal stores the new install id the engin
   const third = mp.storage.get('kairos.install');
   await app.answerConsent(false);
   assert.equal(mp.storage.get('kairos.install'), third);
+  app.sync.stop();
+});
+
+test('the example mini-program: the id of a withdrawal comes from wx.getRandomValues, drawn ahead', async (t) => {
+  const brand = makeBrand();
+  const server = await brand.serve(1);
+  t.after(() => server.stop());
+  let n = 0;
+  // As WeChat answers: later, with an ArrayBuffer.
+  const random = ({ length, success }) => {
+    n += 1;
+    const b = new Uint8Array(length).fill(0xa0 + n);
+    setTimeout(() => success({ randomValues: b.buffer, errMsg: 'getRandomValues:ok' }), 0);
+  };
+  const mp = launch({ url: server.url, publicKey: brand.publicKey, bundled: brand.snapshot(1), random });
+  const app = mp.launched();
+  const engine = await app.engine();
+  // The first launch's id: drawn at launch, there before the engine (which loads asynchronously).
+  assert.equal(mp.storage.get('kairos.install'), 'a1'.repeat(8));
+  await app.answerConsent(true);
+  assert.equal(engine.pid, 'a1'.repeat(8));
+  await new Promise((r) => setTimeout(r, 5));
+  await app.answerConsent(false);
+  assert.equal(mp.storage.get('kairos.install'), 'a2'.repeat(8), 'drawn ahead once the first was taken');
+  await app.answerConsent(true);
+  assert.equal(engine.pid, 'a2'.repeat(8));
+  await new Promise((r) => setTimeout(r, 5));
+  await app.answerConsent(false);
+  assert.equal(mp.storage.get('kairos.install'), 'a3'.repeat(8));
+  assert.equal(n, 4, 'one draw per id taken and one ahead, none while one is on its way or ready');
   app.sync.stop();
 });
 
