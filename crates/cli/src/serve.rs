@@ -466,9 +466,14 @@ fn push_permit(s: &Shared) -> Option<OwnedSemaphorePermit> {
 /// same backoff).
 fn push_busy() -> Response {
     tracing::debug!("push limit reached: a push stream refused (raise --max-push)");
-    let headers = [(header::RETRY_AFTER, "30"), (header::CACHE_CONTROL, "no-store")];
-    (StatusCode::SERVICE_UNAVAILABLE, headers, "too many push streams open; try again later\n")
-        .into_response()
+    try_later(StatusCode::SERVICE_UNAVAILABLE, "30", "too many push streams open")
+}
+
+/// A refusal to try again in `seconds` (`Retry-After`), not to be cached: `message` and "; try
+/// again later".
+fn try_later(status: StatusCode, seconds: &'static str, message: &str) -> Response {
+    let headers = [(header::RETRY_AFTER, seconds), (header::CACHE_CONTROL, "no-store")];
+    (status, headers, format!("{message}; try again later\n")).into_response()
 }
 
 /// Server-Sent Events: the current meta at once, then one `snapshot` event per new version, for

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-use super::{bad_request, json_response, read_body, refuse_content_type, AppState, Shared};
+use super::{bad_request, json_response, read_body, refuse_content_type, try_later, AppState, Shared};
 use crate::Fail;
 
 /// Longest outbox line, bytes.
@@ -158,9 +158,7 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     // again later.
     let Ok(_upload) = s.uploads.clone().try_acquire_owned() else {
         tracing::debug!("upload limit reached: a batch refused (raise --max-uploads)");
-        let headers = [(header::RETRY_AFTER, "30"), (header::CACHE_CONTROL, "no-store")];
-        return (StatusCode::SERVICE_UNAVAILABLE, headers, "too many uploads at once; try again later\n")
-            .into_response();
+        return try_later(StatusCode::SERVICE_UNAVAILABLE, "30", "too many uploads at once");
     };
     let body = match read_body(&s, req, s.max_upload).await {
         Ok(b) => b,
@@ -182,11 +180,7 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     });
     match stored {
         Stored::Yes => {}
-        Stored::Full => {
-            let headers = [(header::RETRY_AFTER, "300"), (header::CACHE_CONTROL, "no-store")];
-            return (StatusCode::INSUFFICIENT_STORAGE, headers, "the outbox is full; try again later\n")
-                .into_response();
-        }
+        Stored::Full => return try_later(StatusCode::INSUFFICIENT_STORAGE, "300", "the outbox is full"),
         Stored::Failed => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "cannot store the batch\n").into_response()
         }
