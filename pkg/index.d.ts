@@ -101,7 +101,20 @@ export type OutboxEvent =
       readonly control: boolean;
       readonly at: number;
     }
-  | { readonly type: 'forgotten'; readonly pid: string; readonly at: number };
+  /**
+   * An erasure request (`forget`, a withdrawn consent): the backend erases what it holds under
+   * `pid` and the reports of `install`, whose decision ids invert to counters 1 to `decisions`
+   * (`kairos erase`, docs/cli.md). For a shopper who identified, `pid` is her identifier's hash,
+   * which no report carries. `install` and `decisions` are null in a request stored by a package
+   * from before 2026-11-25 (then a 16-digit `pid` is the install id).
+   */
+  | {
+      readonly type: 'forgotten';
+      readonly pid: string;
+      readonly install: string | null;
+      readonly decisions: number | null;
+      readonly at: number;
+    };
 
 /** The stable codes of `KairosError`. */
 export type ErrorCode =

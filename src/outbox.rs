@@ -60,8 +60,9 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
-    /// The profile was wiped at the shopper's request; the backend should erase `pid`'s data.
-    Forgotten {
+    /// A `forgotten` request as packages before 2026-11-25 stored it, without the install: read
+    /// from their states, reported with `install` and `decisions` null, never made.
+    LegacyForgotten {
         /// The pseudonymous id used until then.
         pid: String,
         /// When, ms.
@@ -73,6 +74,21 @@ pub enum OutboxEvent {
     StageLeft {
         /// The stage left.
         from: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+    /// The profile was wiped at the shopper's request; the backend should erase `pid`'s data and
+    /// the install's reports.
+    Forgotten {
+        /// The pseudonymous id used until then.
+        pid: String,
+        /// The install id used until then (16 hex digits), by which the backend finds the
+        /// install's reports: their decision ids invert to counters from 1 to `decisions`
+        /// ([`crate::engine::decision_counter`], `kairos erase`). For a shopper who identified,
+        /// `pid` is her identifier's hash, which no report carries.
+        install: String,
+        /// The install's decision counter at the erasure.
+        decisions: u64,
         /// When, ms.
         at: i64,
     },
@@ -100,7 +116,7 @@ impl Wire for OutboxEvent {
                 control.put(w);
                 at.put(w);
             }
-            OutboxEvent::Forgotten { pid, at } => {
+            OutboxEvent::LegacyForgotten { pid, at } => {
                 w.varint(3);
                 w.str(pid);
                 at.put(w);
@@ -110,10 +126,16 @@ impl Wire for OutboxEvent {
                 from.put(w);
                 at.put(w);
             }
+            OutboxEvent::Forgotten { pid, install, decisions, at } => {
+                w.varint(5);
+                [pid, install].iter().for_each(|s| w.str(s));
+                decisions.put(w);
+                at.put(w);
+            }
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("OutboxEvent", 5) {
+        match r.variant("OutboxEvent", 6) {
             0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
             1 => OutboxEvent::Exposure {
                 decision: r.string(),
@@ -130,8 +152,14 @@ impl Wire for OutboxEvent {
                 control: r.bool(),
                 at: r.i64(),
             },
-            3 => OutboxEvent::Forgotten { pid: r.string(), at: r.i64() },
-            _ => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
+            3 => OutboxEvent::LegacyForgotten { pid: r.string(), at: r.i64() },
+            4 => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
+            _ => OutboxEvent::Forgotten {
+                pid: r.string(),
+                install: r.string(),
+                decisions: Wire::take(r),
+                at: r.i64(),
+            },
         }
     }
 }
@@ -143,8 +171,13 @@ impl OutboxEvent {
             OutboxEvent::StageChanged { .. } | OutboxEvent::StageLeft { .. } => "stage_changed",
             OutboxEvent::Exposure { .. } => "exposure",
             OutboxEvent::Conversion { .. } => "conversion",
-            OutboxEvent::Forgotten { .. } => "forgotten",
+            OutboxEvent::Forgotten { .. } | OutboxEvent::LegacyForgotten { .. } => "forgotten",
         }
+    }
+
+    /// Whether this is an erasure request (`forgotten`).
+    pub fn is_erasure(&self) -> bool {
+        matches!(self, OutboxEvent::Forgotten { .. } | OutboxEvent::LegacyForgotten { .. })
     }
 
     /// The fields hosts send to the backend, `type` first, in a fixed order.
@@ -177,9 +210,24 @@ impl OutboxEvent {
                 ("control", Field::Bool(*control)),
                 ("at", Field::Time(*at)),
             ],
-            OutboxEvent::Forgotten { pid, at } => {
-                vec![kind, ("pid", Field::Str(pid)), ("at", Field::Time(*at))]
+            OutboxEvent::LegacyForgotten { pid, at } => {
+                vec![
+                    kind,
+                    ("pid", Field::Str(pid)),
+                    ("install", Field::Null),
+                    ("decisions", Field::Null),
+                    ("at", Field::Time(*at)),
+                ]
             }
+            OutboxEvent::Forgotten { pid, install, decisions, at } => vec![
+                kind,
+                ("pid", Field::Str(pid)),
+                ("install", Field::Str(install)),
+                // A JavaScript number holds every integer up to 2^53 exactly; no install makes
+                // that many decisions (only a forged state could claim more).
+                ("decisions", Field::Time((*decisions).min(1 << 53) as i64)),
+                ("at", Field::Time(*at)),
+            ],
         }
     }
 
@@ -208,7 +256,7 @@ pub enum Field<'a> {
     Str(&'a str),
     /// A flag.
     Bool(bool),
-    /// A time, ms since the epoch.
+    /// A time, ms since the epoch, or a count.
     Time(i64),
 }
 
@@ -283,7 +331,7 @@ impl Outbox {
         // new event takes the oldest place, which becomes the newest.
         let at = |k: usize| (self.start + k) % OUTBOX_CAPACITY;
         let victim = (0..OUTBOX_CAPACITY)
-            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(OutboxEvent::Forgotten { .. }))))
+            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(e)) if e.is_erasure()))
             .unwrap_or(0);
         for k in (1..=victim).rev() {
             self.entries.swap(at(k), at(k - 1));
@@ -307,8 +355,10 @@ impl Outbox {
     pub fn push_erasures_of(&mut self, other: &Outbox) {
         let (older, newer) = other.ordered();
         for e in older.iter().chain(newer) {
-            if let Entry::Named(f @ OutboxEvent::Forgotten { .. }) = e {
-                self.push(f.clone());
+            if let Entry::Named(f) = e {
+                if f.is_erasure() {
+                    self.push(f.clone());
+                }
             }
         }
     }

@@ -141,7 +141,8 @@ fn every_variant_state() -> StoredState {
                 control: true,
                 at: 0,
             },
-            OutboxEvent::Forgotten { pid: s("abc"), at: -5 },
+            OutboxEvent::Forgotten { pid: s("abc"), install: s("00000000000000ab"), decisions: 7, at: -5 },
+            OutboxEvent::LegacyForgotten { pid: s("abd"), at: 9 },
         ],
         outbox_dropped: 3,
     }

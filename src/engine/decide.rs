@@ -674,10 +674,15 @@ fn mix(install: u64, seq: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The sequence number `mix(install, seq)` was made from: each step of [`mix`] undone (an
+/// The decision counter `mix(install, seq)` was made from: each step of [`mix`] undone (an
 /// xor-shift by `k` by xoring in the shifts by `k`, `2k`, ...; a multiplication by the odd
 /// constant's inverse modulo 2^64).
-fn unmix(install: u64, id: u64) -> u64 {
+///
+/// Public as `kairos::engine::decision_counter`, for backends: a `forgotten` request names the
+/// erased `install` and its `decisions`, and a report is that install's when its decision id
+/// (16 hex digits) inverts to a counter from 1 to `decisions`. Another install's id inverts to a
+/// counter spread evenly over all 2^64, so it falls in that range with chance `decisions` / 2^64.
+pub fn unmix(install: u64, id: u64) -> u64 {
     let mut z = id ^ (id >> 31) ^ (id >> 62);
     z = z.wrapping_mul(0x3196_42B2_D24D_8EC3);
     z ^= (z >> 27) ^ (z >> 54);

@@ -245,7 +245,51 @@ fn forget_leaves_only_a_forgotten_event() {
     e.forget(6, MIDNIGHT + 1);
     assert!(e.profile().ids.is_empty());
     assert!(!e.profile().consent);
-    assert_eq!(e.drain_outbox(), vec![OutboxEvent::Forgotten { pid, at: MIDNIGHT + 1 }]);
+    let install = "0000000000000005".to_string();
+    assert_eq!(
+        e.drain_outbox(),
+        vec![OutboxEvent::Forgotten { pid, install, decisions: 0, at: MIDNIGHT + 1 }]
+    );
+}
+
+/// A `forgotten` request names the install and its decision counter, so a backend finds the
+/// install's reports by their decision ids (`decision_counter`), also after she identified (her
+/// pid is then her identifier's hash, which no report carries).
+#[test]
+fn a_forgotten_request_finds_the_installs_reports_by_their_decision_ids() {
+    use crate::engine::decision_counter;
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m.clone(), 0x5eed);
+    let mut other = engine(m, 0x5eee);
+    let mut mine = Vec::new();
+    let hero = at(&e, "hero");
+    let page = [Value::String("home".into())];
+    for k in 0..5 {
+        mine.push(e.decide(hero, &page, MIDNIGHT + k * HOUR).id);
+        other.decide(hero, &page, MIDNIGHT + k * HOUR);
+        if k == 2 {
+            e.identify(IdKind::Phone, "13800138000").unwrap();
+        }
+    }
+    let theirs: Vec<u64> = other
+        .drain_outbox()
+        .iter()
+        .filter_map(|r| match r {
+            OutboxEvent::Exposure { decision, .. } => u64::from_str_radix(decision, 16).ok(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(theirs.len(), 5);
+    e.forget(0x5eef, MIDNIGHT + DAY);
+    let requests: [OutboxEvent; 1] = e.drain_outbox().try_into().unwrap();
+    let [OutboxEvent::Forgotten { pid, install, decisions, .. }] = requests else {
+        panic!("one forgotten request")
+    };
+    assert_eq!((pid.len(), install.as_str(), decisions), (32, "0000000000005eed", 5));
+    let install = u64::from_str_radix(&install, 16).unwrap();
+    let erased = |id: u64| (1..=decisions).contains(&decision_counter(install, id));
+    assert!(mine.iter().all(|&id| erased(id)), "her reports");
+    assert!(!theirs.iter().any(|&id| erased(id)), "not another install's");
 }
 
 #[test]
@@ -266,8 +310,18 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
     assert_eq!(
         e.drain_outbox(),
         vec![
-            OutboxEvent::Forgotten { pid, at: MIDNIGHT + 2 },
-            OutboxEvent::Forgotten { pid: second_pid, at: MIDNIGHT + 4 }
+            OutboxEvent::Forgotten {
+                pid,
+                install: "0000000000000005".into(),
+                decisions: 1,
+                at: MIDNIGHT + 2
+            },
+            OutboxEvent::Forgotten {
+                pid: second_pid,
+                install: "0000000000000006".into(),
+                decisions: 0,
+                at: MIDNIGHT + 4
+            }
         ],
         "the exposure and stage changes went; both erasure requests stay"
     );
@@ -875,7 +929,11 @@ fn take_erasures_takes_only_the_forgotten_requests() {
     old.decide(at(&old, "hero"), &[Value::Null], MIDNIGHT + HOUR);
     let mut fresh = Engine::new(m, 3);
     fresh.take_erasures(&old.export_state()).unwrap();
-    assert_eq!(fresh.drain_outbox(), [OutboxEvent::Forgotten { pid: anonymous, at: MIDNIGHT }]);
+    let install = anonymous.clone();
+    assert_eq!(
+        fresh.drain_outbox(),
+        [OutboxEvent::Forgotten { pid: anonymous, install, decisions: 0, at: MIDNIGHT }]
+    );
     assert!(!fresh.profile().consent);
     assert!(fresh.take_erasures(b"not state").is_err());
 }

@@ -446,7 +446,7 @@ impl Profile {
         outbox.dropped = s.outbox_dropped;
         for e in &mut s.outbox {
             // Taken, not cloned (the placeholder left behind holds no allocation).
-            outbox.push(core::mem::replace(e, OutboxEvent::Forgotten { pid: String::new(), at: 0 }));
+            outbox.push(core::mem::replace(e, OutboxEvent::LegacyForgotten { pid: String::new(), at: 0 }));
         }
         (p, outbox)
     }

@@ -25,7 +25,11 @@ test('withdrawing consent drops the reports not sent yet and queues a forgotten 
   const pid = e.pid;
   assert.ok(e.outbox().some((ev) => ev.type === 'exposure'));
   e.setConsent(false, NOW + 2);
-  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, at: NOW + 2 }]);
+  // She identified, so her pid is her phone's hash, which no report carries: the request names
+  // the install and its decision counter too, by which the backend finds her reports
+  // (`kairos erase`: their decision ids invert to counters 1 to `decisions`).
+  assert.match(pid, /^[0-9a-f]{32}$/);
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d1', decisions: 1, at: NOW + 2 }]);
   assert.equal(e.consent, false);
   // Declining again, or before ever consenting, asks nothing more.
   e.setConsent(false, NOW + 3);
@@ -44,8 +48,9 @@ test('a withdrawal starts a new install id, drawn unless given: a new consent is
   assert.equal(code(() => e.setConsent(false, NOW + 2, '00000000000000d4')), 'ARGUMENT_INVALID', 'the current id');
   assert.equal(code(() => e.setConsent(false, NOW + 2, 'xyz')), 'ARGUMENT_INVALID');
   assert.equal(e.consent, true, 'nothing was withdrawn by the refused calls');
+  e.decide('home_hero', { page: 'home' }, NOW + 2);
   e.setConsent(false, NOW + 2, '00000000000000e5');
-  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, at: NOW + 2 }]);
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d4', decisions: 2, at: NOW + 2 }]);
   e.setConsent(true);
   assert.equal(e.pid, '00000000000000e5');
   const d = e.decide('home_hero', { page: 'home' }, NOW + 3);

@@ -9,6 +9,7 @@ macro_rules! say {
     };
 }
 
+mod erase;
 mod eval;
 mod listen;
 mod locate;
@@ -131,6 +132,8 @@ enum Command {
     },
     /// Serve signed snapshots per channel, push new versions, accept outbox uploads.
     Serve(serve::Args),
+    /// Rewrite outbox files without the reports of the installs that `forgotten` requests erased.
+    Erase(erase::Args),
     /// Replay a journey fixture against a model and print what the shopper sees.
     Simulate {
         /// The model (JSON); defaults to the one the journey names in its `model` field.
@@ -462,6 +465,10 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
         }
         Command::Serve(args) => {
             serve::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Erase(args) => {
+            erase::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate { model, journeys, json } => {

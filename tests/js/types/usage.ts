@@ -40,7 +40,7 @@ export function page(): string | null {
       case 'exposure': void e.placement; break;
       case 'conversion': void e.event; break;
       case 'stage_changed': void e.to; break;
-      case 'forgotten': void e.pid; break;
+      case 'forgotten': void [e.pid, e.install satisfies string | null, e.decisions satisfies number | null]; break;
     }
   }
   const state: Uint8Array = engine.exportState();

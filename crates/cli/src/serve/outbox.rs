@@ -39,6 +39,11 @@ enum Kind {
     Pid,
     /// `true` or `false`.
     Flag,
+    /// An install id (16 lowercase hex digits), `null` or absent: a `forgotten` request from a
+    /// package before 2026-11-25 names none.
+    Install,
+    /// A decision counter (an integer from 0 to 2^53), `null` or absent, as [`Kind::Install`].
+    Count,
     /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
 }
@@ -67,7 +72,10 @@ const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
         ],
     ),
     ("stage_changed", &[("from", Kind::NameOrNull), ("to", Kind::NameOrNull), ("at", Kind::Time)]),
-    ("forgotten", &[("pid", Kind::Pid), ("at", Kind::Time)]),
+    (
+        "forgotten",
+        &[("pid", Kind::Pid), ("install", Kind::Install), ("decisions", Kind::Count), ("at", Kind::Time)],
+    ),
 ];
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -84,6 +92,9 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Decision, Json::String(s)) => is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
+        (Kind::Install | Kind::Count, Json::Null) => true,
+        (Kind::Install, Json::String(s)) => is_hex(s, 16),
+        (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= 1 << 53),
         (Kind::Time, Json::Number(n)) => {
             n.as_i64().is_some_and(|t| (0..=now.saturating_add(MAX_AHEAD_MS)).contains(&t))
         }
@@ -99,6 +110,8 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         Kind::Decision => "a decision id, 16 lowercase hex digits".into(),
         Kind::Pid => "a pseudonymous id, 16 or 32 lowercase hex digits".into(),
         Kind::Flag => "true or false".into(),
+        Kind::Install => "an install id, 16 lowercase hex digits, or null".into(),
+        Kind::Count => "a decision counter, an integer from 0 to 2^53, or null".into(),
         Kind::Time => format!(
             "an integer, ms since the epoch, from 0 to {} days after the server's clock",
             MAX_AHEAD_MS / kairos::time::DAY_MS
@@ -122,11 +135,19 @@ fn check_report(o: &Map<String, Json>, now: i64) -> Result<(), String> {
     }
     for (name, field) in fields.iter() {
         let Some(value) = o.get(*name) else {
+            if matches!(field, Kind::Install | Kind::Count) {
+                continue;
+            }
             return Err(format!("`{kind}` misses field `{name}` (it has {})", names()));
         };
         if let Some(expected) = refuse_value(*field, value, now) {
             return Err(format!("`{kind}`.`{name}` must be {expected}"));
         }
+    }
+    // A request names the erased install with its counter, or neither (older packages).
+    let given = |k: &str| o.get(k).is_some_and(|v| !v.is_null());
+    if given("install") != given("decisions") {
+        return Err(format!("`{kind}` has `install` and `decisions` together or neither"));
     }
     Ok(())
 }
@@ -342,8 +363,26 @@ mod tests {
                 at: 5,
             },
             E::Conversion { decision, offer: "o".into(), event: "purchase".into(), control: false, at: 6 },
-            E::Forgotten { pid: "0123456789abcdef".into(), at: 7 },
-            E::Forgotten { pid: "0123456789abcdef0123456789abcdef".into(), at: 8 },
+            E::LegacyForgotten { pid: "0123456789abcdef".into(), at: 7 },
+            E::Forgotten {
+                pid: "0123456789abcdef".into(),
+                install: "0123456789abcdef".into(),
+                decisions: 0,
+                at: 7,
+            },
+            E::Forgotten {
+                pid: "0123456789abcdef0123456789abcdef".into(),
+                install: "00000000000000b2".into(),
+                decisions: 1 << 53,
+                at: 8,
+            },
+            // A forged state's counter is reported as the largest a JavaScript number holds.
+            E::Forgotten {
+                pid: "0123456789abcdef".into(),
+                install: "0123456789abcdef".into(),
+                decisions: u64::MAX,
+                at: 8,
+            },
         ];
         for e in events {
             let Json::Object(o) = e.to_json() else { unreachable!("an object") };
