@@ -103,10 +103,11 @@ export type OutboxEvent =
     }
   /**
    * An erasure request (`forget`, a withdrawn consent): the backend erases what it holds under
-   * `pid` and the reports of `install`, whose decision ids invert to counters 1 to `decisions`
-   * (`kairos erase`, docs/cli.md). For a shopper who identified, `pid` is her identifier's hash,
-   * which no report carries. `install` and `decisions` are null in a request stored by a package
-   * from before 2026-11-25 (then a 16-digit `pid` is the install id).
+   * `pid` and the reports of `install` whose decision ids invert to counters 1 to `decisions`
+   * (`kairos erase`, docs/cli.md): 2^24, every report, since the package always retires the
+   * install. For a shopper who identified, `pid` is her identifier's hash, which no report
+   * carries. `install` and `decisions` are null in a request stored by a package from before
+   * 2026-11-25 (then a 16-digit `pid` is the install id).
    */
   | {
       readonly type: 'forgotten';
@@ -224,8 +225,8 @@ export declare class Engine {
   explain<C extends object & Fields<C> = Context>(offerId: string, context?: C | null, now?: Millis): Explanation;
   /**
    * Grants or withdraws consent. Withdrawing consent she gave erases the behavioural profile and
-   * the reports not yet drained, queues a `forgotten` request for her pid (at `now`) so the
-   * backend erases what it holds, and, as `forget` does, starts a new install id (drawn unless
+   * the reports not yet drained, queues a `forgotten` request for her pid and the install (at
+   * `now`) so the backend erases what it holds and the reports sent, and, as `forget` does, starts a new install id (drawn unless
    * given; the current one is refused): should she consent again, her new pid and decision ids
    * are not linked to the one erased. `sync` stores the new id with the profile; a host that
    * keeps its own copy of the id (to pass to `sync` at start) stores the one it passes here.
@@ -245,7 +246,8 @@ export declare class Engine {
   /**
    * Wipes the profile (consent included: nothing is recorded until `setConsent(true)` again) and
    * starts a new install id, drawn unless given; the outbox keeps a `forgotten` event naming the
-   * old pseudonymous id. A given `installId` must be a new one: the current one is refused, as
+   * old pseudonymous id and install id, so the backend erases what it holds and the reports sent
+   * (`kairos erase`). A given `installId` must be a new one: the current one is refused, as
    * the forgotten shopper's id would carry on.
    * @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID`
    */

@@ -269,8 +269,10 @@ export interface Sync {
    * the one `ready` resolved with or an earlier `reset()` returned, is freed: calls on it throw a
    * KairosError. Use the engine returned here, or `engine`, from then on. Without `installId`
    * one is drawn. An id used before (the old engine's) starts its decision counter again: later
-   * decision ids repeat earlier ones, and a decision of the old engine can pass to `refresh` as a
-   * view of the new one. Pass a new id, or drop the old engine's decisions.
+   * decision ids repeat earlier ones, a decision of the old engine can pass to `refresh` as a
+   * view of the new one, and an id erased before (`forget`, a withdrawn consent) has the new
+   * profile's reports erased with the old ones by the backend. Pass a new id, or drop the old
+   * engine's decisions.
    */
   reset(installId?: string): Engine;
   /** Adds a listener; returns its removal. */

@@ -15,6 +15,14 @@ use crate::compiled::Model;
 /// Most events held.
 pub const OUTBOX_CAPACITY: usize = 256;
 
+/// The most decisions a `forgotten` request erases: 2^24. A request for an install that is
+/// retired (given a new id, as the package always does) asks for every report of it up to this
+/// counter, so the reports of its other copies (another tab that counted further before it took
+/// the erasure) go too; no install makes that many decisions (40 a day for a thousand years).
+/// Uploads are not authenticated, so it also bounds what a forged request takes of other
+/// installs' reports: each falls in the range with chance 2^24 / 2^64 = 2^-40.
+pub const ERASE_ALL: u64 = 1 << 24;
+
 /// One event for the backend.
 // In the state it is a variant index, then the fields in order (`Wire` below). serde's JSON form
 // (externally tagged) is for `kairos simulate --json`; the form for hosts, with a `type` field,
@@ -87,7 +95,9 @@ pub enum OutboxEvent {
         /// ([`crate::engine::decision_counter`], `kairos erase`). For a shopper who identified,
         /// `pid` is her identifier's hash, which no report carries.
         install: String,
-        /// The install's decision counter at the erasure.
+        /// The highest decision counter of the install's reports to erase: [`ERASE_ALL`] when the
+        /// install is retired (a new install id), its counter at the erasure when it goes on (a
+        /// native host that passes the current id to `forget`: its later reports are kept).
         decisions: u64,
         /// When, ms.
         at: i64,
@@ -223,9 +233,8 @@ impl OutboxEvent {
                 kind,
                 ("pid", Field::Str(pid)),
                 ("install", Field::Str(install)),
-                // A JavaScript number holds every integer up to 2^53 exactly; no install makes
-                // that many decisions (only a forged state could claim more).
-                ("decisions", Field::Time((*decisions).min(1 << 53) as i64)),
+                // At most `ERASE_ALL`, what servers take (only a forged state could hold more).
+                ("decisions", Field::Time((*decisions).min(ERASE_ALL) as i64)),
                 ("at", Field::Time(*at)),
             ],
         }

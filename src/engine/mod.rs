@@ -315,17 +315,21 @@ impl Engine {
     }
 
     /// Wipes the profile: ids, history, stage, traits, consent. The outbox keeps a `forgotten`
-    /// event naming the pseudonymous id, the install id and its decision counter so the backend
-    /// can erase what it holds and the install's reports (and the erasure
+    /// event naming the pseudonymous id, the install id and the decision counters of its reports
+    /// (see [`OutboxEvent::Forgotten`]) so the backend can erase what it holds and the install's
+    /// reports (and the erasure
     /// requests of earlier `forget`s not yet drained; every other event goes). `install_id` is
     /// the new random install id from the host (the current one would keep her pid; the package
     /// refuses it). With the current one the decision counter goes on, so ids never repeat.
     pub fn forget(&mut self, install_id: u64, now: i64) {
         let pid = self.profile.pid().to_string();
         let install = crate::codec::hex(&self.profile.install_id.to_be_bytes());
+        let same = install_id == self.profile.install_id;
+        // A retired install's every report; one that goes on, those made until now.
+        let decisions = if same { self.profile.seq } else { crate::outbox::ERASE_ALL };
         self.outbox = self.outbox.erasures();
-        self.outbox.push(OutboxEvent::Forgotten { pid, install, decisions: self.profile.seq, at: now });
-        let seq = if install_id == self.profile.install_id { self.profile.seq } else { 0 };
+        self.outbox.push(OutboxEvent::Forgotten { pid, install, decisions, at: now });
+        let seq = if same { self.profile.seq } else { 0 };
         self.profile = Profile::new(&self.model, install_id);
         self.profile.seq = seq;
         self.stage_stale_at = None;

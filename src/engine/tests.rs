@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::outbox::OUTBOX_CAPACITY;
+use crate::outbox::{ERASE_ALL, OUTBOX_CAPACITY};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -248,48 +248,78 @@ fn forget_leaves_only_a_forgotten_event() {
     let install = "0000000000000005".to_string();
     assert_eq!(
         e.drain_outbox(),
-        vec![OutboxEvent::Forgotten { pid, install, decisions: 0, at: MIDNIGHT + 1 }]
+        vec![OutboxEvent::Forgotten { pid, install, decisions: ERASE_ALL, at: MIDNIGHT + 1 }]
     );
 }
 
-/// A `forgotten` request names the install and its decision counter, so a backend finds the
-/// install's reports by their decision ids (`decision_counter`), also after she identified (her
-/// pid is then her identifier's hash, which no report carries).
+/// A `forgotten` request names the install and the counters of its reports, so a backend finds
+/// them by their decision ids (`decision_counter`), also after she identified (her pid is then
+/// her identifier's hash, which no report carries): every one of a retired install (another
+/// tab's copy of it too, which counted further), and those made until the erasure of one that
+/// goes on (a native host keeping the id).
 #[test]
 fn a_forgotten_request_finds_the_installs_reports_by_their_decision_ids() {
     use crate::engine::decision_counter;
     let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
-    let mut e = engine(m.clone(), 0x5eed);
-    let mut other = engine(m, 0x5eee);
-    let mut mine = Vec::new();
-    let hero = at(&e, "hero");
+    let hero = at(&engine(m.clone(), 1), "hero");
     let page = [Value::String("home".into())];
+    let ids = |e: &mut Engine| -> Vec<u64> {
+        let reports = e.drain_outbox();
+        reports
+            .iter()
+            .filter_map(|r| match r {
+                OutboxEvent::Exposure { decision, .. } => u64::from_str_radix(decision, 16).ok(),
+                _ => None,
+            })
+            .collect()
+    };
+    let request = |e: &mut Engine| {
+        let requests: [OutboxEvent; 1] = e.drain_outbox().try_into().unwrap();
+        let [OutboxEvent::Forgotten { pid, install, decisions, .. }] = requests else {
+            panic!("one forgotten request")
+        };
+        (pid, u64::from_str_radix(&install, 16).unwrap(), decisions)
+    };
+    let mut e = engine(m.clone(), 0x5eed);
+    let mut other = engine(m.clone(), 0x5eee);
     for k in 0..5 {
-        mine.push(e.decide(hero, &page, MIDNIGHT + k * HOUR).id);
+        e.decide(hero, &page, MIDNIGHT + k * HOUR);
         other.decide(hero, &page, MIDNIGHT + k * HOUR);
         if k == 2 {
             e.identify(IdKind::Phone, "13800138000").unwrap();
         }
     }
-    let theirs: Vec<u64> = other
-        .drain_outbox()
-        .iter()
-        .filter_map(|r| match r {
-            OutboxEvent::Exposure { decision, .. } => u64::from_str_radix(decision, 16).ok(),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(theirs.len(), 5);
+    // Another tab: a copy of her profile that decides on its own, past her counter.
+    let mut mine = ids(&mut e);
+    let mut tab = Engine::new(m.clone(), 0x5eed);
+    tab.import_state(&e.export_state()).unwrap();
+    for k in 0..8 {
+        tab.decide(hero, &page, MIDNIGHT + (5 + k) * HOUR);
+    }
+    mine.extend(ids(&mut tab));
+    let theirs = ids(&mut other);
+    assert_eq!((mine.len(), theirs.len()), (13, 5));
     e.forget(0x5eef, MIDNIGHT + DAY);
-    let requests: [OutboxEvent; 1] = e.drain_outbox().try_into().unwrap();
-    let [OutboxEvent::Forgotten { pid, install, decisions, .. }] = requests else {
-        panic!("one forgotten request")
-    };
-    assert_eq!((pid.len(), install.as_str(), decisions), (32, "0000000000005eed", 5));
-    let install = u64::from_str_radix(&install, 16).unwrap();
+    let (pid, install, decisions) = request(&mut e);
+    assert_eq!((pid.len(), install, decisions), (32, 0x5eed, crate::outbox::ERASE_ALL), "retired");
     let erased = |id: u64| (1..=decisions).contains(&decision_counter(install, id));
-    assert!(mine.iter().all(|&id| erased(id)), "her reports");
+    assert!(mine.iter().all(|&id| erased(id)), "her reports, the other tab's too");
     assert!(!theirs.iter().any(|&id| erased(id)), "not another install's");
+
+    // The install goes on (the same id): the reports made until the erasure, not those after.
+    let mut goes_on = engine(m, 0x7eed);
+    for k in 0..3 {
+        goes_on.decide(hero, &page, MIDNIGHT + k * HOUR);
+    }
+    let before = ids(&mut goes_on);
+    goes_on.forget(0x7eed, MIDNIGHT + DAY);
+    let (_, install, decisions) = request(&mut goes_on);
+    assert_eq!((install, decisions), (0x7eed, 3));
+    goes_on.set_consent(true);
+    goes_on.decide(hero, &page, MIDNIGHT + 2 * DAY);
+    let after = ids(&mut goes_on);
+    let counters = |ids: &[u64]| ids.iter().map(|&id| decision_counter(install, id)).collect::<Vec<_>>();
+    assert_eq!((counters(&before), counters(&after)), (vec![1, 2, 3], vec![4]));
 }
 
 #[test]
@@ -313,13 +343,13 @@ fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_eras
             OutboxEvent::Forgotten {
                 pid,
                 install: "0000000000000005".into(),
-                decisions: 1,
+                decisions: ERASE_ALL,
                 at: MIDNIGHT + 2
             },
             OutboxEvent::Forgotten {
                 pid: second_pid,
                 install: "0000000000000006".into(),
-                decisions: 0,
+                decisions: ERASE_ALL,
                 at: MIDNIGHT + 4
             }
         ],
@@ -932,7 +962,7 @@ fn take_erasures_takes_only_the_forgotten_requests() {
     let install = anonymous.clone();
     assert_eq!(
         fresh.drain_outbox(),
-        [OutboxEvent::Forgotten { pid: anonymous, install, decisions: 0, at: MIDNIGHT }]
+        [OutboxEvent::Forgotten { pid: anonymous, install, decisions: ERASE_ALL, at: MIDNIGHT }]
     );
     assert!(!fresh.profile().consent);
     assert!(fresh.take_erasures(b"not state").is_err());

@@ -29,7 +29,7 @@ test('withdrawing consent drops the reports not sent yet and queues a forgotten 
   // the install and its decision counter too, by which the backend finds her reports
   // (`kairos erase`: their decision ids invert to counters 1 to `decisions`).
   assert.match(pid, /^[0-9a-f]{32}$/);
-  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d1', decisions: 1, at: NOW + 2 }]);
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d1', decisions: 2 ** 24, at: NOW + 2 }]);
   assert.equal(e.consent, false);
   // Declining again, or before ever consenting, asks nothing more.
   e.setConsent(false, NOW + 3);
@@ -50,7 +50,7 @@ test('a withdrawal starts a new install id, drawn unless given: a new consent is
   assert.equal(e.consent, true, 'nothing was withdrawn by the refused calls');
   e.decide('home_hero', { page: 'home' }, NOW + 2);
   e.setConsent(false, NOW + 2, '00000000000000e5');
-  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d4', decisions: 2, at: NOW + 2 }]);
+  assert.deepEqual(e.drainOutbox(), [{ type: 'forgotten', pid, install: '00000000000000d4', decisions: 2 ** 24, at: NOW + 2 }]);
   e.setConsent(true);
   assert.equal(e.pid, '00000000000000e5');
   const d = e.decide('home_hero', { page: 'home' }, NOW + 3);

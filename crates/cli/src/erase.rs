@@ -2,29 +2,33 @@
 //! requests erased. A reference for the erasure step of a pipeline (docs/cli.md, "`erase`").
 //!
 //! A report names no install, only its decision id: `mix(install, counter)`. A request names the
-//! install and its counter at the erasure, and a report is that install's when its id inverts to
-//! a counter from 1 to that count ([`kairos::engine::decision_counter`]). A request from a
-//! package before 2026-11-25 names only the pid: an anonymous shopper's is her install id, but
-//! her counter is unknown, so counters up to [`ANONYMOUS_BOUND`] are taken; an identified
-//! shopper's pid is a hash that no report leads back to.
+//! install and the highest counter of its reports to erase (`decisions`: [`ERASE_ALL`] for a
+//! retired install, its counter at the erasure for one that goes on), and a report is that
+//! install's when its id inverts to a counter from 1 to `decisions`
+//! ([`kairos::engine::decision_counter`]). Another install's report lands there with chance
+//! `decisions` / 2^64, so a `decisions` above [`ERASE_ALL`] (only a forged request) is refused. A
+//! request from a package before 2026-11-25 names only the pid: an anonymous shopper's is her
+//! install id, but her counter is unknown, so counters up to [`ERASE_ALL`] are taken; an
+//! identified shopper's pid is a hash that no report leads back to.
 //!
 //! Every file is read and checked before any is written: a line that cannot be read refuses the
 //! run, as it might be a request (or a report) that would otherwise be missed.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
-use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::io::{BufRead as _, BufReader, BufWriter, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use kairos::engine::decision_counter;
+use kairos::outbox::ERASE_ALL;
 use serde_json::{Map, Value as Json};
 
 use crate::{printed, Fail};
 
-/// Highest decision counter matched for a request that names only an anonymous pid (an
-/// install id): 2^32. An install that made more decisions keeps the rest; another install's
-/// report is taken by mistake with chance 2^-32.
-pub const ANONYMOUS_BOUND: u64 = 1 << 32;
+/// The longest line read, its newline aside: 64 KiB. `kairos serve` takes upload lines of
+/// 16 KiB at most (and adds `received_at`); a longer line is not from an outbox, and is refused
+/// once this much of it is read rather than held whole in memory.
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// `kairos erase`'s arguments.
 #[derive(clap::Args)]
@@ -56,9 +60,10 @@ enum Line {
 
 /// What a `forgotten` request lets erase find.
 enum Request {
-    /// The install and its decision counter at the erasure.
+    /// The install and the highest counter of its reports to erase, at most [`ERASE_ALL`].
     Install { install: u64, decisions: u64 },
-    /// Only an anonymous shopper's pid: her install id, its counter unknown (an older package).
+    /// Only an anonymous shopper's pid: her install id, its counter unknown (an older package):
+    /// counters up to [`ERASE_ALL`] are taken, as for a retired install.
     AnonymousPid(u64),
     /// Only an identified shopper's pid (an older package): no report leads to it.
     IdentifiedPid,
@@ -87,7 +92,7 @@ impl Requests {
             }
             Request::AnonymousPid(install) => {
                 self.anonymous += 1;
-                (install, ANONYMOUS_BOUND)
+                (install, ERASE_ALL)
             }
             Request::IdentifiedPid => {
                 self.unmatchable += 1;
@@ -173,7 +178,7 @@ fn print_requests(r: &Requests) -> Result<(), Fail> {
     say!("{n} forgotten request{} read", plural(n));
     say!("  {} with install and decision counter: the install's reports are erased", r.with_install);
     say!(
-        "  {} with an anonymous pid only (older package): the reports of that install id with counters up to 2^32 are erased",
+        "  {} with an anonymous pid only (older package): the reports of that install id with counters up to 2^24 are erased",
         r.anonymous
     );
     say!(
@@ -183,14 +188,13 @@ fn print_requests(r: &Requests) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Refuses a file given twice (as FILE or with `--requests`): rewritten twice, or read as
-/// requests only and rewritten too.
+/// Refuses a file given twice (as FILE or with `--requests`, by another path, a symlink or a
+/// hard link): rewritten twice, or read as requests only and rewritten too.
 fn given_once(args: &Args) -> Result<(), Fail> {
     let all: Vec<&PathBuf> = args.files.iter().chain(&args.requests).collect();
-    let canonical: Vec<PathBuf> =
-        all.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())).collect();
-    for (i, (a, first)) in all.iter().zip(&canonical).enumerate() {
-        let again = canonical.iter().skip(i + 1).position(|c| c == first);
+    let ids: Vec<FileId> = all.iter().map(|p| FileId::of(p)).collect();
+    for (i, (a, first)) in all.iter().zip(&ids).enumerate() {
+        let again = ids.iter().skip(i + 1).position(|c| c == first);
         if let Some(b) = again.and_then(|k| all.get(i + 1 + k)) {
             return Err(Fail::usage(format!(
                 "{} and {} are one file; give each file once (as FILE to rewrite it, or with --requests to only read its requests)",
@@ -200,6 +204,27 @@ fn given_once(args: &Args) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// What tells whether two paths name one file: its device and inode where there are such (a
+/// hard link has a path of its own), else its canonical path; the path as given when it cannot
+/// be read (the run then fails on it).
+#[derive(PartialEq)]
+enum FileId {
+    #[cfg_attr(not(unix), allow(dead_code, reason = "no inodes to compare"))]
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl FileId {
+    fn of(path: &Path) -> FileId {
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(path) {
+            let (dev, ino) = Stamp::of(&m).id;
+            return FileId::Inode(dev, ino);
+        }
+        FileId::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+    }
 }
 
 /// Reads `path`, adding its requests to `requests`; refuses it at its first line that is not a
@@ -225,7 +250,8 @@ fn scan(path: &Path, requests: &mut Requests) -> Result<Scanned, Fail> {
 }
 
 /// Reads `file` line by line, giving each line's number and bytes (with its newline, if it has
-/// one) to `f`; the number of bytes read.
+/// one) to `f`; the number of bytes read. A line longer than [`MAX_LINE`] is refused when that
+/// much of it is read.
 fn each_line(
     path: &Path,
     file: File,
@@ -236,9 +262,17 @@ fn each_line(
     let mut read = 0u64;
     for n in 1.. {
         raw.clear();
-        let len = input.read_until(b'\n', &mut raw).map_err(|e| format!("{}:{n}: {e}", path.display()))?;
+        let bounded = (&mut input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut raw);
+        let len = bounded.map_err(|e| format!("{}:{n}: {e}", path.display()))?;
         if len == 0 {
             break;
+        }
+        if len > MAX_LINE && raw.last() != Some(&b'\n') {
+            return Err(format!(
+                "{}:{n}: a line longer than {MAX_LINE} bytes (64 KiB), which no outbox file holds \
+                 (`kairos serve` takes reports of 16 KiB at most)",
+                path.display()
+            ));
         }
         read += len as u64;
         f(n, &raw)?;
@@ -287,10 +321,20 @@ fn request(o: &Map<String, Json>) -> Result<Request, String> {
     }
     let install = o.get("install").and_then(Json::as_str).and_then(hex_u64);
     match (install, o.get("decisions").and_then(Json::as_u64)) {
-        (Some(install), Some(decisions)) => Ok(Request::Install { install, decisions }),
-        _ => Err("`forgotten` must have `install` (16 lowercase hex digits) and `decisions` (an integer, 0 \
-                  or more), or neither (null or absent: a request from a package before 2026-11-25)"
-            .into()),
+        (Some(install), Some(decisions)) if decisions <= ERASE_ALL => {
+            Ok(Request::Install { install, decisions })
+        }
+        // Each count more takes another install's report with chance 2^-64: a forged count of
+        // 2^53 would take one report in 2,048 of every install.
+        (Some(_), Some(decisions)) => Err(format!(
+            "`forgotten`.`decisions` must be at most {ERASE_ALL} (2^24, every report of a retired \
+             install), not `{decisions}`: no package sends more, and a larger count would erase other \
+             installs' reports too (a forged request): delete the line"
+        )),
+        _ => Err(format!(
+            "`forgotten` must have `install` (16 lowercase hex digits) and `decisions` (an integer from 0 \
+             to {ERASE_ALL}), or neither (null or absent: a request from a package before 2026-11-25)"
+        )),
     }
 }
 

@@ -427,7 +427,8 @@ fn the_outbox_stores_only_the_documented_reports() {
         r#"{"type":"forgotten","pid":"9b7acfdd75797a075a5ea24becd93569","at":1}"#.to_string(),
         // Since 2026-11-25 a request names the erased install and its decision counter (both
         // `null` in requests stored by older packages); requests without them still come.
-        r#"{"type":"forgotten","pid":"9b7acfdd75797a075a5ea24becd93569","install":"d8fd35efe8ed558a","decisions":12,"at":1}"#.to_string(),
+        r#"{"type":"forgotten","pid":"9b7acfdd75797a075a5ea24becd93569","install":"d8fd35efe8ed558a","decisions":16777216,"at":1}"#.to_string(),
+        r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":"d8fd35efe8ed558a","decisions":12,"at":1}"#.to_string(),
         r#"{"type":"forgotten","pid":"9b7acfdd75797a075a5ea24becd93569","install":null,"decisions":null,"at":1}"#.to_string(),
     ];
     let ok = post(&valid.join("\n"));
@@ -438,7 +439,7 @@ fn the_outbox_stores_only_the_documented_reports() {
     assert_eq!(stored_reports(&site.path("outbox.ndjson")), sent, "each as sent, with the time received");
 
     let pii = r#"{"type":"exposure","decision":"be65cc08c87d769b","placement":"home","offer":"o","variant":null,"control":false,"at":1,"phone":"13812345678"}"#;
-    let refused: [(String, &str); 13] = [
+    let refused: [(String, &str); 14] = [
         (format!("{}\n{pii}", valid[0]), "line 2: `exposure` has no field `phone`"),
         (r#"{"type":"exposure","phone":"13812345678","email":"nancy@example.com","note":"free text"}"#.into(), "line 1: `exposure` has no field `email`"),
         (r#"{"type":"view","item":"a"}"#.into(), "line 1: `view` is not a report type: one of `exposure`, `conversion`, `stage_changed`, `forgotten`"),
@@ -446,6 +447,8 @@ fn the_outbox_stores_only_the_documented_reports() {
         (r#"{"type":"forgotten","pid":"Nancy","at":1}"#.into(), "`forgotten`.`pid` must be a pseudonymous id"),
         (r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":"13812345678","decisions":1,"at":1}"#.into(), "`forgotten`.`install` must be an install id"),
         (r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":"d8fd35efe8ed558a","decisions":-1,"at":1}"#.into(), "`forgotten`.`decisions` must be a decision counter"),
+        // A forged request for more would take a larger share of every install's reports.
+        (r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":"d8fd35efe8ed558a","decisions":16777217,"at":1}"#.into(), "`forgotten`.`decisions` must be a decision counter, an integer from 0 to 2^24 (16777216)"),
         (r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":"d8fd35efe8ed558a","at":1}"#.into(), "`forgotten` has `install` and `decisions` together or neither"),
         (r#"{"type":"forgotten","pid":"d8fd35efe8ed558a","install":null,"decisions":3,"at":1}"#.into(), "`forgotten` has `install` and `decisions` together or neither"),
         (r#"{"type":"stage_changed","from":null,"to":"x","at":"today"}"#.into(), "`stage_changed`.`at` must be an integer"),

@@ -42,7 +42,8 @@ enum Kind {
     /// An install id (16 lowercase hex digits), `null` or absent: a `forgotten` request from a
     /// package before 2026-11-25 names none.
     Install,
-    /// A decision counter (an integer from 0 to 2^53), `null` or absent, as [`Kind::Install`].
+    /// A decision counter (an integer from 0 to [`kairos::outbox::ERASE_ALL`]), `null` or absent,
+    /// as [`Kind::Install`].
     Count,
     /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
@@ -94,7 +95,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Flag, Json::Bool(_)) => true,
         (Kind::Install | Kind::Count, Json::Null) => true,
         (Kind::Install, Json::String(s)) => is_hex(s, 16),
-        (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= 1 << 53),
+        (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
         (Kind::Time, Json::Number(n)) => {
             n.as_i64().is_some_and(|t| (0..=now.saturating_add(MAX_AHEAD_MS)).contains(&t))
         }
@@ -111,7 +112,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         Kind::Pid => "a pseudonymous id, 16 or 32 lowercase hex digits".into(),
         Kind::Flag => "true or false".into(),
         Kind::Install => "an install id, 16 lowercase hex digits, or null".into(),
-        Kind::Count => "a decision counter, an integer from 0 to 2^53, or null".into(),
+        Kind::Count => "a decision counter, an integer from 0 to 2^24 (16777216), or null".into(),
         Kind::Time => format!(
             "an integer, ms since the epoch, from 0 to {} days after the server's clock",
             MAX_AHEAD_MS / kairos::time::DAY_MS
@@ -373,10 +374,10 @@ mod tests {
             E::Forgotten {
                 pid: "0123456789abcdef0123456789abcdef".into(),
                 install: "00000000000000b2".into(),
-                decisions: 1 << 53,
+                decisions: kairos::outbox::ERASE_ALL,
                 at: 8,
             },
-            // A forged state's counter is reported as the largest a JavaScript number holds.
+            // A forged state's counter is reported as the largest servers take.
             E::Forgotten {
                 pid: "0123456789abcdef".into(),
                 install: "0123456789abcdef".into(),
