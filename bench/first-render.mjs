@@ -1,6 +1,7 @@
 // First personalized render of the storefront, in ms after DOMContentLoaded, from Chromium's own
 // performance timing: `make bench-www`. A first visit fetches the snapshot; a return visit starts
-// from the stored one. Runs `kairos serve` on a free loopback port and stops it at the end.
+// from the stored one. Over loopback as it is, then with 100 ms added to every request's answer
+// (Chromium's network emulation), as a shopper's network adds its round trips. Runs `kairos serve` on a free loopback port and stops it at the end.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,19 +40,38 @@ async function measure(page) {
   });
 }
 
-const first = [];
-const again = [];
-for (let i = 0; i < RUNS; i++) {
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pw-')), { executablePath: '/usr/bin/chromium', headless: true, args });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
-  await page.goto(`${url}/www/index.html`);
-  first.push(await measure(page));
-  await page.reload();
-  again.push(await measure(page));
-  await ctx.close();
+/**
+ * `RUNS` first and return visits, each in a fresh browser profile; `latency`: ms added to every
+ * request's answer by Chromium's network emulation (0: loopback as it is).
+ */
+async function visits(latency) {
+  const first = [];
+  const again = [];
+  for (let i = 0; i < RUNS; i++) {
+    const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pw-')), { executablePath: '/usr/bin/chromium', headless: true, args });
+    const page = ctx.pages()[0] ?? await ctx.newPage();
+    if (latency) {
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency, downloadThroughput: -1, uploadThroughput: -1 });
+    }
+    await page.goto(`${url}/www/index.html`);
+    first.push(await measure(page));
+    await page.reload();
+    again.push(await measure(page));
+    await ctx.close();
+  }
+  return { first, again };
 }
+
+const LATENCY = 100;
+const loopback = await visits(0);
+const far = await visits(LATENCY);
 server.kill();
 const fmt = (x) => x.toFixed(1).padStart(6);
-console.log(`first personalized render after DOMContentLoaded, ms (${RUNS} runs, headless Chromium)`);
-console.log(`first visit (snapshot fetched):      median ${fmt(median(first))}  p90 ${fmt(p90(first))}`);
-console.log(`return visit (stored snapshot):      median ${fmt(median(again))}  p90 ${fmt(p90(again))}`);
+const line = (name, xs) => console.log(`${name.padEnd(48)} median ${fmt(median(xs))}  p90 ${fmt(p90(xs))}`);
+console.log(`first personalized render after DOMContentLoaded, ms (${RUNS} runs each, headless Chromium)`);
+line('first visit (snapshot fetched):', loopback.first);
+line('return visit (stored snapshot):', loopback.again);
+line(`first visit, ${LATENCY} ms added to each request:`, far.first);
+line(`return visit, ${LATENCY} ms added to each request:`, far.again);

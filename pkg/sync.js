@@ -714,8 +714,11 @@ export function sync(options) {
     win.addEventListener('online', online);
     win.addEventListener('storage', taken);
   }
-  // Everything starts from timers: sync() itself returns before any request.
-  schedule(0);
+  // sync() itself returns before any request. With nothing on hand to run (a first visit) the
+  // check starts at once, in a microtask: a timer's turn comes after the browser has rendered the
+  // page, which on a first visit delays the first personalized render by as much.
+  if (engine) schedule(0);
+  else Promise.resolve().then(check);
   if (o.push !== 'none') pushTimer = o.timers.setTimeout(o.push === 'sse' ? listen : poll, 0);
 
   function stop() {

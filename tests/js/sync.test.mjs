@@ -958,3 +958,24 @@ test('a timeoutMs of 0 does not time every request out at once: at least 1 s, li
   s.stop();
   assert.deepEqual(await pending, { type: 'stopped' });
 });
+
+test('a first visit (nothing on hand) asks at once, without waiting for a timer: a timer waits for the page to render', async (t) => {
+  const upstream = await brand.serve(1);
+  const proxy = await faultyProxy(upstream.url);
+  const timers = manualTimers();
+  const asked = proxy.nextRequest();
+  const s = sync({ url: proxy.url, publicKey: brand.publicKey, store: memoryStore(), push: 'none', timers, installId: '00000000000000b2' });
+  t.after(async () => { s.stop(); await proxy.close(); await upstream.stop(); });
+  assert.equal(s.engine, null);
+  assert.deepEqual(proxy.seen, [], 'sync() returns before any request');
+  assert.deepEqual(timers.delays(), [], 'no timer stands between sync() and the first request');
+  await asked;
+  assert.deepEqual(proxy.seen.map((r) => r.path), ['/v1/channels/model/latest']);
+  assert.equal((await s.ready).modelVersion, 1);
+  // With a model on hand the first revalidation is a timer's, as before.
+  const later = manualTimers();
+  const again = sync({ url: proxy.url, publicKey: brand.publicKey, bundled: v1, push: 'none', timers: later, installId: '00000000000000b2' });
+  t.after(() => again.stop());
+  assert.equal(again.engine.modelVersion, 1);
+  assert.deepEqual(later.delays(), [0]);
+});
