@@ -409,7 +409,12 @@ export function sync(options) {
     if (tag === etag) return;
     etag = tag;
     if (o.store && tag && /^[\x21-\x7e]+$/.test(tag)) {
-      o.store.save('etag', Uint8Array.from(`${engine.modelVersion} ${tag}`, (c) => c.charCodeAt(0)));
+      // A host's store that throws: the next start's first check is a full GET, nothing worse.
+      try {
+        o.store.save('etag', Uint8Array.from(`${engine.modelVersion} ${tag}`, (c) => c.charCodeAt(0)));
+      } catch {
+        // Not stored.
+      }
     }
   }
 
@@ -718,7 +723,10 @@ export function sync(options) {
   // check starts at once, in a microtask: a timer's turn comes after the browser has rendered the
   // page, which on a first visit delays the first personalized render by as much.
   if (engine) schedule(0);
-  else Promise.resolve().then(check);
+  else {
+    state.nextCheckInMs = 0;
+    Promise.resolve().then(check);
+  }
   if (o.push !== 'none') pushTimer = o.timers.setTimeout(o.push === 'sse' ? listen : poll, 0);
 
   function stop() {

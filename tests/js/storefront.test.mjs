@@ -68,7 +68,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
   const errors = [];
   let offline = false;
   const requested = [];
-  page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname + (r.headers()['if-none-match'] ? ' (conditional)' : '')));
   // Every trait token the page asked for: what it sent and what it got.
   const tokens = [];
   let tokenOff = false;
@@ -140,10 +140,12 @@ test('the storefront personalizes on the real package and server', async (t) => 
 
     await open();
 
-    await t.test('the page preloads the module and the key, and fetches each once', () => {
+    await t.test('the page preloads the module, the key and (nothing stored) the snapshot, and fetches each once', () => {
       const count = (path) => requested.filter((p) => p === path).length;
       assert.equal(count('/pkg/kairos_wasm_bg.wasm'), 1, requested.join(' '));
       assert.equal(count('/www/brand.pub'), 1, requested.join(' '));
+      // sync's first request was answered by the preload: the snapshot was fetched once.
+      assert.equal(count('/v1/channels/model/latest'), 1, requested.join(' '));
       assert.ok(requested.indexOf('/pkg/kairos_wasm_bg.wasm') < requested.indexOf('/www/app.js'), requested.join(' '));
     });
 
@@ -411,8 +413,11 @@ test('the storefront personalizes on the real package and server', async (t) => 
     });
 
     await t.test('after a reload the profile is still there', async () => {
+      const unconditional = () => requested.filter((p) => p === '/v1/channels/model/latest').length;
+      const before = unconditional();
       await page.reload();
       await page.waitForFunction(() => window.kairosReady === true);
+      assert.equal(unconditional(), before, 'a stored snapshot: no preload, the check is conditional');
       assert.equal(await stage(), 'window');
       const shown = await segments();
       assert.ok(shown.includes('hipo'), shown.join());

@@ -969,6 +969,7 @@ test('a first visit (nothing on hand) asks at once, without waiting for a timer:
   assert.equal(s.engine, null);
   assert.deepEqual(proxy.seen, [], 'sync() returns before any request');
   assert.deepEqual(timers.delays(), [], 'no timer stands between sync() and the first request');
+  assert.equal(s.status.nextCheckInMs, 0);
   await asked;
   assert.deepEqual(proxy.seen.map((r) => r.path), ['/v1/channels/model/latest']);
   assert.equal((await s.ready).modelVersion, 1);
@@ -978,4 +979,24 @@ test('a first visit (nothing on hand) asks at once, without waiting for a timer:
   t.after(() => again.stop());
   assert.equal(again.engine.modelVersion, 1);
   assert.deepEqual(later.delays(), [0]);
+});
+
+test("a host's store that throws when the ETag is saved does not end the checks (review)", async (t) => {
+  const upstream = await brand.serve(1);
+  const timers = manualTimers();
+  class Throwing extends SafeStore {
+    save(key, bytes, keep) {
+      if (key === 'etag') throw new Error('quota exceeded');
+      return super.save(key, bytes, keep);
+    }
+  }
+  const map = new Map();
+  const store = new Throwing({ get: (k) => map.get(k) ?? null, set: (k, v) => map.set(k, v) });
+  const s = sync({ url: upstream.url, publicKey: brand.publicKey, store, push: 'none', timers, intervalMs: 60_000, installId: '00000000000000b2' });
+  t.after(async () => { s.stop(); await upstream.stop(); });
+  assert.equal((await s.ready).modelVersion, 1);
+  await s.check();
+  assert.equal(s.engine.modelVersion, 1);
+  assert.deepEqual(timers.delays(), [60_000], 'the next check is scheduled');
+  assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 1, 'the snapshot was stored all the same');
 });
