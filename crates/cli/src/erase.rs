@@ -340,8 +340,7 @@ fn request(o: &Map<String, Json>) -> Result<Request, String> {
 
 /// The number 16 lowercase hex digits write.
 fn hex_u64(s: &str) -> Option<u64> {
-    let hex = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    hex.then(|| u64::from_str_radix(s, 16).ok()).flatten()
+    crate::is_hex(s, 16).then(|| u64::from_str_radix(s, 16).ok()).flatten()
 }
 
 /// A file's length, modification time and identity: whether it is the file that was read.

@@ -594,6 +594,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Whether `s` is `len` lowercase hex digits, as ids are written (decision and install ids, pids).
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn print_journey(j: &Journey, results: &[StepResult]) -> Result<(), Fail> {
     say!("== {} ==", j.name);
     if !j.description.is_empty() {

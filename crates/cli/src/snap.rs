@@ -446,7 +446,7 @@ pub fn token(
 /// Whether `user` has the form of `Profile::pid`: the hex of an 8-byte install id or of the
 /// first 16 bytes of an identifier's hash.
 pub fn is_pid(user: &str) -> bool {
-    matches!(user.len(), 16 | 32) && user.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    crate::is_hex(user, 16) || crate::is_hex(user, 32)
 }
 
 /// Applies the same traits, in a token signed for its own shopper, to a consenting engine that

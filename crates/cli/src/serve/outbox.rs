@@ -79,10 +79,6 @@ const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
     ),
 ];
 
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Why `value` is not what a field of `kind` holds, if it is not; `now` is the server's clock.
 fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
     let ok = match (kind, value) {
@@ -90,11 +86,11 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         // was drained) with an empty string, and refusing it would refuse its batch for good.
         (Kind::Name | Kind::NameOrNull, Json::String(s)) => s.is_empty() || kairos::compile::is_name(s),
         (Kind::NameOrNull, Json::Null) => true,
-        (Kind::Decision, Json::String(s)) => is_hex(s, 16),
+        (Kind::Decision, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
         (Kind::Install | Kind::Count, Json::Null) => true,
-        (Kind::Install, Json::String(s)) => is_hex(s, 16),
+        (Kind::Install, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
         (Kind::Time, Json::Number(n)) => {
             n.as_i64().is_some_and(|t| (0..=now.saturating_add(MAX_AHEAD_MS)).contains(&t))
