@@ -122,6 +122,8 @@ export type ErrorCode =
   | 'SNAPSHOT_CORRUPT'
   | 'SNAPSHOT_NOT_NEWER'
   | 'STATE_INVALID'
+  /** `importState` of the shopper this engine erased, while its `forgotten` request waits in the outbox. */
+  | 'STATE_ERASED'
   | 'EVENT_INVALID'
   | 'CONTEXT_INVALID'
   | 'PLACEMENT_UNKNOWN'
@@ -268,8 +270,10 @@ export declare class Engine {
    * Restores exported state; rejected state leaves the current one. Signed traits are stored as
    * their token and count again only if it still verifies for this shopper (an edited copy, a
    * rotated key or another shopper's token drops them, and nothing else); unsigned traits only
-   * where `setTraits` would accept them.
-   * @throws KairosError `STATE_INVALID`
+   * where `setTraits` would accept them. The erasure requests (`forgotten`) in the outbox stay,
+   * and a state of the install an erasure retired is refused while its request waits there:
+   * restoring it would undo the erasure.
+   * @throws KairosError `STATE_INVALID`, `STATE_ERASED`
    */
   importState(state: Uint8Array): void;
   /**

@@ -264,6 +264,7 @@ export function sync(options) {
   const delay = (attempt) => backoffDelay(attempt, o.random, o.baseMs, o.maxMs);
   let goodState = null; // the stored profile copy known to import: a write never goes over it
   let known = null; // the newest stored profile copy when this instance last read or wrote one
+  let erasedBack = false; // `current()` found a copy of the shopper this engine erased
   let readyResolve;
   const ready = new Promise((r) => { readyResolve = r; });
   const state = {
@@ -361,11 +362,14 @@ export function sync(options) {
    * read or wrote; or one another instance (a second tab) stored since, of the same consented
    * shopper (the last writer wins, as between tabs of one profile before); or one that erased or
    * changed consent there (its consent or install id differ from this engine's), now imported, so
-   * that the erasure or withdrawal is never written over. Not when such a copy does not import (a
-   * newer release's, say), nor when every copy went while this engine holds a consented profile:
-   * that profile is not written back.
+   * that the erasure or withdrawal is never written over; or one of the shopper this engine
+   * erased, which it refuses (`STATE_ERASED`: its erasure request not yet drained), written back by
+   * a tab that had not seen the erasure. Not when such a copy does not import (a newer release's,
+   * say), nor when every copy went while this engine holds a consented profile: that profile is
+   * not written back.
    */
   function current() {
+    erasedBack = false;
     const newest = o.store.loadState();
     if (newest ? sameBytes(newest, known) : !known || !engine.consent) return true;
     // The same shopper with the same consent: this engine's events and unsent reports are kept.
@@ -375,8 +379,13 @@ export function sync(options) {
     }
     try {
       engine.importState(newest);
-    } catch {
-      return false;
+    } catch (e) {
+      // The shopper this engine erased, stored back by a tab that had not seen the erasure yet:
+      // never restored, and written over at once (else the next start would restore it).
+      if (!isKairosError(e) || e.code !== 'STATE_ERASED') return false;
+      known = newest;
+      erasedBack = true;
+      return true;
     }
     goodState = known = newest;
     return true;
@@ -712,8 +721,9 @@ export function sync(options) {
   const online = () => check();
   // Another tab stored something (its forget, a withdrawal): a profile copy it stored is taken at
   // once, so this engine neither decides on the erased profile nor writes it back, and its own
-  // changes build on that copy. (Any key: reading the state again when it did not change is cheap.)
-  const taken = () => engine && o.store && current();
+  // changes build on that copy. A copy of the shopper this engine erased is written over at once.
+  // (Any key: reading the state again when it did not change is cheap.)
+  const taken = () => engine && o.store && current() && erasedBack && write();
   const win = typeof window !== 'undefined' && window && typeof window.addEventListener === 'function' ? window : null;
   if (win) {
     win.addEventListener('online', online);

@@ -360,16 +360,39 @@ impl Outbox {
         out
     }
 
-    /// Appends `other`'s erasure requests, in order.
+    /// Appends `other`'s erasure requests, in order, but those held here already (a copy of the
+    /// state they came in).
     pub fn push_erasures_of(&mut self, other: &Outbox) {
         let (older, newer) = other.ordered();
         for e in older.iter().chain(newer) {
             if let Entry::Named(f) = e {
-                if f.is_erasure() {
+                if f.is_erasure() && !self.holds_erasure(f) {
                     self.push(f.clone());
                 }
             }
         }
+    }
+
+    /// Whether erasure request `f` is held here: one of the same pid and time is the same.
+    fn holds_erasure(&self, f: &OutboxEvent) -> bool {
+        use OutboxEvent::{Forgotten, LegacyForgotten};
+        self.entries.iter().any(|e| match (e, f) {
+            (Entry::Named(Forgotten { pid: p, at: t, .. }), Forgotten { pid: q, at: u, .. })
+            | (Entry::Named(LegacyForgotten { pid: p, at: t }), LegacyForgotten { pid: q, at: u }) => {
+                p == q && t == u
+            }
+            _ => false,
+        })
+    }
+
+    /// Whether an erasure request held here retired install `install`: every report of it is
+    /// to be erased ([`ERASE_ALL`]), and the install was given up for a new id.
+    pub fn retired(&self, install: u64) -> bool {
+        let hex = crate::codec::hex(&install.to_be_bytes());
+        self.entries.iter().any(|e| {
+            matches!(e, Entry::Named(OutboxEvent::Forgotten { install: i, decisions, .. })
+                if *i == hex && *decisions >= ERASE_ALL)
+        })
     }
 
     /// The entries in two parts, oldest first.

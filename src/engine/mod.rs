@@ -689,7 +689,9 @@ impl Engine {
         self.import(bytes, true)
     }
 
-    /// Imports stored state. Corrupt or foreign state is rejected and the current state stays.
+    /// Imports stored state. Corrupt or foreign state is rejected and the current state stays,
+    /// and so is a state of an install this engine retired by an erasure whose `forgotten`
+    /// request it still holds ([`StateError::Erased`]). The erasure requests it holds are kept.
     /// Stored state is untrusted (anyone can edit a device's storage): signed traits are kept as
     /// their token and count again only if it still verifies for this shopper, and unsigned
     /// traits only where they would be accepted now (see [`Engine::set_traits`]); otherwise the
@@ -707,6 +709,11 @@ impl Engine {
             self.outbox.push_erasures_of(&outbox);
             return Ok(());
         }
+        // A copy of the shopper this engine erased (another tab's, stored before it saw the
+        // erasure, or a host's backup): restoring it would undo the erasure.
+        if self.outbox.retired(profile.install_id) {
+            return Err(StateError::Erased(profile.install_id));
+        }
         if profile.install_id == self.profile.install_id {
             // The same install (another tab's copy, an older one): its counter never goes back,
             // so decision ids never repeat, and the views on screen stay views.
@@ -715,7 +722,10 @@ impl Engine {
             self.view_floor = profile.seq;
         }
         self.profile = profile;
-        self.outbox = outbox;
+        // The erasure requests waiting here stay: the backend learns of an erasure from them
+        // alone, and the imported copy may be from before it.
+        let waiting = core::mem::replace(&mut self.outbox, outbox);
+        self.outbox.push_erasures_of(&waiting);
         self.stage_stale_at = None;
         self.stage_seen_at = self.profile.stage.map_or(i64::MIN, |(_, at)| at);
         // Stored state may be days old: the next decision or event prunes it.

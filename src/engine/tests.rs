@@ -322,6 +322,59 @@ fn a_forgotten_request_finds_the_installs_reports_by_their_decision_ids() {
     assert_eq!((counters(&before), counters(&after)), (vec![1, 2, 3], vec![4]));
 }
 
+/// An erasure holds while its request waits to be drained: a copy of the retired install's state
+/// (another tab stored it back before it saw the erasure, or a host's backup) is refused and
+/// changes nothing, and an import of any other state keeps the requests, each once.
+#[test]
+fn a_state_of_an_install_erased_here_is_refused_and_erasure_requests_outlive_imports() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m.clone(), 5);
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT).unwrap();
+    let before = e.export_state();
+    e.forget(6, MIDNIGHT + 1);
+    let erased = e.export_state();
+    let refused = e.import_state(&before).unwrap_err();
+    assert_eq!(refused, StateError::Erased(5));
+    assert_eq!(
+        refused.to_string(),
+        "state is of install 0000000000000005, which this engine erased: restoring it would undo the erasure"
+    );
+    assert_eq!(e.export_state(), erased, "nothing changed");
+    assert_eq!(e.stage(), None);
+
+    // A tab of the new install that took the erasure in and decided since: imported, with the
+    // request once (both copies hold it).
+    let mut tab = Engine::new(m.clone(), 1);
+    tab.import_state(&erased).unwrap();
+    tab.set_consent(true);
+    tab.decide(0, &[], MIDNIGHT + 2);
+    e.import_state(&tab.export_state()).unwrap();
+    let reports = e.outbox();
+    let forgotten = |r: &[OutboxEvent]| r.iter().filter(|r| r.is_erasure()).count();
+    assert_eq!((reports.len(), forgotten(&reports)), (2, 1), "the request and the tab's exposure");
+    assert!(e.import_state(&before).is_err(), "still refused");
+
+    // A state without the request (another shopper's): imported, the request kept.
+    let mut other = engine(m.clone(), 9);
+    other.decide(0, &[], MIDNIGHT + 3);
+    e.import_state(&other.export_state()).unwrap();
+    let reports = e.outbox();
+    assert_eq!((reports.len(), forgotten(&reports), e.profile().install_id), (2, 1, 9));
+
+    // Once drained, the request is the backend's to carry out; the engine holds nothing to
+    // refuse the copy by.
+    e.drain_outbox();
+    e.import_state(&before).unwrap();
+    assert_eq!(e.stage(), Some("buyer"));
+
+    // An erasure that keeps the install (a native host passing the current id) retires nothing.
+    let mut goes_on = engine(m, 7);
+    let before = goes_on.export_state();
+    goes_on.forget(7, MIDNIGHT);
+    goes_on.import_state(&before).unwrap();
+    assert_eq!(forgotten(&goes_on.outbox()), 1);
+}
+
 #[test]
 fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_erase_the_rest() {
     let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));

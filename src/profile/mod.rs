@@ -682,14 +682,24 @@ pub enum StateError {
     Frame(codec::FrameError),
     /// The frame is intact but its content breaks an invariant.
     Content(String),
+    /// A valid state of an install this engine retired by an erasure whose `forgotten` request
+    /// it still holds: restoring it would undo the erasure.
+    Erased(u64),
 }
 
 impl Message for StateError {
     fn write_message(&self, out: &mut String) {
+        if let StateError::Erased(install) = self {
+            out.push_str("state is of install ");
+            out.push_str(&codec::hex(&install.to_be_bytes()));
+            out.push_str(", which this engine erased: restoring it would undo the erasure");
+            return;
+        }
         out.push_str("state is invalid: ");
         match self {
             StateError::Frame(e) => e.write_message(out),
             StateError::Content(e) => out.push_str(e),
+            StateError::Erased(_) => {}
         }
     }
 }
@@ -700,7 +710,7 @@ impl core::error::Error for StateError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             StateError::Frame(e) => Some(e),
-            StateError::Content(_) => None,
+            StateError::Content(_) | StateError::Erased(_) => None,
         }
     }
 }

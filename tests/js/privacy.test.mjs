@@ -212,6 +212,54 @@ test('privacy review #1: in a browser, another tab\'s erasure reaches this engin
   c.stop();
 });
 
+test('importState refuses the shopper this engine erased while her request waits, and keeps the requests', () => {
+  const e = shopper();
+  const before = e.exportState();
+  const { pid } = e;
+  e.forget(undefined, NOW + 10);
+  const erased = e.exportState();
+  assert.equal(code(() => e.importState(before)), 'STATE_ERASED');
+  assert.deepEqual(e.exportState(), erased, 'nothing changed');
+  // Another shopper's state imports, and the request stays with it.
+  const other = shopper('00000000000000d2');
+  other.drainOutbox();
+  e.importState(other.exportState());
+  assert.deepEqual(e.outbox().map((x) => [x.type, x.pid]), [['forgotten', pid]]);
+  // Drained, it is the backend's to carry out: the engine has nothing left to refuse the copy by.
+  e.drainOutbox();
+  e.importState(before);
+  assert.equal(e.pid, pid);
+});
+
+test('a tab that stored her profile back after another tab erased it: the erasure is written over it and holds', (t) => {
+  const win = new EventTarget();
+  globalThis.window = win;
+  t.after(() => { delete globalThis.window; });
+  const storageEvent = () => win.dispatchEvent(Object.assign(new Event('storage'), { key: 'shop.state.a' }));
+  for (const [at, event] of [['at the storage event', true], ['at the next saveState()', false]]) {
+    const ls = origin();
+    const pid = visit(ls);
+    const a = tab(ls);
+    const b = tab(ls);
+    // Tab B read her profile before tab A's erasure and stores it after it (no tab sees the
+    // other's write in between: two processes).
+    view(b.engine, NOW + 20);
+    const stale = b.engine.exportState();
+    a.engine.forget(undefined, NOW + 30);
+    new SafeStore(localStorageBackend(ls), 'shop').saveState(stale);
+    if (event) storageEvent();
+    else assert.equal(a.saveState(), true, at);
+    const store = new SafeStore(localStorageBackend(ls), 'shop');
+    assert.equal(store.records('state').length, 1, `${at}: one copy, the erased one`);
+    assert.deepEqual([a.engine.consent, a.engine.outbox().map((x) => x.pid)], [false, [pid]], at);
+    a.stop();
+    b.stop();
+    const next = nextStart(ls);
+    assert.deepEqual([next.state, next.consent, next.forgotten], ['restored', false, [pid]], `${at}: the erasure holds`);
+    assert.notEqual(next.pid, pid, at);
+  }
+});
+
 test('privacy review #3: reset() after forget() or a withdrawal keeps the erasure request not yet drained', () => {
   for (const [what, erase] of erasures) {
     const ls = origin();

@@ -17,6 +17,8 @@ pub mod code {
     pub const SNAPSHOT_NOT_NEWER: &str = "SNAPSHOT_NOT_NEWER";
     /// State bytes that are corrupt, foreign or of another version.
     pub const STATE_INVALID: &str = "STATE_INVALID";
+    /// A state of the shopper this engine erased (its `forgotten` request not yet drained).
+    pub const STATE_ERASED: &str = "STATE_ERASED";
     /// An event that is not an object, has no known `type`, or a property of the wrong type.
     pub const EVENT_INVALID: &str = "EVENT_INVALID";
     /// A page context that is not an object or has a field of the wrong type.
@@ -102,7 +104,8 @@ pub fn snapshot(e: &SnapshotError) -> JsValue {
 
 /// Rejected state.
 pub fn state(e: &StateError) -> JsValue {
-    described(code::STATE_INVALID, e)
+    let c = if matches!(e, StateError::Erased(_)) { code::STATE_ERASED } else { code::STATE_INVALID };
+    described(c, e)
 }
 
 /// A rejected trait token.
