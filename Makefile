@@ -121,10 +121,10 @@ pkg: wasm-setup
 	  wasm-pack build crates/wasm --profile wasm-release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
 	node crates/wasm/short-names.mjs $(NODE_BIN)/wasm-opt target/wasm-pack kairos_wasm -Oz --strip-producers --strip-target-features
 	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
-	@# The same modules as one minified file, for pages that load the package without a bundler.
-	echo "export * from '../pkg/index.js'; export { default } from '../pkg/index.js'; export * from '../pkg/storage.js';" \
-	  > target/kairos.min.entry.js
-	$(NODE_BIN)/esbuild target/kairos.min.entry.js --bundle --minify --format=esm --legal-comments=none \
+	@# The same modules as one minified file, for pages that load the package without a bundler:
+	@# the browser build, without the WeChat adapters (crates/wasm/browser-min.mjs).
+	node crates/wasm/browser-min.mjs
+	$(NODE_BIN)/esbuild target/browser/entry.js --bundle --minify --format=esm --legal-comments=none \
 	  --log-level=warning --outfile=pkg/kairos.min.js
 	@# terser's compressor after esbuild takes another 0.5 KB gzip off (esbuild alone: 11,243 B).
 	$(NODE_BIN)/terser pkg/kairos.min.js --compress passes=2 --mangle --module --output pkg/kairos.min.js

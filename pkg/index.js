@@ -7,4 +7,7 @@ install(Engine);
 export const murmur3 = checkedHash(hash);
 export { default, default as init, initSync, Engine } from './kairos_wasm.js';
 export { isKairosError } from './fast.js';
-export { sync, fetchTransport, wxTransport, backoffDelay } from './sync.js';
+export { sync, fetchTransport, backoffDelay } from './sync.js';
+// wx-only:start (`kairos.min.js`, the browser build, leaves this out)
+export { wxTransport } from './sync.js';
+// wx-only:end

@@ -69,6 +69,7 @@ export function localStorageBackend(storage = globalThis.localStorage) {
   };
 }
 
+// wx-only:start (`kairos.min.js`, the browser build, leaves this out)
 /** A key-value backend over WeChat mini-program storage (about 1 MB a key). */
 export function wxStorageBackend(api = globalThis.wx) {
   return {
@@ -80,6 +81,7 @@ export function wxStorageBackend(api = globalThis.wx) {
     remove: (key) => api.removeStorageSync(key),
   };
 }
+// wx-only:end
 
 /** Erases the value at `at`: removed, or blanked where the backend cannot remove (or failed to). Whether it is gone. */
 function erase(backend, at) {

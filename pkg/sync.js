@@ -14,7 +14,10 @@
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
 import { install, kairosError, isKairosError } from './fast.js';
-import { SafeStore, localStorageBackend, wxStorageBackend } from './storage.js';
+import { SafeStore, localStorageBackend } from './storage.js';
+// wx-only:start (`kairos.min.js`, the browser build, leaves these sections out: no wx there)
+import { wxStorageBackend } from './storage.js';
+// wx-only:end
 
 install(Engine); // the fast `decide`, also when only this module is imported
 
@@ -52,6 +55,7 @@ function lowerKeys(headers) {
   return out;
 }
 
+// wx-only:start
 /** A transport over WeChat `wx.request`: snapshots as arraybuffer, the push channel as text. */
 export function wxTransport(api = globalThis.wx) {
   return {
@@ -82,6 +86,7 @@ export function wxTransport(api = globalThis.wx) {
     },
   };
 }
+// wx-only:end
 
 // web-only:start (the mini-program build leaves this out: it has no fetch)
 /** A transport over `fetch` (browsers, Node 18+). */
@@ -142,7 +147,9 @@ function webTransport() {
 // web-only:end
 
 function defaultTransport() {
+  // wx-only:start
   if (typeof wx !== 'undefined' && wx && typeof wx.request === 'function') return wxTransport(wx);
+  // wx-only:end
   const t = typeof webTransport === 'function' ? webTransport() : null;
   if (t) return t;
   throw kairosError('ARGUMENT_INVALID', 'sync: no transport here: pass `transport` (fetchTransport() or wxTransport(wx))');
@@ -154,8 +161,11 @@ function defaultTransport() {
  */
 function defaultStore(prefix, legacy) {
   try {
-    const backend = typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function' ? wxStorageBackend(wx)
-      : typeof localStorage !== 'undefined' && localStorage ? localStorageBackend(localStorage) : null;
+    let backend = null;
+    // wx-only:start
+    if (typeof wx !== 'undefined' && wx && typeof wx.getStorageSync === 'function') backend = wxStorageBackend(wx);
+    // wx-only:end
+    if (!backend && typeof localStorage !== 'undefined' && localStorage) backend = localStorageBackend(localStorage);
     if (backend) return new SafeStore(backend, prefix, legacy ? 'kairos' : undefined);
   } catch {
     // Storage can be blocked (privacy modes): run without persistence.

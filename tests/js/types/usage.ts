@@ -4,6 +4,7 @@ import init, { initSync, Engine, isKairosError, murmur3 } from '../../../pkg/ind
 import type { Decision, KairosEvent, Context, OutboxEvent, ErrorCode, Reason, Json } from '../../../pkg/index.js';
 // `kairos-engine/min`: the same API from the one minified file.
 import initMin, { Engine as MinEngine, SafeStore as MinStore, localStorageBackend as minBackend, sync as minSync } from '../../../pkg/kairos.min.js';
+import type { wxTransport as minWx } from '../../../pkg/kairos.min.js';
 
 declare const wasmBytes: Uint8Array;
 declare const snapshot: Uint8Array;
@@ -165,5 +166,8 @@ export async function minified(): Promise<string> {
   const store = new MinStore(minBackend());
   const s = minSync({ url: '', publicKey: 'kairos-ed25519-public:x', store });
   const engine: MinEngine = s.engine ?? (await s.ready);
-  return engine.decide('home_hero', { page: 'home' }).reason;
+  // The browser build leaves the WeChat adapters out: their names are types there, not values.
+  // @ts-expect-error wxTransport is not a value of kairos.min.js
+  const wx: ReturnType<typeof minWx> = minWx();
+  return `${engine.decide('home_hero', { page: 'home' }).reason} ${typeof wx}`;
 }
