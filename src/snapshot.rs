@@ -183,7 +183,7 @@ pub fn decode(bytes: &[u8]) -> Result<Model, SnapshotError> {
 }
 
 /// [`verify`] against `trust`, or with no trust policy [`decode`]: both in one copy.
-fn checked(bytes: &[u8], trust: Option<&Trust>) -> Result<Verified, SnapshotError> {
+pub(crate) fn checked(bytes: &[u8], trust: Option<&Trust>) -> Result<Verified, SnapshotError> {
     let frame = codec::split(bytes, SNAPSHOT_MAGIC, SNAPSHOT_FORMAT, "Kairos snapshot")?;
     // Not `ok_or(SnapshotError::..)`, which would build (and drop) the error on success.
     let key = match (trust, frame.signature) {

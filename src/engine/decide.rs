@@ -385,7 +385,7 @@ impl Engine {
                             let at = scratch.get(base..).map_or(0, |tail| {
                                 tail.partition_point(|&(p, s)| score.total_cmp(&s).then(p.cmp(&o)).is_le())
                             });
-                            scratch.insert(base + at, (o, score));
+                            crate::profile::insert_at(&mut scratch, base + at, (o, score));
                         }
                         Ok(()) => worst = worst.max(Some(Fail::Ineligible)),
                     }

@@ -83,6 +83,11 @@ impl Engine {
     /// A fresh engine (no consent yet) for a compiled model. `install_id` is a random number the
     /// host draws once per install and keeps: the core draws no randomness itself.
     pub fn new(model: Model, install_id: u64) -> Self {
+        Engine::with_trust(model, install_id, Trust::default())
+    }
+
+    /// [`Engine::new`] trusting `trust`.
+    fn with_trust(model: Model, install_id: u64, trust: Trust) -> Self {
         let profile = Profile::new(&model, install_id);
         let stage_names = stage_names(&model);
         Engine {
@@ -98,7 +103,7 @@ impl Engine {
             stage_seen_at: i64::MIN,
             view_floor: 0,
             pruned_day: i32::MIN,
-            trust: Trust::default(),
+            trust,
         }
     }
 
@@ -106,16 +111,24 @@ impl Engine {
     /// when `trust.allow_unsigned`; version at least `trust.min_version`). The engine keeps
     /// `trust` for later snapshots and tokens.
     pub fn from_signed_snapshot(bytes: &[u8], trust: Trust, install_id: u64) -> Result<Self, SnapshotError> {
-        let verified = snapshot::verify(bytes, &trust)?;
-        if verified.model.version < trust.min_version {
-            return Err(SnapshotError::OlderThanApplied {
-                offered: verified.model.version,
-                floor: trust.min_version,
-            });
-        }
-        let mut engine = Engine::new(verified.model, install_id);
-        engine.trust = trust;
-        Ok(engine)
+        Engine::from_snapshot_with(bytes, Some(trust), install_id)
+    }
+
+    /// [`Engine::from_signed_snapshot`] with `trust`, or [`Engine::from_snapshot`] without: both
+    /// in one copy (the bindings' constructor makes either).
+    pub fn from_snapshot_with(
+        bytes: &[u8],
+        trust: Option<Trust>,
+        install_id: u64,
+    ) -> Result<Self, SnapshotError> {
+        let model = snapshot::checked(bytes, trust.as_ref())?.model;
+        let trust = match trust {
+            Some(t) if model.version < t.min_version => {
+                return Err(SnapshotError::OlderThanApplied { offered: model.version, floor: t.min_version })
+            }
+            t => t.unwrap_or_default(),
+        };
+        Ok(Engine::with_trust(model, install_id, trust))
     }
 
     /// Sets the keys this engine trusts and whether it accepts unsigned snapshots and traits.
@@ -204,7 +217,7 @@ impl Engine {
     /// A fresh engine from snapshot bytes, WITHOUT checking a signature (the caller checked the
     /// origin, e.g. a snapshot bundled in the app). Devices use [`Engine::from_signed_snapshot`].
     pub fn from_snapshot(bytes: &[u8], install_id: u64) -> Result<Self, SnapshotError> {
-        Ok(Engine::new(snapshot::decode(bytes)?, install_id))
+        Engine::from_snapshot_with(bytes, None, install_id)
     }
 
     /// The model.

@@ -93,3 +93,16 @@ fn export_matches_on_edge_values() {
     p.traits_token = Some("kt1.payload.signature".into());
     assert_eq!(p.export(&model, &outbox), p.to_stored(&model, &outbox).encode());
 }
+
+proptest::proptest! {
+    /// `insert_at` (pushed, then swapped into place) leaves what `Vec::insert` would, and
+    /// appends for an index past the end.
+    #[test]
+    fn insert_at_is_vec_insert(v in proptest::collection::vec(0u8..255, 0..12), i in 0usize..16, x in 0u8..255) {
+        let mut got = v.clone();
+        insert_at(&mut got, i, x);
+        let mut want = v;
+        want.insert(i.min(want.len()), x);
+        proptest::prop_assert_eq!(got, want);
+    }
+}

@@ -386,11 +386,7 @@ impl Engine {
             })
         };
         let install = install_id(install)?;
-        let core = match trust {
-            None => Core::from_snapshot(&bytes, install),
-            Some(trust) => Core::from_signed_snapshot(&bytes, trust, install),
-        };
-        Ok(Engine::wrap(core.map_err(|e| error::snapshot(&e))?))
+        Ok(Engine::wrap(Core::from_snapshot_with(&bytes, trust, install).map_err(|e| error::snapshot(&e))?))
     }
 
     /// For the package's JavaScript (pkg/fast.js): the fast `decide` (`which` 0, see

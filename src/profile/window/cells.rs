@@ -28,7 +28,7 @@ impl<T: Copy> Days<T> {
         if let Some(cell) = at.and_then(|i| self.cells.get_mut(i)).filter(|c| c.0 == day) {
             cell.1 = merge(cell.1, value);
         } else {
-            self.cells.insert(at.map_or(0, |i| i + 1), (day, value));
+            crate::profile::insert_at(&mut self.cells, at.map_or(0, |i| i + 1), (day, value));
         }
     }
 
@@ -125,7 +125,12 @@ impl Days<Bits> {
             prev = prev.saturating_sub(i64::from(r.u32()));
             (day_or_flag(prev, overflow), coder.take(r))
         });
-        cells.reverse();
+        // Swapped in pairs from both ends: `reverse` brings `split_at_mut` and its panics.
+        let mut rest = cells.as_mut_slice();
+        while let [first, mid @ .., last] = rest {
+            core::mem::swap(first, last);
+            rest = mid;
+        }
         Days { cells }
     }
 }
