@@ -229,7 +229,7 @@ export declare class Engine {
    * Grants or withdraws consent. Withdrawing consent she gave erases the behavioural profile and
    * the reports not yet drained, queues a `forgotten` request for her pid and the install (at
    * `now`) so the backend erases what it holds and the reports sent, and, as `forget` does, starts a new install id (drawn unless
-   * given; the current one is refused): should she consent again, her new pid and decision ids
+   * given; the current one is refused, and one an erasure waiting in the outbox retired): should she consent again, her new pid and decision ids
    * are not linked to the one erased. `sync` stores the new id with the profile; a host that
    * keeps its own copy of the id (to pass to `sync` at start) stores the one it passes here.
    * `installId` is read only then, but checked whenever given.
@@ -250,7 +250,8 @@ export declare class Engine {
    * starts a new install id, drawn unless given; the outbox keeps a `forgotten` event naming the
    * old pseudonymous id and install id, so the backend erases what it holds and the reports sent
    * (`kairos erase`). A given `installId` must be a new one: the current one is refused, as
-   * the forgotten shopper's id would carry on.
+   * the forgotten shopper's id would carry on, and so is one an erasure waiting in the outbox
+   * retired (its reports are to be erased).
    * @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID`
    */
   forget(installId?: string, now?: Millis): void;
@@ -270,9 +271,11 @@ export declare class Engine {
    * Restores exported state; rejected state leaves the current one. Signed traits are stored as
    * their token and count again only if it still verifies for this shopper (an edited copy, a
    * rotated key or another shopper's token drops them, and nothing else); unsigned traits only
-   * where `setTraits` would accept them. The erasure requests (`forgotten`) in the outbox stay,
-   * and a state of the install an erasure retired is refused while its request waits there:
-   * restoring it would undo the erasure.
+   * where `setTraits` would accept them. The erasure requests (`forgotten`) in the outbox stay
+   * (so one another copy already sent may be sent again: backends treat requests as idempotent),
+   * and a state of another install that an erasure retired is refused while its request waits
+   * there: restoring it would undo the erasure. (An erasure that kept the install, a native
+   * host's, or an old release's request without an install retires none.)
    * @throws KairosError `STATE_INVALID`, `STATE_ERASED`
    */
   importState(state: Uint8Array): void;

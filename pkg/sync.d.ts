@@ -256,10 +256,12 @@ export interface Sync {
    * Stores the engine's profile state, first taking a copy another instance (a second tab) stored
    * since this one last read or wrote it when that copy erased the profile or changed consent (its
    * install id or consent differ): it replaces this engine's profile; a copy of the same consented
-   * profile is written over (the last writer wins). False when it
+   * profile is written over (the last writer wins), and so is a copy of a shopper this engine
+   * erased (`STATE_ERASED`: a tab stored her profile back before it saw the erasure; when it cannot
+   * be written over, storage being full, every copy is erased). False when it
    * was not written whole, when an older copy could not be erased, when that other copy does not
-   * import (it stays), or when every copy was erased meanwhile while this engine holds a consented
-   * profile (it is not written back).
+   * import for another reason (it stays), or when every copy was erased meanwhile while this engine
+   * holds a consented profile (it is not written back).
    */
   saveState(): boolean;
   /**
@@ -271,8 +273,8 @@ export interface Sync {
    * one is drawn. An id used before (the old engine's) starts its decision counter again: later
    * decision ids repeat earlier ones, a decision of the old engine can pass to `refresh` as a
    * view of the new one, and an id erased before (`forget`, a withdrawn consent) has the new
-   * profile's reports erased with the old ones by the backend. Pass a new id, or drop the old
-   * engine's decisions.
+   * profile's reports erased with the old ones by the backend: refused (`ARGUMENT_INVALID`) while
+   * that erasure's request waits in the outbox. Pass a new id, or drop the old engine's decisions.
    */
   reset(installId?: string): Engine;
   /** Adds a listener; returns its removal. */

@@ -152,7 +152,7 @@ function defaultTransport() {
   // wx-only:end
   const t = typeof webTransport === 'function' ? webTransport() : null;
   if (t) return t;
-  throw kairosError('ARGUMENT_INVALID', 'sync: no transport here: pass `transport` (fetchTransport() or wxTransport(wx))');
+  throw kairosError('ARGUMENT_INVALID', 'sync: no fetch here (nor wx.request): pass `transport`');
 }
 
 /**
@@ -403,7 +403,11 @@ export function sync(options) {
 
   /** Stores the engine's profile (see `current`); false if it was not stored whole or an older copy stays. */
   function storeState() {
-    return current() && write();
+    if (!current()) return false;
+    if (write()) return true;
+    // Her copy, refused as erased, must not stay for the next start: every copy goes, then ours.
+    if (erasedBack) storeErasure();
+    return false;
   }
 
   /** Writes the profile over any copy but the one known to import. */
@@ -733,7 +737,13 @@ export function sync(options) {
   // once, so this engine neither decides on the erased profile nor writes it back, and its own
   // changes build on that copy. A copy of the shopper this engine erased is written over at once.
   // (Any key: reading the state again when it did not change is cheap.)
-  const taken = () => engine && o.store && current() && erasedBack && write();
+  const taken = () => {
+    try {
+      if (engine && o.store && current() && erasedBack && !write()) storeErasure();
+    } catch {
+      // A host's store that throws: the next saveState() tries again.
+    }
+  };
   const win = typeof window !== 'undefined' && window && typeof window.addEventListener === 'function' ? window : null;
   if (win) {
     win.addEventListener('online', online);
@@ -792,7 +802,17 @@ export function sync(options) {
       if (engine) {
         // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
         // them alone): the fresh engine takes them, and nothing else of the profile dropped.
-        if (engine.outbox().some((e) => e.type === 'forgotten')) fresh.__takeErasures(engine.exportState());
+        if (engine.outbox().some((e) => e.type === 'forgotten')) {
+          try {
+            fresh.__takeErasures(engine.exportState());
+          } catch (e) {
+            fresh.free();
+            // An install id one of them retired: its reports are to be erased.
+            throw isKairosError(e) && e.code === 'STATE_ERASED'
+              ? kairosError('ARGUMENT_INVALID', 'reset: `installId` was erased here (its erasure request waits): pass a new one')
+              : e;
+          }
+        }
         engine.free();
       }
       engine = fresh;

@@ -373,12 +373,16 @@ impl Outbox {
         }
     }
 
-    /// Whether erasure request `f` is held here: one of the same pid and time is the same.
+    /// Whether erasure request `f` is held here (every field the same: an identified shopper's
+    /// pid is the same across installs, so two erasures of her may share pid and time).
     fn holds_erasure(&self, f: &OutboxEvent) -> bool {
         use OutboxEvent::{Forgotten, LegacyForgotten};
         self.entries.iter().any(|e| match (e, f) {
-            (Entry::Named(Forgotten { pid: p, at: t, .. }), Forgotten { pid: q, at: u, .. })
-            | (Entry::Named(LegacyForgotten { pid: p, at: t }), LegacyForgotten { pid: q, at: u }) => {
+            (
+                Entry::Named(Forgotten { pid: p, install: i, decisions: d, at: t }),
+                Forgotten { pid: q, install: j, decisions: c, at: u },
+            ) => p == q && i == j && d == c && t == u,
+            (Entry::Named(LegacyForgotten { pid: p, at: t }), LegacyForgotten { pid: q, at: u }) => {
                 p == q && t == u
             }
             _ => false,

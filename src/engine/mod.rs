@@ -263,6 +263,12 @@ impl Engine {
         self.apply_model(model)
     }
 
+    /// Whether an erasure request waiting in the outbox retired install `install`: a host must
+    /// not give it as a new install id (its reports are to be erased).
+    pub fn erased(&self, install: u64) -> bool {
+        self.outbox.retired(install)
+    }
+
     /// Withdraws consent as the package's `setConsent(false)` does: as [`Engine::forget`], the
     /// behavioural profile is erased, and so are the reports not yet drained, which were about
     /// her; a `forgotten` request for her pid is queued (at `now`), so the backend erases what it
@@ -698,6 +704,7 @@ impl Engine {
     /// Takes the erasure requests (`forgotten`) held undrained in exported state `bytes` (another
     /// engine's, whose profile a host drops: a reset) into this engine's outbox, after its own
     /// events; nothing else of that state. The backend learns of an erasure from them alone.
+    /// Refused ([`StateError::Erased`]) when one of them retired this engine's own install.
     pub fn take_erasures(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         self.import(bytes, true)
     }
@@ -719,12 +726,18 @@ impl Engine {
         let stored = StoredState::decode(bytes)?;
         let (mut profile, outbox) = Profile::from_stored(stored, &self.model);
         if erasures_only {
+            // This engine's install must not be one of them: its reports would be erased with
+            // the retired install's, and a tab holding the request would refuse its state.
+            if outbox.retired(self.profile.install_id) {
+                return Err(StateError::Erased(self.profile.install_id));
+            }
             self.outbox.push_erasures_of(&outbox);
             return Ok(());
         }
         // A copy of the shopper this engine erased (another tab's, stored before it saw the
-        // erasure, or a host's backup): restoring it would undo the erasure.
-        if self.outbox.retired(profile.install_id) {
+        // erasure, or a host's backup): restoring it would undo the erasure. (Never this
+        // engine's own install: a host that gives back an erased id is refused when it does.)
+        if profile.install_id != self.profile.install_id && self.outbox.retired(profile.install_id) {
             return Err(StateError::Erased(profile.install_id));
         }
         if profile.install_id == self.profile.install_id {

@@ -375,6 +375,46 @@ fn a_state_of_an_install_erased_here_is_refused_and_erasure_requests_outlive_imp
     assert_eq!(forgotten(&goes_on.outbox()), 1);
 }
 
+/// Review: an engine never refuses its own install, and never takes (at a reset) the requests
+/// that retired it; two erasures of one identified shopper in the same millisecond are two.
+#[test]
+fn erasure_requests_are_told_apart_by_every_field_and_never_retire_the_engines_own_install() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m.clone(), 1);
+    e.identify(IdKind::Phone, "13800138000").unwrap();
+    e.forget(2, MIDNIGHT);
+    e.set_consent(true);
+    e.identify(IdKind::Phone, "13800138000").unwrap(); // the same pid
+    e.forget(3, MIDNIGHT);
+    let installs = |e: &mut Engine| -> Vec<String> {
+        e.outbox()
+            .into_iter()
+            .filter_map(|r| match r {
+                OutboxEvent::Forgotten { install, .. } => Some(install),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(installs(&mut e), ["0000000000000001", "0000000000000002"]);
+    assert!(e.erased(1) && e.erased(2) && !e.erased(3));
+
+    // A reset onto an erased install is refused; onto a new one, the requests are taken once.
+    let bytes = e.export_state();
+    let mut onto_erased = Engine::new(m.clone(), 2);
+    assert_eq!(onto_erased.take_erasures(&bytes), Err(StateError::Erased(2)));
+    assert!(onto_erased.outbox().is_empty());
+    let mut fresh = Engine::new(m.clone(), 9);
+    fresh.take_erasures(&bytes).unwrap();
+    fresh.take_erasures(&bytes).unwrap();
+    assert_eq!(installs(&mut fresh), installs(&mut e));
+
+    // An engine whose own install a waiting request retired (a native host gave the id back)
+    // still imports its own state.
+    e.forget(1, MIDNIGHT + 1);
+    let own = e.export_state();
+    e.import_state(&own).unwrap();
+}
+
 #[test]
 fn withdrawing_consent_erases_the_undrained_reports_and_asks_the_backend_to_erase_the_rest() {
     let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));

@@ -118,6 +118,27 @@ function visit(ls) {
   k.stop();
   return pid;
 }
+/**
+ * Two tabs of the shopper `visit` stored in `ls`: tab B read her profile before tab A erased it and
+ * stores it after (no tab sees the other's write in between: two processes). Her pid, the tabs.
+ */
+function storedBack(ls) {
+  const pid = visit(ls);
+  const a = tab(ls);
+  const b = tab(ls);
+  view(b.engine, NOW + 20);
+  const stale = b.engine.exportState();
+  a.engine.forget(undefined, NOW + 30);
+  new SafeStore(localStorageBackend(ls), 'shop').saveState(stale);
+  return { pid, a, b };
+}
+/** A browser's `window` for the test: sync listens on it; returns what sends it a `storage` event. */
+function browser(t) {
+  const win = new EventTarget();
+  globalThis.window = win;
+  t.after(() => { delete globalThis.window; });
+  return () => win.dispatchEvent(Object.assign(new Event('storage'), { key: 'shop.state.a' }));
+}
 /** What the next start restores from `ls`. */
 function nextStart(ls, more) {
   const k = tab(ls, more);
@@ -184,10 +205,7 @@ test('privacy review #1: a copy another tab stored that this one cannot import, 
 });
 
 test('privacy review #1: in a browser, another tab\'s erasure reaches this engine at the storage event; stop() removes the listener', (t) => {
-  const win = new EventTarget();
-  globalThis.window = win;
-  t.after(() => { delete globalThis.window; });
-  const storageEvent = () => win.dispatchEvent(Object.assign(new Event('storage'), { key: 'shop.state.a' }));
+  const storageEvent = browser(t);
   const ls = origin();
   const pid = visit(ls);
   const a = tab(ls);
@@ -232,21 +250,10 @@ test('importState refuses the shopper this engine erased while her request waits
 });
 
 test('a tab that stored her profile back after another tab erased it: the erasure is written over it and holds', (t) => {
-  const win = new EventTarget();
-  globalThis.window = win;
-  t.after(() => { delete globalThis.window; });
-  const storageEvent = () => win.dispatchEvent(Object.assign(new Event('storage'), { key: 'shop.state.a' }));
+  const storageEvent = browser(t);
   for (const [at, event] of [['at the storage event', true], ['at the next saveState()', false]]) {
     const ls = origin();
-    const pid = visit(ls);
-    const a = tab(ls);
-    const b = tab(ls);
-    // Tab B read her profile before tab A's erasure and stores it after it (no tab sees the
-    // other's write in between: two processes).
-    view(b.engine, NOW + 20);
-    const stale = b.engine.exportState();
-    a.engine.forget(undefined, NOW + 30);
-    new SafeStore(localStorageBackend(ls), 'shop').saveState(stale);
+    const { pid, a, b } = storedBack(ls);
     if (event) storageEvent();
     else assert.equal(a.saveState(), true, at);
     const store = new SafeStore(localStorageBackend(ls), 'shop');
@@ -258,6 +265,85 @@ test('a tab that stored her profile back after another tab erased it: the erasur
     assert.deepEqual([next.state, next.consent, next.forgotten], ['restored', false, [pid]], `${at}: the erasure holds`);
     assert.notEqual(next.pid, pid, at);
   }
+});
+
+test('review: two erasures of one identified shopper in the same millisecond are two requests, kept through every path', () => {
+  const e = new Engine(snapshot(), '00000000000000a1');
+  e.setConsent(true);
+  e.identify('phone', '13800138000');
+  e.forget('00000000000000a2', NOW);
+  e.setConsent(true);
+  e.identify('phone', '13800138000'); // the same pid: her phone's hash
+  e.forget('00000000000000a3', NOW);
+  const installs = (x) => x.outbox().map((r) => r.install);
+  assert.deepEqual(installs(e), ['00000000000000a1', '00000000000000a2']);
+  e.setConsent(true);
+  e.forget('00000000000000a4', NOW); // a third (Outbox::erasures)
+  assert.deepEqual(installs(e), ['00000000000000a1', '00000000000000a2', '00000000000000a3']);
+  const fresh = new Engine(snapshot(), '00000000000000b1');
+  fresh.__takeErasures(e.exportState()); // sync's reset()
+  assert.deepEqual(installs(fresh), installs(e));
+  fresh.__takeErasures(e.exportState()); // the same requests again: once each
+  assert.deepEqual(installs(fresh), installs(e));
+});
+
+test('review: an install id an erasure waiting here retired is refused as a new one (forget, withdrawal, reset)', () => {
+  const e = new Engine(snapshot(), '00000000000000c1');
+  e.setConsent(true);
+  e.forget('00000000000000c2', NOW);
+  e.setConsent(true);
+  assert.equal(code(() => e.forget('00000000000000c1', NOW + 1)), 'ARGUMENT_INVALID');
+  assert.equal(code(() => e.setConsent(false, NOW + 1, '00000000000000c1')), 'ARGUMENT_INVALID');
+  assert.deepEqual([e.consent, e.pid], [true, '00000000000000c2'], 'nothing changed');
+  // Its own state imports (an id given back is never the engine's own to refuse).
+  e.importState(e.exportState());
+  const ls = origin();
+  visit(ls);
+  const k = tab(ls);
+  k.engine.forget('00000000000000d9', NOW + 2);
+  const [{ install: erased }] = k.engine.outbox();
+  assert.throws(() => k.reset(erased), (x) => x.code === 'ARGUMENT_INVALID' && /erased here/.test(x.message));
+  assert.equal(k.engine.pid, '00000000000000d9', 'the engine stays');
+  const fresh = k.reset('00000000000000da');
+  assert.deepEqual(fresh.outbox().map((r) => r.type), ['forgotten']);
+  k.stop();
+});
+
+test('review: storage too full to write the erased profile over her copy stored back: every copy goes', (t) => {
+  const storageEvent = browser(t);
+  for (const at of ['the storage event', 'saveState()']) {
+    const ls = origin();
+    const { pid, a, b } = storedBack(ls);
+    ls.fail = (key) => key.startsWith('shop.state'); // her copy took the room
+    if (at === 'the storage event') storageEvent();
+    else assert.equal(a.saveState(), false, at);
+    assert.equal(new SafeStore(localStorageBackend(ls), 'shop').records('state').length, 0, `${at}: her copy is gone`);
+    a.stop();
+    b.stop();
+    ls.fail = null;
+    const next = nextStart(ls);
+    assert.deepEqual([next.state, next.consent], ['none', false], at);
+    assert.notEqual(next.pid, pid, at);
+  }
+});
+
+test('review: a host store that throws does not make the storage listener throw', (t) => {
+  const storageEvent = browser(t);
+  const ls = origin();
+  visit(ls);
+  const store = new SafeStore(localStorageBackend(ls), 'shop');
+  const k = tab(ls, { store });
+  store.loadState = () => { throw new Error('broken store'); };
+  let thrown = null;
+  const onError = (e) => { thrown = e; };
+  process.on('uncaughtException', onError);
+  try {
+    storageEvent();
+  } finally {
+    process.off('uncaughtException', onError);
+  }
+  assert.equal(thrown, null);
+  k.stop();
 });
 
 test('privacy review #3: reset() after forget() or a withdrawal keeps the erasure request not yet drained', () => {
@@ -308,9 +394,7 @@ test('privacy review #4: an erasure on the default channel erases the profile ea
 });
 
 test('final review: another tab\'s write of the same consented profile does not drop this tab\'s events and unsent reports', (t) => {
-  const win = new EventTarget();
-  globalThis.window = win;
-  t.after(() => { delete globalThis.window; });
+  const storageEvent = browser(t);
   const ls = origin();
   visit(ls);
   const a = tab(ls);
@@ -322,7 +406,7 @@ test('final review: another tab\'s write of the same consented profile does not 
   // The background tab records and stores (as at a model update), and the browser tells tab A.
   view(b.engine, NOW + 40);
   assert.equal(b.saveState(), true);
-  win.dispatchEvent(new Event('storage'));
+  storageEvent();
   assert.deepEqual(a.engine.outbox().map((x) => x.type), pending, 'tab A keeps its unsent reports');
   assert.equal(a.engine.features(NOW + 50).views_7d, 1, 'and what it recorded');
   assert.equal(a.saveState(), true, 'and stores it: the last writer wins, as between tabs of one profile');

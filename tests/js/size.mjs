@@ -1,7 +1,7 @@
 // The size gate: the package as a browser loads it, raw, gzip -9 and brotli -11. That is the
-// .wasm plus the JavaScript: `kairos.min.js` (every module of the package, bundled by esbuild and
-// minified by esbuild and terser in `make pkg`), which is also what a bundler makes of
-// `import ... from 'kairos-engine'`.
+// .wasm plus the JavaScript: `kairos.min.js` (the browser build: every module of the package but
+// the WeChat adapters, bundled by esbuild and minified by esbuild and terser in `make pkg`), about
+// what a bundler makes of `import ... from 'kairos-engine'` for a browser.
 //
 // The issue's budget is 64 KB gzip (goal 40 KB). The package is still over it, so the gate
 // enforces a ceiling instead: today's size plus a little slack, lowered as the package shrinks,

@@ -329,11 +329,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses `id` as the new install id of an erasure when it is the current one: the erased
-    /// shopper's pid and decision ids would carry on.
+    /// Refuses `id` as the new install id of an erasure when it is the current one (the erased
+    /// shopper's pid and decision ids would carry on) or one an erasure waiting in the outbox
+    /// retired (its reports are to be erased).
     fn new_install(&self, id: u64) -> Result<(), JsValue> {
-        if id == self.core.profile().install_id {
-            return Err(error::error(code::ARGUMENT_INVALID, "installId must be a new one, not the current"));
+        if id == self.core.profile().install_id || self.core.erased(id) {
+            return Err(error::error(
+                code::ARGUMENT_INVALID,
+                "installId must be a new one, not the current nor an erased one",
+            ));
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ import init, { initSync, Engine, isKairosError, murmur3 } from '../../../pkg/ind
 import type { Decision, KairosEvent, Context, OutboxEvent, ErrorCode, Reason, Json } from '../../../pkg/index.js';
 // `kairos-engine/min`: the same API from the one minified file.
 import initMin, { Engine as MinEngine, SafeStore as MinStore, localStorageBackend as minBackend, sync as minSync } from '../../../pkg/kairos.min.js';
-import type { wxTransport as minWx } from '../../../pkg/kairos.min.js';
+import * as minAll from '../../../pkg/kairos.min.js';
 
 declare const wasmBytes: Uint8Array;
 declare const snapshot: Uint8Array;
@@ -166,8 +166,11 @@ export async function minified(): Promise<string> {
   const store = new MinStore(minBackend());
   const s = minSync({ url: '', publicKey: 'kairos-ed25519-public:x', store });
   const engine: MinEngine = s.engine ?? (await s.ready);
-  // The browser build leaves the WeChat adapters out: their names are types there, not values.
+  // The browser build leaves the WeChat adapters out: not values there (a namespace import sees
+  // what the module exports as values).
   // @ts-expect-error wxTransport is not a value of kairos.min.js
-  const wx: ReturnType<typeof minWx> = minWx();
-  return `${engine.decide('home_hero', { page: 'home' }).reason} ${typeof wx}`;
+  const wx = minAll.wxTransport();
+  // @ts-expect-error nor is wxStorageBackend
+  const wxStore = minAll.wxStorageBackend();
+  return `${engine.decide('home_hero', { page: 'home' }).reason} ${typeof wx} ${typeof wxStore}`;
 }
