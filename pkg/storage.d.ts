@@ -54,12 +54,6 @@ export declare class SafeStore {
   saveState(bytes: Uint8Array, keep?: (stored: Uint8Array) => boolean): boolean;
   loadState(accept?: (bytes: Uint8Array) => unknown): Uint8Array | null;
   /**
-   * The profile state another tab wrote, as a `storage` event carries it (its `key` and
-   * `newValue`), or null when the event is not about this store's profile or holds no good copy.
-   * `sync` reads it: this tab's own write may have replaced that copy in storage since.
-   */
-  eventState(ev: { readonly key: string | null; readonly newValue: string | null } | null | undefined): Uint8Array | null;
-  /**
    * Erases every stored copy of the profile state (a legacy one too), removing the keys where the
    * backend can; whether none is left. `sync` calls it when an erasure (`forget`, a withdrawn
    * consent) cannot be stored, so the profile from before it does not come back.

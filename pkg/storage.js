@@ -164,15 +164,6 @@ export class SafeStore {
   /** The newest good profile state, or null. */
   loadState(accept) { return this.load('state', accept); }
   /**
-   * The profile state another tab wrote, as a `storage` event (`key`, `newValue`) carries it, or
-   * null when the event is not about this store's profile or holds no good copy.
-   */
-  eventState(ev) {
-    const key = ev && ev.key;
-    const ours = typeof key === 'string' && [this.prefix, this.legacy].some((p) => p && (key === `${p}.state.a` || key === `${p}.state.b`));
-    return ours ? parse(ev.newValue)?.bytes ?? null : null;
-  }
-  /**
    * Erases every stored copy of the profile state (a legacy one too); whether none is left. For an
    * erasure whose new state could not be stored (storage full): the profile from before it must not
    * come back at the next start. Removing a key (or writing the empty value) frees room where a

@@ -243,12 +243,12 @@ export function backoffDelay(attempt, random, baseMs, maxMs) {
 
 /**
  * Whose profile stored state bytes hold, as text: its consent flag and install id, the body's first
- * two fields after the 48-byte header (docs/state-format.md); from byte 49, the install id alone.
+ * two fields after the 48-byte header (docs/state-format.md).
  */
-function owner(b, from = 48) {
+function owner(b) {
   let end = 49;
   while (end < 58 && b[end] & 0x80) end++;
-  return String(b.subarray(from, end + 1));
+  return String(b.subarray(48, end + 1));
 }
 
 /** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
@@ -737,22 +737,11 @@ export function sync(options) {
   // once, so this engine neither decides on the erased profile nor writes it back, and its own
   // changes build on that copy. A copy of the shopper this engine erased is written over at once.
   // (Any key: reading the state again when it did not change is cheap.)
-  const taken = (ev) => {
+  const taken = () => {
     try {
-      if (!engine || !o.store) return;
-      const stored = known;
-      if (current() && erasedBack && !write()) storeErasure();
-      // Nothing new in storage, but the event carries another install's copy (an erasure there):
-      // this tab stored its own over it before that write reached it (writes reach tabs late).
-      // Taken as current() takes a copy found in storage, and stored in place of this tab's.
-      const theirs = sameBytes(known, stored) && o.store.eventState && o.store.eventState(ev);
-      if (theirs && !sameBytes(theirs, known) && owner(theirs, 49) !== owner(engine.exportState(), 49)) {
-        engine.importState(theirs);
-        goodState = theirs;
-        if (!write()) storeErasure();
-      }
+      if (engine && o.store && current() && erasedBack && !write()) storeErasure();
     } catch {
-      // A host's store that throws, or a copy that does not import: the next write tries again.
+      // A host's store that throws: the next saveState() tries again.
     }
   };
   const win = typeof window !== 'undefined' && window && typeof window.addEventListener === 'function' ? window : null;

@@ -113,19 +113,6 @@ test('a legacy prefix is read while the store has no copy of its own, and cleare
   assert.ok(!m.map.has('kairos.snapshot.a'), 'nothing is written under the legacy prefix');
 });
 
-test('eventState reads the profile a storage event carries, for this store\'s profile keys only', () => {
-  const m = memory();
-  const s = new SafeStore(m, 'kairos:/model', 'kairos');
-  s.saveState(bytes(7));
-  const [key, text] = [...m.map].find(([k]) => k.startsWith('kairos:/model.state.'));
-  assert.deepEqual(s.eventState({ key, newValue: text }), bytes(7));
-  assert.deepEqual(s.eventState({ key: 'kairos.state.b', newValue: text }), bytes(7), 'the legacy layout\'s keys too');
-  for (const ev of [{ key: 'kairos:/model.snapshot.a', newValue: text }, { key: 'kairos:/other.state.a', newValue: text },
-    { key, newValue: null }, { key, newValue: text.slice(0, -2) }, { key: null, newValue: text }, null, undefined]) {
-    assert.equal(s.eventState(ev), null, JSON.stringify(ev));
-  }
-});
-
 test('privacy review #8: copies are erased by removing their keys where the backend can; a copy that stays is reported', () => {
   const ls = new Map();
   const storage = { getItem: (k) => ls.get(k) ?? null, setItem: (k, v) => ls.set(k, String(v)), removeItem: (k) => ls.delete(k) };
