@@ -177,7 +177,7 @@ fn slot_trait(
 ) -> Result<(), InputError> {
     let Some(i) = model.traits.iter().position(|t| t.0 == name) else {
         if strict {
-            return Err(unknown("trait", name, &mut model.traits.iter().map(|t| t.0.as_str())));
+            return Err(unknown("trait", name, model, |m, i| Some(&m.traits.get(i)?.0)));
         }
         return Ok(());
     };

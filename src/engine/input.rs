@@ -249,26 +249,32 @@ pub fn event(model: &Model, json: &Json) -> Result<(usize, Vec<Value>), InputErr
 
 /// The index of an event type by name.
 pub fn event_index(model: &Model, name: &str) -> Result<usize, InputError> {
-    model
-        .event(name)
-        .ok_or_else(|| unknown("event type", name, &mut model.events.iter().map(|e| e.name.as_str())))
+    model.event(name).ok_or_else(|| unknown("event type", name, model, |m, i| Some(&m.events.get(i)?.name)))
 }
 
 /// The index of a placement by name.
 pub fn placement_index(model: &Model, name: &str) -> Result<usize, InputError> {
     model
         .placement(name)
-        .ok_or_else(|| unknown("placement", name, &mut model.placements.iter().map(|p| p.name.as_str())))
+        .ok_or_else(|| unknown("placement", name, model, |m, i| Some(&m.placements.get(i)?.name)))
 }
 
 /// The index of an offer by id.
 pub fn offer_index(model: &Model, id: &str) -> Result<usize, InputError> {
-    model.offer(id).ok_or_else(|| unknown("offer", id, &mut model.offers.iter().map(|o| o.id.as_str())))
+    model.offer(id).ok_or_else(|| unknown("offer", id, model, |m, i| Some(&m.offers.get(i)?.id)))
 }
 
-/// An unknown name, with a suggestion from `known` (one copy for every kind of name).
-pub(crate) fn unknown(kind: &'static str, name: &str, known: &mut dyn Iterator<Item = &str>) -> InputError {
-    InputError::Unknown { kind, name: head(name, 64).to_owned(), hint: suggest::hint(name, known) }
+/// An unknown name, with a suggestion from the model's names of its kind, `nth` the `i`th (one
+/// copy for every kind of name: a function pointer, not an iterator per kind, each of whose
+/// `dyn Iterator` vtables was code of its own).
+pub(crate) fn unknown(
+    kind: &'static str,
+    name: &str,
+    model: &Model,
+    nth: fn(&Model, usize) -> Option<&str>,
+) -> InputError {
+    let mut known = (0..).map_while(|i| nth(model, i));
+    InputError::Unknown { kind, name: head(name, 64).to_owned(), hint: suggest::hint(name, &mut known) }
 }
 
 /// A JSON value as a host value: objects and nested arrays are named, not converted.
