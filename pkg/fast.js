@@ -78,17 +78,47 @@ function busy(engine, i, a, b, c) {
   }
 }
 
+// wx-only:start (`kairos.min.js`, the browser build, leaves these sections out)
+/**
+ * Install ids drawn ahead from random bytes that a platform gives only asynchronously (WeChat's
+ * `wx.getRandomValues`, base library 2.15.0): what `drawId` hands out where there is no
+ * `crypto.getRandomValues`. The mini-program build's index.js keeps them coming.
+ */
+const ahead = [];
+let refill = null;
+/** Keeps `draw` (asks for random bytes and hands them to `aheadFrom`) and calls it at once. */
+export function drawAhead(draw) {
+  refill = draw;
+  draw();
+}
+/** Random bytes drawn ahead: an id of each 8, at most 8 ids kept. */
+export function aheadFrom(bytes) {
+  for (let i = 0; i + 8 <= bytes.length && ahead.length < 8; i += 8) ahead.push(hex(bytes.subarray(i, i + 8)));
+}
+// wx-only:end
+
 /**
  * A new install id, 16 hex digits, from the platform's cryptographic random numbers (browsers,
- * Node), or `undefined` where there are none (mini-programs): the module then draws one with
- * `Math.random`, whose generator a few of its outputs give away, so an id it drew at an erasure
- * could be told from the erased one.
+ * Node; in mini-programs those drawn ahead), or `undefined` where there are none: the module then
+ * draws one with `Math.random`, whose generator a few of its outputs give away, so an id it drew
+ * at an erasure could be told from the erased one.
  */
 function drawId() {
   const c = typeof crypto === 'object' && crypto !== null && typeof crypto.getRandomValues === 'function' ? crypto : null;
-  if (!c) return undefined;
+  if (c) return hex(c.getRandomValues(new Uint8Array(8)));
+  // wx-only:start
+  if (ahead.length) {
+    if (ahead.length < 3 && refill) refill();
+    return ahead.shift();
+  }
+  // wx-only:end
+  return undefined;
+}
+
+/** Bytes as lowercase hex. */
+function hex(bytes) {
   let id = '';
-  for (const b of c.getRandomValues(new Uint8Array(8))) id += (b | 256).toString(16).slice(1);
+  for (const b of bytes) id += (b | 256).toString(16).slice(1);
   return id;
 }
 

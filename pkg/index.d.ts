@@ -184,10 +184,11 @@ export declare class Engine {
    * once per install and kept, and drawn anew at each erasure (`forget`, a withdrawn consent);
    * without it one is drawn. It travels in `exportState()`: a host that keeps its own copy takes
    * the new one after an erasure (or passes one to `forget` and `setConsent`). `forget`,
-   * `setConsent` and `fromSignedSnapshot` draw from `crypto.getRandomValues` where there is one;
-   * this constructor, and all of them in mini-programs (no `crypto`), from `Math.random`, whose
-   * outputs a few others give away: pass one drawn from a cryptographic source where you can
-   * (the example mini-program draws them ahead with `wx.getRandomValues`).
+   * `setConsent` and `fromSignedSnapshot` draw from `crypto.getRandomValues` where there is one,
+   * and in mini-programs from ids the mini-program build draws ahead with `wx.getRandomValues`
+   * (base library 2.15.0); this constructor, and the others where neither is there (or before
+   * `wx.getRandomValues` has answered), from `Math.random`, whose outputs a few others give
+   * away: pass one drawn from a cryptographic source where you can.
    * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
    */
   constructor(snapshot: Uint8Array, installId?: string);

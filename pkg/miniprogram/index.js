@@ -9,6 +9,22 @@
 var glue = require('./kairos_wasm.js');
 var fast = require('./fast.js');
 fast.install(glue.Engine);
+// The install ids of erasures (forget, a withdrawn consent) and of engines made without one,
+// drawn ahead from wx.getRandomValues (cryptographic; base library 2.15.0, answers
+// asynchronously). Where it is missing, or until it answers, the module draws with Math.random.
+fast.drawAhead(function () {
+  if (typeof wx !== 'object' || !wx || typeof wx.getRandomValues !== 'function') return;
+  try {
+    wx.getRandomValues({
+      length: 64,
+      success: function (res) {
+        fast.aheadFrom(new Uint8Array(res.randomValues));
+      },
+    });
+  } catch (e) {
+    // None drawn: Math.random it is.
+  }
+});
 var storage = require('./storage.js');
 var sync = require('./sync.js');
 
