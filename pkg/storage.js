@@ -7,9 +7,39 @@
 // other slot, the previous good copy, untouched and still chosen. A copy is erased by removing its
 // key where the backend can (`remove`), else by writing the empty value.
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+// Base64 by the platform's `btoa`/`atob` (every browser; Node 16+), the same text both ways as
+// the package's own coder below, which runtimes without them use (WeChat's, say): the browser
+// build leaves that one out.
 
 function toBase64(bytes) {
+  // wx-only:start (`kairos.min.js`, the browser build, leaves these sections out: browsers have btoa)
+  if (typeof btoa !== 'function') return toBase64Js(bytes);
+  // wx-only:end
+  let bin = '';
+  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+  return btoa(bin);
+}
+
+/**
+ * The bytes of strict padded base64 (a length of 4n, the alphabet and `=` only), else null. An `=`
+ * reads as a zero digit wherever it is, and one or two at the end drop as many bytes: so `atob`
+ * is given zero digits in their place, and the bytes it decodes are cut.
+ */
+function fromBase64(s) {
+  // wx-only:start
+  if (typeof atob !== 'function') return fromBase64Js(s);
+  // wx-only:end
+  if (s.length % 4 !== 0 || /[^A-Za-z0-9+/=]/.test(s)) return null;
+  const bin = atob(s.replace(/=/g, 'A'));
+  const out = new Uint8Array(bin.length - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0));
+  for (let i = 0; i < out.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// wx-only:start
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+function toBase64Js(bytes) {
   let out = '';
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
@@ -20,7 +50,7 @@ function toBase64(bytes) {
   return out;
 }
 
-function fromBase64(s) {
+function fromBase64Js(s) {
   if (s.length % 4 !== 0) return null;
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
   const out = new Uint8Array((s.length / 4) * 3 - pad);
@@ -37,6 +67,7 @@ function fromBase64(s) {
   }
   return out;
 }
+// wx-only:end
 
 function fnv1a(bytes) {
   let h = 0x811c9dc5;
