@@ -107,10 +107,8 @@ function drawId() {
   const c = typeof crypto === 'object' && crypto !== null && typeof crypto.getRandomValues === 'function' ? crypto : null;
   if (c) return hex(c.getRandomValues(new Uint8Array(8)));
   // wx-only:start
-  if (ahead.length) {
-    if (ahead.length < 3 && refill) refill();
-    return ahead.shift();
-  }
+  if (refill && ahead.length < 3) refill(); // also when none is left: a draw that failed is tried again
+  if (ahead.length) return ahead.shift();
   // wx-only:end
   return undefined;
 }

@@ -15,8 +15,9 @@ function toBase64(bytes) {
   // wx-only:start (`kairos.min.js`, the browser build, leaves these sections out: browsers have btoa)
   if (typeof btoa !== 'function') return toBase64Js(bytes);
   // wx-only:end
+  // In chunks of 32 KiB: a snapshot's megabytes byte by byte take seconds and hundreds of MB.
   let bin = '';
-  for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   return btoa(bin);
 }
 

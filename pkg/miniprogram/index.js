@@ -12,17 +12,25 @@ fast.install(glue.Engine);
 // The install ids of erasures (forget, a withdrawn consent) and of engines made without one,
 // drawn ahead from wx.getRandomValues (cryptographic; base library 2.15.0, answers
 // asynchronously). Where it is missing, or until it answers, the module draws with Math.random.
+var drawing = false;
 fast.drawAhead(function () {
-  if (typeof wx !== 'object' || !wx || typeof wx.getRandomValues !== 'function') return;
+  if (drawing || typeof wx !== 'object' || !wx || typeof wx.getRandomValues !== 'function') return;
+  drawing = true;
   try {
     wx.getRandomValues({
       length: 64,
       success: function (res) {
-        fast.aheadFrom(new Uint8Array(res.randomValues));
+        drawing = false;
+        // The bytes asked for, as an ArrayBuffer: anything else would give ids of zeros.
+        var b = res && res.randomValues;
+        if (Object.prototype.toString.call(b) === '[object ArrayBuffer]' && b.byteLength === 64) fast.aheadFrom(new Uint8Array(b));
+      },
+      fail: function () {
+        drawing = false; // tried again at the next id drawn
       },
     });
   } catch (e) {
-    // None drawn: Math.random it is.
+    drawing = false; // none drawn: Math.random until a later try answers
   }
 });
 var storage = require('./storage.js');

@@ -67,16 +67,17 @@ pub(crate) fn remove_at<T: Copy>(v: &mut Vec<T>, i: usize) -> Option<T> {
     Some(x)
 }
 
-/// Inserts `x` at `v[i]` (at the end when `i` is past it), moving the later ones up: pushed,
-/// then swapped down into place. `Vec::insert` brings its index assertion and its panic
-/// location into the module; the vectors this serves are short or take `x` at the end.
-pub(crate) fn insert_at<T>(v: &mut Vec<T>, i: usize, x: T) {
+/// Inserts `x` at `v[i]` (at the end when `i` is past it), moving the later ones up by one
+/// `copy_within` (a `memmove`, as [`remove_at`]: `decide` ranks a priority group by insertion, and
+/// a group may hold a hundred offers). `Vec::insert` brings its own index assertion and panic
+/// location into the module.
+pub(crate) fn insert_at<T: Copy>(v: &mut Vec<T>, i: usize, x: T) {
     v.push(x);
-    let mut rest = v.get_mut(i..).unwrap_or_default();
-    while let Some((last, init)) = rest.split_last_mut() {
-        let Some(prev) = init.last_mut() else { break };
-        core::mem::swap(prev, last);
-        rest = init;
+    let Some(tail) = v.get_mut(i..) else { return };
+    let Some(moved) = tail.len().checked_sub(1) else { return };
+    tail.copy_within(..moved, 1);
+    if let Some(first) = tail.first_mut() {
+        *first = x;
     }
 }
 

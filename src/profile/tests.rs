@@ -95,7 +95,7 @@ fn export_matches_on_edge_values() {
 }
 
 proptest::proptest! {
-    /// `insert_at` (pushed, then swapped into place) leaves what `Vec::insert` would, and
+    /// `insert_at` (pushed, then the tail moved up by `copy_within`) leaves what `Vec::insert` would, and
     /// appends for an index past the end.
     #[test]
     fn insert_at_is_vec_insert(v in proptest::collection::vec(0u8..255, 0..12), i in 0usize..16, x in 0u8..255) {

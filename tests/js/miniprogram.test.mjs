@@ -178,9 +178,38 @@ test('the package draws the ids it draws itself ahead from wx.getRandomValues, a
   `, fresh.ctx));
   const hex = (from) => Array.from({ length: 8 }, (_, i) => ((from + i) & 255).toString(16).padStart(2, '0')).join('');
   assert.deepEqual(pids.slice(0, 6), [0, 8, 16, 24, 32, 40].map(hex), 'the ids drawn ahead, in turn');
-  assert.equal(asked, 2, 'drawn again once they ran low');
+  assert.equal(asked, 2, 'drawn again once they ran low, not again while that draw is on its way');
   await new Promise((r) => setTimeout(r, 5));
   assert.match(vm.runInContext('e.forget(); e.pid', fresh.ctx), /^[0-9a-f]{16}$/);
+});
+
+test('a draw of random values that fails, or answers with something else than the bytes, is tried again', async () => {
+  const answers = [
+    ({ fail }) => setTimeout(() => fail({ errMsg: 'getRandomValues:fail' }), 0),
+    ({ success }) => setTimeout(() => success({ randomValues: 64 }), 0), // not an ArrayBuffer: no ids of zeros
+    () => { throw new Error('no'); },
+  ];
+  let asked = 0;
+  const getRandomValues = (o) => {
+    const answer = answers[asked++];
+    if (answer) return answer(o);
+    setTimeout(() => o.success({ randomValues: new Uint8Array(64).fill(0xc7).buffer }), 0);
+  };
+  const box = sandbox({}, new Map(), { getRandomValues });
+  await box.kairos.init('/kairos/kairos_wasm.wasm.br');
+  box.ctx.mp = box.kairos;
+  box.ctx.snapshotBytes = Array.from(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  vm.runInContext('var e = new mp.Engine(Uint8Array.from(snapshotBytes), "00000000000000b2");', box.ctx);
+  const erase = () => vm.runInContext('e.setConsent(true); e.forget(); e.pid', box.ctx);
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  const pids = [];
+  for (let i = 0; i < 4; i++) {
+    await tick();
+    pids.push(erase());
+  }
+  assert.ok(pids.slice(0, 3).every((p) => /^[0-9a-f]{16}$/.test(p) && p !== '0'.repeat(16)), pids.join());
+  assert.equal(pids[3], 'c7'.repeat(8), 'the fourth try answered: its ids are used');
+  assert.equal(asked, 4);
 });
 
 test('the mini-program glue and sync have no import.meta, fetch, WebAssembly global or module syntax', () => {
