@@ -94,7 +94,7 @@ fn mistakes_are_named_and_explained() {
         ("/features/spend_365d/event", Some(json!("purchse")), "features.spend_365d.event: unknown event `purchse`; did you mean `purchase`?"),
         ("/features/qipao_views_7d/where", Some(json!({"==": [{"var": "event.categry"}, "qipao"]})), "features.qipao_views_7d.where.==[0].var: unknown event property `categry`; did you mean `category`?"),
         ("/meta/utc_offset", Some(json!("UTC+8")), "meta.utc_offset: `UTC+8` is not a UTC offset; write it like `+08:00`"),
-        ("/offers/0/audiense", Some(json!(true)), "offers[0].audiense: unknown field `audiense`, expected one of `id`, `placements`, `audience`"),
+        ("/offers/0/audiense", Some(json!(true)), "offers[0].audiense: unknown field `audiense`; did you mean `audience`? (expected one of `id`, `placements`, `audience`"),
         ("/offers/0/priority", Some(json!("high")), "offers[0].priority: the text \"high\" is not a whole number from -2147483648 to 2147483647"),
         ("/placements/home_hero/max_items", Some(json!(0)), "placements.home_hero.max_items: 0; a placement shows 1 to 16 items"),
         ("/scores/propensity/weights/context.page", Some(json!(1.0)), "score inputs are `features.<name>`, `traits.<name>` or `segments.<name>`"),
@@ -110,6 +110,10 @@ fn mistakes_are_named_and_explained() {
         ("/lifecycle/0/when", Some(json!({"==": [{"var": "context.page"}, "home"]})), "lifecycle[0].when.==[0].var: `context.page`: the page context is not available here"),
         ("/events/view/type", Some(json!("string")), "events.view.type: `type` is reserved"),
         ("/features/products_viewed_30d/of", Some(json!("tags")), "unknown event property `tags`"),
+        // CLI review of 2026-11-25: misspelt field names got serde's list alone.
+        ("/offers/0/require_consent", Some(json!(true)), "offers[0].require_consent: unknown field `require_consent`; did you mean `requires_consent`? (expected one of `id`, "),
+        ("/offer", Some(json!([])), "offer: unknown field `offer`; did you mean `offers`? (expected one of `$schema`, "),
+        ("/zzzqqq", Some(json!(1)), "zzzqqq: unknown field `zzzqqq`, expected one of `$schema`, "),
     ];
     // Cases with an empty expectation are set-up for the next case (cumulative edits).
     let mut model = example();
@@ -856,4 +860,23 @@ fn a_time_feature_named_like_an_event_type_is_warned_about() {
     // A count of that name reads as a number, never as a time: nothing to warn about.
     patch(&mut m, "/features/follow", Some(json!({"event": "follow", "agg": "count"})));
     assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
+}
+
+/// CLI review of 2026-11-25: a list of the names defined stopped at 12 without saying so, and
+/// read as complete.
+#[test]
+fn a_list_of_names_cut_short_says_how_many_more() {
+    let mut model = example();
+    let defined = model["segments"].as_object().unwrap().len();
+    for i in 0..10 {
+        patch(&mut model, &format!("/segments/extra_{i}"), Some(json!({"==": [1, 1]})));
+    }
+    patch(&mut model, "/offers/3/audience", Some(json!({"segment": "zzzqqq"})));
+    let errors = errors_of(&model);
+    let more = defined + 10 - 12;
+    assert!(
+        errors.iter().any(|e| e.contains("unknown segment `zzzqqq`; defined: `")
+            && e.ends_with(&format!(", and {more} more"))),
+        "{errors:?}"
+    );
 }

@@ -173,9 +173,13 @@ pub(crate) fn unknown_hint<'b>(name: &str, valid: impl IntoIterator<Item = &'b s
     if !hint.is_empty() {
         return hint;
     }
+    let all = valid.clone().into_iter().count();
     let list: Vec<String> = valid.into_iter().take(12).map(|n| format!("`{n}`")).collect();
     if list.is_empty() {
         ": the model defines none".to_string()
+    } else if all > list.len() {
+        // Said, so the list is not read as complete (CLI review of 2026-11-25).
+        format!("; defined: {}, and {} more", list.join(", "), all - list.len())
     } else {
         format!("; defined: {}", list.join(", "))
     }

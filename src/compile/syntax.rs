@@ -363,6 +363,12 @@ fn plain(path: &str, message: &str, doc: &str) -> Option<String> {
     if let Some(found) = head.strip_prefix("unknown variant `").and_then(|r| r.strip_suffix('`')) {
         return Some(unknown_value(found, expected));
     }
+    // A misspelt field name, as names and values elsewhere: the one meant, then the list.
+    if let Some(found) = head.strip_prefix("unknown field `").and_then(|r| r.strip_suffix('`')) {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let meant = crate::suggest::closest(found, known.iter().copied())?;
+        return Some(format!("unknown field `{found}`; did you mean `{meant}`? (expected {expected})"));
+    }
     // The document itself (`WireModel`, a journey's fields) is not an object.
     if path.is_empty() && expected.starts_with("struct ") {
         let found = head.strip_prefix("invalid type: ").map(found_words);

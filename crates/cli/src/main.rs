@@ -104,8 +104,10 @@ enum Command {
         /// Secret key file.
         #[arg(long)]
         key: PathBuf,
-        /// The shopper's pseudonymous id (`Profile::pid`).
-        #[arg(long, required_unless_present_any = ["phone", "email", "external"])]
+        /// The shopper's pseudonymous id (`Profile::pid`); required unless --phone, --email or
+        /// --external (with --model) name her. (Not a clap requirement: its message named --user
+        /// alone, also with --model given.)
+        #[arg(long)]
         user: Option<String>,
         /// Or: the shopper's phone number; the id is computed with the model's `id_salt`.
         #[arg(long, requires = "model", conflicts_with_all = ["user", "email", "external"])]
@@ -409,9 +411,7 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compile { model, out, key, force } => {
-            if !force {
-                not_over_another_file(&model, &out, key.as_deref())?;
-            }
+            not_over_another_file(&model, &out, key.as_deref(), force)?;
             snap::compile_cmd(&model, &out, key.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -444,13 +444,19 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                         (Some(p), _, _) => (IdKind::Phone, p),
                         (_, Some(e), _) => (IdKind::Email, e),
                         (_, _, Some(x)) => (IdKind::External, x),
-                        _ => return Err(Fail::usage("pass --user, --phone, --email or --external".into())),
+                        _ => {
+                            return Err(Fail::usage(
+                                "name the shopper: --user PID, or with --model her --phone, --email or --external id"
+                                    .into(),
+                            ))
+                        }
                     };
                     snap::pid_of(m, kind, &raw)?
                 }
                 (None, None) => {
                     return Err(Fail::usage(
-                        "pass --user, or --model with --phone, --email or --external".into(),
+                        "name the shopper: --user PID, or with --model her --phone, --email or --external id"
+                            .into(),
                     ))
                 }
             };
@@ -472,7 +478,9 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate { model, journeys, json } => {
-            let mut failed = 0usize;
+            // The journeys whose expectations failed, with the first step (from 1) that did.
+            let mut failed: Vec<(PathBuf, usize)> = Vec::new();
+            let count = journeys.len();
             // Stdout closed by its reader: every journey still runs, for the exit code.
             let mut closed = false;
             for path in journeys {
@@ -482,7 +490,21 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 let j = journey::parse(&text).map_err(|e| journey_error(&path, &text, &e))?;
                 let model_path = match (&model, &j.model) {
                     (Some(m), _) => m.clone(),
-                    (None, Some(m)) => repo_root(&path).join(m),
+                    (None, Some(m)) => {
+                        let root = repo_root(&path);
+                        let at = root.join(m);
+                        // A journey copied out of the repository: "./examples/…: No such file"
+                        // named neither the journey nor its `model` (CLI review of 2026-11-25).
+                        if !at.is_file() {
+                            return Err(Fail::usage(format!(
+                                "{}: its `model` {m} is not in {} (the nearest folder above the journey \
+                                 with Cargo.toml and examples/, else the current one); pass --model model.json",
+                                path.display(),
+                                root.display()
+                            )));
+                        }
+                        at
+                    }
                     (None, None) => {
                         return Err(Fail::usage(format!(
                             "{}: the journey names no `model`; pass --model model.json",
@@ -493,7 +515,9 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                 let compiled = compile(&model_path)?;
                 let results =
                     journey::run(&j, compiled.model).map_err(|e| journey_error(&path, &text, &e))?;
-                failed += results.iter().filter(|r| !r.mismatches.is_empty()).count();
+                if let Some(step) = results.iter().position(|r| !r.mismatches.is_empty()) {
+                    failed.push((path.clone(), step + 1));
+                }
                 if closed {
                     continue;
                 }
@@ -514,7 +538,21 @@ fn run(command: Command) -> Result<ExitCode, Fail> {
                     printed(print_journey(&j, &results), &mut closed)?;
                 }
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            if failed.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Also on stderr, where a CI log's reader looks first (the MISMATCH lines are among
+            // stdout's steps).
+            let list: Vec<String> =
+                failed.iter().map(|(p, step)| format!("{} (first at step {step})", p.display())).collect();
+            let n = failed.len();
+            eprintln!(
+                "error: {n} of {count} journey{} did not meet {} expectations: {}",
+                if count == 1 { "" } else { "s" },
+                if n == 1 { "its" } else { "their" },
+                list.join(", ")
+            );
+            Ok(ExitCode::from(1))
         }
     }
 }
@@ -533,9 +571,11 @@ fn journey_error(path: &Path, text: &str, e: &journey::JourneyError) -> Fail {
 /// Refuses `compile -o` over an existing file that is not a snapshot: `-o other.json` (the
 /// arguments swapped, or "compile over the old one") would replace a model with binary. An
 /// existing snapshot (a compile again), an empty file or a symlink (replaced, not written
-/// through) are written over. The model itself, the signing key and a key file's name are left
-/// to `compile_cmd`, which refuses them with its own message, `--force` or not.
-fn not_over_another_file(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), Fail> {
+/// through) are written over; another file only with `force`, except a key: a file that holds a
+/// Kairos key is never written over (a signing key cannot be made again, and secret stores mount
+/// keys under names without `.key`). The model itself, the signing key and a key file's name are
+/// left to `compile_cmd`, which refuses them with its own message, `--force` or not.
+fn not_over_another_file(model: &Path, out: &Path, key: Option<&Path>, force: bool) -> Result<(), Fail> {
     let Ok(meta) = std::fs::symlink_metadata(out) else { return Ok(()) };
     let key_name =
         out.extension().is_some_and(|x| x.eq_ignore_ascii_case("key") || x.eq_ignore_ascii_case("pub"));
@@ -553,16 +593,25 @@ fn not_over_another_file(model: &Path, out: &Path, key: Option<&Path>) -> Result
         std::fs::File::open(out)?.take(1024).read_to_end(&mut head)?;
         Ok(head)
     };
-    let what = match head() {
+    let head = head();
+    let elsewhere = model.with_extension("kairos");
+    if matches!(&head, Ok(h) if h.windows(15).any(|w| w == b"kairos-ed25519-")) {
+        return Err(Fail::usage(format!(
+            "{}: holds a Kairos key, which -o never writes over, --force or not (a lost signing key \
+             cannot sign updates devices accept); write the snapshot elsewhere, such as -o {}",
+            out.display(),
+            elsewhere.display()
+        )));
+    }
+    if force {
+        return Ok(());
+    }
+    let what = match head {
         Ok(h) if h.starts_with(&kairos::snapshot::SNAPSHOT_MAGIC) => return Ok(()),
         Ok(h) if is_model_text(&h) => "holds JSON (a model?), not a Kairos snapshot".to_string(),
-        Ok(h) if h.windows(15).any(|w| w == b"kairos-ed25519-") => {
-            "holds a Kairos key, not a snapshot".to_string()
-        }
         Ok(_) => "is not a Kairos snapshot".to_string(),
         Err(e) => format!("cannot be read to check that it is a snapshot ({e})"),
     };
-    let elsewhere = model.with_extension("kairos");
     let hint = if elsewhere == out {
         String::new()
     } else {

@@ -172,6 +172,7 @@ pub fn run(args: Args) -> Result<(), Fail> {
     } else {
         logs.init();
     }
+    check_args(&args)?;
     let key = args.key.as_deref().map(crate::snap::secret_key).transpose()?;
     if !args.models.is_dir() {
         return Err(Fail::usage(format!("{}: not a folder of model files", args.models.display())));
@@ -186,6 +187,70 @@ pub fn run(args: Args) -> Result<(), Fail> {
     // A model reload or an outbox write on a blocking thread gets a moment to finish.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// Refuses, before anything is loaded, options that would make a server refuse everything:
+/// a limit of 0, an address without a port, an `--origin` no browser sends (CORS review of
+/// 2026-11-25: `https://shop.example/`, copied from the address bar, made every storefront
+/// request fail as if the server were down).
+fn check_args(args: &Args) -> Result<(), Fail> {
+    let limits = [
+        ("--max-upload", args.max_upload as u64),
+        ("--max-uploads", args.max_uploads as u64),
+        ("--outbox-max-bytes", args.outbox_max_bytes),
+        ("--max-connections", args.max_connections as u64),
+        ("--max-push", args.max_push.map_or(1, |n| n as u64)),
+        ("--read-timeout-ms", args.read_timeout_ms),
+        ("--poll-ms", args.poll_ms),
+    ];
+    if let Some((name, _)) = limits.iter().find(|(_, n)| *n == 0) {
+        return Err(Fail::usage(format!(
+            "{name} 0 would refuse or stall every request: give a number above 0"
+        )));
+    }
+    if !args.addr.contains(':') {
+        let hint = if args.addr.bytes().all(|b| b.is_ascii_digit()) && !args.addr.is_empty() {
+            format!(", such as --addr 127.0.0.1:{}", args.addr)
+        } else {
+            String::new()
+        };
+        return Err(Fail::usage(format!("--addr {}: give a host and a port{hint}", args.addr)));
+    }
+    for o in &args.origins {
+        if let Err(why) = origin_problem(o) {
+            return Err(Fail::usage(format!("--origin {o}: {why}")));
+        }
+    }
+    Ok(())
+}
+
+/// Why `o` is not an origin as browsers send it in `Origin` (`scheme://host[:port]`, lower case,
+/// no path), with the value meant where it can be told.
+fn origin_problem(o: &str) -> Result<(), String> {
+    if o == "*" || o == "null" {
+        return Err("leave --origin out to allow any origin; give each storefront's origin, such as \
+             --origin https://shop.example, to allow only those"
+            .to_string());
+    }
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return Err(format!("an origin starts with its scheme, such as --origin https://{o}"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let meant = format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase());
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok || host.is_empty() || host.contains('@') || host.ends_with(':') {
+        return Err(
+            "not an origin (scheme://host or scheme://host:port, such as https://shop.example)".to_string()
+        );
+    }
+    if host.len() != rest.len() {
+        return Err(format!("an origin has no path: browsers send --origin {meant}"));
+    }
+    if meant != o {
+        return Err(format!("browsers send origins in lower case: --origin {meant}"));
+    }
+    Ok(())
 }
 
 async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result<(), Fail> {
@@ -547,11 +612,17 @@ async fn long_poll(
     State(s): State<AppState>,
     method: Method,
     UrlPath(ch): UrlPath<String>,
-    Query(q): Query<PollQuery>,
+    q: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if channel(&s, &ch).is_none() {
         return not_found(&format!("channel `{ch}`"));
     }
+    // The server's own words, not axum's "Failed to deserialize query string".
+    let Ok(Query(q)) = q else {
+        return bad_request(
+            "the query is `?after=VERSION&wait_ms=MS`: whole numbers, 0 or more (both optional)".into(),
+        );
+    };
     let wait_ms = if method == Method::HEAD { 0 } else { q.wait_ms.min(60_000) };
     // Held until the answer: a waiting long-poll is a push stream.
     let _permit = match push_permit(&s) {
@@ -633,6 +704,13 @@ async fn read_body(s: &Shared, req: Request, limit: usize) -> Result<Bytes, Resp
     }
     match tokio::time::timeout(s.read_timeout, Bytes::from_request(req, &())).await {
         Ok(Ok(body)) => Ok(body),
+        // A body that ran over the limit without a `Content-Length` (chunked) gets the same
+        // words as one that declared it (axum's were "Failed to buffer the request body: length
+        // limit exceeded"); another failure to read it keeps axum's status.
+        Ok(Err(rejected)) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!("the body is over the limit of {limit} bytes\n");
+            Err((StatusCode::PAYLOAD_TOO_LARGE, [(header::CONNECTION, "close")], message).into_response())
+        }
         Ok(Err(rejected)) => Err(rejected.into_response()),
         Err(_) => Err((
             StatusCode::REQUEST_TIMEOUT,
@@ -660,6 +738,9 @@ struct TokenRequest {
     /// Issue time, ms since the epoch (default: the server's clock). The demo's journey replay
     /// runs on a simulated clock and passes it.
     now: Option<i64>,
+    /// The channel whose model checks the traits, as a device would (default: every channel
+    /// served).
+    channel: Option<String>,
 }
 
 /// Demo only (`--demo-tokens`): a trait token signed with the brand key for the user and traits
@@ -703,6 +784,21 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
         Ok(t) => t,
         Err(e) => return bad_request(e),
     };
+    // Traits a device would refuse (an unknown trait, a year in an anniversary) get 400, as the
+    // docs say (CLI review of 2026-11-25: they were signed).
+    let served = read_lock(&s.channels).clone();
+    if let Some(c) = request.channel.as_ref().filter(|c| !served.contains_key(*c)) {
+        return bad_request(format!("`channel` {c}: no such channel is served"));
+    }
+    for (channel, p) in &served {
+        if request.channel.as_ref().is_some_and(|c| c != channel) {
+            continue;
+        }
+        let Ok(model) = kairos::snapshot::decode(&p.bytes) else { continue };
+        if let Err(e) = snap::check_on_device(key, &model, &request.traits, now, ttl) {
+            return bad_request(format!("`traits`: a device on channel {channel} would refuse them: {e}"));
+        }
+    }
     if token.len() > kairos::token::MAX_TOKEN_LEN {
         return bad_request(format!(
             "the token would be {} bytes and devices accept at most {}: send fewer or shorter traits",

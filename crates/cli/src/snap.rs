@@ -451,7 +451,13 @@ pub fn is_pid(user: &str) -> bool {
 
 /// Applies the same traits, in a token signed for its own shopper, to a consenting engine that
 /// trusts `key`: what the device does with the real token, apart from the user check.
-fn check_on_device(key: &SecretKey, model: &Model, traits: &Json, now: i64, ttl: i64) -> Result<(), String> {
+pub fn check_on_device(
+    key: &SecretKey,
+    model: &Model,
+    traits: &Json,
+    now: i64,
+    ttl: i64,
+) -> Result<(), String> {
     let mut engine = kairos::Engine::new(model.clone(), 1);
     engine.set_trust(kairos::sign::Trust::key(key.public()));
     engine.set_consent(true);

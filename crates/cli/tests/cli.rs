@@ -361,6 +361,40 @@ fn simulate_refuses_what_would_check_nothing() {
         text(&out.stdout).starts_with(&format!("{{\"journey\":{:?},\"step\":0,", journey.to_str().unwrap()))
     );
     assert_eq!(lines[1]["mismatches"], serde_json::json!(["stage: expected `lapsed`, got none"]));
+    // CLI review of 2026-11-25: the exit code 1 came with nothing on stderr, where CI logs are
+    // read first; now it names the journey and the first step (from 1) that failed.
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: 1 of 1 journey did not meet its expectations: {} (first at step 2)\n",
+            journey.display()
+        )
+    );
+
+    // A journey copied out of the repository: its `model` is looked for beside it, and the
+    // error names the journey and its field rather than only the path it tried.
+    let alone = dir.join("alone.json");
+    std::fs::write(
+        &alone,
+        format!(
+            r#"{{ "name": "x", "install_id": "00000000000000a1", "model": "examples/taste-of-su/model.json", "steps": [{consent}] }}"#
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["simulate", "--journey", alone.to_str().unwrap()])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: its `model` examples/taste-of-su/model.json is not in ",
+            alone.display()
+        )) && err.ends_with("; pass --model model.json\n"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -388,6 +422,16 @@ fn token_without_a_model_says_its_traits_were_not_checked() {
     let out = kairos(&[&base[..], &[traits.to_str().unwrap(), "--model", model.to_str().unwrap()]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "checked: no note");
+    // CLI review of 2026-11-25: with --model and no id, clap asked for --user alone.
+    let no_one = ["token", "--key", key.to_str().unwrap(), "--traits", traits.to_str().unwrap()];
+    for args in [&no_one[..], &[&no_one[..], &["--model", model.to_str().unwrap()]].concat()] {
+        let out = kairos(args);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            text(&out.stderr),
+            "error: name the shopper: --user PID, or with --model her --phone, --email or --external id\n"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -571,6 +615,29 @@ fn compile_writes_over_a_snapshot_but_not_over_another_file() {
     let empty = dir.join("empty.kairos");
     std::fs::write(&empty, "").unwrap();
     assert!(compile(&empty, false).status.success());
+
+    // CLI review of 2026-11-25: a key under a name without `.key` (as secret stores mount them)
+    // was written over with --force. Never, --force or not.
+    let secret = dir.join("brand_secret");
+    let keygen = kairos(&["keygen", "-o", dir.join("brand").to_str().unwrap()]);
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    std::fs::copy(dir.join("brand.key"), &secret).unwrap();
+    let key = std::fs::read(&secret).unwrap();
+    for force in [false, true] {
+        let out = compile(&secret, force);
+        assert_eq!(out.status.code(), Some(2), "--force {force}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: {}: holds a Kairos key, which -o never writes over, --force or not (a lost \
+                 signing key cannot sign updates devices accept); write the snapshot elsewhere, such as \
+                 -o {}\n",
+                secret.display(),
+                dir.join("model.kairos").display()
+            )
+        );
+        assert_eq!(std::fs::read(&secret).unwrap(), key, "the key is untouched");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -406,6 +406,9 @@ fn the_signing_key_is_named_in_the_log_and_the_meta() {
 
     let srv = site.start(&["--unsigned"]);
     srv.wait_log("key=none (--unsigned)");
+    // CLI review of 2026-11-25: without --key, the warning named it all the same.
+    srv.wait_log("the snapshot last published was signed, and this server runs --unsigned");
+    assert!(!srv.log().contains("other than --key"), "{}", srv.log());
 }
 
 /// Privacy review finding 6: the outbox stored any payload, a phone number and free text
@@ -680,4 +683,24 @@ fn a_compile_error_with_a_newline_is_one_event() {
     assert!(errors[0].contains(r"segments.a\nb: segment name `a\nb` must be"), "{log}");
     assert!(errors[1].contains(r"segments.c\n  also: forged log line: segment name `c\n  also:"), "{log}");
     assert!(log.lines().all(|l| l.starts_with("20")), "every line is an event of its own:\n{log}");
+}
+
+/// CLI review of 2026-11-25: a models folder without a model file (empty, the wrong path, or
+/// `Web.JSON`) started with only the "serving" line; only `/healthz` said why nothing was served.
+#[test]
+fn a_models_folder_without_a_model_file_is_logged_once_until_one_is_there() {
+    let site = Site::new("no-models");
+    let models = site.dir.join("models");
+    std::fs::rename(models.join("web.json"), models.join("Web.JSON")).unwrap();
+    let srv = site.start(&[]);
+    srv.wait_log("no model file in the models folder");
+    // Many polls later, still once.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(srv.log().matches("no model file in the models folder").count(), 1, "{}", srv.log());
+    assert_eq!(srv.get("/healthz").status, 503);
+    std::fs::rename(models.join("Web.JSON"), models.join("web.json")).unwrap();
+    srv.wait_log("model files are in the models folder again");
+    srv.wait_log("published");
+    assert_eq!(srv.get("/healthz").status, 200);
+    stop(srv);
 }

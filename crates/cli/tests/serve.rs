@@ -635,6 +635,48 @@ fn max_push_must_leave_connections_for_short_requests() {
     assert!(err.contains("--max-push 10 must be below --max-connections 10"), "{err}");
 }
 
+/// CLI review of 2026-11-25: options that make the server refuse everything started silently
+/// (`--origin https://shop.example/` refused every storefront request; `--max-upload 0` every
+/// batch), and a bad `--addr` was found only after every model was loaded.
+#[test]
+fn options_that_would_refuse_everything_are_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("kairos-serve-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let refused = |args: &[&str], want: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+            .args(["serve", "--models", dir.to_str().unwrap(), "--unsigned"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("error: {want}\n"), "{args:?}");
+    };
+    refused(
+        &["--origin", "https://shop.example/"],
+        "--origin https://shop.example/: an origin has no path: browsers send --origin https://shop.example",
+    );
+    refused(&["--origin", "https://Shop.Example:8443"], "--origin https://Shop.Example:8443: browsers send origins in lower case: --origin https://shop.example:8443");
+    refused(
+        &["--origin", "shop.example"],
+        "--origin shop.example: an origin starts with its scheme, such as --origin https://shop.example",
+    );
+    refused(
+        &["--origin", "*"],
+        "--origin *: leave --origin out to allow any origin; give each storefront's origin, such as --origin \
+         https://shop.example, to allow only those",
+    );
+    refused(&["--origin", "https://"], "--origin https://: not an origin (scheme://host or scheme://host:port, such as https://shop.example)");
+    refused(
+        &["--max-upload", "0"],
+        "--max-upload 0 would refuse or stall every request: give a number above 0",
+    );
+    refused(&["--poll-ms", "0"], "--poll-ms 0 would refuse or stall every request: give a number above 0");
+    refused(&["--addr", "8080"], "--addr 8080: give a host and a port, such as --addr 127.0.0.1:8080");
+    // The refusals come before the models folder is read: none is there.
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing written");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Regression (serve review, finding 7): an upload whose `Content-Length` is over the limit was
 /// read until the limit, or waited out the read timeout (`408`), instead of being refused at once.
 #[test]
@@ -651,6 +693,21 @@ fn an_upload_declared_too_large_is_refused_before_its_body() {
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         assert!(answer.contains("over the limit of 1000 bytes"), "{answer}");
     }
+    // CLI review of 2026-11-25: a chunked body over the limit (no length declared) got axum's
+    // "Failed to buffer the request body"; now the same words as a declared one.
+    let mut s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let chunk = "x".repeat(600);
+    let head = "POST /v1/outbox HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    s.write_all(format!("{head}258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n").as_bytes()).unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut s)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.ends_with("the body is over the limit of 1000 bytes\n"), "{answer}");
+    // And a long-poll's query that is not numbers, its own words too.
+    let r = srv.get("/v1/channels/web/poll?after=abc", &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("the query is `?after=VERSION&wait_ms=MS`"), "{}", r.text());
     // At the limit, a body is read as before.
     let line = format!("{}\n", exposure("small"));
     let ok = request(
@@ -891,7 +948,7 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
     let now = 1_795_147_200_000i64;
     let user = "0123456789abcdef0123456789abcdef";
     let ok = post(
-        json!({"user": user, "traits": {"tier": "gold", "hipo": true, "segs": ["a"]}, "ttl": "2h", "now": now})
+        json!({"user": user, "traits": {"tier": "gold", "hipo": true, "crm_segments": ["a"]}, "ttl": "2h", "now": now})
             .to_string()
             .as_bytes(),
     );
@@ -903,7 +960,8 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
     let token = answer["token"].as_str().unwrap();
     let claims = kairos::token::verify(token, &[srv.public_key()], now + 1).unwrap();
     let expected =
-        kairos::token::traits_from_json(&json!({"tier": "gold", "hipo": true, "segs": ["a"]})).unwrap();
+        kairos::token::traits_from_json(&json!({"tier": "gold", "hipo": true, "crm_segments": ["a"]}))
+            .unwrap();
     assert_eq!((claims.sub.as_str(), claims.iat, claims.exp), (user, now, exp));
     assert_eq!(claims.traits, expected);
     assert!(kairos::token::verify(token, &[srv.public_key()], exp).is_err(), "expired after the ttl");
@@ -915,6 +973,19 @@ fn demo_tokens_verify_with_the_brand_key_and_bad_requests_get_4xx() {
     let claims = kairos::token::verify(&token, &[srv.public_key()], 0).unwrap();
     assert_eq!((claims.sub.as_str(), claims.exp - claims.iat), ("00000000000000b2", 7 * 86_400_000));
     assert!(claims.traits.is_empty());
+
+    // CLI review of 2026-11-25: traits a device would refuse were signed all the same.
+    let refused_on_device = post(br#"{"user": "00000000000000b2", "traits": {"birthday": "1990-01-01"}}"#);
+    assert_eq!(refused_on_device.status, 400);
+    assert!(
+        error(&refused_on_device).starts_with("`traits`: a device on channel web would refuse them: "),
+        "{}",
+        error(&refused_on_device)
+    );
+    let r = post(br#"{"user": "00000000000000b2", "traits": {}, "channel": "app"}"#);
+    assert_eq!((r.status, error(&r).as_str()), (400, "`channel` app: no such channel is served"));
+    let r = post(br#"{"user": "00000000000000b2", "traits": {"tier": "gold"}, "channel": "web"}"#);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 
     let refused: [(&[u8], &str); 15] = [
         (br#"{"user": "00000000000000b2", "traits": {}, "role": "admin"}"#, "unknown field `role`"),

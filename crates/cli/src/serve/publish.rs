@@ -157,7 +157,12 @@ fn serve_kept(state: &Shared, channel: &str, published: Published, path: &Path) 
     let m = &published.meta;
     tracing::info!(%channel, version = m.version, sha256 = %m.sha256, key = %m.key.as_deref().unwrap_or("none"),
         file = %path.display(), "serving the snapshot last published");
-    if m.signed && m.key.is_none() {
+    if m.signed && m.key.is_none() && state.key.is_none() {
+        // CLI review of 2026-11-25: this said "a key other than --key" with no --key given.
+        tracing::warn!(%channel, version = m.version,
+            "the snapshot last published was signed, and this server runs --unsigned; it stays served \
+             until a higher meta.version is published, unsigned");
+    } else if m.signed && m.key.is_none() {
         tracing::warn!(%channel, version = m.version,
             "the snapshot last published was signed with a key other than --key; it stays served until a \
              higher meta.version is published, and devices that trust only --key refuse it meanwhile");
@@ -374,6 +379,17 @@ pub(super) fn reload(state: &Shared) {
         let Some(channel) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
         reload_file(state, &channel, &path);
         files.push(channel);
+    }
+    // A wrong or empty folder: only /healthz said so (CLI review of 2026-11-25).
+    let none = state.dir.join("*.json");
+    if files.is_empty() {
+        if first_report(state, &none, "no model file") {
+            tracing::warn!(dir = %state.dir.display(),
+                "no model file in the models folder: each channel is a file CHANNEL.json (lower-case \
+                 .json, not a dotfile); nothing new is published until one is there (logged once, until one is)");
+        }
+    } else if solved(state, &none) {
+        tracing::info!(dir = %state.dir.display(), "model files are in the models folder again");
     }
     let before = std::mem::replace(&mut *write_lock(&state.files), Ok(files.clone()));
     for gone in before.unwrap_or_default().iter().filter(|c| !files.contains(c)) {
