@@ -179,6 +179,11 @@ types: pkg $(JSTOOLS)/node_modules/.stamp
 	rm -rf target/types-miniprogram && mkdir -p target/types-miniprogram && cp pkg/miniprogram/*.d.ts target/types-miniprogram/
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.esnext.json
+	@# By name, as an app installs the package: node10 resolution (typesVersions), NodeNext, bundler.
+	rm -rf target/types-package && mkdir -p target/types-package/node_modules/kairos-engine
+	cp pkg/package.json pkg/*.d.ts target/types-package/node_modules/kairos-engine/
+	cp $(JSTOOLS)/types/by-name.mts $(JSTOOLS)/types/tsconfig.by-name-*.json target/types-package/
+	for r in node10 nodenext bundler; do $(NODE_BIN)/tsc -p target/types-package/tsconfig.by-name-$$r.json || exit 1; done
 	@echo "types: ok"
 
 ## Size gate: raw, gzip and brotli of the package as a browser loads it (the .wasm and

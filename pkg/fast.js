@@ -181,6 +181,19 @@ export function install(Engine) {
   const checkedSegments = function segments(context, now) {
     return named(current(this), busy(this, 2, context, now));
   };
+  // `scores` and `explain` read the context as the fast paths do, so a getter that throws fails
+  // them as it fails `decide`: its engine error as it is, any other as the cause of a
+  // CONTEXT_INVALID that names the field (front-end review of 2026-11-25: "expected a string").
+  for (const [name, at] of [['scores', 0], ['explain', 1]]) {
+    const f = proto[name];
+    proto[name] = function (a, b, c) {
+      const args = [a, b, c];
+      const x = current(this).context;
+      read(this, x, args[at]);
+      args[at] = replay(x, args[at], undefined, 'CONTEXT_INVALID', 'context');
+      return f.apply(this, args);
+    };
+  }
   // For tests: the same results without the fast paths.
   proto.__decideChecked = checked;
   proto.__peekChecked = checkedPeek;

@@ -140,7 +140,9 @@ export type ErrorCode =
   /** A call on an engine after its `free()` (or after `sync().reset()` replaced it). */
   | 'ENGINE_FREED'
   /** A call on an engine from inside one of its calls (a getter of the context or event calling it). */
-  | 'ENGINE_BUSY';
+  | 'ENGINE_BUSY'
+  /** `sync().ready` when `stop()` came before a snapshot verified. */
+  | 'SYNC_STOPPED';
 
 /** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable (unless freed). */
 export interface KairosError extends Error {
@@ -313,11 +315,14 @@ export declare class Engine {
   readonly traitsTokenExpiresMs: Millis | null;
   /** A snapshot's model version, checked as loading checks it (an engine made and freed at once). @throws KairosError `SNAPSHOT_CORRUPT` */
   static snapshotVersion(snapshot: Uint8Array): number;
-  /** Frees the Wasm memory held by this engine; every later call on it throws `ENGINE_FREED`. */
+  /** Frees the Wasm memory held by this engine; every later call on it but `free()` throws `ENGINE_FREED`. */
   free(): void;
 }
 
-/** MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes, as `fractional` buckets by. */
+/**
+ * MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes, as `fractional` buckets by.
+ * @throws KairosError `ARGUMENT_INVALID` when `key` is not a string
+ */
 export declare function murmur3(key: string): number;
 
 /** What `init` and `initSync` accept: the module's bytes or a compiled module. */

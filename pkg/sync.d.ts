@@ -241,8 +241,11 @@ export interface Sync {
    */
   readonly engine: Engine | null;
   /**
-   * Resolves with the first engine. `reset()` frees that engine: after a reset use the one
-   * `reset()` returned (or `engine`); calls on the freed one throw a KairosError.
+   * Resolves with the first engine: at once when a stored or bundled snapshot verified, else
+   * when the first one from the server does, however long that takes (offline, it waits; a page
+   * that must not wait renders without personalization meanwhile). Rejects with `SYNC_STOPPED`
+   * when `stop()` comes first. `reset()` frees that engine: after a reset use the one `reset()`
+   * returned (or `engine`); calls on the freed one throw a KairosError.
    */
   readonly ready: Promise<Engine>;
   /** The bytes of the running snapshot. */
@@ -275,16 +278,25 @@ export interface Sync {
    * view of the new one, and an id erased before (`forget`, a withdrawn consent) has the new
    * profile's reports erased with the old ones by the backend: refused (`ARGUMENT_INVALID`) while
    * that erasure's request waits in the outbox. Pass a new id, or drop the old engine's decisions.
+   * @throws KairosError `ARGUMENT_INVALID`: that id, or no snapshot yet (await `ready`)
    */
   reset(installId?: string): Engine;
   /** Adds a listener; returns its removal. */
   on(listener: (event: SyncEvent) => void): () => void;
-  /** Stops checking and pushing and abandons requests in flight; the engine stays usable. */
+  /**
+   * Stops checking and pushing and abandons requests in flight; the engine stays usable. Before
+   * a snapshot verified, `ready` rejects (`SYNC_STOPPED`).
+   */
   stop(): void;
+  /** `stop()`. */
   close(): void;
 }
 
-/** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
+/**
+ * Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot.
+ * @throws KairosError `ARGUMENT_INVALID` (an option of the wrong kind, no `fetch` nor
+ * `transport`), `KEY_INVALID` (a `publicKey` that is not a key)
+ */
 export declare function sync(options: SyncOptions): Sync;
 
 /** The delay before retry `attempt`, as sync computes it. */

@@ -276,7 +276,9 @@ export function sync(options) {
   let known = null; // the newest stored profile copy when this instance last read or wrote one
   let erasedBack = false; // `current()` found a copy of the shopper this engine erased
   let readyResolve;
-  const ready = new Promise((r) => { readyResolve = r; });
+  let readyReject;
+  const ready = new Promise((resolve, reject) => { readyResolve = resolve; readyReject = reject; });
+  ready.catch(() => {}); // a host that never awaits it is not told of an unhandled rejection
   const state = {
     source: 'none', version: null, rejected: [], state: 'none', failures: 0, lastError: null,
     checkedAt: null, updatedAt: null, reachable: null, push: o.push, nextCheckInMs: null,
@@ -762,6 +764,8 @@ export function sync(options) {
   function stop() {
     if (stopped) return;
     stopped = true;
+    // Else a page awaiting it would wait forever (front-end review of 2026-11-25).
+    if (!engine) readyReject(kairosError('SYNC_STOPPED', 'sync stopped before any snapshot verified: there is no engine'));
     if (checkTimer !== null) o.timers.clearTimeout(checkTimer);
     if (pushTimer !== null) o.timers.clearTimeout(pushTimer);
     checkTimer = null;

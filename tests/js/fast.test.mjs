@@ -398,6 +398,9 @@ test("a getter's own failure reaches the caller: the engine's error (ENGINE_BUSY
   for (const [call, code, what] of [
     [() => e.decide('home_hero', throwing, T0), 'CONTEXT_INVALID', 'context.category'],
     [() => e.segments(throwing, T0), 'CONTEXT_INVALID', 'context.category'],
+    // Front-end review of 2026-11-25: these two said "expected a string" and dropped the cause.
+    [() => e.scores(throwing, T0), 'CONTEXT_INVALID', 'context.category'],
+    [() => e.explain('brand_story', throwing, T0), 'CONTEXT_INVALID', 'context.category'],
     [() => e.track({ type: 'view', get category() { throw boom; } }, T0), 'EVENT_INVALID', 'event.category'],
     [() => e.track({ get type() { throw boom; } }, T0), 'EVENT_INVALID', 'event.type'],
   ]) {
@@ -407,6 +410,7 @@ test("a getter's own failure reaches the caller: the engine's error (ENGINE_BUSY
   // A getter that calls the engine and lets its ENGINE_BUSY through: the caller gets ENGINE_BUSY.
   const calling = { page: 'home', get category() { return e.stage(); } };
   for (const call of [() => e.decide('home_hero', calling, T0), () => e.segments(calling, T0),
+    () => e.scores(calling, T0), () => e.explain('brand_story', calling, T0),
     () => e.track({ type: 'view', get category() { return e.consent; } }, T0)]) {
     assert.throws(call, (err) => err.name === 'KairosError' && err.code === 'ENGINE_BUSY');
   }
@@ -414,6 +418,14 @@ test("a getter's own failure reaches the caller: the engine's error (ENGINE_BUSY
   assert.throws(() => e.decide('home_hero', { page: 5 }, T0),
     (err) => err.code === 'CONTEXT_INVALID' && err.cause === undefined && /context\.page/.test(err.message) && !/getter/.test(err.message));
   assert.equal(typeof e.decide('home_hero', { page: 'home' }, T0).id, 'string');
+  // And their answers with a context of getters are those with the plain values; each getter
+  // is read once.
+  let reads = 0;
+  const counted = { get page() { reads += 1; return 'home'; } };
+  assert.deepEqual(e.scores(counted, T0), e.scores({ page: 'home' }, T0));
+  assert.deepEqual(e.explain('brand_story', counted, T0), e.explain('brand_story', { page: 'home' }, T0));
+  assert.equal(reads, 2);
+  assert.throws(() => e.scores({ page: 5 }, T0), (err) => err.code === 'CONTEXT_INVALID' && /context\.page/.test(err.message));
 });
 
 test('content payloads are shared between decisions and frozen: a page cannot change what later decisions show', () => {

@@ -345,6 +345,19 @@ test('with nothing on hand, the engine comes with the first answer', async (t) =
   assert.equal(s.engine.modelVersion, 4);
 });
 
+test('front-end review: ready rejects with SYNC_STOPPED when stop() comes before any snapshot verified, and stays as it was after', async () => {
+  const offline = { get: () => Promise.reject(new Error('offline')) };
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, store: null, push: 'none', transport: offline, timers: manualTimers() });
+  assert.equal(s.engine, null);
+  s.stop();
+  await assert.rejects(s.ready, (e) => isKairosError(e) && e.code === 'SYNC_STOPPED' && /before any snapshot verified/.test(e.message));
+  // With an engine, stop() leaves ready resolved with it; one never awaited does not reject.
+  const started = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, push: 'none', transport: offline, timers: manualTimers() });
+  started.stop();
+  assert.equal((await started.ready).modelVersion, 1);
+  sync({ url: 'https://kairos.test', publicKey: brand.publicKey, store: null, push: 'none', transport: offline, timers: manualTimers() }).stop();
+});
+
 test('stop() abandons a request in flight', async (t) => {
   const proxy = await faultyProxy('http://127.0.0.1:9');
   proxy.mode = 'stall';
