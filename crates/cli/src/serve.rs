@@ -166,11 +166,17 @@ pub fn run(args: Args) -> Result<(), Fail> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    // One JSON object per line for log collectors (`KAIROS_LOG_FORMAT=json`), else text.
-    if std::env::var("KAIROS_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().init();
-    } else {
-        logs.init();
+    // One JSON object per line for log collectors (`KAIROS_LOG_FORMAT=json`), else text. Another
+    // value is refused: a typo (`JSON`, `jsno`) gave text lines a collector could not read.
+    match std::env::var("KAIROS_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        Ok("text") | Err(std::env::VarError::NotPresent) => logs.init(),
+        Ok(other) => {
+            return Err(Fail::usage(format!("KAIROS_LOG_FORMAT={other}: expected `json` or `text`")))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Fail::usage("KAIROS_LOG_FORMAT is not text: expected `json` or `text`".into()))
+        }
     }
     check_args(&args)?;
     let key = args.key.as_deref().map(crate::snap::secret_key).transpose()?;

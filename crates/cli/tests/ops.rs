@@ -274,6 +274,13 @@ fn the_state_folder_is_checked_at_start() {
     let (code, log) = site.try_start(&["--state", under_a_file.to_str().unwrap()], &[]).err().unwrap();
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("pass --state with a writable folder"), "{log}");
+
+    // CLI review of 2026-11-25: a mistyped --state was created, parents and all.
+    let typo = site.path("sate/kairos");
+    let (code, log) = site.try_start(&["--state", typo.to_str().unwrap()], &[]).err().unwrap();
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("its parent folder does not exist (a typo?)"), "{log}");
+    assert!(!site.path("sate").exists());
 }
 
 /// Finding 5: there was no health endpoint, and a server with no model to serve looked up.
@@ -635,6 +642,9 @@ fn logs_are_json_lines_when_asked() {
     );
     assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()), "{log}");
     stop(srv);
+    // CLI review of 2026-11-25: a typo gave text lines without a word.
+    let (code, log) = site.try_start(&[], &[("KAIROS_LOG_FORMAT", "JSON")]).err().unwrap();
+    assert_eq!((code, log.as_str()), (Some(2), "error: KAIROS_LOG_FORMAT=JSON: expected `json` or `text`\n"));
 }
 
 /// A model with thousands of errors (a renamed placement that generated offers use) was logged

@@ -91,7 +91,19 @@ pub(super) fn prepare_state(dir: &Path) -> Result<(), Fail> {
             dir.display()
         ))
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    // The folder itself only, not its parents: a mistyped --state (`/srv/kairso/state`) is
+    // refused rather than created (CLI review of 2026-11-25), and the default, MODELS/.kairos,
+    // sits in a folder that exists.
+    if !dir.is_dir() {
+        std::fs::create_dir(dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Fail::usage(format!(
+                "{}: its parent folder does not exist (a typo?); create it, or pass --state with \
+                 a folder whose parent exists",
+                dir.display()
+            )),
+            _ => fail(e),
+        })?;
+    }
     let probe = dir.join(".probe");
     crate::snap::write_file(&probe, b"", false, true).map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
