@@ -244,7 +244,8 @@ export interface Sync {
    * Resolves with the first engine: at once when a stored or bundled snapshot verified, else
    * when the first one from the server does, however long that takes (offline, it waits; a page
    * that must not wait renders without personalization meanwhile). Rejects with `SYNC_STOPPED`
-   * when `stop()` comes first. `reset()` frees that engine: after a reset use the one `reset()`
+   * when `stop()` comes first, and stays so (an `apply()` after that still starts an engine:
+   * read `engine`). `reset()` frees that engine: after a reset use the one `reset()`
    * returned (or `engine`); calls on the freed one throw a KairosError.
    */
   readonly ready: Promise<Engine>;

@@ -72,7 +72,7 @@ const erase = () => {
  * simulated time) and expiring at `expires` (ms), or after the server's default TTL.
  */
 async function demoToken(user, traits, issued, expires) {
-  const request = { user, traits, now: issued };
+  const request = { user, traits, now: issued, channel: CHANNEL }; // its model checks the traits
   if (expires !== undefined) request.ttl = `${Math.max(1, Math.ceil((expires - issued) / 1000))}s`;
   let res;
   try {

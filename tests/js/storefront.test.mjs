@@ -373,7 +373,8 @@ test('the storefront personalizes on the real package and server', async (t) => 
       // The identified shopper's traits came as a token signed for her pid, issued at the step's time.
       const step = traitsStep('nancy');
       assert.equal(tokens.length, asked + 1);
-      assert.deepEqual(tokens[asked].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at) });
+      // With its channel, whose model the server checks the traits against.
+      assert.deepEqual(tokens[asked].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at), channel: 'model' });
       const answer = await tokens[asked].body;
       assert.equal(tokens[asked].status, 200, answer);
       assert.match(JSON.parse(answer).token, /^kt1\./);
@@ -396,7 +397,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
       const step = traitsStep('lizzy');
       assert.equal(tokens.length, asked + 1);
       assert.deepEqual(tokens[asked].request, { user: await pid(), traits: step.traits, now: Date.parse(step.at),
-        ttl: `${(Date.parse(step.expires) - Date.parse(step.at)) / 1000}s` });
+        channel: 'model', ttl: `${(Date.parse(step.expires) - Date.parse(step.at)) / 1000}s` });
       const answer = await tokens[asked].body;
       assert.equal(tokens[asked].status, 200, answer);
       assert.equal(JSON.parse(answer).exp, Date.parse(step.expires));

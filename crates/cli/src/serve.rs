@@ -170,7 +170,8 @@ pub fn run(args: Args) -> Result<(), Fail> {
     // value is refused: a typo (`JSON`, `jsno`) gave text lines a collector could not read.
     match std::env::var("KAIROS_LOG_FORMAT").as_deref() {
         Ok("json") => logs.json().init(),
-        Ok("text") | Err(std::env::VarError::NotPresent) => logs.init(),
+        // Empty as unset: deploy templates set variables to "" (review).
+        Ok("text" | "") | Err(std::env::VarError::NotPresent) => logs.init(),
         Ok(other) => {
             return Err(Fail::usage(format!("KAIROS_LOG_FORMAT={other}: expected `json` or `text`")))
         }
@@ -205,7 +206,6 @@ fn check_args(args: &Args) -> Result<(), Fail> {
         ("--max-uploads", args.max_uploads as u64),
         ("--outbox-max-bytes", args.outbox_max_bytes),
         ("--max-connections", args.max_connections as u64),
-        ("--max-push", args.max_push.map_or(1, |n| n as u64)),
         ("--read-timeout-ms", args.read_timeout_ms),
         ("--poll-ms", args.poll_ms),
     ];
@@ -230,10 +230,14 @@ fn check_args(args: &Args) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Why `o` is not an origin as browsers send it in `Origin` (`scheme://host[:port]`, lower case,
-/// no path), with the value meant where it can be told.
+/// Why `o` is not an origin as browsers send it in `Origin` (`scheme://host[:port]`, no path;
+/// for http and https a lower-case ASCII host and no default port), with the value meant where it
+/// can be told. `null` is one: browsers send it from `file:` pages and sandboxed frames.
 fn origin_problem(o: &str) -> Result<(), String> {
-    if o == "*" || o == "null" {
+    if o == "null" {
+        return Ok(());
+    }
+    if o == "*" {
         return Err("leave --origin out to allow any origin; give each storefront's origin, such as \
              --origin https://shop.example, to allow only those"
             .to_string());
@@ -242,7 +246,17 @@ fn origin_problem(o: &str) -> Result<(), String> {
         return Err(format!("an origin starts with its scheme, such as --origin https://{o}"));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let meant = format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase());
+    let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    // Browsers keep the case of other schemes' hosts (an extension's id, say).
+    let mut meant_host = if web { host.to_ascii_lowercase() } else { host.to_string() };
+    for default in [("http", ":80"), ("https", ":443")] {
+        if scheme.eq_ignore_ascii_case(default.0) {
+            if let Some(bare) = meant_host.strip_suffix(default.1) {
+                meant_host = bare.to_string();
+            }
+        }
+    }
+    let meant = format!("{}://{meant_host}", scheme.to_ascii_lowercase());
     let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     if !scheme_ok || host.is_empty() || host.contains('@') || host.ends_with(':') {
@@ -252,6 +266,14 @@ fn origin_problem(o: &str) -> Result<(), String> {
     }
     if host.len() != rest.len() {
         return Err(format!("an origin has no path: browsers send --origin {meant}"));
+    }
+    if web && !host.is_ascii() {
+        return Err(
+            "browsers send a host that is not ASCII in its punycode form (`xn--…`): give that".to_string()
+        );
+    }
+    if meant.len() < o.len() {
+        return Err(format!("browsers leave the default port out: --origin {meant}"));
     }
     if meant != o {
         return Err(format!("browsers send origins in lower case: --origin {meant}"));
@@ -791,19 +813,35 @@ async fn demo_token(State(s): State<AppState>, req: Request) -> Response {
         Err(e) => return bad_request(e),
     };
     // Traits a device would refuse (an unknown trait, a year in an anniversary) get 400, as the
-    // docs say (CLI review of 2026-11-25: they were signed).
+    // docs say (CLI review of 2026-11-25: they were signed): those of the channel named, else
+    // refused only when no channel served takes them (the storefront runs on any channel).
     let served = read_lock(&s.channels).clone();
     if let Some(c) = request.channel.as_ref().filter(|c| !served.contains_key(*c)) {
         return bad_request(format!("`channel` {c}: no such channel is served"));
     }
-    for (channel, p) in &served {
+    let mut refusal = None;
+    let mut names: Vec<&String> = served.keys().collect();
+    names.sort();
+    for channel in names {
         if request.channel.as_ref().is_some_and(|c| c != channel) {
             continue;
         }
-        let Ok(model) = kairos::snapshot::decode(&p.bytes) else { continue };
-        if let Err(e) = snap::check_on_device(key, &model, &request.traits, now, ttl) {
-            return bad_request(format!("`traits`: a device on channel {channel} would refuse them: {e}"));
+        let Some(model) = served.get(channel).and_then(|p| kairos::snapshot::decode(&p.bytes).ok()) else {
+            continue;
+        };
+        match snap::check_on_device(key, &model, &request.traits, now, ttl) {
+            Ok(()) => {
+                refusal = None;
+                break;
+            }
+            Err(e) if refusal.is_none() => {
+                refusal = Some(format!("`traits`: a device on channel {channel} would refuse them: {e}"));
+            }
+            Err(_) => {}
         }
+    }
+    if let Some(why) = refusal {
+        return bad_request(why);
     }
     if token.len() > kairos::token::MAX_TOKEN_LEN {
         return bad_request(format!(

@@ -645,6 +645,10 @@ fn logs_are_json_lines_when_asked() {
     // CLI review of 2026-11-25: a typo gave text lines without a word.
     let (code, log) = site.try_start(&[], &[("KAIROS_LOG_FORMAT", "JSON")]).err().unwrap();
     assert_eq!((code, log.as_str()), (Some(2), "error: KAIROS_LOG_FORMAT=JSON: expected `json` or `text`\n"));
+    // Empty, as deploy templates leave it, is unset: text lines.
+    let srv = site.try_start(&[], &[("KAIROS_LOG_FORMAT", "")]).unwrap();
+    srv.wait_log("serving addr=");
+    stop(srv);
 }
 
 /// A model with thousands of errors (a renamed placement that generated offers use) was logged

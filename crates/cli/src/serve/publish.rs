@@ -94,17 +94,22 @@ pub(super) fn prepare_state(dir: &Path) -> Result<(), Fail> {
     // The folder itself only, not its parents: a mistyped --state (`/srv/kairso/state`) is
     // refused rather than created (CLI review of 2026-11-25), and the default, MODELS/.kairos,
     // sits in a folder that exists.
-    if !dir.is_dir() {
-        std::fs::create_dir(dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Fail::usage(format!(
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        // Another instance starting on the same folder made it first (review): as good.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Fail::usage(format!(
                 "{}: its parent folder does not exist (a typo?); create it, or pass --state with \
                  a folder whose parent exists",
                 dir.display()
-            )),
-            _ => fail(e),
-        })?;
+            )))
+        }
+        Err(e) => return Err(fail(e)),
     }
-    let probe = dir.join(".probe");
+    // A name of this process's own: instances starting together on one folder each write and
+    // remove theirs (one shared name made one of two simultaneous starts fail).
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
     crate::snap::write_file(&probe, b"", false, true).map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
 }
