@@ -114,6 +114,8 @@ fn mistakes_are_named_and_explained() {
         ("/offers/0/require_consent", Some(json!(true)), "offers[0].require_consent: unknown field `require_consent`; did you mean `requires_consent`? (expected one of `id`, "),
         ("/offer", Some(json!([])), "offer: unknown field `offer`; did you mean `offers`? (expected one of `$schema`, "),
         ("/zzzqqq", Some(json!(1)), "zzzqqq: unknown field `zzzqqq`, expected one of `$schema`, "),
+        // Marketer review of 2026-11-25: "`null` is not JSON: write `null`".
+        ("/scores/propensity/kind", Some(Value::Null), "scores.propensity.kind: this field takes one of its words, in double quotes, not `null`"),
     ];
     // Cases with an empty expectation are set-up for the next case (cumulative edits).
     let mut model = example();
@@ -180,6 +182,16 @@ fn missing_values_in_comparisons_warn_with_the_safe_form() {
         ),
     );
     assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty());
+    // Of a date, a time or ms written in the rule: never missing, no warning (marketer review).
+    for since in [
+        json!({"days_since": "2026-11-11"}),
+        json!({"hours_since": "2026-11-11T10:00:00+08:00"}),
+        json!({"days_since": 1_795_104_000_000u64}),
+    ] {
+        patch(&mut m, "/segments/recent_buyer", Some(json!({"<": [since, 7]})));
+        let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.warnings.is_empty(), "{since}: {:?}", c.warnings);
+    }
     // A trait compared with `>=` from the right, in an offer audience.
     patch(
         &mut m,

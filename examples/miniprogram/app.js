@@ -148,7 +148,8 @@ App({
         wx.onNetworkStatusChange((r) => { if (r.isConnected && this.sync) this.sync.check(); });
       }
       return new Promise((resolve, reject) => {
-        this.sync.ready.then(resolve);
+        // `ready` rejects (SYNC_STOPPED) when sync is stopped before a snapshot verified.
+        this.sync.ready.then(resolve, reject);
         // Nothing on hand verified: wait for the server, and fail if it cannot be reached, so
         // pages show their fallback instead of waiting for ever (sync goes on retrying).
         const off = this.sync.on((e) => {

@@ -61,7 +61,18 @@ fn maybe_missing(e: &Json, names: &Names) -> Option<String> {
                 _ => None,
             }
         }
-        "hours_since" | "days_since" => Some(format!("`{op}` is missing when it never happened")),
+        // Of a date or a time written in the rule, never missing (marketer review of 2026-11-25:
+        // `{"days_since": "2026-11-11"}` was warned about).
+        "hours_since" | "days_since" => {
+            let literal = match first {
+                Some(Json::Number(_)) => true,
+                Some(Json::String(s)) => {
+                    crate::time::parse_date(s).is_some() || crate::time::parse_rfc3339(s).is_some()
+                }
+                _ => false,
+            };
+            (!literal).then(|| format!("`{op}` is missing when it never happened"))
+        }
         "days_to_anniversary" => {
             Some("`days_to_anniversary` is missing when the date is unknown".to_string())
         }

@@ -213,6 +213,13 @@ fn syntax_hint(text: &str, line: usize, column: usize, message: &str, doc: &str)
         && ["true", "false", "null", "none"].contains(&word.to_ascii_lowercase().as_str())
     {
         let right = if word.eq_ignore_ascii_case("none") { "null" } else { &word.to_ascii_lowercase() };
+        // Written right, where a field takes one of its words (`agg`, a score's `kind`, a type):
+        // "write `null`" told her to write what she wrote (marketer review of 2026-11-25).
+        if word == right {
+            return Some(Hint::Here(format!(
+                "this field takes one of its words, in double quotes, not `{word}`"
+            )));
+        }
         return Some(Hint::Here(format!(
             "`{word}` is not JSON: write `{right}` (`true`, `false` and `null`, in lower case)"
         )));
