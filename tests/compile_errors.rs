@@ -892,3 +892,27 @@ fn a_list_of_names_cut_short_says_how_many_more() {
         "{errors:?}"
     );
 }
+
+/// Marketer review of 2026-11-25: a list trait compared with a constant ("is in CRM segment
+/// `hipo`" written with `==`) is a rule error for every shopper, and got no warning.
+#[test]
+fn a_list_compared_with_a_constant_warns_with_the_in_form() {
+    let mut m = example();
+    patch(&mut m, "/segments/hipo", Some(json!({"==": [{"var": "traits.crm_segments"}, "hipo"]})));
+    let c = kairos::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        [
+            r#"warning: segments.hipo.==: `traits.crm_segments` is a list, compared with "hipo": this `==` cannot work as meant (it is a rule error for every shopper, which counts as false); to ask whether it holds "hipo", write {"in": ["hipo", {"var": "traits.crm_segments"}]}"#
+        ]
+    );
+    // The `in` form, and a list against null (is it there at all), do not warn.
+    for rule in [
+        json!({"in": ["hipo", {"var": "traits.crm_segments"}]}),
+        json!({"!=": [{"var": "traits.crm_segments"}, null]}),
+    ] {
+        patch(&mut m, "/segments/hipo", Some(rule.clone()));
+        assert!(kairos::compile_str(&m.to_string()).unwrap().warnings.is_empty(), "{rule}");
+    }
+}

@@ -21,6 +21,9 @@ enum Kind {
     Bool,
     Number,
     Text,
+    /// A list of strings: compared with a constant, always a rule error (marketer review of
+    /// 2026-11-25: `{"==": [{"var": "traits.crm_segments"}, "hipo"]}` for "is in the segment").
+    List,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
             Kind::Bool => "true or false",
             Kind::Number => "a number",
             Kind::Text => "text",
+            Kind::List => "a list",
         }
     }
 }
@@ -44,8 +48,13 @@ pub(crate) fn check(path: &str, rule: &Json, types: &Types) -> Vec<Warning> {
             if matches!(constant, Json::Object(_) | Json::Array(_) | Json::Null) {
                 continue;
             }
-            if let Some(fix) = mismatch(op, kind, constant) {
-                let always = if matches!(op, "!=" | "!==") {
+            let listed = (kind == Kind::List).then(|| {
+                format!("to ask whether it holds {constant}, write {{\"in\": [{constant}, {{\"var\": \"{name}\"}}]}}")
+            });
+            if let Some(fix) = listed.or_else(|| mismatch(op, kind, constant)) {
+                let always = if kind == Kind::List {
+                    "it is a rule error for every shopper, which counts as false"
+                } else if matches!(op, "!=" | "!==") {
                     "it is true for every shopper"
                 } else {
                     "it is false for every shopper, or a rule error that counts as false"
@@ -77,13 +86,14 @@ fn kind_of(var: &Json, types: &Types) -> Option<(String, Kind)> {
             TraitType::Bool => Kind::Bool,
             TraitType::Number => Kind::Number,
             TraitType::String => Kind::Text,
+            TraitType::StringList => Kind::List,
             _ => return None,
         },
         "context" => match types.context.iter().find(|(n, _)| *n == name)?.1 {
             ValueType::Bool => Kind::Bool,
             ValueType::Number => Kind::Number,
             ValueType::String => Kind::Text,
-            ValueType::StringList => return None,
+            ValueType::StringList => Kind::List,
         },
         _ => return None,
     };
