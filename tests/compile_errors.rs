@@ -114,6 +114,8 @@ fn mistakes_are_named_and_explained() {
         ("/offers/0/require_consent", Some(json!(true)), "offers[0].require_consent: unknown field `require_consent`; did you mean `requires_consent`? (expected one of `id`, "),
         ("/offer", Some(json!([])), "offer: unknown field `offer`; did you mean `offers`? (expected one of `$schema`, "),
         ("/zzzqqq", Some(json!(1)), "zzzqqq: unknown field `zzzqqq`, expected one of `$schema`, "),
+        // Marketer review of 2026-11-25: a number is no stage name (it compiled).
+        ("/segments/hipo", Some(json!({"==": [{"var": "stage"}, 3]})), "segments.hipo.==[1]: `3` is not a lifecycle stage, so this comparison never holds; defined: `lapsed`"),
         // Marketer review of 2026-11-25: "`null` is not JSON: write `null`".
         ("/scores/propensity/kind", Some(Value::Null), "scores.propensity.kind: this field takes one of its words, in double quotes, not `null`"),
     ];

@@ -19,6 +19,11 @@ pub(crate) fn check(path: &str, rule: &Json, stages: &[String]) -> Vec<CompileEr
                 Json::String(name) if compared && other.is_some_and(is_stage) => {
                     name_check(&here, name, stages, matches!(op, "!=" | "!=="), &mut out);
                 }
+                // A number or a boolean is no stage name either (marketer review of 2026-11-25:
+                // `{"==": [{"var": "stage"}, 3]}` compiled).
+                Json::Number(_) | Json::Bool(_) if compared && other.is_some_and(is_stage) => {
+                    name_check(&here, &a.to_string(), stages, matches!(op, "!=" | "!=="), &mut out);
+                }
                 Json::Array(names) if op == "in" && i == 1 && args.first().is_some_and(is_stage) => {
                     for (k, n) in names.iter().enumerate() {
                         if let Json::String(name) = n {
