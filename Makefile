@@ -182,8 +182,10 @@ types: pkg $(JSTOOLS)/node_modules/.stamp
 	@# By name, as an app installs the package: node10 resolution (typesVersions), NodeNext, bundler.
 	rm -rf target/types-package && mkdir -p target/types-package/node_modules/kairos-engine
 	cp pkg/package.json pkg/*.d.ts target/types-package/node_modules/kairos-engine/
-	cp $(JSTOOLS)/types/by-name.mts $(JSTOOLS)/types/tsconfig.by-name-*.json target/types-package/
-	for r in node10 nodenext bundler; do $(NODE_BIN)/tsc -p target/types-package/tsconfig.by-name-$$r.json || exit 1; done
+	cp $(JSTOOLS)/types/by-name.mts $(JSTOOLS)/types/tsconfig.by-name.json target/types-package/
+	for mr in ES2022:node10 NodeNext:nodenext ES2022:bundler; do \
+	  $(NODE_BIN)/tsc -p target/types-package/tsconfig.by-name.json --module $${mr%%:*} --moduleResolution $${mr##*:} || exit 1; \
+	done
 	@echo "types: ok"
 
 ## Size gate: raw, gzip and brotli of the package as a browser loads it (the .wasm and
