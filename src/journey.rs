@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::compile::syntax::{self, Described};
+use crate::engine::input::InputError;
 use crate::engine::{input, Engine, Reason};
 use crate::outbox::OutboxEvent;
 use crate::profile::identity::IdKind;
@@ -598,7 +599,26 @@ fn run_step(engine: &mut Engine, i: usize, step: &Step, now: i64, erasures: &mut
         }
         Action::Traits { traits, expires } => {
             let exp = expires.as_deref().and_then(time::parse_rfc3339);
-            (format!("traits {traits}"), engine.set_traits_json(traits, exp).map_err(|e| e.to_string()))
+            // A device gets traits as a signed token, which may not carry an anniversary's year:
+            // a journey that passed with one would fail in production (marketer review).
+            // (The test is host::token_traits's; a shared function made the .wasm 64 B bigger.)
+            let anniversary = |n: &str| {
+                engine
+                    .model()
+                    .traits
+                    .iter()
+                    .any(|(t, ty)| t == n && *ty == crate::model::TraitType::Anniversary)
+            };
+            let year = traits.as_object().and_then(|o| {
+                o.iter().find(|(n, v)| v.as_str().is_some_and(|s| s.len() != 5) && anniversary(n))
+            });
+            let r = match year {
+                Some((name, _)) => {
+                    Err(InputError::YearInToken { field: format!("traits.{name}") }.to_string())
+                }
+                None => engine.set_traits_json(traits, exp).map_err(|e| e.to_string()),
+            };
+            (format!("traits {traits}"), r)
         }
         Action::Track { event } => {
             let label = event.get("type").and_then(Json::as_str).unwrap_or("?").to_string();

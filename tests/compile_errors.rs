@@ -116,6 +116,12 @@ fn mistakes_are_named_and_explained() {
         ("/zzzqqq", Some(json!(1)), "zzzqqq: unknown field `zzzqqq`, expected one of `$schema`, "),
         // Marketer review of 2026-11-25: a number is no stage name (it compiled).
         ("/segments/hipo", Some(json!({"==": [{"var": "stage"}, 3]})), "segments.hipo.==[1]: `3` is not a lifecycle stage, so this comparison never holds; defined: `lapsed`"),
+        // Marketer review of 2026-11-25: a name listed twice was accepted without a word.
+        ("/offers/0/placements/1", Some(json!("home_hero")), "offers[0].placements[1]: `home_hero` is named twice in this list (first at [0]): keep one"),
+        ("/offers/0/stages/1", Some(json!("window")), "offers[0].stages[1]: `window` is named twice in this list (first at [0]): keep one"),
+        // ... and a stage defined twice was listed twice in the next error's "defined:".
+        ("/lifecycle/1/stage", Some(json!("lapsed")), ""),
+        ("/offers/0/stages/0", Some(json!("loyal")), "offers[0].stages[0]: unknown stage `loyal`; defined: `lapsed`, `repeat`,"),
         // Marketer review of 2026-11-25: "`null` is not JSON: write `null`".
         ("/scores/propensity/kind", Some(Value::Null), "scores.propensity.kind: this field takes one of its words, in double quotes, not `null`"),
     ];

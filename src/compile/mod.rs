@@ -810,6 +810,18 @@ impl Compiler {
         None
     }
 
+    /// An error when `list[k]` was named before in `list` (at `path`): harmless, but most
+    /// likely a slip for another name (as a name given twice in one object is).
+    fn named_twice(&mut self, path: &str, list: &[String], k: usize) {
+        let Some(name) = list.get(k) else { return };
+        if let Some(first) = list.iter().take(k).position(|n| n == name) {
+            self.err(CompileError::invalid(
+                format!("{path}[{k}]"),
+                format!("`{name}` is named twice in this list (first at [{first}]): keep one"),
+            ));
+        }
+    }
+
     fn offers(
         &mut self,
         w: &WireModel,
@@ -837,6 +849,7 @@ impl Compiler {
                 self.err(CompileError::invalid(format!("{path}.placements"), "name at least one placement"));
             }
             for (k, p) in o.placements.iter().enumerate() {
+                self.named_twice(&format!("{path}.placements"), &o.placements, k);
                 match placement_names.iter().position(|n| n == p) {
                     Some(pi) => {
                         if let Some(pl) = placements.get_mut(pi) {
@@ -879,6 +892,7 @@ impl Compiler {
                 }
                 let mut mask = 0u64;
                 for (k, s) in list.iter().enumerate() {
+                    self.named_twice(&format!("{path}.stages"), list, k);
                     match stage_names.iter().position(|n| n == s) {
                         Some(b) => mask |= 1u64 << (b as u32 & 63),
                         None => self.err(CompileError::UnknownName {

@@ -173,8 +173,16 @@ pub(crate) fn unknown_hint<'b>(name: &str, valid: impl IntoIterator<Item = &'b s
     if !hint.is_empty() {
         return hint;
     }
-    let all = valid.clone().into_iter().count();
-    let list: Vec<String> = valid.into_iter().take(12).map(|n| format!("`{n}`")).collect();
+    // Each name once: a name defined twice is an error of its own (review: "defined: `lapsed`,
+    // `lapsed`" followed it).
+    let mut names: Vec<&str> = Vec::new();
+    for n in valid {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let all = names.len();
+    let list: Vec<String> = names.iter().take(12).map(|n| format!("`{n}`")).collect();
     if list.is_empty() {
         ": the model defines none".to_string()
     } else if all > list.len() {

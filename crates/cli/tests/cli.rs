@@ -331,6 +331,21 @@ fn simulate_refuses_what_would_check_nothing() {
         &run("expires.json", "00000000000000a1", &expires, false).0,
         "step 2, expires: `2026-11-21` is not an RFC 3339 time",
     );
+    // Marketer review: a `traits` step took an anniversary with its year, which a device refuses
+    // in the signed token that brings traits in production, so the journey passed falsely.
+    let year = format!(
+        r#"{consent}, {{ "at": "2026-11-20T09:01:00+08:00", "do": "traits", "traits": {{ "tier": "gold", "birthday": "1996-11-25" }} }},
+           {{ "at": "2026-11-20T09:02:00+08:00", "do": "check", "expect": {{ "segments": [] }} }}"#
+    );
+    let (out, _) = run("year.json", "00000000000000a1", &year, true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let step: serde_json::Value = serde_json::from_str(text(&out.stdout).lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        step["error"],
+        "traits.birthday: an anniversary in a token must be `MM-DD`, without the year (stored state keeps \
+         the token as signed, and the year is personal data Kairos does not keep)"
+    );
+    assert!(text(&out.stderr).contains("(first at step 2)"), "{}", text(&out.stderr));
     fails(&run("id.json", "a1", consent, false).0, "install_id `a1` is not 16 hex digits");
     fails(&run("id18.json", "00000000000000a1ff", consent, false).0, "is not 16 hex digits");
     let items = format!(
