@@ -42,3 +42,29 @@ function catchError(f) {
   }
   return undefined;
 }
+
+// Front-end review: pkg/README.md linked to ../docs/sync.md, which the published package does not
+// hold. Every relative link in the package's documents names a file it ships (package.json's
+// `files`, and README.md and package.json, which npm always packs) and, with `#`, a heading there.
+test("the package's documents link only to files and headings it ships", () => {
+  const pkg = join(root, 'pkg');
+  const files = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).files;
+  const shipped = (path) => ['README.md', 'package.json'].includes(path)
+    || files.some((f) => (f.endsWith('/') ? path.startsWith(f) : path === f));
+  const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  const anchors = (path) => readFileSync(join(pkg, path), 'utf8').split('\n')
+    .filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, '')));
+  const docs = ['README.md', ...files.filter((f) => f.endsWith('.md'))];
+  let links = 0;
+  for (const doc of docs) {
+    for (const [, target] of readFileSync(join(pkg, doc), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target)) continue;
+      links++;
+      const [path, anchor] = target.split('#');
+      const file = path || doc;
+      assert.ok(shipped(file), `${doc}: the link ${target} names ${file}, which the package does not ship`);
+      if (anchor) assert.ok(anchors(file).includes(anchor), `${doc}: no heading #${anchor} in ${file}`);
+    }
+  }
+  assert.ok(links >= 3, `relative links checked: ${links}`);
+});
