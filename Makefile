@@ -175,7 +175,8 @@ js: pkg pkg-evaluate cli $(SNAPSHOT) chromium-setup
 types: pkg $(JSTOOLS)/node_modules/.stamp
 	@! grep -nwE 'any' pkg/*.d.ts --exclude='kairos_wasm*.d.ts' || { echo "types: \`any\` in the typings"; exit 1; }
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.json
-	@# The mini-program typings as a code package holds them: copied out of pkg/, alone.
+	@# The mini-program typings as a code package holds them: copied out of pkg/, alone, checked
+	@# as a WeChat project does (ES2020 without the DOM library, skipLibCheck off).
 	rm -rf target/types-miniprogram && mkdir -p target/types-miniprogram && cp pkg/miniprogram/*.d.ts target/types-miniprogram/
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.miniprogram.json
 	$(NODE_BIN)/tsc -p $(JSTOOLS)/types/tsconfig.esnext.json

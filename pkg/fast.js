@@ -39,10 +39,70 @@ export function kairosError(code, message) {
 }
 
 /** Whether `e` is a Kairos failure. */
+let loaded = false;
+/** Marks the module loaded (the package's `init` and `initSync` call it); returns `v`. */
+export function markLoaded(v) {
+  loaded = true;
+  return v;
+}
+/**
+ * Refuses `what` until the module is loaded: the glue's calls failed with a TypeError that named a
+ * minified export, and sync reported good snapshots as corrupt (mini-program review).
+ */
+export function needModule(what) {
+  if (!loaded) throw kairosError('NOT_LOADED', `${what}: await init() first (initSync in Node)`);
+}
+/**
+ * The own enumerable properties of object `o` in an object without a prototype, so that a polluted
+ * `Object.prototype` switches no check off (`allowUnsigned`); anything else as it is, for the
+ * engine to refuse in its words.
+ */
+export function own(o) {
+  if (o === null || typeof o !== 'object') return o;
+  try {
+    return Object.assign(Object.create(null), o);
+  } catch {
+    return o; // a revoked proxy, a throwing getter: refused when read
+  }
+}
+
+/** The most bytes a snapshot or stored state can be: a 48-byte header, a body of 16 MiB, a signature. */
+export const MAX_FRAME = 48 + 16 * 1024 * 1024 + 64;
+const typed = Object.getPrototypeOf(Uint8Array.prototype);
+const [kindOf, lengthOf] = [Symbol.toStringTag, 'byteLength'].map((k) => Object.getOwnPropertyDescriptor(typed, k).get);
+
+/**
+ * Bytes for the engine: a `Uint8Array` (any realm, any subclass) copied into a plain one after its
+ * length is checked, read by the built-in getters. The module copied what it was given whole before
+ * looking at its size, through `slice`, which a subclass's species could make return gigabytes, and
+ * its memory never shrinks (hostile-input review). Anything else goes on as it is, for the engine to
+ * refuse in its words.
+ */
+function plainBytes(v, code, what) {
+  if (kindOf.call(v) !== 'Uint8Array') return v;
+  const n = lengthOf.call(v);
+  if (n > MAX_FRAME) throw kairosError(code, `${what} of ${n} bytes: more than one can be (${MAX_FRAME})`);
+  return n ? new Uint8Array(v) : new Uint8Array(0); // a detached one has no bytes
+}
+
+/** `Engine` as the package exports it: `new` checks that the module is loaded; options are own. */
+export function guarded(Engine) {
+  return new Proxy(Engine, {
+    construct(target, args, newTarget) {
+      needModule('new Engine');
+      args[0] = plainBytes(args[0], 'SNAPSHOT_CORRUPT', 'a snapshot');
+      args[3] = own(args[3]);
+      return Reflect.construct(target, args, newTarget);
+    },
+  });
+}
+
 /** The glue's `hash` (`murmur3`) with its key checked: a non-string trapped the module. */
 export function checkedHash(hash) {
   return (key) => {
+    needModule('murmur3');
     if (typeof key !== 'string') throw kairosError('ARGUMENT_INVALID', `murmur3: \`key\` must be a string, got ${typeof key}`);
+    if (key.length > 65536) throw kairosError('ARGUMENT_INVALID', `murmur3: \`key\` of ${key.length} characters: 65,536 at most`);
     return hash(key);
   };
 }
@@ -60,6 +120,11 @@ function live(engine, freeing) {
   if (!engine.__wbg_ptr) {
     if (freeing) return null;
     throw kairosError('ENGINE_FREED', 'this engine was freed (free(), or replaced by sync().reset()); use a live one');
+  }
+  if (engine.__broken) {
+    const e = kairosError('ENGINE_BROKEN', `a call of this engine failed inside the module (${engine.__broken}): it takes no more calls; make a new engine and import the stored state`);
+    e.cause = engine.__broken;
+    throw e;
   }
   if (engine.__busy) {
     throw kairosError('ENGINE_BUSY',
@@ -127,12 +192,14 @@ export function install(Engine) {
   proto.__installed = true;
   // The constructor checks the signature when given keys (one export for both).
   Engine.fromSignedSnapshot = function fromSignedSnapshot(snapshot, publicKeys, installId, options) {
-    return new Engine(snapshot, installId ?? drawId(), publicKeys === undefined ? null : publicKeys, options);
+    needModule('Engine.fromSignedSnapshot');
+    return new Engine(plainBytes(snapshot, 'SNAPSHOT_CORRUPT', 'a snapshot'), installId ?? drawId(), publicKeys === undefined ? null : publicKeys, own(options));
   };
   // A snapshot's version, checked as loading checks it (off the hot path: storage and sync call it
   // on the copies they hold or refuse), by the constructor rather than an export of its own.
   Engine.snapshotVersion = function snapshotVersion(snapshot) {
-    const engine = new Engine(snapshot, '0000000000000000');
+    needModule('Engine.snapshotVersion');
+    const engine = new Engine(plainBytes(snapshot, 'SNAPSHOT_CORRUPT', 'a snapshot'), '0000000000000000');
     try {
       return engine.modelVersion;
     } finally {
@@ -145,10 +212,26 @@ export function install(Engine) {
       return busy(this, i, a, b, c);
     };
   });
+  // An error other than the engine's own out of the module (a stack overflow in the host's deep
+  // recursion, out of memory) skipped the module's own cleanup: the engine stays borrowed, and each
+  // further call would leak a slot of the module's tables until every engine traps (hostile-input
+  // review). Such an engine takes no more calls (ENGINE_BROKEN), and is let go without one.
+  for (const name of ['__call', '__fast']) {
+    const f = proto[name];
+    proto[name] = function (a, b, c, d) {
+      try {
+        return f.call(this, a, b, c, d);
+      } catch (e) {
+        if (!isKairosError(e)) this.__broken = e;
+        throw e;
+      }
+    };
+  }
   // `free` forgets the model's names and strings too, so a later call cannot use the buffers; not
   // during a call (from a getter of its input); again, it does nothing.
   const free = proto.free;
   proto.free = function () {
+    if (this.__broken) return void this.__destroy_into_raw();
     if (!live(this, true)) return;
     this.__model = undefined;
     this.__strings = undefined;
@@ -161,7 +244,8 @@ export function install(Engine) {
   for (const name of ['setConsent', 'forget']) {
     const f = proto[name];
     proto[name] = function (a, b, c) {
-      this.__strings = undefined;
+      // Its indices, and the last event's and page's values the field lists hold (review).
+      this.__strings = this.__model = undefined;
       if (name === 'forget') a = a ?? drawId();
       else if (a === false) c = c ?? drawId();
       return f.call(this, a, b, c);
@@ -205,8 +289,15 @@ export function install(Engine) {
   for (const name of ['applySnapshot', 'applySignedSnapshot']) {
     const apply = proto[name];
     proto[name] = function (bytes) {
+      bytes = plainBytes(bytes, 'SNAPSHOT_CORRUPT', 'a snapshot');
       this.__model = undefined;
       return apply.call(this, bytes);
+    };
+  }
+  for (const name of ['importState', '__takeErasures']) {
+    const f = proto[name];
+    proto[name] = function (bytes, b, c) {
+      return f.call(this, plainBytes(bytes, 'STATE_INVALID', 'state'), b, c);
     };
   }
   // `decide` records the exposure; `peek` (fast path 3, checked method `peek`) records nothing;

@@ -141,8 +141,12 @@ export type ErrorCode =
   | 'ENGINE_FREED'
   /** A call on an engine from inside one of its calls (a getter of the context or event calling it). */
   | 'ENGINE_BUSY'
+  /** A call on an engine whose earlier call failed inside the module with an error not its own (a stack overflow): make a new one. */
+  | 'ENGINE_BROKEN'
   /** `sync().ready` when `stop()` came before a snapshot verified. */
-  | 'SYNC_STOPPED';
+  | 'SYNC_STOPPED'
+  /** `new Engine`, `murmur3` or `sync` before `init` (or `initSync`) has loaded the module. */
+  | 'NOT_LOADED';
 
 /** Every failure: a real `Error` named `KairosError` with a stable `code`. The engine stays usable (unless freed). */
 export interface KairosError extends Error {
@@ -167,7 +171,7 @@ export interface TrustOptions {
 /** Identifier kinds for `identify`. */
 export type IdKind = 'phone' | 'email' | 'external';
 
-/** One shopper's engine on this device. Call `init`/`initSync` once before constructing. */
+/** One shopper's engine on this device. Load the module first with `init` (or `initSync` in Node): before that, `new Engine` throws `NOT_LOADED`. */
 declare global {
   /**
    * TypeScript's `Disposable` where the program's lib has it (`esnext.disposable`, ES2024 and
@@ -325,6 +329,7 @@ export declare class Engine {
  */
 export declare function murmur3(key: string): number;
 
+// web-only:start (the mini-program build's typings leave this out: its index.d.ts declares `init(path)`)
 /** What `init` and `initSync` accept: the module's bytes or a compiled module. */
 export type ModuleSource = BufferSource | WebAssembly.Module;
 
@@ -337,3 +342,4 @@ export { init };
 export declare function initSync(module: { module: ModuleSource }): unknown;
 export { sync, fetchTransport, wxTransport, backoffDelay } from './sync.js';
 export type * from './sync.js';
+// web-only:end

@@ -4,5 +4,5 @@
 // `wxStorageBackend`), which the mini-program build (`pkg/miniprogram`) carries.
 export { default, init, initSync, Engine, murmur3, isKairosError, sync, fetchTransport, backoffDelay } from './index.js';
 export type * from './index.js';
-export { SafeStore, localStorageBackend } from './storage.js';
+export { SafeStore, localStorageBackend, fromBase64 } from './storage.js';
 export type { Backend, StorageLike } from './storage.js';

@@ -27,6 +27,12 @@ export declare function localStorageBackend(storage?: StorageLike): Backend;
 /** A backend over WeChat storage (the global `wx` by default). */
 export declare function wxStorageBackend(api?: WxStorageLike): Backend;
 
+/**
+ * The bytes of padded base64 text (`A-Z a-z 0-9 + /`, a length of 4n), or `null` when it is not
+ * that: for a snapshot bundled as text (WeChat uploads no `.kairos` file).
+ */
+export declare function fromBase64(text: string): Uint8Array | null;
+
 /** Torn-write-safe storage: two slots per key, sequence numbers and checksums. */
 export declare class SafeStore {
   /**

@@ -24,9 +24,10 @@ function toBase64(bytes) {
 /**
  * The bytes of strict padded base64 (a length of 4n, the alphabet and `=` only), else null. An `=`
  * reads as a zero digit wherever it is, and one or two at the end drop as many bytes: so `atob`
- * is given zero digits in their place, and the bytes it decodes are cut.
+ * is given zero digits in their place, and the bytes it decodes are cut. Exported for a snapshot
+ * bundled as base64 text (mini-programs upload no `.kairos` file).
  */
-function fromBase64(s) {
+export function fromBase64(s) {
   // wx-only:start
   if (typeof atob !== 'function') return fromBase64Js(s);
   // wx-only:end
@@ -86,7 +87,9 @@ function parse(text) {
   if (parts.length !== 5 || parts[0] !== 'k1') return null;
   const seq = Number(parts[1]);
   const len = Number(parts[2]);
-  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(len)) return null;
+  // A sequence number no save reaches (below 2^31): an edited record at 2^53 − 1 would have made
+  // every later save's `seq + 1` unreadable, keeping it for good (hostile-input review).
+  if (!(seq >= 0 && seq < 2 ** 31 && Number.isInteger(seq)) || !Number.isSafeInteger(len)) return null;
   const bytes = fromBase64(parts[4]);
   if (!bytes || bytes.length !== len || fnv1a(bytes) !== parts[3]) return null;
   return { seq, bytes };

@@ -38,6 +38,7 @@ export interface Transport {
   get(request: TransportRequest): Promise<TransportResponse>;
 }
 
+// web-only:start (the mini-program build's typings leave this out: it has no fetch)
 /** The part of a `fetch` response the transport reads (the global `Response` fits). */
 export interface FetchResponseLike {
   readonly status: number;
@@ -48,6 +49,7 @@ export interface FetchResponseLike {
 
 /** The part of `fetch` the transport uses (the global `fetch` fits; an AbortSignal is passed too). */
 export type FetchLike = (url: string, init: { headers: Record<string, string>; cache: 'no-store' }) => Promise<FetchResponseLike>;
+// web-only:end
 
 /** The part of WeChat's `wx` that the transport uses (matches miniprogram-api-typings). */
 export interface WxRequestLike {
@@ -67,8 +69,10 @@ export interface WxRequestLike {
   };
 }
 
+// web-only:start
 /** A transport over `fetch` (browsers, Node 18+); the global one by default. */
 export declare function fetchTransport(fetchFn?: FetchLike): Transport;
+// web-only:end
 /** A transport over `wx.request` (mini-programs); the global `wx` by default. */
 export declare function wxTransport(api?: WxRequestLike): Transport;
 

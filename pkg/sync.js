@@ -13,7 +13,7 @@
 //   profile at once after an erasure, and never over a copy another tab stored since (taken first).
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
-import { install, kairosError, isKairosError } from './fast.js';
+import { install, kairosError, isKairosError, needModule, own, MAX_FRAME } from './fast.js';
 import { SafeStore, localStorageBackend } from './storage.js';
 // wx-only:start (`kairos.min.js`, the browser build, leaves these sections out: no wx there)
 import { wxStorageBackend } from './storage.js';
@@ -24,7 +24,7 @@ install(Engine); // the fast `decide`, also when only this module is imported
 const EVENT_SOURCE_CLOSED = 2;
 // The largest snapshot: the 48-byte header, a body of at most 16 MiB and a 64-byte signature
 // (docs/snapshot-format.md). A larger answer is refused before it is copied into Wasm memory.
-const MAX_SNAPSHOT = 48 + 16 * 1024 * 1024 + 64;
+const MAX_SNAPSHOT = MAX_FRAME;
 // The largest push answer (a meta is about 300 bytes): a longer one is not read on, and is a push failure.
 const MAX_TEXT = 64 * 1024;
 // The shortest interval, long-poll wait and backoff base: smaller ones would spin.
@@ -179,7 +179,9 @@ const DEFAULT_TIMERS = {
 };
 
 function settle(options) {
-  const o = options || {};
+  // Own properties only: a polluted Object.prototype (`allowUnsigned`, `transport`) must not
+  // switch a check off or route the snapshots (hostile-input review).
+  const o = own(options) || {};
   const keys = typeof o.publicKey === 'string' ? [o.publicKey] : Array.isArray(o.publicKey) ? [...o.publicKey] : null;
   if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
     throw kairosError('ARGUMENT_INVALID', 'sync: `publicKey` must be a `kairos-ed25519-public:…` key or a list of them');
@@ -253,6 +255,7 @@ function owner(b) {
 
 /** Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot. */
 export function sync(options) {
+  needModule('sync');
   const o = settle(options);
   const listeners = new Set(o.onEvent ? [o.onEvent] : []);
   const pending = new Set(); // signals of requests in flight, aborted by stop()
@@ -426,14 +429,18 @@ export function sync(options) {
   // while the ETag's succeeded cannot make an older model look current.
   function storedEtag() {
     const b = o.store && o.store.load('etag');
-    const m = b && /^(\d+) (\S+)$/.exec(String.fromCharCode(...b));
+    // Short, as stored: a long record (edited storage) would overflow the spread's arguments.
+    const m = b && b.length < 300 && /^(\d+) (\S+)$/.exec(String.fromCharCode(...b));
     return m && Number(m[1]) === engine.modelVersion ? m[2] : null;
   }
 
   function rememberEtag(tag) {
+    // Neither kept nor stored when it is no ETag a server writes (a proxy's or portal's header of
+    // 200 KB made every later start throw: hostile-input review).
+    if (!/^[\x21-\x7e]{1,256}$/.test(tag)) tag = null;
     if (tag === etag) return;
     etag = tag;
-    if (o.store && tag && /^[\x21-\x7e]+$/.test(tag)) {
+    if (o.store && tag) {
       // A host's store that throws: the next start's first check is a full GET, nothing worse.
       try {
         o.store.save('etag', Uint8Array.from(`${engine.modelVersion} ${tag}`, (c) => c.charCodeAt(0)));
@@ -539,11 +546,18 @@ export function sync(options) {
     checkTimer = o.timers.setTimeout(() => { checkTimer = null; check(); }, ms);
   }
 
+  /**
+   * An answer's `Retry-After` (seconds) in ms, at most the longest backoff: `kairos serve` sends
+   * one with a 503 when it holds as many long-polls as it takes (mini-program review: sync came
+   * back after 1 to 2 s).
+   */
+  const retryAfter = (headers) => Math.min(o.maxMs, 1000 * headers['retry-after'] || 0);
+
   /** A push failure: the delay before the push channel is tried again. */
   function pushFailed(f) {
     state.lastError = f;
     pushFailures += 1;
-    const retryInMs = delay(pushFailures);
+    const retryInMs = Math.max(delay(pushFailures), f.after || 0);
     emit({ type: 'failure', during: 'push', reason: f.reason, status: f.status, message: f.message, attempt: pushFailures, retryInMs });
     return retryInMs;
   }
@@ -553,7 +567,7 @@ export function sync(options) {
     state.lastError = f;
     failures += 1;
     state.failures = failures;
-    const retryInMs = delay(failures);
+    const retryInMs = Math.max(delay(failures), f.after || 0);
     schedule(retryInMs);
     const event = f.reason === 'rejected'
       ? rejected({ from: 'server', code: f.code, message: f.message }, f.version, retryInMs)
@@ -570,7 +584,13 @@ export function sync(options) {
     // Asked again on the backoff schedule until it has (6 times at most: one that never serves it
     // is then asked at the interval), not a whole interval later.
     if (at() >= seen) behind = 0;
-    schedule(at() < seen && behind < 6 ? delay(++behind) : o.intervalMs);
+    // Six checks did not find it: the announcement is forgotten. Push answers are not signed, and
+    // one announcing 2^53 had every later poll ask past any real release (hostile-input review).
+    if (behind >= 6) {
+      seen = at();
+      behind = 0;
+    }
+    schedule(at() < seen ? delay(++behind) : o.intervalMs);
     if (event.type === 'current') emit(event);
     return event;
   }
@@ -625,8 +645,8 @@ export function sync(options) {
     }
     if (stopped) return { type: 'stopped' };
     if (res.status === 304 && engine) return succeeded({ type: 'current', version: at() });
-    if (res.status !== 200) return checkFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/latest` });
     const headers = lowerKeys(res.headers);
+    if (res.status !== 200) return checkFailed({ reason: 'http', status: res.status, message: `HTTP ${res.status} from ${o.base}/latest`, after: retryAfter(headers) });
     const size = sizeOf(headers, res.body);
     const tag = headers.etag || null;
     let bytes = null;
@@ -692,7 +712,8 @@ export function sync(options) {
     request(`${o.base}/poll?after=${after}&wait_ms=${o.pollWaitMs}`, 'text', {}, o.pollWaitMs + o.timeoutMs).then(
       (res) => {
         if (stopped) return;
-        const size = sizeOf(lowerKeys(res.headers), res.body);
+        const headers = lowerKeys(res.headers);
+        const size = sizeOf(headers, res.body);
         if (size <= MAX_TEXT && (res.status === 200 || res.status === 204)) {
           pushFailures = 0;
           // An answer with nothing new (a 204, or a 200 such as a captive portal's page or the
@@ -705,7 +726,8 @@ export function sync(options) {
         } else {
           // A longer answer than a push answer can be (not read past that) is no answer either.
           pushTimer = o.timers.setTimeout(poll, pushFailed({ reason: 'http', status: res.status, message: size > MAX_TEXT
-            ? `${size} bytes from ${o.base}/poll, more than a push answer can be (${MAX_TEXT})` : `HTTP ${res.status} from ${o.base}/poll` }));
+            ? `${size} bytes from ${o.base}/poll, more than a push answer can be (${MAX_TEXT})` : `HTTP ${res.status} from ${o.base}/poll`,
+            after: retryAfter(headers) }));
         }
       },
       (f) => {
@@ -787,8 +809,14 @@ export function sync(options) {
     ready,
     check,
     apply(bytes) {
-      const b = toBytes(bytes);
+      let b = null;
       try {
+        // Bytes that cannot be copied (a detached buffer, a proxy) are no snapshot either (review).
+        try {
+          b = toBytes(bytes);
+        } catch {
+          // b stays null
+        }
         if (!b) throw kairosError('ARGUMENT_INVALID', 'apply: expected the snapshot bytes');
         adopt(b, 'host');
       } catch (e) {

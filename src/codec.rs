@@ -17,6 +17,7 @@
 use alloc::{string::String, vec::Vec};
 use sha2::{Digest, Sha256};
 
+pub mod json_check;
 mod wire;
 #[cfg(test)]
 mod wire_tests;

@@ -388,6 +388,10 @@ impl Model {
         check(self.offset_ms.abs() <= 14 * crate::time::HOUR_MS, "utc offset out of range")?;
         check(self.caps.iter().all(|c| matches!(c.days, 1..=l::DAYS) && c.max > 0), "global cap")?;
         check(self.quiet.is_none_or(|q| q.0 < 1440 && q.1 < 1440), "global quiet hours")?;
+        check(
+            self.contents.iter().all(|c| crate::codec::json_check::is_json(c)),
+            "content that is not JSON nested at most 128 deep",
+        )?;
         let n_contents = self.contents.len();
         let content_ok = |c: Option<u32>| c.is_none_or(|c| (c as usize) < n_contents);
         for e in &self.events {

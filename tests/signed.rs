@@ -486,3 +486,28 @@ fn a_stored_token_beside_plain_traits_or_too_long_is_invalid_state() {
     let err = engine_v2().import_state(&long).unwrap_err().to_string();
     assert!(err.contains("trait token is 16385 bytes, at most 16384"), "{err}");
 }
+
+/// Hostile-input review: contents are JSON text the page parses and freezes at the first
+/// decision; one nested 20,000 deep was accepted (even signed by a brand key that signs what it
+/// is given) and then every decision failed with a stack overflow, the good model gone. A content
+/// that is not JSON, or nested deeper than 128, is corrupt: the snapshot is refused, the old model
+/// stays.
+#[test]
+fn a_content_that_is_not_json_or_too_deep_is_refused_and_the_model_stays() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    for (content, ok) in [
+        (deep(128), true),
+        (deep(129), false),
+        (deep(20_000), false),
+        ("{\"a\":".into(), false),
+        ("1 2".into(), false),
+    ] {
+        let mut m = model(3);
+        m.contents[0] = content.clone();
+        let r = apply(&snapshot::encode_signed(&m, &key()));
+        assert_eq!(r.is_ok(), ok, "{}: {r:?}", content.len());
+        if let Err(e) = r {
+            assert!(e.to_string().contains("content that is not JSON nested at most 128 deep"), "{e}");
+        }
+    }
+}

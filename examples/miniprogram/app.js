@@ -96,28 +96,6 @@ function topPage() {
   return pages[pages.length - 1];
 }
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** Base64 to bytes (wx.base64ToArrayBuffer is no longer maintained, and atob may be missing). */
-function fromBase64(text) {
-  const s = text.replace(/=+$/, '');
-  const out = new Uint8Array((s.length * 3) >> 2);
-  let bits = 0;
-  let n = 0;
-  let j = 0;
-  for (let i = 0; i < s.length; i++) {
-    const v = B64.indexOf(s[i]);
-    if (v < 0) throw new Error(`base64: unexpected \`${s[i]}\``);
-    bits = (bits << 6) | v;
-    n += 6;
-    if (n >= 8) {
-      n -= 8;
-      out[j++] = (bits >> n) & 0xff;
-    }
-  }
-  return out;
-}
-
 /**
  * The snapshot bundled in the code package, or undefined. It is a generated `.js` module (base64),
  * because WeChat uploads only whitelisted suffixes: a `.kairos` file works in DevTools and is
@@ -125,7 +103,9 @@ function fromBase64(text) {
  */
 function bundledSnapshot() {
   try {
-    return fromBase64(require('./kairos/model.js'));
+    const bytes = kairos.fromBase64(require('./kairos/model.js'));
+    if (!bytes) throw new Error('kairos/model.js is not base64');
+    return bytes;
   } catch (e) {
     console.warn('kairos: no bundled snapshot', e && e.message);
     return undefined;

@@ -37,10 +37,13 @@ var storage = require('./storage.js');
 var sync = require('./sync.js');
 
 module.exports = {
-  init: glue.initWx,
-  Engine: glue.Engine,
+  init: function (path) {
+    return glue.initWx(path).then(fast.markLoaded);
+  },
+  Engine: fast.guarded(glue.Engine),
   murmur3: fast.checkedHash(glue.murmur3),
   SafeStore: storage.SafeStore,
+  fromBase64: storage.fromBase64,
   wxStorageBackend: storage.wxStorageBackend,
   sync: sync.sync,
   wxTransport: sync.wxTransport,

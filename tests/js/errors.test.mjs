@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, snapshot } from './load.mjs';
+import { isKairosError } from '../../pkg/index.js';
 
 const NOW = Date.parse('2026-11-20T14:20:00+08:00');
 
@@ -256,4 +257,92 @@ test('forget wipes the profile and leaves a forgotten event', () => {
   const out = e.drainOutbox();
   assert.deepEqual(out.map((x) => x.type), ['forgotten']);
   assert.equal(typeof out[0].pid, 'string');
+});
+
+// Mini-program review: an engine made before the module loaded failed with a TypeError that named
+// a minified export. Each entry point now says to load first (a fresh process: this one has loaded
+// the module), `init` as well as `initSync` lets them through, and the class is still the class.
+test('before init or initSync, new Engine, murmur3 and sync throw NOT_LOADED; after either they work', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { root } = await import('./paths.mjs');
+  const script = `
+    import { readFileSync } from 'node:fs';
+    const pkg = process.argv[1];
+    const k = await import(pkg + '/index.js');
+    const min = await import(pkg + '/kairos.min.js');
+    const snap = readFileSync(process.argv[2]);
+    const bytes = readFileSync(pkg + '/kairos_wasm_bg.wasm');
+    const tryIt = (m, f) => { try { const r = f(m); return r instanceof m.Engine ? 'engine' : typeof r; } catch (e) { return m.isKairosError(e) ? e.code + ': ' + e.message : 'plain ' + e; } };
+    const calls = [(m) => new m.Engine(snap, '00000000000000b2'), (m) => m.murmur3('a'),
+      (m) => m.sync({ url: 'http://127.0.0.1:9', publicKey: 'x', transport: {} })];
+    const out = { before: calls.map((f) => tryIt(k, f)), minBefore: calls.map((f) => tryIt(min, f)) };
+    k.initSync({ module: bytes });
+    await min.default({ module_or_path: bytes });
+    out.after = calls.slice(0, 2).map((f) => tryIt(k, f));
+    out.minAfter = calls.slice(0, 2).map((f) => tryIt(min, f));
+    class Mine extends k.Engine {}
+    out.subclass = new Mine(snap, '00000000000000b2') instanceof k.Engine;
+    console.log(JSON.stringify(out));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, `${root}/pkg`, `${root}/target/taste-of-su.kairos`], { encoding: 'utf8' }));
+  const not = (what) => `NOT_LOADED: ${what}: await init() first (initSync in Node)`;
+  const before = [not('new Engine'), not('murmur3'), not('sync')];
+  assert.deepEqual(out.before, before);
+  assert.deepEqual(out.minBefore, before, 'kairos.min.js too');
+  assert.deepEqual(out.after, ['engine', 'number']);
+  assert.deepEqual(out.minAfter, ['engine', 'number'], 'init (async) lets them through as initSync does');
+  assert.equal(out.subclass, true);
+});
+
+// Hostile-input review: a stack overflow raised inside a call (the host calls the engine deep in a
+// recursion) left the engine borrowed; each later call leaked a slot of the module's tables, and
+// some hundreds of calls later every engine trapped ("table index is out of bounds"). Now an error
+// other than the engine's own out of a call into the module breaks that engine: it throws
+// ENGINE_BROKEN without entering the module again. (Where an overflow lands depends on the stack's
+// layout, so the failure is made here by a value the boundary cannot convert: a Symbol for `now`.)
+test('after a call fails inside the module with an error not its own, the engine is ENGINE_BROKEN and enters it no more', () => {
+  const victim = fresh();
+  const other = fresh();
+  const state = victim.exportState();
+  assert.throws(() => victim.__fast(0, 0, Symbol('now')), (e) => e instanceof TypeError && !isKairosError(e));
+  for (const call of [() => victim.decide('home_hero', { page: 'home' }, NOW), () => victim.exportState(), () => victim.track({ type: 'follow', channel: 'wechat_oa' }, NOW), () => victim.consent]) {
+    assert.throws(call, (e) => isKairosError(e) && e.code === 'ENGINE_BROKEN' && e.cause instanceof TypeError
+      && e.message.startsWith('a call of this engine failed inside the module (TypeError: '));
+  }
+  victim.free();
+  victim.free();
+  assert.deepEqual(other.decide('home_hero', { page: 'home' }, NOW).items.map((x) => x.offer), ['brand_story']);
+  const again = new Engine(snapshot(), '00000000000000b2');
+  again.importState(state);
+  assert.equal(again.consent, true, 'a new engine takes its state');
+});
+
+// Hostile-input review: bytes were copied whole into the module's memory before their size was
+// looked at (512 MiB refused, the memory kept), by `slice`, which a subclass's species turned into
+// a copy of 1.5 GiB from 16 bytes; `murmur3` took any length. Memory does not grow for any of them.
+test('oversized bytes and keys are refused before they reach the module; a subclass cannot make the copy larger', async () => {
+  const { murmur3 } = await import('../../pkg/index.js');
+  const { initSync } = await import('./load.mjs');
+  const memory = () => initSync().memory.buffer.byteLength;
+  const e = fresh();
+  const before = memory();
+  const huge = new Uint8Array(48 + 16 * 1024 * 1024 + 65);
+  fails(e, 'STATE_INVALID', () => e.importState(huge));
+  fails(e, 'SNAPSHOT_CORRUPT', () => e.applySnapshot(huge));
+  assert.throws(() => new Engine(huge, '00000000000000b2'), { code: 'SNAPSHOT_CORRUPT' });
+  assert.throws(() => Engine.fromSignedSnapshot(huge, [], '00000000000000b2'), { code: 'SNAPSHOT_CORRUPT' });
+  class Sneaky extends Uint8Array {
+    static get [Symbol.species]() {
+      return function () { return new Uint8Array(64 * 1024 * 1024); };
+    }
+    get byteLength() { return 1; }
+  }
+  fails(e, 'STATE_INVALID', () => e.importState(new Sneaky(16)));
+  assert.throws(() => murmur3('旗'.repeat(65537)), { code: 'ARGUMENT_INVALID' });
+  assert.equal(memory(), before, 'the module did not grow');
+  assert.equal(typeof murmur3('旗'.repeat(65536)), 'number', 'the longest key');
+  // A subclass of Uint8Array with the right bytes is still bytes.
+  const state = e.exportState();
+  const again = new Engine(snapshot(), '00000000000000b2');
+  again.importState(new Sneaky(state));
+  assert.equal(again.consent, true);
 });

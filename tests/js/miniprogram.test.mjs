@@ -134,6 +134,37 @@ test('the mini-program build loads through WXWebAssembly and decides, without th
   assert.equal(storage.size, 2);
 });
 
+// Mini-program review: `init` is asynchronous, and a `sync()` or `new Engine` before it resolved
+// reported good snapshots as SNAPSHOT_CORRUPT ("Cannot read properties of undefined (reading 'Q')")
+// and left sync without an engine offline; now each says to await init first, and works after.
+test('before init has loaded the module, Engine, murmur3 and sync say so (NOT_LOADED), and work once it has', async () => {
+  const { ctx, kairos } = sandbox();
+  ctx.kairos = kairos;
+  ctx.snapshotBytes = Array.from(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  const attempt = () => JSON.parse(vm.runInContext(`(() => {
+    const snap = Uint8Array.from(snapshotBytes);
+    const codes = [];
+    for (const f of [() => new kairos.Engine(snap, '00000000000000b2'), () => kairos.murmur3('a'),
+      () => kairos.Engine.fromSignedSnapshot(snap, [], '00000000000000b2', { allowUnsigned: true }),
+      () => kairos.sync({ url: 'http://127.0.0.1:9', publicKey: 'x', bundled: snap, push: 'none' })]) {
+      try { const r = f(); codes.push(r instanceof kairos.Engine ? 'engine' : typeof r); if (r && r.stop) r.stop(); }
+      catch (e) { codes.push(kairos.isKairosError(e) ? e.code + ': ' + e.message : String(e)); }
+    }
+    return JSON.stringify(codes);
+  })()`, ctx));
+  const init = kairos.init('/kairos/kairos_wasm.wasm.br');
+  assert.deepEqual(attempt(), [
+    'NOT_LOADED: new Engine: await init() first (initSync in Node)',
+    'NOT_LOADED: murmur3: await init() first (initSync in Node)',
+    'NOT_LOADED: Engine.fromSignedSnapshot: await init() first (initSync in Node)',
+    'NOT_LOADED: sync: await init() first (initSync in Node)',
+  ]);
+  await init;
+  const after = attempt();
+  assert.deepEqual(after.slice(0, 3), ['engine', 'number', 'KEY_INVALID: give at least one public key']);
+  assert.match(after[3], /^KEY_INVALID: /, 'sync checks its options once loaded');
+});
+
 test('init called again while it loads (App.onLaunch and a page) shares the one instance', async () => {
   const { ctx, loaded, kairos } = sandbox();
   const first = kairos.init('/kairos/kairos_wasm.wasm.br');

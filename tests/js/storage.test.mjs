@@ -334,3 +334,19 @@ test('records are the same through btoa/atob and through the fallback coder of r
   }
   assert.equal(read, 5); // the first five; whitespace, missing padding and `_` are refused
 });
+
+// Hostile-input review: a stored record numbered 2^53 − 1 (edited storage) made every later save's
+// number unreadable, so no save ever read back and the planted copy stayed the one restored. A
+// number no save reaches is no record: the next save starts over and is the one read.
+test('a record with a sequence number no save reaches is ignored, and saving goes on', () => {
+  const b = memory();
+  const store = new SafeStore(b);
+  assert.equal(store.saveState(new Uint8Array([1, 2, 3])), true);
+  const planted = b.map.get('kairos.state.a').replace(/^k1\.1\./, `k1.${Number.MAX_SAFE_INTEGER}.`);
+  b.map.set('kairos.state.a', planted);
+  assert.equal(store.loadState(), null, 'the planted copy does not read');
+  for (const bytes of [[4, 5], [6]]) {
+    assert.equal(store.saveState(new Uint8Array(bytes)), true);
+    assert.deepEqual([...store.loadState()], bytes);
+  }
+});

@@ -860,6 +860,11 @@ test('§5: a version announced before /latest serves it (an instance or edge beh
   }
   assert.deepEqual(tries, [1500, 2500, 4500, 4500, 4500, 4500, 60_000]);
   assert.equal(s.engine.modelVersion, 3);
+  // Then the announcement is forgotten (push answers are not signed: one of 2^53 had shut out every
+  // later one, hostile-input review): announced again, it is checked again.
+  stream.emit('snapshot', meta(4));
+  await settled();
+  assert.deepEqual(timers.delays(), [1500], 'checked again, then on the backoff');
   s.stop();
 });
 
@@ -1012,4 +1017,86 @@ test("a host's store that throws when the ETag is saved does not end the checks 
   assert.equal(s.engine.modelVersion, 1);
   assert.deepEqual(timers.delays(), [60_000], 'the next check is scheduled');
   assert.equal(Engine.snapshotVersion(store.loadSnapshot()), 1, 'the snapshot was stored all the same');
+});
+
+// Mini-program review: `kairos serve` answers a long-poll over --max-push with 503 and
+// `Retry-After: 30`, and sync came back after 1 to 2 s. A failed check or poll now waits at least
+// what Retry-After asks (seconds, in any header case), at most the longest backoff.
+test('a 503 with Retry-After is retried no sooner than it asks, and no later than the longest backoff', async () => {
+  for (const [header, value, want] of [['Retry-After', '30', 30_000], ['retry-after', '3600', 300_000], ['Retry-After', 'soon', 1_000]]) {
+    const timers = manualTimers();
+    const busy = { status: 503, headers: { [header]: value }, body: '' };
+    const transport = answering(() => busy);
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, transport, push: 'poll',
+      timers, random: () => 0, backoff: { baseMs: 1000, maxMs: 300_000 }, intervalMs: 60_000, now: () => NOW });
+    const failures = [];
+    s.on((e) => { if (e.type === 'failure') failures.push([e.during, e.status, e.retryInMs]); });
+    timers.fire(0);
+    timers.fire(0);
+    await settled();
+    await settled();
+    assert.deepEqual(failures.sort(), [['check', 503, want], ['push', 503, want]], `${header}: ${value}`);
+    assert.deepEqual(timers.delays(), [want, want]);
+    s.stop();
+  }
+});
+
+// Hostile-input review: a 200,000-character ETag (a proxy's, a captive portal's) was stored, and every
+// later start threw a RangeError (the record was spread into String.fromCharCode). An ETag no
+// server writes is neither sent back nor stored; a long stored record is no ETag.
+test('an ETag longer than 256 characters is neither kept nor stored, and a long stored one does not stop a start', async () => {
+  const store = memoryStore();
+  const v2 = brand.snapshot(2);
+  const transport = answering(() => ({ status: 200, headers: { ETag: `"${'x'.repeat(200_000)}"` }, body: v2 }));
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store, push: 'none', transport, timers: manualTimers() });
+  assert.equal((await s.check()).type, 'update');
+  assert.equal(store.load('etag'), null, 'not stored');
+  assert.deepEqual(transport.asked.length, 1);
+  await s.check();
+  s.stop();
+  store.save('etag', Uint8Array.from(`2 "${'y'.repeat(200_000)}"`, (c) => c.charCodeAt(0)));
+  const again = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, store, push: 'none', transport, timers: manualTimers() });
+  assert.equal(again.engine.modelVersion, 2, 'started from the stored snapshot');
+  again.stop();
+});
+
+// Hostile-input review: options were read through the prototype chain, so a page whose
+// Object.prototype was polluted (`allowUnsigned: true`) took unsigned snapshots and traits.
+test('options are own properties: a polluted Object.prototype switches no signature check off', () => {
+  const unsigned = new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  Object.prototype.allowUnsigned = true;
+  Object.prototype.allowUnsignedTraits = true;
+  try {
+    const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: unsigned, store: null, push: 'none',
+      transport: answering(() => NOT_MODIFIED), timers: manualTimers() });
+    assert.equal(s.engine, null, 'the unsigned bundled snapshot is refused');
+    assert.deepEqual(s.status.rejected.map((r) => r.code), ['SNAPSHOT_SIGNATURE']);
+    s.stop();
+    assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', {}), { code: 'SNAPSHOT_SIGNATURE' });
+    const signed = Engine.fromSignedSnapshot(v1, brand.publicKey, '00000000000000b2', {});
+    signed.setConsent(true);
+    assert.throws(() => signed.setTraits({ tier: 'gold' }), { code: 'TRAITS_UNSIGNED' });
+  } finally {
+    delete Object.prototype.allowUnsigned;
+    delete Object.prototype.allowUnsignedTraits;
+  }
+  // Given as own properties, they count.
+  assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', { allowUnsigned: true }).modelVersion, 1);
+});
+
+// Hostile-input review: `apply` threw plain TypeErrors for bytes it could not copy, with no event.
+test('sync().apply of bytes that cannot be read is ARGUMENT_INVALID, with a rejected event', () => {
+  const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, push: 'none',
+    transport: answering(() => NOT_MODIFIED), timers: manualTimers() });
+  const events = [];
+  s.on((e) => events.push(`${e.type}:${e.code}`));
+  const detached = new Uint8Array(16);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  const trap = new Proxy(new Uint8Array(4), { get() { throw new Error('trap'); } });
+  for (const bad of [detached, detached.buffer, trap, 'text']) {
+    assert.throws(() => s.apply(bad), (e) => isKairosError(e) && e.code === 'ARGUMENT_INVALID');
+  }
+  assert.deepEqual(events, Array(4).fill('rejected:ARGUMENT_INVALID'));
+  assert.equal(s.engine.modelVersion, 1);
+  s.stop();
 });

@@ -1,6 +1,7 @@
-// The WeChat side, type-checked against miniprogram-api-typings (no DOM): the storage adapter
-// takes the real `wx`.
-import { SafeStore, wxStorageBackend } from '../../../pkg/storage.js';
+// The WeChat side, type-checked against miniprogram-api-typings as a mini-program project does: no
+// DOM library, ES2020, skipLibCheck off (the mini-program build's own typings must compile so);
+// the storage adapter takes the real `wx`.
+import { SafeStore, wxStorageBackend } from '../../../target/types-miniprogram/storage.js';
 
 export function restore(): Uint8Array | null {
   const store = new SafeStore(wxStorageBackend(wx), 'kairos');
@@ -10,7 +11,7 @@ export function restore(): Uint8Array | null {
 }
 
 // Sync over wx.request and wx storage: the real `wx` fits the transport's type.
-import { sync, wxTransport } from '../../../pkg/sync.js';
+import { sync, wxTransport } from '../../../target/types-miniprogram/sync.js';
 
 export function keepCurrent(publicKey: string, bundled: Uint8Array): number | null {
   const s = sync({ url: 'https://kairos.example.com', publicKey, bundled, transport: wxTransport(wx),
