@@ -65,7 +65,23 @@ pub fn compile_cmd(model: &Path, out: &Path, key: Option<&Path>) -> Result<(), F
         hex(&kairos::codec::sha256(&bytes)),
         hex(&kairos::codec::sha256(bytes.get(HEADER_LEN..HEADER_LEN + body_len(&bytes)).unwrap_or_default()))
     );
+    if bytes.len() > WX_STORAGE_MAX {
+        eprintln!("{}: warning: {}", out.display(), too_large_for_wx(bytes.len()));
+    }
     Ok(())
+}
+
+/// The largest snapshot a mini-program can keep: the package stores it as base64 under one key,
+/// and WeChat takes at most 1 MB (1,048,576 bytes) per key; the record's own header takes ~40.
+pub const WX_STORAGE_MAX: usize = (1_048_576 - 64) / 4 * 3;
+
+/// Why a snapshot of `len` bytes is over [`WX_STORAGE_MAX`] (mini-program review: nothing said so).
+pub fn too_large_for_wx(len: usize) -> String {
+    format!(
+        "{len} bytes: over the {WX_STORAGE_MAX} bytes a WeChat mini-program can keep in its storage (base64 \
+         under one key of at most 1 MB), so mini-programs fetch it again at every launch and run an older \
+         one offline; web storefronts are not affected"
+    )
 }
 
 /// Whether two paths name one existing file (through links or `..` too).
@@ -275,6 +291,8 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
                 "signature": signature,
                 "counts": counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 "stages_by_day": kairos::engine::stages_by_day(&m),
+                // Whether a WeChat mini-program can keep it in its storage (1 MB per key, base64).
+                "fits_wx_storage": bytes.len() <= WX_STORAGE_MAX,
                 "sections": sections.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             });
             say!("{out}");
@@ -289,6 +307,9 @@ pub fn inspect(path: &Path, key: Option<&Path>, json_out: bool) -> Result<bool, 
                 say!("  stages     {}", stage_cost(&m));
             }
             say!("  bytes      {} total", bytes.len());
+            if bytes.len() > WX_STORAGE_MAX {
+                say!("             {}", too_large_for_wx(bytes.len()));
+            }
             say!("    {:<12} {:>8}", "header", HEADER_LEN);
             for (name, n) in &sections {
                 say!("    {:<12} {:>8}", name, n);

@@ -169,6 +169,7 @@ fn keygen_compile_signed_and_inspect() {
     assert_eq!(j["signed"], true);
     assert_eq!(j["version"], 1);
     assert_eq!(j["stages_by_day"], true);
+    assert_eq!(j["fits_wx_storage"], true);
     let sections: u64 = j["sections"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(sections as usize + 48 + 64, bytes.len(), "sections add up to the file");
 
@@ -200,6 +201,24 @@ fn keygen_compile_signed_and_inspect() {
     assert!(kairos(&["compile", s(&model), "-o", s(&snap)]).status.success());
     let o = text(&kairos(&["inspect", s(&snap)]).stdout);
     assert!(o.contains("stages     evaluated at every decision") && o.contains("or `stage`)"), "{o}");
+    assert!(!o.contains("mini-program"), "a small snapshot fits: {o}");
+    // Mini-program review: a snapshot over what wx storage keeps (base64 under one key of 1 MB)
+    // was never stored on phones, and nothing said so.
+    let mut big: Value = serde_json::from_str(&std::fs::read_to_string(root().join(MODEL)).unwrap()).unwrap();
+    big["offers"][0]["content"]["body"] = json!("旗".repeat(270_000));
+    std::fs::write(&model, big.to_string()).unwrap();
+    let out = kairos(&["compile", s(&model), "-o", s(&snap)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning: 813")
+            && text(&out.stderr).contains("bytes a WeChat mini-program can keep"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&kairos(&["inspect", s(&snap)]).stdout)
+        .contains("over the 786384 bytes a WeChat mini-program can keep"));
+    let j: Value = serde_json::from_str(&text(&kairos(&["inspect", s(&snap), "--json"]).stdout)).unwrap();
+    assert_eq!(j["fits_wx_storage"], false);
     std::fs::remove_dir_all(&d).ok();
 }
 
