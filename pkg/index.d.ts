@@ -262,9 +262,9 @@ export declare class Engine {
    * @throws KairosError `ARGUMENT_INVALID` (installId), `TIME_INVALID`
    */
   forget(installId?: string, now?: Millis): void;
-  /** Removes and returns the outbox events, oldest first. */
+  /** Removes and returns the outbox events: the erasure requests (`forgotten`), then the reports, each oldest first. */
   drainOutbox(): OutboxEvent[];
-  /** The outbox events, oldest first, without removing them. */
+  /** The outbox events without removing them: the erasure requests (`forgotten`), then the reports, each oldest first. */
   outbox(): OutboxEvent[];
   /** Feature values by name (`null`: a `first`/`last` time that never happened). @throws KairosError `TIME_INVALID` */
   features(now?: Millis): Record<string, number | null>;

@@ -1,5 +1,7 @@
-//! Events for the brand's backend: stage changes, exposures and conversions. Bounded: when full,
-//! the oldest event is dropped and counted, so a host that never drains cannot grow memory.
+//! Events for the brand's backend: stage changes, exposures and conversions, and erasure
+//! requests. Bounded: when full, the oldest report is dropped and counted, so a host that never
+//! drains cannot grow memory. Erasure requests are held apart from the reports, up to a larger
+//! bound of their own, so that no report ever pushes one out.
 //!
 //! What leaves the device is the minimum: names and ids from the model, times and the decision
 //! id; a `forgotten` request names the pseudonymous id (`Profile::pid`). No pid on the other
@@ -12,8 +14,15 @@ use serde::Serialize;
 use crate::codec::{Reader, Wire, Writer};
 use crate::compiled::Model;
 
-/// Most events held.
+/// Most reports held (stage changes, exposures, conversions); erasure requests are not counted.
 pub const OUTBOX_CAPACITY: usize = 256;
+
+/// Most erasure requests (`forgotten`) held, beside the reports. Each is the backend's only notice
+/// that a shopper is to be erased and what keeps her stored copies out ([`Outbox::retired`]), so
+/// the bound is far above what a device meets between drains; it keeps a state within about
+/// 64 KB of them and a whole drained outbox within one default upload of `kairos serve` (1,024
+/// requests are about 134 KB of NDJSON; `--max-upload` is 256 KiB).
+pub const MAX_ERASURES: usize = 1024;
 
 /// The most decisions a `forgotten` request erases: 2^24. A request for an install that is
 /// retired (given a new id, as the package always does) asks for every report of it up to this
@@ -308,15 +317,20 @@ enum Entry {
     Named(OutboxEvent),
 }
 
-/// A bounded queue of events.
-// A ring in a `Vec` (less code in the module than a `VecDeque`): it grows to
-// [`OUTBOX_CAPACITY`], then each new event takes the place of the oldest, at `start`.
+/// A bounded queue of events: the erasure requests, then the reports.
+// The reports in a ring in a `Vec` (less code in the module than a `VecDeque`): it grows to
+// [`OUTBOX_CAPACITY`], then each new report takes the place of the oldest, at `start`.
+// INVARIANT: `erasures` holds only erasure requests, at most `MAX_ERASURES`, each once; `entries`
+// none, at most `OUTBOX_CAPACITY`.
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
+    /// The erasure requests, oldest first. Apart from the ring: a report never pushes one out.
+    erasures: Vec<OutboxEvent>,
     entries: Vec<Entry>,
-    /// Where the oldest entry is (0 until the ring is full).
+    /// Where the oldest report is (0 until the ring is full).
     start: usize,
-    /// Events dropped because the queue was full.
+    /// Events dropped because the queue was full: reports, and erasure requests past
+    /// [`MAX_ERASURES`].
     pub dropped: u32,
 }
 
@@ -324,7 +338,9 @@ impl PartialEq for Outbox {
     /// The same events in the same order, and the same count of dropped ones.
     fn eq(&self, other: &Outbox) -> bool {
         let (a, b) = (self.ordered(), other.ordered());
-        self.dropped == other.dropped && a.0.iter().chain(a.1).eq(b.0.iter().chain(b.1))
+        self.dropped == other.dropped
+            && self.erasures == other.erasures
+            && a.0.iter().chain(a.1).eq(b.0.iter().chain(b.1))
     }
 }
 
@@ -334,95 +350,94 @@ impl Outbox {
             self.entries.push(e);
             return;
         }
-        // Full: the oldest event goes, but an erasure request (`forgotten`, the backend's only
-        // word that a pseudonymous id must be erased) only when nothing else is left. The
-        // erasure requests older than the event dropped move up one place, in order, and the
-        // new event takes the oldest place, which becomes the newest.
-        let at = |k: usize| (self.start + k) % OUTBOX_CAPACITY;
-        let victim = (0..OUTBOX_CAPACITY)
-            .find(|&k| !matches!(self.entries.get(at(k)), Some(Entry::Named(e)) if e.is_erasure()))
-            .unwrap_or(0);
-        for k in (1..=victim).rev() {
-            self.entries.swap(at(k), at(k - 1));
-        }
+        // Full: the new report takes the oldest one's place, which becomes the newest.
         if let Some(slot) = self.entries.get_mut(self.start) {
             *slot = e;
         }
-        self.start = at(1);
+        self.start = (self.start + 1) % OUTBOX_CAPACITY;
         self.dropped = self.dropped.saturating_add(1);
     }
 
-    /// A new outbox holding only this one's erasure requests (`forgotten` events), in order: a
+    /// Keeps an erasure request, unless one with every field the same is held (a copy of the
+    /// state it came in; an identified shopper's pid is the same across installs, so two
+    /// erasures of her may share pid and time).
+    fn push_erasure(&mut self, f: OutboxEvent) {
+        use OutboxEvent::{Forgotten, LegacyForgotten};
+        // Field by field, not `contains`: the derived comparison of every variant is more code.
+        let held = self.erasures.iter().any(|e| match (e, &f) {
+            (
+                Forgotten { pid: p, install: i, decisions: d, at: t },
+                Forgotten { pid: q, install: j, decisions: c, at: u },
+            ) => p == q && i == j && d == c && t == u,
+            (LegacyForgotten { pid: p, at: t }, LegacyForgotten { pid: q, at: u }) => p == q && t == u,
+            _ => false,
+        });
+        if held {
+            return;
+        }
+        // Past the bound the new request is the one not kept, and counted: the requests held
+        // stay, so a page calling `forget` in a loop cannot push out a real shopper's.
+        if self.erasures.len() < MAX_ERASURES {
+            self.erasures.push(f);
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// Drops every report and keeps the erasure requests (and the count of dropped events): a
     /// second `forget` before the host drained the first must not lose it.
-    pub fn erasures(&self) -> Outbox {
-        let mut out = Outbox::default();
-        out.push_erasures_of(self);
-        out
+    pub fn retain_erasures(&mut self) {
+        self.entries.clear();
+        self.start = 0;
     }
 
     /// Appends `other`'s erasure requests, in order, but those held here already (a copy of the
     /// state they came in).
     pub fn push_erasures_of(&mut self, other: &Outbox) {
-        let (older, newer) = other.ordered();
-        for e in older.iter().chain(newer) {
-            if let Entry::Named(f) = e {
-                if f.is_erasure() && !self.holds_erasure(f) {
-                    self.push(f.clone());
-                }
-            }
+        for f in &other.erasures {
+            self.push_erasure(f.clone());
         }
-    }
-
-    /// Whether erasure request `f` is held here (every field the same: an identified shopper's
-    /// pid is the same across installs, so two erasures of her may share pid and time).
-    fn holds_erasure(&self, f: &OutboxEvent) -> bool {
-        use OutboxEvent::{Forgotten, LegacyForgotten};
-        self.entries.iter().any(|e| match (e, f) {
-            (
-                Entry::Named(Forgotten { pid: p, install: i, decisions: d, at: t }),
-                Forgotten { pid: q, install: j, decisions: c, at: u },
-            ) => p == q && i == j && d == c && t == u,
-            (Entry::Named(LegacyForgotten { pid: p, at: t }), LegacyForgotten { pid: q, at: u }) => {
-                p == q && t == u
-            }
-            _ => false,
-        })
     }
 
     /// Whether an erasure request held here retired install `install`: every report of it is
     /// to be erased ([`ERASE_ALL`]), and the install was given up for a new id.
     pub fn retired(&self, install: u64) -> bool {
         let hex = crate::codec::hex(&install.to_be_bytes());
-        self.entries.iter().any(|e| {
-            matches!(e, Entry::Named(OutboxEvent::Forgotten { install: i, decisions, .. })
+        self.erasures.iter().any(|e| {
+            matches!(e, OutboxEvent::Forgotten { install: i, decisions, .. }
                 if *i == hex && *decisions >= ERASE_ALL)
         })
     }
 
-    /// The entries in two parts, oldest first.
+    /// The reports in two parts, oldest first.
     fn ordered(&self) -> (&[Entry], &[Entry]) {
         let (newer, older) = self.entries.split_at_checked(self.start).unwrap_or_default();
         (older, newer)
     }
 
-    /// Appends a named event, dropping the oldest when full.
+    /// Appends a named event: a report drops the oldest report when full; an erasure request is
+    /// kept once, and not past [`MAX_ERASURES`]. What is dropped is counted.
     pub fn push(&mut self, e: OutboxEvent) {
-        self.push_entry(Entry::Named(e));
+        if e.is_erasure() {
+            self.push_erasure(e);
+        } else {
+            self.push_entry(Entry::Named(e));
+        }
     }
 
-    /// Appends a compact event (no allocation once the queue has grown).
+    /// Appends a compact report (no allocation once the queue has grown).
     pub fn push_compact(&mut self, e: Compact) {
         self.push_entry(Entry::Compact(e));
     }
 
     /// Number of events held.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.erasures.len() + self.entries.len()
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Names every compact event against `model`, the model they were recorded under. Call
@@ -435,8 +450,10 @@ impl Outbox {
         }
     }
 
-    /// Gives each event, oldest first and named against `model`, to `f` (no copies).
+    /// Gives each event, named against `model`, to `f` (no copies): the erasure requests, then
+    /// the reports, each oldest first.
     pub fn each(&self, model: &Model, f: &mut dyn FnMut(&OutboxEvent)) {
+        self.erasures.iter().for_each(&mut *f);
         let (older, newer) = self.ordered();
         for part in [older, newer] {
             for e in part {
@@ -450,7 +467,7 @@ impl Outbox {
 
     /// The events, named against `model`.
     pub fn events(&self, model: &Model) -> Vec<OutboxEvent> {
-        let mut out = Vec::with_capacity(self.entries.len());
+        let mut out = Vec::with_capacity(self.len());
         self.each(model, &mut |e| out.push(e.clone()));
         out
     }
@@ -464,6 +481,7 @@ impl Outbox {
 
     /// Removes every event and the count of dropped ones.
     pub fn clear(&mut self) {
+        self.erasures.clear();
         self.entries.clear();
         self.start = 0;
         self.dropped = 0;

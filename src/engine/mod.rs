@@ -346,7 +346,7 @@ impl Engine {
         let same = install_id == self.profile.install_id;
         // A retired install's every report; one that goes on, those made until now.
         let decisions = if same { self.profile.seq } else { crate::outbox::ERASE_ALL };
-        self.outbox = self.outbox.erasures();
+        self.outbox.retain_erasures();
         self.outbox.push(OutboxEvent::Forgotten { pid, install, decisions, at: now });
         let seq = if same { self.profile.seq } else { 0 };
         self.profile = Profile::new(&self.model, install_id);
@@ -668,20 +668,21 @@ impl Engine {
         }
     }
 
-    /// The outbox events, oldest first, without removing them.
+    /// The outbox events without removing them: the erasure requests, then the reports, each
+    /// oldest first.
     pub fn outbox(&mut self) -> Vec<OutboxEvent> {
         self.settle_stage();
         self.outbox.events(&self.model)
     }
 
-    /// Removes and returns the outbox events, oldest first.
+    /// Removes and returns the outbox events, in [`Engine::outbox`]'s order.
     pub fn drain_outbox(&mut self) -> Vec<OutboxEvent> {
         self.settle_stage();
         self.outbox.drain(&self.model)
     }
 
-    /// Gives each outbox event, oldest first, to `f` without copying it: [`Engine::outbox`], or
-    /// [`Engine::drain_outbox`] when `drain` (the events are then removed).
+    /// Gives each outbox event, in [`Engine::outbox`]'s order, to `f` without copying it:
+    /// [`Engine::outbox`], or [`Engine::drain_outbox`] when `drain` (the events are then removed).
     pub fn each_outbox_event(&mut self, drain: bool, f: &mut dyn FnMut(&OutboxEvent)) {
         self.settle_stage();
         self.outbox.each(&self.model, f);
@@ -703,8 +704,8 @@ impl Engine {
 
     /// Takes the erasure requests (`forgotten`) held undrained in exported state `bytes` (another
     /// engine's, whose profile a host drops: a reset) into this engine's outbox, after its own
-    /// events; nothing else of that state. The backend learns of an erasure from them alone.
-    /// Refused ([`StateError::Erased`]) when one of them retired this engine's own install.
+    /// erasure requests; nothing else of that state. The backend learns of an erasure from them
+    /// alone. Refused ([`StateError::Erased`]) when one of them retired this engine's own install.
     pub fn take_erasures(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         self.import(bytes, true)
     }

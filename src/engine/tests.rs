@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::outbox::{ERASE_ALL, OUTBOX_CAPACITY};
+use crate::outbox::{ERASE_ALL, MAX_ERASURES, OUTBOX_CAPACITY};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -413,6 +413,95 @@ fn erasure_requests_are_told_apart_by_every_field_and_never_retire_the_engines_o
     e.forget(1, MIDNIGHT + 1);
     let own = e.export_state();
     e.import_state(&own).unwrap();
+}
+
+/// The installs named by the outbox's erasure requests, in order.
+fn erased_installs(e: &mut Engine) -> Vec<u64> {
+    let requests = e.outbox().into_iter().filter_map(|r| match r {
+        OutboxEvent::Forgotten { install, .. } => u64::from_str_radix(&install, 16).ok(),
+        _ => None,
+    });
+    requests.collect()
+}
+
+/// Review (hostile input): once the outbox held 256 erasure requests, the next `forget` dropped
+/// the oldest, so the backend never heard of that shopper, and her stored copy imported again
+/// (the `STATE_ERASED` refusal went with the request). Erasure requests are held apart from the
+/// 256 reports now: 300 forgets without a drain keep all 300, through the state too, and the
+/// reports are still capped.
+#[test]
+fn three_hundred_forgets_without_a_drain_keep_every_erasure_request_and_her_copy_refused() {
+    let m = model(json!([{"id": "o", "placements": ["hero"], "content": 1}]), json!({}));
+    let mut e = engine(m.clone(), 5);
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT).unwrap();
+    let hers = e.export_state();
+    // Each shopper after her consents, is shown the offer and is forgotten (a shared kiosk
+    // offline), the last ones by a page calling `forget` in a loop.
+    for k in 0..300 {
+        if k < 100 {
+            e.set_consent(true);
+            e.decide(at(&e, "hero"), &[], MIDNIGHT + k);
+        }
+        e.forget(1000 + k as u64, MIDNIGHT + k);
+    }
+    let expected: Vec<u64> = core::iter::once(5).chain(1000..1299).collect();
+    assert_eq!(erased_installs(&mut e), expected, "every request, oldest first");
+    assert_eq!((e.outbox().len(), e.outbox_dropped()), (300, 0), "nothing else, nothing dropped");
+    assert_eq!(e.import_state(&hers), Err(StateError::Erased(5)));
+
+    // The reports are still capped at 256 beside them, and count what they dropped.
+    e.set_consent(true);
+    for k in 0..(OUTBOX_CAPACITY as i64 + 40) {
+        e.decide(at(&e, "hero"), &[], MIDNIGHT + DAY + k);
+    }
+    let reports = e.outbox();
+    let (erasures, others) = reports.split_at(300);
+    assert!(erasures.iter().all(OutboxEvent::is_erasure), "the erasure requests come first");
+    assert_eq!(others.len(), OUTBOX_CAPACITY);
+    assert!(others.iter().all(|r| matches!(r, OutboxEvent::Exposure { .. })), "the newest reports");
+    assert_eq!(e.outbox_dropped(), 41, "40 exposures over, plus the stage change that was first");
+    assert_eq!(e.import_state(&hers), Err(StateError::Erased(5)));
+
+    // The state keeps them all: it decodes, and another engine refuses her copy as well.
+    let state = e.export_state();
+    let stored = StoredState::decode(&state).unwrap();
+    assert_eq!((stored.outbox.len(), stored.outbox_dropped), (300 + OUTBOX_CAPACITY, 41));
+    let mut tab = Engine::new(m, 2);
+    tab.import_state(&state).unwrap();
+    assert_eq!(tab.outbox(), reports);
+    assert_eq!(tab.export_state(), state, "the same bytes back");
+    assert_eq!(tab.import_state(&hers), Err(StateError::Erased(5)));
+}
+
+/// Past `MAX_ERASURES` undrained requests, the newest is the one not kept, and counted: a page
+/// calling `forget` in a loop cannot push out a real shopper's request. A state holding more
+/// than either bound is refused.
+#[test]
+fn erasure_requests_past_their_bound_keep_the_oldest_and_are_counted() {
+    let m = model(json!([]), json!({}));
+    let mut e = engine(m.clone(), 5);
+    let hers = e.export_state();
+    for k in 0..(MAX_ERASURES as u64 + 3) {
+        e.forget(1000 + k, MIDNIGHT);
+    }
+    let installs = erased_installs(&mut e);
+    assert_eq!((installs.len(), installs.first(), e.outbox_dropped()), (MAX_ERASURES, Some(&5), 3));
+    assert_eq!(e.import_state(&hers), Err(StateError::Erased(5)));
+    let state = e.export_state();
+    let mut copy = Engine::new(m, 1);
+    copy.import_state(&state).unwrap();
+    assert_eq!(erased_installs(&mut copy), installs);
+
+    let mut stored = StoredState::decode(&state).unwrap();
+    stored.outbox.push(OutboxEvent::Forgotten { pid: "x".into(), install: "y".into(), decisions: 1, at: 0 });
+    let too_many = StoredState::decode(&stored.encode()).unwrap_err();
+    assert_eq!(too_many.to_string(), "state is invalid: more entries than any model allows");
+    stored.outbox.truncate(1);
+    let report = |at| OutboxEvent::StageLeft { from: None, at };
+    stored.outbox.extend((0..=OUTBOX_CAPACITY as i64).map(report));
+    assert!(StoredState::decode(&stored.encode()).is_err(), "257 reports");
+    stored.outbox.pop();
+    assert!(StoredState::decode(&stored.encode()).is_ok(), "256 reports and a request");
 }
 
 #[test]

@@ -773,6 +773,8 @@ impl StoredState {
     }
 
     fn validate(&self) -> Result<(), String> {
+        // Erasure requests are held apart from the reports, each kind to its own bound.
+        let erasures = self.outbox.iter().filter(|e| e.is_erasure()).count();
         if self.ids.len() > 8 {
             let mut m = String::new();
             codec::push_uint(&mut m, self.ids.len() as u64);
@@ -784,7 +786,8 @@ impl StoredState {
             || self.traits.len() > crate::compiled::limits::FIELDS
             || self.offers.len() > crate::compiled::limits::OFFERS
             || self.recent.len() > RECENT_EXPOSURES
-            || self.outbox.len() > crate::outbox::OUTBOX_CAPACITY
+            || erasures > crate::outbox::MAX_ERASURES
+            || self.outbox.len() - erasures > crate::outbox::OUTBOX_CAPACITY
         {
             return Err("more entries than any model allows".to_string());
         }

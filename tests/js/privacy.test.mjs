@@ -249,6 +249,23 @@ test('importState refuses the shopper this engine erased while her request waits
   assert.equal(e.pid, pid);
 });
 
+test('review: 300 forget() calls without a drain keep every erasure request, and her copy stays refused (it imported past 256)', () => {
+  const e = shopper();
+  const before = e.exportState();
+  const { pid } = e;
+  for (let i = 0; i < 300; i++) e.forget(undefined, NOW + 10 + i);
+  const requests = e.outbox();
+  assert.equal(requests.length, 300);
+  assert.ok(requests.every((x) => x.type === 'forgotten'));
+  assert.equal(requests[0].pid, pid, 'the first, hers, is still held');
+  assert.equal(code(() => e.importState(before)), 'STATE_ERASED');
+  // Through the stored state too: another tab that took it refuses her copy as well.
+  const tab = new Engine(snapshot(), '00000000000000d3');
+  tab.importState(e.exportState());
+  assert.deepEqual(tab.outbox(), requests);
+  assert.equal(code(() => tab.importState(before)), 'STATE_ERASED');
+});
+
 test('a tab that stored her profile back after another tab erased it: the erasure is written over it and holds', (t) => {
   const storageEvent = browser(t);
   for (const [at, event] of [['at the storage event', true], ['at the next saveState()', false]]) {
