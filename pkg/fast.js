@@ -53,17 +53,27 @@ export function needModule(what) {
   if (!loaded) throw kairosError('NOT_LOADED', `${what}: await init() first (initSync in Node)`);
 }
 /**
- * The own enumerable properties of object `o` in an object without a prototype, so that a polluted
- * `Object.prototype` switches no check off (`allowUnsigned`); anything else as it is, for the
- * engine to refuse in its words.
+ * Options `o` with `allowUnsigned` and `allowUnsignedTraits` hidden where they come from
+ * `Object.prototype` rather than the host's object or class: a polluted prototype switched the
+ * signature checks off (hostile-input review). Anything else is read as given (a class's getters
+ * too); what is not an object goes on as it is, for the engine to refuse in its words.
  */
 export function own(o) {
   if (o === null || typeof o !== 'object') return o;
+  let shown = o;
   try {
-    return Object.assign(Object.create(null), o);
+    for (const k of ['allowUnsigned', 'allowUnsignedTraits']) {
+      let p = o;
+      while (p !== null && p !== Object.prototype && !Object.hasOwn(p, k)) p = Object.getPrototypeOf(p);
+      if (p === Object.prototype) {
+        if (shown === o) shown = Object.create(o);
+        shown[k] = undefined;
+      }
+    }
   } catch {
-    return o; // a revoked proxy, a throwing getter: refused when read
+    // a revoked proxy: refused when the engine reads it
   }
+  return shown;
 }
 
 /** The most bytes a snapshot or stored state can be: a 48-byte header, a body of 16 MiB, a signature. */
@@ -87,7 +97,7 @@ function plainBytes(v, code, what) {
 
 /** `Engine` as the package exports it: `new` checks that the module is loaded; options are own. */
 export function guarded(Engine) {
-  return new Proxy(Engine, {
+  const proxy = new Proxy(Engine, {
     construct(target, args, newTarget) {
       needModule('new Engine');
       args[0] = plainBytes(args[0], 'SNAPSHOT_CORRUPT', 'a snapshot');
@@ -95,6 +105,9 @@ export function guarded(Engine) {
       return Reflect.construct(target, args, newTarget);
     },
   });
+  // `engine.constructor` is the class as exported, checks and all (diff review).
+  Object.defineProperty(Engine.prototype, 'constructor', { value: proxy, writable: true, configurable: true });
+  return proxy;
 }
 
 /** The glue's `hash` (`murmur3`) with its key checked: a non-string trapped the module. */
@@ -121,6 +134,7 @@ function live(engine, freeing) {
     if (freeing) return null;
     throw kairosError('ENGINE_FREED', 'this engine was freed (free(), or replaced by sync().reset()); use a live one');
   }
+  if (engine.__suspect) probe(engine);
   if (engine.__broken) {
     const e = kairosError('ENGINE_BROKEN', `a call of this engine failed inside the module (${engine.__broken}): it takes no more calls; make a new engine and import the stored state`);
     e.cause = engine.__broken;
@@ -131,6 +145,31 @@ function live(engine, freeing) {
       "this engine is in a call already (a getter of that call's context or event called it): call it after that call returns");
   }
   return engine;
+}
+
+/** The glue's own `__call`, to probe an engine without the wrapper (see `install`). */
+let rawCall;
+
+/**
+ * After a foreign error came out of its last call: the engine is broken only if the module still
+ * holds it borrowed (the error struck inside it), which one plain call tells. Most such errors
+ * strike before the module (a stack overflow in the layers above it, a value the boundary cannot
+ * convert), and the engine is whole (diff review: 29 of 30).
+ */
+function probe(engine) {
+  const cause = engine.__suspect;
+  engine.__suspect = undefined;
+  try {
+    rawCall.call(engine, METHODS.length); // the `consent` getter
+  } catch (e) {
+    if (!isKairosError(e)) engine.__broken = cause;
+  }
+}
+
+/** Whether `engine` is broken (ENGINE_BROKEN): sync's reset lets such an engine go without a call. */
+export function isBroken(engine) {
+  if (engine.__suspect) probe(engine);
+  return Boolean(engine.__broken);
 }
 
 /** Runs `this.__call(i, a, b, c)` with the engine busy: the call may run the caller's getters. */
@@ -213,16 +252,18 @@ export function install(Engine) {
     };
   });
   // An error other than the engine's own out of the module (a stack overflow in the host's deep
-  // recursion, out of memory) skipped the module's own cleanup: the engine stays borrowed, and each
-  // further call would leak a slot of the module's tables until every engine traps (hostile-input
-  // review). Such an engine takes no more calls (ENGINE_BROKEN), and is let go without one.
+  // recursion, out of memory) may have skipped the module's own cleanup: the engine stays borrowed,
+  // and each further call would leak a slot of the module's tables until every engine traps
+  // (hostile-input review). The next call probes it first (`probe`); a broken one takes no more
+  // calls (ENGINE_BROKEN), and is let go without one.
+  rawCall = proto.__call;
   for (const name of ['__call', '__fast']) {
     const f = proto[name];
     proto[name] = function (a, b, c, d) {
       try {
         return f.call(this, a, b, c, d);
       } catch (e) {
-        if (!isKairosError(e)) this.__broken = e;
+        if (!isKairosError(e)) this.__suspect = e;
         throw e;
       }
     };
@@ -231,7 +272,7 @@ export function install(Engine) {
   // during a call (from a getter of its input); again, it does nothing.
   const free = proto.free;
   proto.free = function () {
-    if (this.__broken) return void this.__destroy_into_raw();
+    if (isBroken(this)) return void this.__destroy_into_raw();
     if (!live(this, true)) return;
     this.__model = undefined;
     this.__strings = undefined;

@@ -141,7 +141,7 @@ export type ErrorCode =
   | 'ENGINE_FREED'
   /** A call on an engine from inside one of its calls (a getter of the context or event calling it). */
   | 'ENGINE_BUSY'
-  /** A call on an engine whose earlier call failed inside the module with an error not its own (a stack overflow): make a new one. */
+  /** A call on an engine that an earlier call left held in the module (a stack overflow inside it): make a new one. */
   | 'ENGINE_BROKEN'
   /** `sync().ready` when `stop()` came before a snapshot verified. */
   | 'SYNC_STOPPED'

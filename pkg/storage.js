@@ -80,6 +80,9 @@ function fnv1a(bytes) {
   return h.toString(16).padStart(8, '0');
 }
 
+/** Record numbers are below this; `save` starts again at 1 when the next would not be. */
+const SEQ_LIMIT = 2 ** 31;
+
 /** Parses one slot's record: `{ seq, bytes }`, or null when absent, torn or corrupt. */
 function parse(text) {
   if (typeof text !== 'string') return null;
@@ -89,7 +92,7 @@ function parse(text) {
   const len = Number(parts[2]);
   // A sequence number no save reaches (below 2^31): an edited record at 2^53 − 1 would have made
   // every later save's `seq + 1` unreadable, keeping it for good (hostile-input review).
-  if (!(seq >= 0 && seq < 2 ** 31 && Number.isInteger(seq)) || !Number.isSafeInteger(len)) return null;
+  if (!(seq >= 0 && seq < SEQ_LIMIT && Number.isInteger(seq)) || !Number.isSafeInteger(len)) return null;
   const bytes = fromBase64(parts[4]);
   if (!bytes || bytes.length !== len || fnv1a(bytes) !== parts[3]) return null;
   return { seq, bytes };
@@ -171,7 +174,13 @@ export class SafeStore {
     const records = this.records(key);
     const kept = (keep && records.find((r) => { try { return keep(r.bytes); } catch { return false; } })) || records[0];
     const slot = kept?.slot === 'a' ? 'b' : 'a';
-    const seq = (records[0]?.seq ?? 0) + 1;
+    let seq = (records[0]?.seq ?? 0) + 1;
+    // Past the numbers a record may hold (one planted at 2^31 − 1): start again at 1, alone, so
+    // the copy read next is this one (diff review: the bound alone moved the lock-in one lower).
+    if (seq >= SEQ_LIMIT) {
+      seq = 1;
+      alone = true;
+    }
     const record = `k1.${seq}.${bytes.length}.${fnv1a(bytes)}.${toBase64(bytes)}`;
     const at = `${this.prefix}.${key}.${slot}`;
     try {

@@ -13,7 +13,7 @@
 //   profile at once after an erasure, and never over a copy another tab stored since (taken first).
 // Time, timers and randomness are injectable, so tests replay faults without waiting.
 import { Engine } from './kairos_wasm.js';
-import { install, kairosError, isKairosError, needModule, own, MAX_FRAME } from './fast.js';
+import { install, kairosError, isKairosError, needModule, own, MAX_FRAME, isBroken } from './fast.js';
 import { SafeStore, localStorageBackend } from './storage.js';
 // wx-only:start (`kairos.min.js`, the browser build, leaves these sections out: no wx there)
 import { wxStorageBackend } from './storage.js';
@@ -179,8 +179,7 @@ const DEFAULT_TIMERS = {
 };
 
 function settle(options) {
-  // Own properties only: a polluted Object.prototype (`allowUnsigned`, `transport`) must not
-  // switch a check off or route the snapshots (hostile-input review).
+  // A polluted Object.prototype's `allowUnsigned` must not switch a check off (hostile-input review).
   const o = own(options) || {};
   const keys = typeof o.publicKey === 'string' ? [o.publicKey] : Array.isArray(o.publicKey) ? [...o.publicKey] : null;
   if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
@@ -584,13 +583,7 @@ export function sync(options) {
     // Asked again on the backoff schedule until it has (6 times at most: one that never serves it
     // is then asked at the interval), not a whole interval later.
     if (at() >= seen) behind = 0;
-    // Six checks did not find it: the announcement is forgotten. Push answers are not signed, and
-    // one announcing 2^53 had every later poll ask past any real release (hostile-input review).
-    if (behind >= 6) {
-      seen = at();
-      behind = 0;
-    }
-    schedule(at() < seen ? delay(++behind) : o.intervalMs);
+    schedule(at() < seen && behind < 6 ? delay(++behind) : o.intervalMs);
     if (event.type === 'current') emit(event);
     return event;
   }
@@ -829,20 +822,26 @@ export function sync(options) {
     },
     reset(installId) {
       if (!running) throw kairosError('ARGUMENT_INVALID', 'reset: no snapshot yet (await `ready`)');
-      if (engine && o.store) current(); // another tab's copy first: its erasure requests count too
+      // A broken engine (ENGINE_BROKEN) takes no call: its erasure requests come from the stored
+      // copy instead (diff review: reset threw ENGINE_BROKEN for ever).
+      const broken = engine && isBroken(engine);
+      if (engine && !broken && o.store) current(); // another tab's copy first: its erasure requests count too
       const fresh = open(running, installId);
       if (engine) {
         // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
         // them alone): the fresh engine takes them, and nothing else of the profile dropped.
-        if (engine.outbox().some((e) => e.type === 'forgotten')) {
+        const from = broken ? o.store && o.store.loadState() : engine.outbox().some((e) => e.type === 'forgotten') && engine.exportState();
+        if (from) {
           try {
-            fresh.__takeErasures(engine.exportState());
+            fresh.__takeErasures(from);
           } catch (e) {
-            fresh.free();
-            // An install id one of them retired: its reports are to be erased.
-            throw isKairosError(e) && e.code === 'STATE_ERASED'
-              ? kairosError('ARGUMENT_INVALID', 'reset: `installId` was erased here (its erasure request waits): pass a new one')
-              : e;
+            // An install id one of them retired: its reports are to be erased. (A stored copy that
+            // does not read has none to give.)
+            const erased = isKairosError(e) && e.code === 'STATE_ERASED';
+            if (erased || !broken) {
+              fresh.free();
+              throw erased ? kairosError('ARGUMENT_INVALID', 'reset: `installId` was erased here (its erasure request waits): pass a new one') : e;
+            }
           }
         }
         engine.free();

@@ -338,15 +338,20 @@ test('records are the same through btoa/atob and through the fallback coder of r
 // Hostile-input review: a stored record numbered 2^53 − 1 (edited storage) made every later save's
 // number unreadable, so no save ever read back and the planted copy stayed the one restored. A
 // number no save reaches is no record: the next save starts over and is the one read.
-test('a record with a sequence number no save reaches is ignored, and saving goes on', () => {
-  const b = memory();
-  const store = new SafeStore(b);
-  assert.equal(store.saveState(new Uint8Array([1, 2, 3])), true);
-  const planted = b.map.get('kairos.state.a').replace(/^k1\.1\./, `k1.${Number.MAX_SAFE_INTEGER}.`);
-  b.map.set('kairos.state.a', planted);
-  assert.equal(store.loadState(), null, 'the planted copy does not read');
-  for (const bytes of [[4, 5], [6]]) {
-    assert.equal(store.saveState(new Uint8Array(bytes)), true);
-    assert.deepEqual([...store.loadState()], bytes);
+test('a record with a sequence number no save reaches is ignored, the last one it reads starts numbering again, and saving goes on', () => {
+  for (const [n, reads] of [[Number.MAX_SAFE_INTEGER, false], [2 ** 31, false], [2 ** 31 - 1, true]]) {
+    for (const save of ['saveState', 'saveSnapshot']) {
+      const b = memory();
+      const store = new SafeStore(b);
+      const load = save === 'saveState' ? () => store.loadState() : () => store.load('snapshot');
+      assert.equal(store[save](new Uint8Array([1, 2, 3])), true);
+      const key = `kairos.${save === 'saveState' ? 'state' : 'snapshot'}.a`;
+      b.map.set(key, b.map.get(key).replace(/^k1\.1\./, `k1.${n}.`));
+      assert.equal(load() !== null, reads, `${n}: the planted copy reads: ${reads}`);
+      for (const bytes of [[4, 5], [6], [7]]) {
+        assert.equal(store[save](new Uint8Array(bytes)), true, `${n} ${save} ${bytes}`);
+        assert.deepEqual([...load()], bytes, `${n} ${save}`);
+      }
+    }
   }
 });
