@@ -179,8 +179,10 @@ const DEFAULT_TIMERS = {
 };
 
 function settle(options) {
-  // A polluted Object.prototype's `allowUnsigned` must not switch a check off (hostile-input review).
-  const o = own(options) || {};
+  // Only what the host set: a polluted Object.prototype's `allowUnsigned` switched a check off, and
+  // its `installId` would be every new install's (hostile-input review).
+  const o = own(options, ['url', 'publicKey', 'channel', 'store', 'transport', 'push', 'EventSource', 'installId', 'allowUnsigned',
+    'allowUnsignedTraits', 'intervalMs', 'timeoutMs', 'pollWaitMs', 'backoff', 'timers', 'random', 'now', 'onEvent', 'bundled']) || {};
   const keys = typeof o.publicKey === 'string' ? [o.publicKey] : Array.isArray(o.publicKey) ? [...o.publicKey] : null;
   if (!keys || keys.length === 0 || keys.some((k) => typeof k !== 'string')) {
     throw kairosError('ARGUMENT_INVALID', 'sync: `publicKey` must be a `kairos-ed25519-public:…` key or a list of them');
@@ -830,7 +832,15 @@ export function sync(options) {
       if (engine) {
         // Erasure requests not yet drained outlive the reset (the backend learns of an erasure from
         // them alone): the fresh engine takes them, and nothing else of the profile dropped.
-        const from = broken ? o.store && o.store.loadState() : engine.outbox().some((e) => e.type === 'forgotten') && engine.exportState();
+        let from = null;
+        if (!broken) from = engine.outbox().some((e) => e.type === 'forgotten') && engine.exportState();
+        else if (o.store) {
+          try {
+            from = o.store.loadState();
+          } catch {
+            // none to take
+          }
+        }
         if (from) {
           try {
             fresh.__takeErasures(from);

@@ -1057,16 +1057,33 @@ test('an ETag longer than 256 characters is neither kept nor stored, and a long 
 
 // Hostile-input review: options were read through the prototype chain, so a page whose
 // Object.prototype was polluted (`allowUnsigned: true`) took unsigned snapshots and traits.
-test("a polluted Object.prototype switches no signature check off; a class's getters and methods still count", () => {
+test("a polluted Object.prototype switches no signature check off; a class's getters and methods still count", async () => {
   const unsigned = new Uint8Array(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
   Object.prototype.allowUnsigned = true;
   Object.prototype.allowUnsignedTraits = true;
+  Object.prototype.installId = '00000000000000ee'; // would be every new install's id
   try {
     const s = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: unsigned, store: null, push: 'none',
       transport: answering(() => NOT_MODIFIED), timers: manualTimers() });
     assert.equal(s.engine, null, 'the unsigned bundled snapshot is refused');
     assert.deepEqual(s.status.rejected.map((r) => r.code), ['SNAPSHOT_SIGNATURE']);
     s.stop();
+    const signedSync = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, push: 'none',
+      transport: answering(() => NOT_MODIFIED), timers: manualTimers() });
+    assert.notEqual(signedSync.engine.pid, '00000000000000ee', "the prototype's installId is not taken");
+    signedSync.stop();
+    // Review of the fix: the prototype of another realm (an iframe's), a chain of proxies without
+    // end, and a class with private fields.
+    const { runInNewContext } = await import('node:vm');
+    const foreign = runInNewContext('Object.prototype.allowUnsigned = true; ({})');
+    assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', foreign), { code: 'SNAPSHOT_SIGNATURE' });
+    const endless = new Proxy({}, { getPrototypeOf: () => endless });
+    assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', endless), { code: 'SNAPSHOT_SIGNATURE' });
+    class Private {
+      #on = true;
+      get allowUnsigned() { return this.#on; }
+    }
+    assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', new Private()).modelVersion, 1);
     assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', {}), { code: 'SNAPSHOT_SIGNATURE' });
     const signed = Engine.fromSignedSnapshot(v1, brand.publicKey, '00000000000000b2', {});
     signed.setConsent(true);
@@ -1074,6 +1091,7 @@ test("a polluted Object.prototype switches no signature check off; a class's get
   } finally {
     delete Object.prototype.allowUnsigned;
     delete Object.prototype.allowUnsignedTraits;
+    delete Object.prototype.installId;
   }
   // Given as own properties, or by the host's class, they count.
   assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', { allowUnsigned: true }).modelVersion, 1);
