@@ -195,7 +195,8 @@ export declare class Engine {
    * (base library 2.15.0); this constructor, and the others where neither is there (or before
    * `wx.getRandomValues` has answered), from `Math.random`, whose outputs a few others give
    * away: pass one drawn from a cryptographic source where you can.
-   * @throws KairosError `SNAPSHOT_CORRUPT`, `ARGUMENT_INVALID`
+   * @throws KairosError `SNAPSHOT_CORRUPT` (also bytes longer than a snapshot can be), `ARGUMENT_INVALID`,
+   * `NOT_LOADED` (before `init`)
    */
   constructor(snapshot: Uint8Array, installId?: string);
   /** Tracks an event. @throws KairosError `EVENT_INVALID`, `TIME_INVALID` */
@@ -298,7 +299,9 @@ export declare class Engine {
    * A fresh engine from a snapshot signed with one of `publicKeys` (`kairos-ed25519-public:…`; also
    * trusted for trait tokens). Unsigned snapshots and traits are refused unless `options` allow
    * them (development).
-   * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`, `ARGUMENT_INVALID`
+   * `allowUnsigned` and `allowUnsignedTraits` count only where the options object or its class sets
+   * them, not a (polluted) `Object.prototype`.
+   * @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_CORRUPT`, `KEY_INVALID`, `ARGUMENT_INVALID`, `NOT_LOADED`
    */
   static fromSignedSnapshot(snapshot: Uint8Array, publicKeys: string | readonly string[], installId?: string, options?: TrustOptions): Engine;
   /** Replaces the model with a newer signed snapshot; a rejected one leaves the old model. @throws KairosError `SNAPSHOT_SIGNATURE`, `SNAPSHOT_NOT_NEWER`, `SNAPSHOT_CORRUPT` */
@@ -325,7 +328,8 @@ export declare class Engine {
 
 /**
  * MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes, as `fractional` buckets by.
- * @throws KairosError `ARGUMENT_INVALID` when `key` is not a string
+ * @throws KairosError `ARGUMENT_INVALID` when `key` is not a string or is longer than 65,536
+ * characters, `NOT_LOADED` before `init`
  */
 export declare function murmur3(key: string): number;
 

@@ -299,8 +299,9 @@ export interface Sync {
 
 /**
  * Starts an engine from what is on hand and keeps it on the channel's latest signed snapshot.
+ * Options count only where the object or its class sets them, not a (polluted) `Object.prototype`.
  * @throws KairosError `ARGUMENT_INVALID` (an option of the wrong kind, no `fetch` nor
- * `transport`), `KEY_INVALID` (a `publicKey` that is not a key)
+ * `transport`), `KEY_INVALID` (a `publicKey` that is not a key), `NOT_LOADED` (before `init`)
  */
 export declare function sync(options: SyncOptions): Sync;
 
