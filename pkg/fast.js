@@ -38,7 +38,6 @@ export function kairosError(code, message) {
   return e;
 }
 
-/** Whether `e` is a Kairos failure. */
 let loaded = false;
 /** Marks the module loaded (the package's `init` and `initSync` call it); returns `v`. */
 export function markLoaded(v) {
@@ -120,6 +119,7 @@ export function checkedHash(hash) {
   };
 }
 
+/** Whether `e` is a Kairos failure. */
 export function isKairosError(e) {
   return e instanceof Error && e.name === 'KairosError' && typeof e.code === 'string';
 }
