@@ -109,7 +109,7 @@ export function localStorageBackend(storage = globalThis.localStorage) {
 
 // wx-only:start (`kairos.min.js`, the browser build, leaves this out)
 /** A key-value backend over WeChat mini-program storage (about 1 MB a key). */
-export function wxStorageBackend(api = globalThis.wx) {
+export function wxStorageBackend(api = typeof wx === 'object' ? wx : undefined) {
   return {
     get: (key) => {
       const v = api.getStorageSync(key);

@@ -57,7 +57,7 @@ function lowerKeys(headers) {
 
 // wx-only:start
 /** A transport over WeChat `wx.request`: snapshots as arraybuffer, the push channel as text. */
-export function wxTransport(api = globalThis.wx) {
+export function wxTransport(api = typeof wx === 'object' ? wx : undefined) {
   return {
     get(req) {
       return new Promise((resolve, reject) => {

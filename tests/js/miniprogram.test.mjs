@@ -165,6 +165,23 @@ test('before init has loaded the module, Engine, murmur3 and sync say so (NOT_LO
   assert.match(after[3], /^KEY_INVALID: /, 'sync checks its options once loaded');
 });
 
+// Diff review: `globalThis` is ES2020, which older WeChat engines lack: the build reads it only
+// behind `typeof`, and the wx adapters take the global `wx` by default without it.
+test('without globalThis the mini-program build loads, and the wx adapters default to the global wx', async () => {
+  const { ctx, kairos, storage } = sandbox();
+  vm.runInContext('delete globalThis.globalThis;', ctx);
+  assert.equal(vm.runInContext('typeof globalThis', ctx), 'undefined');
+  await kairos.init('/kairos/kairos_wasm.wasm.br');
+  ctx.kairos = kairos;
+  const r = JSON.parse(vm.runInContext(`(() => {
+    const store = new kairos.SafeStore(kairos.wxStorageBackend());
+    const saved = store.saveState(Uint8Array.of(1, 2, 3));
+    return JSON.stringify({ saved, loaded: Array.from(store.loadState()), transport: typeof kairos.wxTransport().get });
+  })()`, ctx));
+  assert.deepEqual(r, { saved: true, loaded: [1, 2, 3], transport: 'function' });
+  assert.ok([...storage.keys()].some((k) => k.startsWith('kairos.state.')), 'written through the global wx');
+});
+
 test('init called again while it loads (App.onLaunch and a page) shares the one instance', async () => {
   const { ctx, loaded, kairos } = sandbox();
   const first = kairos.init('/kairos/kairos_wasm.wasm.br');
