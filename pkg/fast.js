@@ -69,8 +69,11 @@ export function own(o, names = ['allowUnsigned', 'allowUnsignedTraits']) {
       for (let n = 0; n < 64 && p !== null && !Object.hasOwn(p, k); n++) p = Object.getPrototypeOf(p);
       if (p !== null && (p === o || Object.getPrototypeOf(p) !== null) && Object.hasOwn(p, k)) out[k] = o[k];
     }
-  } catch {
-    return o; // a revoked proxy: refused when the engine reads it
+  } catch (cause) {
+    // Not the object as it is: a polluted prototype would count again (review).
+    const e = kairosError('ARGUMENT_INVALID', `options could not be read: ${cause}`);
+    e.cause = cause;
+    throw e;
   }
   return out;
 }

@@ -209,7 +209,8 @@ function settle(options) {
     if (typeof x !== 'number' || !(x >= 0) || !Number.isFinite(x)) throw kairosError('ARGUMENT_INVALID', `sync: \`${name}\` must be a number of ms ≥ 0`);
     return Math.max(min, x);
   };
-  const baseMs = ms(o.backoff && o.backoff.baseMs, 1000, 'backoff.baseMs', MIN_MS);
+  const backoff = own(o.backoff, ['baseMs', 'maxMs']) || {};
+  const baseMs = ms(backoff.baseMs, 1000, 'backoff.baseMs', MIN_MS);
   const url = o.url.replace(/\/+$/, '');
   const ch = encodeURIComponent(channel);
   return {
@@ -227,7 +228,7 @@ function settle(options) {
     timeoutMs: ms(o.timeoutMs, 15_000, 'timeoutMs', MIN_MS),
     pollWaitMs: ms(o.pollWaitMs, 25_000, 'pollWaitMs', MIN_MS),
     baseMs,
-    maxMs: Math.max(baseMs, ms(o.backoff && o.backoff.maxMs, 300_000, 'backoff.maxMs')),
+    maxMs: Math.max(baseMs, ms(backoff.maxMs, 300_000, 'backoff.maxMs')),
     timers: o.timers ?? DEFAULT_TIMERS,
     random: o.random ?? Math.random,
     now: o.now ?? Date.now,
@@ -858,7 +859,14 @@ export function sync(options) {
       }
       engine = fresh;
       state.state = 'none';
-      if (o.store) storeState();
+      if (o.store) {
+        // The old engine is gone by now: a store that throws costs the stored copy, not the reset.
+        try {
+          storeState();
+        } catch {
+          // not stored
+        }
+      }
       return engine;
     },
     on(listener) {

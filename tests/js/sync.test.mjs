@@ -1084,6 +1084,18 @@ test("a polluted Object.prototype switches no signature check off; a class's get
       get allowUnsigned() { return this.#on; }
     }
     assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', new Private()).modelVersion, 1);
+    // Third review: options that throw while read were used as they were (the prototype's flags
+    // counted again), and `backoff`'s fields came from the prototype.
+    const throwing = { get allowUnsignedTraits() { throw new Error('no'); } };
+    assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', throwing), { code: 'ARGUMENT_INVALID' });
+    assert.throws(() => sync({ url: 'https://kairos.test', publicKey: brand.publicKey, get installId() { throw new Error('no'); } }), { code: 'ARGUMENT_INVALID' });
+    Object.prototype.baseMs = 1e9;
+    const timers = manualTimers();
+    const slow = sync({ url: 'https://kairos.test', publicKey: brand.publicKey, bundled: v1, store: null, push: 'none', backoff: {},
+      transport: answering(() => ({ status: 500, headers: {}, body: '' })), timers, random: () => 0 });
+    await slow.check();
+    assert.deepEqual(timers.delays(), [1000], "the backoff's base is the default, not the prototype's");
+    slow.stop();
     assert.throws(() => Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', {}), { code: 'SNAPSHOT_SIGNATURE' });
     const signed = Engine.fromSignedSnapshot(v1, brand.publicKey, '00000000000000b2', {});
     signed.setConsent(true);
@@ -1092,6 +1104,7 @@ test("a polluted Object.prototype switches no signature check off; a class's get
     delete Object.prototype.allowUnsigned;
     delete Object.prototype.allowUnsignedTraits;
     delete Object.prototype.installId;
+    delete Object.prototype.baseMs;
   }
   // Given as own properties, or by the host's class, they count.
   assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', { allowUnsigned: true }).modelVersion, 1);
