@@ -97,15 +97,21 @@ function plainBytes(v, code, what) {
   return n ? new Uint8Array(v) : new Uint8Array(0); // a detached one has no bytes
 }
 
-/** `Engine` as the package exports it: `new` checks that the module is loaded; options are own. */
+/**
+ * The constructor's arguments `[snapshot, installId, publicKeys, options]` as every way to make an
+ * engine checks them (`what`: the caller, for the message): the module loaded, the bytes, the options.
+ */
+function engineArgs(what, args) {
+  needModule(what);
+  args[0] = plainBytes(args[0], 'SNAPSHOT_CORRUPT', 'a snapshot');
+  args[3] = own(args[3]);
+  return args;
+}
+
+/** `Engine` as the package exports it: `new` checks its arguments (`engineArgs`). */
 export function guarded(Engine) {
   const proxy = new Proxy(Engine, {
-    construct(target, args, newTarget) {
-      needModule('new Engine');
-      args[0] = plainBytes(args[0], 'SNAPSHOT_CORRUPT', 'a snapshot');
-      args[3] = own(args[3]);
-      return Reflect.construct(target, args, newTarget);
-    },
+    construct: (target, args, newTarget) => Reflect.construct(target, engineArgs('new Engine', args), newTarget),
   });
   // `engine.constructor` is the class as exported, checks and all (diff review).
   Object.defineProperty(Engine.prototype, 'constructor', { value: proxy, writable: true, configurable: true });
@@ -243,14 +249,12 @@ export function install(Engine) {
   proto.__installed = true;
   // The constructor checks the signature when given keys (one export for both).
   Engine.fromSignedSnapshot = function fromSignedSnapshot(snapshot, publicKeys, installId, options) {
-    needModule('Engine.fromSignedSnapshot');
-    return new Engine(plainBytes(snapshot, 'SNAPSHOT_CORRUPT', 'a snapshot'), installId ?? drawId(), publicKeys === undefined ? null : publicKeys, own(options));
+    return new Engine(...engineArgs('Engine.fromSignedSnapshot', [snapshot, installId ?? drawId(), publicKeys === undefined ? null : publicKeys, options]));
   };
   // A snapshot's version, checked as loading checks it (off the hot path: storage and sync call it
   // on the copies they hold or refuse), by the constructor rather than an export of its own.
   Engine.snapshotVersion = function snapshotVersion(snapshot) {
-    needModule('Engine.snapshotVersion');
-    const engine = new Engine(plainBytes(snapshot, 'SNAPSHOT_CORRUPT', 'a snapshot'), '0000000000000000');
+    const engine = new Engine(...engineArgs('Engine.snapshotVersion', [snapshot, '0000000000000000']));
     try {
       return engine.modelVersion;
     } finally {

@@ -144,6 +144,9 @@ for (const banned of [/import\.meta/, /\bfetch\b/, /WebAssembly\./, /^\s*(import
 }
 writeFileSync(join(out, 'kairos_wasm.js'), glue);
 
+/** The sections the mini-program build leaves out, in the JavaScript and in the typings. */
+const WEB_ONLY = /^\/\/ web-only:start[^]*?^\/\/ web-only:end\n/gm;
+
 /**
  * A hand-written ES module of pkg/ as CommonJS: `import { a, b } from './x.js'` becomes a require,
  * `export` declarations are listed in `module.exports`, and `// web-only:start` … `// web-only:end`
@@ -151,7 +154,7 @@ writeFileSync(join(out, 'kairos_wasm.js'), glue);
  */
 function commonJs(file) {
   let src = readFileSync(join(root, 'pkg', file), 'utf8');
-  src = src.replace(/^\/\/ web-only:start[^]*?^\/\/ web-only:end\n/gm, '');
+  src = src.replace(WEB_ONLY, '');
   src = src.replace(/^import \{([^}]+)\} from '(\.\/[\w.]+)';$/gm, (_, names, from) => {
     const mod = `__${from.slice(2).replace(/\W/g, '_')}`;
     return `var ${mod} = require('${from}');\n${names.split(',').map((n) => `var ${n.trim()} = ${mod}.${n.trim()};`).join('\n')}`;
@@ -178,7 +181,7 @@ for (const [from, to] of [['index.d.ts', 'engine.d.ts'], ['storage.d.ts', 'stora
   // Without the web build's loaders and fetch transport (mini-program review: a project without
   // the DOM library failed to compile them, and with skipLibCheck they compiled but were undefined).
   const typings = readFileSync(join(root, 'pkg', from), 'utf8')
-    .replace(/^\/\/ web-only:start[^]*?^\/\/ web-only:end\n/gm, '')
+    .replace(WEB_ONLY, '')
     .replace(/from '\.\/index\.js'/g, "from './engine.js'");
   writeFileSync(join(out, to), typings);
 }
