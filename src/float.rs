@@ -1,8 +1,9 @@
 //! The `f64` methods the engine uses that `core` lacks: without `std` (the Wasm package) they come
-//! from `libm`, under the same names, so call sites read the same in both builds. With `std` the
-//! inherent methods are used; the tests below hold the two equal (`exp` within an ulp).
+//! from here (`trunc` and `fract` by [`trunc`], `exp` by `libm`), under the same names, so call
+//! sites read the same in both builds. With `std` the inherent methods are used; the tests below
+//! hold the two equal (`exp` within an ulp).
 
-/// `trunc`, `fract` and `exp` by `libm`, for builds without `std`.
+/// `trunc`, `fract` and `exp` for builds without `std`.
 #[cfg(not(feature = "std"))]
 pub(crate) trait F64Ext {
     /// [`f64::trunc`].
@@ -16,19 +17,33 @@ pub(crate) trait F64Ext {
 #[cfg(not(feature = "std"))]
 impl F64Ext for f64 {
     fn trunc(self) -> f64 {
-        libm::trunc(self)
+        trunc(self)
     }
     // As std defines it.
     fn fract(self) -> f64 {
-        self - libm::trunc(self)
+        self - trunc(self)
     }
     fn exp(self) -> f64 {
         libm::exp(self)
     }
 }
 
+/// [`f64::trunc`] by the integer conversion, which wasm32 has as one instruction (libm's portable
+/// `trunc` works on the bits, and `core::arch::wasm32::f64_trunc` is unstable): below 2^52 the
+/// conversion truncates exactly and `copysign` keeps `-0.0`; from 2^52 up every `f64` is whole
+/// already, and NaN and the infinities fail the comparison and stay as they are.
+#[cfg(any(not(feature = "std"), test))]
+fn trunc(x: f64) -> f64 {
+    if x.abs() < 4_503_599_627_370_496.0 {
+        (x as i64 as f64).copysign(x)
+    } else {
+        x
+    }
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
+    use super::trunc;
     use proptest::prelude::*;
 
     /// Bit-for-bit equality, with every NaN equal to every NaN.
@@ -54,19 +69,26 @@ mod tests {
     ];
 
     #[test]
-    fn libm_truncates_as_std_on_edges() {
+    fn truncates_as_std_on_edges() {
         for x in EDGES {
-            assert!(same(libm::trunc(x), x.trunc()), "trunc({x})");
-            assert!(same(x - libm::trunc(x), x.fract()), "fract({x})");
+            assert!(same(trunc(x), x.trunc()), "trunc({x})");
+            assert!(same(x - trunc(x), x.fract()), "fract({x})");
         }
     }
 
     proptest! {
         #[test]
-        fn libm_truncates_as_std(bits in any::<u64>()) {
+        fn truncates_as_std(bits in any::<u64>()) {
             let x = f64::from_bits(bits);
-            prop_assert!(same(libm::trunc(x), x.trunc()));
-            prop_assert!(same(x - libm::trunc(x), x.fract()));
+            prop_assert!(same(trunc(x), x.trunc()));
+            prop_assert!(same(x - trunc(x), x.fract()));
+        }
+
+        // Around 2^52, where the conversion stops being needed.
+        #[test]
+        fn truncates_as_std_near_two_to_the_52(x in 4.0e15..5.0e15f64, negative: bool) {
+            let x = if negative { -x } else { x };
+            prop_assert!(same(trunc(x), x.trunc()));
         }
 
         // The logistic score's `exp`. Not bit for bit: std's is the platform's (glibc here), and

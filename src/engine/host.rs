@@ -273,8 +273,8 @@ impl From<StoredTrait> for Raw {
 /// of a JavaScript `Date`; fractions of a ms are dropped.
 pub fn time_ms(x: f64) -> Result<i64, InputError> {
     if x.is_finite() && x.abs() <= MAX_TIME_MS {
-        // INVARIANT: |x| <= 8.64e15 < 2^53, so the cast is exact after trunc.
-        Ok(x.trunc() as i64)
+        // `as` truncates toward zero (exact here: |x| <= 8.64e15 < 2^53), as `trunc` would.
+        Ok(x as i64)
     } else {
         Err(InputError::BadTime)
     }
