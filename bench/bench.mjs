@@ -160,11 +160,24 @@ const lastCall = (BATCHES + 20) * BATCH;
 for (const t of [now0, now0 + lastCall]) {
   if (three.segments(null, t).join() !== want) throw new Error(`kairos disagrees at ${t}: ${three.segments(null, t)} vs ${want}`);
 }
+// Where a Kairos call's time goes: the same call on an engine without consent (the package's and
+// the module's work per call, no rule evaluated), and an empty Wasm export taking what the fast
+// path's export takes (two i32 and an f64): the JS-Wasm crossing alone. A module of 37 bytes,
+// written out: type (i32, i32, f64) -> i32, one function returning its first argument, exported
+// as `f`.
+const idle = new Engine(new Uint8Array(readFileSync(join(root, 'target', 'segments3.kairos'))), '00000000000000b2');
+if (idle.segments(null, now0).length !== 0) throw new Error('an engine without consent is in segments');
+const empty = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 127, 127, 124, 1, 127, 3, 2, 1, 0, 7, 5, 1, 1, 102, 0, 0,
+  10, 6, 1, 4, 0, 32, 0, 11,
+]))).exports.f;
 const tput = throughput([
   ['kairos `segments(null, now)`: the 3 rules, features computed from the profile', (i) => three.segments(null, now0 + i).length],
   ['json-logic-engine (compiled), features given', jleMatch],
   ['json-logic-js `apply`, features given', jlMatch],
   ['@growthbook/growthbook `evalCondition`, features given', gbMatch],
+  ['kairos `segments(null, now)` without consent: the cost per call around the rules (none evaluated)', (i) => idle.segments(null, now0 + i).length],
+  ['an empty Wasm export with the fast path\'s arguments: the JS-Wasm crossing alone', (i) => empty(i & 1, 2, now0 + i)],
 ]);
 const floor = measure(() => {});
 

@@ -375,7 +375,7 @@ export function install(Engine) {
       }
       const f = m.context;
       if (!read(this, f, context)) return slow.call(this, placement, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
-      heap(m).set(f.input, m.inAt);
+      put(m, f.input, m.inAt);
       const n = this.__fast(which, p, now == null ? Date.now() : now);
       return n === 0 ? slow.call(this, placement, replay(f, context), now) : decision(m, heap(m), m.outAt, n);
     };
@@ -394,7 +394,7 @@ export function install(Engine) {
       const o = m.offer.get(offer);
       numbers.push(o ?? -1, o === undefined ? -1 : m.variants[o].indexOf(variant), control === true ? 1 : 0);
     }
-    heap(m).set(numbers, m.inAt + m.context.input.length);
+    put(m, numbers, m.inAt + m.context.input.length);
     const d = decider.call(this, v.placement, context, now);
     const same = d.id === v.id && d.reason === v.reason && d.fallback === v.fallback && d.items.length === v.items.length
       && d.items.every((x, i) => [x.offer, x.variant, x.control, x.content, x.score].every((y, k) => y === v.items[i][k]));
@@ -429,7 +429,7 @@ export function install(Engine) {
     if (k === undefined) return checkedTrack.call(this, withType(type, event), now);
     const f = m.props[k];
     if (!read(this, f, event)) return checkedTrack.call(this, replay(f, event, type, 'EVENT_INVALID', 'event'), now);
-    heap(m).set(f.input, m.propsAt);
+    put(m, f.input, m.propsAt);
     const r = this.__fast(1, k, now == null ? Date.now() : now);
     if (r === 2) this.__strings = undefined; // the engine dropped its strings: no consent
     return r === 0 ? checkedTrack.call(this, replay(f, event, type), now) : TRACKED[r];
@@ -440,7 +440,7 @@ export function install(Engine) {
     if (now != null && typeof now !== 'number') return checkedSegments.call(this, context, now);
     const f = m.context;
     if (!read(this, f, context)) return checkedSegments.call(this, replay(f, context, undefined, 'CONTEXT_INVALID', 'context'), now);
-    heap(m).set(f.input, m.inAt);
+    put(m, f.input, m.inAt);
     const n = this.__fast(2, 0, now == null ? Date.now() : now);
     return n === 0 ? checkedSegments.call(this, replay(f, context), now) : named(m, n - 1);
   };
@@ -531,6 +531,15 @@ function heap(m) {
 }
 
 /**
+ * Copies `input` into the module's memory at `at` (in f64s): by a loop, as these are a few numbers
+ * (`TypedArray.prototype.set` is a call into the runtime, slower for so few).
+ */
+function put(m, input, at) {
+  const h = heap(m);
+  for (let i = 0; i < input.length; i++) h[at + i] = input[i];
+}
+
+/**
  * The object for the checked path after `read`: the values already read (the same ones, so the
  * two paths cannot disagree and no getter runs twice), and the fields not reached yet read from
  * `obj` when the checked path asks for them; an event's `type` as read.
@@ -584,7 +593,8 @@ function withType(type, event) {
 function read(engine, f, obj) {
   f.stop = -1;
   if (obj == null) {
-    f.input.fill(0);
+    const { input } = f;
+    for (let i = 0; i < input.length; i++) input[i] = 0; // not `fill`: a call into the runtime
     return true;
   }
   if (typeof obj !== 'object') return false;
