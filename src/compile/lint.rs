@@ -24,6 +24,58 @@ pub(crate) fn missing_id_salt(id_salt: &str) -> Option<Warning> {
     })
 }
 
+/// Adds to `out` where `rule` (at `path`) has a `fractional` that buckets by `targetingKey` alone:
+/// no key, or the bare variable. Two such splits put every shopper in the same bucket of both.
+pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<String>) {
+    fractional_walk(path, rule, out, 0);
+}
+
+fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, depth: usize) {
+    if depth > crate::logic::MAX_DEPTH {
+        return;
+    }
+    let Some((op, args)) = op_args(e) else {
+        if let Json::Array(items) = e {
+            for (i, item) in items.iter().enumerate() {
+                fractional_walk(&format!("{path}[{i}]"), item, out, depth + 1);
+            }
+        }
+        return;
+    };
+    if op == "fractional" {
+        let bare = serde_json::json!("targetingKey");
+        let unsalted = match args.first() {
+            None | Some(Json::Array(_)) => true,
+            Some(key) => op_args(key).is_some_and(|(op, a)| {
+                op == "var"
+                    && a.first().is_some_and(|v| **v == bare || **v == Json::Array(vec![bare.clone()]))
+            }),
+        };
+        if unsalted {
+            out.push(path.to_string());
+        }
+    }
+    for (i, a) in args.iter().enumerate() {
+        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, depth + 1);
+    }
+}
+
+/// A warning at each `fractional` after the first of `paths` (from [`unsalted_fractional`]).
+pub(crate) fn same_splits(paths: &[String]) -> Vec<Warning> {
+    let Some((first, rest)) = paths.split_first() else { return Vec::new() };
+    rest.iter()
+        .map(|path| Warning {
+            path: path.clone(),
+            message: format!(
+                "this `fractional` buckets by `targetingKey` alone, as `{first}` does, so every \
+                 shopper falls in the same bucket of both (the two splits are one split); salt its \
+                 key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \"targetingKey\"}}]}}, \
+                 [\"on\", 50], [\"off\", 50]]}}"
+            ),
+        })
+        .collect()
+}
+
 /// Walks a rule and returns its warnings.
 pub(crate) fn missing_comparisons(path: &str, rule: &Json, names: &Names) -> Vec<Warning> {
     let mut out = Vec::new();
@@ -193,6 +245,38 @@ mod tests {
         };
         let c = crate::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
         c.warnings.iter().map(ToString::to_string).collect()
+    }
+
+    /// Analyst review: two `fractional` splits without a key split alike (on/on and off/off,
+    /// never on/off), and `kairos check` said nothing.
+    #[test]
+    fn two_fractional_splits_by_the_bare_targeting_key_warn() {
+        let text = include_str!("../../examples/taste-of-su/model.json");
+        let with = |rules: &[serde_json::Value]| {
+            let mut m: serde_json::Value = serde_json::from_str(text).unwrap();
+            for (i, r) in rules.iter().enumerate() {
+                m["segments"][format!("split{i}")] = json!({"==": [r, "on"]});
+            }
+            let c = crate::compile_str(&m.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            c.warnings
+                .iter()
+                .map(ToString::to_string)
+                .filter(|w| w.contains("fractional"))
+                .collect::<Vec<_>>()
+        };
+        let bare = json!({"fractional": [["on", 50], ["off", 50]]});
+        let var = json!({"fractional": [{"var": "targetingKey"}, ["on", 50], ["off", 50]]});
+        let salted =
+            json!({"fractional": [{"cat": ["b-", {"var": "targetingKey"}]}, ["on", 50], ["off", 50]]});
+        assert!(with(std::slice::from_ref(&bare)).is_empty(), "one split alone");
+        assert!(with(&[bare.clone(), salted.clone()]).is_empty(), "the other salted");
+        let w = with(&[bare.clone(), var.clone()]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("warning: segments.split1.==[0]: this `fractional` buckets by `targetingKey` alone, as `segments.split0.==[0]` does"),
+            "{w:?}"
+        );
+        assert_eq!(with(&[bare.clone(), bare.clone(), bare]).len(), 2);
     }
 
     /// Privacy review finding 1: a model without `id_salt` compiled with no warning, and every

@@ -97,6 +97,8 @@ pub fn compile(wire: &WireModel) -> Result<Compiled, CompileErrors> {
     let mut c = Compiler::default();
     c.warnings.extend(lint::missing_id_salt(&wire.meta.id_salt));
     let model = c.model(wire);
+    let splits = lint::same_splits(&c.unsalted);
+    c.warnings.extend(splits);
     if c.errors.is_empty() {
         match size::check(&model) {
             Ok(warning) => c.warnings.extend(warning),
@@ -125,6 +127,8 @@ enum Scope {
 struct Compiler {
     errors: Vec<CompileError>,
     warnings: Vec<Warning>,
+    /// Where rules split by `targetingKey` alone ([`lint::unsalted_fractional`]).
+    unsalted: Vec<String>,
     names: Names,
     contents: Vec<String>,
 }
@@ -205,6 +209,7 @@ impl Compiler {
         match parsed {
             Ok(rule) => {
                 self.warnings.extend(lint::missing_comparisons(path, json, &self.names));
+                lint::unsalted_fractional(path, json, &mut self.unsalted);
                 let n = &self.names;
                 let types = types::Types {
                     traits: n.traits.iter().map(String::as_str).zip(n.trait_types.iter().copied()).collect(),

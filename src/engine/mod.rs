@@ -553,10 +553,22 @@ impl Engine {
         if global {
             self.profile.global.record(today, now);
         }
-        if self.profile.recent.len() >= RECENT_EXPOSURES {
-            crate::profile::remove_at(&mut self.profile.recent, 0);
+        // Held for linking conversions: only exposures of offers that convert (a review found
+        // 32 views of an offer without a conversion pushing out another's exposure, whose
+        // purchase then went unreported). When all places are taken, one that can no longer
+        // convert (its offer has none now, or its window has passed) goes first, else the oldest.
+        let offers = &self.model.offers;
+        if offers.get(o).is_some_and(|x| x.conversion.is_some()) {
+            let recent = &mut self.profile.recent;
+            if recent.len() >= RECENT_EXPOSURES {
+                let spent = recent.iter().position(|r| {
+                    let conversion = offers.get(r.offer as usize).and_then(|x| x.conversion);
+                    conversion.is_none_or(|(_, window)| now.saturating_sub(r.at_ms) > window)
+                });
+                crate::profile::remove_at(recent, spent.unwrap_or(0));
+            }
+            recent.push(Recent { decision, offer: o as u32, at_ms: now, control: item.control });
         }
-        self.profile.recent.push(Recent { decision, offer: o as u32, at_ms: now, control: item.control });
         self.outbox.push_compact(Compact::Exposure {
             decision,
             placement: placement as u16,

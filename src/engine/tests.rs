@@ -671,7 +671,46 @@ fn a_conversion_takes_its_latest_exposure_and_keeps_the_others_in_order() {
     let buy = e.model().event("buy").unwrap();
     e.track(buy, &[Value::Number(1.0)], t + 5);
     let left: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
-    assert_eq!(left, [(1, t), (0, t + 1), (1, t + 2), (1, t + 4)]);
+    // `b` has no conversion: its exposures are not held.
+    assert_eq!(left, [(0, t + 1)]);
+}
+
+/// Exposures of offers without a conversion take no place among the 32 held for linking, and
+/// when the places are full one past its window goes before a live one (analyst review: 32 home
+/// views pushed out a win-back exposure whose purchase, within its window, went unreported).
+#[test]
+fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
+    let m = model(
+        json!([
+            {"id": "a", "placements": ["hero"], "content": 1, "conversion": {"event": "buy", "within_hours": 168}},
+            {"id": "b", "placements": ["grid"], "content": 1},
+            {"id": "c", "placements": ["side"], "content": 1, "conversion": {"event": "buy", "within_hours": 1}}
+        ]),
+        json!({"placements": {"hero": {"max_items": 1}, "grid": {"max_items": 1}, "side": {"max_items": 1}}}),
+    );
+    let buy = |e: &mut Engine, t: i64| {
+        let buy = e.model().event("buy").unwrap();
+        e.track(buy, &[Value::Number(1.0)], t);
+        e.drain_outbox().into_iter().filter(|r| matches!(r, OutboxEvent::Conversion { .. })).count()
+    };
+    let t = MIDNIGHT + 8 * HOUR;
+    let mut e = engine(m, 1);
+    shown(&mut e, "hero", t);
+    for i in 0..40 {
+        shown(&mut e, "grid", t + 1 + i);
+    }
+    assert_eq!(e.profile().recent.len(), 1, "only the convertible exposure is held");
+    // 31 exposures of `c`, then more after their one-hour window: the full list gives up those
+    // past their window, not `a`'s, the oldest.
+    for i in 0..31 {
+        shown(&mut e, "side", t + 10 + i);
+    }
+    assert_eq!(e.profile().recent.len(), RECENT_EXPOSURES);
+    for i in 0..5 {
+        shown(&mut e, "side", t + 2 * HOUR + i);
+    }
+    assert_eq!(e.profile().recent.first().map(|r| r.offer), Some(0), "a's exposure stays");
+    assert_eq!(buy(&mut e, t + 3 * HOUR), 2, "a converts, and the latest live c");
 }
 
 /// The Taste of Su model: stages that read days, features, traits and segments.
