@@ -91,6 +91,8 @@ export type OutboxEvent =
       readonly offer: string;
       readonly variant: string | null;
       readonly control: boolean;
+      /** The model's `meta.version` it was decided on; null when a package before 2026-11-25 stored it. */
+      readonly model: number | null;
       readonly at: number;
     }
   | {
@@ -99,6 +101,8 @@ export type OutboxEvent =
       readonly offer: string;
       readonly event: string;
       readonly control: boolean;
+      /** The model's `meta.version` that judged it (its event and window); null as for an exposure. */
+      readonly model: number | null;
       readonly at: number;
     }
   /**

@@ -61,6 +61,12 @@ pub enum OutboxEvent {
         variant: Option<String>,
         /// Whether the shopper is in the offer's control group (and saw the fallback).
         control: bool,
+        /// The version of the model it was decided on (`meta.version`); `None` when read from a
+        /// state of a package before 2026-11-25 (reported as null).
+        // Left out of serde in tests, whose postcard reference (src/codec/wire_tests.rs) has one
+        // layout per variant; the wire writes events with a version as variant 6 (tested apart).
+        #[cfg_attr(test, serde(skip))]
+        model: Option<u32>,
         /// When, ms.
         at: i64,
     },
@@ -74,6 +80,10 @@ pub enum OutboxEvent {
         event: String,
         /// Whether the exposure was to the control group.
         control: bool,
+        /// The version of the model that judged it (`meta.version`: its conversion's event and
+        /// window); `None` as for an exposure. (Variant 7 on the wire.)
+        #[cfg_attr(test, serde(skip))]
+        model: Option<u32>,
         /// When, ms.
         at: i64,
     },
@@ -122,17 +132,25 @@ impl Wire for OutboxEvent {
                 w.str(to);
                 at.put(w);
             }
-            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => {
-                w.varint(1);
+            // With a model version, variants 6 and 7 (a state of an older package holds 1 and 2,
+            // which still read, without one).
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, model, at } => {
+                w.varint(if model.is_some() { 6 } else { 1 });
                 [decision, placement, offer].iter().for_each(|s| w.str(s));
                 variant.put(w);
                 control.put(w);
+                if let Some(v) = model {
+                    w.varint(u64::from(*v));
+                }
                 at.put(w);
             }
-            OutboxEvent::Conversion { decision, offer, event, control, at } => {
-                w.varint(2);
+            OutboxEvent::Conversion { decision, offer, event, control, model, at } => {
+                w.varint(if model.is_some() { 7 } else { 2 });
                 [decision, offer, event].iter().for_each(|s| w.str(s));
                 control.put(w);
+                if let Some(v) = model {
+                    w.varint(u64::from(*v));
+                }
                 at.put(w);
             }
             OutboxEvent::LegacyForgotten { pid, at } => {
@@ -154,21 +172,24 @@ impl Wire for OutboxEvent {
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        match r.variant("OutboxEvent", 6) {
+        let v = r.variant("OutboxEvent", 8);
+        match v {
             0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
-            1 => OutboxEvent::Exposure {
+            1 | 6 => OutboxEvent::Exposure {
                 decision: r.string(),
                 placement: r.string(),
                 offer: r.string(),
                 variant: Wire::take(r),
                 control: r.bool(),
+                model: (v == 6).then(|| r.u32()),
                 at: r.i64(),
             },
-            2 => OutboxEvent::Conversion {
+            2 | 7 => OutboxEvent::Conversion {
                 decision: r.string(),
                 offer: r.string(),
                 event: r.string(),
                 control: r.bool(),
+                model: (v == 7).then(|| r.u32()),
                 at: r.i64(),
             },
             3 => OutboxEvent::LegacyForgotten { pid: r.string(), at: r.i64() },
@@ -204,6 +225,9 @@ impl OutboxEvent {
         fn opt(s: &Option<String>) -> Field<'_> {
             s.as_deref().map_or(Field::Null, Field::Str)
         }
+        fn version(v: Option<u32>) -> Field<'static> {
+            v.map_or(Field::Null, |v| Field::Time(i64::from(v)))
+        }
         let kind = ("type", Field::Str(self.kind()));
         match self {
             OutboxEvent::StageChanged { from, to, at } => {
@@ -212,21 +236,23 @@ impl OutboxEvent {
             OutboxEvent::StageLeft { from, at } => {
                 vec![kind, ("from", opt(from)), ("to", Field::Null), ("at", Field::Time(*at))]
             }
-            OutboxEvent::Exposure { decision, placement, offer, variant, control, at } => vec![
+            OutboxEvent::Exposure { decision, placement, offer, variant, control, model, at } => vec![
                 kind,
                 ("decision", Field::Str(decision)),
                 ("placement", Field::Str(placement)),
                 ("offer", Field::Str(offer)),
                 ("variant", opt(variant)),
                 ("control", Field::Bool(*control)),
+                ("model", version(*model)),
                 ("at", Field::Time(*at)),
             ],
-            OutboxEvent::Conversion { decision, offer, event, control, at } => vec![
+            OutboxEvent::Conversion { decision, offer, event, control, model, at } => vec![
                 kind,
                 ("decision", Field::Str(decision)),
                 ("offer", Field::Str(offer)),
                 ("event", Field::Str(event)),
                 ("control", Field::Bool(*control)),
+                ("model", version(*model)),
                 ("at", Field::Time(*at)),
             ],
             OutboxEvent::LegacyForgotten { pid, at } => {
@@ -500,6 +526,7 @@ fn name(c: &Compact, model: &Model) -> OutboxEvent {
                 .and_then(|v| offer(o).and_then(|x| x.variants.get(v as usize)))
                 .map(|v| v.id.clone()),
             control,
+            model: Some(model.version),
             at,
         },
         Compact::Conversion { decision, offer: o, event, control, at } => OutboxEvent::Conversion {
@@ -507,6 +534,7 @@ fn name(c: &Compact, model: &Model) -> OutboxEvent {
             offer: owned(offer(o).map(|x| x.id.as_str())),
             event: owned(model.events.get(event as usize).map(|e| e.name.as_str())),
             control,
+            model: Some(model.version),
             at,
         },
     }

@@ -69,7 +69,17 @@ fn session_state() -> StoredState {
             (0..model.placements.len()).for_each(|p| drop(e.decide(p, &ctx, t)));
         }
     }
-    StoredState::decode(&e.export_state()).unwrap()
+    let mut state = StoredState::decode(&e.export_state()).unwrap();
+    // Reports name the model's version, which postcard's reference leaves out (one layout per
+    // variant: the wire writes them as variants 6 and 7, tested in `model_versions_on_the_wire`).
+    let mut versions = 0;
+    for ev in &mut state.outbox {
+        if let OutboxEvent::Exposure { model, .. } | OutboxEvent::Conversion { model, .. } = ev {
+            versions += usize::from(model.take() == Some(1));
+        }
+    }
+    assert!(versions > 0, "the session has reports");
+    state
 }
 
 /// A state with every variant of every enum it holds.
@@ -132,6 +142,7 @@ fn every_variant_state() -> StoredState {
                 offer: s("o4"),
                 variant: Some(s("b")),
                 control: false,
+                model: None,
                 at: T0,
             },
             OutboxEvent::Conversion {
@@ -139,6 +150,7 @@ fn every_variant_state() -> StoredState {
                 offer: s("o4"),
                 event: s("purchase"),
                 control: true,
+                model: None,
                 at: 0,
             },
             OutboxEvent::Forgotten { pid: s("abc"), install: s("00000000000000ab"), decisions: 7, at: -5 },
@@ -233,6 +245,47 @@ fn models_rules_state_and_claims_encode_as_postcard() {
     same(&session_state());
     same(&every_variant_state());
     same(&claims());
+}
+
+/// Exposures and conversions with the model's version are variants 6 and 7, the fields of 1 and 2
+/// with the version before `at`; 1 and 2 (older packages' states) still read, without one.
+#[test]
+fn model_versions_on_the_wire() {
+    let exposure = |model| OutboxEvent::Exposure {
+        decision: "00ff".into(),
+        placement: "home_hero".into(),
+        offer: "o4".into(),
+        variant: None,
+        control: true,
+        model,
+        at: T0,
+    };
+    let conversion = |model| OutboxEvent::Conversion {
+        decision: "00ff".into(),
+        offer: "o4".into(),
+        event: "purchase".into(),
+        control: false,
+        model,
+        at: 5,
+    };
+    for (old, new, tags) in [
+        (exposure(None), exposure(Some(u32::MAX)), (1, 6)),
+        (conversion(None), conversion(Some(300)), (2, 7)),
+    ] {
+        let (a, b) = (to_bytes(&old), to_bytes(&new));
+        assert_eq!((a.first(), b.first()), (Some(&tags.0), Some(&tags.1)));
+        // The same fields, and the version as a varint before `at` (i64, zigzag varint, 6 bytes).
+        let version = if tags.1 == 6 { vec![0xff, 0xff, 0xff, 0xff, 0x0f] } else { vec![0xac, 0x02] };
+        let cut = a.len()
+            - to_bytes(&match &old {
+                OutboxEvent::Exposure { at, .. } | OutboxEvent::Conversion { at, .. } => *at,
+                _ => unreachable!(),
+            })
+            .len();
+        assert_eq!(b, [&[tags.1][..], &a[1..cut], &version, &a[cut..]].concat());
+        assert_eq!(from_bytes::<OutboxEvent>(&a).unwrap(), old);
+        assert_eq!(from_bytes::<OutboxEvent>(&b).unwrap(), new);
+    }
 }
 
 /// Varints: redundant `80` groups are accepted, a byte more than the type needs or an

@@ -231,6 +231,30 @@ test('the fast path reads the new model after applySnapshot', () => {
   assert.equal(fast.decide('splash', { page: 'home' }, T0 + 240_000).items[0].offer, 'brand_story');
 });
 
+test('reports name the model version: an exposure the one it was decided on, a conversion the one that judged it', () => {
+  // Every offer converts on a purchase, so whatever the hero shows can convert.
+  const at = (version) => compiled(modelAt(version, (m) => ({
+    ...m,
+    offers: m.offers.map((o) => ({ ...o, conversion: { event: 'purchase', within_hours: 72 } })),
+  })));
+  const e = new Engine(at(4), '00000000000000d7');
+  e.setConsent(true);
+  const shown = e.decide('home_hero', { page: 'home' }, T0);
+  assert.ok(shown.items.length > 0, 'the hero shows an offer');
+  e.applySnapshot(at(5));
+  e.track({ type: 'purchase', order: 'o1', amount: 399 }, T0 + 60_000);
+  const reports = e.drainOutbox().filter((r) => r.type === 'exposure' || r.type === 'conversion');
+  assert.deepEqual(reports.map((r) => [r.type, r.decision, r.model]), [
+    ['exposure', shown.id, 4],
+    ['conversion', shown.id, 5],
+  ]);
+  // Kept across an export and import as they were.
+  e.decide('home_offers', { page: 'home' }, T0 + 120_000);
+  const copy = new Engine(at(5), '00000000000000d7');
+  copy.importState(e.exportState());
+  assert.ok(copy.outbox().filter((r) => r.type === 'exposure').every((r) => r.model === 5));
+});
+
 /** `segments` on both paths (see `agree`). */
 function sameSegments(fast, checked, context, now) {
   return agree(() => fast.segments(context, now), () => checked.__segmentsChecked(context, now));

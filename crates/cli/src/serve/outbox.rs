@@ -45,6 +45,9 @@ enum Kind {
     /// A decision counter (an integer from 0 to [`kairos::outbox::ERASE_ALL`]), `null` or absent,
     /// as [`Kind::Install`].
     Count,
+    /// A model version (`meta.version`, an integer from 1 to 2^32 − 1), `null` or absent, as
+    /// [`Kind::Install`]: packages before 2026-11-25 send none.
+    Version,
     /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
 }
@@ -59,6 +62,7 @@ const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
             ("offer", Kind::Name),
             ("variant", Kind::NameOrNull),
             ("control", Kind::Flag),
+            ("model", Kind::Version),
             ("at", Kind::Time),
         ],
     ),
@@ -69,6 +73,7 @@ const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
             ("offer", Kind::Name),
             ("event", Kind::Name),
             ("control", Kind::Flag),
+            ("model", Kind::Version),
             ("at", Kind::Time),
         ],
     ),
@@ -89,7 +94,10 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Decision, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
-        (Kind::Install | Kind::Count, Json::Null) => true,
+        (Kind::Install | Kind::Count | Kind::Version, Json::Null) => true,
+        (Kind::Version, Json::Number(n)) => {
+            n.as_u64().is_some_and(|v| (1..=u64::from(u32::MAX)).contains(&v))
+        }
         (Kind::Install, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
         (Kind::Time, Json::Number(n)) => {
@@ -109,6 +117,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         Kind::Flag => "true or false".into(),
         Kind::Install => "an install id, 16 lowercase hex digits, or null".into(),
         Kind::Count => "a decision counter, an integer from 0 to 2^24 (16777216), or null".into(),
+        Kind::Version => "a model version, an integer from 1 to 4294967295, or null".into(),
         Kind::Time => format!(
             "an integer, ms since the epoch, from 0 to {} days after the server's clock",
             MAX_AHEAD_MS / kairos::time::DAY_MS
@@ -132,7 +141,7 @@ fn check_report(o: &Map<String, Json>, now: i64) -> Result<(), String> {
     }
     for (name, field) in fields.iter() {
         let Some(value) = o.get(*name) else {
-            if matches!(field, Kind::Install | Kind::Count) {
+            if matches!(field, Kind::Install | Kind::Count | Kind::Version) {
                 continue;
             }
             return Err(format!("`{kind}` misses field `{name}` (it has {})", names()));
@@ -349,6 +358,7 @@ mod tests {
                 offer: "o".into(),
                 variant: None,
                 control: false,
+                model: Some(1),
                 at: 4,
             },
             E::Exposure {
@@ -357,9 +367,26 @@ mod tests {
                 offer: "o".into(),
                 variant: Some("b".into()),
                 control: true,
+                model: Some(u32::MAX),
                 at: 5,
             },
-            E::Conversion { decision, offer: "o".into(), event: "purchase".into(), control: false, at: 6 },
+            // From an older package's state: reported with `model` null.
+            E::Conversion {
+                decision: decision.clone(),
+                offer: "o".into(),
+                event: "purchase".into(),
+                control: false,
+                model: None,
+                at: 6,
+            },
+            E::Conversion {
+                decision,
+                offer: "o".into(),
+                event: "purchase".into(),
+                control: false,
+                model: Some(7),
+                at: 6,
+            },
             E::LegacyForgotten { pid: "0123456789abcdef".into(), at: 7 },
             E::Forgotten {
                 pid: "0123456789abcdef".into(),
