@@ -24,56 +24,85 @@ pub(crate) fn missing_id_salt(id_salt: &str) -> Option<Warning> {
     })
 }
 
-/// Adds to `out` where `rule` (at `path`) has a `fractional` that buckets by `targetingKey` alone:
-/// no key, or the bare variable. Two such splits put every shopper in the same bucket of both.
-pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<String>) {
-    fractional_walk(path, rule, out, 0);
+/// A `fractional` that buckets by `targetingKey` alone: where it is, and its buckets (as JSON
+/// text, to tell splits apart).
+pub(crate) struct Split {
+    path: String,
+    buckets: String,
 }
 
-fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, depth: usize) {
+/// Adds to `out` each `fractional` in `rule` (at `path`) that buckets by `targetingKey` alone: no
+/// key, or `{"var": "targetingKey"}` or `{"val": "targetingKey"}` outside an iterator (inside one
+/// they read the item's field).
+pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<Split>) {
+    fractional_walk(path, rule, out, false, 0);
+}
+
+fn fractional_walk(path: &str, e: &Json, out: &mut Vec<Split>, in_item: bool, depth: usize) {
     if depth > crate::logic::MAX_DEPTH {
         return;
     }
     let Some((op, args)) = op_args(e) else {
         if let Json::Array(items) = e {
             for (i, item) in items.iter().enumerate() {
-                fractional_walk(&format!("{path}[{i}]"), item, out, depth + 1);
+                fractional_walk(&format!("{path}[{i}]"), item, out, in_item, depth + 1);
             }
         }
         return;
     };
     if op == "fractional" {
-        let bare = serde_json::json!("targetingKey");
-        let unsalted = match args.first() {
-            None | Some(Json::Array(_)) => true,
-            Some(key) => op_args(key).is_some_and(|(op, a)| {
-                op == "var"
-                    && a.first().is_some_and(|v| **v == bare || **v == Json::Array(vec![bare.clone()]))
-            }),
+        let key = |k: &Json| {
+            op_args(k).is_some_and(|(op, a)| {
+                let name = match a.as_slice() {
+                    [Json::String(s)] => Some(s.as_str()),
+                    [Json::Array(p)] => match p.as_slice() {
+                        [Json::String(s)] => Some(s.as_str()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                matches!(op, "var" | "val") && !in_item && name == Some("targetingKey")
+            })
         };
-        if unsalted {
-            out.push(path.to_string());
+        let buckets = match args.first() {
+            None | Some(Json::Array(_)) => Some(&args[..]),
+            Some(k) if key(k) => args.get(1..),
+            Some(_) => None,
+        };
+        if let Some(b) = buckets {
+            let buckets = b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+            out.push(Split { path: path.to_string(), buckets });
         }
     }
+    let iterates = matches!(op, "map" | "filter" | "reduce" | "all" | "some" | "none");
     for (i, a) in args.iter().enumerate() {
-        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, depth + 1);
+        // The first argument of an iterator is read outside it; the others per item.
+        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, in_item || (iterates && i > 0), depth + 1);
     }
 }
 
-/// A warning at each `fractional` after the first of `paths` (from [`unsalted_fractional`]).
-pub(crate) fn same_splits(paths: &[String]) -> Vec<Warning> {
-    let Some((first, rest)) = paths.split_first() else { return Vec::new() };
-    rest.iter()
-        .map(|path| Warning {
-            path: path.clone(),
+/// A warning at each split of `splits` (from [`unsalted_fractional`]) with other buckets than an
+/// earlier one: both bucket by the same hash, so her bucket in one fixes her bucket in the other.
+/// Splits with the same buckets are one split (two segments naming its two arms, say): no warning.
+pub(crate) fn same_splits(splits: &[Split]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (i, s) in splits.iter().enumerate() {
+        let Some(first) = splits.get(..i).and_then(|before| before.iter().find(|b| b.buckets != s.buckets))
+        else {
+            continue;
+        };
+        out.push(Warning {
+            path: s.path.clone(),
             message: format!(
-                "this `fractional` buckets by `targetingKey` alone, as `{first}` does, so every \
-                 shopper falls in the same bucket of both (the two splits are one split); salt its \
-                 key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \"targetingKey\"}}]}}, \
-                 [\"on\", 50], [\"off\", 50]]}}"
+                "this `fractional` buckets by `targetingKey` alone, as `{}` does, with other buckets: \
+                 the two splits are not independent (a shopper's bucket in one fixes her bucket in the \
+                 other); salt its key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \
+                 \"targetingKey\"}}]}}, [\"on\", 50], [\"off\", 50]]}}",
+                first.path
             ),
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 /// Walks a rule and returns its warnings.
@@ -247,10 +276,11 @@ mod tests {
         c.warnings.iter().map(ToString::to_string).collect()
     }
 
-    /// Analyst review: two `fractional` splits without a key split alike (on/on and off/off,
-    /// never on/off), and `kairos check` said nothing.
+    /// Analyst review: two `fractional` splits by the bare `targetingKey` are not independent, and
+    /// `kairos check` said nothing. A review of the first fix: the two arms of one split (the same
+    /// buckets) are no mistake, and inside an iterator `{"var": "targetingKey"}` is the item's.
     #[test]
-    fn two_fractional_splits_by_the_bare_targeting_key_warn() {
+    fn two_different_splits_by_the_bare_targeting_key_warn() {
         let text = include_str!("../../examples/taste-of-su/model.json");
         let with = |rules: &[serde_json::Value]| {
             let mut m: serde_json::Value = serde_json::from_str(text).unwrap();
@@ -265,18 +295,26 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let bare = json!({"fractional": [["on", 50], ["off", 50]]});
-        let var = json!({"fractional": [{"var": "targetingKey"}, ["on", 50], ["off", 50]]});
+        let tenth = json!({"fractional": [["on", 10], ["off", 90]]});
+        let var = json!({"fractional": [{"var": "targetingKey"}, ["on", 10], ["off", 90]]});
+        let val = json!({"fractional": [{"val": ["targetingKey"]}, ["on", 10], ["off", 90]]});
         let salted =
-            json!({"fractional": [{"cat": ["b-", {"var": "targetingKey"}]}, ["on", 50], ["off", 50]]});
+            json!({"fractional": [{"cat": ["b-", {"var": "targetingKey"}]}, ["on", 10], ["off", 90]]});
         assert!(with(std::slice::from_ref(&bare)).is_empty(), "one split alone");
-        assert!(with(&[bare.clone(), salted.clone()]).is_empty(), "the other salted");
-        let w = with(&[bare.clone(), var.clone()]);
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(
-            w[0].starts_with("warning: segments.split1.==[0]: this `fractional` buckets by `targetingKey` alone, as `segments.split0.==[0]` does"),
-            "{w:?}"
-        );
-        assert_eq!(with(&[bare.clone(), bare.clone(), bare]).len(), 2);
+        assert!(with(&[bare.clone(), bare.clone()]).is_empty(), "one split, named twice (its arms)");
+        assert!(with(&[bare.clone(), salted]).is_empty(), "the other salted");
+        for other in [&tenth, &var, &val] {
+            let w = with(&[bare.clone(), other.clone()]);
+            assert_eq!(w.len(), 1, "{other}: {w:?}");
+            assert!(
+                w[0].starts_with("warning: segments.split1.==[0]: this `fractional` buckets by `targetingKey` alone, as `segments.split0.==[0]` does, with other buckets"),
+                "{w:?}"
+            );
+        }
+        // In a `map`, the key reads each item's `targetingKey`.
+        let per_item = json!({"map": [{"var": "traits.crm_segments"}, {"fractional": [{"var": "targetingKey"}, ["on", 1]]}]});
+        assert!(with(&[bare.clone(), per_item]).is_empty());
+        assert_eq!(with(&[bare.clone(), tenth.clone(), bare]).len(), 2, "each split after another differs");
     }
 
     /// Privacy review finding 1: a model without `id_salt` compiled with no warning, and every

@@ -128,7 +128,7 @@ struct Compiler {
     errors: Vec<CompileError>,
     warnings: Vec<Warning>,
     /// Where rules split by `targetingKey` alone ([`lint::unsalted_fractional`]).
-    unsalted: Vec<String>,
+    unsalted: Vec<lint::Split>,
     names: Names,
     contents: Vec<String>,
 }

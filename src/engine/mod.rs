@@ -555,17 +555,26 @@ impl Engine {
         }
         // Held for linking conversions: only exposures of offers that convert (a review found
         // 32 views of an offer without a conversion pushing out another's exposure, whose
-        // purchase then went unreported). When all places are taken, one that can no longer
-        // convert (its offer has none now, or its window has passed) goes first, else the oldest.
+        // purchase then went unreported). When all places are taken, the one whose window closes
+        // first goes (the oldest among equals): one that cannot convert any more (its offer has
+        // no conversion now) or was stamped after `now` (a clock that ran ahead) before any, so a
+        // week-long win-back outlives an hour-long banner's many exposures.
         let offers = &self.model.offers;
         if offers.get(o).is_some_and(|x| x.conversion.is_some()) {
             let recent = &mut self.profile.recent;
             if recent.len() >= RECENT_EXPOSURES {
-                let spent = recent.iter().position(|r| {
-                    let conversion = offers.get(r.offer as usize).and_then(|x| x.conversion);
-                    conversion.is_none_or(|(_, window)| now.saturating_sub(r.at_ms) > window)
-                });
-                crate::profile::remove_at(recent, spent.unwrap_or(0));
+                // A plain loop: `min_by_key` over `enumerate` is 0.2 KB more in the module.
+                let (mut first, mut soonest) = (0, i64::MAX);
+                for (i, r) in recent.iter().enumerate() {
+                    let closes = match offers.get(r.offer as usize).and_then(|x| x.conversion) {
+                        Some((_, window)) if r.at_ms <= now => r.at_ms.saturating_add(window),
+                        _ => i64::MIN,
+                    };
+                    if closes < soonest {
+                        (first, soonest) = (i, closes);
+                    }
+                }
+                crate::profile::remove_at(recent, first);
             }
             recent.push(Recent { decision, offer: o as u32, at_ms: now, control: item.control });
         }

@@ -657,7 +657,7 @@ fn a_conversion_takes_its_latest_exposure_and_keeps_the_others_in_order() {
     let m = model(
         json!([
             {"id": "a", "placements": ["hero"], "content": 1, "conversion": {"event": "buy"}},
-            {"id": "b", "placements": ["grid"], "content": 1}
+            {"id": "b", "placements": ["grid"], "content": 1, "conversion": {"event": "view"}}
         ]),
         json!({}),
     );
@@ -671,13 +671,14 @@ fn a_conversion_takes_its_latest_exposure_and_keeps_the_others_in_order() {
     let buy = e.model().event("buy").unwrap();
     e.track(buy, &[Value::Number(1.0)], t + 5);
     let left: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
-    // `b` has no conversion: its exposures are not held.
-    assert_eq!(left, [(0, t + 1)]);
+    assert_eq!(left, [(1, t), (0, t + 1), (1, t + 2), (1, t + 4)]);
 }
 
 /// Exposures of offers without a conversion take no place among the 32 held for linking, and
-/// when the places are full one past its window goes before a live one (analyst review: 32 home
-/// views pushed out a win-back exposure whose purchase, within its window, went unreported).
+/// when the places are full the one whose window closes first goes (analyst review: 32 home
+/// views pushed out a win-back exposure whose purchase, within its window, went unreported; a
+/// review of the fix: so did 32 live exposures of an hour-long banner, and exposures stamped by
+/// a clock that ran ahead).
 #[test]
 fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     let m = model(
@@ -711,6 +712,22 @@ fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     }
     assert_eq!(e.profile().recent.first().map(|r| r.offer), Some(0), "a's exposure stays");
     assert_eq!(buy(&mut e, t + 3 * HOUR), 2, "a converts, and the latest live c");
+
+    // 40 live exposures of `c` within its hour: the oldest of them go, never `a`'s (whose window
+    // closes last), and so do exposures stamped a year ahead by a clock corrected since.
+    let mut e = engine(e.model().clone(), 2);
+    shown(&mut e, "hero", t);
+    for i in 0..20 {
+        shown(&mut e, "side", t + 365 * DAY + i);
+    }
+    for i in 0..40 {
+        shown(&mut e, "side", t + 60_000 * (i + 1));
+    }
+    let held: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
+    assert_eq!(held.first(), Some(&(0, t)));
+    assert_eq!(held.get(1), Some(&(2, t + 60_000 * 10)), "the oldest of c's live ones went: {held:?}");
+    assert_eq!(held.len(), RECENT_EXPOSURES);
+    assert_eq!(buy(&mut e, t + 2 * HOUR), 1, "a converts");
 }
 
 /// The Taste of Su model: stages that read days, features, traits and segments.
