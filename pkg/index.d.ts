@@ -91,7 +91,7 @@ export type OutboxEvent =
       readonly offer: string;
       readonly variant: string | null;
       readonly control: boolean;
-      /** The model's `meta.version` it was decided on; null when a package before 2026-11-25 stored it. */
+      /** The model's `meta.version` it was decided on; null when an older package (before the version was reported) stored it. */
       readonly model: number | null;
       readonly at: number;
     }

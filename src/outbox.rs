@@ -62,7 +62,7 @@ pub enum OutboxEvent {
         /// Whether the shopper is in the offer's control group (and saw the fallback).
         control: bool,
         /// The version of the model it was decided on (`meta.version`); `None` when read from a
-        /// state of a package before 2026-11-25 (reported as null).
+        /// state of an older package, from before variants 6 and 7 (reported as null).
         // Left out of serde in tests, whose postcard reference (src/codec/wire_tests.rs) has one
         // layout per variant; the wire writes events with a version as variant 6 (tested apart).
         #[cfg_attr(test, serde(skip))]

@@ -24,21 +24,14 @@ pub(crate) fn missing_id_salt(id_salt: &str) -> Option<Warning> {
     })
 }
 
-/// A `fractional` that buckets by `targetingKey` alone: where it is, and its buckets (as JSON
-/// text, to tell splits apart).
-pub(crate) struct Split {
-    path: String,
-    buckets: String,
-}
-
-/// Adds to `out` each `fractional` in `rule` (at `path`) that buckets by `targetingKey` alone: no
-/// key, or `{"var": "targetingKey"}` or `{"val": "targetingKey"}` outside an iterator (inside one
-/// they read the item's field).
-pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<Split>) {
+/// Adds to `out` where `rule` (at `path`) has a `fractional` that buckets by `targetingKey` alone:
+/// no key, or `{"var": "targetingKey"}` (with a default or not) or `{"val": "targetingKey"}`
+/// outside an iterator's per-item expression (there they read the item's field).
+pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<String>) {
     fractional_walk(path, rule, out, false, 0);
 }
 
-fn fractional_walk(path: &str, e: &Json, out: &mut Vec<Split>, in_item: bool, depth: usize) {
+fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, in_item: bool, depth: usize) {
     if depth > crate::logic::MAX_DEPTH {
         return;
     }
@@ -51,58 +44,46 @@ fn fractional_walk(path: &str, e: &Json, out: &mut Vec<Split>, in_item: bool, de
         return;
     };
     if op == "fractional" {
-        let key = |k: &Json| {
+        let root_key = |k: &Json| {
             op_args(k).is_some_and(|(op, a)| {
-                let name = match a.as_slice() {
-                    [Json::String(s)] => Some(s.as_str()),
-                    [Json::Array(p)] => match p.as_slice() {
-                        [Json::String(s)] => Some(s.as_str()),
-                        _ => None,
-                    },
-                    _ => None,
+                let name = match a.first() {
+                    Some(Json::Array(p)) if op == "var" || p.len() == 1 => p.first(),
+                    other => other.copied(),
                 };
-                matches!(op, "var" | "val") && !in_item && name == Some("targetingKey")
+                matches!(op, "var" | "val") && !in_item && name.and_then(Json::as_str) == Some("targetingKey")
             })
         };
-        let buckets = match args.first() {
-            None | Some(Json::Array(_)) => Some(&args[..]),
-            Some(k) if key(k) => args.get(1..),
-            Some(_) => None,
-        };
-        if let Some(b) = buckets {
-            let buckets = b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
-            out.push(Split { path: path.to_string(), buckets });
+        if args.first().is_none_or(|k| k.is_array() || root_key(k)) {
+            out.push(path.to_string());
         }
     }
+    // An iterator's second argument is read per item; its list (and `reduce`'s start) outside.
     let iterates = matches!(op, "map" | "filter" | "reduce" | "all" | "some" | "none");
     for (i, a) in args.iter().enumerate() {
-        // The first argument of an iterator is read outside it; the others per item.
-        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, in_item || (iterates && i > 0), depth + 1);
+        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, in_item || (iterates && i == 1), depth + 1);
     }
 }
 
-/// A warning at each split of `splits` (from [`unsalted_fractional`]) with other buckets than an
-/// earlier one: both bucket by the same hash, so her bucket in one fixes her bucket in the other.
-/// Splits with the same buckets are one split (two segments naming its two arms, say): no warning.
-pub(crate) fn same_splits(splits: &[Split]) -> Vec<Warning> {
-    let mut out = Vec::new();
-    for (i, s) in splits.iter().enumerate() {
-        let Some(first) = splits.get(..i).and_then(|before| before.iter().find(|b| b.buckets != s.buckets))
-        else {
-            continue;
-        };
-        out.push(Warning {
-            path: s.path.clone(),
+/// A warning at each `fractional` of `paths` (from [`unsalted_fractional`]) after the first. They
+/// bucket by the same hash, so they are not independent: with the same buckets they are one split,
+/// with others her bucket in one fixes her bucket in the other. Two experiments written alike were
+/// the analyst review's case; the two arms of one split are better written once (a review of the
+/// first warning, which told their author to salt one arm, breaking the split).
+pub(crate) fn same_splits(paths: &[String]) -> Vec<Warning> {
+    let Some((first, rest)) = paths.split_first() else { return Vec::new() };
+    rest.iter()
+        .map(|path| Warning {
+            path: path.clone(),
             message: format!(
-                "this `fractional` buckets by `targetingKey` alone, as `{}` does, with other buckets: \
-                 the two splits are not independent (a shopper's bucket in one fixes her bucket in the \
-                 other); salt its key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \
-                 \"targetingKey\"}}]}}, [\"on\", 50], [\"off\", 50]]}}",
-                first.path
+                "this `fractional` buckets by `targetingKey` alone, as `{first}` does, so the two are \
+                 not independent: a shopper falls in the same bucket of both. For two experiments, \
+                 salt each key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \
+                 \"targetingKey\"}}]}}, [\"on\", 50], [\"off\", 50]]}}; to use one split in several \
+                 rules, write it once as a segment and refer to it (`{{\"segment\": \"...\"}}`, \
+                 `{{\"!\": {{\"segment\": \"...\"}}}}` for the other arm)"
             ),
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// Walks a rule and returns its warnings.
@@ -276,11 +257,12 @@ mod tests {
         c.warnings.iter().map(ToString::to_string).collect()
     }
 
-    /// Analyst review: two `fractional` splits by the bare `targetingKey` are not independent, and
-    /// `kairos check` said nothing. A review of the first fix: the two arms of one split (the same
-    /// buckets) are no mistake, and inside an iterator `{"var": "targetingKey"}` is the item's.
+    /// Analyst review: two `fractional` splits by the bare `targetingKey` are one split, and
+    /// `kairos check` said nothing. Reviews of the fix: the warning may not tell the author of two
+    /// arms to salt one; inside an iterator `{"var": "targetingKey"}` is the item's, but not in
+    /// `reduce`'s start; a default does not salt it.
     #[test]
-    fn two_different_splits_by_the_bare_targeting_key_warn() {
+    fn a_second_split_by_the_bare_targeting_key_warns() {
         let text = include_str!("../../examples/taste-of-su/model.json");
         let with = |rules: &[serde_json::Value]| {
             let mut m: serde_json::Value = serde_json::from_str(text).unwrap();
@@ -295,26 +277,28 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let bare = json!({"fractional": [["on", 50], ["off", 50]]});
-        let tenth = json!({"fractional": [["on", 10], ["off", 90]]});
         let var = json!({"fractional": [{"var": "targetingKey"}, ["on", 10], ["off", 90]]});
+        let default = json!({"fractional": [{"var": ["targetingKey", "anon"]}, ["on", 50], ["off", 50]]});
         let val = json!({"fractional": [{"val": ["targetingKey"]}, ["on", 10], ["off", 90]]});
+        let start = json!({"reduce": [[], {"var": "accumulator"}, {"fractional": [{"var": "targetingKey"}, ["on", 1]]}]});
         let salted =
-            json!({"fractional": [{"cat": ["b-", {"var": "targetingKey"}]}, ["on", 10], ["off", 90]]});
+            json!({"fractional": [{"cat": ["b-", {"var": "targetingKey"}]}, ["on", 50], ["off", 50]]});
         assert!(with(std::slice::from_ref(&bare)).is_empty(), "one split alone");
-        assert!(with(&[bare.clone(), bare.clone()]).is_empty(), "one split, named twice (its arms)");
         assert!(with(&[bare.clone(), salted]).is_empty(), "the other salted");
-        for other in [&tenth, &var, &val] {
+        for other in [&bare, &var, &default, &val, &start] {
             let w = with(&[bare.clone(), other.clone()]);
             assert_eq!(w.len(), 1, "{other}: {w:?}");
             assert!(
-                w[0].starts_with("warning: segments.split1.==[0]: this `fractional` buckets by `targetingKey` alone, as `segments.split0.==[0]` does, with other buckets"),
+                w[0].starts_with("warning: segments.split1.==[0]")
+                    && w[0].contains(": this `fractional` buckets by `targetingKey` alone, as `segments.split0.==[0]` does")
+                    && w[0].contains("write it once as a segment"),
                 "{w:?}"
             );
         }
         // In a `map`, the key reads each item's `targetingKey`.
         let per_item = json!({"map": [{"var": "traits.crm_segments"}, {"fractional": [{"var": "targetingKey"}, ["on", 1]]}]});
         assert!(with(&[bare.clone(), per_item]).is_empty());
-        assert_eq!(with(&[bare.clone(), tenth.clone(), bare]).len(), 2, "each split after another differs");
+        assert_eq!(with(&[bare.clone(), var, bare]).len(), 2, "each split after the first");
     }
 
     /// Privacy review finding 1: a model without `id_salt` compiled with no warning, and every

@@ -128,7 +128,7 @@ struct Compiler {
     errors: Vec<CompileError>,
     warnings: Vec<Warning>,
     /// Where rules split by `targetingKey` alone ([`lint::unsalted_fractional`]).
-    unsalted: Vec<lint::Split>,
+    unsalted: Vec<String>,
     names: Names,
     contents: Vec<String>,
 }

@@ -556,9 +556,11 @@ impl Engine {
         // Held for linking conversions: only exposures of offers that convert (a review found
         // 32 views of an offer without a conversion pushing out another's exposure, whose
         // purchase then went unreported). When all places are taken, the one whose window closes
-        // first goes (the oldest among equals): one that cannot convert any more (its offer has
-        // no conversion now) or was stamped after `now` (a clock that ran ahead) before any, so a
-        // week-long win-back outlives an hour-long banner's many exposures.
+        // first goes (the oldest among equals), one that cannot convert any more (its offer has no
+        // conversion now) before any, so a week-long win-back outlives an hour-long banner's many
+        // exposures. One stamped after `now` (a clock that ran ahead, or stepped back) counts as
+        // stamped now: not before one whose window closed (a review: a few ms back evicted a live
+        // win-back while closed exposures stayed).
         let offers = &self.model.offers;
         if offers.get(o).is_some_and(|x| x.conversion.is_some()) {
             let recent = &mut self.profile.recent;
@@ -567,8 +569,8 @@ impl Engine {
                 let (mut first, mut soonest) = (0, i64::MAX);
                 for (i, r) in recent.iter().enumerate() {
                     let closes = match offers.get(r.offer as usize).and_then(|x| x.conversion) {
-                        Some((_, window)) if r.at_ms <= now => r.at_ms.saturating_add(window),
-                        _ => i64::MIN,
+                        Some((_, window)) => r.at_ms.min(now).saturating_add(window),
+                        None => i64::MIN,
                     };
                     if closes < soonest {
                         (first, soonest) = (i, closes);

@@ -714,8 +714,10 @@ fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     assert_eq!(buy(&mut e, t + 3 * HOUR), 2, "a converts, and the latest live c");
 
     // 40 live exposures of `c` within its hour: the oldest of them go, never `a`'s (whose window
-    // closes last), and so do exposures stamped a year ahead by a clock corrected since.
-    let mut e = engine(e.model().clone(), 2);
+    // closes last). Exposures stamped a year ahead by a clock corrected since count as stamped
+    // now: they stay over older live ones of the same window.
+    let model = e.model().clone();
+    let mut e = engine(model.clone(), 2);
     shown(&mut e, "hero", t);
     for i in 0..20 {
         shown(&mut e, "side", t + 365 * DAY + i);
@@ -725,9 +727,20 @@ fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     }
     let held: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
     assert_eq!(held.first(), Some(&(0, t)));
-    assert_eq!(held.get(1), Some(&(2, t + 60_000 * 10)), "the oldest of c's live ones went: {held:?}");
+    assert_eq!(held.get(1), Some(&(2, t + 365 * DAY)));
+    assert_eq!(held.get(21), Some(&(2, t + 60_000 * 30)), "the oldest of c's live ones went: {held:?}");
     assert_eq!(held.len(), RECENT_EXPOSURES);
     assert_eq!(buy(&mut e, t + 2 * HOUR), 1, "a converts");
+
+    // A clock stepped back a few ms: exposures whose window closed go before a live one stamped
+    // after `now` (a review: the win-back went, the closed ones stayed).
+    let mut e = engine(model, 3);
+    for i in 0..31 {
+        shown(&mut e, "side", t + i);
+    }
+    shown(&mut e, "hero", t + 2 * HOUR + 5);
+    shown(&mut e, "side", t + 2 * HOUR);
+    assert_eq!(buy(&mut e, t + 2 * HOUR + 60_000), 2, "a converts, and c's latest");
 }
 
 /// The Taste of Su model: stages that read days, features, traits and segments.

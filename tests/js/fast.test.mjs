@@ -248,11 +248,12 @@ test('reports name the model version: an exposure the one it was decided on, a c
     ['exposure', shown.id, 4],
     ['conversion', shown.id, 5],
   ]);
-  // Kept across an export and import as they were.
-  e.decide('home_offers', { page: 'home' }, T0 + 120_000);
-  const copy = new Engine(at(5), '00000000000000d7');
+  // Kept across an export and import as they were, into an engine on another version too.
+  const later = e.decide('home_hero', { page: 'home' }, T0 + 2 * 86_400_000);
+  assert.ok(later.items.length > 0, 'the hero shows an offer again');
+  const copy = new Engine(at(6), '00000000000000d7');
   copy.importState(e.exportState());
-  assert.ok(copy.outbox().filter((r) => r.type === 'exposure').every((r) => r.model === 5));
+  assert.deepEqual(copy.outbox().filter((r) => r.type === 'exposure').map((r) => [r.decision, r.model]), [[later.id, 5]]);
 });
 
 /** `segments` on both paths (see `agree`). */

@@ -45,8 +45,9 @@ enum Kind {
     /// A decision counter (an integer from 0 to [`kairos::outbox::ERASE_ALL`]), `null` or absent,
     /// as [`Kind::Install`].
     Count,
-    /// A model version (`meta.version`, an integer from 1 to 2^32 − 1), `null` or absent, as
-    /// [`Kind::Install`]: packages before 2026-11-25 send none.
+    /// A model version (`meta.version`: an integer from 0 to 2^32 − 1; `kairos compile` refuses
+    /// 0, a snapshot made by hand may have it, and refusing it would refuse its batch for good),
+    /// `null` or absent, as [`Kind::Install`]: older packages send none.
     Version,
     /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
@@ -95,9 +96,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
         (Kind::Install | Kind::Count | Kind::Version, Json::Null) => true,
-        (Kind::Version, Json::Number(n)) => {
-            n.as_u64().is_some_and(|v| (1..=u64::from(u32::MAX)).contains(&v))
-        }
+        (Kind::Version, Json::Number(n)) => n.as_u64().is_some_and(|v| v <= u64::from(u32::MAX)),
         (Kind::Install, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
         (Kind::Time, Json::Number(n)) => {
@@ -117,7 +116,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         Kind::Flag => "true or false".into(),
         Kind::Install => "an install id, 16 lowercase hex digits, or null".into(),
         Kind::Count => "a decision counter, an integer from 0 to 2^24 (16777216), or null".into(),
-        Kind::Version => "a model version, an integer from 1 to 4294967295, or null".into(),
+        Kind::Version => "a model version, an integer from 0 to 4294967295, or null".into(),
         Kind::Time => format!(
             "an integer, ms since the epoch, from 0 to {} days after the server's clock",
             MAX_AHEAD_MS / kairos::time::DAY_MS
@@ -411,6 +410,36 @@ mod tests {
         for e in events {
             let Json::Object(o) = e.to_json() else { unreachable!("an object") };
             assert_eq!(check_report(&o, 8), Ok(()), "{o:?}");
+        }
+    }
+
+    /// `model`: a whole number from 0 (a snapshot made by hand) to 2^32 − 1, null or absent.
+    #[test]
+    fn a_model_version_is_a_u32_or_null() {
+        let report = |model: Option<Json>| {
+            let mut o = serde_json::json!({"type": "conversion", "decision": "00000000000000ab", "offer": "o",
+                "event": "purchase", "control": false, "at": 6});
+            if let (Some(m), Json::Object(map)) = (model, &mut o) {
+                map.insert("model".into(), m);
+            }
+            let Json::Object(o) = o else { unreachable!("an object") };
+            check_report(&o, 8)
+        };
+        for ok in [None, Some(Json::Null), Some(0.into()), Some(7.into()), Some(u32::MAX.into())] {
+            assert_eq!(report(ok.clone()), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!(4_294_967_296u64),
+            serde_json::json!("1"),
+        ] {
+            assert_eq!(
+                report(Some(bad.clone())),
+                Err("`conversion`.`model` must be a model version, an integer from 0 to 4294967295, or null"
+                    .into()),
+                "{bad}"
+            );
         }
     }
 }
