@@ -119,12 +119,7 @@ export type OutboxEvent =
       readonly install: string | null;
       readonly decisions: number | null;
       readonly at: number;
-    }
-  /**
-   * Last in `drainOutbox()` (never in `outbox()`), when the outbox was full since the last drain:
-   * how many reports it dropped (the oldest), with erasure requests past their bound of 1,024.
-   */
-  | { readonly type: 'dropped'; readonly reports: number };
+    };
 
 /** The stable codes of `KairosError`. */
 export type ErrorCode =

@@ -121,13 +121,6 @@ pub enum OutboxEvent {
         /// When, ms.
         at: i64,
     },
-    /// How many reports (and erasure requests past the bound) a full outbox dropped since the
-    /// last drain: made when the outbox is drained or read ([`Outbox::dropped_report`]), after
-    /// the rest, never kept in it (an analyst review: the loss reached no one).
-    Dropped {
-        /// Events dropped, at least 1.
-        reports: u32,
-    },
 }
 
 impl Wire for OutboxEvent {
@@ -170,10 +163,6 @@ impl Wire for OutboxEvent {
                 from.put(w);
                 at.put(w);
             }
-            OutboxEvent::Dropped { reports } => {
-                w.varint(8);
-                w.varint(u64::from(*reports));
-            }
             OutboxEvent::Forgotten { pid, install, decisions, at } => {
                 w.varint(5);
                 [pid, install].iter().for_each(|s| w.str(s));
@@ -183,7 +172,7 @@ impl Wire for OutboxEvent {
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
-        let v = r.variant("OutboxEvent", 9);
+        let v = r.variant("OutboxEvent", 8);
         match v {
             0 => OutboxEvent::StageChanged { from: Wire::take(r), to: r.string(), at: r.i64() },
             1 | 6 => OutboxEvent::Exposure {
@@ -205,7 +194,6 @@ impl Wire for OutboxEvent {
             },
             3 => OutboxEvent::LegacyForgotten { pid: r.string(), at: r.i64() },
             4 => OutboxEvent::StageLeft { from: Wire::take(r), at: r.i64() },
-            8 => OutboxEvent::Dropped { reports: r.u32() },
             _ => OutboxEvent::Forgotten {
                 pid: r.string(),
                 install: r.string(),
@@ -224,7 +212,6 @@ impl OutboxEvent {
             OutboxEvent::Exposure { .. } => "exposure",
             OutboxEvent::Conversion { .. } => "conversion",
             OutboxEvent::Forgotten { .. } | OutboxEvent::LegacyForgotten { .. } => "forgotten",
-            OutboxEvent::Dropped { .. } => "dropped",
         }
     }
 
@@ -268,7 +255,6 @@ impl OutboxEvent {
                 ("model", version(*model)),
                 ("at", Field::Time(*at)),
             ],
-            OutboxEvent::Dropped { reports } => vec![kind, ("reports", Field::Time(i64::from(*reports)))],
             OutboxEvent::LegacyForgotten { pid, at } => {
                 vec![
                     kind,
@@ -517,11 +503,6 @@ impl Outbox {
         let out = self.events(model);
         self.clear();
         out
-    }
-
-    /// The report of the events dropped since the last drain, if any were ([`OutboxEvent::Dropped`]).
-    pub fn dropped_report(&self) -> Option<OutboxEvent> {
-        (self.dropped > 0).then_some(OutboxEvent::Dropped { reports: self.dropped })
     }
 
     /// Removes every event and the count of dropped ones.

@@ -286,11 +286,6 @@ fn model_versions_on_the_wire() {
         assert_eq!(from_bytes::<OutboxEvent>(&a).unwrap(), old);
         assert_eq!(from_bytes::<OutboxEvent>(&b).unwrap(), new);
     }
-    // The count of dropped events is made at a drain, never kept; as variant 8 it would read.
-    let dropped = OutboxEvent::Dropped { reports: 300 };
-    assert_eq!(to_bytes(&dropped), [8, 0xac, 0x02]);
-    assert_eq!(from_bytes::<OutboxEvent>(&[8, 0xac, 0x02]).unwrap(), dropped);
-    assert!(from_bytes::<OutboxEvent>(&[9]).is_err(), "no variant 9");
 }
 
 /// Varints: redundant `80` groups are accepted, a byte more than the type needs or an

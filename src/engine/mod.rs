@@ -694,19 +694,14 @@ impl Engine {
     /// The outbox events without removing them: the erasure requests, then the reports, each
     /// oldest first.
     pub fn outbox(&mut self) -> Vec<OutboxEvent> {
-        let mut out = Vec::new();
-        self.each_outbox_event(false, &mut |e| out.push(e.clone()));
-        out
+        self.settle_stage();
+        self.outbox.events(&self.model)
     }
 
-    /// Removes and returns the outbox events, in [`Engine::outbox`]'s order, then how many a full
-    /// outbox dropped since the last drain, if any were ([`OutboxEvent::Dropped`]: only here, so a
-    /// host that sends what `outbox` shows and drains once the upload is taken, as the example
-    /// apps do, sends the count once, with the reports of the next upload).
+    /// Removes and returns the outbox events, in [`Engine::outbox`]'s order.
     pub fn drain_outbox(&mut self) -> Vec<OutboxEvent> {
-        let mut out = Vec::new();
-        self.each_outbox_event(true, &mut |e| out.push(e.clone()));
-        out
+        self.settle_stage();
+        self.outbox.drain(&self.model)
     }
 
     /// Gives each outbox event, in [`Engine::outbox`]'s order, to `f` without copying it:
@@ -715,9 +710,6 @@ impl Engine {
         self.settle_stage();
         self.outbox.each(&self.model, f);
         if drain {
-            if let Some(dropped) = self.outbox.dropped_report() {
-                f(&dropped);
-            }
             self.outbox.clear();
         }
     }

@@ -256,21 +256,6 @@ test('reports name the model version: an exposure the one it was decided on, a c
   assert.deepEqual(copy.outbox().filter((r) => r.type === 'exposure').map((r) => [r.decision, r.model]), [[later.id, 5]]);
 });
 
-test('a full outbox says at its next drain how many reports it dropped, once', () => {
-  const e = new Engine(snapshot(), '00000000000000d8');
-  e.setConsent(true);
-  // Views a day apart, each exposing what the page shows (caps allow one a day and more).
-  let n = 0;
-  for (let day = 0; n < 300; day++) n += e.decide('home_offers', { page: 'home' }, T0 + day * 86_400_000).items.length;
-  const all = e.drainOutbox();
-  const last = all.at(-1);
-  assert.equal(last.type, 'dropped');
-  assert.equal(all.length - 1, 256, 'the 256 newest reports before it');
-  assert.ok(last.reports >= n - 256, `dropped ${last.reports} of ${n} exposures and the stage changes`);
-  assert.deepEqual(Object.keys(last), ['type', 'reports']);
-  assert.deepEqual(e.drainOutbox(), [], 'told once');
-});
-
 /** `segments` on both paths (see `agree`). */
 function sameSegments(fast, checked, context, now) {
   return agree(() => fast.segments(context, now), () => checked.__segmentsChecked(context, now));

@@ -187,7 +187,7 @@ test('a long hostile run keeps state and outbox bounded, and the engine deciding
       const copy = new Engine(snapshot(), '00000000000000c1');
       copy.importState(state);
     }
-    if (i % 5000 === 0) assert.ok(e.drainOutbox().length <= OUTBOX_CAPACITY + 1, 'and the count of those dropped');
+    if (i % 5000 === 0) assert.ok(e.drainOutbox().length <= OUTBOX_CAPACITY);
   }
   const products = e.features(t).products_viewed_30d;
   assert.ok(products <= 64, `distinct products ${products} (max 64)`);

@@ -287,7 +287,7 @@ fn classify(raw: &[u8]) -> Result<Line, String> {
     if text.is_empty() {
         return Ok(Line::Blank);
     }
-    let types = "`exposure`, `conversion`, `stage_changed`, `dropped` or `forgotten`";
+    let types = "`exposure`, `conversion`, `stage_changed` or `forgotten`";
     let o = match kairos::compile::json_unique(text) {
         Ok(Json::Object(o)) => o,
         Ok(_) => return Err(format!("expected a report, a JSON object with a `type` ({types})")),
@@ -300,8 +300,7 @@ fn classify(raw: &[u8]) -> Result<Line, String> {
             id.map(Line::Report)
                 .ok_or_else(|| format!("`{t}`.`decision` must be a decision id, 16 lowercase hex digits"))
         }
-        // Neither carries a decision id: a stage change, a device's count of reports it dropped.
-        Some(Json::String(t)) if t == "stage_changed" || t == "dropped" => Ok(Line::Other),
+        Some(Json::String(t)) if t == "stage_changed" => Ok(Line::Other),
         Some(Json::String(t)) if t == "forgotten" => request(&o).map(Line::Request),
         // Another type might carry a decision id that would be kept unseen.
         Some(Json::String(t)) => Err(format!("`{t}` is not a report type erase knows: one of {types}")),

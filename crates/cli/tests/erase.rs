@@ -324,8 +324,6 @@ fn a_request_with_install_erases_exactly_that_installs_reports() {
     // (delivery is at least once).
     let mut first = mixed(&o.anna, &o.ben);
     first.push(o.forgotten.clone());
-    // A device's count of the reports its full outbox dropped: no decision id, kept.
-    first.push(r#"{"received_at":1795147200000,"reports":3,"type":"dropped"}"#.to_string());
     let f1 = d.join("outbox.1.ndjson");
     let f2 = d.join("outbox.2.ndjson");
     write_lines(&f1, &first);
@@ -338,7 +336,6 @@ fn a_request_with_install_erases_exactly_that_installs_reports() {
         first.iter().filter(|l| !(o.anna.contains(l) && is_report(l))).cloned().collect();
     assert_eq!(lines(&f1), expected, "Anna's reports gone; Ben's, the stage changes and the request kept");
     assert!(expected.iter().any(|l| kind(l) == "stage_changed" && o.anna.contains(l)));
-    assert!(expected.iter().any(|l| kind(l) == "dropped"));
     assert!(o.ben.iter().all(|l| expected.contains(l)));
     assert_eq!(
         std::fs::read_to_string(&f2).unwrap(),

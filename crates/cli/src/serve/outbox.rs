@@ -49,14 +49,12 @@ enum Kind {
     /// 0, a snapshot made by hand may have it, and refusing it would refuse its batch for good),
     /// `null` or absent, as [`Kind::Install`]: older packages send none.
     Version,
-    /// How many events a device's full outbox dropped: an integer from 1 to 2^32 − 1.
-    Tally,
     /// A time, ms since the epoch: an integer from 0 to [`MAX_AHEAD_MS`] after the server's clock.
     Time,
 }
 
 /// The report types and their fields, as `OutboxEvent::fields` writes them (`type` aside).
-const REPORTS: [(&str, &[(&str, Kind)]); 5] = [
+const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
     (
         "exposure",
         &[
@@ -85,7 +83,6 @@ const REPORTS: [(&str, &[(&str, Kind)]); 5] = [
         "forgotten",
         &[("pid", Kind::Pid), ("install", Kind::Install), ("decisions", Kind::Count), ("at", Kind::Time)],
     ),
-    ("dropped", &[("reports", Kind::Tally)]),
 ];
 
 /// Why `value` is not what a field of `kind` holds, if it is not; `now` is the server's clock.
@@ -100,7 +97,6 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Flag, Json::Bool(_)) => true,
         (Kind::Install | Kind::Count | Kind::Version, Json::Null) => true,
         (Kind::Version, Json::Number(n)) => n.as_u64().is_some_and(|v| v <= u64::from(u32::MAX)),
-        (Kind::Tally, Json::Number(n)) => n.as_u64().is_some_and(|v| (1..=u64::from(u32::MAX)).contains(&v)),
         (Kind::Install, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
         (Kind::Time, Json::Number(n)) => {
@@ -121,7 +117,6 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         Kind::Install => "an install id, 16 lowercase hex digits, or null".into(),
         Kind::Count => "a decision counter, an integer from 0 to 2^24 (16777216), or null".into(),
         Kind::Version => "a model version, an integer from 0 to 4294967295, or null".into(),
-        Kind::Tally => "a count, an integer from 1 to 4294967295".into(),
         Kind::Time => format!(
             "an integer, ms since the epoch, from 0 to {} days after the server's clock",
             MAX_AHEAD_MS / kairos::time::DAY_MS
@@ -404,8 +399,6 @@ mod tests {
                 decisions: kairos::outbox::ERASE_ALL,
                 at: 8,
             },
-            E::Dropped { reports: 1 },
-            E::Dropped { reports: u32::MAX },
             // A forged state's counter is reported as the largest servers take.
             E::Forgotten {
                 pid: "0123456789abcdef".into(),
