@@ -76,7 +76,8 @@ pub(crate) fn same_splits(paths: &[String]) -> Vec<Warning> {
             path: path.clone(),
             message: format!(
                 "this `fractional` buckets by `targetingKey` alone, as `{first}` does, so the two are \
-                 not independent: a shopper falls in the same bucket of both. For two experiments, \
+                 not independent (her bucket in one fixes her bucket in the other; with the same \
+                 buckets it is the same one). For two experiments, \
                  salt each key, e.g. {{\"fractional\": [{{\"cat\": [\"spring-\", {{\"var\": \
                  \"targetingKey\"}}]}}, [\"on\", 50], [\"off\", 50]]}}; to use one split in several \
                  rules, write it once as a segment and refer to it (`{{\"segment\": \"...\"}}`, \
