@@ -143,8 +143,7 @@ function live(engine, freeing) {
     if (freeing) return null;
     throw kairosError('ENGINE_FREED', 'this engine was freed (free(), or replaced by sync().reset()); use a live one');
   }
-  if (engine.__suspect && !engine.__busy) probe(engine);
-  if (engine.__broken) {
+  if (isBroken(engine)) {
     const e = kairosError('ENGINE_BROKEN', `a call of this engine failed inside the module (${engine.__broken}): it takes no more calls; make a new engine and import the stored state`);
     e.cause = engine.__broken;
     throw e;

@@ -53,6 +53,13 @@ enum Kind {
     Time,
 }
 
+impl Kind {
+    /// Whether the field may be `null` or absent: what older packages did not send.
+    fn optional(self) -> bool {
+        matches!(self, Kind::Install | Kind::Count | Kind::Version)
+    }
+}
+
 /// The report types and their fields, as `OutboxEvent::fields` writes them (`type` aside).
 const REPORTS: [(&str, &[(&str, Kind)]); 4] = [
     (
@@ -95,7 +102,7 @@ fn refuse_value(kind: Kind, value: &Json, now: i64) -> Option<String> {
         (Kind::Decision, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Pid, Json::String(s)) => crate::snap::is_pid(s),
         (Kind::Flag, Json::Bool(_)) => true,
-        (Kind::Install | Kind::Count | Kind::Version, Json::Null) => true,
+        (k, Json::Null) if k.optional() => true,
         (Kind::Version, Json::Number(n)) => n.as_u64().is_some_and(|v| v <= u64::from(u32::MAX)),
         (Kind::Install, Json::String(s)) => crate::is_hex(s, 16),
         (Kind::Count, Json::Number(n)) => n.as_u64().is_some_and(|c| c <= kairos::outbox::ERASE_ALL),
@@ -140,7 +147,7 @@ fn check_report(o: &Map<String, Json>, now: i64) -> Result<(), String> {
     }
     for (name, field) in fields.iter() {
         let Some(value) = o.get(*name) else {
-            if matches!(field, Kind::Install | Kind::Count | Kind::Version) {
+            if field.optional() {
                 continue;
             }
             return Err(format!("`{kind}` misses field `{name}` (it has {})", names()));
