@@ -25,42 +25,54 @@ pub(crate) fn missing_id_salt(id_salt: &str) -> Option<Warning> {
 }
 
 /// Adds to `out` where `rule` (at `path`) has a `fractional` that buckets by `targetingKey` alone:
-/// no key, or `{"var": "targetingKey"}` (with a default or not) or `{"val": "targetingKey"}`
-/// outside an iterator's per-item expression (there they read the item's field).
+/// no key, or a key that reads the root's `targetingKey` and nothing else (see [`root_key`]).
 pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<String>) {
-    fractional_walk(path, rule, out, false, 0);
+    fractional_walk(path, rule, out, 0, 0);
 }
 
-fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, in_item: bool, depth: usize) {
+/// `scopes`: how many iterators' per-item expressions `e` is inside.
+fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, depth: usize) {
     if depth > crate::logic::MAX_DEPTH {
         return;
     }
     let Some((op, args)) = op_args(e) else {
         if let Json::Array(items) = e {
             for (i, item) in items.iter().enumerate() {
-                fractional_walk(&format!("{path}[{i}]"), item, out, in_item, depth + 1);
+                fractional_walk(&format!("{path}[{i}]"), item, out, scopes, depth + 1);
             }
         }
         return;
     };
-    if op == "fractional" {
-        let root_key = |k: &Json| {
-            op_args(k).is_some_and(|(op, a)| {
-                let name = match a.first() {
-                    Some(Json::Array(p)) if op == "var" || p.len() == 1 => p.first(),
-                    other => other.copied(),
-                };
-                matches!(op, "var" | "val") && !in_item && name.and_then(Json::as_str) == Some("targetingKey")
-            })
-        };
-        if args.first().is_none_or(|k| k.is_array() || root_key(k)) {
-            out.push(path.to_string());
-        }
+    if op == "fractional" && args.first().is_none_or(|k| k.is_array() || root_key(k, scopes)) {
+        out.push(path.to_string());
     }
     // An iterator's second argument is read per item; its list (and `reduce`'s start) outside.
     let iterates = matches!(op, "map" | "filter" | "reduce" | "all" | "some" | "none");
     for (i, a) in args.iter().enumerate() {
-        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, in_item || (iterates && i == 1), depth + 1);
+        let inner = scopes.saturating_add(u32::from(iterates && i == 1));
+        fractional_walk(&format!("{path}.{op}[{i}]"), a, out, inner, depth + 1);
+    }
+}
+
+/// Whether `key`, `scopes` iterators deep, is the root's `targetingKey` as it is: `{"var":
+/// "targetingKey"}` (a default or not) outside iterators, `{"val": "targetingKey"}` there or
+/// anywhere with a scope jump `[n]` that climbs to the root (each iterator is two levels, its item
+/// and its metadata, as the parser counts them), or a `cat` of one such key (nothing added).
+fn root_key(key: &Json, scopes: u32) -> bool {
+    let Some((op, args)) = op_args(key) else { return false };
+    let is_name = |a: &[&Json]| matches!(a, [Json::String(s)] if s == "targetingKey");
+    match (op, args.as_slice()) {
+        ("var", [name, ..]) => scopes == 0 && is_name(&[*name]),
+        ("val", [Json::Array(jump), rest @ ..]) => {
+            let climbs = match jump.as_slice() {
+                [n] => n.as_f64().map_or(0.0, f64::abs),
+                _ => return false,
+            };
+            climbs >= f64::from(scopes) * 2.0 && is_name(rest)
+        }
+        ("val", path) => scopes == 0 && is_name(path),
+        ("cat", [one]) => root_key(one, scopes),
+        _ => false,
     }
 }
 
@@ -296,9 +308,32 @@ mod tests {
                 "{w:?}"
             );
         }
-        // In a `map`, the key reads each item's `targetingKey`.
-        let per_item = json!({"map": [{"var": "traits.crm_segments"}, {"fractional": [{"var": "targetingKey"}, ["on", 1]]}]});
-        assert!(with(&[bare.clone(), per_item]).is_empty());
+        // In a `map`, the key reads each item's `targetingKey`, or its index with a jump of 1.
+        let per_item = |key: serde_json::Value| json!({"map": [{"var": "traits.crm_segments"}, {"fractional": [key, ["on", 1]]}]});
+        for key in [
+            json!({"var": "targetingKey"}),
+            json!({"val": "targetingKey"}),
+            json!({"val": [[1], "targetingKey"]}),
+        ] {
+            assert!(with(&[bare.clone(), per_item(key.clone())]).is_empty(), "{key}");
+        }
+        // A jump to the root from inside the iterator, a jump at the root, one-element `cat`s: the
+        // root's key as it is (a review found these unwarned).
+        let nested = json!({"map": [[1], {"map": [[2], {"fractional": [{"val": [[4], "targetingKey"]}, ["on", 1]]}]}]});
+        let in_cat = json!({"fractional": [{"cat": [{"cat": {"var": "targetingKey"}}]}, ["on", 1]]});
+        for other in [
+            per_item(json!({"val": [[2], "targetingKey"]})),
+            json!({"fractional": [{"val": [[1], "targetingKey"]}, ["on", 1]]}),
+            nested,
+            in_cat,
+        ] {
+            assert_eq!(with(&[bare.clone(), other.clone()]).len(), 1, "{other}");
+        }
+        let shallow = json!({"map": [[1], {"map": [[2], {"fractional": [{"val": [[3], "targetingKey"]}, ["on", 1]]}]}]});
+        let two = json!({"fractional": [{"cat": [{"var": "targetingKey"}, "-b"]}, ["on", 1]]});
+        for other in [shallow, two] {
+            assert!(with(&[bare.clone(), other.clone()]).is_empty(), "{other}");
+        }
         assert_eq!(with(&[bare.clone(), var, bare]).len(), 2, "each split after the first");
     }
 
