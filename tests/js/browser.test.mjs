@@ -5,17 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { mkdtempSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, normalize, extname } from 'node:path';
-import { chromium } from 'playwright-core';
 import { root } from './paths.mjs';
+import { launchContext } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
 test('the package runs in a real page in headless Chromium', async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (make chromium-setup installs it)`);
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     const path = url.pathname === '/' ? '/tests/js/page.html' : url.pathname;
@@ -27,11 +23,7 @@ test('the package runs in a real page in headless Chromium', async () => {
     } catch { res.writeHead(404).end(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'pw-')), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const ctx = await launchContext();
   try {
     const page = ctx.pages()[0] ?? await ctx.newPage();
     const errors = [];

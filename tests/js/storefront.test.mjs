@@ -10,10 +10,10 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize, extname } from 'node:path';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, launchContext } from './chromium.mjs';
 import { root } from './paths.mjs';
 import { KAIROS, serve } from './brand.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(root, 'target/artifacts');
 
 function serveShop(models, key, www) {
@@ -40,7 +40,6 @@ function staticOnly(port, www) {
 const START = Date.parse('2026-11-20T14:20:00+08:00');
 
 test('the storefront personalizes on the real package and server', async (t) => {
-  assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM}`);
   assert.ok(existsSync(KAIROS), 'target/release/kairos (make cli builds it)');
   mkdirSync(ARTIFACTS, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'kairos-www-'));
@@ -55,11 +54,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
   cpSync(join(dir, 'brand.pub'), join(www, 'brand.pub'));
   let server = await serveShop(models, join(dir, 'brand.key'), www);
   const port = new URL(server.url).port;
-  const ctx = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const ctx = await launchContext(join(dir, 'profile'), { viewport: { width: 1280, height: 900 } });
   // The page's clock starts at a fixed afternoon in China (UTC+8) and runs from there: outside the
   // model's quiet hours and festival dates, so what the page shows does not depend on when the
   // test runs (the journeys set the page's own clock outright).
