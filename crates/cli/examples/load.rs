@@ -2,8 +2,12 @@
 //! (`If-None-Match`, answered 304) while other clients hold SSE push connections. Prints
 //! requests/s and latency percentiles. Bounded: fixed client counts, fixed duration.
 //!
+//! Then, for as long again, `--uploaders` keep-alive clients posting outbox batches (each of
+//! `--reports` exposures, every one appended to the outbox file and synced to disk before its
+//! `202`): batches/s, reports/s and latency percentiles.
+//!
 //! `make load`, or `cargo run --release -p kairos-cli --example load -- --bin target/release/kairos`
-//! with `--clients 64 --push 256 --seconds 5`.
+//! with `--clients 64 --push 256 --seconds 5 --uploaders 32 --reports 10`.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -18,10 +22,19 @@ struct Opts {
     clients: usize,
     push: usize,
     seconds: u64,
+    uploaders: usize,
+    reports: usize,
 }
 
 fn opts() -> Result<Opts, String> {
-    let mut o = Opts { bin: PathBuf::from("target/release/kairos"), clients: 64, push: 256, seconds: 5 };
+    let mut o = Opts {
+        bin: PathBuf::from("target/release/kairos"),
+        clients: 64,
+        push: 256,
+        seconds: 5,
+        uploaders: 32,
+        reports: 10,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -32,6 +45,9 @@ fn opts() -> Result<Opts, String> {
             "--clients" => o.clients = num(v)?.clamp(1, 1024),
             "--push" => o.push = num(v)?.min(4096),
             "--seconds" => o.seconds = (num(v)? as u64).clamp(1, 60),
+            // At most the server's default --max-uploads (64), which this run keeps.
+            "--uploaders" => o.uploaders = num(v)?.min(64),
+            "--reports" => o.reports = num(v)?.clamp(1, 1000),
             _ => return Err(format!("unknown option {a}")),
         }
     }
@@ -124,12 +140,99 @@ async fn load(addr: &str, o: &Opts) -> Result<(), String> {
         held.push(c);
     }
 
-    let end = Instant::now() + Duration::from_secs(o.seconds);
+    let req =
+        format!("GET /v1/channels/web/latest HTTP/1.1\r\nHost: {addr}\r\nIf-None-Match: {etag}\r\n\r\n");
+    let run = clients(addr, vec![req; o.clients], 304, o.seconds).await?;
+    println!(
+        "{} conditional GETs (304) in {} from {} keep-alive clients, {} push connections held: {:.0} req/s, {}",
+        run.done(),
+        run.took(),
+        o.clients,
+        held.len(),
+        run.per_second(),
+        run.latency(),
+    );
+    drop(held);
+    if o.uploaders > 0 {
+        uploads(addr, o).await?;
+    }
+    Ok(())
+}
+
+/// Outbox uploads: `o.uploaders` keep-alive clients posting batches of `o.reports` exposures for
+/// `o.seconds`; each answered `202` once its batch is on disk.
+async fn uploads(addr: &str, o: &Opts) -> Result<(), String> {
+    let mut requests = Vec::new();
+    for c in 0..o.uploaders {
+        let mut body = String::new();
+        for r in 0..o.reports {
+            body.push_str(&format!(
+                r#"{{"at":1795140000000,"control":false,"decision":"{:016x}","offer":"winback","placement":"home_offers","type":"exposure","variant":null}}"#,
+                c * 1000 + r
+            ));
+            body.push('\n');
+        }
+        requests.push(format!(
+            "POST /v1/outbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    }
+    let run = clients(addr, requests, 202, o.seconds).await?;
+    println!(
+        "{} outbox batches of {} reports (202, each on disk) in {} from {} keep-alive clients: {:.0} batches/s ({:.0} reports/s), {}",
+        run.done(),
+        o.reports,
+        run.took(),
+        o.uploaders,
+        run.per_second(),
+        run.per_second() * o.reports as f64,
+        run.latency(),
+    );
+    Ok(())
+}
+
+/// What a run of clients did: the latency of each answer with the expected status, in order, the
+/// run's length and the failures (another status, a connection lost).
+struct Run {
+    latencies: Vec<Duration>,
+    secs: f64,
+    wrong: u64,
+}
+
+impl Run {
+    fn done(&self) -> usize {
+        self.latencies.len()
+    }
+
+    fn took(&self) -> String {
+        format!("{:.1} s", self.secs)
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.secs
+    }
+
+    /// p50, p99 and max in ms, and the failures.
+    fn latency(&self) -> String {
+        let all = &self.latencies;
+        let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failures",
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            self.wrong
+        )
+    }
+}
+
+/// One keep-alive client per request of `requests`, each sending its request again and again for
+/// `seconds`; answers with status `want` count.
+async fn clients(addr: &str, requests: Vec<String>, want: u16, seconds: u64) -> Result<Run, String> {
+    let end = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for _ in 0..o.clients {
+    for req in requests {
         let addr = addr.to_string();
-        let req =
-            format!("GET /v1/channels/web/latest HTTP/1.1\r\nHost: {addr}\r\nIf-None-Match: {etag}\r\n\r\n");
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut wrong = 0u64;
@@ -137,7 +240,7 @@ async fn load(addr: &str, o: &Opts) -> Result<(), String> {
             while Instant::now() < end {
                 let t = Instant::now();
                 match exchange(&mut s, req.as_bytes()).await {
-                    Ok((304, _)) => lat.push(t.elapsed()),
+                    Ok((status, _)) if status == want => lat.push(t.elapsed()),
                     Ok(_) => wrong += 1,
                     Err(_) => return (lat, wrong + 1),
                 }
@@ -146,28 +249,16 @@ async fn load(addr: &str, o: &Opts) -> Result<(), String> {
         }));
     }
     let start = Instant::now();
-    let mut all = Vec::new();
+    let mut latencies = Vec::new();
     let mut wrong = 0;
     for t in tasks {
         let (l, w) = t.await.map_err(|e| e.to_string())?;
-        all.extend(l);
+        latencies.extend(l);
         wrong += w;
     }
     let secs = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
-    println!(
-        "{} conditional GETs (304) in {secs:.1} s from {} keep-alive clients, {} push connections held: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {wrong} failures",
-        all.len(),
-        o.clients,
-        held.len(),
-        all.len() as f64 / secs,
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-    );
-    drop(held);
-    Ok(())
+    latencies.sort();
+    Ok(Run { latencies, secs, wrong })
 }
 
 /// Sends one request on a keep-alive connection and reads the response head and body.

@@ -132,7 +132,11 @@ struct Shared {
     stopping: watch::Sender<bool>,
     /// One permit per push stream (SSE or long-poll) open (`--max-push`).
     push: Arc<Semaphore>,
+    /// The outbox file, locked while batches are appended to it.
     outbox: tokio::sync::Mutex<PathBuf>,
+    /// Batches waiting for the outbox lock, appended together by whoever holds it next (group
+    /// commit: one sync for all of them).
+    pending: std::sync::Mutex<Vec<outbox::Pending>>,
     /// How long an upload's body may take to arrive.
     read_timeout: Duration,
     /// Largest outbox upload, bytes (`--max-upload`).
@@ -308,6 +312,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         stopping: watch::channel(false).0,
         push: Arc::new(Semaphore::new(max_push)),
         outbox: tokio::sync::Mutex::new(args.outbox.clone()),
+        pending: std::sync::Mutex::new(Vec::new()),
         read_timeout: Duration::from_millis(args.read_timeout_ms),
         max_upload: args.max_upload,
         uploads: Arc::new(Semaphore::new(args.max_uploads.max(1))),

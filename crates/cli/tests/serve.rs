@@ -883,6 +883,73 @@ fn outbox_uploads_are_validated_and_appended() {
     assert_eq!(std::fs::read_to_string(srv.dir.join("outbox.ndjson")).unwrap(), stored);
 }
 
+/// Batches that arrive together are appended together (group commit, one sync for all): each
+/// whole, its lines in a row and in order, none lost or stored twice; and with a limit on the
+/// file, the batches that do not fit are refused (507) while the others of their group are
+/// stored.
+#[test]
+fn concurrent_batches_are_each_stored_whole() {
+    let srv = Server::start("outbox-group", &["--outbox-max-bytes", "45000"]);
+    let file = srv.dir.join("outbox.ndjson");
+    // 8 threads of 6 batches of 5 reports each: 48 batches of about 0.85 KB as stored, 41 KB.
+    let statuses: Vec<(String, u16)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let srv = &srv;
+                scope.spawn(move || {
+                    (0..6)
+                        .map(|b| {
+                            let batch = format!("t{t}b{b}");
+                            let body: String =
+                                (0..5).map(|r| format!("{}\n", exposure(&format!("{batch}r{r}")))).collect();
+                            let ndjson = [("Content-Type", "application/x-ndjson")];
+                            let status =
+                                request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status;
+                            (batch, status)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|(_, s)| *s == 202), "{statuses:?}");
+    let offers: Vec<String> =
+        stored_reports(&file).iter().map(|r| r["offer"].as_str().unwrap().to_string()).collect();
+    assert_eq!(offers.len(), 48 * 5);
+    for (batch, _) in &statuses {
+        let at = offers.iter().position(|o| *o == format!("{batch}r0")).unwrap();
+        let lines: Vec<String> = (0..5).map(|r| format!("{batch}r{r}")).collect();
+        assert_eq!(offers[at..at + 5], lines[..], "batch {batch} whole and in order");
+    }
+
+    // Past the limit: 12 more batches at once, some of which fit.
+    let size = std::fs::metadata(&file).unwrap().len();
+    let room = 45_000 - size;
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..12)
+            .map(|t| {
+                let srv = &srv;
+                scope.spawn(move || {
+                    let body: String =
+                        (0..5).map(|r| format!("{}\n", exposure(&format!("late{t}r{r}")))).collect();
+                    let ndjson = [("Content-Type", "application/x-ndjson")];
+                    request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let stored = statuses.iter().filter(|s| **s == 202).count();
+    assert!(
+        stored >= 1 && statuses.iter().all(|s| *s == 202 || *s == 507),
+        "{statuses:?} ({room} bytes of room)"
+    );
+    assert!(statuses.contains(&507), "{statuses:?} ({room} bytes of room)");
+    assert!(std::fs::metadata(&file).unwrap().len() <= 45_000);
+    assert_eq!(stored_reports(&file).len(), (48 + stored) * 5, "the refused batches are not in the file");
+}
+
 /// Regression: a write that failed partway left part of the batch in the file (stored twice
 /// once the device retried), and the next batch was glued onto the half line.
 #[test]
