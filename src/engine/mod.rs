@@ -558,9 +558,9 @@ impl Engine {
         // purchase then went unreported). When all places are taken, the one whose window closes
         // first goes (the oldest among equals), one that cannot convert any more (its offer has no
         // conversion now) before any, so a week-long win-back outlives an hour-long banner's many
-        // exposures. One stamped after `now` (a clock that ran ahead, or stepped back) counts as
-        // stamped now: not before one whose window closed (a review: a few ms back evicted a live
-        // win-back while closed exposures stayed).
+        // exposures. One stamped a little after `now` (a clock stepped back) counts as stamped
+        // now: not before one whose window closed (a review: a few ms back evicted a live
+        // win-back while closed exposures stayed); one stamped more than a day after goes first.
         let offers = &self.model.offers;
         if offers.get(o).is_some_and(|x| x.conversion.is_some()) {
             let recent = &mut self.profile.recent;
@@ -569,8 +569,13 @@ impl Engine {
                 let (mut first, mut soonest) = (0, i64::MAX);
                 for (i, r) in recent.iter().enumerate() {
                     let closes = match offers.get(r.offer as usize).and_then(|x| x.conversion) {
-                        Some((_, window)) => r.at_ms.min(now).saturating_add(window),
-                        None => i64::MIN,
+                        // Stamped more than a day ahead (by a clock that ran ahead, set right
+                        // since): it cannot convert before then, so it goes first, as a closed
+                        // one does (it held its place over live ones until the clock came by).
+                        Some((_, window)) if r.at_ms <= now.saturating_add(time::DAY_MS) => {
+                            r.at_ms.min(now).saturating_add(window)
+                        }
+                        _ => i64::MIN,
                     };
                     if closes < soonest {
                         (first, soonest) = (i, closes);

@@ -714,23 +714,28 @@ fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     assert_eq!(buy(&mut e, t + 3 * HOUR), 2, "a converts, and the latest live c");
 
     // 40 live exposures of `c` within its hour: the oldest of them go, never `a`'s (whose window
-    // closes last). Exposures stamped a year ahead by a clock corrected since count as stamped
-    // now: they stay over older live ones of the same window.
+    // closes last). Exposures stamped a year ahead, by a clock corrected since, cannot convert
+    // before then: they go first (they held their places over the live ones for a year, and only
+    // the latest live one could be linked). Stamped a few hours ahead, they count as stamped now.
     let model = e.model().clone();
     let mut e = engine(model.clone(), 2);
     shown(&mut e, "hero", t);
     for i in 0..20 {
         shown(&mut e, "side", t + 365 * DAY + i);
     }
+    for i in 0..5 {
+        shown(&mut e, "side", t + 5 * HOUR + i);
+    }
     for i in 0..40 {
         shown(&mut e, "side", t + 60_000 * (i + 1));
     }
     let held: Vec<(u32, i64)> = e.profile().recent.iter().map(|r| (r.offer, r.at_ms)).collect();
     assert_eq!(held.first(), Some(&(0, t)));
-    assert_eq!(held.get(1), Some(&(2, t + 365 * DAY)));
-    assert_eq!(held.get(21), Some(&(2, t + 60_000 * 30)), "the oldest of c's live ones went: {held:?}");
+    assert!(held.iter().all(|&(_, at)| at < t + DAY), "the year-ahead ones went first: {held:?}");
+    assert_eq!(held.get(1), Some(&(2, t + 5 * HOUR)), "a few hours ahead count as now: {held:?}");
+    assert_eq!(held.get(6), Some(&(2, t + 60_000 * 15)), "then the oldest of c's live ones went: {held:?}");
     assert_eq!(held.len(), RECENT_EXPOSURES);
-    assert_eq!(buy(&mut e, t + 2 * HOUR), 1, "a converts");
+    assert_eq!(buy(&mut e, t + 40 * 60_000 + 30_000), 2, "a converts, and the latest c");
 
     // A clock stepped back a few ms: exposures whose window closed go before a live one stamped
     // after `now` (a review: the win-back went, the closed ones stayed).
