@@ -389,6 +389,22 @@ mod tests {
         }
     }
 
+    /// The case only the small-order check decides: the identity as key and as `R`, with `s` = 0,
+    /// satisfies `[s]B - [k]A = R` for every message (test audit: the proptest above never built
+    /// it, and dropping the check passed every test). `from_bytes` refuses such a key anyway.
+    #[test]
+    fn the_identity_as_key_and_r_verifies_nothing() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let identity = EIGHT_TORSION[0].compress();
+        let key = PublicKey(VerifyingKey::from_bytes(identity.as_bytes()).unwrap());
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(identity.as_bytes());
+        for message in [&b""[..], b"any message"] {
+            assert!(!strict(&key, message, &sig));
+            assert!(!key.verify(message, &sig));
+        }
+    }
+
     #[test]
     fn bad_key_text_says_why() {
         let pk = SecretKey::from_seed(&[1; 32]).public().to_text();

@@ -161,5 +161,7 @@ fn accepted_traits_survive_state_import() {
         let mut other = example_engine();
         let back = other.import_state(&engine.export_state());
         assert!(back.is_ok(), "a {len}-byte trait was accepted, then its state refused: {back:?}");
+        // The trait came back with the rest (test audit: an import that dropped it passed).
+        assert_eq!(other.export_state(), engine.export_state(), "a {len}-byte trait");
     }
 }

@@ -228,6 +228,18 @@ fn withdrawing_consent_erases_the_profile() {
     let mut e = engine(m, 5);
     e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT).unwrap();
     assert_eq!(e.stage(), Some("buyer"));
+    // A native host may withdraw and consent again under the same install id: its decision ids
+    // go on from where they were, never repeat (test audit: nothing held them).
+    let before = e.decide(at(&e, "hero"), &[], MIDNIGHT).id;
+    e.set_consent(false);
+    e.set_consent(true);
+    let after = e.decide(at(&e, "hero"), &[], MIDNIGHT + 1).id;
+    assert_eq!(
+        crate::engine::decision_counter(5, after),
+        crate::engine::decision_counter(5, before) + 1,
+        "decision ids go on"
+    );
+    e.track_json(&json!({"type": "buy", "amount": 10}), MIDNIGHT + 2).unwrap();
     e.set_consent(false);
     assert_eq!(e.stage(), None);
     assert_eq!(e.features(MIDNIGHT)[0].1, Some(0.0));
@@ -243,6 +255,9 @@ fn forget_leaves_only_a_forgotten_event() {
     let pid = e.profile().pid().to_string();
     e.track_json(&json!({"type": "view", "category": "qipao"}), MIDNIGHT).unwrap();
     e.forget(6, MIDNIGHT + 1);
+    // Nothing of her profile is left: not her identifiers, nor what was counted (test audit: a
+    // forget that kept the feature aggregates passed every test).
+    assert_eq!(e.profile(), &crate::profile::Profile::new(e.model(), 6));
     assert!(e.profile().ids.is_empty());
     assert!(!e.profile().consent);
     let install = "0000000000000005".to_string();

@@ -209,6 +209,8 @@ test('a trait accepted by setTraits survives exportState/importState', () => {
     if (!accepted) continue;
     const copy = new Engine(snapshot(), '00000000000000c1');
     copy.importState(e.exportState());
+    // The trait came back with the rest (test audit: an import that dropped it passed).
+    assert.deepEqual(copy.exportState(), e.exportState(), `${tier.length} UTF-16 units`);
   }
 });
 

@@ -1,5 +1,7 @@
 // The shared bucketing vectors (tests/vectors/fractional.json, also checked in Rust by
-// tests/conformance.rs): MurmurHash3 from the Wasm module, and flagd v1 bucketing on top of it.
+// tests/conformance.rs): MurmurHash3 from the Wasm module, and the buckets by a JavaScript
+// reference of flagd v1's bucketing over it (the module's own `fractional` on the same vectors:
+// tests/js/differential.test.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
