@@ -47,21 +47,24 @@ fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, dep
         out.push(path.to_string());
     }
     // An iterator's second argument is read per item; its list (and `reduce`'s start) outside.
+    // A `try`'s handlers (its arguments after the first) read the error, a scope below too.
     let iterates = matches!(op, "map" | "filter" | "reduce" | "all" | "some" | "none");
     for (i, a) in args.iter().enumerate() {
-        let inner = scopes.saturating_add(u32::from(iterates && i == 1));
+        let inner = scopes.saturating_add(u32::from((iterates && i == 1) || (op == "try" && i > 0)));
         fractional_walk(&format!("{path}.{op}[{i}]"), a, out, inner, depth + 1);
     }
 }
 
-/// Whether `key`, `scopes` iterators deep, is the root's `targetingKey` as it is: `{"var":
-/// "targetingKey"}` (a default or not) outside iterators, `{"val": "targetingKey"}` there or
-/// anywhere with a scope jump `[n]` that climbs to the root (each iterator is two levels, its item
-/// and its metadata, as the parser counts them), or a `cat` of one such key (nothing added).
+/// Whether `key`, `scopes` scopes deep (iterators' per-item expressions and `try` handlers), is
+/// the root's `targetingKey` as it is: `{"var": "targetingKey"}` (a default or not, the path as
+/// text or as a list of one) outside scopes, `{"val": "targetingKey"}` there or anywhere with a
+/// scope jump `[n]` that climbs to the root (each scope is two levels, as the parser counts them),
+/// or a `cat` of one such key (nothing added).
 fn root_key(key: &Json, scopes: u32) -> bool {
     let Some((op, args)) = op_args(key) else { return false };
     let is_name = |a: &[&Json]| matches!(a, [Json::String(s)] if s == "targetingKey");
     match (op, args.as_slice()) {
+        ("var", [Json::Array(path), ..]) => scopes == 0 && is_name(&path.iter().collect::<Vec<_>>()),
         ("var", [name, ..]) => scopes == 0 && is_name(&[*name]),
         ("val", [Json::Array(jump), rest @ ..]) => {
             let climbs = match jump.as_slice() {
@@ -320,18 +323,30 @@ mod tests {
         // A jump to the root from inside the iterator, a jump at the root, one-element `cat`s: the
         // root's key as it is (a review found these unwarned).
         let nested = json!({"map": [[1], {"map": [[2], {"fractional": [{"val": [[4], "targetingKey"]}, ["on", 1]]}]}]});
+        let in_handler = |key: serde_json::Value| json!({"try": [{"throw": "x"}, {"map": [[1], {"fractional": [key, ["on", 1]]}]}]});
         let in_cat = json!({"fractional": [{"cat": [{"cat": {"var": "targetingKey"}}]}, ["on", 1]]});
         for other in [
             per_item(json!({"val": [[2], "targetingKey"]})),
             json!({"fractional": [{"val": [[1], "targetingKey"]}, ["on", 1]]}),
             nested,
             in_cat,
+            json!({"fractional": [{"var": [["targetingKey"]]}, ["on", 1]]}),
+            in_handler(json!({"val": [[4], "targetingKey"]})),
         ] {
             assert_eq!(with(&[bare.clone(), other.clone()]).len(), 1, "{other}");
         }
         let shallow = json!({"map": [[1], {"map": [[2], {"fractional": [{"val": [[3], "targetingKey"]}, ["on", 1]]}]}]});
         let two = json!({"fractional": [{"cat": [{"var": "targetingKey"}, "-b"]}, ["on", 1]]});
-        for other in [shallow, two] {
+        // A `try` handler reads the error (a review: these were warned).
+        let handler =
+            |key: serde_json::Value| json!({"try": [{"throw": "x"}, {"fractional": [key, ["on", 1]]}]});
+        for other in [
+            shallow,
+            two,
+            handler(json!({"var": "targetingKey"})),
+            handler(json!({"val": [[1], "targetingKey"]})),
+            in_handler(json!({"val": [[3], "targetingKey"]})),
+        ] {
             assert!(with(&[bare.clone(), other.clone()]).is_empty(), "{other}");
         }
         assert_eq!(with(&[bare.clone(), var, bare]).len(), 2, "each split after the first");
