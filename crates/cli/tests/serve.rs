@@ -950,6 +950,38 @@ fn concurrent_batches_are_each_stored_whole() {
     assert_eq!(stored_reports(&file).len(), (48 + stored) * 5, "the refused batches are not in the file");
 }
 
+/// Regression (review of the group commit): a batch waiting for a stuck disk was kept in memory
+/// after its client left, while its upload permit (`--max-uploads`) went with the client's
+/// handler, so the uploads of clients that gave up piled up without a bound. The permit now goes
+/// with the batch until it is written.
+#[test]
+fn waiting_batches_keep_their_upload_permits_after_their_clients_leave() {
+    let name = "outbox-stuck";
+    let dir = std::env::temp_dir().join(format!("kairos-serve-{name}-{}", std::process::id()));
+    // A FIFO that nobody reads: a write past its buffer (64 KiB) never ends, as on a stuck disk.
+    let fifo = format!("mkfifo '{}'", dir.join("outbox.ndjson").display());
+    let srv = Server::start_in_shell(name, &["--max-uploads", "2", "--max-upload", "400000"], &fifo);
+    let big: String =
+        (0..400).map(|i| format!("{}\n", exposure(&format!("{i:03}{}", "x".repeat(61))))).collect();
+    let head = format!(
+        "POST /v1/outbox HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+        srv.addr,
+        big.len()
+    );
+    // Two uploads the server takes (the first writing, the second waiting for it); their clients
+    // leave.
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&srv.addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(big.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let third =
+        request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], big.as_bytes());
+    assert_eq!(third.status, 503, "{}", third.text());
+}
+
 /// Regression: a write that failed partway left part of the batch in the file (stored twice
 /// once the device retried), and the next batch was glued onto the half line.
 #[test]
@@ -988,6 +1020,32 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with(&before) && text[before.len()..].lines().count() == 1, "{text}");
     assert_eq!(last(&text), sent("after"));
+
+    // A batch that cannot be written fails alone: small batches arriving with it, appended in
+    // the same group, are stored (a review: the whole group got 500).
+    let small: Vec<u16> = std::thread::scope(|scope| {
+        let big_ones: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| (0..6).map(|_| post(big.as_bytes()).status).collect::<Vec<_>>()))
+            .collect();
+        let smalls: Vec<_> = (0..8)
+            .map(|t| {
+                let post = &post;
+                scope.spawn(move || {
+                    (0..4)
+                        .map(|b| post(format!("{}\n", exposure(&format!("s{t}-{b}"))).as_bytes()).status)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for b in big_ones {
+            assert!(b.join().unwrap().iter().all(|s| *s == 500));
+        }
+        smalls.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    assert!(small.iter().all(|s| *s == 202), "{small:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(&before), "what was stored stays");
+    assert_eq!(text[before.len()..].lines().count(), 1 + 32, "`after` and the 32 small batches");
 
     // A last line cut short (a crash mid-write) is ended before the next batch.
     std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b"{\"type\":\"ha").unwrap();

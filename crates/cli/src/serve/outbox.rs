@@ -187,9 +187,11 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     if let Some(refused) = refuse_content_type(req.headers(), &["application/x-ndjson", "application/json"]) {
         return refused;
     }
-    // Held until the batch is written (or refused): the devices keep their reports and send them
-    // again later.
-    let Ok(_upload) = s.uploads.clone().try_acquire_owned() else {
+    // Held until the batch is written (or refused), by the task that writes it: a client that
+    // disconnects does not free it while its batch still waits in memory (a review: 200 uploads
+    // of clients that gave up held 72 MB with `--max-uploads 2`). Over the limit the devices keep
+    // their reports and send them again later.
+    let Ok(upload) = s.uploads.clone().try_acquire_owned() else {
         tracing::debug!("upload limit reached: a batch refused (raise --max-uploads)");
         return try_later(StatusCode::SERVICE_UNAVAILABLE, "30", "too many uploads at once");
     };
@@ -207,7 +209,11 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     // disconnects drops this handler, never that task, so batches never interleave (and a failed
     // write, cut back to the length it found, never takes another batch with it).
     let state = Arc::clone(&s);
-    let stored = tokio::spawn(async move { store(&state, out).await }).await.unwrap_or_else(|e| {
+    let task = async move {
+        let _upload = upload;
+        store(&state, out).await
+    };
+    let stored = tokio::spawn(task).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "the outbox write failed; the batch was not stored");
         Stored::Failed
     });
@@ -291,31 +297,31 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     let (batches, answers): (Vec<Vec<u8>>, Vec<_>) = core::mem::take(&mut *queue(s)).into_iter().unzip();
     let file = path.clone();
     let max = s.outbox_max;
-    let written = tokio::task::spawn_blocking(move || append_batches(&file, &batches, max))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-    let outcomes = match written {
-        Ok((fits, torn)) => {
-            if torn {
-                tracing::warn!(file = %path.display(),
-                    "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch");
-            }
-            if fits.contains(&false) {
-                if !s.outbox_full.swap(true, Ordering::Relaxed) {
-                    tracing::error!(file = %path.display(), max_bytes = max,
-                        "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
-                }
-            } else if s.outbox_full.swap(false, Ordering::Relaxed) {
-                tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
-            }
-            fits.into_iter().map(|fit| if fit { Stored::Yes } else { Stored::Full }).collect()
+    let n = batches.len();
+    let written =
+        tokio::task::spawn_blocking(move || append_batches(&file, &batches, max)).await.unwrap_or_else(|e| {
+            Appended { outcomes: vec![Stored::Failed; n], torn: false, error: Some(e.to_string()) }
+        });
+    if written.torn {
+        tracing::warn!(file = %path.display(),
+            "the outbox file ended in a partial line (a write cut short); it was ended with a newline before this batch");
+    }
+    let outcomes = written.outcomes;
+    if let Some(error) = &written.error {
+        let failed = outcomes.iter().filter(|o| matches!(o, Stored::Failed)).count();
+        tracing::error!(file = %path.display(), error = %error, batches = failed,
+            "cannot append to the outbox file; the batch was not stored");
+    }
+    if outcomes.iter().any(|o| matches!(o, Stored::Full)) {
+        if !s.outbox_full.swap(true, Ordering::Relaxed) {
+            tracing::error!(file = %path.display(), max_bytes = max,
+                "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
         }
-        Err(e) => {
-            tracing::error!(file = %path.display(), error = %e, batches = answers.len(),
-                "cannot append to the outbox file; the batch was not stored");
-            vec![Stored::Failed; answers.len()]
-        }
-    };
+    } else if outcomes.iter().any(|o| matches!(o, Stored::Yes))
+        && s.outbox_full.swap(false, Ordering::Relaxed)
+    {
+        tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
+    }
     for (answer, outcome) in answers.into_iter().zip(outcomes) {
         // This batch's own receiver is `rx`; another's handler waits on the lock for its answer.
         answer.send(outcome).ok();
@@ -330,48 +336,87 @@ fn queue(s: &Shared) -> std::sync::MutexGuard<'_, Vec<Pending>> {
     s.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Appends `batches` (each whole lines ending in `\n`) to the outbox file, in order, with one
-/// sync, all or nothing: a failed write is cut back to the length the file had, so the devices'
-/// retries are not stored twice and no half line is left for the next batch to be glued onto.
-/// A batch that would take the file past `max` bytes is left out (`false` in the answer; the
-/// others are stored). A last line without its newline (a write cut short by a crash) is ended
-/// first, so the batches start on a line of their own; the answer says so. Synced before it
-/// returns: an accepted batch is on disk.
-fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> std::io::Result<(Vec<bool>, bool)> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let mut f = open(path)?;
-    let len = f.metadata()?.len();
-    let mut torn = false;
-    if let Some(last) = len.checked_sub(1) {
-        let mut byte = [0u8; 1];
-        f.seek(SeekFrom::Start(last))?;
-        f.read_exact(&mut byte)?;
-        torn = byte != *b"\n";
-    }
-    // One write for all of them: the newline a torn line needs, then each batch that fits.
-    let mut out = Vec::with_capacity(batches.iter().map(Vec::len).sum::<usize>() + 1);
-    if torn {
-        out.push(b'\n');
-    }
-    let mut fits = Vec::with_capacity(batches.len());
+/// What [`append_batches`] did: each batch's outcome, whether a partial last line was ended
+/// first, and the write error, if one failed.
+struct Appended {
+    outcomes: Vec<Stored>,
+    torn: bool,
+    error: Option<String>,
+}
+
+/// Appends `batches` (each whole lines ending in `\n`) to the outbox file, in order, each all or
+/// nothing, then syncs once. A batch whose write fails is cut back (so its device's retry is not
+/// stored twice and no half line is left for the next batch to be glued onto) and the others are
+/// still written (a review: one batch too large for the room left on the disk failed its whole
+/// group); a failed sync fails them all, cut back to the length the file had. A batch that would
+/// take the file past `max` bytes is left out (`Full`). A last line without its newline (a write
+/// cut short by a crash) is ended first, so the batches start on a line of their own. Synced
+/// before it returns: an accepted batch is on disk.
+fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
+    let failed = |e: std::io::Error| Appended {
+        outcomes: vec![Stored::Failed; batches.len()],
+        torn: false,
+        error: Some(e.to_string()),
+    };
+    let mut f = match open(path) {
+        Ok(f) => f,
+        Err(e) => return failed(e),
+    };
+    let (len, torn) = match end_of(&mut f) {
+        Ok(end) => end,
+        Err(e) => return failed(e),
+    };
+    let mut end = len;
+    let mut error = None;
+    let mut outcomes = Vec::with_capacity(batches.len());
     for b in batches {
-        let fit = len.saturating_add((out.len() + b.len()) as u64).saturating_add(u64::from(!torn)) <= max;
-        if fit {
-            out.extend_from_slice(b);
+        // A partial last line is ended before the first batch written.
+        let newline: &[u8] = if torn && end == len { b"\n" } else { b"" };
+        if end.saturating_add((newline.len() + b.len()) as u64) > max {
+            outcomes.push(Stored::Full);
+            continue;
         }
-        fits.push(fit);
+        match f.write_all(newline).and_then(|()| f.write_all(b)) {
+            Ok(()) => {
+                end += (newline.len() + b.len()) as u64;
+                outcomes.push(Stored::Yes);
+            }
+            Err(e) => {
+                if let Err(cut) = f.set_len(end) {
+                    tracing::error!(file = %path.display(), error = %cut, length = end,
+                        "cannot cut the outbox file back after a failed write: it may end in part of a batch");
+                    // Where the file ends is not known: nothing more is written to it.
+                    outcomes.resize(batches.len(), Stored::Failed);
+                    error = Some(e.to_string());
+                    break;
+                }
+                outcomes.push(Stored::Failed);
+                error.get_or_insert(e.to_string());
+            }
+        }
     }
-    if !fits.contains(&true) {
-        return Ok((fits, false));
+    if end == len {
+        return Appended { outcomes, torn: false, error };
     }
-    if let Err(e) = f.write_all(&out).and_then(|()| f.sync_data()) {
+    if let Err(e) = f.sync_data() {
         if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
             tracing::error!(file = %path.display(), error = %cut, length = len,
                 "cannot cut the outbox file back after a failed write: it may end in part of a batch");
         }
-        return Err(e);
+        return failed(e);
     }
-    Ok((fits, torn))
+    Appended { outcomes, torn: torn && end > len, error }
+}
+
+/// The file's length, and whether its last line lacks its newline (a write cut short).
+fn end_of(f: &mut std::fs::File) -> std::io::Result<(u64, bool)> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let len = f.metadata()?.len();
+    let Some(last) = len.checked_sub(1) else { return Ok((0, false)) };
+    let mut byte = [0u8; 1];
+    f.seek(SeekFrom::Start(last))?;
+    f.read_exact(&mut byte)?;
+    Ok((len, byte != *b"\n"))
 }
 
 #[cfg(test)]
