@@ -207,7 +207,7 @@ pub(super) async fn outbox(State(s): State<AppState>, req: Request) -> Response 
     drop(body);
     // The lock is taken and held by a task of its own until the write is done: a client that
     // disconnects drops this handler, never that task, so batches never interleave (and a failed
-    // write, cut back to the length it found, never takes another batch with it).
+    // write, cut back to where that batch started, never takes another batch with it).
     let state = Arc::clone(&s);
     let task = async move {
         let _upload = upload;
@@ -348,7 +348,8 @@ struct Appended {
 /// nothing, then syncs once. A batch whose write fails is cut back (so its device's retry is not
 /// stored twice and no half line is left for the next batch to be glued onto) and the others are
 /// still written (a review: one batch too large for the room left on the disk failed its whole
-/// group); a failed sync fails them all, cut back to the length the file had. A batch that would
+/// group); when the group's sync fails, the file is cut back to the length it had and each batch
+/// written is written and synced again alone (one of them may be what failed). A batch that would
 /// take the file past `max` bytes is left out (`Full`). A last line without its newline (a write
 /// cut short by a crash) is ended first, so the batches start on a line of their own. Synced
 /// before it returns: an accepted batch is on disk.
@@ -396,14 +397,47 @@ fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
         }
     }
     if end == len {
+        if error.is_some() {
+            // The cut-back on disk too, as for a batch written alone before (a crash could bring
+            // the lines of a batch answered 500 back, and its retry would store them twice).
+            f.sync_data().ok();
+        }
         return Appended { outcomes, torn: false, error };
     }
     if let Err(e) = f.sync_data() {
-        if let Err(cut) = f.set_len(len).and_then(|()| f.sync_data()) {
+        let cut = f.set_len(len).and_then(|()| f.sync_data());
+        if let Err(cut) = &cut {
             tracing::error!(file = %path.display(), error = %cut, length = len,
                 "cannot cut the outbox file back after a failed write: it may end in part of a batch");
         }
-        return failed(e);
+        let written = outcomes.iter().filter(|o| matches!(o, Stored::Yes)).count();
+        if cut.is_ok() && written > 1 {
+            // A sync can fail for one batch of the group (a quota or a full disk reported at the
+            // sync, as on NFS): each is written and synced again alone, so the others are stored
+            // (a review: one large batch retried by its device failed every small one with it).
+            tracing::warn!(file = %path.display(), error = %e,
+                "the outbox sync failed for a group of batches: each is written and synced alone");
+            drop(f);
+            let mut torn_out = false;
+            for (b, outcome) in batches.iter().zip(outcomes.iter_mut()) {
+                if matches!(outcome, Stored::Yes) {
+                    let one = append_batches(path, core::slice::from_ref(b), max);
+                    *outcome = one.outcomes.first().copied().unwrap_or(Stored::Failed);
+                    torn_out |= one.torn;
+                    if let Some(e) = one.error {
+                        error.get_or_insert(e);
+                    }
+                }
+            }
+            return Appended { outcomes, torn: torn_out, error };
+        }
+        // Those written are not stored; those refused as full stay so (507).
+        for outcome in &mut outcomes {
+            if matches!(outcome, Stored::Yes) {
+                *outcome = Stored::Failed;
+            }
+        }
+        return Appended { outcomes, torn: false, error: Some(e.to_string()) };
     }
     Appended { outcomes, torn: torn && end > len, error }
 }
