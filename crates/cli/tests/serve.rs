@@ -982,6 +982,70 @@ fn waiting_batches_keep_their_upload_permits_after_their_clients_leave() {
     assert_eq!(third.status, 503, "{}", third.text());
 }
 
+/// Two clients posting `big` `bigs` times each while 8 others post `each` small batches each (one
+/// exposure of offer `s{client}-{n}`), all at once: the statuses of the large and the small ones.
+fn beside(
+    post: &(dyn Fn(&[u8]) -> Resp + Sync),
+    big: &str,
+    bigs: usize,
+    each: usize,
+) -> (Vec<u16>, Vec<u16>) {
+    std::thread::scope(|scope| {
+        let big_ones: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| (0..bigs).map(|_| post(big.as_bytes()).status).collect::<Vec<_>>()))
+            .collect();
+        let smalls: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..each)
+                        .map(|b| post(format!("{}\n", exposure(&format!("s{t}-{b}"))).as_bytes()).status)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let big = big_ones.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        (big, smalls.into_iter().flat_map(|t| t.join().unwrap()).collect())
+    })
+}
+
+/// Regression (second review of the group commit): when the disk reports a full disk or a quota
+/// only at the sync (NFS, thin volumes), a group's sync failed every batch of it, so one large
+/// batch its device kept sending failed the small ones beside it. The group's batches are then
+/// written and synced again alone. The fault comes from a preloaded library
+/// (tests/fault/sync_fails.c, built with the system's C compiler) that fails `fdatasync` once the
+/// outbox file is over 8 KiB.
+#[test]
+fn a_sync_that_fails_for_one_batch_fails_no_other() {
+    let name = "outbox-syncfail";
+    let dir = std::env::temp_dir().join(format!("kairos-serve-{name}-{}", std::process::id()));
+    let lib = std::env::temp_dir().join(format!("kairos-sync-fails-{}.so", std::process::id()));
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fault/sync_fails.c");
+    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(source).arg("-ldl").status();
+    assert!(cc.is_ok_and(|s| s.success()), "cc could not build the fault library");
+    let setup = format!(
+        "export LD_PRELOAD='{}' FAULT_PATH='{}' FAULT_SYNC_ABOVE=8192",
+        lib.display(),
+        dir.join("outbox.ndjson").display()
+    );
+    let srv = Server::start_in_shell(name, &["--max-upload", "400000"], &setup);
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |body: &[u8]| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body);
+    // About 20 KB: past 8 KiB, its sync fails whatever else is in the file.
+    let big: String = (0..100).map(|i| format!("{}\n", exposure(&format!("big{i:03}")))).collect();
+    let (big, small) = beside(&post, &big, 8, 3);
+    std::fs::remove_file(&lib).ok();
+    assert!(big.iter().all(|s| *s == 500), "{big:?}");
+    assert!(small.iter().all(|s| *s == 202), "{small:?}");
+    let mut stored: Vec<String> = stored_reports(&dir.join("outbox.ndjson"))
+        .iter()
+        .map(|r| r["offer"].as_str().unwrap().to_string())
+        .collect();
+    stored.sort();
+    let mut want: Vec<String> = (0..8).flat_map(|t| (0..3).map(move |b| format!("s{t}-{b}"))).collect();
+    want.sort();
+    assert_eq!(stored, want, "the small batches, each once, and nothing of the large ones");
+}
+
 /// Regression: a write that failed partway left part of the batch in the file (stored twice
 /// once the device retried), and the next batch was glued onto the half line.
 #[test]
@@ -1023,25 +1087,8 @@ fn a_failed_outbox_write_leaves_the_file_as_it_was() {
 
     // A batch that cannot be written fails alone: small batches arriving with it, appended in
     // the same group, are stored (a review: the whole group got 500).
-    let small: Vec<u16> = std::thread::scope(|scope| {
-        let big_ones: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| (0..6).map(|_| post(big.as_bytes()).status).collect::<Vec<_>>()))
-            .collect();
-        let smalls: Vec<_> = (0..8)
-            .map(|t| {
-                let post = &post;
-                scope.spawn(move || {
-                    (0..4)
-                        .map(|b| post(format!("{}\n", exposure(&format!("s{t}-{b}"))).as_bytes()).status)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for b in big_ones {
-            assert!(b.join().unwrap().iter().all(|s| *s == 500));
-        }
-        smalls.into_iter().flat_map(|t| t.join().unwrap()).collect()
-    });
+    let (big_ones, small) = beside(&post, &big, 6, 4);
+    assert!(big_ones.iter().all(|s| *s == 500), "{big_ones:?}");
     assert!(small.iter().all(|s| *s == 202), "{small:?}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with(&before), "what was stored stays");
