@@ -290,11 +290,16 @@ test('the storefront personalizes on the real package and server', async (t) => 
       });
       assert.equal((await inEngine()).length, 256, 'the outbox is full');
       let open;
+      let arrived;
       const gate = new Promise((r) => { open = r; });
-      await page.route('**/v1/outbox', async (r) => { await gate; await r.fulfill({ status: 202, body: '{}' }); });
+      const inFlight = new Promise((r) => { arrived = r; });
+      await page.route('**/v1/outbox', async (r) => { arrived(); await gate; await r.fulfill({ status: 202, body: '{}' }); });
       let meanwhile;
       try {
         await page.click('#drain');
+        // The upload has left the page: what it sends is fixed (a view before that would be in it:
+        // the test failed now and then on a loaded machine).
+        await inFlight;
         const posted = await inEngine();
         await engine(() => window.kairosDemo.navigate('home'));
         meanwhile = (await inEngine()).filter((e) => !posted.includes(e));
