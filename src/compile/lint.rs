@@ -30,7 +30,7 @@ pub(crate) fn unsalted_fractional(path: &str, rule: &Json, out: &mut Vec<String>
     fractional_walk(path, rule, out, 0, 0);
 }
 
-/// `scopes`: how many iterators' per-item expressions `e` is inside.
+/// `scopes`: how many scopes `e` is inside (iterators' per-item expressions, `try` handlers).
 fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, depth: usize) {
     if depth > crate::logic::MAX_DEPTH {
         return;
