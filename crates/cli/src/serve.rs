@@ -145,9 +145,10 @@ struct Shared {
     uploads: Arc<Semaphore>,
     /// `--outbox-max-bytes`.
     outbox_max: u64,
-    /// Whether the last batch found the outbox file full: the first refusal is logged as an
-    /// error, and the first batch stored after as info.
-    outbox_full: std::sync::atomic::AtomicBool,
+    /// The outbox file's length when a batch was first refused as over `--outbox-max-bytes`
+    /// (`u64::MAX`: none since it was taken away): that refusal is logged as an error, and the
+    /// first batch stored in a shorter file (the pipeline took it) as info.
+    outbox_full_at: std::sync::atomic::AtomicU64,
     origins: Vec<String>,
     www: PathBuf,
     pkg: PathBuf,
@@ -317,7 +318,7 @@ async fn serve(args: Args, key: Option<SecretKey>, state_dir: PathBuf) -> Result
         max_upload: args.max_upload,
         uploads: Arc::new(Semaphore::new(args.max_uploads.max(1))),
         outbox_max: args.outbox_max_bytes,
-        outbox_full: std::sync::atomic::AtomicBool::new(false),
+        outbox_full_at: std::sync::atomic::AtomicU64::new(u64::MAX),
         origins: args.origins.clone(),
         www: args.www.clone(),
         pkg: args.pkg.clone(),

@@ -783,6 +783,31 @@ fn a_full_outbox_refuses_batches_until_it_is_taken_away() {
     srv.wait_log("the outbox file has room again");
 }
 
+/// Near the limit, small batches that still fit beside a large one refused again and again are no
+/// news: "full" is logged once, and "room again" only once the file was taken away (a review
+/// found the two logged by turns).
+#[test]
+fn a_nearly_full_outbox_logs_full_once() {
+    let srv = Server::start("outbox-nearly", &["--outbox-max-bytes", "2000"]);
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |body: String| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status;
+    let batch = |name: &str, n: usize| {
+        (0..n).map(|i| format!("{}\n", exposure(&format!("{name}{i}")))).collect::<String>()
+    };
+    assert_eq!(post(batch("big", 6)), 202);
+    for round in 0..3 {
+        assert_eq!(post(batch(&format!("again{round}-"), 6)), 507, "round {round}");
+        assert_eq!(post(batch(&format!("small{round}-"), 1)), 202, "round {round}");
+    }
+    srv.wait_log("the outbox file is full");
+    assert_eq!(srv.log().matches("the outbox file is full").count(), 1, "{}", srv.log());
+    assert!(!srv.log().contains("room again"), "{}", srv.log());
+    std::fs::rename(srv.dir.join("outbox.ndjson"), srv.dir.join("outbox.1.ndjson")).unwrap();
+    assert_eq!(post(batch("after", 1)), 202);
+    srv.wait_log("the outbox file has room again");
+    assert_eq!(srv.log().matches("room again").count(), 1, "{}", srv.log());
+}
+
 /// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
 /// so were hidden files.
 #[test]

@@ -298,9 +298,13 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     let file = path.clone();
     let max = s.outbox_max;
     let n = batches.len();
-    let written =
-        tokio::task::spawn_blocking(move || append_batches(&file, &batches, max)).await.unwrap_or_else(|e| {
-            Appended { outcomes: vec![Stored::Failed; n], torn: false, error: Some(e.to_string()) }
+    let written = tokio::task::spawn_blocking(move || append_batches(&file, &batches, max))
+        .await
+        .unwrap_or_else(|e| Appended {
+            outcomes: vec![Stored::Failed; n],
+            start: u64::MAX,
+            torn: false,
+            error: Some(e.to_string()),
         });
     if written.torn {
         tracing::warn!(file = %path.display(),
@@ -312,15 +316,19 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
         tracing::error!(file = %path.display(), error = %error, batches = failed,
             "cannot append to the outbox file; the batch was not stored");
     }
-    if outcomes.iter().any(|o| matches!(o, Stored::Full)) {
-        if !s.outbox_full.swap(true, Ordering::Relaxed) {
-            tracing::error!(file = %path.display(), max_bytes = max,
-                "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
-        }
-    } else if outcomes.iter().any(|o| matches!(o, Stored::Yes))
-        && s.outbox_full.swap(false, Ordering::Relaxed)
-    {
+    // Full from the first refusal until the file is taken away (shorter than it was then): near
+    // the limit, small batches may still be stored beside a large one refused again and again,
+    // and that is no news (a review: "full" and "room again" were logged by turns).
+    let full_at = s.outbox_full_at.load(Ordering::Relaxed);
+    if full_at != u64::MAX && written.start < full_at {
+        s.outbox_full_at.store(u64::MAX, Ordering::Relaxed);
         tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
+    }
+    if outcomes.iter().any(|o| matches!(o, Stored::Full))
+        && s.outbox_full_at.swap(written.start, Ordering::Relaxed) == u64::MAX
+    {
+        tracing::error!(file = %path.display(), max_bytes = max,
+            "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
     }
     for (answer, outcome) in answers.into_iter().zip(outcomes) {
         // This batch's own receiver is `rx`; another's handler waits on the lock for its answer.
@@ -336,10 +344,12 @@ fn queue(s: &Shared) -> std::sync::MutexGuard<'_, Vec<Pending>> {
     s.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// What [`append_batches`] did: each batch's outcome, whether a partial last line was ended
-/// first, and the write error, if one failed.
+/// What [`append_batches`] did: each batch's outcome, the file's length before them (`u64::MAX`
+/// when it could not be read), whether a partial last line was ended first, and the write error,
+/// if one failed.
 struct Appended {
     outcomes: Vec<Stored>,
+    start: u64,
     torn: bool,
     error: Option<String>,
 }
@@ -354,18 +364,19 @@ struct Appended {
 /// cut short by a crash) is ended first, so the batches start on a line of their own. Synced
 /// before it returns: an accepted batch is on disk.
 fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
-    let failed = |e: std::io::Error| Appended {
+    let failed = |e: std::io::Error, start: u64| Appended {
         outcomes: vec![Stored::Failed; batches.len()],
+        start,
         torn: false,
         error: Some(e.to_string()),
     };
     let mut f = match open(path) {
         Ok(f) => f,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e, u64::MAX),
     };
     let (len, torn) = match end_of(&mut f) {
         Ok(end) => end,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e, u64::MAX),
     };
     let mut end = len;
     let mut error = None;
@@ -402,7 +413,7 @@ fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
             // the lines of a batch answered 500 back, and its retry would store them twice).
             f.sync_data().ok();
         }
-        return Appended { outcomes, torn: false, error };
+        return Appended { outcomes, start: len, torn: false, error };
     }
     if let Err(e) = f.sync_data() {
         let cut = f.set_len(len).and_then(|()| f.sync_data());
@@ -429,7 +440,7 @@ fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
                     }
                 }
             }
-            return Appended { outcomes, torn: torn_out, error };
+            return Appended { outcomes, start: len, torn: torn_out, error };
         }
         // Those written are not stored; those refused as full stay so (507).
         for outcome in &mut outcomes {
@@ -437,9 +448,9 @@ fn append_batches(path: &Path, batches: &[Vec<u8>], max: u64) -> Appended {
                 *outcome = Stored::Failed;
             }
         }
-        return Appended { outcomes, torn: false, error: Some(e.to_string()) };
+        return Appended { outcomes, start: len, torn: false, error: Some(e.to_string()) };
     }
-    Appended { outcomes, torn: torn && end > len, error }
+    Appended { outcomes, start: len, torn: torn && end > len, error }
 }
 
 /// The file's length, and whether its last line lacks its newline (a write cut short).
