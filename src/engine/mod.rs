@@ -560,7 +560,8 @@ impl Engine {
         // conversion now) before any, so a week-long win-back outlives an hour-long banner's many
         // exposures. One stamped a little after `now` (a clock stepped back) counts as stamped
         // now: not before one whose window closed (a review: a few ms back evicted a live
-        // win-back while closed exposures stayed); one stamped more than a day after goes first.
+        // win-back while closed exposures stayed); one stamped a day or more after ranks as
+        // closing now.
         let offers = &self.model.offers;
         if offers.get(o).is_some_and(|x| x.conversion.is_some()) {
             let recent = &mut self.profile.recent;
@@ -569,13 +570,17 @@ impl Engine {
                 let (mut first, mut soonest) = (0, i64::MAX);
                 for (i, r) in recent.iter().enumerate() {
                     let closes = match offers.get(r.offer as usize).and_then(|x| x.conversion) {
-                        // Stamped more than a day ahead (by a clock that ran ahead, set right
-                        // since): it cannot convert before then, so it goes first, as a closed
-                        // one does (it held its place over live ones until the clock came by).
-                        Some((_, window)) if r.at_ms <= now.saturating_add(time::DAY_MS) => {
-                            r.at_ms.min(now).saturating_add(window)
+                        // Stamped a day or more ahead (by a clock that ran ahead, set right since),
+                        // it converts only once the clock gets there: it ranks as closing now,
+                        // after the closed ones and before the live ones (as stamped now it held
+                        // its place over live ones until the clock came by; a review of ranking it
+                        // with the closed ones: a win-back 2 days ahead went before 31 closed
+                        // banners). Ahead means after `now`, so `min` gives `now` for it.
+                        Some((_, window)) => {
+                            let ahead = r.at_ms >= now.saturating_add(time::DAY_MS);
+                            r.at_ms.min(now).saturating_add(if ahead { 0 } else { window })
                         }
-                        _ => i64::MIN,
+                        None => i64::MIN,
                     };
                     if closes < soonest {
                         (first, soonest) = (i, closes);

@@ -752,6 +752,17 @@ fn exposures_that_cannot_convert_do_not_push_out_one_that_can() {
     assert_eq!(held.len(), RECENT_EXPOSURES);
     assert_eq!(buy(&mut e, t + 40 * 60_000 + 30_000), 2, "a converts, and the latest c");
 
+    // A win-back stamped 2 days ahead converts once the clock gets there: it outlives exposures
+    // whose window closed (a review of ranking it with them).
+    let mut e = engine(model.clone(), 4);
+    shown(&mut e, "hero", t + 2 * DAY);
+    for i in 0..31 {
+        shown(&mut e, "side", t + 10 + i);
+    }
+    shown(&mut e, "side", t + 2 * HOUR);
+    assert_eq!(e.profile().recent.first().map(|r| (r.offer, r.at_ms)), Some((0, t + 2 * DAY)));
+    assert_eq!(buy(&mut e, t + 3 * DAY), 1, "a converts on day 3");
+
     // A clock stepped back a few ms: exposures whose window closed go before a live one stamped
     // after `now` (a review: the win-back went, the closed ones stayed).
     let mut e = engine(model, 3);

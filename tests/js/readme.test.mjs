@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { root } from './paths.mjs';
@@ -84,10 +84,11 @@ test('the README quickstart runs as written in a real page', async () => {
   }
 });
 
-test('the README quickstart runs as written in Node, with its Node lines', async () => {
+test('the README quickstart runs as written in Node, with its Node lines', async (t) => {
   // An app folder: the package installed by name (node_modules/kairos-engine is pkg/), the
   // snapshot beside the script, which runs from there.
   const app = mkdtempSync(join(tmpdir(), 'kairos-readme-'));
+  t.after(() => rmSync(app, { recursive: true, force: true }));
   mkdirSync(join(app, 'node_modules'));
   symlinkSync(join(root, 'pkg'), join(app, 'node_modules', 'kairos-engine'), 'dir');
   writeFileSync(join(app, 'model.kairos'), snapshot);

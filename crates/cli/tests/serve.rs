@@ -993,18 +993,29 @@ fn waiting_batches_keep_their_upload_permits_after_their_clients_leave() {
         srv.addr,
         big.len()
     );
-    // Two uploads the server takes (the first writing, the second waiting for it); their clients
-    // leave.
-    for _ in 0..2 {
-        let mut s = TcpStream::connect(&srv.addr).unwrap();
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(big.as_bytes()).unwrap();
-        std::thread::sleep(Duration::from_millis(500));
+    // A probe that never waits: a batch the server refuses (400) once it has a permit, or 503.
+    let probe = || {
+        request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], b"x\n").status
+    };
+    // Two uploads the server takes (the first writing, the second waiting for it), both permits
+    // taken once the probe gets 503; then their clients leave.
+    let clients: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&srv.addr).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(big.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(20);
+    while probe() != 503 {
+        assert!(Instant::now() < end, "the two uploads were never both taken");
+        std::thread::sleep(Duration::from_millis(50));
     }
+    drop(clients);
+    // Time for the server to see them gone (before the fix, that freed their permits).
     std::thread::sleep(Duration::from_millis(500));
-    let third =
-        request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], big.as_bytes());
-    assert_eq!(third.status, 503, "{}", third.text());
+    assert_eq!(probe(), 503, "the waiting batches keep their permits");
 }
 
 /// Two clients posting `big` `bigs` times each while 8 others post `each` small batches each (one
@@ -1043,14 +1054,23 @@ fn beside(
 fn a_sync_that_fails_for_one_batch_fails_no_other() {
     let name = "outbox-syncfail";
     let dir = std::env::temp_dir().join(format!("kairos-serve-{name}-{}", std::process::id()));
-    let lib = std::env::temp_dir().join(format!("kairos-sync-fails-{}.so", std::process::id()));
+    // Removed when the test ends, passed or not.
+    struct Lib(PathBuf);
+    impl Drop for Lib {
+        fn drop(&mut self) {
+            std::fs::remove_file(&self.0).ok();
+        }
+    }
+    let lib = Lib(std::env::temp_dir().join(format!("kairos-sync-fails-{}.so", std::process::id())));
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fault/sync_fails.c");
-    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(source).arg("-ldl").status();
+    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib.0).arg(source).arg("-ldl").status();
     assert!(cc.is_ok_and(|s| s.success()), "cc could not build the fault library");
+    // The file's own name and folder: the resolved path ends with them, whatever links lead to
+    // the temporary folder.
     let setup = format!(
-        "export LD_PRELOAD='{}' FAULT_PATH='{}' FAULT_SYNC_ABOVE=8192",
-        lib.display(),
-        dir.join("outbox.ndjson").display()
+        "export LD_PRELOAD='{}' FAULT_PATH='{}/outbox.ndjson' FAULT_SYNC_ABOVE=8192",
+        lib.0.display(),
+        dir.file_name().unwrap().to_str().unwrap()
     );
     let srv = Server::start_in_shell(name, &["--max-upload", "400000"], &setup);
     let ndjson = [("Content-Type", "application/x-ndjson")];
@@ -1058,7 +1078,6 @@ fn a_sync_that_fails_for_one_batch_fails_no_other() {
     // About 20 KB: past 8 KiB, its sync fails whatever else is in the file.
     let big: String = (0..100).map(|i| format!("{}\n", exposure(&format!("big{i:03}")))).collect();
     let (big, small) = beside(&post, &big, 8, 3);
-    std::fs::remove_file(&lib).ok();
     assert!(big.iter().all(|s| *s == 500), "{big:?}");
     assert!(small.iter().all(|s| *s == 202), "{small:?}");
     let mut stored: Vec<String> = stored_reports(&dir.join("outbox.ndjson"))

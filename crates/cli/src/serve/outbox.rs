@@ -283,8 +283,8 @@ pub(super) type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Stored>);
 /// the queue, then waits for the outbox lock; whoever holds the lock appends every batch queued
 /// by then, in the order they came, with one sync for all of them, and tells each its outcome. So
 /// batches that arrive while a sync is under way share the next one, instead of each waiting for
-/// a sync of its own (with 32 clients uploading, 3 to 5 times the batches per second on this
-/// project's machine, and a fifth of the p99: docs/cli.md, "Load run").
+/// a sync of its own (with 32 clients uploading, 3 to 6 times the batches per second on this
+/// project's machine, and an eighth to a third of the p99: docs/cli.md, "Load run").
 async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     use std::sync::atomic::Ordering;
     let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -318,17 +318,24 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     }
     // Full from the first refusal until the file is taken away (shorter than it was then): near
     // the limit, small batches may still be stored beside a large one refused again and again,
-    // and that is no news (a review: "full" and "room again" were logged by turns).
+    // and that is no news (a review: "full" and "room again" were logged by turns). A batch
+    // refused by an empty file is larger than the limit itself: the file is not full.
     let full_at = s.outbox_full_at.load(Ordering::Relaxed);
     if full_at != u64::MAX && written.start < full_at {
         s.outbox_full_at.store(u64::MAX, Ordering::Relaxed);
-        tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
+        if outcomes.iter().any(|o| matches!(o, Stored::Yes)) {
+            tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
+        }
     }
-    if outcomes.iter().any(|o| matches!(o, Stored::Full))
-        && s.outbox_full_at.swap(written.start, Ordering::Relaxed) == u64::MAX
-    {
-        tracing::error!(file = %path.display(), max_bytes = max,
-            "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
+    if outcomes.iter().any(|o| matches!(o, Stored::Full)) {
+        if written.start == 0 {
+            tracing::warn!(file = %path.display(), max_bytes = max,
+                "a batch larger than --outbox-max-bytes was refused with 507 (raise the limit above --max-upload)");
+        } else if s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
+            s.outbox_full_at.store(written.start, Ordering::Relaxed);
+            tracing::error!(file = %path.display(), max_bytes = max,
+                "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
+        }
     }
     for (answer, outcome) in answers.into_iter().zip(outcomes) {
         // This batch's own receiver is `rx`; another's handler waits on the lock for its answer.
