@@ -2,7 +2,7 @@
 // its key pair and another brand's, snapshots of the Taste of Su model signed by either at any
 // version, and `kairos serve` on a free loopback port.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from './paths.mjs';
@@ -17,6 +17,8 @@ export function modelAt(version, edit = (m) => m) {
 
 export function makeBrand() {
   const dir = mkdtempSync(join(tmpdir(), 'kairos-brand-'));
+  // Its secret keys go with the suite's process.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const kairos = (...args) => execFileSync(KAIROS, args, { cwd: root }).toString();
   const publicKey = (name) => readFileSync(join(dir, `${name}.pub`), 'utf8').split('\n')
     .find((l) => l.startsWith('kairos-ed25519-public:'));

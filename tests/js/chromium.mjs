@@ -15,12 +15,18 @@ export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export async function launchContext(profile, options = {}) {
   assert.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (make chromium-setup installs it)`);
   const own = profile === undefined ? mkdtempSync(join(tmpdir(), 'pw-')) : null;
-  const ctx = await chromium.launchPersistentContext(own ?? profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    ...options,
-  });
+  let ctx;
+  try {
+    ctx = await chromium.launchPersistentContext(own ?? profile, {
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+      ...options,
+    });
+  } catch (e) {
+    if (own) rmSync(own, { recursive: true, force: true });
+    throw e;
+  }
   if (own) {
     const close = ctx.close.bind(ctx);
     ctx.close = async (...args) => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, cpSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, cpSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize, extname } from 'node:path';
@@ -43,6 +43,7 @@ test('the storefront personalizes on the real package and server', async (t) => 
   assert.ok(existsSync(KAIROS), 'target/release/kairos (make cli builds it)');
   mkdirSync(ARTIFACTS, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'kairos-www-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const models = join(dir, 'models');
   mkdirSync(models);
   const model = JSON.parse(readFileSync(join(root, 'examples/taste-of-su/model.json'), 'utf8'));

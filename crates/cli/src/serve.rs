@@ -145,9 +145,10 @@ struct Shared {
     uploads: Arc<Semaphore>,
     /// `--outbox-max-bytes`.
     outbox_max: u64,
-    /// The outbox file's length when a batch was first refused as over `--outbox-max-bytes`
-    /// (`u64::MAX`: none since it was taken away): that refusal is logged as an error, and the
-    /// first batch stored in a shorter file (the pipeline took it) as info.
+    /// The outbox file's length (at least 1) before the group in which a batch that fits the limit
+    /// by itself was first refused as over `--outbox-max-bytes` (`u64::MAX`: none since the file
+    /// was taken away): that refusal is logged as an error, and the first batch stored in a
+    /// shorter file (the pipeline took it) as info.
     outbox_full_at: std::sync::atomic::AtomicU64,
     origins: Vec<String>,
     www: PathBuf,

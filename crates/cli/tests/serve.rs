@@ -808,6 +808,32 @@ fn a_nearly_full_outbox_logs_full_once() {
     assert_eq!(srv.log().matches("room again").count(), 1, "{}", srv.log());
 }
 
+/// A batch larger than `--outbox-max-bytes` by itself says nothing of the file: it is refused
+/// (507) with a warning, not taken for a full file, and it does not keep "room again" from being
+/// logged once a full file was taken away (a review of the full state).
+#[test]
+fn a_batch_over_the_limit_by_itself_is_not_a_full_outbox() {
+    let srv = Server::start("outbox-oversized", &["--outbox-max-bytes", "2000"]);
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let post = |body: String| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status;
+    let batch = |name: &str, n: usize| {
+        (0..n).map(|i| format!("{}\n", exposure(&format!("{name}{i}")))).collect::<String>()
+    };
+    assert_eq!(post(batch("small", 1)), 202);
+    assert_eq!(post(batch("huge", 20)), 507);
+    srv.wait_log("a batch larger than --outbox-max-bytes was refused");
+    assert!(!srv.log().contains("the outbox file is full"), "{}", srv.log());
+    // Full for real, taken away; an oversized batch first in the new file, then one stored.
+    assert_eq!(post(batch("big", 6)), 202);
+    assert_eq!(post(batch("again", 6)), 507);
+    srv.wait_log("the outbox file is full");
+    std::fs::rename(srv.dir.join("outbox.ndjson"), srv.dir.join("outbox.1.ndjson")).unwrap();
+    assert_eq!(post(batch("huge2-", 20)), 507);
+    assert_eq!(post(batch("after", 1)), 202);
+    srv.wait_log("the outbox file has room again");
+    assert_eq!(srv.log().matches("the outbox file is full").count(), 1, "{}", srv.log());
+}
+
 /// Regression (serve review, finding 6): a symlink in www/ to a file outside it was served, and
 /// so were hidden files.
 #[test]
@@ -993,29 +1019,34 @@ fn waiting_batches_keep_their_upload_permits_after_their_clients_leave() {
         srv.addr,
         big.len()
     );
-    // A probe that never waits: a batch the server refuses (400) once it has a permit, or 503.
-    let probe = || {
-        request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], b"x\n").status
-    };
-    // Two uploads the server takes (the first writing, the second waiting for it), both permits
-    // taken once the probe gets 503; then their clients leave.
+    // Two uploads the server takes (the first writing, the second waiting for it): each holds
+    // its permit once the server asks for the body (`100 Continue`: it takes the permit first).
+    let head = head.replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
     let clients: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut s = TcpStream::connect(&srv.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
             s.write_all(head.as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
             s.write_all(big.as_bytes()).unwrap();
             s
         })
         .collect();
-    let end = Instant::now() + Duration::from_secs(20);
-    while probe() != 503 {
-        assert!(Instant::now() < end, "the two uploads were never both taken");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Time to check the bodies and hand them to the writer; then the clients leave, and the
+    // server gets time to see them gone (before the fix, that freed their permits).
+    std::thread::sleep(Duration::from_millis(1000));
     drop(clients);
-    // Time for the server to see them gone (before the fix, that freed their permits).
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(probe(), 503, "the waiting batches keep their permits");
+    // A batch the server refuses (400) once it has a permit, or 503: it never waits.
+    let probe = request(&srv.addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], b"x\n");
+    assert_eq!(probe.status, 503, "the waiting batches keep their permits: {}", probe.text());
 }
 
 /// Two clients posting `big` `bigs` times each while 8 others post `each` small batches each (one

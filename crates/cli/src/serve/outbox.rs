@@ -298,6 +298,8 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     let file = path.clone();
     let max = s.outbox_max;
     let n = batches.len();
+    // Larger than the limit by itself: refused by any file, full or not.
+    let over: Vec<bool> = batches.iter().map(|b| b.len() as u64 > max).collect();
     let written = tokio::task::spawn_blocking(move || append_batches(&file, &batches, max))
         .await
         .unwrap_or_else(|e| Appended {
@@ -316,26 +318,25 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
         tracing::error!(file = %path.display(), error = %error, batches = failed,
             "cannot append to the outbox file; the batch was not stored");
     }
-    // Full from the first refusal until the file is taken away (shorter than it was then): near
-    // the limit, small batches may still be stored beside a large one refused again and again,
-    // and that is no news (a review: "full" and "room again" were logged by turns). A batch
-    // refused by an empty file is larger than the limit itself: the file is not full.
+    // Full from the first refusal until a batch is stored in a file shorter than it was then (the
+    // file was taken away): near the limit, small batches may still be stored beside a large one
+    // refused again and again, and that is no news (a review: "full" and "room again" were logged
+    // by turns). A batch larger than the limit by itself says nothing of the file.
+    let stored = outcomes.iter().any(|o| matches!(o, Stored::Yes));
     let full_at = s.outbox_full_at.load(Ordering::Relaxed);
-    if full_at != u64::MAX && written.start < full_at {
+    if full_at != u64::MAX && written.start < full_at && stored {
         s.outbox_full_at.store(u64::MAX, Ordering::Relaxed);
-        if outcomes.iter().any(|o| matches!(o, Stored::Yes)) {
-            tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
-        }
+        tracing::info!(file = %path.display(), "the outbox file has room again: batches are stored");
     }
-    if outcomes.iter().any(|o| matches!(o, Stored::Full)) {
-        if written.start == 0 {
-            tracing::warn!(file = %path.display(), max_bytes = max,
-                "a batch larger than --outbox-max-bytes was refused with 507 (raise the limit above --max-upload)");
-        } else if s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
-            s.outbox_full_at.store(written.start, Ordering::Relaxed);
-            tracing::error!(file = %path.display(), max_bytes = max,
-                "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
-        }
+    let refused = |big: bool| outcomes.iter().zip(&over).any(|(o, &b)| matches!(o, Stored::Full) && b == big);
+    if refused(true) {
+        tracing::warn!(file = %path.display(), max_bytes = max,
+            "a batch larger than --outbox-max-bytes was refused with 507 (raise the limit above --max-upload)");
+    }
+    if refused(false) && written.start != u64::MAX && s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
+        s.outbox_full_at.store(written.start.max(1), Ordering::Relaxed);
+        tracing::error!(file = %path.display(), max_bytes = max,
+            "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
     }
     for (answer, outcome) in answers.into_iter().zip(outcomes) {
         // This batch's own receiver is `rx`; another's handler waits on the lock for its answer.
