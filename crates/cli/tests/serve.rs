@@ -10,7 +10,10 @@
 )]
 
 mod common;
-use common::server::{exposure, hold_upload, model, open_events, request, stored_reports, Resp, STAGE};
+use common::server::{
+    exposure, hold_upload, model, open_events, outbox_poster, request, stored_reports, wait_continue, Resp,
+    STAGE,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -789,11 +792,7 @@ fn a_full_outbox_refuses_batches_until_it_is_taken_away() {
 #[test]
 fn a_nearly_full_outbox_logs_full_once() {
     let srv = Server::start("outbox-nearly", &["--outbox-max-bytes", "2000"]);
-    let ndjson = [("Content-Type", "application/x-ndjson")];
-    let post = |body: String| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status;
-    let batch = |name: &str, n: usize| {
-        (0..n).map(|i| format!("{}\n", exposure(&format!("{name}{i}")))).collect::<String>()
-    };
+    let (post, batch) = outbox_poster(&srv.addr);
     assert_eq!(post(batch("big", 6)), 202);
     for round in 0..3 {
         assert_eq!(post(batch(&format!("again{round}-"), 6)), 507, "round {round}");
@@ -814,11 +813,7 @@ fn a_nearly_full_outbox_logs_full_once() {
 #[test]
 fn a_batch_over_the_limit_by_itself_is_not_a_full_outbox() {
     let srv = Server::start("outbox-oversized", &["--outbox-max-bytes", "2000"]);
-    let ndjson = [("Content-Type", "application/x-ndjson")];
-    let post = |body: String| request(&srv.addr, "POST", "/v1/outbox", &ndjson, body.as_bytes()).status;
-    let batch = |name: &str, n: usize| {
-        (0..n).map(|i| format!("{}\n", exposure(&format!("{name}{i}")))).collect::<String>()
-    };
+    let (post, batch) = outbox_poster(&srv.addr);
     assert_eq!(post(batch("small", 1)), 202);
     assert_eq!(post(batch("huge", 20)), 507);
     srv.wait_log("a batch larger than --outbox-max-bytes was refused");
@@ -1027,14 +1022,7 @@ fn waiting_batches_keep_their_upload_permits_after_their_clients_leave() {
             let mut s = TcpStream::connect(&srv.addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
             s.write_all(head.as_bytes()).unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 256];
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut buf).unwrap();
-                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-                got.extend_from_slice(&buf[..n]);
-            }
-            assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
+            wait_continue(&mut s);
             s.write_all(big.as_bytes()).unwrap();
             s
         })

@@ -313,6 +313,14 @@ pub fn hold_upload(addr: &str) -> TcpStream {
          Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
     );
     s.write_all(head.as_bytes()).unwrap();
+    wait_continue(&mut s);
+    s.write_all(b"{\"type\":").unwrap();
+    s
+}
+
+/// Reads the server's `100 Continue` to a request sent with `Expect: 100-continue`: the server
+/// has taken the upload and reads its body now.
+pub fn wait_continue(s: &mut TcpStream) {
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -321,6 +329,16 @@ pub fn hold_upload(addr: &str) -> TcpStream {
         got.extend_from_slice(&buf[..n]);
     }
     assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
-    s.write_all(b"{\"type\":").unwrap();
-    s
+}
+
+/// Posts outbox batches to `addr`: `post(body)` gives the status; `batch(name, n)` is `n`
+/// exposures of offers `{name}0`, `{name}1`, ...
+pub fn outbox_poster(addr: &str) -> (impl Fn(String) -> u16 + '_, impl Fn(&str, usize) -> String) {
+    let post = move |body: String| {
+        request(addr, "POST", "/v1/outbox", &[("Content-Type", "application/x-ndjson")], body.as_bytes())
+            .status
+    };
+    let batch =
+        |name: &str, n: usize| (0..n).map(|i| format!("{}\n", exposure(&format!("{name}{i}")))).collect();
+    (post, batch)
 }
