@@ -64,7 +64,9 @@ fn root_key(key: &Json, scopes: u32) -> bool {
     let Some((op, args)) = op_args(key) else { return false };
     let is_name = |a: &[&Json]| matches!(a, [Json::String(s)] if s == "targetingKey");
     match (op, args.as_slice()) {
-        ("var", [Json::Array(path), ..]) => scopes == 0 && is_name(&path.iter().collect::<Vec<_>>()),
+        ("var", [Json::Array(path), ..]) => {
+            scopes == 0 && matches!(path.as_slice(), [Json::String(s)] if s == "targetingKey")
+        }
         ("var", [name, ..]) => scopes == 0 && is_name(&[*name]),
         ("val", [Json::Array(jump), rest @ ..]) => {
             let climbs = match jump.as_slice() {

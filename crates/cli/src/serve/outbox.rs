@@ -333,7 +333,7 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
         tracing::warn!(file = %path.display(), max_bytes = max,
             "a batch larger than --outbox-max-bytes was refused with 507 (raise the limit above --max-upload)");
     }
-    if refused(false) && written.start != u64::MAX && s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
+    if refused(false) && s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
         s.outbox_full_at.store(written.start.max(1), Ordering::Relaxed);
         tracing::error!(file = %path.display(), max_bytes = max,
             "the outbox file is full (--outbox-max-bytes): batches are refused with 507 until it is taken away or the limit raised");
