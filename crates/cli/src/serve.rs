@@ -203,7 +203,7 @@ pub fn run(args: Args) -> Result<(), Fail> {
 }
 
 /// Refuses, before anything is loaded, options that would make a server refuse everything:
-/// a limit of 0, an address without a port, an `--origin` no browser sends (CORS review of
+/// a limit of 0, uploads larger than the outbox file may grow, an address without a port, an `--origin` no browser sends (CORS review of
 /// 2026-11-25: `https://shop.example/`, copied from the address bar, made every storefront
 /// request fail as if the server were down).
 fn check_args(args: &Args) -> Result<(), Fail> {
@@ -218,6 +218,15 @@ fn check_args(args: &Args) -> Result<(), Fail> {
     if let Some((name, _)) = limits.iter().find(|(_, n)| *n == 0) {
         return Err(Fail::usage(format!(
             "{name} 0 would refuse or stall every request: give a number above 0"
+        )));
+    }
+    // A batch the size of the largest upload must fit an empty outbox file; stored, its reports
+    // grow by their `received_at`, so one near the limit may still be refused (507, a warning).
+    if args.max_upload as u64 > args.outbox_max_bytes {
+        return Err(Fail::usage(format!(
+            "--max-upload {} is larger than --outbox-max-bytes {}: uploads that large could never be stored; \
+             give --max-upload {} or less, or a larger --outbox-max-bytes",
+            args.max_upload, args.outbox_max_bytes, args.outbox_max_bytes
         )));
     }
     if !args.addr.contains(':') {

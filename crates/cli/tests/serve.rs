@@ -681,6 +681,11 @@ fn options_that_would_refuse_everything_are_refused_at_start() {
         &["--origin", "https://bücher.example"],
         "--origin https://bücher.example: browsers send a host that is not ASCII in its punycode form (`xn--…`): give that",
     );
+    refused(
+        &["--outbox-max-bytes", "2000"],
+        "--max-upload 262144 is larger than --outbox-max-bytes 2000: uploads that large could never be stored; \
+         give --max-upload 2000 or less, or a larger --outbox-max-bytes",
+    );
     refused(&["--poll-ms", "0"], "--poll-ms 0 would refuse or stall every request: give a number above 0");
     refused(&["--addr", "8080"], "--addr 8080: give a host and a port, such as --addr 127.0.0.1:8080");
     // The refusals come before the models folder is read: none is there.
@@ -761,7 +766,7 @@ fn uploads_over_the_limit_are_answered_at_once() {
 /// file is taken away (a pipeline moved it), batches are stored again.
 #[test]
 fn a_full_outbox_refuses_batches_until_it_is_taken_away() {
-    let srv = Server::start("outbox-full", &["--outbox-max-bytes", "600"]);
+    let srv = Server::start("outbox-full", &["--outbox-max-bytes", "600", "--max-upload", "600"]);
     let ndjson = [("Content-Type", "application/x-ndjson")];
     let post = |offer: &str| {
         request(&srv.addr, "POST", "/v1/outbox", &ndjson, format!("{}\n", exposure(offer)).as_bytes())
@@ -791,7 +796,7 @@ fn a_full_outbox_refuses_batches_until_it_is_taken_away() {
 /// found the two logged by turns).
 #[test]
 fn a_nearly_full_outbox_logs_full_once() {
-    let srv = Server::start("outbox-nearly", &["--outbox-max-bytes", "2000"]);
+    let srv = Server::start("outbox-nearly", &["--outbox-max-bytes", "2000", "--max-upload", "2000"]);
     let (post, batch) = outbox_poster(&srv.addr);
     assert_eq!(post(batch("big", 6)), 202);
     for round in 0..3 {
@@ -812,10 +817,13 @@ fn a_nearly_full_outbox_logs_full_once() {
 /// logged once a full file was taken away (a review of the full state).
 #[test]
 fn a_batch_over_the_limit_by_itself_is_not_a_full_outbox() {
-    let srv = Server::start("outbox-oversized", &["--outbox-max-bytes", "2000"]);
+    // An upload within `--max-upload` (no larger than the file may grow: checked at start) whose
+    // reports, each given its `received_at`, no longer fit.
+    let srv = Server::start("outbox-oversized", &["--outbox-max-bytes", "2000", "--max-upload", "2000"]);
     let (post, batch) = outbox_poster(&srv.addr);
     assert_eq!(post(batch("small", 1)), 202);
-    assert_eq!(post(batch("huge", 20)), 507);
+    assert!(batch("huge", 13).len() <= 2000, "{}", batch("huge", 13).len());
+    assert_eq!(post(batch("huge", 13)), 507);
     srv.wait_log("a batch larger than --outbox-max-bytes was refused");
     assert!(!srv.log().contains("the outbox file is full"), "{}", srv.log());
     // Full for real, taken away; an oversized batch first in the new file, then one stored.
@@ -823,7 +831,7 @@ fn a_batch_over_the_limit_by_itself_is_not_a_full_outbox() {
     assert_eq!(post(batch("again", 6)), 507);
     srv.wait_log("the outbox file is full");
     std::fs::rename(srv.dir.join("outbox.ndjson"), srv.dir.join("outbox.1.ndjson")).unwrap();
-    assert_eq!(post(batch("huge2-", 20)), 507);
+    assert_eq!(post(batch("huge", 13)), 507);
     assert_eq!(post(batch("after", 1)), 202);
     srv.wait_log("the outbox file has room again");
     assert_eq!(srv.log().matches("the outbox file is full").count(), 1, "{}", srv.log());
@@ -935,7 +943,7 @@ fn outbox_uploads_are_validated_and_appended() {
 /// stored.
 #[test]
 fn concurrent_batches_are_each_stored_whole() {
-    let srv = Server::start("outbox-group", &["--outbox-max-bytes", "45000"]);
+    let srv = Server::start("outbox-group", &["--outbox-max-bytes", "45000", "--max-upload", "45000"]);
     let file = srv.dir.join("outbox.ndjson");
     // 8 threads of 6 batches of 5 reports each: 48 batches of about 0.85 KB as stored, 41 KB.
     let statuses: Vec<(String, u16)> = std::thread::scope(|scope| {
