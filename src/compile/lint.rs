@@ -59,25 +59,41 @@ fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, dep
 /// the root's `targetingKey` as it is: `{"var": "targetingKey"}` (a default or not, the path as
 /// text or as a list of one) outside scopes, `{"val": "targetingKey"}` there or anywhere with a
 /// scope jump `[n]` that climbs to the root (each scope is two levels, as the parser counts them),
-/// or a `cat` of one such key (nothing added).
+/// or a `cat` of one such key and empty strings (nothing added). The name may be computed from
+/// constant text where the parser allows it (`{"val": {"cat": ["targeting", "Key"]}}`; `var`
+/// names must be constant in a model).
 fn root_key(key: &Json, scopes: u32) -> bool {
     let Some((op, args)) = op_args(key) else { return false };
-    let is_name = |a: &[&Json]| matches!(a, [Json::String(s)] if s == "targetingKey");
+    let named = |a: &[&Json]| matches!(a, [one] if const_text(one).as_deref() == Some("targetingKey"));
     match (op, args.as_slice()) {
-        ("var", [Json::Array(path), ..]) => {
-            scopes == 0 && matches!(path.as_slice(), [Json::String(s)] if s == "targetingKey")
-        }
-        ("var", [name, ..]) => scopes == 0 && is_name(&[*name]),
+        ("var", [Json::Array(path), ..]) => scopes == 0 && named(&path.iter().collect::<Vec<_>>()),
+        ("var", [name, ..]) => scopes == 0 && named(&[*name]),
         ("val", [Json::Array(jump), rest @ ..]) => {
             let climbs = match jump.as_slice() {
                 [n] => n.as_f64().map_or(0.0, f64::abs),
                 _ => return false,
             };
-            climbs >= f64::from(scopes) * 2.0 && is_name(rest)
+            climbs >= f64::from(scopes) * 2.0 && named(rest)
         }
-        ("val", path) => scopes == 0 && is_name(path),
-        ("cat", [one]) => root_key(one, scopes),
+        ("val", path) => scopes == 0 && named(path),
+        ("cat", parts) => {
+            let empty = |p: &&Json| const_text(p).is_some_and(|t| t.is_empty());
+            let mut keys = parts.iter().filter(|p| !empty(p));
+            keys.next().is_some_and(|k| root_key(k, scopes)) && keys.next().is_none()
+        }
         _ => false,
+    }
+}
+
+/// The text `e` always evaluates to when it is made of string constants alone (a string, or a
+/// `cat` of such), else `None`.
+fn const_text(e: &Json) -> Option<String> {
+    match e {
+        Json::String(s) => Some(s.clone()),
+        _ => match op_args(e)? {
+            ("cat", parts) => parts.iter().map(|p| const_text(p)).collect(),
+            _ => None,
+        },
     }
 }
 
@@ -334,17 +350,24 @@ mod tests {
             in_cat,
             json!({"fractional": [{"var": [["targetingKey"]]}, ["on", 1]]}),
             in_handler(json!({"val": [[4], "targetingKey"]})),
+            // Padded with empty strings, or the name computed from constant text (noticed in the
+            // session of 2026-11-25 from 11:38 UTC).
+            json!({"fractional": [{"cat": ["", {"var": "targetingKey"}, {"cat": [""]}]}, ["on", 1]]}),
+            json!({"fractional": [{"val": {"cat": ["targeting", {"cat": ["Key"]}]}}, ["on", 1]]}),
         ] {
             assert_eq!(with(&[bare.clone(), other.clone()]).len(), 1, "{other}");
         }
         let shallow = json!({"map": [[1], {"map": [[2], {"fractional": [{"val": [[3], "targetingKey"]}, ["on", 1]]}]}]});
         let two = json!({"fractional": [{"cat": [{"var": "targetingKey"}, "-b"]}, ["on", 1]]});
+        let computed_salt =
+            json!({"fractional": [{"cat": [{"cat": ["", "b"]}, {"var": "targetingKey"}]}, ["on", 1]]});
         // A `try` handler reads the error (a review: these were warned).
         let handler =
             |key: serde_json::Value| json!({"try": [{"throw": "x"}, {"fractional": [key, ["on", 1]]}]});
         for other in [
             shallow,
             two,
+            computed_salt,
             handler(json!({"var": "targetingKey"})),
             handler(json!({"val": [[1], "targetingKey"]})),
             in_handler(json!({"val": [[3], "targetingKey"]})),
