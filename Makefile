@@ -113,16 +113,19 @@ $(JSTOOLS)/node_modules/.stamp: $(JSTOOLS)/package-lock.json
 	cd $(JSTOOLS) && npm ci --no-audit --no-fund
 	@touch $@
 
-## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz --converge from npm binaryen) into
-## target/wasm-pack; then one more wasm-opt -Oz (the module read afresh gives 0.15 KB more than
-## the first run's --converge), the names the module and its glue share shortened
-## (crates/wasm/short-names.mjs) and the custom sections no browser reads (producers,
-## target_features) dropped; then the generated glue and .wasm go beside pkg/'s hand-written files.
+## Builds pkg/: wasm-pack (release, --target web, wasm-opt -Oz --converge -g from npm binaryen) into
+## target/wasm-pack; the formatting functions core's panic paths leave in the function table
+## emptied (crates/wasm/dead-fmt.mjs, which reads the names -g kept); then one more wasm-opt -Oz
+## (the module read afresh gives 0.15 KB more than the first run's --converge), the names the
+## module and its glue share shortened (crates/wasm/short-names.mjs) and the custom sections no
+## browser reads (producers, target_features, names) dropped; then the generated glue and .wasm go
+## beside pkg/'s hand-written files.
 pkg: wasm-setup
 	export PATH="$(NODE_BIN):$$PATH"; \
 	  test "$$(command -v wasm-opt)" = "$(NODE_BIN)/wasm-opt" || { echo "wasm-opt is not npm binaryen's"; exit 1; }; \
 	  wasm-pack build crates/wasm --profile wasm-release --target web --out-dir ../../target/wasm-pack --out-name kairos_wasm
-	node crates/wasm/short-names.mjs $(NODE_BIN)/wasm-opt target/wasm-pack kairos_wasm -Oz --strip-producers --strip-target-features
+	node crates/wasm/dead-fmt.mjs $(JSTOOLS)/node_modules/binaryen $(NODE_BIN)/wasm-opt target/wasm-pack/kairos_wasm_bg.wasm
+	node crates/wasm/short-names.mjs $(NODE_BIN)/wasm-opt target/wasm-pack kairos_wasm -Oz --strip-producers --strip-target-features --strip-debug
 	cp target/wasm-pack/kairos_wasm.js target/wasm-pack/kairos_wasm_bg.wasm target/wasm-pack/kairos_wasm.d.ts pkg/
 	@# The same modules as one minified file, for pages that load the package without a bundler:
 	@# the browser build, without the WeChat adapters (crates/wasm/browser-min.mjs).
@@ -210,6 +213,10 @@ size-report: wasm-setup
 	  target/wasm32-unknown-unknown/wasm-release/kairos_wasm.wasm
 	$(NODE_BIN)/wasm-opt -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 	  --enable-mutable-globals $(SIZE_REPORT)/kairos_wasm_bg.wasm -o $(SIZE_REPORT)/named.wasm
+	@# As make pkg: the table's dead formatting functions emptied, then what only they called removed.
+	node crates/wasm/dead-fmt.mjs --keep-names $(JSTOOLS)/node_modules/binaryen $(NODE_BIN)/wasm-opt $(SIZE_REPORT)/named.wasm
+	$(NODE_BIN)/wasm-opt -Oz -g --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	  --enable-mutable-globals $(SIZE_REPORT)/named.wasm -o $(SIZE_REPORT)/named.wasm
 	node bench/wasm-breakdown.mjs $(SIZE_REPORT)/named.wasm --top 40
 
 ## wasm-bindgen-test in Node and in headless Chromium (chromedriver). Each test binary must report

@@ -9,8 +9,9 @@
 //     than an externref table and returns no multiple values), then wasm-bindgen, the exports
 //     other than functions, memory and tables dropped (wasm-bindgen's two runtime statics, which
 //     the glue never reads), wasm-opt -Oz --converge with every feature past 1.0 disabled, and
+//     the formatting functions core's panic paths leave in the table emptied (dead-fmt.mjs), and
 //     with the names the module and the glue share shortened (short-names.mjs) one more -Oz (the
-//     module read afresh gives more) and the producers section dropped.
+//     module read afresh gives more) and the producers and name sections dropped.
 //     The result is checked as tests/js/wechat-module.test.mjs checks it (no target_features
 //     section, which would make binaryen enable what it declares; exports of functions and
 //     memory only), and the build fails otherwise. Saturating float-to-int is not lowered: rustc
@@ -27,13 +28,15 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { brotliCompressSync, constants } from 'node:zlib';
 import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { exportsOf, withoutExports } from './wasm-exports.mjs';
 import { shortNames } from './short-names.mjs';
+import { deadFormatting } from './dead-fmt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const esbuild = createRequire(join(root, 'tests', 'js', 'package.json'))('esbuild');
+const { default: binaryen } = await import(pathToFileURL(join(root, 'tests', 'js', 'node_modules', 'binaryen', 'index.js')).href);
 const [wasmBindgen = 'wasm-bindgen', wasmOpt = 'wasm-opt'] = process.argv.slice(2);
 const tmp = join(root, 'target', 'wasm-mp');
 const out = join(root, 'pkg', 'miniprogram');
@@ -54,14 +57,17 @@ const built = join(root, 'target', 'mp', 'wasm32-unknown-unknown', 'wasm-release
 const FEATURES = ['bulk-memory', 'bulk-memory-opt', 'sign-ext', 'nontrapping-float-to-int', 'mutable-globals', 'multivalue',
   'reference-types', 'call-indirect-overlong'];
 execFileSync(wasmOpt, [built, ...FEATURES.map((f) => `--enable-${f}`), '--llvm-memory-copy-fill-lowering', '--signext-lowering',
-  '--strip-target-features', '-o', join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
+  '--strip-target-features', '-g', '-o', join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
 execFileSync(wasmBindgen, ['--target', 'web', '--omit-default-module-path', '--out-dir', tmp, '--out-name', 'kairos_wasm',
   join(tmp, 'lowered.wasm')], { stdio: 'inherit' });
 writeFileSync(join(tmp, 'bound.wasm'), withoutExports(readFileSync(join(tmp, 'kairos_wasm_bg.wasm')), ['global']));
-execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
+execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', '-g', join(tmp, 'bound.wasm'), '-o', join(tmp, 'opt.wasm')],
   { stdio: 'inherit' });
+// The formatting functions core's panic paths leave in the table emptied, as in the web build
+// (the names kept by `-g` until here say which they are).
+deadFormatting({ binaryen, wasmOpt, wasm: join(tmp, 'opt.wasm') });
 // Short names for what the module and the glue share, as in the web build.
-const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '-Oz', '--strip-producers'],
+const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '-Oz', '--strip-producers', '--strip-debug'],
   glue: readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8') });
 const wasm = readFileSync(join(tmp, 'short.wasm'));
 const declared = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), 'target_features').length;

@@ -14,7 +14,7 @@ import { root } from './paths.mjs';
 const BUDGET = 64 * 1024;
 const GOAL = 40 * 1024;
 // A ratchet just above the package as it is (docs/size.md), not the budget: lowered as it shrinks.
-const CEILING = 88.875 * 1024;
+const CEILING = 87.75 * 1024;
 
 function measure(file) {
   const b = readFileSync(join(root, 'pkg', file));
