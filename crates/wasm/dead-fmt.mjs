@@ -10,8 +10,10 @@
 //
 // This step gives each such function the body `unreachable` (its type, and its place in the
 // table, stay), so the next wasm-opt run removes what only they called. It refuses rather than
-// guess: the module must have its names (wasm-opt `-g` before this step), `core::fmt::write` must
-// be absent, and no emptied function may have a direct caller of its own (wasm-opt's call graph).
+// guess: the module must have its names (wasm-opt `-g` before this step), `core::fmt::write` and
+// what calls it (`format!`, `write!`, `to_string`) must be absent, no emptied function may have a
+// direct caller of its own, and no other function may call a `Formatter`'s methods (wasm-opt's
+// call graph).
 // tests/js/dead-fmt.test.mjs holds it to that on small modules; the suites run on its output.
 //
 // Usage: node crates/wasm/dead-fmt.mjs [--keep-names] <binaryen package dir> <wasm-opt> <module.wasm>
@@ -24,8 +26,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** `Trait::fmt` of a core formatting trait, by the names rustc gives core's functions. */
 const FMT = /^<.+ as core(\[[0-9a-f]+\])?::fmt::[A-Za-z]+>::fmt(::h[0-9a-f]{16})?$/;
-/** Where a `Formatter` is made: with it in the module, formatting can run. */
-const WRITE = /(^|::)core(\[[0-9a-f]+\])?::fmt::write(::h[0-9a-f]{16})?$/;
+/**
+ * Where formatting runs (`core::fmt::write`, which makes a `Formatter`) and what calls it
+ * (`format!`, `write!`, `to_string`): with any of them in the module, formatting can run.
+ */
+const WRITE = /::fmt::(write|format)\b|::write_fmt\b|::fmt::Formatter(\[[0-9a-f]+\])?>::new\b|ToString/;
+/** A `Formatter`'s own methods (`pad`, `write_str`, ...). */
+const FORMATTER = /::fmt::Formatter(\[[0-9a-f]+\])?>::/;
 
 /** Direct calls in the module at `wasm` as `[caller, callee]`, by wasm-opt's call graph. */
 function directCalls(wasmOpt, wasm) {
@@ -57,8 +64,13 @@ export function deadFormatting({ binaryen, wasmOpt, wasm, keepNames = false }) {
       for (const name of binaryen.getElementSegmentInfo(module.getElementSegmentByIndex(i)).data) inTable.add(name);
     }
     const dead = [...inTable].filter((n) => FMT.test(n));
-    const called = directCalls(wasmOpt, wasm).find(([from, to]) => dead.includes(to) && !dead.includes(from));
+    // Called directly (not only through the table), or a `Formatter` used by anything else: then
+    // formatting may run in ways the names do not show (`core::fmt::write` inlined, say).
+    const calls = directCalls(wasmOpt, wasm);
+    const called = calls.find(([from, to]) => dead.includes(to) && !dead.includes(from));
     if (called) throw new Error(`dead formatting: ${called[1]} is called by ${called[0]}: nothing emptied`);
+    const user = calls.find(([from, to]) => FORMATTER.test(to) && !FORMATTER.test(from) && !dead.includes(from));
+    if (user) throw new Error(`dead formatting: ${user[0]} uses a Formatter (${user[1]}): nothing emptied`);
     for (const name of dead) {
       const f = binaryen.getFunctionInfo(module.getFunction(name));
       module.removeFunction(name);

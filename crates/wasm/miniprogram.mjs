@@ -65,7 +65,8 @@ execFileSync(wasmOpt, ['--mvp-features', '-Oz', '--converge', '-g', join(tmp, 'b
   { stdio: 'inherit' });
 // The formatting functions core's panic paths leave in the table emptied, as in the web build
 // (the names kept by `-g` until here say which they are).
-deadFormatting({ binaryen, wasmOpt, wasm: join(tmp, 'opt.wasm') });
+const dead = deadFormatting({ binaryen, wasmOpt, wasm: join(tmp, 'opt.wasm') });
+console.log(`pkg/miniprogram: dead formatting: ${dead.length} functions emptied (${dead.join(', ') || 'none'})`);
 // Short names for what the module and the glue share, as in the web build.
 const short = shortNames({ wasmOpt, wasmIn: join(tmp, 'opt.wasm'), wasmOut: join(tmp, 'short.wasm'), flags: ['--mvp-features', '-Oz', '--strip-producers', '--strip-debug'],
   glue: readFileSync(join(tmp, 'kairos_wasm.js'), 'utf8') });

@@ -108,6 +108,29 @@ test('a formatting function called directly is refused, and the module left as i
   });
 });
 
+test('a Formatter used by another function is refused (formatting code the names do not show)', () => {
+  const bytes = module((m) => {
+    m.addFunction('kairos::inlined_write::h0123456789abcdef', binaryen.none, i32, [], m.call(PAD, [m.i32.const(1), m.i32.const(2)], i32));
+    m.addFunctionExport('kairos::inlined_write::h0123456789abcdef', 'w');
+  });
+  withFile(bytes, (wasm) => {
+    assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }),
+      /kairos::inlined_write::h0123456789abcdef uses a Formatter \(<core\[0123abcd\]::fmt::Formatter>::pad\): nothing emptied/);
+    assert.deepEqual(readFileSync(wasm), Buffer.from(bytes));
+  });
+});
+
+for (const name of ['alloc[0123abcd]::fmt::format::format_inner', '<alloc::string::String as core::fmt::Write>::write_fmt',
+  '<T as alloc::string::ToString>::to_string::h0123456789abcdef']) {
+  test(`a module with ${name} is refused: formatting can run there`, () => {
+    const bytes = module((m) => {
+      m.addFunction(name, binaryen.none, binaryen.none, [], m.nop());
+      m.addFunctionExport(name, 'f');
+    });
+    withFile(bytes, (wasm) => assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }), /is in the module/));
+  });
+}
+
 test('a module with core::fmt::write is refused: formatting can run there', () => {
   const bytes = module((m) => {
     m.addFunction('core[0123abcd]::fmt::write', binaryen.none, binaryen.none, [], m.nop());
