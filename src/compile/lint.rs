@@ -59,9 +59,8 @@ fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, dep
 /// the root's `targetingKey` as it is: `{"var": "targetingKey"}` (a default or not, the path as
 /// text or as a list of one) outside scopes, `{"val": "targetingKey"}` there or anywhere with a
 /// scope jump `[n]` that climbs to the root (each scope is two levels, as the parser counts them),
-/// or a `cat` of one such key and empty strings (nothing added). The name may be computed from
-/// constant text where the parser allows it (`{"val": {"cat": ["targeting", "Key"]}}`; `var`
-/// names must be constant in a model).
+/// or a `cat` of one such key and what adds nothing (empty strings, `null`, `[]`). The name may be
+/// computed from constant text (`{"var": {"cat": ["targeting", "Key"]}}`, which the parser folds).
 fn root_key(key: &Json, scopes: u32) -> bool {
     let Some((op, args)) = op_args(key) else { return false };
     let named = |a: &[&Json]| matches!(a, [one] if const_text(one).as_deref() == Some("targetingKey"));
@@ -85,11 +84,13 @@ fn root_key(key: &Json, scopes: u32) -> bool {
     }
 }
 
-/// The text `e` always evaluates to when it is made of string constants alone (a string, or a
-/// `cat` of such), else `None`.
+/// The text `e` always gives inside a `cat` when it is made of constants that `cat` joins as text
+/// alone (a string; `null` and `[]`, which add nothing; a `cat` of such), else `None`.
 fn const_text(e: &Json) -> Option<String> {
     match e {
         Json::String(s) => Some(s.clone()),
+        Json::Null => Some(String::new()),
+        Json::Array(items) if items.is_empty() => Some(String::new()),
         _ => match op_args(e)? {
             ("cat", parts) => parts.iter().map(|p| const_text(p)).collect(),
             _ => None,
@@ -354,6 +355,11 @@ mod tests {
             // session of 2026-11-25 from 11:38 UTC).
             json!({"fractional": [{"cat": ["", {"var": "targetingKey"}, {"cat": [""]}]}, ["on", 1]]}),
             json!({"fractional": [{"val": {"cat": ["targeting", {"cat": ["Key"]}]}}, ["on", 1]]}),
+            // Padded with what `cat` joins as nothing; a `var` name the parser folds (review).
+            json!({"fractional": [{"cat": [null, {"var": "targetingKey"}, []]}, ["on", 1]]}),
+            json!({"fractional": [{"val": {"cat": ["targetingKey", null]}}, ["on", 1]]}),
+            json!({"fractional": [{"var": {"cat": ["targeting", "Key"]}}, ["on", 1]]}),
+            json!({"fractional": [{"var": [{"cat": ["targeting", "Key"]}, "anon"]}, ["on", 1]]}),
         ] {
             assert_eq!(with(&[bare.clone(), other.clone()]).len(), 1, "{other}");
         }

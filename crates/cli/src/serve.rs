@@ -202,10 +202,11 @@ pub fn run(args: Args) -> Result<(), Fail> {
     result
 }
 
-/// Refuses, before anything is loaded, options that would make a server refuse everything:
-/// a limit of 0, uploads larger than the outbox file may grow, an address without a port, an `--origin` no browser sends (CORS review of
-/// 2026-11-25: `https://shop.example/`, copied from the address bar, made every storefront
-/// request fail as if the server were down).
+/// Refuses, before anything is loaded, options that would make a server refuse everything or
+/// the largest uploads: a limit of 0, a `--max-upload` larger than the outbox file may grow, an
+/// address without a port, an `--origin` no browser sends (CORS review of 2026-11-25:
+/// `https://shop.example/`, copied from the address bar, made every storefront request fail as if
+/// the server were down).
 fn check_args(args: &Args) -> Result<(), Fail> {
     let limits = [
         ("--max-upload", args.max_upload as u64),
@@ -220,12 +221,12 @@ fn check_args(args: &Args) -> Result<(), Fail> {
             "{name} 0 would refuse or stall every request: give a number above 0"
         )));
     }
-    // A batch the size of the largest upload must fit an empty outbox file; stored, its reports
-    // grow by their `received_at`, so one near the limit may still be refused (507, a warning).
+    // An upload of the largest size must fit an empty outbox file; stored, its reports grow by
+    // their `received_at`, so one near the limit may still be refused (507, a warning).
     if args.max_upload as u64 > args.outbox_max_bytes {
         return Err(Fail::usage(format!(
-            "--max-upload {} is larger than --outbox-max-bytes {}: uploads that large could never be stored; \
-             give --max-upload {} or less, or a larger --outbox-max-bytes",
+            "--max-upload {} is larger than --outbox-max-bytes {}: the outbox file could not hold the \
+             largest uploads; give --max-upload {} or less, or a larger --outbox-max-bytes",
             args.max_upload, args.outbox_max_bytes, args.outbox_max_bytes
         )));
     }

@@ -683,8 +683,8 @@ fn options_that_would_refuse_everything_are_refused_at_start() {
     );
     refused(
         &["--outbox-max-bytes", "2000"],
-        "--max-upload 262144 is larger than --outbox-max-bytes 2000: uploads that large could never be stored; \
-         give --max-upload 2000 or less, or a larger --outbox-max-bytes",
+        "--max-upload 262144 is larger than --outbox-max-bytes 2000: the outbox file could not hold the largest \
+         uploads; give --max-upload 2000 or less, or a larger --outbox-max-bytes",
     );
     refused(&["--poll-ms", "0"], "--poll-ms 0 would refuse or stall every request: give a number above 0");
     refused(&["--addr", "8080"], "--addr 8080: give a host and a port, such as --addr 127.0.0.1:8080");

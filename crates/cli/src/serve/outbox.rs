@@ -331,7 +331,8 @@ async fn store(s: &Shared, batch: Vec<u8>) -> Stored {
     let refused = |big: bool| outcomes.iter().zip(&over).any(|(o, &b)| matches!(o, Stored::Full) && b == big);
     if refused(true) {
         tracing::warn!(file = %path.display(), max_bytes = max,
-            "a batch larger than --outbox-max-bytes was refused with 507 (raise the limit above --max-upload)");
+            "a batch larger than --outbox-max-bytes was refused with 507 (stored reports grow by their \
+             `received_at`: give --outbox-max-bytes room above --max-upload)");
     }
     if refused(false) && s.outbox_full_at.load(Ordering::Relaxed) == u64::MAX {
         s.outbox_full_at.store(written.start.max(1), Ordering::Relaxed);
