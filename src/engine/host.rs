@@ -316,6 +316,57 @@ mod tests {
         assert!(value(f, ValueType::String, Raw::Other("an object")).is_err());
     }
 
+    /// Mutation audit of the bindings (session of 2026-11-25 from 13:53 UTC): the bounds were
+    /// tested only beyond them, the messages not at all, and a timestamp trait's fraction and a
+    /// date trait's check survived removal.
+    #[test]
+    fn bounds_are_exact_and_messages_name_the_place() {
+        let s = |n: usize| Raw::String("x".repeat(n));
+        let too_long = |field: &str, max| Err(InputError::TooLong { field: field.into(), max });
+        assert_eq!(
+            value(f, ValueType::String, s(MAX_INPUT_STRING)),
+            Ok(Value::String("x".repeat(MAX_INPUT_STRING)))
+        );
+        assert_eq!(
+            value(f, ValueType::String, s(MAX_INPUT_STRING + 1)),
+            too_long("event.x", MAX_INPUT_STRING)
+        );
+        let list = |items: Vec<Raw>| Raw::List { len: items.len(), items };
+        let full = value(f, ValueType::StringList, list((0..MAX_INPUT_LIST).map(|_| s(1)).collect()));
+        assert!(matches!(full, Ok(Value::Array(ref a)) if a.len() == MAX_INPUT_LIST), "{full:?}");
+        let over = list((0..=MAX_INPUT_LIST).map(|_| s(1)).collect());
+        assert_eq!(value(f, ValueType::StringList, over), too_long("event.x", MAX_INPUT_LIST));
+        // Each item bounded by bytes, named by its index.
+        assert!(value(f, ValueType::StringList, list(vec![s(1), s(MAX_INPUT_STRING)])).is_ok());
+        let long_item = list(vec![s(1), s(1), s(MAX_INPUT_STRING + 1)]);
+        assert_eq!(value(f, ValueType::StringList, long_item), too_long("event.x[2]", MAX_INPUT_STRING));
+        let known_long = list(vec![s(1), Raw::LongString]);
+        assert_eq!(value(f, ValueType::StringList, known_long), too_long("event.x[1]", MAX_INPUT_STRING));
+        // A string the host knew was too long, where a list is expected: too long, not mistyped.
+        assert_eq!(value(f, ValueType::StringList, Raw::LongString), too_long("event.x", MAX_INPUT_STRING));
+        let wrong = |expected, got: &str| {
+            Err(InputError::WrongType { field: "event.x".into(), expected, got: got.into() })
+        };
+        assert_eq!(value(f, ValueType::Number, Raw::Number(f64::NAN)), wrong("a finite number", "NaN"));
+        assert_eq!(value(f, ValueType::Number, Raw::String("1".into())), wrong("a number", "a string"));
+        assert_eq!(
+            value(f, ValueType::StringList, list(vec![s(1), Raw::Number(1.0)])),
+            wrong("an array of strings", "a number")
+        );
+    }
+
+    #[test]
+    fn timestamp_traits_are_whole_ms_and_dates_are_checked() {
+        let ts = |x| trait_value("t", TraitType::Timestamp, Raw::Number(x));
+        assert_eq!(ts(1_764_000_000_123.9), Ok(Value::Number(1_764_000_000_123.0)));
+        assert_eq!(ts(-1.5), Ok(Value::Number(-1.0)));
+        let date = |t: &str| trait_value("d", TraitType::Date, Raw::String(t.into()));
+        assert_eq!(date("2026-02-28"), Ok(Value::String("2026-02-28".into())));
+        for bad in ["2026-02-30", "02-28", "tomorrow", "2026-2-28"] {
+            assert!(matches!(date(bad), Err(InputError::WrongType { .. })), "{bad}: {:?}", date(bad));
+        }
+    }
+
     #[test]
     fn anniversaries_keep_month_and_day() {
         for (given, kept) in [("1996-03-04", "03-04"), ("2000-12-31", "12-31"), ("02-29", "02-29")] {
