@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { request as httpRequest, createServer } from 'node:http';
 import { root } from './paths.mjs';
 import { makeBrand } from './brand.mjs';
+import './load.mjs'; // the web build, whose murmur3 reads strings through the platform's TextEncoder
+import { murmur3 as webMurmur3 } from '../../pkg/index.js';
 
 // miniprogram-simulate (CommonJS) renders into `window` and `document` when it loads: jsdom's.
 const require = createRequire(import.meta.url);
@@ -132,6 +134,29 @@ test('the mini-program build loads through WXWebAssembly and decides, without th
   assert.equal(r.hash, 2779017879, 'non-ASCII strings cross the boundary as UTF-8');
   assert.deepEqual(r.outbox, ['stage_changed', 'exposure']);
   assert.equal(storage.size, 2);
+});
+
+// Mutation audit: the sandbox's UTF-8 fallbacks were run with astral characters and lone
+// surrogates, but nothing read what crossed. Strings to the module hash as the web build's do (the
+// platform's TextEncoder: a lone surrogate as U+FFFD), and text from the module (a message naming
+// what it was given) comes back as it went.
+test('without TextEncoder and TextDecoder, text crosses both ways as UTF-8, astral characters and lone surrogates too', async () => {
+  const { ctx, kairos } = sandbox();
+  await kairos.init('/kairos/kairos_wasm.wasm.br');
+  ctx.kairos = kairos;
+  ctx.snapshotBytes = Array.from(readFileSync(join(root, 'target', 'taste-of-su.kairos')));
+  const strings = ['旗袍🙂', '😀😀x', 'a\uD800b', '\uDC00', 'z\uD83D', 'é€𐍈'];
+  ctx.strings = strings;
+  const r = JSON.parse(vm.runInContext(`
+    const engine = new kairos.Engine(Uint8Array.from(snapshotBytes), '00000000000000b2');
+    const messages = ['事件🙂', '𐍈x'].map((type) => {
+      try { engine.track({ type }, Date.parse('2026-11-20T14:20:00+08:00')); return null; } catch (e) { return e.message; }
+    });
+    JSON.stringify({ hashes: strings.map((s) => kairos.murmur3(s)), messages });
+  `, ctx));
+  assert.deepEqual(r.hashes, strings.map((x) => webMurmur3(x)));
+  assert.ok(r.messages[0].includes('unknown event type `事件🙂`'), r.messages[0]);
+  assert.ok(r.messages[1].includes('unknown event type `𐍈x`'), r.messages[1]);
 });
 
 // Mini-program review: `init` is asynchronous, and a `sync()` or `new Engine` before it resolved
