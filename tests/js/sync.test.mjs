@@ -1162,3 +1162,32 @@ test('reset() replaces an engine the module left borrowed (ENGINE_BROKEN), keepi
   assert.throws(() => old.consent, { code: 'ENGINE_FREED' });
   s.stop();
 });
+
+// Mutation audit: wxTransport's request was checked only through sync's outcomes, which did not
+// tell whether it sent sync's headers (If-None-Match: without it no 304), its timeout, or read the
+// answer's headers as sync reads them (lower case), or whether stopping aborts the request.
+test('wxTransport asks wx.request for what sync asks, reads the answer as sync reads it, and aborts it when told', async () => {
+  const asked = [];
+  let aborted = 0;
+  const wx = {
+    request(opts) {
+      asked.push(opts);
+      setImmediate(() => opts.success({ statusCode: 304, header: { ETag: '"v7"', 'Content-Length': '0', 'X-Other': 'x' }, data: new ArrayBuffer(0) }));
+      return { abort() { aborted += 1; } };
+    },
+  };
+  const control = new AbortController();
+  const req = { url: 'https://kairos.test/v1/main/latest', headers: { 'If-None-Match': '"v7"', Accept: 'application/x-kairos-snapshot' },
+    timeoutMs: 12_345, responseType: 'arraybuffer', signal: control.signal };
+  const res = await wxTransport(wx).get(req);
+  assert.equal(asked.length, 1);
+  const [opts] = asked;
+  assert.deepEqual([opts.url, opts.method, opts.header, opts.timeout, opts.responseType, opts.dataType],
+    [req.url, 'GET', req.headers, 12_345, 'arraybuffer', 'other']);
+  assert.deepEqual([res.status, res.headers], [304, { etag: '"v7"', 'content-length': '0', 'x-other': 'x' }]);
+  control.abort();
+  assert.equal(aborted, 1, 'stop() aborts the request in flight');
+  // A failure is an Error with wx's message.
+  const failing = { request(o) { setImmediate(() => o.fail({ errMsg: 'request:fail timeout' })); return {}; } };
+  await assert.rejects(wxTransport(failing).get({ ...req, signal: new AbortController().signal }), /request:fail timeout/);
+});
