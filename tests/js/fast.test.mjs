@@ -663,3 +663,34 @@ test('the values of events and pages are not kept past forget, a consent change 
     e.free();
   }
 });
+
+// Mutation audit: refresh was tested on offers without variants or a control group, so the shown
+// items' variant and control flag could be dropped on their way into the module, and a view of
+// a full placement decided anew, unnoticed; an id of fewer than 16 digits was accepted.
+test('refresh keeps a view of an offer with variants and a control group, shown in the group or not, and of a full placement', () => {
+  const DAY = 86_400_000;
+  const seen = { control: 0, treated: 0 };
+  for (let n = 1; n <= 64 && (seen.control === 0 || seen.treated === 0); n++) {
+    const e = new Engine(snapshot(), n.toString(16).padStart(16, '0'));
+    e.setConsent(true);
+    e.track({ type: 'purchase', order: 'o1', amount: 100 }, T0 - 200 * DAY); // lapsed: the win-back
+    const shown = e.decide('home_hero', { page: 'home' }, T0);
+    assert.equal(shown.items.length, 1, JSON.stringify(shown));
+    assert.equal(shown.items[0].offer, 'winback');
+    seen[shown.items[0].control ? 'control' : 'treated'] += 1;
+    if (!shown.items[0].control) assert.ok(['miss_you', 'new_season'].includes(shown.items[0].variant), JSON.stringify(shown));
+    const state = e.exportState();
+    assert.equal(e.refresh(shown, { page: 'home' }, T0 + 1000), shown, JSON.stringify(shown));
+    assert.equal(e.__refreshChecked(shown, { page: 'home' }, T0 + 1000), shown, 'the checked path too');
+    assert.deepEqual(e.exportState(), state, 'nothing recorded');
+    assert.throws(() => e.refresh({ ...shown, id: shown.id.slice(4) }, { page: 'home' }, T0), (err) => err.code === 'ARGUMENT_INVALID');
+  }
+  assert.ok(seen.control > 0 && seen.treated > 0, JSON.stringify(seen));
+  // A view of home_offers with both its places filled (max_items 2) is kept too.
+  const e = new Engine(snapshot(), '00000000000000d2');
+  e.setConsent(true);
+  for (let i = 0; i < 5; i++) e.track({ type: 'view', category: 'qipao', product: `p${i}`, price: 100 }, T0 + i * 60_000);
+  const full = e.decide('home_offers', { page: 'home' }, T0 + 600_000);
+  assert.deepEqual(full.items.map((x) => x.offer).sort(), ['join_discount', 'qipao_lookbook'], JSON.stringify(full));
+  assert.equal(e.refresh(full, { page: 'home' }, T0 + 601_000), full);
+});
