@@ -107,6 +107,14 @@ test('event errors', () => {
   fails(e, 'EVENT_INVALID', () => e.track({ type: 'view', category: ['a'] }, NOW));
   assert.equal(e.track({ type: 'view', category: 'qipao', price: 12.5 }, NOW), 'recorded');
   assert.equal(e.track({ type: 'view', category: null, extra: { deep: [1, 2] } }, NOW), 'recorded');
+  // The message names the field where it is (mutation audit: naming event fields `context.*`
+  // survived), the fast path's fallback and the checked method alike.
+  for (const track of [e.track, e.__trackChecked]) {
+    assert.throws(() => track.call(e, { type: 'view', price: 'cheap' }, NOW),
+      (err) => err.code === 'EVENT_INVALID' && err.message === 'event.price: expected a number, got a string', 'track');
+  }
+  assert.throws(() => e.decide('home_hero', { page: 7 }, NOW),
+    (err) => err.code === 'CONTEXT_INVALID' && err.message === 'context.page: expected a string, got a number');
 });
 
 test('time errors', () => {

@@ -39,6 +39,11 @@ test('a snapshot signed by the brand loads; others are refused and the old model
   assert.equal(new Engine(signed(1, 'other')).modelVersion, 1);
   // Options are read only with keys; a signed engine's options are checked.
   assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, undefined, { allowUnsigned: 'yes' })), 'ARGUMENT_INVALID');
+  // Options that are not an object are refused, not read as none (mutation audit).
+  for (const options of ['yes', 7, true]) {
+    assert.throws(() => Engine.fromSignedSnapshot(signed(1), pub, undefined, options),
+      (e) => e.code === 'ARGUMENT_INVALID' && /^options must be an object like \{ allow\w+: true \}, got /.test(e.message), String(options));
+  }
 });
 
 test('trait tokens count only when signed for this shopper and not expired', () => {
