@@ -14,6 +14,7 @@ import { root } from './paths.mjs';
 import { makeBrand } from './brand.mjs';
 import './load.mjs'; // the web build, whose murmur3 reads strings through the platform's TextEncoder
 import { murmur3 as webMurmur3 } from '../../pkg/index.js';
+import { fromBase64 as webFromBase64 } from '../../pkg/storage.js';
 
 // miniprogram-simulate (CommonJS) renders into `window` and `document` when it loads: jsdom's.
 const require = createRequire(import.meta.url);
@@ -140,6 +141,20 @@ test('the mini-program build loads through WXWebAssembly and decides, without th
 // surrogates, but nothing read what crossed. Strings to the module hash as the web build's do (the
 // platform's TextEncoder: a lone surrogate as U+FFFD), and text from the module (a message naming
 // what it was given) comes back as it went.
+// Mutation audit: the base64 decoder for runtimes without atob (the sandbox has none) was run
+// only on what the package wrote itself; a character outside the alphabet was read as a digit.
+test('without atob, fromBase64 reads and refuses exactly what the web build reads and refuses', () => {
+  const { ctx, kairos } = sandbox();
+  assert.equal(vm.runInContext('typeof atob', ctx), 'undefined');
+  const texts = ['', 'SGVsbG8=', 'SGVsbG8h', 'AA==', 'AAA=', '////', 'A=AA', 'SGV!bG8=', 'SGVs bG8', 'SGVsbG8', 'SGVsé8=', 'SGVs\nbG8=', '-_AA'];
+  ctx.texts = texts;
+  ctx.fromBase64 = kairos.fromBase64;
+  const got = JSON.parse(vm.runInContext('JSON.stringify(texts.map((t) => { const b = fromBase64(t); return b && Array.from(b); }))', ctx));
+  assert.deepEqual(got, texts.map((t) => { const b = webFromBase64(t); return b && Array.from(b); }));
+  assert.deepEqual(got[1], Array.from(Buffer.from('Hello')));
+  assert.equal(got.filter((b) => b === null).length, 6, JSON.stringify(got));
+});
+
 test('without TextEncoder and TextDecoder, text crosses both ways as UTF-8, astral characters and lone surrogates too', async () => {
   const { ctx, kairos } = sandbox();
   await kairos.init('/kairos/kairos_wasm.wasm.br');
