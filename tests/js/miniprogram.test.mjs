@@ -243,6 +243,27 @@ test('init called again while it loads (App.onLaunch and a page) shares the one 
   assert.equal(loaded.length, 1);
 });
 
+// Mutation audit: a load that failed (a missing file, a truncated package) could not be tried
+// again without a test noticing.
+test('init after a failed load tries again, and shares the instance once loaded', async () => {
+  const { ctx, loaded, kairos } = sandbox();
+  const real = ctx.WXWebAssembly.instantiate;
+  let fail = true;
+  ctx.WXWebAssembly.instantiate = (path, imports) => {
+    if (fail) {
+      loaded.push(path);
+      return Promise.reject(new Error('WXWebAssembly.instantiate:fail file not found'));
+    }
+    return real(path, imports);
+  };
+  await assert.rejects(kairos.init('/kairos/kairos_wasm.wasm.br'), /file not found/);
+  fail = false;
+  const instance = await kairos.init('/kairos/kairos_wasm.wasm.br');
+  assert.equal(await kairos.init('/kairos/kairos_wasm.wasm.br'), instance, 'once loaded, the same instance');
+  assert.equal(loaded.length, 2, 'the failed load, then one that worked');
+  assert.equal(kairos.murmur3('a'), webMurmur3('a'));
+});
+
 test('the package draws the ids it draws itself ahead from wx.getRandomValues, and draws more as they run low', async () => {
   let asked = 0;
   let next = 0;
