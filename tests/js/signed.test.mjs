@@ -39,6 +39,10 @@ test('a snapshot signed by the brand loads; others are refused and the old model
   assert.equal(new Engine(signed(1, 'other')).modelVersion, 1);
   // Options are read only with keys; a signed engine's options are checked.
   assert.equal(code(() => Engine.fromSignedSnapshot(signed(1), pub, undefined, { allowUnsigned: 'yes' })), 'ARGUMENT_INVALID');
+  // At most 16 trusted keys (mutation audit: the bound could go unnoticed).
+  assert.equal(Engine.fromSignedSnapshot(signed(1), Array(16).fill(pub)).modelVersion, 1);
+  assert.throws(() => Engine.fromSignedSnapshot(signed(1), Array(17).fill(pub)),
+    (e) => e.code === 'KEY_INVALID' && e.message === 'at most 16 public keys');
   // Options that are not an object are refused, not read as none (mutation audit).
   for (const options of ['yes', 7, true]) {
     assert.throws(() => Engine.fromSignedSnapshot(signed(1), pub, undefined, options),

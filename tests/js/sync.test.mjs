@@ -1084,6 +1084,10 @@ test("a polluted Object.prototype switches no signature check off; a class's get
       get allowUnsigned() { return this.#on; }
     }
     assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', new Private()).modelVersion, 1);
+    // A subclass's instance: the getter two steps up its chain counts too (mutation audit).
+    class DevConfig extends Private {}
+    class LocalConfig extends DevConfig {}
+    assert.equal(Engine.fromSignedSnapshot(unsigned, brand.publicKey, '00000000000000b2', new LocalConfig()).modelVersion, 1);
     // Third review: options that throw while read were used as they were (the prototype's flags
     // counted again), and `backoff`'s fields came from the prototype.
     const throwing = { get allowUnsignedTraits() { throw new Error('no'); } };
