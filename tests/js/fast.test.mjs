@@ -694,3 +694,19 @@ test('refresh keeps a view of an offer with variants and a control group, shown 
   assert.deepEqual(full.items.map((x) => x.offer).sort(), ['join_discount', 'qipao_lookbook'], JSON.stringify(full));
   assert.equal(e.refresh(full, { page: 'home' }, T0 + 601_000), full);
 });
+
+// Mutation audit: a refresh whose view could not be read whole (an offer this model lacks, after
+// one it has) was taken for the view read before it, when the module kept that view's id.
+test('a view read part-way (an offer this model lacks after one it has) is decided anew, not taken for the view before', () => {
+  const e = new Engine(snapshot(), '00000000000000e3');
+  e.setConsent(true);
+  const home = { page: 'home' };
+  const exposures = () => e.outbox().filter((ev) => ev.type === 'exposure').length;
+  const a = e.decide('home_hero', home, T0);
+  assert.equal(a.items.length, 1, JSON.stringify(a));
+  assert.equal(e.refresh(a, home, T0 + 1), a);
+  const n = exposures();
+  const r = e.refresh({ ...a, items: [a.items[0], { ...a.items[0], offer: 'gone' }] }, home, T0 + 2);
+  assert.notEqual(r.id, a.id);
+  assert.equal(exposures(), n + r.items.length);
+});
