@@ -63,10 +63,11 @@ fn fractional_walk(path: &str, e: &Json, out: &mut Vec<String>, scopes: u32, dep
 /// computed from constant text (`{"var": {"cat": ["targeting", "Key"]}}`, which the parser folds).
 fn root_key(key: &Json, scopes: u32) -> bool {
     let Some((op, args)) = op_args(key) else { return false };
-    let named = |a: &[&Json]| matches!(a, [one] if const_text(one).as_deref() == Some("targetingKey"));
+    let is_name = |e: &Json| const_text(e).as_deref() == Some("targetingKey");
+    let named = |a: &[&Json]| matches!(a, [one] if is_name(one));
     match (op, args.as_slice()) {
-        ("var", [Json::Array(path), ..]) => scopes == 0 && named(&path.iter().collect::<Vec<_>>()),
-        ("var", [name, ..]) => scopes == 0 && named(&[*name]),
+        ("var", [Json::Array(path), ..]) => scopes == 0 && matches!(path.as_slice(), [one] if is_name(one)),
+        ("var", [name, ..]) => scopes == 0 && is_name(name),
         ("val", [Json::Array(jump), rest @ ..]) => {
             let climbs = match jump.as_slice() {
                 [n] => n.as_f64().map_or(0.0, f64::abs),

@@ -77,6 +77,12 @@ const functionNames = (bytes) => {
 };
 const functions = (bytes) => functionNames(bytes).length;
 
+/** `module()` with `caller` calling `callee` directly, exported. */
+const withCaller = (caller, callee, pad = PAD) => module((m) => {
+  m.addFunction(caller, binaryen.none, i32, [], m.call(callee, [m.i32.const(1), m.i32.const(2)], i32));
+  m.addFunctionExport(caller, 'caller');
+}, pad);
+
 /** Runs the step on `bytes`, which it must refuse with `message`, leaving the file as it was. */
 const refused = (bytes, message) => withFile(bytes, (wasm) => {
   assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }), message);
@@ -118,29 +124,15 @@ test('without the step, pad stays (the test above measures the step)', () => wit
   assert.equal(run(0, 5), 105);
 }));
 
-test('a formatting function called directly is refused, and the module left as it was', () => {
-  const bytes = module((m) => {
-    m.addFunction('kairos::caller::h0123456789abcdef', binaryen.none, i32, [], m.call(U32, [m.i32.const(1), m.i32.const(2)], i32));
-    m.addFunctionExport('kairos::caller::h0123456789abcdef', 'caller');
-  });
-  withFile(bytes, (wasm) => {
-    assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }),
-      new RegExp(`${U32.replace(/[[\]<>:]/g, '\\$&')} is called by kairos::caller::h0123456789abcdef: nothing emptied`));
-    assert.deepEqual(readFileSync(wasm), Buffer.from(bytes));
-  });
-});
+test('a formatting function called directly is refused, and the module left as it was', () => refused(
+  withCaller('kairos::caller::h0123456789abcdef', U32),
+  new RegExp(`${U32.replace(/[[\]<>:]/g, '\\$&')} is called by kairos::caller::h0123456789abcdef: nothing emptied`),
+));
 
-test('a Formatter used by another function is refused (formatting code the names do not show)', () => {
-  const bytes = module((m) => {
-    m.addFunction('kairos::inlined_write::h0123456789abcdef', binaryen.none, i32, [], m.call(PAD, [m.i32.const(1), m.i32.const(2)], i32));
-    m.addFunctionExport('kairos::inlined_write::h0123456789abcdef', 'w');
-  });
-  withFile(bytes, (wasm) => {
-    assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }),
-      /kairos::inlined_write::h0123456789abcdef uses a Formatter \(<core\[0123abcd\]::fmt::Formatter>::pad\): nothing emptied/);
-    assert.deepEqual(readFileSync(wasm), Buffer.from(bytes));
-  });
-});
+test('a Formatter used by another function is refused (formatting code the names do not show)', () => refused(
+  withCaller('kairos::inlined_write::h0123456789abcdef', PAD),
+  /kairos::inlined_write::h0123456789abcdef uses a Formatter \(<core\[0123abcd\]::fmt::Formatter>::pad\): nothing emptied/,
+));
 
 for (const name of ['alloc[0123abcd]::fmt::format::format_inner', '<alloc::string::String as core::fmt::Write>::write_fmt',
   '<T as alloc::string::ToString>::to_string::h0123456789abcdef']) {
@@ -153,27 +145,15 @@ for (const name of ['alloc[0123abcd]::fmt::format::format_inner', '<alloc::strin
   });
 }
 
-test('a module with core::fmt::write is refused: formatting can run there', () => {
-  const bytes = module((m) => {
-    m.addFunction('core[0123abcd]::fmt::write', binaryen.none, binaryen.none, [], m.nop());
-    m.addFunctionExport('core[0123abcd]::fmt::write', 'write');
-  });
-  withFile(bytes, (wasm) => {
-    assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }), /core\[0123abcd\]::fmt::write is in the module/);
-    assert.deepEqual(readFileSync(wasm), Buffer.from(bytes));
-  });
-});
+test('a module with core::fmt::write is refused: formatting can run there', () => refused(module((m) => {
+  m.addFunction('core[0123abcd]::fmt::write', binaryen.none, binaryen.none, [], m.nop());
+  m.addFunctionExport('core[0123abcd]::fmt::write', 'write');
+}), /core\[0123abcd\]::fmt::write is in the module/));
 
 test('a module without its names is refused', () => withFile(module(), (wasm) => {
   execFileSync(wasmOpt, [wasm, '-o', wasm]); // no -g: the names go
   assert.throws(() => deadFormatting({ binaryen, wasmOpt, wasm }), /has no function names \(run wasm-opt with -g/);
 }));
-
-/** `module()` with `caller` calling `callee` directly, exported. */
-const withCaller = (caller, callee, pad = PAD) => module((m) => {
-  m.addFunction(caller, binaryen.none, i32, [], m.call(callee, [m.i32.const(1), m.i32.const(2)], i32));
-  m.addFunctionExport(caller, 'caller');
-}, pad);
 
 // wasm-opt's call graph prints names as they are: a caller whose name holds a quote or ends in a
 // backslash was not read, and the function it calls was emptied (review of the step).
